@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Installs everything Beefine TUI needs on Debian/Ubuntu, idempotently: a second run changes nothing
+# and takes seconds. Called by `make setup` (and so by `make run` and `make test`).
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+venv="$repo/.venv"
+say() { printf '[setup] %s\n' "$*"; }
+die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || die "run as root: sudo make setup (BPF, tracefs and Docker all need root)"
+
+# --- Debian packages ---------------------------------------------------------------------------
+# (package, command or file that proves it is there)
+pkgs=(
+  "python3-bpfcc:/usr/lib/python3/dist-packages/bcc/__init__.py"
+  "bpfcc-tools:/usr/sbin/execsnoop-bpfcc"
+  "bpftrace:/usr/bin/bpftrace"
+  "bpftool:/usr/sbin/bpftool"
+  "busybox-static:/bin/busybox"
+  "docker-registry:/usr/bin/docker-registry"
+  "python3-venv:/usr/lib/python3/dist-packages/../../python3.11/ensurepip/__init__.py"
+  "iproute2:/usr/sbin/ip"
+  "iptables:/usr/sbin/iptables"
+  "tmux:/usr/bin/tmux"
+  "openssh-server:/usr/sbin/sshd"
+  "openssh-client:/usr/bin/ssh"
+  "util-linux:/usr/bin/lsns"
+  "procps:/usr/bin/pgrep"
+  "strace:/usr/bin/strace"
+)
+# A Docker engine the user already has (Docker CE, a distro build...) is respected.
+if command -v dockerd >/dev/null 2>&1; then
+  say "Docker engine found: $(command -v dockerd) (not installing docker.io)"
+else
+  pkgs+=("docker.io:/usr/sbin/dockerd")
+fi
+if ! command -v docker >/dev/null 2>&1; then pkgs+=("docker-cli:/usr/bin/docker"); fi
+
+missing=()
+for entry in "${pkgs[@]}"; do
+  pkg=${entry%%:*}; proof=${entry#*:}
+  [ -e "$proof" ] || missing+=("$pkg")
+done
+
+kver=$(uname -r)
+headers_ok=0
+[ -e "/lib/modules/$kver/build/include/generated/autoconf.h" ] && headers_ok=1
+
+if [ ${#missing[@]} -gt 0 ] || [ $headers_ok -eq 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    die "no apt-get on this machine. Install these yourself, then run again:
+  ${missing[*]:-} kernel headers for $kver (linux-headers-$kver or your distro's equivalent),
+  and a Python 3.11+ with venv and BCC's python bindings."
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  say "apt-get update"
+  apt-get update -qq
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing: ${missing[*]}"
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+# --- kernel headers for BCC --------------------------------------------------------------------
+if [ $headers_ok -eq 0 ]; then
+  if apt-get install -y -qq --no-install-recommends "linux-headers-$kver" >/dev/null 2>&1; then
+    say "installed linux-headers-$kver"
+  else
+    # Fallback measured in ENVIRONMENT.md: Debian's current headers. Struct layouts may differ
+    # from this kernel, which is why built-in BCC probes never walk kernel structs.
+    apt-get install -y -qq --no-install-recommends linux-headers-amd64 >/dev/null
+    hdr=$(ls -d /usr/src/linux-headers-*-amd64 2>/dev/null | sort -V | tail -n 1)
+    common=$(ls -d /usr/src/linux-headers-*-common 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$hdr" ] && [ -n "$common" ] || die "no kernel headers could be installed for $kver"
+    mkdir -p "/lib/modules/$kver"
+    ln -sfn "$hdr" "/lib/modules/$kver/build"
+    ln -sfn "$common" "/lib/modules/$kver/source"
+    say "FALLBACK: no linux-headers-$kver in the archive; linked $(basename "$hdr") for BCC"
+    echo "$(basename "$hdr")" > "/lib/modules/$kver/.beefine-fallback-headers"
+  fi
+fi
+
+# --- tracefs / debugfs (BCC reads tracepoint formats there) -------------------------------------
+if [ ! -e /sys/kernel/tracing/events ]; then
+  mount -t tracefs nodev /sys/kernel/tracing && say "mounted tracefs at /sys/kernel/tracing"
+fi
+if [ ! -e /sys/kernel/debug/tracing ] && ! mountpoint -q /sys/kernel/debug; then
+  mount -t debugfs nodev /sys/kernel/debug && say "mounted debugfs at /sys/kernel/debug"
+fi
+
+# --- Python venv on Debian's python (BCC's bindings live in its dist-packages) ------------------
+stamp="$venv/.beefine-setup-stamp"
+want=$(sha256sum "$repo/pyproject.toml" | cut -c1-16)
+if [ ! -x "$venv/bin/python" ]; then
+  say "creating venv on /usr/bin/python3 with system site packages"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+fi
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing Python dependencies"
+  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+  "$venv/bin/python" -m pip install -q -e "$repo[dev]"
+  echo "$want" > "$stamp"
+fi
+"$venv/bin/python" -c 'import bcc' 2>/dev/null || die "BCC's python bindings do not import in $venv"
+
+# --- `beefine-tui` on root's PATH --------------------------------------------------------------
+if [ "$(readlink -f /usr/local/bin/beefine-tui 2>/dev/null)" != "$venv/bin/beefine-tui" ]; then
+  ln -sfn "$venv/bin/beefine-tui" /usr/local/bin/beefine-tui
+  say "linked /usr/local/bin/beefine-tui"
+fi
+say "ready"

@@ -1,0 +1,3 @@
+from beefine_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,4 @@
+"""Docker: SDK wrapper, the lab (private dockerd + local registry), /proc and cgroup readers.
+
+No Textual imports here.
+"""

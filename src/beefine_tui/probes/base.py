@@ -1,0 +1,104 @@
+"""What a probe is: metadata, a source that can be rendered without root, and a runner."""
+
+from __future__ import annotations
+
+import abc
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from beefine_tui.events.model import Event
+
+Sink = Callable[[Sequence[Event]], None]
+"""Receives batches of events. Must not block (the bus's `publish` is a valid sink)."""
+
+Engine = Literal["bcc", "bpftrace", "xdp", "bpftool"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which processes a probe should see. Empty means the whole host.
+
+    Filters are applied in the kernel where the probe supports it (pid namespace via
+    bpf_get_ns_current_pid_tgid, pids, lineage from a root pid) so filtered-out work costs little.
+    """
+
+    pidns: tuple[int, int] | None = None  # (st_dev, st_ino) of /proc/<pid>/ns/pid
+    mntns: int | None = None  # inode of /proc/<pid>/ns/mnt
+    cgroup_id: int | None = None  # cgroup v2 only
+    pids: frozenset[int] = frozenset()  # exact tgids
+    lineage_root: int | None = None  # this pid and every descendant forked after start
+    container_id: str | None = None  # attached to events as `container`
+    container_name: str | None = None
+
+    @property
+    def is_host(self) -> bool:
+        return (
+            self.pidns is None
+            and self.mntns is None
+            and self.cgroup_id is None
+            and not self.pids
+            and self.lineage_root is None
+        )
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    target: Target = field(default_factory=Target)
+    path_prefix: str | None = None  # files probe: only paths under this prefix
+    interface: str | None = None  # XDP: the interface to attach to
+    sample_every: int = 0  # XDP header samples: 1 in N packets (0 = probe default)
+    ring_pages: int = 1 << 8  # BCC ring buffer size in pages (power of two)
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""  # why not, and what would fix it
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    name: str
+    group: str  # process, files, mounts, namespaces, cgroups, security, network, bpf
+    engine: Engine
+    description: str  # one line: what it shows
+    teaches: str  # one or two sentences: what a learner sees in it
+    source: str  # file in bpf/ or bpftrace/ ("" for bpftool-based probes)
+    columns: tuple[str, ...] = ("ts", "pid", "comm", "kind", "text")
+    kinds: tuple[str, ...] = ()  # event kinds it emits
+    tracepoints: tuple[str, ...] = ()  # what it attaches to, for `probe list` and availability
+
+
+class Runner(abc.ABC):
+    """Loads one or more probes and feeds their events to a sink.
+
+    Contract: `start` returns once the programs are attached (raising ProbeLoadError with a readable
+    message if they cannot be), then events flow from a background thread. `stop` is idempotent,
+    safe from any thread and from signal-driven shutdown paths, and always detaches everything.
+    Pollers use timeouts so `stop` takes effect within ~100 ms.
+    """
+
+    def __init__(self) -> None:
+        self._stop_event = threading.Event()
+
+    @property
+    @abc.abstractmethod
+    def probes(self) -> tuple[str, ...]: ...
+
+    @abc.abstractmethod
+    def start(self, sink: Sink) -> None: ...
+
+    @abc.abstractmethod
+    def stop(self) -> None: ...
+
+    @property
+    def running(self) -> bool:
+        return not self._stop_event.is_set()
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

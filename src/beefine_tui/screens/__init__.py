@@ -1,0 +1,1 @@
+"""Textual screens. They consume events and engine results; they never import BCC."""

@@ -1,0 +1,1 @@
+"""Reusable Textual widgets: event log, timeline, probe status strip, charts."""

@@ -1,0 +1,17 @@
+"""Shared test settings. Integration tests (marked `integration`/`e2e`) need root and real BPF;
+they are part of `make test` and are skipped only when not root, saying why."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="needs root: run `sudo make test`")
+    for item in items:
+        if "integration" in item.keywords or "e2e" in item.keywords:
+            item.add_marker(skip)
