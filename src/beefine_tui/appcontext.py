@@ -1,0 +1,99 @@
+"""What every screen needs from the running app, without Textual: the Docker daemon in use, the bus,
+and probe sessions that are always stopped when the app exits.
+
+The Textual app owns one AppContext (`app.ctx`); views reach it through `HasContext`. Headless
+commands build their own. Everything started through it is stopped by `close()`, which the app calls
+on unmount and on signals, so nothing of ours outlives the process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from beefine_tui.errors import DockerUnavailableError
+from beefine_tui.events.bus import Bus
+from beefine_tui.privileges import can_load_bpf
+
+if TYPE_CHECKING:
+    import docker
+
+    from beefine_tui.probes.base import ProbeOptions
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+@dataclass
+class AppContext:
+    docker_host: str | None = None  # None: no daemon answered and no lab could start
+    lab: Any = None  # beefine_tui.docker.lab.LabInfo when the app started its own lab
+    docker_error: str = ""  # why there is no daemon, for the screens to show
+    bus: Bus = field(default_factory=Bus)
+    bpf_allowed: bool = field(default_factory=can_load_bpf)
+    _client: Any = None
+    _owned: list[Stoppable] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def docker_client(self) -> docker.DockerClient:
+        """The SDK client for the daemon in use; raises DockerUnavailableError with the reason."""
+        if self.docker_host is None:
+            raise DockerUnavailableError(
+                self.docker_error or "no Docker daemon is available",
+                "start Docker, set DOCKER_HOST, or run `sudo beefine-tui lab up`",
+            )
+        with self._lock:
+            if self._client is None:
+                from beefine_tui.docker.client import connect
+
+                self._client = connect(self.docker_host)
+            return self._client
+
+    def own(self, thing: Stoppable) -> None:
+        """Register something to stop at close() (a probe session, a container remover...)."""
+        with self._lock:
+            self._owned.append(thing)
+
+    def disown(self, thing: Stoppable) -> None:
+        with self._lock:
+            if thing in self._owned:
+                self._owned.remove(thing)
+
+    def start_probes(self, names: Sequence[str], options: ProbeOptions) -> Any:
+        """Start a ProbeSession publishing to this context's bus; stopped at close()."""
+        from beefine_tui.probes.session import ProbeSession
+
+        session = ProbeSession(names, options, self.bus)
+        self.own(session)
+        try:
+            session.start()
+        except BaseException:
+            session.stop()
+            self.disown(session)
+            raise
+        return session
+
+    def close(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Stop everything owned, newest first. Idempotent; one failure does not skip the rest."""
+        with self._lock:
+            owned, self._owned = list(reversed(self._owned)), []
+            client, self._client = self._client, None
+        for thing in owned:
+            try:
+                thing.stop()
+            except Exception as e:
+                if on_error:
+                    on_error(e)
+        if client is not None:
+            try:
+                client.close()
+            except Exception as e:
+                if on_error:
+                    on_error(e)
+
+
+class HasContext(Protocol):
+    ctx: AppContext
