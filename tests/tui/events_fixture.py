@@ -1,0 +1,47 @@
+"""Deterministic events for TUI tests: fixed timestamps, pids and texts (no clocks)."""
+
+from __future__ import annotations
+
+from beefine_tui.events.model import Event, lost_event
+
+BASE_TS = 1_000_000_000_000
+
+
+def exec_events(n: int = 10, start: int = 0) -> list[Event]:
+    out: list[Event] = []
+    for i in range(start, start + n):
+        comm = "runc" if i % 3 == 0 else ("sh" if i % 3 == 1 else "containerd")
+        out.append(
+            Event(
+                ts=BASE_TS + i * 1_000_000,
+                probe="exec",
+                kind="exec" if i % 2 == 0 else "exit",
+                pid=1000 + i,
+                tid=1000 + i,
+                ppid=1,
+                comm=comm,
+                args={"filename": f"/usr/bin/{comm}", "argv": [comm, f"arg{i}"], "ret": 0},
+                text=f"{comm} arg{i}" if i % 2 == 0 else f"{comm} exited code=0",
+            )
+        )
+    return out
+
+
+def mount_events(n: int = 5) -> list[Event]:
+    return [
+        Event(
+            ts=BASE_TS + 500_000 + i * 1_000_000,
+            probe="mounts",
+            kind="mount",
+            pid=2000 + i,
+            tid=2000 + i,
+            comm="runc:[2:INIT]",
+            args={"source": "proc", "target": f"/proc{i}", "fstype": "proc", "flags": "", "ret": 0},
+            text=f"mount proc on /proc{i} type proc",
+        )
+        for i in range(n)
+    ]
+
+
+def lost(probe: str = "exec", count: int = 42, source: str = "kernel") -> Event:
+    return lost_event(probe, count, source, ts=BASE_TS + 99_000_000)
