@@ -1,0 +1,691 @@
+"""Runs a bpftrace script as a subprocess and turns its JSON output into Events.
+
+`bpftrace -f json` prints one JSON object per line on stdout: `attached_probes` once everything is
+attached, `printf` for each printf call, `map`/`hist`/`stats` for maps printed (at exit, or by
+`print()`), `lost_events` when its perf buffer overflowed, `time`, `helper_error`... Errors
+(parse, semantic, attach) go to stderr as `file:line:col-col: ERROR: message` followed by the
+offending line and a `~~~` marker.
+
+Our built-in scripts print one tab-separated record per printf:
+
+    KIND \t TS_NS \t PID \t TID \t PPID \t COMM \t field...
+
+which `split_record` parses; each bt_<name> module maps the fields to the kinds and args in
+events/SCHEMA.md. Anything else a script prints arrives as kind "printf" {line}; maps printed
+at exit arrive as kind "map" {name, values}.
+
+Lifecycle: bpftrace runs in its own process group (start_new_session) so stop() can signal it
+and any helper it forked. stop() sends SIGINT (bpftrace then prints its maps and exits), waits
+briefly, then SIGKILLs the group and reaps it. Closing the pipes never depends on the reader
+thread being alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import json
+import os
+import re
+import resource
+import select
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from beefine_tui.errors import ProbeLoadError
+from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.probes.base import Availability, Runner, Sink, Target
+
+BPFTRACE = "bpftrace"
+ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
+STOP_GRACE_S = 2.0  # after SIGINT, time for bpftrace to print its maps and exit
+BATCH_MAX = 512
+BATCH_INTERVAL_S = 0.05
+POLL_TIMEOUT_S = 0.1
+STDERR_KEEP = 200  # lines of stderr kept for error messages (bounded)
+PARTIAL_MAX = 64 * 1024  # an unterminated printf line longer than this is flushed as it is
+
+# bpftrace tries to raise RLIMIT_MEMLOCK to infinity and warns when it cannot (no CAP_SYS_RESOURCE,
+# as in some VMs and containers). Kernels >= 5.11 account BPF memory to the memory cgroup instead,
+# so the warning is harmless there; we drop it from the errors we show.
+_MEMLOCK_WARNING = re.compile(r"couldn't set RLIMIT_MEMLOCK")
+# "path/x.bt:12:5-20: ERROR: message" (column range optional)
+_ERROR_AT = re.compile(r"^(?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+)(?:-(?P<col2>\d+))?: ERROR: (?P<msg>.*)$")
+_ERROR = re.compile(r"^ERROR: (?P<msg>.*)$")
+# bpftrace 0.17 JSON-escapes bytes >= 0x80 as a sign-extended \uffffffXX; turn them back into bytes
+_BAD_ESCAPE = re.compile(r"\\uffffff([0-9a-fA-F]{2})")
+
+
+# --- small decoders used when probes/flags.py is not there (it is another engineer's file) --------
+def errno_name(ret: int) -> str:
+    """ENOENT for -2 (or 2)."""
+    try:
+        from beefine_tui.probes import flags  # type: ignore[attr-defined,unused-ignore]
+
+        fn = getattr(flags, "errno_name", None)
+        if callable(fn):
+            return str(fn(abs(ret)))
+    except ImportError:
+        pass
+    return _errno.errorcode.get(abs(ret), f"E{abs(ret)}")
+
+
+def flags_text(value: int, names: Sequence[tuple[int, str]]) -> str:
+    """Names of the bits set in `value`, joined by |; unknown bits as hex; "0" when none."""
+    parts: list[str] = []
+    rest = value
+    for bit, name in names:
+        if bit and value & bit == bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(hex(rest))
+    return "|".join(parts) if parts else "0"
+
+
+def from_flags_module(func: str, value: int, fallback: Callable[[int], str]) -> str:
+    """Use beefine_tui.probes.flags.<func>(value) when it exists (B2's decoders), else `fallback`."""
+    try:
+        from beefine_tui.probes import flags  # type: ignore[attr-defined,unused-ignore]
+
+        fn = getattr(flags, func, None)
+        if callable(fn):
+            out = fn(value)
+            if isinstance(out, str):
+                return out
+            if isinstance(out, list | tuple):
+                return "|".join(str(x) for x in out)
+    except ImportError:
+        pass
+    except Exception:  # a decoder bug must not kill the event stream
+        pass
+    return fallback(value)
+
+
+# --- record parsing -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Record:
+    kind: str
+    ts: int
+    pid: int
+    tid: int
+    ppid: int
+    comm: str
+    fields: list[str]
+
+
+def split_record(line: str, nfields: int | None = None) -> Record | None:
+    """Parse `KIND\\tTS\\tPID\\tTID\\tPPID\\tCOMM\\tfield...`; None if it is not such a record.
+
+    With `nfields`, the last field keeps any extra tabs (so a trailing string may contain tabs).
+    """
+    parts = line.rstrip("\n").split("\t")
+    if len(parts) < 6:
+        return None
+    try:
+        ts, pid, tid, ppid = int(parts[1]), int(parts[2]), int(parts[3]), int(parts[4])
+    except ValueError:
+        return None
+    fields = parts[6:]
+    if nfields is not None:
+        if len(fields) < nfields:
+            return None
+        if len(fields) > nfields:
+            fields = [*fields[: nfields - 1], "\t".join(fields[nfields - 1 :])]
+    return Record(parts[0], ts, pid, tid, ppid, parts[5], fields)
+
+
+def to_int(s: str) -> int:
+    s = s.strip()
+    if s.lower().startswith(("0x", "-0x")):
+        return int(s, 16)
+    return int(s)
+
+
+def ret_args(ret: int) -> dict[str, Any]:
+    """SCHEMA: `ret` always; `error` (errno name) when ret < 0."""
+    out: dict[str, Any] = {"ret": ret}
+    if ret < 0:
+        out["error"] = errno_name(ret)
+    return out
+
+
+def event_from_record(probe: str, rec: Record, kind: str, args: dict[str, Any], text: str) -> Event:
+    return Event(
+        ts=rec.ts,
+        probe=probe,
+        kind=kind,
+        pid=rec.pid,
+        tid=rec.tid,
+        ppid=rec.ppid,
+        comm=rec.comm,
+        args=args,
+        text=text,
+    )
+
+
+LineDecoder = Callable[[str], Event | None]
+"""Turns one printf line into an Event, or None to fall back to kind "printf" {line}."""
+
+
+# --- parameters and filters ---------------------------------------------------------------------
+def ns_inode(pid: int, ns: str) -> int:
+    """Inode of /proc/<pid>/ns/<ns>, 0 if the process is gone."""
+    try:
+        return os.stat(f"/proc/{pid}/ns/{ns}").st_ino
+    except OSError:
+        return 0
+
+
+def filter_params(target: Target) -> list[str]:
+    """Positional parameters every built-in script takes, in order:
+
+    $1 pid namespace inode (matched against the task's pid_ns_for_children; 0 = any)
+    $2 mount namespace inode (0 = any)
+    $3 lineage root pid: that process and every descendant forked after start (0 = none)
+    $4 exact pid (tgid) when the target names exactly one (0 = any; several are filtered here)
+    $5 network namespace inode, for hooks that run outside process context (tcp; 0 = any)
+    """
+    pidns = target.pidns[1] if target.pidns else 0
+    mntns = target.mntns or 0
+    lineage = target.lineage_root or 0
+    exact = next(iter(target.pids)) if len(target.pids) == 1 else 0
+    netns = 0
+    for pid in (*sorted(target.pids), target.lineage_root):
+        if pid:
+            netns = ns_inode(pid, "net")
+            if netns:
+                break
+    return [str(pidns), str(mntns), str(lineage), str(exact), str(netns)]
+
+
+def bpftrace_path() -> str | None:
+    return shutil.which(BPFTRACE)
+
+
+def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
+    """Cheap: is bpftrace installed, are we privileged, do the tracepoints exist (tracefs)?"""
+    from beefine_tui.privileges import can_load_bpf
+
+    if bpftrace_path() is None:
+        return Availability(False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)")
+    if not can_load_bpf():
+        return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run with sudo")
+    events = Path("/sys/kernel/tracing/events")
+    if not events.is_dir():
+        events = Path("/sys/kernel/debug/tracing/events")
+    if tracepoints and events.is_dir():
+        missing = [tp for tp in tracepoints if not (events / tp.replace(":", "/")).is_dir()]
+        if missing:
+            return Availability(False, "tracepoints missing on this kernel: " + ", ".join(missing))
+    return Availability(True)
+
+
+def header_comment(script_name: str, params: Sequence[str]) -> str:
+    return f"// beefine-tui: bpftrace -f json {script_name} {' '.join(params)}\n"
+
+
+# --- stderr -> errors ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScriptError:
+    message: str
+    line: int | None = None
+    column: int | None = None
+
+
+def parse_errors(stderr: str) -> list[ScriptError]:
+    """Every ERROR bpftrace printed, with line and column where it gave one."""
+    found: list[ScriptError] = []
+    for raw in stderr.splitlines():
+        if _MEMLOCK_WARNING.search(raw):
+            continue
+        m = _ERROR_AT.match(raw)
+        if m:
+            found.append(ScriptError(m["msg"].strip(), int(m["line"]), int(m["col"])))
+            continue
+        m2 = _ERROR.match(raw.strip())
+        if m2:
+            found.append(ScriptError(m2["msg"].strip()))
+    return found
+
+
+def clean_stderr(stderr: str) -> str:
+    return "\n".join(ln for ln in stderr.splitlines() if not _MEMLOCK_WARNING.search(ln)).strip()
+
+
+def load_error(name: str, stderr: str, rc: int | None) -> ProbeLoadError:
+    errors = parse_errors(stderr)
+    log = clean_stderr(stderr)
+    if errors:
+        first = errors[0]
+        where = f" at line {first.line}, column {first.column}" if first.line is not None else ""
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        return ProbeLoadError(
+            f"bpftrace could not load {name}{where}: {first.message}{more}",
+            "the full bpftrace output is in the error log",
+            log=log,
+            line=first.line,
+        )
+    how = f"exited with status {rc}" if rc is not None else "did not attach"
+    tail = log.splitlines()[-1] if log else "no output"
+    return ProbeLoadError(f"bpftrace {how} while loading {name}: {tail}", log=log)
+
+
+# --- JSON lines ---------------------------------------------------------------------------------
+def parse_json_line(line: str) -> dict[str, Any] | None:
+    """One line of `bpftrace -f json`; repairs 0.17's broken escapes of non-ASCII bytes."""
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        if "\\uffffff" not in line:
+            return None
+        # \uffffffc3 -> the byte 0xc3, then decode the bytes of the string values as UTF-8 below
+        fixed = _BAD_ESCAPE.sub(lambda m: "\\u00" + m.group(1), line)
+        try:
+            obj = json.loads(fixed)
+        except json.JSONDecodeError:
+            return None
+        obj = _latin1_to_utf8(obj)
+    return obj if isinstance(obj, dict) else None
+
+
+def _latin1_to_utf8(obj: Any) -> Any:
+    if isinstance(obj, str):
+        try:
+            return obj.encode("latin-1").decode("utf-8", errors="replace")
+        except UnicodeEncodeError:
+            return obj
+    if isinstance(obj, dict):
+        return {_latin1_to_utf8(k): _latin1_to_utf8(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_latin1_to_utf8(v) for v in obj]
+    return obj
+
+
+class OutputDecoder:
+    """Turns parsed JSON messages into Events for one probe. Pure: unit-tested without bpftrace."""
+
+    def __init__(self, probe: str, decode_line: LineDecoder | None = None, target: Target | None = None):
+        self.probe = probe
+        self.decode_line = decode_line
+        self.target = target or Target()
+        self.attached: int | None = None
+        self._partial = ""
+
+    def _keep(self, ev: Event) -> Event | None:
+        # pids filtered here when the target names several (the script filters one in the kernel)
+        t = self.target
+        if len(t.pids) > 1 and ev.kind not in ("lost", "status") and ev.pid and ev.pid not in t.pids:
+            return None
+        if t.container_id and ev.container is None and ev.kind not in ("lost", "status", "map"):
+            return Event(
+                ts=ev.ts,
+                probe=ev.probe,
+                kind=ev.kind,
+                pid=ev.pid,
+                tid=ev.tid,
+                ppid=ev.ppid,
+                comm=ev.comm,
+                container=t.container_id,
+                args=ev.args,
+                text=ev.text,
+            )
+        return ev
+
+    def _line(self, line: str) -> Event | None:
+        ev: Event | None = None
+        if self.decode_line is not None:
+            try:
+                ev = self.decode_line(line)
+            except Exception as e:  # a malformed record must not stop the stream
+                return Event(
+                    ts=now_ns(),
+                    probe=self.probe,
+                    kind="printf",
+                    args={"line": line, "parse_error": f"{type(e).__name__}: {e}"},
+                    text=line,
+                )
+        if ev is None:
+            ev = Event(ts=now_ns(), probe=self.probe, kind="printf", args={"line": line}, text=line)
+        return self._keep(ev)
+
+    def feed(self, msg: dict[str, Any]) -> list[Event]:
+        typ = msg.get("type")
+        data = msg.get("data")
+        out: list[Event] = []
+        if typ == "printf" and isinstance(data, str):
+            text = self._partial + data
+            lines = text.split("\n")
+            self._partial = lines.pop()  # "" when the printf ended with a newline
+            if len(self._partial) > PARTIAL_MAX:
+                lines.append(self._partial)
+                self._partial = ""
+            for line in lines:
+                if line:
+                    ev = self._line(line)
+                    if ev is not None:
+                        out.append(ev)
+        elif typ == "attached_probes" and isinstance(data, dict):
+            self.attached = int(data.get("probes", 0))
+        elif typ == "lost_events" and isinstance(data, dict):
+            n = int(data.get("events", 0))
+            if n:
+                out.append(lost_event(self.probe, n, "perf"))
+        elif typ in ("map", "hist", "stats") and isinstance(data, dict):
+            for name, values in data.items():
+                out.append(
+                    Event(
+                        ts=now_ns(),
+                        probe=self.probe,
+                        kind="map",
+                        args={"name": name, "type": typ, "values": values},
+                        text=f"{name} = {json.dumps(values)[:200]}",
+                    )
+                )
+        elif typ == "helper_error":
+            helper = msg.get("helper", "?")
+            out.append(
+                Event(
+                    ts=now_ns(),
+                    probe=self.probe,
+                    kind="printf",
+                    args={"line": f"helper {helper} failed", "helper_error": msg},
+                    text=f"bpftrace: helper {helper} failed with {msg.get('retcode')} "
+                    f"at line {msg.get('line')}",
+                )
+            )
+        elif typ in ("time", "cat", "join", "syscall", "value") and data is not None:
+            line = data.rstrip("\n") if isinstance(data, str) else json.dumps(data)
+            out.append(Event(ts=now_ns(), probe=self.probe, kind="printf", args={"line": line}, text=line))
+        return out
+
+    def flush(self) -> list[Event]:
+        if not self._partial:
+            return []
+        line, self._partial = self._partial, ""
+        ev = self._line(line)
+        return [ev] if ev is not None else []
+
+
+# --- the runner ---------------------------------------------------------------------------------
+def _raise_memlock() -> None:
+    """Soft RLIMIT_MEMLOCK up to the hard limit (all we may do without CAP_SYS_RESOURCE)."""
+    with contextlib.suppress(ValueError, OSError):
+        _soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (hard, hard))
+
+
+class BpftraceRunner(Runner):
+    """One bpftrace process running one script. See the module docstring for the lifecycle."""
+
+    def __init__(
+        self,
+        probe: str,
+        script: str,
+        params: Sequence[str] = (),
+        *,
+        decode_line: LineDecoder | None = None,
+        target: Target | None = None,
+        script_name: str = "script.bt",
+        attach_timeout: float = ATTACH_TIMEOUT_S,
+    ) -> None:
+        super().__init__()
+        self._stop_event.set()  # not running until start()
+        self._probe = probe
+        self._script = script
+        self._params = [str(p) for p in params]
+        self._decoder = OutputDecoder(probe, decode_line, target)
+        self._script_name = os.path.basename(script_name) or "script.bt"
+        self._attach_timeout = attach_timeout
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self._tmpdir: str | None = None
+        self._stderr: deque[str] = deque(maxlen=STDERR_KEEP)
+        self._attached = threading.Event()
+        self._exited = threading.Event()
+        self._lock = threading.Lock()
+        self._stopped = False
+        self._sink: Sink | None = None
+        self.events_out = 0
+        self.lost_perf = 0
+        self.error: str | None = None
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        return (self._probe,)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def stderr_text(self) -> str:
+        return "\n".join(self._stderr)
+
+    def start(self, sink: Sink) -> None:
+        exe = bpftrace_path()
+        if exe is None:
+            raise ProbeLoadError(
+                f"cannot run {self._probe}: bpftrace is not installed",
+                "install it (apt-get install bpftrace, or `make setup`)",
+            )
+        with self._lock:
+            if self._proc is not None:
+                raise RuntimeError("BpftraceRunner.start() called twice")
+            self._sink = sink
+            self._tmpdir = tempfile.mkdtemp(prefix="beefine-bt-")
+            path = os.path.join(self._tmpdir, self._script_name)
+            with open(path, "w") as f:
+                f.write(self._script)
+            self._stop_event.clear()
+            try:
+                self._proc = subprocess.Popen(
+                    [exe, "-B", "line", "-f", "json", path, *self._params],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                    preexec_fn=_raise_memlock,
+                    close_fds=True,
+                    env={**os.environ, "BPFTRACE_NO_CPP_DEMANGLE": "1"},
+                )
+            except OSError as e:
+                self._cleanup_files()
+                self._stop_event.set()
+                raise ProbeLoadError(f"cannot start bpftrace: {e}") from e
+            self._thread = threading.Thread(target=self._reader, name=f"bpftrace-{self._probe}", daemon=True)
+            self._thread.start()
+        deadline = time.monotonic() + self._attach_timeout
+        while not self._attached.is_set():
+            if self._exited.is_set():
+                break
+            if time.monotonic() > deadline:
+                break
+            self._attached.wait(0.05)
+        if self._attached.is_set():
+            self._cleanup_files()  # parsed and attached: the text is no longer needed
+            return
+        # failed: collect stderr, tear down, raise a clear error
+        if not self._exited.is_set():
+            self.stop()
+            raise ProbeLoadError(
+                f"bpftrace did not attach {self._probe} within {self._attach_timeout:.0f} s",
+                "the machine may be very busy; bpftrace's output: "
+                + (clean_stderr(self.stderr_text)[-500:] or "none"),
+                log=clean_stderr(self.stderr_text),
+            )
+        rc = self._proc.poll() if self._proc else None
+        self.stop()
+        raise load_error(self._probe, self.stderr_text, rc)
+
+    # reader thread: the only reader of the pipes while running
+    def _reader(self) -> None:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None and proc.stderr is not None
+        fds = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
+        out_fd = proc.stdout.fileno()
+        batch: list[Event] = []
+        last_flush = time.monotonic()
+        open_fds = set(fds)
+        try:
+            while open_fds:
+                try:
+                    ready, _, _ = select.select(list(open_fds), [], [], POLL_TIMEOUT_S)
+                except (OSError, ValueError):
+                    break
+                for fd in ready:
+                    try:
+                        chunk = os.read(fd, 65536)
+                    except OSError:
+                        chunk = b""
+                    if not chunk:
+                        open_fds.discard(fd)
+                        if fds[fd]:
+                            self._handle_line(fd == out_fd, fds[fd], batch)
+                            fds[fd] = b""
+                        continue
+                    buf = fds[fd] + chunk
+                    *lines, rest = buf.split(b"\n")
+                    fds[fd] = rest
+                    if len(rest) > 1 << 20:  # a runaway line: cut it rather than grow without bound
+                        lines.append(rest)
+                        fds[fd] = b""
+                    for ln in lines:
+                        self._handle_line(fd == out_fd, ln, batch)
+                now = time.monotonic()
+                if batch and (len(batch) >= BATCH_MAX or now - last_flush >= BATCH_INTERVAL_S):
+                    self._emit(batch)
+                    batch = []
+                    last_flush = now
+            batch.extend(self._decoder.flush())
+        except Exception as e:  # never die silently: report and end
+            self.error = f"{type(e).__name__}: {e}"
+            batch.append(status_event(self._probe, "failed", self.error))
+        finally:
+            rc = None
+            with contextlib.suppress(Exception):
+                rc = proc.wait(timeout=STOP_GRACE_S if self._attached.is_set() else 5.0)
+            if self._attached.is_set() and not self._stop_event.is_set():
+                # bpftrace ended on its own while we were running (exit() in a script, crash, kill)
+                errs = parse_errors(self.stderr_text)
+                if rc not in (0, None) or errs:
+                    msg = errs[0].message if errs else f"bpftrace exited with status {rc}"
+                    self.error = msg
+                    batch.append(status_event(self._probe, "failed", msg))
+                else:
+                    batch.append(status_event(self._probe, "exited"))
+            if batch:
+                self._emit(batch)
+            self._exited.set()
+
+    def _handle_line(self, is_stdout: bool, raw: bytes, batch: list[Event]) -> None:
+        text = raw.decode("utf-8", errors="replace")
+        if not is_stdout:
+            if text.strip() and not _MEMLOCK_WARNING.search(text):
+                self._stderr.append(text)
+            return
+        msg = parse_json_line(text)
+        if msg is None:
+            if text.strip():
+                ev = self._decoder._line(text)
+                if ev is not None:
+                    batch.append(ev)
+            return
+        events = self._decoder.feed(msg)
+        if msg.get("type") == "attached_probes":
+            self._attached.set()
+        for ev in events:
+            if ev.kind == "lost" and ev.args.get("source") == "perf":
+                self.lost_perf += int(ev.args.get("count", 0))
+        batch.extend(events)
+
+    def _emit(self, batch: list[Event]) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        self.events_out += len(batch)
+        try:
+            sink(batch)
+        except Exception as e:  # the sink must not block or raise; if it does, keep reading
+            self.error = f"sink failed: {type(e).__name__}: {e}"
+
+    def stop(self) -> None:
+        with self._lock:
+            first = not self._stopped
+            self._stopped = True
+            self._stop_event.set()
+            proc = self._proc
+        if proc is not None:
+            if proc.poll() is None:
+                _signal_group(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=STOP_GRACE_S)
+                except subprocess.TimeoutExpired:
+                    pass
+            # whatever is left of the group (bpftrace itself if it ignored SIGINT, helpers it forked)
+            _signal_group(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5.0)
+        t = self._thread
+        if t is not None and t is not threading.current_thread():
+            t.join(timeout=STOP_GRACE_S + 1.0)
+        if proc is not None and (t is None or not t.is_alive()):
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+        if first:
+            self._cleanup_files()
+
+    def _cleanup_files(self) -> None:
+        d, self._tmpdir = self._tmpdir, None
+        if d:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+# --- users' own scripts -------------------------------------------------------------------------
+def check_user_script(text: str) -> None:
+    """Reject what cannot be a bpftrace script before running anything."""
+    from beefine_tui.errors import UsageError
+
+    if not text.strip():
+        raise UsageError("the bpftrace script is empty", "write at least one probe, e.g. BEGIN { printf(\"hi\\n\"); }")
+    if "\x00" in text:
+        raise UsageError("the bpftrace script contains NUL bytes: is it a binary file?")
+
+
+def run_user_script(
+    text: str,
+    sink: Sink,
+    *,
+    name: str = "user",
+    params: Sequence[str] = (),
+    target: Target | None = None,
+    attach_timeout: float = ATTACH_TIMEOUT_S,
+) -> BpftraceRunner:
+    """Load and start a user's own script. Its printf lines arrive as kind "printf" {line}, maps
+    printed at exit as kind "map" {name, type, values}. Raises ProbeLoadError (with .line) when
+    bpftrace rejects it; the returned runner must be stopped by the caller."""
+    check_user_script(text)
+    runner = BpftraceRunner(
+        name, text, params, target=target, script_name=f"{name}.bt", attach_timeout=attach_timeout
+    )
+    runner.start(sink)
+    return runner
