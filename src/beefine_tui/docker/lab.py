@@ -1,0 +1,802 @@
+"""The lab: a private dockerd and a local registry, seeded offline with two small images.
+
+Everything a lab makes lives under /run/beefine/lab-<name>/ (data root, exec root, socket, logs, registry
+storage) plus one bridge named after the lab. `lab.json` in that directory records what was made, step by
+step, so `down()` works from any process (the CLI's `lab down` after `lab up` returned) and after a crash
+half way through `up()`. It never touches a system daemon, docker0, iptables or ip_forward.
+
+Used by `beefine-tui lab`, by the TUI when no Docker daemon answers, and by the integration tests.
+No Textual imports here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import errno
+import fcntl
+import hashlib
+import http.client
+import ipaddress
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from beefine_tui.errors import BeefineError, NotFoundError, NotRootError, UsageError
+
+RUN_DIR = Path("/run/beefine")
+LOCK_DIR = RUN_DIR / "locks"
+SUBNET_POOL = ipaddress.IPv4Network("172.29.0.0/16")  # one /24 per lab, chosen by name hash
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$")
+IMAGES_DIR = Path(__file__).with_name("images")
+BUSYBOX = Path("/bin/busybox")
+LOG_TAIL_LINES = 15
+
+
+@dataclass(frozen=True)
+class LabInfo:
+    name: str
+    state_dir: Path
+    docker_host: str
+    registry: str
+    bridge: str
+    subnet: str
+    dockerd_pid: int
+    registry_pid: int
+    images: dict[str, str]
+
+
+@dataclass
+class _State:
+    """What one lab has made so far; written to lab.json after every step."""
+
+    name: str
+    bridge: str = ""
+    bridge_created: bool = False
+    subnet: str = ""
+    registry: str = ""
+    dockerd_pid: int = 0
+    dockerd_ctime: float = 0.0
+    registry_pid: int = 0
+    registry_ctime: float = 0.0
+    images: dict[str, str] = field(default_factory=dict)
+    ready: bool = False
+
+    def save(self, state_dir: Path) -> None:
+        tmp = state_dir / "lab.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        tmp.replace(state_dir / "lab.json")
+
+
+# ---------------------------------------------------------------------------------------------- names
+
+
+def state_dir_for(name: str) -> Path:
+    return RUN_DIR / f"lab-{name}"
+
+
+def bridge_for(name: str) -> str:
+    """A bridge name of at most 15 characters (IFNAMSIZ - 1), readable when the lab name is short."""
+    readable = f"bfl-{name}"
+    if len(readable) <= 15:
+        return readable
+    return "bfl-" + hashlib.sha256(name.encode()).hexdigest()[:11]
+
+
+def check_name(name: str) -> None:
+    if not NAME_RE.match(name):
+        raise UsageError(
+            f"bad lab name {name!r}",
+            "use 1-24 letters, digits, '-' or '_', starting with a letter or digit",
+        )
+
+
+def _docker_host(state_dir: Path) -> str:
+    return f"unix://{state_dir / 'docker.sock'}"
+
+
+def _info(state: _State) -> LabInfo:
+    sd = state_dir_for(state.name)
+    return LabInfo(
+        name=state.name,
+        state_dir=sd,
+        docker_host=_docker_host(sd),
+        registry=state.registry,
+        bridge=state.bridge,
+        subnet=state.subnet,
+        dockerd_pid=state.dockerd_pid,
+        registry_pid=state.registry_pid,
+        images=dict(state.images),
+    )
+
+
+def _load_state(name: str) -> _State | None:
+    path = state_dir_for(name) / "lab.json"
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    known = {f for f in _State.__dataclass_fields__}
+    try:
+        return _State(**{k: v for k, v in raw.items() if k in known})
+    except TypeError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+def _ctime(pid: int) -> float:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return 0.0
+
+
+def _alive(pid: int, ctime: float) -> bool:
+    """The process we started is still there (same pid AND same start time, so not a reused pid)."""
+    if pid <= 0:
+        return False
+    try:
+        p = psutil.Process(pid)
+        return abs(p.create_time() - ctime) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _healthy(state: _State) -> bool:
+    return (
+        state.ready
+        and _alive(state.dockerd_pid, state.dockerd_ctime)
+        and _alive(state.registry_pid, state.registry_ctime)
+    )
+
+
+def _lab_processes(name: str, state: _State | None) -> list[psutil.Process]:
+    """Every process of this lab: dockerd, registry, containerd, shims, containers, docker-proxy.
+
+    Found by pid (checked with start time) and by command lines naming the lab's state dir or its
+    containerd namespace, plus all their descendants. Never this process or its ancestors."""
+    sd = str(state_dir_for(name)) + "/"
+    ns = f"beefine-{name}"
+    found: dict[int, psutil.Process] = {}
+    if state is not None:
+        for pid, ct in ((state.dockerd_pid, state.dockerd_ctime), (state.registry_pid, state.registry_ctime)):
+            if _alive(pid, ct):
+                with contextlib.suppress(psutil.Error):
+                    found[pid] = psutil.Process(pid)
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = p.info.get("cmdline") or []
+        if any(sd in a for a in cmd) or ns in cmd:
+            found[p.pid] = p
+    for p in list(found.values()):
+        with contextlib.suppress(psutil.Error):
+            for c in p.children(recursive=True):
+                found[c.pid] = c
+    me = {os.getpid()}
+    with contextlib.suppress(psutil.Error):
+        me |= {a.pid for a in psutil.Process().parents()}
+    return [p for pid, p in found.items() if pid not in me]
+
+
+def _terminate(procs: list[psutil.Process], grace: float) -> list[psutil.Process]:
+    """SIGTERM, wait up to `grace`, SIGKILL what is left, wait again. Returns what still runs."""
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
+    _, alive = psutil.wait_procs(alive, timeout=5)
+    return alive
+
+
+def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join("    " + line[:300] for line in lines[-n:]) or "(empty log)"
+
+
+# ---------------------------------------------------------------------------------------------- mounts
+
+
+def _unescape_mount(path: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below `path` in this mount namespace, deepest first."""
+    root = str(path)
+    out = []
+    try:
+        text = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 5:
+            continue
+        mp = _unescape_mount(parts[4])
+        if mp == root or mp.startswith(root + "/"):
+            out.append(mp)
+    return sorted(set(out), key=lambda m: m.count("/"), reverse=True)
+
+
+_libc: Any = None
+
+
+def _umount_lazy(path: str) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.umount2(path.encode(), 2) != 0:  # 2 = MNT_DETACH
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise OSError(err, os.strerror(err), path)
+
+
+# ---------------------------------------------------------------------------------------------- network
+
+
+def _ip() -> str:
+    for cand in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
+        if cand and os.path.exists(cand):
+            return cand
+    raise BeefineError("the `ip` command is missing", "install iproute2: sudo apt-get install iproute2")
+
+
+def _run_ip(*args: str) -> str:
+    r = subprocess.run([_ip(), *args], capture_output=True, text=True, timeout=15)
+    if r.returncode != 0:
+        raise BeefineError(f"`ip {' '.join(args)}` failed: {r.stderr.strip()}")
+    return r.stdout
+
+
+def used_networks(route_json: str, addr_json: str) -> list[ipaddress.IPv4Network]:
+    """IPv4 networks already in use on this machine, from `ip -j route show table all` and `ip -j addr`."""
+    nets: list[ipaddress.IPv4Network] = []
+    with contextlib.suppress(ValueError):
+        for r in json.loads(route_json or "[]"):
+            dst = r.get("dst", "")
+            if dst in ("", "default") or ":" in dst:
+                continue
+            with contextlib.suppress(ValueError):
+                nets.append(ipaddress.IPv4Network(dst, strict=False))
+    with contextlib.suppress(ValueError):
+        for link in json.loads(addr_json or "[]"):
+            for a in link.get("addr_info", []):
+                if a.get("family") == "inet":
+                    with contextlib.suppress(ValueError, KeyError):
+                        nets.append(ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False))
+    return nets
+
+
+def pick_subnet(name: str, used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    """A /24 from 172.29.0.0/16 overlapping nothing in `used`, starting from a hash of the name."""
+    subnets = list(SUBNET_POOL.subnets(new_prefix=24))
+    start = int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(subnets)
+    for i in range(len(subnets)):
+        cand = subnets[(start + i) % len(subnets)]
+        if not any(cand.overlaps(u) for u in used):
+            return cand
+    raise BeefineError(
+        f"no free /24 left in {SUBNET_POOL} for the lab's bridge",
+        "stop some labs (`beefine-tui lab status`, `beefine-tui lab down --name N`)",
+    )
+
+
+def _bridge_exists(bridge: str) -> bool:
+    return Path("/sys/class/net", bridge).exists()
+
+
+def _delete_bridge(bridge: str) -> None:
+    if not bridge or not _bridge_exists(bridge):
+        return
+    brif = Path("/sys/class/net", bridge, "brif")
+    with contextlib.suppress(OSError):
+        for port in brif.iterdir():  # veths of containers that did not go away with their netns
+            subprocess.run([_ip(), "link", "del", port.name], capture_output=True, timeout=15)
+    _run_ip("link", "del", bridge)
+
+
+# ---------------------------------------------------------------------------------------------- locks
+
+
+@contextlib.contextmanager
+def _flock(path: Path, what: str, wait: float) -> Iterator[None]:
+    """An exclusive lock on `path`; the file may be unlinked by whoever holds it, so re-check the inode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            if time.monotonic() >= deadline:
+                raise BeefineError(
+                    f"{what} is busy: another beefine-tui process is starting or stopping it",
+                    "wait for it to finish, then try again",
+                ) from None
+            time.sleep(0.1)
+            continue
+        try:
+            if os.fstat(fd).st_ino != os.stat(path).st_ino:
+                raise FileNotFoundError
+        except FileNotFoundError:
+            os.close(fd)
+            continue
+        break
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _lab_lock(name: str, wait: float = 2.0) -> contextlib.AbstractContextManager[None]:
+    return _flock(LOCK_DIR / f"lab-{name}.lock", f"the lab {name!r}", wait)
+
+
+# ---------------------------------------------------------------------------------------------- binaries
+
+
+def _find_binary(cmd: str, explicit: str | None, env: str, package: str) -> str:
+    """explicit path > $env > PATH. A clear error naming the Debian package when missing."""
+    path = explicit or os.environ.get(env) or shutil.which(cmd)
+    if not path or not os.access(path, os.X_OK) or os.path.isdir(path):
+        where = f"at {path}" if path else "on PATH"
+        raise BeefineError(
+            f"`{cmd}` was not found {where}; the lab needs it",
+            f"install it: sudo apt-get install {package}  (or run `sudo make setup`)",
+        )
+    return path
+
+
+def _require_root() -> None:
+    if os.geteuid() != 0:
+        raise NotRootError(
+            "the lab runs its own dockerd, bridge and mounts, which needs root",
+            "run it as: sudo beefine-tui lab ...",
+        )
+
+
+# ---------------------------------------------------------------------------------------------- http probes
+
+
+def unix_http_get(sock_path: str, url: str, timeout: float) -> tuple[int, bytes]:
+    """GET `url` over a unix socket (the Docker API); raises OSError when nothing answers."""
+
+    class _Conn(http.client.HTTPConnection):
+        def connect(self) -> None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(timeout)
+            try:
+                s.connect(sock_path)
+            except OSError:
+                s.close()
+                raise
+            self.sock = s
+
+    conn = _Conn("localhost", timeout=timeout)
+    try:
+        conn.request("GET", url)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except http.client.HTTPException as e:
+        raise OSError(str(e)) from e
+    finally:
+        conn.close()
+
+
+def _tcp_http_get(port: int, url: str, timeout: float) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", url)
+        return conn.getresponse().status
+    except http.client.HTTPException as e:
+        raise OSError(str(e)) from e
+    finally:
+        conn.close()
+
+
+def _port_free(port: int) -> bool:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", port))
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _free_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+    finally:
+        s.close()
+
+
+def _listens_on(pid: int, port: int) -> bool:
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port for c in conns)
+
+
+# ---------------------------------------------------------------------------------------------- up
+
+
+def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as f:
+        # a new session: the daemons outlive `lab up` and ignore the terminal's Ctrl-C and hangup
+        return subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _start_registry(
+    state: _State, sd: Path, binary: str, port: int | None, deadline: float
+) -> subprocess.Popen[bytes]:
+    if port is not None and not _port_free(port):
+        raise BeefineError(
+            f"registry port {port} on 127.0.0.1 is already in use",
+            "pick another --registry-port, or leave it out to use a free one",
+        )
+    storage = sd / "registry"
+    storage.mkdir(exist_ok=True)
+    log = sd / "registry.log"
+    for _attempt in range(5):
+        chosen = port if port is not None else _free_port()
+        cfg = sd / "registry.yml"
+        # distribution 2.8 configuration: https://distribution.github.io/distribution/about/configuration/
+        cfg.write_text(
+            "version: 0.1\n"
+            "log:\n  level: info\n  accesslog:\n    disabled: true\n"
+            f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
+            f"http:\n  addr: 127.0.0.1:{chosen}\n"
+        )
+        proc = _spawn([binary, "serve", str(cfg)], log)
+        state.registry_pid, state.registry_ctime = proc.pid, _ctime(proc.pid)
+        state.registry = f"127.0.0.1:{chosen}"
+        state.save(sd)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            if _listens_on(proc.pid, chosen):
+                with contextlib.suppress(OSError):
+                    if _tcp_http_get(chosen, "/v2/", 1.0) == 200:
+                        return proc
+            time.sleep(0.05)
+        else:
+            raise BeefineError(
+                f"the lab registry did not answer on 127.0.0.1:{chosen} in time", f"its log:\n{_tail(log)}"
+            )
+        taken = "address already in use" in _tail(log, 5)
+        if taken and port is None:
+            continue  # someone took the port between choosing and binding: choose again
+        if taken:
+            raise BeefineError(
+                f"registry port {chosen} on 127.0.0.1 is already in use",
+                "pick another --registry-port, or leave it out to use a free one",
+            )
+        raise BeefineError(
+            f"the lab registry exited at start (code {proc.returncode})", f"its log:\n{_tail(log)}"
+        )
+    raise BeefineError("could not find a free port for the lab registry after 5 tries")
+
+
+def _start_dockerd(state: _State, sd: Path, binary: str, deadline: float) -> subprocess.Popen[bytes]:
+    (sd / "daemon.json").write_text("{}\n")  # keep /etc/docker/daemon.json (hosts, bridge...) out of it
+    sock = sd / "docker.sock"
+    log = sd / "dockerd.log"
+    argv = [
+        binary,
+        "--config-file", str(sd / "daemon.json"),
+        "--data-root", str(sd / "root"),
+        "--exec-root", str(sd / "exec"),
+        "-H", f"unix://{sock}",
+        "--pidfile", str(sd / "docker.pid"),
+        "--bridge", state.bridge,
+        "--iptables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
+        "--storage-driver", "overlay2",
+        "--exec-opt", "native.cgroupdriver=cgroupfs",
+        # if a system containerd runs, dockerd uses it: keep our objects in our own namespaces
+        "--containerd-namespace", f"beefine-{state.name}",
+        "--containerd-plugins-namespace", f"beefine-{state.name}-plugins",
+    ]  # fmt: skip
+    proc = _spawn(argv, log)
+    state.dockerd_pid, state.dockerd_ctime = proc.pid, _ctime(proc.pid)
+    state.save(sd)
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BeefineError(
+                f"the lab's dockerd exited at start (code {proc.returncode})", f"its log:\n{_tail(log)}"
+            )
+        with contextlib.suppress(OSError):
+            status, _ = unix_http_get(str(sock), "/_ping", 1.0)
+            if status == 200:
+                return proc
+        time.sleep(0.05)
+    raise BeefineError("the lab's dockerd did not answer in time", f"its log:\n{_tail(log)}")
+
+
+def _seed(state: _State, sd: Path, timeout: float) -> None:
+    """Build both images offline from busybox-static, push them to the lab registry, keep them local."""
+    from beefine_tui.docker.client import connect
+
+    if not BUSYBOX.exists():
+        raise BeefineError(
+            f"{BUSYBOX} is missing; the lab builds its images from it",
+            "install it: sudo apt-get install busybox-static",
+        )
+    small = f"{state.registry}/beefine/busybox:latest"
+    layered = f"{state.registry}/beefine/layered:latest"
+    client = connect(_docker_host(sd), timeout=max(10.0, timeout))
+    build = sd / "build"
+    try:
+        for key, tag in (("small", small), ("layered", layered)):
+            ctx = build / key
+            shutil.copytree(IMAGES_DIR / key, ctx)
+            if key == "layered":
+                (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)
+                shutil.copy2(BUSYBOX, ctx / "layer1" / "bin" / "busybox")
+                _layered_files(ctx)
+            else:
+                shutil.copy2(BUSYBOX, ctx / "busybox")
+            try:
+                client.images.build(
+                    path=str(ctx),
+                    tag=tag,
+                    rm=True,
+                    forcerm=True,
+                    network_mode="none",
+                    labels={"beefine": "1"},
+                )
+            except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
+                raise BeefineError(f"building the lab image {tag} failed: {e}") from e
+            for line in client.images.push(tag, stream=True, decode=True):
+                if isinstance(line, dict) and line.get("error"):
+                    raise BeefineError(f"pushing {tag} to the lab registry failed: {line['error']}")
+            state.images[key] = tag
+            state.save(sd)
+    finally:
+        client.close()
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _layered_files(ctx: Path) -> None:
+    """Distinct content per layer, with a 1 MiB incompressible file so a pull shows progress."""
+    (ctx / "layer3").mkdir(exist_ok=True)
+    seed = b"beefine"
+    chunks = []
+    for i in range(1 << 15):  # 32768 * 32 bytes = 1 MiB, deterministic so the digest is stable
+        chunks.append(hashlib.sha256(seed + i.to_bytes(4, "big")).digest())
+    (ctx / "layer3" / "blob.bin").write_bytes(b"".join(chunks))
+
+
+def up(
+    name: str = "default",
+    *,
+    seed: bool = True,
+    timeout: float = 60,
+    registry_port: int | None = None,
+    dockerd_bin: str | None = None,
+    registry_bin: str | None = None,
+) -> LabInfo:
+    """Start the lab `name`; on any failure (or Ctrl-C) tear down what was made, then raise.
+
+    `registry_port` None picks a free port; the binaries default to $BEEFINE_DOCKERD / $BEEFINE_REGISTRY,
+    then PATH."""
+    check_name(name)
+    _require_root()
+    dockerd = _find_binary("dockerd", dockerd_bin, "BEEFINE_DOCKERD", "docker.io")
+    registry = _find_binary("docker-registry", registry_bin, "BEEFINE_REGISTRY", "docker-registry")
+    if registry_port is not None and not 0 < registry_port < 65536:
+        raise UsageError(f"bad registry port {registry_port}", "use 1-65535, or leave it out")
+    deadline = time.monotonic() + timeout
+    sd = state_dir_for(name)
+    with _lab_lock(name):
+        old = _load_state(name)
+        if old is not None and _healthy(old):
+            raise BeefineError(
+                f"a lab named {name!r} is already running (DOCKER_HOST={_docker_host(sd)})",
+                f"use it, stop it with `sudo beefine-tui lab down --name {name}`, or pick another --name",
+            )
+        if old is not None or sd.exists() or _bridge_exists(bridge_for(name)):
+            _teardown(name, old)  # leftovers of a lab that died: clear them first
+        state = _State(name=name, bridge=bridge_for(name))
+        try:
+            sd.mkdir(parents=True, mode=0o711)
+            state.save(sd)
+            _make_bridge(state, sd)
+            _start_registry(state, sd, registry, registry_port, deadline)
+            _start_dockerd(state, sd, dockerd, deadline)
+            if seed:
+                _seed(state, sd, max(1.0, deadline - time.monotonic()))
+            state.ready = True
+            state.save(sd)
+        except BaseException:
+            with _ignore_signals():
+                _teardown(name, state)
+            raise
+        return _info(state)
+
+
+def _make_bridge(state: _State, sd: Path) -> None:
+    with _flock(LOCK_DIR / "net.lock", "the lab network allocator", 30):
+        used = used_networks(
+            _run_ip("-j", "route", "show", "table", "all"), _run_ip("-j", "-4", "addr", "show")
+        )
+        net = pick_subnet(state.name, used)
+        _run_ip("link", "add", "name", state.bridge, "type", "bridge")
+        state.bridge_created = True
+        state.subnet = str(net)
+        state.save(sd)
+        gw = next(net.hosts())
+        _run_ip("addr", "add", f"{gw}/{net.prefixlen}", "dev", state.bridge)
+        _run_ip("link", "set", state.bridge, "up")
+
+
+# ---------------------------------------------------------------------------------------------- down
+
+
+@contextlib.contextmanager
+def _ignore_signals() -> Iterator[None]:
+    """While tearing down, a second Ctrl-C or SIGTERM must not leave things half-removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.getsignal(s) for s in sigs}
+    for s in sigs:
+        signal.signal(s, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def _teardown(name: str, state: _State | None) -> None:
+    """Remove everything of lab `name`: processes, mounts, bridge, state dir. Raises if something stays."""
+    sd = state_dir_for(name)
+    problems: list[str] = []
+    dockerd = [p for p in _lab_processes(name, state) if state and p.pid == state.dockerd_pid]
+    # containers first (children of the shims), then dockerd (gracefully: it cleans its netns and
+    # mounts), then whatever is left of containerd, shims, registry
+    procs = _lab_processes(name, state)
+    containers = [p for p in procs if _is_container_process(p, name)]
+    _terminate(containers, grace=0.5)
+    _terminate(dockerd, grace=10)
+    rest = _terminate(_lab_processes(name, state), grace=3)
+    rest += _terminate(_lab_processes(name, state), grace=3)  # a straggler forked during the first pass
+    if rest:
+        problems.append("processes still running: " + ", ".join(str(p.pid) for p in rest))
+    for mp in mounts_under(sd):
+        try:
+            _umount_lazy(mp)
+        except OSError as e:
+            problems.append(f"cannot unmount {mp}: {e.strerror}")
+    bridge = state.bridge if state and state.bridge else bridge_for(name)
+    try:
+        _delete_bridge(bridge)
+    except BeefineError as e:
+        problems.append(e.message)
+    left = mounts_under(sd)
+    if left:
+        problems.append("still mounted: " + ", ".join(left))
+    elif sd.exists():
+        shutil.rmtree(sd, ignore_errors=True)
+        if sd.exists():
+            problems.append(f"could not delete {sd}")
+    if problems:
+        raise BeefineError(f"the lab {name!r} was not fully removed: " + "; ".join(problems))
+
+
+def _is_container_process(p: psutil.Process, name: str) -> bool:
+    """A process whose parent is one of this lab's containerd shims."""
+    try:
+        parent = p.parent()
+        if parent is None:
+            return False
+        cmd = parent.cmdline()
+    except psutil.Error:
+        return False
+    return bool(cmd) and "containerd-shim" in os.path.basename(cmd[0]) and p.name() != "containerd-shim"
+
+
+def down(name: str = "default") -> None:
+    """Stop and remove the lab `name`, whoever started it. NotFoundError when there is none."""
+    check_name(name)
+    _require_root()
+    sd = state_dir_for(name)
+    with _lab_lock(name, wait=30):
+        state = _load_state(name)
+        if state is None and not sd.exists() and not _bridge_exists(bridge_for(name)):
+            running = lab_names()
+            raise NotFoundError(
+                f"there is no lab named {name!r}",
+                f"running labs: {', '.join(running)}"
+                if running
+                else "start one with `sudo beefine-tui lab up`",
+            )
+        with _ignore_signals():
+            _teardown(name, state)
+            with contextlib.suppress(OSError):
+                (LOCK_DIR / f"lab-{name}.lock").unlink()
+
+
+def status(name: str = "default") -> LabInfo | None:
+    """The lab `name` when it is up and healthy, else None."""
+    check_name(name)
+    state = _load_state(name)
+    if state is None or not _healthy(state):
+        return None
+    return _info(state)
+
+
+def lab_names() -> list[str]:
+    """Names of labs that have a state dir (running or left over)."""
+    try:
+        return sorted(
+            p.name[len("lab-") :] for p in RUN_DIR.iterdir() if p.name.startswith("lab-") and p.is_dir()
+        )
+    except OSError:
+        return []
+
+
+def is_stale(name: str) -> bool:
+    """Left-overs of a lab whose daemons are gone (`lab down` clears them)."""
+    return state_dir_for(name).exists() and status(name) is None
+
+
+@contextlib.contextmanager
+def running_lab(name: str, *, seed: bool = True, timeout: float = 60) -> Iterator[LabInfo]:
+    """up ... down, always down (exceptions, Ctrl-C, and SIGTERM/SIGHUP when the caller turns them into
+    SystemExit, see beefine_tui.docker.client.exit_on_signals)."""
+    info = up(name, seed=seed, timeout=timeout)
+    try:
+        yield info
+    finally:
+        down(name)
+
+
+def log_paths(name: str) -> dict[str, Path]:
+    sd = state_dir_for(name)
+    return {"dockerd": sd / "dockerd.log", "registry": sd / "registry.log"}
+
+
+__all__ = [
+    "LabInfo",
+    "down",
+    "is_stale",
+    "lab_names",
+    "mounts_under",
+    "pick_subnet",
+    "running_lab",
+    "status",
+    "up",
+    "used_networks",
+]

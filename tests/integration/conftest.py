@@ -1,0 +1,102 @@
+"""Shared fixtures for integration tests (root, real dockerd): one lab per test session, its client,
+per-test container cleanup, and a leftovers check that others can call on their own labs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from beefine_tui.docker import lab as labmod
+from beefine_tui.docker.lab import LabInfo
+
+
+def _lab_name() -> str:
+    return f"t{os.getpid()}"
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[LabInfo]:
+    """A seeded lab for the whole test session (name t<pid>), always downed at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root: run `sudo make test`")
+    name = _lab_name()
+    try:
+        info = labmod.up(name, seed=True, timeout=120)
+    except BaseException:
+        # up() already tore down what it made; make sure, then fail every test that needs it
+        with contextlib.suppress(Exception):
+            labmod.down(name)
+        raise
+    try:
+        yield info
+    finally:
+        labmod.down(name)
+
+
+@pytest.fixture(scope="session")
+def lab_client(lab: LabInfo) -> Iterator[Any]:
+    """A docker.DockerClient for the session lab, closed at the end."""
+    import docker
+
+    client = docker.DockerClient(base_url=lab.docker_host, timeout=60)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def test_label(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Labels for containers a test makes: beefine=1 plus one unique to this test run."""
+    return {"beefine": "1", "beefine.test": f"{request.node.name[:60]}-{uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture
+def cleanup_containers(lab_client: Any, test_label: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Yields the labels to put on your containers; removes (force) every container carrying them after
+    the test, pass or fail. Use: `lab_client.containers.run(..., labels=cleanup_containers)`."""
+    yield test_label
+    key = f"beefine.test={test_label['beefine.test']}"
+    for c in lab_client.containers.list(all=True, filters={"label": key}):
+        with contextlib.suppress(Exception):
+            c.remove(force=True)
+
+
+def assert_no_lab_leftovers(info: LabInfo) -> None:
+    """After down(): each thing the lab made is gone, checked separately so a failure says which."""
+    sd = str(info.state_dir)
+    for pid, what in ((info.dockerd_pid, "dockerd"), (info.registry_pid, "registry")):
+        if psutil.pid_exists(pid):
+            with contextlib.suppress(psutil.Error):
+                cmd = " ".join(psutil.Process(pid).cmdline())
+                assert sd + "/" not in cmd, f"{what} (pid {pid}) still runs: {cmd}"
+    others = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(p.info.get("cmdline") or [])
+        if sd + "/" in cmd:
+            others.append(f"{p.pid}: {cmd[:200]}")
+    assert not others, f"processes of lab {info.name} left: {others}"
+    mounts = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4] == sd or line.split()[4].startswith(sd + "/")
+    ]
+    assert not mounts, f"mounts of lab {info.name} left: {mounts}"
+    assert not Path("/sys/class/net", info.bridge).exists(), f"bridge {info.bridge} left"
+    r = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, timeout=10)
+    assert info.subnet not in r.stdout, f"route to {info.subnet} left: {r.stdout}"
+    assert not info.state_dir.exists(), f"state dir {sd} left"
+
+
+@pytest.fixture
+def lab_leftovers_check() -> Any:
+    """`assert_no_lab_leftovers` as a fixture, for tests that start their own lab (no conftest import)."""
+    return assert_no_lab_leftovers
