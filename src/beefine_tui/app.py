@@ -1,0 +1,179 @@
+"""The Textual app: a sidebar ("Load eBPF", "Docker") and tabs for the views opened from it.
+
+Owns one AppContext (`app.ctx`): everything a view starts (probe sessions, XDP, containers) is
+registered there and stopped on unmount, on Ctrl-C/quit, and on SIGTERM/SIGHUP (a dropped SSH
+session). Screens never import BPF code; blocking work runs in thread workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding
+from textual.screen import Screen
+
+from beefine_tui.appcontext import AppContext
+from beefine_tui.screens.errors import show_error
+from beefine_tui.screens.help import HelpScreen
+from beefine_tui.screens.shell import BeefineCommands, ShellScreen
+
+MIN_SIZE = (80, 24)
+SIGNAL_GRACE_S = 5.0  # after SIGTERM/SIGHUP, force cleanup and exit if the UI has not exited by then
+
+
+class BeefineApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "Beefine"
+    SUB_TITLE = "eBPF x Docker"
+    COMMANDS = App.COMMANDS | {BeefineCommands}
+    BINDINGS = [
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
+        Binding("ctrl+w", "close_tab", "Close tab"),
+        Binding("ctrl+t", "toggle_split", "Tail container"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        banner: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        replay: Path | None = None,
+        replay_speed: float = 1.0,
+        open_views: tuple[str, ...] = (),
+        on_signal_cleanup: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.banner = banner
+        self.clock = clock
+        self.replay_path = replay
+        self.replay_speed = replay_speed
+        self.open_views = open_views
+        self.on_signal_cleanup = on_signal_cleanup
+        self._closed = False
+        self._old_handlers: dict[int, Any] = {}
+        self._ui_loop: asyncio.AbstractEventLoop | None = None
+
+    def get_default_screen(self) -> Screen[Any]:
+        return ShellScreen()
+
+    def on_mount(self) -> None:
+        self._ui_loop = asyncio.get_running_loop()
+        self._install_signal_handlers()
+        shell = self.shell
+        if self.replay_path is not None:
+            shell.open_replay(self.replay_path, self.replay_speed)
+        for key in self.open_views:
+            shell.open_view(key)
+
+    @property
+    def shell(self) -> ShellScreen:
+        screen = self.get_default_screen_instance()
+        assert isinstance(screen, ShellScreen)
+        return screen
+
+    def get_default_screen_instance(self) -> Screen[Any]:
+        return self.screen_stack[0]
+
+    # ---- shutdown: nothing of ours outlives the app
+    def close_context(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.ctx.close(on_error=lambda e: self.log.error(f"cleanup: {e!r}"))
+
+    def on_unmount(self) -> None:
+        self.close_context()
+        self._restore_signal_handlers()
+
+    async def action_quit(self) -> None:
+        self.close_context()
+        self.exit(0)
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                old = signal.getsignal(sig)
+                if old is signal.SIG_IGN:
+                    continue  # nohup's choice is respected
+                self._old_handlers[sig] = old
+                signal.signal(sig, self._on_signal)
+            except (ValueError, OSError):
+                pass
+
+    def _restore_signal_handlers(self) -> None:
+        for sig, old in self._old_handlers.items():
+            with contextlib.suppress(ValueError, OSError, TypeError):
+                signal.signal(sig, old)
+        self._old_handlers.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Runs in the main thread between bytecodes: never raise or block here."""
+
+        def watchdog() -> None:
+            # if the UI cannot exit (e.g. the terminal is gone), clean up and leave anyway
+            time.sleep(SIGNAL_GRACE_S)
+            with contextlib.suppress(Exception):
+                self.close_context()
+            if self.on_signal_cleanup is not None:
+                with contextlib.suppress(Exception):
+                    self.on_signal_cleanup()
+            os._exit(128 + signum)
+
+        threading.Thread(target=watchdog, name="signal-watchdog", daemon=True).start()
+        # stopping probes must not wait for the UI loop: do it now, in a thread
+        threading.Thread(target=self.close_context, name="signal-cleanup", daemon=True).start()
+        loop = self._ui_loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self.exit, 128 + signum)
+
+    # ---- global actions
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        rows: list[tuple[str, str, str]] = []
+        seen: set[tuple[str, str]] = set()
+        for key, active in self.screen.active_bindings.items():
+            b = active.binding
+            if not b.description:
+                continue
+            where = "everywhere" if active.node is self else type(active.node).__name__
+            display = b.key_display or self.get_key_display(b)
+            if (display, b.description) in seen:
+                continue
+            seen.add((display, b.description))
+            rows.append((where, display or key, b.description))
+        self.push_screen(HelpScreen(rows))
+
+    def action_toggle_sidebar(self) -> None:
+        self.shell.toggle_sidebar()
+
+    def action_close_tab(self) -> None:
+        self.shell.close_active_tab()
+
+    def action_toggle_split(self) -> None:
+        self.shell.toggle_split()
+
+    def show_error(self, exc: BaseException, title: str = "") -> None:
+        show_error(self, exc, title)
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self.screen_stack:
+            self.shell.size_changed(event.size.width, event.size.height)

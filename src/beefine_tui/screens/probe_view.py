@@ -1,0 +1,298 @@
+"""A live view of one or more built-in probes: Trace exec, Trace syscalls, a single probe, the split
+pane tailing one container, and replays of recordings (same widgets, fed from a file).
+
+Start/stop run in thread workers (BPF compile takes about a second); events arrive through an
+EventPump into an EventLog; the StatusStrip shows rate, total and loss.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Input, SelectionList, Static
+from textual.worker import Worker
+
+from beefine_tui.errors import BeefineError, ProbeLoadError
+from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.screens.errors import WorkerErrors, describe, show_error
+from beefine_tui.widgets.event_log import EventLog, format_event
+from beefine_tui.widgets.pump import EventPump
+from beefine_tui.widgets.status_strip import StatusStrip
+
+# what the split pane tails for a container: the syscall-level probes, where they exist
+SPLIT_PREFERENCE = ("exec", "files", "mounts", "namespaces", "sockets", "security")
+
+NOT_ROOT = "Loading eBPF needs root (or CAP_BPF + CAP_PERFMON). Quit (ctrl+q) and run: sudo beefine-tui"
+
+
+def split_probes() -> tuple[str, ...]:
+    from beefine_tui.screens.shell import probe_names
+
+    known = {n for n, _ in probe_names()}
+    return tuple(n for n in SPLIT_PREFERENCE if n in known) or ("exec",)
+
+
+def format_exec(ev: Event, base_ts: int) -> str:
+    """exec: pid ppid comm argv; exit: code, signal, duration. Falls back to the event's text."""
+    rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
+    a = ev.args
+    if ev.kind == "exec" and "argv" in a:
+        argv = " ".join(str(x) for x in a.get("argv") or [])
+        err = f" {a['error']}" if a.get("error") else ""
+        where = f" [{ev.container[:12]}]" if ev.container else ""
+        return f"{rel:10.6f} exec {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {argv}{err}{where}"
+    if ev.kind == "exit" and "code" in a:
+        dur = a.get("duration_ns")
+        dur_s = f" after {dur / 1e6:.1f} ms" if isinstance(dur, int | float) and dur else ""
+        sig = f" signal {a['signal']}" if a.get("signal") else ""
+        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} code {a.get('code')}{sig}{dur_s}"
+    return format_event(ev, base_ts)
+
+
+def resolve_target(ctx: Any, container: str) -> Any:
+    """A probe Target for one container (its pid namespace), via B's attribution module."""
+    try:
+        from beefine_tui.probes import attribution
+    except ImportError:
+        raise BeefineError(
+            "limiting a probe to one container is not available yet",
+            "leave the container field empty to trace the whole host",
+        ) from None
+    client = ctx.docker_client()
+    result: Any = attribution.target_for_container(client, container)
+    return result
+
+
+class ProbeView(WorkerErrors, Vertical):
+    DEFAULT_CSS = """
+    ProbeView { height: 1fr; }
+    ProbeView > .controls { height: auto; }
+    ProbeView > .controls > Input { width: 1fr; }
+    ProbeView > .controls > Button { width: auto; min-width: 8; }
+    ProbeView SelectionList { height: auto; max-height: 6; width: 1fr; }
+    ProbeView > .notice { height: auto; color: $warning; }
+    """
+
+    def __init__(
+        self,
+        probes: Sequence[str] = (),
+        *,
+        choose: bool = False,
+        title: str = "",
+        autostart: bool = False,
+        container_required: bool = False,
+        replay: Path | None = None,
+        replay_speed: float = 1.0,
+        max_lines: int = 5000,
+    ) -> None:
+        super().__init__()
+        self.probes = tuple(probes)
+        self.choose = choose
+        self.title = title or ", ".join(self.probes)
+        self.autostart = autostart
+        self.container_required = container_required
+        self.replay = replay
+        self.replay_speed = replay_speed
+        self.max_lines = max_lines
+        self.session: Any = None
+        self._accept: frozenset[str] | None = frozenset(self.probes) if not replay else None
+        self._seen_probes: set[str] = set()
+        self._lock = threading.Lock()
+
+    # ---- layout
+    def compose(self) -> ComposeResult:
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        if self.replay is None:
+            with Horizontal(classes="controls"):
+                if self.choose:
+                    from beefine_tui.screens.shell import probe_names
+
+                    yield SelectionList[str](*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
+                yield Input(
+                    placeholder="container name or id" + ("" if self.container_required else " (optional)"),
+                    id="container",
+                )
+                yield Button("Start", id="start", variant="success")
+                yield Button("Stop", id="stop", variant="error", disabled=True)
+        yield Static("", classes="notice")
+        yield StatusStrip(
+            ctx.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or _mono()
+        )
+        fmt = format_exec if self.probes == ("exec",) else format_event
+        yield EventLog(max_lines=self.max_lines, formatter=fmt)
+        yield EventPump(ctx.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
+
+    @property
+    def strip(self) -> StatusStrip:
+        return self.query_one(StatusStrip)
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one(EventLog)
+
+    def notice(self, text: str) -> None:
+        n = self.query_one(".notice", Static)
+        n.update(text)
+        n.display = bool(text)
+
+    def on_mount(self) -> None:
+        self.notice("")
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        if self.replay is not None:
+            self.strip.state = "starting"
+            self._start_replay(self.replay, self.replay_speed)
+            return
+        if not ctx.bpf_allowed:
+            self.notice(NOT_ROOT)
+            self.query_one("#start", Button).disabled = True
+            self.strip.state = "unavailable"
+            return
+        if self.container_required:
+            self.notice("Type a container name or id and press Enter (or Start) to tail its syscalls.")
+        elif self.choose:
+            self.notice("Select probes (space), then Start.")
+        if self.autostart and not self.container_required:
+            self.start()
+
+    # ---- events
+    def _accepts(self, ev: Event) -> bool:
+        acc = self._accept
+        return acc is None or ev.probe in acc or (ev.kind == STATUS and ev.probe == "replay")
+
+    def _on_batch(self, events: list[Event]) -> None:
+        if self.replay is not None:
+            names = {ev.probe for ev in events if ev.kind not in (LOST, STATUS)}
+            if not names <= self._seen_probes:
+                self._seen_probes |= names
+                self.strip.probes = tuple(sorted(self._seen_probes))
+            for ev in events:
+                if ev.kind == STATUS and ev.probe == "replay":
+                    state = ev.args.get("state", "")
+                    self.strip.state = {"replaying": "replay"}.get(state, state)
+        self.event_log.add_events(events)
+
+    # ---- start / stop
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.start()
+
+    @on(Input.Submitted, "#container")
+    def _container_submitted(self) -> None:
+        self.start()
+
+    @on(Button.Pressed, "#stop")
+    def _stop_pressed(self) -> None:
+        self.stop_view()
+
+    def selected_probes(self) -> tuple[str, ...]:
+        if self.choose:
+            return tuple(self.query_one("#probe-choice", SelectionList).selected)
+        return self.probes
+
+    def start(self) -> None:
+        if self.session is not None:
+            return
+        names = self.selected_probes()
+        if not names:
+            self.notice("Select at least one probe first (space toggles), then Start.")
+            return
+        container = self.query_one("#container", Input).value.strip()
+        if self.container_required and not container:
+            self.notice("Type a container name or id first.")
+            return
+        self.notice(f"Loading {', '.join(names)}… (compiling BPF takes about a second)")
+        self._accept = frozenset(names)
+        self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
+        self.strip.state = "starting"
+        self.query_one("#start", Button).disabled = True
+        self._start_worker(names, container)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="session")
+    def _start_worker(self, names: tuple[str, ...], container: str) -> None:
+        from beefine_tui.probes.base import ProbeOptions, Target
+
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        from beefine_tui.probes import catalog
+
+        for name in names:
+            avail = catalog.get(name).available()
+            if not avail.ok:
+                raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
+        target = resolve_target(ctx, container) if container else Target()
+        try:
+            session = ctx.start_probes(names, ProbeOptions(target=target))
+        except ImportError as e:
+            raise BeefineError(
+                "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"
+            ) from e
+        self.app.call_from_thread(self._started, session)
+
+    def _started(self, session: Any) -> None:
+        if not self.is_mounted:
+            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            return
+        self.session = session
+        self.notice("")
+        self.strip.state = "running"
+        self.query_one("#stop", Button).disabled = False
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        info = describe(error)
+        if self.is_mounted:
+            self.strip.state = "error"
+            self.notice(f"{info.title}: {info.message}" + (f"\nhint: {info.hint}" if info.hint else ""))
+            if self.replay is None:
+                self.query_one("#start", Button).disabled = False
+        if (isinstance(error, ProbeLoadError) and error.log) or info.internal:
+            show_error(self.app, error)
+
+    def stop_view(self, update_ui: bool = True) -> None:
+        """Stop what this view started (idempotent, never blocks the UI)."""
+        with self._lock:
+            session, self.session = self.session, None
+        if session is not None:
+            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+        if update_ui and self.is_mounted and self.query(StatusStrip):
+            self.strip.state = "stopped"
+            if self.replay is None:
+                self.query_one("#stop", Button).disabled = True
+                self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+
+    def on_unmount(self) -> None:
+        self.stop_view(update_ui=False)
+
+    # ---- replay
+    @work(thread=True, exclusive=True, exit_on_error=False, group="session")
+    def _start_replay(self, path: Path, speed: float) -> None:
+        from beefine_tui.replay import Replayer, open_recording
+
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        header, events = open_recording(path)
+        replayer = Replayer(events, ctx.bus, speed=speed)
+        ctx.own(replayer)
+        self.app.call_from_thread(self._started, replayer)
+        if header.probes:
+            self.app.call_from_thread(setattr, self.strip, "probes", tuple(header.probes))
+        replayer.start()
+
+
+def _stop_in_background(ctx: Any, thing: Any) -> None:
+    def run() -> None:
+        try:
+            thing.stop()
+        finally:
+            ctx.disown(thing)
+
+    threading.Thread(target=run, name="stop-session", daemon=True).start()
+
+
+def _mono() -> Any:
+    import time
+
+    return time.monotonic
