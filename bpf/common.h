@@ -1,0 +1,144 @@
+/* Shared by every Beefine BCC program. The runner pastes this text in place of `#include "common.h"`
+ * (probes/bcc_runner.py program_text): BCC rewrites map calls only in the main file.
+ *
+ * Rules for programs on this project (see ENVIRONMENT.md): attach to tracepoints only and read only
+ * tracepoint arguments, user memory and helper results. The kernel headers BCC compiles against may
+ * not match the running kernel, so kernel struct layouts must never be walked here.
+ *
+ * Parameters arrive as cflags from the Python side (probes/bcc_runner.py):
+ *   FILTER_PIDNS_DEV, FILTER_PIDNS_INO  only tasks whose active pid namespace is this one
+ *   FILTER_TRACKED                      only tgids in the `tracked` hash (seeded from user space)
+ *   FILTER_FOLLOW                       ...and add children forked by a tracked task (lineage)
+ *   LINEAGE_ROOT                        the lineage root tgid (treated as tracked before seeding)
+ *   BEEFINE_PERF                        use perf buffers (kernels without BPF ring buffers, < 5.8)
+ */
+#include <uapi/linux/ptrace.h>
+#include <linux/sched.h>
+
+#ifndef BEEFINE_TRACKED_MAX
+#define BEEFINE_TRACKED_MAX 16384
+#endif
+
+/* Loss counters, read by the runner about every 0.5 s:
+ *   [0] events that could not be written to the ring/perf buffer (consumer too slow)
+ *   [1] syscall enters dropped because the per-thread scratch hash was full
+ *   [2] lineage/fd table inserts that failed because the table was full */
+BPF_ARRAY(lost, u64, 4);
+#define BEEFINE_LOST_OUTPUT 0
+#define BEEFINE_LOST_MAPFULL 1
+#define BEEFINE_LOST_TABLEFULL 2
+
+static __always_inline void beefine_count_lost(int slot)
+{
+    int key = slot;
+    u64 *v = lost.lookup(&key);
+    if (v)
+        __sync_fetch_and_add(v, 1);
+}
+
+/* Output buffer. BCC refuses map method calls inside macros, so each program writes its own submit
+ * function with the same #ifdef:
+ *     #ifdef BEEFINE_PERF  return events.perf_submit(ctx, data, size);
+ *     #else                return events.ringbuf_output(data, size, 0);
+ * Perf buffer loss is counted by the kernel per CPU and read through lost_cb. */
+#ifdef BEEFINE_PERF
+#define BEEFINE_OUTPUT(name, pages) BPF_PERF_OUTPUT(name)
+#else
+#define BEEFINE_OUTPUT(name, pages) BPF_RINGBUF_OUTPUT(name, pages)
+#endif
+
+#ifndef BEEFINE_RING_PAGES
+#define BEEFINE_RING_PAGES 256
+#endif
+
+/* Every record starts with this header; the Python decoders unpack it with one struct.Struct. */
+struct beefine_hdr {
+    u64 ts;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+    u32 kind;   /* program-specific record kind */
+    u32 pid;    /* tgid */
+    u32 tid;
+    u32 pad;
+    char comm[16];
+};
+
+static __always_inline void beefine_fill_hdr(struct beefine_hdr *h, u32 kind)
+{
+    u64 id = bpf_get_current_pid_tgid();
+    h->ts = bpf_ktime_get_ns();
+    h->kind = kind;
+    h->pid = id >> 32;
+    h->tid = (u32)id;
+    h->pad = 0;
+    bpf_get_current_comm(&h->comm, sizeof(h->comm));
+}
+
+#if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
+/* tgids (and, when following, tids of threads forked by them) we trace */
+BPF_HASH(tracked, u32, u8, BEEFINE_TRACKED_MAX);
+#endif
+
+static __always_inline int beefine_should_trace(void)
+{
+#if defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
+    struct bpf_pidns_info ns = {};
+    /* returns -EINVAL when the current task's active pid namespace is not this one */
+    if (bpf_get_ns_current_pid_tgid(FILTER_PIDNS_DEV, FILTER_PIDNS_INO, &ns, sizeof(ns)) != 0)
+        return 0;
+#endif
+#if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+#ifdef LINEAGE_ROOT
+    if (tgid == LINEAGE_ROOT)
+        return 1;
+#endif
+    if (!tracked.lookup(&tgid))
+        return 0;
+#endif
+    return 1;
+}
+
+/* Lineage bookkeeping, called from sched:sched_process_fork / sched_process_exit handlers.
+ * A program that needs its own handler for these tracepoints defines BEEFINE_OWN_FORK_HANDLER /
+ * BEEFINE_OWN_EXIT_HANDLER and calls these helpers itself. */
+static __always_inline void beefine_lineage_fork(u32 child_pid)
+{
+#ifdef FILTER_FOLLOW
+    /* runs in the parent's context: follow the child when the parent is followed */
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    u8 one = 1;
+    int parent_tracked = 0;
+#ifdef LINEAGE_ROOT
+    if (tgid == LINEAGE_ROOT)
+        parent_tracked = 1;
+#endif
+    if (!parent_tracked && tracked.lookup(&tgid))
+        parent_tracked = 1;
+    if (parent_tracked && tracked.update(&child_pid, &one) != 0)
+        beefine_count_lost(BEEFINE_LOST_TABLEFULL);
+#endif
+}
+
+static __always_inline void beefine_lineage_exit(void)
+{
+#ifdef FILTER_FOLLOW
+    /* sched_process_exit fires once per exiting thread, in its context: forget its tid */
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    tracked.delete(&tid);
+#endif
+}
+
+#if defined(FILTER_FOLLOW) && !defined(BEEFINE_OWN_FORK_HANDLER)
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    beefine_lineage_fork(args->child_pid);
+    return 0;
+}
+#endif
+
+#if defined(FILTER_FOLLOW) && !defined(BEEFINE_OWN_EXIT_HANDLER)
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    beefine_lineage_exit();
+    return 0;
+}
+#endif

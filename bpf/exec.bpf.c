@@ -1,0 +1,236 @@
+/* exec probe: execve/execveat (filename + argv, reported at syscall exit with ret) and process exit
+ * (exit code from exit_group/exit, or the fatal signal). Tracepoints only; see common.h. */
+#define BEEFINE_OWN_EXIT_HANDLER 1
+#include "common.h"
+
+#define EXEC_KIND 1
+#define EXIT_KIND 2
+
+#ifndef MAX_ARGS
+#define MAX_ARGS 20
+#endif
+#define ARG_LEN 128
+#define ARGS_BUF (MAX_ARGS * ARG_LEN)
+#define FILENAME_LEN 256
+
+struct exec_rec {
+    struct beefine_hdr h;
+    s64 ret;
+    u32 argc;       /* args copied */
+    u32 args_size;  /* bytes used in args: NUL-terminated strings back to back */
+    u32 truncated;  /* 1: more args than MAX_ARGS; 2: some arg longer than ARG_LEN */
+    u32 at;         /* 1 for execveat */
+    char filename[FILENAME_LEN];
+    char args[ARGS_BUF];
+};
+
+struct exit_rec {
+    struct beefine_hdr h;
+    s32 code;       /* exit status from exit_group/exit; valid when has_code */
+    s32 signal;     /* fatal signal; valid when has_signal */
+    u32 has_code;
+    u32 has_signal;
+    u64 exec_ts;    /* when this process last exec'd (0 when not seen) */
+};
+
+BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
+
+static __always_inline int submit(void *ctx, void *data, u32 size)
+{
+#ifdef BEEFINE_PERF
+    return events.perf_submit(ctx, data, size);
+#else
+    return events.ringbuf_output(data, size, 0);
+#endif
+}
+BPF_PERCPU_ARRAY(scratch, struct exec_rec, 1);
+BPF_HASH(pending, u32, struct exec_rec, 1024);   /* tid -> execve in flight */
+BPF_HASH(exit_codes, u32, s32, 8192);             /* tgid -> code passed to exit_group */
+BPF_HASH(fatal_sig, u32, s32, 8192);              /* tgid -> fatal signal being delivered */
+BPF_HASH(exec_ts, u32, u64, 8192);                /* tgid -> ts of the last successful exec */
+
+static __always_inline int exec_enter(const char *filename, const char *const *argv, u32 at)
+{
+    if (!beefine_should_trace())
+        return 0;
+    int zero = 0;
+    struct exec_rec *r = scratch.lookup(&zero);
+    if (!r)
+        return 0;
+    beefine_fill_hdr(&r->h, EXEC_KIND);
+    r->ret = 0;
+    r->argc = 0;
+    r->args_size = 0;
+    r->truncated = 0;
+    r->at = at;
+    bpf_probe_read_user_str(r->filename, sizeof(r->filename), filename);
+
+    u32 off = 0;
+#pragma unroll
+    for (int i = 0; i < MAX_ARGS; i++) {
+        const char *argp = NULL;
+        bpf_probe_read_user(&argp, sizeof(argp), &argv[i]);
+        if (!argp)
+            goto done;
+        if (off > ARGS_BUF - ARG_LEN)
+            goto done;
+        int n = bpf_probe_read_user_str(&r->args[off], ARG_LEN, argp);
+        if (n <= 0)
+            goto done;
+        if (n == ARG_LEN)
+            r->truncated |= 2;
+        off += n;
+        r->argc++;
+    }
+    /* MAX_ARGS copied: is there more? */
+    {
+        const char *argp = NULL;
+        bpf_probe_read_user(&argp, sizeof(argp), &argv[MAX_ARGS]);
+        if (argp)
+            r->truncated |= 1;
+    }
+done:
+    r->args_size = off;
+    u32 tid = r->h.tid;
+    if (pending.update(&tid, r) != 0)
+        beefine_count_lost(BEEFINE_LOST_MAPFULL);
+    return 0;
+}
+
+static __always_inline int exec_exit(void *ctx, long ret)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct exec_rec *r = pending.lookup(&tid);
+    if (!r)
+        return 0;
+    r->ret = ret;
+    /* after a successful exec the pid is the tgid (a non-leader thread that execs takes over the
+     * leader's pid) and comm is the new program's */
+    u64 id = bpf_get_current_pid_tgid();
+    r->h.pid = id >> 32;
+    r->h.tid = (u32)id;
+    r->h.ts = bpf_ktime_get_ns();
+    bpf_get_current_comm(&r->h.comm, sizeof(r->h.comm));
+    if (ret == 0) {
+        u32 tgid = id >> 32;
+        u64 ts = r->h.ts;
+        exec_ts.update(&tgid, &ts);
+        fatal_sig.delete(&tgid);
+    }
+    /* whole record: a variable size loses its bounds in clang's output and the verifier refuses it */
+    if (submit(ctx, r, sizeof(*r)) != 0)
+        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    pending.delete(&tid);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execve)
+{
+    return exec_enter(args->filename, args->argv, 0);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_execveat)
+{
+    return exec_enter(args->filename, args->argv, 1);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_execve)
+{
+    return exec_exit(args, args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_exit_execveat)
+{
+    return exec_exit(args, args->ret);
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit_group)
+{
+    if (!beefine_should_trace())
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    s32 code = args->error_code & 0xff;
+    exit_codes.update(&tgid, &code);
+    return 0;
+}
+
+TRACEPOINT_PROBE(syscalls, sys_enter_exit)
+{
+    /* exit() of a single thread; it is the process's status only when this is the last thread */
+    if (!beefine_should_trace())
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    s32 code = args->error_code & 0xff;
+    exit_codes.update(&tgid, &code);
+    return 0;
+}
+
+/* A signal whose default action kills the process, delivered with no handler installed (SIG_DFL).
+ * Fatal-by-default signals: HUP INT QUIT ILL TRAP ABRT BUS FPE KILL USR1 SEGV USR2 PIPE ALRM TERM
+ * STKFLT XCPU XFSZ VTALRM PROF IO PWR SYS (signal(7)). get_signal() emits signal_deliver before
+ * acting on the default action, including for the SIGKILL that tears down a dying thread group. */
+#define FATAL_DEFAULT_MASK ((1ULL << 1) | (1ULL << 2) | (1ULL << 3) | (1ULL << 4) | (1ULL << 5) | \
+    (1ULL << 6) | (1ULL << 7) | (1ULL << 8) | (1ULL << 9) | (1ULL << 10) | (1ULL << 11) | \
+    (1ULL << 12) | (1ULL << 13) | (1ULL << 14) | (1ULL << 15) | (1ULL << 16) | (1ULL << 24) | \
+    (1ULL << 25) | (1ULL << 26) | (1ULL << 27) | (1ULL << 29) | (1ULL << 30) | (1ULL << 31))
+
+TRACEPOINT_PROBE(signal, signal_deliver)
+{
+    int sig = args->sig;
+    if (sig <= 0 || sig >= 32)
+        return 0;
+    if (args->sa_handler != 0)  /* 0 == SIG_DFL */
+        return 0;
+    if (!((FATAL_DEFAULT_MASK >> sig) & 1))
+        return 0;
+    if (!beefine_should_trace())
+        return 0;
+    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    s32 s = sig;
+    /* keep the first fatal signal: the SIGKILLs sent to sibling threads come after it */
+    fatal_sig.insert(&tgid, &s);
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    int in_filter = beefine_should_trace();
+#ifdef FILTER_FOLLOW
+    beefine_lineage_exit();
+#endif
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32;
+#ifdef HAVE_GROUP_DEAD
+    /* group_dead: the last thread of the process is exiting */
+    if (!args->group_dead)
+        return 0;
+#else
+    if ((u32)id != tgid)
+        return 0;
+#endif
+    u64 *ets = exec_ts.lookup(&tgid);
+    s32 *code = exit_codes.lookup(&tgid);
+    s32 *sig = fatal_sig.lookup(&tgid);
+    /* the last thread may not be in `tracked` (its leader's entry can be gone already), but these
+     * maps are only written for tasks that passed the filter */
+    int trace = in_filter || ets || code || sig;
+    if (trace) {
+        struct exit_rec r = {};
+        beefine_fill_hdr(&r.h, EXIT_KIND);
+        if (code) {
+            r.code = *code;
+            r.has_code = 1;
+        } else if (sig) {
+            r.signal = *sig;
+            r.has_signal = 1;
+        }
+        if (ets)
+            r.exec_ts = *ets;
+        if (submit(args, &r, sizeof(r)) != 0)
+            beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    }
+    exit_codes.delete(&tgid);
+    fatal_sig.delete(&tgid);
+    exec_ts.delete(&tgid);
+    return 0;
+}

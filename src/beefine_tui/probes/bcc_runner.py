@@ -1,0 +1,620 @@
+"""The BCC runner: compiles BPF C programs at start, polls their ring buffers from one thread, decodes
+records into Events and hands them to a sink in batches, and turns in-kernel loss counters into `lost`
+events.
+
+Each probe is a `BccProgram` (C text, cflags, ring buffers with a decoder). Several programs in one
+runner are compiled as separate BPF objects (one failing to load does not take the others down) and
+share one poll thread: it waits on every ring buffer's map fd with one epoll (with a timeout), then
+drains them. Perf buffers are used instead of ring buffers where the kernel has none (< 5.8) or when
+BEEFINE_FORCE_PERF=1; their lost samples arrive through `lost_cb` and become `lost` (source "perf").
+
+Nothing here imports bcc at module import time: `render` works without root or BCC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import re
+import select
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from beefine_tui.docker.cgroup_paths import container_id_for_pid
+from beefine_tui.errors import ProbeLoadError, UsageError
+from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target
+from beefine_tui.resources import bpf_dir
+
+POLL_TIMEOUT_S = 0.05
+FLUSH_EVERY_S = 0.05
+FLUSH_EVENTS = 512
+LOST_EVERY_S = 0.5
+JOIN_TIMEOUT_S = 5.0
+PROC_CACHE_SIZE = 4096
+
+# slots of the `lost` array in bpf/common.h
+LOST_SLOTS = 4
+
+
+# --------------------------------------------------------------------------------------------------
+# decode context
+
+
+@dataclass
+class ProcInfo:
+    ppid: int
+    comm: str
+    container: str | None
+
+
+class DecodeContext:
+    """What decoders need beyond the raw record: clock conversion and a bounded per-pid cache of
+    parent pid, comm and container id read from /proc (filled lazily, forgotten at exit)."""
+
+    def __init__(self, target: Target | None = None, cache_size: int = PROC_CACHE_SIZE) -> None:
+        self.target = target or Target()
+        self._cache: OrderedDict[int, ProcInfo] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+        # CLOCK_MONOTONIC -> wall clock, measured once
+        self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
+
+    def wall_ns(self, ts: int) -> int:
+        return ts + self.wall_offset_ns
+
+    def info(self, pid: int) -> ProcInfo:
+        with self._lock:
+            hit = self._cache.get(pid)
+            if hit is not None:
+                self._cache.move_to_end(pid)
+                return hit
+        info = self._read_proc(pid)
+        self._remember(pid, info)
+        return info
+
+    def _remember(self, pid: int, info: ProcInfo) -> None:
+        with self._lock:
+            self._cache[pid] = info
+            self._cache.move_to_end(pid)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def _read_proc(self, pid: int) -> ProcInfo:
+        ppid, comm = 0, ""
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                raw = f.read()
+            # "pid (comm) state ppid ...": comm may contain spaces and parentheses
+            lpar, rpar = raw.index(b"("), raw.rindex(b")")
+            comm = raw[lpar + 1 : rpar].decode(errors="replace")
+            ppid = int(raw[rpar + 2 :].split(maxsplit=2)[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        container = self.target.container_id or container_id_for_pid(pid)
+        return ProcInfo(ppid, comm, container)
+
+    def ppid(self, pid: int) -> int:
+        return self.info(pid).ppid
+
+    def container(self, pid: int) -> str | None:
+        if self.target.container_id:
+            return self.target.container_id
+        return self.info(pid).container
+
+    def note_fork(self, parent: int, child: int, comm: str) -> None:
+        """A fork seen in the kernel: the child's parent is known without reading /proc (which may be
+        gone by the time anyone asks)."""
+        parent_info = self.info(parent)
+        self._remember(child, ProcInfo(parent, comm, parent_info.container))
+
+    def note_exec(self, pid: int, comm: str) -> None:
+        with self._lock:
+            hit = self._cache.get(pid)
+            if hit is not None:
+                hit.comm = comm
+
+    def forget(self, pid: int) -> None:
+        with self._lock:
+            self._cache.pop(pid, None)
+
+
+Decoder = Callable[[bytes, DecodeContext], "Event | None"]
+Periodic = Callable[[Any, DecodeContext], list[Event]]
+Setup = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class RingBuffer:
+    """One BPF_RINGBUF_OUTPUT (or BPF_PERF_OUTPUT in fallback) map and how to decode its records."""
+
+    name: str
+    decode: Decoder
+
+
+@dataclass(frozen=True)
+class BccProgram:
+    """One probe's BPF program, as the runner loads it.
+
+    `text` is the full C text (see `program_text`, which inlines common.h). TRACEPOINT_PROBE
+    functions attach themselves; `attach` lists explicit (tracepoint "cat:name", function) pairs for
+    programs that define plain functions. `setup` runs after load (seed maps), `periodic` about every
+    `LOST_EVERY_S` on the poll thread (housekeeping that may produce events).
+    """
+
+    probe: str
+    text: str
+    cflags: tuple[str, ...] = ()
+    buffers: tuple[RingBuffer, ...] = ()
+    attach: tuple[tuple[str, str], ...] = ()
+    setup: Setup | None = None
+    periodic: Periodic | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# cflags, rendering
+
+
+def use_perf_buffers() -> bool:
+    """Ring buffers arrived in Linux 5.8; BEEFINE_FORCE_PERF=1 forces the fallback (for tests)."""
+    if os.environ.get("BEEFINE_FORCE_PERF") == "1":
+        return True
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    if m is None:
+        return False
+    return (int(m.group(1)), int(m.group(2))) < (5, 8)
+
+
+def kernel_dev(st_dev: int) -> int:
+    """stat()'s st_dev (glibc encoding) -> the kernel's internal dev_t (major << 20 | minor), which is
+    what bpf_get_ns_current_pid_tgid compares against."""
+    return (os.major(st_dev) << 20) | os.minor(st_dev)
+
+
+def filter_cflags(target: Target) -> list[str]:
+    flags: list[str] = []
+    if target.pidns is not None:
+        dev, ino = target.pidns
+        flags += [f"-DFILTER_PIDNS_DEV={kernel_dev(dev)}ULL", f"-DFILTER_PIDNS_INO={ino}ULL"]
+    if target.pids or target.lineage_root is not None:
+        flags.append("-DFILTER_TRACKED=1")
+    if target.lineage_root is not None:
+        flags += ["-DFILTER_FOLLOW=1", f"-DLINEAGE_ROOT={int(target.lineage_root)}"]
+    return flags
+
+
+def check_ring_pages(pages: int) -> int:
+    if pages < 1 or pages & (pages - 1) or pages > (1 << 16):
+        raise UsageError(
+            f"ring buffer size {pages} pages is not valid",
+            "use a power of two between 1 and 65536 pages (default 256 = 1 MiB)",
+        )
+    return pages
+
+
+def base_cflags(options: ProbeOptions) -> list[str]:
+    flags = [f"-DBEEFINE_RING_PAGES={check_ring_pages(options.ring_pages)}"]
+    if use_perf_buffers():
+        flags.append("-DBEEFINE_PERF=1")
+    flags += filter_cflags(options.target)
+    flags.append("-Wno-macro-redefined")
+    return flags
+
+
+_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.M)
+
+
+def program_text(name: str) -> str:
+    """bpf/<name> with its local `#include "x.h"` lines replaced by bpf/x.h's text.
+
+    BCC rewrites map method calls (`lost.lookup(...)`) only in the main file, not in included headers,
+    so the shared helpers in common.h must become part of the main text.
+    """
+    src = bpf_dir() / name
+
+    def expand(m: re.Match[str]) -> str:
+        inc = bpf_dir() / m.group(1)
+        name = m.group(1)
+        return f"/* ---- {name} ---- */\n{inc.read_text().rstrip()}\n/* ---- end of {name} ---- */"
+
+    return _INCLUDE.sub(expand, src.read_text())
+
+
+def render_program(prog: BccProgram) -> str:
+    """The exact program text and cflags that `start` compiles (like bcc tools' --ebpf)."""
+    lines = [f"// probe: {prog.probe}", "// cflags: " + " ".join(prog.cflags), "", prog.text.rstrip(), ""]
+    return "\n".join(lines)
+
+
+def tracepoint_has_field(tp: str, name: str) -> bool:
+    """Whether tracefs's format for "category/event" lists a field (BCC builds args from it)."""
+    for base in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
+        p = Path(base) / tp / "format"
+        with contextlib.suppress(OSError):
+            return re.search(rf"\b{re.escape(name)};", p.read_text()) is not None
+    return False
+
+
+# --------------------------------------------------------------------------------------------------
+# compile with readable errors
+
+
+_ERR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: (?P<msg>.*)$", re.M)
+
+
+@contextlib.contextmanager
+def _capture_stderr() -> Iterator[list[str]]:
+    """BCC writes clang diagnostics and verifier logs to fd 2 from C++: capture them."""
+    out: list[str] = []
+    with tempfile.TemporaryFile() as tmp:
+        saved = os.dup(2)
+        try:
+            os.dup2(tmp.fileno(), 2)
+            yield out
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            out.append(tmp.read().decode(errors="replace"))
+
+
+def _load_error(probe: str, exc: BaseException, log: str) -> ProbeLoadError:
+    m = _ERR_LINE.search(log)
+    if m:
+        line = int(m.group("line"))
+        return ProbeLoadError(
+            f"probe {probe}: BPF program does not compile: {m.group('file')}:{line}: {m.group('msg')}",
+            "see the compiler output (`--ebpf` prints the program); kernel headers must be installed",
+            log=log,
+            line=line,
+        )
+    verifier = re.search(r"^(?:\d+: .*\n)*.*(?:invalid|R\d+ |unbounded|too large|exceeds).*$", log, re.M)
+    last = verifier.group(0) if verifier else log.strip().splitlines()[-1:] or [str(exc)]
+    detail = last if isinstance(last, str) else last[0]
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Failed to compile" in msg:
+        msg = "BPF program does not compile"
+    return ProbeLoadError(
+        f"probe {probe}: {msg}" + (f": {detail.strip()}" if detail and detail.strip() not in msg else ""),
+        "the kernel refused the program or its attachment; run with --ebpf to see it",
+        log=log,
+    )
+
+
+def fd_ids(kind: str) -> set[int]:
+    """prog_id / map_id of every BPF fd this process holds (from /proc/self/fdinfo)."""
+    ids: set[int] = set()
+    key = f"{kind}_id:"
+    for fd in os.listdir("/proc/self/fdinfo"):
+        with contextlib.suppress(OSError), open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith(key):
+                    ids.add(int(line.split()[1]))
+                    break
+    return ids
+
+
+# --------------------------------------------------------------------------------------------------
+# the runner
+
+
+@dataclass
+class _Loaded:
+    prog: BccProgram
+    bpf: Any
+    lost_seen: int = 0
+    perf_lost: int = 0
+    perf_reported: int = 0
+    parse_lost: int = 0
+    parse_reported: int = 0
+    prog_ids: set[int] = field(default_factory=set)
+
+
+class BccRunner(Runner):
+    """Loads BccPrograms and streams their events. See the module docstring."""
+
+    def __init__(self, programs: Sequence[BccProgram], options: ProbeOptions, *, strict: bool = True):
+        super().__init__()
+        self._stop_event.set()  # not running until start()
+        self._programs = list(programs)
+        self.options = options
+        self.strict = strict
+        self.ctx = DecodeContext(options.target)
+        self.errors: dict[str, ProbeLoadError] = {}
+        self._loaded: list[_Loaded] = []
+        self._thread: threading.Thread | None = None
+        self._sink: Sink | None = None
+        self._batch: list[Event] = []
+        self._stop_lock = threading.Lock()
+        self._stopped = False
+        self.compile_seconds: dict[str, float] = {}
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        return tuple(p.probe for p in self._programs)
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        return tuple(ld.prog.probe for ld in self._loaded)
+
+    def prog_ids(self) -> set[int]:
+        """Kernel ids of the BPF programs this runner loaded (for cleanup checks)."""
+        out: set[int] = set()
+        for ld in self._loaded:
+            out |= ld.prog_ids
+        return out
+
+    # ---- start
+
+    def start(self, sink: Sink) -> None:
+        from beefine_tui.privileges import require_bpf
+
+        require_bpf()
+        if self._thread is not None or self._stopped:
+            raise RuntimeError("BccRunner.start called twice")
+        self._sink = sink
+        perf = use_perf_buffers()
+        try:
+            for prog in self._programs:
+                try:
+                    self._loaded.append(self._load(prog, perf))
+                except ProbeLoadError as e:
+                    self.errors[prog.probe] = e
+                    if self.strict:
+                        raise
+            if not self._loaded:
+                first = next(iter(self.errors.values()), None)
+                if first is not None:
+                    raise first
+                raise ProbeLoadError("no BPF programs to load")
+        except BaseException:
+            self._cleanup()
+            self._stopped = True
+            raise
+        self._stop_event.clear()
+        now = time.monotonic_ns()
+        sink(
+            [status_event(ld.prog.probe, "running", ts=now) for ld in self._loaded]
+            + [status_event(p, "failed", str(e.message), ts=now) for p, e in self.errors.items()]
+        )
+        self._thread = threading.Thread(target=self._run, name="beefine-bcc-poll", daemon=True)
+        self._thread.start()
+
+    def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
+        from bcc import BPF
+
+        before = fd_ids("prog")
+        t0 = time.perf_counter()
+        holder: list[Any] = []
+        exc: Exception | None = None
+        with _capture_stderr() as captured:
+            try:
+                holder.append(BPF(text=prog.text, cflags=list(prog.cflags)))
+                for tp, fn in prog.attach:
+                    holder[0].attach_tracepoint(tp=tp, fn_name=fn)
+            except Exception as e:
+                exc = e
+        log = captured[0] if captured else ""
+        if exc is not None:
+            for b in holder:
+                with contextlib.suppress(Exception):
+                    b.cleanup()
+            raise _load_error(prog.probe, exc, log) from None
+        bpf = holder[0]
+        self.compile_seconds[prog.probe] = time.perf_counter() - t0
+        ld = _Loaded(prog, bpf, prog_ids=fd_ids("prog") - before)
+        try:
+            for rb in prog.buffers:
+                cb = self._callback(ld, rb.decode)
+                if perf:
+                    bpf[rb.name].open_perf_buffer(
+                        cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
+                    )
+                else:
+                    bpf[rb.name].open_ring_buffer(cb)
+            if prog.setup is not None:
+                prog.setup(bpf)
+            self._seed_filter(bpf)
+        except Exception as e:
+            with contextlib.suppress(Exception):
+                bpf.cleanup()
+            if isinstance(e, ProbeLoadError):
+                raise
+            raise ProbeLoadError(f"probe {prog.probe}: cannot open its buffers: {e}") from None
+        return ld
+
+    def _seed_filter(self, bpf: Any) -> None:
+        t = self.options.target
+        seeds = set(t.pids)
+        if t.lineage_root is not None:
+            from beefine_tui.probes.attribution import descendants
+
+            seeds.add(t.lineage_root)
+            seeds |= descendants(t.lineage_root)
+        if not seeds:
+            return
+        table = bpf["tracked"]
+        for pid in seeds:
+            table[table.Key(pid)] = table.Leaf(1)
+
+    def _callback(self, ld: _Loaded, decode: Decoder) -> Callable[[Any, Any, int], int]:
+        batch = self._batch
+        ctx = self.ctx
+        string_at = ctypes.string_at
+
+        def cb(_cpu_or_ctx: Any, data: Any, size: int) -> int:
+            try:
+                ev = decode(string_at(data, size), ctx)
+            except Exception:
+                ld.parse_lost += 1
+                return 0
+            if ev is not None:
+                batch.append(ev)
+            return 0
+
+        return cb
+
+    def _lost_callback(self, ld: _Loaded) -> Callable[[int], None]:
+        def lost_cb(count: int) -> None:
+            ld.perf_lost += count
+
+        return lost_cb
+
+    # ---- poll thread
+
+    def _fds(self) -> list[int]:
+        from bcc import lib
+
+        fds: list[int] = []
+        for ld in self._loaded:
+            for rb in ld.prog.buffers:
+                table = ld.bpf[rb.name]
+                if use_perf_buffers():
+                    for (tid, _cpu), reader in list(ld.bpf.perf_buffers.items()):
+                        if tid == id(table):
+                            fds.append(lib.perf_reader_fd(reader))
+                else:
+                    fds.append(table.map_fd)
+        return fds
+
+    def _run(self) -> None:
+        perf = use_perf_buffers()
+        ep = select.epoll()
+        try:
+            for fd in self._fds():
+                ep.register(fd, select.EPOLLIN)
+            last_flush = last_lost = time.monotonic()
+            while not self._stop_event.is_set():
+                ep.poll(POLL_TIMEOUT_S)
+                self._drain(perf)
+                now = time.monotonic()
+                if len(self._batch) >= FLUSH_EVENTS or now - last_flush >= FLUSH_EVERY_S:
+                    self._flush()
+                    last_flush = now
+                if now - last_lost >= LOST_EVERY_S:
+                    self._housekeeping()
+                    last_lost = now
+            # final drain: what is in the buffers now was produced while we ran
+            self._drain(perf)
+            self._housekeeping()
+            self._flush()
+        except Exception as e:  # report, never die silently
+            self._batch.append(status_event(",".join(self.loaded), "failed", f"poll thread: {e}"))
+            self._flush()
+        finally:
+            ep.close()
+
+    def _drain(self, perf: bool) -> None:
+        for ld in self._loaded:
+            if perf:
+                ld.bpf.perf_buffer_consume()
+            else:
+                ld.bpf.ring_buffer_consume()
+
+    def _flush(self) -> None:
+        if self._batch and self._sink is not None:
+            out = self._batch[:]
+            self._batch.clear()
+            self._sink(out)
+
+    def read_lost(self, ld: _Loaded) -> int:
+        total = 0
+        with contextlib.suppress(Exception):
+            table = ld.bpf["lost"]
+            for i in range(LOST_SLOTS):
+                total += int(table[table.Key(i)].value)
+        return total
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic_ns()
+        for ld in self._loaded:
+            total = self.read_lost(ld)
+            if total > ld.lost_seen:
+                self._batch.append(lost_event(ld.prog.probe, total - ld.lost_seen, "kernel", ts=now))
+                ld.lost_seen = total
+            if ld.perf_lost > ld.perf_reported:
+                n = ld.perf_lost - ld.perf_reported
+                ld.perf_reported = ld.perf_lost
+                self._batch.append(lost_event(ld.prog.probe, n, "perf", ts=now))
+            if ld.parse_lost > ld.parse_reported:
+                n = ld.parse_lost - ld.parse_reported
+                ld.parse_reported = ld.parse_lost
+                self._batch.append(lost_event(ld.prog.probe, n, "parse", ts=now))
+            if ld.prog.periodic is not None:
+                try:
+                    self._batch.extend(ld.prog.periodic(ld.bpf, self.ctx))
+                except Exception as e:
+                    self._batch.append(status_event(ld.prog.probe, "warning", f"housekeeping: {e}"))
+
+    # ---- stop
+
+    def stop(self) -> None:
+        """Idempotent; detaches everything. Safe to call from any thread (not from the poll thread's
+        own callbacks)."""
+        if not self._stop_lock.acquire(blocking=False):
+            return  # another caller is stopping right now
+        try:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stop_event.set()
+            t = self._thread
+            if t is not None and t is not threading.current_thread():
+                t.join(JOIN_TIMEOUT_S)
+            self._cleanup()
+            if self._sink is not None:
+                now = time.monotonic_ns()
+                with contextlib.suppress(Exception):
+                    self._sink([status_event(ld.prog.probe, "stopped", ts=now) for ld in self._loaded])
+        finally:
+            self._stop_lock.release()
+
+    def _cleanup(self) -> None:
+        for ld in self._loaded:
+            with contextlib.suppress(Exception):
+                ld.bpf.cleanup()
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers for probe modules
+
+
+def tracefs_root() -> Path | None:
+    for base in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
+        if Path(base, "events").is_dir():
+            return Path(base)
+    return None
+
+
+def bcc_availability(tracepoints: Sequence[str]) -> Availability:
+    """Can a BCC probe attaching to these tracepoints ("category:name") load here? Cheap: no BPF load."""
+    import importlib.util
+
+    if importlib.util.find_spec("bcc") is None:
+        return Availability(
+            False,
+            "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
+            "with --system-site-packages",
+        )
+    root = tracefs_root()
+    if root is None:
+        return Availability(False, "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")
+    missing = [tp for tp in tracepoints if not (root / "events" / tp.replace(":", "/")).is_dir()]
+    if missing:
+        return Availability(False, "this kernel has no tracepoint " + ", ".join(missing))
+    build = Path("/lib/modules", platform.release(), "build")
+    if not build.exists():
+        return Availability(
+            False,
+            f"no kernel headers at {build}: install linux-headers-{platform.release()} (BCC compiles "
+            "programs at run time)",
+        )
+    return Availability(True)

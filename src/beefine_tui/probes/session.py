@@ -1,0 +1,157 @@
+"""A probe session: the named probes running together and publishing to one bus.
+
+BCC probes are grouped into one BccRunner (one poll thread for all of them); probes of other engines
+(bpftrace, xdp, bpftool) get their module's own runner. A probe that cannot load becomes a `status`
+event with its error and the others keep running, unless `strict=True`. The TUI, the story engine and
+the CLI all use this class.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+from beefine_tui.errors import BeefineError, ProbeLoadError
+from beefine_tui.events.bus import Bus
+from beefine_tui.events.model import status_event
+from beefine_tui.probes import catalog
+from beefine_tui.probes.base import ProbeOptions, Runner
+
+PENDING = "pending"
+RUNNING = "running"
+FAILED = "failed"
+UNAVAILABLE = "unavailable"
+STOPPED = "stopped"
+
+
+@dataclass
+class ProbeState:
+    name: str
+    state: str = PENDING
+    error: str = ""
+    hint: str = ""
+
+
+class ProbeSession:
+    def __init__(
+        self, names: Sequence[str], options: ProbeOptions, bus: Bus, *, strict: bool = False
+    ) -> None:
+        if not names:
+            raise ProbeLoadError("no probes named", "name at least one probe (see `beefine-tui probe list`)")
+        seen: list[str] = []
+        for n in names:
+            if n not in seen:
+                seen.append(n)
+        self.probes = [catalog.get(n) for n in seen]  # NotFoundError for unknown names, before anything
+        self.names = tuple(seen)
+        self.options = options
+        self.bus = bus
+        self.strict = strict
+        self.states: dict[str, ProbeState] = {n: ProbeState(n) for n in self.names}
+        self.runners: list[Runner] = []
+        self._lock = threading.Lock()
+        self._started = False
+        self._stopped = False
+
+    # ---- lifecycle
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _fail(self, name: str, state: str, err: BeefineError | Exception) -> None:
+        msg = err.message if isinstance(err, BeefineError) else f"{type(err).__name__}: {err}"
+        hint = err.hint if isinstance(err, BeefineError) else ""
+        self.states[name] = ProbeState(name, state, msg, hint)
+        self.bus.publish([status_event(name, state, msg + (f" ({hint})" if hint else ""))])
+
+    def _start(self) -> None:
+        from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
+
+        bcc_programs: list[BccProgram] = []
+        others = []
+        for probe in self.probes:
+            avail = probe.available()
+            if not avail.ok:
+                err = ProbeLoadError(f"probe {probe.name} is not available here: {avail.reason}")
+                if self.strict:
+                    raise err
+                self._fail(probe.name, UNAVAILABLE, err)
+                continue
+            make_program = getattr(probe.module, "program", None)
+            if probe.spec.engine == "bcc" and make_program is not None:
+                try:
+                    bcc_programs.append(make_program(self.options))
+                except BeefineError as e:
+                    if self.strict:
+                        raise
+                    self._fail(probe.name, FAILED, e)
+            else:
+                others.append(probe)
+
+        if bcc_programs:
+            runner = BccRunner(bcc_programs, self.options, strict=self.strict)
+            self.runners.append(runner)
+            try:
+                runner.start(self.bus.publish)
+            except ProbeLoadError:
+                # every program failed (or strict): their errors are in runner.errors
+                if self.strict or not runner.errors:
+                    raise
+            for name, err in runner.errors.items():
+                self.states[name] = ProbeState(name, FAILED, err.message, err.hint)
+            for name in runner.loaded:
+                self.states[name].state = RUNNING
+            if not runner.loaded:
+                self.runners.remove(runner)
+
+        for probe in others:
+            try:
+                r = probe.module.make_runner(self.options)
+                self.runners.append(r)
+                r.start(self.bus.publish)
+                self.states[probe.name].state = RUNNING
+            except BeefineError as e:
+                if self.strict:
+                    raise
+                self._fail(probe.name, FAILED, e)
+
+    def stop(self) -> None:
+        """Idempotent. Stops every runner, newest first; one failing does not skip the others."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+            runners, self.runners = list(reversed(self.runners)), []
+        for r in runners:
+            with contextlib.suppress(Exception):
+                r.stop()
+        for st in self.states.values():
+            if st.state == RUNNING:
+                st.state = STOPPED
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopped and any(s.state == RUNNING for s in self.states.values())
+
+    def errors(self) -> dict[str, str]:
+        return {n: s.error for n, s in self.states.items() if s.error}
+
+    def __enter__(self) -> ProbeSession:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
