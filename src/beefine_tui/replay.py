@@ -115,3 +115,13 @@ class Replayer:
 def open_recording(path: str | Path) -> tuple[RecordHeader, Iterator[Event]]:
     """read_recording with the same RecordError contract (file and line in the message)."""
     return read_recording(path)
+
+
+def format_line(ev: Event, base_ts: int) -> str:
+    """One readable line (the same layout as the TUI's event log)."""
+    rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
+    if ev.kind == "lost":
+        return f"{rel:10.6f} {ev.probe:<10} !! LOST {ev.text or ev.args}"
+    text = ev.text or " ".join(f"{k}={v}" for k, v in ev.args.items())
+    where = f" [{ev.container[:12]}]" if ev.container else ""
+    return f"{rel:10.6f} {ev.probe:<10} {ev.pid:>7} {ev.comm:<15.15} {ev.kind:<10.10} {text}{where}"

@@ -1,0 +1,139 @@
+"""`beefine-tui [tui] [--docker-host URL] [--lab] [--replay FILE]`: open the terminal app.
+
+The daemon: --docker-host, else $DOCKER_HOST, else the system daemon if it answers, else an embedded
+lab started here and torn down at exit (--lab forces the lab). If no daemon can be had, the app still
+opens and the Docker screens say why. Not root: the app opens with a banner saying what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from beefine_tui.errors import BeefineError, UsageError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--docker-host", metavar="URL", help="Docker daemon to use (unix:///path or tcp://)")
+    parser.add_argument(
+        "--lab", action="store_true", help="use an embedded private dockerd + registry, removed at exit"
+    )
+    parser.add_argument("--replay", metavar="FILE", type=Path, help="open a recording instead of live probes")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="replay speed: 1 = as recorded, 0 = as fast as possible"
+    )
+    parser.add_argument(
+        "--open",
+        metavar="VIEW",
+        action="append",
+        default=[],
+        help="open a view at start (trace-exec, trace-syscalls, network, helpers, dashboard, probe:NAME...)",
+    )
+
+
+def _check_terminal() -> None:
+    if not sys.stdout.isatty() or not sys.stdin.isatty():
+        raise UsageError(
+            "the TUI needs a terminal",
+            "run it in a terminal (ssh -t for remote), or use the headless subcommands with --json",
+        )
+
+
+@contextlib.contextmanager
+def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
+    """(docker_host, lab_info, why_not). Never raises for a missing daemon: the app opens anyway."""
+    if args.replay is not None:
+        yield None, None, "replaying a recording: no Docker daemon is used"
+        return
+    try:
+        from beefine_tui.docker.client import docker_for_app
+    except ImportError as e:
+        yield None, None, f"Docker support is not available: {e}"
+        return
+    if args.lab:
+        from beefine_tui.docker import lab
+
+        name = f"app-{os.getpid()}"
+        try:
+            info = lab.up(name)
+        except BeefineError as e:
+            yield None, None, f"the embedded lab could not start: {e.message}"
+            return
+        try:
+            yield info.docker_host, info, ""
+        finally:
+            lab.down(name)
+        return
+    cm = docker_for_app(args.docker_host)
+    try:
+        host, info = cm.__enter__()
+    except BeefineError as e:
+        yield None, None, e.message + (f" ({e.hint})" if e.hint else "")
+        return
+    exc: tuple[Any, Any, Any] = (None, None, None)
+    try:
+        yield host, info, ""
+    except BaseException:
+        exc = sys.exc_info()
+        raise
+    finally:
+        cm.__exit__(*exc)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.replay is not None and not args.replay.exists():
+        raise UsageError(f"no such recording: {args.replay}")
+    if args.speed < 0:
+        raise UsageError("--speed must be 0 (as fast as possible) or more")
+    for key in args.open:
+        _check_view(key)
+    _check_terminal()
+
+    from beefine_tui.app import BeefineApp
+    from beefine_tui.appcontext import AppContext
+    from beefine_tui.privileges import can_load_bpf
+
+    banner = ""
+    if not can_load_bpf():
+        banner = "Not running as root: probes cannot load. Quit (ctrl+q) and run: sudo beefine-tui"
+    with _daemon(args) as (host, lab_info, why_not):
+        ctx = AppContext(docker_host=host, lab=lab_info, docker_error=why_not)
+        cleanup: Callable[[], None] = _lab_cleanup(lab_info)
+        app = BeefineApp(
+            ctx,
+            banner=banner,
+            replay=args.replay,
+            replay_speed=args.speed,
+            open_views=tuple(args.open),
+            on_signal_cleanup=cleanup,
+        )
+        try:
+            rc = app.run()
+        finally:
+            ctx.close()
+    return int(rc or 0)
+
+
+def _lab_cleanup(lab_info: Any) -> Callable[[], None]:
+    """What the signal watchdog runs before a forced exit: down the lab we started."""
+
+    def cleanup() -> None:
+        if lab_info is not None:
+            from beefine_tui.docker import lab
+
+            lab.down(lab_info.name)
+
+    return cleanup
+
+
+def _check_view(key: str) -> None:
+    from beefine_tui.screens.shell import VIEWS_BY_KEY
+
+    if key in VIEWS_BY_KEY or key.startswith("probe:"):
+        return
+    raise UsageError(f"unknown view {key!r}", "one of: " + ", ".join(VIEWS_BY_KEY) + ", probe:NAME")
