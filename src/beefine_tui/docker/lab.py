@@ -220,22 +220,26 @@ def _unescape_mount(path: str) -> str:
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
 
 
-def mounts_under(path: Path) -> list[str]:
-    """Mount points at or below `path` in this mount namespace, deepest first."""
-    root = str(path)
-    out = []
-    try:
-        text = Path("/proc/self/mountinfo").read_text()
-    except OSError:
-        return []
-    for line in text.splitlines():
+def mounts_in(mountinfo: str, root: Path) -> list[str]:
+    """Mount points at or below `root` in a /proc/<pid>/mountinfo text, deepest first."""
+    top = str(root)
+    out = set()
+    for line in mountinfo.splitlines():
         parts = line.split()
         if len(parts) < 5:
             continue
         mp = _unescape_mount(parts[4])
-        if mp == root or mp.startswith(root + "/"):
-            out.append(mp)
-    return sorted(set(out), key=lambda m: m.count("/"), reverse=True)
+        if mp == top or mp.startswith(top + "/"):
+            out.add(mp)
+    return sorted(out, key=lambda m: (m.count("/"), m), reverse=True)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below `path` in this mount namespace, deepest first."""
+    try:
+        return mounts_in(Path("/proc/self/mountinfo").read_text(), path)
+    except OSError:
+        return []
 
 
 _libc: Any = None
@@ -793,6 +797,7 @@ __all__ = [
     "down",
     "is_stale",
     "lab_names",
+    "mounts_in",
     "mounts_under",
     "pick_subnet",
     "running_lab",

@@ -1,0 +1,152 @@
+"""The lab's pure logic: names, subnets, mount parsing, refusals that need no root."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from beefine_tui.docker import lab
+from beefine_tui.errors import BeefineError, NotRootError, UsageError
+
+ROUTES = json.dumps(
+    [
+        {"dst": "default", "gateway": "192.0.2.1", "dev": "eth0"},
+        {"dst": "172.31.251.0/24", "dev": "br-x"},
+        {"dst": "10.0.0.0/8", "dev": "tun0"},
+        {"dst": "fe80::/64", "dev": "eth0"},
+        {"dst": "172.29.0.0/20", "dev": "other"},
+    ]
+)
+ADDRS = json.dumps(
+    [
+        {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+        {"ifname": "br-y", "addr_info": [{"family": "inet", "local": "172.29.200.1", "prefixlen": 24}]},
+        {"ifname": "eth0", "addr_info": [{"family": "inet6", "local": "fe80::1", "prefixlen": 64}]},
+    ]
+)
+
+
+def test_used_networks_reads_routes_and_addresses() -> None:
+    nets = lab.used_networks(ROUTES, ADDRS)
+    assert ipaddress.IPv4Network("172.31.251.0/24") in nets
+    assert ipaddress.IPv4Network("10.0.0.0/8") in nets
+    assert ipaddress.IPv4Network("172.29.200.0/24") in nets
+    assert ipaddress.IPv4Network("127.0.0.0/8") in nets
+    assert all(n.version == 4 for n in nets)
+
+
+def test_used_networks_tolerates_garbage() -> None:
+    assert lab.used_networks("not json", "") == []
+    assert lab.used_networks('[{"dst": "nonsense"}]', "[]") == []
+
+
+def test_pick_subnet_avoids_everything_in_use() -> None:
+    used = lab.used_networks(ROUTES, ADDRS)
+    for name in ("default", "t1234", "app", "a", "b" * 24):
+        net = lab.pick_subnet(name, used)
+        assert net.prefixlen == 24 and net.subnet_of(lab.SUBNET_POOL)
+        assert not any(net.overlaps(u) for u in used), (name, net)
+
+
+def test_pick_subnet_is_stable_per_name_and_differs_between_names() -> None:
+    assert lab.pick_subnet("alpha", []) == lab.pick_subnet("alpha", [])
+    picks = {lab.pick_subnet(f"lab{i}", []) for i in range(20)}
+    assert len(picks) > 10  # spread by the name hash, so parallel labs rarely even try the same one
+
+
+def test_pick_subnet_moves_on_when_its_first_choice_is_taken() -> None:
+    first = lab.pick_subnet("x", [])
+    second = lab.pick_subnet("x", [first])
+    assert second != first and not second.overlaps(first)
+
+
+def test_pick_subnet_fails_clearly_when_pool_is_full() -> None:
+    with pytest.raises(BeefineError, match="no free /24"):
+        lab.pick_subnet("x", [ipaddress.IPv4Network("172.16.0.0/12")])
+
+
+@pytest.mark.parametrize("name", ["default", "t12345", "a", "x" * 24, "my_lab-2"])
+def test_bridge_names_fit_ifnamsiz(name: str) -> None:
+    br = lab.bridge_for(name)
+    assert 0 < len(br) <= 15 and br.startswith("bfl-")
+    assert br != "docker0"
+
+
+def test_long_names_get_distinct_bridges() -> None:
+    assert lab.bridge_for("a" * 20) != lab.bridge_for("a" * 19 + "b")
+
+
+@pytest.mark.parametrize("bad", ["", "-x", "a/b", "../etc", "a b", "x" * 25, "ä"])
+def test_bad_names_are_refused(bad: str) -> None:
+    with pytest.raises(UsageError, match="bad lab name"):
+        lab.check_name(bad)
+
+
+def test_state_dir_and_host_follow_the_name() -> None:
+    assert lab.state_dir_for("foo") == Path("/run/beefine/lab-foo")
+
+
+MOUNTINFO = r"""22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw
+100 22 0:50 / /run/beefine/lab-t1/root/overlay2/abc/merged rw - overlay overlay rw
+101 22 0:4 net:[4026532] /run/beefine/lab-t1/exec/netns/f00 rw - nsfs nsfs rw
+102 22 0:51 / /run/beefine/lab-t12/root/overlay2/def/merged rw - overlay overlay rw
+103 22 0:52 / /run/beefine/lab-t1/with\040space rw - tmpfs tmpfs rw
+104 22 0:53 / /run/beefine/lab-t1 rw - tmpfs tmpfs rw
+"""
+
+
+def test_mounts_in_finds_only_this_lab_deepest_first() -> None:
+    got = lab.mounts_in(MOUNTINFO, Path("/run/beefine/lab-t1"))
+    assert "/run/beefine/lab-t12/root/overlay2/def/merged" not in got  # another lab with a longer name
+    assert set(got) == {
+        "/run/beefine/lab-t1/root/overlay2/abc/merged",
+        "/run/beefine/lab-t1/exec/netns/f00",
+        "/run/beefine/lab-t1/with space",
+        "/run/beefine/lab-t1",
+    }
+    assert got[-1] == "/run/beefine/lab-t1"  # the top last
+    assert got[0] == "/run/beefine/lab-t1/root/overlay2/abc/merged"
+
+
+def test_up_without_root_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab.os, "geteuid", lambda: 1000)
+    with pytest.raises(NotRootError, match="needs root") as e:
+        lab.up("unit")
+    assert "sudo" in e.value.hint
+
+
+def test_down_without_root_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab.os, "geteuid", lambda: 1000)
+    with pytest.raises(NotRootError):
+        lab.down("unit")
+
+
+def test_missing_dockerd_names_the_package(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(lab.os, "geteuid", lambda: 0)
+    monkeypatch.delenv("BEEFINE_DOCKERD", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    with pytest.raises(BeefineError, match="dockerd") as e:
+        lab.up("unit")
+    assert "docker.io" in e.value.hint
+    assert not lab.state_dir_for("unit").exists()
+
+
+def test_explicit_binary_that_is_not_executable_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "dockerd"
+    f.write_text("not a program")
+    with pytest.raises(BeefineError, match=f"not found at {f}"):
+        lab._find_binary("dockerd", str(f), "BEEFINE_DOCKERD", "docker.io")
+
+
+def test_bad_registry_port_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lab.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(lab, "_find_binary", lambda *a: "/bin/true")
+    with pytest.raises(UsageError, match="bad registry port"):
+        lab.up("unit", registry_port=70000)
+
+
+def test_status_of_unknown_lab_is_none() -> None:
+    assert lab.status("surely-not-a-lab-xyz") is None
