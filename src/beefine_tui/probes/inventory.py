@@ -1,0 +1,538 @@
+"""Every BPF program loaded on this machine, like bpftop: what it is, where it is attached, who holds
+it, and (when kernel.bpf_stats_enabled is on) how often it ran and for how long.
+
+Sources, all from bpftool's JSON output (`bpftool prog|link|perf|net show -j`) plus /proc:
+- `prog show`: id, type, name, tag, loaded_at, uid, sizes, map_ids, run_time_ns/run_cnt (stats on).
+- `link show`: bpf_link attachments (tracing, raw_tracepoint, xdp via link, cgroup, netns...).
+- `perf show`: programs attached through perf events (BCC's tracepoints and kprobes), with the pid
+  and fd that hold them, and the tracepoint name.
+- `net show`: XDP and tc programs on interfaces.
+- /proc/<pid>/fdinfo of `anon_inode:bpf-prog` and `anon_inode:bpf_link` fds: which processes hold a
+  program (Debian's bpftool is built without the pid iterator, so `prog show` lists no pids here).
+
+A program is freed when its last reference (fd, link, perf event, netlink XDP attachment) goes
+(kernel/bpf/syscall.c, bpf_prog_put). So "unload" means: stop the Runner that owns it (ours), or,
+for XDP attached through netlink by anyone, detach it from the interface (`detach_xdp`); the UI
+asks for confirmation first. Nothing here imports bcc or textual.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from beefine_tui.errors import BeefineError, NotFoundError, UsageError
+
+BPFTOOL_TIMEOUT_S = 10.0
+STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+MAX_FDS_PER_PROCESS = 65_536  # bound on the /proc scan of one process
+
+
+@dataclass(frozen=True)
+class ProgInfo:
+    id: int
+    type: str
+    name: str
+    tag: str = ""
+    loaded_at: int = 0  # seconds since the epoch
+    uid: int = 0
+    bytes_xlated: int = 0
+    bytes_jited: int = 0
+    jited: bool = False
+    map_ids: tuple[int, ...] = ()
+    run_time_ns: int | None = None  # only while kernel.bpf_stats_enabled = 1
+    run_cnt: int | None = None
+    pids: tuple[int, ...] = ()  # processes holding an fd to it (bpftool's, when it reports them)
+
+    @classmethod
+    def from_bpftool(cls, d: dict[str, Any]) -> ProgInfo:
+        pids = tuple(int(p["pid"]) for p in d.get("pids", []) if isinstance(p, dict) and "pid" in p)
+        return cls(
+            id=int(d["id"]),
+            type=str(d.get("type", "")),
+            name=str(d.get("name", "")),
+            tag=str(d.get("tag", "")),
+            loaded_at=int(d.get("loaded_at", 0) or 0),
+            uid=int(d.get("uid", 0) or 0),
+            bytes_xlated=int(d.get("bytes_xlated", 0) or 0),
+            bytes_jited=int(d.get("bytes_jited", 0) or 0),
+            jited=bool(d.get("jited", False)),
+            map_ids=tuple(int(m) for m in d.get("map_ids", []) or []),
+            run_time_ns=int(d["run_time_ns"]) if "run_time_ns" in d else None,
+            run_cnt=int(d["run_cnt"]) if "run_cnt" in d else None,
+            pids=pids,
+        )
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """Where a program is attached: `point` is a readable string ("tracepoint:sys_enter_execve",
+    "xdp:lo (generic)", ...); `via` is how ("perf", "link", "net")."""
+
+    prog_id: int
+    point: str
+    via: str
+    pid: int | None = None  # the process holding the perf event / link fd, when known
+    ifname: str | None = None  # XDP / tc
+    mode: str | None = None  # XDP: generic, driver, offload
+    link_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ProgRow:
+    prog: ProgInfo
+    attach: tuple[Attachment, ...] = ()
+    owners: tuple[int, ...] = ()  # pids holding it
+    owner_comms: tuple[str, ...] = ()
+    ours: bool = False  # held by this process or one of its children (e.g. our bpftrace)
+
+    @property
+    def attach_text(self) -> str:
+        return ", ".join(a.point for a in self.attach) or "-"
+
+    def to_json(self) -> dict[str, Any]:
+        p = self.prog
+        return {
+            "id": p.id,
+            "type": p.type,
+            "name": p.name,
+            "tag": p.tag,
+            "loaded_at": p.loaded_at,
+            "uid": p.uid,
+            "bytes_xlated": p.bytes_xlated,
+            "bytes_jited": p.bytes_jited,
+            "jited": p.jited,
+            "map_ids": list(p.map_ids),
+            "run_time_ns": p.run_time_ns,
+            "run_cnt": p.run_cnt,
+            "attach": [a.point for a in self.attach],
+            "pids": list(self.owners),
+            "comms": list(self.owner_comms),
+            "ours": self.ours,
+        }
+
+
+# --- bpftool --------------------------------------------------------------------------------------
+def bpftool_path() -> str | None:
+    return shutil.which("bpftool") or next(
+        (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if os.access(p, os.X_OK)), None
+    )
+
+
+def bpftool_json(*args: str) -> Any:
+    """`bpftool <args> -j` parsed; BeefineError with bpftool's message when it fails."""
+    exe = bpftool_path()
+    if exe is None:
+        raise NotFoundError("bpftool is not installed", "apt-get install bpftool (`make setup` does it)")
+    try:
+        proc = subprocess.run(
+            [exe, *args, "-j"], capture_output=True, timeout=BPFTOOL_TIMEOUT_S, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired as e:
+        raise BeefineError(f"bpftool {' '.join(args)} did not answer within {BPFTOOL_TIMEOUT_S:.0f} s") from e
+    except OSError as e:
+        raise BeefineError(f"cannot run bpftool: {e}") from e
+    out = proc.stdout.decode("utf-8", errors="replace").strip()
+    if proc.returncode != 0:
+        msg = out
+        with contextlib.suppress(ValueError, AttributeError, TypeError):
+            msg = json.loads(out)["error"]
+        err = proc.stderr.decode("utf-8", errors="replace").strip()
+        raise BeefineError(
+            f"bpftool {' '.join(args)} failed: {msg or err or f'exit status {proc.returncode}'}",
+            "it needs root: run with sudo",
+        )
+    if not out:
+        return []
+    try:
+        return json.loads(out)
+    except ValueError as e:
+        raise BeefineError(f"bpftool {' '.join(args)} printed something that is not JSON") from e
+
+
+def parse_progs(data: Any) -> list[ProgInfo]:
+    return [ProgInfo.from_bpftool(d) for d in data or [] if isinstance(d, dict) and "id" in d]
+
+
+def list_programs() -> list[ProgInfo]:
+    return parse_progs(bpftool_json("prog", "show"))
+
+
+def _ifname(ifindex: int) -> str:
+    import socket
+
+    try:
+        return socket.if_indextoname(ifindex)
+    except OSError:
+        return f"if{ifindex}"
+
+
+def parse_links(data: Any) -> list[Attachment]:
+    """`bpftool link show -j` -> attachments. Field names differ per link type; unknown types still
+    get a generic point ("<type> link <id>")."""
+    out: list[Attachment] = []
+    for d in data or []:
+        if not isinstance(d, dict) or "prog_id" not in d:
+            continue
+        typ = str(d.get("type", "link"))
+        pid = None
+        pids = d.get("pids")
+        if isinstance(pids, list) and pids and isinstance(pids[0], dict):
+            pid = int(pids[0].get("pid", 0)) or None
+        ifname = None
+        if typ == "xdp" and "ifindex" in d:
+            ifname = _ifname(int(d["ifindex"]))
+            point = f"xdp:{ifname} (link)"
+        elif "tp_name" in d:
+            point = f"raw_tracepoint:{d['tp_name']}"
+        elif typ == "tracing":
+            target = d.get("target_name") or d.get("target_obj_id") or ""
+            point = f"{d.get('attach_type', 'tracing')}:{target}".rstrip(":")
+        elif typ == "cgroup":
+            point = f"cgroup:{d.get('cgroup_id', '?')} {d.get('attach_type', '')}".strip()
+        elif typ == "netns":
+            point = f"netns:{d.get('netns_ino', '?')} {d.get('attach_type', '')}".strip()
+        elif typ == "perf_event":
+            point = f"perf_event:{d.get('event_type') or d.get('tp_name') or ''}".rstrip(":")
+        else:
+            point = f"{typ} link {d.get('id', '?')}"
+        out.append(
+            Attachment(
+                int(d["prog_id"]), point, "link", pid=pid, ifname=ifname, link_id=int(d.get("id", 0)) or None
+            )
+        )
+    return out
+
+
+def list_links() -> list[Attachment]:
+    return parse_links(bpftool_json("link", "show"))
+
+
+def parse_perf(data: Any) -> list[Attachment]:
+    """`bpftool perf show -j`: programs attached through perf events, with the holding pid."""
+    out: list[Attachment] = []
+    for d in data or []:
+        if not isinstance(d, dict) or "prog_id" not in d:
+            continue
+        fd_type = str(d.get("fd_type", "perf"))
+        if "tracepoint" in d:
+            point = f"{fd_type}:{d['tracepoint']}"
+        elif "func" in d:
+            point = f"{fd_type}:{d['func']}" + (f"+{d['offset']}" if d.get("offset") else "")
+        elif "filename" in d:
+            point = f"{fd_type}:{d['filename']}" + (f"+{d['offset']}" if d.get("offset") else "")
+        else:
+            point = fd_type
+        out.append(Attachment(int(d["prog_id"]), point, "perf", pid=int(d.get("pid", 0)) or None))
+    return out
+
+
+def list_perf() -> list[Attachment]:
+    return parse_perf(bpftool_json("perf", "show"))
+
+
+def parse_net(data: Any) -> list[Attachment]:
+    """`bpftool net show -j`: XDP (any mode) and tc programs per interface."""
+    out: list[Attachment] = []
+    for block in data or []:
+        if not isinstance(block, dict):
+            continue
+        for x in block.get("xdp", []) or []:
+            if not isinstance(x, dict):
+                continue
+            dev = str(x.get("devname") or f"if{x.get('ifindex', '?')}")
+            entries = x.get("multi_attachments") or [x]
+            for e in entries:
+                if isinstance(e, dict) and "id" in e:
+                    mode = str(e.get("mode", "")) or None
+                    out.append(
+                        Attachment(int(e["id"]), f"xdp:{dev} ({mode or '?'})", "net", ifname=dev, mode=mode)
+                    )
+        for t in block.get("tc", []) or []:
+            if isinstance(t, dict) and "id" in t:
+                dev = str(t.get("devname") or f"if{t.get('ifindex', '?')}")
+                out.append(
+                    Attachment(int(t["id"]), f"tc:{dev} {t.get('kind', '')}".strip(), "net", ifname=dev)
+                )
+    return out
+
+
+def list_net() -> list[Attachment]:
+    return parse_net(bpftool_json("net", "show"))
+
+
+# --- who holds what -------------------------------------------------------------------------------
+def _pids() -> Iterator[int]:
+    with contextlib.suppress(OSError):
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                yield int(name)
+
+
+def prog_ids_of_pid(pid: int) -> set[int]:
+    """Programs this process holds an fd to (bpf-prog and bpf_link fds, from fdinfo)."""
+    ids: set[int] = set()
+    base = f"/proc/{pid}/fd"
+    try:
+        fds = os.listdir(base)
+    except OSError:
+        return ids
+    for fd in fds[:MAX_FDS_PER_PROCESS]:
+        try:
+            target = os.readlink(f"{base}/{fd}")
+        except OSError:
+            continue
+        if target not in ("anon_inode:bpf-prog", "anon_inode:bpf_link"):
+            continue
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+                        break
+        except (OSError, ValueError):
+            continue
+    return ids
+
+
+def holders(pids: Iterable[int] | None = None) -> dict[int, set[int]]:
+    """prog_id -> pids holding an fd to it, from a scan of /proc (all processes by default)."""
+    out: dict[int, set[int]] = {}
+    for pid in pids if pids is not None else _pids():
+        for pid_prog in prog_ids_of_pid(pid):
+            out.setdefault(pid_prog, set()).add(pid)
+    return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return "?"
+
+
+def _ppid(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        return int(stat.rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def is_ours(pid: int, me: int | None = None) -> bool:
+    """`pid` is this process or one of its descendants (a bpftrace we started)."""
+    me = os.getpid() if me is None else me
+    seen = 0
+    while pid > 1 and seen < 64:
+        if pid == me:
+            return True
+        pid = _ppid(pid)
+        seen += 1
+    return False
+
+
+def join_rows(
+    progs: Sequence[ProgInfo],
+    attachments: Sequence[Attachment],
+    held: dict[int, set[int]],
+    me: int | None = None,
+    comm: Any = None,
+) -> list[ProgRow]:
+    """One row per program: its attachments, the pids holding it, and whether it is ours."""
+    me = os.getpid() if me is None else me
+    comm_of = comm or _comm
+    by_prog: dict[int, list[Attachment]] = {}
+    for a in attachments:
+        by_prog.setdefault(a.prog_id, []).append(a)
+    rows: list[ProgRow] = []
+    for p in progs:
+        atts = tuple(by_prog.get(p.id, ()))
+        owners = set(held.get(p.id, set())) | set(p.pids) | {a.pid for a in atts if a.pid}
+        ordered = tuple(sorted(owners))
+        rows.append(
+            ProgRow(
+                prog=p,
+                attach=atts,
+                owners=ordered,
+                owner_comms=tuple(comm_of(pid) for pid in ordered),
+                ours=any(pid == me or is_ours(pid, me) for pid in ordered),
+            )
+        )
+    return rows
+
+
+def inventory() -> list[ProgRow]:
+    """Everything, joined. Root needed (bpftool and other processes' fdinfo)."""
+    progs = list_programs()
+    atts = [*list_perf(), *list_links(), *list_net()]
+    return join_rows(progs, atts, holders())
+
+
+# --- run-time statistics (like bpftop) ------------------------------------------------------------
+def stats_enabled() -> bool | None:
+    """kernel.bpf_stats_enabled, None when the sysctl does not exist or cannot be read."""
+    try:
+        with open(STATS_SYSCTL) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return None
+
+
+def set_stats(enabled: bool) -> bool | None:
+    """Set kernel.bpf_stats_enabled; returns the previous value (to give to `restore_stats`)."""
+    prev = stats_enabled()
+    if prev is None:
+        raise UsageError(
+            "this kernel has no kernel.bpf_stats_enabled sysctl", "run counts need Linux 5.1 or newer"
+        )
+    if prev != enabled:
+        try:
+            with open(STATS_SYSCTL, "w") as f:
+                f.write("1" if enabled else "0")
+        except OSError as e:
+            raise BeefineError(
+                f"cannot set kernel.bpf_stats_enabled: {e.strerror or e}", "run as root"
+            ) from e
+    return prev
+
+
+def enable_stats() -> bool | None:
+    return set_stats(True)
+
+
+def disable_stats() -> bool | None:
+    return set_stats(False)
+
+
+def restore_stats(previous: bool | None) -> None:
+    if previous is not None and stats_enabled() != previous:
+        with contextlib.suppress(BeefineError):
+            set_stats(previous)
+
+
+@contextlib.contextmanager
+def stats_on() -> Iterator[None]:
+    """Run counting on for the duration; the previous setting comes back however the block exits."""
+    prev = enable_stats()
+    try:
+        yield
+    finally:
+        restore_stats(prev)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    ts_ns: int  # CLOCK_MONOTONIC
+    rows: tuple[ProgRow, ...]
+
+    def by_id(self) -> dict[int, ProgRow]:
+        return {r.prog.id: r for r in self.rows}
+
+
+def snapshot() -> Snapshot:
+    return Snapshot(time.monotonic_ns(), tuple(inventory()))
+
+
+@dataclass(frozen=True)
+class Rate:
+    prog_id: int
+    runs_per_s: float
+    run_ns_per_s: float  # ns of CPU spent in the program per wall second
+    avg_ns: float | None  # per run over the interval, None when it did not run
+    cpu_percent: float  # run_ns_per_s as a percentage of one CPU
+
+
+def rates(prev: Snapshot, cur: Snapshot) -> dict[int, Rate]:
+    """Per-program deltas between two snapshots (programs present in both, with stats on)."""
+    dt = (cur.ts_ns - prev.ts_ns) / 1e9
+    out: dict[int, Rate] = {}
+    if dt <= 0:
+        return out
+    before = prev.by_id()
+    for row in cur.rows:
+        old = before.get(row.prog.id)
+        p = row.prog
+        if old is None or p.run_cnt is None or p.run_time_ns is None:
+            continue
+        o = old.prog
+        if o.run_cnt is None or o.run_time_ns is None:
+            continue
+        dcnt = max(p.run_cnt - o.run_cnt, 0)
+        dns = max(p.run_time_ns - o.run_time_ns, 0)
+        out[p.id] = Rate(
+            prog_id=p.id,
+            runs_per_s=dcnt / dt,
+            run_ns_per_s=dns / dt,
+            avg_ns=(dns / dcnt) if dcnt else None,
+            cpu_percent=100.0 * dns / (dt * 1e9),
+        )
+    return out
+
+
+# --- unloading ------------------------------------------------------------------------------------
+@dataclass
+class XdpDetach:
+    ifname: str
+    detached: list[str] = field(default_factory=list)  # modes detached
+
+
+def detach_xdp(ifname: str) -> XdpDetach:
+    """Detach every netlink-attached XDP program from `ifname` (whoever attached it).
+
+    XDP attached through a bpf_link cannot be detached this way: the link's owner must close it.
+    """
+    import socket
+
+    try:
+        socket.if_nametoindex(ifname)
+    except OSError as e:
+        raise NotFoundError(f"no network interface named {ifname!r}", "see `ip link`") from e
+    atts = [a for a in list_net() if a.ifname == ifname and a.point.startswith("xdp:")]
+    links = [a for a in list_links() if a.ifname == ifname and a.point.startswith("xdp:")]
+    result = XdpDetach(ifname)
+    exe = bpftool_path()
+    if exe is None:
+        raise NotFoundError("bpftool is not installed", "apt-get install bpftool")
+    link_progs = {a.prog_id for a in links}
+    for a in atts:
+        if a.prog_id in link_progs:
+            continue
+        mode = {"generic": "xdpgeneric", "driver": "xdpdrv", "offload": "xdpoffload"}.get(a.mode or "", "xdp")
+        proc = subprocess.run(
+            [exe, "net", "detach", mode, "dev", ifname],
+            capture_output=True,
+            timeout=BPFTOOL_TIMEOUT_S,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            raise BeefineError(
+                f"could not detach XDP ({mode}) from {ifname}: "
+                + proc.stderr.decode("utf-8", errors="replace").strip(),
+                "run as root",
+            )
+        result.detached.append(mode)
+    if links and not result.detached:
+        pids = sorted({a.pid for a in links if a.pid})
+        raise BeefineError(
+            f"the XDP program on {ifname} is attached through a bpf_link",
+            "stop the process that holds it" + (f" (pid {', '.join(map(str, pids))})" if pids else ""),
+        )
+    return result
+
+
+def owner_of(prog_id: int, runners: Iterable[Any]) -> Any:
+    """The runner (of ours) whose `prog_ids` contain `prog_id`, or None: stop it to unload."""
+    for r in runners:
+        ids = getattr(r, "prog_ids", ())
+        if prog_id in (ids() if callable(ids) else ids):
+            return r
+    return None
