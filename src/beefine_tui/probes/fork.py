@@ -1,0 +1,101 @@
+"""fork probe: new processes and threads with their parent, to build the process tree.
+
+Thread or process: decided in the kernel from the clone flags of the parent's clone/clone3 call in
+flight (CLONE_THREAD), see bpf/fork.bpf.c; fork/vfork and kernel-internal forks count as processes.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.bcc_runner import (
+    BccProgram,
+    BccRunner,
+    DecodeContext,
+    RingBuffer,
+    base_cflags,
+    bcc_availability,
+    program_text,
+    render_program,
+)
+from beefine_tui.probes.flags import CLONE_THREAD, clone_flags
+
+SPEC = ProbeSpec(
+    name="fork",
+    group="process",
+    engine="bcc",
+    description="new processes and threads (sched_process_fork) with parent and child, for the process tree",
+    teaches=(
+        "Every process comes from a fork of another: follow dockerd -> containerd -> shim -> runc -> "
+        "runc:[1:CHILD] -> runc:[2:INIT] -> the entrypoint, and see which clones are only threads."
+    ),
+    source="fork.bpf.c",
+    columns=("ts", "pid", "comm", "kind", "text"),
+    kinds=("fork",),
+    tracepoints=(
+        "sched:sched_process_fork",
+        "syscalls:sys_enter_clone",
+        "syscalls:sys_exit_clone",
+        "syscalls:sys_enter_clone3",
+        "syscalls:sys_exit_clone3",
+    ),
+)
+
+# struct fork_rec: beefine_hdr (u64 ts; u32 kind, pid, tid, pad; char comm[16]); u32 child_tid,
+# has_flags; u64 flags
+FORK_REC = struct.Struct("<QIIII16sIIQ")
+
+
+def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+    ts, _kind, pid, tid, _pad, comm_b, child_tid, has_flags, flags = FORK_REC.unpack_from(raw)
+    comm = comm_b.split(b"\0", 1)[0].decode(errors="replace")
+    thread = bool(has_flags and flags & CLONE_THREAD)
+    child_pid = pid if thread else child_tid
+    args: dict[str, Any] = {
+        "child_pid": child_pid,
+        "child_tid": child_tid,
+        "child_comm": comm,  # a new task starts with its parent's comm
+        "thread": thread,
+    }
+    if has_flags:
+        args["flags"] = clone_flags(flags)
+        args["flags_raw"] = flags
+    if not thread:
+        ctx.note_fork(pid, child_tid, comm)
+    what = "thread" if thread else "process"
+    return Event(
+        ts=ts,
+        probe="fork",
+        kind="fork",
+        pid=pid,
+        tid=tid,
+        ppid=ctx.ppid(pid),
+        comm=comm,
+        container=ctx.container(pid),
+        args=args,
+        text=f"new {what} {child_tid}" + (f" (in {pid})" if thread else ""),
+    )
+
+
+def available() -> Availability:
+    return bcc_availability(SPEC.tracepoints)
+
+
+def program(options: ProbeOptions) -> BccProgram:
+    return BccProgram(
+        probe=SPEC.name,
+        text=program_text(SPEC.source),
+        cflags=tuple(base_cflags(options)),
+        buffers=(RingBuffer("events", decode),),
+    )
+
+
+def render(options: ProbeOptions) -> str:
+    return render_program(program(options))
+
+
+def make_runner(options: ProbeOptions) -> Runner:
+    return BccRunner([program(options)], options)
