@@ -60,12 +60,12 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
 
         name = f"app-{os.getpid()}"
         try:
-            info = lab.up(name)
+            started = lab.up(name)
         except BeefineError as e:
             yield None, None, f"the embedded lab could not start: {e.message}"
             return
         try:
-            yield info.docker_host, info, ""
+            yield started.docker_host, started, ""
         finally:
             lab.down(name)
         return

@@ -58,7 +58,7 @@ def format_exec(ev: Event, base_ts: int) -> str:
 def resolve_target(ctx: Any, container: str) -> Any:
     """A probe Target for one container (its pid namespace), via B's attribution module."""
     try:
-        from beefine_tui.probes import attribution
+        import beefine_tui.probes.attribution as attribution
     except ImportError:
         raise BeefineError(
             "limiting a probe to one container is not available yet",
@@ -283,13 +283,10 @@ class ProbeView(WorkerErrors, Vertical):
 
 
 def _stop_in_background(ctx: Any, thing: Any) -> None:
-    def run() -> None:
-        try:
-            thing.stop()
-        finally:
-            ctx.disown(thing)
-
-    threading.Thread(target=run, name="stop-session", daemon=True).start()
+    """Stop `thing` without blocking the UI. It leaves the context first so ctx.close() does not stop it
+    a second time concurrently; the thread is not a daemon, so the process waits for it at exit."""
+    ctx.disown(thing)
+    threading.Thread(target=thing.stop, name="stop-session", daemon=False).start()
 
 
 def _mono() -> Any:

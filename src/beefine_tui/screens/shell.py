@@ -268,11 +268,15 @@ class ShellScreen(Screen[None]):
         self.call_after_refresh(self._focus_view, view)
         return view
 
-    def _focus_view(self, view: Widget) -> None:
+    def _focus_view(self, view: Widget, tries: int = 20) -> None:
+        """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
+        target = None
         if view.is_mounted:
             target = view if view.focusable else next((w for w in view.query("*") if w.focusable), None)
-            if target is not None:
-                target.focus()
+        if target is not None:
+            target.focus()
+        elif tries > 0:
+            self.set_timer(0.05, lambda: self._focus_view(view, tries - 1))
 
     def open_replay(self, path: Path, speed: float) -> Widget:
         return self.open_view(
