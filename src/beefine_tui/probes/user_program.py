@@ -943,7 +943,6 @@ class UserBpftraceProgram(Runner):
         self.probe = f"user:{self.name}"
         self.warnings: list[str] = []
         self.map_names: tuple[str, ...] = ()
-        self.prog_ids: tuple[int, ...] = ()
         self._runner: Any = None
 
     @property
@@ -961,6 +960,16 @@ class UserBpftraceProgram(Runner):
     @property
     def pid(self) -> int | None:
         return getattr(self._runner, "pid", None) if self._runner is not None else None
+
+    @property
+    def prog_ids(self) -> tuple[int, ...]:
+        """The BPF programs the bpftrace process holds (read from its fds; empty once stopped)."""
+        pid = self.pid
+        if pid is None or not self.running:
+            return ()
+        from beefine_tui.probes.inventory import prog_ids_of_pid
+
+        return tuple(sorted(prog_ids_of_pid(pid)))
 
     def render(self) -> str:
         return self.text
