@@ -28,7 +28,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -323,7 +323,7 @@ def _delete_bridge(bridge: str) -> None:
 
 
 @contextlib.contextmanager
-def _flock(path: Path, what: str, wait: float) -> Iterator[None]:
+def _flock(path: Path, what: str, wait: float, unlink_if: Callable[[], bool] | None = None) -> Iterator[None]:
     """An exclusive lock on `path`; the file may be unlinked by whoever holds it, so re-check the inode."""
     path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait
@@ -350,11 +350,16 @@ def _flock(path: Path, what: str, wait: float) -> Iterator[None]:
     try:
         yield
     finally:
+        # unlink while still holding it: a waiter that opened the old file sees the inode change and retries
+        if unlink_if is not None and unlink_if():
+            with contextlib.suppress(OSError):
+                path.unlink()
         os.close(fd)
 
 
 def _lab_lock(name: str, wait: float = 2.0) -> contextlib.AbstractContextManager[None]:
-    return _flock(LOCK_DIR / f"lab-{name}.lock", f"the lab {name!r}", wait)
+    sd = state_dir_for(name)
+    return _flock(LOCK_DIR / f"lab-{name}.lock", f"the lab {name!r}", wait, unlink_if=lambda: not sd.exists())
 
 
 # ---------------------------------------------------------------------------------------------- binaries
@@ -748,8 +753,6 @@ def down(name: str = "default") -> None:
             )
         with _ignore_signals():
             _teardown(name, state)
-            with contextlib.suppress(OSError):
-                (LOCK_DIR / f"lab-{name}.lock").unlink()
 
 
 def status(name: str = "default") -> LabInfo | None:
