@@ -1,0 +1,585 @@
+"""The story engine: raw events in, the timeline of ONE container's creation out. Pure and incremental.
+
+Feed it batches (`feed`) as they arrive and ask for `timeline()` whenever the screen wants it; give it
+what is learnt along the way (the container id, its overlay mount id, the image's layers...) with
+`update_hints`. Events are kept (bounded) and the timeline is recomputed from them, so a hint that
+arrives late (the container id is only known after `create`) still attributes earlier events.
+
+Attribution (nothing to filter on before the container exists):
+- a process whose exec argv names the container id (containerd-shim-runc-v2 -id <id>, runc ... <id>)
+  is ours, and so is every process it forks (runc init, runc:[0:PARENT]/[1:CHILD]/[2:INIT], the
+  entrypoint and its children): the pid tree of the shim that serves this id;
+- dockerd serves everyone, so its own events are ours only by content: overlay mounts of this
+  container's mount id, files under its id, connections to the image's registry while we pull;
+- dockerd's `docker-untar` helpers are ours when the layer directory they unpack is one of this
+  image's layers (known after the pull) or, before that is known, while our pull runs;
+- events the probes already attributed (`container` == id) are ours.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.story.bundle import BundleSummary
+from beefine_tui.story.overlay import LayerIndex, cache_id_of_dir, parse_overlay_data
+from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
+
+DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
+MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
+
+STAGE_COMMS = ("runc:[0:PARENT]", "runc:[1:CHILD]", "runc:[2:INIT]")
+INIT_COMM = "runc:[2:INIT]"
+
+# unshare flags runc:[1:CHILD] is expected to use for a default `docker run` (host user ns)
+DEFAULT_NS_FLAGS = ("CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWPID", "CLONE_NEWNET")
+
+
+@dataclass
+class StoryHints:
+    container_id: str | None = None
+    image: str = ""
+    registry: str = ""  # "host:port" the image is pulled from ("" when none / unknown)
+    pulling: bool | None = None  # True: we pull; False: image was present (pull skipped)
+    pull_skip_reason: str = ""
+    mount_id: str | None = None  # overlay2 directory of the container (layerdb/mounts/<id>/mount-id)
+    layers: LayerIndex | None = None  # layer store: link/cache-id -> diff-id/digests
+    image_layer_dirs: frozenset[str] = frozenset()  # cache-ids of this image's layers
+    manifest_digests: tuple[str, ...] = ()  # manifest layer digests (bottom first)
+    bundle: BundleSummary | None = None
+    error: str = ""  # Docker's error message when create/start failed
+    run_tag: str = ""  # the `run` arg of the Docker events our runner emits (several traces, one bus)
+
+
+@dataclass
+class _Proc:
+    ppid: int = 0
+    comm: str = ""
+    argv: tuple[str, ...] = ()
+    ours: bool = False
+    untar_dir: str | None = None  # cache-id of the layer a docker-untar helper unpacks
+    stage: str = ""  # runc stage comm, once seen
+    workload: bool = False  # the container's pid 1 (after exec) and its descendants
+
+
+@dataclass
+class _State:
+    procs: dict[int, _Proc] = field(default_factory=dict)
+    init_pid: int | None = None
+    entry_exec: Event | None = None
+    exec_failed: Event | None = None
+    pivoted: bool = False
+    hostname_set: bool = False
+    exit_ev: Event | None = None
+    init_exit_before_exec: Event | None = None
+    pull_window: tuple[int, int] | None = None
+
+
+class StoryEngine:
+    def __init__(self, hints: StoryHints | None = None, max_events: int = MAX_EVENTS) -> None:
+        self.hints = hints or StoryHints()
+        self.max_events = max_events
+        self._events: list[Event] = []
+        self._sorted = True
+        self._overflow = 0
+        self._lost = 0
+        self._cache: Timeline | None = None
+        self._learned_mount_id: str | None = None
+
+    # --- input ----------------------------------------------------------------------------------
+
+    def feed(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            if ev.kind == LOST:
+                self._lost += int(ev.args.get("count", 0))
+                continue
+            if ev.kind == STATUS:
+                continue
+            if len(self._events) >= self.max_events:
+                self._overflow += 1
+                continue
+            if self._events and ev.ts < self._events[-1].ts:
+                self._sorted = False
+            self._events.append(ev)
+            self._cache = None
+
+    def update_hints(self, **changes: Any) -> None:
+        self.hints = replace(self.hints, **changes)
+        self._cache = None
+
+    @property
+    def event_count(self) -> int:
+        return len(self._events)
+
+    # --- output ---------------------------------------------------------------------------------
+
+    def timeline(self) -> Timeline:
+        if self._cache is not None:
+            return self._cache
+        if not self._sorted:
+            self._events.sort(key=lambda e: e.ts)
+            self._sorted = True
+        tl = self._compute()
+        if self.hints.mount_id is None and self._learned_mount_id is not None:
+            # runc's bind of the rootfs named the overlay mount id: attribute dockerd's mount too
+            self.hints = replace(self.hints, mount_id=self._learned_mount_id)
+            tl = self._compute()
+        self._cache = tl
+        return tl
+
+    def _compute(self) -> Timeline:
+        h = self.hints
+        st = _State()
+        phases = {name: Phase(name) for name in PHASES}
+        ignored = self._overflow
+        st.pull_window = self._pull_window()
+        for ev in self._events:
+            name = self._classify(ev, st)
+            if name is None:
+                ignored += 1
+                continue
+            phases[name].add(ev)
+        tl = Timeline(
+            container_id=h.container_id,
+            phases=[phases[n] for n in PHASES],
+            init_pid=st.init_pid,
+            lost=self._lost,
+            ignored=ignored,
+            error=h.error,
+        )
+        self._finish(tl, st)
+        starts = [p.start_ns for p in tl.phases if p.start_ns is not None]
+        tl.t0 = min(starts) if starts else None
+        return tl
+
+    # --- attribution and phase of one event ------------------------------------------------------
+
+    def _pull_window(self) -> tuple[int, int] | None:
+        ts = [e.ts for e in self._events if e.probe == DOCKER_PROBE and e.kind.startswith("pull")]
+        return (min(ts), max(ts)) if ts else None
+
+    def _mentions_us(self, text: str) -> bool:
+        h = self.hints
+        return bool((h.container_id and h.container_id in text) or (h.mount_id and h.mount_id in text))
+
+    def _classify(self, ev: Event, st: _State) -> str | None:
+        h = self.hints
+        kind = ev.kind
+        args = ev.args
+        if ev.probe == DOCKER_PROBE:
+            return self._classify_docker(ev)
+        proc = st.procs.setdefault(ev.pid, _Proc())
+        if ev.comm:
+            proc.comm = ev.comm
+            if ev.comm in STAGE_COMMS and proc.ours:
+                proc.stage = ev.comm
+                if ev.comm == INIT_COMM:
+                    st.init_pid = ev.pid
+
+        if kind == "fork":
+            if args.get("thread"):
+                return None
+            child = int(args.get("child_pid", 0))
+            cp = st.procs.setdefault(child, _Proc())
+            cp.ppid = ev.pid
+            cp.comm = str(args.get("child_comm", proc.comm))
+            cp.ours = cp.ours or proc.ours
+            cp.untar_dir = cp.untar_dir or proc.untar_dir
+            cp.workload = cp.workload or proc.workload
+            if proc.untar_dir is not None:
+                return "unpack" if self._untar_is_ours(proc.untar_dir, ev.ts, st) else None
+            if not proc.ours:
+                return None
+            if proc.stage and not proc.workload:
+                return "namespaces"
+            return self._after_exec(proc, st) if st.entry_exec else "runtime"
+
+        if kind == "exec":
+            argv = tuple(str(a) for a in args.get("argv") or ())
+            filename = str(args.get("filename", ""))
+            ret = int(args.get("ret", 0))
+            if ret >= 0:
+                proc.argv = argv
+            joined = " ".join((filename, *argv))
+            if argv and argv[0] == "docker-untar" and len(argv) > 1:
+                proc.untar_dir = untar_dir(argv)
+                return "unpack" if self._untar_is_ours(proc.untar_dir, ev.ts, st) else None
+            if self._mentions_us(joined) and not proc.ours:
+                proc.ours = True
+            if not proc.ours:
+                return None
+            if ev.pid == st.init_pid or proc.stage == INIT_COMM:
+                if ret < 0:
+                    st.exec_failed = st.exec_failed or ev
+                    return "exec"
+                if st.entry_exec is None:
+                    st.entry_exec = ev
+                    proc.workload = True
+                    return "exec"
+            if st.entry_exec is not None:
+                return self._after_exec(proc, st)
+            return "runtime"
+
+        if proc.untar_dir is not None:
+            if not self._untar_is_ours(proc.untar_dir, ev.ts, st):
+                return None
+            return "unpack"
+
+        if kind == "exit":
+            if not proc.ours:
+                return None
+            if ev.pid == st.init_pid:
+                if st.entry_exec is not None:
+                    st.exit_ev = ev
+                    return "exit"
+                st.init_exit_before_exec = ev
+                return "exec"
+            return self._after_exec(proc, st) if st.entry_exec else "runtime"
+
+        if kind in ("cgroup_mkdir", "cgroup_attach"):
+            path = str(args.get("path", ""))
+            return "cgroup" if self._mentions_us(path) else None
+
+        if kind in ("connect", "socket", "tcp_state") and not proc.ours:
+            return self._classify_pull_net(ev, st)
+
+        if kind in ("open", "write", "read") and not proc.ours:
+            path = str(args.get("path", ""))
+            if "GetImageBlob" in path and self._in_pull(ev.ts, st):
+                return "pull"
+            if self._mentions_us(path):
+                if "config.json" in path:
+                    return "bundle"
+                return "bundle" if "io.containerd.runtime" in path else "rootfs"
+            return None
+
+        if kind == "mount" and not proc.ours:
+            if str(args.get("fstype", "")) == "overlay" and self._mentions_us(str(args.get("target", ""))):
+                return "rootfs"
+            return None
+        if kind == "umount" and not proc.ours:
+            return "rootfs" if self._mentions_us(str(args.get("target", ""))) else None
+
+        if not proc.ours:
+            if h.container_id and ev.container == h.container_id:
+                return "running" if st.entry_exec else "runtime"
+            return None
+
+        # --- our processes: runc, its stages, the init process, the workload ---------------------
+        if kind in ("open", "write", "read"):
+            path = str(args.get("path", ""))
+            if "config.json" in path and not proc.stage:
+                return "bundle"
+        if st.entry_exec is not None:
+            return self._after_exec(proc, st)
+        if kind in ("clone", "clone3", "unshare", "setns"):
+            return "namespaces" if proc.stage or "CLONE_NEW" in str(args.get("flags", "")) else "runtime"
+        if proc.stage != INIT_COMM:
+            return "runtime"
+        # runc:[2:INIT], before the entrypoint: rootfs_linux.go order, then standard_init_linux.go
+        if kind == "pivot_root":
+            st.pivoted = True
+            return "pivot_root"
+        if kind == "sethostname":
+            st.hostname_set = True
+            return "hostname"
+        if kind in ("capset", "prctl", "seccomp"):
+            return "security"
+        if kind in ("mount", "umount"):
+            src = str(args.get("source", ""))
+            if not st.pivoted and "MS_BIND" in str(args.get("flags", "")) and "/overlay2/" in src:
+                self._learned_mount_id = cache_id_of_dir(src)
+            if not st.pivoted:
+                return "mounts"
+            # right after pivot_root: make the old root a slave and detach it (pivotRoot())
+            return "security" if st.hostname_set else "pivot_root"
+        return "security" if st.pivoted else "mounts"
+
+    @staticmethod
+    def _after_exec(proc: _Proc, st: _State) -> str:
+        """After the entrypoint's exec: the workload runs; runc/shim work after pid 1 exited is teardown
+        (`runc delete`, runtime.md "delete")."""
+        if proc.workload or st.exit_ev is None:
+            return "running"
+        return "exit"
+
+    def _classify_docker(self, ev: Event) -> str | None:
+        cid = ev.container
+        run = ev.args.get("run")
+        if run and self.hints.run_tag and run != self.hints.run_tag:
+            return None  # another trace's Docker events on the same bus
+        if ev.kind.startswith("pull"):
+            return None if self.hints.pulling is False else "pull"
+        if self.hints.container_id and cid and cid != self.hints.container_id:
+            return None
+        return {
+            "container_create": "rootfs",
+            "container_start": "runtime",
+            "container_exit": "exit",
+            "bundle": "bundle",
+            "error": "exec",
+        }.get(ev.kind)
+
+    def _in_pull(self, ts: int, st: _State) -> bool:
+        if self.hints.pulling is False or st.pull_window is None:
+            return False
+        lo, hi = st.pull_window
+        return lo - 50_000_000 <= ts <= hi + 50_000_000
+
+    def _classify_pull_net(self, ev: Event, st: _State) -> str | None:
+        if not self._in_pull(ev.ts, st):
+            return None
+        reg = self.hints.registry
+        if not reg:
+            return "pull" if ev.kind == "connect" else None
+        host, _, port = reg.rpartition(":")
+        a = ev.args
+        addr = str(a.get("addr", a.get("daddr", "")))
+        p = str(a.get("port", a.get("dport", "")))
+        if ev.kind == "socket":
+            return None
+        if port and p != port:
+            return None
+        if host in ("localhost",):
+            host = "127.0.0.1"
+        host = host.strip("[]")
+        return "pull" if (not addr or addr == host) else None
+
+    def _untar_is_ours(self, cache_id: str, ts: int, st: _State) -> bool:
+        h = self.hints
+        if h.pulling is False:
+            return False
+        if h.image_layer_dirs:
+            return cache_id in h.image_layer_dirs
+        return self._in_pull(ts, st)
+
+    # --- after the pass: states, reasons, details ------------------------------------------------
+
+    def _finish(self, tl: Timeline, st: _State) -> None:
+        h = self.hints
+        P = tl.phase
+        # pull / unpack
+        if h.pulling is False:
+            for name in ("pull", "unpack"):
+                P(name).state = SKIPPED
+                P(name).reason = h.pull_skip_reason or "the image was already present: nothing to pull"
+        self._pull_details(P("pull"))
+        self._unpack_details(P("unpack"))
+        self._rootfs_details(P("rootfs"))
+        # bundle
+        b = P("bundle")
+        if h.bundle is not None:
+            b.details = {"config": h.bundle.to_dict(), "summary": h.bundle.lines()}
+            if b.state == PENDING:
+                b.state = DONE
+        # namespaces
+        ns = P("namespaces")
+        unshares = [e for e in ns.events if e.kind == "unshare"]
+        if unshares:
+            flags: list[str] = []
+            for e in unshares:
+                flags += [f for f in str(e.args.get("flags", "")).split("|") if f]
+            ns.details["unshare_flags"] = flags
+            ns.details["by"] = sorted({e.comm for e in unshares})
+        # mounts
+        m = P("mounts")
+        m.details["mounts"] = [self._mount_line(e) for e in m.events if e.kind == "mount"][:200]
+        # pivot_root / hostname
+        pv = [e for e in P("pivot_root").events if e.kind == "pivot_root"]
+        if pv:
+            a = pv[0].args
+            P("pivot_root").details = {"new_root": a.get("new_root"), "put_old": a.get("put_old")}
+        hn = [e for e in P("hostname").events if e.kind == "sethostname"]
+        if hn:
+            P("hostname").details = {"hostname": hn[0].args.get("name")}
+        # cgroup
+        cg = P("cgroup")
+        paths = sorted({str(e.args.get("path", "")) for e in cg.events})
+        if paths:
+            cg.details = {"paths": paths, "hierarchies": len({e.args.get("hierarchy") for e in cg.events})}
+        # security
+        sec = P("security")
+        sec.details = self._security_details(sec)
+        # exec
+        ex = P("exec")
+        if st.entry_exec is not None:
+            ex.details = {
+                "filename": st.entry_exec.args.get("filename"),
+                "argv": st.entry_exec.args.get("argv"),
+                "pid_on_host": st.entry_exec.pid,
+            }
+        if st.exec_failed is not None or (st.entry_exec is None and (st.init_exit_before_exec or h.error)):
+            ex.state = FAILED
+            why = []
+            if st.exec_failed is not None:
+                a = st.exec_failed.args
+                why.append(f"execve({a.get('filename')!r}) failed with {a.get('error') or a.get('ret')}")
+            if st.init_exit_before_exec is not None:
+                code = st.init_exit_before_exec.args.get("code")
+                why.append(f"runc:[2:INIT] exited with code {code} before exec")
+            if h.error:
+                why.append(f"Docker: {h.error}")
+            ex.reason = "; ".join(why)
+            for name in ("running", "exit"):
+                if P(name).state == PENDING:
+                    P(name).state = SKIPPED
+                    P(name).reason = "the entrypoint never ran"
+        # running / exit
+        run = P("running")
+        if st.entry_exec is not None:
+            run.start_ns = st.entry_exec.ts if run.start_ns is None else min(run.start_ns, st.entry_exec.ts)
+            end = st.exit_ev.ts if st.exit_ev is not None else None
+            run.end_ns = end if end is not None else run.end_ns
+            run.state = DONE if st.exit_ev is not None else ACTIVE
+        docker_exit = [e for e in P("exit").events if e.kind == "container_exit"]
+        if st.exit_ev is not None:
+            code = st.exit_ev.args.get("code")
+            tl.exit_code = int(code) if isinstance(code, int) else None
+            P("exit").details = {"code": code, "signal": st.exit_ev.args.get("signal")}
+        if docker_exit and tl.exit_code is None:
+            code = docker_exit[-1].args.get("code")
+            tl.exit_code = int(code) if isinstance(code, int) else None
+            P("exit").details.setdefault("code", code)
+
+    def _pull_details(self, p: Phase) -> None:
+        layers: dict[str, dict[str, Any]] = {}
+        for e in p.events:
+            if e.probe != DOCKER_PROBE or e.kind != "pull_status":
+                continue
+            lid = str(e.args.get("id", ""))
+            status = str(e.args.get("status", ""))
+            if not lid or not status:
+                continue
+            d = layers.setdefault(lid, {"fetches": 0, "extracts": 0, "status": ""})
+            d["status"] = status
+            if status == "Download complete" or status == "Already exists":
+                d["fetches"] += status == "Download complete"
+            if status == "Pull complete":
+                d["extracts"] += 1
+            if e.args.get("total"):
+                d["bytes"] = e.args.get("total")
+        for lid, d in layers.items():
+            full = [dg for dg in self.hints.manifest_digests if dg.removeprefix("sha256:").startswith(lid)]
+            if full:
+                d["digest"] = full[0]
+        conns = [e for e in p.events if e.kind == "connect"]
+        p.details = {"layers": layers, "connections": len(conns), "registry": self.hints.registry}
+        if self.hints.manifest_digests:
+            p.details["manifest_layers"] = list(self.hints.manifest_digests)
+
+    def _unpack_details(self, p: Phase) -> None:
+        per: dict[str, dict[str, Any]] = {}
+        pid_dir: dict[int, str] = {}
+        for e in p.events:
+            if e.kind == "exec":
+                argv = e.args.get("argv") or []
+                if len(argv) > 1:
+                    pid_dir[e.pid] = untar_dir([str(a) for a in argv])
+        for e in p.events:
+            d = pid_dir.get(e.pid)
+            if d is None:
+                continue
+            rec = per.setdefault(d, {"files": 0, "bytes": 0, "helpers": 0})
+            if e.kind == "exec":
+                rec["helpers"] += 1
+            elif (
+                e.kind == "open"
+                and "O_CREAT" in str(e.args.get("flags", ""))
+                and int(e.args.get("ret", 0)) >= 0
+            ):
+                rec["files"] += 1
+            elif e.kind == "write":
+                rec["bytes"] += int(e.args.get("bytes", 0))
+        idx = self.hints.layers
+        for d, rec in per.items():
+            if idx is not None:
+                ref = idx.resolve(d)
+                rec["diff_id"] = ref.diff_id
+                rec["digest"] = ref.digests[0] if ref.digests else ""
+        p.details = {"layers": per}
+
+    def _rootfs_details(self, p: Phase) -> None:
+        mounts = [e for e in p.events if e.kind == "mount" and e.args.get("fstype") == "overlay"]
+        if not mounts:
+            return
+        # the container's own merged mount (not the -init one made while creating)
+        main = [e for e in mounts if "-init" not in str(e.args.get("target", ""))] or mounts
+        ov = parse_overlay_data(str(main[-1].args.get("data", "")))
+        lower = list(ov.lowerdir)
+        idx = self.hints.layers
+        resolved = []
+        for entry in lower:
+            if idx is not None:
+                ref = idx.resolve(entry)
+                resolved.append({"lowerdir": entry, "layer": ref.label, "cache_id": ref.cache_id})
+            else:
+                resolved.append({"lowerdir": entry, "layer": "", "cache_id": ""})
+        p.details = {
+            "target": main[-1].args.get("target"),
+            "lowerdir": resolved,
+            "upperdir": ov.upperdir,
+            "workdir": ov.workdir,
+            "options": list(ov.other),
+            "data_truncated": ov.truncated,
+        }
+
+    def _mount_line(self, e: Event) -> str:
+        a = e.args
+        fstype = a.get("fstype") or ""
+        src = a.get("source") or ""
+        flags = a.get("flags") or ""
+        data = a.get("data") or ""
+        kind = fstype or ("bind" if "MS_BIND" in str(flags) else "propagation/remount")
+        return f"{kind} {src} -> {a.get('target', '')} [{flags}]" + (f" {data}" if data else "")
+
+    def _security_details(self, sec: Phase) -> dict[str, Any]:
+        d: dict[str, Any] = {}
+        for e in sec.events:
+            a = e.args
+            ret = int(a.get("ret", 0))
+            if e.kind == "capset" and ret >= 0:
+                d["capabilities"] = a.get("effective") or a.get("permitted")
+            elif e.kind == "prctl" and "NO_NEW_PRIVS" in str(a.get("option", "")) and ret >= 0:
+                d["no_new_privs"] = True
+            elif ret >= 0 and (
+                (e.kind == "seccomp" and "SET_MODE_FILTER" in str(a.get("op", "")))
+                or (e.kind == "prctl" and "PR_SET_SECCOMP" in str(a.get("option", "")))
+            ):
+                d["seccomp_loaded"] = True
+            elif e.kind == "mount":
+                d.setdefault("readonly_or_masked", []).append(a.get("target") or a.get("source"))
+        b = self.hints.bundle
+        if b is not None:
+            d.setdefault("capabilities_in_config", [c.removeprefix("CAP_") for c in b.capabilities])
+            d["no_new_privileges_in_config"] = b.no_new_privileges
+            d["seccomp_in_config"] = b.seccomp_default_action or "none"
+        return d
+
+
+def untar_dir(argv: list[str] | tuple[str, ...]) -> str:
+    """The layer directory (cache-id) a `docker-untar DEST ROOT` helper unpacks into
+    (moby pkg/chrootarchive/archive_unix.go: reexec.Command("docker-untar", dest, root))."""
+    for a in argv[1:]:
+        cid = cache_id_of_dir(a)
+        if cid:
+            return cid
+    return argv[-1]
+
+
+def shared_counts(a: Timeline, b: Timeline) -> Counter[str]:
+    """How many events two stories share, per phase (for checking two concurrent containers)."""
+    c: Counter[str] = Counter()
+    for pa in a.phases:
+        ids = {(e.ts, e.pid, e.kind) for e in pa.events}
+        pb = b.phase(pa.name)
+        n = sum(1 for e in pb.events if (e.ts, e.pid, e.kind) in ids)
+        if n:
+            c[pa.name] = n
+    return c
+
+
+__all__ = ["DEFAULT_NS_FLAGS", "DOCKER_PROBE", "StoryEngine", "StoryHints", "shared_counts"]
+_ = (FAILED, SKIPPED)

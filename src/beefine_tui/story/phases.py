@@ -1,0 +1,152 @@
+"""The story's data: phases of a container's creation and the timeline that orders them."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.story.explanations import explain_phase, phase_title
+
+# Canonical order: the order in which Docker 20.10 + containerd 1.6 + runc 1.1 do these things
+# (runc attaches the init process to its cgroup before nsexec makes the namespaces; see
+# runc libcontainer/process_linux.go initProcess.start: manager.Apply before sending the bootstrap).
+PHASES: tuple[str, ...] = (
+    "pull",
+    "unpack",
+    "rootfs",
+    "bundle",
+    "runtime",
+    "cgroup",
+    "namespaces",
+    "mounts",
+    "pivot_root",
+    "hostname",
+    "security",
+    "exec",
+    "running",
+    "exit",
+)
+
+# phase states
+PENDING = "pending"  # nothing seen yet (it may still come)
+DONE = "done"
+SKIPPED = "skipped"  # did not happen, with `reason`
+FAILED = "failed"  # happened and failed, with `reason`
+ACTIVE = "active"  # running: started, not finished (only `running`)
+
+MAX_EVENTS_PER_PHASE = 5_000  # the rest are counted, not kept (no unbounded lists)
+
+
+@dataclass
+class Phase:
+    name: str
+    state: str = PENDING
+    start_ns: int | None = None
+    end_ns: int | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    events: list[Event] = field(default_factory=list)
+    dropped: int = 0  # events counted but not kept
+    details: dict[str, Any] = field(default_factory=dict)
+    reason: str = ""
+
+    @property
+    def title(self) -> str:
+        return phase_title(self.name)
+
+    @property
+    def explanation(self) -> str:
+        return explain_phase(self.name)
+
+    @property
+    def duration_ns(self) -> int | None:
+        if self.start_ns is None or self.end_ns is None:
+            return None
+        return self.end_ns - self.start_ns
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def add(self, ev: Event) -> None:
+        if self.start_ns is None or ev.ts < self.start_ns:
+            self.start_ns = ev.ts
+        if self.end_ns is None or ev.ts > self.end_ns:
+            self.end_ns = ev.ts
+        self.counts[ev.kind] += 1
+        if len(self.events) < MAX_EVENTS_PER_PHASE:
+            self.events.append(ev)
+        else:
+            self.dropped += 1
+        if self.state == PENDING:
+            self.state = DONE
+
+    def to_dict(self, t0: int | None = None, with_events: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "phase": self.name,
+            "title": self.title,
+            "state": self.state,
+            "start_ms": _ms(self.start_ns, t0),
+            "end_ms": _ms(self.end_ns, t0),
+            "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
+            "counts": dict(sorted(self.counts.items())),
+            "details": self.details,
+            "explanation": self.explanation,
+        }
+        if self.reason:
+            d["reason"] = self.reason
+        if with_events:
+            d["events"] = [_event_dict(e) for e in self.events]
+        return d
+
+
+def _ms(ts: int | None, t0: int | None) -> float | None:
+    if ts is None or t0 is None:
+        return None
+    return round((ts - t0) / 1e6, 3)
+
+
+def _event_dict(e: Event) -> dict[str, Any]:
+    return {"ts": e.ts, "probe": e.probe, "kind": e.kind, "pid": e.pid, "comm": e.comm, "args": e.args}
+
+
+@dataclass
+class Timeline:
+    container_id: str | None
+    phases: list[Phase]
+    t0: int | None = None  # ts of the story's first event
+    init_pid: int | None = None  # host pid of the container's pid 1
+    exit_code: int | None = None
+    error: str = ""  # why the container did not start, when it did not
+    lost: int = 0  # events lost (kernel or bus) while this story was recorded
+    ignored: int = 0  # events seen that belong to something else
+
+    def phase(self, name: str) -> Phase:
+        for p in self.phases:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def found(self) -> list[str]:
+        """Names of the phases that happened (done, failed or active), in canonical order."""
+        return [p.name for p in self.phases if p.state in (DONE, FAILED, ACTIVE)]
+
+    def to_dicts(self, with_events: bool = False) -> list[dict[str, Any]]:
+        out = []
+        for p in self.phases:
+            d = p.to_dict(self.t0, with_events)
+            d["container"] = self.container_id
+            out.append(d)
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "phase": "summary",
+            "container": self.container_id,
+            "init_pid": self.init_pid,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "lost": self.lost,
+            "found": self.found(),
+        }

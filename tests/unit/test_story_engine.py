@@ -1,0 +1,179 @@
+"""The story engine on a real recorded capture (tests/unit/fixtures/story/README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from beefine_tui.events.model import Event
+from beefine_tui.events.record import read_recording
+from beefine_tui.story.engine import StoryEngine, StoryHints, shared_counts
+from beefine_tui.story.overlay import LayerIndex, LayerRef
+from beefine_tui.story.phases import DONE, FAILED, PHASES, SKIPPED
+
+FIXTURE = Path(__file__).parent / "fixtures" / "story" / "lab_pull_and_runs.jsonl"
+ECHO = "b4cc54ec00c5b141461d0a07c1e02cd5bb576fc2fe476576ed906dedbfcba997"
+MISSING = "f8d33bd464be3b7a2fb205e672f55a75879b0272ada742ef036d1d922dec4c96"
+EXIT3 = "d544f08b0d9c299b97998d9a15230ef36d5e910927eb6a69a82b1b3ec9b7c5f0"
+EXIT4 = "7180ea534ed4cb211506b2999955ff9a58c58c10a23a1de0eb30633c8b50c732"
+LAYER_DIRS = frozenset(
+    {
+        "b86c45849ada888c9bb992b1f526a53b944124e1630d8e3b00d2018cfe3a4da2",
+        "a8b791b8cd50768e8cb6f3ad48894d423fbd10c994924f83f5c442c03d824c71",
+    }
+)
+DIGESTS = (
+    "sha256:048eaab150073b02c63a730d2852f95dac00c93b893a21ed4cebfb42c4a32157",
+    "sha256:dfddaa213856cdaaa4dc417cfd1618204cbe628eaedd19e6f29971d5c33b7e6a",
+)
+CREATION = [
+    "rootfs",
+    "runtime",
+    "cgroup",
+    "namespaces",
+    "mounts",
+    "pivot_root",
+    "hostname",
+    "security",
+    "exec",
+]
+
+
+@pytest.fixture(scope="module")
+def events() -> list[Event]:
+    _, it = read_recording(FIXTURE)
+    return list(it)
+
+
+def story(events: list[Event], cid: str, **hints: object) -> StoryEngine:
+    eng = StoryEngine(StoryHints(container_id=cid, registry="127.0.0.1:5077", **hints))  # type: ignore[arg-type]
+    eng.feed(events)
+    return eng
+
+
+def test_every_creation_phase_found_in_order(events: list[Event]) -> None:
+    tl = story(events, ECHO, pulling=False).timeline()
+    assert tl.found() == [*CREATION, "running", "exit"]
+    starts = [
+        tl.phase(n).start_ns for n in ("rootfs", "namespaces", "mounts", "pivot_root", "hostname", "exec")
+    ]
+    assert starts == sorted(starts)
+    assert tl.exit_code == 0
+
+
+def test_backbone_details(events: list[Event]) -> None:
+    tl = story(events, ECHO, pulling=False).timeline()
+    flags = tl.phase("namespaces").details["unshare_flags"]
+    for f in ("CLONE_NEWPID", "CLONE_NEWNS", "CLONE_NEWUTS", "CLONE_NEWIPC", "CLONE_NEWNET"):
+        assert f in flags
+    assert tl.phase("namespaces").details["by"] == ["runc:[1:CHILD]"]
+    assert tl.phase("hostname").details["hostname"] == ECHO[:12]
+    assert tl.phase("exec").details["argv"] == ["echo", "hi"]
+    assert tl.phase("pivot_root").details["new_root"] == "."
+    assert tl.phase("cgroup").details["paths"] == [f"/docker/{ECHO}"]
+    assert tl.phase("security").details.get("seccomp_loaded") is True
+    mounts = " ".join(tl.phase("mounts").details["mounts"])
+    for fs in ("proc", "sysfs", "devpts", "mqueue", "tmpfs", "bind"):
+        assert fs in mounts
+    # the overlay mount dockerd made for THIS container, found through runc's bind of its rootfs
+    assert tl.phase("rootfs").details["lowerdir"]
+    assert tl.phase("pull").state == SKIPPED and "already present" in tl.phase("pull").reason
+
+
+def test_every_phase_has_an_explanation(events: list[Event]) -> None:
+    tl = story(events, ECHO, pulling=False).timeline()
+    for p in tl.phases:
+        assert len(p.explanation) > 40, p.name
+    assert [p.name for p in tl.phases] == list(PHASES)
+
+
+def test_pull_and_unpack_one_per_layer(events: list[Event]) -> None:
+    idx = LayerIndex(
+        by_cache_id={
+            d: LayerRef(d, f"sha256:diff{i}", (DIGESTS[i],)) for i, d in enumerate(sorted(LAYER_DIRS))
+        }
+    )
+    tl = story(
+        events, ECHO, pulling=True, image_layer_dirs=LAYER_DIRS, manifest_digests=DIGESTS, layers=idx
+    ).timeline()
+    pull = tl.phase("pull")
+    assert pull.state == DONE
+    assert pull.details["connections"] >= 1
+    layers = pull.details["layers"]
+    assert sorted(d["digest"] for d in layers.values()) == sorted(DIGESTS)
+    assert all(d["fetches"] == 1 and d["extracts"] == 1 for d in layers.values())
+    unpack = tl.phase("unpack")
+    assert unpack.state == DONE
+    per = unpack.details["layers"]
+    assert set(per) == LAYER_DIRS
+    assert all(rec["helpers"] == 1 for rec in per.values())
+    assert sorted(rec["digest"] for rec in per.values()) == sorted(DIGESTS)
+    assert tl.phase("pull").end_ns <= tl.phase("rootfs").start_ns  # type: ignore[operator]
+
+
+def test_missing_command_fails_at_exec_with_reason(events: list[Event]) -> None:
+    eng = story(events, MISSING, pulling=False, error='exec: "/nonexist": stat /nonexist: no such file')
+    tl = eng.timeline()
+    ex = tl.phase("exec")
+    assert ex.state == FAILED
+    assert "before exec" in ex.reason and "/nonexist" in ex.reason
+    assert tl.phase("running").state == SKIPPED
+    assert tl.phase("pivot_root").state == DONE  # it got that far
+
+
+def test_two_containers_at_once_get_separate_stories(events: list[Event]) -> None:
+    a = story(events, EXIT3, pulling=False).timeline()
+    b = story(events, EXIT4, pulling=False).timeline()
+    assert a.found() == b.found() == [*CREATION, "running", "exit"]
+    assert (a.exit_code, b.exit_code) == (3, 4)
+    assert a.phase("hostname").details["hostname"] == EXIT3[:12]
+    assert b.phase("hostname").details["hostname"] == EXIT4[:12]
+    assert a.phase("rootfs").details["target"] != b.phase("rootfs").details["target"]
+    assert not shared_counts(a, b)
+    for tl, other in ((a, EXIT4), (b, EXIT3)):
+        for p in tl.phases:
+            for e in p.events:
+                assert other not in str(e.args), (p.name, e)
+
+
+def test_incremental_feeding_gives_the_same_story(events: list[Event]) -> None:
+    whole = story(events, ECHO, pulling=False).timeline()
+    eng = StoryEngine(StoryHints(container_id=ECHO, registry="127.0.0.1:5077", pulling=False))
+    seen = []
+    for i in range(0, len(events), 97):
+        eng.feed(events[i : i + 97])
+        seen.append(len(eng.timeline().found()))
+    assert seen == sorted(seen)  # the story only grows
+    tl = eng.timeline()
+    assert tl.found() == whole.found()
+    assert [p.total for p in tl.phases] == [p.total for p in whole.phases]
+
+
+def test_out_of_order_batches_are_sorted(events: list[Event]) -> None:
+    eng = StoryEngine(StoryHints(container_id=ECHO, pulling=False))
+    eng.feed(reversed(events))
+    assert eng.timeline().found() == [*CREATION, "running", "exit"]
+
+
+def test_unknown_container_yields_nothing(events: list[Event]) -> None:
+    tl = story(events, "0" * 64, pulling=False).timeline()
+    assert tl.found() == []
+
+
+def test_bounded_and_loss_counted(events: list[Event]) -> None:
+    eng = StoryEngine(StoryHints(container_id=ECHO), max_events=100)
+    eng.feed(events)
+    eng.feed([Event(ts=1, probe="exec", kind="lost", args={"source": "kernel", "count": 7})])
+    tl = eng.timeline()
+    assert eng.event_count == 100
+    assert tl.ignored >= len(events) - 100
+    assert tl.lost == 7
+
+
+def test_json_lines_have_a_phase_field(events: list[Event]) -> None:
+    tl = story(events, ECHO, pulling=False).timeline()
+    rows = tl.to_dicts()
+    assert [r["phase"] for r in rows] == list(PHASES)
+    assert rows[PHASES.index("exec")]["duration_ms"] is not None
+    assert tl.summary()["exit_code"] == 0
