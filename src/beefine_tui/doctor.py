@@ -179,11 +179,14 @@ def check_kprobes(kconfig: dict[str, str] | None, kprobe_events: bool | None) ->
     )
 
 
-def check_fentry(features: dict[str, object] | None) -> Check:
+def check_fentry(features: dict[str, object] | None, have_bpftool: bool = True) -> Check:
     if features is None:
-        return Check(
-            "fentry", "warn", "unknown (bpftool feature probe did not run)", "sudo apt-get install bpftool"
+        fix = (
+            "run the doctor as root: sudo beefine-tui doctor"
+            if have_bpftool
+            else "sudo apt-get install bpftool"
         )
+        return Check("fentry", "warn", "unknown (bpftool feature probe did not run)", fix)
     prog_types = features.get("program_types")
     ok = isinstance(prog_types, dict) and bool(prog_types.get("have_tracing_prog_type"))
     if ok:
