@@ -11,6 +11,7 @@ sendfile/copy_file_range, fds duplicated with dup*, opens with relative paths wh
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import struct
@@ -165,10 +166,8 @@ class _Housekeeper:
                     verb = "wrote" if kind == "write" else "read"
                     text = f"{verb} {nbytes} bytes in {count} calls: {path} (process exited)"
                     out.append(Event(ts=now, probe="files", kind=kind, pid=k.tgid, args=args, text=text))
-            try:
+            with contextlib.suppress(KeyError):
                 del table[k]
-            except KeyError:
-                pass
         return out
 
 
