@@ -57,12 +57,14 @@ def update_request(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {}
     if memory is not None:
-        if memory < 0:
-            raise UsageError("memory limit cannot be negative", "use 0 for no limit")
+        if memory <= 0:
+            # 0 means "unchanged" to ContainerUpdate; a limit cannot be lifted from a running container
+            raise UsageError("memory limit must be positive", "set a larger limit instead, e.g. 1g")
         body["Memory"] = memory
-        # swap: keep memory+swap unlimited so a lower/higher memory limit never conflicts with an old
-        # memswap limit (the daemon refuses Memory > MemorySwap)
-        body["MemorySwap"] = -1 if memory else 0
+        # memory+swap (v1 memory.memsw.limit_in_bytes) must stay >= memory or the kernel refuses the
+        # write; set it to twice the memory, what `docker run -m` does when --memory-swap is not given.
+        # (MemorySwap -1 is stored by the daemon but runc 1.1 on v1 leaves the old memsw limit in place.)
+        body["MemorySwap"] = 2 * memory
     if cpus is not None:
         body["NanoCpus"] = round(cpus * 1e9)
     if pids is not None:
@@ -83,7 +85,9 @@ def _call(fn: Any, what: str, ref: str) -> Any:
         raise NotFoundError(f"no container {ref!r}", "it may have been removed") from e
     except docker.errors.APIError as e:
         msg = (e.explanation or str(e)).strip()
-        raise BeefineError(f"Docker rejected {what}: {msg}", "nothing was changed") from e
+        raise BeefineError(
+            f"Docker rejected {what}: {msg}", "the cgroup files show the limits in force now"
+        ) from e
     except (docker.errors.DockerException, requests.RequestException) as e:
         raise DockerUnavailableError(f"the Docker daemon did not answer ({what}): {e}") from e
 

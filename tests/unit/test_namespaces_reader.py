@@ -1,0 +1,71 @@
+"""Namespace inodes, host comparison and sharers on a fake /proc made of symlinks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from beefine_tui.docker.namespaces import NS_KINDS, host_reference, ns_inode, read_namespaces
+
+CID = "a" * 64
+OTHER = "b" * 64
+
+
+def fake_proc(tmp_path: Path, procs: dict[int | str, dict[str, int]], cgroups: dict[int, str]) -> str:
+    for pid, nss in procs.items():
+        d = tmp_path / str(pid) / "ns"
+        d.mkdir(parents=True)
+        for kind, ino in nss.items():
+            os.symlink(f"{kind}:[{ino}]", d / kind)
+    for pid, cg in cgroups.items():
+        (tmp_path / str(pid) / "cgroup").write_text(cg)
+    return str(tmp_path)
+
+
+def host_ns() -> dict[str, int]:
+    return {k: 4026531830 + i for i, k in enumerate(NS_KINDS)}
+
+
+def test_ns_inode_parses_link(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, {7: {"pid": 4026532183}}, {})
+    assert ns_inode(7, "pid", proc) == 4026532183
+    assert ns_inode(7, "net", proc) is None
+    assert ns_inode(8, "pid", proc) is None
+
+
+def test_new_and_shared_with_sharers(tmp_path: Path) -> None:
+    host = host_ns()
+    mine = dict(host, mnt=1001, uts=1002, ipc=1003, pid=1004, net=1005)
+    # pid 21: another process of the same container; pid 30: a container joined to our net ns
+    sibling = dict(mine)
+    joined = dict(host, net=1005, mnt=2001, pid=2004)
+    proc = fake_proc(
+        tmp_path,
+        {1: host, 20: mine, 21: sibling, 30: joined, 99: host},
+        {20: f"4:memory:/docker/{CID}\n", 21: f"4:memory:/docker/{CID}\n", 30: f"4:memory:/docker/{OTHER}\n"},
+    )
+    entries = {e.kind: e for e in read_namespaces(20, proc)}
+    assert list(entries) == list(NS_KINDS)
+    for k in ("mnt", "uts", "ipc", "pid", "net"):
+        assert not entries[k].shared_with_host
+        assert entries[k].inode == mine[k] and entries[k].host_inode == host[k]
+    for k in ("user", "cgroup", "time"):
+        assert entries[k].shared_with_host
+    assert entries["pid"].pids == [21]
+    assert entries["pid"].containers == []
+    assert entries["net"].pids == [21, 30]
+    assert entries["net"].containers == [OTHER]
+    assert entries["net"].pid_count == 3
+
+
+def test_host_reference_falls_back_to_self(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, {"self": host_ns()}, {})
+    assert host_reference(proc) == "self"
+    proc2 = fake_proc(tmp_path / "b", {1: host_ns()}, {})
+    assert host_reference(proc2) == "1"
+
+
+def test_process_gone_gives_none(tmp_path: Path) -> None:
+    proc = fake_proc(tmp_path, {1: host_ns()}, {})
+    entries = read_namespaces(12345, proc)
+    assert all(e.inode is None and not e.shared_with_host for e in entries)
