@@ -1,10 +1,10 @@
 """Runs a bpftrace script as a subprocess and turns its JSON output into Events.
 
-`bpftrace -f json` prints one JSON object per line on stdout: `attached_probes` once everything is
-attached, `printf` for each printf call, `map`/`hist`/`stats` for maps printed (at exit, or by
-`print()`), `lost_events` when its perf buffer overflowed, `time`, `helper_error`... Errors
-(parse, semantic, attach) go to stderr as `file:line:col-col: ERROR: message` followed by the
-offending line and a `~~~` marker.
+`bpftrace -f json` prints one JSON object per line on stdout: `attached_probes` (printed BEFORE the
+probes are attached: see READY_PROBE), `printf` for each printf call, `map`/`hist`/`stats` for
+maps printed (at exit, or by `print()`), `lost_events` when its perf buffer overflowed, `time`,
+`helper_error`... Errors (parse, semantic, attach) go to stderr as `file:line:col-col: ERROR:
+message` followed by the offending line and a `~~~` marker.
 
 Our built-in scripts print one tab-separated record per printf:
 
@@ -23,7 +23,6 @@ thread being alive.
 from __future__ import annotations
 
 import contextlib
-import errno as _errno
 import json
 import os
 import re
@@ -43,7 +42,8 @@ from typing import Any
 
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
-from beefine_tui.probes.base import Availability, Runner, Sink, Target
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
+from beefine_tui.probes.flags import ret_args
 
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
@@ -59,56 +59,44 @@ PARTIAL_MAX = 64 * 1024  # an unterminated printf line longer than this is flush
 # so the warning is harmless there; we drop it from the errors we show.
 _MEMLOCK_WARNING = re.compile(r"couldn't set RLIMIT_MEMLOCK")
 # "path/x.bt:12:5-20: ERROR: message" (column range optional)
-_ERROR_AT = re.compile(r"^(?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+)(?:-(?P<col2>\d+))?: ERROR: (?P<msg>.*)$")
+_ERROR_AT = re.compile(
+    r"^(?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+)(?:-(?P<col2>\d+))?: ERROR: (?P<msg>.*)$"
+)
 _ERROR = re.compile(r"^ERROR: (?P<msg>.*)$")
 # bpftrace 0.17 JSON-escapes bytes >= 0x80 as a sign-extended \uffffffXX; turn them back into bytes
 _BAD_ESCAPE = re.compile(r"\\uffffff([0-9a-fA-F]{2})")
 
 
-# --- small decoders used when probes/flags.py is not there (it is another engineer's file) --------
-def errno_name(ret: int) -> str:
-    """ENOENT for -2 (or 2)."""
-    try:
-        from beefine_tui.probes import flags  # type: ignore[attr-defined,unused-ignore]
-
-        fn = getattr(flags, "errno_name", None)
-        if callable(fn):
-            return str(fn(abs(ret)))
-    except ImportError:
-        pass
-    return _errno.errorcode.get(abs(ret), f"E{abs(ret)}")
-
-
-def flags_text(value: int, names: Sequence[tuple[int, str]]) -> str:
-    """Names of the bits set in `value`, joined by |; unknown bits as hex; "0" when none."""
-    parts: list[str] = []
-    rest = value
-    for bit, name in names:
-        if bit and value & bit == bit:
-            parts.append(name)
-            rest &= ~bit
-    if rest:
-        parts.append(hex(rest))
-    return "|".join(parts) if parts else "0"
+# bpftrace prints "attached_probes" before it loads and attaches anything, and runs BEGIN before the
+# other probes are attached (bpftrace 0.17 src/bpftrace.cpp, BPFtrace::run). Tracepoints are attached
+# in the order they appear in the script. So the runner appends this probe LAST and, once bpftrace
+# said "attached_probes", calls prctl(READY_MAGIC, nonce) (an unknown option: EINVAL, no effect)
+# until the line with its nonce comes back: then every probe above it is live.
+READY_MAGIC = 0x62656566  # "beef"
+READY_TAG = "__beefine_ready"
+READY_PROBE = (
+    "\n// beefine-tui readiness marker: attached last, see bpftrace_runner.READY_PROBE\n"
+    f"tracepoint:syscalls:sys_enter_prctl /args->option == {READY_MAGIC:#x}/ "
+    f'{{ printf("{READY_TAG}\\t%llu\\n", args->arg2); }}\n'
+)
 
 
-def from_flags_module(func: str, value: int, fallback: Callable[[int], str]) -> str:
-    """Use beefine_tui.probes.flags.<func>(value) when it exists (B2's decoders), else `fallback`."""
-    try:
-        from beefine_tui.probes import flags  # type: ignore[attr-defined,unused-ignore]
+def with_ready_probe(script: str) -> str:
+    return script if READY_TAG in script else script.rstrip("\n") + "\n" + READY_PROBE
 
-        fn = getattr(flags, func, None)
-        if callable(fn):
-            out = fn(value)
-            if isinstance(out, str):
-                return out
-            if isinstance(out, list | tuple):
-                return "|".join(str(x) for x in out)
-    except ImportError:
-        pass
-    except Exception:  # a decoder bug must not kill the event stream
-        pass
-    return fallback(value)
+
+def _poke_ready(nonce: int) -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(
+            ctypes.c_int(READY_MAGIC),
+            ctypes.c_ulong(nonce),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+            ctypes.c_ulong(0),
+        )
 
 
 # --- record parsing -----------------------------------------------------------------------------
@@ -149,14 +137,6 @@ def to_int(s: str) -> int:
     if s.lower().startswith(("0x", "-0x")):
         return int(s, 16)
     return int(s)
-
-
-def ret_args(ret: int) -> dict[str, Any]:
-    """SCHEMA: `ret` always; `error` (errno name) when ret < 0."""
-    out: dict[str, Any] = {"ret": ret}
-    if ret < 0:
-        out["error"] = errno_name(ret)
-    return out
 
 
 def event_from_record(probe: str, rec: Record, kind: str, args: dict[str, Any], text: str) -> Event:
@@ -217,7 +197,9 @@ def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     from beefine_tui.privileges import can_load_bpf
 
     if bpftrace_path() is None:
-        return Availability(False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)")
+        return Availability(
+            False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)"
+        )
     if not can_load_bpf():
         return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run with sudo")
     events = Path("/sys/kernel/tracing/events")
@@ -322,6 +304,7 @@ class OutputDecoder:
         self.decode_line = decode_line
         self.target = target or Target()
         self.attached: int | None = None
+        self.ready_nonces: set[int] = set()
         self._partial = ""
 
     def _keep(self, ev: Event) -> Event | None:
@@ -345,6 +328,11 @@ class OutputDecoder:
         return ev
 
     def _line(self, line: str) -> Event | None:
+        if line.startswith(READY_TAG):
+            with contextlib.suppress(ValueError, IndexError):
+                if len(self.ready_nonces) < 64:
+                    self.ready_nonces.add(int(line.split("\t")[1]))
+            return None
         ev: Event | None = None
         if self.decode_line is not None:
             try:
@@ -453,7 +441,9 @@ class BpftraceRunner(Runner):
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
         self._stderr: deque[str] = deque(maxlen=STDERR_KEEP)
-        self._attached = threading.Event()
+        self._attached = threading.Event()  # bpftrace said "attached_probes" (not yet true)
+        self._ready = threading.Event()  # our readiness marker came back: every probe is live
+        self._nonce = int.from_bytes(os.urandom(6), "little") or 1
         self._exited = threading.Event()
         self._lock = threading.Lock()
         self._stopped = False
@@ -488,7 +478,7 @@ class BpftraceRunner(Runner):
             self._tmpdir = tempfile.mkdtemp(prefix="beefine-bt-")
             path = os.path.join(self._tmpdir, self._script_name)
             with open(path, "w") as f:
-                f.write(self._script)
+                f.write(with_ready_probe(self._script))
             self._stop_event.clear()
             try:
                 self._proc = subprocess.Popen(
@@ -508,13 +498,13 @@ class BpftraceRunner(Runner):
             self._thread = threading.Thread(target=self._reader, name=f"bpftrace-{self._probe}", daemon=True)
             self._thread.start()
         deadline = time.monotonic() + self._attach_timeout
-        while not self._attached.is_set():
-            if self._exited.is_set():
+        while not self._ready.is_set():
+            if self._exited.is_set() or time.monotonic() > deadline:
                 break
-            if time.monotonic() > deadline:
-                break
-            self._attached.wait(0.05)
-        if self._attached.is_set():
+            if self._attached.is_set():
+                _poke_ready(self._nonce)
+            self._ready.wait(0.02)
+        if self._ready.is_set():
             self._cleanup_files()  # parsed and attached: the text is no longer needed
             return
         # failed: collect stderr, tear down, raise a clear error
@@ -576,8 +566,8 @@ class BpftraceRunner(Runner):
         finally:
             rc = None
             with contextlib.suppress(Exception):
-                rc = proc.wait(timeout=STOP_GRACE_S if self._attached.is_set() else 5.0)
-            if self._attached.is_set() and not self._stop_event.is_set():
+                rc = proc.wait(timeout=STOP_GRACE_S if self._ready.is_set() else 5.0)
+            if self._ready.is_set() and not self._stop_event.is_set():
                 # bpftrace ended on its own while we were running (exit() in a script, crash, kill)
                 errs = parse_errors(self.stderr_text)
                 if rc not in (0, None) or errs:
@@ -606,6 +596,8 @@ class BpftraceRunner(Runner):
         events = self._decoder.feed(msg)
         if msg.get("type") == "attached_probes":
             self._attached.set()
+        if not self._ready.is_set() and self._nonce in self._decoder.ready_nonces:
+            self._ready.set()
         for ev in events:
             if ev.kind == "lost" and ev.args.get("source") == "perf":
                 self.lost_perf += int(ev.args.get("count", 0))
@@ -630,10 +622,8 @@ class BpftraceRunner(Runner):
         if proc is not None:
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGINT)
-                try:
+                with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=STOP_GRACE_S)
-                except subprocess.TimeoutExpired:
-                    pass
             # whatever is left of the group (bpftrace itself if it ignored SIGINT, helpers it forked)
             _signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -666,7 +656,9 @@ def check_user_script(text: str) -> None:
     from beefine_tui.errors import UsageError
 
     if not text.strip():
-        raise UsageError("the bpftrace script is empty", "write at least one probe, e.g. BEGIN { printf(\"hi\\n\"); }")
+        raise UsageError(
+            "the bpftrace script is empty", 'write at least one probe, e.g. BEGIN { printf("hi\\n"); }'
+        )
     if "\x00" in text:
         raise UsageError("the bpftrace script contains NUL bytes: is it a binary file?")
 
@@ -689,3 +681,40 @@ def run_user_script(
     )
     runner.start(sink)
     return runner
+
+
+# --- built-in scripts: what every bt_<name> module shares -----------------------------------------
+def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
+    """The exact text loaded for a built-in script: a comment with the command line, then the file."""
+    from beefine_tui.resources import bpftrace_script
+
+    text = header_comment(spec.source, filter_params(options.target)) + bpftrace_script(spec.source)
+    return with_ready_probe(text)
+
+
+def builtin_runner(spec: ProbeSpec, options: ProbeOptions, decode_line: LineDecoder) -> BpftraceRunner:
+    return BpftraceRunner(
+        spec.name,
+        render_builtin(spec, options),
+        filter_params(options.target),
+        decode_line=decode_line,
+        target=options.target,
+        script_name=spec.source,
+    )
+
+
+__all__ = [
+    "BpftraceRunner",
+    "OutputDecoder",
+    "Record",
+    "ScriptError",
+    "builtin_runner",
+    "event_from_record",
+    "filter_params",
+    "parse_errors",
+    "parse_json_line",
+    "render_builtin",
+    "ret_args",
+    "run_user_script",
+    "split_record",
+]
