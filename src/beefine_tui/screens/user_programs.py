@@ -307,12 +307,11 @@ def read_program(path: str) -> str:
 
     p = Path(path).expanduser()
     if not p.exists():
-        try:
-            from beefine_tui import templates  # type: ignore[attr-defined]
+        from beefine_tui import templates
 
-            text = templates.template_text(path)  # G's templates, when present
-            return str(text)
-        except (ImportError, AttributeError, KeyError, LookupError):
+        try:
+            return templates.template_text(path)  # "bcc" / "bpftrace": G's templates
+        except KeyError:
             pass
         raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
     if p.is_dir():

@@ -1,0 +1,223 @@
+"""Loaded programs: every BPF program on this machine (like bpftop): id, type, name, attach point,
+owner, run count and run time per second where the kernel counts them (kernel.bpf_stats_enabled).
+
+Data comes from G's probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
+Refresh is a timer re-armed only after a refresh finished, so polls never
+overlap (Dolphie's pattern). The table is diffed by program id (changed cells updated, gone rows
+removed), so the cursor stays put. "Unload" works for programs this app loaded: it stops the probe
+session or user program that holds them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+from textual.worker import Worker
+
+from beefine_tui.screens.errors import WorkerErrors, describe
+
+REFRESH_S = 2.0
+COLUMNS = ("id", "type", "name", "attach", "owner", "runs/s", "avg ns", "ours")
+
+
+@dataclass
+class ProgRow:
+    id: int
+    type: str
+    name: str
+    attach: str = ""
+    owner: str = ""
+    run_cnt: int | None = None
+    run_time_ns: int | None = None
+    ours: bool = False
+
+
+def collect_programs() -> list[ProgRow]:
+    """All loaded programs, joined with attach points and holders (G's probes/inventory.py)."""
+    from beefine_tui.probes import inventory
+
+    out = []
+    for r in inventory.inventory():
+        p = r.prog
+        owners = [f"{pid}/{comm}" for pid, comm in zip(r.owners, r.owner_comms, strict=False)]
+        out.append(
+            ProgRow(
+                id=p.id,
+                type=p.type,
+                name=p.name,
+                attach=r.attach_text,
+                owner=", ".join(owners) or ", ".join(str(x) for x in r.owners),
+                run_cnt=p.run_cnt,
+                run_time_ns=p.run_time_ns,
+                ours=r.ours,
+            )
+        )
+    return out
+
+
+class _StatsRestorer:
+    """Owned by the AppContext while run counts are on: puts the sysctl back at exit."""
+
+    def __init__(self, previous: bool | None) -> None:
+        self.previous = previous
+
+    def stop(self) -> None:
+        from beefine_tui.probes import inventory
+
+        inventory.restore_stats(self.previous)
+
+
+class ProgramsListView(WorkerErrors, Vertical):
+    DEFAULT_CSS = """
+    ProgramsListView { height: 1fr; }
+    ProgramsListView > .notice { height: auto; color: $text-muted; }
+    ProgramsListView > DataTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("r", "refresh_now", "Refresh"),
+        Binding("u", "unload", "Unload ours"),
+        Binding("s", "toggle_stats", "Run counts on/off"),
+    ]
+
+    def __init__(self, refresh_s: float = REFRESH_S) -> None:
+        super().__init__()
+        self.refresh_s = refresh_s
+        self._prev: dict[int, tuple[float, int, int]] = {}
+        self.rows: dict[int, ProgRow] = {}
+        self._busy = False
+        self._stopped = False
+        self._stats: _StatsRestorer | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("", classes="notice")
+        yield DataTable(id="progs", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        for c in COLUMNS:
+            t.add_column(c, key=c)
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        if not ctx.bpf_allowed:
+            self.notice("Listing BPF programs needs root: quit (ctrl+q) and run: sudo beefine-tui")
+            return
+        self.action_refresh_now()
+
+    def notice(self, text: str) -> None:
+        self.query_one(".notice", Static).update(text)
+
+    def action_refresh_now(self) -> None:
+        if self._busy or self._stopped:
+            return
+        self._busy = True
+        self._collect()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
+    def _collect(self) -> None:
+        rows = collect_programs()
+        self.app.call_from_thread(self._show, rows, time.monotonic())
+
+    def _show(self, rows: list[ProgRow], now: float) -> None:
+        self._busy = False
+        if not self.is_mounted or self._stopped:
+            return
+        t = self.query_one(DataTable)
+        seen: set[int] = set()
+        with self.app.batch_update():
+            for r in sorted(rows, key=lambda r: r.id):
+                seen.add(r.id)
+                runs, avg = "-", "-"
+                if r.run_cnt is not None and r.run_time_ns is not None:
+                    prev = self._prev.get(r.id)
+                    if prev is not None and now > prev[0]:
+                        d_cnt = r.run_cnt - prev[1]
+                        runs = f"{d_cnt / (now - prev[0]):,.0f}"
+                        avg = f"{(r.run_time_ns - prev[2]) / d_cnt:,.0f}" if d_cnt > 0 else "0"
+                    self._prev[r.id] = (now, r.run_cnt, r.run_time_ns)
+                cells = (str(r.id), r.type, r.name, r.attach, r.owner, runs, avg, "yes" if r.ours else "")
+                key = str(r.id)
+                if key in t.rows:
+                    for c, v in zip(COLUMNS, cells, strict=True):
+                        t.update_cell(key, c, v)
+                else:
+                    t.add_row(*cells, key=key)
+            for row_key in [k for k in t.rows if k.value is not None and int(k.value) not in seen]:
+                t.remove_row(row_key)
+                self._prev.pop(int(str(row_key.value)), None)
+        self.rows = {r.id: r for r in rows}
+        from beefine_tui.probes.inventory import stats_enabled
+
+        stats = stats_enabled()
+        ours = sum(1 for r in rows if r.ours)
+        msg = f"{len(rows)} programs loaded, {ours} by this app. r refreshes, u unloads one of ours."
+        if stats is False:
+            msg += " Run counts are off: s turns them on until you close this tab (kernel.bpf_stats_enabled)."
+        self.notice(msg)
+        self.set_timer(self.refresh_s, self.action_refresh_now)  # re-armed only after a refresh: no overlap
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        self._busy = False
+        info = describe(error)
+        self.notice(f"{info.message}" + (f" ({info.hint})" if info.hint else "") + " — r retries")
+
+    def action_unload(self) -> None:
+        t = self.query_one(DataTable)
+        if t.row_count == 0:
+            return
+        key = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        row = self.rows.get(int(key)) if key else None
+        if row is None:
+            return
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        holder = None
+        for thing in list(getattr(ctx, "_owned", [])):
+            ids = set(getattr(thing, "prog_ids", ()) or ())
+            for r in getattr(thing, "runners", []) or []:
+                ids |= set(getattr(r, "prog_ids", ()) or ())
+            if row.id in ids:
+                holder = thing
+                break
+        if holder is None:
+            self.notice(
+                f"Program {row.id} ({row.name}) is not one this app can unload"
+                + (f": it is held by {row.owner}." if row.owner else ".")
+                + " Close the tab that started it, or stop its owner."
+            )
+            return
+        from beefine_tui.screens.probe_view import _stop_in_background
+
+        _stop_in_background(ctx, holder)
+        self.notice(f"Unloading program {row.id} ({row.name}) and the probe set it belongs to…")
+
+    def action_toggle_stats(self) -> None:
+        self._toggle_stats_worker()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
+    def _toggle_stats_worker(self) -> None:
+        from beefine_tui.probes import inventory
+
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        if self._stats is None:
+            restorer = _StatsRestorer(inventory.enable_stats())
+            ctx.own(restorer)
+            self._stats = restorer
+        else:
+            restorer, self._stats = self._stats, None
+            ctx.disown(restorer)
+            restorer.stop()
+
+    def stop_view(self) -> None:
+        self._stopped = True
+        restorer, self._stats = self._stats, None
+        if restorer is not None:
+            ctx = self.app.ctx  # type: ignore[attr-defined]
+            ctx.disown(restorer)
+            restorer.stop()
+
+    def on_unmount(self) -> None:
+        self.stop_view()
