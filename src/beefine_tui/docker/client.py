@@ -94,15 +94,21 @@ def connect(docker_host: str, timeout: float = 10) -> docker.DockerClient:
 
     path = _socket_path(docker_host)
     if path is not None:
-        err = explain_unreachable(docker_host)
-        if not os.path.exists(path) or not os.access(path, os.R_OK | os.W_OK):
-            raise err
+        # a short raw ping first: the SDK would otherwise wait its full timeout on a stuck socket
+        if not ping(docker_host, timeout=min(PING_TIMEOUT, timeout)):
+            raise explain_unreachable(docker_host)
         base_url = f"unix://{path}"
     else:
         base_url = docker_host
     try:
+        # the client asks the daemon for its API version here, so this is also the first contact
         client = docker.DockerClient(base_url=base_url, timeout=int(max(1, timeout)))
     except docker.errors.DockerException as e:
+        if "Connection" in str(e) or "Timeout" in str(e):
+            raise DockerUnavailableError(
+                f"the Docker daemon at {docker_host} does not answer",
+                "start Docker, or run `sudo beefine-tui lab up` and use its DOCKER_HOST",
+            ) from e
         raise DockerUnavailableError(
             f"cannot use the Docker address {docker_host!r}: {e}",
             "use unix:///path/to/docker.sock or tcp://host:port",
@@ -111,8 +117,6 @@ def connect(docker_host: str, timeout: float = 10) -> docker.DockerClient:
         client.ping()
     except (docker.errors.APIError, docker.errors.DockerException, requests.RequestException, OSError) as e:
         client.close()
-        if path is not None and isinstance(e, PermissionError | requests.ConnectionError):
-            raise explain_unreachable(docker_host) from e
         raise DockerUnavailableError(
             f"the Docker daemon at {docker_host} does not answer: {type(e).__name__}",
             "start Docker, or run `sudo beefine-tui lab up` and use its DOCKER_HOST",
