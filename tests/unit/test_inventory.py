@@ -1,0 +1,157 @@
+"""BPF program inventory, without root: bpftool JSON parsing, joining, ours vs others, rates, and
+the stats sysctl being restored."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from beefine_tui.errors import UsageError
+from beefine_tui.probes import inventory as inv
+
+PROGS = [
+    {
+        "id": 32,
+        "type": "tracepoint",
+        "name": "sys_enter_execv",
+        "tag": "6f898259b71e00f9",
+        "loaded_at": 1795630356,
+        "uid": 0,
+        "bytes_xlated": 608,
+        "jited": True,
+        "bytes_jited": 417,
+        "map_ids": [30],
+    },
+    {"id": 40, "type": "xdp", "name": "xdp_count", "run_time_ns": 5000, "run_cnt": 10, "map_ids": []},
+    {"id": 41, "type": "tracing", "name": "fentry_x", "pids": [{"pid": 77, "comm": "bpftool"}]},
+]
+PERF = [{"pid": 1234, "fd": 31, "prog_id": 32, "fd_type": "tracepoint", "tracepoint": "sys_enter_execve"}]
+LINKS = [
+    {"id": 5, "type": "raw_tracepoint", "prog_id": 41, "tp_name": "sched_switch"},
+    {"id": 6, "type": "xdp", "prog_id": 40, "ifindex": 1},
+    {"id": 7, "type": "mystery", "prog_id": 41},
+    {"no": "prog"},
+]
+NET_OLD = [
+    {"xdp": [{"devname": "lo", "ifindex": 1, "mode": "generic", "id": 40}], "tc": [], "flow_dissector": []}
+]
+NET_MULTI = [
+    {
+        "xdp": [{"devname": "veth0", "ifindex": 9, "multi_attachments": [{"mode": "driver", "id": 40}]}],
+        "tc": [{"devname": "eth0", "ifindex": 2, "kind": "clsact/ingress", "name": "cls", "id": 50}],
+    }
+]
+
+
+def test_parse_progs() -> None:
+    progs = inv.parse_progs(PROGS)
+    assert [p.id for p in progs] == [32, 40, 41]
+    p = progs[0]
+    assert (p.type, p.name, p.tag, p.jited, p.map_ids) == (
+        "tracepoint",
+        "sys_enter_execv",
+        PROGS[0]["tag"],
+        True,
+        (30,),
+    )
+    assert p.run_cnt is None and p.run_time_ns is None
+    assert progs[1].run_cnt == 10 and progs[1].run_time_ns == 5000
+    assert progs[2].pids == (77,)
+    assert inv.parse_progs(None) == []
+
+
+def test_parse_attachments() -> None:
+    perf = inv.parse_perf(PERF)
+    assert perf == [inv.Attachment(32, "tracepoint:sys_enter_execve", "perf", pid=1234)]
+    links = inv.parse_links(LINKS)
+    assert [a.point for a in links] == ["raw_tracepoint:sched_switch", "xdp:lo (link)", "mystery link 7"]
+    assert links[1].ifname == "lo" and links[1].link_id == 6
+    net = inv.parse_net(NET_OLD)
+    assert net == [inv.Attachment(40, "xdp:lo (generic)", "net", ifname="lo", mode="generic")]
+    multi = inv.parse_net(NET_MULTI)
+    assert [a.point for a in multi] == ["xdp:veth0 (driver)", "tc:eth0 clsact/ingress"]
+
+
+def test_join_marks_ours_and_others() -> None:
+    progs = inv.parse_progs(PROGS)
+    atts = [*inv.parse_perf(PERF), *inv.parse_links(LINKS), *inv.parse_net(NET_OLD)]
+    me = os.getpid()
+    rows = inv.join_rows(progs, atts, held={40: {me}}, me=me, comm=lambda pid: f"c{pid}")
+    by = {r.prog.id: r for r in rows}
+    assert by[32].owners == (1234,) and not by[32].ours
+    assert by[32].attach_text == "tracepoint:sys_enter_execve"
+    assert by[40].ours and by[40].owner_comms == (f"c{me}",)
+    assert by[40].attach_text == "xdp:lo (link), xdp:lo (generic)"
+    assert by[41].owners == (77,)
+    d = by[40].to_json()
+    assert d["id"] == 40 and d["ours"] is True and d["attach"] == ["xdp:lo (link)", "xdp:lo (generic)"]
+
+
+def test_a_child_process_counts_as_ours() -> None:
+    assert inv.is_ours(os.getpid())
+    assert not inv.is_ours(1)
+
+
+def _snap(ts: int, cnt: int | None, ns: int | None) -> inv.Snapshot:
+    p = inv.ProgInfo(id=1, type="tracepoint", name="x", run_cnt=cnt, run_time_ns=ns)
+    return inv.Snapshot(ts, (inv.ProgRow(prog=p),))
+
+
+def test_rates_between_snapshots() -> None:
+    r = inv.rates(_snap(0, 100, 1_000_000), _snap(2_000_000_000, 300, 3_000_000))[1]
+    assert r.runs_per_s == 100
+    assert r.run_ns_per_s == 1_000_000
+    assert r.avg_ns == 10_000
+    assert r.cpu_percent == pytest.approx(0.1)
+    idle = inv.rates(_snap(0, 5, 50), _snap(10**9, 5, 50))[1]
+    assert idle.runs_per_s == 0 and idle.avg_ns is None
+    assert inv.rates(_snap(0, None, None), _snap(10**9, None, None)) == {}
+    assert inv.rates(_snap(5, 1, 1), _snap(5, 2, 2)) == {}
+
+
+def test_stats_sysctl_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "bpf_stats_enabled"
+    f.write_text("0\n")
+    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
+    assert inv.stats_enabled() is False
+    with inv.stats_on():
+        assert f.read_text() == "1"
+    assert f.read_text() == "0"
+    f.write_text("1\n")
+    with inv.stats_on():
+        pass
+    assert f.read_text().strip() == "1"  # it was on: left on
+    prev = inv.disable_stats()
+    assert prev is True and f.read_text() == "0"
+    inv.restore_stats(prev)
+    assert f.read_text() == "1"
+
+
+def test_stats_missing_sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inv, "STATS_SYSCTL", str(tmp_path / "nope"))
+    assert inv.stats_enabled() is None
+    with pytest.raises(UsageError):
+        inv.enable_stats()
+
+
+def test_owner_of() -> None:
+    class R:
+        prog_ids = (3, 4)
+
+    class B:
+        @property
+        def prog_ids(self) -> tuple[int, ...]:
+            return (9,)
+
+    r, b = R(), B()
+    assert inv.owner_of(4, [b, r]) is r
+    assert inv.owner_of(9, [r, b]) is b
+    assert inv.owner_of(5, [r, b]) is None
+
+
+def test_bpftool_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inv, "bpftool_path", lambda: None)
+    with pytest.raises(inv.NotFoundError, match="bpftool"):
+        inv.list_programs()
