@@ -1,0 +1,169 @@
+"""Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from C's
+probes/helpers_catalog.py, itself from `bpftool feature probe kernel`), search them, and copy a name
+to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Select, Static
+from textual.worker import Worker
+
+from beefine_tui.screens.errors import WorkerErrors, describe
+
+LOADING = "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…"
+PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", "raw_tracepoint", "syscall")
+
+
+def _catalog() -> Any:
+    from beefine_tui.probes import helpers_catalog  # type: ignore[attr-defined,unused-ignore]
+
+    return helpers_catalog
+
+
+def program_types() -> list[str]:
+    cat = _catalog()
+    for fn in ("program_types", "prog_types", "types"):
+        f = getattr(cat, fn, None)
+        if callable(f):
+            return [str(t) for t in f()]
+    raise ImportError("helpers_catalog has no program_types()")
+
+
+def helpers_for(prog_type: str) -> list[tuple[str, str, str]]:
+    """(name, signature, description) per helper."""
+    cat = _catalog()
+    for fn in ("helpers_for", "helpers", "list_helpers"):
+        f = getattr(cat, fn, None)
+        if callable(f):
+            out = []
+            for h in f(prog_type):
+                if isinstance(h, str):
+                    out.append((h, "", ""))
+                else:
+                    out.append(
+                        (
+                            str(getattr(h, "name", h)),
+                            str(getattr(h, "signature", "") or ""),
+                            str(getattr(h, "description", "") or getattr(h, "summary", "") or ""),
+                        )
+                    )
+            return out
+    raise ImportError("helpers_catalog has no helpers_for()")
+
+
+class HelpersView(WorkerErrors, Vertical):
+    DEFAULT_CSS = """
+    HelpersView { height: 1fr; }
+    HelpersView > .controls { height: auto; }
+    HelpersView > .controls > Select { width: 30; }
+    HelpersView > .controls > Input { width: 1fr; }
+    HelpersView > .notice { height: auto; color: $text-muted; }
+    HelpersView > DataTable { height: 1fr; }
+    HelpersView > #detail { height: auto; max-height: 6; border-top: solid $primary-muted; }
+    """
+    BINDINGS = [Binding("c", "copy", "Copy name")]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.helpers: list[tuple[str, str, str]] = []
+        self.prog_type: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="controls"):
+            yield Select[str]([], prompt="program type", id="ptype", allow_blank=True)
+            yield Input(placeholder="search helpers (name or description)", id="search")
+        yield Static(
+            "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…",
+            classes="notice",
+        )
+        yield DataTable(id="helpers", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="detail")
+
+    def on_mount(self) -> None:
+        t = self.query_one(DataTable)
+        t.add_column("helper", key="name")
+        t.add_column("description", key="desc")
+        self._load_types()
+
+    def notice(self, text: str) -> None:
+        self.query_one(".notice", Static).update(text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="types")
+    def _load_types(self) -> None:
+        try:
+            types = program_types()
+        except ImportError as e:
+            self.app.call_from_thread(self.notice, f"The helper catalog is not available yet ({e}).")
+            return
+        self.app.call_from_thread(self._set_types, types)
+
+    def _set_types(self, types: list[str]) -> None:
+        ordered = [t for t in PREFERRED_TYPES if t in types] + sorted(
+            t for t in types if t not in PREFERRED_TYPES
+        )
+        sel = self.query_one("#ptype", Select)
+        sel.set_options([(t, t) for t in ordered])
+        if ordered:
+            sel.value = ordered[0]
+        self.notice(
+            f"{len(types)} program types. Pick one; type to search; Enter or c copies a helper's name."
+        )
+
+    @on(Select.Changed, "#ptype")
+    def _type_changed(self, event: Select.Changed) -> None:
+        if isinstance(event.value, str):
+            self.prog_type = event.value
+            self._load_helpers(event.value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="helpers")
+    def _load_helpers(self, prog_type: str) -> None:
+        helpers = helpers_for(prog_type)
+        self.app.call_from_thread(self._set_helpers, prog_type, helpers)
+
+    def _set_helpers(self, prog_type: str, helpers: list[tuple[str, str, str]]) -> None:
+        if prog_type != self.prog_type:
+            return
+        self.helpers = helpers
+        self._fill()
+
+    @on(Input.Changed, "#search")
+    def _fill(self) -> None:
+        q = self.query_one("#search", Input).value.strip().lower()
+        t = self.query_one(DataTable)
+        with self.app.batch_update():
+            t.clear()
+            shown = 0
+            for name, _sig, desc in self.helpers:
+                if q and q not in name.lower() and q not in desc.lower():
+                    continue
+                t.add_row(name, desc.splitlines()[0][:100] if desc else "", key=name)
+                shown += 1
+        self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on this kernel.")
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = event.row_key.value
+        for n, sig, desc in self.helpers:
+            if n == name:
+                self.query_one("#detail", Static).update(f"[b]{n}[/b] {sig}\n{desc}")
+                break
+
+    @on(DataTable.RowSelected)
+    def action_copy(self) -> None:
+        t = self.query_one(DataTable)
+        if t.row_count == 0:
+            return
+        name = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        if name:
+            self.app.copy_to_clipboard(str(name))
+            self.app.notify(f"Copied {name}", timeout=2)
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        info = describe(error)
+        self.notice(f"{info.message}" + (f" ({info.hint})" if info.hint else ""))

@@ -1,0 +1,226 @@
+"""Inspect network: attach C's XDP probe (generic/SKB mode) to one interface chosen from the real
+list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
+headers. Stop detaches; closing the tab detaches; exit detaches (the session is owned by the
+AppContext). XDP programs never drop anything here: they count and pass (XDP_PASS).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Select, Static
+from textual.worker import Worker
+
+from beefine_tui.errors import ProbeLoadError
+from beefine_tui.events.model import Event
+from beefine_tui.screens.errors import WorkerErrors, describe, show_error
+from beefine_tui.widgets.charts import Chart
+from beefine_tui.widgets.event_log import EventLog
+from beefine_tui.widgets.pump import EventPump
+from beefine_tui.widgets.status_strip import StatusStrip
+
+PROBE = "xdp"
+NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
+
+
+def list_interfaces() -> list[tuple[str, str]]:
+    """(label, name) for the chooser, from C's probes/xdp.py."""
+    from beefine_tui.probes import xdp  # type: ignore[attr-defined,unused-ignore]
+
+    out: list[tuple[str, str]] = []
+    for info in xdp.list_interfaces():
+        name = str(getattr(info, "name", info))
+        kind = getattr(info, "kind", "") or ""
+        state = getattr(info, "operstate", "") or ""
+        busy = " (has XDP)" if getattr(info, "has_xdp", False) else ""
+        out.append((f"{name}  {kind} {state}{busy}".strip(), name))
+    return out
+
+
+def format_packet(ev: Event, base_ts: int) -> str:
+    rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
+    a = ev.args
+    if ev.kind != "xdp_packet":
+        return f"{rel:10.6f} {ev.kind} {ev.text}"
+    src, dst = a.get("src", a.get("eth_src", "?")), a.get("dst", a.get("eth_dst", "?"))
+    if a.get("sport") is not None:
+        src, dst = f"{src}:{a.get('sport')}", f"{dst}:{a.get('dport')}"
+    flags = f" [{a['tcp_flags']}]" if a.get("tcp_flags") else ""
+    l4 = a.get("l4") or a.get("l3") or "?"
+    return f"{rel:10.6f} {l4:<5} {src:>22} -> {dst:<22} {a.get('len', '?'):>5} B{flags}"
+
+
+class NetworkView(WorkerErrors, Vertical):
+    DEFAULT_CSS = """
+    NetworkView { height: 1fr; }
+    NetworkView > .controls { height: auto; }
+    NetworkView > .controls > Select { width: 1fr; }
+    NetworkView > .controls > Button { width: auto; min-width: 8; }
+    NetworkView > .notice { height: auto; color: $warning; }
+    NetworkView > .top { height: 9; }
+    NetworkView > .top > DataTable { width: 1fr; }
+    NetworkView > .top > Chart { width: 1fr; height: 9; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.session: Any = None
+        self.ifname: str | None = None
+        self.counts: dict[str, tuple[int, int]] = {}  # protocol -> (packets, bytes) cumulative
+        self._prev: tuple[int, int] | None = None  # (ts, total packets) at the previous xdp_counts
+        self._lock = threading.Lock()
+
+    def compose(self) -> ComposeResult:
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        with Horizontal(classes="controls"):
+            yield Select[str]([], prompt="interface", id="iface", allow_blank=True)
+            yield Button("Start", id="start", variant="success")
+            yield Button("Stop", id="stop", variant="error", disabled=True)
+        yield Static("", classes="notice")
+        with Horizontal(classes="top"):
+            yield DataTable(id="protocols", cursor_type="none")
+            yield Chart("packets/s", history=60, unit="pkt/s")
+        yield StatusStrip(ctx.bus, (PROBE,), label="XDP", clock=getattr(self.app, "clock", None) or _mono())
+        yield EventLog(max_lines=2000, formatter=format_packet)
+        yield EventPump(ctx.bus, name="network", on_batch=self._on_batch, accept=lambda ev: ev.probe == PROBE)
+
+    def on_mount(self) -> None:
+        t = self.query_one("#protocols", DataTable)
+        for c in ("protocol", "packets", "bytes", "pkt/s"):
+            t.add_column(c, key=c)
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        if not ctx.bpf_allowed:
+            self.notice(NOT_ROOT)
+            self.query_one("#start", Button).disabled = True
+        else:
+            self.notice(
+                "Choose an interface, then Start. XDP runs in generic (SKB) mode and passes every packet."
+            )
+        self._load_interfaces()
+
+    def notice(self, text: str) -> None:
+        n = self.query_one(".notice", Static)
+        n.update(text)
+        n.display = bool(text)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ifaces")
+    def _load_interfaces(self) -> None:
+        try:
+            options = list_interfaces()
+        except ImportError:
+            self.app.call_from_thread(self.notice, "XDP support (probes/xdp.py) is not available yet.")
+            return
+        self.app.call_from_thread(self._set_interfaces, options)
+
+    def _set_interfaces(self, options: list[tuple[str, str]]) -> None:
+        self.query_one("#iface", Select).set_options(options)
+
+    # ---- start / stop
+    @on(Button.Pressed, "#start")
+    def start(self) -> None:
+        if self.session is not None:
+            return
+        value = self.query_one("#iface", Select).value
+        if not isinstance(value, str):
+            self.notice("Choose an interface first.")
+            return
+        self.ifname = value
+        self.counts.clear()
+        self._prev = None
+        self.query_one("#start", Button).disabled = True
+        self.query_one(StatusStrip).set_probes((PROBE,), f"XDP on {value}")
+        self.query_one(StatusStrip).state = "starting"
+        self.notice(f"Attaching XDP to {value}…")
+        self._start_worker(value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="session")
+    def _start_worker(self, ifname: str) -> None:
+        from beefine_tui.probes.base import ProbeOptions
+
+        ctx = self.app.ctx  # type: ignore[attr-defined]
+        session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname))
+        self.app.call_from_thread(self._started, session)
+
+    def _started(self, session: Any) -> None:
+        from beefine_tui.screens.probe_view import _stop_in_background
+
+        if not self.is_mounted:
+            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            return
+        self.session = session
+        self.notice("")
+        self.query_one(StatusStrip).state = "running"
+        self.query_one("#stop", Button).disabled = False
+
+    def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
+        info = describe(error)
+        self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+        self.query_one(StatusStrip).state = "error"
+        self.notice(f"{info.message}" + (f"\nhint: {info.hint}" if info.hint else ""))
+        if (isinstance(error, ProbeLoadError) and error.log) or info.internal:
+            show_error(self.app, error)
+
+    @on(Button.Pressed, "#stop")
+    def stop_pressed(self) -> None:
+        self.stop_view()
+
+    def stop_view(self, update_ui: bool = True) -> None:
+        """Detach XDP (idempotent; the detach runs in a thread, the process waits for it at exit)."""
+        from beefine_tui.screens.probe_view import _stop_in_background
+
+        with self._lock:
+            session, self.session = self.session, None
+        if session is not None:
+            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+        if update_ui and self.is_mounted and self.query(StatusStrip):
+            self.query_one(StatusStrip).state = "stopped"
+            self.query_one("#stop", Button).disabled = True
+            self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+            if session is not None:
+                self.notice(f"Detached from {self.ifname}.")
+
+    def on_unmount(self) -> None:
+        self.stop_view(update_ui=False)
+
+    # ---- events
+    def _on_batch(self, events: list[Event]) -> None:
+        packets = [ev for ev in events if ev.kind != "xdp_counts"]
+        for ev in events:
+            if ev.kind == "xdp_counts":
+                self._counts(ev)
+        if packets:
+            self.query_one(EventLog).add_events(packets)
+
+    def _counts(self, ev: Event) -> None:
+        protos = ev.args.get("protocols") or {}
+        t = self.query_one("#protocols", DataTable)
+        total = 0
+        rate_of: dict[str, str] = {}
+        dt = (ev.ts - self._prev[0]) / 1e9 if self._prev else 0.0
+        for name, c in sorted(protos.items()):
+            pk, by = int(c.get("packets", 0)), int(c.get("bytes", 0))
+            old = self.counts.get(name, (0, 0))
+            rate_of[name] = f"{(pk - old[0]) / dt:,.0f}" if dt > 0 else "-"
+            self.counts[name] = (pk, by)
+            total += pk
+        with self.app.batch_update():
+            for name, (pk, by) in sorted(self.counts.items()):
+                cells = (name, f"{pk:,}", f"{by:,}", rate_of.get(name, "-"))
+                if name in t.rows:
+                    for col, v in zip(("protocol", "packets", "bytes", "pkt/s"), cells, strict=True):
+                        t.update_cell(name, col, v)
+                else:
+                    t.add_row(*cells, key=name)
+        if self._prev is not None and dt > 0:
+            self.query_one(Chart).push((total - self._prev[1]) / dt)
+        self._prev = (ev.ts, total)
+
+
+def _mono() -> Any:
+    import time
+
+    return time.monotonic
