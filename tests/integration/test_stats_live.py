@@ -1,0 +1,105 @@
+"""Dashboard figures against `docker stats --no-stream` for a container that burns CPU and holds memory.
+(Named *_live so it does not clash with tests/unit/test_stats.py.)"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from beefine_tui.cli import main
+from beefine_tui.docker.stats import StatsCollector
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
+
+_UNITS = {"B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "kB": 1000, "MB": 10**6, "GB": 10**9}
+
+
+def to_bytes(s: str) -> float:
+    m = re.match(r"([\d.]+)\s*([A-Za-z]+)", s.strip())
+    assert m, s
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def docker_cli() -> str:
+    for p in ("/usr/bin/docker", "/usr/local/bin/docker"):
+        if shutil.which(p):
+            return p
+    pytest.skip("no docker CLI to compare with")
+
+
+def docker_stats(host: str, cid: str) -> dict[str, str]:
+    out = subprocess.run(
+        [docker_cli(), "-H", host, "stats", "--no-stream", "--format", "{{json .}}", cid],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[0])
+
+
+def test_cpu_and_memory_agree_with_docker_stats(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    # 40 MiB in tmpfs (shmem, never "inactive file") and a busy loop capped at half a CPU by CFS quota,
+    # so both tools see a steady load
+    script = "dd if=/dev/zero of=/dev/shm/hold bs=1M count=40 2>/dev/null; while :; do :; done"
+    c = lab_client.containers.run(
+        lab.images["small"],
+        ["sh", "-c", script],
+        detach=True,
+        labels=cleanup_containers,
+        nano_cpus=500_000_000,
+        mem_limit="128m",
+        shm_size="64m",
+    )
+    col = StatsCollector(lab_client)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait until the memory is held
+        snap = col.refresh()
+        row = next((r for r in snap.rows if r.id == c.id), None)
+        if row and row.mem_bytes and row.mem_bytes > 40 << 20:
+            break
+        time.sleep(0.5)
+    ours_cpu: list[float] = []
+    theirs_cpu: list[float] = []
+    ours_mem: list[float] = []
+    theirs_mem: list[float] = []
+    for _ in range(3):
+        col.refresh()
+        d = docker_stats(lab.docker_host, c.id)  # takes ~1-2 s: its own window inside ours
+        row = next(r for r in col.refresh().rows if r.id == c.id)
+        assert row.cpu_percent is not None and row.mem_bytes is not None
+        ours_cpu.append(row.cpu_percent)
+        ours_mem.append(row.mem_bytes)
+        theirs_cpu.append(float(d["CPUPerc"].rstrip("%")))
+        theirs_mem.append(to_bytes(d["MemUsage"].split("/")[0]))
+        assert to_bytes(d["MemUsage"].split("/")[1]) == row.mem_limit == 128 << 20
+        assert int(d["PIDs"]) == row.pids
+    oc, tc = statistics.median(ours_cpu), statistics.median(theirs_cpu)
+    om, tm = statistics.median(ours_mem), statistics.median(theirs_mem)
+    assert abs(oc - tc) <= 0.05 * tc, (ours_cpu, theirs_cpu)
+    assert abs(om - tm) <= 0.05 * tm, (ours_mem, theirs_mem)
+    assert 40 << 20 < om < 128 << 20
+
+
+def test_stats_cli_json_and_bad_watch(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = lab_client.containers.run(
+        lab.images["small"], ["sleep", "600"], detach=True, labels=cleanup_containers
+    )
+    assert main(["stats", "--json", "--docker-host", lab.docker_host]) == 0
+    snap = json.loads(capsys.readouterr().out)
+    assert snap["daemon"]["storage_driver"] == "overlay2"
+    row = next(r for r in snap["rows"] if r["id"] == c.id)
+    assert row["pids"] == 1 and row["source"] == "cgroup"
+    assert main(["stats", "--watch", "0", "--docker-host", lab.docker_host]) == 2
+    assert "out of range" in capsys.readouterr().err
