@@ -1,0 +1,181 @@
+"""cgroups probe: cgroup directories created and removed and tasks moved into cgroups, from the
+cgroup:cgroup_mkdir, cgroup:cgroup_rmdir and cgroup:cgroup_attach_task tracepoints.
+
+What a learner sees in a `docker run`: runc creates the container's cgroup (on cgroup v1 one directory
+per controller hierarchy, e.g. /docker/<id> under memory, pids, cpu...; on v2 one directory such as
+/system.slice/docker-<id>.scope), writes the resource limits from the OCI config's linux.resources
+into it, and moves its init process in by writing its pid to cgroup.procs (runc
+libcontainer/cgroups/fs and fs2: Apply). Events carry the path relative to the hierarchy root, the
+hierarchy id and the controllers mounted on it (from /proc/cgroups; 0 is the v2 unified hierarchy).
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+from typing import Any
+
+from beefine_tui.docker.cgroup_paths import container_id_from_path
+from beefine_tui.events.model import Event
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.bcc_runner import (
+    BccProgram,
+    BccRunner,
+    DecodeContext,
+    RingBuffer,
+    base_cflags,
+    bcc_availability,
+    program_text,
+    render_program,
+)
+from beefine_tui.probes.flags import cstr
+
+SPEC = ProbeSpec(
+    name="cgroups",
+    group="cgroups",
+    engine="bcc",
+    description="cgroups created and removed, and processes moved into them, with their paths",
+    teaches=(
+        "Limits on a container's memory, CPU and pids live in a cgroup: you see runc create the "
+        "container's cgroup directories and move the container's first process into them."
+    ),
+    source="cgroups.bpf.c",
+    columns=("ts", "pid", "comm", "kind", "text"),
+    kinds=("cgroup_mkdir", "cgroup_attach", "cgroup_rmdir"),
+    tracepoints=("cgroup:cgroup_mkdir", "cgroup:cgroup_attach_task", "cgroup:cgroup_rmdir"),
+)
+
+K_MKDIR, K_ATTACH, K_RMDIR = 1, 2, 3
+KIND_NAMES = {K_MKDIR: "cgroup_mkdir", K_ATTACH: "cgroup_attach", K_RMDIR: "cgroup_rmdir"}
+PATH_LEN = 256
+
+# struct cg_rec (bpf/cgroups.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; u64 id;
+# s32 root, level, target_pid; u32 pad; char target_comm[16]; char path[256]
+REC = struct.Struct("<QIIII16sQiiiI16s256s")
+assert REC.size == 336
+
+
+class Hierarchies:
+    """Hierarchy id -> controllers ("memory", "cpu,cpuacct"), from /proc/cgroups (`subsys_name
+    hierarchy num_cgroups enabled`). Id 0 is the cgroup v2 unified hierarchy. Re-read on a miss, at
+    most once per unknown id, so hierarchies mounted later are found."""
+
+    def __init__(self, path: str = "/proc/cgroups") -> None:
+        self.path = path
+        self._map: dict[int, str] = {}
+        self._missed: set[int] = set()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def parse(text: str) -> dict[int, str]:
+        found: dict[int, list[str]] = {}
+        for line in text.splitlines():
+            if line.startswith("#"):
+                continue
+            parts = line.split()
+            if len(parts) < 4 or not parts[1].isdigit():
+                continue
+            hid = int(parts[1])
+            if hid == 0 or parts[3] != "1":
+                continue  # 0: bound to v2 (or unused); not a v1 hierarchy of its own
+            found.setdefault(hid, []).append(parts[0])
+        return {h: ",".join(sorted(names)) for h, names in found.items()}
+
+    def reload(self) -> None:
+        try:
+            with open(self.path) as f:
+                text = f.read()
+        except OSError:
+            return
+        with self._lock:
+            self._map = self.parse(text)
+
+    def name(self, hid: int) -> str:
+        if hid == 0:
+            return "cgroup2"
+        with self._lock:
+            hit = self._map.get(hid)
+            missed = hid in self._missed
+        if hit is not None:
+            return hit
+        if not missed:
+            self.reload()
+            with self._lock:
+                self._missed.add(hid)
+                hit = self._map.get(hid)
+        return hit or ""
+
+
+HIERARCHIES = Hierarchies()
+
+
+def make_decoder(hierarchies: Hierarchies) -> Any:
+    def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+        (ts, kind, pid, tid, _p, comm_b, cg_id, root, level, target_pid, _p2, tcomm_b, path_b) = (
+            REC.unpack_from(raw)
+        )
+        kname = KIND_NAMES.get(kind)
+        if kname is None:
+            return None
+        path = cstr(path_b)
+        controllers = hierarchies.name(root)
+        args: dict[str, Any] = {
+            "path": path,
+            "hierarchy": root,
+            "root": root,
+            "level": level,
+            "id": cg_id,
+            "controllers": controllers,
+        }
+        cid = container_id_from_path(path)
+        if cid:
+            args["container_id"] = cid
+        where = f"{controllers or f'hierarchy {root}'}:{path}"
+        if kind == K_ATTACH:
+            tcomm = cstr(tcomm_b, False)
+            args["target_pid"] = target_pid
+            args["target_comm"] = tcomm
+            text = f"move {tcomm} ({target_pid}) into {where}"
+        elif kind == K_MKDIR:
+            text = f"mkdir cgroup {where}"
+        else:
+            text = f"rmdir cgroup {where}"
+        return Event(
+            ts=ts,
+            probe=SPEC.name,
+            kind=kname,
+            pid=pid,
+            tid=tid,
+            ppid=ctx.ppid(pid),
+            comm=cstr(comm_b, False),
+            container=ctx.container(pid),
+            args=args,
+            text=text,
+        )
+
+    return decode
+
+
+decode = make_decoder(HIERARCHIES)
+
+
+def available() -> Availability:
+    return bcc_availability(SPEC.tracepoints)
+
+
+def program(options: ProbeOptions) -> BccProgram:
+    HIERARCHIES.reload()
+    return BccProgram(
+        probe=SPEC.name,
+        text=program_text(SPEC.source),
+        cflags=tuple(base_cflags(options)),
+        buffers=(RingBuffer("events", decode),),
+    )
+
+
+def render(options: ProbeOptions) -> str:
+    return render_program(program(options))
+
+
+def make_runner(options: ProbeOptions) -> Runner:
+    return BccRunner([program(options)], options)

@@ -1,0 +1,166 @@
+"""security probe: seccomp(2) (op, flags, filter length), prctl(2) (option, arg2; PR_SET_NAME with
+the name) and capset(2) with the effective, permitted and inheritable sets as capability names.
+
+What a learner sees in a `docker run`: runc's init process, just before exec'ing the entrypoint,
+sets no_new_privs when the OCI config asks for it (prctl PR_SET_NO_NEW_PRIVS), drops capabilities
+from the bounding set (prctl PR_CAPBSET_DROP, one per capability not kept), sets the remaining sets
+with capset(2), and loads the seccomp filter (seccomp SECCOMP_SET_MODE_FILTER; Docker's default
+profile blocks some 40+ syscalls) (runc libcontainer/standard_init_linux.go: Init; capabilities in
+libcontainer/capabilities; moby's default capability list in oci/caps/defaults.go).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.bcc_runner import (
+    BccProgram,
+    BccRunner,
+    DecodeContext,
+    RingBuffer,
+    base_cflags,
+    bcc_availability,
+    program_text,
+    render_program,
+)
+from beefine_tui.probes.flags import (
+    PR_CAP_AMBIENT,
+    PR_SET_NAME,
+    PR_SET_SECCOMP,
+    cap_list,
+    cap_name,
+    cstr,
+    prctl_arg2,
+    prctl_option,
+    ret_args,
+    seccomp_flags,
+    seccomp_op,
+)
+
+SPEC = ProbeSpec(
+    name="security",
+    group="security",
+    engine="bcc",
+    description="seccomp filters, prctl options (no_new_privs, capability drops...) and capset",
+    teaches=(
+        "The last locks runc puts on a container before it runs your program: no_new_privs, a reduced "
+        "capability set and a seccomp filter, each seen as the syscall that sets it."
+    ),
+    source="security.bpf.c",
+    columns=("ts", "pid", "comm", "kind", "text"),
+    kinds=("seccomp", "prctl", "capset"),
+    tracepoints=tuple(
+        f"syscalls:sys_{d}_{n}" for n in ("seccomp", "prctl", "capset") for d in ("enter", "exit")
+    ),
+)
+
+K_SECCOMP, K_PRCTL, K_CAPSET = 1, 2, 3
+KIND_NAMES = {K_SECCOMP: "seccomp", K_PRCTL: "prctl", K_CAPSET: "capset"}
+SECCOMP_SET_MODE_FILTER = 1
+LINUX_CAPABILITY_VERSIONS = {0x19980330: 1, 0x20071026: 2, 0x20080522: 3}
+
+# struct sec_rec (bpf/security.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; s64 ret;
+# u64 a0, a1, a2; u32 filter_len, cap_version; s32 cap_pid; u32 cap_n; u32 caps[6]; char name[16]
+REC = struct.Struct("<QIIII16sqQQQIIiI6I16s")
+assert REC.size == 128
+
+
+def cap_sets(caps: tuple[int, ...], n: int) -> tuple[int, int, int]:
+    """(effective, permitted, inheritable) as u64 from cap_user_data_t: struct i holds bits 32*i.."""
+    eff = perm = inh = 0
+    for i in range(min(n, 2)):
+        e, p, h = caps[3 * i : 3 * i + 3]
+        eff |= e << (32 * i)
+        perm |= p << (32 * i)
+        inh |= h << (32 * i)
+    return eff, perm, inh
+
+
+def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+    fields = REC.unpack_from(raw)
+    ts, kind, pid, tid, _p, comm_b, ret, a0, a1, a2, filter_len, cap_version, cap_pid, cap_n = fields[:14]
+    caps = fields[14:20]
+    name_b = fields[20]
+    kname = KIND_NAMES.get(kind)
+    if kname is None:
+        return None
+    args: dict[str, Any]
+    if kind == K_SECCOMP:
+        op = seccomp_op(a0)
+        args = {"op": op, "flags": seccomp_flags(a1), "flags_raw": a1}
+        if a0 == SECCOMP_SET_MODE_FILTER:
+            args["filter_len"] = filter_len
+        text = f"seccomp {op}" + (f" ({filter_len} BPF instructions)" if "filter_len" in args else "")
+        if a1:
+            text += f" {args['flags']}"
+    elif kind == K_PRCTL:
+        option = prctl_option(a0)
+        arg2 = prctl_arg2(a0, a1)
+        args = {"option": option, "arg2": arg2}
+        text = f"prctl {option}"
+        if a0 == PR_SET_NAME:
+            args["name"] = cstr(name_b)
+            args["arg2"] = a1  # a pointer: the name is what matters
+            text += f" {args['name']!r}"
+        else:
+            text += f" {arg2}"
+            if a0 == PR_SET_SECCOMP and filter_len:
+                args["filter_len"] = filter_len
+                text += f" ({filter_len} BPF instructions)"
+        if a0 == PR_CAP_AMBIENT and a1 in (2, 3, 1):  # RAISE, LOWER, IS_SET name a capability
+            args["cap"] = cap_name(a2)
+            text += f" {args['cap']}"
+    else:  # K_CAPSET
+        eff, perm, inh = cap_sets(tuple(caps), cap_n)
+        args = {
+            "effective": cap_list(eff),
+            "permitted": cap_list(perm),
+            "inheritable": cap_list(inh),
+            "effective_raw": eff,
+            "permitted_raw": perm,
+            "inheritable_raw": inh,
+            "pid": cap_pid,
+            "version": LINUX_CAPABILITY_VERSIONS.get(cap_version, hex(cap_version)),
+        }
+        if cap_n == 0:
+            args["unreadable"] = True
+        text = f"capset effective={len(args['effective'])} caps permitted={len(args['permitted'])} caps"
+    args.update(ret_args(ret))
+    if "error" in args:
+        text += f" -> {args['error']}"
+    return Event(
+        ts=ts,
+        probe=SPEC.name,
+        kind=kname,
+        pid=pid,
+        tid=tid,
+        ppid=ctx.ppid(pid),
+        comm=cstr(comm_b, False),
+        container=ctx.container(pid),
+        args=args,
+        text=text,
+    )
+
+
+def available() -> Availability:
+    return bcc_availability(SPEC.tracepoints)
+
+
+def program(options: ProbeOptions) -> BccProgram:
+    return BccProgram(
+        probe=SPEC.name,
+        text=program_text(SPEC.source),
+        cflags=tuple(base_cflags(options)),
+        buffers=(RingBuffer("events", decode),),
+    )
+
+
+def render(options: ProbeOptions) -> str:
+    return render_program(program(options))
+
+
+def make_runner(options: ProbeOptions) -> Runner:
+    return BccRunner([program(options)], options)
