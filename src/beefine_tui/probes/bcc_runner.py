@@ -589,8 +589,9 @@ class BccRunner(Runner):
 
 def tracefs_root() -> Path | None:
     for base in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        if Path(base, "events").is_dir():
-            return Path(base)
+        with contextlib.suppress(OSError):
+            if Path(base, "events").is_dir():
+                return Path(base)
     return None
 
 
@@ -604,6 +605,10 @@ def bcc_availability(tracepoints: Sequence[str]) -> Availability:
             "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
             "with --system-site-packages",
         )
+    from beefine_tui.privileges import can_load_bpf
+
+    if not can_load_bpf():
+        return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run it with sudo")
     root = tracefs_root()
     if root is None:
         return Availability(False, "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")

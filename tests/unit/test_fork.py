@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from beefine_tui.probes import fork
+from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.flags import CLONE_FILES, CLONE_THREAD, CLONE_VM
+
+
+def test_process_fork_without_flags() -> None:
+    ctx = DecodeContext()
+    raw = fork.FORK_REC.pack(9, 1, 100, 101, 0, b"bash", 555, 0, 0)
+    ev = fork.decode(raw, ctx)
+    assert ev is not None
+    assert (ev.kind, ev.pid, ev.tid, ev.comm) == ("fork", 100, 101, "bash")
+    assert ev.args == {"child_pid": 555, "child_tid": 555, "child_comm": "bash", "thread": False}
+    # the child's parent is now known without /proc
+    assert ctx.ppid(555) == 100
+
+
+def test_thread_from_clone_flags() -> None:
+    flags = CLONE_VM | CLONE_FILES | CLONE_THREAD
+    raw = fork.FORK_REC.pack(9, 1, 100, 100, 0, b"app", 777, 1, flags)
+    ev = fork.decode(raw, DecodeContext())
+    assert ev is not None
+    assert ev.args["thread"] is True
+    assert ev.args["child_pid"] == 100  # a thread belongs to the parent's thread group
+    assert ev.args["child_tid"] == 777
+    assert "CLONE_THREAD" in ev.args["flags"]
+    assert ev.args["flags_raw"] == flags
+    assert "thread" in ev.text
+
+
+def test_process_with_clone_flags() -> None:
+    raw = fork.FORK_REC.pack(9, 1, 100, 100, 0, b"runc", 778, 1, 0x11)  # SIGCHLD only
+    ev = fork.decode(raw, DecodeContext())
+    assert ev is not None
+    assert ev.args["thread"] is False
+    assert ev.args["child_pid"] == 778
