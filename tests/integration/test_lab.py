@@ -212,3 +212,108 @@ def test_non_root_is_told_to_use_sudo() -> None:
     )  # fmt: skip
     assert r.returncode == 77, r.stderr
     assert "needs root" in r.stderr and "sudo" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_sigterm_during_up_removes_what_was_made(tmp_path: Path) -> None:
+    """A dockerd that never answers keeps `lab up` waiting; SIGTERM then must leave nothing behind."""
+    fake = tmp_path / "dockerd"
+    fake.write_text("#!/bin/sh\nexec sleep 300\n")  # exec: found by its recorded pid, not its command line
+    fake.chmod(0o755)
+    name = unique("sg")
+    sd = labmod.state_dir_for(name)
+    p = subprocess.Popen(
+        [sys.executable, "-m", "beefine_tui", "lab", "up", "--name", name, "--no-seed", "--timeout", "100"],
+        env={**os.environ, "BEEFINE_DOCKERD": str(fake)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        dockerd_pid = 0
+        for _ in range(600):  # until the fake dockerd is recorded as started
+            state = labmod._load_state(name)
+            if state is not None and state.dockerd_pid:
+                dockerd_pid = state.dockerd_pid
+                break
+            assert p.poll() is None, p.communicate()
+            psutil.wait_procs([psutil.Process(p.pid)], timeout=0.05)
+        assert dockerd_pid and sd.exists() and psutil.pid_exists(dockerd_pid)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert not psutil.pid_exists(dockerd_pid) or psutil.Process(dockerd_pid).status() == psutil.STATUS_ZOMBIE
+    nothing_of(name)
+
+
+def test_app_lab_is_removed_on_sighup(lab_leftovers_check: Callable[[LabInfo], None]) -> None:
+    """The TUI's embedded lab goes away when the SSH session drops (SIGHUP)."""
+    code = (
+        "import sys, time, json\n"
+        "import beefine_tui.docker.client as c\n"
+        "c.SYSTEM_SOCKET = '/nonexistent/docker.sock'\n"
+        "with c.docker_for_app(None) as (host, info):\n"
+        "    print(info.name, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DOCKER_HOST"}
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout is not None
+        name = p.stdout.readline().strip()
+        assert name, p.communicate(timeout=30)
+        info = labmod.status(name)
+        assert info is not None and ping(info.docker_host)
+        p.send_signal(signal.SIGHUP)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 128 + signal.SIGHUP, err
+    lab_leftovers_check(info)
+
+
+def test_two_ups_of_one_name_at_once_start_one_lab() -> None:
+    name = unique("cc")
+    args = [sys.executable, "-m", "beefine_tui", "lab", "up", "--name", name, "--no-seed"]
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
+    try:
+        results = [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+        codes = sorted(rc for rc, _ in results)
+        assert codes == [0, 1], results
+        refused = next(err for rc, err in results if rc == 1)
+        assert "already running" in refused or "busy" in refused
+        assert labmod.status(name) is not None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        labmod.down(name)
+    nothing_of(name)
+
+
+def test_running_lab_downs_on_exceptions(lab_leftovers_check: Callable[[LabInfo], None]) -> None:
+    name = unique("rl")
+    seen: list[LabInfo] = []
+    with pytest.raises(RuntimeError, match="inside"), labmod.running_lab(name, seed=False) as info:
+        seen.append(info)
+        assert ping(info.docker_host)
+        raise RuntimeError("inside")
+    lab_leftovers_check(seen[0])
+
+
+def test_two_labs_side_by_side_do_not_share_anything(lab: LabInfo) -> None:
+    name = unique("sb")
+    with labmod.running_lab(name, seed=False) as other:
+        assert other.bridge != lab.bridge and other.subnet != lab.subnet
+        assert other.registry != lab.registry and other.docker_host != lab.docker_host
+        assert ping(other.docker_host) and ping(lab.docker_host)
+    assert ping(lab.docker_host), "downing one lab hurt the other"
+    assert labmod.status(lab.name) == lab
