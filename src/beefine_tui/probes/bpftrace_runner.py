@@ -268,17 +268,16 @@ def parse_json_line(line: str) -> dict[str, Any] | None:
     line = line.strip()
     if not line:
         return None
+    broken = "\\uffffff" in line
+    if broken:
+        # "\uffffffc3" would parse as U+FFFF then "ffc3": turn it into the byte 0xc3 first, then read
+        # the string values' bytes as UTF-8 (below)
+        line = _BAD_ESCAPE.sub(lambda m: "\\u00" + m.group(1), line)
     try:
         obj = json.loads(line)
     except json.JSONDecodeError:
-        if "\\uffffff" not in line:
-            return None
-        # \uffffffc3 -> the byte 0xc3, then decode the bytes of the string values as UTF-8 below
-        fixed = _BAD_ESCAPE.sub(lambda m: "\\u00" + m.group(1), line)
-        try:
-            obj = json.loads(fixed)
-        except json.JSONDecodeError:
-            return None
+        return None
+    if broken:
         obj = _latin1_to_utf8(obj)
     return obj if isinstance(obj, dict) else None
 

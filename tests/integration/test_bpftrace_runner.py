@@ -1,0 +1,131 @@
+"""The bpftrace runner against the real bpftrace: attach, events, errors, stop, nothing left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from beefine_tui.errors import ProbeLoadError
+from beefine_tui.events.model import Event
+from beefine_tui.probes.bpftrace_runner import BpftraceRunner, run_user_script
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    # a zombie still answers kill(0): look at its state
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def _progs_of(pid: int) -> set[int]:
+    """Ids of the BPF programs process `pid` holds open (fdinfo of its bpf-prog fds)."""
+    ids: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                for line in f:
+                    if line.startswith("prog_id:"):
+                        ids.add(int(line.split()[1]))
+        except OSError:
+            continue
+    return ids
+
+
+def _loaded_prog_ids() -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=30)
+    return {p["id"] for p in json.loads(out.stdout or "[]")}
+
+
+def _wait_for(pred: object, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_user_script_printf_and_map_then_clean_stop() -> None:
+    got: list[Event] = []
+    me = os.getpid()
+    # count our own getppid calls: a map printed at exit, and a printf per call
+    script = (
+        f"tracepoint:syscalls:sys_enter_getppid /pid == {me}/ {{ @calls = count(); "
+        'printf("getppid from %d\\n", pid); }\n'
+    )
+    r = run_user_script(script, got.extend, name="mine")
+    pid = r.pid
+    assert pid is not None
+    ours = _progs_of(pid)
+    assert ours, "bpftrace should hold our programs while running"
+    assert ours <= _loaded_prog_ids()
+    for _ in range(3):
+        os.getppid()
+    assert _wait_for(lambda: sum(e.kind == "printf" for e in got) >= 3)
+    r.stop()
+    r.stop()  # idempotent
+    lines = [e.args["line"] for e in got if e.kind == "printf"]
+    assert lines == [f"getppid from {me}"] * 3
+    maps = [e for e in got if e.kind == "map"]
+    assert len(maps) == 1 and maps[0].args["name"] == "@calls" and maps[0].args["values"] == 3
+    assert _gone(pid)
+    assert _wait_for(lambda: not (ours & _loaded_prog_ids())), "our programs must be unloaded"
+
+
+def test_broken_script_raises_with_line_and_leaves_nothing() -> None:
+    got: list[Event] = []
+    with pytest.raises(ProbeLoadError) as ei:
+        run_user_script('BEGIN {\n  printf("x" }\n', got.extend, name="broken")
+    assert ei.value.line == 2
+    assert "syntax error" in ei.value.message
+    assert "RLIMIT_MEMLOCK" not in ei.value.log
+
+
+def test_semantic_error_unknown_tracepoint() -> None:
+    with pytest.raises(ProbeLoadError) as ei:
+        run_user_script("tracepoint:syscalls:sys_enter_no_such_call { exit(); }\n", lambda b: None)
+    assert "tracepoint not found" in ei.value.message
+    assert ei.value.line == 1
+
+
+def test_bpftrace_killed_from_outside_becomes_a_failed_status() -> None:
+    got: list[Event] = []
+    r = BpftraceRunner("victim", "tracepoint:syscalls:sys_enter_getppid /pid == 1/ { }\n")
+    r.start(got.extend)
+    pid = r.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    assert _wait_for(lambda: any(e.kind == "status" for e in got))
+    (st,) = [e for e in got if e.kind == "status"]
+    assert st.args["state"] == "failed" and "-9" in st.args["error"]
+    r.stop()
+    assert _gone(pid)
+
+
+def test_stop_from_the_sink_thread_and_script_that_exits_by_itself() -> None:
+    got: list[Event] = []
+    r = BpftraceRunner("short", 'interval:ms:100 { printf("tick\\n"); exit(); }\n')
+    r.start(got.extend)
+    assert _wait_for(lambda: any(e.kind == "status" for e in got))
+    assert [e.args["state"] for e in got if e.kind == "status"] == ["exited"]
+    assert [e.args.get("line") for e in got if e.kind == "printf"] == ["tick"]
+    r.stop()

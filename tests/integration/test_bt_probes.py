@@ -1,0 +1,189 @@
+"""Each bt-* probe, filtered to a child process by lineage, sees exactly what the child did."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from types import ModuleType
+
+import pytest
+from tests.integration.test_bpftrace_runner import _loaded_prog_ids, _progs_of
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp
+from beefine_tui.probes.base import ProbeOptions, Target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+CHILD_PRELUDE = textwrap.dedent(
+    """
+    import ctypes, os, socket, sys
+    libc = ctypes.CDLL(None, use_errno=True)
+    sys.stdin.readline()  # wait until the probe is attached
+    """
+)
+
+
+def run_child(mod: ModuleType, body: str) -> tuple[int, list[Event]]:
+    """Start a python child that waits, attach `mod` filtered to its lineage, let it run `body`."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_PRELUDE + textwrap.dedent(body)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    got: list[Event] = []
+    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    try:
+        runner.start(got.extend)
+        assert child.stdin is not None
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        out, _ = child.communicate(timeout=30)
+        assert child.returncode == 0, out
+        time.sleep(0.3)  # the last records travel through bpftrace's perf buffer
+        ours = _progs_of(runner.pid or 0)
+        assert ours
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    pid = runner.pid
+    assert pid is not None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not (ours & _loaded_prog_ids()), "the probe's BPF programs must be unloaded after stop"
+    return child.pid, [e for e in got if e.kind not in ("status",)]
+
+
+def test_namespaces_unshare_and_sethostname_in_the_new_uts_ns() -> None:
+    pid, evs = run_child(
+        bt_namespaces,
+        """
+        assert libc.unshare(0x04000000) == 0  # CLONE_NEWUTS
+        name = b"beefine-bt-test"
+        assert libc.sethostname(name, len(name)) == 0
+        """,
+    )
+    assert {e.pid for e in evs} == {pid}, "only the child's events pass the lineage filter"
+    (u,) = [e for e in evs if e.kind == "unshare"]
+    assert u.args["flags"] == "CLONE_NEWUTS" and u.args["ret"] == 0
+    assert u.args["ns_changed"] == ["uts"]
+    new_uts = u.args["ns_after"]["uts"]
+    assert new_uts != os.stat("/proc/self/ns/uts").st_ino
+    (h,) = [e for e in evs if e.kind == "sethostname"]
+    assert h.args["name"] == "beefine-bt-test" and h.args["ret"] == 0 and h.args["uts_ns"] == new_uts
+    assert u.ts < h.ts
+
+
+def test_cgroups_mkdir_attach_rmdir(tmp_path: object) -> None:
+    base = "/sys/fs/cgroup/pids"
+    if not os.path.isdir(base):
+        base = "/sys/fs/cgroup"  # cgroup v2
+    name = f"beefine-bt-test-{os.getpid()}"
+    pid, evs = run_child(
+        bt_cgroups,
+        f"""
+        d = os.path.join({base!r}, {name!r})
+        os.mkdir(d)
+        with open(os.path.join(d, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        with open(os.path.join({base!r}, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        os.rmdir(d)
+        """,
+    )
+    assert not os.path.exists(os.path.join(base, name))
+    kinds = [(e.kind, e.args["path"]) for e in evs]
+    assert ("cgroup_mkdir", f"/{name}") in kinds
+    assert ("cgroup_rmdir", f"/{name}") in kinds
+    attach = [e for e in evs if e.kind == "cgroup_attach" and e.args["path"] == f"/{name}"]
+    assert len(attach) == 1 and attach[0].args["target_pid"] == pid
+    assert {e.pid for e in evs} == {pid}
+
+
+def test_security_prctl_seccomp_capset() -> None:
+    pid, evs = run_child(
+        bt_security,
+        """
+        assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+        action = ctypes.c_uint32(0x7FFF0000)  # SECCOMP_RET_ALLOW
+        assert libc.syscall(317, 2, 0, ctypes.byref(action)) == 0  # seccomp(GET_ACTION_AVAIL)
+        hdr = (ctypes.c_uint32 * 2)(0x20080522, 0)
+        data = (ctypes.c_uint32 * 6)()
+        assert libc.syscall(125, hdr, data) == 0  # capget
+        data[0] &= ~1; data[1] &= ~1  # drop CAP_CHOWN from effective and permitted
+        assert libc.syscall(126, hdr, data) == 0  # capset
+        """,
+    )
+    assert {e.pid for e in evs} == {pid}
+    (p,) = [e for e in evs if e.kind == "prctl"]
+    assert p.args["option"] == "PR_SET_NO_NEW_PRIVS" and p.args["arg2"] == 1 and p.args["ret"] == 0
+    (s,) = [e for e in evs if e.kind == "seccomp"]
+    assert s.args["op"] == "SECCOMP_GET_ACTION_AVAIL" and s.args["ret"] == 0
+    (c,) = [e for e in evs if e.kind == "capset"]
+    assert c.args["ret"] == 0
+    assert "CAP_CHOWN" not in c.args["effective"] and "CAP_SYS_ADMIN" in c.args["effective"]
+
+
+def test_sockets_inet_and_unix(tmp_path: object) -> None:
+    path = f"/tmp/beefine-bt-test-{os.getpid()}.sock"
+    pid, evs = run_child(
+        bt_sockets,
+        f"""
+        import select
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.1", 0)); s.listen(3)
+        port = s.getsockname()[1]
+        c = socket.create_connection(("127.0.0.1", port))
+        a, _ = s.accept()
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        u.bind({path!r}); os.unlink({path!r})
+        ep = select.epoll()
+        print(port, c.getsockname()[1])
+        """,
+    )
+    assert {e.pid for e in evs} == {pid}
+    kinds = [e.kind for e in evs]
+    for k in ("socket", "bind", "listen", "connect", "accept", "epoll_create"):
+        assert k in kinds, k
+    (lst,) = [e for e in evs if e.kind == "listen"]
+    assert lst.args["backlog"] == 3 and lst.args["ret"] == 0
+    binds = [e for e in evs if e.kind == "bind"]
+    inet = [b for b in binds if b.args["family"] == "AF_INET"]
+    unix = [b for b in binds if b.args["family"] == "AF_UNIX"]
+    assert len(inet) == 1 and inet[0].args["addr"] == "127.0.0.1" and inet[0].args["port"] == 0
+    assert len(unix) == 1 and unix[0].args["path"] == path
+    (conn,) = [e for e in evs if e.kind == "connect"]
+    (acc,) = [e for e in evs if e.kind == "accept"]
+    assert conn.args["addr"] == "127.0.0.1" and conn.args["ret"] == 0
+    assert acc.args["fd"] == lst.args["fd"] and acc.args["ret"] >= 0 and acc.args["addr"] == "127.0.0.1"
+    assert conn.args["port"] > 0 and acc.args["port"] > 0
+
+
+def test_tcp_handshake_states_for_our_port() -> None:
+    _pid, evs = run_child(
+        bt_tcp,
+        """
+        s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+        port = s.getsockname()[1]
+        c = socket.create_connection(("127.0.0.1", port)); a, _ = s.accept()
+        c.close(); a.close(); s.close()
+        sys.stdout.write(str(port))
+        """,
+    )
+    # tcp is filtered by network namespace (the host's here), so pick our port's transitions
+    mine = [e for e in evs if e.kind == "tcp_state"]
+    assert mine
+    ports = {e.args["dport"] for e in mine if e.args["newstate"] == "TCP_SYN_SENT"}
+    assert len(ports) >= 1
+    seen = {
+        (e.args["oldstate"], e.args["newstate"]) for e in mine if ports & {e.args["sport"], e.args["dport"]}
+    }
+    assert ("TCP_CLOSE", "TCP_SYN_SENT") in seen
+    assert ("TCP_SYN_SENT", "TCP_ESTABLISHED") in seen
+    assert ("TCP_SYN_RECV", "TCP_ESTABLISHED") in seen

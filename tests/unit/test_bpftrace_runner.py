@@ -1,0 +1,157 @@
+"""The bpftrace runner's pure parts: JSON lines, errors, records, filters. No root, no bpftrace."""
+
+from __future__ import annotations
+
+import pytest
+
+from beefine_tui.errors import UsageError
+from beefine_tui.events.model import Event
+from beefine_tui.probes.base import Target
+from beefine_tui.probes.bpftrace_runner import (
+    READY_MAGIC,
+    READY_TAG,
+    OutputDecoder,
+    check_user_script,
+    filter_params,
+    load_error,
+    parse_errors,
+    parse_json_line,
+    split_record,
+    with_ready_probe,
+)
+
+MEMLOCK = (
+    "ERROR: Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace. If your program is not loading, "
+    'you can try "ulimit -l 8192" to fix the problem'
+)
+
+
+def test_parse_json_line_plain() -> None:
+    assert parse_json_line('{"type": "attached_probes", "data": {"probes": 3}}') == {
+        "type": "attached_probes",
+        "data": {"probes": 3},
+    }
+    assert parse_json_line("") is None
+    assert parse_json_line("Attaching 3 probes...") is None
+    assert parse_json_line("[1, 2]") is None  # not an object
+
+
+def test_parse_json_line_repairs_sign_extended_escapes() -> None:
+    # bpftrace 0.17 escapes the bytes of "é" (c3 a9) as \uffffffc3\uffffffa9: invalid JSON
+    raw = '{"type": "printf", "data": "caf\\uffffffc3\\uffffffa9\\n"}'
+    assert parse_json_line(raw) == {"type": "printf", "data": "café\n"}
+
+
+def test_parse_errors_with_line_and_column_and_memlock_dropped() -> None:
+    stderr = "\n".join(
+        [
+            MEMLOCK,
+            '/tmp/x/user.bt:3:20-21: ERROR: syntax error, unexpected }, expecting ) or ","',
+            'BEGIN { printf("x" }',
+            "                   ~",
+        ]
+    )
+    errs = parse_errors(stderr)
+    assert len(errs) == 1
+    assert errs[0].line == 3 and errs[0].column == 20
+    assert errs[0].message.startswith("syntax error")
+    e = load_error("user", stderr, 1)
+    assert e.line == 3
+    assert "line 3, column 20" in e.message
+    assert "RLIMIT_MEMLOCK" not in e.log
+    assert 'printf("x" }' in e.log
+
+
+def test_load_error_without_location() -> None:
+    e = load_error("bt-x", "ERROR: tracepoint not found: syscalls:nope\n", 1)
+    assert e.line is None and "tracepoint not found" in e.message
+    e2 = load_error("bt-x", "", 139)
+    assert "status 139" in e2.message
+
+
+def test_split_record() -> None:
+    rec = split_record("clone\t100\t5\t6\t1\tbash\t17\t42")
+    assert rec is not None
+    assert (rec.kind, rec.ts, rec.pid, rec.tid, rec.ppid, rec.comm) == ("clone", 100, 5, 6, 1, "bash")
+    assert rec.fields == ["17", "42"]
+    # the last field keeps its tabs when the number of fields is known
+    rec2 = split_record("x\t1\t2\t3\t4\tc\ta\tb\tc", 2)
+    assert rec2 is not None and rec2.fields == ["a", "b\tc"]
+    assert split_record("x\t1\t2\t3\t4\tc\ta", 2) is None
+    assert split_record("x\tnot-a-number\t2\t3\t4\tc") is None
+    assert split_record("hello world") is None
+
+
+def test_decoder_printf_split_across_messages_and_unknown_lines() -> None:
+    d = OutputDecoder("user")
+    assert d.feed({"type": "printf", "data": "hel"}) == []
+    evs = d.feed({"type": "printf", "data": "lo\nworld\n"})
+    assert [e.args["line"] for e in evs] == ["hello", "world"]
+    assert all(e.kind == "printf" and e.probe == "user" for e in evs)
+    assert d.feed({"type": "printf", "data": "tail"}) == []
+    assert [e.args["line"] for e in d.flush()] == ["tail"]
+
+
+def test_decoder_lost_map_attached_and_ready() -> None:
+    d = OutputDecoder("p")
+    assert d.feed({"type": "attached_probes", "data": {"probes": 4}}) == []
+    assert d.attached == 4
+    (lost,) = d.feed({"type": "lost_events", "data": {"events": 7}})
+    assert lost.kind == "lost" and lost.args == {"source": "perf", "count": 7}
+    (m,) = d.feed({"type": "map", "data": {"@c": {"bash": 3}}})
+    assert m.kind == "map" and m.args["name"] == "@c" and m.args["values"] == {"bash": 3}
+    (h,) = d.feed({"type": "hist", "data": {"@h": [{"min": 0, "max": 0, "count": 1}]}})
+    assert h.kind == "map" and h.args["type"] == "hist"
+    # our readiness marker is swallowed, its nonce remembered
+    assert d.feed({"type": "printf", "data": f"{READY_TAG}\t12345\n"}) == []
+    assert 12345 in d.ready_nonces
+
+
+def test_decoder_uses_line_decoder_and_survives_its_bugs() -> None:
+    def decode(line: str) -> Event | None:
+        if line.startswith("boom"):
+            raise ValueError("bad record")
+        if line.startswith("k\t"):
+            return Event(ts=1, probe="p", kind="k", pid=int(line.split("\t")[1]))
+        return None
+
+    d = OutputDecoder("p", decode)
+    evs = d.feed({"type": "printf", "data": "k\t5\nboom\nother\n"})
+    assert [e.kind for e in evs] == ["k", "printf", "printf"]
+    assert "ValueError" in evs[1].args["parse_error"]
+    assert evs[2].args == {"line": "other"}
+
+
+def test_decoder_filters_several_pids_and_attributes_container() -> None:
+    def decode(line: str) -> Event | None:
+        return Event(ts=1, probe="p", kind="k", pid=int(line))
+
+    cid = "a" * 64
+    d = OutputDecoder("p", decode, Target(pids=frozenset({10, 11}), container_id=cid))
+    evs = d.feed({"type": "printf", "data": "10\n12\n11\n"})
+    assert [e.pid for e in evs] == [10, 11]
+    assert all(e.container == cid for e in evs)
+
+
+def test_filter_params() -> None:
+    assert filter_params(Target()) == ["0", "0", "0", "0", "0"]
+    t = Target(pidns=(4, 4026532000), mntns=4026531999, pids=frozenset({999_999_999}))
+    # a pid that does not exist has no netns: 0, never an exception
+    assert filter_params(t) == ["4026532000", "4026531999", "0", "999999999", "0"]
+    assert filter_params(Target(lineage_root=77))[2] == "77"
+    assert filter_params(Target(pids=frozenset({1, 2})))[3] == "0"  # several: filtered in Python
+
+
+def test_ready_probe_appended_last_once() -> None:
+    text = with_ready_probe("BEGIN { }\n")
+    assert text.rstrip().endswith("}")
+    assert text.index("BEGIN") < text.index(f"{READY_MAGIC:#x}")
+    assert with_ready_probe(text) == text
+
+
+def test_user_script_checks() -> None:
+    with pytest.raises(UsageError):
+        check_user_script("   \n")
+    with pytest.raises(UsageError):
+        check_user_script("BEGIN {}\x00")
+    check_user_script("BEGIN { exit(); }")
