@@ -1,0 +1,112 @@
+"""cgroups probe decoder on hand-built records (bpf/cgroups.bpf.c's struct cg_rec) and the
+/proc/cgroups hierarchy map, for cgroup v1 and v2 paths."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes import cgroups
+from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.bcc_runner import DecodeContext
+
+NO_PID = 0x7FFFFFF0
+CID = "0123456789abcdef" * 4
+
+PROC_CGROUPS = """#subsys_name\thierarchy\tnum_cgroups\tenabled
+cpuset\t3\t3\t1
+cpu\t1\t3\t1
+cpuacct\t1\t3\t1
+memory\t4\t55\t1
+net_cls\t0\t3\t1
+pids\t8\t3\t1
+rdma\t9\t1\t0
+"""
+
+
+def rec(
+    kind: int,
+    path: bytes,
+    *,
+    root: int = 8,
+    level: int = 1,
+    cg_id: int = 77,
+    target: int = 0,
+    tcomm: bytes = b"",
+) -> bytes:
+    return cgroups.REC.pack(9, kind, NO_PID, NO_PID, 0, b"runc", cg_id, root, level, target, 0, tcomm, path)
+
+
+def decoder(tmp_path: Path) -> Callable[[bytes, DecodeContext], Event | None]:
+    p = tmp_path / "cgroups"
+    p.write_text(PROC_CGROUPS)
+    return cgroups.make_decoder(cgroups.Hierarchies(str(p)))
+
+
+def test_hierarchies_parse() -> None:
+    assert cgroups.Hierarchies.parse(PROC_CGROUPS) == {3: "cpuset", 1: "cpu,cpuacct", 4: "memory", 8: "pids"}
+
+
+def test_hierarchy_names(tmp_path: Path) -> None:
+    p = tmp_path / "cgroups"
+    p.write_text(PROC_CGROUPS)
+    h = cgroups.Hierarchies(str(p))
+    assert h.name(0) == "cgroup2"
+    assert h.name(1) == "cpu,cpuacct"
+    assert h.name(12) == ""  # unknown, looked up once
+    p.write_text(PROC_CGROUPS + "misc\t12\t1\t1\n")
+    assert h.name(12) == ""  # not re-read for the same unknown id
+    assert h.name(13) == ""  # a new unknown id re-reads the file...
+    assert h.name(12) == "misc"  # ...which now knows 12
+    missing = cgroups.Hierarchies(str(tmp_path / "nope"))
+    assert missing.name(4) == ""
+
+
+def test_mkdir_v1_docker(tmp_path: Path) -> None:
+    decode = decoder(tmp_path)
+    ev = decode(rec(1, f"/docker/{CID}".encode(), root=4, level=2), DecodeContext())
+    assert ev is not None
+    assert ev.kind == "cgroup_mkdir" and ev.probe == "cgroups"
+    assert ev.args == {
+        "path": f"/docker/{CID}",
+        "hierarchy": 4,
+        "root": 4,
+        "level": 2,
+        "id": 77,
+        "controllers": "memory",
+        "container_id": CID,
+    }
+    assert ev.text == f"mkdir cgroup memory:/docker/{CID}"
+
+
+def test_attach_v2_scope(tmp_path: Path) -> None:
+    decode = decoder(tmp_path)
+    path = f"/system.slice/docker-{CID}.scope".encode()
+    ev = decode(rec(2, path, root=0, level=2, target=4242, tcomm=b"runc:[2:INIT]"), DecodeContext())
+    assert ev is not None
+    assert ev.kind == "cgroup_attach"
+    assert ev.args["path"] == f"/system.slice/docker-{CID}.scope"
+    assert ev.args["hierarchy"] == 0 and ev.args["controllers"] == "cgroup2"
+    assert ev.args["target_pid"] == 4242 and ev.args["target_comm"] == "runc:[2:INIT]"
+    assert ev.args["container_id"] == CID
+    assert "runc:[2:INIT] (4242)" in ev.text
+
+
+def test_rmdir_and_plain_path(tmp_path: Path) -> None:
+    decode = decoder(tmp_path)
+    ev = decode(rec(3, b"/beefine-test-1"), DecodeContext())
+    assert ev is not None
+    assert ev.kind == "cgroup_rmdir" and ev.args["path"] == "/beefine-test-1"
+    assert "container_id" not in ev.args and ev.args["controllers"] == "pids"
+    long = b"/" + b"a" * 255
+    ev = decode(rec(1, long), DecodeContext())
+    assert ev is not None
+    assert ev.args["path"].endswith("…")
+    assert decode(rec(9, b"/x"), DecodeContext()) is None
+
+
+def test_render() -> None:
+    text = cgroups.render(ProbeOptions())
+    assert "TRACEPOINT_PROBE(cgroup, cgroup_attach_task)" in text and "data_loc_dst_path" in text
+    assert "FILTER_" not in text.split("\n", 2)[1]  # host-wide: no filter cflags

@@ -1,0 +1,171 @@
+"""mounts probe decoder on hand-built records (same layout as bpf/mounts.bpf.c's struct mount_rec)."""
+
+from __future__ import annotations
+
+from beefine_tui.probes import mounts
+from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.bcc_runner import DecodeContext
+
+NO_PID = 0x7FFFFFF0  # no such process: ppid 0, no container
+
+
+def rec(
+    kind: int,
+    *,
+    ret: int = 0,
+    flags: int = 0,
+    arg: int = 0,
+    fd1: int = 0,
+    fd2: int = 0,
+    fstype: bytes = b"",
+    s1: bytes = b"",
+    s2: bytes = b"",
+    data: bytes | None = None,
+    trunc: int = 0,
+) -> bytes:
+    data_len = len(data) + 1 if data is not None else 0
+    head = mounts.REC.pack(
+        123456789,
+        kind,
+        NO_PID,
+        NO_PID + 1,
+        0,
+        b"runc:[2:INIT]",
+        ret,
+        flags,
+        arg,
+        fd1,
+        fd2,
+        data_len,
+        trunc,
+        fstype,
+        s1,
+        s2,
+    )
+    if data is None:
+        return head
+    return head + (data + b"\0").ljust(mounts.DATA_LEN, b"\0")
+
+
+def ctx() -> DecodeContext:
+    return DecodeContext(Target())
+
+
+def test_mount_tmpfs() -> None:
+    ev = mounts.decode(
+        rec(1, flags=0x2 | 0x4 | 0x8, fstype=b"tmpfs", s1=b"tmpfs", s2=b"/dev/shm", data=b"size=65536k"),
+        ctx(),
+    )
+    assert ev is not None
+    assert ev.probe == "mounts" and ev.kind == "mount"
+    assert ev.pid == NO_PID and ev.tid == NO_PID + 1 and ev.comm == "runc:[2:INIT]" and ev.ts == 123456789
+    assert ev.args == {
+        "source": "tmpfs",
+        "target": "/dev/shm",
+        "fstype": "tmpfs",
+        "flags": "MS_NOSUID|MS_NODEV|MS_NOEXEC",
+        "flags_raw": 14,
+        "data": "size=65536k",
+        "ret": 0,
+    }
+    assert "/dev/shm" in ev.text and "tmpfs" in ev.text
+
+
+def test_mount_overlay_long_data() -> None:
+    lowers = [f"/var/lib/docker/overlay2/l/{'A' * 26}{i:02d}" for i in range(20)]
+    data = (
+        "lowerdir=" + ":".join(lowers) + ",upperdir=/var/lib/docker/overlay2/" + "f" * 64 + "/diff"
+        ",workdir=/var/lib/docker/overlay2/" + "f" * 64 + "/work"
+    )
+    assert len(data) > 1024
+    ev = mounts.decode(
+        rec(1, fstype=b"overlay", s1=b"overlay", s2=b"/var/lib/docker/overlay2/x/merged", data=data.encode()),
+        ctx(),
+    )
+    assert ev is not None
+    assert ev.args["data"] == data
+    assert ev.args["overlay"]["lowerdir"] == lowers
+    assert ev.args["overlay"]["upperdir"].endswith("/diff")
+    assert ev.args["overlay"]["workdir"].endswith("/work")
+    assert "20 lower layer(s)" in ev.text
+
+
+def test_mount_bind_rec_failed_and_truncated() -> None:
+    ev = mounts.decode(
+        rec(1, ret=-2, flags=0x1000 | 0x4000, s1=b"/nope", s2=b"x" * 255, trunc=mounts.T_S2), ctx()
+    )
+    assert ev is not None
+    assert ev.args["flags"] == "MS_BIND|MS_REC"
+    assert ev.args["ret"] == -2 and ev.args["error"] == "ENOENT"
+    assert ev.args["target"] == "x" * 255 + "…"
+    assert ev.args["data"] == "" and ev.args["fstype"] == ""
+    assert ev.text.endswith("-> ENOENT")
+
+
+def test_mount_data_truncated() -> None:
+    raw = rec(1, fstype=b"overlay", data=b"lowerdir=/a", trunc=mounts.T_DATA)
+    ev = mounts.decode(raw, ctx())
+    assert ev is not None and ev.args["data"] == "lowerdir=/a…"
+
+
+def test_umount_pivot_root() -> None:
+    ev = mounts.decode(rec(2, flags=2, s1=b"/oldroot"), ctx())
+    assert ev is not None and ev.kind == "umount"
+    assert ev.args == {"target": "/oldroot", "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    ev = mounts.decode(rec(3, s1=b".", s2=b"."), ctx())
+    assert ev is not None and ev.kind == "pivot_root"
+    assert ev.args == {"new_root": ".", "put_old": ".", "ret": 0}
+
+
+def test_new_mount_api() -> None:
+    ev = mounts.decode(rec(4, flags=1, s1=b"tmpfs", ret=5), ctx())
+    assert ev is not None and ev.kind == "fsopen"
+    assert ev.args["fsname"] == "tmpfs" and ev.args["flags"] == "FSOPEN_CLOEXEC" and ev.args["ret"] == 5
+    ev = mounts.decode(rec(5, arg=1, fd1=5, s1=b"size", s2=b"1m"), ctx())
+    assert ev is not None and ev.kind == "fsconfig"
+    assert ev.args["cmd"] == "FSCONFIG_SET_STRING" and ev.args["key"] == "size" and ev.args["value"] == "1m"
+    ev = mounts.decode(rec(5, arg=6, fd1=5), ctx())
+    assert ev is not None and ev.args["cmd"] == "FSCONFIG_CMD_CREATE" and ev.args["key"] == ""
+    ev = mounts.decode(rec(6, fd1=5, flags=1, arg=0x1 | 0x8, ret=6), ctx())
+    assert ev is not None and ev.kind == "fsmount"
+    assert ev.args["flags"] == "FSMOUNT_CLOEXEC"
+    assert ev.args["attr_flags"] == "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOEXEC"
+    ev = mounts.decode(rec(7, fd1=6, fd2=-100, flags=0x4, s1=b"", s2=b"/mnt/x"), ctx())
+    assert ev is not None and ev.kind == "move_mount"
+    assert ev.args["from_path"] == "" and ev.args["to_path"] == "/mnt/x"
+    assert ev.args["to_dfd"] == "AT_FDCWD" and ev.args["flags"] == "MOVE_MOUNT_F_EMPTY_PATH"
+    ev = mounts.decode(rec(8, fd1=-100, flags=0x1 | 0x8000 | 0o2000000, s1=b"/src", ret=7), ctx())
+    assert ev is not None and ev.kind == "open_tree"
+    assert ev.args["path"] == "/src"
+    assert ev.args["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE"
+
+
+def test_unknown_kind_is_skipped() -> None:
+    assert mounts.decode(rec(99), ctx()) is None
+
+
+def test_container_from_target() -> None:
+    ev = mounts.decode(rec(3, s1=b".", s2=b"."), DecodeContext(Target(container_id="c" * 64)))
+    assert ev is not None and ev.container == "c" * 64
+
+
+def test_parse_overlay() -> None:
+    assert mounts.parse_overlay("lowerdir=/a:/b,upperdir=/u,workdir=/w,index=off") == {
+        "lowerdir": ["/a", "/b"],
+        "upperdir": "/u",
+        "workdir": "/w",
+    }
+    assert mounts.parse_overlay("ro") == {}
+
+
+def test_render_without_root() -> None:
+    text = mounts.render(ProbeOptions(target=Target(pids=frozenset({4242}))))
+    assert "TRACEPOINT_PROBE(syscalls, sys_enter_mount)" in text
+    assert "sys_enter_pivot_root" in text and "sys_enter_umount" in text
+    assert "static __always_inline int beefine_should_trace" in text  # common.h inlined
+    assert "-DFILTER_TRACKED=1" in text and "-DDATA_LEN=4096" in text
+
+
+def test_spec() -> None:
+    assert mounts.SPEC.name == "mounts" and mounts.SPEC.engine == "bcc"
+    assert set(mounts.SPEC.kinds) >= {"mount", "umount", "pivot_root", "fsopen", "move_mount"}

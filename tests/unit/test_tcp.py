@@ -1,0 +1,99 @@
+"""tcp probe decoder on hand-built records (bpf/tcp.bpf.c's struct tcp_rec)."""
+
+from __future__ import annotations
+
+import socket
+
+from beefine_tui.probes import tcp
+from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.bcc_runner import DecodeContext
+
+NO_PID = 0x7FFFFFF0
+
+
+def rec(
+    old: int,
+    new: int,
+    *,
+    family: int = socket.AF_INET,
+    saddr: str = "127.0.0.1",
+    daddr: str = "127.0.0.1",
+    sport: int = 40000,
+    dport: int = 8080,
+    owner_known: int = 1,
+    kind: int = 1,
+    pid: int = NO_PID,
+) -> bytes:
+    s4 = d4 = b"\0" * 4
+    s6 = d6 = b"\0" * 16
+    if family == socket.AF_INET:
+        s4, d4 = socket.inet_aton(saddr), socket.inet_aton(daddr)
+    else:
+        s6, d6 = socket.inet_pton(socket.AF_INET6, saddr), socket.inet_pton(socket.AF_INET6, daddr)
+    return tcp.REC.pack(
+        11,
+        kind,
+        pid,
+        pid,
+        0,
+        b"curl",
+        0xFFFF888100001234,
+        old,
+        new,
+        sport,
+        dport,
+        family,
+        6,
+        owner_known,
+        0,
+        s4,
+        d4,
+        s6,
+        d6,
+    )
+
+
+def test_v4_connect() -> None:
+    ev = tcp.decode(rec(7, 2, sport=0), DecodeContext())
+    assert ev is not None and ev.kind == "tcp_state" and ev.probe == "tcp"
+    assert ev.args == {
+        "family": "AF_INET",
+        "saddr": "127.0.0.1",
+        "sport": 0,
+        "daddr": "127.0.0.1",
+        "dport": 8080,
+        "oldstate": "TCP_CLOSE",
+        "newstate": "TCP_SYN_SENT",
+        "sock": "0xffff888100001234",
+    }
+    assert ev.text == "127.0.0.1:0 -> 127.0.0.1:8080 CLOSE -> SYN_SENT"
+    assert ev.comm == "curl" and ev.pid == NO_PID
+
+
+def test_v6_established_unknown_owner() -> None:
+    ev = tcp.decode(
+        rec(2, 1, family=socket.AF_INET6, saddr="fe80::1", daddr="2001:db8::2", owner_known=0),
+        DecodeContext(),
+    )
+    assert ev is not None
+    assert ev.args["family"] == "AF_INET6"
+    assert ev.args["saddr"] == "fe80::1" and ev.args["daddr"] == "2001:db8::2"
+    assert ev.args["newstate"] == "TCP_ESTABLISHED" and ev.args["owner_known"] is False
+    assert ev.text == "[fe80::1]:40000 -> [2001:db8::2]:8080 SYN_SENT -> ESTABLISHED"
+
+
+def test_all_states_named() -> None:
+    for n in range(1, 13):
+        ev = tcp.decode(rec(n, n), DecodeContext())
+        assert ev is not None and not ev.args["newstate"].startswith("TCP_STATE_")
+
+
+def test_pid_zero_softirq() -> None:
+    ev = tcp.decode(rec(3, 1, pid=0, owner_known=0), DecodeContext())
+    assert ev is not None and ev.pid == 0 and ev.ppid == 0 and ev.container is None
+
+
+def test_unknown_kind_and_render() -> None:
+    assert tcp.decode(rec(1, 2, kind=5), DecodeContext()) is None
+    text = tcp.render(ProbeOptions())
+    assert "TRACEPOINT_PROBE(sock, inet_sock_set_state)" in text and "lru_hash" in text
