@@ -54,7 +54,8 @@ def facts_text(snap: Snapshot) -> str:
         f"Docker {d.version} (API {d.api_version})  storage {d.storage_driver}  "
         f"cgroup {d.cgroup_driver} v{d.cgroup_version}  root {d.root_dir}\n"
         f"containers: {d.containers_running} running, {d.containers_paused} paused, "
-        f"{d.containers_stopped} stopped   images: {d.images}   host: {d.cpus} CPUs, {human_bytes(d.mem_total)}"
+        f"{d.containers_stopped} stopped   images: {d.images}   "
+        f"host: {d.cpus} CPUs, {human_bytes(d.mem_total)}"
     )
 
 
@@ -110,7 +111,8 @@ class DashboardView(Vertical):
     def _arm(self, delay: float) -> None:
         self._timer = self.set_timer(max(delay, 0.01), self._tick)
 
-    def visible(self) -> bool:
+    def shown(self) -> bool:
+        """False when this view or any ancestor is hidden (e.g. an inactive tab)."""
         node: Any = self
         while node is not None and hasattr(node, "display"):
             if not node.display:
@@ -121,7 +123,7 @@ class DashboardView(Vertical):
     def _tick(self) -> None:
         if not self.is_mounted:
             return
-        if not self.visible():
+        if not self.shown():
             self._arm(self.interval)  # hidden tab: collect nothing
             return
         self._collect()
