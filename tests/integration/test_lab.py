@@ -122,12 +122,14 @@ def test_full_lifecycle_from_the_cli_leaves_nothing(lab_leftovers_check: Callabl
         proc = psutil.Process(pid)
         assert proc.cmdline() == ["sleep", "600"]
         assert labmod.mounts_under(info.state_dir)  # overlay + netns are mounted now
+        assert labmod.container_cgroups(c.id)
         client.close()
     finally:
         r = cli("lab", "down", "--name", name)
     assert r.returncode == 0, r.stderr
     lab_leftovers_check(info)
     assert not proc.is_running(), "the container's process survived down"
+    assert labmod.container_cgroups(c.id) == [], "the container's cgroups survived down"
 
 
 def test_down_with_no_lab_is_a_clear_error() -> None:

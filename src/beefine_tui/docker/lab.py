@@ -692,6 +692,7 @@ def _teardown(name: str, state: _State | None) -> None:
     """Remove everything of lab `name`: processes, mounts, bridge, state dir. Raises if something stays."""
     sd = state_dir_for(name)
     problems: list[str] = []
+    container_ids = _container_ids(sd)
     dockerd = [p for p in _lab_processes(name, state) if state and p.pid == state.dockerd_pid]
     # containers first (children of the shims), then dockerd (gracefully: it cleans its netns and
     # mounts), then whatever is left of containerd, shims, registry
@@ -703,6 +704,7 @@ def _teardown(name: str, state: _State | None) -> None:
     rest += _terminate(_lab_processes(name, state), grace=3)  # a straggler forked during the first pass
     if rest:
         problems.append("processes still running: " + ", ".join(str(p.pid) for p in rest))
+    problems += _remove_cgroups(container_ids)
     for mp in mounts_under(sd):
         try:
             _umount_lazy(mp)
@@ -722,6 +724,33 @@ def _teardown(name: str, state: _State | None) -> None:
             problems.append(f"could not delete {sd}")
     if problems:
         raise BeefineError(f"the lab {name!r} was not fully removed: " + "; ".join(problems))
+
+
+def _container_ids(sd: Path) -> list[str]:
+    try:
+        return [
+            p.name for p in (sd / "root" / "containers").iterdir() if re.fullmatch(r"[0-9a-f]{64}", p.name)
+        ]
+    except OSError:
+        return []
+
+
+def container_cgroups(container_id: str, root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
+    """The cgroup dirs dockerd's cgroupfs driver makes for a container (v1: one per hierarchy; v2: one)."""
+    return [p for p in (*root.glob(f"*/docker/{container_id}"), root / "docker" / container_id) if p.is_dir()]
+
+
+def _remove_cgroups(container_ids: list[str]) -> list[str]:
+    """A dockerd that had to be killed leaves its containers' (now empty) cgroups: remove them."""
+    left = []
+    for cid in container_ids:
+        for cg in container_cgroups(cid):
+            try:
+                cg.rmdir()
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    left.append(f"cgroup {cg}: {e.strerror}")
+    return left
 
 
 def _is_container_process(p: psutil.Process, name: str) -> bool:
