@@ -477,7 +477,7 @@ def _precheck_child() -> int:
     try:
         QuietBPF = _quiet_bpf_class()
         try:
-            b = QuietBPF(text=text)
+            b = QuietBPF(text=text.encode())
         except Exception as e:
             res.stage, res.error = "compile", str(e)
         else:
@@ -704,7 +704,7 @@ class UserBccProgram(Runner):
         QuietBPF = _quiet_bpf_class()
         try:
             # the precheck already reported warnings; -w keeps clang from printing them over the TUI
-            self._bpf = b = QuietBPF(text=text, cflags=["-w"])
+            self._bpf = b = QuietBPF(text=text.encode(), cflags=["-w"])
         except Exception as e:
             raise ProbeLoadError(f"BCC could not compile {self.origin}: {e}") from e
         fds: list[int] = []
@@ -757,7 +757,7 @@ class UserBccProgram(Runner):
             if mtype not in (MAP_PERF_EVENT_ARRAY, MAP_RINGBUF):
                 maps.append(name)
                 with contextlib.suppress(Exception):
-                    self._tables[name] = b.get_table(name)
+                    self._tables[name] = b.get_table(name.encode())
                 continue
             decode: Callable[[int, int], dict[str, Any]] | None = None
             columns: tuple[str, ...] = ()
@@ -772,7 +772,7 @@ class UserBccProgram(Runner):
                 except ValueError as e:
                     self.warnings.append(f"{name}: {e}; its records are shown as raw bytes")
             self.outputs[name] = OutputTable(name, mtype, columns or ("raw",), decode)
-            table = b.get_table(name)
+            table = b.get_table(name.encode())
             if mtype == MAP_RINGBUF:
                 table.open_ring_buffer(self._ring_cb(name))
             else:
