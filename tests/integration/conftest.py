@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ def lab() -> Iterator[LabInfo]:
     """A seeded lab for the whole test session (name t<pid>), always downed at the end."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root: run `sudo make test`")
+    _down_orphans()
     name = _lab_name()
     try:
         info = labmod.up(name, seed=True, timeout=120)
@@ -36,9 +39,35 @@ def lab() -> Iterator[LabInfo]:
             labmod.down(name)
         raise
     try:
-        yield info
+        with _signals_interrupt():
+            yield info
     finally:
         labmod.down(name)
+
+
+def _down_orphans() -> None:
+    """Labs of earlier test sessions (t<pid>) whose pytest died without its teardown (SIGKILL)."""
+    for name in labmod.lab_names():
+        m = re.fullmatch(r"t(\d+)", name)
+        if m and not psutil.pid_exists(int(m.group(1))):
+            with contextlib.suppress(Exception):
+                labmod.down(name)
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """SIGTERM/SIGHUP (CI timeout, dropped SSH) stop the session like Ctrl-C, so the lab is downed."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    sigs = [s for s in (signal.SIGTERM, signal.SIGHUP) if signal.getsignal(s) == signal.SIG_DFL]
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 @pytest.fixture(scope="session")

@@ -455,11 +455,29 @@ def _listens_on(pid: int, port: int) -> bool:
 # ---------------------------------------------------------------------------------------------- up
 
 
+def _daemon_env(binary: str) -> dict[str, str]:
+    """dockerd finds containerd, runc, docker-init and docker-proxy on PATH (some live in sbin), and must
+    reach the lab registry on 127.0.0.1 directly even when the user has an HTTP proxy set."""
+    env = dict(os.environ)
+    dirs = [os.path.dirname(binary), *env.get("PATH", "").split(os.pathsep)]
+    dirs += ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+    env["PATH"] = os.pathsep.join(dict.fromkeys(d for d in dirs if d))
+    for key in ("NO_PROXY", "no_proxy"):
+        env[key] = ",".join(x for x in (env.get(key, ""), "127.0.0.1", "localhost") if x)
+    return env
+
+
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as f:
         # a new session: the daemons outlive `lab up` and ignore the terminal's Ctrl-C and hangup
         return subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=f, stderr=subprocess.STDOUT, start_new_session=True
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=_daemon_env(argv[0]),
+            cwd="/",
         )
 
 
