@@ -1,0 +1,177 @@
+"""`beefine-tui trace IMAGE [-- CMD ...]`: run an image in a labelled container with the probes
+attached first, and print the story of its creation phase by phase (or JSON lines with a `phase`)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from typing import Any
+
+from beefine_tui.errors import BeefineError, DockerUnavailableError, UsageError
+
+
+class TraceInterrupted(BeefineError):
+    exit_code = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", help="image to run (with --lab also: small, layered)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--lab", action="store_true", help="use a private lab (started here and downed after)")
+    where.add_argument("--docker-host", metavar="URL", help="Docker daemon to use (default: $DOCKER_HOST)")
+    parser.add_argument("--pull", action="store_true", help="pull even when the image is present")
+    parser.add_argument("--json", action="store_true", help="JSON lines: one per phase (field `phase`)")
+    parser.add_argument("--events", action="store_true", help="with --json: include each phase's events")
+    parser.add_argument("--explain", action="store_true", help="print each phase's explanation")
+    parser.add_argument("--record", metavar="FILE", help="also record every event (JSON lines) to FILE")
+    parser.add_argument(
+        "--probes",
+        metavar="GROUPS",
+        help="comma-separated probe groups (default: all of process, files, mounts, namespaces, cgroups, "
+        "security, network)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=None, help="stop waiting for the container after N s"
+    )
+    parser.add_argument(
+        "cmd", nargs=argparse.REMAINDER, help="-- CMD ...: the command to run instead of the image's"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from beefine_tui.docker.runner import check_reference
+
+    cmd = list(args.cmd or [])
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    elif cmd and cmd[0].startswith("-"):
+        raise UsageError(
+            f"unexpected {cmd[0]!r} after the image",
+            "put options before IMAGE and the command after --: trace [OPTIONS] IMAGE -- CMD ...",
+        )
+    if args.events and not args.json:
+        raise UsageError("--events needs --json")
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    if not (args.lab and args.image in ("small", "layered")):
+        check_reference(args.image)
+    from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for
+
+    groups = [g.strip() for g in (args.probes or ",".join(DEFAULT_GROUPS)).split(",") if g.strip()]
+    if "process" not in groups:
+        groups.insert(0, "process")  # the story follows processes: exec and fork are always needed
+    names, notes = probes_for(groups)
+    from beefine_tui.privileges import require_bpf
+
+    require_bpf()
+    from beefine_tui.docker.client import exit_on_signals
+
+    with exit_on_signals(), contextlib.ExitStack() as stack:
+        if args.lab:
+            from beefine_tui.docker import lab as labmod
+
+            info = stack.enter_context(
+                labmod.running_lab(f"trace{os.getpid() % 100000}", seed=True, timeout=120)
+            )
+            host = info.docker_host
+            image = info.images.get(args.image, args.image)
+        else:
+            from beefine_tui.docker.client import resolve_docker_host
+
+            found = resolve_docker_host(args.docker_host)
+            if found is None:
+                raise DockerUnavailableError(
+                    "no Docker daemon answers here",
+                    "start Docker, pass --docker-host, or use --lab for a private one",
+                )
+            host = found
+            image = args.image
+        return _trace(args, host, image, cmd, names, notes, stack)
+
+
+def _trace(
+    args: argparse.Namespace,
+    host: str,
+    image: str,
+    cmd: list[str],
+    names: list[str],
+    notes: list[str],
+    stack: contextlib.ExitStack,
+) -> int:
+    from beefine_tui.docker.client import connect
+    from beefine_tui.docker.runner import find_daemon
+    from beefine_tui.events.bus import Bus
+    from beefine_tui.events.model import RecordHeader
+    from beefine_tui.events.record import Recorder
+    from beefine_tui.probes.base import ProbeOptions, Target
+    from beefine_tui.story.trace import TraceRun, start_sessions
+
+    client = connect(host)
+    stack.callback(client.close)
+    try:
+        data_root = str(client.info().get("DockerRootDir", ""))
+    except Exception as e:
+        raise DockerUnavailableError(f"the daemon at {host} did not answer: {e}") from None
+    daemon = find_daemon(host, data_root)
+    if daemon.dockerd_pid is None:
+        raise DockerUnavailableError(
+            f"cannot find the dockerd process serving {host} on this machine",
+            "trace needs the daemon to run here (its processes are what the probes follow)",
+        )
+    pids = (
+        frozenset({daemon.containerd_pid})
+        if daemon.containerd_pid and not daemon.containerd_is_child
+        else frozenset()
+    )
+    options = ProbeOptions(target=Target(lineage_root=daemon.dockerd_pid, pids=pids))
+    recorder = None
+    if args.record:
+        try:
+            recorder = Recorder.open(args.record, RecordHeader(probes=names, command=sys.argv))
+        except OSError as e:
+            raise UsageError(f"cannot write {args.record}: {e.strerror}") from None
+        stack.callback(recorder.close)
+    for n in notes:
+        print(f"note: {n}", file=sys.stderr)
+    bus = Bus()
+    tr = TraceRun(
+        client, image, bus, command=cmd or None, pull=True if args.pull else None,
+        exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
+    )  # fmt: skip
+    tr.start_pump()
+    stack.callback(tr.stop)
+    for session in start_sessions(names, options.target, bus):  # attached BEFORE the request
+        stack.callback(session.stop)
+    if not args.json:
+        print(f"tracing {image} on {host} with probes: {', '.join(names)}", file=sys.stderr)
+    interrupted = False
+    result = None
+    try:
+        result = tr.run(timeout=args.timeout)
+    except KeyboardInterrupt:
+        interrupted = True
+    tl = tr.timeline()
+    _print(tl, args)
+    if interrupted:
+        raise TraceInterrupted(
+            "interrupted: the container (if any) and the probes were removed",
+            "the story above shows how far it got",
+        )
+    if result is not None and result.error:
+        raise BeefineError(f"the container did not start: {result.error}", "see the exec phase above")
+    return 0
+
+
+def _print(tl: Any, args: argparse.Namespace) -> None:
+    if args.json:
+        for row in tl.to_dicts(with_events=args.events):
+            print(json.dumps(row, default=str))
+        print(json.dumps(tl.summary(), default=str))
+        return
+    from beefine_tui.story.render import timeline_lines
+
+    for line in timeline_lines(tl, explain=args.explain):
+        print(line)

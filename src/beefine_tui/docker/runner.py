@@ -1,0 +1,366 @@
+"""Run one labelled container for a trace: pull (with the real per-layer progress stream), create,
+start, wait, and remove it however the run ends. Every step is also published as an Event of probe
+"docker" (SCHEMA.md extension, see story/engine.py) so the story can place it on the same clock as
+the kernel's events. No Textual here.
+
+Docker events emitted (args always carry `run`, the run's tag, so two traces can share one bus):
+  pull_start {image}, pull_status {id, status, current?, total?}, pull_done {image, error?},
+  container_create {id, name}, container_start {id}, container_exit {id, code}, error {message, step},
+  bundle {path, summary} (the OCI config.json containerd wrote, read while it existed)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
+from beefine_tui.events.model import Event, now_ns
+from beefine_tui.story.bundle import BundleSummary, BundleWatcher
+
+Sink = Callable[[Sequence[Event]], None]
+LABEL = "beefine"
+WAIT_POLL = 0.2
+
+
+@dataclass(frozen=True)
+class DaemonProcs:
+    """The processes that do the work of a `docker run` on this daemon."""
+
+    dockerd_pid: int | None
+    containerd_pid: int | None
+    exec_roots: tuple[str, ...]
+    data_root: str
+    containerd_is_child: bool  # dockerd's managed containerd (so dockerd's lineage covers both)
+
+
+def _opt(cmd: list[str], name: str) -> str | None:
+    for i, a in enumerate(cmd):
+        if a == name and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if a.startswith(name + "="):
+            return a.split("=", 1)[1]
+    return None
+
+
+def find_daemon(docker_host: str, data_root: str) -> DaemonProcs:
+    """Find dockerd (by its -H socket or pidfile-less default) and the containerd it uses."""
+    sock = docker_host.removeprefix("unix://") if docker_host.startswith(("unix://", "/")) else None
+    dockerd: psutil.Process | None = None
+    for p in psutil.process_iter(["name", "cmdline"]):
+        cmd = p.info.get("cmdline") or []
+        if p.info.get("name") != "dockerd" and not (cmd and os.path.basename(cmd[0]) == "dockerd"):
+            continue
+        hosts = [cmd[i + 1] for i, a in enumerate(cmd[:-1]) if a in ("-H", "--host")]
+        hosts += [a.split("=", 1)[1] for a in cmd if a.startswith("--host=")]
+        dr = _opt(cmd, "--data-root")
+        if (sock and any(sock in h for h in hosts)) or (
+            dr and os.path.realpath(dr) == os.path.realpath(data_root)
+        ):
+            dockerd = p
+            break
+        if not hosts and sock in ("/var/run/docker.sock", "/run/docker.sock"):
+            dockerd = p
+    exec_roots: list[str] = []
+    containerd: psutil.Process | None = None
+    is_child = False
+    if dockerd is not None:
+        cmd = dockerd.cmdline()
+        exec_roots.append(_opt(cmd, "--exec-root") or "/var/run/docker")
+        with contextlib.suppress(psutil.Error):
+            for c in dockerd.children():
+                if c.name() == "containerd":
+                    containerd, is_child = c, True
+    if containerd is None:
+        for p in psutil.process_iter(["name", "ppid"]):
+            if p.info.get("name") == "containerd":
+                containerd = p
+                break
+    return DaemonProcs(
+        dockerd_pid=dockerd.pid if dockerd else None,
+        containerd_pid=containerd.pid if containerd else None,
+        exec_roots=tuple(exec_roots),
+        data_root=data_root,
+        containerd_is_child=is_child,
+    )
+
+
+@dataclass
+class RunResult:
+    container_id: str | None = None
+    exit_code: int | None = None
+    pulled: bool = False
+    error: str = ""
+    bundle: BundleSummary | None = None
+    mount_id: str | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class ContainerRun:
+    """One traced run. `stop()` is idempotent and removes the container whatever happened."""
+
+    client: Any  # docker.DockerClient
+    image: str
+    command: list[str] | None = None
+    sink: Sink | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    exec_roots: tuple[str, ...] = ()
+    run_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    result: RunResult = field(default_factory=RunResult)
+    _container: Any = None
+    _watcher: BundleWatcher | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _removed: bool = False
+
+    def emit(self, kind: str, container: str | None = None, text: str = "", **args: Any) -> None:
+        if self.sink is None:
+            return
+        args["run"] = self.run_tag
+        self.sink([Event(ts=now_ns(), probe="docker", kind=kind, container=container, args=args, text=text)])
+
+    # --- image ----------------------------------------------------------------------------------
+
+    def image_present(self) -> bool:
+        import docker.errors
+
+        try:
+            self.client.images.get(self.image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except docker.errors.APIError as e:
+            raise DockerUnavailableError(
+                f"the daemon could not look up {self.image}: {_explain(e)}"
+            ) from None
+
+    def pull(self) -> None:
+        """Pull with the real stream: one pull_status event per message (per layer)."""
+        import docker.errors
+        import requests
+
+        repo, tag = split_tag(self.image)
+        self.emit("pull_start", image=self.image, text=f"pull {self.image}")
+        stream = None
+        try:
+            stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True)
+            for msg in stream:
+                if self._stop.is_set():
+                    raise KeyboardInterrupt
+                if "error" in msg:
+                    raise NotFoundError(
+                        f"pull of {self.image} failed: {msg['error']}",
+                        "check the name and tag exist in the registry (`beefine-tui image NAME`)",
+                    )
+                detail = msg.get("progressDetail") or {}
+                args: dict[str, Any] = {"id": msg.get("id", ""), "status": msg.get("status", "")}
+                if detail.get("total"):
+                    args["current"] = detail.get("current", 0)
+                    args["total"] = detail["total"]
+                if self.on_progress is not None:
+                    self.on_progress(args)
+                self.emit("pull_status", text=f"{args['id']} {args['status']}".strip(), **args)
+        except docker.errors.NotFound as e:
+            self.emit("pull_done", image=self.image, error=_explain(e))
+            raise NotFoundError(
+                f"the registry has no image {self.image}: {_explain(e)}",
+                "check the repository and tag (e.g. `beefine-tui image --lab` lists the lab's images)",
+            ) from None
+        except docker.errors.APIError as e:
+            self.emit("pull_done", image=self.image, error=_explain(e))
+            raise BeefineError(
+                f"pull of {self.image} failed: {_explain(e)}",
+                "is the registry up and reachable from the daemon? (plain HTTP works only for localhost)",
+            ) from None
+        except requests.exceptions.ConnectionError as e:
+            raise DockerUnavailableError(f"lost the Docker daemon during the pull: {e}") from None
+        finally:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    stream.close()  # stops the daemon's pull when we leave early (Ctrl-C)
+        self.result.pulled = True
+        self.emit("pull_done", image=self.image)
+
+    # --- container ------------------------------------------------------------------------------
+
+    def create(self) -> str:
+        import docker.errors
+
+        labels = {LABEL: "1", "beefine.run": self.run_tag, **self.labels}
+        try:
+            c = self.client.containers.create(self.image, self.command or None, labels=labels, detach=True)
+        except docker.errors.ImageNotFound:
+            raise NotFoundError(
+                f"no image {self.image} on the daemon", "pull it first or use --pull"
+            ) from None
+        except docker.errors.APIError as e:
+            raise BeefineError(f"could not create a container of {self.image}: {_explain(e)}") from None
+        with self._lock:
+            self._container = c
+        self.result.container_id = c.id
+        self.emit("container_create", container=c.id, id=c.id, name=c.name, text=f"create {c.id[:12]}")
+        with contextlib.suppress(Exception):
+            merged = c.attrs["GraphDriver"]["Data"]["MergedDir"]
+            self.result.mount_id = Path(merged).parent.name
+        return str(c.id)
+
+    def start(self) -> None:
+        import docker.errors
+
+        c = self._container
+        assert c is not None, "create() first"
+        self._watcher = BundleWatcher(c.id, self.exec_roots, timeout=30).start()
+        self.emit("container_start", container=c.id, id=c.id, text=f"start {c.id[:12]}")
+        try:
+            c.start()
+        except docker.errors.APIError as e:
+            self.result.error = _explain(e)
+            self.emit(
+                "error", container=c.id, message=self.result.error, step="start", text=self.result.error
+            )
+            self._take_bundle(wait=0.2)
+            raise ContainerStartError(self.result.error, c.id) from None
+        self._take_bundle(wait=2.0)
+
+    def _take_bundle(self, wait: float) -> None:
+        w = self._watcher
+        if w is None or self.result.bundle is not None:
+            return
+        w.found.wait(wait)
+        if w.summary is not None:
+            self.result.bundle = w.summary
+            cid = self.result.container_id
+            self.emit("bundle", container=cid, path=w.summary.path, summary=w.summary.to_dict())
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait for the container to exit (or stop()/timeout). Polls, so Ctrl-C is seen promptly."""
+        import docker.errors
+        import requests
+
+        c = self._container
+        if c is None:
+            return None
+        deadline = None if timeout is None else now_ns() + int(timeout * 1e9)
+        while not self._stop.is_set():
+            try:
+                res = c.wait(timeout=WAIT_POLL)
+                code = int(res.get("StatusCode", -1))
+                self.result.exit_code = code
+                self.emit("container_exit", container=c.id, id=c.id, code=code, text=f"exit {code}")
+                return code
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                pass
+            except docker.errors.NotFound:
+                return self.result.exit_code
+            if deadline is not None and now_ns() > deadline:
+                return None
+        return None
+
+    def run(self, pull: bool | None = None, timeout: float | None = None) -> RunResult:
+        """pull (True: always, None: when missing, False: never), create, start, wait."""
+        present = self.image_present()
+        if pull or (pull is None and not present):
+            self.pull()
+        elif not present:
+            raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
+        self.create()
+        try:
+            self.start()
+        except ContainerStartError:
+            return self.result
+        self.wait(timeout)
+        return self.result
+
+    def stop(self) -> None:
+        """Remove the container (force) and stop watching; safe to call many times, from any thread."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.stop()
+        with self._lock:
+            c, self._container = self._container, None
+            if c is None or self._removed:
+                return
+            self._removed = True
+        import docker.errors
+
+        try:
+            c.remove(force=True)
+        except docker.errors.NotFound:
+            pass
+        except Exception:
+            # a second try with a fresh lookup: the container must not outlive us
+            with contextlib.suppress(Exception):
+                self.client.containers.get(c.id).remove(force=True)
+
+
+class ContainerStartError(BeefineError):
+    def __init__(self, message: str, container_id: str) -> None:
+        super().__init__(
+            f"the container did not start: {message}",
+            "the story shows where runc stopped (the exec phase)",
+        )
+        self.container_id = container_id
+
+
+def _explain(e: Exception) -> str:
+    expl = getattr(e, "explanation", None)
+    return str(expl or e)
+
+
+# --- image references (distribution/reference grammar, simplified) ---------------------------------
+
+_REF_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+
+
+def split_tag(image: str) -> tuple[str, str | None]:
+    """'host:5000/a/b:tag' -> ('host:5000/a/b', 'tag'); digests are kept on the repo (@sha256:...)."""
+    if "@" in image:
+        return image, None
+    name, sep, tag = image.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return image, "latest"
+
+
+def check_reference(image: str) -> None:
+    """Raise UsageError when `image` is not a valid reference (docker/distribution reference.go)."""
+    import re
+
+    if not image or len(image) > 255 or image != image.strip():
+        raise UsageError(f"{image!r} is not an image name", "e.g. busybox:latest or 127.0.0.1:5000/app:1")
+    name, digest_sep, digest = image.partition("@")
+    if digest_sep and not re.fullmatch(r"sha256:[a-f0-9]{64}", digest):
+        raise UsageError(f"bad digest in {image!r}", "a digest is sha256: and 64 hex digits")
+    repo, tag = split_tag(name)
+    if tag is not None and not re.fullmatch(r"[\w][\w.-]{0,127}", tag):
+        raise UsageError(f"bad tag in {image!r}", "tags are letters, digits, _ . - (max 128)")
+    parts = repo.split("/")
+    first = parts[0]
+    if len(parts) > 1 and ("." in first or ":" in first or first == "localhost"):
+        if not re.fullmatch(r"[A-Za-z0-9.-]+(:[0-9]+)?|\[[0-9a-fA-F:]+\](:[0-9]+)?", first):
+            raise UsageError(f"bad registry host in {image!r}", "e.g. 127.0.0.1:5000/name:tag")
+        parts = parts[1:]
+    for p in parts:
+        if not re.fullmatch(_REF_COMPONENT, p):
+            raise UsageError(
+                f"{image!r} is not a valid image name ({p!r})",
+                "names are lowercase letters, digits and separators (. _ -), e.g. busybox:latest",
+            )
+
+
+def registry_of(image: str) -> str:
+    """'127.0.0.1:5000/a:1' -> '127.0.0.1:5000'; Docker Hub names -> 'registry-1.docker.io:443'."""
+    first = image.split("/")[0]
+    if "/" in image and ("." in first or ":" in first or first == "localhost"):
+        return first if ":" in first else f"{first}:443"
+    return "registry-1.docker.io:443"

@@ -1,0 +1,241 @@
+"""A traced run, headless: probes attached before the request, the container run, the story built
+live. Used by `beefine-tui trace`, the Image monitor view and the tests. No Textual here.
+
+The caller owns the probe session and the bus; TraceRun feeds one StoryEngine from a subscription in
+a thread (bounded queue, timeout polls) and tells the engine what it learns (container id, overlay
+mount id, image layers, the bundle).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from beefine_tui.docker.runner import ContainerRun, ContainerStartError, RunResult, registry_of
+from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.model import Event
+from beefine_tui.events.record import Recorder
+from beefine_tui.story.engine import StoryEngine
+from beefine_tui.story.overlay import LayerIndex
+from beefine_tui.story.phases import Timeline
+
+# probe groups a trace can use, and the built-in probes of each (missing ones are skipped with a note)
+GROUP_PROBES: dict[str, tuple[str, ...]] = {
+    "process": ("exec", "fork"),
+    "files": ("files",),
+    "mounts": ("mounts", "bt-mounts"),
+    "namespaces": ("bt-namespaces", "namespaces"),
+    "cgroups": ("bt-cgroups", "cgroups"),
+    "security": ("bt-security", "security"),
+    "network": ("bt-sockets", "sockets"),
+}
+DEFAULT_GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "security", "network")
+
+
+def probes_for(groups: Sequence[str]) -> tuple[list[str], list[str]]:
+    """-> (probe names to load, notes about groups with no probe here). First available name wins."""
+    from beefine_tui.errors import UsageError
+    from beefine_tui.probes import catalog
+
+    known = catalog.all_probes()
+    names: list[str] = []
+    notes: list[str] = []
+    for g in groups:
+        if g not in GROUP_PROBES:
+            raise UsageError(f"unknown probe group {g!r}", "groups: " + ", ".join(GROUP_PROBES))
+        found = False
+        for n in GROUP_PROBES[g]:
+            if n in known and known[n].available().ok:
+                names.append(n)
+                found = True
+                if g != "process":
+                    break
+        if not found:
+            notes.append(f"no {g} probe is available here: that part of the story will be missing")
+    return names, notes
+
+
+def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str | None = None) -> list[Any]:
+    """Start the probes, attached before the run. BCC probes follow the daemon's lineage in the kernel;
+    bpftrace probes run host-wide (their lineage filter seeds only the root pid, not the containerd
+    that already runs under dockerd) and the story engine attributes their events itself. They are
+    low-volume syscalls (clone/unshare/setns/sethostname, cgroup, seccomp/prctl/capset, sockets).
+    Returns the sessions (stop each); on failure stops what started and raises."""
+    from beefine_tui.probes import catalog
+    from beefine_tui.probes.base import ProbeOptions, Target
+    from beefine_tui.probes.session import ProbeSession
+
+    probes = catalog.all_probes()
+    followed = [n for n in names if probes[n].spec.engine == "bcc"]
+    host = [n for n in names if n not in followed]
+    sessions: list[Any] = []
+    try:
+        for group, tgt in ((followed, target), (host, Target())):
+            if group:
+                s = ProbeSession(group, ProbeOptions(target=tgt, interface=interface), bus)
+                sessions.append(s)
+                s.start()
+    except BaseException:
+        for s in sessions:
+            s.stop()
+        raise
+    return sessions
+
+
+@dataclass
+class TraceRun:
+    client: Any
+    image: str
+    bus: Bus
+    command: list[str] | None = None
+    pull: bool | None = None  # True always, None when missing, False never
+    exec_roots: tuple[str, ...] = ()
+    data_root: str = ""
+    recorder: Recorder | None = None
+    on_progress: Callable[[dict[str, Any]], None] | None = None
+    engine: StoryEngine = field(default_factory=StoryEngine)
+    runner: ContainerRun | None = None
+    _sub: Subscription | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _seen: threading.Condition = field(default_factory=threading.Condition)
+
+    def __post_init__(self) -> None:
+        self.runner = ContainerRun(
+            self.client,
+            self.image,
+            self.command,
+            sink=self.bus.publish,
+            exec_roots=self.exec_roots,
+            on_progress=self.on_progress,
+        )
+        self.engine.update_hints(
+            image=self.image, registry=registry_of(self.image), run_tag=self.runner.run_tag
+        )
+
+    # --- event pump -----------------------------------------------------------------------------
+
+    def start_pump(self) -> None:
+        """Subscribe before anything runs, so nothing of the run is missed."""
+        self._sub = self.bus.subscribe(f"trace-{self.runner.run_tag if self.runner else ''}")
+        self._thread = threading.Thread(target=self._pump, name="trace-pump", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        sub = self._sub
+        assert sub is not None
+        while not self._stop.is_set():
+            batch = sub.get(timeout=0.05)
+            if batch:
+                self._take(batch)
+
+    def _take(self, batch: Sequence[Event]) -> None:
+        with self._lock:
+            self.engine.feed(batch)
+            if self.recorder is not None:
+                self.recorder.write(batch)
+        with self._seen:
+            self._seen.notify_all()
+
+    def timeline(self) -> Timeline:
+        with self._lock:
+            return self.engine.timeline()
+
+    def hint(self, **changes: Any) -> None:
+        with self._lock:
+            self.engine.update_hints(**changes)
+
+    # --- the run ----------------------------------------------------------------------------------
+
+    def run(self, timeout: float | None = None) -> RunResult:
+        r = self.runner
+        assert r is not None
+        present = r.image_present()
+        pulling = bool(self.pull or (self.pull is None and not present))
+        self.hint(
+            pulling=pulling,
+            pull_skip_reason="" if pulling else "the image was already present on the daemon (no --pull)",
+        )
+        if pulling:
+            try:
+                from beefine_tui.docker.image_structure import from_registry
+
+                st = from_registry(self.image, list_files=False)
+                self.hint(manifest_digests=tuple(li.digest for li in st.layers))
+            except Exception:
+                pass  # the pull itself reports a missing image or registry clearly
+            r.pull()
+        elif not present:
+            from beefine_tui.errors import NotFoundError
+
+            raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
+        self._learn_layers()
+        r.create()
+        self.hint(container_id=r.result.container_id, mount_id=r.result.mount_id)
+        self._learn_layers()  # again: the container's own -init layer and its short link exist now
+        try:
+            r.start()
+        except ContainerStartError:
+            self.hint(error=r.result.error, bundle=r.result.bundle)
+            self.settle()
+            return r.result
+        self.hint(bundle=r.result.bundle)
+        r.wait(timeout)
+        self.settle()
+        return r.result
+
+    def _learn_layers(self) -> None:
+        if not self.data_root:
+            return
+        idx = LayerIndex.load(self.data_root)
+        dirs: set[str] = set()
+        digests: list[str] = []
+        with contextlib.suppress(Exception):
+            attrs = self.client.images.get(self.image).attrs
+            diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
+            by_diff = {ref.diff_id: ref for ref in idx.by_cache_id.values()}
+            for d in diff_ids:
+                ref = by_diff.get(d)
+                if ref is not None:
+                    dirs.add(ref.cache_id)
+                    if ref.digests:
+                        digests.append(ref.digests[0])
+        changes: dict[str, Any] = {"layers": idx, "image_layer_dirs": frozenset(dirs)}
+        if digests and not self.engine.hints.manifest_digests:
+            changes["manifest_digests"] = tuple(digests)
+        self.hint(**changes)
+
+    def settle(self, wait: float = 2.0) -> None:
+        """Give the probes a moment to deliver the last events (the exit) after Docker said it ended."""
+        import time
+
+        deadline = time.monotonic() + wait
+        quiet_since = time.monotonic()
+        last = -1
+        while time.monotonic() < deadline:
+            tl = self.timeline()
+            n = self.engine.event_count
+            if n != last:
+                last, quiet_since = n, time.monotonic()
+            done = tl.phase("exit").state != "pending" or tl.phase("exec").state == "failed"
+            if done and time.monotonic() - quiet_since > 0.3:
+                return
+            with self._seen:
+                self._seen.wait(0.1)
+
+    def stop(self) -> None:
+        """Idempotent: remove the container, stop the pump."""
+        if self.runner is not None:
+            self.runner.stop()
+        self._stop.set()
+        t = self._thread
+        if t is not None and t.is_alive() and threading.current_thread() is not t:
+            t.join(timeout=1.0)
+        if self._sub is not None:
+            self._sub.close()
+        # drain what the pump left (its last batch) so the recording is complete
+        return None
