@@ -1,0 +1,222 @@
+"""mounts probe on the real kernel. A child process, traced by lineage and nothing else, makes its own
+private mount namespace and in it: a tmpfs mount, a recursive bind mount, a umount, a failed mount,
+the new mount API, and (in a second child) pivot_root. Exactly those calls must arrive, decoded.
+Nothing leaks: the namespace dies with the child, the temp dirs are removed, our programs are gone."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.model import Event
+from beefine_tui.probes import mounts
+from beefine_tui.probes.base import ProbeOptions, Target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+# ---- harness (the same in each of B2's probe integration tests)
+
+GATE = "import sys\nsys.stdin.readline()\n"
+
+
+def prog_exists(prog_id: int) -> bool:
+    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def collect_until(sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float) -> list[Event]:
+    events: list[Event] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(events):
+        events.extend(sub.get(0.1))
+    return events
+
+
+def run_traced(
+    mod: ModuleType,
+    code: str,
+    done: Callable[[Sequence[Event]], bool],
+    timeout: float = 30.0,
+    during: Callable[[], None] | None = None,
+) -> tuple[list[Event], str]:
+    """Start a child that waits on stdin, trace it (and only it, by lineage) with `mod`, let it run
+    `code`, collect events until `done`, stop, and check the runner's programs are gone. `during` runs
+    in this (untraced) process while tracing, to make noise that must not show up."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", GATE + code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    ids: set[int] = set()
+    try:
+        runner.start(bus.publish)
+        ids = runner.prog_ids()
+        assert ids and all(prog_exists(i) for i in ids)
+        if during is not None:
+            during()  # noise from outside the filter, made while tracing
+        out, err = child.communicate("go\n", timeout=timeout)
+        assert child.returncode == 0, f"child failed: {err}"
+        events = collect_until(sub, done, timeout)
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    runner.stop()  # idempotent
+    events += sub.get(0.2)
+    assert not [i for i in ids if prog_exists(i)], "BPF programs left loaded after stop()"
+    return [e for e in events if e.kind not in ("status", "lost")], out
+
+
+# ---- the tests
+
+PRELUDE = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+libc.syscall.restype = ctypes.c_long
+def check(r, what):
+    if r < 0:
+        e = ctypes.get_errno()
+        raise OSError(e, what + ": " + os.strerror(e))
+    return r
+check(libc.unshare(0x00020000), "unshare(CLONE_NEWNS)")
+# MS_REC|MS_PRIVATE on /: nothing we do here propagates back to the host
+check(libc.mount(b"none", b"/", None, 16384 | (1 << 18), None), "make-rprivate")
+"""
+
+
+@pytest.fixture
+def tmpdirs() -> Iterator[tuple[Path, Path]]:
+    base = Path(tempfile.mkdtemp(prefix="beefine-mnt-"))
+    a, b = base / "a", base / "b"
+    a.mkdir()
+    b.mkdir()
+    try:
+        yield a, b
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_tmpfs_bind_umount_and_failure(tmpdirs: tuple[Path, Path]) -> None:
+    a, b = tmpdirs
+    src = f"beefine-{uuid.uuid4().hex[:8]}"
+    code = (
+        PRELUDE
+        + f"""
+check(libc.mount({src.encode()!r}, {str(a).encode()!r}, b"tmpfs", 2 | 4, b"size=1m,mode=0700"), "tmpfs")
+check(libc.mount({str(a).encode()!r}, {str(b).encode()!r}, None, 4096 | 16384, None), "bind")
+check(libc.umount2({str(b).encode()!r}, 2), "umount2")
+r = libc.mount(b"/nonexistent-{src}", {str(b).encode()!r}, None, 4096 | 16384, None)
+assert r == -1 and ctypes.get_errno() == 2
+"""
+    )
+    noise = f"beefine-noise-{src}"
+
+    def outside() -> None:
+        # the same kind of call from a process outside the traced lineage: must not show up
+        cmd = f"mount --make-rprivate / && mount -t tmpfs {noise} {b}"
+        subprocess.run(["unshare", "-m", "sh", "-c", cmd], check=True, timeout=30)
+
+    events, _ = run_traced(
+        mounts,
+        code,
+        lambda evs: any(e.args.get("source") == f"/nonexistent-{src}" for e in evs),
+        during=outside,
+    )
+    assert not [e for e in events if e.args.get("source") == noise]
+    seen = [(e.kind, e.args.get("target")) for e in events]
+    assert seen == [
+        ("mount", "/"),
+        ("mount", str(a)),
+        ("mount", str(b)),
+        ("umount", str(b)),
+        ("mount", str(b)),
+    ], seen
+    private, tmpfs, bind, umount, failed = events
+    assert private.args["flags"] == "MS_REC|MS_PRIVATE" and private.args["ret"] == 0
+    assert tmpfs.args == {
+        "source": src,
+        "target": str(a),
+        "fstype": "tmpfs",
+        "flags": "MS_NOSUID|MS_NODEV",
+        "flags_raw": 6,
+        "data": "size=1m,mode=0700",
+        "ret": 0,
+    }
+    assert tmpfs.probe == "mounts" and tmpfs.comm.startswith("python")
+    assert bind.args["flags"] == "MS_BIND|MS_REC" and bind.args["source"] == str(a) and bind.args["ret"] == 0
+    assert umount.args == {"target": str(b), "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    assert failed.args["ret"] == -2 and failed.args["error"] == "ENOENT"
+    assert len({e.pid for e in events}) == 1
+
+
+def test_pivot_root(tmpdirs: tuple[Path, Path]) -> None:
+    a, _ = tmpdirs
+    code = (
+        PRELUDE
+        + f"""
+check(libc.mount(b"beefine-root", {str(a).encode()!r}, b"tmpfs", 0, b"size=1m"), "tmpfs")
+os.mkdir({str(a / "old")!r})
+os.chdir({str(a)!r})
+check(libc.syscall(155, b".", b"old"), "pivot_root")  # SYS_pivot_root on x86-64
+"""
+    )
+    events, _ = run_traced(mounts, code, lambda evs: any(e.kind == "pivot_root" for e in evs))
+    pr = [e for e in events if e.kind == "pivot_root"]
+    assert len(pr) == 1
+    assert pr[0].args == {"new_root": ".", "put_old": "old", "ret": 0}
+    assert [e.kind for e in events] == ["mount", "mount", "pivot_root"]
+
+
+def test_new_mount_api(tmpdirs: tuple[Path, Path]) -> None:
+    if not mounts.has_new_mount_api():
+        pytest.skip("this kernel has no fsopen tracepoints")
+    a, _ = tmpdirs
+    # x86-64: open_tree 428, move_mount 429, fsopen 430, fsconfig 431, fsmount 432
+    code = (
+        PRELUDE
+        + f"""
+S = libc.syscall
+S.argtypes = None
+fs = check(S(430, b"tmpfs", 1), "fsopen")
+check(S(431, fs, 1, b"size", b"1m", 0), "fsconfig size")
+check(S(431, fs, 6, None, None, 0), "fsconfig create")
+m = check(S(432, fs, 1, 0x4), "fsmount")
+check(S(429, m, b"", -100, {str(a).encode()!r}, 0x4), "move_mount")
+t = check(S(428, -100, {str(a).encode()!r}, 1 | 0o2000000), "open_tree")
+"""
+    )
+    events, _ = run_traced(mounts, code, lambda evs: any(e.kind == "open_tree" for e in evs))
+    kinds = [e.kind for e in events]
+    assert kinds == ["mount", "fsopen", "fsconfig", "fsconfig", "fsmount", "move_mount", "open_tree"], kinds
+    _, fsopen, size, create, fsmount, move, tree = events
+    assert fsopen.args["fsname"] == "tmpfs" and fsopen.args["flags"] == "FSOPEN_CLOEXEC"
+    fd = fsopen.args["ret"]
+    assert fd >= 0
+    assert (
+        size.args["cmd"] == "FSCONFIG_SET_STRING"
+        and size.args["key"] == "size"
+        and size.args["value"] == "1m"
+    )
+    assert size.args["fd"] == fd
+    assert create.args["cmd"] == "FSCONFIG_CMD_CREATE" and create.args["ret"] == 0
+    assert fsmount.args["attr_flags"] == "MOUNT_ATTR_NODEV" and fsmount.args["ret"] >= 0
+    assert move.args["from_path"] == "" and move.args["to_path"] == str(a)
+    assert move.args["flags"] == "MOVE_MOUNT_F_EMPTY_PATH" and move.args["ret"] == 0
+    assert tree.args["path"] == str(a) and tree.args["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"
