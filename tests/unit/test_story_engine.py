@@ -29,6 +29,7 @@ DIGESTS = (
 )
 CREATION = [
     "rootfs",
+    "bundle",
     "runtime",
     "cgroup",
     "namespaces",
@@ -177,3 +178,26 @@ def test_json_lines_have_a_phase_field(events: list[Event]) -> None:
     assert [r["phase"] for r in rows] == list(PHASES)
     assert rows[PHASES.index("exec")]["duration_ms"] is not None
     assert tl.summary()["exit_code"] == 0
+
+
+def test_truncated_cgroup_path_still_attributed() -> None:
+    cid = "a7d041f3bf06f19751fbee9466e3e92cc21f9fd860e244f861d55d9" + "0123456789"
+    ev = Event(
+        ts=5,
+        probe="bt-cgroups",
+        kind="cgroup_attach",
+        pid=9,
+        comm="runc",
+        args={"path": f"/docker/{cid[:56]}"},
+    )
+    other = Event(
+        ts=6,
+        probe="bt-cgroups",
+        kind="cgroup_attach",
+        pid=9,
+        comm="runc",
+        args={"path": "/docker/" + "b" * 56},
+    )
+    eng = StoryEngine(StoryHints(container_id=cid))
+    eng.feed([ev, other])
+    assert eng.timeline().phase("cgroup").total == 1

@@ -18,6 +18,7 @@ Attribution (nothing to filter on before the container exists):
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,7 @@ from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.overlay import LayerIndex, cache_id_of_dir, parse_overlay_data
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
+_TAIL_HEX = re.compile(r"([0-9a-f]{12,63})$")
 DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
 
@@ -163,7 +165,11 @@ class StoryEngine:
 
     def _mentions_us(self, text: str) -> bool:
         h = self.hints
-        return bool((h.container_id and h.container_id in text) or (h.mount_id and h.mount_id in text))
+        if (h.container_id and h.container_id in text) or (h.mount_id and h.mount_id in text):
+            return True
+        # probes cut long strings: a path ending in 12+ hex chars that start our id counts as ours
+        m = _TAIL_HEX.search(text.rstrip("…/"))
+        return bool(m and h.container_id and h.container_id.startswith(m.group(1)))
 
     def _classify(self, ev: Event, st: _State) -> str | None:
         h = self.hints
