@@ -38,9 +38,10 @@ static __always_inline void beefine_count_lost(int slot)
 
 /* Output buffer. BCC refuses map method calls inside macros, so each program writes its own submit
  * function with the same #ifdef:
- *     #ifdef BEEFINE_PERF  return events.perf_submit(ctx, data, size);
+ *     #ifdef BEEFINE_PERF  events.perf_submit(ctx, data, size); return 0;
  *     #else                return events.ringbuf_output(data, size, 0);
- * Perf buffer loss is counted by the kernel per CPU and read through lost_cb. */
+ * and counts BEEFINE_LOST_OUTPUT when it returns non-zero. Perf buffer loss is counted by the kernel
+ * per CPU and read through lost_cb, so it must not be counted again here. */
 #ifdef BEEFINE_PERF
 #define BEEFINE_OUTPUT(name, pages) BPF_PERF_OUTPUT(name)
 #else

@@ -397,7 +397,7 @@ class BccRunner(Runner):
         exc: Exception | None = None
         with _capture_stderr() as captured:
             try:
-                holder.append(BPF(text=prog.text, cflags=list(prog.cflags)))
+                holder.append(BPF(text=prog.text.encode(), cflags=list(prog.cflags)))
                 for tp, fn in prog.attach:
                     holder[0].attach_tracepoint(tp=tp, fn_name=fn)
             except Exception as e:
@@ -415,11 +415,11 @@ class BccRunner(Runner):
             for rb in prog.buffers:
                 cb = self._callback(ld, rb.decode)
                 if perf:
-                    bpf[rb.name].open_perf_buffer(
+                    bpf[rb.name.encode()].open_perf_buffer(
                         cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
                     )
                 else:
-                    bpf[rb.name].open_ring_buffer(cb)
+                    bpf[rb.name.encode()].open_ring_buffer(cb)
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
@@ -441,7 +441,7 @@ class BccRunner(Runner):
             seeds |= descendants(t.lineage_root)
         if not seeds:
             return
-        table = bpf["tracked"]
+        table = bpf[b"tracked"]
         for pid in seeds:
             table[table.Key(pid)] = table.Leaf(1)
 
@@ -476,7 +476,7 @@ class BccRunner(Runner):
         fds: list[int] = []
         for ld in self._loaded:
             for rb in ld.prog.buffers:
-                table = ld.bpf[rb.name]
+                table = ld.bpf[rb.name.encode()]
                 if use_perf_buffers():
                     for (tid, _cpu), reader in list(ld.bpf.perf_buffers.items()):
                         if tid == id(table):
@@ -528,7 +528,7 @@ class BccRunner(Runner):
     def read_lost(self, ld: _Loaded) -> int:
         total = 0
         with contextlib.suppress(Exception):
-            table = ld.bpf["lost"]
+            table = ld.bpf[b"lost"]
             for i in range(LOST_SLOTS):
                 total += int(table[table.Key(i)].value)
         return total

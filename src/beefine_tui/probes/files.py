@@ -12,7 +12,6 @@ sendfile/copy_file_range, fds duplicated with dup*, opens with relative paths wh
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import struct
 from typing import Any
@@ -134,7 +133,8 @@ def prefix_cflags(prefix: str | None) -> list[str]:
         raise UsageError(f"path prefix is {len(raw)} bytes long; at most {MAX_PREFIX} are supported")
     if b"\0" in raw:
         raise UsageError("path prefix contains a NUL byte")
-    cmp = "&&".join(f"p[{i}]=={b}" for i, b in enumerate(raw))
+    # compare as unsigned: `char` is signed on BPF, and UTF-8 bytes are >= 0x80
+    cmp = "&&".join(f"(unsigned char)p[{i}]=={b}" for i, b in enumerate(raw))
     return [f"-DPATH_PREFIX_LEN={len(raw)}", f"-DPATH_PREFIX_MATCH(p)=({cmp})"]
 
 
@@ -149,7 +149,7 @@ class _Housekeeper:
         self.rounds += 1
         if self.rounds % HOUSEKEEP_EVERY:
             return []
-        table = bpf["fds"]
+        table = bpf[b"fds"]
         out: list[Event] = []
         now = 0
         for k, v in list(table.items()):
@@ -159,7 +159,8 @@ class _Housekeeper:
                 from beefine_tui.events.model import now_ns
 
                 now = now_ns()
-            path = ctypes.string_at(ctypes.addressof(v.path), 256).split(b"\0", 1)[0].decode(errors="replace")
+            raw_path = v.path if isinstance(v.path, bytes) else bytes(v.path)  # ctypes gives bytes to the NUL
+            path = raw_path.split(b"\0", 1)[0].decode(errors="replace")
             for kind, nbytes, count in (("read", v.rbytes, v.rcount), ("write", v.wbytes, v.wcount)):
                 if count:
                     args = {"path": path, "fd": k.fd, "bytes": nbytes, "count": count, "closed": True}

@@ -1,0 +1,97 @@
+"""exec probe on the real kernel: our own exec arrives exactly once with argv and exit code; a failed
+execve is reported with ENOENT; the runner's programs are gone after stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Sequence
+
+import pytest
+
+from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.model import Event
+from beefine_tui.probes import exec as exec_probe
+from beefine_tui.probes.base import ProbeOptions, Target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def prog_exists(prog_id: int) -> bool:
+    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def collect_until(
+    sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float = 15
+) -> list[Event]:
+    events: list[Event] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(events):
+        events.extend(sub.get(0.1))
+    return events
+
+
+def test_exec_argv_exit_code_and_enoent() -> None:
+    marker = f"beefine-exec-{uuid.uuid4().hex[:10]}"
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid())))
+    runner.start(bus.publish)
+    ids = runner.prog_ids()
+    try:
+        assert ids, "the runner recorded no program ids"
+        assert all(prog_exists(i) for i in ids)
+        rc = subprocess.run(["/bin/sh", "-c", "exit 3", marker]).returncode
+        assert rc == 3
+        with pytest.raises(FileNotFoundError):
+            subprocess.run([f"/nonexistent/{marker}", "x"])
+
+        def done(evs: Sequence[Event]) -> bool:
+            execs = [e for e in evs if e.kind == "exec" and marker in " ".join(e.args["argv"])]
+            pids = {e.pid for e in execs if e.args["ret"] == 0}
+            return len(execs) >= 2 and any(e.kind == "exit" and e.pid in pids for e in evs)
+
+        events = collect_until(sub, done)
+    finally:
+        runner.stop()
+    runner.stop()  # idempotent
+    events += sub.get(0.5)
+
+    ok = [e for e in events if e.kind == "exec" and e.args["argv"] == ["/bin/sh", "-c", "exit 3", marker]]
+    assert len(ok) == 1, ok
+    ev = ok[0]
+    assert ev.args["filename"] == "/bin/sh" and ev.args["ret"] == 0 and "error" not in ev.args
+    assert ev.comm == "sh" and ev.probe == "exec" and ev.pid > 0 and ev.ts > 0
+    exits = [e for e in events if e.kind == "exit" and e.pid == ev.pid]
+    assert len(exits) == 1, exits
+    assert exits[0].args["code"] == 3 and exits[0].args["signal"] is None
+    assert exits[0].args["duration_ns"] is not None and exits[0].args["duration_ns"] >= 0
+
+    failed = [e for e in events if e.kind == "exec" and e.args["filename"] == f"/nonexistent/{marker}"]
+    assert len(failed) == 1, failed
+    assert failed[0].args["ret"] == -2 and failed[0].args["error"] == "ENOENT"
+    assert failed[0].args["argv"] == [f"/nonexistent/{marker}", "x"]
+
+    assert [e.args["state"] for e in events if e.kind == "status"] == ["running", "stopped"]
+    assert not any(prog_exists(i) for i in ids), "BPF programs left attached after stop()"
+
+
+def test_signal_death_is_reported() -> None:
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid())))
+    runner.start(bus.publish)
+    try:
+        p = subprocess.Popen(["/bin/sleep", "30"])
+        collect_until(sub, lambda evs: any(e.kind == "exec" and e.pid == p.pid for e in evs))
+        p.kill()
+        p.wait()
+        events = collect_until(sub, lambda evs: any(e.kind == "exit" and e.pid == p.pid for e in evs))
+    finally:
+        runner.stop()
+    exits = [e for e in events if e.kind == "exit" and e.pid == p.pid]
+    assert len(exits) == 1
+    assert exits[0].args["signal"] == 9 and exits[0].args["code"] is None
