@@ -45,7 +45,7 @@ def test_our_program_is_listed_then_gone(loaded: UserBccProgram) -> None:
     rows = {r.prog.id: r for r in inv.inventory()}
     row = rows[pid]
     assert row.prog.type == "tracepoint"
-    assert "tracepoint:sys_enter_execve" in [a.point for a in row.attach]
+    assert "tracepoint:syscalls:sys_enter_execve" in [a.point for a in row.attach]
     assert os.getpid() in row.owners
     assert row.ours
     assert inv.owner_of(pid, [loaded]) is loaded
@@ -65,7 +65,7 @@ def test_progs_json_matches_bpftool(loaded: UserBccProgram, capsys: pytest.Captu
     (pid,) = loaded.prog_ids
     mine = next(d for d in out if d["id"] == pid)
     assert mine["ours"] is True and mine["type"] == "tracepoint"
-    assert mine["attach"] == ["tracepoint:sys_enter_execve"]
+    assert mine["attach"] == ["tracepoint:syscalls:sys_enter_execve"]
 
 
 def test_run_stats_measured_and_sysctl_restored(loaded: UserBccProgram) -> None:

@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -212,6 +212,24 @@ def test_failure_halfway_leaves_nothing(no_leak: None) -> None:
     assert "could not attach tracepoint__syscalls__sys_enter_no_such_call" in e.value.message
     assert e.value.line == 3
     # no_leak checks the first, attached function was detached and unloaded
+
+
+def test_stop_from_inside_the_sink_frees_everything(unique_cmd: Path, no_leak: None) -> None:
+    prog = UserBccProgram(GOOD, "good.c")
+    got: list[Event] = []
+
+    def sink(batch: Sequence[Event]) -> None:
+        got.extend(batch)
+        prog.stop()  # runs on the poll thread, inside BCC's poll
+
+    prog.start(sink)
+    ids = prog.prog_ids
+    subprocess.run([str(unique_cmd)], check=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and set(ids) & my_prog_fds():
+        time.sleep(0.05)
+    assert got
+    assert not set(ids) & bpftool_prog_ids()
 
 
 def test_program_without_output_table_still_loads_with_a_warning(no_leak: None) -> None:

@@ -63,8 +63,10 @@ def test_parse_progs() -> None:
 
 
 def test_parse_attachments() -> None:
-    perf = inv.parse_perf(PERF)
+    perf = inv.parse_perf(PERF, category=lambda name: None)
     assert perf == [inv.Attachment(32, "tracepoint:sys_enter_execve", "perf", pid=1234)]
+    perf = inv.parse_perf(PERF, category={"sys_enter_execve": "syscalls"}.get)
+    assert perf[0].point == "tracepoint:syscalls:sys_enter_execve"
     links = inv.parse_links(LINKS)
     assert [a.point for a in links] == ["raw_tracepoint:sched_switch", "xdp:lo (link)", "mystery link 7"]
     assert links[1].ifname == "lo" and links[1].link_id == 6
@@ -76,7 +78,7 @@ def test_parse_attachments() -> None:
 
 def test_join_marks_ours_and_others() -> None:
     progs = inv.parse_progs(PROGS)
-    atts = [*inv.parse_perf(PERF), *inv.parse_links(LINKS), *inv.parse_net(NET_OLD)]
+    atts = [*inv.parse_perf(PERF, lambda n: None), *inv.parse_links(LINKS), *inv.parse_net(NET_OLD)]
     me = os.getpid()
     rows = inv.join_rows(progs, atts, held={40: {me}}, me=me, comm=lambda pid: f"c{pid}")
     by = {r.prog.id: r for r in rows}

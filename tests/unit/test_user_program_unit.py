@@ -192,6 +192,26 @@ def test_load_picks_by_extension(tmp_path: Path) -> None:
     assert isinstance(pasted, up.UserBpftraceProgram) and pasted.origin == "pasted"
 
 
+def test_compile_warnings_name_the_users_line() -> None:
+    log = (
+        "user.c:3:9: warning: unused variable 'x' [-Wunused-variable]\n    int x;\n        ^\n"
+        "/virtual/include/bcc/helpers.h:1:1: warning: not ours\n"
+    )
+    assert up.compile_warnings(log, "a\nb\n    int x;\n") == [
+        "line 3: unused variable 'x' [-Wunused-variable]"
+    ]
+
+
+def test_path_like_text_that_names_no_file_is_not_compiled(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        up.load_user_program(str(tmp_path / "prog.txt"))
+    with pytest.raises(NotFoundError):
+        up.load_user_program("./nope")
+    f = tmp_path / "noext"
+    f.write_text('tracepoint:syscalls:sys_enter_execve { printf("x\\n"); }\n')
+    assert isinstance(up.load_user_program(f" {f} "), up.UserBpftraceProgram)  # by content
+
+
 def test_load_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         up.load_user_program(str(tmp_path / "missing.c"))

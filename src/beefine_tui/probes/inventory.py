@@ -215,15 +215,49 @@ def list_links() -> list[Attachment]:
     return parse_links(bpftool_json("link", "show"))
 
 
-def parse_perf(data: Any) -> list[Attachment]:
-    """`bpftool perf show -j`: programs attached through perf events, with the holding pid."""
+_TP_CATEGORIES: dict[str, str] | None = None
+TRACEFS_EVENTS = ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events")
+
+
+def tracepoint_category(name: str) -> str | None:
+    """ "syscalls" for "sys_enter_execve": bpftool names only the event; tracefs knows its category
+    (read once per process; None when tracefs is not mounted or the name is ambiguous/unknown)."""
+    global _TP_CATEGORIES
+    if _TP_CATEGORIES is None:
+        found: dict[str, str] = {}
+        dup: set[str] = set()
+        for base in TRACEFS_EVENTS:
+            try:
+                cats = os.listdir(base)
+            except OSError:
+                continue
+            for cat in cats:
+                try:
+                    events = os.listdir(os.path.join(base, cat))
+                except OSError:
+                    continue
+                for ev in events:
+                    if ev in found and found[ev] != cat:
+                        dup.add(ev)
+                    found[ev] = cat
+            break
+        _TP_CATEGORIES = {k: v for k, v in found.items() if k not in dup}
+    return _TP_CATEGORIES.get(name)
+
+
+def parse_perf(data: Any, category: Any = None) -> list[Attachment]:
+    """`bpftool perf show -j`: programs attached through perf events, with the holding pid.
+    Tracepoints are named `tracepoint:<category>:<event>` when the category is known."""
+    cat_of = category or tracepoint_category
     out: list[Attachment] = []
     for d in data or []:
         if not isinstance(d, dict) or "prog_id" not in d:
             continue
         fd_type = str(d.get("fd_type", "perf"))
         if "tracepoint" in d:
-            point = f"{fd_type}:{d['tracepoint']}"
+            tp = str(d["tracepoint"])
+            cat = cat_of(tp) if fd_type in ("tracepoint", "raw_tracepoint") and ":" not in tp else None
+            point = f"{fd_type}:{cat}:{tp}" if cat else f"{fd_type}:{tp}"
         elif "func" in d:
             point = f"{fd_type}:{d['func']}" + (f"+{d['offset']}" if d.get("offset") else "")
         elif "filename" in d:

@@ -86,6 +86,7 @@ _META = re.compile(r"^\s*//\s*(name|description|columns)\s*:\s*(.*?)\s*$", re.IG
 _CLANG_ERROR = re.compile(
     r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): (?P<sev>error|fatal error): (?P<msg>.*)$"
 )
+_CLANG_WARNING = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): warning: (?P<msg>.*)$")
 _VERIFIER_AT = re.compile(r"@ (?P<file>[^\s:]+):(?P<line>\d+)\s*$")
 _BPFTRACE_HINT = re.compile(
     r"^\s*(BEGIN|END|(tracepoint|t|kprobe|k|kretprobe|kr|uprobe|u|uretprobe|ur|usdt|U|profile|p|interval|i|"
@@ -182,6 +183,22 @@ def _confirm_line(line: int, echoed: str, src_lines: list[str]) -> int:
             if same(n):
                 return n
     return line
+
+
+def compile_warnings(log: str, source: str, limit: int = 5) -> list[str]:
+    """clang's warnings about the user's own lines, as "line N: message" (at most `limit`)."""
+    lines = log.splitlines()
+    out: list[str] = []
+    src_lines = source.split("\n")
+    for i, raw in enumerate(lines):
+        m = _CLANG_WARNING.match(raw.strip())
+        if not m or not m["file"].endswith(USER_FILE):
+            continue
+        echoed = lines[i + 1] if i + 1 < len(lines) else ""
+        out.append(f"line {_confirm_line(int(m['line']), echoed, src_lines)}: {m['msg']}")
+        if len(out) >= limit:
+            break
+    return out
 
 
 def verifier_reason(log: str) -> tuple[str, int | None]:
@@ -602,6 +619,8 @@ class UserBccProgram(Runner):
         self._batch: list[Event] = []
         self._started = False
         self._lost_seen = 0
+        self._poll_done = False
+        self._defer_teardown = False
 
     # what the UI reads
     @property
@@ -636,6 +655,12 @@ class UserBccProgram(Runner):
         text = self.render()
         check = precheck(text)
         self._raise_for_precheck(check)
+        self.warnings.extend(compile_warnings(check.log, self.source))
+        if "bpf_trace_printk" in self.source:
+            self.warnings.append(
+                "bpf_trace_printk output goes to /sys/kernel/tracing/trace_pipe, not here: "
+                "submit a struct to a BPF_RINGBUF_OUTPUT table to see it as columns"
+            )
         kinds = {fn: prog_type_for(fn) for fn in check.functions}
         for fn, kind in kinds.items():
             if kind in ("kprobe", "kretprobe") and not _kprobes_available():
@@ -841,6 +866,11 @@ class UserBccProgram(Runner):
             self._batch.append(status_event(self.probe, "failed", self.error))
         finally:
             self._flush()
+            with self._lock:
+                self._poll_done = True
+                deferred = self._defer_teardown
+            if deferred:
+                self._teardown()
 
     def _check_lost_table(self) -> None:
         t = self._tables.get(LOST_TABLE)
@@ -892,10 +922,17 @@ class UserBccProgram(Runner):
 
     # stopping
     def stop(self) -> None:
+        """Idempotent, from any thread. BCC's buffers are freed only once the poll thread is out of
+        BCC: if it is not (stop called from inside the sink, or a sink that hangs), it frees them
+        itself on its way out."""
         self._stop_event.set()
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=5.0)
+        with self._lock:
+            if t is not None and not self._poll_done:
+                self._defer_teardown = True
+                return
         self._teardown()
 
     def _teardown(self) -> None:
@@ -1049,15 +1086,25 @@ def detect_engine(text: str) -> str:
     return "bpftrace" if _BPFTRACE_HINT.search(text) else "bcc"
 
 
+def _looks_like_path(s: str) -> bool:
+    """One short line that names an existing file, or has a program's extension or a path's start
+    and none of a program's punctuation."""
+    t = s.strip()
+    if not t or "\n" in t or len(t) > 4096:
+        return False
+    if os.path.exists(os.path.expanduser(t)):
+        return True
+    code = any(c in t for c in "{};(")
+    return not code and (t.endswith((".c", ".bt")) or t.startswith(("/", "./", "../", "~")))
+
+
 def load_user_program(path_or_text: str | Path, *, name: str | None = None) -> UserProgram:
     """A runner (not started) for a file (.c -> BCC, .bt -> bpftrace) or pasted program text."""
     text: str
     origin: str
     ext = ""
-    if isinstance(path_or_text, Path) or (
-        "\n" not in path_or_text and len(path_or_text) < 4096 and path_or_text.strip().endswith((".c", ".bt"))
-    ):
-        p = Path(path_or_text).expanduser()
+    if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
+        p = Path(str(path_or_text).strip()).expanduser()
         if not p.exists():
             raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
         if p.is_dir():
