@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from beefine_tui.docker.cgroups import CgroupInfo, CgroupReader
+from beefine_tui.docker.cgroups import CgroupInfo, CgroupLimits, CgroupReader, CgroupUsage
 from beefine_tui.docker.mounts import MountEntry, OverlayLayer, overlay_layers, read_mountinfo, root_mount
 from beefine_tui.docker.namespaces import NamespaceEntry, ns_inode, read_namespaces
 from beefine_tui.docker.netinfo import NetInfo, read_netinfo
@@ -247,3 +247,55 @@ def layers_from_graphdriver(attrs: dict[str, Any]) -> list[OverlayLayer]:
 
 def encode_json(rep: ContainerReport) -> bytes:
     return msgspec.json.encode(rep)
+
+
+class Sample(msgspec.Struct, kw_only=True):
+    """One tick of the container monitor: state, cgroup usage and limits, processes."""
+
+    ts: float  # time.monotonic()
+    status: str
+    pid: int
+    usage: CgroupUsage | None = None
+    limits: CgroupLimits | None = None
+    processes: list[ProcInfo] = msgspec.field(default_factory=list)
+
+
+class MonitorSampler:
+    """Cheap periodic reads for one container: one inspect (to see it pause or exit), cgroup files, /proc.
+
+    Keeps its readers between ticks so CPU % per process has a previous sample."""
+
+    def __init__(self, client: Any, container_id: str, proc: str = "/proc") -> None:
+        self.client = client
+        self.cid = container_id
+        self.proc = proc
+        self._pid = 0
+        self._cg: CgroupReader | None = None
+        self._lister: ProcessLister | None = None
+
+    def sample(self) -> Sample:
+        import time
+
+        attrs = get_container_attrs(self.client, self.cid)
+        state = attrs.get("State") or {}
+        status = state.get("Status") or ""
+        pid = int(state.get("Pid") or 0)
+        s = Sample(ts=time.monotonic(), status=status, pid=pid)
+        if pid <= 0:
+            self._pid, self._cg, self._lister = 0, None, None
+            return s
+        if pid != self._pid:
+            self._pid = pid
+            try:
+                self._cg = CgroupReader.for_pid(pid, self.proc)
+                ino = ns_inode(pid, "pid", self.proc)
+                self._lister = None if ino is None else ProcessLister(ino, self.proc, root_pid=pid)
+            except OSError:
+                self._pid, self._cg, self._lister = 0, None, None
+                return s
+        if self._cg is not None:
+            s.usage = self._cg.usage()
+            s.limits = self._cg.limits()
+        if self._lister is not None:
+            s.processes = self._lister.list()
+        return s

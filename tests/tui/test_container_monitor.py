@@ -1,0 +1,243 @@
+"""Container monitor at 80x24, fed with a report recorded from a real container (`inspect --json`) and
+fake samples: every section shows it, charts move, a limit Docker rejects is shown as an event, the
+container exiting and the daemon going away are said and what was known stays, exec events add rows."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from textual.app import App, ComposeResult
+from textual.widgets import Button, DataTable, Input, Static
+
+from beefine_tui.appcontext import AppContext
+from beefine_tui.docker.cgroups import CgroupUsage
+from beefine_tui.docker.inspect import ContainerReport, Sample
+from beefine_tui.errors import BeefineError, DockerUnavailableError
+from beefine_tui.events.model import Event
+from beefine_tui.screens.container_monitor import Confirm, ContainerMonitorView
+from beefine_tui.widgets.charts import Chart
+from beefine_tui.widgets.event_log import EventLog
+
+REPORT = msgspec.json.decode(
+    (Path(__file__).parent / "fixtures" / "report_running.json").read_bytes(), type=ContainerReport
+)
+CID = REPORT.id
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.ticks = 0
+        self.status = "running"
+        self.down = False
+        self.changes: list[tuple[Any, ...]] = []
+        self.sessions: list[Any] = []
+        self.stopped: list[Any] = []
+
+    def containers(self) -> list[tuple[str, str]]:
+        return [(f"{REPORT.name} {CID[:12]} running", CID)]
+
+    def report(self, cid: str) -> ContainerReport:
+        return copy.deepcopy(REPORT)
+
+    def sample(self, cid: str) -> Sample:
+        if self.down:
+            raise DockerUnavailableError("the Docker daemon did not answer: ConnectionError")
+        self.ticks += 1
+        if self.status != "running":
+            return Sample(ts=float(self.ticks), status=self.status, pid=0)
+        usage = CgroupUsage(
+            cpu_ns=self.ticks * 250_000_000,
+            memory_working_set=(10 + self.ticks) << 20,
+            io_read_bytes=self.ticks * 4096,
+            io_write_bytes=0,
+        )
+        return Sample(
+            ts=float(self.ticks),
+            status="running",
+            pid=REPORT.pid,
+            usage=usage,
+            processes=copy.deepcopy(REPORT.processes),
+        )
+
+    def update(self, cid: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
+        self.changes.append(("update", memory, cpus, pids))
+        if memory is not None and memory < 6 << 20:
+            raise BeefineError("Docker rejected the new limits: Minimum memory limit allowed is 6MB")
+        return f"update {cid[:12]}: Memory={memory}"
+
+    def pause(self, cid: str) -> str:
+        self.changes.append(("pause",))
+        return f"pause {cid[:12]}"
+
+    def unpause(self, cid: str) -> str:
+        self.changes.append(("unpause",))
+        return f"unpause {cid[:12]}"
+
+    def start_probes(self, cid: str, names: tuple[str, ...], interface: str | None = None) -> Any:
+        s = object()
+        self.sessions.append((names, s))
+        return s
+
+    def stop_probes(self, session: Any) -> None:
+        self.stopped.append(session)
+
+
+class MonApp(App[None]):
+    def __init__(self, source: FakeSource, live: bool = False) -> None:
+        super().__init__()
+        self.source = source
+        self.live = live
+        self.ctx = AppContext(docker_host=None, bpf_allowed=True)
+
+    def compose(self) -> ComposeResult:
+        yield ContainerMonitorView(source=self.source, container=CID, live_probes=self.live)
+
+
+async def until(pilot: Any, cond: Any, what: str) -> None:
+    for _ in range(300):
+        if cond():
+            return
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def status(view: ContainerMonitorView) -> str:
+    return str(view.query_one("#mon-status", Static).render())
+
+
+async def test_every_section_shows_the_report() -> None:
+    app = MonApp(FakeSource())
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        ns: DataTable[str] = view.query_one("#ns", DataTable)
+        assert ns.row_count == 8
+        assert ns.get_cell("pid", "mark") == "NEW" and ns.get_cell("user", "mark") == "shared with host"
+        assert view.query_one("#mounts", DataTable).row_count == len(REPORT.mounts)
+        assert view.query_one("#layers", DataTable).row_count == len(REPORT.layers)
+        ps: DataTable[str] = view.query_one("#ps", DataTable)
+        assert ps.row_count == len(REPORT.processes)
+        assert ps.get_cell(str(REPORT.pid), "ns pid") == "1"
+        ifs: DataTable[str] = view.query_one("#ifaces", DataTable)
+        assert ifs.row_count == 2
+        assert "CAP_NET_RAW" in str(view.query_one("#sec", Static).render())
+        assert "running" in status(view)
+        assert "cgroup v1" in str(view.query_one("#cg-head", Static).render())
+
+
+async def test_charts_move_then_container_exits_and_is_kept() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        view.interval = 0.05
+        await until(pilot, lambda: view.samples >= 3, "samples")
+        cpu = view.query_one("#c-cpu", Chart)
+        assert list(cpu.history)[-1] == 25.0  # 0.25 s of CPU per 1 s sample
+        assert list(view.query_one("#c-mem", Chart).history)[-1] > 10
+        src.status = "exited"
+        await until(pilot, lambda: view.exited, "the exit")
+        assert "now exited" in status(view) and "what was known" in status(view)
+        assert view.query_one("#ns", DataTable).row_count == 8  # kept
+        assert view.query_one("#ps", DataTable).row_count == len(REPORT.processes)
+
+
+async def test_daemon_down_then_back() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        view.interval = 0.05
+        await until(pilot, lambda: view.samples >= 1, "a sample")
+        src.down = True
+        await until(pilot, lambda: view.daemon_down, "the daemon loss")
+        assert "did not answer" in status(view) and "keeping what was known" in status(view)
+        assert view.query_one("#ns", DataTable).row_count == 8
+        src.down = False
+        await until(pilot, lambda: not view.daemon_down, "recovery")
+        assert "answers again" in status(view)
+
+
+async def test_rejected_limit_is_an_event_and_a_good_one_too() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        view.query_one("#in-mem", Input).value = "3m"
+        view.query_one("#apply", Button).press()
+        await until(
+            pilot, lambda: isinstance(app.screen, Confirm) and app.screen.query("#yes"), "the confirm"
+        )
+        app.screen.query_one("#yes", Button).press()
+        log = view.query_one(EventLog)
+        await until(pilot, lambda: any("REJECTED" in line for line in log.lines()), "the rejection event")
+        assert src.changes == [("update", 3 << 20, None, None)]
+        assert "Minimum memory limit" in status(view)
+        # cancel does nothing
+        view.query_one("#pause", Button).press()
+        await until(
+            pilot, lambda: isinstance(app.screen, Confirm) and app.screen.query("#yes"), "the confirm"
+        )
+        app.screen.query_one("#no", Button).press()
+        await pilot.pause(0.1)
+        assert src.changes == [("update", 3 << 20, None, None)]
+        view.query_one("#in-mem", Input).value = "64m"
+        view.query_one("#apply", Button).press()
+        await until(
+            pilot, lambda: isinstance(app.screen, Confirm) and app.screen.query("#yes"), "the confirm"
+        )
+        app.screen.query_one("#yes", Button).press()
+        await until(pilot, lambda: any("Memory=67108864" in line for line in log.lines()), "the change event")
+
+
+async def test_bad_limit_input_is_refused_before_docker() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        view.query_one("#in-mem", Input).value = "lots"
+        view.query_one("#apply", Button).press()
+        await pilot.pause(0.1)
+        assert "not a size" in status(view) and src.changes == []
+
+
+async def test_exec_events_add_processes_live() -> None:
+    src = FakeSource()
+    app = MonApp(src, live=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.session is not None, "the live session")
+        assert src.sessions[0][0] == ("exec", "fork")
+        await pilot.pause(0.1)
+        ev = Event(
+            ts=1,
+            probe="exec",
+            kind="exec",
+            pid=99999,
+            ppid=REPORT.pid,
+            comm="ps",
+            container=CID,
+            args={"filename": "/bin/ps", "argv": ["ps", "aux"], "ret": 0},
+            text="ps aux",
+        )
+        other = Event(
+            ts=2,
+            probe="exec",
+            kind="exec",
+            pid=88888,
+            comm="ls",
+            container="f" * 64,
+            args={"argv": ["ls"], "ret": 0},
+            text="ls",
+        )
+        app.ctx.bus.publish([ev, other])
+        ps: DataTable[str] = view.query_one("#ps", DataTable)
+        await until(pilot, lambda: "99999" in {k.value for k in ps.rows}, "the exec row")
+        assert ps.get_cell("99999", "command") == "ps aux"
+        assert "88888" not in {k.value for k in ps.rows}  # another container's exec
+    assert src.stopped  # the session stops when the view goes
