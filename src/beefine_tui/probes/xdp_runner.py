@@ -352,7 +352,7 @@ class XdpRunner(Runner):
         text = render(self._options).split("\n", 1)[1]
         try:
             self._bpf = BPF(text=text, cflags=cflags(self._options))
-            self._fn = self._bpf.load_func(FUNC, BPF.XDP)
+            self._fn = self._bpf.load_func(FUNC.encode(), BPF.XDP)
         except Exception as e:
             self._cleanup_bpf()
             raise ProbeLoadError(f"the XDP program did not compile or load: {e}", log=str(e)) from e
@@ -366,7 +366,7 @@ class XdpRunner(Runner):
         self._detached = False
         self._stop_event.clear()
         try:
-            self._bpf["samples"].open_ring_buffer(self._on_sample)
+            self._bpf[b"samples"].open_ring_buffer(self._on_sample)
         except Exception as e:
             self._detach()
             self._cleanup_bpf()
@@ -402,12 +402,12 @@ class XdpRunner(Runner):
             self._pending.append(decode_sample(raw, self.iface.name))
 
     def _read_counts(self) -> tuple[list[tuple[int, int]], int]:
-        table = self._bpf["counts"]
+        table = self._bpf[b"counts"]
         sums: list[tuple[int, int]] = []
         for i in range(len(COUNTER_SLOTS)):
             per_cpu = table[ctypes.c_int(i)]
             sums.append((sum(int(c.packets) for c in per_cpu), sum(int(c.bytes) for c in per_cpu)))
-        dropped = sum(int(v) for v in self._bpf["sampling"][ctypes.c_int(0)])
+        dropped = sum(int(v) for v in self._bpf[b"sampling"][ctypes.c_int(0)])
         return sums, dropped
 
     def _flush_counts(self) -> None:
