@@ -173,6 +173,8 @@ def test_event_lifts_common_fields() -> None:
         ("TRACEPOINT_PROBE(syscalls, sys_enter_execve) { return 0; }", "bcc"),
         ("#include <uapi/linux/ptrace.h>\nint x;", "bcc"),
         ("BPF_HASH(x);", "bcc"),
+        ("#include <linux/sched.h>\ntracepoint:sched:sched_switch { @[comm] = count(); }", "bpftrace"),
+        ("int x;", "bcc"),
     ],
 )
 def test_detect_engine(text: str, engine: str) -> None:

@@ -88,6 +88,7 @@ _CLANG_ERROR = re.compile(
 )
 _CLANG_WARNING = re.compile(r"^(?P<file>[^\s:]+):(?P<line>\d+):(?P<col>\d+): warning: (?P<msg>.*)$")
 _VERIFIER_AT = re.compile(r"@ (?P<file>[^\s:]+):(?P<line>\d+)\s*$")
+_BCC_HINT = re.compile(r"\b(TRACEPOINT_PROBE|RAW_TRACEPOINT_PROBE|KFUNC_PROBE|BPF_[A-Z_]+\s*\(|bpf_\w+\s*\()")
 _BPFTRACE_HINT = re.compile(
     r"^\s*(BEGIN|END|(tracepoint|t|kprobe|k|kretprobe|kr|uprobe|u|uretprobe|ur|usdt|U|profile|p|interval|i|"
     r"software|s|hardware|h|kfunc|f|kretfunc|fr|rawtracepoint|rt|watchpoint|w|iter|it)\s*:)",
@@ -1081,7 +1082,8 @@ UserProgram = UserBccProgram | UserBpftraceProgram
 
 def detect_engine(text: str) -> str:
     """ "bpftrace" when the text looks like bpftrace probes (`tracepoint:...`, BEGIN), else "bcc"."""
-    if re.search(r"\b(TRACEPOINT_PROBE|RAW_TRACEPOINT_PROBE|BPF_[A-Z_]+\s*\()|#include\s*<", text):
+    # BCC's own macros and helpers decide first; `#include` alone does not (bpftrace has it too)
+    if _BCC_HINT.search(text):
         return "bcc"
     return "bpftrace" if _BPFTRACE_HINT.search(text) else "bcc"
 
