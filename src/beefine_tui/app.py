@@ -40,7 +40,7 @@ class BeefineApp(App[int]):
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
-        Binding("ctrl+w", "close_tab", "Close tab"),
+        Binding("ctrl+w", "close_tab", "Close tab", priority=True),
         Binding("ctrl+t", "toggle_split", "Tail container"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
@@ -74,11 +74,6 @@ class BeefineApp(App[int]):
     def on_mount(self) -> None:
         self._ui_loop = asyncio.get_running_loop()
         self._install_signal_handlers()
-        shell = self.shell
-        if self.replay_path is not None:
-            shell.open_replay(self.replay_path, self.replay_speed)
-        for key in self.open_views:
-            shell.open_view(key)
 
     @property
     def shell(self) -> ShellScreen:

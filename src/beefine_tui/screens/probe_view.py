@@ -239,8 +239,9 @@ class ProbeView(WorkerErrors, Vertical):
             return
         self.session = session
         self.notice("")
-        self.strip.state = "running"
-        self.query_one("#stop", Button).disabled = False
+        if self.replay is None:
+            self.strip.state = "running"
+            self.query_one("#stop", Button).disabled = False
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         info = describe(error)

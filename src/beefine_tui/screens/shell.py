@@ -164,6 +164,10 @@ def _tab_id(key: str) -> str:
 
 
 class ShellScreen(Screen[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._views: dict[str, Widget] = {}  # pane id -> view, set before the pane is mounted
+
     BINDINGS = [
         Binding("ctrl+pagedown", "next_tab", "Next tab", show=False),
         Binding("ctrl+pageup", "prev_tab", "Prev tab", show=False),
@@ -204,12 +208,18 @@ class ShellScreen(Screen[None]):
         self.query_one("#too-small", Static).display = False
         self.query_one("#sidebar", Tree).focus()
         self.size_changed(app.size.width, app.size.height)
+        replay = getattr(app, "replay_path", None)
+        if replay is not None:
+            self.open_replay(replay, getattr(app, "replay_speed", 1.0))
+        for key in getattr(app, "open_views", ()):
+            self.open_view(key)
 
     # ---- sizes
     def size_changed(self, width: int, height: int) -> None:
-        if not self.is_mounted:
+        found = self.query("#too-small")
+        if not found:
             return
-        small = self.query_one("#too-small", Static)
+        small = found.first(Static)
         too_small = width < 80 or height < 24
         small.display = too_small
         if too_small:
@@ -240,11 +250,11 @@ class ShellScreen(Screen[None]):
         """Open `key` in a tab, or focus its tab if it is already open. Returns the view widget."""
         tabs = self.query_one("#tabs", TabbedContent)
         pane_id = _tab_id(key)
-        existing = tabs.query(f"#{pane_id}")
-        if existing:
+        existing = self._views.get(pane_id)
+        if existing is not None:
             tabs.active = pane_id
-            pane = existing.first(TabPane)
-            return pane.children[0] if pane.children else pane
+            self.call_after_refresh(self._focus_view, existing)
+            return existing
         if factory is None:
             entry = VIEWS_BY_KEY.get(key)
             if entry is None:
@@ -262,6 +272,7 @@ class ShellScreen(Screen[None]):
         except Exception as e:
             view = _missing(label or key, f"{type(e).__name__}: {e}")
         view.add_class("view")
+        self._views[pane_id] = view
         pane = TabPane(label or key, view, id=pane_id)
         tabs.add_pane(pane)
         tabs.active = pane_id
@@ -294,6 +305,7 @@ class ShellScreen(Screen[None]):
             stop = getattr(child, "stop_view", None)
             if callable(stop):
                 stop()
+        self._views.pop(pane.id, None)
         tabs.remove_pane(pane.id)
         if tabs.tab_count == 0:
             self.query_one("#sidebar", Tree).focus()

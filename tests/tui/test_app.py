@@ -1,0 +1,308 @@
+"""The shell driven by keys with Pilot, on a fake AppContext fed with fixed events."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Static, TabbedContent, TextArea
+
+from beefine_tui.errors import ProbeLoadError
+from beefine_tui.events.model import RecordHeader
+from beefine_tui.events.record import Recorder
+from beefine_tui.screens.errors import ErrorModal, ErrorPanel
+from beefine_tui.screens.help import HelpScreen
+from beefine_tui.screens.probe_view import ProbeView
+from beefine_tui.screens.shell import SECTION_DOCKER, VIEWS, VIEWS_BY_KEY
+from beefine_tui.screens.user_programs import UserProgramsView
+from beefine_tui.widgets.event_log import EventLog
+from beefine_tui.widgets.status_strip import StatusStrip
+from tests.tui.conftest import FakeContext, MakeApp, wait_until
+from tests.tui.events_fixture import exec_events, lost, mount_events
+
+
+def tree_line(key: str) -> int:
+    """Line of a view in the sidebar: sections are lines too."""
+    line = 0
+    section = None
+    for v in VIEWS:
+        if v.section != section:
+            section = v.section
+            line += 1
+        if v.key == key:
+            return line
+        line += 1
+    raise KeyError(key)
+
+
+@pytest.mark.parametrize("view", [v.key for v in VIEWS])
+async def test_every_screen_opens_by_keys(
+    make_app: MakeApp, view: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entry = VIEWS_BY_KEY[view]
+    if entry.section == SECTION_DOCKER:
+        # E's and F's views test themselves (they need Docker); here only the navigation to them counts
+        stand_in = dataclasses.replace(entry, factory=lambda: Static(f"stand-in for {view}"))
+        monkeypatch.setitem(VIEWS_BY_KEY, view, stand_in)
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1", "home")
+        await pilot.press(*["down"] * tree_line(view))
+        await pilot.press("enter")
+        await pilot.pause()
+        tabs = app.shell.query_one(TabbedContent)
+        assert tabs.active == f"tab-{view}"
+        assert app.shell.query_one(f"#tab-{view}").children  # something is shown in it
+
+
+async def test_opening_twice_focuses_the_same_tab_and_ctrl_w_closes(make_app: MakeApp) -> None:
+    app = make_app(exec_events(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.shell.open_view("trace-exec")
+        app.shell.open_view("helpers")
+        await pilot.pause()
+        app.shell.open_view("trace-exec")
+        await pilot.pause()
+        assert app.shell.open_tab_ids().count("tab-trace-exec") == 1
+        assert app.shell.query_one(TabbedContent).active == "tab-trace-exec"
+        ctx = app.ctx
+        assert isinstance(ctx, FakeContext)
+        await wait_until(pilot, lambda: bool(ctx.sessions))
+        await pilot.press("ctrl+w")
+        await pilot.pause()
+        assert "tab-trace-exec" not in app.shell.open_tab_ids()
+        await wait_until(pilot, lambda: ctx.sessions[0].stopped == 1)
+        assert ctx.sessions[0] not in ctx._owned
+
+
+async def test_trace_exec_shows_events_counts_and_lost(make_app: MakeApp) -> None:
+    app = make_app([*exec_events(10), lost("exec", 5, "kernel")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await wait_until(pilot, lambda: view.is_mounted and view.event_log.total == 11)
+        strip = view.query_one(StatusStrip)
+        strip.refresh_counts()
+        assert strip.total == 10
+        assert strip.lost_kernel == 5
+        assert "lost 5 (kernel 5, bus 0)" in str(strip.render_text())
+        lines = view.event_log.lines()
+        assert any("runc arg0" in line and "exec" in line for line in lines)
+        assert any("LOST 5 events lost (kernel)" in line for line in lines)
+        assert strip.state == "running"
+
+
+async def test_filter_with_keys_in_a_probe_view(make_app: MakeApp) -> None:
+    app = make_app(exec_events(12))
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await wait_until(pilot, lambda: view.is_mounted and view.event_log.total == 12)
+        view.event_log.log_widget.focus()
+        await pilot.press("slash", *"comm=runc", "enter")
+        await pilot.pause()
+        lines = view.event_log.lines()
+        assert len(lines) == 4 and all("runc" in line for line in lines)
+        assert app.focused is view.event_log.log_widget  # Enter returns to the log, filter kept
+        assert view.event_log.filter_text == "comm=runc"
+
+
+async def test_scroll_back_pauses_and_end_resumes_in_app(make_app: MakeApp) -> None:
+    app = make_app(exec_events(100))
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await wait_until(pilot, lambda: view.is_mounted and view.event_log.total == 100)
+        log = view.event_log
+        log.log_widget.focus()
+        await pilot.press("pageup")
+        assert log.paused
+        app.ctx.bus.publish(exec_events(3, start=100))
+        await wait_until(pilot, lambda: log.total == 103)
+        assert log.pending_while_paused == 3
+        assert not any("arg102" in line for line in log.lines())
+        await pilot.press("end")
+        await pilot.pause()
+        assert not log.paused
+        assert any("arg102" in line for line in log.lines())
+
+
+async def test_not_root_says_what_is_missing(make_app: MakeApp) -> None:
+    app = make_app(exec_events(3), bpf_allowed=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        banner = app.shell.query_one("#banner", Static)
+        assert banner.display and "sudo beefine-tui" in str(banner.render())
+        view = app.shell.open_view("trace-exec")
+        await pilot.pause()
+        assert isinstance(view, ProbeView)
+        assert "sudo beefine-tui" in str(view.query_one(".notice", Static).render())
+        assert view.query_one("#start", Button).disabled
+        assert not app.ctx.sessions  # type: ignore[attr-defined]
+
+
+async def test_probe_that_cannot_load_shows_an_error_and_app_keeps_running(make_app: MakeApp) -> None:
+    err = ProbeLoadError(
+        "verifier rejected exec", "see the log", log="0: R1=ctx\ninvalid mem access 'scalar'", line=3
+    )
+    app = make_app(fail=err)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+        modal = app.screen
+        assert isinstance(modal, ErrorModal)
+        assert "invalid mem access" in str(modal.query_one("#error-log", Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert view.strip.state == "error"
+        assert "verifier rejected exec" in str(view.query_one(".notice", Static).render())
+        assert not view.query_one("#start", Button).disabled  # can retry
+        app.shell.open_view("helpers")  # still alive and navigable
+        await pilot.pause()
+        assert app.shell.query_one(TabbedContent).active == "tab-helpers"
+
+
+async def test_user_program_error_panel_highlights_the_line(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import beefine_tui.probes.user_program as up
+
+    def broken(text: str) -> None:
+        raise ProbeLoadError(
+            "the program does not compile",
+            "fix the line shown",
+            log="user.c:4:5: error: use of undeclared identifier 'oops'\n    oops;\n    ^",
+            line=4,
+        )
+
+    monkeypatch.setattr(up, "load_user_program", broken)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("user-programs")
+        await pilot.pause()
+        assert isinstance(view, UserProgramsView)
+        await pilot.press("ctrl+l")
+        panel = view.query_one(ErrorPanel)
+        await wait_until(pilot, lambda: panel.has_class("-shown"))
+        body = str(view.query_one(".error--log", Static).render())
+        assert "undeclared identifier 'oops'" in body
+        area = view.query_one("#source", TextArea)
+        assert area.selection.start[0] == 3  # line 4, zero-based
+        assert not view.loaded
+
+
+async def test_help_lists_bindings(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        from beefine_tui.screens.help import WIDGET_KEYS
+
+        text = " ".join(f"{w} {k} {d}" for w, k, d in app.screen.rows + list(WIDGET_KEYS))
+        for what in ("Close tab", "Tail container", "Quit", "filter", "Help"):
+            assert what in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_finds_a_probe_and_a_screen(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Probe: exec")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "tab-probe-exec" in app.shell.open_tab_ids())
+        await pilot.press("ctrl+p")
+        await pilot.press(*"Loaded programs")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "tab-loaded-programs" in app.shell.open_tab_ids())
+
+
+async def test_too_small_terminal_says_so(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await pilot.pause()
+        notice = app.shell.query_one("#too-small", Static)
+        assert notice.display and "at least 80x24" in str(notice.render())
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert not notice.display
+
+
+async def test_sidebar_toggles(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        tree = app.shell.query_one("#sidebar")
+        await pilot.press("ctrl+b")
+        assert not tree.display
+        await pilot.press("ctrl+b")
+        assert tree.display
+
+
+async def test_split_pane_tails_a_container(make_app: MakeApp) -> None:
+    app = make_app(exec_events(3))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        split = app.shell.query_one("#split")
+        views = list(split.query(ProbeView))
+        assert len(views) == 1 and views[0].container_required
+        await pilot.press("enter")  # no container typed: asks for one, starts nothing
+        await pilot.pause()
+        assert not app.ctx.sessions  # type: ignore[attr-defined]
+        assert "container" in str(views[0].query_one(".notice", Static).render())
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert not split.query(ProbeView)
+
+
+async def test_replay_feeds_the_same_widgets(make_app: MakeApp, tmp_path: Path) -> None:
+    rec = tmp_path / "r.jsonl"
+    r = Recorder.open(rec, RecordHeader(probes=["exec", "mounts"]))
+    r.write(exec_events(6) + mount_events(2) + [lost("mounts", 2)])
+    r.close()
+    app = make_app(replay=rec, replay_speed=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "tab-replay" in app.shell.open_tab_ids())
+        view = app.shell.query_one("#tab-replay").query_one(ProbeView)
+        await wait_until(pilot, lambda: view.event_log.total >= 9)
+        await wait_until(pilot, lambda: view.strip.state == "finished")
+        lines = view.event_log.lines()
+        assert any("mount proc on /proc1" in line for line in lines)
+        assert any("LOST" in line for line in lines)
+
+
+async def test_corrupt_replay_shows_the_line_not_a_traceback(make_app: MakeApp, tmp_path: Path) -> None:
+    rec = tmp_path / "bad.jsonl"
+    r = Recorder.open(rec, RecordHeader(probes=["exec"]))
+    r.write(exec_events(2))
+    r.close()
+    with rec.open("a") as f:
+        f.write("{not json\n")
+    app = make_app(replay=rec, replay_speed=0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: "tab-replay" in app.shell.open_tab_ids())
+        view = app.shell.query_one("#tab-replay").query_one(ProbeView)
+        await wait_until(pilot, lambda: view.strip.state == "error")
+        assert any("line 4" in line for line in view.event_log.lines())
+
+
+async def test_quit_closes_the_context(make_app: MakeApp) -> None:
+    app = make_app(exec_events(2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.shell.open_view("trace-exec")
+        ctx = app.ctx
+        assert isinstance(ctx, FakeContext)
+        await wait_until(pilot, lambda: bool(ctx.sessions))
+        await pilot.press("ctrl+q")
+    assert ctx.sessions[0].stopped >= 1
+    assert not ctx._owned
+
+
+def test_event_log_is_used_for_probe_views() -> None:
+    assert EventLog  # imported for type checks of the views above
