@@ -351,7 +351,7 @@ class XdpRunner(Runner):
             ) from e
         text = render(self._options).split("\n", 1)[1]
         try:
-            self._bpf = BPF(text=text, cflags=cflags(self._options))
+            self._bpf = BPF(text=text.encode(), cflags=cflags(self._options))
             self._fn = self._bpf.load_func(FUNC.encode(), BPF.XDP)
         except Exception as e:
             self._cleanup_bpf()
