@@ -157,3 +157,26 @@ def test_bpftool_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(inv, "bpftool_path", lambda: None)
     with pytest.raises(inv.NotFoundError, match="bpftool"):
         inv.list_programs()
+
+
+def test_stats_guard_restores_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    f = tmp_path / "bpf_stats_enabled"
+    f.write_text("0\n")
+    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
+    g = inv.StatsGuard().start()
+    assert f.read_text() == "1"
+    g.stop()
+    assert f.read_text() == "0"
+    f.write_text("1")  # someone else turned it on since: a second stop leaves it alone
+    g.stop()
+    assert f.read_text() == "1"
+
+
+def test_monitor_gives_rates_from_the_second_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    snaps = iter([_snap(0, 1, 10), _snap(10**9, 3, 30)])
+    monkeypatch.setattr(inv, "snapshot", lambda: next(snaps))
+    m = inv.Monitor()
+    rows, r = m.refresh()
+    assert [x.prog.id for x in rows] == [1] and r == {}
+    rows, r = m.refresh()
+    assert r[1].runs_per_s == 2 and r[1].avg_ns == 10

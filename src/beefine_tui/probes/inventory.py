@@ -512,6 +512,39 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[int, Rate]:
     return out
 
 
+class StatsGuard:
+    """Run counting on while a screen shows rates; `stop()` (idempotent, AppContext.own-able)
+    puts the previous setting back. A SIGKILLed process cannot restore it: `progs` shows the state."""
+
+    def __init__(self) -> None:
+        self._prev: bool | None = None
+        self._on = False
+
+    def start(self) -> StatsGuard:
+        if not self._on:
+            self._prev = enable_stats()
+            self._on = True
+        return self
+
+    def stop(self) -> None:
+        if self._on:
+            self._on = False
+            restore_stats(self._prev)
+
+
+class Monitor:
+    """What a bpftop-like view polls (from a worker thread): each `refresh()` returns the rows and
+    the rates since the previous refresh (empty the first time, or while stats are off)."""
+
+    def __init__(self) -> None:
+        self._prev: Snapshot | None = None
+
+    def refresh(self) -> tuple[list[ProgRow], dict[int, Rate]]:
+        cur = snapshot()
+        prev, self._prev = self._prev, cur
+        return list(cur.rows), (rates(prev, cur) if prev is not None else {})
+
+
 # --- unloading ------------------------------------------------------------------------------------
 @dataclass
 class XdpDetach:
