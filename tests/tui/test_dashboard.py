@@ -101,7 +101,7 @@ async def test_rows_update_in_place_and_go_away() -> None:
         await wait_refreshes(pilot, view, 3)
         assert [k.value for k in table.rows] == [a.id]
         facts = str(view.query_one("#facts", Static).render())
-        assert "overlay2" in facts and "cgroupfs v1" in facts and "2 running" in facts
+        assert "overlay2" in facts and "cgroupfs v1" in facts and "2 running" in facts and "2 images" in facts
 
 
 async def test_daemon_down_keeps_rows_and_recovers() -> None:

@@ -51,18 +51,17 @@ def facts_text(snap: Snapshot) -> str:
     if d is None:
         return "Docker: -"
     return (
-        f"Docker {d.version} (API {d.api_version})  storage {d.storage_driver}  "
-        f"cgroup {d.cgroup_driver} v{d.cgroup_version}  root {d.root_dir}\n"
-        f"containers: {d.containers_running} running, {d.containers_paused} paused, "
-        f"{d.containers_stopped} stopped   images: {d.images}   "
-        f"host: {d.cpus} CPUs, {human_bytes(d.mem_total)}"
+        f"Docker {d.version} · {d.storage_driver} · cgroup {d.cgroup_driver} v{d.cgroup_version} · "
+        f"{d.root_dir}\n"
+        f"{d.containers_running} running, {d.containers_paused} paused, {d.containers_stopped} stopped · "
+        f"{d.images} images · host {d.cpus} CPUs {human_bytes(d.mem_total)}"
     )
 
 
 class DashboardView(Vertical):
     DEFAULT_CSS = """
     DashboardView { height: 1fr; }
-    DashboardView > #facts { height: 2; }
+    DashboardView > #facts { height: auto; max-height: 4; }
     DashboardView > #dash-status { height: auto; color: $warning; }
     DashboardView > #charts { height: 4; }
     DashboardView > #charts > Chart { width: 1fr; }
@@ -92,8 +91,8 @@ class DashboardView(Vertical):
         yield Static("Docker: connecting…", id="facts")
         yield Static("", id="dash-status")
         with Horizontal(id="charts"):
-            yield Chart("CPU", history=self.history, unit="%", id="chart-cpu")
-            yield Chart("memory", history=self.history, unit="MiB", id="chart-mem")
+            yield Chart("cpu%", history=self.history, id="chart-cpu")
+            yield Chart("mem", history=self.history, unit="MiB", id="chart-mem")
             yield Chart("net", history=self.history, unit="kB/s", id="chart-net")
         yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
 
