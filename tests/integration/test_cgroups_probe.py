@@ -1,0 +1,158 @@
+"""cgroups probe on the real kernel: a traced child creates a cgroup of its own, moves a grandchild into
+it and removes it (cgroup v1 `pids` hierarchy here; the unified root on a pure v2 host). Exactly those
+three events arrive with the path; the cgroup is gone afterwards whatever happened."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.model import Event
+from beefine_tui.probes import cgroups
+from beefine_tui.probes.base import ProbeOptions, Target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+# ---- harness (the same in each of B2's probe integration tests)
+
+GATE = "import sys\nsys.stdin.readline()\n"
+
+
+def prog_exists(prog_id: int) -> bool:
+    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def collect_until(sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float) -> list[Event]:
+    events: list[Event] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(events):
+        events.extend(sub.get(0.1))
+    return events
+
+
+def run_traced(
+    mod: ModuleType,
+    code: str,
+    done: Callable[[Sequence[Event]], bool],
+    timeout: float = 30.0,
+    during: Callable[[], None] | None = None,
+) -> tuple[list[Event], str]:
+    """Start a child that waits on stdin, trace it (and only it, by lineage) with `mod`, let it run
+    `code`, collect events until `done`, stop, and check the runner's programs are gone. `during` runs
+    in this (untraced) process while tracing, to make noise that must not show up."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", GATE + code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    ids: set[int] = set()
+    try:
+        runner.start(bus.publish)
+        ids = runner.prog_ids()
+        assert ids and all(prog_exists(i) for i in ids)
+        if during is not None:
+            during()  # noise from outside the filter, made while tracing
+        out, err = child.communicate("go\n", timeout=timeout)
+        assert child.returncode == 0, f"child failed: {err}"
+        events = collect_until(sub, done, timeout)
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    runner.stop()  # idempotent
+    events += sub.get(0.2)
+    assert not [i for i in ids if prog_exists(i)], "BPF programs left loaded after stop()"
+    return [e for e in events if e.kind not in ("status", "lost")], out
+
+
+# ---- the tests
+
+
+def hierarchy_root() -> tuple[Path, str]:
+    """Where to make a test cgroup: v1's pids hierarchy (this machine), else the v2 root."""
+    v1 = Path("/sys/fs/cgroup/pids")
+    if (v1 / "cgroup.procs").exists():
+        return v1, "pids"
+    v2 = Path("/sys/fs/cgroup")
+    if (v2 / "cgroup.controllers").exists():
+        return v2, "cgroup2"
+    pytest.skip("no cgroup v1 pids hierarchy and no cgroup v2 root here")
+
+
+@pytest.fixture
+def test_cgroup() -> Iterator[tuple[Path, str]]:
+    root, controllers = hierarchy_root()
+    d = root / f"beefine-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    try:
+        yield d, controllers
+    finally:
+        # whatever the child did: move stragglers out, then remove the directory
+        with contextlib.suppress(OSError):
+            for pid in (d / "cgroup.procs").read_text().split():
+                with contextlib.suppress(OSError):
+                    os.kill(int(pid), signal.SIGKILL)
+        for _ in range(50):
+            if not d.exists():
+                break
+            with contextlib.suppress(OSError):
+                d.rmdir()
+            time.sleep(0.1)
+        assert not d.exists(), f"test cgroup {d} left behind"
+
+
+def test_mkdir_attach_rmdir(test_cgroup: tuple[Path, str]) -> None:
+    d, controllers = test_cgroup
+    code = f"""
+import os, signal
+d = {str(d)!r}
+os.mkdir(d)
+pid = os.fork()
+if pid == 0:
+    signal.pause()
+    os._exit(0)
+with open(d + "/cgroup.procs", "w") as f:
+    f.write(str(pid))
+os.kill(pid, signal.SIGKILL)
+os.waitpid(pid, 0)
+os.rmdir(d)
+print(pid)
+"""
+    noise = d.parent / f"{d.name}-noise"
+
+    def outside() -> None:  # the same work from this untraced process must not show up
+        noise.mkdir()
+        noise.rmdir()
+
+    events, out = run_traced(
+        cgroups, code, lambda evs: any(e.kind == "cgroup_rmdir" for e in evs), during=outside
+    )
+    gc = int(out.split()[-1])
+    path = "/" + d.name
+    assert [e.kind for e in events] == ["cgroup_mkdir", "cgroup_attach", "cgroup_rmdir"], events
+    mk, at, rm = events
+    assert mk.args["path"] == path and at.args["path"] == path and rm.args["path"] == path
+    assert mk.args["level"] == 1 and mk.args["controllers"] == controllers
+    assert mk.args["hierarchy"] == mk.args["root"] == at.args["hierarchy"]
+    assert mk.args["id"] == at.args["id"] == rm.args["id"] and mk.args["id"] > 0
+    assert at.args["target_pid"] == gc and at.args["target_comm"].startswith("python")
+    assert mk.pid == at.pid == rm.pid != gc  # the child did the work; the grandchild was moved
+    assert "container_id" not in mk.args
+    assert mk.text == f"mkdir cgroup {controllers}:{path}"
