@@ -209,7 +209,8 @@ def test_failure_halfway_leaves_nothing(no_leak: None) -> None:
     prog = UserBccProgram(HALFWAY, "halfway.c")
     with pytest.raises(ProbeLoadError) as e:
         prog.start(lambda batch: None)
-    assert "could not attach tracepoint__syscalls__sys_enter_no_such_call" in e.value.message
+    assert "cannot attach tracepoint__syscalls__sys_enter_no_such_call" in e.value.message
+    assert "no tracepoint syscalls:sys_enter_no_such_call" in e.value.message
     assert e.value.line == 3
     # no_leak checks the first, attached function was detached and unloaded
 
@@ -230,6 +231,15 @@ def test_stop_from_inside_the_sink_frees_everything(unique_cmd: Path, no_leak: N
         time.sleep(0.05)
     assert got
     assert not set(ids) & bpftool_prog_ids()
+
+
+def test_unknown_tracepoint_in_the_macro_names_its_line(no_leak: None) -> None:
+    src = "// name: g-notp\n\nTRACEPOINT_PROBE(syscalls, sys_enter_not_a_call) { return 0; }\n"
+    prog = UserBccProgram(src, "notp.c")
+    with pytest.raises(ProbeLoadError) as e:
+        prog.start(lambda batch: None)
+    assert "no tracepoint syscalls:sys_enter_not_a_call" in e.value.message
+    assert e.value.line == 3
 
 
 def test_program_without_output_table_still_loads_with_a_warning(no_leak: None) -> None:

@@ -751,9 +751,18 @@ class UserBccProgram(Runner):
         self._thread.start()
 
     def _attach(self, b: Any, fn: str, kind: str) -> str:
+        if kind == "tracepoint":
+            tp = fn[len("tracepoint__") :].replace("__", ":", 1)
+            if not tracepoint_exists(tp):
+                # checked first: BCC would print its own complaint to fd 2, over the TUI
+                raise ProbeLoadError(
+                    f"cannot attach {fn}: there is no tracepoint {tp} on this kernel",
+                    "the tracepoints are listed in /sys/kernel/tracing/available_events "
+                    "(or: bpftrace -l 'tracepoint:syscalls:*')",
+                    line=_line_of(self.source, fn),
+                )
         try:
             if kind == "tracepoint":
-                tp = fn[len("tracepoint__") :].replace("__", ":", 1)
                 b.attach_tracepoint(tp=tp.encode(), fn_name=fn.encode())
                 return f"tracepoint:{tp}"
             if kind == "raw_tracepoint":
@@ -948,14 +957,30 @@ class UserBccProgram(Runner):
             atexit.unregister(b.cleanup)
 
 
+def tracepoint_exists(tp: str) -> bool:
+    """ "category:event" has a directory in tracefs (either mount point). True when tracefs is not
+    mounted at all: then BCC's own error is the best we have."""
+    cat, _, event = tp.partition(":")
+    roots = ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events")
+    bases = [b for b in roots if os.path.isdir(b)]
+    if not bases:
+        return True
+    return any(os.path.isdir(os.path.join(b, cat, event)) for b in bases)
+
+
 def _line_of(source: str, needle: str) -> int | None:
     """The line of `needle`, or of the TRACEPOINT_PROBE/KPROBE macro that generates it."""
-    names = [needle]
+    patterns = [re.compile(rf"\b{re.escape(needle)}\b")]
     m = re.match(r"(kprobe|kretprobe|kfunc|kretfunc|lsm)__(\w+)", needle)
     if m:
-        names.append(m.group(2))
+        patterns.append(re.compile(rf"\b{re.escape(m.group(2))}\b"))
+    m = re.match(r"(raw_)?tracepoint__(\w+?)__(\w+)$", needle)
+    if m and not m.group(1):
+        patterns.append(re.compile(rf"TRACEPOINT_PROBE\s*\(\s*{m.group(2)}\s*,\s*{m.group(3)}\s*\)"))
+    if m and m.group(1):
+        patterns.append(re.compile(rf"RAW_TRACEPOINT_PROBE\s*\(\s*{m.group(2)}__{m.group(3)}\s*\)"))
     for i, line in enumerate(source.split("\n"), start=1):
-        if any(n in line for n in names):
+        if any(p.search(line) for p in patterns):
             return i
     return None
 
