@@ -639,6 +639,11 @@ class UserBccProgram(Runner):
     def output_columns(self) -> dict[str, tuple[str, ...]]:
         return {n: t.columns for n, t in self.outputs.items()}
 
+    @property
+    def label(self) -> str:
+        """How messages name the program: its file, or "your program" when pasted."""
+        return "your program" if self.origin in ("", "pasted") else self.origin
+
     def render(self) -> str:
         """The exact text handed to BCC (the user's source with #line directives)."""
         return add_line_directives(self.source)
@@ -677,7 +682,7 @@ class UserBccProgram(Runner):
                 )
         if not attachable:
             raise ProbeLoadError(
-                f"{self.origin} has no function to attach",
+                f"{self.label} has no function to attach",
                 "write one with TRACEPOINT_PROBE(syscalls, sys_enter_execve) { ... }",
             )
         try:
@@ -696,12 +701,12 @@ class UserBccProgram(Runner):
             first = next((e for e in errors if e.in_user_file), errors[0] if errors else None)
             if first is None:
                 raise ProbeLoadError(
-                    f"BCC could not compile {self.origin}: {_tail(log, 1) or check.error}", log=log
+                    f"BCC could not compile {self.label}: {_tail(log, 1) or check.error}", log=log
                 )
             where = f"line {first.line}: " if first.line is not None else ""
             more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
             raise ProbeLoadError(
-                f"compile error in {self.origin}, {where}{first.message}{more}",
+                f"compile error in {self.label}, {where}{first.message}{more}",
                 "the full compiler output is in the log",
                 log=log,
                 line=first.line,
@@ -724,7 +729,7 @@ class UserBccProgram(Runner):
                 log=body,
                 line=src_line,
             )
-        raise ProbeLoadError(f"could not check {self.origin}: {check.error or 'unknown failure'}", log=log)
+        raise ProbeLoadError(f"could not check {self.label}: {check.error or 'unknown failure'}", log=log)
 
     def _load(self, text: str, check: PrecheckResult, kinds: dict[str, str | None]) -> None:
         QuietBPF = _quiet_bpf_class()
@@ -732,7 +737,7 @@ class UserBccProgram(Runner):
             # the precheck already reported warnings; -w keeps clang from printing them over the TUI
             self._bpf = b = QuietBPF(text=text.encode(), cflags=["-w"])
         except Exception as e:
-            raise ProbeLoadError(f"BCC could not compile {self.origin}: {e}") from e
+            raise ProbeLoadError(f"BCC could not compile {self.label}: {e}") from e
         fds: list[int] = []
         for fn, kind in kinds.items():
             if kind is None:
