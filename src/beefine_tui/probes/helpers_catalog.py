@@ -83,9 +83,14 @@ _ROFF_FONT = re.compile(r"\\f[BIRP]|\\f\(..")
 _SIG = re.compile(r"^\.B (?P<sig>\\fB.*\b(?P<name>bpf_\w+)\(.*)$")
 
 
+_ROFF_CHARS = {"aq": "'", "dq": '"', "em": "—", "ga": "`", "ti": "~", "ha": "^", "bu": "•"}
+_ROFF_NAMED = re.compile(r"\\\[(\w\w)\]|\\\((\w\w)")
+
+
 def _roff_text(s: str) -> str:
     s = _ROFF_FONT.sub("", s)
-    return s.replace("\\&", "").replace("\\-", "-").replace("\\e", "\\").replace("\\(aq", "'").strip()
+    s = _ROFF_NAMED.sub(lambda m: _ROFF_CHARS.get(m.group(1) or m.group(2), ""), s)
+    return s.replace("\\&", "").replace("\\-", "-").replace("\\e", "\\").strip()
 
 
 def parse_man(text: str) -> dict[str, HelperDoc]:
@@ -116,6 +121,8 @@ def parse_man(text: str) -> dict[str, HelperDoc]:
             ln = lines[i]
             if ln.startswith(".INDENT"):
                 depth += 1
+                if section and depth > 1:
+                    paras[section].append([])  # a nested list starts a new paragraph
             elif ln.startswith(".UNINDENT"):
                 depth -= 1
                 if depth <= 0:
