@@ -1,0 +1,190 @@
+"""sockets and tcp probes on the real kernel: a traced child binds, listens, connects and accepts on
+127.0.0.1 with a known port, binds a unix socket to a path and an abstract name, connects to a closed
+port (ECONNREFUSED) and makes an epoll instance. Exactly those calls arrive, with addresses decoded;
+the same calls from this untraced process do not."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.model import Event
+from beefine_tui.probes import sockets
+from beefine_tui.probes.base import ProbeOptions, Target
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+# ---- harness (the same in each of B2's probe integration tests)
+
+GATE = "import sys\nsys.stdin.readline()\n"
+
+
+def prog_exists(prog_id: int) -> bool:
+    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
+    return r.returncode == 0
+
+
+def collect_until(sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float) -> list[Event]:
+    events: list[Event] = []
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not done(events):
+        events.extend(sub.get(0.1))
+    return events
+
+
+def run_traced(
+    mod: ModuleType,
+    code: str,
+    done: Callable[[Sequence[Event]], bool],
+    timeout: float = 30.0,
+    during: Callable[[], None] | None = None,
+) -> tuple[list[Event], str]:
+    """Start a child that waits on stdin, trace it (and only it, by lineage) with `mod`, let it run
+    `code`, collect events until `done`, stop, and check the runner's programs are gone. `during` runs
+    in this (untraced) process while tracing, to make noise that must not show up."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", GATE + code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    ids: set[int] = set()
+    try:
+        runner.start(bus.publish)
+        ids = runner.prog_ids()
+        assert ids and all(prog_exists(i) for i in ids)
+        if during is not None:
+            during()  # noise from outside the filter, made while tracing
+        out, err = child.communicate("go\n", timeout=timeout)
+        assert child.returncode == 0, f"child failed: {err}"
+        events = collect_until(sub, done, timeout)
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    runner.stop()  # idempotent
+    events += sub.get(0.2)
+    assert not [i for i in ids if prog_exists(i)], "BPF programs left loaded after stop()"
+    return [e for e in events if e.kind not in ("status", "lost")], out
+
+
+# ---- the tests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_inet_and_unix_sockets() -> None:
+    port = free_port()
+    tag = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="beefine-sock-") as tmp:
+        path = str(Path(tmp) / "s.sock")
+        code = f"""
+import select, socket
+srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", {port}))
+srv.listen(7)
+cli = socket.socket()
+cli.connect(("127.0.0.1", {port}))
+conn, peer = srv.accept()
+u = socket.socket(socket.AF_UNIX)
+u.bind({path!r})
+a = socket.socket(socket.AF_UNIX)
+a.bind("\\0beefine-{tag}")
+closed = socket.socket()
+closed.bind(("127.0.0.1", 0))  # bound, never listening: a connect to it is refused
+cport = closed.getsockname()[1]
+refused = socket.socket()
+try:
+    refused.connect(("127.0.0.1", cport))
+except ConnectionRefusedError:
+    pass
+else:
+    raise SystemExit("connect was not refused")
+ep = select.epoll()
+print(cli.getsockname()[1], cport, conn.fileno(), ep.fileno())
+"""
+        noise: list[socket.socket] = []
+
+        def outside() -> None:  # the same calls from this untraced process
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            noise.append(s)
+
+        try:
+            events, out = run_traced(
+                sockets,
+                code,
+                lambda evs: (
+                    any(e.args.get("error") == "ECONNREFUSED" for e in evs) and evs[-1].kind == "epoll_create"
+                ),
+                during=outside,
+            )
+        finally:
+            for s in noise:
+                s.close()
+    cli_port, closed_port, conn_fd, ep_fd = (int(x) for x in out.split()[-4:])
+    # importing `select` makes an epoll instance in this Python: calls before our first socket() are that
+    first = next(i for i, e in enumerate(events) if e.kind == "socket")
+    assert all(e.kind == "epoll_create" for e in events[:first]), events[:first]
+    events = events[first:]
+    seen = [e.kind for e in events]
+    assert seen == [
+        "socket",
+        "bind",
+        "listen",
+        "socket",
+        "connect",
+        "accept",
+        "socket",
+        "bind",
+        "socket",
+        "bind",
+        "socket",
+        "bind",
+        "socket",
+        "connect",
+        "epoll_create",
+    ], seen
+    sock, bind, listen, _, conn, acc, usock, ubind, _, abind, _, _, _, refused, ep = events
+    assert sock.args["family"] == "AF_INET" and sock.args["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
+    srv_fd = sock.args["ret"]
+    assert bind.args == {
+        "fd": srv_fd,
+        "family": "AF_INET",
+        "addr": "127.0.0.1",
+        "port": port,
+        "addrlen": 16,
+        "ret": 0,
+    }
+    assert listen.args == {"fd": srv_fd, "backlog": 7, "ret": 0}
+    assert conn.args["addr"] == "127.0.0.1" and conn.args["port"] == port and conn.args["ret"] == 0
+    assert acc.args["fd"] == srv_fd and acc.args["ret"] == conn_fd
+    assert acc.args["addr"] == "127.0.0.1" and acc.args["port"] == cli_port
+    assert usock.args["family"] == "AF_UNIX"
+    assert ubind.args["family"] == "AF_UNIX" and ubind.args["path"] == path and ubind.args["ret"] == 0
+    assert abind.args["path"] == f"@beefine-{tag}"
+    assert refused.args["port"] == closed_port
+    assert refused.args["ret"] == -111 and refused.args["error"] == "ECONNREFUSED"
+    assert ep.args["ret"] == ep_fd and ep.args["flags"] == "EPOLL_CLOEXEC"
+    assert len({e.pid for e in events}) == 1
