@@ -180,3 +180,37 @@ def test_monitor_gives_rates_from_the_second_refresh(monkeypatch: pytest.MonkeyP
     assert [x.prog.id for x in rows] == [1] and r == {}
     rows, r = m.refresh()
     assert r[1].runs_per_s == 2 and r[1].avg_ns == 10
+
+
+def _fake_rows() -> list[inv.ProgRow]:
+    progs = inv.parse_progs(PROGS)
+    atts = inv.parse_perf(PERF, lambda n: "syscalls")
+    return inv.join_rows(progs, atts, held={}, me=os.getpid(), comm=lambda pid: "exec-probe")
+
+
+def test_progs_json_and_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from beefine_tui import cli, privileges
+
+    monkeypatch.setattr(privileges, "can_load_bpf", lambda: True)
+    monkeypatch.setattr(inv, "inventory", _fake_rows)
+    assert cli.main(["progs", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in out] == [32, 40, 41]
+    assert out[0]["attach"] == ["tracepoint:syscalls:sys_enter_execve"] and out[0]["pids"] == [1234]
+    assert cli.main(["progs"]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split()[:3] == ["ID", "TYPE", "NAME"]
+    assert "1234/exec-probe" in text and "tracepoint:syscalls:sys_enter_execve" in text
+
+
+def test_progs_refusals(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from beefine_tui import cli, privileges
+
+    assert cli.main(["progs", "--interval", "0"]) == 2
+    assert "--interval" in capsys.readouterr().err
+    monkeypatch.setattr(privileges, "can_load_bpf", lambda: False)
+    assert cli.main(["progs"]) == 77
+    err = capsys.readouterr().err
+    assert "needs root" in err and "Traceback" not in err
