@@ -120,6 +120,10 @@ def test_full_lifecycle_from_the_cli_leaves_nothing(lab_leftovers_check: Callabl
         c.reload()
         pid = c.attrs["State"]["Pid"]
         proc = psutil.Process(pid)
+        for _ in range(600):  # runc's init execs the entrypoint just after start returns
+            if proc.cmdline() == ["sleep", "600"]:
+                break
+            psutil.wait_procs([proc], timeout=0.05)
         assert proc.cmdline() == ["sleep", "600"]
         assert labmod.mounts_under(info.state_dir)  # overlay + netns are mounted now
         assert labmod.container_cgroups(c.id)

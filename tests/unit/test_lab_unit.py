@@ -150,3 +150,33 @@ def test_bad_registry_port_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_status_of_unknown_lab_is_none() -> None:
     assert lab.status("surely-not-a-lab-xyz") is None
+
+
+def test_cli_refuses_up_options_on_down(capsys: pytest.CaptureFixture[str]) -> None:
+    from beefine_tui.cli import main
+
+    assert main(["lab", "down", "--registry-port", "5000"]) == 2
+    assert "go with `lab up` only" in capsys.readouterr().err
+
+
+def test_cli_status_of_unknown_lab(capsys: pytest.CaptureFixture[str]) -> None:
+    from beefine_tui.cli import main
+
+    assert main(["lab", "status", "--name", "surely-not-a-lab-xyz"]) == 2
+    err = capsys.readouterr().err
+    assert "no lab named 'surely-not-a-lab-xyz' is running" in err and "Traceback" not in err
+
+
+def test_cli_bad_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from beefine_tui.cli import main
+
+    assert main(["lab", "up", "--name", "../x"]) == 2
+    assert "bad lab name" in capsys.readouterr().err
+
+
+def test_cli_unknown_action_is_an_argparse_error() -> None:
+    from beefine_tui.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["lab", "frob"])
+    assert e.value.code == 2

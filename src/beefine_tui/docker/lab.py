@@ -29,6 +29,8 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -570,47 +572,63 @@ def _start_dockerd(state: _State, sd: Path, binary: str, deadline: float) -> sub
 
 
 def _seed(state: _State, sd: Path, timeout: float) -> None:
-    """Build both images offline from busybox-static, push them to the lab registry, keep them local."""
-    from beefine_tui.docker.client import connect
+    """Build both images offline from busybox-static, push them to the lab registry, keep them local.
 
+    The two images are built and pushed at the same time (each with its own client): a fresh daemon's
+    first builds are its slowest part of `up`."""
     if not BUSYBOX.exists():
         raise BeefineError(
             f"{BUSYBOX} is missing; the lab builds its images from it",
             "install it: sudo apt-get install busybox-static",
         )
-    small = f"{state.registry}/beefine/busybox:latest"
-    layered = f"{state.registry}/beefine/layered:latest"
-    client = connect(_docker_host(sd), timeout=max(10.0, timeout))
+    tags = {
+        "small": f"{state.registry}/beefine/busybox:latest",
+        "layered": f"{state.registry}/beefine/layered:latest",
+    }
     build = sd / "build"
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-seed")
     try:
-        for key, tag in (("small", small), ("layered", layered)):
-            ctx = build / key
-            shutil.copytree(IMAGES_DIR / key, ctx)
-            if key == "layered":
-                (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)
-                shutil.copy2(BUSYBOX, ctx / "layer1" / "bin" / "busybox")
-                _layered_files(ctx)
-            else:
-                shutil.copy2(BUSYBOX, ctx / "busybox")
-            try:
-                client.images.build(
-                    path=str(ctx),
-                    tag=tag,
-                    rm=True,
-                    forcerm=True,
-                    network_mode="none",
-                    labels={"beefine": "1"},
-                )
-            except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
-                raise BeefineError(f"building the lab image {tag} failed: {e}") from e
-            for line in client.images.push(tag, stream=True, decode=True):
-                if isinstance(line, dict) and line.get("error"):
-                    raise BeefineError(f"pushing {tag} to the lab registry failed: {line['error']}")
-            state.images[key] = tag
+        futures = {
+            key: pool.submit(_build_and_push, _docker_host(sd), key, tag, build / key, timeout)
+            for key, tag in tags.items()
+        }
+        deadline = time.monotonic() + timeout
+        for key, fut in futures.items():
+            fut.result(timeout=max(0.1, deadline - time.monotonic()))
+            state.images[key] = tags[key]
             state.save(sd)
+    except FuturesTimeout:
+        raise BeefineError(
+            "building the lab images did not finish in time", "try again with a longer --timeout"
+        ) from None
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+        shutil.rmtree(build, ignore_errors=True)
+
+
+def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: float) -> None:
+    from beefine_tui.docker.client import connect
+
+    shutil.copytree(IMAGES_DIR / key, ctx)
+    if key == "layered":
+        (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(BUSYBOX, ctx / "layer1" / "bin" / "busybox")
+        _layered_files(ctx)
+    else:
+        shutil.copy2(BUSYBOX, ctx / "busybox")
+    client = connect(docker_host, timeout=max(10.0, timeout))
+    try:
+        try:
+            client.images.build(
+                path=str(ctx), tag=tag, rm=True, forcerm=True, network_mode="none", labels={"beefine": "1"}
+            )
+        except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
+            raise BeefineError(f"building the lab image {tag} failed: {e}") from e
+        for line in client.images.push(tag, stream=True, decode=True):
+            if isinstance(line, dict) and line.get("error"):
+                raise BeefineError(f"pushing {tag} to the lab registry failed: {line['error']}")
     finally:
         client.close()
-        shutil.rmtree(build, ignore_errors=True)
 
 
 def _layered_files(ctx: Path) -> None:
