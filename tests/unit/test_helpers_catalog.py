@@ -1,0 +1,127 @@
+"""Helper catalog: man page and bpftool parsing, queries and the CLI, without root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from beefine_tui import cli
+from beefine_tui.errors import NotFoundError
+from beefine_tui.probes import helpers_catalog as hc
+
+ROFF = r"""
+.TH BPF-HELPERS 7
+.SH HELPERS
+.INDENT 0.0
+.TP
+.B \fBlong bpf_map_update_elem(struct bpf_map *\fP\fImap\fP\fB, u64\fP \fIflags\fP\fB)\fP
+.INDENT 7.0
+.TP
+.B Description
+Add or update the value of the entry associated to \fIkey\fP in
+\fImap\fP\&. \fIflags\fP is one of:
+.INDENT 7.0
+.TP
+.B \fBBPF_NOEXIST\fP
+The entry for \fIkey\fP must not exist in the map.
+.UNINDENT
+.sp
+A second paragraph.
+.TP
+.B Return
+0 on success, or a negative error in case of failure.
+.UNINDENT
+.TP
+.B \fBlong bpf_xdp_adjust_head(struct xdp_buff *\fP\fIxdp_md\fP\fB, int\fP \fIdelta\fP\fB)\fP
+.INDENT 7.0
+.TP
+.B Description
+Adjust (move) \fIxdp_md\fP\fB\->data\fP by \fIdelta\fP bytes. It doesn\(aqt copy.
+.TP
+.B Return
+0 on success.
+.UNINDENT
+.UNINDENT
+.SH EXAMPLES
+.B \fBint bpf_not_a_helper(void)\fP
+"""
+
+
+def test_parse_man() -> None:
+    docs = hc.parse_man(ROFF)
+    assert set(docs) == {"bpf_map_update_elem", "bpf_xdp_adjust_head"}
+    m = docs["bpf_map_update_elem"]
+    assert m.signature == "long bpf_map_update_elem(struct bpf_map *map, u64 flags)"
+    assert m.description == "Add or update the value of the entry associated to key in map. flags is one of:"
+    assert "A second paragraph." in m.details and "BPF_NOEXIST" in m.details
+    assert m.returns == "0 on success, or a negative error in case of failure."
+    x = docs["bpf_xdp_adjust_head"]
+    assert x.signature == "long bpf_xdp_adjust_head(struct xdp_buff *xdp_md, int delta)"
+    assert x.description == "Adjust (move) xdp_md->data by delta bytes. It doesn't copy."
+
+
+def test_installed_man_page_if_any() -> None:
+    if not hc.MAN_PAGE.exists():
+        pytest.skip("bpf-helpers(7) is not installed here")
+    docs = hc.load_docs()
+    assert len(docs) > 150
+    assert docs["bpf_get_current_pid_tgid"].signature == "u64 bpf_get_current_pid_tgid(void)"
+    assert docs["bpf_ktime_get_ns"].description
+
+
+def test_missing_man_page(tmp_path: Path) -> None:
+    assert hc.load_docs(tmp_path / "nope.7.gz") == {}
+
+
+FEATURES = {
+    "program_types": {
+        "have_xdp_prog_type": True,
+        "have_tracepoint_prog_type": True,
+        "have_lsm_prog_type": False,
+    },
+    "helpers": {
+        "xdp_available_helpers": ["bpf_map_lookup_elem", "bpf_xdp_adjust_head"],
+        "tracepoint_available_helpers": ["bpf_map_lookup_elem", "bpf_get_current_pid_tgid"],
+        "lsm_available_helpers": [],
+    },
+}
+
+
+def kernel() -> hc.KernelHelpers:
+    return hc.parse_feature_probe(FEATURES, 0.5, "/usr/sbin/bpftool")
+
+
+def test_parse_feature_probe_and_queries() -> None:
+    kh = kernel()
+    assert kh.types == ["lsm", "tracepoint", "xdp"]
+    assert kh.prog_types == {"xdp": True, "tracepoint": True, "lsm": False}
+    docs = hc.parse_man(ROFF)
+    xdp = hc.helpers_for("XDP", kernel=kh, docs=docs)  # names are case-insensitive
+    assert [h.name for h in xdp] == ["bpf_map_lookup_elem", "bpf_xdp_adjust_head"]
+    assert xdp[1].signature.startswith("long bpf_xdp_adjust_head(") and xdp[0].signature == ""
+    assert hc.resolve_type(kh, "BPF_PROG_TYPE_TRACEPOINT") == "tracepoint"
+    assert [h.name for h in hc.search("adjust", kernel=kh, docs=docs)] == ["bpf_xdp_adjust_head"]
+    assert [h.name for h in hc.search("pid", "tracepoint", kernel=kh, docs=docs)] == [
+        "bpf_get_current_pid_tgid"
+    ]
+    assert hc.types_with_helper("bpf_map_lookup_elem", kh) == ["tracepoint", "xdp"]
+    with pytest.raises(NotFoundError) as ei:
+        hc.helpers_for("nope", kernel=kh)
+    assert "tracepoint" in ei.value.hint and "xdp" in ei.value.hint
+
+
+def test_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(hc, "probe_kernel", lambda: kernel())
+    monkeypatch.setattr(hc, "load_docs", lambda: hc.parse_man(ROFF))
+    assert cli.main(["helpers", "--type", "xdp", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["type"] == "xdp" and [h["name"] for h in data["helpers"]][1] == "bpf_xdp_adjust_head"
+    assert cli.main(["helpers", "--type", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown BPF program type 'bogus'" in err and "xdp" in err and "Traceback" not in err
+    assert cli.main(["helpers", "--search", "zzz-nothing"]) == 1
+    assert cli.main(["helpers"]) == 0
+    out = capsys.readouterr().out
+    assert "tracepoint" in out and "xdp" in out
