@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import uuid
@@ -43,6 +44,7 @@ def lab() -> Iterator[LabInfo]:
             yield info
     finally:
         labmod.down(name)
+    assert_no_lab_leftovers(info)
 
 
 def _down_orphans() -> None:
@@ -123,6 +125,9 @@ def assert_no_lab_leftovers(info: LabInfo) -> None:
     r = subprocess.run(["ip", "-j", "route"], capture_output=True, text=True, timeout=10)
     assert info.subnet not in r.stdout, f"route to {info.subnet} left: {r.stdout}"
     assert not info.state_dir.exists(), f"state dir {sd} left"
+    if shutil.which("iptables-save"):
+        rules = subprocess.run(["iptables-save"], capture_output=True, text=True, timeout=30).stdout
+        assert info.bridge not in rules and info.subnet not in rules, "iptables rules of the lab left"
 
 
 @pytest.fixture

@@ -323,3 +323,23 @@ def test_two_labs_side_by_side_do_not_share_anything(lab: LabInfo) -> None:
         assert ping(other.docker_host) and ping(lab.docker_host)
     assert ping(lab.docker_host), "downing one lab hurt the other"
     assert labmod.status(lab.name) == lab
+
+
+def test_port_taken_between_choosing_and_binding_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    taken = s.getsockname()[1]
+    real = labmod._free_port
+    picks = iter([taken])
+    monkeypatch.setattr(labmod, "_free_port", lambda: next(picks, None) or real())
+    name = unique("rp")
+    try:
+        info = labmod.up(name, seed=False)
+        port = int(info.registry.rsplit(":", 1)[1])
+        assert port != taken and ping(info.docker_host)
+        assert "address already in use" in (info.state_dir / "registry.log").read_text()  # it did try
+    finally:
+        s.close()
+        labmod.down(name)
+    nothing_of(name)
