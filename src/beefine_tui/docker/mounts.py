@@ -11,7 +11,7 @@ so mount options stay under a page; lowerdir lists the layers top first. The ima
 (<root>/image/overlay2/layerdb/sha256/<chain-id>/) records for each layer its cache-id (the directory
 above) and diff (the uncompressed layer digest, the DiffID of the OCI image config's rootfs.diff_ids).
 The container's own layers are layerdb/mounts/<container-id>/{mount-id,init-id}: the "-init" layer holds
-placeholders Docker bind-mounts over (/etc/hosts, /etc/resolv.conf...), the upper dir receives writes.
+empty mount points Docker mounts over (daemon/initlayer/setup_unix.go), the upper dir receives writes.
 """
 
 from __future__ import annotations
@@ -167,7 +167,10 @@ def overlay_layers(root_mount: MountEntry) -> list[OverlayLayer]:
         if kind == "upper":
             role = "upper: the container's writes (copy-up target)"
         elif cache.endswith("-init"):
-            role = "init: Docker's placeholders (/etc/hosts, resolv.conf, hostname...)"
+            # moby daemon/initlayer/setup_unix.go: empty files and dirs (/etc/hosts, /etc/resolv.conf,
+            # /etc/hostname, /.dockerenv, /proc, /sys, /dev/pts, /dev/shm...) for Docker to mount over,
+            # the top read-only layer so those mounts never touch the writable one
+            role = "init: mount points Docker binds over (/etc/hosts, resolv.conf, hostname, /proc...)"
         else:
             role = "image layer" if chain else "lower (not in the image store)"
         layers.append(

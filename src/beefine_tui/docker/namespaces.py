@@ -19,7 +19,7 @@ NS_KINDS: tuple[str, ...] = ("mnt", "uts", "ipc", "pid", "net", "user", "cgroup"
 # What each one isolates, for learners (namespaces(7) and the per-kind pages, e.g. pid_namespaces(7)).
 NS_MEANING: dict[str, str] = {
     "mnt": "mount table: the container sees its own root (overlay) and mounts",
-    "uts": "hostname and NIS domain name: runc sets the hostname to the short id",
+    "uts": "hostname and NIS domain name: Docker names it after the short id, runc's init sets it",
     "ipc": "System V IPC objects and POSIX message queues",
     "pid": "process ids: the entrypoint is pid 1 inside",
     "net": "network devices, addresses, routes, ports, firewall",
