@@ -624,7 +624,11 @@ def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: fl
             )
         except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
             raise BeefineError(f"building the lab image {tag} failed: {e}") from e
-        for line in client.images.push(tag, stream=True, decode=True):
+        try:
+            lines = list(client.images.push(tag, stream=True, decode=True))
+        except Exception as e:  # requests/docker errors mid-stream
+            raise BeefineError(f"pushing {tag} to the lab registry failed: {e}") from e
+        for line in lines:
             if isinstance(line, dict) and line.get("error"):
                 raise BeefineError(f"pushing {tag} to the lab registry failed: {line['error']}")
     finally:
@@ -682,9 +686,15 @@ def up(
                 _seed(state, sd, max(1.0, deadline - time.monotonic()))
             state.ready = True
             state.save(sd)
-        except BaseException:
+        except BaseException as e:
             with _ignore_signals():
-                _teardown(name, state)
+                try:
+                    _teardown(name, state)
+                except BeefineError as te:  # keep the first failure; say what could not be undone
+                    if isinstance(e, BeefineError):
+                        e.hint = f"{e.hint}\n  and: {te.message}".lstrip()
+                    else:
+                        e.add_note(te.message)
             raise
         return _info(state)
 
