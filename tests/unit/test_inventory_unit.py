@@ -110,6 +110,9 @@ def test_rates_between_snapshots() -> None:
     idle = inv.rates(_snap(0, 5, 50), _snap(10**9, 5, 50))[1]
     assert idle.runs_per_s == 0 and idle.avg_ns is None
     assert inv.rates(_snap(0, None, None), _snap(10**9, None, None)) == {}
+    # with counting on, bpftool's missing counts mean "never ran"
+    quiet = inv.rates(_snap(0, None, None), _snap(10**9, None, None), stats_on=True)[1]
+    assert quiet.runs_per_s == 0 and quiet.avg_ns is None
     assert inv.rates(_snap(5, 1, 1), _snap(5, 2, 2)) == {}
 
 
@@ -175,6 +178,7 @@ def test_stats_guard_restores_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_monitor_gives_rates_from_the_second_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
     snaps = iter([_snap(0, 1, 10), _snap(10**9, 3, 30)])
     monkeypatch.setattr(inv, "snapshot", lambda: next(snaps))
+    monkeypatch.setattr(inv, "stats_enabled", lambda: True)
     m = inv.Monitor()
     rows, r = m.refresh()
     assert [x.prog.id for x in rows] == [1] and r == {}

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
             first = inv.snapshot()
             time.sleep(args.interval)
             cur = inv.snapshot()
-        rates = inv.rates(first, cur)
+        rates = inv.rates(first, cur, stats_on=True)
         rows = list(cur.rows)
     else:
         rows = inv.inventory()

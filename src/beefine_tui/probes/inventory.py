@@ -485,8 +485,15 @@ class Rate:
     cpu_percent: float  # run_ns_per_s as a percentage of one CPU
 
 
-def rates(prev: Snapshot, cur: Snapshot) -> dict[int, Rate]:
-    """Per-program deltas between two snapshots (programs present in both, with stats on)."""
+def _or(v: int | None, default: int | None) -> int | None:
+    return default if v is None else v
+
+
+def rates(prev: Snapshot, cur: Snapshot, stats_on: bool = False) -> dict[int, Rate]:
+    """Per-program deltas between two snapshots (programs present in both, with stats on).
+
+    bpftool leaves out run_cnt/run_time_ns while they are 0; with `stats_on` (counting was on for
+    the whole interval) a missing count means 0 runs instead of "unknown"."""
     dt = (cur.ts_ns - prev.ts_ns) / 1e9
     out: dict[int, Rate] = {}
     if dt <= 0:
@@ -494,14 +501,16 @@ def rates(prev: Snapshot, cur: Snapshot) -> dict[int, Rate]:
     before = prev.by_id()
     for row in cur.rows:
         old = before.get(row.prog.id)
-        p = row.prog
-        if old is None or p.run_cnt is None or p.run_time_ns is None:
+        if old is None:
             continue
-        o = old.prog
-        if o.run_cnt is None or o.run_time_ns is None:
+        p, o = row.prog, old.prog
+        default = 0 if stats_on else None
+        cnt, ns = _or(p.run_cnt, default), _or(p.run_time_ns, default)
+        ocnt, ons = _or(o.run_cnt, default), _or(o.run_time_ns, default)
+        if cnt is None or ns is None or ocnt is None or ons is None:
             continue
-        dcnt = max(p.run_cnt - o.run_cnt, 0)
-        dns = max(p.run_time_ns - o.run_time_ns, 0)
+        dcnt = max(cnt - ocnt, 0)
+        dns = max(ns - ons, 0)
         out[p.id] = Rate(
             prog_id=p.id,
             runs_per_s=dcnt / dt,
@@ -542,7 +551,8 @@ class Monitor:
     def refresh(self) -> tuple[list[ProgRow], dict[int, Rate]]:
         cur = snapshot()
         prev, self._prev = self._prev, cur
-        return list(cur.rows), (rates(prev, cur) if prev is not None else {})
+        on = bool(stats_enabled())
+        return list(cur.rows), (rates(prev, cur, stats_on=on) if prev is not None else {})
 
 
 # --- unloading ------------------------------------------------------------------------------------
