@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from beefine_tui.cli import main
-from beefine_tui.docker.inspect import ContainerReport, build_report, fill_live
+from beefine_tui.docker.inspect import ContainerReport, MonitorSampler, build_report, fill_live
 from beefine_tui.docker.namespaces import NS_KINDS
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -201,8 +201,14 @@ def test_stopped_container_keeps_what_docker_knows(
 ) -> None:
     c = run_sleeper(lab_client, lab, cleanup_containers, mem_limit="32m")
     live = build_report(lab_client, c.id)
+    sampler = MonitorSampler(lab_client, c.id)
+    before = sampler.sample()
+    assert before.status == "running" and [p.ns_pid for p in before.processes] == [1]
+    assert before.limits is not None and before.limits.memory_bytes == 32 << 20
     c.kill()
     c.wait(timeout=30)
+    after = sampler.sample()  # the container exits while watched
+    assert after.status == "exited" and after.pid == 0 and after.usage is None and after.processes == []
     rep = build_report(lab_client, c.id)
     assert rep.status == "exited" and rep.pid == 0
     assert rep.configured.memory == 32 << 20

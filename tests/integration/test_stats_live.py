@@ -3,12 +3,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import select
 import shutil
+import socket
 import statistics
 import subprocess
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,3 +109,98 @@ def test_stats_cli_json_and_bad_watch(
     assert row["pids"] == 1 and row["source"] == "cgroup"
     assert main(["stats", "--watch", "0", "--docker-host", lab.docker_host]) == 2
     assert "out of range" in capsys.readouterr().err
+
+
+class SocketProxy:
+    """A unix-socket forwarder in front of the lab's Docker socket, to make the daemon 'go away' and come
+    back for our client only (the shared lab keeps running for everyone else)."""
+
+    def __init__(self, path: str, target: str) -> None:
+        self.path, self.target = path, target
+        self._stop = threading.Event()
+        self._socks: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._stop.clear()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(self.path)
+        self.listener.listen(16)
+        self.listener.settimeout(0.1)
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self._threads.append(t)
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except (TimeoutError, OSError):
+                continue
+            up = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            up.connect(self.target)
+            self._socks += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                t = threading.Thread(target=self._pipe, args=(a, b), daemon=True)
+                t.start()
+                self._threads.append(t)
+
+    def _pipe(self, a: socket.socket, b: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while not self._stop.is_set():
+                r, _, _ = select.select([a], [], [], 0.1)
+                if r:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            self.listener.close()
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.close()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._socks, self._threads = [], []
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def test_daemon_goes_away_and_comes_back(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str], tmp_path: Path
+) -> None:
+    from beefine_tui.docker.client import connect
+    from beefine_tui.docker.inspect import MonitorSampler
+    from beefine_tui.errors import DockerUnavailableError
+
+    c = lab_client.containers.run(
+        lab.images["small"], ["sleep", "600"], detach=True, labels=cleanup_containers
+    )
+    path = str(tmp_path / "d.sock")
+    proxy = SocketProxy(path, lab.docker_host.removeprefix("unix://"))
+    proxy.start()
+    client = connect(f"unix://{path}", timeout=5)
+    try:
+        col = StatsCollector(client)
+        sampler = MonitorSampler(client, c.id)
+        assert any(r.id == c.id for r in col.refresh().rows)
+        assert sampler.sample().status == "running"
+        proxy.stop()
+        down = col.refresh()
+        assert down.error.startswith("the Docker daemon does not answer") and down.rows == []
+        with pytest.raises(DockerUnavailableError):
+            sampler.sample()
+        proxy.start()
+        back = col.refresh()
+        assert back.error == "" and any(r.id == c.id for r in back.rows)
+        s = sampler.sample()
+        assert s.status == "running" and s.usage is not None and s.usage.pids == 1
+    finally:
+        client.close()
+        proxy.stop()
