@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -129,3 +130,33 @@ def test_stop_from_the_sink_thread_and_script_that_exits_by_itself() -> None:
     assert [e.args["state"] for e in got if e.kind == "status"] == ["exited"]
     assert [e.args.get("line") for e in got if e.kind == "printf"] == ["tick"]
     r.stop()
+
+
+OWNER = """
+import sys, threading, time
+from beefine_tui.probes.bpftrace_runner import BpftraceRunner
+r = BpftraceRunner("orphan-check", "tracepoint:syscalls:sys_enter_getppid /pid == 1/ { }\\n")
+t = threading.Thread(target=r.start, args=(lambda b: None,))
+t.start(); t.join()  # started from a thread that then ends: bpftrace must live on
+time.sleep(0.5)
+print(r.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_bpftrace_ends_when_its_owner_is_sigkilled() -> None:
+    owner = subprocess.Popen([sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout is not None
+        bt_pid = int(owner.stdout.readline())
+        assert not _gone(bt_pid), "the starting thread ended, bpftrace must still run"
+        ours = _progs_of(bt_pid)
+        assert ours
+        owner.kill()
+        owner.wait(timeout=10)
+        assert _wait_for(lambda: _gone(bt_pid)), "PR_SET_PDEATHSIG: bpftrace follows its owner"
+        assert _wait_for(lambda: not (ours & _loaded_prog_ids()))
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()

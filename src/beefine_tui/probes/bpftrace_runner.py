@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Empty, Queue
 from typing import Any
 
 from beefine_tui.errors import ProbeLoadError
@@ -407,11 +408,60 @@ class OutputDecoder:
 
 
 # --- the runner ---------------------------------------------------------------------------------
-def _raise_memlock() -> None:
-    """Soft RLIMIT_MEMLOCK up to the hard limit (all we may do without CAP_SYS_RESOURCE)."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _child_setup(parent: int) -> None:
+    """In the child before exec: raise the soft RLIMIT_MEMLOCK to the hard limit (all we may do
+    without CAP_SYS_RESOURCE), and ask for SIGTERM when the thread that forked us dies (which is
+    the spawner thread below: it lives as long as our process), so bpftrace ends with us even if
+    we are SIGKILLed. bpftrace treats SIGTERM like SIGINT: it detaches and exits."""
     with contextlib.suppress(ValueError, OSError):
         _soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
         resource.setrlimit(resource.RLIMIT_MEMLOCK, (hard, hard))
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # we already lost our parent before the prctl
+        os._exit(1)
+
+
+class _Spawner:
+    """One daemon thread that forks every bpftrace. PR_SET_PDEATHSIG fires when the forking
+    *thread* exits, so forking from a short-lived worker thread (a Textual worker) would kill
+    bpftrace when the worker ends; this thread ends only with the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: Queue[tuple[list[str], dict[str, Any], Queue[Any]]] = Queue()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        while True:
+            cmd, kw, reply = self._jobs.get()
+            try:
+                reply.put(subprocess.Popen(cmd, **kw))
+            except BaseException as e:  # handed back to the caller
+                reply.put(e)
+
+    def popen(self, cmd: list[str], timeout: float = 30.0, **kw: Any) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="beefine-spawner", daemon=True)
+                self._thread.start()
+        reply: Queue[Any] = Queue(maxsize=1)
+        self._jobs.put((cmd, kw, reply))
+        try:
+            out = reply.get(timeout=timeout)
+        except Empty as e:
+            raise OSError("the process spawner did not answer") from e
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+
+_spawner = _Spawner()
 
 
 class BpftraceRunner(Runner):
@@ -480,13 +530,14 @@ class BpftraceRunner(Runner):
                 f.write(with_ready_probe(self._script))
             self._stop_event.clear()
             try:
-                self._proc = subprocess.Popen(
+                me = os.getpid()
+                self._proc = _spawner.popen(
                     [exe, "-B", "line", "-f", "json", path, *self._params],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    start_new_session=True,
-                    preexec_fn=_raise_memlock,
+                    start_new_session=True,  # its own group: stop() signals all of it
+                    preexec_fn=lambda: _child_setup(me),
                     close_fds=True,
                     env={**os.environ, "BPFTRACE_NO_CPP_DEMANGLE": "1"},
                 )
