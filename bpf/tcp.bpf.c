@@ -7,7 +7,9 @@
  * socket is remembered from the first transition seen in process context that passes the filters
  * (connect(): CLOSE -> SYN_SENT, listen(): CLOSE -> LISTEN), keyed by the socket's address, and later
  * transitions of that socket are reported for that owner. A listener's owner also owns the
- * connections it accepts (matched by family and local port). Tracepoints only; see common.h. */
+ * connections it accepts (matched by family and local port: a listener on the same port in another
+ * network namespace is not told apart). Transitions of sockets with no known owner are dropped when a
+ * filter is set, and reported with pid 0 host-wide. Tracepoints only; see common.h. */
 #include "common.h"
 
 #define K_STATE 1
@@ -15,7 +17,9 @@
 #define IPPROTO_TCP 6
 #define TCP_ESTABLISHED 1
 #define TCP_SYN_SENT 2
+#define TCP_FIN_WAIT1 4
 #define TCP_CLOSE 7
+#define TCP_LAST_ACK 9
 #define TCP_LISTEN 10
 
 #ifndef TCP_SOCKS_MAX
@@ -68,6 +72,11 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     int newstate = args->newstate;
     u32 lkey = ((u32)args->family << 16) | args->sport;
 
+    /* transitions only a syscall on the socket makes (connect, listen, close/shutdown): the current
+     * task is then the socket's user, not a bystander whose time a softirq borrowed */
+    int proc_ctx = newstate == TCP_SYN_SENT || newstate == TCP_LISTEN || newstate == TCP_FIN_WAIT1 ||
+                   newstate == TCP_LAST_ACK || (oldstate == TCP_LISTEN && newstate == TCP_CLOSE);
+
     struct owner own = {};
     int known = 0;
     struct owner *o = socks.lookup(&sk);
@@ -79,7 +88,7 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         own = *o;
         known = 1;
         socks.update(&sk, &own);
-    } else if (beefine_should_trace()) {
+    } else if (proc_ctx && beefine_should_trace()) {
         u64 id = bpf_get_current_pid_tgid();
         own.pid = id >> 32;
         own.tid = (u32)id;
@@ -88,7 +97,11 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
         if (newstate != TCP_CLOSE)
             socks.update(&sk, &own);
     } else {
-        return 0;
+#if defined(FILTER_PIDNS_DEV) || defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
+        return 0; /* a socket of nobody we trace */
+#else
+        /* host-wide: report it, owner unknown (pid 0) rather than whoever is on the CPU */
+#endif
     }
 
     if (newstate == TCP_LISTEN)

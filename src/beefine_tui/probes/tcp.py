@@ -3,10 +3,12 @@ and the old and new state by name.
 
 This kernel has no kprobes, so this tracepoint stands in for kprobe:tcp_connect: a connect shows as
 CLOSE -> SYN_SENT (in the caller's context) then SYN_SENT -> ESTABLISHED when the SYN-ACK arrives; the
-server side's new connection appears as SYN_RECV -> ESTABLISHED. Transitions that run in softirq
-context are attributed to the socket's owner, remembered by the BPF program from the transition it
-saw in process context (see bpf/tcp.bpf.c); the state machine itself is RFC 793's (and the kernel's
-include/net/tcp_states.h).
+server side's new connection appears as LISTEN -> SYN_RECV -> ESTABLISHED. Many transitions run in
+softirq context, where the current task is a bystander; the BPF program (bpf/tcp.bpf.c) learns a
+socket's owner only from transitions a syscall makes (connect, listen, close) and from the listener a
+connection arrives on, and reports later transitions for that owner. With a filter set, sockets of
+nobody traced are dropped; host-wide they are reported with pid 0 (owner_known false). The state
+machine is RFC 793's, as the kernel names it in include/net/tcp_states.h.
 """
 
 from __future__ import annotations
