@@ -253,3 +253,21 @@ def test_stop_before_start_is_harmless() -> None:
     prog.stop()
     assert prog.snapshot_maps() == {}
     assert not prog.running
+
+
+def test_function_entry_line_is_renumbered_to_the_tracepoint_probe_line() -> None:
+    log = (
+        ";  @ user.c:14\n0: (b7) r1 = 1\n;  @ user.c:3\n;  @ user.c:0\n;  @ user.c:14\n"
+        "R0 invalid mem access 'x'\n"
+    )
+    fixed = up.fix_entry_line(log, 2)
+    assert fixed.count("@ user.c:2") == 2 and "user.c:14" not in fixed
+    assert "@ user.c:3" in fixed and "@ user.c:0" in fixed
+    assert up.verifier_reason(fixed) == ("R0 invalid mem access 'x'", 2)
+    assert up.fix_entry_line(log, None) == log
+    assert up.fix_entry_line(log, 20) == log  # never moved later
+
+
+def test_verifier_line_zero_is_not_a_source_line() -> None:
+    log = ";  @ user.c:5\n7: (79) r1 = *(u64 *)(r0 +0)\n;  @ user.c:0\nR0 invalid mem access 'x'\n"
+    assert up.verifier_reason(log)[1] == 5

@@ -223,9 +223,28 @@ def verifier_reason(log: str) -> tuple[str, int | None]:
     src_line: int | None = None
     for ln in lines[:end]:
         m = _VERIFIER_AT.search(ln)
-        if m and m["file"].endswith(USER_FILE):
+        if m and m["file"].endswith(USER_FILE) and int(m["line"]) > 0:  # 0: compiler-made code
             src_line = int(m["line"])
     return reason or "rejected (no reason in the log)", src_line
+
+
+def fix_entry_line(log: str, decl_line: int | None) -> str:
+    """BCC inserts the tracepoint's argument struct just before a TRACEPOINT_PROBE function, after
+    our `#line` directive, so the function's own first line is numbered too high. The verifier log's
+    first line-info comment is that entry line: renumber it (every occurrence) to `decl_line`."""
+    if not decl_line:
+        return log
+    at = re.compile(r"@ " + re.escape(USER_FILE) + r":(?P<line>\d+)\s*$", re.MULTILINE)
+    first = next((m for m in at.finditer(log) if int(m["line"]) > 0), None)
+    if first is None or int(first["line"]) <= decl_line:
+        return log
+    wrong = first["line"]
+    return re.sub(
+        r"@ " + re.escape(USER_FILE) + ":" + wrong + r"(?=\s*$)",
+        f"@ {USER_FILE}:{decl_line}",
+        log,
+        flags=re.MULTILINE,
+    )
 
 
 def annotate_verifier_log(log: str, source: str) -> str:
@@ -712,6 +731,7 @@ class UserBccProgram(Runner):
                 line=first.line,
             )
         if check.stage == "load":
+            log = fix_entry_line(log, _line_of(self.source, check.function))
             reason, src_line = verifier_reason(log)
             hints = [ln.strip() for ln in log.splitlines() if ln.strip().startswith("HINT:")]
             tail = _tail(annotate_verifier_log(log, self.source), VERIFIER_TAIL_LINES)
