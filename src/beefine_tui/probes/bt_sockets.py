@@ -90,6 +90,7 @@ def decode(line: str) -> Event | None:
         where = _where(args) if fam else "?"
         if k == "accept":
             text = f"accept(fd {fd}) = {ret}" + (f" from {where}" if fam else "")
+            text += f" {args['error']}" if ret < 0 else ""
         else:
             text = f"{k}(fd {fd}, {where}) = {ret}" + (f" {args['error']}" if ret < 0 else "")
         return event_from_record(SPEC.name, rec, k, args, text)
