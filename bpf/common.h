@@ -38,10 +38,11 @@ static __always_inline void beefine_count_lost(int slot)
 
 /* Output buffer. BCC refuses map method calls inside macros, so each program writes its own submit
  * function with the same #ifdef:
- *     #ifdef BEEFINE_PERF  events.perf_submit(ctx, data, size); return 0;
+ *     #ifdef BEEFINE_PERF  return events.perf_submit(ctx, data, size);
  *     #else                return events.ringbuf_output(data, size, 0);
- * and counts BEEFINE_LOST_OUTPUT when it returns non-zero. Perf buffer loss is counted by the kernel
- * per CPU and read through lost_cb, so it must not be counted again here. */
+ * and counts BEEFINE_LOST_OUTPUT when it returns non-zero, in both modes. For perf buffers this is
+ * the exact count: the kernel's own PERF_RECORD_LOST (what lost_cb reports) is written only when a
+ * later sample fits, so the loss at the end of a burst would never be reported through it. */
 #ifdef BEEFINE_PERF
 #define BEEFINE_OUTPUT(name, pages) BPF_PERF_OUTPUT(name)
 #else

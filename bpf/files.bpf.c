@@ -75,9 +75,7 @@ BPF_HASH(fds, struct fd_key, struct fd_val, FDS_MAX);  /* open fds under the pre
 static __always_inline int submit(void *ctx, void *data, u32 size)
 {
 #ifdef BEEFINE_PERF
-    /* a failed perf submit is counted by the kernel and reaches us through lost_cb: not here */
-    events.perf_submit(ctx, data, size);
-    return 0;
+    return events.perf_submit(ctx, data, size);
 #else
     return events.ringbuf_output(data, size, 0);
 #endif

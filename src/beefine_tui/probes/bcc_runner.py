@@ -6,7 +6,11 @@ Each probe is a `BccProgram` (C text, cflags, ring buffers with a decoder). Seve
 runner are compiled as separate BPF objects (one failing to load does not take the others down) and
 share one poll thread: it waits on every ring buffer's map fd with one epoll (with a timeout), then
 drains them. Perf buffers are used instead of ring buffers where the kernel has none (< 5.8) or when
-BEEFINE_FORCE_PERF=1; their lost samples arrive through `lost_cb` and become `lost` (source "perf").
+BEEFINE_FORCE_PERF=1. Loss of output records is counted in the kernel in both modes (a failed
+ringbuf_output/perf_submit increments the program's `lost` array) and reported as source "kernel" for
+ring buffers, "perf" for perf buffers. BCC's `lost_cb` is kept only as a cross-check
+(`perf_lost_cb`): the kernel emits PERF_RECORD_LOST only when a later sample fits, so it misses the
+loss at the end of a burst (measured: 710 of 42593 lost samples never reported that way).
 
 Nothing here imports bcc at module import time: `render` works without root or BCC.
 """
@@ -310,9 +314,9 @@ def fd_ids(kind: str) -> set[int]:
 class _Loaded:
     prog: BccProgram
     bpf: Any
-    lost_seen: int = 0
-    perf_lost: int = 0
-    perf_reported: int = 0
+    lost_seen: int = 0  # table-full losses reported so far
+    output_seen: int = 0  # output-buffer losses reported so far
+    perf_lost_cb: int = 0  # what BCC's lost_cb said (a cross-check only, see the module docstring)
     parse_lost: int = 0
     parse_reported: int = 0
     prog_ids: set[int] = field(default_factory=set)
@@ -464,7 +468,7 @@ class BccRunner(Runner):
 
     def _lost_callback(self, ld: _Loaded) -> Callable[[int], None]:
         def lost_cb(count: int) -> None:
-            ld.perf_lost += count
+            ld.perf_lost_cb += count
 
         return lost_cb
 
@@ -525,25 +529,26 @@ class BccRunner(Runner):
             self._batch.clear()
             self._sink(out)
 
-    def read_lost(self, ld: _Loaded) -> int:
-        total = 0
+    def read_lost(self, ld: _Loaded) -> tuple[int, int]:
+        """(output records lost, table-full losses) from the program's `lost` array."""
+        counts = [0] * LOST_SLOTS
         with contextlib.suppress(Exception):
             table = ld.bpf[b"lost"]
             for i in range(LOST_SLOTS):
-                total += int(table[table.Key(i)].value)
-        return total
+                counts[i] = int(table[table.Key(i)].value)
+        return counts[0], sum(counts[1:])
 
     def _housekeeping(self) -> None:
         now = time.monotonic_ns()
+        output_source = "perf" if use_perf_buffers() else "kernel"
         for ld in self._loaded:
-            total = self.read_lost(ld)
-            if total > ld.lost_seen:
-                self._batch.append(lost_event(ld.prog.probe, total - ld.lost_seen, "kernel", ts=now))
-                ld.lost_seen = total
-            if ld.perf_lost > ld.perf_reported:
-                n = ld.perf_lost - ld.perf_reported
-                ld.perf_reported = ld.perf_lost
-                self._batch.append(lost_event(ld.prog.probe, n, "perf", ts=now))
+            output, tables = self.read_lost(ld)
+            if output > ld.output_seen:
+                self._batch.append(lost_event(ld.prog.probe, output - ld.output_seen, output_source, ts=now))
+                ld.output_seen = output
+            if tables > ld.lost_seen:
+                self._batch.append(lost_event(ld.prog.probe, tables - ld.lost_seen, "kernel", ts=now))
+                ld.lost_seen = tables
             if ld.parse_lost > ld.parse_reported:
                 n = ld.parse_lost - ld.parse_reported
                 ld.parse_reported = ld.parse_lost
