@@ -127,6 +127,7 @@ def test_full_lifecycle_from_the_cli_leaves_nothing(lab_leftovers_check: Callabl
         assert proc.cmdline() == ["sleep", "600"]
         assert labmod.mounts_under(info.state_dir)  # overlay + netns are mounted now
         assert labmod.container_cgroups(c.id)
+        c.pause()  # frozen processes ignore SIGKILL until thawed: down must handle that too
         client.close()
     finally:
         r = cli("lab", "down", "--name", name)

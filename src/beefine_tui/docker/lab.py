@@ -742,6 +742,7 @@ def _teardown(name: str, state: _State | None) -> None:
     dockerd = [p for p in _lab_processes(name, state) if state and p.pid == state.dockerd_pid]
     # containers first (children of the shims), then dockerd (gracefully: it cleans its netns and
     # mounts), then whatever is left of containerd, shims, registry
+    _thaw(container_ids)  # a paused container's processes cannot die until thawed
     procs = _lab_processes(name, state)
     containers = [p for p in procs if _is_container_process(p, name)]
     _terminate(containers, grace=0.5)
@@ -784,6 +785,16 @@ def _container_ids(sd: Path) -> list[str]:
 def container_cgroups(container_id: str, root: Path = Path("/sys/fs/cgroup")) -> list[Path]:
     """The cgroup dirs dockerd's cgroupfs driver makes for a container (v1: one per hierarchy; v2: one)."""
     return [p for p in (*root.glob(f"*/docker/{container_id}"), root / "docker" / container_id) if p.is_dir()]
+
+
+def _thaw(container_ids: list[str]) -> None:
+    """Undo `docker pause` (the freezer cgroup: v1 freezer.state, v2 cgroup.freeze) so SIGKILL lands."""
+    for cid in container_ids:
+        for cg in container_cgroups(cid):
+            for knob, value in (("freezer.state", "THAWED"), ("cgroup.freeze", "0")):
+                if (cg / knob).exists():
+                    with contextlib.suppress(OSError):
+                        (cg / knob).write_text(value)
 
 
 def _remove_cgroups(container_ids: list[str]) -> list[str]:
