@@ -180,3 +180,16 @@ def test_cli_unknown_action_is_an_argparse_error() -> None:
     with pytest.raises(SystemExit) as e:
         main(["lab", "frob"])
     assert e.value.code == 2
+
+
+def test_busy_while_another_holds_the_lab_lock(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(lab, "LOCK_DIR", tmp_path / "locks")
+    monkeypatch.setattr(lab, "RUN_DIR", tmp_path)
+    assert not lab.is_busy("u1")
+    with lab._lab_lock("u1"):
+        assert lab.is_busy("u1")
+        assert not lab.is_busy("u2")
+        with pytest.raises(BeefineError, match="busy"), lab._lab_lock("u1", wait=0.2):
+            pass
+    assert not lab.is_busy("u1")
+    assert not (tmp_path / "locks" / "lab-u1.lock").exists()  # no lab, so no lock file left

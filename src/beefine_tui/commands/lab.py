@@ -81,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
         found = lab.status(name)
         if found is not None:
             rows.append({"state": "running", **_as_dict(found)})
+        elif lab.is_busy(name):
+            rows.append({"state": "busy", "name": name})
         elif lab.is_stale(name):
             rows.append({"state": "stale", "name": name})
     if args.json:
@@ -89,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             if row["state"] == "running":
                 print(f"{row['name']}: running  DOCKER_HOST={row['docker_host']}  REGISTRY={row['registry']}")
+            elif row["state"] == "busy":
+                print(f"{row['name']}: being started or stopped by another process")
             else:
                 print(
                     f"{row['name']}: stale (its daemons are gone; "

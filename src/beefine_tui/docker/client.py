@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
@@ -152,11 +152,14 @@ def exit_on_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def docker_for_app(explicit: str | None) -> Iterator[tuple[str, LabInfo | None]]:
+def docker_for_app(
+    explicit: str | None, *, announce: Callable[[str], None] | None = None
+) -> Iterator[tuple[str, LabInfo | None]]:
     """The daemon the app should use: an explicit/DOCKER_HOST/system one when given or answering, else the
     lab named "app", started here and always downed at exit (exceptions, Ctrl-C, SIGTERM, SIGHUP).
 
-    Raises BeefineError (with the lab's reason) when no daemon answers and the lab cannot start."""
+    Raises BeefineError (with the lab's reason) when no daemon answers and the lab cannot start.
+    `announce` (e.g. a print to stderr before the TUI opens) is told when a lab is being started."""
     host = resolve_docker_host(explicit)
     if host is not None:
         yield host, None
@@ -166,6 +169,8 @@ def docker_for_app(explicit: str | None) -> Iterator[tuple[str, LabInfo | None]]
     with exit_on_signals():
         # another beefine-tui already runs the app lab (it will down it when it exits): make our own
         name = APP_LAB_NAME if lab.status(APP_LAB_NAME) is None else f"{APP_LAB_NAME}-{os.getpid()}"
+        if announce is not None:
+            announce(f"no Docker daemon answers: starting the embedded lab {name!r} (a few seconds)")
         try:
             info = lab.up(name)
         except BeefineError as e:

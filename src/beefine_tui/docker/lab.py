@@ -860,9 +860,26 @@ def lab_names() -> list[str]:
         return []
 
 
+def is_busy(name: str) -> bool:
+    """Another process is starting or stopping the lab `name` right now (it holds the lab's lock)."""
+    try:
+        fd = os.open(LOCK_DIR / f"lab-{name}.lock", os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
+
+
 def is_stale(name: str) -> bool:
-    """Left-overs of a lab whose daemons are gone (`lab down` clears them)."""
-    return state_dir_for(name).exists() and status(name) is None
+    """Left-overs of a lab whose daemons are gone (`lab down` clears them); not one being started."""
+    return state_dir_for(name).exists() and status(name) is None and not is_busy(name)
 
 
 @contextlib.contextmanager
@@ -884,6 +901,7 @@ def log_paths(name: str) -> dict[str, Path]:
 __all__ = [
     "LabInfo",
     "down",
+    "is_busy",
     "is_stale",
     "lab_names",
     "mounts_in",
