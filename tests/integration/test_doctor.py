@@ -125,3 +125,23 @@ def test_not_root_fails_with_the_fix_and_no_traceback() -> None:
     priv = next(line for line in r.stdout.splitlines() if "privileges" in line)
     assert priv.startswith("[FAIL]") and "sudo" in priv
     assert "cannot run here" in r.stderr
+
+
+def test_own_bpf_probes_work_as_root() -> None:
+    from beefine_tui import doctor as d
+
+    ok, detail = d.probe_bpf_prog_load()
+    assert ok, detail
+    assert d.probe_ringbuf_map() is True  # this kernel has ring buffers (ENVIRONMENT.md)
+
+
+def test_own_bpf_probes_say_eperm_as_nobody() -> None:
+    code = "from beefine_tui import doctor as d; print(d.probe_bpf_prog_load()); print(d.probe_ringbuf_map())"
+    r = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.splitlines()
+    assert first.startswith("(False") and "EPERM" in first
+    assert second == "None"  # no permission says nothing about support
