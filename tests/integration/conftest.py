@@ -134,3 +134,26 @@ def assert_no_lab_leftovers(info: LabInfo) -> None:
 def lab_leftovers_check() -> Any:
     """`assert_no_lab_leftovers` as a fixture, for tests that start their own lab (no conftest import)."""
     return assert_no_lab_leftovers
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture(scope="session")
+def as_nobody() -> list[str]:
+    """The command prefix that runs something as user nobody (for "not root" messages). Skips, saying
+    why, when nobody cannot even start this venv's python (a checkout under /root, say)."""
+    import sys
+
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is missing")
+    r = subprocess.run(
+        [*NOBODY, sys.executable, "-c", "import beefine_tui"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd="/",
+    )
+    if r.returncode != 0:
+        pytest.skip(f"user nobody cannot run this checkout's python: {r.stderr.strip()[-200:]}")
+    return list(NOBODY)

@@ -20,10 +20,10 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
-def doctor(*extra: str, user: bool = False) -> subprocess.CompletedProcess[str]:
+def doctor(*extra: str, user: list[str] | None = None) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "beefine_tui", "doctor", *extra]
     if user:
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *cmd]
+        cmd = [*user, *cmd]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=90, cwd="/")
 
 
@@ -118,8 +118,8 @@ def test_text_output_is_one_line_per_check(report: dict[str, Any]) -> None:
     assert "can run here" in r.stdout
 
 
-def test_not_root_fails_with_the_fix_and_no_traceback() -> None:
-    r = doctor(user=True)
+def test_not_root_fails_with_the_fix_and_no_traceback(as_nobody: list[str]) -> None:
+    r = doctor(user=as_nobody)
     assert r.returncode == 1
     assert "Traceback" not in r.stdout + r.stderr
     priv = next(line for line in r.stdout.splitlines() if "privileges" in line)
@@ -135,10 +135,10 @@ def test_own_bpf_probes_work_as_root() -> None:
     assert d.probe_ringbuf_map() is True  # this kernel has ring buffers (ENVIRONMENT.md)
 
 
-def test_own_bpf_probes_say_eperm_as_nobody() -> None:
+def test_own_bpf_probes_say_eperm_as_nobody(as_nobody: list[str]) -> None:
     code = "from beefine_tui import doctor as d; print(d.probe_bpf_prog_load()); print(d.probe_ringbuf_map())"
     r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+        [*as_nobody, sys.executable, "-c", code],
         capture_output=True, text=True, timeout=60, cwd="/",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -211,10 +211,9 @@ def test_app_starts_and_removes_its_own_lab(
     lab_leftovers_check(started)
 
 
-def test_non_root_is_told_to_use_sudo() -> None:
+def test_non_root_is_told_to_use_sudo(as_nobody: list[str]) -> None:
     r = subprocess.run(
-        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "beefine_tui",
-         "lab", "up", "--name", unique("nr")],
+        [*as_nobody, sys.executable, "-m", "beefine_tui", "lab", "up", "--name", unique("nr")],
         capture_output=True, text=True, timeout=60, cwd="/",
     )  # fmt: skip
     assert r.returncode == 77, r.stderr
