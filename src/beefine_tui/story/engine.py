@@ -29,6 +29,7 @@ from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.overlay import LayerIndex, cache_id_of_dir, parse_overlay_data
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
+_LAYER_ID = re.compile(r"[0-9a-f]{12}")
 _TAIL_HEX = re.compile(r"([0-9a-f]{12,63})$")
 DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
@@ -457,8 +458,8 @@ class StoryEngine:
                 continue
             lid = str(e.args.get("id", ""))
             status = str(e.args.get("status", ""))
-            if not lid or not status:
-                continue
+            if not status or not _LAYER_ID.fullmatch(lid):
+                continue  # "Pulling from repo" (id = tag), "Digest: ...", "Status: ..." are not layers
             d = layers.setdefault(lid, {"fetches": 0, "extracts": 0, "status": ""})
             d["status"] = status
             if status == "Download complete" or status == "Already exists":
