@@ -138,6 +138,7 @@ async def test_charts_move_then_container_exits_and_is_kept() -> None:
         cpu = view.query_one("#c-cpu", Chart)
         assert list(cpu.history)[-1] == 25.0  # 0.25 s of CPU per 1 s sample
         assert list(view.query_one("#c-mem", Chart).history)[-1] > 10
+        assert "usage: memory" in str(view.query_one("#cg-usage", Static).render())
         src.status = "exited"
         await until(pilot, lambda: view.exited, "the exit")
         assert "now exited" in status(view) and "what was known" in status(view)

@@ -135,3 +135,22 @@ async def test_hidden_view_collects_nothing() -> None:
         view.display = True
         await wait_refreshes(pilot, view, view.refreshes + 1)
         assert rec.calls > calls
+
+
+async def test_enter_on_a_row_asks_for_the_monitor() -> None:
+    a = row(1, 1.0, 1 << 20)
+    rec = Recorded([snap([a], 1.0)])
+    chosen: list[str] = []
+
+    class Catch(DashApp):
+        def on_dashboard_view_container_chosen(self, message: DashboardView.ContainerChosen) -> None:
+            chosen.append(message.container_id)
+
+    app = Catch(rec)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(DashboardView)
+        await wait_refreshes(pilot, view, 1)
+        view.query_one(DataTable).focus()
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+    assert chosen == [a.id]

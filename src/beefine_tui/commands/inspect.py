@@ -84,7 +84,8 @@ def print_report(rep: ContainerReport, con: Console) -> None:
                 mark, who = "[dim]shared with host[/]", ""
             else:
                 mark = "[green]new[/]"
-                who = f"{len(ns.pids)} other pids" if ns.pids else "only this container"
+                k = len(ns.pids)
+                who = f"{k} other process{'es' if k > 1 else ''}" if k else "only this container"
                 if ns.containers:
                     who += f"; containers {', '.join(c[:12] for c in ns.containers)}"
             t.add_row(ns.kind, str(ns.inode), str(ns.host_inode), mark, who)

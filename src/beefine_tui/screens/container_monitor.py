@@ -146,7 +146,9 @@ class ContainerMonitorView(Vertical):
     ContainerMonitorView DataTable { height: 1fr; }
     ContainerMonitorView #charts { height: 1fr; }
     ContainerMonitorView #charts > Chart { height: 1fr; }
+    ContainerMonitorView #cg-text { height: auto; }
     ContainerMonitorView #cg-head { height: auto; }
+    ContainerMonitorView #cg-usage { height: auto; }
     ContainerMonitorView #res { width: 16; }
     ContainerMonitorView #cg-top { height: auto; }
     ContainerMonitorView .limits { height: auto; }
@@ -187,7 +189,9 @@ class ContainerMonitorView(Vertical):
                 yield DataTable(id="ns", cursor_type="row")
             with TabPane("Cgroup", id="t-cg"), Vertical():
                 with Horizontal(id="cg-top"):
-                    yield Static("", id="cg-head")
+                    with Vertical(id="cg-text"):
+                        yield Static("", id="cg-head")
+                        yield Static("", id="cg-usage")
                     yield Select[float](
                         [(label, v) for label, v in RESOLUTIONS], value=1.0, allow_blank=False, id="res"
                     )
@@ -237,6 +241,9 @@ class ContainerMonitorView(Vertical):
         self._load_list()
         if self.cid:
             self.choose(self.cid)
+
+    def focus_target(self) -> Any:
+        return self.query_one("#container", Select)
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -346,7 +353,8 @@ class ContainerMonitorView(Vertical):
         for n in rep.namespaces:
             who = ""
             if not n.shared_with_host:
-                who = f"{len(n.pids)} other pids" if n.pids else "only this container"
+                k = len(n.pids)
+                who = f"{k} other process{'es' if k > 1 else ''}" if k else "only this container"
                 if n.containers:
                     who += "; " + ", ".join(c[:12] for c in n.containers)
             mark = "shared with host" if n.shared_with_host else "NEW"
@@ -454,6 +462,8 @@ class ContainerMonitorView(Vertical):
             return
         if s.processes:
             self.show_processes(s.processes)
+        if s.usage is not None:
+            self.query_one("#cg-usage", Static).update(usage_text(s))
         if s.usage is None or prev is None or prev.usage is None:
             return
         dt = s.ts - prev.ts
@@ -632,6 +642,19 @@ class ContainerMonitorView(Vertical):
             return change_event(cid, "isolation", action())
         except BeefineError as e:
             return change_event(cid, "isolation", "change", error=e.message)
+
+
+def usage_text(s: Sample) -> str:
+    u = s.usage
+    if u is None:
+        return ""
+    frozen = "  FROZEN (paused)" if u.frozen else ""
+    throttled = f", throttled {u.throttled_periods} periods" if u.throttled_periods else ""
+    return (
+        f"usage: memory {human_bytes(u.memory_working_set)} (with cache {human_bytes(u.memory_bytes)}), "
+        f"cpu {(u.cpu_ns or 0) / 1e9:.2f} s{throttled}, pids {u.pids}, "
+        f"io read {human_bytes(u.io_read_bytes)} write {human_bytes(u.io_write_bytes)}{frozen}"
+    )
 
 
 def _short(s: str) -> str:

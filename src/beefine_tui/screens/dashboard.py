@@ -200,5 +200,23 @@ class DashboardView(Vertical):
                 table.add_row(*(cells[k] for k, _ in COLUMNS), key=r.id)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.post_message(self.ContainerChosen(event.row_key.value))
+        """Enter on a row: open the container monitor on it (through the shell when there is one)."""
+        cid = event.row_key.value
+        if not cid:
+            return
+        self.post_message(self.ContainerChosen(cid))
+        opener = getattr(self.screen, "open_view", None)
+        if callable(opener):
+            from beefine_tui.screens.container_monitor import ContainerMonitorView
+
+            name = next(
+                (r.name for r in (self.snapshot.rows if self.snapshot else []) if r.id == cid), cid[:12]
+            )
+            opener(
+                f"monitor-{cid[:12]}",
+                label=f"Monitor {name}",
+                factory=lambda: ContainerMonitorView(container=cid),
+            )
+
+    def focus_target(self) -> DataTable[str]:
+        return self.query_one(DataTable)
