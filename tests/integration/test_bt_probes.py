@@ -10,7 +10,7 @@ import time
 from types import ModuleType
 
 import pytest
-from tests.integration.test_bpftrace_runner import _loaded_prog_ids, _progs_of
+from tests.integration.test_bt_runner import _loaded_prog_ids, _progs_of
 
 from beefine_tui.events.model import Event
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp
