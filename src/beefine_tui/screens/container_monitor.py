@@ -13,6 +13,7 @@ daemon that goes away is retried until it answers again.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,7 @@ RESOLUTIONS = (("1 s", 1.0), ("2 s", 2.0), ("5 s", 5.0), ("10 s", 10.0))
 HISTORY = 120  # samples per chart: 2 minutes at 1 s, 20 minutes at 10 s
 LIVE_PROBES = ("exec", "fork")
 NET_PROBES = ("sockets", "tcp")
+EXEC_ROW_KEEP = 10.0  # seconds a short-lived process seen by an exec event stays listed after it exits
 
 
 class MonitorSource:
@@ -174,7 +176,7 @@ class ContainerMonitorView(Vertical):
         self.session: Any = None
         self.net_session: Any = None
         self._timer: Timer | None = None
-        self._exec_rows: set[int] = set()
+        self._exec_rows: dict[int, float] = {}  # pid seen by an exec event -> keep its row until
         self._pump: Any = None
         self._lock = threading.Lock()
 
@@ -480,9 +482,10 @@ class ContainerMonitorView(Vertical):
     def show_processes(self, procs: list[Any]) -> None:
         t = self.query_one("#ps", DataTable)
         want = {str(p.pid) for p in procs}
+        now = time.monotonic()
+        self._exec_rows = {pid: until for pid, until in self._exec_rows.items() if until > now}
         for key in [k for k in t.rows if k.value not in want and int(k.value or 0) not in self._exec_rows]:
             t.remove_row(key)
-        self._exec_rows.clear()
         have = {k.value for k in t.rows}
         for p in procs:
             cells = (
@@ -554,7 +557,7 @@ class ContainerMonitorView(Vertical):
                 else:
                     t.add_row(key, "?", str(ev.ppid or "?"), "", "exec (event)", "-", "-", argv, key=key)
                     have.add(key)
-                self._exec_rows.add(ev.pid)
+                self._exec_rows[ev.pid] = time.monotonic() + EXEC_ROW_KEEP
             elif ev.probe == "exec" and ev.kind == "exit" and str(ev.pid) in have:
                 t.update_cell(str(ev.pid), "state", f"exited ({ev.args.get('code')})")
         self.query_one(EventLog).add_events(events)
