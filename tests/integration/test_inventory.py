@@ -25,9 +25,9 @@ TRACEPOINT_PROBE(syscalls, sys_enter_execve) { hits.increment(0); return 0; }
 """
 
 
-def bpftool_ids() -> set[int]:
+def bpftool_progs() -> dict[int, dict[str, object]]:
     out = subprocess.run(["bpftool", "prog", "show", "-j"], check=True, capture_output=True).stdout
-    return {int(p["id"]) for p in json.loads(out or b"[]")}
+    return {int(p["id"]): p for p in json.loads(out or b"[]")}
 
 
 @pytest.fixture
@@ -55,15 +55,24 @@ def test_our_program_is_listed_then_gone(loaded: UserBccProgram) -> None:
 
 
 def test_progs_json_matches_bpftool(loaded: UserBccProgram, capsys: pytest.CaptureFixture[str]) -> None:
-    before = bpftool_ids()
+    before = bpftool_progs()
     assert cli.main(["progs", "--json"]) == 0
-    after = bpftool_ids()
-    out = json.loads(capsys.readouterr().out)
-    ids = {d["id"] for d in out}
+    after = bpftool_progs()
+    out = {d["id"]: d for d in json.loads(capsys.readouterr().out)}
     # other programs come and go on this machine: compare with what bpftool saw around our call
-    assert before & after <= ids <= before | after
+    stable = before.keys() & after.keys()
+    assert stable <= out.keys()
+    for i in stable:
+        assert (out[i]["type"], out[i]["name"], out[i]["tag"]) == (
+            after[i]["type"],
+            after[i]["name"],
+            after[i]["tag"],
+        )
+    # anything else was loaded after `before` (ids only grow) and is gone or seen by `after`
+    extra = out.keys() - stable
+    assert all(i > max(before) or i in before for i in extra)
     (pid,) = loaded.prog_ids
-    mine = next(d for d in out if d["id"] == pid)
+    mine = out[pid]
     assert mine["ours"] is True and mine["type"] == "tracepoint"
     assert mine["attach"] == ["tracepoint:syscalls:sys_enter_execve"]
 
