@@ -108,6 +108,14 @@ def test_semantic_error_unknown_tracepoint() -> None:
     assert ei.value.line == 1
 
 
+def test_script_that_exits_in_begin_is_not_an_error() -> None:
+    got: list[Event] = []
+    r = run_user_script('BEGIN { printf("only this\\n"); exit(); }', got.extend, name="quick")
+    r.stop()
+    assert [e.args.get("line") for e in got if e.kind == "printf"] == ["only this"]
+    assert [e.args["state"] for e in got if e.kind == "status"] == ["exited"]
+
+
 def test_bpftrace_killed_from_outside_becomes_a_failed_status() -> None:
     got: list[Event] = []
     r = BpftraceRunner("victim", "tracepoint:syscalls:sys_enter_getppid /pid == 1/ { }\n")

@@ -567,6 +567,11 @@ class BpftraceRunner(Runner):
                 log=clean_stderr(self.stderr_text),
             )
         rc = self._proc.poll() if self._proc else None
+        if rc == 0 and self._attached.is_set() and not parse_errors(self.stderr_text):
+            # it ran and ended by itself before the marker came back (exit() in BEGIN): not an error
+            self._emit([status_event(self._probe, "exited")])
+            self.stop()
+            return
         self.stop()
         raise load_error(self._probe, self.stderr_text, rc)
 
