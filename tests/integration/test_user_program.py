@@ -16,7 +16,12 @@ import pytest
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import inventory as inv
-from beefine_tui.probes.user_program import KPROBE_MESSAGE, UserBccProgram, _kprobes_available
+from beefine_tui.probes.user_program import (
+    KPROBE_MESSAGE,
+    UserBccProgram,
+    UserBpftraceProgram,
+    _kprobes_available,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -259,3 +264,29 @@ def test_program_without_output_table_still_loads_with_a_warning(no_leak: None) 
         assert prog.snapshot_maps()["hits"][0][1] >= 1
     finally:
         prog.stop()
+
+
+def test_bpftrace_script_error_has_its_line() -> None:
+    script = (
+        '// name: g-bt-bad\ntracepoint:syscalls:sys_enter_execve\n{\n  printf("%d\\n", no_such_fn(pid));\n}\n'
+    )
+    prog = UserBpftraceProgram(script, "bad.bt")
+    with pytest.raises(ProbeLoadError) as e:
+        prog.start(lambda batch: None)
+    assert e.value.line == 4
+    assert "no_such_fn" in e.value.message
+    pid = prog.pid
+    prog.stop()
+    if pid is not None:  # bpftrace exited and was reaped
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.skipif(_kprobes_available(), reason="this kernel has kprobes")
+def test_bpftrace_kprobe_gives_the_clear_message() -> None:
+    prog = UserBpftraceProgram('BEGIN { }\nkprobe:do_sys_openat2 { printf("x\\n"); }\n', "k.bt")
+    with pytest.raises(ProbeLoadError) as e:
+        prog.start(lambda batch: None)
+    assert "kprobes are not available on this kernel" in e.value.message
+    assert e.value.line == 2
+    assert prog.pid is None  # refused before bpftrace ran
