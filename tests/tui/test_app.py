@@ -209,18 +209,22 @@ async def test_help_lists_bindings(make_app: MakeApp) -> None:
 
 
 async def test_palette_finds_a_probe_and_a_screen(make_app: MakeApp) -> None:
+    from beefine_tui.screens.shell import BeefineCommands
+
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("ctrl+p")
-        await pilot.press(*"Probe: exec")
-        await pilot.pause(0.5)
-        await pilot.press("enter")
+        provider = BeefineCommands(app.shell)
+        hits = [hit async for hit in provider.search("exec")]
+        titles = [str(h.text) for h in hits]
+        assert "Probe: exec" in titles and "Open Trace exec" in titles
+        probe_hit = next(h for h in hits if str(h.text) == "Probe: exec")
+        probe_hit.command()
         await wait_until(pilot, lambda: "tab-probe-exec" in app.shell.open_tab_ids())
-        await pilot.press("ctrl+p")
-        await pilot.press(*"Loaded programs")
-        await pilot.pause(0.5)
+        # and through the real palette, by keys
+        await pilot.press("ctrl+p", *"Trace sys")
+        await pilot.pause(0.3)
         await pilot.press("enter")
-        await wait_until(pilot, lambda: "tab-loaded-programs" in app.shell.open_tab_ids())
+        await wait_until(pilot, lambda: "tab-trace-syscalls" in app.shell.open_tab_ids())
 
 
 async def test_too_small_terminal_says_so(make_app: MakeApp) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Button, Input, SelectionList, Static
 from textual.worker import Worker
 
@@ -135,6 +136,12 @@ class ProbeView(WorkerErrors, Vertical):
     @property
     def event_log(self) -> EventLog:
         return self.query_one(EventLog)
+
+    def focus_target(self) -> Widget | None:
+        """Where focus goes when the tab opens: the log for live views, the first input otherwise."""
+        if (self.autostart or self.replay is not None) and self.query(EventLog):
+            return self.event_log.log_widget
+        return None
 
     def notice(self, text: str) -> None:
         n = self.query_one(".notice", Static)

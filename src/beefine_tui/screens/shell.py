@@ -276,14 +276,23 @@ class ShellScreen(Screen[None]):
         pane = TabPane(label or key, view, id=pane_id)
         tabs.add_pane(pane)
         tabs.active = pane_id
+        self.call_after_refresh(self._activate, pane_id)  # again once mounted (opened during mount)
         self.call_after_refresh(self._focus_view, view)
         return view
+
+    def _activate(self, pane_id: str) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        if pane_id in self._views and tabs.query(f"#{pane_id}"):
+            tabs.active = pane_id
 
     def _focus_view(self, view: Widget, tries: int = 20) -> None:
         """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
         target = None
         if view.is_mounted:
-            target = view if view.focusable else next((w for w in view.query("*") if w.focusable), None)
+            preferred = getattr(view, "focus_target", None)
+            target = preferred() if callable(preferred) else None
+            if target is None:
+                target = view if view.focusable else next((w for w in view.query("*") if w.focusable), None)
         if target is not None:
             target.focus()
         elif tries > 0:
