@@ -127,3 +127,31 @@ def test_for_container_path_without_process() -> None:
     r = CgroupReader.for_container_path(f"/docker/{V1_ID}", (d / "mountinfo").read_text(), str(d))
     assert r.version == 1
     assert r.limits().pids_max == 30
+
+
+def test_keep_open_rereads_and_survives_removal(tmp_path: Path) -> None:
+    d = tmp_path / "cg"
+    d.mkdir()
+    (d / "memory.current").write_text("100\n")
+    (d / "memory.stat").write_text("inactive_file 10\n")
+    (d / "memory.max").write_text("max\n")
+    r = CgroupReader(2, {"unified": str(d)}).keep_open()
+    assert r.stats_usage().memory_working_set == 90
+    (d / "memory.current").write_text("250\n")  # same inode, new content: pread(0) sees it
+    assert r.stats_usage().memory_bytes == 250
+    assert r.memory_limit() is None
+    for f in d.iterdir():
+        f.unlink()
+    d.rmdir()
+    # still-open fds of removed files read their last content on a regular fs; on cgroupfs they fail.
+    # Either way no exception, and close() is idempotent.
+    r.stats_usage()
+    r.close()
+    r.close()
+    assert r.stats_usage().memory_bytes is None  # back to open-per-read: the file is gone
+
+
+def test_stats_usage_v1_fixture() -> None:
+    u = reader("cgroup_v1").stats_usage()
+    assert (u.cpu_ns, u.memory_working_set, u.pids) == (109377583, 991232 - 360448, 1)
+    assert reader("cgroup_v1").memory_limit() == 33554432

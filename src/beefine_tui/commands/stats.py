@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     if args.watch is not None and not (0.2 <= args.watch <= 3600):
         raise UsageError(f"--watch {args.watch}: out of range", "use between 0.2 and 3600 seconds")
     client, host = client_for(args.docker_host)
+    col = StatsCollector(client, host=host)
     try:
-        col = StatsCollector(client, host=host)
         col.refresh()
         time.sleep(FIRST_SAMPLE_GAP)
         while True:
@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             time.sleep(args.watch)
     finally:
+        col.close()
         client.close()  # type: ignore[attr-defined]
 
 

@@ -133,7 +133,7 @@ def daemon_facts(client: Any, host: str = "") -> DaemonFacts:
 
 
 class _Tracked:
-    __slots__ = ("api_prev", "pid", "prev_cpu", "prev_sys", "reader")
+    __slots__ = ("api_prev", "limit", "limit_at", "pid", "prev_cpu", "prev_sys", "reader")
 
     def __init__(self, pid: int, reader: CgroupReader | None) -> None:
         self.pid = pid
@@ -141,6 +141,12 @@ class _Tracked:
         self.prev_cpu: int | None = None
         self.prev_sys: int | None = None
         self.api_prev: tuple[int, int] | None = None
+        self.limit: int | None = None
+        self.limit_at = 0.0  # when the memory limit was last read (it changes rarely)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
 
 
 class StatsCollector:
@@ -176,9 +182,11 @@ class StatsCollector:
                 with open(f"{self.proc}/self/mountinfo") as f:
                     self._mountinfo = f.read()
             try:
-                reader = CgroupReader.for_pid(pid, self.proc, self._mountinfo)
+                reader = CgroupReader.for_pid(pid, self.proc, self._mountinfo).keep_open()
             except OSError:
                 reader = None
+        if t is not None:
+            t.close()
         t = _Tracked(pid, reader)
         self._tracked[cid] = t
         return t
@@ -191,6 +199,12 @@ class StatsCollector:
         except OSError:
             return False
 
+    def close(self) -> None:
+        """Close the cgroup files kept open; the collector can be used again afterwards."""
+        tracked, self._tracked = self._tracked, {}
+        for t in tracked.values():
+            t.close()
+
     def refresh(self) -> Snapshot:
         now = time.time()
         try:
@@ -200,7 +214,7 @@ class StatsCollector:
             summaries = self.client.api.containers(all=False)
         except self._errors() as e:
             self._facts = None
-            self._tracked.clear()
+            self.close()
             return Snapshot(ts=now, daemon=None, rows=[], totals=Totals(), error=_describe(e))
         sys_ns = host_cpu_ns(self.proc)
         rows: list[ContainerRow] = []
@@ -227,23 +241,25 @@ class StatsCollector:
             rows.append(row)
         for cid in list(self._tracked):
             if cid not in seen:
-                del self._tracked[cid]
+                self._tracked.pop(cid).close()
         rows.sort(key=lambda r: r.name)
         return Snapshot(ts=now, daemon=self._facts, rows=rows, totals=totals(rows))
 
     def _fill_from_cgroup(self, row: ContainerRow, t: _Tracked, sys_ns: int) -> bool:
         assert t.reader is not None
-        u = t.reader.usage()
+        u = t.reader.stats_usage()
         if u.cpu_ns is None and u.memory_bytes is None:
             return False  # cgroup gone (container stopped between list and read)
-        lim = t.reader.limits()
+        now = time.monotonic()
+        if now - t.limit_at >= self.facts_every:
+            t.limit, t.limit_at = t.reader.memory_limit(), now
         if u.cpu_ns is not None:
             if t.prev_cpu is not None and t.prev_sys is not None:
                 pct = cpu_percent(u.cpu_ns - t.prev_cpu, sys_ns - t.prev_sys, self._ncpu)
                 row.cpu_percent = None if pct is None else round(pct, 2)
             t.prev_cpu, t.prev_sys = u.cpu_ns, sys_ns
         row.mem_bytes = u.memory_working_set
-        row.mem_limit = lim.memory_bytes or self._mem_total or None
+        row.mem_limit = t.limit or self._mem_total or None
         if row.mem_bytes is not None and row.mem_limit:
             row.mem_percent = round(100.0 * row.mem_bytes / row.mem_limit, 2)
         with contextlib.suppress(OSError):

@@ -105,6 +105,9 @@ class DashboardView(Vertical):
     def on_unmount(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        close = getattr(self.collector, "close", None)
+        if callable(close):
+            close()  # only os.close() of cgroup files: cheap enough for the UI thread
 
     # ---- the refresh loop: timer -> worker (collect) -> main thread (render) -> timer
     def _arm(self, delay: float) -> None:
