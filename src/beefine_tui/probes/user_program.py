@@ -371,28 +371,39 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def _converter(ctype: Any) -> Callable[[Any], Any] | None:
+    """How to turn one field's ctypes value into a plain value; None: it already is one (ints)."""
+    if ctype is ct.c_ulonglong * 2:  # __int128
+        return lambda v: v[0] | (v[1] << 64)
+    if isinstance(ctype, type) and issubclass(ctype, ct.Array):
+        if ctype._type_ is ct.c_char:  # char[N]: ctypes gives bytes up to the first NUL
+            return lambda v: v.decode("utf-8", errors="replace")
+        inner = _converter(ctype._type_)
+        if inner is None:
+            return list
+        return lambda v: [inner(x) for x in v]
+    if ctype is ct.c_char:
+        return lambda v: v.decode("utf-8", errors="replace")
+    return None  # ints, bools and floats come out of ctypes as Python values
+
+
 def make_decoder(cls: type[ct.Structure]) -> Callable[[int, int], dict[str, Any]]:
-    """decode(data_ptr, size) -> {field: value}; copies the bytes out (BCC's view dies with the
-    callback), pads a short record with zeros."""
+    """decode(data_ptr, size) -> {field: value}. Values are copied out while BCC's buffer is valid
+    (the view dies with the callback); a record shorter than the struct is zero-padded first."""
     size = ct.sizeof(cls)
-    names = [f[0] for f in cls._fields_]
-    int128 = {f[0] for f in cls._fields_ if f[1] is ct.c_ulonglong * 2}
+    fields = [(f[0], _converter(f[1])) for f in cls._fields_]
+    from_address = cls.from_address
 
     def decode(data: int, data_size: int) -> dict[str, Any]:
-        n = min(size, max(int(data_size), 0))
-        raw = ct.string_at(data, n)
-        if n < size:
-            raw += b"\0" * (size - n)
-        obj = cls.from_buffer_copy(raw)
+        if data_size >= size:
+            obj = from_address(data)  # read in place: every value below is a copy
+        else:
+            n = max(int(data_size), 0)
+            obj = cls.from_buffer_copy(ct.string_at(data, n) + b"\0" * (size - n))
         out: dict[str, Any] = {}
-        for name in names:
+        for name, conv in fields:
             v = getattr(obj, name)
-            if name in int128:
-                out[name] = v[0] | (v[1] << 64)
-            elif isinstance(v, bytes):  # a char[N] field
-                out[name] = v.decode("utf-8", errors="replace")
-            else:
-                out[name] = plain(v)
+            out[name] = v if conv is None else conv(v)
         return out
 
     return decode
