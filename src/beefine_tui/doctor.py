@@ -173,8 +173,8 @@ def check_kprobes(kconfig: dict[str, str] | None, kprobe_events: bool | None) ->
     return Check(
         "kprobes",
         "warn",
-        f"not available on this kernel ({source}: CONFIG_KPROBES off); built-in probes use tracepoints only, "
-        "kprobe-based extras are hidden",
+        f"not available on this kernel ({source}: CONFIG_KPROBES off); built-in probes use tracepoints only; "
+        "kprobe-based tools (stock bcc tools such as execsnoop) fail here",
         "nothing to do for Beefine; for stock bcc tools use a kernel with CONFIG_KPROBES=y",
     )
 
@@ -332,6 +332,29 @@ def check_docker(host: str | None, version: str | None, error: str, dockerd: str
     )
 
 
+def check_lab(found: dict[str, bool]) -> Check:
+    """What the embedded lab needs: {package: present}."""
+    missing = [pkg for pkg, ok in found.items() if not ok]
+    if not missing:
+        return Check(
+            "lab", "ok", "dockerd, docker-registry and a static busybox are there: the lab can start"
+        )
+    return Check(
+        "lab",
+        "warn",
+        f"the embedded lab cannot start: missing {', '.join(missing)}",
+        f"sudo apt-get install {' '.join(missing)}  (or sudo make setup)",
+    )
+
+
+def _lab_tools() -> dict[str, bool]:
+    return {
+        "docker.io": shutil.which("dockerd") is not None,
+        "docker-registry": shutil.which("docker-registry") is not None,
+        "busybox-static": os.access("/bin/busybox", os.X_OK),
+    }
+
+
 def exit_code(checks: list[Check]) -> int:
     return 1 if any(c.status == "fail" for c in checks) else 0
 
@@ -486,6 +509,7 @@ def run_checks() -> list[Check]:
         ("bpftrace", lambda: check_bpftrace(_bpftrace_version())),
         ("bpftool", lambda: check_bpftool(bpftool)),
         ("docker", lambda: check_docker(*_docker(), shutil.which("dockerd"))),
+        ("lab", lambda: check_lab(_lab_tools())),
         ("cgroups", lambda: check_cgroups(_read("/proc/self/mountinfo"))),
     ]
     out: list[Check] = []

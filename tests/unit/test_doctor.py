@@ -172,3 +172,11 @@ def test_a_crashing_check_becomes_a_failed_line(monkeypatch: pytest.MonkeyPatch)
     checks = {c.name: c for c in doctor.run_checks()}
     assert checks["cgroups"].status == "fail" and "kaboom" in checks["cgroups"].detail
     assert "privileges" in checks and "headers" in checks  # the rest still ran
+
+
+def test_lab_prerequisites() -> None:
+    assert (
+        doctor.check_lab({"docker.io": True, "docker-registry": True, "busybox-static": True}).status == "ok"
+    )
+    c = doctor.check_lab({"docker.io": True, "docker-registry": False, "busybox-static": False})
+    assert c.status == "warn" and c.fix.startswith("sudo apt-get install docker-registry busybox-static")
