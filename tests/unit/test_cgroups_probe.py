@@ -38,28 +38,54 @@ def rec(
     return cgroups.REC.pack(9, kind, NO_PID, NO_PID, 0, b"runc", cg_id, root, level, target, 0, tcomm, path)
 
 
+SELF_CGROUP = """12:rdma:/
+9:name=systemd:/user.slice
+8:pids:/user.slice
+4:memory:/user.slice
+1:cpuacct,cpu:/
+0::/user.slice
+"""
+
+
+def hierarchies(
+    tmp_path: Path, self_text: str = SELF_CGROUP, proc_text: str = PROC_CGROUPS
+) -> cgroups.Hierarchies:
+    (tmp_path / "self").write_text(self_text)
+    (tmp_path / "cgroups").write_text(proc_text)
+    return cgroups.Hierarchies(str(tmp_path / "self"), str(tmp_path / "cgroups"))
+
+
 def decoder(tmp_path: Path) -> Callable[[bytes, DecodeContext], Event | None]:
-    p = tmp_path / "cgroups"
-    p.write_text(PROC_CGROUPS)
-    return cgroups.make_decoder(cgroups.Hierarchies(str(p)))
+    return cgroups.make_decoder(hierarchies(tmp_path))
 
 
 def test_hierarchies_parse() -> None:
     assert cgroups.Hierarchies.parse(PROC_CGROUPS) == {3: "cpuset", 1: "cpu,cpuacct", 4: "memory", 8: "pids"}
 
 
+def test_parse_self() -> None:
+    assert cgroups.Hierarchies.parse_self(SELF_CGROUP) == {
+        12: "rdma",
+        9: "name=systemd",
+        8: "pids",
+        4: "memory",
+        1: "cpu,cpuacct",
+    }
+
+
 def test_hierarchy_names(tmp_path: Path) -> None:
-    p = tmp_path / "cgroups"
-    p.write_text(PROC_CGROUPS)
-    h = cgroups.Hierarchies(str(p))
+    h = hierarchies(tmp_path)
     assert h.name(0) == "cgroup2"
     assert h.name(1) == "cpu,cpuacct"
-    assert h.name(12) == ""  # unknown, looked up once
-    p.write_text(PROC_CGROUPS + "misc\t12\t1\t1\n")
-    assert h.name(12) == ""  # not re-read for the same unknown id
-    assert h.name(13) == ""  # a new unknown id re-reads the file...
-    assert h.name(12) == "misc"  # ...which now knows 12
-    missing = cgroups.Hierarchies(str(tmp_path / "nope"))
+    assert h.name(9) == "name=systemd"  # a named hierarchy: only /proc/self/cgroup knows it
+    assert h.name(3) == "cpuset"  # only /proc/cgroups knows it (this process is not listed there)
+    assert h.name(12) == "rdma"
+    assert h.name(13) == ""  # unknown, looked up once
+    (tmp_path / "self").write_text(SELF_CGROUP + "13:name=beefine:/\n")
+    assert h.name(13) == ""  # not re-read for the same unknown id
+    assert h.name(14) == ""  # a new unknown id re-reads the files...
+    assert h.name(13) == "name=beefine"  # ...which now know 13
+    missing = cgroups.Hierarchies(str(tmp_path / "nope"), str(tmp_path / "nope2"))
     assert missing.name(4) == ""
 
 

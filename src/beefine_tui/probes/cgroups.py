@@ -6,7 +6,8 @@ per controller hierarchy, e.g. /docker/<id> under memory, pids, cpu...; on v2 on
 /system.slice/docker-<id>.scope), writes the resource limits from the OCI config's linux.resources
 into it, and moves its init process in by writing its pid to cgroup.procs (runc
 libcontainer/cgroups/fs and fs2: Apply). Events carry the path relative to the hierarchy root, the
-hierarchy id and the controllers mounted on it (from /proc/cgroups; 0 is the v2 unified hierarchy).
+hierarchy id and the controllers mounted on it (from /proc/self/cgroup and /proc/cgroups; 0 is the v2
+unified hierarchy).
 """
 
 from __future__ import annotations
@@ -56,18 +57,22 @@ assert REC.size == 336
 
 
 class Hierarchies:
-    """Hierarchy id -> controllers ("memory", "cpu,cpuacct"), from /proc/cgroups (`subsys_name
-    hierarchy num_cgroups enabled`). Id 0 is the cgroup v2 unified hierarchy. Re-read on a miss, at
-    most once per unknown id, so hierarchies mounted later are found."""
+    """Hierarchy id -> what is mounted on it ("memory", "cpu,cpuacct", "name=systemd").
 
-    def __init__(self, path: str = "/proc/cgroups") -> None:
-        self.path = path
+    Read from /proc/self/cgroup (`id:controllers:path`, which also lists named hierarchies that have no
+    controller, such as name=systemd), completed by /proc/cgroups (`subsys_name hierarchy num_cgroups
+    enabled`). Id 0 is the cgroup v2 unified hierarchy. Re-read on a miss, at most once per unknown id,
+    so hierarchies mounted later are found."""
+
+    def __init__(self, self_cgroup: str = "/proc/self/cgroup", proc_cgroups: str = "/proc/cgroups") -> None:
+        self.paths = (self_cgroup, proc_cgroups)
         self._map: dict[int, str] = {}
         self._missed: set[int] = set()
         self._lock = threading.Lock()
 
     @staticmethod
     def parse(text: str) -> dict[int, str]:
+        """/proc/cgroups: controllers of each v1 hierarchy (0 = bound to v2 or unused: skipped)."""
         found: dict[int, list[str]] = {}
         for line in text.splitlines():
             if line.startswith("#"):
@@ -77,18 +82,35 @@ class Hierarchies:
                 continue
             hid = int(parts[1])
             if hid == 0 or parts[3] != "1":
-                continue  # 0: bound to v2 (or unused); not a v1 hierarchy of its own
+                continue
             found.setdefault(hid, []).append(parts[0])
         return {h: ",".join(sorted(names)) for h, names in found.items()}
 
+    @staticmethod
+    def parse_self(text: str) -> dict[int, str]:
+        """/proc/<pid>/cgroup: `id:controllers:path` per hierarchy the process is in (all of them)."""
+        out: dict[int, str] = {}
+        for line in text.splitlines():
+            parts = line.split(":", 2)
+            if len(parts) != 3 or not parts[0].isdigit():
+                continue
+            hid = int(parts[0])
+            if hid and parts[1]:
+                out[hid] = ",".join(sorted(parts[1].split(",")))
+        return out
+
     def reload(self) -> None:
-        try:
-            with open(self.path) as f:
-                text = f.read()
-        except OSError:
-            return
+        found: dict[int, str] = {}
+        for path, parse in zip(self.paths, (self.parse_self, self.parse), strict=True):
+            try:
+                with open(path) as f:
+                    text = f.read()
+            except OSError:
+                continue
+            for hid, names in parse(text).items():
+                found.setdefault(hid, names)
         with self._lock:
-            self._map = self.parse(text)
+            self._map = found
 
     def name(self, hid: int) -> str:
         if hid == 0:
