@@ -1,6 +1,6 @@
 """Snapshots of the main screens at 80x24 and 120x40 (fixed events, frozen clock: deterministic).
 
-Update after an intended visual change with: .venv/bin/python -m pytest tests/tui/test_snapshots.py --snapshot-update
+After an intended visual change: .venv/bin/python -m pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def test_not_root_banner(snap_compare: Any, make_app: MakeApp) -> None:
 
 
 def test_probe_error_modal(snap_compare: Any, make_app: MakeApp) -> None:
-    log = "; e->pid = x;\n0: (85) call bpf_ringbuf_reserve#131\nR1 type=scalar expected=map_ptr\nprocessed 3 insns"
-    app = make_app(fail=ProbeLoadError("the verifier rejected exec", "see the highlighted line", log=log, line=7))
+    log = "; e->pid = x;\n0: (85) call bpf_ringbuf_reserve#131\nR1 type=scalar expected=map_ptr\nprocessed 3"
+    err = ProbeLoadError("the verifier rejected exec", "see the highlighted line", log=log, line=7)
+    app = make_app(fail=err)
 
     async def run_before(pilot: Any) -> None:
         await shell_ready(pilot)
