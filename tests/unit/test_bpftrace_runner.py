@@ -155,3 +155,16 @@ def test_user_script_checks() -> None:
     with pytest.raises(UsageError):
         check_user_script("BEGIN {}\x00")
     check_user_script("BEGIN { exit(); }")
+
+
+def test_emitted_count_reveals_records_never_delivered() -> None:
+    d = OutputDecoder("p")
+    d.feed({"type": "printf", "data": "a\nb\n"})
+    (l1,) = d.feed({"type": "lost_events", "data": {"events": 3}})
+    (l2,) = d.feed({"type": "map", "data": {"@__beefine_emitted": 10}})
+    assert l1.args["count"] == 3
+    assert l2.kind == "lost" and l2.args == {"source": "perf", "count": 5}  # 10 - 2 received - 3 reported
+    # nothing missing: no event at all
+    d2 = OutputDecoder("p")
+    d2.feed({"type": "printf", "data": "a\n"})
+    assert d2.feed({"type": "map", "data": {"@__beefine_emitted": 1}}) == []

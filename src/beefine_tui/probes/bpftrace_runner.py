@@ -49,6 +49,12 @@ from beefine_tui.probes.flags import ret_args
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
 STOP_GRACE_S = 2.0  # after SIGINT, time for bpftrace to print its maps and exit
+DRAIN_MAX_S = 0.5  # before SIGINT, wait up to this long for bpftrace's output backlog to go quiet
+DRAIN_QUIET_S = 0.2
+# Built-in scripts count every record they print in this map (bpftrace prints it at exit): records
+# counted there but never received were lost without bpftrace saying so (its perf buffer backlog
+# is dropped when it exits), and are reported as `lost` (source "perf").
+EMITTED_MAP = "@__beefine_emitted"
 BATCH_MAX = 512
 BATCH_INTERVAL_S = 0.05
 POLL_TIMEOUT_S = 0.1
@@ -305,6 +311,8 @@ class OutputDecoder:
         self.target = target or Target()
         self.attached: int | None = None
         self.ready_nonces: set[int] = set()
+        self.lines_received = 0  # printf records (not our readiness marker)
+        self.lost_reported = 0  # lost_events bpftrace reported, plus what we added from EMITTED_MAP
         self._partial = ""
 
     def _keep(self, ev: Event) -> Event | None:
@@ -362,6 +370,8 @@ class OutputDecoder:
                 self._partial = ""
             for line in lines:
                 if line:
+                    if not line.startswith(READY_TAG):
+                        self.lines_received += 1
                     ev = self._line(line)
                     if ev is not None:
                         out.append(ev)
@@ -370,7 +380,14 @@ class OutputDecoder:
         elif typ == "lost_events" and isinstance(data, dict):
             n = int(data.get("events", 0))
             if n:
+                self.lost_reported += n
                 out.append(lost_event(self.probe, n, "perf"))
+        elif typ == "map" and isinstance(data, dict) and EMITTED_MAP in data:
+            emitted = data[EMITTED_MAP]
+            missing = emitted - self.lines_received - self.lost_reported if isinstance(emitted, int) else 0
+            if missing > 0:
+                self.lost_reported += missing
+                out.append(lost_event(self.probe, missing, "perf"))
         elif typ in ("map", "hist", "stats") and isinstance(data, dict):
             for name, values in data.items():
                 out.append(
@@ -498,6 +515,7 @@ class BpftraceRunner(Runner):
         self._stopped = False
         self._sink: Sink | None = None
         self.events_out = 0
+        self._last_output = time.monotonic()
         self.lost_perf = 0
         self.error: str | None = None
 
@@ -601,6 +619,8 @@ class BpftraceRunner(Runner):
                             self._handle_line(fd == out_fd, fds[fd], batch)
                             fds[fd] = b""
                         continue
+                    if fd == out_fd:
+                        self._last_output = time.monotonic()
                     buf = fds[fd] + chunk
                     *lines, rest = buf.split(b"\n")
                     fds[fd] = rest
@@ -675,6 +695,11 @@ class BpftraceRunner(Runner):
             self._stop_event.set()
             proc = self._proc
         if proc is not None:
+            if proc.poll() is None and self._ready.is_set():
+                # let bpftrace print what its perf buffers still hold: it drops that backlog on exit
+                deadline = time.monotonic() + DRAIN_MAX_S
+                while time.monotonic() < deadline and time.monotonic() - self._last_output < DRAIN_QUIET_S:
+                    time.sleep(0.05)
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGINT)
                 with contextlib.suppress(subprocess.TimeoutExpired):
