@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="VIEW",
         action="append",
         default=[],
-        help="open a view at start (trace-exec, trace-syscalls, network, helpers, dashboard, probe:NAME...)",
+        help="open a view at start: trace-exec, trace-syscalls, helpers, dashboard, ..., probe:NAME, "
+        "network:IFNAME (attaches XDP to IFNAME at once)",
     )
 
 
@@ -134,6 +135,8 @@ def _lab_cleanup(lab_info: Any) -> Callable[[], None]:
 def _check_view(key: str) -> None:
     from beefine_tui.screens.shell import VIEWS_BY_KEY
 
-    if key in VIEWS_BY_KEY or key.startswith("probe:"):
+    if key in VIEWS_BY_KEY or key.startswith(("probe:", "network:")):
         return
-    raise UsageError(f"unknown view {key!r}", "one of: " + ", ".join(VIEWS_BY_KEY) + ", probe:NAME")
+    raise UsageError(
+        f"unknown view {key!r}", "one of: " + ", ".join(VIEWS_BY_KEY) + ", probe:NAME, network:IFNAME"
+    )

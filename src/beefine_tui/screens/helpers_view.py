@@ -5,8 +5,6 @@ to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard
 
 from __future__ import annotations
 
-from typing import Any
-
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,41 +18,18 @@ LOADING = "Loading the helper list (bpftool probes the kernel: a few seconds the
 PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", "raw_tracepoint", "syscall")
 
 
-def _catalog() -> Any:
-    from beefine_tui.probes import helpers_catalog  # type: ignore[attr-defined,unused-ignore]
-
-    return helpers_catalog
-
-
 def program_types() -> list[str]:
-    cat = _catalog()
-    for fn in ("program_types", "prog_types", "types"):
-        f = getattr(cat, fn, None)
-        if callable(f):
-            return [str(t) for t in f()]
-    raise ImportError("helpers_catalog has no program_types()")
+    """Program types this kernel knows (C's helpers_catalog, from bpftool + our own loads)."""
+    from beefine_tui.probes import helpers_catalog
+
+    return list(helpers_catalog.probe_kernel().types)
 
 
 def helpers_for(prog_type: str) -> list[tuple[str, str, str]]:
-    """(name, signature, description) per helper."""
-    cat = _catalog()
-    for fn in ("helpers_for", "helpers", "list_helpers"):
-        f = getattr(cat, fn, None)
-        if callable(f):
-            out = []
-            for h in f(prog_type):
-                if isinstance(h, str):
-                    out.append((h, "", ""))
-                else:
-                    out.append(
-                        (
-                            str(getattr(h, "name", h)),
-                            str(getattr(h, "signature", "") or ""),
-                            str(getattr(h, "description", "") or getattr(h, "summary", "") or ""),
-                        )
-                    )
-            return out
-    raise ImportError("helpers_catalog has no helpers_for()")
+    """(name, signature, description) per helper offered to `prog_type`."""
+    from beefine_tui.probes import helpers_catalog
+
+    return [(h.name, h.signature, h.description) for h in helpers_catalog.helpers_for(prog_type)]
 
 
 class HelpersView(WorkerErrors, Vertical):

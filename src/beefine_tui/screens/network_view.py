@@ -29,10 +29,10 @@ NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
 
 def list_interfaces() -> list[tuple[str, str]]:
     """(label, name) for the chooser, from C's probes/xdp.py."""
-    from beefine_tui.probes import xdp  # type: ignore[attr-defined,unused-ignore]
+    from beefine_tui.probes.xdp_runner import list_interfaces as _list
 
     out: list[tuple[str, str]] = []
-    for info in xdp.list_interfaces():
+    for info in _list():
         name = str(getattr(info, "name", info))
         kind = getattr(info, "kind", "") or ""
         state = getattr(info, "operstate", "") or ""
@@ -66,10 +66,11 @@ class NetworkView(WorkerErrors, Vertical):
     NetworkView > .top > Chart { width: 1fr; height: 9; }
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interface: str | None = None, autostart: bool = False) -> None:
         super().__init__()
         self.session: Any = None
-        self.ifname: str | None = None
+        self.ifname: str | None = interface
+        self.autostart = autostart
         self.counts: dict[str, tuple[int, int]] = {}  # protocol -> (packets, bytes) cumulative
         self._prev: tuple[int, int] | None = None  # (ts, total packets) at the previous xdp_counts
         self._lock = threading.Lock()
@@ -117,7 +118,14 @@ class NetworkView(WorkerErrors, Vertical):
         self.app.call_from_thread(self._set_interfaces, options)
 
     def _set_interfaces(self, options: list[tuple[str, str]]) -> None:
-        self.query_one("#iface", Select).set_options(options)
+        sel = self.query_one("#iface", Select)
+        sel.set_options(options)
+        if self.ifname and self.ifname in {name for _, name in options}:
+            sel.value = self.ifname
+            if self.autostart and self.app.ctx.bpf_allowed:  # type: ignore[attr-defined]
+                self.start()
+        elif self.ifname:
+            self.notice(f"No interface named {self.ifname!r} here; choose one from the list.")
 
     # ---- start / stop
     @on(Button.Pressed, "#start")

@@ -69,6 +69,12 @@ def _probe_view(**kw: Any) -> Widget:
     return ProbeView(**kw)
 
 
+def _network_view(**kw: Any) -> Widget:
+    from beefine_tui.screens.network_view import NetworkView
+
+    return NetworkView(**kw)
+
+
 def _lazy(module: str, cls: str) -> Callable[[], Widget]:
     def make() -> Widget:
         mod = importlib.import_module(f"beefine_tui.screens.{module}")
@@ -258,7 +264,15 @@ class ShellScreen(Screen[None]):
         if factory is None:
             entry = VIEWS_BY_KEY.get(key)
             if entry is None:
-                if key.startswith("probe:"):
+                if key.startswith("network:"):
+                    ifname = key.split(":", 1)[1]
+                    factory = partial(_network_view, interface=ifname, autostart=True)
+                    label = label or f"XDP {ifname}"
+                    pane_id = _tab_id("network")
+                    if pane_id in self._views:
+                        tabs.active = pane_id
+                        return self._views[pane_id]
+                elif key.startswith("probe:"):
                     name = key.split(":", 1)[1]
                     factory = partial(_probe_view, probes=(name,), title=f"Probe {name}", autostart=True)
                     label = label or f"Probe {name}"
