@@ -24,6 +24,8 @@ struct cg_rec {
     char path[PATH_LEN];
 };
 
+_Static_assert(sizeof(struct cg_rec) == 336, "cgroups.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct cg_rec, 1);
 

@@ -42,6 +42,8 @@ struct mount_rec {
     char data[DATA_LEN];
 };
 
+_Static_assert(sizeof(struct mount_rec) == 624 + DATA_LEN, "mounts.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct mount_rec, 1);
 BPF_HASH(pending, u32, struct mount_rec, 256); /* tid -> call in flight */

@@ -26,6 +26,8 @@ struct ns_rec {
     char name[NAME_LEN];
 };
 
+_Static_assert(sizeof(struct ns_rec) == 160, "namespaces.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(pending, u32, struct ns_rec, 1024); /* tid -> call in flight */
 

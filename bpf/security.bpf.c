@@ -29,6 +29,8 @@ struct sec_rec {
     char name[16];   /* prctl(PR_SET_NAME): the new name */
 };
 
+_Static_assert(sizeof(struct sec_rec) == 128, "security.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(pending, u32, struct sec_rec, 1024); /* tid -> call in flight */
 

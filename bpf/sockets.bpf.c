@@ -28,6 +28,8 @@ struct sock_rec {
     u8 addr[ADDR_LEN];
 };
 
+_Static_assert(sizeof(struct sock_rec) == 216, "sockets.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(pending, u32, struct sock_rec, 4096); /* tid -> call in flight (accept may block long) */
 

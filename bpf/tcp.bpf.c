@@ -50,6 +50,8 @@ struct tcp_rec {
     u8 daddr_v6[16];
 };
 
+_Static_assert(sizeof(struct tcp_rec) == 112, "tcp.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_TABLE("lru_hash", u64, struct owner, socks, TCP_SOCKS_MAX);   /* skaddr -> owner */
 BPF_TABLE("lru_hash", u32, struct owner, listeners, 1024);        /* family << 16 | port -> owner */
