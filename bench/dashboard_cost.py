@@ -48,6 +48,28 @@ def measure_engine(client: Any, seconds: float, interval: float) -> tuple[float,
     return 100.0 * cpu / wall, 1000.0 * sum(walls) / len(walls), rows
 
 
+def measure_idle(seconds: float) -> float:
+    """The same headless Textual app showing only a static text: what Textual costs by itself."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    class Idle(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Static("idle")
+
+    result: dict[str, float] = {}
+
+    async def run() -> None:
+        async with Idle().run_test(size=(120, 40)) as pilot:
+            await pilot.pause(0.5)
+            c0, t0 = cpu_seconds(), time.monotonic()
+            await pilot.pause(seconds)
+            result["cpu"] = 100.0 * (cpu_seconds() - c0) / (time.monotonic() - t0)
+
+    asyncio.run(run())
+    return result["cpu"]
+
+
 def measure_view(client: Any, seconds: float, interval: float) -> tuple[float, int, int]:
     from textual.app import App, ComposeResult
 
@@ -126,6 +148,8 @@ def main() -> int:
             f"view (headless Textual app, 120x40, rendering included): {vcpu:.2f}% of one core "
             f"over {args.seconds:.0f} s ({n} refreshes, {vrows} rows)"
         )
+        idle = measure_idle(args.seconds)
+        print(f"baseline: the same headless app showing a static text costs {idle:.2f}% of one core")
     return 0
 
 
