@@ -12,8 +12,8 @@
  *   LINEAGE_ROOT                        the lineage root tgid (treated as tracked before seeding)
  *   BEEFINE_PERF                        use perf buffers (kernels without BPF ring buffers, < 5.8)
  */
-#include <uapi/linux/ptrace.h>
-#include <linux/sched.h>
+/* No kernel headers beyond what BCC itself includes (its helpers.h brings the types and
+ * struct bpf_pidns_info): <linux/sched.h> alone tripled the compile time. */
 
 #ifndef BEEFINE_TRACKED_MAX
 #define BEEFINE_TRACKED_MAX 16384
