@@ -147,3 +147,26 @@ def test_collector_reports_daemon_down_then_recovers(tmp_path: Path) -> None:
     client.api.down = False
     again = col.refresh()
     assert again.error == "" and again.rows[0].name == "web"
+
+
+class RemoteAPI(FakeAPI):
+    """A daemon whose container processes are not visible here: rows come from its stats endpoint."""
+
+    def stats(self, cid: str, stream: bool = False) -> dict[str, Any]:
+        import json
+
+        return json.loads((Path(__file__).parent / "fixtures" / "docker_stats_v1.json").read_text())
+
+
+def test_api_fallback_when_the_process_is_not_ours(tmp_path: Path) -> None:
+    proc = fake_host(tmp_path, cpu_ns=0, host_ticks=1000)
+    client = FakeClient(4242)  # no /proc/4242 here
+    client.api = RemoteAPI(4242)
+    row = StatsCollector(client, proc=proc).refresh().rows[0]
+    assert row.source == "api"
+    # recorded from `docker stats` of a busy loop: (258806485630 - 257808405445) / (5129080000000 -
+    # 5127060000000) x 2 CPUs x 100
+    assert row.cpu_percent == 98.82
+    assert row.mem_bytes == 331776 and row.mem_limit == 25276063744
+    assert (row.net_rx, row.net_tx, row.pids) == (1006, 0, 1)
+    assert (row.blk_read, row.blk_write) == (0, 0)
