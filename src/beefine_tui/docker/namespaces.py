@@ -24,7 +24,8 @@ NS_MEANING: dict[str, str] = {
     "pid": "process ids: the entrypoint is pid 1 inside",
     "net": "network devices, addresses, routes, ports, firewall",
     "user": "uid/gid mappings and capabilities (Docker shares the host's unless userns-remap)",
-    "cgroup": "the view of /proc/self/cgroup (Docker on cgroup v1 keeps the host's)",
+    # moby#38377 / dockerd --default-cgroupns-mode: "private" by default on cgroup v2, "host" on v1
+    "cgroup": "which cgroup paths it sees: its own root on cgroup v2 hosts, the host's on v1",
     "time": "CLOCK_MONOTONIC/BOOTTIME offsets (Docker keeps the host's)",
 }
 
