@@ -4,6 +4,7 @@ namespaces. Exactly those calls arrive, with flags decoded and the child pids as
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -11,12 +12,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from types import ModuleType
 
+import psutil
 import pytest
 
 from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
 from beefine_tui.probes import namespaces
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.bcc_runner import BccRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -217,3 +220,49 @@ def test_unshare_tool_fork_path() -> None:
     assert from_tool == [("unshare", "unshare"), ("clone", "unshare")], from_tool
     clone = next(e for e in events if e.kind == "clone")
     assert clone.args["ret"] > 0 and clone.args["namespaces"] == []
+
+
+def test_pid_namespace_filter() -> None:
+    """Target by pid namespace (what --container uses): only calls made inside that namespace arrive;
+    the same calls made outside it, while tracing, do not."""
+    name = f"beefine-{uuid.uuid4().hex[:8]}"
+    # unshare(1) makes a pid namespace (and a UTS one for the hostname); its child sh is pid 1 inside
+    outer = subprocess.Popen(
+        ["unshare", "-p", "-f", "-u", "sh", "-c", f"read go; hostname {name}"],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner: BccRunner | None = None
+    ids: set[int] = set()
+    try:
+        end = time.monotonic() + 20
+        kids: list[psutil.Process] = []
+        while not kids and time.monotonic() < end:
+            kids = psutil.Process(outer.pid).children()
+            time.sleep(0.02)
+        assert kids, "unshare(1) did not start its child"
+        ns = os.stat(f"/proc/{kids[0].pid}/ns/pid")
+        assert ns.st_ino != os.stat("/proc/self/ns/pid").st_ino
+        made = namespaces.make_runner(ProbeOptions(target=Target(pidns=(ns.st_dev, ns.st_ino))))
+        assert isinstance(made, BccRunner)
+        runner = made
+        runner.start(bus.publish)
+        ids = runner.prog_ids()
+        # noise outside the namespace, while tracing
+        subprocess.run(["unshare", "-u", "hostname", "beefine-noise"], check=True, timeout=30)
+        outer.communicate("go\n", timeout=30)
+        assert outer.returncode == 0
+        events = collect_until(sub, lambda evs: any(e.kind == "sethostname" for e in evs), 30)
+    finally:
+        if runner is not None:
+            runner.stop()
+        if outer.poll() is None:
+            outer.kill()
+            outer.wait()
+    events = [e for e in events + sub.get(0.2) if e.kind not in ("status", "lost")]
+    names = [e.args["name"] for e in events if e.kind == "sethostname"]
+    assert names == [name], names
+    assert not [e for e in events if e.kind == "unshare"], "the unshare calls were made outside the namespace"
+    assert not [i for i in ids if prog_exists(i)]
