@@ -201,3 +201,21 @@ def test_truncated_cgroup_path_still_attributed() -> None:
     eng = StoryEngine(StoryHints(container_id=cid))
     eng.feed([ev, other])
     assert eng.timeline().phase("cgroup").total == 1
+
+
+def test_up_to_date_pull_skips_unpack_with_reason() -> None:
+    evs = [
+        Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"}),
+        Event(ts=2, probe="docker", kind="pull_status", args={"id": "1", "status": "Pulling from x"}),
+        Event(
+            ts=3,
+            probe="docker",
+            kind="pull_status",
+            args={"id": "", "status": "Status: Image is up to date for r/x:1"},
+        ),
+    ]
+    eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
+    eng.feed(evs)
+    tl = eng.timeline()
+    assert tl.phase("pull").state == DONE and tl.phase("pull").details["layers"] == {}
+    assert tl.phase("unpack").state == SKIPPED and "up to date" in tl.phase("unpack").reason

@@ -102,12 +102,12 @@ def _trace(
     stack: contextlib.ExitStack,
 ) -> int:
     from beefine_tui.docker.client import connect
-    from beefine_tui.docker.runner import find_daemon
+    from beefine_tui.docker.runner import find_daemon, registry_of
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import RecordHeader
     from beefine_tui.events.record import Recorder
     from beefine_tui.probes.base import ProbeOptions, Target
-    from beefine_tui.story.trace import TraceRun, start_sessions
+    from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
 
     client = connect(host)
     stack.callback(client.close)
@@ -143,7 +143,14 @@ def _trace(
     )  # fmt: skip
     tr.start_pump()
     stack.callback(tr.stop)
-    for session in start_sessions(names, options.target, bus):  # attached BEFORE the request
+    iface = None
+    if "xdp" not in names and args.xdp and registry_of(image).startswith(("127.", "localhost")):
+        iface = "lo"  # a registry on this machine: its traffic crosses lo
+        more, more_notes = probes_for(["network"], iface)
+        names += [n for n in more if n not in names]
+        for n in more_notes:
+            print(f"note: {n}", file=sys.stderr)
+    for session in start_sessions(names, options.target, bus, iface):  # attached BEFORE the request
         stack.callback(session.stop)
     if not args.json:
         print(f"tracing {image} on {host} with probes: {', '.join(names)}", file=sys.stderr)

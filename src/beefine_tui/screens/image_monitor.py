@@ -99,10 +99,10 @@ class ImageMonitorSource:
             raise BeefineError(
                 "the Docker daemon does not run on this machine: its processes cannot be traced"
             )
-        names, _notes = probes_for(["process", *groups])
         iface = None
         if "network" in groups and registry_of(image).startswith(("127.", "localhost")):
-            iface = "lo"  # the lab registry's traffic crosses lo
+            iface = "lo"  # the lab registry's traffic crosses lo: XDP counts it there
+        names, _notes = probes_for(["process", *groups], iface)
         extra = (
             frozenset({daemon.containerd_pid})
             if daemon.containerd_pid and not daemon.containerd_is_child

@@ -375,6 +375,12 @@ class StoryEngine:
                 P(name).reason = h.pull_skip_reason or "the image was already present: nothing to pull"
         self._pull_details(P("pull"))
         self._unpack_details(P("unpack"))
+        pd = P("pull").details
+        if h.pulling and P("unpack").state == PENDING and pd.get("result"):
+            layers = pd.get("layers") or {}
+            if "up to date" in pd["result"] or (layers and all(d["fetches"] == 0 for d in layers.values())):
+                P("unpack").state = SKIPPED
+                P("unpack").reason = "every layer was already on the daemon (" + pd["result"] + ")"
         self._rootfs_details(P("rootfs"))
         # bundle
         b = P("bundle")
@@ -453,11 +459,14 @@ class StoryEngine:
 
     def _pull_details(self, p: Phase) -> None:
         layers: dict[str, dict[str, Any]] = {}
+        result = ""
         for e in p.events:
             if e.probe != DOCKER_PROBE or e.kind != "pull_status":
                 continue
             lid = str(e.args.get("id", ""))
             status = str(e.args.get("status", ""))
+            if status.startswith("Status:"):
+                result = status.removeprefix("Status:").strip()
             if not status or not _LAYER_ID.fullmatch(lid):
                 continue  # "Pulling from repo" (id = tag), "Digest: ...", "Status: ..." are not layers
             d = layers.setdefault(lid, {"fetches": 0, "extracts": 0, "status": ""})
@@ -473,7 +482,12 @@ class StoryEngine:
             if full:
                 d["digest"] = full[0]
         conns = [e for e in p.events if e.kind == "connect"]
-        p.details = {"layers": layers, "connections": len(conns), "registry": self.hints.registry}
+        p.details = {
+            "layers": layers,
+            "connections": len(conns),
+            "registry": self.hints.registry,
+            "result": result,
+        }
         if self.hints.manifest_digests:
             p.details["manifest_layers"] = list(self.hints.manifest_digests)
 

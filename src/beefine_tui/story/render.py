@@ -20,6 +20,8 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             out.append(
                 f"layer {rec.get('digest') or lid}: fetched {rec['fetches']}x, extracted {rec['extracts']}x"
             )
+        if d.get("result"):
+            out.append(f"docker: {d['result']}")
         if d.get("connections"):
             out.append(f"{d['connections']} connection(s) to the registry {d.get('registry', '')}")
     elif p.name == "unpack":

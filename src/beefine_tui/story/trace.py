@@ -22,21 +22,23 @@ from beefine_tui.story.engine import StoryEngine
 from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import Timeline
 
-# probe groups a trace can use, and the built-in probes of each (missing ones are skipped with a note)
-GROUP_PROBES: dict[str, tuple[str, ...]] = {
-    "process": ("exec", "fork"),
-    "files": ("files",),
-    "mounts": ("mounts", "bt-mounts"),
-    "namespaces": ("bt-namespaces", "namespaces"),
-    "cgroups": ("bt-cgroups", "cgroups"),
-    "security": ("bt-security", "security"),
-    "network": ("bt-sockets", "sockets"),
+# probe groups a trace can use: per group, slots of alternatives (the first available of each slot
+# is loaded). BCC versions come first: they compile together in one program set and follow the
+# daemon's lineage in the kernel. XDP needs an interface (lo for a registry on 127.0.0.1).
+GROUP_PROBES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "process": (("exec",), ("fork",)),
+    "files": (("files",),),
+    "mounts": (("mounts", "bt-mounts"),),
+    "namespaces": (("namespaces", "bt-namespaces"),),
+    "cgroups": (("cgroups", "bt-cgroups"),),
+    "security": (("security", "bt-security"),),
+    "network": (("sockets", "bt-sockets"), ("xdp",)),
 }
 DEFAULT_GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "security", "network")
 
 
-def probes_for(groups: Sequence[str]) -> tuple[list[str], list[str]]:
-    """-> (probe names to load, notes about groups with no probe here). First available name wins."""
+def probes_for(groups: Sequence[str], interface: str | None = None) -> tuple[list[str], list[str]]:
+    """-> (probe names to load, notes about what is missing here). XDP only with an interface."""
     from beefine_tui.errors import UsageError
     from beefine_tui.probes import catalog
 
@@ -46,15 +48,16 @@ def probes_for(groups: Sequence[str]) -> tuple[list[str], list[str]]:
     for g in groups:
         if g not in GROUP_PROBES:
             raise UsageError(f"unknown probe group {g!r}", "groups: " + ", ".join(GROUP_PROBES))
-        found = False
-        for n in GROUP_PROBES[g]:
-            if n in known and known[n].available().ok:
-                names.append(n)
-                found = True
-                if g != "process":
-                    break
-        if not found:
-            notes.append(f"no {g} probe is available here: that part of the story will be missing")
+        for slot in GROUP_PROBES[g]:
+            if slot == ("xdp",) and interface is None:
+                continue
+            pick = next((n for n in slot if n in known and known[n].available().ok), None)
+            if pick is None:
+                notes.append(
+                    f"no {'/'.join(slot)} probe is available here: that part of the story will be missing"
+                )
+            elif pick not in names:
+                names.append(pick)
     return names, notes
 
 
