@@ -7,6 +7,10 @@ uts, ipc, pid, net...; runc libcontainer/nsenter/nsexec.c, where the user namesp
 first and mapped by the parent before the rest), then forks runc:[2:INIT], which becomes pid 1 of
 the new pid namespace; setns(2) joins namespaces that are given as paths; runc's init sets the
 container's hostname with sethostname(2) (libcontainer/standard_init_linux.go).
+
+A clone's `ret` is the child's pid as the caller sees it: inside a container that is the pid in the
+container's pid namespace (runc's init cloning its threads shows "child 2, 3..."); the event's own
+`pid` is always the host's. The fork probe gives the host pid of every child.
 """
 
 from __future__ import annotations
