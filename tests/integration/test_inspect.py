@@ -215,6 +215,9 @@ def test_stopped_container_keeps_what_docker_knows(
     assert rep.namespaces == [] and rep.cgroup is None
     assert any("no process" in n for n in rep.notes)
     assert rep.layers and rep.layers[0].path == live.layers[0].path  # upper dir from GraphDriver
+    # the layers still map to the image's, as they did through the live overlay mount
+    assert [la.diff_id for la in rep.layers] == [la.diff_id for la in live.layers]
+    assert rep.image_diff_ids and {la.diff_id for la in rep.layers if la.diff_id} == set(rep.image_diff_ids)
     # a report whose process vanished mid-read says so instead of failing
     p = subprocess.Popen(["true"])
     p.wait(timeout=10)

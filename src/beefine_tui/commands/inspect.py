@@ -91,7 +91,15 @@ def print_report(rep: ContainerReport, con: Console) -> None:
             t.add_row(ns.kind, str(ns.inode), str(ns.host_inode), mark, who)
         con.print(t)
     cg = rep.cgroup
-    if cg is not None:
+    if cg is None:
+        conf = rep.configured
+        con.print(
+            "Docker's configuration (no cgroup without a process): memory "
+            f"{human_bytes(conf.memory) if conf.memory else 'unlimited'}, cpus "
+            f"{conf.nano_cpus / 1e9 if conf.nano_cpus else 'unlimited'}, "
+            f"pids {conf.pids_limit or 'unlimited'}"
+        )
+    else:
         lim, use = cg.limits, cg.usage
         t = Table(title=f"Cgroup v{cg.version} {cg.path}", expand=False)
         for c in ("", "limit", "usage", "docker asked"):
@@ -130,7 +138,7 @@ def print_report(rep: ContainerReport, con: Console) -> None:
     if rep.layers:
         t = Table(title="Root overlay layers (top first)", expand=False)
         for c in ("#", "role", "image layer", "diff id", "cache id"):
-            t.add_column(c, overflow="fold")
+            t.add_column(c, overflow="fold", no_wrap=c in ("diff id", "cache id", "image layer"))
         for la in rep.layers:
             idx = f"{la.image_index}/{len(rep.image_diff_ids)}" if la.image_index else ""
             t.add_row(str(la.position), la.role, idx, la.diff_id[:19], la.cache_id[:16])

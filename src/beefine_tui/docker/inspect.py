@@ -173,6 +173,7 @@ def build_report(
         rep.notes.append("image not found in the daemon (removed?): layer digests unknown")
     if rep.pid <= 0:
         rep.layers = layers_from_graphdriver(attrs)
+        index_layers(rep.layers, rep.image_diff_ids)
         rep.notes.append(
             f"container is {rep.status or 'not running'}: no process, so namespaces, cgroup usage, "
             "mounts, processes, network and security cannot be read; showing what Docker still knows"
@@ -234,15 +235,25 @@ def index_layers(layers: list[OverlayLayer], diff_ids: list[str]) -> None:
 
 
 def layers_from_graphdriver(attrs: dict[str, Any]) -> list[OverlayLayer]:
-    """For a stopped container: the layer directories Docker reports (GraphDriver.Data), unmapped."""
+    """For a container without a process: the layer directories Docker reports (GraphDriver.Data),
+    mapped to image layers the same way as a live overlay mount."""
     gd = (attrs.get("GraphDriver") or {}).get("Data") or {}
-    out: list[OverlayLayer] = []
-    if gd.get("UpperDir"):
-        out.append(OverlayLayer(position=0, role="upper: the container's writes", path=gd["UpperDir"]))
-    for p in (gd.get("LowerDir") or "").split(":"):
-        if p:
-            out.append(OverlayLayer(position=len(out), role="lower", path=p))
-    return out
+    if (attrs.get("GraphDriver") or {}).get("Name") != "overlay2" or not gd.get("UpperDir"):
+        return []
+    opts = f"lowerdir={gd.get('LowerDir') or ''},upperdir={gd['UpperDir']},workdir={gd.get('WorkDir') or ''}"
+    fake = MountEntry(
+        mount_id=0,
+        parent_id=0,
+        device="",
+        root="/",
+        mount_point="/",
+        options="",
+        propagation="",
+        fstype="overlay",
+        source="overlay",
+        super_options=opts,
+    )
+    return overlay_layers(fake)
 
 
 def encode_json(rep: ContainerReport) -> bytes:

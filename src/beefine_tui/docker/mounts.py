@@ -165,12 +165,12 @@ def overlay_layers(root_mount: MountEntry) -> list[OverlayLayer]:
         _, cache = _cache_id(p)
         chain, diff, size = db.get(cache, ("", "", None))
         if kind == "upper":
-            role = "upper: the container's writes (copy-up target)"
+            role = "upper: the container's writes"
         elif cache.endswith("-init"):
             # moby daemon/initlayer/setup_unix.go: empty files and dirs (/etc/hosts, /etc/resolv.conf,
             # /etc/hostname, /.dockerenv, /proc, /sys, /dev/pts, /dev/shm...) for Docker to mount over,
             # the top read-only layer so those mounts never touch the writable one
-            role = "init: mount points Docker binds over (/etc/hosts, resolv.conf, hostname, /proc...)"
+            role = "init: mount points Docker binds over"
         else:
             role = "image layer" if chain else "lower (not in the image store)"
         layers.append(
