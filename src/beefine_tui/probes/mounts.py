@@ -1,12 +1,15 @@
 """mounts probe: mount(2) with source, target, type, decoded flags and its data string; umount2(2);
 pivot_root(2); and the new mount API (fsopen, fsconfig, fsmount, move_mount, open_tree).
 
-What a learner sees in a `docker run`: dockerd mounts the container's root filesystem as overlay (the
-data string lists the image layers as lowerdir, the container's writable layer as upperdir, and a
-workdir; moby daemon/graphdriver/overlay2/overlay.go), then runc's init process makes its mount
-namespace private, bind-mounts the rootfs, mounts /proc, /sys, /dev and friends inside it, and
-switches root with pivot_root (runc libcontainer/rootfs_linux.go: prepareRoot, mountToRootfs,
-pivotRoot).
+What a learner sees in a `docker run` (checked against a traced run on this machine): dockerd mounts
+the container's root filesystem as overlay, whose data string lists the image layers as lowerdir (the
+short l/ links, top layer first), the container's writable layer as upperdir, and a workdir (moby
+daemon/graphdriver/overlay2/overlay.go). Then runc's init process, in its new mount namespace, marks
+every mount as a slave (MS_REC|MS_SLAVE: host mounts still propagate in, nothing propagates out),
+bind-mounts the rootfs onto itself (runc libcontainer/rootfs_linux.go prepareRoot), mounts /proc,
+/dev (tmpfs), /dev/pts, /sys and the cgroup directories read-only (mountToRootfs; runc 1.1 mounts
+through /proc/self/fd/N, so those targets look like that), and switches root with pivot_root(".", ".")
+followed by umount2(".", MNT_DETACH) of the old root (pivotRoot, an idea from LXC).
 """
 
 from __future__ import annotations
@@ -59,7 +62,7 @@ SPEC = ProbeSpec(
     description="mount, umount, pivot_root and the new mount API, with flags and mount data decoded",
     teaches=(
         "How a container gets its own filesystem: dockerd mounts the image layers as one overlay, then "
-        "runc's init mounts /proc, /sys and /dev inside a private mount namespace and pivot_roots into it."
+        "runc's init mounts /proc, /sys and /dev inside a new mount namespace and pivot_roots into it."
     ),
     source="mounts.bpf.c",
     columns=("ts", "pid", "comm", "kind", "text"),
