@@ -63,6 +63,9 @@ def test_seccomp_filter() -> None:
         "ret": 0,
     }
     assert "312 BPF instructions" in ev.text
+    ev = sec.decode(rec(1, a0=1, a1=1, filter_len=0, ret=-14), ctx())  # runc's feature probe: NULL filter
+    assert ev is not None and "filter_len" not in ev.args and "instructions" not in ev.text
+    assert ev.args["error"] == "EFAULT"
     ev = sec.decode(rec(1, a0=0, ret=-22), ctx())
     assert ev is not None and ev.args["op"] == "SECCOMP_SET_MODE_STRICT" and "filter_len" not in ev.args
     assert ev.args["error"] == "EINVAL"

@@ -1,12 +1,16 @@
 """security probe: seccomp(2) (op, flags, filter length), prctl(2) (option, arg2; PR_SET_NAME with
 the name) and capset(2) with the effective, permitted and inheritable sets as capability names.
 
-What a learner sees in a `docker run`: runc's init process, just before exec'ing the entrypoint,
-sets no_new_privs when the OCI config asks for it (prctl PR_SET_NO_NEW_PRIVS), drops capabilities
-from the bounding set (prctl PR_CAPBSET_DROP, one per capability not kept), sets the remaining sets
-with capset(2), and loads the seccomp filter (seccomp SECCOMP_SET_MODE_FILTER; Docker's default
-profile blocks some 40+ syscalls) (runc libcontainer/standard_init_linux.go: Init; capabilities in
-libcontainer/capabilities; moby's default capability list in oci/caps/defaults.go).
+What a learner sees in a `docker run` (checked against a traced run on this machine): runc first probes
+what the kernel's seccomp supports (calls with a NULL filter that fail with EFAULT or EINVAL, and
+SECCOMP_GET_ACTION_AVAIL). Its init process then sets no_new_privs only when asked to (docker run
+--security-opt no-new-privileges) and loads the seccomp filter before it gives up capabilities,
+because without no_new_privs loading a filter needs CAP_SYS_ADMIN (runc libcontainer/
+standard_init_linux.go and setns_init_linux.go: InitSeccomp before finalizeNamespace). Here Docker's
+default profile (moby profiles/seccomp/default.json, an allow-list) became a 974-instruction filter
+loaded with prctl(PR_SET_SECCOMP). finalizeNamespace then drops every capability not kept from the
+bounding set (PR_CAPBSET_DROP), brackets the uid change with PR_SET_KEEPCAPS, sets the 14 default
+capabilities with capset(2) (moby oci/caps/defaults.go) and lowers the ambient set (PR_CAP_AMBIENT).
 """
 
 from __future__ import annotations
@@ -91,7 +95,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     if kind == K_SECCOMP:
         op = seccomp_op(a0)
         args = {"op": op, "flags": seccomp_flags(a1), "flags_raw": a1}
-        if a0 == SECCOMP_SET_MODE_FILTER:
+        if a0 == SECCOMP_SET_MODE_FILTER and filter_len:  # 0: no readable filter (NULL probes)
             args["filter_len"] = filter_len
         text = f"seccomp {op}" + (f" ({filter_len} BPF instructions)" if "filter_len" in args else "")
         if a1:
