@@ -219,3 +219,23 @@ def test_up_to_date_pull_skips_unpack_with_reason() -> None:
     tl = eng.timeline()
     assert tl.phase("pull").state == DONE and tl.phase("pull").details["layers"] == {}
     assert tl.phase("unpack").state == SKIPPED and "up to date" in tl.phase("unpack").reason
+
+
+def test_every_kind_in_a_story_is_explained(events: list[Event]) -> None:
+    from beefine_tui.story.explanations import explain_kind
+
+    tl = story(events, ECHO, pulling=False).timeline()
+    kinds = {e.kind for p in tl.phases for e in p.events}
+    assert kinds >= {
+        "exec",
+        "fork",
+        "unshare",
+        "mount",
+        "pivot_root",
+        "sethostname",
+        "cgroup_attach",
+        "capset",
+    }
+    assert not [k for k in kinds if not explain_kind(k)]
+    row = tl.to_dicts()[PHASES.index("namespaces")]
+    assert "CLONE_NEWPID" in row["kinds"]["unshare"]

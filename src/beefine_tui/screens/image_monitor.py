@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Prog
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.errors import BeefineError
+from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.phases import PHASES, Timeline
 from beefine_tui.story.render import phase_detail_lines
 
@@ -132,7 +133,7 @@ class ImageMonitorView(Vertical):
     ImageMonitorView #im-progress { height: auto; max-height: 12; }
     ImageMonitorView #im-progress ProgressBar { width: 1fr; }
     ImageMonitorView #im-phases { height: 1fr; min-height: 8; }
-    ImageMonitorView #im-explain { height: auto; max-height: 10; }
+    ImageMonitorView #im-explain { height: auto; max-height: 14; }
     ImageMonitorView #im-events { height: 1fr; }
     ImageMonitorView #im-structure { display: none; height: 1fr; }
     ImageMonitorView.structure #im-structure { display: block; }
@@ -353,6 +354,8 @@ class ImageMonitorView(Vertical):
         if p.reason:
             head += f": {p.reason}"
         lines = [head, *phase_detail_lines(p, limit=6), "", p.explanation]
+        kinds = [k for k, _ in p.counts.most_common(3) if explain_kind(k)]
+        lines += [f"[i]{k}[/i]: {explain_kind(k)}" for k in kinds]
         self.query_one("#im-explain", Static).update("\n".join(lines))
         log = self.query_one("#im-events", Log)
         log.clear()

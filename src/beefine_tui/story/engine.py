@@ -26,6 +26,7 @@ from typing import Any
 
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.story.bundle import BundleSummary
+from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, cache_id_of_dir, parse_overlay_data
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
@@ -433,6 +434,7 @@ class StoryEngine:
             if st.init_exit_before_exec is not None:
                 code = st.init_exit_before_exec.args.get("code")
                 why.append(f"runc:[2:INIT] exited with code {code} before exec")
+                ex.details["explanation"] = explain_kind("lookup_failed")
             if h.error:
                 why.append(f"Docker: {h.error}")
             ex.reason = "; ".join(why)

@@ -76,13 +76,15 @@ PHASE_EXPLANATIONS: dict[str, str] = {
         "controller hierarchy and moves its init process in, before the namespaces are made, so limits "
         "and accounting (memory, cpu, pids) apply from the very first instruction."
     ),
-    # runc libcontainer/nsenter/nsexec.c (the comment block above nsexec(): STAGE_PARENT,
-    # STAGE_CHILD, STAGE_INIT and why a second fork is needed after unshare(CLONE_NEWPID)).
+    # runc libcontainer/nsenter/nsexec.c, STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP),
+    # then clone_parent(STAGE_INIT) "because of PID namespace, setns(2) or unshare(2) don't change the
+    # PID namespace of the calling process"; STAGE_INIT unshares CLONE_NEWCGROUP itself when asked.
     "namespaces": (
         "runc's C preamble (nsexec) splits into three processes: runc:[0:PARENT] talks to runc, "
-        "runc:[1:CHILD] calls unshare() to create the new namespaces (mount, uts, ipc, net, pid, cgroup), "
-        "then forks runc:[2:INIT]. A new pid namespace only applies to children of the caller, so the "
-        "extra fork is what makes [2:INIT] pid 1 inside the container."
+        "runc:[1:CHILD] calls unshare() to create the new namespaces (mount, uts, ipc, net, pid; a cgroup "
+        "namespace, when the config asks for one, is made later by [2:INIT]), then forks runc:[2:INIT]. "
+        "unshare(CLONE_NEWPID) does not move the caller itself, only its future children, so that extra "
+        "fork is what makes [2:INIT] pid 1 inside the container while it has another pid on the host."
     ),
     # runc libcontainer/rootfs_linux.go (prepareRootfs: make / private or slave, bind the rootfs onto
     # itself, mountToRootfs for every config.json mount in order; /proc, /dev, /sys, mqueue, binds).
@@ -148,9 +150,16 @@ KIND_EXPLANATIONS: dict[str, str] = {
         "execve(): the process replaces its program. For runc this is how the shim starts it, how runc "
         "re-executes itself as `runc init`, and finally how the container's entrypoint is started."
     ),
+    # runc standard_init_linux.go: exec.LookPath(args[0]) runs before waiting on the exec fifo "to make
+    # sure it exists and it is returned as a create time error".
     "exec_failed": (
         "execve() failed: the kernel did not start the program (ENOENT: no such file in the container's "
         "root filesystem, EACCES: not executable). The container never reaches its entrypoint."
+    ),
+    "lookup_failed": (
+        "runc:[2:INIT] looks the command up inside the container (PATH lookup and stat) before it waits "
+        "for `runc start`, so a command missing from the image fails `runc create` and no execve happens: "
+        "the init process exits with an error and Docker reports runc's message."
     ),
     "fork": "A process created a child (fork/clone); the tree of these is how the story follows a container.",
     # runc nsexec.c: clone_parent() uses CLONE_PARENT so runc (not [0:PARENT]) is the parent of both.

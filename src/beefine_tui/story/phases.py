@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.story.explanations import explain_phase, phase_title
+from beefine_tui.story.explanations import explain_kind, explain_phase, phase_title
 
 # Canonical order: the order in which Docker 20.10 + containerd 1.6 + runc 1.1 do these things
 # (runc attaches the init process to its cgroup before nsexec makes the namespaces; see
@@ -93,6 +93,7 @@ class Phase:
             "counts": dict(sorted(self.counts.items())),
             "details": self.details,
             "explanation": self.explanation,
+            "kinds": {k: explain_kind(k) for k in sorted(self.counts) if explain_kind(k)},
         }
         if self.reason:
             d["reason"] = self.reason

@@ -59,6 +59,8 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             out.append("no_new_privs set")
         if d.get("readonly_or_masked"):
             out.append(f"{len(d['readonly_or_masked'])} read-only/masked path mounts")
+    elif p.name == "exec" and d.get("explanation"):
+        out.append(d["explanation"])
     elif p.name == "exec" and d:
         out.append(f"execve({d.get('filename')!r}, {d.get('argv')}) as host pid {d.get('pid_on_host')}")
     elif p.name == "exit" and d:
