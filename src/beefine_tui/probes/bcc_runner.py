@@ -26,7 +26,6 @@ import select
 import tempfile
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,13 +60,20 @@ class ProcInfo:
 
 
 class DecodeContext:
-    """What decoders need beyond the raw record: clock conversion and a bounded per-pid cache of
-    parent pid, comm and container id read from /proc (filled lazily, forgotten at exit)."""
+    """What decoders need beyond the raw record: clock conversion, a bounded per-pid cache of parent
+    pid, comm and container id read from /proc (filled lazily, forgotten at exit), and a bounded
+    cache of decoded C strings (paths and comms repeat a lot).
+
+    Read on the poll thread for every event, so the hit path takes no lock: a dict lookup is atomic in
+    CPython; inserts and evictions (oldest first) take the lock."""
+
+    STRINGS_MAX = 8192
 
     def __init__(self, target: Target | None = None, cache_size: int = PROC_CACHE_SIZE) -> None:
         self.target = target or Target()
-        self._cache: OrderedDict[int, ProcInfo] = OrderedDict()
+        self._cache: dict[int, ProcInfo] = {}
         self._cache_size = cache_size
+        self._strings: dict[bytes, str] = {}
         self._lock = threading.Lock()
         # CLOCK_MONOTONIC -> wall clock, measured once
         self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
@@ -75,22 +81,30 @@ class DecodeContext:
     def wall_ns(self, ts: int) -> int:
         return ts + self.wall_offset_ns
 
+    def cstr(self, raw: bytes) -> str:
+        """A NUL-terminated C string field decoded as UTF-8 (errors replaced), cached."""
+        s = self._strings.get(raw)
+        if s is None:
+            s = raw.split(b"\0", 1)[0].decode(errors="replace")
+            if len(self._strings) >= self.STRINGS_MAX:
+                self._strings.clear()
+            self._strings[raw] = s
+        return s
+
     def info(self, pid: int) -> ProcInfo:
-        with self._lock:
-            hit = self._cache.get(pid)
-            if hit is not None:
-                self._cache.move_to_end(pid)
-                return hit
+        hit = self._cache.get(pid)
+        if hit is not None:
+            return hit
         info = self._read_proc(pid)
         self._remember(pid, info)
         return info
 
     def _remember(self, pid: int, info: ProcInfo) -> None:
         with self._lock:
+            self._cache.pop(pid, None)
             self._cache[pid] = info
-            self._cache.move_to_end(pid)
             while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
+                del self._cache[next(iter(self._cache))]
 
     def _read_proc(self, pid: int) -> ProcInfo:
         ppid, comm = 0, ""
@@ -110,8 +124,6 @@ class DecodeContext:
         return self.info(pid).ppid
 
     def container(self, pid: int) -> str | None:
-        if self.target.container_id:
-            return self.target.container_id
         return self.info(pid).container
 
     def note_fork(self, parent: int, child: int, comm: str) -> None:
@@ -121,10 +133,9 @@ class DecodeContext:
         self._remember(child, ProcInfo(parent, comm, parent_info.container))
 
     def note_exec(self, pid: int, comm: str) -> None:
-        with self._lock:
-            hit = self._cache.get(pid)
-            if hit is not None:
-                hit.comm = comm
+        hit = self._cache.get(pid)
+        if hit is not None:
+            hit.comm = comm
 
     def forget(self, pid: int) -> None:
         with self._lock:

@@ -12,6 +12,7 @@ sendfile/copy_file_range, fds duplicated with dup*, opens with relative paths wh
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import struct
 from typing import Any
@@ -63,62 +64,70 @@ HOUSEKEEP_EVERY = 4  # runner housekeeping rounds (~0.5 s each) between scans of
 # beefine_hdr: u64 ts; u32 kind, pid, tid, pad; char comm[16]
 # open_rec: hdr; s64 ret; u64 flags; u32 mode; s32 dfd; u32 at2, pad; char path[256]
 OPEN_REC = struct.Struct("<QIIII16sqQIiII256s")
+# the same without the strings, which the decoder cuts at their NUL itself (cheaper than copying 256
+# bytes and splitting)
+_OPEN_FIXED = struct.Struct("<QIIII16xqQIiII")
+_COMM_OFF = 24
+_OPEN_PATH_OFF = OPEN_REC.size - 256
 # io_rec: hdr; s32 fd; u32 count; u64 bytes; u32 closed, pad; char path[256]
 IO_REC = struct.Struct("<QIIII16siIQII256s")
 _KIND = struct.Struct("<I")
 AT_FDCWD = -100
 
 
-def _cstr(b: bytes) -> str:
-    return b.split(b"\0", 1)[0].decode(errors="replace")
+# flag and errno names repeat: decode each value once
+_open_flags = functools.lru_cache(maxsize=1024)(open_flags)
+_mode = functools.lru_cache(maxsize=256)(mode_octal)
+_errno = functools.lru_cache(maxsize=256)(errno_name)
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     kind = _KIND.unpack_from(raw, 8)[0]
     if kind == OPEN_KIND:
-        ts, _k, pid, tid, _p, comm_b, ret, flags, mode, dfd, at2, _pad, path_b = OPEN_REC.unpack_from(raw)
-        path = _cstr(path_b)
+        ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
+        end = raw.find(b"\0", _OPEN_PATH_OFF)
+        path = raw[_OPEN_PATH_OFF : end if end >= 0 else None].decode(errors="replace")
+        fl = _open_flags(flags)
         args: dict[str, Any] = {
             "path": path,
-            "flags": open_flags(flags),
+            "flags": fl,
             "flags_raw": flags,
-            "mode": mode_octal(mode),
+            "mode": _mode(mode),
             "ret": ret,
         }
         if ret < 0:
-            args["error"] = errno_name(ret)
+            err = args["error"] = _errno(ret)
+            text = f"open {path} {fl} -> {err}"
+        else:
+            text = f"open {path} {fl} -> fd {ret}"
         if dfd != AT_FDCWD and not path.startswith("/"):
             args["dfd"] = dfd
         if at2:
             args["syscall"] = "openat2"
-        result = f"fd {ret}" if ret >= 0 else args["error"]
-        text = f"open {path} {args['flags']} -> {result}"
-        return _event(ts, "open", pid, tid, comm_b, args, text, ctx)
-    if kind in (READ_KIND, WRITE_KIND):
-        ts, _k, pid, tid, _p, comm_b, fd, count, nbytes, closed, _pad, path_b = IO_REC.unpack_from(raw)
-        name = "write" if kind == WRITE_KIND else "read"
-        path = _cstr(path_b)
+        kname = "open"
+    elif kind in (READ_KIND, WRITE_KIND):
+        ts, _k, pid, tid, _p, _comm, fd, count, nbytes, closed, _pad, path_b = IO_REC.unpack_from(raw)
+        path = ctx.cstr(path_b)
         args = {"path": path, "fd": fd, "bytes": nbytes, "count": count}
         if closed:
             args["closed"] = True
+        kname = "write" if kind == WRITE_KIND else "read"
         verb = "wrote" if kind == WRITE_KIND else "read"
         text = f"{verb} {nbytes} bytes in {count} call{'s' if count != 1 else ''}: {path}"
-        return _event(ts, name, pid, tid, comm_b, args, text, ctx)
-    return None
-
-
-def _event(
-    ts: int, kind: str, pid: int, tid: int, comm_b: bytes, args: dict[str, Any], text: str, ctx: DecodeContext
-) -> Event:
+    else:
+        return None
+    info = ctx.info(pid)
+    end = raw.find(b"\0", _COMM_OFF, _COMM_OFF + 16)
+    comm = raw[_COMM_OFF : end if end >= 0 else _COMM_OFF + 16].decode(errors="replace")
     return Event(
         ts=ts,
         probe="files",
-        kind=kind,
+        kind=kname,
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
-        comm=_cstr(comm_b),
-        container=ctx.container(pid),
+        ppid=info.ppid,
+        comm=comm,
+        container=info.container,
         args=args,
         text=text,
     )

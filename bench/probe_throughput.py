@@ -1,0 +1,169 @@
+"""Benchmark (not a test): a syscall flood through the whole probe path.
+
+BPF program (files probe, openat of a missing path under a private prefix, filtered to the flooding
+process) -> ring buffer -> decode into Events -> bus -> a consumer thread encoding JSON lines to
+/dev/null. Prints events/s decoded, loss, and the CPU time of the consumer side (the poll/decode
+thread and the JSON writer thread), then where the time goes per event.
+
+    sudo .venv/bin/python bench/probe_throughput.py [--seconds 5] [--ring-pages 1024] [--perf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+
+FLOOD = """
+import os, sys
+sys.stdin.readline()
+p, n = sys.argv[1], int(sys.argv[2])
+for _ in range(n):
+    try:
+        os.open(p, os.O_RDONLY)
+    except FileNotFoundError:
+        pass
+"""
+
+
+def thread_cpu(tid: int) -> float:
+    """CPU seconds (user+sys) of one thread of this process."""
+    with open(f"/proc/self/task/{tid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def micro(n: int = 200_000) -> dict[str, float]:
+    """Per-event cost of the Python parts alone, on a synthetic record (microseconds)."""
+    from beefine_tui.events.record import encode_event
+    from beefine_tui.probes import files
+    from beefine_tui.probes.bcc_runner import DecodeContext
+
+    ctx = DecodeContext()
+    raw = files.OPEN_REC.pack(
+        1,
+        files.OPEN_KIND,
+        os.getpid(),
+        os.getpid(),
+        0,
+        b"python",
+        -2,
+        0,
+        0,
+        -100,
+        0,
+        0,
+        b"/tmp/x/missing".ljust(256, b"\0"),
+    )
+    out: dict[str, float] = {}
+    t0 = time.perf_counter()
+    for _ in range(n):
+        files.OPEN_REC.unpack_from(raw)
+    out["struct unpack"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    evs = [files.decode(raw, ctx) for _ in range(n)]
+    out["decode -> Event"] = (time.perf_counter() - t0) / n * 1e6
+    t0 = time.perf_counter()
+    for ev in evs:
+        assert ev is not None
+        encode_event(ev)
+    out["JSON encode"] = (time.perf_counter() - t0) / n * 1e6
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--ring-pages", type=int, default=1024)
+    ap.add_argument("--count", type=int, default=50_000_000, help="opens the flooder attempts at most")
+    ap.add_argument("--perf", action="store_true", help="force the perf buffer fallback")
+    args = ap.parse_args()
+    if args.perf:
+        os.environ["BEEFINE_FORCE_PERF"] = "1"
+
+    from beefine_tui.events.bus import Bus
+    from beefine_tui.events.model import LOST
+    from beefine_tui.events.record import encode_event
+    from beefine_tui.privileges import require_bpf
+    from beefine_tui.probes import files
+    from beefine_tui.probes.base import ProbeOptions, Target
+
+    require_bpf()
+    prefix = tempfile.mkdtemp(prefix="beefine-bench-")
+    missing = os.path.join(prefix, "missing")
+    child = subprocess.Popen([sys.executable, "-c", FLOOD, missing, str(args.count)], stdin=subprocess.PIPE)
+    bus = Bus()
+    sub = bus.subscribe("bench", capacity=1 << 17)
+    stop = threading.Event()
+    counts: Counter[str] = Counter()
+    writer_tid: list[int] = []
+
+    def writer() -> None:
+        writer_tid.append(threading.get_native_id())
+        with open(os.devnull, "wb") as out:
+            while not stop.is_set() or sub.pending():
+                evs = sub.get(0.05, max_events=4096)
+                buf = bytearray()
+                for ev in evs:
+                    if ev.kind == LOST:
+                        counts["lost_" + str(ev.args["source"])] += int(ev.args["count"])
+                    elif ev.kind == "open":
+                        counts["open"] += 1
+                    buf += encode_event(ev)
+                    buf += b"\n"
+                out.write(buf)
+
+    runner = files.make_runner(
+        ProbeOptions(
+            target=Target(pids=frozenset({child.pid})), path_prefix=prefix, ring_pages=args.ring_pages
+        )
+    )
+    wt = threading.Thread(target=writer, name="bench-writer")
+    try:
+        runner.start(bus.publish)
+        poll_thread = runner._thread
+        assert poll_thread is not None and poll_thread.native_id is not None
+        wt.start()
+        time.sleep(0.2)
+        cpu0 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+        t0 = time.monotonic()
+        time.sleep(args.seconds)
+        child.kill()
+        child.wait()
+        elapsed = time.monotonic() - t0
+        cpu1 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        runner.stop()
+        stop.set()
+        if wt.is_alive():
+            wt.join(30)
+        os.rmdir(prefix)
+
+    received = counts["open"]
+    lost = counts["lost_kernel"] + counts["lost_perf"] + counts["lost_bus"]
+    print(f"buffer: {'perf' if args.perf else 'ring'} ({args.ring_pages} pages), {elapsed:.1f} s of flood")
+    print(f"offered (received + lost): {(received + lost) / elapsed:,.0f} events/s")
+    print(f"decoded and written:       {received / elapsed:,.0f} events/s")
+    print(f"lost: {lost:,} ({dict((k, v) for k, v in counts.items() if k.startswith('lost'))})")
+    for name in cpu0:
+        used = cpu1[name] - cpu0[name]
+        print(f"CPU {name:<12} {used / elapsed * 100:5.1f}% of one core")
+    print("per event, Python parts alone (us):")
+    for k, v in micro().items():
+        print(f"  {k:<16} {v:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
