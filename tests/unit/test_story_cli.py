@@ -65,3 +65,15 @@ def test_trace_unknown_group(capsys: pytest.CaptureFixture[str]) -> None:
 def test_image_bad_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["image", "No Spaces"]) == 2
     assert "beefine-tui:" in capsys.readouterr().err
+
+
+def test_trace_parser_has_every_option() -> None:
+    from beefine_tui.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["trace", "--lab", "--pull", "--json", "--events", "--explain", "--xdp", "--record", "f",
+         "--probes", "files", "--timeout", "5", "small", "--", "echo", "hi"]
+    )  # fmt: skip
+    assert (args.lab, args.pull, args.json, args.events, args.explain, args.xdp) == (True,) * 6
+    assert (args.record, args.probes, args.timeout, args.image) == ("f", "files", 5.0, "small")
+    assert args.cmd[-2:] == ["echo", "hi"]

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "security, network)",
     )
     parser.add_argument(
+        "--xdp", action="store_true", help="also count the registry's packets with XDP on lo (local registry)"
+    )
+    parser.add_argument(
         "--timeout", type=float, default=None, help="stop waiting for the container after N s"
     )
     parser.add_argument(
