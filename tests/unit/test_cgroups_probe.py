@@ -136,3 +136,10 @@ def test_render() -> None:
     text = cgroups.render(ProbeOptions())
     assert "TRACEPOINT_PROBE(cgroup, cgroup_attach_task)" in text and "data_loc_dst_path" in text
     assert "FILTER_" not in text.split("\n", 2)[1]  # host-wide: no filter cflags
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = cgroups.render(ProbeOptions())
+    for tp in cgroups.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp

@@ -169,3 +169,10 @@ def test_render_without_root() -> None:
 def test_spec() -> None:
     assert mounts.SPEC.name == "mounts" and mounts.SPEC.engine == "bcc"
     assert set(mounts.SPEC.kinds) >= {"mount", "umount", "pivot_root", "fsopen", "move_mount"}
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = mounts.render(ProbeOptions())
+    for tp in mounts.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp

@@ -109,3 +109,10 @@ def test_render() -> None:
     text = ns.render(ProbeOptions(target=Target(lineage_root=1234)))
     assert "sys_enter_clone3" in text and "sys_enter_sethostname" in text
     assert "-DFILTER_FOLLOW=1" in text and "-DLINEAGE_ROOT=1234" in text
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = ns.render(ProbeOptions())
+    for tp in ns.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp

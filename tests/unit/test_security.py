@@ -122,3 +122,10 @@ def test_unknown_kind_and_render() -> None:
     assert sec.decode(rec(7), ctx()) is None
     text = sec.render(ProbeOptions())
     assert "sys_enter_capset" in text and "uapi/linux/capability.h" in text
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = sec.render(ProbeOptions())
+    for tp in sec.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp

@@ -148,3 +148,10 @@ def test_unknown_and_render() -> None:
     assert so.decode(rec(77), ctx()) is None
     text = so.render(ProbeOptions())
     assert "sys_enter_accept4" in text and "sys_enter_epoll_create1" in text
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = so.render(ProbeOptions())
+    for tp in so.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp

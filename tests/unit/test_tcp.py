@@ -97,3 +97,10 @@ def test_unknown_kind_and_render() -> None:
     assert tcp.decode(rec(1, 2, kind=5), DecodeContext()) is None
     text = tcp.render(ProbeOptions())
     assert "TRACEPOINT_PROBE(sock, inet_sock_set_state)" in text and "lru_hash" in text
+
+
+def test_every_listed_tracepoint_has_a_handler() -> None:
+    text = tcp.render(ProbeOptions())
+    for tp in tcp.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
