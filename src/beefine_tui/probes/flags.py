@@ -9,6 +9,7 @@ name are shown as hex ("CLONE_NEWNS|0x4"), a value of 0 is "0"; callers keep the
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import ipaddress
 import signal as _signal
 import struct
@@ -16,6 +17,10 @@ from collections.abc import Sequence
 from typing import Any
 
 FlagTable = Sequence[tuple[int, str]]
+
+# The decoders below are pure functions of small ints that repeat a lot (the same flags, the same
+# errors): a bounded cache keeps the per-event cost to a dict lookup.
+_cached = functools.lru_cache(maxsize=4096)
 
 
 def decode_bits(value: int, table: FlagTable, zero: str = "0") -> str:
@@ -44,6 +49,7 @@ def _enum(value: int, table: dict[int, str], unknown: str = "") -> str:
 # --------------------------------------------------------------------------------------------- errno
 
 
+@_cached
 def errno_name(ret: int) -> str:
     """ "ENOENT" for -2 or 2 (Python's errno.errorcode mirrors the kernel's asm-generic/errno*.h)."""
     n = -ret if ret < 0 else ret
@@ -57,6 +63,7 @@ def ret_args(ret: int) -> dict[str, Any]:
     return {"ret": ret}
 
 
+@_cached
 def signal_name(sig: int) -> str:
     try:
         return _signal.Signals(sig).name
@@ -140,6 +147,7 @@ NAMESPACE_FLAGS: FlagTable = (
 NAMESPACE_MASK = sum(m for m, _ in NAMESPACE_FLAGS)
 
 
+@_cached
 def clone_flags(value: int) -> str:
     """Flags of clone(2): the low byte is the exit signal ("...|SIGCHLD"), not CLONE_NEWTIME."""
     value &= 0xFFFFFFFFFFFFFFFF
@@ -150,16 +158,19 @@ def clone_flags(value: int) -> str:
     return s or "0"
 
 
+@_cached
 def clone3_flags(value: int) -> str:
     """Flags of clone3(2) (struct clone_args.flags; exit_signal is a separate field there)."""
     return decode_bits(value & 0xFFFFFFFFFFFFFFFF, _CLONE3_FLAGS)
 
 
+@_cached
 def unshare_flags(value: int) -> str:
     """Flags of unshare(2): namespace bits (CLONE_NEWTIME is 0x80 here) plus FS/FILES/SYSVSEM..."""
     return decode_bits(value & 0xFFFFFFFF, _CLONE3_FLAGS)
 
 
+@_cached
 def setns_nstype(value: int) -> str:
     """nstype of setns(2): 0 means "any namespace type"; with a pidfd it may be several CLONE_NEW*."""
     if value == 0:
@@ -244,6 +255,7 @@ MOUNT_FLAGS: FlagTable = (
 PROPAGATION_MASK = MS_UNBINDABLE | MS_PRIVATE | MS_SLAVE | MS_SHARED
 
 
+@_cached
 def mount_flags(value: int) -> str:
     """Flags of mount(2). Like the kernel (fs/namespace.c path_mount), an old-style magic number
     0xC0ED in the top 16 bits is dropped before the flags are read; it is shown as MS_MGC_VAL."""
@@ -267,6 +279,7 @@ UMOUNT_FLAGS: FlagTable = (
 )
 
 
+@_cached
 def umount_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, UMOUNT_FLAGS)
 
@@ -289,6 +302,7 @@ FSCONFIG_SET_PATH = 3
 FSCONFIG_SET_PATH_EMPTY = 4
 
 
+@_cached
 def fsconfig_cmd(value: int) -> str:
     return _enum(value, FSCONFIG_CMDS, "FSCONFIG_")
 
@@ -328,22 +342,27 @@ OPEN_TREE_FLAGS: FlagTable = (
 )
 
 
+@_cached
 def fsopen_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, FSOPEN_FLAGS)
 
 
+@_cached
 def fsmount_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, FSMOUNT_FLAGS)
 
 
+@_cached
 def mount_attr_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, MOUNT_ATTR_FLAGS)
 
 
+@_cached
 def move_mount_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, MOVE_MOUNT_FLAGS)
 
 
+@_cached
 def open_tree_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, OPEN_TREE_FLAGS)
 
@@ -376,6 +395,7 @@ OPEN_FLAGS: FlagTable = (
 )
 
 
+@_cached
 def open_flags(value: int) -> str:
     """ "O_WRONLY|O_CREAT|O_TRUNC": the access mode always comes first (O_RDONLY is 0)."""
     value &= 0xFFFFFFFF
@@ -477,6 +497,7 @@ SECCOMP_MODES: dict[int, str] = {
 }
 
 
+@_cached
 def prctl_option(value: int) -> str:
     return _enum(value & 0xFFFFFFFF, PRCTL_OPTIONS, "PR_")
 
@@ -510,10 +531,12 @@ SECCOMP_FILTER_FLAGS: FlagTable = (
 )
 
 
+@_cached
 def seccomp_op(value: int) -> str:
     return _enum(value & 0xFFFFFFFF, SECCOMP_OPS, "SECCOMP_")
 
 
+@_cached
 def seccomp_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, SECCOMP_FILTER_FLAGS)
 
@@ -665,10 +688,12 @@ IP_PROTOCOLS: dict[int, str] = {
 }
 
 
+@_cached
 def address_family(value: int) -> str:
     return _enum(value & 0xFFFF, ADDRESS_FAMILIES, "AF_")
 
 
+@_cached
 def socket_type(value: int) -> str:
     """ "SOCK_STREAM|SOCK_CLOEXEC": the type in the low 4 bits, then the creation flags."""
     value &= 0xFFFFFFFF
@@ -677,11 +702,13 @@ def socket_type(value: int) -> str:
     return f"{base}|{rest}" if rest else base
 
 
+@_cached
 def sock_flags(value: int) -> str:
     """Flags of accept4(2) (SOCK_NONBLOCK|SOCK_CLOEXEC)."""
     return decode_bits(value & 0xFFFFFFFF, SOCK_FLAGS)
 
 
+@_cached
 def ip_protocol(value: int) -> str:
     return _enum(value, IP_PROTOCOLS, "IPPROTO_")
 
@@ -689,6 +716,7 @@ def ip_protocol(value: int) -> str:
 EPOLL_FLAGS: FlagTable = ((0o2000000, "EPOLL_CLOEXEC"),)
 
 
+@_cached
 def epoll_flags(value: int) -> str:
     return decode_bits(value & 0xFFFFFFFF, EPOLL_FLAGS)
 
@@ -758,6 +786,7 @@ TCP_STATES: dict[int, str] = {
 }
 
 
+@_cached
 def tcp_state(value: int) -> str:
     return _enum(value, TCP_STATES, "TCP_STATE_")
 
