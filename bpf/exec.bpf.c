@@ -33,6 +33,10 @@ struct exit_rec {
     u64 exec_ts;    /* when this process last exec'd (0 when not seen) */
 };
 
+_Static_assert(sizeof(struct beefine_hdr) == 40, "every decoder unpacks this header: change them all");
+_Static_assert(sizeof(struct exec_rec) == 320 + ARGS_BUF, "exec.py unpacks this layout: change both");
+_Static_assert(sizeof(struct exit_rec) == 64, "exec.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 
 static __always_inline int submit(void *ctx, void *data, u32 size)

@@ -64,6 +64,9 @@ struct io_pending {
     u32 write;
 };
 
+_Static_assert(sizeof(struct open_rec) == 328, "files.py unpacks this layout: change both");
+_Static_assert(sizeof(struct io_rec) == 320, "files.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(open_scratch, struct open_rec, 1);
 BPF_PERCPU_ARRAY(io_scratch, struct io_rec, 1);

@@ -17,6 +17,8 @@ struct fork_rec {
     u64 flags;               /* clone flags when has_flags */
 };
 
+_Static_assert(sizeof(struct fork_rec) == 56, "fork.py unpacks this layout: change both");
+
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(clone_flags, u32, u64, 4096);   /* tid -> flags of its clone/clone3 in flight */
 

@@ -95,3 +95,32 @@ def test_signal_death_is_reported() -> None:
     exits = [e for e in events if e.kind == "exit" and e.pid == p.pid]
     assert len(exits) == 1
     assert exits[0].args["signal"] == 9 and exits[0].args["code"] is None
+
+
+def test_broken_program_is_reported_and_others_keep_running() -> None:
+    from beefine_tui.errors import ProbeLoadError
+    from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
+
+    broken = BccProgram(
+        probe="broken",
+        text="TRACEPOINT_PROBE(syscalls, sys_enter_getpid)\n{\n    return no_such_thing;\n}\n",
+    )
+    opts = ProbeOptions(target=Target(lineage_root=os.getpid()))
+    with pytest.raises(ProbeLoadError) as e:
+        BccRunner([broken], opts).start(lambda batch: None)
+    assert e.value.line == 3 and "no_such_thing" in e.value.message
+
+    marker = f"beefine-ok-{uuid.uuid4().hex[:8]}"
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = BccRunner([broken, exec_probe.program(opts)], opts, strict=False)
+    runner.start(bus.publish)
+    try:
+        assert runner.loaded == ("exec",) and set(runner.errors) == {"broken"}
+        subprocess.run(["/bin/true", marker], check=True)
+        events = collect_until(sub, lambda evs: any(marker in str(e.args) for e in evs))
+    finally:
+        runner.stop()
+    failed = [e for e in events if e.kind == "status" and e.probe == "broken"]
+    assert failed and failed[0].args["state"] == "failed" and "no_such_thing" in failed[0].args["error"]
+    assert any(e.kind == "exec" and e.args["argv"] == ["/bin/true", marker] for e in events)

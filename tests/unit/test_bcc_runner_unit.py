@@ -74,6 +74,10 @@ def test_compile_error_names_the_line() -> None:
     assert e.line == 42
     assert "42" in e.message and "undeclared identifier" in e.message
     assert e.log == log
+    # BCC compiles a rewritten copy: the quoted source line finds the line in the program's own text
+    text = "int a;\nint b;\n    foo = 1;\n"
+    e = br._load_error("exec", Exception("Failed to compile BPF module <text>"), log, text)
+    assert e.line == 3 and "line 3" in e.message
 
 
 def test_verifier_error_is_summarised() -> None:

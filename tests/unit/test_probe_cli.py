@@ -92,3 +92,18 @@ def test_summary_counts() -> None:
     assert s.received["exec"] == 1
     assert s.lost["exec"]["kernel"] == 5 and s.lost["exec"]["bus"] == 2
     assert "exec" in s.lines()[1]
+
+
+def test_session_rejects_unknown_names_before_starting() -> None:
+    from beefine_tui.errors import NotFoundError
+    from beefine_tui.events.bus import Bus
+    from beefine_tui.probes.base import ProbeOptions
+    from beefine_tui.probes.session import ProbeSession
+
+    with pytest.raises(NotFoundError):
+        ProbeSession(["exec", "nosuchprobe"], ProbeOptions(), Bus())
+    s = ProbeSession(["exec", "exec"], ProbeOptions(), Bus())
+    assert s.names == ("exec",)
+    s.stop()  # never started: harmless, idempotent
+    s.stop()
+    assert not s.running

@@ -281,12 +281,23 @@ def _capture_stderr() -> Iterator[list[str]]:
             out.append(tmp.read().decode(errors="replace"))
 
 
-def _load_error(probe: str, exc: BaseException, log: str) -> ProbeLoadError:
+def _source_line(log: str, at: int, text: str, fallback: int) -> int:
+    """The line of `text` that clang quoted after its error (BCC compiles a rewritten copy of the
+    program, so clang's own line numbers are shifted by what BCC prepends)."""
+    quoted = log[at:].splitlines()[1:2]
+    if quoted and quoted[0].strip():
+        hits = [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == quoted[0].strip()]
+        if len(hits) == 1:
+            return hits[0]
+    return fallback
+
+
+def _load_error(probe: str, exc: BaseException, log: str, text: str = "") -> ProbeLoadError:
     m = _ERR_LINE.search(log)
     if m:
-        line = int(m.group("line"))
+        line = _source_line(log, m.start(), text, int(m.group("line")))
         return ProbeLoadError(
-            f"probe {probe}: BPF program does not compile: {m.group('file')}:{line}: {m.group('msg')}",
+            f"probe {probe}: BPF program does not compile: line {line}: {m.group('msg')}",
             "see the compiler output (`--ebpf` prints the program); kernel headers must be installed",
             log=log,
             line=line,
@@ -422,7 +433,7 @@ class BccRunner(Runner):
             for b in holder:
                 with contextlib.suppress(Exception):
                     b.cleanup()
-            raise _load_error(prog.probe, exc, log) from None
+            raise _load_error(prog.probe, exc, log, prog.text) from None
         bpf = holder[0]
         self.compile_seconds[prog.probe] = time.perf_counter() - t0
         ld = _Loaded(prog, bpf, prog_ids=fd_ids("prog") - before)

@@ -110,6 +110,8 @@ class ProbeSession:
                     raise
             for name, err in runner.errors.items():
                 self.states[name] = ProbeState(name, FAILED, err.message, err.hint)
+                if not runner.loaded:  # the runner published nothing: say it here
+                    self.bus.publish([status_event(name, FAILED, err.message)])
             for name in runner.loaded:
                 self.states[name].state = RUNNING
             if not runner.loaded:
