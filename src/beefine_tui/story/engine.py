@@ -18,6 +18,7 @@ Attribution (nothing to filter on before the container exists):
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -27,7 +28,7 @@ from typing import Any
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
-from beefine_tui.story.overlay import LayerIndex, cache_id_of_dir, parse_overlay_data
+from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
@@ -102,12 +103,56 @@ class StoryEngine:
                 continue
             if ev.kind == STATUS:
                 continue
+            if ev.probe == DOCKER_PROBE:
+                self._learn(ev)
             if len(self._events) >= self.max_events:
                 self._overflow += 1
                 continue
             if self._events and ev.ts < self._events[-1].ts:
                 self._sorted = False
             self._events.append(ev)
+            self._cache = None
+
+    def _learn(self, ev: Event) -> None:
+        """What the runner's own events say (a recording replays into the same story without the host's
+        disk): the container id, the layer map, the bundle, that a pull happened, Docker's error."""
+        h = self.hints
+        a = ev.args
+        run = str(a.get("run", ""))
+        if h.run_tag and run and run != h.run_tag:
+            return
+        ch: dict[str, Any] = {}
+        if run and not h.run_tag:
+            ch["run_tag"] = run
+        if ev.kind == "container_create" and h.container_id is None and a.get("id"):
+            ch["container_id"] = str(a["id"])
+        elif ev.kind == "pull_start" and h.pulling is None:
+            ch["pulling"] = True
+        elif ev.kind == "error" and not h.error:
+            ch["error"] = str(a.get("message", ""))
+        elif ev.kind == "bundle" and h.bundle is None and isinstance(a.get("summary"), dict):
+            with contextlib.suppress(TypeError):
+                ch["bundle"] = BundleSummary(**a["summary"])
+        elif ev.kind == "image_layers":
+            ch["image_layer_dirs"] = frozenset(h.image_layer_dirs | set(a.get("image_layer_dirs") or ()))
+            if a.get("manifest_digests") and not h.manifest_digests:
+                ch["manifest_digests"] = tuple(a["manifest_digests"])
+            if a.get("mount_id") and h.mount_id is None:
+                ch["mount_id"] = str(a["mount_id"])
+            # merge: the second report (after create) adds the container's init-layer link
+            if a.get("layers") or a.get("links"):
+                old = h.layers or LayerIndex()
+                idx = LayerIndex(dict(old.by_cache_id), dict(old.links))
+                for cid, info in (a.get("layers") or {}).items():
+                    if cid in idx.by_cache_id:
+                        continue
+                    idx.by_cache_id[cid] = LayerRef(
+                        cid, str(info.get("diff_id", "")), tuple(info.get("digests") or ())
+                    )
+                idx.links.update({str(k): str(v) for k, v in (a.get("links") or {}).items()})
+                ch["layers"] = idx
+        if ch:
+            self.hints = replace(h, **ch)
             self._cache = None
 
     def update_hints(self, **changes: Any) -> None:

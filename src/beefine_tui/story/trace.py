@@ -211,6 +211,23 @@ class TraceRun:
         if digests and not self.engine.hints.manifest_digests:
             changes["manifest_digests"] = tuple(digests)
         self.hint(**changes)
+        # the same facts as an event, so a recording replays into the same story without this disk
+        mount_id = self.engine.hints.mount_id or ""
+        ours = {cid for cid in idx.by_cache_id if cid in dirs}
+        links = {k: v for k, v in idx.links.items() if v in ours or (mount_id and v.startswith(mount_id))}
+        assert self.runner is not None
+        self.runner.emit(
+            "image_layers",
+            container=self.engine.hints.container_id,
+            image_layer_dirs=sorted(dirs),
+            manifest_digests=list(self.engine.hints.manifest_digests),
+            layers={
+                c: {"diff_id": idx.by_cache_id[c].diff_id, "digests": list(idx.by_cache_id[c].digests)}
+                for c in ours
+            },
+            links=links,
+            mount_id=mount_id,
+        )
 
     def settle(self, wait: float = 2.0) -> None:
         """Give the probes a moment to deliver the last events (the exit) after Docker said it ended."""
