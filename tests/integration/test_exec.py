@@ -124,3 +124,35 @@ def test_broken_program_is_reported_and_others_keep_running() -> None:
     failed = [e for e in events if e.kind == "status" and e.probe == "broken"]
     assert failed and failed[0].args["state"] == "failed" and "no_such_thing" in failed[0].args["error"]
     assert any(e.kind == "exec" and e.args["argv"] == ["/bin/true", marker] for e in events)
+
+
+def test_two_runners_started_from_two_threads() -> None:
+    """BCC's compiler is not thread-safe: the runner serialises compiles, so screens and the story can
+    start sessions from worker threads at the same time."""
+    import threading
+
+    from beefine_tui.probes import fork as fork_probe
+
+    opts = ProbeOptions(target=Target(lineage_root=os.getpid()))
+    runners = [exec_probe.make_runner(opts), fork_probe.make_runner(opts)]
+    errors: list[BaseException] = []
+
+    def start(r: object) -> None:
+        try:
+            r.start(lambda batch: None)  # type: ignore[attr-defined]
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=start, args=(r,)) for r in runners]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    try:
+        assert not errors, errors
+        ids = [r.prog_ids() for r in runners]
+        assert all(ids) and not (ids[0] & ids[1])
+    finally:
+        for r in runners:
+            r.stop()
+    assert not any(prog_exists(i) for s in ids for i in s)

@@ -47,6 +47,11 @@ PROC_CACHE_SIZE = 4096
 # slots of the `lost` array in bpf/common.h
 LOST_SLOTS = 4
 
+# BCC's compiler is not thread-safe (iovisor/bcc#4500: concurrent BPF() calls fail with missing
+# headers or crash), and compile errors are captured by redirecting fd 2: one compile at a time per
+# process, whichever session (TUI screen, story, CLI) asks.
+COMPILE_LOCK = threading.Lock()
+
 
 # --------------------------------------------------------------------------------------------------
 # decode context
@@ -417,17 +422,21 @@ class BccRunner(Runner):
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
         from bcc import BPF
 
-        before = fd_ids("prog")
-        t0 = time.perf_counter()
         holder: list[Any] = []
         exc: Exception | None = None
-        with _capture_stderr() as captured:
-            try:
-                holder.append(BPF(text=prog.text.encode(), cflags=list(prog.cflags)))
-                for tp, fn in prog.attach:
-                    holder[0].attach_tracepoint(tp=tp, fn_name=fn)
-            except Exception as e:
-                exc = e
+        with COMPILE_LOCK:
+            # inside the lock: the fds that appear are this program's, not another runner's
+            before = fd_ids("prog")
+            t0 = time.perf_counter()
+            with _capture_stderr() as captured:
+                try:
+                    holder.append(BPF(text=prog.text.encode(), cflags=list(prog.cflags)))
+                    for tp, fn in prog.attach:
+                        holder[0].attach_tracepoint(tp=tp, fn_name=fn)
+                except Exception as e:
+                    exc = e
+            elapsed = time.perf_counter() - t0
+            new_ids = fd_ids("prog") - before
         log = captured[0] if captured else ""
         if exc is not None:
             for b in holder:
@@ -435,8 +444,8 @@ class BccRunner(Runner):
                     b.cleanup()
             raise _load_error(prog.probe, exc, log, prog.text) from None
         bpf = holder[0]
-        self.compile_seconds[prog.probe] = time.perf_counter() - t0
-        ld = _Loaded(prog, bpf, prog_ids=fd_ids("prog") - before)
+        self.compile_seconds[prog.probe] = elapsed
+        ld = _Loaded(prog, bpf, prog_ids=new_ids)
         try:
             for rb in prog.buffers:
                 cb = self._callback(ld, rb.decode)
