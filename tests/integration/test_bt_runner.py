@@ -173,7 +173,9 @@ def test_bpftrace_ends_when_its_owner_is_sigkilled() -> None:
 @pytest.mark.parametrize("pages", ["1", "4096"])
 def test_flood_received_plus_lost_equals_generated(monkeypatch: pytest.MonkeyPatch, pages: str) -> None:
     """No silent loss: with a tiny perf buffer (bpftrace reports lost_events) and with a big one
-    (a backlog bpftrace drops at exit, found through the script's @__beefine_emitted count)."""
+    (a backlog bpftrace drops at exit, found through the script's @__beefine_emitted count).
+    Measured here: exact in most runs; when the machine was busy, bpftrace sometimes ended without
+    its final map and the run says "incomplete" instead."""
     monkeypatch.setenv("BPFTRACE_PERF_RB_PAGES", pages)
     me = os.getpid()
     got: list[Event] = []
@@ -190,5 +192,13 @@ def test_flood_received_plus_lost_equals_generated(monkeypatch: pytest.MonkeyPat
     received = sum(1 for e in got if e.kind == "printf")
     lost = sum(e.args["count"] for e in got if e.kind == "lost")
     assert all(e.args["source"] == "perf" for e in got if e.kind == "lost")
-    assert received + lost == generated
+    detail = (
+        f"status={[e.args for e in got if e.kind == 'status']} killed={r.killed} "
+        f"emitted_seen={r._decoder.emitted_seen} lines={r._decoder.lines_received} "
+        f"rc={r._proc.returncode if r._proc else None} stderr={r.stderr_text[-300:]!r} err={r.error}"
+    )
+    incomplete = [e for e in got if e.kind == "status" and e.args["state"] == "incomplete"]
+    # exact accounting, or (when bpftrace could not finish its report, e.g. on a starved machine)
+    # an explicit "incomplete" status: never a silent shortfall
+    assert received + lost == generated or (incomplete and received + lost < generated), detail
     assert not [e for e in got if e.kind == "map"], "the bookkeeping map is not shown as an event"

@@ -49,6 +49,7 @@ from beefine_tui.probes.flags import ret_args
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
 STOP_GRACE_S = 2.0  # after SIGINT, time for bpftrace to print its maps and exit
+STOP_MAX_S = 10.0  # after SIGINT, bpftrace may take this long while it still prints its backlog
 DRAIN_MAX_S = 0.5  # before SIGINT, wait up to this long for bpftrace's output backlog to go quiet
 DRAIN_QUIET_S = 0.2
 # Built-in scripts count every record they print in this map (bpftrace prints it at exit): records
@@ -311,6 +312,7 @@ class OutputDecoder:
         self.target = target or Target()
         self.attached: int | None = None
         self.ready_nonces: set[int] = set()
+        self.emitted_seen = False
         self.lines_received = 0  # printf records (not our readiness marker)
         self.lost_reported = 0  # lost_events bpftrace reported, plus what we added from EMITTED_MAP
         self._partial = ""
@@ -384,6 +386,7 @@ class OutputDecoder:
                 out.append(lost_event(self.probe, n, "perf"))
         elif typ == "map" and isinstance(data, dict) and EMITTED_MAP in data:
             emitted = data[EMITTED_MAP]
+            self.emitted_seen = True
             missing = emitted - self.lines_received - self.lost_reported if isinstance(emitted, int) else 0
             if missing > 0:
                 self.lost_reported += missing
@@ -515,6 +518,7 @@ class BpftraceRunner(Runner):
         self._stopped = False
         self._sink: Sink | None = None
         self.events_out = 0
+        self.killed = False  # stop() had to SIGKILL bpftrace: its final report is missing
         self._last_output = time.monotonic()
         self.lost_perf = 0
         self.error: str | None = None
@@ -642,6 +646,17 @@ class BpftraceRunner(Runner):
             rc = None
             with contextlib.suppress(Exception):
                 rc = proc.wait(timeout=STOP_GRACE_S if self._ready.is_set() else 5.0)
+            if self._ready.is_set() and EMITTED_MAP in self._script and not self._decoder.emitted_seen:
+                # killed (by stop's SIGKILL, or from outside) before its final count: what was still
+                # in its buffers is gone and cannot be counted; say so rather than stay silent
+                batch.append(
+                    status_event(
+                        self._probe,
+                        "incomplete",
+                        "bpftrace ended before reporting how many records it emitted; "
+                        "records still in its buffers were lost uncounted",
+                    )
+                )
             if self._ready.is_set() and not self._stop_event.is_set():
                 # bpftrace ended on its own while we were running (exit() in a script, crash, kill)
                 errs = parse_errors(self.stderr_text)
@@ -702,8 +717,16 @@ class BpftraceRunner(Runner):
                     time.sleep(0.05)
             if proc.poll() is None:
                 _signal_group(proc.pid, signal.SIGINT)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=STOP_GRACE_S)
+                # it drains its perf buffers, runs END and prints its maps: give it time while it
+                # makes progress (output keeps coming), up to STOP_MAX_S
+                t0 = time.monotonic()
+                self._last_output = max(self._last_output, t0)
+                while proc.poll() is None:
+                    now = time.monotonic()
+                    if now - t0 > STOP_MAX_S or now - self._last_output > STOP_GRACE_S:
+                        break
+                    time.sleep(0.05)
+                self.killed = proc.poll() is None
             # whatever is left of the group (bpftrace itself if it ignored SIGINT, helpers it forked)
             _signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
