@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import errno as _errno
 import functools
-import ipaddress
 import signal as _signal
+import socket
 import struct
 from collections.abc import Sequence
 from typing import Any
@@ -737,10 +737,10 @@ def decode_sockaddr(raw: bytes, addrlen: int | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"family": address_family(fam)}
     if fam == AF_INET and len(raw) >= 8:
         out["port"] = struct.unpack_from("!H", raw, 2)[0]
-        out["addr"] = str(ipaddress.IPv4Address(raw[4:8]))
+        out["addr"] = socket.inet_ntop(socket.AF_INET, raw[4:8])
     elif fam == AF_INET6 and len(raw) >= 24:
         out["port"] = struct.unpack_from("!H", raw, 2)[0]
-        out["addr"] = str(ipaddress.IPv6Address(raw[8:24]))
+        out["addr"] = socket.inet_ntop(socket.AF_INET6, raw[8:24])
         if len(raw) >= 28:
             scope = struct.unpack_from("=I", raw, 24)[0]
             if scope:

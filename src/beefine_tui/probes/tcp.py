@@ -13,7 +13,7 @@ machine is RFC 793's, as the kernel names it in include/net/tcp_states.h.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from typing import Any
 
@@ -51,6 +51,8 @@ K_STATE = 1
 # struct tcp_rec (bpf/tcp.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; u64 skaddr;
 # s32 oldstate, newstate; u16 sport, dport, family, protocol; u32 owner_known, pad;
 # u8 saddr[4], daddr[4], saddr_v6[16], daddr_v6[16]
+inet_ntop = socket.inet_ntop
+_AF_INET, _AF_INET6 = socket.AF_INET, socket.AF_INET6
 REC = struct.Struct("<QIIII16sQiiHHHHII4s4s16s16s")
 assert REC.size == 112
 
@@ -84,10 +86,10 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     if kind != K_STATE:
         return None
     if family == AF_INET6:
-        saddr, daddr = str(ipaddress.IPv6Address(s6)), str(ipaddress.IPv6Address(d6))
+        saddr, daddr = inet_ntop(_AF_INET6, s6), inet_ntop(_AF_INET6, d6)
         src, dst = f"[{saddr}]:{sport}", f"[{daddr}]:{dport}"
     else:
-        saddr, daddr = str(ipaddress.IPv4Address(s4)), str(ipaddress.IPv4Address(d4))
+        saddr, daddr = inet_ntop(_AF_INET, s4), inet_ntop(_AF_INET, d4)
         src, dst = f"{saddr}:{sport}", f"{daddr}:{dport}"
     args: dict[str, Any] = {
         "family": address_family(family),
