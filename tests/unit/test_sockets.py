@@ -132,6 +132,9 @@ def test_listen_accept() -> None:
         "port": 50000,
     }
     assert "from 127.0.0.1:50000" in ev.text
+    ev = so.decode(rec(5, fd=7, addr=sun(b""), addrlen=2, ret=8), ctx())  # unix peer without a name
+    assert ev is not None and ev.args["family"] == "AF_UNIX" and ev.args["path"] == ""
+    assert ev.text == "accept fd 7 -> fd 8"
     ev = so.decode(rec(5, fd=3, ret=-11), ctx())  # nonblocking accept with nothing pending
     assert ev is not None and ev.args == {"fd": 3, "ret": -11, "error": "EAGAIN"}
 

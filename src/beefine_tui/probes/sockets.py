@@ -121,7 +121,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         if ret >= 0:
             args.update(_addr_args(addr_b, addr_read, addrlen))
         text = f"accept fd {fd}" + (f" -> fd {ret}" if ret >= 0 else "")
-        if "family" in args:
+        if "family" in args and args.get("path") != "":  # an unnamed unix peer has no address to show
             text += f" from {format_sockaddr(args)}"
     else:  # K_EPOLL
         if a2:
