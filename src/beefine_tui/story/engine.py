@@ -128,6 +128,9 @@ class StoryEngine:
             ch["container_id"] = str(a["id"])
         elif ev.kind == "pull_start" and h.pulling is None:
             ch["pulling"] = True
+            first = str(a.get("image", "")).split("/")[0]
+            if not h.registry and "/" in str(a.get("image", "")) and ("." in first or ":" in first):
+                ch["registry"] = first if ":" in first else f"{first}:443"
         elif ev.kind == "error" and not h.error:
             ch["error"] = str(a.get("message", ""))
         elif ev.kind == "bundle" and h.bundle is None and isinstance(a.get("summary"), dict):

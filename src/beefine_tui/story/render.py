@@ -28,7 +28,8 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
         for cid, rec in (d.get("layers") or {}).items():
             label = rec.get("digest") or rec.get("diff_id") or f"dir {cid[:12]}"
             out.append(
-                f"layer {label}: {rec['files']} files created, {rec['bytes']} bytes written (dir {cid[:12]})"
+                f"layer {label}: {rec['files']} files created by open(O_CREAT),"
+                f" {rec['bytes']} bytes written (dir {cid[:12]})"
             )
     elif p.name == "rootfs":
         if d.get("lowerdir"):
