@@ -187,3 +187,51 @@ def test_tcp_handshake_states_for_our_port() -> None:
     assert ("TCP_CLOSE", "TCP_SYN_SENT") in seen
     assert ("TCP_SYN_SENT", "TCP_ESTABLISHED") in seen
     assert ("TCP_SYN_RECV", "TCP_ESTABLISHED") in seen
+
+
+def test_pid_namespace_filter_keeps_only_that_namespace() -> None:
+    """A process tree in its own pid namespace (unshare -p -f): with Target(pidns=...) its unshare
+    arrives, and the same unshare done at the same time on the host does not."""
+    inner_code = (
+        "import ctypes, sys; sys.stdin.readline(); libc = ctypes.CDLL(None, use_errno=True); "
+        "assert libc.unshare(0x04000000) == 0"
+    )
+    boxed = subprocess.Popen(
+        ["unshare", "--pid", "--fork", sys.executable, "-c", inner_code],
+        stdin=subprocess.PIPE,
+        text=True,
+    )
+    host = subprocess.Popen([sys.executable, "-c", inner_code], stdin=subprocess.PIPE, text=True)
+    runner = None
+    got: list[Event] = []
+    try:
+        # the python inside: the child of `unshare`, in the new pid namespace
+        inner = 0
+        deadline = time.monotonic() + 10
+        while not inner and time.monotonic() < deadline:
+            with open(f"/proc/{boxed.pid}/task/{boxed.pid}/children") as f:
+                kids = f.read().split()
+            inner = int(kids[0]) if kids else 0
+            time.sleep(0.02)
+        assert inner
+        st = os.stat(f"/proc/{inner}/ns/pid")
+        assert st.st_ino != os.stat("/proc/self/ns/pid").st_ino
+        runner = bt_namespaces.make_runner(ProbeOptions(target=Target(pidns=(st.st_dev, st.st_ino))))
+        runner.start(got.extend)
+        for p in (boxed, host):
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.close()
+        assert boxed.wait(timeout=30) == 0 and host.wait(timeout=30) == 0
+        time.sleep(0.3)
+    finally:
+        if runner is not None:
+            runner.stop()
+        for p in (boxed, host):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    unshares = [e for e in got if e.kind == "unshare"]
+    assert [e.pid for e in unshares] == [inner], "only the unshare inside the namespace"
+    assert unshares[0].args["flags"] == "CLONE_NEWUTS"
+    assert host.pid not in {e.pid for e in got}
