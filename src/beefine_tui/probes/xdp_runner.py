@@ -240,9 +240,15 @@ def render(options: ProbeOptions) -> str:
 
     every = options.sample_every or DEFAULT_SAMPLE_EVERY
     return (
-        f"// beefine-tui: cflags -DSAMPLE_EVERY={every} -DRING_PAGES={DEFAULT_RING_PAGES}; "
+        f"// beefine-tui: cflags -DSAMPLE_EVERY={every} -DRING_PAGES={ring_pages(options)}; "
         f"attach {FUNC} to {options.interface or '<interface>'} in generic (SKB) mode\n" + bpf_source(SOURCE)
     )
+
+
+def ring_pages(options: ProbeOptions) -> int:
+    """ProbeOptions.ring_pages when it is a power of two, else the default."""
+    n = options.ring_pages
+    return n if n > 0 and n & (n - 1) == 0 else DEFAULT_RING_PAGES
 
 
 def cflags(options: ProbeOptions) -> list[str]:
@@ -251,7 +257,7 @@ def cflags(options: ProbeOptions) -> list[str]:
         from beefine_tui.errors import UsageError
 
         raise UsageError(f"sample_every must be >= 1, not {every}")
-    pages = DEFAULT_RING_PAGES
+    pages = ring_pages(options)
     return [f"-DSAMPLE_EVERY={every}", f"-DRING_PAGES={pages}"]
 
 
