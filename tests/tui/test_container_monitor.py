@@ -97,7 +97,7 @@ class MonApp(App[None]):
 
 
 async def until(pilot: Any, cond: Any, what: str) -> None:
-    for _ in range(300):
+    for _ in range(1000):  # up to 20 s on a loaded machine
         if cond():
             return
         await pilot.pause(0.02)

@@ -75,7 +75,7 @@ class DashApp(App[None]):
 
 
 async def wait_refreshes(pilot: Any, view: DashboardView, n: int) -> None:
-    for _ in range(400):
+    for _ in range(1000):  # up to 20 s on a loaded machine
         if view.refreshes >= n:
             return
         await pilot.pause(0.02)
