@@ -128,7 +128,7 @@ async def test_hidden_view_collects_nothing() -> None:
         view = app.query_one(DashboardView)
         await wait_refreshes(pilot, view, 2)
         view.display = False
-        await pilot.pause(0.2)  # let an in-flight refresh land
+        await pilot.pause(1.0)  # let an in-flight refresh land
         calls = rec.calls
         await pilot.pause(0.4)
         assert rec.calls == calls
