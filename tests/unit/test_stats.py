@@ -170,3 +170,15 @@ def test_api_fallback_when_the_process_is_not_ours(tmp_path: Path) -> None:
     assert row.mem_bytes == 331776 and row.mem_limit == 25276063744
     assert (row.net_rx, row.net_tx, row.pids) == (1006, 0, 1)
     assert (row.blk_read, row.blk_write) == (0, 0)
+
+
+def test_cli_refuses_bad_input_before_any_daemon(capsys: Any) -> None:
+    from beefine_tui.cli import main
+
+    assert main(["stats", "--watch", "0", "--docker-host", "unix:///nonexistent/beefine.sock"]) == 2
+    assert "out of range" in capsys.readouterr().err
+    assert main(["inspect", " ", "--docker-host", "unix:///nonexistent/beefine.sock"]) == 2
+    assert "no container given" in capsys.readouterr().err
+    rc = main(["inspect", "web", "--docker-host", "unix:///nonexistent/beefine.sock"])
+    err = capsys.readouterr().err
+    assert rc == 69 and "no Docker socket at /nonexistent/beefine.sock" in err and "Traceback" not in err

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from beefine_tui.errors import DockerUnavailableError
+from beefine_tui.errors import DockerUnavailableError, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -42,6 +42,8 @@ def client_for(explicit: str | None) -> tuple[object, str]:
 def run(args: argparse.Namespace) -> int:
     from beefine_tui.docker.inspect import build_report, encode_json
 
+    if not args.container.strip():
+        raise UsageError("no container given", "name a container: beefine-tui inspect NAME_OR_ID")
     client, _ = client_for(args.docker_host)
     try:
         rep = build_report(client, args.container, with_members=not args.no_sharers)

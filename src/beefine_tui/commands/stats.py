@@ -47,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 from rich.console import Console
 
-                Console().print(render_table(snap))
+                console = Console()
+                if args.watch is not None and console.is_terminal:
+                    console.clear()
+                console.print(render_table(snap))
             if snap.error and args.watch is None:
                 from beefine_tui.errors import DockerUnavailableError
 
