@@ -613,9 +613,13 @@ def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: fl
     if key == "layered":
         (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)
         shutil.copy2(BUSYBOX, ctx / "layer1" / "bin" / "busybox")
+        _applet_links(ctx / "layer2")
         _layered_files(ctx)
     else:
-        shutil.copy2(BUSYBOX, ctx / "busybox")
+        (ctx / "rootfs" / "bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(BUSYBOX, ctx / "rootfs" / "bin" / "busybox")
+        _applet_links(ctx / "rootfs")
+    _fix_mtimes(ctx)
     client = connect(docker_host, timeout=max(10.0, timeout))
     try:
         try:
@@ -635,14 +639,46 @@ def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: fl
         client.close()
 
 
+FIXED_MTIME = 1700000000  # 2023-11-14: same files, same times -> the same layer digests in every lab
+
+
+def _fix_mtimes(ctx: Path) -> None:
+    """COPY puts each file's mtime in the layer tar; fixed times make the layers reproducible."""
+    for dirpath, dirnames, filenames in os.walk(ctx):
+        for n in (*dirnames, *filenames):
+            with contextlib.suppress(OSError):
+                os.utime(os.path.join(dirpath, n), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
+
+
+def _applet_links(root: Path) -> None:
+    """What `busybox --install -s` would make inside the image, made here so the build needs no RUN."""
+    try:
+        r = subprocess.run([str(BUSYBOX), "--list-full"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise BeefineError(f"{BUSYBOX} --list-full failed: {e}") from e
+    paths = [p.strip().lstrip("/") for p in r.stdout.splitlines() if p.strip()]
+    if r.returncode != 0 or "bin/sh" not in paths:
+        raise BeefineError(
+            f"{BUSYBOX} does not list its applets (is it busybox?)", "sudo apt-get install busybox-static"
+        )
+    for rel in paths:
+        if rel == "bin/busybox" or ".." in rel.split("/"):
+            continue
+        link = root / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if not link.is_symlink() and not link.exists():
+            link.symlink_to("/bin/busybox")
+
+
 def _layered_files(ctx: Path) -> None:
     """Distinct content per layer, with a 1 MiB incompressible file so a pull shows progress."""
-    (ctx / "layer3").mkdir(exist_ok=True)
+    data = ctx / "layer3" / "usr" / "share" / "beefine"  # whole path in the context: fixed dir mtimes too
+    data.mkdir(parents=True, exist_ok=True)
     seed = b"beefine"
     chunks = []
-    for i in range(1 << 15):  # 32768 * 32 bytes = 1 MiB, deterministic so the digest is stable
+    for i in range(1 << 15):  # 32768 * 32 bytes = 1 MiB, the same every time
         chunks.append(hashlib.sha256(seed + i.to_bytes(4, "big")).digest())
-    (ctx / "layer3" / "blob.bin").write_bytes(b"".join(chunks))
+    (data / "blob.bin").write_bytes(b"".join(chunks))
 
 
 def up(
