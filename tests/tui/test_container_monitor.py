@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, DataTable, Input, Static, TabbedContent
 
 from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.cgroups import CgroupUsage
@@ -126,6 +126,12 @@ async def test_every_section_shows_the_report() -> None:
         assert "CAP_NET_RAW" in str(view.query_one("#sec", Static).render())
         assert "running" in status(view)
         assert "cgroup v1" in str(view.query_one("#cg-head", Static).render())
+        tabs = view.query_one("#mon-tabs", TabbedContent)
+        view.query_one("#ns", DataTable).focus()
+        await pilot.press("]")
+        assert tabs.active == "t-cg"
+        await pilot.press("[", "[")
+        assert tabs.active == "t-ev"  # wraps around
 
 
 async def test_charts_move_then_container_exits_and_is_kept() -> None:

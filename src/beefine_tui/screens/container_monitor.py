@@ -19,10 +19,11 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, DataTable, Input, Label, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.inspect import ContainerReport, Sample
@@ -139,6 +140,10 @@ def change_event(cid: str, kind: str, text: str, error: str = "") -> Event:
 
 
 class ContainerMonitorView(Vertical):
+    BINDINGS = [
+        Binding("],alt+right", "section(1)", "Next section", key_display="]"),
+        Binding("[,alt+left", "section(-1)", "Prev section", key_display="["),
+    ]
     DEFAULT_CSS = """
     ContainerMonitorView { height: 1fr; }
     ContainerMonitorView > #pick { height: 3; }
@@ -243,6 +248,16 @@ class ContainerMonitorView(Vertical):
         self._load_list()
         if self.cid:
             self.choose(self.cid)
+
+    def action_section(self, step: int) -> None:
+        """Keyboard-only (over SSH): move to the next/previous section tab."""
+        tabs = self.query_one("#mon-tabs", TabbedContent)
+        ids = [p.id for p in tabs.query(TabPane) if p.id]
+        if ids:
+            i = ids.index(tabs.active) if tabs.active in ids else 0
+            tabs.active = ids[(i + step) % len(ids)]
+            # keep focus on the tab strip: the new section may hold an Input that would eat "[" and "]"
+            tabs.query_one(Tabs).focus()
 
     def focus_target(self) -> Any:
         return self.query_one("#container", Select)
