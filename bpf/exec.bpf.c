@@ -1,6 +1,7 @@
 /* exec probe: execve/execveat (filename + argv, reported at syscall exit with ret) and process exit
  * (exit code from exit_group/exit, or the fatal signal). Tracepoints only; see common.h. */
 #define BEEFINE_OWN_EXIT_HANDLER 1
+#define BEEFINE_OWN_FORK_HANDLER 1
 #include "common.h"
 
 #define EXEC_KIND 1
@@ -52,6 +53,16 @@ BPF_HASH(pending, u32, struct exec_rec, 1024);   /* tid -> execve in flight */
 BPF_HASH(exit_codes, u32, s32, 8192);             /* tgid -> code passed to exit_group */
 BPF_HASH(fatal_sig, u32, s32, 8192);              /* tgid -> fatal signal being delivered */
 BPF_HASH(exec_ts, u32, u64, 8192);                /* tgid -> ts of the last successful exec */
+/* child tgid -> parent tgid, from sched_process_fork (which runs in the parent), so exec and exit
+ * records carry the parent even when the process is gone before user space could read /proc.
+ * LRU: processes that were running before we started are never inserted, never deleted. */
+BPF_TABLE("lru_hash", u32, u32, parents, 32768);
+
+static __always_inline u32 parent_of(u32 tgid)
+{
+    u32 *p = parents.lookup(&tgid);
+    return p ? *p : 0;
+}
 
 static __always_inline int exec_enter(const char *filename, const char *const *argv, u32 at)
 {
@@ -113,6 +124,7 @@ static __always_inline int exec_exit(void *ctx, long ret)
     u64 id = bpf_get_current_pid_tgid();
     r->h.pid = id >> 32;
     r->h.tid = (u32)id;
+    r->h.pad = parent_of(id >> 32);  /* the header's spare word carries the parent tgid (0: unknown) */
     r->h.ts = bpf_ktime_get_ns();
     bpf_get_current_comm(&r->h.comm, sizeof(r->h.comm));
     if (ret == 0) {
@@ -196,6 +208,19 @@ TRACEPOINT_PROBE(signal, signal_deliver)
     return 0;
 }
 
+TRACEPOINT_PROBE(sched, sched_process_fork)
+{
+    beefine_lineage_fork(args->child_pid);
+    if (!beefine_should_trace())
+        return 0;
+    /* child_pid is a tid: for a new thread it is not a tgid and is never looked up; LRU evicts it */
+    u32 child = args->child_pid;
+    u32 parent = bpf_get_current_pid_tgid() >> 32;
+    if (child != parent)
+        parents.update(&child, &parent);
+    return 0;
+}
+
 TRACEPOINT_PROBE(sched, sched_process_exit)
 {
     int in_filter = beefine_should_trace();
@@ -221,6 +246,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     if (trace) {
         struct exit_rec r = {};
         beefine_fill_hdr(&r.h, EXIT_KIND);
+        r.h.pad = parent_of(tgid);
         if (code) {
             r.code = *code;
             r.has_code = 1;
@@ -236,5 +262,6 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     exit_codes.delete(&tgid);
     fatal_sig.delete(&tgid);
     exec_ts.delete(&tgid);
+    parents.delete(&tgid);
     return 0;
 }

@@ -62,6 +62,7 @@ class ProcInfo:
     ppid: int
     comm: str
     container: str | None
+    root: str = "/"  # the process's root directory (chroot), from /proc/<pid>/root
 
 
 class DecodeContext:
@@ -123,10 +124,24 @@ class DecodeContext:
         except (OSError, ValueError, IndexError):
             pass
         container = self.target.container_id or container_id_for_pid(pid)
-        return ProcInfo(ppid, comm, container)
+        root = "/"
+        with contextlib.suppress(OSError):
+            root = os.readlink(f"/proc/{pid}/root")
+        return ProcInfo(ppid, comm, container, root)
 
     def ppid(self, pid: int) -> int:
         return self.info(pid).ppid
+
+    def attribute(self, pid: int, ppid: int = 0) -> tuple[int, str | None]:
+        """(parent pid, container id) for an event. `ppid` is what the kernel side knew (0: unknown).
+        A process that is already gone from /proc inherits its parent's container."""
+        info = self.info(pid)
+        if not ppid:
+            ppid = info.ppid
+        container = info.container
+        if container is None and not info.comm and ppid:
+            container = self.info(ppid).container
+        return ppid, container
 
     def container(self, pid: int) -> str | None:
         return self.info(pid).container

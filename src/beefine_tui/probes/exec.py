@@ -50,6 +50,7 @@ SPEC = ProbeSpec(
         "syscalls:sys_enter_exit",
         "signal:signal_deliver",
         "sched:sched_process_exit",
+        "sched:sched_process_fork",
     ),
 )
 
@@ -57,7 +58,8 @@ EXEC_KIND = 1
 EXIT_KIND = 2
 MAX_ARGS = 20
 
-# struct beefine_hdr (bpf/common.h): u64 ts; u32 kind, pid, tid, pad; char comm[16]
+# struct beefine_hdr (bpf/common.h): u64 ts; u32 kind, pid, tid, pad; char comm[16]. In exec records the
+# spare `pad` word carries the parent tgid recorded at fork (0: unknown, then read from /proc)
 HDR = struct.Struct("<QIIII16s")
 # struct exec_rec: hdr; s64 ret; u32 argc, args_size, truncated, at; char filename[256]; char args[]
 EXEC_HEAD = struct.Struct("<QIIII16sqIIII256s")
@@ -80,7 +82,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
 
 
 def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
-    ts, _k, pid, tid, _pad, comm_b, ret, argc, args_size, truncated, at, fname_b = EXEC_HEAD.unpack_from(raw)
+    ts, _k, pid, tid, kppid, comm_b, ret, argc, args_size, truncated, at, fname_b = EXEC_HEAD.unpack_from(raw)
     comm = _cstr(comm_b)
     filename = _cstr(fname_b)
     blob = raw[EXEC_HEAD.size : EXEC_HEAD.size + args_size]
@@ -102,22 +104,23 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         ctx.note_exec(pid, comm)
     shown = " ".join(argv) if argv else filename
     text = f"exec {filename}: {shown}" + (f" -> {args['error']}" if ret < 0 else "")
+    ppid, container = ctx.attribute(pid, kppid)
     return Event(
         ts=ts,
         probe="exec",
         kind="exec",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
+        ppid=ppid,
         comm=comm,
-        container=ctx.container(pid),
+        container=container,
         args=args,
         text=text,
     )
 
 
 def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
-    ts, _k, pid, tid, _pad, comm_b, code, sig, has_code, has_signal, exec_ts = EXIT_REC.unpack_from(raw)
+    ts, _k, pid, tid, kppid, comm_b, code, sig, has_code, has_signal, exec_ts = EXIT_REC.unpack_from(raw)
     comm = _cstr(comm_b)
     duration = ts - exec_ts if exec_ts and exec_ts <= ts else None
     args: dict[str, Any] = {
@@ -134,15 +137,16 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         text = "exit (status unknown)"
     if duration is not None:
         text += f" after {duration / 1e6:.1f} ms"
+    ppid, container = ctx.attribute(pid, kppid)
     ev = Event(
         ts=ts,
         probe="exec",
         kind="exit",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
+        ppid=ppid,
         comm=comm,
-        container=ctx.container(pid),
+        container=container,
         args=args,
         text=text,
     )

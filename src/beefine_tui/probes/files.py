@@ -7,6 +7,13 @@ that exited with the fd still open. With a path prefix (ProbeOptions.path_prefix
 root) only opens of paths under it, and I/O through those fds, are seen, which keeps layer unpacking
 visible without drowning in the rest of the system. Not covered: readv/writev/pread/pwrite,
 sendfile/copy_file_range, fds duplicated with dup*, opens with relative paths when a prefix is set.
+
+The prefix is compared with the path as the process passed it, in its own root. dockerd 20.10
+unpacks layers in a re-exec of itself chrooted into the layer directory (`docker-untar`, registered
+in moby pkg/chrootarchive/init_unix.go; its untar() chroots before extracting to "/"), so those
+opens read "/bin/busybox", not ".../overlay2/<id>/diff/bin/busybox", and a data-root prefix does not
+match them: follow dockerd's lineage without a prefix to see them. When user space can still read
+it, a chrooted process's root is added to the event as `root`.
 """
 
 from __future__ import annotations
@@ -117,6 +124,9 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     else:
         return None
     info = ctx.info(pid)
+    if info.root != "/" and info.container is None:
+        # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
+        args["root"] = info.root
     end = raw.find(b"\0", _COMM_OFF, _COMM_OFF + 16)
     comm = raw[_COMM_OFF : end if end >= 0 else _COMM_OFF + 16].decode(errors="replace")
     return Event(
