@@ -65,9 +65,11 @@ def test_exec_argv_exit_code_and_enoent() -> None:
     ev = ok[0]
     assert ev.args["filename"] == "/bin/sh" and ev.args["ret"] == 0 and "error" not in ev.args
     assert ev.comm == "sh" and ev.probe == "exec" and ev.pid > 0 and ev.ts > 0
+    assert ev.ppid == os.getpid()  # recorded at fork in the kernel: right even once sh is gone
     exits = [e for e in events if e.kind == "exit" and e.pid == ev.pid]
     assert len(exits) == 1, exits
     assert exits[0].args["code"] == 3 and exits[0].args["signal"] is None
+    assert exits[0].ppid == os.getpid()
     assert exits[0].args["duration_ns"] is not None and exits[0].args["duration_ns"] >= 0
 
     failed = [e for e in events if e.kind == "exec" and e.args["filename"] == f"/nonexistent/{marker}"]
