@@ -21,7 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Prog
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.errors import BeefineError
-from beefine_tui.story.explanations import explain_kind
+from beefine_tui.story.explanations import explain_kind, phase_title
 from beefine_tui.story.phases import PHASES, Timeline
 from beefine_tui.story.render import phase_detail_lines
 
@@ -181,10 +181,11 @@ class ImageMonitorView(Vertical):
         for col in ("phase", "state", "start ms", "dur ms", "events"):
             t.add_column(col, key=col)
         for name in PHASES:
-            t.add_row(name, "pending", "", "", "0", key=name)
+            t.add_row(phase_title(name), "pending", "", "", "0", key=name)
         if self.source is None:
             self.source = ImageMonitorSource(self.app.ctx)  # type: ignore[attr-defined]
         self._load_images()
+        self.query_one("#im-image", Input).focus()
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -212,6 +213,7 @@ class ImageMonitorView(Vertical):
 
     # --- run -----------------------------------------------------------------------------------
 
+    @on(Input.Submitted, "#im-image")
     @on(Button.Pressed, "#im-run")
     def action_run(self) -> None:
         if self.running:
