@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,13 +11,36 @@ import time
 from types import ModuleType
 
 import pytest
-from tests.integration.test_bt_runner import _loaded_prog_ids, _progs_of
 
 from beefine_tui.events.model import Event
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp
 from beefine_tui.probes.base import ProbeOptions, Target
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def _progs_of(pid: int) -> set[int]:
+    """Ids of the BPF programs process `pid` holds open (fdinfo of its bpf-prog fds)."""
+    ids: set[int] = set()
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return ids
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") != "anon_inode:bpf-prog":
+                continue
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                ids.update(int(ln.split()[1]) for ln in f if ln.startswith("prog_id:"))
+        except OSError:
+            continue
+    return ids
+
+
+def _loaded_prog_ids() -> set[int]:
+    out = subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True, timeout=30)
+    return {p["id"] for p in json.loads(out.stdout or "[]")}
+
 
 CHILD_PRELUDE = textwrap.dedent(
     """
