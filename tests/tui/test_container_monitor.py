@@ -248,3 +248,24 @@ async def test_exec_events_add_processes_live() -> None:
         assert ps.get_cell("99999", "command") == "ps aux"
         assert "88888" not in {k.value for k in ps.rows}  # another container's exec
     assert src.stopped  # the session stops when the view goes
+
+
+async def test_created_container_is_not_called_stopped_and_start_is_picked_up() -> None:
+    src = FakeSource()
+    created = copy.deepcopy(REPORT)
+    created.status, created.pid, created.namespaces, created.processes = "created", 0, [], []
+    created.notes = ["container is created: no process"]
+    src.report = lambda cid: copy.deepcopy(created)  # type: ignore[method-assign]
+    src.status = "created"
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        view.interval = 0.05
+        await until(pilot, lambda: view.samples >= 2, "samples")
+        assert not view.exited and "now" not in status(view)
+        assert "created" in status(view)
+        # it starts: the monitor reads it again
+        src.report = lambda cid: copy.deepcopy(REPORT)  # type: ignore[method-assign]
+        src.status = "running"
+        await until(pilot, lambda: view.report is not None and view.report.pid == REPORT.pid, "the restart")
+        await until(pilot, lambda: view.query_one("#ns", DataTable).row_count == 8, "namespaces")

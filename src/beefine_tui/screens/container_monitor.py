@@ -464,7 +464,8 @@ class ContainerMonitorView(Vertical):
             self.status("the Docker daemon answers again")
         prev, self.last = self.last, s
         if s.pid <= 0 or s.status in ("exited", "dead"):
-            if not self.exited:
+            was_running = self.report is not None and self.report.pid > 0
+            if was_running and not self.exited:
                 self.exited = True
                 self.status(
                     f"the container is now {s.status or 'gone'}: showing what was known before it stopped"
@@ -472,7 +473,7 @@ class ContainerMonitorView(Vertical):
                 self.event(change_event(self.cid or "", "exited", f"container {s.status}"))
                 self._stop_sessions()
             return
-        if self.exited:  # restarted
+        if self.exited or (self.report is not None and self.report.pid != s.pid):  # (re)started
             self.exited = False
             if self.cid:
                 self.choose(self.cid)
