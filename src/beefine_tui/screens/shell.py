@@ -11,6 +11,7 @@ Views are plain widgets shown inside a TabPane. The contract for a view (E's and
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
+from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tree
 
 SECTION_EBPF = "Load eBPF"
 SECTION_DOCKER = "Docker"
@@ -173,6 +174,9 @@ class ShellScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._views: dict[str, Widget] = {}  # pane id -> view, set before the pane is mounted
+        self._want_active = ""
+        self._pending: list[TabPane] = []
+        self._draining = False
 
     BINDINGS = [
         Binding("ctrl+pagedown", "next_tab", "Next tab", show=False),
@@ -214,11 +218,26 @@ class ShellScreen(Screen[None]):
         self.query_one("#too-small", Static).display = False
         self.query_one("#sidebar", Tree).focus()
         self.size_changed(app.size.width, app.size.height)
+        # tabs opened while the TabbedContent itself is still mounting end up half shown: wait a frame
+        self.call_after_refresh(self.run_worker, self._open_initial(), group="open-initial")
+
+    async def _open_initial(self) -> None:
+        """Views asked for on the command line, one at a time (each tab settled before the next)."""
+        app = self.app
         replay = getattr(app, "replay_path", None)
         if replay is not None:
             self.open_replay(replay, getattr(app, "replay_speed", 1.0))
+            await self._settled()
         for key in getattr(app, "open_views", ()):
             self.open_view(key)
+            await self._settled()
+
+    async def _settled(self) -> None:
+        for _ in range(200):
+            await asyncio.sleep(0.02)
+            if not self._draining:
+                break
+        await asyncio.sleep(0.05)
 
     # ---- sizes
     def size_changed(self, width: int, height: int) -> None:
@@ -288,16 +307,35 @@ class ShellScreen(Screen[None]):
         view.add_class("view")
         self._views[pane_id] = view
         pane = TabPane(label or key, view, id=pane_id)
-        tabs.add_pane(pane)
-        tabs.active = pane_id
-        self.call_after_refresh(self._activate, pane_id)  # again once mounted (opened during mount)
+        self._want_active = pane_id
+        self._pending.append(pane)
+        if not self._draining:
+            self._draining = True
+            self.call_after_refresh(self._drain_pending)
         self.call_after_refresh(self._focus_view, view)
         return view
 
-    def _activate(self, pane_id: str) -> None:
+    async def _drain_pending(self) -> None:
+        """Mount new panes one at a time, then activate the last one asked for. (TabbedContent got
+        confused by overlapping add_pane calls: tabs missing from the bar, the wrong pane shown.)"""
         tabs = self.query_one("#tabs", TabbedContent)
-        if pane_id in self._views and tabs.query(f"#{pane_id}"):
-            tabs.active = pane_id
+        try:
+            while self._pending:
+                pane = self._pending.pop(0)
+                if pane.id in self._views:  # not closed meanwhile
+                    await tabs.add_pane(pane)
+            self._settle()
+            self.call_after_refresh(self._settle)  # again after add_tab's own TabActivated messages
+        finally:
+            self._draining = False
+
+    def _settle(self) -> None:
+        """Make the tab bar, the active pane and the shown content agree on the last tab asked for."""
+        tabs = self.query_one("#tabs", TabbedContent)
+        want = self._want_active
+        if want in self._views and tabs.query(f"#{want}"):
+            tabs.active = want
+            tabs.query_one(ContentSwitcher).current = want
 
     def _focus_view(self, view: Widget, tries: int = 20) -> None:
         """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
