@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,7 +29,6 @@ def lab() -> Iterator[LabInfo]:
     """A seeded lab for the whole test session (name t<pid>), always downed at the end."""
     if os.geteuid() != 0:
         pytest.skip("the lab needs root: run `sudo make test`")
-    _down_orphans()
     name = _lab_name()
     try:
         info = labmod.up(name, seed=True, timeout=120)
@@ -45,15 +43,6 @@ def lab() -> Iterator[LabInfo]:
     finally:
         labmod.down(name)
     assert_no_lab_leftovers(info)
-
-
-def _down_orphans() -> None:
-    """Labs of earlier test sessions (t<pid>) whose pytest died without its teardown (SIGKILL)."""
-    for name in labmod.lab_names():
-        m = re.fullmatch(r"t(\d+)", name)
-        if m and not psutil.pid_exists(int(m.group(1))):
-            with contextlib.suppress(Exception):
-                labmod.down(name)
 
 
 @contextlib.contextmanager

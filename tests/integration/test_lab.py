@@ -111,6 +111,7 @@ def test_full_lifecycle_from_the_cli_leaves_nothing(lab_leftovers_check: Callabl
     assert r.returncode == 0, r.stderr
     info = labmod.status(name)
     assert info is not None
+    assert not labmod.is_orphan(name)  # `lab up` labs are meant to outlive the command
     try:
         client = docker.DockerClient(base_url=info.docker_host, timeout=30)
         # a container left running, so down has a shim, a container process, a netns and an overlay to remove
@@ -342,4 +343,34 @@ def test_port_taken_between_choosing_and_binding_is_retried(monkeypatch: pytest.
     finally:
         s.close()
         labmod.down(name)
+    nothing_of(name)
+
+
+def test_a_killed_owner_leaves_an_orphan_that_is_removed() -> None:
+    name = unique("or")
+    code = (
+        "import time\n"
+        "from beefine_tui.docker import lab\n"
+        f"lab.up({name!r}, seed=False)\n"
+        "print('up', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert p.stdout is not None
+        assert p.stdout.readline().strip() == "up", p.communicate(timeout=30)
+        assert labmod.status(name) is not None and not labmod.is_orphan(name)
+        p.kill()  # SIGKILL: no chance to clean up
+        p.wait(timeout=30)
+        assert labmod.is_orphan(name)
+        r = cli("lab", "status", "--name", name)
+        assert r.returncode == 1 and "process that started it is gone" in r.stdout
+        assert labmod.down_orphans([name]) == [name]
+    finally:
+        if p.poll() is None:
+            p.kill()
+        if labmod.state_dir_for(name).exists():
+            labmod.down(name)
     nothing_of(name)

@@ -58,7 +58,13 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or "default"
     if args.action == "up":
         with exit_on_signals():  # SIGTERM/SIGHUP during up: up() tears down what it made
-            info = lab.up(name, seed=not args.no_seed, timeout=args.timeout, registry_port=args.registry_port)
+            info = lab.up(
+                name,
+                seed=not args.no_seed,
+                timeout=args.timeout,
+                registry_port=args.registry_port,
+                detach=True,
+            )
         if args.json:
             print(json.dumps(_as_dict(info)))
         else:
@@ -79,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     for name in names:
         lab.check_name(name)
         found = lab.status(name)
-        if found is not None:
+        if found is not None and lab.is_orphan(name):
+            rows.append({"state": "orphan", **_as_dict(found)})
+        elif found is not None:
             rows.append({"state": "running", **_as_dict(found)})
         elif lab.is_busy(name):
             rows.append({"state": "busy", "name": name})
@@ -91,6 +99,11 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             if row["state"] == "running":
                 print(f"{row['name']}: running  DOCKER_HOST={row['docker_host']}  REGISTRY={row['registry']}")
+            elif row["state"] == "orphan":
+                print(
+                    f"{row['name']}: running, but the process that started it is gone "
+                    f"(remove it with `sudo beefine-tui lab down --name {row['name']}`)"
+                )
             elif row["state"] == "busy":
                 print(f"{row['name']}: being started or stopped by another process")
             else:
@@ -103,4 +116,4 @@ def run(args: argparse.Namespace) -> int:
             f"no lab named {args.name!r} is running" if args.name else "no lab is running",
             "start one with `sudo beefine-tui lab up`",
         )
-    return 0 if all(r["state"] == "running" for r in rows) else 1
+    return 0 if all(r["state"] == "running" for r in rows) else 1  # orphans, stale or busy: look at it

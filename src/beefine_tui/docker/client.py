@@ -167,6 +167,11 @@ def docker_for_app(
     from beefine_tui.docker import lab
 
     with exit_on_signals():
+        # app labs of earlier runs that were killed before they could clean up (SIGKILL, OOM)
+        with contextlib.suppress(BeefineError):
+            lab.down_orphans(
+                n for n in lab.lab_names() if n == APP_LAB_NAME or n.startswith(APP_LAB_NAME + "-")
+            )
         # another beefine-tui already runs the app lab (it will down it when it exits): make our own
         name = APP_LAB_NAME if lab.status(APP_LAB_NAME) is None else f"{APP_LAB_NAME}-{os.getpid()}"
         if announce is not None:

@@ -28,7 +28,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
@@ -76,6 +76,8 @@ class _State:
     registry_ctime: float = 0.0
     images: dict[str, str] = field(default_factory=dict)
     ready: bool = False
+    owner_pid: int = 0  # the process whose lab this is (0: detached, `lab up` from the CLI)
+    owner_ctime: float = 0.0
 
     def save(self, state_dir: Path) -> None:
         tmp = state_dir / "lab.json.tmp"
@@ -689,11 +691,14 @@ def up(
     registry_port: int | None = None,
     dockerd_bin: str | None = None,
     registry_bin: str | None = None,
+    detach: bool = False,
 ) -> LabInfo:
     """Start the lab `name`; on any failure (or Ctrl-C) tear down what was made, then raise.
 
-    `registry_port` None picks a free port; the binaries default to $BEEFINE_DOCKERD / $BEEFINE_REGISTRY,
-    then PATH."""
+    The lab belongs to the calling process: if that process dies without `down` (SIGKILL), the lab is an
+    orphan and `down_orphans()` removes it. `detach=True` (the CLI's `lab up`) makes a lab that is meant to
+    outlive its starter. `registry_port` None picks a free port; the binaries default to $BEEFINE_DOCKERD /
+    $BEEFINE_REGISTRY, then PATH."""
     check_name(name)
     _require_root()
     dockerd = _find_binary("dockerd", dockerd_bin, "BEEFINE_DOCKERD", "docker.io")
@@ -712,6 +717,8 @@ def up(
         if old is not None or sd.exists() or _bridge_exists(bridge_for(name)):
             _teardown(name, old)  # leftovers of a lab that died: clear them first
         state = _State(name=name, bridge=bridge_for(name))
+        if not detach:
+            state.owner_pid, state.owner_ctime = os.getpid(), _ctime(os.getpid())
         try:
             sd.mkdir(parents=True, mode=0o711)
             state.save(sd)
@@ -913,6 +920,26 @@ def is_busy(name: str) -> bool:
     return False
 
 
+def is_orphan(name: str) -> bool:
+    """A lab whose owning process is gone (killed before it could call down)."""
+    state = _load_state(name)
+    return state is not None and state.owner_pid > 0 and not _alive(state.owner_pid, state.owner_ctime)
+
+
+def down_orphans(names: Iterable[str] | None = None) -> list[str]:
+    """Remove the labs (of `names`, default all) whose owner died or that are stale and not being
+    started. Returns the names removed."""
+    removed = []
+    for name in lab_names() if names is None else names:
+        if not NAME_RE.match(name) or is_busy(name):
+            continue
+        if is_orphan(name) or is_stale(name):
+            with contextlib.suppress(BeefineError):
+                down(name)
+                removed.append(name)
+    return removed
+
+
 def is_stale(name: str) -> bool:
     """Left-overs of a lab whose daemons are gone (`lab down` clears them); not one being started."""
     return state_dir_for(name).exists() and status(name) is None and not is_busy(name)
@@ -937,7 +964,9 @@ def log_paths(name: str) -> dict[str, Path]:
 __all__ = [
     "LabInfo",
     "down",
+    "down_orphans",
     "is_busy",
+    "is_orphan",
     "is_stale",
     "lab_names",
     "mounts_in",
