@@ -225,3 +225,59 @@ def test_stopped_container_keeps_what_docker_knows(
     fill_live(gone)
     assert any("exited" in n for n in gone.notes)
     assert gone.processes == []
+
+
+async def test_monitor_view_shows_a_short_exec_live(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    """The real view, headless, on a lab container: a `docker exec` that lasts a moment appears in the
+    process table through the exec probe (polling alone could miss it), and stopping the view stops it."""
+    from textual.app import App, ComposeResult
+    from textual.widgets import DataTable
+
+    from beefine_tui.appcontext import AppContext
+    from beefine_tui.screens.container_monitor import ContainerMonitorView
+
+    c = run_sleeper(lab_client, lab, cleanup_containers)
+    marker = f"beefine-{uuid.uuid4().hex[:8]}"
+
+    class Mon(App[None]):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ctx = AppContext(docker_host=lab.docker_host)
+
+        def compose(self) -> ComposeResult:
+            yield ContainerMonitorView(container=c.id)
+
+    app = Mon()
+    session = None
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            view = app.query_one(ContainerMonitorView)
+            for _ in range(600):
+                if view.session is not None:
+                    break
+                await pilot.pause(0.05)
+            session = view.session
+            assert session is not None and session.running
+            c.exec_run(["sh", "-c", f"echo {marker} >/dev/null"])
+            ps: DataTable[str] = view.query_one("#ps", DataTable)
+            found: list[list[str]] = []
+            for _ in range(400):
+                await pilot.pause(0.05)
+                found = [
+                    [str(x) for x in ps.get_row(k)]
+                    for k in ps.rows
+                    if marker in str(ps.get_cell(k, "command"))
+                ]
+                if found:
+                    break
+            assert len(found) == 1 and found[0][4] in ("exec (event)", "exited (0)")
+    finally:
+        app.ctx.close()
+    assert session is not None
+    for _ in range(100):  # the view stops its session in a thread when it goes away
+        if not session.running:
+            break
+        time.sleep(0.05)
+    assert not session.running
