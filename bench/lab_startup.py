@@ -55,6 +55,11 @@ def main() -> int:
         print(f"lab_startup: {e}", file=sys.stderr)
         return 1
     spread = max(totals) - min(totals)
+    load = os.getloadavg()
+    print(
+        f"load average now {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} on {os.cpu_count()} cpus "
+        "(the figures scale with it)"
+    )
     print(
         f"lab up -> container running: median {statistics.median(totals):.2f} s over {len(totals)} runs "
         f"(min {min(totals):.2f}, max {max(totals):.2f}, spread {spread:.2f} s)"
