@@ -2,6 +2,10 @@
 
 Thread or process: decided in the kernel from the clone flags of the parent's clone/clone3 call in
 flight (CLONE_THREAD), see bpf/fork.bpf.c; fork/vfork and kernel-internal forks count as processes.
+
+The event's pid is the process that called fork/clone. With CLONE_PARENT (runc's nsexec.c creates
+runc:[1:CHILD] and runc:[2:INIT] with its clone_parent() helper, which passes CLONE_PARENT) the
+kernel's parent of the child is one level up; `clone_parent` is then true in args.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from beefine_tui.probes.bcc_runner import (
     program_text,
     render_program,
 )
-from beefine_tui.probes.flags import CLONE_THREAD, clone_flags
+from beefine_tui.probes.flags import CLONE_PARENT, CLONE_THREAD, clone_flags
 
 SPEC = ProbeSpec(
     name="fork",
@@ -63,6 +67,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     if has_flags:
         args["flags"] = clone_flags(flags)
         args["flags_raw"] = flags
+        if flags & CLONE_PARENT:
+            args["clone_parent"] = True
     if not thread:
         ctx.note_fork(pid, child_tid, comm)
     what = "thread" if thread else "process"
