@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
+from beefine_tui.docker.image_structure import from_registry
 from beefine_tui.docker.lab import LabInfo
 from beefine_tui.docker.runner import find_daemon
 from beefine_tui.errors import BeefineError, NotFoundError
@@ -82,15 +83,16 @@ def env(lab: LabInfo, lab_client: Any) -> Iterator[Env]:
     data_root = str(lab_client.info()["DockerRootDir"])
     daemon = find_daemon(lab.docker_host, data_root)
     assert daemon.dockerd_pid is not None, "the lab's dockerd was not found"
-    names, notes = probes_for(DEFAULT_GROUPS)
+    names, notes = probes_for(DEFAULT_GROUPS, "lo")  # the lab registry is on 127.0.0.1: XDP on lo
     assert not notes, notes
+    assert "xdp" in names
     bus = Bus()
     extra = (
         frozenset({daemon.containerd_pid})
         if daemon.containerd_pid and not daemon.containerd_is_child
         else frozenset()
     )
-    sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus)
+    sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, "lo")
     try:
         yield Env(lab, lab_client, bus, data_root, daemon.exec_roots)
     finally:
@@ -155,6 +157,9 @@ def test_pull_of_a_missing_image_fetches_and_unpacks_each_layer_once(env: Env) -
     assert sorted(rec["digest"] for rec in unpacked.values()) == sorted(manifest), unpacked
     assert all(rec["helpers"] == 1 for rec in unpacked.values())
     assert tl.phase("pull").details["connections"] >= 1
+    # XDP on lo saw at least the compressed layers cross it during the pull
+    sizes = sum(li.size for li in from_registry(image, list_files=False).layers)
+    assert tl.phase("pull").details["xdp"]["tcp_bytes"] >= sizes
     assert tl.phase("exec").state == DONE
 
 

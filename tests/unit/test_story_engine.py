@@ -239,3 +239,26 @@ def test_every_kind_in_a_story_is_explained(events: list[Event]) -> None:
     assert not [k for k in kinds if not explain_kind(k)]
     row = tl.to_dicts()[PHASES.index("namespaces")]
     assert "CLONE_NEWPID" in row["kinds"]["unshare"]
+
+
+def test_xdp_bytes_over_the_pull_window() -> None:
+    def counts(ts: int, pk: int, by: int) -> Event:
+        return Event(
+            ts=ts,
+            probe="xdp",
+            kind="xdp_counts",
+            args={"ifname": "lo", "protocols": {"tcp": {"packets": pk, "bytes": by}}},
+        )
+
+    evs = [
+        counts(5, 2, 100),
+        Event(ts=10, probe="docker", kind="pull_start", args={"image": "127.0.0.1:5/x:1"}),
+        counts(15, 50, 40_000),
+        Event(ts=20, probe="docker", kind="pull_done", args={"image": "127.0.0.1:5/x:1"}),
+        counts(25, 60, 50_100),
+        counts(35, 99, 99_999),
+    ]
+    eng = StoryEngine(StoryHints(container_id="c" * 64))
+    eng.feed(evs)
+    x = eng.timeline().phase("pull").details["xdp"]
+    assert x == {"ifname": "lo", "tcp_packets": 58, "tcp_bytes": 50_000}

@@ -81,6 +81,7 @@ class _State:
     exit_ev: Event | None = None
     init_exit_before_exec: Event | None = None
     pull_window: tuple[int, int] | None = None
+    xdp_counts: list[Event] = field(default_factory=list)
 
 
 class StoryEngine:
@@ -299,6 +300,12 @@ class StoryEngine:
             path = str(args.get("path", ""))
             return "cgroup" if self._mentions_us(path) else None
 
+        if kind == "xdp_counts":
+            st.xdp_counts.append(ev)
+        if kind in ("xdp_counts", "xdp_packet"):
+            # packets on the interface the registry traffic crosses (lo for a local registry), while we pull
+            return "pull" if self._in_pull(ev.ts, st) and self.hints.pulling else None
+
         if kind in ("connect", "socket", "tcp_state") and not proc.ours:
             return self._classify_pull_net(ev, st)
 
@@ -423,6 +430,8 @@ class StoryEngine:
                 P(name).state = SKIPPED
                 P(name).reason = h.pull_skip_reason or "the image was already present: nothing to pull"
         self._pull_details(P("pull"))
+        if st.xdp_counts and st.pull_window is not None and h.pulling:
+            P("pull").details["xdp"] = _xdp_delta(st.xdp_counts, st.pull_window)
         self._unpack_details(P("unpack"))
         pd = P("pull").details
         if h.pulling and P("unpack").state == PENDING and pd.get("result"):
@@ -532,6 +541,7 @@ class StoryEngine:
             if full:
                 d["digest"] = full[0]
         conns = [e for e in p.events if e.kind == "connect"]
+
         p.details = {
             "layers": layers,
             "connections": len(conns),
@@ -628,6 +638,25 @@ class StoryEngine:
             d["no_new_privileges_in_config"] = b.no_new_privileges
             d["seccomp_in_config"] = b.seccomp_default_action or "none"
         return d
+
+
+def _xdp_delta(counts: list[Event], window: tuple[int, int]) -> dict[str, Any]:
+    """TCP packets/bytes XDP counted over the pull: cumulative counters read at the last report before
+    the pull and the first report after it (reports are periodic)."""
+    lo, hi = window
+    before = [e for e in counts if e.ts <= lo]
+    after = [e for e in counts if e.ts >= hi]
+    end = after[0] if after else counts[-1]
+
+    def tcp(e: Event | None) -> tuple[int, int]:
+        if e is None:
+            return 0, 0
+        t = (e.args.get("protocols") or {}).get("tcp") or {}
+        return int(t.get("packets", 0)), int(t.get("bytes", 0))
+
+    p0, b0 = tcp(before[-1] if before else None)
+    p1, b1 = tcp(end)
+    return {"ifname": end.args.get("ifname"), "tcp_packets": p1 - p0, "tcp_bytes": b1 - b0}
 
 
 def untar_dir(argv: list[str] | tuple[str, ...]) -> str:

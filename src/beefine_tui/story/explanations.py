@@ -146,6 +146,12 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # moby distribution/pull_v2.go: one HTTP connection per blob fetch (plus the manifest requests).
     "connect": "dockerd opens a TCP connection to the registry to fetch a manifest or a blob.",
     "pull_status": "Progress dockerd reports for one layer of the pull (the id starts the layer's digest).",
+    # kernel Documentation/networking (XDP runs in the driver's receive path, before the network stack)
+    "xdp_counts": (
+        "Packets counted by an XDP program on the interface the registry traffic crosses (lo for a "
+        "registry on this machine): the pull's bytes as the network driver saw them."
+    ),
+    "xdp_packet": "One sampled packet header seen by XDP on that interface.",
     "exec": (
         "execve(): the process replaces its program. For runc this is how the shim starts it, how runc "
         "re-executes itself as `runc init`, and finally how the container's entrypoint is started."

@@ -22,6 +22,12 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             )
         if d.get("result"):
             out.append(f"docker: {d['result']}")
+        if d.get("xdp"):
+            x = d["xdp"]
+            out.append(
+                f"XDP on {x['ifname']}: {x['tcp_packets']} TCP packets,"
+                f" {x['tcp_bytes']} bytes during the pull"
+            )
         if d.get("connections"):
             out.append(f"{d['connections']} connection(s) to the registry {d.get('registry', '')}")
     elif p.name == "unpack":
