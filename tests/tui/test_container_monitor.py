@@ -269,3 +269,29 @@ async def test_created_container_is_not_called_stopped_and_start_is_picked_up() 
         src.status = "running"
         await until(pilot, lambda: view.report is not None and view.report.pid == REPORT.pid, "the restart")
         await until(pilot, lambda: view.query_one("#ns", DataTable).row_count == 8, "namespaces")
+
+
+async def test_xdp_on_the_veth_on_request() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        view.query_one("#xdp", Button).press()
+        await until(pilot, lambda: ("xdp",) in view.extra_sessions, "the XDP session")
+        assert src.sessions[-1][0] == ("xdp",)
+        await pilot.pause(0.1)
+        counts = Event(
+            ts=1,
+            probe="xdp",
+            kind="xdp_counts",
+            args={"ifname": "veth7ba21df"},
+            text="veth7ba21df: 3 packets, 238 bytes (icmp 2)",
+        )
+        other = Event(ts=2, probe="xdp", kind="xdp_counts", args={"ifname": "eth9"}, text="eth9: 99 packets")
+        app.ctx.bus.publish([counts, other])
+        xdp = view.query_one("#xdp-counts", Static)
+        await until(pilot, lambda: "3 packets" in str(xdp.render()), "the counts")
+        await pilot.pause(0.1)
+        assert "99 packets" not in str(xdp.render())
+    assert src.stopped  # detached when the view goes

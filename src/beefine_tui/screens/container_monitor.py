@@ -165,6 +165,7 @@ class ContainerMonitorView(Vertical):
     ContainerMonitorView #net-buttons > Button { width: auto; }
     ContainerMonitorView #layers { height: 8; }
     ContainerMonitorView #ifaces { height: 6; }
+    ContainerMonitorView #xdp-counts { height: auto; }
     """
 
     def __init__(self, source: Any = None, container: str | None = None, live_probes: bool = True) -> None:
@@ -179,10 +180,11 @@ class ContainerMonitorView(Vertical):
         self.daemon_down = False
         self.samples = 0
         self.session: Any = None
-        self.net_session: Any = None
+        self.extra_sessions: dict[tuple[str, ...], Any] = {}  # sockets/tcp, xdp: started on request
         self._timer: Timer | None = None
         self._exec_rows: dict[int, float] = {}  # pid seen by an exec event -> keep its row until
         self._pump: Any = None
+        self._xdp_if: str | None = None
         self._lock = threading.Lock()
 
     # ---- layout
@@ -224,6 +226,7 @@ class ContainerMonitorView(Vertical):
                 with Horizontal(id="net-buttons"):
                     yield Button("Watch sockets/TCP", id="net-watch")
                     yield Button("XDP on veth", id="xdp")
+                yield Static("", id="xdp-counts")
                 yield DataTable(id="socks", cursor_type="row")
             with TabPane("Security", id="t-sec"), VerticalScroll():
                 yield Static("", id="sec")
@@ -541,7 +544,8 @@ class ContainerMonitorView(Vertical):
         if names == LIVE_PROBES:
             old, self.session = self.session, session
         else:
-            old, self.net_session = self.net_session, session
+            old = self.extra_sessions.pop(names, None)
+            self.extra_sessions[names] = session
         if old is not None:
             self.source.stop_probes(old)
         if self._pump is None:
@@ -558,6 +562,8 @@ class ContainerMonitorView(Vertical):
         cid = self.cid
         if cid is not None and ev.container == cid:
             return True
+        if ev.probe == "xdp" and self._xdp_if is not None and ev.args.get("ifname") == self._xdp_if:
+            return True  # XDP sees the host end of the veth: no process, so no container on the event
         return ev.kind in (LOST, STATUS) and ev.probe in LIVE_PROBES + NET_PROBES + ("xdp",)
 
     def on_events(self, events: list[Event]) -> None:
@@ -574,14 +580,17 @@ class ContainerMonitorView(Vertical):
                     t.add_row(key, "?", str(ev.ppid or "?"), "", "exec (event)", "-", "-", argv, key=key)
                     have.add(key)
                 self._exec_rows[ev.pid] = time.monotonic() + EXEC_ROW_KEEP
+            elif ev.probe == "xdp" and ev.kind == "xdp_counts":
+                self.query_one("#xdp-counts", Static).update(f"XDP (host side): {ev.text}")
             elif ev.probe == "exec" and ev.kind == "exit" and str(ev.pid) in have:
                 t.update_cell(str(ev.pid), "state", f"exited ({ev.args.get('code')})")
         self.query_one(EventLog).add_events(events)
 
     def _stop_sessions(self) -> None:
         with self._lock:
-            sessions = [s for s in (self.session, self.net_session) if s is not None]
-            self.session = self.net_session = None
+            sessions = [s for s in (self.session, *self.extra_sessions.values()) if s is not None]
+            self.session, self.extra_sessions = None, {}
+            self._xdp_if = None
         for s in sessions:
             self.source.stop_probes(s)
 
@@ -599,6 +608,8 @@ class ContainerMonitorView(Vertical):
         if not peer or not self.cid:
             self.status("this container has no veth pair to attach XDP to")
             return
+        self._xdp_if = peer
+        self.query_one("#xdp-counts", Static).update(f"XDP on {peer}: attaching…")
         self._start_live(self.cid, ("xdp",), peer)
 
     # ---- changing isolation
