@@ -258,8 +258,15 @@ class ContainerRun:
                 self.result.exit_code = code
                 self.emit("container_exit", container=c.id, id=c.id, code=code, text=f"exit {code}")
                 return code
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                pass
+            except requests.exceptions.ReadTimeout:
+                pass  # still running: poll again (so Ctrl-C and stop() are seen within WAIT_POLL)
+            except requests.exceptions.ConnectionError as e:
+                if "timed out" in str(e).lower():
+                    continue
+                raise DockerUnavailableError(
+                    f"lost the Docker daemon while waiting for the container: {e}",
+                    "is dockerd still running? The container may be left behind if it cannot be reached",
+                ) from None
             except docker.errors.NotFound:
                 return self.result.exit_code
             if deadline is not None and now_ns() > deadline:
