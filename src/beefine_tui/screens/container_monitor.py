@@ -346,6 +346,11 @@ class ContainerMonitorView(Vertical):
             self.show_report(result)
             self._arm(0.01)
             ctx = getattr(self.app, "ctx", None)
+            if self.live_probes and result.pid > 0 and ctx is not None and not ctx.bpf_allowed:
+                self.status(
+                    f"{result.name}: processes by polling only (short ones can be missed): "
+                    "exec events need root, run: sudo beefine-tui"
+                )
             if self.live_probes and result.pid > 0 and ctx is not None and ctx.bpf_allowed:
                 self._start_live(result.id, LIVE_PROBES, None)
         elif group == "sample" and isinstance(result, Sample):
