@@ -145,3 +145,23 @@ def test_own_bpf_probes_say_eperm_as_nobody(as_nobody: list[str]) -> None:
     first, second = r.stdout.splitlines()
     assert first.startswith("(False") and "EPERM" in first
     assert second == "None"  # no permission says nothing about support
+
+
+def test_docker_line_with_a_daemon_that_answers(lab: Any) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "beefine_tui", "doctor", "--json"],
+        capture_output=True, text=True, timeout=90, cwd="/",
+        env={**os.environ, "DOCKER_HOST": lab.docker_host},
+    )  # fmt: skip
+    d = {c["name"]: c for c in json.loads(r.stdout)["checks"]}["docker"]
+    assert d["status"] == "ok" and lab.docker_host in d["detail"] and "Docker 20." in d["detail"]
+
+
+def test_docker_line_with_a_dead_docker_host(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "beefine_tui", "doctor", "--json"],
+        capture_output=True, text=True, timeout=90, cwd="/",
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"},
+    )  # fmt: skip
+    d = {c["name"]: c for c in json.loads(r.stdout)["checks"]}["docker"]
+    assert d["status"] == "warn" and "no Docker socket" in d["detail"] and d["fix"]
