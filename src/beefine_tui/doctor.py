@@ -314,9 +314,18 @@ def check_bcc(found: bool) -> Check:
 
 
 def check_docker(host: str | None, version: str | None, error: str, dockerd: str | None) -> Check:
+    """`host` is what the app would use (DOCKER_HOST, else the system socket when it answers, else None)."""
     if host is not None and version is not None:
         return Check("docker", "ok", f"Docker {version} answers at {host}")
-    where = f"at {host}: {error}" if host else "(no DOCKER_HOST, nothing at /var/run/docker.sock)"
+    if host is not None:
+        # the app uses a DOCKER_HOST it is given even when nothing answers there, and says so
+        return Check(
+            "docker",
+            "warn",
+            f"no Docker daemon answers at {host}: {error}; the app will open without containers",
+            "start that daemon, or unset DOCKER_HOST so the app uses the system one or its embedded lab",
+        )
+    where = "(no DOCKER_HOST, nothing at /var/run/docker.sock)"
     if dockerd:
         return Check(
             "docker",

@@ -156,6 +156,8 @@ def test_docker_check() -> None:
     assert none.status == "warn" and "docker.io" in none.fix
     broken = doctor.check_docker("unix:///x.sock", None, "permission denied", "/usr/sbin/dockerd")
     assert "permission denied" in broken.detail
+    assert "embedded lab" not in broken.detail  # a DOCKER_HOST the user set is used, answering or not
+    assert "unset DOCKER_HOST" in broken.fix
 
 
 def test_exit_code_fails_only_on_fail() -> None:
