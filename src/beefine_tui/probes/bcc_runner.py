@@ -335,6 +335,20 @@ def _load_error(probe: str, exc: BaseException, log: str, text: str = "") -> Pro
     )
 
 
+def _open_ring_buffer(bpf: Any, name: bytes, cb: Callable[[Any, Any, int], int]) -> None:
+    """Like RingBuf.open_ring_buffer, minus BCC's per-event Python wrapper (a try/except and an
+    int() around our callback: ~0.3 us per event). Falls back to the public API if BCC changes."""
+    table = bpf[name]
+    try:
+        from bcc.libbcc import _RINGBUF_CB_TYPE
+
+        fn = _RINGBUF_CB_TYPE(cb)
+        bpf._open_ring_buffer(table.map_fd, fn, None)
+        table._cbs[0] = fn  # the C side holds only a raw pointer: keep the ctypes object alive
+    except (ImportError, AttributeError):
+        table.open_ring_buffer(cb)
+
+
 def fd_ids(kind: str) -> set[int]:
     """prog_id / map_id of every BPF fd this process holds (from /proc/self/fdinfo)."""
     ids: set[int] = set()
@@ -469,7 +483,7 @@ class BccRunner(Runner):
                         cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
                     )
                 else:
-                    bpf[rb.name.encode()].open_ring_buffer(cb)
+                    _open_ring_buffer(bpf, rb.name.encode(), cb)
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)

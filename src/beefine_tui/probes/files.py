@@ -89,7 +89,7 @@ _errno = functools.lru_cache(maxsize=256)(errno_name)
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
-    kind = _KIND.unpack_from(raw, 8)[0]
+    kind = raw[8]  # low byte of the little-endian u32 `kind`: kinds are < 256
     if kind == OPEN_KIND:
         ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
         end = raw.find(b"\0", _OPEN_PATH_OFF)
@@ -127,8 +127,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     if info.root != "/" and info.container is None:
         # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
         args["root"] = info.root
-    end = raw.find(b"\0", _COMM_OFF, _COMM_OFF + 16)
-    comm = raw[_COMM_OFF : end if end >= 0 else _COMM_OFF + 16].decode(errors="replace")
+    comm = ctx.cstr(raw[_COMM_OFF : _COMM_OFF + 16])
     return Event(
         ts=ts,
         probe="files",
