@@ -506,6 +506,7 @@ def _start_registry(
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
             f"http:\n  addr: 127.0.0.1:{chosen}\n"
         )
+        start = log.stat().st_size if log.exists() else 0
         proc = _spawn([binary, "serve", str(cfg)], log)
         state.registry_pid, state.registry_ctime = proc.pid, _ctime(proc.pid)
         state.registry = f"127.0.0.1:{chosen}"
@@ -522,7 +523,9 @@ def _start_registry(
             raise BeefineError(
                 f"the lab registry did not answer on 127.0.0.1:{chosen} in time", f"its log:\n{_tail(log)}"
             )
-        taken = "address already in use" in _tail(log, 5)
+        with open(log, "rb") as f:  # only this attempt's lines
+            f.seek(start)
+            taken = b"address already in use" in f.read()
         if taken and port is None:
             continue  # someone took the port between choosing and binding: choose again
         if taken:
