@@ -43,7 +43,7 @@ class MonitorRun:
         self.sessions = sessions
 
     def timeline(self) -> Timeline:
-        result: Timeline = self.trace.timeline()
+        result: Timeline = self.trace.latest()  # computed by the pump thread, not on the UI thread
         return result
 
     def run(self) -> Any:

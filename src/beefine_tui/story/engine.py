@@ -32,7 +32,6 @@ from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, par
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
-_TAIL_HEX = re.compile(r"([0-9a-f]{12,63})$")
 DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
 
@@ -218,9 +217,11 @@ class StoryEngine:
         h = self.hints
         if (h.container_id and h.container_id in text) or (h.mount_id and h.mount_id in text):
             return True
-        # probes cut long strings: a path ending in 12+ hex chars that start our id counts as ours
-        m = _TAIL_HEX.search(text.rstrip("…/"))
-        return bool(m and h.container_id and h.container_id.startswith(m.group(1)))
+        # probes cut long strings: a path whose last part is 12+ hex chars starting our id is ours
+        if not h.container_id:
+            return False
+        tail = text.rstrip("…/").rpartition("/")[2]
+        return 12 <= len(tail) < 64 and h.container_id.startswith(tail)
 
     def _classify(self, ev: Event, st: _State) -> str | None:
         h = self.hints

@@ -106,6 +106,7 @@ class TraceRun:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _seen: threading.Condition = field(default_factory=threading.Condition)
+    _latest: Timeline | None = None
 
     def __post_init__(self) -> None:
         self.runner = ContainerRun(
@@ -129,12 +130,28 @@ class TraceRun:
         self._thread.start()
 
     def _pump(self) -> None:
+        """Feeds the engine and, at most 4 times a second, recomputes the timeline here, off the UI
+        thread: screens read `latest()`, which never computes when the pump has one ready."""
+        import time
+
         sub = self._sub
         assert sub is not None
+        last = 0.0
+        dirty = False
         while not self._stop.is_set():
             batch = sub.get(timeout=0.05)
             if batch:
                 self._take(batch)
+                dirty = True
+            if dirty and time.monotonic() - last >= 0.25:
+                tl = self.timeline()
+                self._latest = tl
+                dirty, last = False, time.monotonic()
+
+    def latest(self) -> Timeline:
+        """The timeline the pump last computed (cheap, for screens); computed here only before the first."""
+        tl = self._latest
+        return tl if tl is not None else self.timeline()
 
     def _take(self, batch: Sequence[Event]) -> None:
         with self._lock:
@@ -151,6 +168,7 @@ class TraceRun:
     def hint(self, **changes: Any) -> None:
         with self._lock:
             self.engine.update_hints(**changes)
+        self._latest = None  # hints change the story: recompute on the next read
 
     # --- the run ----------------------------------------------------------------------------------
 
