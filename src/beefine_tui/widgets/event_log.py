@@ -21,10 +21,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widgets import Input, Log, Static
+from textual.widget import Widget
+from textual.widgets import Input, Log
 
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.widgets.filter_bar import EventFilter, FilterBar
+
+FOLLOW_WRITE_MAX = 500  # lines written per batch while following (more than any screen shows)
 
 
 def format_event(ev: Event, base_ts: int) -> str:
@@ -69,6 +72,24 @@ class _Log(Log):
         super()._on_mouse_scroll_up(event)
 
 
+class _StateLine(Widget):
+    """One fixed line that re-renders itself (no layout pass per update, unlike Static.update)."""
+
+    DEFAULT_CSS = "_StateLine { height: 1; width: 1fr; }"
+
+    def __init__(self, classes: str) -> None:
+        super().__init__(classes=classes)
+        self.text = ""
+
+    def set(self, text: str) -> None:
+        if text != self.text:
+            self.text = text
+            self.refresh()
+
+    def render(self) -> str:
+        return self.text
+
+
 class EventLog(Vertical):
     DEFAULT_CSS = """
     EventLog { height: 1fr; }
@@ -100,13 +121,14 @@ class EventLog(Vertical):
         self.total = 0  # events ever added
         self.shown = 0  # lines written since the last rebuild
         self.pending_while_paused = 0
-        self._events: deque[tuple[Event, str]] = deque(maxlen=max_lines)
+        self._gap = False  # the Log skipped lines that are in _events (flood while following)
+        self._events: deque[Event] = deque(maxlen=max_lines)
         self._filter = EventFilter("")
 
     def compose(self) -> ComposeResult:
         yield FilterBar()
         yield _Log(max_lines=self.max_lines, highlight=False, auto_scroll=True)
-        yield Static("", classes="eventlog--state")
+        yield _StateLine(classes="eventlog--state")
 
     @property
     def log_widget(self) -> Log:
@@ -122,26 +144,44 @@ class EventLog(Vertical):
 
     # ---- feeding
     def add_events(self, events: Iterable[Event]) -> None:
-        fmt = self.formatter
-        new: list[str] = []
-        flt = self._filter
-        for ev in events:
-            if ev.kind == STATUS and not self.show_status:
-                continue
-            if not self.base_ts and ev.kind != LOST:
-                self.base_ts = ev.ts
-            line = fmt(ev, self.base_ts)
-            self._events.append((ev, line))
-            self.total += 1
-            if not flt or flt.matches(ev, line):
-                new.append(line)
-        if not new:
+        """Add a batch. Cheap under floods: only the lines that can still be shown are formatted."""
+        batch = events if isinstance(events, list) else list(events)
+        if not self.show_status:
+            batch = [ev for ev in batch if ev.kind != STATUS]
+        if not batch:
             return
+        if not self.base_ts:
+            self.base_ts = next((ev.ts for ev in batch if ev.kind != LOST), 0)
+        self._events.extend(batch)  # bounded: the oldest fall off
+        self.total += len(batch)
         if self.paused:
-            self.pending_while_paused += len(new)
+            self.pending_while_paused += len(batch)
             self._show_state()
             return
-        self._write(new)
+        # while following, only the newest lines can be seen: write at most FOLLOW_WRITE_MAX per batch
+        # (formatting and measuring 5000 lines per batch is what made keys slow under floods). The full
+        # bounded history stays in self._events and is written out when the user pauses to scroll back.
+        if len(batch) > FOLLOW_WRITE_MAX:
+            self._gap = True
+        new = self._tail_lines(batch, FOLLOW_WRITE_MAX)
+        if new:
+            self._write(new)
+
+    def _tail_lines(self, events: Sequence[Event], limit: int | None = None) -> list[str]:
+        """Formatted lines of the last `limit` events that pass the filter, oldest first."""
+        fmt, base, flt = self.formatter, self.base_ts, self._filter
+        limit = self.max_lines if limit is None else min(limit, self.max_lines)
+        if not flt:
+            return [fmt(ev, base) for ev in events[-limit:]]
+        out: list[str] = []
+        for ev in reversed(events):
+            line = fmt(ev, base)
+            if flt.matches(ev, line):
+                out.append(line)
+                if len(out) >= limit:
+                    break
+        out.reverse()
+        return out
 
     def _write(self, lines: Sequence[str]) -> None:
         log = self.log_widget
@@ -151,13 +191,13 @@ class EventLog(Vertical):
 
     def _rebuild(self) -> None:
         log = self.log_widget
-        flt = self._filter
-        lines = [line for ev, line in self._events if not flt or flt.matches(ev, line)]
+        lines = self._tail_lines(list(self._events))
         with self.app.batch_update():
             log.clear()
             log.write_lines(lines, scroll_end=True)
         self.shown = len(lines)
         self.pending_while_paused = 0
+        self._gap = False
 
     def clear(self) -> None:
         self._events.clear()
@@ -189,6 +229,10 @@ class EventLog(Vertical):
 
     # ---- follow / pause
     def pause(self) -> None:
+        if self._gap:
+            # lines were skipped while following a flood: show the whole bounded history before scrolling
+            self._gap = False
+            self._rebuild()
         self.paused = True
 
     def action_toggle_pause(self) -> None:
@@ -213,13 +257,11 @@ class EventLog(Vertical):
     def _show_state(self) -> None:
         if not self.is_mounted:
             return
-        state = self.query_one(".eventlog--state", Static)
+        state = self.query_one(".eventlog--state", _StateLine)
         if self.paused:
-            state.update(
-                f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following"
-            )
+            state.set(f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following")
         else:
-            state.update("")
+            state.set("")
 
     @property
     def following(self) -> bool:

@@ -9,6 +9,7 @@ Usage (any widget or screen):
 `on_batch(events)` runs on the UI thread with a list of events. Without `on_batch`, the pump posts
 `EventPump.Batch` to its parent instead (handle it with `on_event_pump_batch`).
 
+At most one batch is in flight and batches are at least `min_interval` (0.1 s) apart.
 Why it is bounded: a reader thread takes up to `max_batch` events per read with a 50 ms timeout,
 posts ONE message, then waits until the UI thread has handled it before reading again. While the UI
 is busy, events wait in the bus Subscription, which is bounded: its overflow is dropped and counted,
@@ -19,6 +20,7 @@ without limit, and loss is never silent.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from textual.message import Message
@@ -60,6 +62,7 @@ class EventPump(Widget):
         capacity: int = 65_536,
         max_batch: int = 20_000,
         timeout: float = 0.05,
+        min_interval: float = 0.1,
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
@@ -70,6 +73,7 @@ class EventPump(Widget):
         self.capacity = capacity
         self.max_batch = max_batch
         self.timeout = timeout
+        self.min_interval = min_interval  # at most ~10 UI updates a second: keys stay responsive
         self.delivered = 0  # events handed to the UI (after `accept`)
         self._sub: Subscription | None = None
         self._thread: threading.Thread | None = None
@@ -111,10 +115,16 @@ class EventPump(Widget):
         if sub is None:
             return
         accept = self.accept
+        last_post = 0.0
         while not self._stop.is_set():
             # wait until the UI handled the previous batch (back-pressure), checking for stop
             if not self._handled.wait(self.timeout):
                 continue
+            # and do not post more often than min_interval: under a flood, fewer bigger batches
+            # leave the UI loop idle time for key presses (events wait, bounded, in the subscription)
+            wait = last_post + self.min_interval - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                break
             events = sub.get(timeout=self.timeout, max_events=self.max_batch)
             if not events:
                 continue
@@ -124,6 +134,7 @@ class EventPump(Widget):
                 if not events:
                     continue
             self._handled.clear()
+            last_post = time.monotonic()
             try:
                 self.post_message(self._Delivery(events))
             except Exception:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from rich.text import Text
 from textual.reactive import reactive
-from textual.widgets import Static
+from textual.widget import Widget
 
 from beefine_tui.events.bus import Bus
 
@@ -33,9 +33,11 @@ def _fmt_elapsed(s: float) -> str:
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
-class StatusStrip(Static):
+class StatusStrip(Widget):
+    # a fixed-size widget that re-renders itself: updating it never triggers a layout pass, which under
+    # a flood of events cost ~200 ms per refresh of the whole screen (measured with bench/ui_latency.py)
     DEFAULT_CSS = """
-    StatusStrip { height: 1; background: $boost; padding: 0 1; }
+    StatusStrip { height: 1; width: 1fr; background: $boost; padding: 0 1; }
     """
 
     state: reactive[str] = reactive("idle")
@@ -50,7 +52,7 @@ class StatusStrip(Static):
         interval: float = 0.5,
         id: str | None = None,
     ) -> None:
-        super().__init__("", id=id)
+        super().__init__(id=id)
         self.bus = bus
         self.probes = tuple(probes)
         self.label = label or ", ".join(self.probes)
@@ -105,7 +107,10 @@ class StatusStrip(Static):
         if self._last is not None and now > self._last[0]:
             self.rate = (self.total - self._last[1]) / (now - self._last[0])
         self._last = (now, self.total)
-        self.update(self.render_text())
+        self.refresh()
+
+    def render(self) -> Text:
+        return self.render_text()
 
     @property
     def lost(self) -> int:
