@@ -251,8 +251,8 @@ class ImageMonitorView(Vertical):
     def _on_progress(self, args: dict[str, Any]) -> None:
         """Called from the run's thread for each pull message: store only; the timer draws."""
         lid = str(args.get("id") or "")
-        if not lid or lid == "latest":
-            return
+        if len(lid) != 12 or any(c not in "0123456789abcdef" for c in lid):
+            return  # "Pulling from repo" carries the tag as id; only layers (12 hex) get a bar
         with self._plock:
             _, cur, tot = self._progress.get(lid, ("", 0, 0))
             self._progress[lid] = (
