@@ -116,10 +116,18 @@ static __always_inline int open_enter(int dfd, const char *filename, u64 flags, 
 
 static __always_inline int open_exit(void *ctx, long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tid = (u32)id;
     struct open_rec *r = pending_open.lookup(&tid);
-    if (!r)
+    if (!r) {
+        /* an open we do not track got this fd number: forget a stale entry for it (the fd we
+         * tracked was closed without close(2): close-on-exec, close_range) */
+        if (ret >= 0) {
+            struct fd_key k = {.tgid = id >> 32, .fd = (s32)ret};
+            fds.delete(&k);
+        }
         return 0;
+    }
     r->ret = ret;
     r->h.ts = bpf_ktime_get_ns();
     if (ret >= 0) {

@@ -132,3 +132,35 @@ def test_fd_left_open_by_an_exited_process_is_reported() -> None:
         os.rmdir(inside)
     writes = [e for e in events if e.kind == "write"]
     assert len(writes) == 1 and writes[0].args["bytes"] == 33 and writes[0].args["closed"] is True
+
+
+def test_fd_closed_without_close_is_not_misattributed() -> None:
+    """close_range(2) (as os.closerange does) closes a tracked fd without close(2); the next open of
+    another file gets the same number and its writes must not count for the old path."""
+    inside = tempfile.mkdtemp(prefix="beefine-files-in-")
+    outside = tempfile.mkdtemp(prefix="beefine-files-out-")
+    tracked, other = os.path.join(inside, "t"), os.path.join(outside, "o")
+    bus = Bus()
+    sub = bus.subscribe("test")
+    opts = ProbeOptions(target=Target(pids=frozenset({os.getpid()})), path_prefix=inside)
+    try:
+        with files.make_runner(opts) as runner:
+            runner.start(bus.publish)
+            fd = os.open(tracked, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.closerange(fd, fd + 1)
+            fd2 = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
+            assert fd2 == fd  # the lowest free number: the one just closed
+            os.write(fd2, b"y" * 77)
+            os.close(fd2)
+            fd3 = os.open(tracked, os.O_WRONLY)
+            os.write(fd3, b"z" * 5)
+            os.close(fd3)
+            events = collect_until(sub, lambda evs: any(e.kind == "write" for e in evs))
+    finally:
+        for p in (tracked, other):
+            if os.path.exists(p):
+                os.unlink(p)
+        os.rmdir(inside)
+        os.rmdir(outside)
+    writes = [e for e in events if e.kind == "write"]
+    assert [(w.args["path"], w.args["bytes"]) for w in writes] == [(tracked, 5)]
