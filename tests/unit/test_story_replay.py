@@ -51,6 +51,12 @@ def test_replay_without_hints_tells_everything(events: list[Event]) -> None:
     assert set(DEFAULT_NS_FLAGS) <= set(tl.phase("namespaces").details["unshare_flags"])
     assert tl.phase("hostname").details["hostname"] == CID[:12]
     assert tl.phase("exec").details["argv"] == ["echo", "hi"]
+    # runc mounts via /proc/self/fd/N; the story names each destination from config.json, in order
+    named = [m.rsplit("(= ", 1)[1].rstrip(")") for m in tl.phase("mounts").details["mounts"] if "(= /" in m]
+    assert named == [
+        "/proc", "/dev", "/dev/pts", "/sys", "/sys/fs/cgroup",
+        "/dev/mqueue", "/dev/shm", "/etc/resolv.conf", "/etc/hostname", "/etc/hosts",
+    ]  # fmt: skip
     starts = [tl.phase(n).start_ns for n in ("pull", "unpack", "rootfs", "namespaces", "pivot_root", "exec")]
     assert starts == sorted(starts)
 

@@ -458,7 +458,7 @@ class StoryEngine:
             ns.details["by"] = sorted({e.comm for e in unshares})
         # mounts
         m = P("mounts")
-        m.details["mounts"] = [self._mount_line(e) for e in m.events if e.kind == "mount"][:200]
+        m.details["mounts"] = self._mount_lines([e for e in m.events if e.kind == "mount"])[:200]
         # pivot_root / hostname
         pv = [e for e in P("pivot_root").events if e.kind == "pivot_root"]
         if pv:
@@ -607,6 +607,39 @@ class StoryEngine:
             "options": list(ov.other),
             "data_truncated": ov.truncated,
         }
+
+    def _mount_lines(self, mounts: list[Event]) -> list[str]:
+        """runc mounts through /proc/self/fd/N (rootfs_linux.go: the destination is opened inside the
+        rootfs first), so the kernel never sees the destination: name it from config.json's mounts,
+        which runc applies in order. MS_REMOUNT lines remount the entry before (read-only); on cgroup v1
+        the "cgroup" entry becomes a tmpfs plus one bind per controller (rootfs_linux.go mountCgroupV1)."""
+        b = self.hints.bundle
+        wanted = list(b.mounts) if b is not None else []
+        out: list[str] = []
+        i = 0
+        for e in mounts:
+            line = self._mount_line(e)
+            target = str(e.args.get("target", ""))
+            flags = str(e.args.get("flags", ""))
+            src = str(e.args.get("source", ""))
+            if not target.startswith("/proc/self/fd/") or "MS_REMOUNT" in flags or not wanted:
+                out.append(line)
+                continue
+            if "MS_BIND" in flags and src.startswith("/sys/fs/cgroup/"):
+                out.append(line + "  (= a controller under /sys/fs/cgroup)")
+                continue
+            fstype = str(e.args.get("fstype") or ("bind" if "MS_BIND" in flags else ""))
+
+            def fits(w: dict[str, str], fstype: str = fstype) -> bool:
+                t = w["type"]
+                return t == fstype or (t == "cgroup" and fstype in ("tmpfs", "cgroup", "cgroup2"))
+
+            j = next((k for k in range(i, len(wanted)) if fits(wanted[k])), None)
+            if j is not None:
+                line += f"  (= {wanted[j]['destination']})"
+                i = j + 1
+            out.append(line)
+        return out
 
     def _mount_line(self, e: Event) -> str:
         a = e.args
