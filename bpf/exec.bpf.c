@@ -49,10 +49,13 @@ static __always_inline int submit(void *ctx, void *data, u32 size)
 #endif
 }
 BPF_PERCPU_ARRAY(scratch, struct exec_rec, 1);
-BPF_HASH(pending, u32, struct exec_rec, 1024);   /* tid -> execve in flight */
-BPF_HASH(exit_codes, u32, s32, 8192);             /* tgid -> code passed to exit_group */
-BPF_HASH(fatal_sig, u32, s32, 8192);              /* tgid -> fatal signal being delivered */
-BPF_HASH(exec_ts, u32, u64, 8192);                /* tgid -> ts of the last successful exec */
+/* LRU maps: an entry whose owner died without passing the hook that deletes it (a thread killed
+ * inside execve) is evicted instead of filling the map; in-flight entries are one per thread inside
+ * the syscall, far below the sizes, so eviction never takes a live one in practice. */
+BPF_TABLE("lru_hash", u32, struct exec_rec, pending, 1024);  /* tid -> execve in flight */
+BPF_TABLE("lru_hash", u32, s32, exit_codes, 8192);           /* tgid -> code passed to exit_group */
+BPF_TABLE("lru_hash", u32, s32, fatal_sig, 8192);            /* tgid -> fatal signal being delivered */
+BPF_TABLE("lru_hash", u32, u64, exec_ts, 32768);             /* tgid -> ts of its last successful exec */
 /* child tgid -> parent tgid, from sched_process_fork (which runs in the parent), so exec and exit
  * records carry the parent even when the process is gone before user space could read /proc.
  * LRU: processes that were running before we started are never inserted, never deleted. */

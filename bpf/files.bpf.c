@@ -71,8 +71,9 @@ BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(open_scratch, struct open_rec, 1);
 BPF_PERCPU_ARRAY(io_scratch, struct io_rec, 1);
 BPF_PERCPU_ARRAY(val_scratch, struct fd_val, 1);
-BPF_HASH(pending_open, u32, struct open_rec, 1024);   /* tid -> open in flight */
-BPF_HASH(pending_io, u32, struct io_pending, 4096);    /* tid -> read/write in flight on a tracked fd */
+/* in flight, per thread: LRU so a thread killed inside the syscall cannot fill them */
+BPF_TABLE("lru_hash", u32, struct open_rec, pending_open, 1024);  /* tid -> open in flight */
+BPF_TABLE("lru_hash", u32, struct io_pending, pending_io, 4096);  /* tid -> read/write on a tracked fd */
 BPF_HASH(fds, struct fd_key, struct fd_val, FDS_MAX);  /* open fds under the prefix */
 
 static __always_inline int submit(void *ctx, void *data, u32 size)

@@ -20,7 +20,8 @@ struct fork_rec {
 _Static_assert(sizeof(struct fork_rec) == 56, "fork.py unpacks this layout: change both");
 
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
-BPF_HASH(clone_flags, u32, u64, 4096);   /* tid -> flags of its clone/clone3 in flight */
+/* tid -> flags of its clone/clone3 in flight; LRU so a thread killed inside clone cannot fill it */
+BPF_TABLE("lru_hash", u32, u64, clone_flags, 4096);
 
 static __always_inline int submit(void *ctx, void *data, u32 size)
 {
