@@ -38,6 +38,15 @@ def thread_cpu(tid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def run_delay(tid: int) -> float:
+    """Seconds this thread spent runnable but waiting for a CPU (schedstat)."""
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def micro(n: int = 200_000) -> dict[str, float]:
     """Per-event cost of the Python parts alone, on a synthetic record (microseconds)."""
     from beefine_tui.events.record import encode_event
@@ -138,6 +147,7 @@ def main() -> int:
         wt.start()
         time.sleep(0.2)
         cpu0 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
+        wait0 = run_delay(poll_thread.native_id)
         assert child.stdin is not None
         child.stdin.write(b"go\n")
         child.stdin.flush()
@@ -147,6 +157,7 @@ def main() -> int:
         child.wait()
         elapsed = time.monotonic() - t0
         cpu1 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
+        waited = run_delay(poll_thread.native_id) - wait0
     finally:
         if child.poll() is None:
             child.kill()
@@ -172,6 +183,7 @@ def main() -> int:
         # what one dedicated core would sustain: robust to other load on a shared machine, where the
         # flooder and our threads wait for a CPU and the events/s above measure the scheduler
         print(f"consumer capacity: {received / total_cpu:,.0f} events per CPU-second of our threads")
+    print(f"poll thread waited for a CPU {waited / elapsed * 100:.0f}% of the time")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print("per event, Python parts alone (us of CPU):")
     for k, v in micro().items():
