@@ -89,3 +89,48 @@ def test_exited_container_is_refused(lab: Any, lab_client: Any, cleanup_containe
         env={**os.environ, "DOCKER_HOST": lab.docker_host},
     )
     assert r.returncode == 2 and "no container 'beefine-no-such-container'" in r.stderr
+
+
+def test_cli_container_filter(lab: Any, lab_client: Any, cleanup_containers: dict[str, str]) -> None:
+    """`probe run exec --container NAME --json`: the docker exec inside is printed with the container's
+    id; the host exec is not."""
+    import json
+    import signal
+
+    c = lab_client.containers.run(
+        lab.images["small"], ["sleep", "300"], detach=True, labels=cleanup_containers, network_mode="none"
+    )
+    inside, host = f"beefine-in-{uuid.uuid4().hex[:8]}", f"beefine-host-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "beefine_tui", "probe", "run", "exec", "--container", c.name, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": lab.docker_host},
+    )
+    lines: list[str] = []
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # the first line is the "running" status
+            lines.append(line)
+            if '"state":"running"' in line:
+                break
+        subprocess.run(["/bin/echo", host], check=True, stdout=subprocess.DEVNULL)
+        assert c.exec_run(["/bin/echo", inside]).exit_code == 0
+        for line in proc.stdout:
+            lines.append(line)
+            if inside in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        out, _err = proc.communicate(timeout=30)
+        lines += out.splitlines()
+        assert proc.returncode == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        c.remove(force=True)
+    events = [json.loads(x) for x in lines if x.strip()]
+    mine = [e for e in events if e["kind"] == "exec" and inside in e["args"]["argv"]]
+    assert len(mine) == 1 and mine[0]["container"] == c.id
+    assert not [e for e in events if host in json.dumps(e["args"])]
