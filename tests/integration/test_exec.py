@@ -158,3 +158,22 @@ def test_two_runners_started_from_two_threads() -> None:
         for r in runners:
             r.stop()
     assert not any(prog_exists(i) for s in ids for i in s)
+
+
+def test_long_argv_is_truncated_and_marked() -> None:
+    marker = f"beefine-long-{uuid.uuid4().hex[:8]}"
+    long_arg = "L" * 300
+    argv = ["/bin/true", marker, long_arg, *[f"a{i}" for i in range(30)]]
+    bus = Bus()
+    sub = bus.subscribe("test")
+    with exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid()))) as runner:
+        runner.start(bus.publish)
+        subprocess.run(argv, check=True)
+        events = collect_until(sub, lambda evs: any(marker in str(e.args) for e in evs))
+    ev = next(e for e in events if e.kind == "exec" and marker in e.args["argv"])
+    assert ev.args["truncated"] is True
+    got = ev.args["argv"]
+    assert len(got) == exec_probe.MAX_ARGS + 1 and got[-1] == "…"  # 20 copied, then the marker
+    assert got[:2] == argv[:2]
+    assert got[2] == "L" * 127 + "…"  # 128-byte slot: 127 characters and the NUL
+    assert got[3:20] == argv[3:20]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import signal
 import sys
@@ -252,6 +253,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals(stop):
             session.start()
+            # what exists now (BCC, the compiled programs' Python side, imports) lives until exit:
+            # keep it out of every later collection of the short-lived events
+            gc.freeze()
             deadline = time.monotonic() + args.duration if args.duration else None
             while not stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
