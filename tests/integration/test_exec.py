@@ -177,3 +177,36 @@ def test_long_argv_is_truncated_and_marked() -> None:
     assert got[:2] == argv[:2]
     assert got[2] == "L" * 127 + "…"  # 128-byte slot: 127 characters and the NUL
     assert got[3:20] == argv[3:20]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 1.0])
+def test_stop_while_starting_leaves_nothing(delay: float) -> None:
+    """The TUI may close while a worker thread is still compiling a session's probes: whenever stop()
+    lands, nothing stays attached and start() returns or raises promptly."""
+    import threading
+
+    from beefine_tui.probes.bcc_runner import fd_ids
+    from beefine_tui.probes.session import ProbeSession
+
+    before = fd_ids("prog")
+    session = ProbeSession(["exec", "fork", "files"], ProbeOptions(target=Target(pids=frozenset({1}))), Bus())
+    outcome: list[BaseException | None] = []
+
+    def start() -> None:
+        try:
+            session.start()
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
+    t = threading.Thread(target=start)
+    t.start()
+    time.sleep(delay)
+    session.stop()
+    t.join(120)
+    assert not t.is_alive() and len(outcome) == 1
+    if outcome[0] is not None:
+        assert "stopped while" in str(outcome[0])
+    session.stop()
+    assert not session.running
+    assert fd_ids("prog") == before, "BPF programs left after stop during start"

@@ -393,8 +393,10 @@ class BccRunner(Runner):
         self._thread: threading.Thread | None = None
         self._sink: Sink | None = None
         self._batch: list[Event] = []
-        self._stop_lock = threading.Lock()
+        # re-entrant: a signal handler on the thread that is inside stop() may call stop() again
+        self._stop_lock = threading.RLock()
         self._stopped = False
+        self._starting = False
         self.compile_seconds: dict[str, float] = {}
 
     @property
@@ -418,12 +420,16 @@ class BccRunner(Runner):
         from beefine_tui.privileges import require_bpf
 
         require_bpf()
-        if self._thread is not None or self._stopped:
-            raise RuntimeError("BccRunner.start called twice")
+        with self._stop_lock:
+            if self._thread is not None or self._stopped or self._starting:
+                raise RuntimeError("BccRunner.start called twice, or after stop")
+            self._starting = True
         self._sink = sink
         perf = use_perf_buffers()
         try:
             for prog in self._programs:
+                if self._stopped:  # stop() was called from another thread while we compiled
+                    raise ProbeLoadError("stopped while starting")
                 try:
                     self._loaded.append(self._load(prog, perf))
                 except ProbeLoadError as e:
@@ -435,11 +441,17 @@ class BccRunner(Runner):
                 if first is not None:
                     raise first
                 raise ProbeLoadError("no BPF programs to load")
+            with self._stop_lock:
+                if self._stopped:
+                    raise ProbeLoadError("stopped while starting")
+                self._starting = False
+                self._stop_event.clear()
         except BaseException:
-            self._cleanup()
-            self._stopped = True
+            with self._stop_lock:
+                self._cleanup()
+                self._stopped = True
+                self._starting = False
             raise
-        self._stop_event.clear()
         now = time.monotonic_ns()
         sink(
             [status_event(ld.prog.probe, "running", ts=now) for ld in self._loaded]
@@ -624,13 +636,13 @@ class BccRunner(Runner):
     def stop(self) -> None:
         """Idempotent; detaches everything. Safe to call from any thread (not from the poll thread's
         own callbacks)."""
-        if not self._stop_lock.acquire(blocking=False):
-            return  # another caller is stopping right now
-        try:
+        with self._stop_lock:
             if self._stopped:
                 return
             self._stopped = True
             self._stop_event.set()
+            if self._starting:
+                return  # start() is compiling on another thread: it sees _stopped and cleans up
             t = self._thread
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
@@ -639,8 +651,6 @@ class BccRunner(Runner):
                 now = time.monotonic_ns()
                 with contextlib.suppress(Exception):
                     self._sink([status_event(ld.prog.probe, "stopped", ts=now) for ld in self._loaded])
-        finally:
-            self._stop_lock.release()
 
     def _cleanup(self) -> None:
         for ld in self._loaded:

@@ -101,7 +101,7 @@ class ProbeSession:
 
         if bcc_programs:
             runner = BccRunner(bcc_programs, self.options, strict=self.strict)
-            self.runners.append(runner)
+            self._adopt(runner)
             try:
                 runner.start(self.bus.publish)
             except ProbeLoadError:
@@ -115,18 +115,28 @@ class ProbeSession:
             for name in runner.loaded:
                 self.states[name].state = RUNNING
             if not runner.loaded:
-                self.runners.remove(runner)
+                with self._lock:
+                    if runner in self.runners:
+                        self.runners.remove(runner)
 
         for probe in others:
             try:
                 r = probe.module.make_runner(self.options)
-                self.runners.append(r)
+                self._adopt(r)
                 r.start(self.bus.publish)
                 self.states[probe.name].state = RUNNING
             except BeefineError as e:
                 if self.strict:
                     raise
                 self._fail(probe.name, FAILED, e)
+
+    def _adopt(self, runner: Runner) -> None:
+        """Register a runner before starting it, so a stop() from another thread (the TUI closing
+        while a worker starts probes) reaches it; refuse once stopped."""
+        with self._lock:
+            if self._stopped:
+                raise ProbeLoadError("the probe session was stopped while it was starting")
+            self.runners.append(runner)
 
     def stop(self) -> None:
         """Idempotent. Stops every runner, newest first; one failing does not skip the others."""
