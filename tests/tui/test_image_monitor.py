@@ -7,8 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Log, ProgressBar, Static
+from textual.widgets import Button, DataTable, Input, Log, ProgressBar, Select, Static
 
 from beefine_tui.errors import NotFoundError
 from beefine_tui.events.record import read_recording
@@ -126,3 +127,31 @@ async def test_errors_are_said_not_raised() -> None:
         view.query_one("#im-run", Button).press()
         await _wait(pilot, lambda: "no nope:1" in str(view.query_one("#im-status", Static).render()))
         assert not view.running
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_snapshot_after_a_run(snap_compare: Any, size: tuple[int, int]) -> None:
+    """The story of the recorded run, namespaces phase selected (deterministic: recorded events).
+    After an intended visual change: pytest tests/tui/test_image_monitor.py --snapshot-update"""
+    src = FakeSource()
+    app = Host(src)
+    app.animation_level = "none"  # progress bars would otherwise be caught mid-animation
+
+    async def run_before(pilot: Any) -> None:
+        view = app.query_one(ImageMonitorView)
+        view.query_one("#im-image", Input).value = "127.0.0.1:5077/e-bb:1"
+        view.query_one("#im-run", Button).press()
+        await _wait(pilot, lambda: not view.running and bool(src.runs))
+        t = view.query_one("#im-phases", DataTable)
+        await _wait(pilot, lambda: t.get_cell("exec", "state") == "done")
+        t.focus()
+        t.move_cursor(row=list(t.rows).index("namespaces"))
+        pick = view.query_one("#im-pick", Select)
+        explain = view.query_one("#im-explain", Static)
+        # everything that arrives from workers or timers is in before the picture is taken
+        await _wait(pilot, lambda: bool(view.query(ProgressBar)) and len(pick._options) > 1)
+        await _wait(pilot, lambda: "namespaces" in str(explain.render()))
+        view._refresh()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
