@@ -149,7 +149,11 @@ async def test_probe_that_cannot_load_shows_an_error_and_app_keeps_running(make_
     async with app.run_test(size=(120, 40)) as pilot:
         view = app.shell.open_view("trace-exec")
         assert isinstance(view, ProbeView)
-        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
+
+        def modal_ready() -> bool:
+            return isinstance(app.screen, ErrorModal) and bool(app.screen.query("#error-log"))
+
+        await wait_until(pilot, modal_ready)
         modal = app.screen
         assert isinstance(modal, ErrorModal)
         assert "invalid mem access" in str(modal.query_one("#error-log", Static).render())
