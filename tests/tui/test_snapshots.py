@@ -69,7 +69,7 @@ def test_probe_error_modal(snap_compare: Any, make_app: MakeApp) -> None:
         from beefine_tui.screens.errors import ErrorModal
 
         app.shell.open_view("trace-exec")
-        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal) and bool(app.screen.query("#error-log")))
+        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal) and bool(app.screen.query("Button")))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
