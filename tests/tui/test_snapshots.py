@@ -69,7 +69,8 @@ def test_probe_error_modal(snap_compare: Any, make_app: MakeApp) -> None:
         from beefine_tui.screens.errors import ErrorModal
 
         app.shell.open_view("trace-exec")
-        await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal) and bool(app.screen.query("Button")))
+        screen = lambda: pilot.app.screen  # noqa: E731
+        await wait_until(pilot, lambda: isinstance(screen(), ErrorModal) and bool(screen().query("Button")))
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
