@@ -90,3 +90,18 @@ def test_container_running_uses_its_namespaces() -> None:
 def test_cgroup_v2_id_on_hybrid_host_is_none_or_int() -> None:
     v = attribution.cgroup_v2_id(os.getpid())
     assert v is None or v > 0
+
+
+def test_cgroup_v2_id_is_the_inode_of_the_cgroup_dir(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a stand-in pure-v2 root: cgroup.controllers marks v2; our own "0::<path>" line names the dir
+    with open(f"/proc/{os.getpid()}/cgroup") as f:
+        v2 = [line.rstrip("\n").split(":", 2)[2] for line in f if line.startswith("0::")]
+    if not v2:
+        pytest.skip("no cgroup v2 line for this process")
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    d = tmp_path / v2[0].lstrip("/")
+    d.mkdir(parents=True, exist_ok=True)
+    monkeypatch.setattr(attribution, "CGROUP2_ROOT", tmp_path)
+    assert attribution.cgroup_v2_id(os.getpid()) == os.stat(d).st_ino
+    (tmp_path / "cgroup.controllers").unlink()  # v1 or hybrid: no id
+    assert attribution.cgroup_v2_id(os.getpid()) is None
