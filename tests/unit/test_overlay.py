@@ -51,6 +51,7 @@ def _layer(root: Path, chain: str, cache: str, diff: str, link: str, digest: str
     d.mkdir(parents=True)
     (d / "cache-id").write_text(cache)
     (d / "diff").write_text(diff)
+    (d / "size").write_text("1234")
     (root / "overlay2" / cache / "diff").mkdir(parents=True)
     (root / "overlay2/l").mkdir(parents=True, exist_ok=True)
     os.symlink(f"../{cache}/diff", root / "overlay2/l" / link)
@@ -72,6 +73,7 @@ def test_layer_index_resolves_links_to_digests(tmp_path: Path) -> None:
     r1 = idx.resolve("/d/overlay2/l/AAA")
     assert (r1.cache_id, r1.diff_id, r1.digests) == ("cache1", "sha256:d1", ("sha256:g1",))
     assert r1.label == "sha256:g1"
+    assert r1.size == 1234
     assert idx.resolve("l/BBB").label == "diff-id sha256:d2"
     assert idx.resolve("l/III").label.startswith("init layer")
     assert idx.resolve("/x/overlay2/cache2/diff").cache_id == "cache2"

@@ -85,10 +85,11 @@ class ImageStructure:
         )
         out.append(f"  env: {', '.join(self.env) or '-'}")
         out.append(f"  volumes: {', '.join(self.volumes) or '-'}")
-        out.append(f"layers ({len(self.layers)}, bottom first):")
+        unit = "uncompressed, on disk" if self.source == "daemon" else "compressed, as downloaded"
+        out.append(f"layers ({len(self.layers)}, bottom first; sizes {unit}):")
         for i, layer in enumerate(self.layers):
             out.append(
-                f"  [{i}] {layer.digest}  {_size(layer.size)}"
+                f"  [{i}] {layer.digest or '(digest unknown: not pulled)'}  {_size(layer.size)}"
                 + (f"  diff-id {layer.diff_id}" if layer.diff_id else "")
             )
             if i < len(self.history) and self.history[i]:
@@ -300,7 +301,11 @@ def from_daemon(
     by_diff = {r.diff_id: r for r in idx.by_cache_id.values()} if idx else {}
     for i, d in enumerate(diff_ids):
         ref = by_diff.get(d)
-        li = LayerInfo(digest=(ref.digests[0] if ref and ref.digests else ""), size=0, diff_id=str(d))
+        li = LayerInfo(
+            digest=(ref.digests[0] if ref and ref.digests else ""),
+            size=ref.size if ref else 0,
+            diff_id=str(d),
+        )
         if list_files and ref is not None and data_root:
             li.files, li.files_total = list_dir(f"{data_root}/overlay2/{ref.cache_id}/diff")
         elif list_files and i < len(dirs):

@@ -13,6 +13,7 @@ The parsing functions are pure; `LayerIndex.load` reads the files above.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -76,6 +77,7 @@ class LayerRef:
     diff_id: str = ""  # sha256 of the uncompressed tar (image config rootfs.diff_ids)
     digests: tuple[str, ...] = ()  # sha256 of the compressed blob(s) in a registry (manifest layers)
     chain_id: str = ""
+    size: int = 0  # uncompressed bytes the layer adds (layerdb "size")
 
     @property
     def label(self) -> str:
@@ -124,12 +126,15 @@ class LayerIndex:
             except OSError:
                 continue
             digests: tuple[str, ...] = ()
+            size = 0
+            with contextlib.suppress(OSError, ValueError):
+                size = int((Path(chain.path) / "size").read_text().strip() or 0)
             try:
                 meta = json.loads((v2meta / diff_id.removeprefix("sha256:")).read_text())
                 digests = tuple(str(m["Digest"]) for m in meta if isinstance(m, dict) and "Digest" in m)
             except (OSError, ValueError, TypeError):
                 pass
-            idx.by_cache_id[cache_id] = LayerRef(cache_id, diff_id, digests, "sha256:" + chain.name)
+            idx.by_cache_id[cache_id] = LayerRef(cache_id, diff_id, digests, "sha256:" + chain.name, size)
         return idx
 
     def resolve(self, entry: str) -> LayerRef:
