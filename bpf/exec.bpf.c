@@ -12,6 +12,9 @@
 #endif
 #define ARG_LEN 128
 #define ARGS_BUF (MAX_ARGS * ARG_LEN)
+/* allocated as the next power of two so the record's used length can be bounded with a mask,
+ * which the verifier follows (a compare-and-clamp was lost in clang's output) */
+#define ARGS_ALLOC 4096
 #define FILENAME_LEN 256
 
 struct exec_rec {
@@ -22,7 +25,7 @@ struct exec_rec {
     u32 truncated;  /* 1: more args than MAX_ARGS; 2: some arg longer than ARG_LEN */
     u32 at;         /* 1 for execveat */
     char filename[FILENAME_LEN];
-    char args[ARGS_BUF];
+    char args[ARGS_ALLOC];
 };
 
 struct exit_rec {
@@ -35,7 +38,8 @@ struct exit_rec {
 };
 
 _Static_assert(sizeof(struct beefine_hdr) == 40, "every decoder unpacks this header: change them all");
-_Static_assert(sizeof(struct exec_rec) == 320 + ARGS_BUF, "exec.py unpacks this layout: change both");
+_Static_assert(sizeof(struct exec_rec) == 320 + ARGS_ALLOC, "exec.py unpacks this layout: change both");
+_Static_assert(ARGS_BUF <= ARGS_ALLOC, "argv must fit its allocation");
 _Static_assert(sizeof(struct exit_rec) == 64, "exec.py unpacks this layout: change both");
 
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
@@ -52,7 +56,7 @@ BPF_PERCPU_ARRAY(scratch, struct exec_rec, 1);
 /* LRU maps: an entry whose owner died without passing the hook that deletes it (a thread killed
  * inside execve) is evicted instead of filling the map; in-flight entries are one per thread inside
  * the syscall, far below the sizes, so eviction never takes a live one in practice. */
-BPF_TABLE("lru_hash", u32, struct exec_rec, pending, 1024);  /* tid -> execve in flight */
+BPF_TABLE("lru_hash", u32, struct exec_rec, pending, 512);   /* tid -> execve in flight */
 BPF_TABLE("lru_hash", u32, s32, exit_codes, 8192);           /* tgid -> code passed to exit_group */
 BPF_TABLE("lru_hash", u32, s32, fatal_sig, 8192);            /* tgid -> fatal signal being delivered */
 BPF_TABLE("lru_hash", u32, u64, exec_ts, 32768);             /* tgid -> ts of its last successful exec */
@@ -136,8 +140,9 @@ static __always_inline int exec_exit(void *ctx, long ret)
         exec_ts.update(&tgid, &ts);
         fatal_sig.delete(&tgid);
     }
-    /* whole record: a variable size loses its bounds in clang's output and the verifier refuses it */
-    if (submit(ctx, r, sizeof(*r)) != 0)
+    /* only the used part of argv goes out: ~400 bytes for a typical exec instead of 4.4 KB */
+    u32 size = offsetof(struct exec_rec, args) + (r->args_size & (ARGS_ALLOC - 1));
+    if (submit(ctx, r, size) != 0)
         beefine_count_lost(BEEFINE_LOST_OUTPUT);
     pending.delete(&tid);
     return 0;

@@ -12,6 +12,9 @@
 #define READ_KIND 2
 #define WRITE_KIND 3
 #define PATH_LEN 256
+/* open_rec's path is allocated twice as long as it is ever filled, so the used length can be bounded
+ * with a mask the verifier follows: only header + path bytes go out (~90 bytes, not 328) */
+#define PATH_ALLOC 512
 
 #ifndef FDS_MAX
 #define FDS_MAX 16384
@@ -30,8 +33,8 @@ struct open_rec {
     u32 mode;
     s32 dfd;
     u32 at2;        /* 1 for openat2 */
-    u32 pad;
-    char path[PATH_LEN];
+    u32 plen;       /* bytes of path used, with its NUL */
+    char path[PATH_ALLOC];
 };
 
 struct io_rec {
@@ -64,7 +67,7 @@ struct io_pending {
     u32 write;
 };
 
-_Static_assert(sizeof(struct open_rec) == 328, "files.py unpacks this layout: change both");
+_Static_assert(sizeof(struct open_rec) == 72 + PATH_ALLOC, "files.py unpacks this layout: change both");
 _Static_assert(sizeof(struct io_rec) == 320, "files.py unpacks this layout: change both");
 
 BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
@@ -93,7 +96,8 @@ static __always_inline int open_enter(int dfd, const char *filename, u64 flags, 
     struct open_rec *r = open_scratch.lookup(&zero);
     if (!r)
         return 0;
-    if (bpf_probe_read_user_str(r->path, sizeof(r->path), filename) <= 0)
+    int plen = bpf_probe_read_user_str(r->path, PATH_LEN, filename);
+    if (plen <= 0)
         return 0;
 #ifdef PATH_PREFIX_LEN
     {
@@ -108,7 +112,7 @@ static __always_inline int open_enter(int dfd, const char *filename, u64 flags, 
     r->mode = mode;
     r->dfd = dfd;
     r->at2 = at2;
-    r->pad = 0;
+    r->plen = plen;
     u32 tid = r->h.tid;
     if (pending_open.update(&tid, r) != 0)
         beefine_count_lost(BEEFINE_LOST_MAPFULL);
@@ -145,7 +149,8 @@ static __always_inline int open_exit(void *ctx, long ret)
                 beefine_count_lost(BEEFINE_LOST_TABLEFULL);
         }
     }
-    if (submit(ctx, r, sizeof(*r)) != 0)
+    u32 size = offsetof(struct open_rec, path) + (r->plen & (PATH_ALLOC - 1));
+    if (submit(ctx, r, size) != 0)
         beefine_count_lost(BEEFINE_LOST_OUTPUT);
     pending_open.delete(&tid);
     return 0;
