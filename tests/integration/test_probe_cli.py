@@ -159,3 +159,27 @@ def test_missing_pid_and_no_daemon_are_refused(tmp_path: Path) -> None:
         timeout=60,
     )
     assert r.returncode == 69 and "no Docker socket" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_run_pid_stops_when_the_process_exits() -> None:
+    target = subprocess.Popen(["/bin/sleep", "60"])
+    proc = subprocess.Popen(
+        [*CLI, "probe", "run", "exec", "--pid", str(target.pid), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = Lines(proc.stdout)
+        out.wait_for('"state":"running"', timeout=60)
+        target.kill()
+        target.wait()
+        assert proc.wait(timeout=30) == 0  # by itself: no signal, no duration
+        line = out.wait_for('"kind":"exit"', timeout=5)
+        ev = json.loads(line)
+        assert ev["pid"] == target.pid and ev["args"]["signal"] == 9
+    finally:
+        for p in (target, proc):
+            if p.poll() is None:
+                p.kill()
+                p.wait()

@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import gc
 import json
+import os
 import signal
 import sys
 import threading
@@ -257,8 +258,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             # keep it out of every later collection of the short-lived events
             gc.freeze()
             deadline = time.monotonic() + args.duration if args.duration else None
+            # --pid without --follow-children: nothing more can come once that process is gone
+            watched = args.pid if args.pid is not None and not args.follow_children else None
+            gone_since: float | None = None
             while not stop.is_set():
                 if deadline is not None and time.monotonic() >= deadline:
+                    break
+                if watched is not None and gone_since is None and not os.path.exists(f"/proc/{watched}"):
+                    gone_since = time.monotonic()
+                if gone_since is not None and time.monotonic() - gone_since > 2 * DRAIN_TIMEOUT_S:
+                    with contextlib.suppress(OSError):
+                        sys.stderr.write(f"process {watched} exited\n")
                     break
                 events = sub.get(DRAIN_TIMEOUT_S)
                 if events and output_ok:
