@@ -114,10 +114,54 @@ def run(args: argparse.Namespace) -> int:
             on_signal_cleanup=cleanup,
         )
         try:
-            rc = app.run()
+            with terminal_for_textual():
+                rc = app.run()
         finally:
             ctx.close()
     return int(rc or 0)
+
+
+@contextlib.contextmanager
+def terminal_for_textual(tail_lines: int = 20) -> Iterator[None]:
+    """Keep C libraries off the screen while the TUI runs.
+
+    BCC's clang and libbpf write diagnostics straight to fd 2, which is the terminal Textual draws on
+    (it writes to sys.__stderr__): a compile warning scrolled the screen and left stale, misplaced
+    content (seen when a probe compiled while another tab opened). So Textual gets its own copy of
+    the terminal, and fd 2 points at a temporary file for the duration; after the TUI closes, the
+    last lines of it (if any) are shown, and the file is removed.
+    """
+    if not os.isatty(2):
+        yield
+        return
+    import tempfile
+
+    saved_fd = os.dup(2)
+    encoding = getattr(sys.__stderr__, "encoding", None) or "utf-8"
+    tty = os.fdopen(os.dup(2), "w", buffering=1, encoding=encoding, errors="replace")
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed below
+    old_dunder, old_err = sys.__stderr__, sys.stderr
+    os.dup2(log.fileno(), 2)
+    sys.__stderr__ = sys.stderr = tty  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        os.dup2(saved_fd, 2)
+        os.close(saved_fd)
+        sys.__stderr__, sys.stderr = old_dunder, old_err  # type: ignore[misc]
+        with contextlib.suppress(OSError):
+            tty.close()
+        try:
+            log.seek(0)
+            lines = log.read().decode("utf-8", "replace").splitlines()
+        finally:
+            log.close()
+        lines = [line for line in lines if line.strip()]
+        if lines:
+            head = f"beefine-tui: messages from the BPF compiler while the app ran ({len(lines)} lines):"
+            print(head, file=sys.stderr)
+            for line in lines[-tail_lines:]:
+                print(f"  {line}", file=sys.stderr)
 
 
 def _lab_cleanup(lab_info: Any) -> Callable[[], None]:

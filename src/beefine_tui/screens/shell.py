@@ -25,7 +25,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
 
 SECTION_EBPF = "Load eBPF"
 SECTION_DOCKER = "Docker"
@@ -233,11 +233,13 @@ class ShellScreen(Screen[None]):
             await self._settled()
 
     async def _settled(self) -> None:
+        # like a user opening them one after the other: TabbedContent mishandled back-to-back adds
+        # (a stale tab bar, the wrong pane painted) when they were made within the same moment
         for _ in range(200):
             await asyncio.sleep(0.02)
             if not self._draining:
                 break
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
 
     # ---- sizes
     def size_changed(self, width: int, height: int) -> None:
@@ -324,18 +326,11 @@ class ShellScreen(Screen[None]):
                 pane = self._pending.pop(0)
                 if pane.id in self._views:  # not closed meanwhile
                     await tabs.add_pane(pane)
-            self._settle()
-            self.call_after_refresh(self._settle)  # again after add_tab's own TabActivated messages
+            want = self._want_active
+            if want in self._views and tabs.query(f"#{want}"):
+                tabs.active = want
         finally:
             self._draining = False
-
-    def _settle(self) -> None:
-        """Make the tab bar, the active pane and the shown content agree on the last tab asked for."""
-        tabs = self.query_one("#tabs", TabbedContent)
-        want = self._want_active
-        if want in self._views and tabs.query(f"#{want}"):
-            tabs.active = want
-            tabs.query_one(ContentSwitcher).current = want
 
     def _focus_view(self, view: Widget, tries: int = 20) -> None:
         """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
