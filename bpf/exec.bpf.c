@@ -22,7 +22,7 @@ struct exec_rec {
     s64 ret;
     u32 argc;       /* args copied */
     u32 args_size;  /* bytes used in args: NUL-terminated strings back to back */
-    u32 truncated;  /* 1: more args than MAX_ARGS; 2: some arg longer than ARG_LEN */
+    u32 truncated;  /* 1: argv incomplete (more than MAX_ARGS, or unreadable); 2: an arg was cut */
     u32 at;         /* 1 for execveat */
     char filename[FILENAME_LEN];
     char args[ARGS_ALLOC];
@@ -91,14 +91,20 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
 #pragma unroll
     for (int i = 0; i < MAX_ARGS; i++) {
         const char *argp = NULL;
-        bpf_probe_read_user(&argp, sizeof(argp), &argv[i]);
+        if (bpf_probe_read_user(&argp, sizeof(argp), &argv[i]) != 0) {
+            /* the argv array is in a page not faulted in yet: BPF cannot wait for it */
+            r->truncated |= 1;
+            goto done;
+        }
         if (!argp)
             goto done;
         if (off > ARGS_BUF - ARG_LEN)
             goto done;
         int n = bpf_probe_read_user_str(&r->args[off], ARG_LEN, argp);
-        if (n <= 0)
+        if (n <= 0) {
+            r->truncated |= 1;  /* unreadable string (not faulted in): say argv is incomplete */
             goto done;
+        }
         if (n == ARG_LEN)
             r->truncated |= 2;
         off += n;
