@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--follow-children", action="store_true", help="with --pid: also every process it forks from now on"
     )
     run.add_argument("--path-prefix", metavar="P", help="files probe: only paths starting with P")
+    run.add_argument("--interface", metavar="IFACE", help="xdp probe: the interface to count packets on")
+    run.add_argument(
+        "--sample-every", type=int, default=0, metavar="N", help="xdp probe: keep 1 packet header in N"
+    )
     run.add_argument(
         "--docker-host", metavar="URL", help="Docker daemon for --container (default: DOCKER_HOST)"
     )
@@ -138,7 +142,15 @@ def build_options(args: argparse.Namespace) -> Any:
     from beefine_tui.probes.bcc_runner import check_ring_pages
 
     check_ring_pages(args.ring_pages)
-    return ProbeOptions(target=target, path_prefix=args.path_prefix or None, ring_pages=args.ring_pages)
+    if args.sample_every < 0:
+        raise UsageError("--sample-every takes a whole number >= 0 (0: the probe's default)")
+    return ProbeOptions(
+        target=target,
+        path_prefix=args.path_prefix or None,
+        interface=args.interface or None,
+        sample_every=args.sample_every,
+        ring_pages=args.ring_pages,
+    )
 
 
 @contextlib.contextmanager

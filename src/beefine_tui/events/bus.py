@@ -127,8 +127,11 @@ class Bus:
         if not events:
             return
         with self._lock:
+            tally = self._tally
             for ev in events:
-                t = self._tally.setdefault(ev.probe, ProbeTally())
+                t = tally.get(ev.probe)
+                if t is None:
+                    t = tally[ev.probe] = ProbeTally()
                 if ev.kind == LOST:
                     if ev.args.get("source") != "bus":
                         t.lost_kernel += int(ev.args.get("count", 0))
