@@ -314,3 +314,11 @@ async def test_quit_closes_the_context(make_app: MakeApp) -> None:
 
 def test_event_log_is_used_for_probe_views() -> None:
     assert EventLog  # imported for type checks of the views above
+
+
+async def test_no_color_is_honoured(make_app: MakeApp, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.no_color

@@ -23,6 +23,7 @@ WIDGET_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Live logs", "End", "follow again (shows what was held)"),
     ("Live logs", "p", "pause / resume following"),
     ("Sidebar", "↑ ↓ Enter", "move, open the item in a tab"),
+    ("Sidebar", "F1", "show and focus the sidebar (it folds away below 100 columns when a view opens)"),
     ("Tabs", "ctrl+pageup / ctrl+pagedown", "previous / next tab"),
 )
 

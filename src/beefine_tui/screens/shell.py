@@ -309,6 +309,9 @@ class ShellScreen(Screen[None]):
         view.add_class("view")
         self._views[pane_id] = view
         pane = TabPane(label or key, view, id=pane_id)
+        if self.has_class("-narrow"):
+            # below 100 columns the view needs the room: the sidebar folds away (F1 or ctrl+b brings it back)
+            self.query_one("#sidebar", Tree).display = False
         self._want_active = pane_id
         self._pending.append(pane)
         if not self._draining:
