@@ -76,9 +76,11 @@ class Tmux:
         raise AssertionError(f"screen never matched within {timeout:.0f} s; last screen:\n{screen}")
 
     def kill(self) -> None:
-        subprocess.run(
-            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=15, check=False
-        )
+        cmd = ["tmux", "-L", self.socket, "kill-server"]
+        subprocess.run(cmd, capture_output=True, timeout=15, check=False, env=ENV)
+        # tmux leaves its socket file behind
+        sock = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / self.socket
+        sock.unlink(missing_ok=True)
 
 
 @pytest.fixture
