@@ -763,10 +763,14 @@ class UserBccProgram(Runner):
         raise ProbeLoadError(f"could not check {self.label}: {check.error or 'unknown failure'}", log=log)
 
     def _load(self, text: str, check: PrecheckResult, kinds: dict[str, str | None]) -> None:
+        from beefine_tui.probes.bcc_runner import COMPILE_LOCK
+
         QuietBPF = _quiet_bpf_class()
         try:
-            # the precheck already reported warnings; -w keeps clang from printing them over the TUI
-            self._bpf = b = QuietBPF(text=text.encode(), cflags=["-w"])
+            # the precheck already reported warnings; -w keeps clang from printing them over the TUI.
+            # One BCC compile per process at a time: concurrent compiles abort the process (bcc_runner).
+            with COMPILE_LOCK:
+                self._bpf = b = QuietBPF(text=text.encode(), cflags=["-w"])
         except Exception as e:
             raise ProbeLoadError(f"BCC could not compile {self.label}: {e}") from e
         fds: list[int] = []

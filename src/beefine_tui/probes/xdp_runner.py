@@ -356,9 +356,12 @@ class XdpRunner(Runner):
                 "BCC's Python bindings are not importable", "install python3-bpfcc (`make setup`)"
             ) from e
         text = render(self._options).split("\n", 1)[1]
+        from beefine_tui.probes.bcc_runner import COMPILE_LOCK
+
         try:
-            self._bpf = BPF(text=text.encode(), cflags=cflags(self._options))
-            self._fn = self._bpf.load_func(FUNC.encode(), BPF.XDP)
+            with COMPILE_LOCK:  # one BCC compile per process at a time (see bcc_runner)
+                self._bpf = BPF(text=text.encode(), cflags=cflags(self._options))
+                self._fn = self._bpf.load_func(FUNC.encode(), BPF.XDP)
         except Exception as e:
             self._cleanup_bpf()
             raise ProbeLoadError(f"the XDP program did not compile or load: {e}", log=str(e)) from e

@@ -148,11 +148,9 @@ class NetworkView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_worker(self, ifname: str) -> None:
         from beefine_tui.probes.base import ProbeOptions
-        from beefine_tui.screens.probe_view import BPF_LOAD_LOCK
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
-        with BPF_LOAD_LOCK:
-            session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname))
+        session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname))
         self.app.call_from_thread(self._started, session)
 
     def _started(self, session: Any) -> None:

@@ -32,12 +32,6 @@ SPLIT_PREFERENCE = ("exec", "files", "mounts", "namespaces", "sockets", "securit
 NOT_ROOT = "Loading eBPF needs root (or CAP_BPF + CAP_PERFMON). Quit (ctrl+q) and run: sudo beefine-tui"
 
 
-# BCC compiles with an in-process clang/LLVM that is not safe to run from two threads at once: two views
-# starting probes together (e.g. `--open trace-exec --open network:eth0`) aborted the process (SIGABRT).
-# Every view of this app starts BPF programs under this lock.
-BPF_LOAD_LOCK = threading.Lock()
-
-
 def split_probes() -> tuple[str, ...]:
     from beefine_tui.screens.shell import probe_names
 
@@ -239,8 +233,7 @@ class ProbeView(WorkerErrors, Vertical):
                 raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
         target = resolve_target(ctx, container) if container else Target()
         try:
-            with BPF_LOAD_LOCK:
-                session = ctx.start_probes(names, ProbeOptions(target=target))
+            session = ctx.start_probes(names, ProbeOptions(target=target))
         except ImportError as e:
             raise BeefineError(
                 "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"

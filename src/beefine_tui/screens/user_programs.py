@@ -150,12 +150,9 @@ class UserProgramsView(WorkerErrors, Vertical):
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
         runner = load_user_program(text)
-        from beefine_tui.screens.probe_view import BPF_LOAD_LOCK
-
         ctx.own(runner)
         try:
-            with BPF_LOAD_LOCK:
-                runner.start(ctx.bus.publish)
+            runner.start(ctx.bus.publish)
         except BaseException:
             runner.stop()
             ctx.disown(runner)
