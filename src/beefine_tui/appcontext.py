@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from beefine_tui.errors import DockerUnavailableError
+from beefine_tui.errors import BeefineError, DockerUnavailableError
 from beefine_tui.events.bus import Bus
 from beefine_tui.privileges import can_load_bpf
 
@@ -37,6 +37,7 @@ class AppContext:
     _client: Any = None
     _owned: list[Stoppable] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
 
     def docker_client(self) -> docker.DockerClient:
         """The SDK client for the daemon in use; raises DockerUnavailableError with the reason."""
@@ -52,10 +53,21 @@ class AppContext:
                 self._client = connect(self.docker_host)
             return self._client
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def own(self, thing: Stoppable) -> None:
-        """Register something to stop at close() (a probe session, a container remover...)."""
+        """Register something to stop at close() (a probe session, a container remover...).
+
+        After close() (a worker finishing while the app exits) it is stopped at once instead, so
+        nothing started late outlives the app.
+        """
         with self._lock:
-            self._owned.append(thing)
+            if not self._closed:
+                self._owned.append(thing)
+                return
+        thing.stop()
 
     def disown(self, thing: Stoppable) -> None:
         with self._lock:
@@ -66,6 +78,8 @@ class AppContext:
         """Start a ProbeSession publishing to this context's bus; stopped at close()."""
         from beefine_tui.probes.session import ProbeSession
 
+        if self._closed:
+            raise BeefineError("the app is closing: no new probes are started")
         session = ProbeSession(names, options, self.bus)
         self.own(session)
         try:
@@ -79,6 +93,7 @@ class AppContext:
     def close(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         """Stop everything owned, newest first. Idempotent; one failure does not skip the rest."""
         with self._lock:
+            self._closed = True
             owned, self._owned = list(reversed(self._owned)), []
             client, self._client = self._client, None
         for thing in owned:

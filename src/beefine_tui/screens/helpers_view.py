@@ -13,6 +13,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker
 
 from beefine_tui.screens.errors import WorkerErrors, describe
+from beefine_tui.widgets.ui_thread import ui_soon
 
 LOADING = "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…"
 PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", "raw_tracepoint", "syscall")
@@ -74,9 +75,9 @@ class HelpersView(WorkerErrors, Vertical):
         try:
             types = program_types()
         except ImportError as e:
-            self.app.call_from_thread(self.notice, f"The helper catalog is not available yet ({e}).")
+            ui_soon(self, self.notice, f"The helper catalog is not available yet ({e}).")
             return
-        self.app.call_from_thread(self._set_types, types)
+        ui_soon(self, self._set_types, types)
 
     def _set_types(self, types: list[str]) -> None:
         ordered = [t for t in PREFERRED_TYPES if t in types] + sorted(
@@ -99,7 +100,7 @@ class HelpersView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="helpers")
     def _load_helpers(self, prog_type: str) -> None:
         helpers = helpers_for(prog_type)
-        self.app.call_from_thread(self._set_helpers, prog_type, helpers)
+        ui_soon(self, self._set_helpers, prog_type, helpers)
 
     def _set_helpers(self, prog_type: str, helpers: list[tuple[str, str, str]]) -> None:
         if prog_type != self.prog_type:

@@ -22,6 +22,7 @@ from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.status_strip import StatusStrip
+from beefine_tui.widgets.ui_thread import ui_soon
 
 PROBE = "xdp"
 NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
@@ -113,9 +114,9 @@ class NetworkView(WorkerErrors, Vertical):
         try:
             options = list_interfaces()
         except ImportError:
-            self.app.call_from_thread(self.notice, "XDP support (probes/xdp.py) is not available yet.")
+            ui_soon(self, self.notice, "XDP support (probes/xdp.py) is not available yet.")
             return
-        self.app.call_from_thread(self._set_interfaces, options)
+        ui_soon(self, self._set_interfaces, options)
 
     def _set_interfaces(self, options: list[tuple[str, str]]) -> None:
         sel = self.query_one("#iface", Select)
@@ -151,7 +152,7 @@ class NetworkView(WorkerErrors, Vertical):
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
         session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname))
-        self.app.call_from_thread(self._started, session)
+        ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:
         from beefine_tui.screens.probe_view import _stop_in_background

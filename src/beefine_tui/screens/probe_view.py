@@ -25,6 +25,7 @@ from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.status_strip import StatusStrip
+from beefine_tui.widgets.ui_thread import ui_soon
 
 # what the split pane tails for a container: the syscall-level probes, where they exist
 SPLIT_PREFERENCE = ("exec", "files", "mounts", "namespaces", "sockets", "security")
@@ -238,7 +239,7 @@ class ProbeView(WorkerErrors, Vertical):
             raise BeefineError(
                 "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"
             ) from e
-        self.app.call_from_thread(self._started, session)
+        ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:
         if not self.is_mounted:
@@ -284,9 +285,9 @@ class ProbeView(WorkerErrors, Vertical):
         header, events = open_recording(path)
         replayer = Replayer(events, ctx.bus, speed=speed)
         ctx.own(replayer)
-        self.app.call_from_thread(self._started, replayer)
+        ui_soon(self, self._started, replayer)
         if header.probes:
-            self.app.call_from_thread(setattr, self.strip, "probes", tuple(header.probes))
+            ui_soon(self, setattr, self.strip, "probes", tuple(header.probes))
         replayer.start()
 
 

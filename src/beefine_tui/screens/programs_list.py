@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from beefine_tui.screens.errors import WorkerErrors, describe
+from beefine_tui.widgets.ui_thread import ui_soon
 
 REFRESH_S = 2.0
 COLUMNS = ("id", "type", "name", "attach", "owner", "runs/s", "avg ns", "ours")
@@ -120,7 +121,7 @@ class ProgramsListView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self) -> None:
         rows = collect_programs()
-        self.app.call_from_thread(self._show, rows, time.monotonic())
+        ui_soon(self, self._show, rows, time.monotonic())
 
     def _show(self, rows: list[ProgRow], now: float) -> None:
         self._busy = False

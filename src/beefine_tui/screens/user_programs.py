@@ -22,6 +22,7 @@ from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.screens.errors import ErrorPanel, WorkerErrors, describe
 from beefine_tui.widgets.pump import EventPump
+from beefine_tui.widgets.ui_thread import ui_soon
 
 NOT_ROOT = "Loading programs needs root: quit (ctrl+q) and run: sudo beefine-tui"
 MAX_ROWS = 1000  # output rows kept per view; older rows are dropped (the count says so)
@@ -123,7 +124,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="open")
     def _open_worker(self, path: str) -> None:
         text = read_program(path)
-        self.app.call_from_thread(self._opened, path, text)
+        ui_soon(self, self._opened, path, text)
 
     def _opened(self, path: str, text: str) -> None:
         area = self.query_one("#source", TextArea)
@@ -157,7 +158,7 @@ class UserProgramsView(WorkerErrors, Vertical):
             runner.stop()
             ctx.disown(runner)
             raise
-        self.app.call_from_thread(self._loaded, runner)
+        ui_soon(self, self._loaded, runner)
 
     def _loaded(self, runner: Any) -> None:
         self.query_one("#load", Button).disabled = False
