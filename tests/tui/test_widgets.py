@@ -168,3 +168,20 @@ async def test_chart_keeps_bounded_history() -> None:
         for i in range(20):
             chart.push(i)
         assert list(chart.history) == [15, 16, 17, 18, 19]
+
+
+async def test_idle_chart_draws_a_baseline_not_full_blocks() -> None:
+    from textual.widgets import Sparkline
+
+    app = WidgetApp(Bus())
+    async with app.run_test(size=(100, 30)) as pilot:
+        chart = app.query_one(Chart)
+        spark = chart.query_one(Sparkline)
+        assert not spark.data  # nothing yet: a flat baseline
+        chart.push(0)
+        chart.push(0)
+        await pilot.pause()
+        assert not spark.data  # all zero is still idle
+        chart.push(3)
+        await pilot.pause()
+        assert list(spark.data or []) == [0, 0, 3]

@@ -140,14 +140,14 @@ VIEWS: tuple[ViewEntry, ...] = (
         "image-monitor",
         "Image monitor",
         SECTION_DOCKER,
-        "pull an image and watch what the kernel does",
+        "pull and run an image: watch the kernel build the container, phase by phase",
         partial(_external, "image_monitor", ("ImageMonitorView", "ImageMonitor"), "Image monitor"),
     ),
     ViewEntry(
         "container-monitor",
         "Container monitor",
         SECTION_DOCKER,
-        "create and run a container, phase by phase",
+        "a container's namespaces, cgroup, mounts, processes and network, live",
         partial(
             _external, "container_monitor", ("ContainerMonitorView", "ContainerMonitor"), "Container monitor"
         ),
