@@ -271,3 +271,20 @@ def test_function_entry_line_is_renumbered_to_the_tracepoint_probe_line() -> Non
 def test_verifier_line_zero_is_not_a_source_line() -> None:
     log = ";  @ user.c:5\n7: (79) r1 = *(u64 *)(r0 +0)\n;  @ user.c:0\nR0 invalid mem access 'x'\n"
     assert up.verifier_reason(log)[1] == 5
+
+
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("R0 invalid mem access 'map_value_or_null'", "against NULL"),
+        ("invalid func unknown#195896080", "not offered to this program type"),
+        ("unknown func bpf_xdp_adjust_head#44", "not offered to this program type"),
+        ("back-edge from insn 12 to 5", "bound every loop"),
+        ("invalid indirect read from stack R2 off -40+0 size 24", "initialise the struct"),
+        ("something the table does not know", "in the log below"),
+    ],
+)
+def test_verifier_hint_follows_the_reason(reason: str, expected: str) -> None:
+    from beefine_tui.probes.user_program import verifier_hint
+
+    assert expected in verifier_hint(reason)

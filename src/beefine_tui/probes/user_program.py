@@ -202,6 +202,46 @@ def compile_warnings(log: str, source: str, limit: int = 5) -> list[str]:
     return out
 
 
+# What usually fixes each kind of rejection, matched on the verifier's own words (kernel/bpf/verifier.c).
+_VERIFIER_HINTS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("or_null", "invalid mem access 'scalar'", "invalid mem access 'inv'"),
+        "check the pointer before reading it (a map lookup's result against NULL), "
+        "or read kernel/user memory with bpf_probe_read_*",
+    ),
+    (
+        ("unknown func", "invalid func", "program of this type cannot use helper"),
+        "that helper is not offered to this program type on this kernel: see Helper functions "
+        "(`beefine-tui helpers --type TYPE`)",
+    ),
+    (
+        ("back-edge", "infinite loop", "too large", "too many instructions", "complexity limit"),
+        "bound every loop with a constant the verifier can see, or split the work",
+    ),
+    (
+        ("invalid indirect read from stack", "invalid read from stack", "uninitialized"),
+        "initialise the struct before sending it (= {} or __builtin_memset)",
+    ),
+    (
+        ("expected=", "type=", "arg#"),
+        "a helper got an argument of the wrong kind: check its signature in Helper functions",
+    ),
+    (
+        ("outside of the allowed memory range", "out of bounds", "min value is negative"),
+        "bound the offset or size with a check the verifier can follow (e.g. `if (n > MAX) n = MAX;`)",
+    ),
+)
+
+
+def verifier_hint(reason: str) -> str:
+    """A short, likely fix for a verifier rejection, from its reason line."""
+    low = reason.lower()
+    for needles, hint in _VERIFIER_HINTS:
+        if any(n.lower() in low for n in needles):
+            return hint
+    return "the verifier's reason and the instruction it stopped at are in the log below"
+
+
 def verifier_reason(log: str) -> tuple[str, int | None]:
     """The verifier's reason (the last meaningful line before its "processed N insns" summary) and
     the user's source line it was checking (from the `; ... @ user.c:N` line-info comments)."""
@@ -754,9 +794,7 @@ class UserBccProgram(Runner):
                 reason = check.error or reason
             raise ProbeLoadError(
                 f"the verifier rejected {check.function}{where}: {reason}",
-                hints[0].removeprefix("HINT:").strip()
-                if hints
-                else "every pointer must be checked before it is read (map values against NULL)",
+                hints[0].removeprefix("HINT:").strip() if hints else verifier_hint(reason),
                 log=body,
                 line=src_line,
             )
