@@ -6,80 +6,17 @@ the other ends, owned by this untraced process, do not."""
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from types import ModuleType
+from collections.abc import Sequence
 
 import pytest
 
-from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
 from beefine_tui.probes import tcp
-from beefine_tui.probes.base import ProbeOptions, Target
+from tests.integration.probe_harness import run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-# ---- harness (the same in each of B2's probe integration tests)
-
-GATE = "import sys\nsys.stdin.readline()\n"
-
-
-def prog_exists(prog_id: int) -> bool:
-    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
-    return r.returncode == 0
-
-
-def collect_until(sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float) -> list[Event]:
-    events: list[Event] = []
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not done(events):
-        events.extend(sub.get(0.1))
-    return events
-
-
-def run_traced(
-    mod: ModuleType,
-    code: str,
-    done: Callable[[Sequence[Event]], bool],
-    timeout: float = 30.0,
-    during: Callable[[], None] | None = None,
-) -> tuple[list[Event], str]:
-    """Start a child that waits on stdin, trace it (and only it, by lineage) with `mod`, let it run
-    `code`, collect events until `done`, stop, and check the runner's programs are gone. `during` runs
-    in this (untraced) process while tracing, to make noise that must not show up."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", GATE + code],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    bus = Bus()
-    sub = bus.subscribe("test")
-    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
-    ids: set[int] = set()
-    try:
-        runner.start(bus.publish)
-        ids = runner.prog_ids()
-        assert ids and all(prog_exists(i) for i in ids)
-        if during is not None:
-            during()  # noise from outside the filter, made while tracing
-        out, err = child.communicate("go\n", timeout=timeout)
-        assert child.returncode == 0, f"child failed: {err}"
-        events = collect_until(sub, done, timeout)
-    finally:
-        runner.stop()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    runner.stop()  # idempotent
-    events += sub.get(0.2)
-    assert not [i for i in ids if prog_exists(i)], "BPF programs left loaded after stop()"
-    return [e for e in events if e.kind not in ("status", "lost")], out
-
 
 # ---- the tests
 
