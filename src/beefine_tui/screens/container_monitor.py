@@ -633,7 +633,9 @@ class ContainerMonitorView(Vertical):
                 raise BeefineError(f"not a number of pids: {raw['pids']!r}")
             pids = int(raw["pids"]) if raw["pids"] else None
         except BeefineError as e:
+            # the status line is rewritten by refreshes; a refused input must stay visible
             self.status(e.message)
+            self.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title="Not changed", severity="error")
             return
         if mem is None and cpus is None and pids is None:
             self.status("type a memory, cpus or pids limit first")
