@@ -152,5 +152,8 @@ async def test_enter_on_a_row_asks_for_the_monitor() -> None:
         await wait_refreshes(pilot, view, 1)
         view.query_one(DataTable).focus()
         await pilot.press("enter")
-        await pilot.pause(0.1)
+        for _ in range(500):  # the message is handled asynchronously: wait for it, up to ~10 s
+            if chosen:
+                break
+            await pilot.pause(0.02)
     assert chosen == [a.id]

@@ -121,7 +121,10 @@ async def test_errors_are_said_not_raised() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(ImageMonitorView)
         view.query_one("#im-run", Button).press()
-        await pilot.pause(0.05)
+        for _ in range(500):  # Button.Pressed is handled asynchronously: wait for it, up to ~10 s
+            if "enter an image" in str(view.query_one("#im-status", Static).render()):
+                break
+            await pilot.pause(0.02)
         assert "enter an image" in str(view.query_one("#im-status", Static).render())
         view.query_one("#im-image", Input).value = "127.0.0.1:5077/nope:1"
         view.query_one("#im-run", Button).press()
