@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -136,27 +137,45 @@ def test_fd_left_open_by_an_exited_process_is_reported() -> None:
 
 def test_fd_closed_without_close_is_not_misattributed() -> None:
     """close_range(2) (as os.closerange does) closes a tracked fd without close(2); the next open of
-    another file gets the same number and its writes must not count for the old path."""
+    another file gets the same number and its writes must not count for the old path.
+
+    Done in a single-threaded child: inside pytest another thread can take the freed number first."""
     inside = tempfile.mkdtemp(prefix="beefine-files-in-")
     outside = tempfile.mkdtemp(prefix="beefine-files-out-")
     tracked, other = os.path.join(inside, "t"), os.path.join(outside, "o")
+    child_code = (
+        "import os, sys\n"
+        "sys.stdin.readline()\n"
+        "tracked, other = sys.argv[1], sys.argv[2]\n"
+        "fd = os.open(tracked, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+        "os.closerange(fd, fd + 1)\n"
+        "fd2 = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+        "assert fd2 == fd, (fd, fd2)  # the lowest free number: the one just closed\n"
+        "os.write(fd2, b'y' * 77)\n"
+        "os.close(fd2)\n"
+        "fd3 = os.open(tracked, os.O_WRONLY)\n"
+        "os.write(fd3, b'z' * 5)\n"
+        "os.close(fd3)\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", child_code, tracked, other],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     bus = Bus()
     sub = bus.subscribe("test")
-    opts = ProbeOptions(target=Target(pids=frozenset({os.getpid()})), path_prefix=inside)
+    opts = ProbeOptions(target=Target(pids=frozenset({child.pid})), path_prefix=inside)
     try:
         with files.make_runner(opts) as runner:
             runner.start(bus.publish)
-            fd = os.open(tracked, os.O_WRONLY | os.O_CREAT, 0o600)
-            os.closerange(fd, fd + 1)
-            fd2 = os.open(other, os.O_WRONLY | os.O_CREAT, 0o600)
-            assert fd2 == fd  # the lowest free number: the one just closed
-            os.write(fd2, b"y" * 77)
-            os.close(fd2)
-            fd3 = os.open(tracked, os.O_WRONLY)
-            os.write(fd3, b"z" * 5)
-            os.close(fd3)
+            _, err = child.communicate("go\n", timeout=60)
+            assert child.returncode == 0, err
             events = collect_until(sub, lambda evs: any(e.kind == "write" for e in evs))
     finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
         for p in (tracked, other):
             if os.path.exists(p):
                 os.unlink(p)
