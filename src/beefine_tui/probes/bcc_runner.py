@@ -440,6 +440,18 @@ class MmapRing:
         self._mm.close()
 
 
+def prog_id_of_fd(fd: int) -> int | None:
+    """The id of the BPF program behind one of this process's fds (from /proc/self/fdinfo)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("prog_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 def fd_ids(kind: str) -> set[int]:
     """prog_id / map_id of every BPF fd this process holds (from /proc/self/fdinfo)."""
     ids: set[int] = set()

@@ -53,9 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import Runner, Sink
+from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 
 USER_FILE = "user.c"  # the file name clang and the verifier report for the user's own lines
 MAX_SOURCE_BYTES = 1 << 20
@@ -635,17 +638,6 @@ def _kprobes_available() -> bool:
     )
 
 
-def _prog_id_of_fd(fd: int) -> int | None:
-    try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("prog_id:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
 @dataclass
 class OutputTable:
     name: str
@@ -801,8 +793,6 @@ class UserBccProgram(Runner):
         raise ProbeLoadError(f"could not check {self.label}: {check.error or 'unknown failure'}", log=log)
 
     def _load(self, text: str, check: PrecheckResult, kinds: dict[str, str | None]) -> None:
-        from beefine_tui.probes.bcc_runner import COMPILE_LOCK
-
         QuietBPF = _quiet_bpf_class()
         try:
             # the precheck already reported warnings; -w keeps clang from printing them over the TUI.
@@ -822,7 +812,7 @@ class UserBccProgram(Runner):
             fds.append(f.fd)
             point = self._attach(b, fn, kind)
             self.functions[fn] = point
-        self.prog_ids = tuple(i for i in (_prog_id_of_fd(fd) for fd in fds) if i is not None)
+        self.prog_ids = tuple(i for i in (prog_id_of_fd(fd) for fd in fds) if i is not None)
         self._open_tables(b, check)
         self._stop_event.clear()
         self._thread = threading.Thread(target=self._poll_loop, name=f"bcc-{self.probe}", daemon=True)
@@ -1127,18 +1117,7 @@ class UserBpftraceProgram(Runner):
         for c, p in zip(cols, parts, strict=True):
             values[c] = int(p) if re.fullmatch(r"-?\d+", p.strip()) else p
         values["line"] = line
-        ev = event_from_fields(self.probe, "printf", values)
-        return Event(
-            ts=ev.ts,
-            probe=ev.probe,
-            kind=ev.kind,
-            pid=ev.pid,
-            tid=ev.tid,
-            ppid=ev.ppid,
-            comm=ev.comm,
-            args=values,
-            text=line,
-        )
+        return msgspec.structs.replace(event_from_fields(self.probe, "printf", values), text=line)
 
     def start(self, sink: Sink) -> None:
         from beefine_tui.privileges import require_bpf

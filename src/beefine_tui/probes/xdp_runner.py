@@ -31,6 +31,7 @@ from typing import Any
 from beefine_tui.errors import NotFoundError, ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import ProbeOptions, Runner, Sink
+from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 
 PROBE = "xdp"
 SOURCE = "xdp.bpf.c"
@@ -262,17 +263,6 @@ def cflags(options: ProbeOptions) -> list[str]:
 
 
 # --- attaching ----------------------------------------------------------------------------------
-def _prog_id_of_fd(fd: int) -> int | None:
-    try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("prog_id:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
 def bpf_link_create_xdp(prog_fd: int, ifindex: int, flags: int = XDP_FLAGS_SKB_MODE) -> int:
     """bpf(BPF_LINK_CREATE) for XDP; returns the link fd (O_CLOEXEC). Raises OSError(errno)."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -356,8 +346,6 @@ class XdpRunner(Runner):
                 "BCC's Python bindings are not importable", "install python3-bpfcc (`make setup`)"
             ) from e
         text = render(self._options).split("\n", 1)[1]
-        from beefine_tui.probes.bcc_runner import COMPILE_LOCK
-
         try:
             with COMPILE_LOCK:  # one BCC compile per process at a time (see bcc_runner)
                 self._bpf = BPF(text=text.encode(), cflags=cflags(self._options))
@@ -365,7 +353,7 @@ class XdpRunner(Runner):
         except Exception as e:
             self._cleanup_bpf()
             raise ProbeLoadError(f"the XDP program did not compile or load: {e}", log=str(e)) from e
-        self._prog_id = _prog_id_of_fd(self._fn.fd)
+        self._prog_id = prog_id_of_fd(self._fn.fd)
         try:
             self._attach(iface)
         except BaseException:
