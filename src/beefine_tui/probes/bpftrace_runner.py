@@ -41,6 +41,8 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
 
+import msgspec
+
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
@@ -323,18 +325,7 @@ class OutputDecoder:
         if len(t.pids) > 1 and ev.kind not in ("lost", "status") and ev.pid and ev.pid not in t.pids:
             return None
         if t.container_id and ev.container is None and ev.kind not in ("lost", "status", "map"):
-            return Event(
-                ts=ev.ts,
-                probe=ev.probe,
-                kind=ev.kind,
-                pid=ev.pid,
-                tid=ev.tid,
-                ppid=ev.ppid,
-                comm=ev.comm,
-                container=t.container_id,
-                args=ev.args,
-                text=ev.text,
-            )
+            return msgspec.structs.replace(ev, container=t.container_id)
         return ev
 
     def _line(self, line: str) -> Event | None:
