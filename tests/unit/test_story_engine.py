@@ -262,3 +262,28 @@ def test_xdp_bytes_over_the_pull_window() -> None:
     eng.feed(evs)
     x = eng.timeline().phase("pull").details["xdp"]
     assert x == {"ifname": "lo", "tcp_packets": 58, "tcp_bytes": 50_000}
+
+
+def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_once() -> None:
+    # dockerd keeps only a layer's latest progress for a slow reader: seen in CI as
+    # "Downloading" followed directly by "Extracting" with no "Download complete" between
+    statuses = [
+        ("aaaaaaaaaaaa", "Pulling fs layer"),
+        ("bbbbbbbbbbbb", "Already exists"),
+        ("aaaaaaaaaaaa", "Downloading"),
+        ("aaaaaaaaaaaa", "Extracting"),
+        ("aaaaaaaaaaaa", "Extracting"),
+        ("aaaaaaaaaaaa", "Pull complete"),
+        ("cccccccccccc", "Pulling fs layer"),
+        ("cccccccccccc", "Pull complete"),
+    ]
+    evs = [Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"})]
+    evs += [
+        Event(ts=2 + i, probe="docker", kind="pull_status", args={"id": lid, "status": st})
+        for i, (lid, st) in enumerate(statuses)
+    ]
+    eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
+    eng.feed(evs)
+    layers = eng.timeline().phase("pull").details["layers"]
+    got = {lid: (d["fetches"], d["extracts"]) for lid, d in layers.items()}
+    assert got == {"aaaaaaaaaaaa": (1, 1), "bbbbbbbbbbbb": (0, 0), "cccccccccccc": (1, 1)}

@@ -32,6 +32,12 @@ from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, par
 from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
+# dockerd's transfer broadcaster hands a slow reader only the latest progress of a layer, so
+# "Download complete" can be overtaken by "Extracting": any of these proves the blob was fetched.
+_FETCH_STAGES = frozenset(
+    {"Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"}
+)
+_EXTRACT_STAGES = frozenset({"Extracting", "Pull complete"})
 DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
 
@@ -531,10 +537,11 @@ class StoryEngine:
                 continue  # "Pulling from repo" (id = tag), "Digest: ...", "Status: ..." are not layers
             d = layers.setdefault(lid, {"fetches": 0, "extracts": 0, "status": ""})
             d["status"] = status
-            if status == "Download complete" or status == "Already exists":
-                d["fetches"] += status == "Download complete"
-            if status == "Pull complete":
-                d["extracts"] += 1
+            # one pull fetches and extracts a layer at most once; the flags are counts for the renderer
+            if status in _FETCH_STAGES:
+                d["fetches"] = 1
+            if status in _EXTRACT_STAGES:
+                d["extracts"] = 1
             if e.args.get("total"):
                 d["bytes"] = e.args.get("total")
         for lid, d in layers.items():
