@@ -38,6 +38,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# subcommands whose modules set TRAILING_COMMAND: what follows `--` (or stray words after the
+# positionals) is a command line for the container, never parsed as our options
+_TRAILING: set[str] = set()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="beefine-tui",
@@ -55,7 +60,36 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
+        if getattr(mod, "TRAILING_COMMAND", False):
+            _TRAILING.add(name)
     return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, except that for a command taking a trailing command line (trace IMAGE -- CMD)
+    options may come before or after IMAGE and everything after `--` is the command, untouched."""
+    if not argv or argv[0] not in _TRAILING:
+        return parser.parse_args(argv)
+    tail: list[str] | None = None
+    if "--" in argv:
+        at = argv.index("--")
+        argv, tail = argv[:at], argv[at + 1 :]
+    args, extra = parser.parse_known_args(argv)
+    unknown = [x for x in extra if x.startswith("-")]
+    if unknown:
+        parser.error(
+            f"unrecognized arguments: {' '.join(unknown)} "
+            f"(options for the container's command go after --: {argv[0]} [OPTIONS] IMAGE -- CMD ...)"
+        )
+    cmd = [*(args.cmd or []), *extra]
+    if tail is not None:
+        if cmd:
+            parser.error(
+                f"the command is given twice: {' '.join(cmd)!r} before -- and {' '.join(tail)!r} after"
+            )
+        cmd = tail
+    args.cmd = cmd
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "tui")
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     run = getattr(args, "_run", None)
     if run is None:
         parser.print_help()

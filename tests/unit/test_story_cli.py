@@ -47,9 +47,9 @@ def test_trace_bad_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "not a valid image name" in err and "Traceback" not in err
 
 
-def test_trace_options_after_image_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["trace", "busybox", "--json"]) == 2
-    assert "put options before IMAGE" in capsys.readouterr().err
+def test_trace_options_after_image_are_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["trace", "busybox", "--events"]) == 2
+    assert "--events needs --json" in capsys.readouterr().err
 
 
 def test_trace_events_needs_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -68,12 +68,50 @@ def test_image_bad_name(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_trace_parser_has_every_option() -> None:
-    from beefine_tui.cli import build_parser
+    from beefine_tui.cli import build_parser, parse
 
-    args = build_parser().parse_args(
+    args = parse(build_parser(),
         ["trace", "--lab", "--pull", "--json", "--events", "--explain", "--xdp", "--record", "f",
          "--probes", "files", "--timeout", "5", "small", "--", "echo", "hi"]
     )  # fmt: skip
     assert (args.lab, args.pull, args.json, args.events, args.explain, args.xdp) == (True,) * 6
     assert (args.record, args.probes, args.timeout, args.image) == ("f", "files", 5.0, "small")
     assert args.cmd[-2:] == ["echo", "hi"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "image", "cmd", "pull"),
+    [
+        (["trace", "small", "--pull", "--", "ls", "-l"], "small", ["ls", "-l"], True),
+        (["trace", "--pull", "small", "echo", "hi"], "small", ["echo", "hi"], True),
+        (["trace", "small", "--pull", "echo", "hi"], "small", ["echo", "hi"], True),
+        (["trace", "small", "--", "sh", "-c", "echo --pull"], "small", ["sh", "-c", "echo --pull"], False),
+        (["trace", "small"], "small", [], False),
+        (["trace", "small", "--"], "small", [], False),
+    ],
+)
+def test_trace_options_go_before_or_after_the_image(
+    argv: list[str], image: str, cmd: list[str], pull: bool
+) -> None:
+    from beefine_tui.cli import build_parser, parse
+
+    args = parse(build_parser(), argv)
+    assert (args.image, args.cmd, args.pull) == (image, cmd, pull)
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["trace", "small", "ls", "-l"], "options for the container's command go after --"),
+        (["trace", "small", "echo", "--", "hi"], "the command is given twice"),
+    ],
+)
+def test_trace_ambiguous_command_lines_are_refused_with_a_hint(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from beefine_tui.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert said in capsys.readouterr().err

@@ -12,6 +12,8 @@ from typing import Any
 
 from beefine_tui.errors import BeefineError, DockerUnavailableError, UsageError
 
+TRAILING_COMMAND = True  # cli.parse: `trace [OPTIONS] IMAGE [OPTIONS] [-- CMD ...]`
+
 
 class TraceInterrupted(BeefineError):
     exit_code = 130
@@ -40,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", type=float, default=None, help="stop waiting for the container after N s"
     )
     parser.add_argument(
-        "cmd", nargs=argparse.REMAINDER, help="-- CMD ...: the command to run instead of the image's"
+        "cmd",
+        nargs="*",
+        metavar="-- CMD",
+        help="the command to run instead of the image's (after --, so its own options stay its own)",
     )
 
 
@@ -48,13 +53,6 @@ def run(args: argparse.Namespace) -> int:
     from beefine_tui.docker.runner import check_reference
 
     cmd = list(args.cmd or [])
-    if cmd and cmd[0] == "--":
-        cmd = cmd[1:]
-    elif cmd and cmd[0].startswith("-"):
-        raise UsageError(
-            f"unexpected {cmd[0]!r} after the image",
-            "put options before IMAGE and the command after --: trace [OPTIONS] IMAGE -- CMD ...",
-        )
     if args.events and not args.json:
         raise UsageError("--events needs --json")
     if args.timeout is not None and args.timeout <= 0:
