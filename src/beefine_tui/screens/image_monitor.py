@@ -161,7 +161,7 @@ class ImageMonitorView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="im-left"):
-                yield Input(placeholder="image to pull, e.g. 127.0.0.1:5000/small:1", id="im-image")
+                yield Input(placeholder="image to pull: name[:tag] or registry/name[:tag]", id="im-image")
                 yield Select[str]([], prompt="or pick an existing image", id="im-pick", allow_blank=True)
                 yield Checkbox("pull even if present", id="im-pull")
                 yield Label("probe groups (process is always on):")
@@ -185,7 +185,13 @@ class ImageMonitorView(Vertical):
         if self.source is None:
             self.source = ImageMonitorSource(self.app.ctx)  # type: ignore[attr-defined]
         self._load_images()
-        self.query_one("#im-image", Input).focus()
+        box = self.query_one("#im-image", Input)
+        lab = getattr(getattr(self.app, "ctx", None), "lab", None)
+        images = getattr(lab, "images", None)
+        if isinstance(images, dict) and images.get("small"):
+            # on the embedded lab, suggest a name that really exists in its registry
+            box.placeholder = f"image to pull, e.g. {images['small']}"
+        box.focus()
 
     def on_unmount(self) -> None:
         if self._timer is not None:
