@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Literal
 
 from beefine_tui.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, effective_caps
+from beefine_tui.probes import bpf_syscall
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -371,22 +372,19 @@ def exit_code(checks: list[Check]) -> int:
 # ---------------------------------------------------------------------------------------------- probes
 
 
-_BPF_SYSCALL = {"x86_64": 321, "aarch64": 280, "armv7l": 386, "ppc64le": 361, "s390x": 351, "riscv64": 280}
-
-
 def _bpf(cmd: int, attr: ctypes.Array[ctypes.c_char]) -> tuple[int, int]:
-    nr = _BPF_SYSCALL.get(platform.machine())
-    if nr is None:
+    """(fd, 0) or (-1, errno); (-1, 0) when this architecture's syscall number is unknown."""
+    if bpf_syscall.syscall_number() is None:
         return -1, 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.syscall.restype = ctypes.c_long
-    fd = libc.syscall(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(len(attr)))
-    return int(fd), ctypes.get_errno()
+    try:
+        return bpf_syscall.bpf(cmd, attr), 0
+    except OSError as e:
+        return -1, e.errno or 0
 
 
 def probe_bpf_prog_load() -> tuple[bool, str]:
     """BPF_PROG_LOAD of a 2-instruction socket filter (r0 = 0; exit): the bpf() syscall works."""
-    if platform.machine() not in _BPF_SYSCALL:
+    if bpf_syscall.syscall_number() is None:
         return False, f"unknown bpf() syscall number on {platform.machine()}"
     insns = (ctypes.c_uint64 * 2)(0x00000000000000B7, 0x0000000000000095)  # mov64 r0, 0 ; exit
     lic = ctypes.create_string_buffer(b"GPL")
@@ -395,7 +393,7 @@ def probe_bpf_prog_load() -> tuple[bool, str]:
     ctypes.memmove(ctypes.addressof(attr), (ctypes.c_uint32 * 2)(1, 2), 8)  # BPF_PROG_TYPE_SOCKET_FILTER
     ctypes.memmove(ctypes.addressof(attr) + 8, ctypes.byref(ctypes.c_uint64(ctypes.addressof(insns))), 8)
     ctypes.memmove(ctypes.addressof(attr) + 16, ctypes.byref(ctypes.c_uint64(ctypes.addressof(lic))), 8)
-    fd, err = _bpf(5, attr)  # BPF_PROG_LOAD
+    fd, err = _bpf(bpf_syscall.BPF_PROG_LOAD, attr)
     if fd >= 0:
         os.close(fd)
         return True, "bpf() loaded a test program (socket filter) and JIT/verifier accepted it"
@@ -404,12 +402,12 @@ def probe_bpf_prog_load() -> tuple[bool, str]:
 
 def probe_ringbuf_map() -> bool | None:
     """BPF_MAP_CREATE of a one-page ring buffer; None when it cannot tell (no permission)."""
-    if platform.machine() not in _BPF_SYSCALL:
+    if bpf_syscall.syscall_number() is None:
         return None
     attr = ctypes.create_string_buffer(128)
     # map_type, key_size, value_size, max_entries (u32 each); ring buffer = type 27, size a page
     ctypes.memmove(ctypes.addressof(attr), (ctypes.c_uint32 * 4)(27, 0, 0, os.sysconf("SC_PAGE_SIZE")), 16)
-    fd, err = _bpf(0, attr)  # BPF_MAP_CREATE
+    fd, err = _bpf(bpf_syscall.BPF_MAP_CREATE, attr)
     if fd >= 0:
         os.close(fd)
         return True

@@ -207,8 +207,6 @@ PROG_FLAGS = {"syscall": 1 << 4}  # BPF_F_SLEEPABLE: syscall programs must be sl
 # "trace_printk() being used" banner into dmesg (kernel/trace/trace.c), which bpftool avoids too.
 # Their availability is taken from the base set: every type that has bpf_ktime_get_ns has them.
 PRINTK_IDS = {6: "bpf_trace_printk", 177: "bpf_trace_vprintk"}
-_NR_BPF = 321  # x86_64
-_BPF_PROG_LOAD = 5
 _NOT_OFFERED = ("program of this type cannot use helper", "invalid func ", "unknown func ")
 _CALL_LINE = re.compile(r"call (\w+)#(\d+)")
 
@@ -219,8 +217,10 @@ class _Loader:
     def __init__(self) -> None:
         import ctypes
 
+        from beefine_tui.probes import bpf_syscall  # lazily, like ctypes: listing needs neither
+
         self._ct = ctypes
-        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._bpf = bpf_syscall
         self._lic = ctypes.create_string_buffer(b"GPL")
         self._log = ctypes.create_string_buffer(4096)
         self._insns = ctypes.create_string_buffer(24)
@@ -250,7 +250,10 @@ class _Loader:
         )
         struct.pack_into("<I", self._attr, 44, flags)  # prog_flags
         struct.pack_into("<I", self._attr, 68, attach_type)  # expected_attach_type
-        fd = self._libc.syscall(ct.c_long(_NR_BPF), ct.c_int(_BPF_PROG_LOAD), self._attr, ct.c_uint(128))
+        try:
+            fd = self._bpf.bpf(self._bpf.BPF_PROG_LOAD, self._attr)
+        except OSError:
+            fd = -1  # the verdict comes from the verifier log, whatever the errno
         if fd >= 0:
             os.close(fd)
         log = self._log.value.decode("utf-8", errors="replace")

@@ -30,6 +30,7 @@ from typing import Any
 
 from beefine_tui.errors import NotFoundError, ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.base import ProbeOptions, Runner, Sink
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 
@@ -52,10 +53,7 @@ TCP_FLAG_NAMES = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR")
 L4_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmpv6"}
 ETH_NAMES = {0x0800: "ipv4", 0x86DD: "ipv6", 0x0806: "arp"}
 
-# bpf(2) constants (include/uapi/linux/bpf.h)
-_NR_BPF = 321  # x86_64
-_BPF_LINK_CREATE = 28
-_BPF_LINK_DETACH = 34
+# bpf(2) constants (include/uapi/linux/bpf.h); the commands and syscall number live in bpf_syscall
 _BPF_XDP = 37  # enum bpf_attach_type
 XDP_FLAGS_UPDATE_IF_NOEXIST = 1 << 0
 XDP_FLAGS_SKB_MODE = 1 << 1
@@ -265,26 +263,18 @@ def cflags(options: ProbeOptions) -> list[str]:
 # --- attaching ----------------------------------------------------------------------------------
 def bpf_link_create_xdp(prog_fd: int, ifindex: int, flags: int = XDP_FLAGS_SKB_MODE) -> int:
     """bpf(BPF_LINK_CREATE) for XDP; returns the link fd (O_CLOEXEC). Raises OSError(errno)."""
-    libc = ctypes.CDLL(None, use_errno=True)
     # union bpf_attr.link_create: prog_fd, target_ifindex, attach_type, flags (4 x u32)
     attr = (ctypes.c_uint32 * 16)()
     attr[0], attr[1], attr[2], attr[3] = prog_fd, ifindex, _BPF_XDP, flags
-    fd = libc.syscall(
-        ctypes.c_long(_NR_BPF), ctypes.c_int(_BPF_LINK_CREATE), ctypes.byref(attr), ctypes.c_uint(64)
-    )
-    if fd < 0:
-        e = ctypes.get_errno()
-        raise OSError(e, os.strerror(e))
-    return int(fd)
+    return bpf_syscall.bpf(bpf_syscall.BPF_LINK_CREATE, attr)
 
 
 def _bpf_link_detach(link_fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
     attr = (ctypes.c_uint32 * 16)()
     attr[0] = link_fd
-    libc.syscall(
-        ctypes.c_long(_NR_BPF), ctypes.c_int(_BPF_LINK_DETACH), ctypes.byref(attr), ctypes.c_uint(64)
-    )
+    # best effort, as before: closing the link fd detaches it anyway
+    with contextlib.suppress(OSError):
+        bpf_syscall.bpf(bpf_syscall.BPF_LINK_DETACH, attr)
 
 
 class XdpRunner(Runner):
