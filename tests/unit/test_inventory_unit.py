@@ -1,15 +1,64 @@
-"""BPF program inventory, without root: bpftool JSON parsing, joining, ours vs others, rates, and
-the stats sysctl being restored."""
+"""BPF program inventory, without root: bpftool JSON parsing, joining, ours vs others, rates, run
+counting through a (faked) BPF_ENABLE_STATS fd, and the sysctl fallback being restored."""
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from beefine_tui.errors import UsageError
+from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.probes import inventory as inv
+
+
+@pytest.fixture
+def sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    f = tmp_path / "bpf_stats_enabled"
+    f.write_text("0\n")
+    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
+    return f
+
+
+@pytest.fixture
+def old_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bpf(BPF_ENABLE_STATS) refused as a kernel older than 5.8 refuses it."""
+
+    def refuse() -> int:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
+
+
+@pytest.fixture
+def stats_fds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    """A pipe's read end stands in for the stats fd; the list has every fd handed out."""
+    given: list[int] = []
+
+    def take() -> int:
+        r, w = os.pipe()
+        os.close(w)
+        given.append(r)
+        return r
+
+    monkeypatch.setattr(inv, "_take_stats_fd", take)
+    yield given
+    for fd in given:
+        try:
+            os.close(fd)
+        except OSError:
+            continue
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
 
 PROGS = [
     {
@@ -116,13 +165,13 @@ def test_rates_between_snapshots() -> None:
     assert inv.rates(_snap(5, 1, 1), _snap(5, 2, 2)) == {}
 
 
-def test_stats_sysctl_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "bpf_stats_enabled"
-    f.write_text("0\n")
-    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
+def test_stats_sysctl_is_restored(sysctl: Path, old_kernel: None) -> None:
+    f = sysctl
     assert inv.stats_enabled() is False
-    with inv.stats_on():
+    with inv.stats_on() as guard:
         assert f.read_text() == "1"
+        assert guard.method == inv.StatsGuard.METHOD_SYSCTL
+        assert "older than 5.8" in guard.describe()
     assert f.read_text() == "0"
     f.write_text("1\n")
     with inv.stats_on():
@@ -134,11 +183,42 @@ def test_stats_sysctl_is_restored(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert f.read_text() == "1"
 
 
-def test_stats_missing_sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stats_fd_is_held_and_the_sysctl_left_alone(sysctl: Path, stats_fds: list[int]) -> None:
+    assert not inv.stats_held() and not inv.counting()
+    with inv.stats_on() as guard:
+        (fd,) = stats_fds
+        assert _is_open(fd)
+        assert guard.method == inv.StatsGuard.METHOD_FD and "however we exit" in guard.describe()
+        assert sysctl.read_text() == "0\n"
+        assert inv.stats_held() and inv.counting()
+    assert not _is_open(fd)
+    assert not inv.stats_held() and not inv.counting()
+    assert sysctl.read_text() == "0\n"
+
+
+def test_stats_fd_refused_for_permission_is_a_clear_error(
+    sysctl: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse() -> int:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
+    g = inv.StatsGuard()
+    with pytest.raises(BeefineError, match="BPF_ENABLE_STATS") as info:
+        g.start()
+    assert "root" in info.value.hint
+    assert not g.on and sysctl.read_text() == "0\n"  # no fallback for a refusal that is not "unknown"
+    g.stop()
+    assert sysctl.read_text() == "0\n"
+
+
+def test_stats_missing_sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, old_kernel: None) -> None:
     monkeypatch.setattr(inv, "STATS_SYSCTL", str(tmp_path / "nope"))
     assert inv.stats_enabled() is None
     with pytest.raises(UsageError):
         inv.enable_stats()
+    with pytest.raises(UsageError):
+        inv.StatsGuard().start()  # neither way is there
 
 
 def test_owner_of() -> None:
@@ -162,10 +242,8 @@ def test_bpftool_missing_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> No
         inv.list_programs()
 
 
-def test_stats_guard_restores_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    f = tmp_path / "bpf_stats_enabled"
-    f.write_text("0\n")
-    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
+def test_stats_guard_restores_once(sysctl: Path, old_kernel: None) -> None:
+    f = sysctl
     g = inv.StatsGuard().start()
     assert f.read_text() == "1"
     g.stop()
@@ -173,6 +251,32 @@ def test_stats_guard_restores_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     f.write_text("1")  # someone else turned it on since: a second stop leaves it alone
     g.stop()
     assert f.read_text() == "1"
+
+
+def test_stats_guard_closes_its_fd_once(sysctl: Path, stats_fds: list[int]) -> None:
+    g = inv.StatsGuard().start()
+    assert g.start() is g and len(stats_fds) == 1  # a second start takes no second fd
+    g.stop()
+    assert not _is_open(stats_fds[0])
+    reused = os.open(os.devnull, os.O_RDONLY)  # may get the same number back
+    try:
+        g.stop()
+        assert _is_open(reused)  # the second stop closed nothing
+    finally:
+        os.close(reused)
+    assert not inv.stats_held()
+
+
+def test_stats_holders_scans_proc(monkeypatch: pytest.MonkeyPatch) -> None:
+    r, w = os.pipe()
+    try:
+        assert inv.stats_holders([os.getpid()]) == []
+        # a pipe stands in for anon_inode:bpf-stats, which needs root to make
+        monkeypatch.setattr(inv, "STATS_FD_LINK", os.readlink(f"/proc/self/fd/{r}"))
+        assert inv.stats_holders([os.getpid(), 1 << 30]) == [os.getpid()]
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_monitor_gives_rates_from_the_second_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -184,6 +288,23 @@ def test_monitor_gives_rates_from_the_second_refresh(monkeypatch: pytest.MonkeyP
     assert [x.prog.id for x in rows] == [1] and r == {}
     rows, r = m.refresh()
     assert r[1].runs_per_s == 2 and r[1].avg_ns == 10
+
+
+def test_monitor_counts_our_stats_fd_as_on(
+    sysctl: Path, stats_fds: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a program that has not run: bpftool leaves its counts out, which means 0 only while counting
+    snaps = iter([_snap(0, None, None), _snap(10**9, None, None)] * 2)
+    monkeypatch.setattr(inv, "snapshot", lambda: next(snaps))
+    off = inv.Monitor()
+    off.refresh()
+    assert off.refresh()[1] == {}  # sysctl 0, no fd: unknown
+    with inv.stats_on():
+        on = inv.Monitor()
+        on.refresh()
+        rate = on.refresh()[1][1]
+    assert sysctl.read_text() == "0\n"
+    assert rate.runs_per_s == 0 and rate.avg_ns is None
 
 
 def _fake_rows() -> list[inv.ProgRow]:
@@ -207,6 +328,25 @@ def test_progs_json_and_table(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Ca
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:3] == ["ID", "TYPE", "NAME"]
     assert "1234/exec-probe" in text and "tracepoint:syscalls:sys_enter_execve" in text
+
+
+def test_progs_stats_says_how_it_counted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], sysctl: Path, stats_fds: list[int]
+) -> None:
+    import json
+
+    from beefine_tui import cli, privileges
+
+    monkeypatch.setattr(privileges, "can_load_bpf", lambda: True)
+    rows = tuple(_fake_rows())
+    monkeypatch.setattr(inv, "snapshot", lambda: inv.Snapshot(0, rows))
+    assert cli.main(["progs", "--stats", "--interval", "0.1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {d["stats_method"] for d in out} == {"BPF_ENABLE_STATS fd"}
+    assert cli.main(["progs", "--stats", "--interval", "0.1"]) == 0
+    assert "through BPF_ENABLE_STATS fd" in capsys.readouterr().out
+    assert len(stats_fds) == 2 and not any(_is_open(fd) for fd in stats_fds)
+    assert sysctl.read_text() == "0\n" and not inv.stats_held()
 
 
 def test_progs_refusals(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

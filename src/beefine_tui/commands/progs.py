@@ -1,5 +1,8 @@
 """`beefine-tui progs [--json] [--stats]`: every BPF program loaded on this machine, where it is
-attached, who holds it, and with --stats how often it runs and for how long (like bpftop)."""
+attached, who holds it, and with --stats how often it runs and for how long (like bpftop).
+
+--stats counts through a BPF_ENABLE_STATS fd, so a killed `progs` leaves counting off; only kernels
+older than 5.8 fall back to kernel.bpf_stats_enabled (put back on exit, SIGTERM and SIGHUP)."""
 
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stats",
         action="store_true",
-        help="turn on kernel.bpf_stats_enabled for --interval seconds and show runs/s, ns per run and CPU%% "
-        "(the previous setting is restored)",
+        help="count runs for --interval seconds and show runs/s, ns per run and CPU%% (through a "
+        "BPF_ENABLE_STATS fd, which the kernel drops even if we are killed; before Linux 5.8 through "
+        "kernel.bpf_stats_enabled, restored on exit)",
     )
     parser.add_argument(
         "--interval", type=float, default=1.0, metavar="S", help="measuring window for --stats (default 1)"
@@ -58,8 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be between 0.1 and 60 seconds")
     require_bpf("list the BPF programs on this machine")
     rates: dict[int, inv.Rate] = {}
+    method: str | None = None
     if args.stats:
-        with _signals_interrupt(), inv.stats_on():
+        with _signals_interrupt(), inv.stats_on() as guard:
+            method = guard.method
             first = inv.snapshot()
             time.sleep(args.interval)
             cur = inv.snapshot()
@@ -78,11 +84,16 @@ def run(args: argparse.Namespace) -> int:
                 d["runs_per_s"] = rt.runs_per_s if rt else None
                 d["avg_ns"] = rt.avg_ns if rt else None
                 d["cpu_percent"] = rt.cpu_percent if rt else None
+                d["stats_method"] = method
             out.append(d)
         json.dump(out, sys.stdout, indent=None)
         sys.stdout.write("\n")
         return 0
     _print_table(rows, rates, args.stats)
+    if method is not None:
+        print(f"run counts: measured for {args.interval:g} s through {method}")
+    elif rows and all(r.prog.run_cnt is None for r in rows):
+        print("run counts: off; --stats measures them for a second")
     return 0
 
 
@@ -122,5 +133,3 @@ def _print_table(rows: list[Any], rates: dict[int, Any], stats: bool) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if not table:
         print("(no BPF programs loaded)")
-    elif not stats and all(r.prog.run_cnt is None for r in rows):
-        print("run counts: off (kernel.bpf_stats_enabled = 0); use --stats to measure for a second")

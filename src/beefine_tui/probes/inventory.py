@@ -1,8 +1,12 @@
 """Every BPF program loaded on this machine, like bpftop: what it is, where it is attached, who holds
-it, and (when kernel.bpf_stats_enabled is on) how often it ran and for how long.
+it, and (while the kernel counts runs) how often it ran and for how long.
+
+The kernel counts runs while any process holds a BPF_ENABLE_STATS fd (Linux 5.8+, what bpftop does)
+or kernel.bpf_stats_enabled = 1. We hold an fd: when we exit, however (SIGKILL too), the kernel
+stops counting by itself. Only kernels older than 5.8 get the sysctl, which we put back on stop.
 
 Sources, all from bpftool's JSON output (`bpftool prog|link|perf|net show -j`) plus /proc:
-- `prog show`: id, type, name, tag, loaded_at, uid, sizes, map_ids, run_time_ns/run_cnt (stats on).
+- `prog show`: id, type, name, tag, loaded_at, uid, sizes, map_ids, run_time_ns/run_cnt (counting on).
 - `link show`: bpf_link attachments (tracing, raw_tracepoint, xdp via link, cgroup, netns...).
 - `perf show`: programs attached through perf events (BCC's tracepoints and kprobes), with the pid
   and fd that hold them, and the tracepoint name.
@@ -19,19 +23,23 @@ asks for confirmation first. Nothing here imports bcc or textual.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.errors import BeefineError, NotFoundError, UsageError
+from beefine_tui.probes import bpf_syscall
 
 BPFTOOL_TIMEOUT_S = 10.0
 STATS_SYSCTL = "/proc/sys/kernel/bpf_stats_enabled"
+STATS_FD_LINK = "anon_inode:bpf-stats"  # what /proc/<pid>/fd/N points to for a BPF_ENABLE_STATS fd
 MAX_FDS_PER_PROCESS = 65_536  # bound on the /proc scan of one process
 
 
@@ -47,7 +55,7 @@ class ProgInfo:
     bytes_jited: int = 0
     jited: bool = False
     map_ids: tuple[int, ...] = ()
-    run_time_ns: int | None = None  # only while kernel.bpf_stats_enabled = 1
+    run_time_ns: int | None = None  # only while counting is on, and bpftool leaves out zeros
     run_cnt: int | None = None
     pids: tuple[int, ...] = ()  # processes holding an fd to it (bpftool's, when it reports them)
 
@@ -413,7 +421,9 @@ def inventory() -> list[ProgRow]:
 
 # --- run-time statistics (like bpftop) ------------------------------------------------------------
 def stats_enabled() -> bool | None:
-    """kernel.bpf_stats_enabled, None when the sysctl does not exist or cannot be read."""
+    """kernel.bpf_stats_enabled, None when the sysctl does not exist or cannot be read.
+
+    It does not show BPF_ENABLE_STATS fds (ours or bpftop's): see `counting()` and `stats_holders()`."""
     try:
         with open(STATS_SYSCTL) as f:
             return f.read().strip() == "1"
@@ -453,14 +463,130 @@ def restore_stats(previous: bool | None) -> None:
             set_stats(previous)
 
 
+_held_lock = threading.Lock()
+_held_fds = 0  # BPF_ENABLE_STATS fds held by StatsGuards of this process
+
+
+def stats_held() -> bool:
+    """This process holds a BPF_ENABLE_STATS fd (the sysctl stays 0 meanwhile)."""
+    with _held_lock:
+        return _held_fds > 0
+
+
+def counting() -> bool:
+    """The kernel counts runs as far as we know: we hold a stats fd or the sysctl is 1. (Another
+    process's fd counts too but is not seen here: `stats_holders()` scans /proc for those.)"""
+    return stats_held() or bool(stats_enabled())
+
+
+def stats_holders(pids: Iterable[int] | None = None) -> list[int]:
+    """Processes holding a BPF_ENABLE_STATS fd (bpftop, us), from a scan of /proc/<pid>/fd."""
+    out: list[int] = []
+    for pid in pids if pids is not None else _pids():
+        base = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(base)
+        except OSError:
+            continue
+        for fd in fds[:MAX_FDS_PER_PROCESS]:
+            try:
+                if os.readlink(f"{base}/{fd}") == STATS_FD_LINK:
+                    out.append(pid)
+                    break
+            except OSError:
+                continue
+    return out
+
+
+def _take_stats_fd() -> int:
+    return bpf_syscall.enable_stats_fd()
+
+
+# fallback only when the kernel does not know the command (before 5.8), or we cannot issue it
+_FALLBACK_ERRNOS = (errno.EINVAL, errno.ENOSYS)
+
+
+class StatsGuard:
+    """Run counting on while a screen shows rates; `stop()` (idempotent, AppContext.own-able) ends it.
+
+    It holds a BPF_ENABLE_STATS fd: the kernel counts while any such fd is open and stops by itself
+    when the last one closes, also when this process is SIGKILLed, and the sysctl is never touched.
+    Only when the kernel refuses the command (EINVAL: older than 5.8) does it set
+    kernel.bpf_stats_enabled = 1 and put the previous value back on stop; a SIGKILL leaves that
+    on. `method` says which one is in use ("BPF_ENABLE_STATS fd" or "kernel.bpf_stats_enabled")."""
+
+    METHOD_FD = "BPF_ENABLE_STATS fd"
+    METHOD_SYSCTL = "kernel.bpf_stats_enabled"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._prev: bool | None = None
+        self._fd: int | None = None
+        self._on = False
+        self.method: str | None = None
+
+    @property
+    def on(self) -> bool:
+        return self._on
+
+    def start(self) -> StatsGuard:
+        global _held_fds
+        with self._lock:
+            if self._on:
+                return self
+            try:
+                fd = _take_stats_fd()
+            except OSError as e:
+                if e.errno not in _FALLBACK_ERRNOS:
+                    raise BeefineError(
+                        f"cannot turn on BPF run counts: bpf(BPF_ENABLE_STATS) failed: {e.strerror or e}",
+                        "run as root (it needs CAP_SYS_ADMIN)" if e.errno == errno.EPERM else "",
+                    ) from e
+                self._prev = enable_stats()  # raises a clear error when the sysctl is missing too
+                self.method = self.METHOD_SYSCTL
+            else:
+                self._fd = fd
+                with _held_lock:
+                    _held_fds += 1
+                self.method = self.METHOD_FD
+            self._on = True
+            return self
+
+    def stop(self) -> None:
+        global _held_fds
+        with self._lock:
+            if not self._on:
+                return
+            self._on = False
+            fd, self._fd = self._fd, None
+            if fd is None:
+                restore_stats(self._prev)
+                return
+            with _held_lock:
+                _held_fds -= 1
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def describe(self) -> str:
+        """One line for the user: how counting is on and what happens if we die."""
+        if self.method == self.METHOD_FD:
+            return "Run counts on (BPF_ENABLE_STATS fd): off again when we stop, however we exit"
+        if self.method == self.METHOD_SYSCTL:
+            return (
+                "Run counts on (kernel.bpf_stats_enabled = 1: this kernel is older than 5.8): "
+                "restored when we stop, but a killed process leaves it on"
+            )
+        return "Run counts off"
+
+
 @contextlib.contextmanager
-def stats_on() -> Iterator[None]:
-    """Run counting on for the duration; the previous setting comes back however the block exits."""
-    prev = enable_stats()
+def stats_on() -> Iterator[StatsGuard]:
+    """Run counting on for the duration (see StatsGuard); it ends however the block exits."""
+    guard = StatsGuard().start()
     try:
-        yield
+        yield guard
     finally:
-        restore_stats(prev)
+        guard.stop()
 
 
 @dataclass(frozen=True)
@@ -521,26 +647,6 @@ def rates(prev: Snapshot, cur: Snapshot, stats_on: bool = False) -> dict[int, Ra
     return out
 
 
-class StatsGuard:
-    """Run counting on while a screen shows rates; `stop()` (idempotent, AppContext.own-able)
-    puts the previous setting back. A SIGKILLed process cannot restore it: `progs` shows the state."""
-
-    def __init__(self) -> None:
-        self._prev: bool | None = None
-        self._on = False
-
-    def start(self) -> StatsGuard:
-        if not self._on:
-            self._prev = enable_stats()
-            self._on = True
-        return self
-
-    def stop(self) -> None:
-        if self._on:
-            self._on = False
-            restore_stats(self._prev)
-
-
 class Monitor:
     """What a bpftop-like view polls (from a worker thread): each `refresh()` returns the rows and
     the rates since the previous refresh (empty the first time, or while stats are off)."""
@@ -551,7 +657,7 @@ class Monitor:
     def refresh(self) -> tuple[list[ProgRow], dict[int, Rate]]:
         cur = snapshot()
         prev, self._prev = self._prev, cur
-        on = bool(stats_enabled())
+        on = counting()  # with our fd the sysctl stays 0: asking it alone would say "off"
         return list(cur.rows), (rates(prev, cur, stats_on=on) if prev is not None else {})
 
 

@@ -1,5 +1,7 @@
 """Loaded programs: every BPF program on this machine (like bpftop): id, type, name, attach point,
-owner, run count and run time per second where the kernel counts them (kernel.bpf_stats_enabled).
+owner, run count and run time per second where the kernel counts them. "s" turns counting on by
+holding a BPF_ENABLE_STATS fd (the kernel stops counting by itself if the app dies, even by SIGKILL);
+only kernels older than 5.8 get kernel.bpf_stats_enabled instead, put back when the tab closes.
 
 Data comes from G's probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
 Refresh is a timer re-armed only after a refresh finished, so polls never
@@ -10,8 +12,10 @@ session or user program that holds them.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -22,6 +26,9 @@ from textual.worker import Worker
 
 from beefine_tui.screens.errors import WorkerErrors, describe
 from beefine_tui.widgets.ui_thread import ui_soon
+
+if TYPE_CHECKING:
+    from beefine_tui.probes.inventory import StatsGuard
 
 REFRESH_S = 2.0
 COLUMNS = ("id", "type", "name", "attach", "owner", "runs/s", "avg ns", "ours")
@@ -62,18 +69,6 @@ def collect_programs() -> list[ProgRow]:
     return out
 
 
-class _StatsRestorer:
-    """Owned by the AppContext while run counts are on: puts the sysctl back at exit."""
-
-    def __init__(self, previous: bool | None) -> None:
-        self.previous = previous
-
-    def stop(self) -> None:
-        from beefine_tui.probes import inventory
-
-        inventory.restore_stats(self.previous)
-
-
 class ProgramsListView(WorkerErrors, Vertical):
     DEFAULT_CSS = """
     ProgramsListView { height: 1fr; }
@@ -93,7 +88,8 @@ class ProgramsListView(WorkerErrors, Vertical):
         self.rows: dict[int, ProgRow] = {}
         self._busy = False
         self._stopped = False
-        self._stats: _StatsRestorer | None = None
+        self._stats: StatsGuard | None = None  # owned by the AppContext while run counts are on
+        self._stats_lock = threading.Lock()  # the toggle runs in a worker, stop_view on the UI thread
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="notice")
@@ -120,10 +116,12 @@ class ProgramsListView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self) -> None:
-        rows = collect_programs()
-        ui_soon(self, self._show, rows, time.monotonic())
+        from beefine_tui.probes.inventory import counting
 
-    def _show(self, rows: list[ProgRow], now: float) -> None:
+        rows = collect_programs()
+        ui_soon(self, self._show, rows, time.monotonic(), counting())
+
+    def _show(self, rows: list[ProgRow], now: float, counting: bool = False) -> None:
         self._busy = False
         if not self.is_mounted or self._stopped:
             return
@@ -151,13 +149,15 @@ class ProgramsListView(WorkerErrors, Vertical):
                 t.remove_row(row_key)
                 self._prev.pop(int(str(row_key.value)), None)
         self.rows = {r.id: r for r in rows}
-        from beefine_tui.probes.inventory import stats_enabled
-
-        stats = stats_enabled()
         ours = sum(1 for r in rows if r.ours)
         msg = f"{len(rows)} programs loaded, {ours} by this app. r refreshes, u unloads one of ours."
-        if stats is False:
-            msg += " Run counts are off: s turns them on until you close this tab (kernel.bpf_stats_enabled)."
+        guard = self._stats
+        if guard is not None:
+            msg += f" {guard.describe()}; s turns them off."
+        elif counting:
+            msg += " Run counts are on (kernel.bpf_stats_enabled = 1)."
+        else:
+            msg += " Run counts are off: s turns them on until you close this tab."
         self.notice(msg)
         self.set_timer(self.refresh_s, self.action_refresh_now)  # re-armed only after a refresh: no overlap
 
@@ -200,25 +200,33 @@ class ProgramsListView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
     def _toggle_stats_worker(self) -> None:
-        from beefine_tui.probes import inventory
+        from beefine_tui.probes.inventory import StatsGuard
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
-        if self._stats is None:
-            restorer = _StatsRestorer(inventory.enable_stats())
-            ctx.own(restorer)
-            self._stats = restorer
-        else:
-            restorer, self._stats = self._stats, None
-            ctx.disown(restorer)
-            restorer.stop()
+        with self._stats_lock:
+            if self._stopped:
+                return
+            guard = self._stats
+            if guard is None:
+                guard = StatsGuard().start()
+                ctx.own(guard)  # stopped at app exit; the fd dies with us anyway
+                self._stats = guard
+                text = guard.describe() + "."
+            else:
+                self._stats = None
+                ctx.disown(guard)
+                guard.stop()
+                text = "Run counts off (we stopped counting; another holder may keep them on)."
+        ui_soon(self, self.notice, text)  # the next refresh keeps saying it
 
     def stop_view(self) -> None:
-        self._stopped = True
-        restorer, self._stats = self._stats, None
-        if restorer is not None:
+        with self._stats_lock:
+            self._stopped = True
+            guard, self._stats = self._stats, None
+        if guard is not None:
             ctx = self.app.ctx  # type: ignore[attr-defined]
-            ctx.disown(restorer)
-            restorer.stop()
+            ctx.disown(guard)
+            guard.stop()
 
     def on_unmount(self) -> None:
         self.stop_view()

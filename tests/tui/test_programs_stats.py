@@ -1,0 +1,102 @@
+"""Loaded programs view, "s": run counts on through a (faked) BPF_ENABLE_STATS fd owned by the app
+context, the method shown, off again on a second "s" and when the tab closes; the sysctl fallback
+says what it is. No BPF: a pipe stands in for the stats fd, a temp file for the sysctl."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from beefine_tui.probes import inventory as inv
+from beefine_tui.screens.programs_list import ProgramsListView
+from tests.tui.conftest import MakeApp, wait_until
+
+
+@pytest.fixture
+def fake_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
+    sysctl = tmp_path / "bpf_stats_enabled"
+    sysctl.write_text("0\n")
+    monkeypatch.setattr(inv, "STATS_SYSCTL", str(sysctl))
+    monkeypatch.setattr(inv, "inventory", lambda: [])
+    given: list[int] = []
+
+    def take() -> int:
+        r, w = os.pipe()
+        os.close(w)
+        given.append(r)
+        return r
+
+    monkeypatch.setattr(inv, "_take_stats_fd", take)
+    yield given
+    for fd in given:
+        try:
+            os.close(fd)
+        except OSError:
+            continue
+
+
+def _open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _guards(app: object) -> list[inv.StatsGuard]:
+    return [g for g in app.ctx._owned if isinstance(g, inv.StatsGuard)]  # type: ignore[attr-defined]
+
+
+def _notice(view: ProgramsListView) -> str:
+    return str(view.query_one(".notice", Static).render())
+
+
+async def test_s_holds_a_stats_fd_until_pressed_again_or_the_tab_closes(
+    make_app: MakeApp, fake_kernel: list[int]
+) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("loaded-programs")
+        assert isinstance(view, ProgramsListView)
+        await pilot.pause()
+        await wait_until(pilot, lambda: "Run counts are off" in _notice(view))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "BPF_ENABLE_STATS" in _notice(view))
+        (guard,) = _guards(app)
+        assert guard.on and inv.stats_held() and _open(fake_kernel[0])
+        assert Path(inv.STATS_SYSCTL).read_text() == "0\n"
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not _guards(app))
+        assert not guard.on and not _open(fake_kernel[0]) and not inv.stats_held()
+        await pilot.press("s")
+        await wait_until(pilot, lambda: len(_guards(app)) == 1)
+        await pilot.press("ctrl+w")
+        await wait_until(pilot, lambda: not _guards(app))
+        assert len(fake_kernel) == 2 and not _open(fake_kernel[1]) and not inv.stats_held()
+
+
+async def test_s_on_an_old_kernel_uses_the_sysctl_and_says_so(
+    make_app: MakeApp, fake_kernel: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse() -> int:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
+    sysctl = Path(inv.STATS_SYSCTL)
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("loaded-programs")
+        assert isinstance(view, ProgramsListView)
+        await pilot.pause()
+        await wait_until(pilot, lambda: "Run counts are off" in _notice(view))
+        await pilot.press("s")
+        await wait_until(pilot, lambda: "older than 5.8" in _notice(view))
+        assert sysctl.read_text() == "1"
+        await pilot.press("s")
+        await wait_until(pilot, lambda: not _guards(app))
+        assert sysctl.read_text() == "0"
