@@ -155,7 +155,7 @@ class ProgramsListView(WorkerErrors, Vertical):
         if guard is not None:
             msg += f" {guard.describe()}; s turns them off."
         elif counting:
-            msg += " Run counts are on (kernel.bpf_stats_enabled = 1)."
+            msg += " Run counts are on, turned on outside this tab."
         else:
             msg += " Run counts are off: s turns them on until you close this tab."
         self.notice(msg)
