@@ -1,9 +1,12 @@
 """files probe: an open under the prefix with O_WRONLY|O_CREAT|O_TRUNC, N bytes written, close ->
-exactly that open and writes summing to N; nothing from outside the prefix."""
+exactly that open and writes summing to N; nothing from outside the prefix. The calls that build a tree
+(mkdir, symlink, link, mknod whiteout and fifo, unlink, rmdir, rename, setxattr, chmod, chown) and the
+vectored/positional writes -> exactly those events, decoded; the same calls outside the prefix -> none."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +19,9 @@ from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions, Target
+from tests.integration.probe_harness import GATE
+from tests.integration.probe_harness import collect_until as harness_collect_until
+from tests.integration.probe_harness import prog_exists as harness_prog_exists
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -183,3 +189,203 @@ def test_fd_closed_without_close_is_not_misattributed() -> None:
         os.rmdir(outside)
     writes = [e for e in events if e.kind == "write"]
     assert [(w.args["path"], w.args["bytes"]) for w in writes] == [(tracked, 5)]
+
+
+# ---- the calls a tar makes to build a tree (mkdir, symlink, link, mknod, unlink, rmdir, rename,
+# setxattr, chmod, chown) and the other write calls, made by a traced child under a private prefix --
+
+TREE_CODE = r"""
+import ctypes, os, stat, sys
+d, out = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+libc.unlinkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+AT_FDCWD, AT_REMOVEDIR, RENAME_NOREPLACE = -100, 0x200, 1
+os.mkdir(f"{d}/dir", 0o750)
+os.mkdir(f"{d}/dir/sub")
+os.symlink("../target", f"{d}/dir/sym")
+fd = os.open(f"{d}/file", os.O_WRONLY | os.O_CREAT, 0o640)
+os.pwrite(fd, b"p" * 100, 0)
+os.writev(fd, [b"a" * 10, b"b" * 20])
+os.pwritev(fd, [b"c" * 7], 200)
+os.pwritev(fd, [b"d" * 5], 300, os.RWF_DSYNC)  # flags: only pwritev2 takes them
+os.setxattr(fd, "user.beefine", b"fd")  # an fd: fsetxattr
+os.close(fd)
+os.link(f"{d}/file", f"{d}/hard")
+os.mknod(f"{d}/gone", stat.S_IFCHR, os.makedev(0, 0))  # what overlay2 unpacks a whiteout as
+os.mkfifo(f"{d}/fifo", 0o644)
+os.setxattr(f"{d}/dir", "user.note", b"hello")
+assert libc.renameat2(AT_FDCWD, f"{d}/hard".encode(), AT_FDCWD, f"{d}/moved".encode(), RENAME_NOREPLACE) == 0
+assert libc.renameat2(AT_FDCWD, f"{d}/moved".encode(), AT_FDCWD, f"{d}/file".encode(), RENAME_NOREPLACE) == -1
+assert ctypes.get_errno() == 17  # EEXIST: NOREPLACE kept file
+os.unlink(f"{d}/moved")
+os.unlink(f"{d}/fifo")
+assert libc.unlinkat(AT_FDCWD, f"{d}/dir/sub".encode(), AT_REMOVEDIR) == 0
+try:
+    os.rmdir(f"{d}/dir")
+except OSError as e:
+    assert e.errno == 39  # ENOTEMPTY: dir/sym is still there
+os.chmod(f"{d}/file", 0o600)
+os.lchown(f"{d}/dir/sym", 0, 0)
+# outside the prefix: none of these may arrive (a symlink matches by its own name, not its target)
+os.mkdir(f"{out}/odir")
+os.symlink(f"{d}/file", f"{out}/olink")
+os.rename(f"{out}/odir", f"{out}/odir2")
+os.rmdir(f"{out}/odir2")
+os.unlink(f"{out}/olink")
+os.mknod(f"{out}/ogone", stat.S_IFCHR, 0)
+open(f"{out}/incoming", "w").close()
+os.setxattr(f"{out}/incoming", "user.x", b"y", follow_symlinks=False)
+# into the prefix from outside: arrives (for rename and link either name may match)
+os.rename(f"{out}/incoming", f"{d}/incoming")
+"""
+
+PATH_KINDS = set(files.PATH_KINDS)
+
+
+def trace_tree(code: str, inside: str, outside: str, done: Callable[[Sequence[Event]], bool]) -> list[Event]:
+    """run_traced (probe_harness) with a path prefix: a gated child, traced by lineage, whose programs
+    must be gone after stop()."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", GATE + code, inside, outside],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = files.make_runner(ProbeOptions(target=Target(lineage_root=child.pid), path_prefix=inside + "/"))
+    ids: set[int] = set()
+    try:
+        runner.start(bus.publish)
+        ids = runner.prog_ids()
+        assert ids and all(harness_prog_exists(i) for i in ids)
+        _, err = child.communicate("go\n", timeout=60)
+        assert child.returncode == 0, f"child failed: {err}"
+        events = harness_collect_until(sub, done, 30)
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert not [i for i in ids if harness_prog_exists(i)], "BPF programs left loaded after stop()"
+    return [e for e in events if e.kind not in ("status", "lost")]
+
+
+def test_tree_calls_and_vectored_writes_under_the_prefix() -> None:
+    base = tempfile.mkdtemp(prefix="beefine-files-tree-")
+    d, out = os.path.join(base, "in"), os.path.join(base, "out")
+    os.mkdir(d)
+    os.mkdir(out)
+
+    def done(evs: Sequence[Event]) -> bool:
+        return any(e.kind == "rename" and e.args["new_path"] == f"{d}/incoming" for e in evs)
+
+    try:
+        events = trace_tree(TREE_CODE, d, out, done)
+    finally:
+        shutil.rmtree(base)
+
+    ops = [e for e in events if e.kind in PATH_KINDS]
+    assert [(e.kind, e.args["path"]) for e in ops] == [
+        ("mkdir", f"{d}/dir"),
+        ("mkdir", f"{d}/dir/sub"),
+        ("symlink", f"{d}/dir/sym"),
+        ("setxattr", f"{d}/file"),
+        ("link", f"{d}/hard"),
+        ("mknod", f"{d}/gone"),
+        ("mknod", f"{d}/fifo"),
+        ("setxattr", f"{d}/dir"),
+        ("rename", f"{d}/hard"),
+        ("rename", f"{d}/moved"),
+        ("unlink", f"{d}/moved"),
+        ("unlink", f"{d}/fifo"),
+        ("rmdir", f"{d}/dir/sub"),
+        ("rmdir", f"{d}/dir"),
+        ("chmod", f"{d}/file"),
+        ("chown", f"{d}/dir/sym"),
+        ("rename", f"{out}/incoming"),
+    ], ops
+    (mk_dir, mk_sub, sym, fxattr, link, whiteout, fifo, xattr, ren, ren_fail, unl, _unl_fifo, rm_sub, rm_dir,
+     chmod, chown, ren_in) = ops  # fmt: skip
+    pid = events[0].pid
+    assert all(e.pid == pid and e.probe == "files" for e in ops)
+    assert mk_dir.args["mode"] == "0750" and mk_dir.args["ret"] == 0 and "error" not in mk_dir.args
+    assert mk_sub.args["mode"] == "0777"
+    assert sym.args["target"] == "../target" and sym.args["ret"] == 0
+    assert (fxattr.args["syscall"], fxattr.args["name"], fxattr.args["value"]) == (
+        "fsetxattr",
+        "user.beefine",
+        "fd",
+    )
+    assert fxattr.args["fd"] >= 0 and fxattr.args["ret"] == 0
+    assert link.args["target"] == f"{d}/file" and link.args["ret"] == 0
+    assert (whiteout.args["type"], whiteout.args["dev"], whiteout.args["whiteout"]) == (
+        "S_IFCHR",
+        "0:0",
+        True,
+    )
+    assert "overlayfs deletion marker" in whiteout.text
+    assert (fifo.args["type"], fifo.args["mode"], fifo.args["whiteout"]) == ("S_IFIFO", "0644", False)
+    assert (xattr.args["name"], xattr.args["value"], xattr.args["size"]) == ("user.note", "hello", 5)
+    assert "opaque" not in xattr.args
+    assert (ren.args["new_path"], ren.args["flags"], ren.args["ret"]) == (f"{d}/moved", "RENAME_NOREPLACE", 0)
+    assert ren.args["syscall"] == "renameat2"
+    assert (ren_fail.args["new_path"], ren_fail.args["error"]) == (f"{d}/file", "EEXIST")
+    assert unl.args["ret"] == 0
+    assert (rm_sub.args["syscall"], rm_sub.args["flags"], rm_sub.args["ret"]) == (
+        "unlinkat",
+        "AT_REMOVEDIR",
+        0,
+    )
+    assert rm_dir.args["error"] == "ENOTEMPTY"
+    assert chmod.args["mode"] == "0600" and chmod.args["ret"] == 0
+    assert (chown.args["uid"], chown.args["gid"], chown.args["ret"]) == (0, 0, 0)
+    assert ren_in.args["new_path"] == f"{d}/incoming" and ren_in.args["ret"] == 0
+
+    # pwrite64 + writev + pwritev + pwritev2 fold into the file's write count like write(2)
+    writes = [e for e in events if e.kind == "write"]
+    assert all(e.args["path"] == f"{d}/file" for e in writes), writes
+    assert sum(e.args["bytes"] for e in writes) == 100 + 30 + 7 + 5
+    assert sum(e.args["count"] for e in writes) == 4
+    assert writes[-1].args.get("closed") is True
+
+    leaked = [e for e in events if out in str(e.args) and e is not ren_in]
+    assert not leaked, f"events from outside the prefix: {leaked}"
+
+
+TRUSTED_CODE = r"""
+import os, sys
+d = sys.argv[1]
+os.mkdir(f"{d}/opaque")
+os.setxattr(f"{d}/opaque", "trusted.overlay.opaque", b"y", follow_symlinks=False)  # lsetxattr, as moby
+"""
+
+
+def test_trusted_overlay_opaque_xattr() -> None:
+    """The marker overlay2 puts on a layer's directory that hides the lower layers' content."""
+    base = tempfile.mkdtemp(prefix="beefine-files-opq-")
+    try:
+        probe = os.path.join(base, "probe")
+        os.mkdir(probe)
+        try:
+            os.setxattr(probe, "trusted.overlay.opaque", b"y")
+        except OSError as e:
+            pytest.skip(f"the temp filesystem at {base} refuses trusted.* xattrs ({e.strerror}); needs root")
+        d = os.path.join(base, "in")
+        os.mkdir(d)
+        events = trace_tree(TRUSTED_CODE, d, base, lambda evs: any(e.kind == "setxattr" for e in evs))
+    finally:
+        shutil.rmtree(base)
+    ops = [e for e in events if e.kind in PATH_KINDS]
+    assert [(e.kind, e.args["path"]) for e in ops] == [("mkdir", f"{d}/opaque"), ("setxattr", f"{d}/opaque")]
+    a = ops[1].args
+    assert (a["syscall"], a["name"], a["value"], a["opaque"], a["ret"]) == (
+        "lsetxattr",
+        "trusted.overlay.opaque",
+        "y",
+        True,
+        0,
+    )
+    assert "opaque directory" in ops[1].text

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 import os
+import struct
+from pathlib import Path
 
 import pytest
 
 from beefine_tui.errors import UsageError
+from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.bcc_runner import DecodeContext
@@ -75,3 +78,236 @@ def test_render_with_prefix() -> None:
     text = files.render(ProbeOptions(path_prefix="/var/lib/docker"))
     assert "-DPATH_PREFIX_LEN=15" in text
     assert "PATH_PREFIX_MATCH(p)" in text
+
+
+# ---- path calls (struct path_rec in bpf/files.bpf.c) -------------------------------------------------
+
+OP = {(kind, sc): op for op, (kind, sc) in files.OPS.items()}
+
+
+def path_rec(
+    syscall: str,
+    path: str,
+    *,
+    path2: str = "",
+    ret: int = 0,
+    flags: int = 0,
+    mode: int = 0,
+    dev: int = 0,
+    dfd: int = -100,
+    dfd2: int = -100,
+    uid: int = 0,
+    gid: int = 0,
+    xname: bytes = b"",
+    xvalue: bytes = b"",
+    vsize: int = 0,
+    plen: int | None = None,
+) -> bytes:
+    """A record as the kernel side sends it: path2 only up to its NUL."""
+    op = next(o for (_k, sc), o in OP.items() if sc == syscall)
+    p1 = path.encode()
+    p2 = path2.encode() + b"\0" if path2 else b""
+    head = files.PATH_REC.pack(
+        7, files.PATH_KIND, 10, 11, 0, b"untar", ret, op, flags, mode, dev, dfd, dfd2, uid, gid, vsize,
+        len(p1) + 1 if plen is None else plen, len(p2), xname, xvalue, p1,
+    )  # fmt: skip
+    return head + p2
+
+
+def decode_path(raw: bytes) -> Event:
+    ev = files.decode(raw, DecodeContext())
+    assert ev is not None and ev.probe == "files" and ev.pid == 10 and ev.tid == 11 and ev.comm == "untar"
+    return ev
+
+
+def test_path_layout_matches_the_c_struct() -> None:
+    # bpf/files.bpf.c: _Static_assert(sizeof(struct path_rec) == 440 + PATH_ALLOC); path2 starts at 440
+    assert files.PATH_REC.size == 440
+    text = files.program_text(files.SPEC.source)
+    assert "sizeof(struct path_rec) == 440 + PATH_ALLOC" in text
+    for op, (_kind, sc) in files.OPS.items():
+        assert f"#define OP_{sc.upper()} {op}\n" in text, sc
+
+
+def test_mkdir() -> None:
+    ev = decode_path(path_rec("mkdirat", "/l/usr", mode=0o755))
+    assert ev.kind == "mkdir"
+    assert ev.args == {"path": "/l/usr", "syscall": "mkdirat", "ret": 0, "mode": "0755"}
+    assert ev.text == "mkdir /l/usr 0755 -> ok"
+    ev = decode_path(path_rec("mkdir", "rel", mode=0o700, dfd=5, ret=-17))
+    assert ev.args["error"] == "EEXIST" and ev.args["dfd"] == 5 and ev.args["syscall"] == "mkdir"
+    assert ev.text.endswith("-> EEXIST")
+
+
+def test_symlink_and_link() -> None:
+    ev = decode_path(path_rec("symlinkat", "/l/bin/sh", path2="/bin/busybox"))
+    assert ev.kind == "symlink"
+    assert ev.args == {"path": "/l/bin/sh", "syscall": "symlinkat", "ret": 0, "target": "/bin/busybox"}
+    assert "pointing to /bin/busybox" in ev.text
+    ev = decode_path(path_rec("linkat", "/l/b", path2="/l/a", flags=files.AT_SYMLINK_FOLLOW))
+    assert ev.kind == "link"
+    assert ev.args == {
+        "path": "/l/b",
+        "syscall": "linkat",
+        "ret": 0,
+        "target": "/l/a",
+        "flags": "AT_SYMLINK_FOLLOW",
+        "flags_raw": 0x400,
+    }
+    ev = decode_path(path_rec("link", "/l/b", path2="a", dfd2=9, ret=-18))
+    assert ev.args["target_dfd"] == 9 and ev.args["error"] == "EXDEV" and ev.args["flags"] == "0"
+
+
+def test_mknod_whiteout_fifo_and_devices() -> None:
+    ev = decode_path(path_rec("mknodat", "/l/etc/gone", mode=0o020000))
+    assert ev.kind == "mknod"
+    assert ev.args == {
+        "path": "/l/etc/gone",
+        "syscall": "mknodat",
+        "ret": 0,
+        "type": "S_IFCHR",
+        "mode": "0",
+        "dev": "0:0",
+        "dev_major": 0,
+        "dev_minor": 0,
+        "whiteout": True,
+    }
+    assert "whiteout" in ev.text and "S_IFCHR 0:0" in ev.text
+    ev = decode_path(path_rec("mknod", "/l/fifo", mode=0o010644))
+    assert ev.args["type"] == "S_IFIFO" and ev.args["mode"] == "0644" and ev.args["whiteout"] is False
+    # a real char device is not a whiteout: /dev/null is 1:3 (glibc's makedev encoding)
+    ev = decode_path(path_rec("mknodat", "/l/null", mode=0o020666, dev=os.makedev(1, 3)))
+    assert ev.args["dev"] == "1:3" and ev.args["whiteout"] is False and "1:3" in ev.text
+    ev = decode_path(path_rec("mknodat", "/l/sda", mode=0o060600, dev=os.makedev(259, 300)))
+    assert (ev.args["type"], ev.args["dev_major"], ev.args["dev_minor"]) == ("S_IFBLK", 259, 300)
+    assert decode_path(path_rec("mknodat", "/l/f", mode=0o644)).args["type"] == "S_IFREG"
+    assert decode_path(path_rec("mknodat", "/l/s", mode=0o140755)).args["type"] == "S_IFSOCK"
+
+
+def test_file_type_names_match_the_stat_module() -> None:
+    import stat
+
+    for name in ("S_IFSOCK", "S_IFLNK", "S_IFREG", "S_IFBLK", "S_IFDIR", "S_IFCHR", "S_IFIFO"):
+        assert files.file_type(getattr(stat, name) | 0o644) == name
+    assert files.file_type(0) == "S_IFREG"
+
+
+def test_unlink_and_rmdir() -> None:
+    ev = decode_path(path_rec("unlinkat", "/l/old", flags=0))
+    assert ev.kind == "unlink" and ev.args["flags"] == "0" and ev.text == "unlink /l/old -> ok"
+    ev = decode_path(path_rec("unlinkat", "/l/dir", flags=files.AT_REMOVEDIR, ret=-39))
+    assert ev.kind == "rmdir"
+    assert ev.args == {
+        "path": "/l/dir",
+        "syscall": "unlinkat",
+        "ret": -39,
+        "error": "ENOTEMPTY",
+        "flags": "AT_REMOVEDIR",
+        "flags_raw": 0x200,
+    }
+    assert ev.text == "rmdir /l/dir -> ENOTEMPTY"
+    assert decode_path(path_rec("unlink", "/l/x")).kind == "unlink"
+    ev = decode_path(path_rec("rmdir", "/l/d"))
+    assert ev.kind == "rmdir" and "flags" not in ev.args
+
+
+def test_rename_flags() -> None:
+    ev = decode_path(
+        path_rec("renameat2", "/l/a", path2="/l/b", flags=files.RENAME_NOREPLACE | files.RENAME_WHITEOUT)
+    )
+    assert ev.kind == "rename"
+    assert ev.args == {
+        "path": "/l/a",
+        "syscall": "renameat2",
+        "ret": 0,
+        "new_path": "/l/b",
+        "flags": "RENAME_NOREPLACE|RENAME_WHITEOUT",
+        "flags_raw": 5,
+    }
+    assert ev.text == "rename /l/a to /l/b RENAME_NOREPLACE|RENAME_WHITEOUT -> ok"
+    ev = decode_path(path_rec("renameat2", "a", path2="b", dfd=3, dfd2=4, flags=0x10, ret=-22))
+    assert ev.args["flags"] == "0x10" and ev.args["dfd"] == 3 and ev.args["new_dfd"] == 4
+    assert ev.args["error"] == "EINVAL"
+    assert decode_path(path_rec("rename", "/a", path2="/b")).args["syscall"] == "rename"
+
+
+def test_setxattr_opaque_value_and_long_value() -> None:
+    ev = decode_path(path_rec("lsetxattr", "/l/etc", xname=b"trusted.overlay.opaque", xvalue=b"y", vsize=1))
+    assert ev.kind == "setxattr"
+    assert ev.args == {
+        "path": "/l/etc",
+        "syscall": "lsetxattr",
+        "ret": 0,
+        "name": "trusted.overlay.opaque",
+        "size": 1,
+        "flags": "0",
+        "flags_raw": 0,
+        "value": "y",
+        "opaque": True,
+    }
+    assert "opaque directory" in ev.text and "trusted.overlay.opaque='y'" in ev.text
+    # binary (a file capability) or longer than what the kernel side copies: no value, only its size
+    ev = decode_path(
+        path_rec("setxattr", "/l/ping", xname=b"security.capability", xvalue=b"\x01\0\0\x02", vsize=20)
+    )
+    assert "value" not in ev.args and ev.args["size"] == 20 and "opaque" not in ev.args
+    ev = decode_path(path_rec("setxattr", "/l/f", xname=b"user.k", xvalue=b"v" * 32, vsize=40, flags=1))
+    assert "value" not in ev.args and ev.args["flags"] == "XATTR_CREATE" and "(40 bytes)" in ev.text
+    ev = decode_path(path_rec("setxattr", "/l/f", xname=b"user.overlay.opaque", xvalue=b"n", vsize=1))
+    assert ev.args["value"] == "n" and "opaque" not in ev.args
+    ev = decode_path(path_rec("fsetxattr", "", dfd=7, xname=b"user.a", xvalue=b"b", vsize=1, plen=0, ret=-9))
+    assert ev.args["fd"] == 7 and ev.args["error"] == "EBADF" and "fd 7" in ev.text
+
+
+def test_chmod_and_chown() -> None:
+    ev = decode_path(path_rec("fchmodat", "/l/f", mode=0o4755))
+    assert ev.kind == "chmod" and ev.args["mode"] == "04755" and "flags" not in ev.args
+    ev = decode_path(path_rec("fchmodat2", "/l/f", mode=0o644, flags=files.AT_SYMLINK_NOFOLLOW))
+    assert ev.args["flags"] == "AT_SYMLINK_NOFOLLOW"
+    ev = decode_path(path_rec("fchownat", "/l/f", uid=1000, gid=0xFFFFFFFF, flags=0x100))
+    assert ev.kind == "chown"
+    assert (ev.args["uid"], ev.args["gid"], ev.args["flags"]) == (1000, -1, "AT_SYMLINK_NOFOLLOW")
+    assert ev.text == "chown /l/f 1000:-1 -> ok"
+    assert decode_path(path_rec("lchown", "/l/f")).args["syscall"] == "lchown"
+
+
+def test_truncated_paths_end_with_an_ellipsis() -> None:
+    long = "/" + "a" * 254  # what bpf_probe_read_user_str leaves of a longer path: 255 bytes + NUL
+    ev = decode_path(path_rec("mkdirat", long, plen=256))
+    assert ev.args["path"] == long + "…"
+    ev = decode_path(path_rec("symlinkat", "/l/x", path2=long))
+    assert ev.args["target"] == long + "…"
+
+
+def test_unknown_op_is_dropped() -> None:
+    raw = bytearray(path_rec("mkdirat", "/x"))
+    struct.pack_into("<I", raw, 48, 99)
+    assert files.decode(bytes(raw), DecodeContext()) is None
+
+
+def test_optional_tracepoints_follow_the_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A syscall this kernel has no tracepoint pair for is compiled out, not a load failure."""
+    sc = tmp_path / "events" / "syscalls"
+    for name in ("mkdirat", "renameat2", "pwrite64"):
+        for d in ("enter", "exit"):
+            (sc / f"sys_{d}_{name}").mkdir(parents=True)
+    (sc / "sys_enter_fchmodat2").mkdir()  # only half of the pair: left out
+    monkeypatch.setattr(files, "tracefs_root", lambda: tmp_path)
+    assert files.optional_cflags() == ["-DHAVE_PWRITE64=1", "-DHAVE_MKDIRAT=1", "-DHAVE_RENAMEAT2=1"]
+    text = files.render(ProbeOptions())
+    assert "-DHAVE_MKDIRAT=1" in text and "HAVE_MKDIR=" not in text
+    monkeypatch.setattr(files, "tracefs_root", lambda: None)
+    assert files.optional_cflags() == []
+
+
+def test_every_listed_tracepoint_has_a_guarded_handler() -> None:
+    text = files.render(ProbeOptions())
+    for tp in files.SPEC.tracepoints:
+        cat, name = tp.split(":")
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+    for name in files.OPTIONAL_SYSCALLS:
+        block = text.split(f"#ifdef HAVE_{name.upper()}\n", 1)[1].split("#endif", 1)[0]
+        assert f"sys_enter_{name})" in block and f"sys_exit_{name})" in block, name
+    # availability asks only for the tracepoints the probe cannot do without
+    assert not [tp for tp in files._REQUIRED if any(s in tp for s in files.OPTIONAL_SYSCALLS)]
+    assert set(files.PATH_KINDS) <= set(files.SPEC.kinds)
