@@ -21,6 +21,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
@@ -88,6 +89,7 @@ class ProgramsListView(WorkerErrors, Vertical):
         self.rows: dict[int, ProgRow] = {}
         self._busy = False
         self._stopped = False
+        self._next: Timer | None = None  # the one pending automatic refresh
         self._stats: StatsGuard | None = None  # owned by the AppContext while run counts are on
         self._stats_lock = threading.Lock()  # the toggle runs in a worker, stop_view on the UI thread
 
@@ -159,7 +161,10 @@ class ProgramsListView(WorkerErrors, Vertical):
         else:
             msg += " Run counts are off: s turns them on until you close this tab."
         self.notice(msg)
-        self.set_timer(self.refresh_s, self.action_refresh_now)  # re-armed only after a refresh: no overlap
+        # one pending timer, re-armed only after a refresh: a manual `r` must not start a second chain
+        if self._next is not None:
+            self._next.stop()
+        self._next = self.set_timer(self.refresh_s, self.action_refresh_now)
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         self._busy = False
