@@ -287,3 +287,113 @@ def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_o
     layers = eng.timeline().phase("pull").details["layers"]
     got = {lid: (d["fetches"], d["extracts"]) for lid, d in layers.items()}
     assert got == {"aaaaaaaaaaaa": (1, 1), "bbbbbbbbbbbb": (0, 0), "cccccccccccc": (1, 1)}
+
+
+def _untar_story(layer_events: dict[str, list[tuple[str, dict[str, object]]]]) -> StoryEngine:
+    """A pull whose docker-untar helpers (one pid per layer dir) made these files-probe events."""
+    evs = [Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"})]
+    ts = 10
+    for n, (cache_id, calls) in enumerate(layer_events.items()):
+        pid = 500 + n
+        argv = ["docker-untar", "/", f"/var/lib/docker/overlay2/{cache_id}/diff"]
+        evs.append(
+            Event(ts=ts, probe="exec", kind="exec", pid=pid, comm="exe", args={"argv": argv, "ret": 0})
+        )
+        for kind, args in calls:
+            ts += 1
+            evs.append(Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=args))
+        ts += 10
+    evs.append(Event(ts=ts + 1, probe="docker", kind="pull_done", args={"image": "r/x:1"}))
+    eng = StoryEngine(
+        StoryHints(container_id="c" * 64, pulling=True, image_layer_dirs=frozenset(layer_events))
+    )
+    eng.feed(evs)
+    return eng
+
+
+def test_unpack_counts_the_tree_per_layer_and_names_the_whiteouts() -> None:
+    from beefine_tui.story.render import phase_detail_lines
+
+    lower, upper = "a" * 64, "b" * 64
+    eng = _untar_story(
+        {
+            lower: [
+                ("mkdir", {"path": "/etc", "mode": "0755", "ret": 0}),
+                ("mkdir", {"path": "/etc/beefine", "mode": "0755", "ret": 0}),
+                ("open", {"path": "/etc/beefine/README", "flags": "O_WRONLY|O_CREAT|O_CLOEXEC", "ret": 8}),
+                ("write", {"path": "/etc/beefine/README", "bytes": 42, "count": 1}),
+                ("symlink", {"path": "/bin/sh", "target": "/bin/busybox", "ret": 0}),
+                ("symlink", {"path": "/bin/ls", "target": "/bin/busybox", "ret": 0}),
+                ("link", {"path": "/bin/ash", "target": "/bin/busybox", "ret": 0}),
+                ("chmod", {"path": "/etc/beefine/README", "mode": "0644", "ret": 0}),
+                ("chown", {"path": "/etc/beefine/README", "uid": 0, "gid": 0, "ret": 0}),
+            ],
+            upper: [
+                ("mknod", {"path": "/etc/beefine/README", "type": "S_IFCHR", "whiteout": True, "ret": 0}),
+                ("mknod", {"path": "/run/fifo", "type": "S_IFIFO", "whiteout": False, "ret": 0}),
+                ("setxattr", {"path": "/opt", "name": "trusted.overlay.opaque", "opaque": True, "ret": 0}),
+                ("setxattr", {"path": "/opt", "name": "user.x", "value": "y", "ret": 0}),
+                ("unlink", {"path": "/tmp/old", "ret": 0}),
+                ("rmdir", {"path": "/tmp/olddir", "ret": 0}),
+                ("rename", {"path": "/a", "new_path": "/b", "ret": 0}),
+                # failures change nothing on disk: not counted
+                ("mkdir", {"path": "/etc", "ret": -17, "error": "EEXIST"}),
+                ("mknod", {"path": "/x", "type": "S_IFCHR", "whiteout": True, "ret": -1, "error": "EPERM"}),
+                ("unlink", {"path": "/nope", "ret": -2, "error": "ENOENT"}),
+            ],
+        }
+    )
+    unpack = eng.timeline().phase("unpack")
+    per = unpack.details["layers"]
+    counts = (
+        "files",
+        "bytes",
+        "dirs",
+        "symlinks",
+        "hardlinks",
+        "whiteouts",
+        "opaque_dirs",
+        "renames",
+        "removals",
+    )
+    assert {k: per[lower][k] for k in counts} == {
+        "files": 1, "bytes": 42, "dirs": 2, "symlinks": 2, "hardlinks": 1,
+        "whiteouts": 0, "opaque_dirs": 0, "renames": 0, "removals": 0,
+    }  # fmt: skip
+    assert {k: per[upper][k] for k in counts} == {
+        "files": 0, "bytes": 0, "dirs": 0, "symlinks": 0, "hardlinks": 0,
+        "whiteouts": 1, "opaque_dirs": 1, "renames": 1, "removals": 2,
+    }  # fmt: skip
+    assert per[upper]["whiteout_paths"] == ["/etc/beefine/README"] and "whiteout_paths" not in per[lower]
+    assert per[lower]["helpers"] == per[upper]["helpers"] == 1
+
+    lines = phase_detail_lines(unpack)
+    assert lines[0] == (
+        f"layer dir {lower[:12]}: 1 files created by open(O_CREAT), 42 bytes written, 2 dirs, 2 symlinks,"
+        f" 1 hard link (dir {lower[:12]})"
+    )
+    assert lines[1] == (
+        f"layer dir {upper[:12]}: 0 files created by open(O_CREAT), 0 bytes written,"
+        f" 1 whiteout (deletion marker), 1 opaque dir, 1 rename, 2 removals (dir {upper[:12]})"
+    )
+    assert lines[2] == "  deleted from the layers below (whiteouts): /etc/beefine/README"
+    assert "whiteout" in unpack.explanation and "0:0" in unpack.explanation
+
+
+def test_unpack_lines_of_an_older_recording_without_tree_counts() -> None:
+    from beefine_tui.story.phases import Phase
+    from beefine_tui.story.render import phase_detail_lines
+
+    p = Phase("unpack")
+    p.details = {"layers": {"c" * 64: {"files": 3, "bytes": 9, "helpers": 1}}}
+    assert phase_detail_lines(p) == [
+        f"layer dir {'c' * 12}: 3 files created by open(O_CREAT), 9 bytes written (dir {'c' * 12})"
+    ]
+
+
+def test_every_files_probe_kind_is_explained() -> None:
+    from beefine_tui.probes import files
+    from beefine_tui.story.explanations import explain_kind
+
+    assert not [k for k in files.SPEC.kinds if k != "read" and not explain_kind(k)]
+    assert "whiteout" in explain_kind("mknod") and "opaque" in explain_kind("setxattr")

@@ -560,6 +560,17 @@ class StoryEngine:
             p.details["manifest_layers"] = list(self.hints.manifest_digests)
 
     def _unpack_details(self, p: Phase) -> None:
+        # what each layer's tree is made of, from the files probe's kinds (successful calls only)
+        tree_counts = ("dirs", "symlinks", "hardlinks", "whiteouts", "opaque_dirs", "renames", "removals")
+        kind_count = {
+            "mkdir": "dirs",
+            "symlink": "symlinks",
+            "link": "hardlinks",
+            "rename": "renames",
+            "unlink": "removals",
+            "rmdir": "removals",
+        }
+        whiteout_paths_max = 20
         per: dict[str, dict[str, Any]] = {}
         pid_dir: dict[int, str] = {}
         for e in p.events:
@@ -571,17 +582,27 @@ class StoryEngine:
             d = pid_dir.get(e.pid)
             if d is None:
                 continue
-            rec = per.setdefault(d, {"files": 0, "bytes": 0, "helpers": 0})
-            if e.kind == "exec":
+            rec = per.setdefault(d, {"files": 0, "bytes": 0, "helpers": 0, **dict.fromkeys(tree_counts, 0)})
+            kind, a = e.kind, e.args
+            ok = int(a.get("ret", 0)) >= 0
+            if kind == "exec":
                 rec["helpers"] += 1
-            elif (
-                e.kind == "open"
-                and "O_CREAT" in str(e.args.get("flags", ""))
-                and int(e.args.get("ret", 0)) >= 0
-            ):
+            elif kind == "open" and "O_CREAT" in str(a.get("flags", "")) and ok:
                 rec["files"] += 1
-            elif e.kind == "write":
-                rec["bytes"] += int(e.args.get("bytes", 0))
+            elif kind == "write":
+                rec["bytes"] += int(a.get("bytes", 0))
+            elif not ok:
+                continue
+            elif kind == "mknod" and a.get("whiteout"):
+                # overlay2 unpacks a tar's .wh.<name> as a char device 0:0 named <name>
+                rec["whiteouts"] += 1
+                shown = rec.setdefault("whiteout_paths", [])
+                if len(shown) < whiteout_paths_max:
+                    shown.append(str(a.get("path", "")))
+            elif kind == "setxattr" and a.get("opaque"):
+                rec["opaque_dirs"] += 1  # a tar's .wh..wh..opq: the directory hides the lower layers'
+            elif kind in kind_count:
+                rec[kind_count[kind]] += 1
         idx = self.hints.layers
         for d, rec in per.items():
             if idx is not None:

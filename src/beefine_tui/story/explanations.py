@@ -38,12 +38,21 @@ PHASE_EXPLANATIONS: dict[str, str] = {
     ),
     # moby pkg/chrootarchive (archive_unix.go, 20.10: re-exec as "docker-untar", chroot/pivot into the
     # layer's diff directory, then untar) and daemon/graphdriver/overlay2/overlay.go (ApplyDiff into
-    # <root>/overlay2/<cache-id>/diff); image-spec layer.md for whiteouts.
+    # <root>/overlay2/<cache-id>/diff, WhiteoutFormat: OverlayWhiteoutFormat); image-spec layer.md
+    # ("Whiteouts", "Opaque Whiteout"); moby pkg/archive/archive_linux.go overlayWhiteoutConverter
+    # (.wh.<name> -> mknod(<name>, S_IFCHR, 0); .wh..wh..opq -> lsetxattr trusted.overlay.opaque=y);
+    # kernel Documentation/filesystems/overlayfs.rst ("whiteouts and opaque directories").
     "unpack": (
         "Each downloaded layer is a tar archive. dockerd re-executes itself as `docker-untar`, moves "
         "into the layer's own directory (overlay2/<id>/diff) and writes the layer's files there, so a "
-        "malicious archive cannot write outside it. One directory per layer, stored once, shared by "
-        "every container made from it."
+        "malicious archive cannot write outside it: directories, files, symlinks and hard links, with "
+        "their modes and owners. One directory per layer, stored once, shared by every container made "
+        "from it. A layer never edits the layers below it, so a file it deletes is stored as a "
+        "whiteout (in the tar an empty .wh.<name> entry, on disk a character device numbered 0:0 with "
+        "the deleted file's name), which overlayfs reads "
+        'as "this file is gone" and hides the lower layers\' copy. A directory replaced as a whole is '
+        'marked opaque instead (extended attribute trusted.overlay.opaque="y"): nothing of the lower '
+        "layers' version of it shows through."
     ),
     # moby daemon/graphdriver/overlay2/overlay.go (Get: lowerdir from the `lower` file of l/ short
     # links, upperdir=<id>/diff, workdir=<id>/work, mount at <id>/merged); kernel
@@ -206,7 +215,45 @@ KIND_EXPLANATIONS: dict[str, str] = {
         "loads the container's filter."
     ),
     "open": "open(): a file opened (for writing when creating files of a layer or of the bundle).",
-    "write": "write(): bytes written to a file (folded per file descriptor).",
+    "write": (
+        "write(): bytes written to a file (folded per file descriptor; pwrite, writev and pwritev count too)."
+    ),
+    # man 2 mkdir/symlink/link/unlink/rmdir/rename/chmod/chown; moby pkg/archive/archive.go
+    # createTarFile (one call per tar entry type, then Lchown, Chmod, times).
+    "mkdir": "mkdir(): a directory created; unpacking a layer makes one for each directory of its tar.",
+    "symlink": (
+        "symlink(): a symbolic link created: a tiny file whose content is a path (most of a busybox "
+        "image's commands are links to /bin/busybox)."
+    ),
+    "link": (
+        "link(): a second name for an existing file (a hard link): both names share the same data. A "
+        "tar stores the second name only as a reference to the first."
+    ),
+    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts".
+    "mknod": (
+        "mknod(): a special file (a device, a fifo). While a layer is unpacked, a character device "
+        "numbered 0:0 is a whiteout: overlayfs's marker that this layer deletes the file of that name "
+        "from the layers below, so the container will not see it."
+    ),
+    "unlink": "unlink(): a name removed from its directory; unpacking removes what a tar entry replaces.",
+    "rmdir": "rmdir(): an empty directory removed (unlinkat with AT_REMOVEDIR does the same).",
+    # man 2 rename (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT).
+    "rename": (
+        "rename(): a file moved to a new name in one atomic step. RENAME_NOREPLACE refuses to overwrite "
+        "an existing name, RENAME_EXCHANGE swaps two names, RENAME_WHITEOUT leaves an overlayfs whiteout "
+        "where the file was."
+    ),
+    # man 7 xattr; overlayfs.rst "opaque directories"; moby overlayWhiteoutConverter (.wh..wh..opq).
+    "setxattr": (
+        "setxattr(): an extended attribute (name=value metadata) set on a file. trusted.overlay.opaque="
+        '"y" makes a directory opaque: overlayfs then shows only this layer\'s content of it and hides '
+        "everything the lower layers had there."
+    ),
+    "chmod": "chmod(): permission bits set; unpacking gives each file the mode its tar header records.",
+    "chown": (
+        "chown(): owner and group set; unpacking gives each file the owner its tar header records "
+        "(-1 leaves one of them unchanged)."
+    ),
     "exit": "The process ended; its exit code is what its parent (and Docker) sees.",
     "container_create": "dockerd created the container object (config, layer for writes); nothing runs yet.",
     "container_start": "The start request: containerd is asked to create and start the task.",

@@ -31,12 +31,29 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
         if d.get("connections"):
             out.append(f"{d['connections']} connection(s) to the registry {d.get('registry', '')}")
     elif p.name == "unpack":
+        # (details key, singular, plural); shown when non-zero (older recordings have none)
+        tree_words = (
+            ("dirs", "dir", "dirs"),
+            ("symlinks", "symlink", "symlinks"),
+            ("hardlinks", "hard link", "hard links"),
+            ("whiteouts", "whiteout (deletion marker)", "whiteouts (deletion markers)"),
+            ("opaque_dirs", "opaque dir", "opaque dirs"),
+            ("renames", "rename", "renames"),
+            ("removals", "removal", "removals"),
+        )
         for cid, rec in (d.get("layers") or {}).items():
             label = rec.get("digest") or rec.get("diff_id") or f"dir {cid[:12]}"
+            tree = [
+                f"{n} {word if n == 1 else plural}"
+                for key, word, plural in tree_words
+                if (n := int(rec.get(key, 0)))
+            ]
             out.append(
                 f"layer {label}: {rec['files']} files created by open(O_CREAT),"
-                f" {rec['bytes']} bytes written (dir {cid[:12]})"
+                f" {rec['bytes']} bytes written{''.join(', ' + t for t in tree)} (dir {cid[:12]})"
             )
+            if rec.get("whiteout_paths"):
+                out.append("  deleted from the layers below (whiteouts): " + ", ".join(rec["whiteout_paths"]))
     elif p.name == "rootfs":
         if d.get("lowerdir"):
             out.append(f"overlay on {d.get('target')}")
