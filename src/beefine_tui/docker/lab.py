@@ -675,8 +675,20 @@ def _applet_links(root: Path) -> None:
             link.symlink_to("/bin/busybox")
 
 
+WHITED_OUT = "etc/beefine/deleted-in-layer3"  # added by layer 1, deleted by layer 3
+
+
 def _layered_files(ctx: Path) -> None:
-    """Distinct content per layer, with a 1 MiB incompressible file so a pull shows progress."""
+    """Distinct content per layer, with a 1 MiB incompressible file so a pull shows progress, and a
+    file of layer 1 that layer 3 deletes, so unpacking the top layer makes a real overlayfs whiteout."""
+    added = ctx / "layer1" / WHITED_OUT
+    added.parent.mkdir(parents=True, exist_ok=True)
+    added.write_text("Layer 3 of this image deletes this file: a container never sees it.\n")
+    # a layer tar records a deletion as an empty ".wh.<name>" entry (image-spec layer.md); COPY of such
+    # a file puts exactly that entry in the layer, as a RUN rm would, without a fourth layer
+    gone = ctx / "layer3" / WHITED_OUT
+    gone.parent.mkdir(parents=True, exist_ok=True)
+    (gone.parent / (".wh." + gone.name)).write_bytes(b"")
     data = ctx / "layer3" / "usr" / "share" / "beefine"  # whole path in the context: fixed dir mtimes too
     data.mkdir(parents=True, exist_ok=True)
     seed = b"beefine"
