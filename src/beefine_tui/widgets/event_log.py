@@ -7,8 +7,16 @@ Keys (when the log or its filter has focus):
     /      open the filter bar (words, field=value: see widgets/filter_bar.py)
     end    resume following new events
     p      pause / resume following
-Scrolling up (keys, mouse wheel) pauses auto-follow: the view stays still while new events are kept
-(bounded) and counted; `end` shows them. Lost events are always shown, even when filtered.
+Scrolling up (keys, page up, home, mouse wheel, scrollbar) pauses auto-follow: the view stays still
+while new events are kept (bounded) and counted; `end` shows them. Lost events are always shown, even
+when filtered.
+
+It is a virtual log: events are kept as they are (a bounded deque) and only the rows on screen are
+formatted, when they are painted (Textual's Line API). So a batch costs O(batch) appends, and pause,
+follow and scrolling cost O(rows on screen); a filter costs one pass to build its index, then only
+the new events. Each event is one row (a newline in its text shows as a replacement character).
+Long lines: the horizontal scroll range is the widest row painted so far, at most MAX_WIDTH cells;
+anything beyond is cropped.
 """
 
 from __future__ import annotations
@@ -16,18 +24,28 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.containers import Vertical
+from textual.geometry import Region, Size
 from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollTo, ScrollUp
+from textual.selection import Selection
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Log
 
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.widgets.filter_bar import EventFilter, FilterBar
 
-FOLLOW_WRITE_MAX = 500  # lines written per batch while following (more than any screen shows)
+MAX_WIDTH = 1000  # cells: the horizontal scroll range never grows past this (longer rows are cropped)
+LINE_CACHE = 512  # painted rows kept (several screens), so a repaint or a small scroll does not reformat
 
 
 def format_event(ev: Event, base_ts: int) -> str:
@@ -40,20 +58,118 @@ def format_event(ev: Event, base_ts: int) -> str:
     return f"{rel:10.6f} {ev.probe:<10} {ev.pid:>7} {ev.comm:<15.15} {ev.kind:<10.10} {text}{where}"
 
 
-class _Log(Log):
-    """The inner Log; reports user scrolling so the owner can pause."""
+class LogView(ScrollView, can_focus=True):
+    """The log's viewport: formats only the rows it paints, and reports user scrolling so the owner
+    can pause. Looks like Textual's Log (same styles and line processing)."""
 
+    ALLOW_SELECT = True
+    DEFAULT_CSS = """
+    LogView {
+        background: $surface;
+        color: $text;
+        overflow: scroll;
+        &:focus {
+            background-tint: $foreground 5%;
+        }
+    }
+    """
     BINDINGS = [Binding("end", "follow", "Follow", show=True)]
 
+    def __init__(self, owner: EventLog) -> None:
+        super().__init__()
+        self._owner = owner
+        self._width = 0  # widest row painted so far, capped at MAX_WIDTH
+        self._width_pending = False
+        self._style = Style()
+        # keyed by id(event); the event is kept beside its strip so the id cannot be reused meanwhile
+        self._cache: LRUCache[int, tuple[Event, Strip]] = LRUCache(LINE_CACHE)
+
+    # ---- sizing and following
+    def sync(self, *, scroll_end: bool, x_axis: bool = False) -> None:
+        """Rows changed: fit the scroll range to them, optionally show the newest, repaint."""
+        size = Size(self._width, len(self._owner._view_rows()))
+        if self.virtual_size != size:
+            self.virtual_size = size
+        if not self.is_mounted:
+            return
+        if scroll_end and not self.is_vertical_scrollbar_grabbed:
+            self.scroll_end(animate=False, immediate=True, x_axis=x_axis)
+        # rows are positions in a sliding window: when it is full, the same rows show other events
+        self.refresh()
+
+    def forget(self, *, width: bool = False) -> None:
+        """Formatted rows are stale (time base changed, log cleared)."""
+        self._cache.clear()
+        if width:
+            self._width = 0
+
+    def _grow_width(self, cells: int) -> None:
+        cells = min(cells, MAX_WIDTH)
+        if cells > self._width:
+            self._width = cells
+            if not self._width_pending:
+                # not from inside a paint: resize after it
+                self._width_pending = True
+                self.call_after_refresh(self._apply_width)
+
+    def _apply_width(self) -> None:
+        self._width_pending = False
+        self.virtual_size = Size(self._width, self.virtual_size.height)
+
+    # ---- painting
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # once per paint, not per row: rich_style walks every ancestor's styles
+        style = self.rich_style
+        if style != self._style:
+            self._cache.clear()  # rows were painted in another style (theme, focus)
+            self._style = style
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        row = scroll_y + y
+        width = self.size.width
+        style = self._style
+        rows = self._owner._view_rows()
+        if row >= len(rows):
+            return Strip.blank(width, style)
+        strip = self._row_strip(rows[row], row, style)
+        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, row)
+
+    def _row_strip(self, ev: Event, row: int, style: Style) -> Strip:
+        selection = self.text_selection
+        if selection is None:
+            hit = self._cache.get(id(ev))
+            if hit is not None and hit[0] is ev:
+                return hit[1]
+        line = Log._process_line(self._owner._format(ev))
+        text = Text(line, no_wrap=True)
+        text.stylize(style)
+        if selection is not None and (span := selection.get_span(row)) is not None:
+            start, end = span
+            sel_style = self.screen.get_component_rich_style("screen--selection")
+            text.stylize(sel_style, start, len(text) if end == -1 else end)
+        cells = cell_len(line)
+        strip = Strip(text.render(self.app.console), cells)
+        if selection is None:
+            self._cache[id(ev)] = (ev, strip)
+        if cells > self._width:
+            self._grow_width(cells)
+        return strip
+
+    def get_selection(self, selection: Selection) -> tuple[str, str] | None:
+        return selection.extract("\n".join(self._owner.lines())), "\n"
+
+    def selection_updated(self, selection: Selection | None) -> None:
+        self.refresh()
+
+    # ---- user scrolling pauses the owner
     def action_follow(self) -> None:
-        owner = self.parent
-        if isinstance(owner, EventLog):
-            owner.action_follow()
+        self._owner.action_follow()
 
     def _user_scrolled_back(self) -> None:
-        owner = self.parent
-        if isinstance(owner, EventLog) and not owner.paused and self.max_scroll_y > 0:
-            owner.pause()
+        if not self._owner.paused and self.max_scroll_y > 0:
+            self._owner.pause()
 
     def action_scroll_up(self) -> None:
         self._user_scrolled_back()
@@ -68,8 +184,20 @@ class _Log(Log):
         super().action_scroll_home()
 
     def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
-        self._user_scrolled_back()
+        if not (event.ctrl or event.shift):
+            self._user_scrolled_back()
         super()._on_mouse_scroll_up(event)
+
+    def _on_scroll_up(self, event: ScrollUp) -> None:
+        # a click on the scrollbar above its thumb
+        self._user_scrolled_back()
+        super()._on_scroll_up(event)
+
+    def _on_scroll_to(self, message: ScrollTo) -> None:
+        # dragging the scrollbar's thumb upwards
+        if message.y is not None and message.y < self.scroll_y:
+            self._user_scrolled_back()
+        super()._on_scroll_to(message)
 
 
 class _StateLine(Widget):
@@ -93,7 +221,7 @@ class _StateLine(Widget):
 class EventLog(Vertical):
     DEFAULT_CSS = """
     EventLog { height: 1fr; }
-    EventLog > _Log { height: 1fr; }
+    EventLog > LogView { height: 1fr; }
     EventLog > .eventlog--state { height: 1; display: none; background: $warning-muted; }
     EventLog.-paused > .eventlog--state { display: block; }
     """
@@ -119,32 +247,49 @@ class EventLog(Vertical):
         self.show_status = show_status
         self.base_ts = 0  # ts of the first event: times are shown relative to it
         self.total = 0  # events ever added
-        self.shown = 0  # lines written since the last rebuild
         self.pending_while_paused = 0
-        self._gap = False  # the Log skipped lines that are in _events (flood while following)
         self._events: deque[Event] = deque(maxlen=max_lines)
+        self._seq = 0  # events ever kept: _events[i] has the absolute index _seq - len(_events) + i
+        # the filter's index: absolute indices and events that match, oldest first (bounded like _events)
+        self._match_at: deque[int] = deque(maxlen=max_lines)
+        self._match: deque[Event] = deque(maxlen=max_lines)
         self._filter = EventFilter("")
+        self._filter_needs_line = False  # only text terms need the formatted line
+        # while paused: the rows on screen, frozen, so the view holds still as the window slides on
+        self._frozen: list[Event] | None = None
+        self._view = LogView(self)
 
     def compose(self) -> ComposeResult:
         yield FilterBar()
-        yield _Log(max_lines=self.max_lines, highlight=False, auto_scroll=True)
+        yield self._view
         yield _StateLine(classes="eventlog--state")
 
     @property
-    def log_widget(self) -> Log:
-        return self.query_one(_Log)
+    def log_widget(self) -> LogView:
+        return self._view
 
     @property
     def filter_text(self) -> str:
         return self._filter.text
 
     def lines(self) -> list[str]:
-        """What the log shows now (for tests and the clipboard)."""
-        return list(self.log_widget.lines)
+        """What the log shows now, formatted, oldest first (for tests and the clipboard)."""
+        return [self._format(ev) for ev in self._view_rows()]
+
+    def _view_rows(self) -> Sequence[Event]:
+        if self._frozen is not None:
+            return self._frozen
+        return self._match if self._filter else self._events
+
+    def _format(self, ev: Event) -> str:
+        try:
+            return self.formatter(ev, self.base_ts)
+        except Exception as e:  # a formatter bug must not take the UI down: say what failed instead
+            return f"(cannot show this {ev.probe} {ev.kind} event: {type(e).__name__}: {e})"
 
     # ---- feeding
     def add_events(self, events: Iterable[Event]) -> None:
-        """Add a batch. Cheap under floods: only the lines that can still be shown are formatted."""
+        """Add a batch: O(len(batch)) appends, nothing formatted (unless a text filter is on)."""
         batch = events if isinstance(events, list) else list(events)
         if not self.show_status:
             batch = [ev for ev in batch if ev.kind != STATUS]
@@ -152,64 +297,65 @@ class EventLog(Vertical):
             return
         if not self.base_ts:
             self.base_ts = next((ev.ts for ev in batch if ev.kind != LOST), 0)
-        self._events.extend(batch)  # bounded: the oldest fall off
+            if self.base_ts:
+                self._view.forget()
         self.total += len(batch)
-        if self.paused:
+        if len(batch) > self.max_lines:
+            self._seq += len(batch) - self.max_lines
+            batch = batch[-self.max_lines :]
+        first = self._seq
+        self._events.extend(batch)  # bounded: the oldest fall off
+        self._seq += len(batch)
+        if self._filter:
+            self._index(batch, first)
+        if self._frozen is not None:
             self.pending_while_paused += len(batch)
             self._show_state()
             return
-        # while following, only the newest lines can be seen: write at most FOLLOW_WRITE_MAX per batch
-        # (formatting and measuring 5000 lines per batch is what made keys slow under floods). The full
-        # bounded history stays in self._events and is written out when the user pauses to scroll back.
-        if len(batch) > FOLLOW_WRITE_MAX:
-            self._gap = True
-        new = self._tail_lines(batch, FOLLOW_WRITE_MAX)
-        if new:
-            self._write(new)
+        self._view.sync(scroll_end=True)
 
-    def _tail_lines(self, events: Sequence[Event], limit: int | None = None) -> list[str]:
-        """Formatted lines of the last `limit` events that pass the filter, oldest first."""
-        fmt, base, flt = self.formatter, self.base_ts, self._filter
-        limit = self.max_lines if limit is None else min(limit, self.max_lines)
-        if not flt:
-            return [fmt(ev, base) for ev in events[-limit:]]
-        out: list[str] = []
-        for ev in reversed(events):
-            line = fmt(ev, base)
-            if flt.matches(ev, line):
-                out.append(line)
-                if len(out) >= limit:
-                    break
-        out.reverse()
-        return out
-
-    def _write(self, lines: Sequence[str]) -> None:
-        log = self.log_widget
-        with self.app.batch_update():
-            log.write_lines(lines[-self.max_lines :], scroll_end=True)
-        self.shown += len(lines)
-
-    def _rebuild(self) -> None:
-        log = self.log_widget
-        lines = self._tail_lines(list(self._events))
-        with self.app.batch_update():
-            log.clear()
-            log.write_lines(lines, scroll_end=True)
-        self.shown = len(lines)
-        self.pending_while_paused = 0
-        self._gap = False
+    def _index(self, events: Iterable[Event], first: int) -> None:
+        """Add matching events (absolute indices from `first`) to the filter's index, drop fallen-off ones."""
+        flt, at, match = self._filter, self._match_at, self._match
+        if self._filter_needs_line:
+            fmt = self._format
+            for i, ev in enumerate(events, first):
+                if flt.matches(ev, fmt(ev)):
+                    at.append(i)
+                    match.append(ev)
+        else:
+            for i, ev in enumerate(events, first):
+                if flt.matches(ev, ""):
+                    at.append(i)
+                    match.append(ev)
+        oldest = self._seq - len(self._events)
+        while at and at[0] < oldest:
+            at.popleft()
+            match.popleft()
 
     def clear(self) -> None:
         self._events.clear()
+        self._match_at.clear()
+        self._match.clear()
+        if self._frozen is not None:
+            self._frozen = []
         self.total = 0
         self.base_ts = 0
-        self.log_widget.clear()
+        self._view.forget(width=True)
+        self._view.sync(scroll_end=True, x_axis=True)
 
     # ---- filtering
     def set_filter(self, text: str) -> None:
         self._filter = EventFilter(text)
+        self._filter_needs_line = any(t.field is None for t in self._filter.terms)
+        self._match_at.clear()
+        self._match.clear()
+        if self._filter:
+            self._index(self._events, self._seq - len(self._events))
+        self._frozen = None
         self.paused = False
-        self._rebuild()
+        self.pending_while_paused = 0
+        self._view.sync(scroll_end=True)
         self._show_state()
 
     def action_open_filter(self) -> None:
@@ -229,10 +375,9 @@ class EventLog(Vertical):
 
     # ---- follow / pause
     def pause(self) -> None:
-        if self._gap:
-            # lines were skipped while following a flood: show the whole bounded history before scrolling
-            self._gap = False
-            self._rebuild()
+        # a copy of references, nothing formatted: rows keep their events while new ones arrive
+        if self._frozen is None:
+            self._frozen = list(self._view_rows())
         self.paused = True
 
     def action_toggle_pause(self) -> None:
@@ -242,13 +387,17 @@ class EventLog(Vertical):
             self.pause()
 
     def action_follow(self) -> None:
-        held = self.pending_while_paused if self.paused else 0
+        self._frozen = None
         self.paused = False
-        if held:
-            self._rebuild()
-        self.log_widget.scroll_end(animate=False, immediate=True)
+        self._view.sync(scroll_end=True, x_axis=True)
 
     def watch_paused(self, paused: bool) -> None:
+        # also reached by setting `paused` directly: keep the frozen rows in step with it
+        if paused and self._frozen is None:
+            self._frozen = list(self._view_rows())
+        elif not paused and self._frozen is not None:
+            self._frozen = None
+            self._view.sync(scroll_end=True)
         self.set_class(paused, "-paused")
         if not paused:
             self.pending_while_paused = 0

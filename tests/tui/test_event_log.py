@@ -1,0 +1,259 @@
+"""EventLog as a virtual log, driven with Pilot: what is painted while paused under a flood, the filter
+over a full log, End and the scroll keys, and that only rows on screen are ever formatted."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from textual import events
+from textual.app import App, ComposeResult
+
+from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.widgets.event_log import EventLog, LogView, format_event
+from tests.tui.conftest import wait_until
+from tests.tui.events_fixture import BASE_TS
+
+NAME = re.compile(r"\bev\d{6}\b")
+COMMS = ("runc", "sh", "dockerd", "containerd", "busybox")
+
+
+def numbered(n: int, start: int = 0) -> list[Event]:
+    """Events whose text names them (ev000042) and whose comm is runc for every fifth one."""
+    return [
+        Event(
+            ts=BASE_TS + i * 1000,
+            probe="exec",
+            kind="exec",
+            pid=1000 + i % 5000,
+            tid=1000 + i % 5000,
+            comm=COMMS[i % 5],
+            args={"n": i},
+            text=f"ev{i:06d}",
+        )
+        for i in range(start, start + n)
+    ]
+
+
+class LogApp(App[None]):
+    def __init__(self, max_lines: int, formatter: Callable[[Event, int], str] = format_event) -> None:
+        super().__init__()
+        self.max_lines = max_lines
+        self.formatter = formatter
+
+    def compose(self) -> ComposeResult:
+        yield EventLog(max_lines=self.max_lines, formatter=self.formatter)
+
+
+def painted(view: LogView) -> list[str]:
+    """The rows the view paints now, through its own Line API path."""
+    height = view.scrollable_content_region.height
+    return [view.render_line(y).text.rstrip() for y in range(height)]
+
+
+def names(rows: list[str]) -> list[str]:
+    """The ev###### names in painted rows (blank rows dropped)."""
+    return [m for row in rows for m in NAME.findall(row)]
+
+
+async def test_paused_view_holds_still_while_a_flood_pushes_old_events_out() -> None:
+    app = LogApp(max_lines=300)
+    async with app.run_test(size=(100, 24)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(300))
+        await pilot.pause()
+        view.focus()
+        await pilot.press("pageup", "pageup")
+        assert log.paused
+        before = painted(view)
+        shown = names(before)
+        assert shown and "ev000299" not in shown  # scrolled back: not the newest
+        top = view.scroll_y
+
+        for k in range(1, 5):  # 1200 more: every event that was on screen falls off the bounded log
+            log.add_events(numbered(300, start=300 * k))
+            await pilot.pause()
+            assert painted(view) == before
+        assert view.scroll_y == top
+        assert log.pending_while_paused == 1200
+        assert "1200 new event(s) held" in str(log.query_one(".eventlog--state").render())
+        retained = {ev.text for ev in log._events}
+        assert len(retained) == 300 and not retained & set(shown)  # they are gone from the log itself
+
+        await pilot.press("end")
+        await pilot.pause()
+        assert not log.paused
+        rows = names(painted(view))
+        assert rows[-1] == "ev001499"
+        assert all(int(name[2:]) >= 1200 for name in rows)
+        assert [line.split()[-1] for line in log.lines()] == [f"ev{i:06d}" for i in range(1200, 1500)]
+
+
+async def test_filter_on_a_full_log_shows_only_matches_and_every_loss() -> None:
+    app = LogApp(max_lines=5000)
+    async with app.run_test(size=(120, 30)) as pilot:
+        log = app.query_one(EventLog)
+        evs = numbered(5000)
+        for at in (10, 2500, 4990):  # loss reports, whatever the filter says
+            evs.insert(at, lost_event("exec", at, "kernel"))
+        log.add_events(evs)
+        await pilot.pause()
+        retained = evs[-5000:]
+
+        log.set_filter("comm=runc")
+        await pilot.pause()
+        want = [format_event(ev, log.base_ts) for ev in retained if ev.kind == "lost" or ev.comm == "runc"]
+        assert log.lines() == want
+        assert sum("LOST" in line for line in want) == 3 and len(want) > 900
+        rows = painted(log.log_widget)
+        assert rows[-1] == want[-1].rstrip()  # following: the newest match at the bottom
+        assert all(" runc " in row or "LOST" in row for row in rows if row)
+
+        # more events: new matches are indexed, matches that fell off the bounded log leave the index
+        more = numbered(2000, start=5000)
+        log.add_events(more)
+        await pilot.pause()
+        retained = (retained + more)[-5000:]
+        want = [format_event(ev, log.base_ts) for ev in retained if ev.kind == "lost" or ev.comm == "runc"]
+        assert log.lines() == want
+
+        log.set_filter("ev00700")  # plain words match the formatted line
+        assert [line.split()[-1] for line in log.lines() if "LOST" not in line] == []
+        log.set_filter("ev00699")
+        assert names(log.lines()) == [f"ev00699{d}" for d in range(10)]
+        assert sum("LOST" in line for line in log.lines()) == 2  # the loss reports still retained
+        log.set_filter("")
+        assert len(log.lines()) == 5000
+
+
+async def test_end_resumes_following_and_shows_the_newest() -> None:
+    app = LogApp(max_lines=1000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(500))
+        await pilot.pause()
+        view.focus()
+        await pilot.press("p")
+        assert log.paused
+        await pilot.pause()
+        before = painted(view)
+        assert all(int(name[2:]) < 500 for name in names(before))
+        log.add_events(numbered(700, start=500))  # past max_lines: the oldest fall off meanwhile
+        await pilot.pause()
+        assert painted(view) == before
+        await pilot.press("end")
+        await pilot.pause()
+        assert not log.paused and log.pending_while_paused == 0
+        assert view.is_vertical_scroll_end
+        assert names(painted(view))[-1] == "ev001199"
+        log.add_events(numbered(5, start=1200))  # and it keeps following
+        await pilot.pause()
+        assert names(painted(view))[-1] == "ev001204"
+
+
+@pytest.mark.parametrize("key", ["pageup", "up", "home"])
+async def test_scrolling_up_with_keys_pauses(key: str) -> None:
+    app = LogApp(max_lines=1000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(200))
+        await pilot.pause()
+        view.focus()
+        assert not log.paused and names(painted(view))[-1] == "ev000199"
+        await pilot.press(key)
+        await pilot.pause()
+        assert log.paused
+        assert "ev000199" not in names(painted(view))
+        assert "paused" in str(log.query_one(".eventlog--state").render())
+
+
+async def test_mouse_wheel_up_pauses_and_p_resumes() -> None:
+    app = LogApp(max_lines=1000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(200))
+        await pilot.pause()
+        view.focus()
+        view.post_message(events.MouseScrollUp(view, 5, 5, 0, -1, 0, False, False, False))
+        await wait_until(pilot, lambda: log.paused)
+        await pilot.pause()
+        assert "ev000199" not in names(painted(view))
+        await pilot.press("p")
+        await pilot.pause()
+        assert not log.paused and names(painted(view))[-1] == "ev000199"
+
+
+async def test_nothing_to_scroll_does_not_pause() -> None:
+    app = LogApp(max_lines=100)
+    async with app.run_test(size=(100, 30)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(numbered(3))
+        await pilot.pause()
+        log.log_widget.focus()
+        await pilot.press("pageup", "up")
+        assert not log.paused
+
+
+async def test_only_rows_on_screen_are_formatted_and_repaints_reuse_them() -> None:
+    calls: list[int] = []
+
+    def counting(ev: Event, base: int) -> str:
+        calls.append(ev.args["n"])
+        return format_event(ev, base)
+
+    app = LogApp(max_lines=5000, formatter=counting)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        for k in range(10):  # 50,000 events in batches, as a pump delivers them
+            log.add_events(numbered(5000, start=5000 * k))
+        await pilot.pause()
+        height = view.scrollable_content_region.height
+        assert 0 < len(calls) <= 2 * height  # what was painted, not 50,000 nor 5000
+        assert set(calls) <= set(range(50_000 - height, 50_000))
+        view.focus()  # focus tints the background: the rows are painted again, once
+        await pilot.pause()
+        calls.clear()
+        view.refresh()
+        await pilot.pause()
+        assert painted(view)[-1].endswith("ev049999")
+        assert calls == []  # the repaint came from the line cache
+
+        await pilot.press("p")  # pausing formats nothing either: the frozen view is references
+        assert log.paused and calls == []
+
+
+async def test_a_formatter_that_fails_shows_a_message_not_a_traceback() -> None:
+    def broken(ev: Event, base: int) -> str:
+        if ev.args.get("n") == 1:
+            raise KeyError("argv")
+        return format_event(ev, base)
+
+    app = LogApp(max_lines=100, formatter=broken)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(numbered(3))
+        await pilot.pause()
+        rows = painted(log.log_widget)
+        assert any("cannot show this exec exec event: KeyError" in row for row in rows)
+        assert names(rows) == ["ev000000", "ev000002"]
+
+
+async def test_clear_and_status_events_and_the_bound() -> None:
+    app = LogApp(max_lines=50)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(numbered(500))
+        assert len(log.lines()) == 50 and log.total == 500
+        log.clear()
+        await pilot.pause()
+        assert log.lines() == [] and log.total == 0
+        assert [row for row in painted(log.log_widget) if row] == []
+        log.show_status = False
+        log.add_events([status_event("replay", "replaying", ts=BASE_TS), *numbered(2)])
+        assert names(log.lines()) == ["ev000000", "ev000001"]
