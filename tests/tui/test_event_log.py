@@ -144,9 +144,11 @@ async def test_end_resumes_following_and_shows_the_newest() -> None:
         log.add_events(numbered(700, start=500))  # past max_lines: the oldest fall off meanwhile
         await pilot.pause()
         assert painted(view) == before
+        assert log.query_one(".eventlog--state").display
         await pilot.press("end")
         await pilot.pause()
         assert not log.paused and log.pending_while_paused == 0
+        assert not log.query_one(".eventlog--state").display
         assert view.is_vertical_scroll_end
         assert names(painted(view))[-1] == "ev001199"
         log.add_events(numbered(5, start=1200))  # and it keeps following
@@ -168,7 +170,8 @@ async def test_scrolling_up_with_keys_pauses(key: str) -> None:
         await pilot.pause()
         assert log.paused
         assert "ev000199" not in names(painted(view))
-        assert "paused" in str(log.query_one(".eventlog--state").render())
+        state = log.query_one(".eventlog--state")
+        assert state.display and "paused" in str(state.render())
 
 
 async def test_mouse_wheel_up_pauses_and_p_resumes() -> None:

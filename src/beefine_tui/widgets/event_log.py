@@ -223,7 +223,6 @@ class EventLog(Vertical):
     EventLog { height: 1fr; }
     EventLog > LogView { height: 1fr; }
     EventLog > .eventlog--state { height: 1; display: none; background: $warning-muted; }
-    EventLog.-paused > .eventlog--state { display: block; }
     """
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", show=True),
@@ -263,6 +262,9 @@ class EventLog(Vertical):
         yield FilterBar()
         yield self._view
         yield _StateLine(classes="eventlog--state")
+
+    def on_mount(self) -> None:
+        self._show_state()
 
     @property
     def log_widget(self) -> LogView:
@@ -398,7 +400,6 @@ class EventLog(Vertical):
         elif not paused and self._frozen is not None:
             self._frozen = None
             self._view.sync(scroll_end=True)
-        self.set_class(paused, "-paused")
         if not paused:
             self.pending_while_paused = 0
         self._show_state()
@@ -407,6 +408,9 @@ class EventLog(Vertical):
         if not self.is_mounted:
             return
         state = self.query_one(".eventlog--state", _StateLine)
+        # only the state line's display: a class on the whole log would restyle all of it (~5 ms a key)
+        if state.display != self.paused:
+            state.display = self.paused
         if self.paused:
             state.set(f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following")
         else:
