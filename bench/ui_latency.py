@@ -16,7 +16,7 @@ cyclic GC's pauses per generation (it holds the GIL), and CPU seconds per thread
     .venv/bin/python bench/ui_latency.py                 # 100,000 ev/s until 10 million events
     .venv/bin/python bench/ui_latency.py --total 2000000 # shorter run
     .venv/bin/python bench/ui_latency.py --reuse         # the same prebuilt batch again: no new objects
-    .venv/bin/python bench/ui_latency.py --gc-freeze     # gc.freeze() once the view is up
+    .venv/bin/python bench/ui_latency.py --gc-defaults   # without the app's GC tuning (app.tune_gc)
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ class GcTimer:
 
 async def run(args: argparse.Namespace) -> None:
     ctx = AppContext(docker_host=None, docker_error="benchmark", bpf_allowed=True)
-    app = BeefineApp(ctx)
+    app = BeefineApp(ctx, gc_tuning=not args.gc_defaults)
     proc = psutil.Process()
     rss: list[tuple[float, int, int]] = []  # (seconds, events sent, RSS bytes)
     async with app.run_test(headless=True, size=(args.width, args.height)) as pilot:
@@ -239,8 +239,7 @@ async def run(args: argparse.Namespace) -> None:
         log.add_events = timed(log.add_events, add_ms, add_cpu)  # type: ignore[method-assign]
 
         print(f"objects the GC tracks: {len(gc.get_objects()):,}", flush=True)
-        if args.gc_freeze:
-            gc.freeze()  # what the app could do once started: the GC no longer walks everything it built
+        print(f"GC thresholds {gc.get_threshold()}, frozen at start-up {gc.get_freeze_count():,}", flush=True)
         # first with no producer: a full log and nothing else running, the UI's own cost
         idle_keys = KeyTimer(app, log)
         idle_gc = GcTimer()
@@ -351,7 +350,9 @@ def main() -> None:
     ap.add_argument("--interval", type=float, default=0.25, help="seconds between key presses")
     ap.add_argument("--rss-every", type=float, default=5.0, help="seconds between RSS samples")
     ap.add_argument("--idle-presses", type=int, default=20, help="key presses timed before the flood")
-    ap.add_argument("--gc-freeze", action="store_true", help="gc.freeze() once the view is up (experiment)")
+    ap.add_argument(
+        "--gc-defaults", action="store_true", help="the interpreter's GC settings, not the app's tuning"
+    )
     ap.add_argument("--reuse", action="store_true", help="publish one prebuilt batch again and again")
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--height", type=int, default=50)

@@ -112,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
             replay_speed=args.speed,
             open_views=tuple(args.open),
             on_signal_cleanup=cleanup,
+            gc_tuning=True,
         )
         try:
             with terminal_for_textual():
