@@ -49,7 +49,7 @@ def run_delay(tid: int) -> float:
 
 def micro(n: int = 200_000) -> dict[str, float]:
     """Per-event cost of the Python parts alone, on a synthetic record (microseconds)."""
-    from beefine_tui.events.record import encode_event
+    from beefine_tui.events.record import encode_events
     from beefine_tui.probes import files
     from beefine_tui.probes.bcc_runner import DecodeContext
 
@@ -85,10 +85,11 @@ def micro(n: int = 200_000) -> dict[str, float]:
     ev = kept[0]
     assert ev is not None
     del kept
+    batch = [ev] * 4096
     t0 = time.thread_time()
-    for _ in range(n):
-        encode_event(ev)
-    out["JSON encode"] = (time.thread_time() - t0) / n * 1e6
+    for _ in range(n // len(batch)):
+        encode_events(batch)
+    out["JSON encode (batch)"] = (time.thread_time() - t0) / (n // len(batch) * len(batch)) * 1e6
     return out
 
 
@@ -104,7 +105,7 @@ def main() -> int:
 
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import LOST
-    from beefine_tui.events.record import encode_event
+    from beefine_tui.events.record import encode_events
     from beefine_tui.privileges import require_bpf
     from beefine_tui.probes import files
     from beefine_tui.probes.base import ProbeOptions, Target
@@ -124,15 +125,14 @@ def main() -> int:
         with open(os.devnull, "wb") as out:
             while not stop.is_set() or sub.pending():
                 evs = sub.get(0.05, max_events=4096)
-                buf = bytearray()
+                opens = 0
                 for ev in evs:
-                    if ev.kind == LOST:
+                    if ev.kind == "open":
+                        opens += 1
+                    elif ev.kind == LOST:
                         counts["lost_" + str(ev.args["source"])] += int(ev.args["count"])
-                    elif ev.kind == "open":
-                        counts["open"] += 1
-                    buf += encode_event(ev)
-                    buf += b"\n"
-                out.write(buf)
+                counts["open"] += opens
+                out.write(encode_events(evs))  # what `probe run --json` and recordings write
 
     runner = files.make_runner(
         ProbeOptions(

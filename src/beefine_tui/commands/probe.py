@@ -230,7 +230,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     require_bpf()
     from beefine_tui.errors import ProbeLoadError
     from beefine_tui.events.bus import Bus
-    from beefine_tui.events.record import Recorder, encode_event
+    from beefine_tui.events.record import Recorder, encode_events
     from beefine_tui.probes.session import ProbeSession
 
     for p in probes:
@@ -256,7 +256,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if recorder is not None:
             recorder.write(events)
         if args.json:
-            out.write(b"".join(encode_event(ev) + b"\n" for ev in events))
+            out.write(encode_events(events))
         else:
             out.write("".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace"))
         out.flush()
