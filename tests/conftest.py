@@ -7,6 +7,8 @@ import os
 
 import pytest
 
+pytest_plugins = ["tests.stats_fakes"]  # sysctl, stats_fds
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.geteuid() == 0:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,38 +13,14 @@ from textual.widgets import Static
 
 from beefine_tui.probes import inventory as inv
 from beefine_tui.screens.programs_list import ProgramsListView
+from tests.stats_fakes import is_open
 from tests.tui.conftest import MakeApp, wait_until
 
 
 @pytest.fixture
-def fake_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    sysctl = tmp_path / "bpf_stats_enabled"
-    sysctl.write_text("0\n")
-    monkeypatch.setattr(inv, "STATS_SYSCTL", str(sysctl))
+def fake_kernel(sysctl: Path, stats_fds: list[int], monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(inv, "inventory", lambda: [])
-    given: list[int] = []
-
-    def take() -> int:
-        r, w = os.pipe()
-        os.close(w)
-        given.append(r)
-        return r
-
-    monkeypatch.setattr(inv, "_take_stats_fd", take)
-    yield given
-    for fd in given:
-        try:
-            os.close(fd)
-        except OSError:
-            continue
-
-
-def _open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
+    return stats_fds
 
 
 def _guards(app: object) -> list[inv.StatsGuard]:
@@ -68,16 +43,16 @@ async def test_s_holds_a_stats_fd_until_pressed_again_or_the_tab_closes(
         await pilot.press("s")
         await wait_until(pilot, lambda: "BPF_ENABLE_STATS" in _notice(view))
         (guard,) = _guards(app)
-        assert guard.on and inv.stats_held() and _open(fake_kernel[0])
+        assert guard.on and inv.stats_held() and is_open(fake_kernel[0])
         assert Path(inv.STATS_SYSCTL).read_text() == "0\n"
         await pilot.press("s")
         await wait_until(pilot, lambda: not _guards(app))
-        assert not guard.on and not _open(fake_kernel[0]) and not inv.stats_held()
+        assert not guard.on and not is_open(fake_kernel[0]) and not inv.stats_held()
         await pilot.press("s")
         await wait_until(pilot, lambda: len(_guards(app)) == 1)
         await pilot.press("ctrl+w")
         await wait_until(pilot, lambda: not _guards(app))
-        assert len(fake_kernel) == 2 and not _open(fake_kernel[1]) and not inv.stats_held()
+        assert len(fake_kernel) == 2 and not is_open(fake_kernel[1]) and not inv.stats_held()
 
 
 async def test_s_on_an_old_kernel_uses_the_sysctl_and_says_so(

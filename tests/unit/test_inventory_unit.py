@@ -5,21 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.probes import inventory as inv
-
-
-@pytest.fixture
-def sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    f = tmp_path / "bpf_stats_enabled"
-    f.write_text("0\n")
-    monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
-    return f
+from tests.stats_fakes import is_open
 
 
 @pytest.fixture
@@ -30,34 +22,6 @@ def old_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
 
     monkeypatch.setattr(inv, "_take_stats_fd", refuse)
-
-
-@pytest.fixture
-def stats_fds(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """A pipe's read end stands in for the stats fd; the list has every fd handed out."""
-    given: list[int] = []
-
-    def take() -> int:
-        r, w = os.pipe()
-        os.close(w)
-        given.append(r)
-        return r
-
-    monkeypatch.setattr(inv, "_take_stats_fd", take)
-    yield given
-    for fd in given:
-        try:
-            os.close(fd)
-        except OSError:
-            continue
-
-
-def _is_open(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 PROGS = [
@@ -187,11 +151,11 @@ def test_stats_fd_is_held_and_the_sysctl_left_alone(sysctl: Path, stats_fds: lis
     assert not inv.stats_held() and not inv.counting()
     with inv.stats_on() as guard:
         (fd,) = stats_fds
-        assert _is_open(fd)
+        assert is_open(fd)
         assert guard.method == inv.StatsGuard.METHOD_FD and "however we exit" in guard.describe()
         assert sysctl.read_text() == "0\n"
         assert inv.stats_held() and inv.counting()
-    assert not _is_open(fd)
+    assert not is_open(fd)
     assert not inv.stats_held() and not inv.counting()
     assert sysctl.read_text() == "0\n"
 
@@ -257,11 +221,11 @@ def test_stats_guard_closes_its_fd_once(sysctl: Path, stats_fds: list[int]) -> N
     g = inv.StatsGuard().start()
     assert g.start() is g and len(stats_fds) == 1  # a second start takes no second fd
     g.stop()
-    assert not _is_open(stats_fds[0])
+    assert not is_open(stats_fds[0])
     reused = os.open(os.devnull, os.O_RDONLY)  # may get the same number back
     try:
         g.stop()
-        assert _is_open(reused)  # the second stop closed nothing
+        assert is_open(reused)  # the second stop closed nothing
     finally:
         os.close(reused)
     assert not inv.stats_held()
@@ -345,7 +309,7 @@ def test_progs_stats_says_how_it_counted(
     assert {d["stats_method"] for d in out} == {"BPF_ENABLE_STATS fd"}
     assert cli.main(["progs", "--stats", "--interval", "0.1"]) == 0
     assert "through BPF_ENABLE_STATS fd" in capsys.readouterr().out
-    assert len(stats_fds) == 2 and not any(_is_open(fd) for fd in stats_fds)
+    assert len(stats_fds) == 2 and not any(is_open(fd) for fd in stats_fds)
     assert sysctl.read_text() == "0\n" and not inv.stats_held()
 
 
