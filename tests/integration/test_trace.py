@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from beefine_tui.docker.image_structure import from_registry
-from beefine_tui.docker.lab import LabInfo
+from beefine_tui.docker.lab import WHITED_OUT, LabInfo
 from beefine_tui.docker.runner import find_daemon
 from beefine_tui.errors import BeefineError, NotFoundError
 from beefine_tui.events.bus import Bus
@@ -27,6 +27,7 @@ from beefine_tui.probes.base import Target
 from beefine_tui.story.engine import DEFAULT_NS_FLAGS, shared_counts
 from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import DONE, FAILED, Timeline
+from beefine_tui.story.render import phase_detail_lines
 from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, probes_for, start_sessions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -161,6 +162,18 @@ def test_pull_of_a_missing_image_fetches_and_unpacks_each_layer_once(env: Env) -
     sizes = sum(li.size for li in from_registry(image, list_files=False).layers)
     assert tl.phase("pull").details["xdp"]["tcp_bytes"] >= sizes
     assert tl.phase("exec").state == DONE
+    # the tree each layer builds; the top layer deletes a file of the first: a real overlayfs whiteout
+    bottom, middle, top = (next(r for r in unpacked.values() if r["digest"] == d) for d in manifest)
+    # docker-untar is chrooted into the layer's directory: the path is the one inside the image
+    assert top["whiteouts"] == 1 and top["whiteout_paths"] == ["/" + WHITED_OUT], top
+    assert bottom["whiteouts"] == middle["whiteouts"] == 0
+    assert bottom["dirs"] >= 2 and bottom["files"] >= 2  # layer 1: directories and busybox
+    assert middle["symlinks"] >= 100  # layer 2: busybox's applet links
+    lines = phase_detail_lines(tl.phase("unpack"), limit=50)
+    assert f"  deleted from the layers below (whiteouts): /{WHITED_OUT}" in lines, lines
+    # and the container does not see the deleted file
+    out = env.client.containers.run(image, ["ls", "/etc/beefine"], remove=True).decode()
+    assert "README" in out and WHITED_OUT.rsplit("/", 1)[1] not in out
 
 
 def test_two_containers_at_once_get_their_own_story(env: Env) -> None:
