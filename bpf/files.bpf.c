@@ -1,7 +1,7 @@
 /* files probe: openat/openat2 with path, flags and result; read/write bytes folded per open fd and
  * reported when 1 MiB has accumulated or a second has passed (at the next read/write), at close, and
- * by user space for processes that exited with the fd open (pwrite64/writev/pwritev/pwritev2 count as
- * writes). The namespace-changing calls an unpacking tar makes (mkdir, symlink, link, mknod, unlink,
+ * by user space for processes that exited with the fd open (pread64/readv/preadv/preadv2 count as
+ * reads, pwrite64/writev/pwritev/pwritev2 as writes). The namespace-changing calls an unpacking tar makes (mkdir, symlink, link, mknod, unlink,
  * rmdir, rename, setxattr, chmod, chown) are reported once each, at exit, with their result.
  * Tracepoints only; see common.h.
  *
@@ -321,57 +321,47 @@ TRACEPOINT_PROBE(syscalls, sys_enter_close)
     return 0;
 }
 
-/* the other ways to write: the same per-fd folding as write(2) (their return value is the byte count) */
-#ifdef HAVE_PWRITE64
-TRACEPOINT_PROBE(syscalls, sys_enter_pwrite64)
-{
-    return io_enter(args->fd, 1);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_pwrite64)
-{
-    return io_exit(args, args->ret);
-}
-#endif
-
-#ifdef HAVE_WRITEV
-TRACEPOINT_PROBE(syscalls, sys_enter_writev)
-{
-    return io_enter((int)args->fd, 1);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_writev)
-{
-    return io_exit(args, args->ret);
-}
-#endif
-
-#ifdef HAVE_PWRITEV
-TRACEPOINT_PROBE(syscalls, sys_enter_pwritev)
-{
-    return io_enter((int)args->fd, 1);
-}
-
-TRACEPOINT_PROBE(syscalls, sys_exit_pwritev)
-{
-    return io_exit(args, args->ret);
-}
-#endif
-
-#ifdef HAVE_PWRITEV2
 /* BCC declares the tracepoint's args with the kernel's type names; this one is in no header it
  * includes (include/linux/types.h: typedef int __bitwise rwf_t; a repeat typedef of int is valid C11) */
+#if defined(HAVE_PREADV2) || defined(HAVE_PWRITEV2)
 typedef int rwf_t;
+#endif
 
-TRACEPOINT_PROBE(syscalls, sys_enter_pwritev2)
-{
-    return io_enter((int)args->fd, 1);
-}
+/* the other ways to read and write, folded per fd like read(2)/write(2): each returns the byte count.
+ * dir: 0 read, 1 write (io_enter). fd is unsigned int or unsigned long by syscall: cast to the fd. */
+#define IO_SYSCALL(name, dir) \
+    TRACEPOINT_PROBE(syscalls, sys_enter_##name) \
+    { \
+        return io_enter((int)args->fd, dir); \
+    } \
+    TRACEPOINT_PROBE(syscalls, sys_exit_##name) \
+    { \
+        return io_exit(args, args->ret); \
+    }
 
-TRACEPOINT_PROBE(syscalls, sys_exit_pwritev2)
-{
-    return io_exit(args, args->ret);
-}
+#ifdef HAVE_PREAD64
+IO_SYSCALL(pread64, 0)
+#endif
+#ifdef HAVE_READV
+IO_SYSCALL(readv, 0)
+#endif
+#ifdef HAVE_PREADV
+IO_SYSCALL(preadv, 0)
+#endif
+#ifdef HAVE_PREADV2
+IO_SYSCALL(preadv2, 0)
+#endif
+#ifdef HAVE_PWRITE64
+IO_SYSCALL(pwrite64, 1)
+#endif
+#ifdef HAVE_WRITEV
+IO_SYSCALL(writev, 1)
+#endif
+#ifdef HAVE_PWRITEV
+IO_SYSCALL(pwritev, 1)
+#endif
+#ifdef HAVE_PWRITEV2
+IO_SYSCALL(pwritev2, 1)
 #endif
 
 /* ---- path calls: begin (filter, header) -> fill -> commit (prefix filter, park by tid) -> exit ---- */

@@ -60,6 +60,38 @@ def test_write_and_read_folded() -> None:
     assert ev.kind == "read" and ev.args["bytes"] == 10 and "closed" not in ev.args
 
 
+def test_read_folded_from_the_other_read_calls() -> None:
+    """pread64/readv/preadv/preadv2 reach user space as the same io_rec as read(2): one read event."""
+    raw = files.IO_REC.pack(5, files.READ_KIND, 20, 21, 0, b"tar", 7, 4, 1234, 1, 0, path_b("/in/f"))
+    ev = files.decode(raw, DecodeContext())
+    assert ev is not None
+    assert (ev.kind, ev.pid, ev.tid, ev.comm, ev.ts) == ("read", 20, 21, "tar", 5)
+    assert ev.args == {"path": "/in/f", "fd": 7, "bytes": 1234, "count": 4, "closed": True}
+    assert ev.text == "read 1234 bytes in 4 calls: /in/f"
+    one = files.IO_REC.pack(5, files.READ_KIND, 20, 21, 0, b"tar", 7, 1, 1, 0, 0, path_b("/in/f"))
+    ev = files.decode(one, DecodeContext())
+    assert ev is not None and ev.text == "read 1 bytes in 1 call: /in/f"
+
+
+def _guarded(text: str, name: str) -> str:
+    """The C between #ifdef HAVE_<NAME> and its #endif."""
+    return text.split(f"#ifdef HAVE_{name.upper()}\n", 1)[1].split("#endif", 1)[0]
+
+
+def test_read_syscalls_are_optional_and_fold_into_read() -> None:
+    assert files.READ_SYSCALLS == ("pread64", "readv", "preadv", "preadv2")
+    assert set(files.READ_SYSCALLS) <= set(files.OPTIONAL_SYSCALLS)
+    text = files.render(ProbeOptions())
+    # IO_SYSCALL(name, dir): dir is io_enter's direction, 0 read, 1 write
+    for name in files.READ_SYSCALLS:
+        assert _guarded(text, name).strip() == f"IO_SYSCALL({name}, 0)", name
+    for name in files.WRITE_SYSCALLS:
+        assert _guarded(text, name).strip() == f"IO_SYSCALL({name}, 1)", name
+    macro = text.split("#define IO_SYSCALL(name, dir)", 1)[1].split("\n\n", 1)[0]
+    assert "sys_enter_##name)" in macro and "io_enter((int)args->fd, dir);" in macro
+    assert "sys_exit_##name)" in macro and "io_exit(args, args->ret);" in macro
+
+
 def test_prefix_cflags() -> None:
     assert files.prefix_cflags(None) == []
     assert files.prefix_cflags("") == []
@@ -288,12 +320,18 @@ def test_unknown_op_is_dropped() -> None:
 def test_optional_tracepoints_follow_the_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A syscall this kernel has no tracepoint pair for is compiled out, not a load failure."""
     sc = tmp_path / "events" / "syscalls"
-    for name in ("mkdirat", "renameat2", "pwrite64"):
+    for name in ("mkdirat", "renameat2", "pwrite64", "preadv2"):
         for d in ("enter", "exit"):
             (sc / f"sys_{d}_{name}").mkdir(parents=True)
     (sc / "sys_enter_fchmodat2").mkdir()  # only half of the pair: left out
+    (sc / "sys_exit_readv").mkdir()
     monkeypatch.setattr(files, "tracefs_root", lambda: tmp_path)
-    assert files.optional_cflags() == ["-DHAVE_PWRITE64=1", "-DHAVE_MKDIRAT=1", "-DHAVE_RENAMEAT2=1"]
+    assert files.optional_cflags() == [
+        "-DHAVE_PREADV2=1",
+        "-DHAVE_PWRITE64=1",
+        "-DHAVE_MKDIRAT=1",
+        "-DHAVE_RENAMEAT2=1",
+    ]
     text = files.render(ProbeOptions())
     assert "-DHAVE_MKDIRAT=1" in text and "HAVE_MKDIR=" not in text
     monkeypatch.setattr(files, "tracefs_root", lambda: None)
@@ -302,12 +340,15 @@ def test_optional_tracepoints_follow_the_kernel(tmp_path: Path, monkeypatch: pyt
 
 def test_every_listed_tracepoint_has_a_guarded_handler() -> None:
     text = files.render(ProbeOptions())
+    io = set(files.READ_SYSCALLS + files.WRITE_SYSCALLS)  # made by IO_SYSCALL(name, dir)
     for tp in files.SPEC.tracepoints:
         cat, name = tp.split(":")
-        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+        sc = name.split("_", 2)[2]
+        assert f"TRACEPOINT_PROBE({cat}, {name})" in text or (sc in io and f"IO_SYSCALL({sc}, " in text), tp
     for name in files.OPTIONAL_SYSCALLS:
-        block = text.split(f"#ifdef HAVE_{name.upper()}\n", 1)[1].split("#endif", 1)[0]
-        assert f"sys_enter_{name})" in block and f"sys_exit_{name})" in block, name
+        block = _guarded(text, name)
+        both = f"sys_enter_{name})" in block and f"sys_exit_{name})" in block
+        assert both or (name in io and f"IO_SYSCALL({name}, " in block), name
     # availability asks only for the tracepoints the probe cannot do without
     assert not [tp for tp in files._REQUIRED if any(s in tp for s in files.OPTIONAL_SYSCALLS)]
     assert set(files.PATH_KINDS) <= set(files.SPEC.kinds)

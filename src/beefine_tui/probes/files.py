@@ -5,9 +5,9 @@ the byte count and the number of syscalls since the last report: every 1 MiB, or
 read/write after a second has passed, at close, and (from user space, about every 2 s) for processes
 that exited with the fd still open. With a path prefix (ProbeOptions.path_prefix, e.g. Docker's data
 root) only opens of paths under it, and I/O through those fds, are seen, which keeps layer unpacking
-visible without drowning in the rest of the system. pwrite64/writev/pwritev/pwritev2 count as writes.
-Not covered: readv/pread, sendfile/copy_file_range, fds duplicated with dup*, opens with relative
-paths when a prefix is set.
+visible without drowning in the rest of the system. pread64/readv/preadv/preadv2 count as reads,
+pwrite64/writev/pwritev/pwritev2 as writes. Not covered: sendfile/copy_file_range/splice, io_uring,
+mmap, fds duplicated with dup*, opens with relative paths when a prefix is set.
 
 The calls that shape a tree, as a tar unpacking a layer makes them, are reported once each at exit with
 their result: mkdir, symlink, link, mknod (an overlayfs whiteout, a char device 0:0, is flagged), unlink,
@@ -86,9 +86,10 @@ OPS: dict[int, tuple[str, str]] = {
     22: ("chown", "chown"),
     23: ("chown", "lchown"),
 }
+READ_SYSCALLS = ("pread64", "readv", "preadv", "preadv2")
 WRITE_SYSCALLS = ("pwrite64", "writev", "pwritev", "pwritev2")
 # each of these is compiled in only when the kernel has its enter and exit tracepoints (HAVE_<NAME>)
-OPTIONAL_SYSCALLS = (*WRITE_SYSCALLS, *dict.fromkeys(sc for _k, sc in OPS.values()))
+OPTIONAL_SYSCALLS = (*READ_SYSCALLS, *WRITE_SYSCALLS, *dict.fromkeys(sc for _k, sc in OPS.values()))
 _OPTIONAL = tuple(f"syscalls:sys_{d}_{n}" for n in OPTIONAL_SYSCALLS for d in ("enter", "exit"))
 PATH_KINDS = tuple(dict.fromkeys(k for k, _sc in OPS.values()))
 
