@@ -35,12 +35,16 @@ def run_traced(
     done: Callable[[Sequence[Event]], bool],
     timeout: float = 30.0,
     during: Callable[[], None] | None = None,
+    *,
+    argv: Sequence[str] = (),
+    path_prefix: str | None = None,
 ) -> tuple[list[Event], str]:
     """Start a child that waits on stdin, trace it (and only it, by lineage) with `mod`, let it run
     `code`, collect events until `done`, stop, and check the runner's programs are gone. `during` runs
-    in this (untraced) process while tracing, to make noise that must not show up."""
+    in this (untraced) process while tracing, to make noise that must not show up. `argv` reaches the
+    child as sys.argv[1:]; `path_prefix` is ProbeOptions.path_prefix (probes that filter by path)."""
     child = subprocess.Popen(
-        [sys.executable, "-c", GATE + code],
+        [sys.executable, "-c", GATE + code, *argv],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -48,7 +52,7 @@ def run_traced(
     )
     bus = Bus()
     sub = bus.subscribe("test")
-    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    runner = mod.make_runner(ProbeOptions(target=Target(lineage_root=child.pid), path_prefix=path_prefix))
     ids: set[int] = set()
     try:
         runner.start(bus.publish)

@@ -1,7 +1,8 @@
 """files probe: an open under the prefix with O_WRONLY|O_CREAT|O_TRUNC, N bytes written, close ->
 exactly that open and writes summing to N; nothing from outside the prefix. The calls that build a tree
 (mkdir, symlink, link, mknod whiteout and fifo, unlink, rmdir, rename, setxattr, chmod, chown) and the
-vectored/positional writes -> exactly those events, decoded; the same calls outside the prefix -> none."""
+vectored/positional writes -> exactly those events, decoded; pread64/readv/preadv/preadv2 on one fd -> its
+read totals, exact; the same calls outside the prefix -> none."""
 
 from __future__ import annotations
 
@@ -10,35 +11,18 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 
 import pytest
 
-from beefine_tui.events.bus import Bus, Subscription
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions, Target
-from tests.integration.probe_harness import GATE
-from tests.integration.probe_harness import collect_until as harness_collect_until
-from tests.integration.probe_harness import prog_exists as harness_prog_exists
+from tests.integration.probe_harness import collect_until, prog_exists, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-def collect_until(
-    sub: Subscription, done: Callable[[Sequence[Event]], bool], timeout: float = 15
-) -> list[Event]:
-    events: list[Event] = []
-    end = time.monotonic() + timeout
-    while time.monotonic() < end and not done(events):
-        events.extend(sub.get(0.1))
-    return events
-
-
-def prog_exists(prog_id: int) -> bool:
-    r = subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True, timeout=30)
-    return r.returncode == 0
+COLLECT_S = 15
 
 
 def test_open_write_read_close_under_prefix() -> None:
@@ -69,7 +53,7 @@ def test_open_write_read_close_under_prefix() -> None:
         def done(evs: Sequence[Event]) -> bool:
             return any(e.kind == "read" and e.args.get("closed") for e in evs)
 
-        events = collect_until(sub, done)
+        events = collect_until(sub, done, COLLECT_S)
     finally:
         runner.stop()
         for p in (path, other):
@@ -107,7 +91,7 @@ def test_failed_open_is_reported() -> None:
         runner.start(bus.publish)
         with pytest.raises(FileNotFoundError):
             os.open(missing, os.O_RDONLY)
-        events = collect_until(sub, lambda evs: any(e.kind == "open" for e in evs))
+        events = collect_until(sub, lambda evs: any(e.kind == "open" for e in evs), COLLECT_S)
     os.rmdir(inside)
     opens = [e for e in events if e.kind == "open"]
     assert len(opens) == 1
@@ -129,8 +113,6 @@ def test_fd_left_open_by_an_exited_process_is_reported() -> None:
     try:
         with files.make_runner(opts) as runner:
             runner.start(bus.publish)
-            import sys
-
             subprocess.run([sys.executable, "-c", code], check=True)
             events = collect_until(sub, lambda evs: any(e.kind == "write" for e in evs), timeout=20)
     finally:
@@ -177,7 +159,7 @@ def test_fd_closed_without_close_is_not_misattributed() -> None:
             runner.start(bus.publish)
             _, err = child.communicate("go\n", timeout=60)
             assert child.returncode == 0, err
-            events = collect_until(sub, lambda evs: any(e.kind == "write" for e in evs))
+            events = collect_until(sub, lambda evs: any(e.kind == "write" for e in evs), COLLECT_S)
     finally:
         if child.poll() is None:
             child.kill()
@@ -200,6 +182,8 @@ d, out = sys.argv[1], sys.argv[2]
 libc = ctypes.CDLL(None, use_errno=True)
 libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 libc.unlinkat.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+libc.pwritev.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_long]
+libc.pwritev.restype = ctypes.c_ssize_t
 AT_FDCWD, AT_REMOVEDIR, RENAME_NOREPLACE = -100, 0x200, 1
 os.mkdir(f"{d}/dir", 0o750)
 os.mkdir(f"{d}/dir/sub")
@@ -207,7 +191,10 @@ os.symlink("../target", f"{d}/dir/sym")
 fd = os.open(f"{d}/file", os.O_WRONLY | os.O_CREAT, 0o640)
 os.pwrite(fd, b"p" * 100, 0)
 os.writev(fd, [b"a" * 10, b"b" * 20])
-os.pwritev(fd, [b"c" * 7], 200)
+# pwritev: through glibc, as os.pwritev always makes pwritev2 where the kernel has it
+cbuf = ctypes.create_string_buffer(b"c" * 7, 7)
+iov = (ctypes.c_size_t * 2)(ctypes.addressof(cbuf), 7)  # struct iovec {void *base; size_t len}
+assert libc.pwritev(fd, iov, 1, 200) == 7
 os.pwritev(fd, [b"d" * 5], 300, os.RWF_DSYNC)  # flags: only pwritev2 takes them
 os.setxattr(fd, "user.beefine", b"fd")  # an fd: fsetxattr
 os.close(fd)
@@ -244,33 +231,9 @@ PATH_KINDS = set(files.PATH_KINDS)
 
 
 def trace_tree(code: str, inside: str, outside: str, done: Callable[[Sequence[Event]], bool]) -> list[Event]:
-    """run_traced (probe_harness) with a path prefix: a gated child, traced by lineage, whose programs
-    must be gone after stop()."""
-    child = subprocess.Popen(
-        [sys.executable, "-c", GATE + code, inside, outside],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    bus = Bus()
-    sub = bus.subscribe("test")
-    runner = files.make_runner(ProbeOptions(target=Target(lineage_root=child.pid), path_prefix=inside + "/"))
-    ids: set[int] = set()
-    try:
-        runner.start(bus.publish)
-        ids = runner.prog_ids()
-        assert ids and all(harness_prog_exists(i) for i in ids)
-        _, err = child.communicate("go\n", timeout=60)
-        assert child.returncode == 0, f"child failed: {err}"
-        events = harness_collect_until(sub, done, 30)
-    finally:
-        runner.stop()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    assert not [i for i in ids if harness_prog_exists(i)], "BPF programs left loaded after stop()"
-    return [e for e in events if e.kind not in ("status", "lost")]
+    """The harness's gated child, traced by lineage, with the prefix `inside`/; argv is inside, outside."""
+    events, _out = run_traced(files, code, done, timeout=60, argv=(inside, outside), path_prefix=inside + "/")
+    return events
 
 
 def test_tree_calls_and_vectored_writes_under_the_prefix() -> None:
@@ -389,3 +352,54 @@ def test_trusted_overlay_opaque_xattr() -> None:
         0,
     )
     assert "opaque directory" in ops[1].text
+
+
+READS_CODE = r"""
+import ctypes, os, sys
+d, out = sys.argv[1], sys.argv[2]
+libc = ctypes.CDLL(None, use_errno=True)
+libc.preadv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_long]
+libc.preadv.restype = ctypes.c_ssize_t
+buf = ctypes.create_string_buffer(7)
+iov = (ctypes.c_size_t * 2)(ctypes.addressof(buf), 7)  # struct iovec {void *base; size_t len}
+for base in (d, out):  # the same calls outside the prefix must bring nothing
+    fd = os.open(f"{base}/data", os.O_RDONLY)
+    assert len(os.pread(fd, 100, 0)) == 100  # pread64
+    assert os.readv(fd, [bytearray(10), bytearray(20)]) == 30  # readv
+    # preadv: through glibc, as os.preadv always makes preadv2 where the kernel has it
+    assert libc.preadv(fd, iov, 1, 200) == 7
+    assert os.preadv(fd, [bytearray(5)], 300, os.RWF_DSYNC) == 5  # preadv2
+    os.close(fd)
+"""
+
+
+def test_positional_and_vectored_reads_fold_into_one_read_per_fd() -> None:
+    base = tempfile.mkdtemp(prefix="beefine-files-reads-")
+    d, out = os.path.join(base, "in"), os.path.join(base, "out")
+    for p in (d, out):
+        os.mkdir(p)
+        with open(os.path.join(p, "data"), "wb") as f:  # made here, untraced: only the child's reads count
+            f.write(bytes(range(256)) * 4)
+
+    def done(evs: Sequence[Event]) -> bool:
+        return any(e.kind == "read" and e.args.get("closed") for e in evs)
+
+    try:
+        events = trace_tree(READS_CODE, d, out, done)
+    finally:
+        shutil.rmtree(base)
+
+    path = f"{d}/data"
+    opens = [e for e in events if e.kind == "open"]
+    assert [(e.args["path"], e.args["flags"]) for e in opens] == [(path, "O_RDONLY|O_CLOEXEC")], opens
+    fd = opens[0].args["ret"]
+    reads = [e for e in events if e.kind == "read"]
+    assert reads and all((e.args["path"], e.args["fd"], e.pid) == (path, fd, opens[0].pid) for e in reads)
+    # one report at close; a report before it would only split the same totals (1 s flush on a stalled
+    # machine), so the totals are what is checked exactly
+    assert [e.args.get("closed", False) for e in reads] == [False] * (len(reads) - 1) + [True]
+    assert sum(e.args["bytes"] for e in reads) == 100 + 30 + 7 + 5
+    assert sum(e.args["count"] for e in reads) == 4, "one of pread64/readv/preadv/preadv2 was not seen"
+    assert not [e for e in events if e.kind == "write"]
+    leaked = [e for e in events if out in str(e.args)]
+    assert not leaked, f"events from outside the prefix: {leaked}"
