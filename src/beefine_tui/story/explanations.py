@@ -217,7 +217,7 @@ KIND_EXPLANATIONS: dict[str, str] = {
     "open": "open(): a file opened (for writing when creating files of a layer or of the bundle).",
     "read": (
         "read(): bytes read from a file (folded per file descriptor; pread, readv and preadv count too): "
-        "during a pull, dockerd reading the downloaded layer blob to unpack it."
+        "for example dockerd reading a downloaded layer back to unpack it."
     ),
     "write": (
         "write(): bytes written to a file (folded per file descriptor; pwrite, writev and pwritev count too)."
