@@ -44,3 +44,36 @@ async def test_manual_refreshes_leave_one_pending_timer(
             await wait_until(pilot, lambda k=n: len(armed) > k)  # type: ignore[misc]
         pending = [t for t in armed if t._task is not None]
         assert len(armed) >= 3 and len(pending) == 1, (armed, pending)
+
+
+async def test_u_unloads_the_session_holding_the_selected_program(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a probe session as the real app owns one: its runners expose prog_ids() as a method (this crashed
+    # the app once: `'method' object is not iterable`)
+    class Runner:
+        def prog_ids(self) -> set[int]:
+            return {77}
+
+    class Session:
+        def __init__(self) -> None:
+            self.runners = [Runner()]
+            self.stopped = 0
+
+        def stop(self) -> None:
+            self.stopped += 1
+
+    row = inv.ProgRow(prog=inv.ProgInfo(id=77, type="tracepoint", name="sched_process_exec"), ours=True)
+    monkeypatch.setattr(inv, "inventory", lambda: [row])
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        session = Session()
+        app.ctx.own(session)
+        view = app.shell.open_view("loaded-programs")
+        assert isinstance(view, ProgramsListView)
+        await wait_until(pilot, lambda: 77 in view.rows)
+        view.query_one("#progs").focus()
+        await pilot.press("u")
+        await wait_until(pilot, lambda: session.stopped == 1)
+        assert "Unloading program 77" in str(view.query_one(".notice").render())
+        assert session not in app.ctx._owned  # type: ignore[attr-defined]

@@ -322,3 +322,26 @@ def test_progs_refusals(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     assert cli.main(["progs"]) == 77
     err = capsys.readouterr().err
     assert "needs root" in err and "Traceback" not in err
+
+
+def test_owner_of_a_session_whose_runners_have_prog_ids_as_methods() -> None:
+    # what the programs view's `u` met in the real app: BCC runners expose prog_ids() as a method
+    class Runner:
+        def __init__(self, ids: set[int]) -> None:
+            self._ids = ids
+
+        def prog_ids(self) -> set[int]:
+            return self._ids
+
+    class Session:
+        def __init__(self, *runners: Runner) -> None:
+            self.runners = list(runners)
+
+    class UserProgram:
+        prog_ids = (40,)
+
+    s1, s2, mine = Session(Runner({7, 8})), Session(Runner({9}), Runner(set())), UserProgram()
+    assert inv.program_ids(s1) == {7, 8} and inv.program_ids(s2) == {9}
+    assert inv.owner_of(9, [mine, s1, s2]) is s2
+    assert inv.owner_of(40, [s1, mine]) is mine
+    assert inv.owner_of(1, [s1, s2, mine]) is None

@@ -522,6 +522,15 @@ class BpftraceRunner(Runner):
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
+    def prog_ids(self) -> set[int]:
+        """The BPF programs the bpftrace process holds (from its fds; empty once it has exited)."""
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return set()
+        from beefine_tui.probes.inventory import prog_ids_of_pid
+
+        return prog_ids_of_pid(proc.pid)
+
     @property
     def stderr_text(self) -> str:
         return "\n".join(self._stderr)

@@ -712,10 +712,19 @@ def detach_xdp(ifname: str) -> XdpDetach:
     return result
 
 
+def program_ids(thing: Any) -> set[int]:
+    """The BPF program ids a thing of ours holds: its `prog_ids` (a method on runners, an attribute or
+    property elsewhere) and those of the runners it groups (a probe session)."""
+    ids = getattr(thing, "prog_ids", ())
+    out = set((ids() if callable(ids) else ids) or ())
+    for r in getattr(thing, "runners", ()) or ():
+        out |= program_ids(r)
+    return out
+
+
 def owner_of(prog_id: int, runners: Iterable[Any]) -> Any:
-    """The runner (of ours) whose `prog_ids` contain `prog_id`, or None: stop it to unload."""
+    """The runner or session (of ours) holding `prog_id`, or None: stop it to unload."""
     for r in runners:
-        ids = getattr(r, "prog_ids", ())
-        if prog_id in (ids() if callable(ids) else ids):
+        if prog_id in program_ids(r):
             return r
     return None

@@ -309,6 +309,10 @@ class XdpRunner(Runner):
     def prog_id(self) -> int | None:
         return self._prog_id
 
+    def prog_ids(self) -> set[int]:
+        """Like the other runners': the attached program, while attached."""
+        return {self._prog_id} if self._prog_id is not None and not self._detached else set()
+
     def start(self, sink: Sink) -> None:
         from beefine_tui.privileges import require_bpf
 

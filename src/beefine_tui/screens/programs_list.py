@@ -179,15 +179,10 @@ class ProgramsListView(WorkerErrors, Vertical):
         row = self.rows.get(int(key)) if key else None
         if row is None:
             return
+        from beefine_tui.probes.inventory import owner_of
+
         ctx = self.app.ctx  # type: ignore[attr-defined]
-        holder = None
-        for thing in list(getattr(ctx, "_owned", [])):
-            ids = set(getattr(thing, "prog_ids", ()) or ())
-            for r in getattr(thing, "runners", []) or []:
-                ids |= set(getattr(r, "prog_ids", ()) or ())
-            if row.id in ids:
-                holder = thing
-                break
+        holder = owner_of(row.id, list(getattr(ctx, "_owned", [])))
         if holder is None:
             self.notice(
                 f"Program {row.id} ({row.name}) is not one this app can unload"
