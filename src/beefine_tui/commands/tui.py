@@ -119,6 +119,13 @@ def run(args: argparse.Namespace) -> int:
                 rc = app.run()
         finally:
             ctx.close()
+    if app.return_code:  # Textual stopped the app on an unhandled error and printed it above
+        print(
+            "beefine-tui: the app stopped on an internal error (shown above); everything it started was "
+            "removed. This is a bug: please report it with the lines above.",
+            file=sys.stderr,
+        )
+        return int(app.return_code)
     return int(rc or 0)
 
 

@@ -1,0 +1,49 @@
+"""`beefine-tui` (the tui command) exits non-zero and says so when the app died on an unhandled error:
+a crash must not look like a clean quit to a script or to the user's shell."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import beefine_tui.app as app_module
+from beefine_tui.cli import build_parser
+from beefine_tui.commands import tui
+
+
+class FakeApp:
+    def __init__(self, ctx: Any, **kw: Any) -> None:
+        self.return_code: int | None = None
+
+    def run(self) -> int | None:
+        raise NotImplementedError
+
+
+@contextlib.contextmanager
+def no_daemon(args: Any) -> Iterator[tuple[None, None, str]]:
+    yield None, None, "no daemon in this test"
+
+
+@pytest.mark.parametrize(("returned", "code", "expected"), [(None, 1, 1), (0, 0, 0), (None, 0, 0)])
+def test_exit_status_follows_how_the_app_ended(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    returned: int | None,
+    code: int,
+    expected: int,
+) -> None:
+    class App(FakeApp):
+        def run(self) -> int | None:
+            self.return_code = code
+            return returned
+
+    monkeypatch.setattr(app_module, "BeefineApp", App)
+    monkeypatch.setattr(tui, "_check_terminal", lambda: None)
+    monkeypatch.setattr(tui, "_daemon", no_daemon)
+    monkeypatch.setattr(tui, "terminal_for_textual", contextlib.nullcontext)
+    assert tui.run(build_parser().parse_args(["tui"])) == expected
+    err = capsys.readouterr().err
+    assert ("internal error" in err) == bool(code)
