@@ -158,6 +158,7 @@ class ContainerRun:
                 if self._stop.is_set():
                     raise KeyboardInterrupt
                 if "error" in msg:
+                    self.emit("pull_done", image=self.image, error=str(msg["error"]))  # the story says why
                     raise NotFoundError(
                         f"pull of {self.image} failed: {msg['error']}",
                         "check the name and tag exist in the registry (`beefine-tui image NAME`)",
@@ -183,6 +184,7 @@ class ContainerRun:
                 "is the registry up and reachable from the daemon? (plain HTTP works only for localhost)",
             ) from None
         except requests.exceptions.ConnectionError as e:
+            self.emit("pull_done", image=self.image, error=f"lost the Docker daemon: {e}")
             raise DockerUnavailableError(f"lost the Docker daemon during the pull: {e}") from None
         finally:
             if stream is not None:
@@ -310,6 +312,32 @@ class ContainerRun:
                 self.client.containers.get(c.id).remove(force=True)
 
 
+def remove_image(client: Any, image: str) -> str:
+    """Remove only the reference `image` (never force), so the next pull fetches and unpacks every
+    layer no other image holds. Refuses, with the reason, when a container uses it. -> what was done."""
+    import docker.errors
+    import requests
+
+    try:
+        out = client.api.remove_image(image, force=False) or []
+    except docker.errors.ImageNotFound:
+        return f"{image} was not on the daemon: nothing to remove"
+    except docker.errors.APIError as e:
+        if getattr(e, "status_code", None) == 409:
+            raise UsageError(
+                f"{image} is used by a container, so it was not removed and nothing ran: {_explain(e)}",
+                "remove that container first (docker ps -a), or untick the fresh pull",
+            ) from None
+        raise BeefineError(f"could not remove {image}: {_explain(e)}") from None
+    except requests.exceptions.ConnectionError as e:
+        raise DockerUnavailableError(f"lost the Docker daemon while removing {image}: {e}") from None
+    deleted = sum(1 for d in out if isinstance(d, dict) and d.get("Deleted"))
+    if not deleted:
+        # another tag still names the same image: only the tag went, its layers stay on the daemon
+        return f"untagged {image}; another tag keeps its layers, so the pull will find them present"
+    return f"removed {image} ({deleted} image/layer records deleted)"
+
+
 class ContainerStartError(BeefineError):
     def __init__(self, message: str, container_id: str) -> None:
         super().__init__(
@@ -359,8 +387,9 @@ def check_reference(image: str) -> None:
         parts = parts[1:]
     for p in parts:
         if not re.fullmatch(_REF_COMPONENT, p):
+            where = "" if p == image else f" (the part {p!r})"
             raise UsageError(
-                f"{image!r} is not a valid image name ({p!r})",
+                f"{image!r} is not a valid image name{where}",
                 "names are lowercase letters, digits and separators (. _ -), e.g. busybox:latest",
             )
 

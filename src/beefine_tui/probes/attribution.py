@@ -85,7 +85,9 @@ def target_for_container(client: Any, id_or_name: str) -> Target:
         c = client.containers.get(id_or_name)
     except docker.errors.NotFound:
         raise NotFoundError(
-            f"no container {id_or_name!r}", "list running containers with `docker ps`"
+            f"no container {id_or_name!r}",
+            "see the running ones with `docker ps` against the same daemon (the lab's: docker -H "
+            "$DOCKER_HOST ps), or in the app's Dashboard",
         ) from None
     except docker.errors.DockerException as e:
         raise DockerUnavailableError(f"cannot ask Docker about container {id_or_name!r}: {e}") from None

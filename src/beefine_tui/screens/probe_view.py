@@ -1,7 +1,7 @@
 """A live view of one or more built-in probes: Trace exec, Trace syscalls, a single probe, the split
 pane tailing one container, and replays of recordings (same widgets, fed from a file).
 
-Start/stop run in thread workers (BPF compile takes about a second); events arrive through an
+Start/stop run in thread workers (BPF compile takes seconds); events arrive through an
 EventPump into an EventLog; the StatusStrip shows rate, total and loss.
 """
 
@@ -214,7 +214,7 @@ class ProbeView(WorkerErrors, Vertical):
         if self.container_required and not container:
             self.notice("Type a container name or id first.")
             return
-        self.notice(f"Loading {', '.join(names)}… (compiling BPF takes about a second)")
+        self.notice(f"Loading {', '.join(names)}… (compiling BPF takes a few seconds)")
         self._accept = frozenset(names)
         self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
         self.strip.state = "starting"
