@@ -397,3 +397,38 @@ def test_every_files_probe_kind_is_explained() -> None:
 
     assert not [k for k in files.SPEC.kinds if not explain_kind(k)]
     assert "whiteout" in explain_kind("mknod") and "opaque" in explain_kind("setxattr")
+
+
+def test_failed_pull_is_failed_with_the_reason_and_later_phases_skipped() -> None:
+    # what the runner publishes when the registry has no such image (stream error or 404)
+    evs = [
+        Event(ts=1, probe="docker", kind="pull_start", args={"image": "127.0.0.1:5077/nope:1", "run": "r1"}),
+        Event(ts=2, probe="docker", kind="pull_status", args={"id": "1", "status": "Pulling from nope"}),
+        Event(
+            ts=3,
+            probe="docker",
+            kind="pull_done",
+            args={"image": "x", "error": "manifest unknown", "run": "r1"},
+        ),
+        # a later event of another run on the same bus must not change this story
+        Event(ts=4, probe="docker", kind="pull_done", args={"image": "y", "error": "other run", "run": "r2"}),
+    ]
+    eng = StoryEngine(StoryHints(registry="127.0.0.1:5077"))
+    eng.feed(evs)
+    tl = eng.timeline()
+    pull = tl.phase("pull")
+    assert pull.state == FAILED and pull.reason == "the pull failed: manifest unknown"
+    later = [p for p in tl.phases if p.name != "pull"]
+    assert all(p.state == SKIPPED and p.reason == "the image could not be pulled" for p in later)
+
+
+def test_successful_pull_done_is_not_a_failure() -> None:
+    evs = [
+        Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"}),
+        Event(ts=2, probe="docker", kind="pull_done", args={"image": "r/x:1"}),
+    ]
+    eng = StoryEngine(StoryHints(container_id="c" * 64))
+    eng.feed(evs)
+    tl = eng.timeline()
+    assert tl.phase("pull").state == DONE and not tl.phase("pull").reason
+    assert tl.phase("rootfs").state != SKIPPED

@@ -10,8 +10,8 @@ import docker.errors
 import pytest
 import requests
 
-from beefine_tui.docker.runner import ContainerRun
-from beefine_tui.errors import DockerUnavailableError, NotFoundError
+from beefine_tui.docker.runner import ContainerRun, remove_image
+from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
 from beefine_tui.events.model import Event
 
 
@@ -97,12 +97,74 @@ def test_pull_create_start_wait_and_remove_once() -> None:
 
 def test_pull_error_in_stream_is_not_found() -> None:
     client = FakeClient([{"error": "manifest unknown"}], [])
-    r, _ = run(client)
+    r, got = run(client)
     with pytest.raises(NotFoundError) as ei:
         r.run()
     assert "manifest unknown" in ei.value.message
     assert not client.created
+    # the story learns why the pull failed from the same bus
+    done = [e for e in got if e.kind == "pull_done"]
+    assert len(done) == 1 and done[0].args["error"] == "manifest unknown"
     r.stop()
+
+
+class RemovingApi:
+    """docker's low-level remove_image: records the call, answers like the daemon does."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.calls: list[tuple[str, bool]] = []
+
+    def remove_image(self, image: str, force: bool = False) -> Any:
+        self.calls.append((image, force))
+        if isinstance(self.answer, BaseException):
+            raise self.answer
+        return self.answer
+
+
+class RemovingClient:
+    def __init__(self, answer: Any) -> None:
+        self.api = RemovingApi(answer)
+
+
+def _api_error(status: int, msg: str) -> docker.errors.APIError:
+    resp = requests.Response()
+    resp.status_code = status
+    return docker.errors.APIError(msg, response=resp, explanation=msg)
+
+
+def test_fresh_pull_removes_only_that_reference_never_forced() -> None:
+    client = RemovingClient([{"Untagged": "r/x:1"}, {"Deleted": "sha256:a"}, {"Deleted": "sha256:b"}])
+    said = remove_image(client, "r/x:1")
+    assert client.api.calls == [("r/x:1", False)]
+    assert said.startswith("removed r/x:1")
+
+
+def test_fresh_pull_says_when_another_tag_keeps_the_layers() -> None:
+    client = RemovingClient([{"Untagged": "r/x:1"}])
+    assert "another tag keeps its layers" in remove_image(client, "r/x:1")
+
+
+def test_fresh_pull_of_an_absent_image_removes_nothing() -> None:
+    client = RemovingClient(docker.errors.ImageNotFound("No such image: r/x:1"))
+    assert "nothing to remove" in remove_image(client, "r/x:1")
+
+
+def test_fresh_pull_refuses_an_image_a_container_uses() -> None:
+    msg = 'conflict: unable to remove repository reference "r/x:1" (must force) - container 0123abcd is using'
+    client = RemovingClient(_api_error(409, msg))
+    with pytest.raises(UsageError) as ei:
+        remove_image(client, "r/x:1")
+    assert "used by a container" in ei.value.message and "0123abcd" in ei.value.message
+    assert "nothing ran" in ei.value.message
+    assert client.api.calls == [("r/x:1", False)]  # asked once, never retried with force
+
+
+def test_fresh_pull_other_daemon_errors_are_clear() -> None:
+    client = RemovingClient(_api_error(500, "driver failed"))
+    with pytest.raises(BeefineError) as ei:
+        remove_image(client, "r/x:1")
+    assert "could not remove r/x:1: driver failed" in ei.value.message
 
 
 def test_daemon_lost_while_waiting() -> None:

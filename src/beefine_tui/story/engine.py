@@ -446,6 +446,14 @@ class StoryEngine:
             if "up to date" in pd["result"] or (layers and all(d["fetches"] == 0 for d in layers.values())):
                 P("unpack").state = SKIPPED
                 P("unpack").reason = "every layer was already on the daemon (" + pd["result"] + ")"
+        failed = [e for e in P("pull").events if e.kind == "pull_done" and e.args.get("error")]
+        if failed:
+            P("pull").state = FAILED
+            P("pull").reason = f"the pull failed: {failed[-1].args['error']}"
+            for name in PHASES[PHASES.index("pull") + 1 :]:
+                if P(name).state == PENDING:
+                    P(name).state = SKIPPED
+                    P(name).reason = "the image could not be pulled"
         self._rootfs_details(P("rootfs"))
         # bundle
         b = P("bundle")
