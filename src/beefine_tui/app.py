@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import re
 import signal
 import threading
 import time
@@ -34,6 +35,44 @@ from beefine_tui.screens.shell import BeefineCommands, ShellScreen
 # held), which is what made keys slow. Freezing the heap built at start-up and letting short-lived
 # events die before a young collection promotes them took key p99 from ~230 ms to ~85 ms.
 GC_YOUNG_THRESHOLD = 50_000
+
+# what the help screen calls the widgets whose keys it lists (a learner does not know class names)
+_GENERIC_PLACES = {
+    "DataTable": "Tables",
+    "Input": "Text boxes",
+    "Tree": "Sidebar",
+    "Select": "Lists",
+    "SelectCurrent": "Lists",
+    "Tabs": "Tabs",
+    "TabbedContent": "Tabs",
+    "Checkbox": "Checkboxes",
+    "Button": "Buttons",
+    "LogView": "Live logs",
+    "EventLog": "Live logs",
+}
+_VIEW_PLACES = {
+    "HelpersView": "Helper functions",
+    "NetworkView": "Inspect network",
+    "ProbeView": "Live probe view",
+    "ProgramsListView": "Loaded programs",
+    "UserProgramsView": "Your programs",
+}
+
+
+def place_of(node: object) -> tuple[int, str]:
+    """(rank, name) for where a binding applies: 0 everywhere, 1 the view, 2 generic widgets."""
+    name = type(node).__name__.lstrip("_")
+    if name in ("ShellScreen", "BeefineApp"):
+        return 0, "everywhere"
+    if name in _GENERIC_PLACES:
+        return 2, _GENERIC_PLACES[name]
+    if name in _VIEW_PLACES:
+        return 1, _VIEW_PLACES[name]
+    for suffix in ("View", "Screen"):
+        if name.endswith(suffix) and name != suffix:
+            name = name[: -len(suffix)]
+    words = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", name) or [name]
+    return 1, " ".join([words[0].capitalize(), *(w.lower() for w in words[1:])])
 
 
 def tune_gc() -> None:
@@ -169,19 +208,21 @@ class BeefineApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        rows: list[tuple[str, str, str]] = []
+        ranked: list[tuple[int, str, str, str]] = []
         seen: set[tuple[str, str]] = set()
         for key, active in self.screen.active_bindings.items():
             b = active.binding
             if not b.description:
                 continue
-            where = "everywhere" if active.node is self else type(active.node).__name__
+            rank, where = (0, "everywhere") if active.node is self else place_of(active.node)
             display = b.key_display or self.get_key_display(b)
             if (display, b.description) in seen:
                 continue
             seen.add((display, b.description))
-            rows.append((where, display or key, b.description))
-        self.push_screen(HelpScreen(rows))
+            ranked.append((rank, where, display or key, b.description))
+        # the app's own keys first, then the open view's, then those every table or text box has
+        ranked.sort(key=lambda r: r[0])
+        self.push_screen(HelpScreen([(where, k, what) for _, where, k, what in ranked]))
 
     def action_toggle_sidebar(self) -> None:
         self.shell.toggle_sidebar()
