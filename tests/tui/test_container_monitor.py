@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from rich.console import Console
 from textual.app import App, ComposeResult
-from textual.widgets import Button, DataTable, Input, Static, TabbedContent
+from textual.widgets import Button, DataTable, Input, Select, Sparkline, Static, TabbedContent
 
 from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.cgroups import CgroupUsage
@@ -37,7 +38,7 @@ class FakeSource:
         self.stopped: list[Any] = []
 
     def containers(self) -> list[tuple[str, str]]:
-        return [(f"{REPORT.name} {CID[:12]} running", CID)]
+        return [(f"{REPORT.name} {CID[:12]} {self.status}", CID)]
 
     def report(self, cid: str) -> ContainerReport:
         return copy.deepcopy(REPORT)
@@ -298,3 +299,108 @@ async def test_xdp_on_the_veth_on_request() -> None:
         await pilot.pause(0.1)
         assert "99 packets" not in str(xdp.render())
     assert src.stopped  # detached when the view goes
+
+
+# (time.monotonic(), cpuacct.usage) read once a second from a cgroup v1 cpuacct group holding one
+# `while 1: pass` on this 2-CPU machine: 99.2 to 100.0 % of a core
+BURNER = [
+    (31436.688400, 491948754),
+    (31437.688935, 1491684921),
+    (31438.689487, 2491516257),
+    (31439.690079, 3491169348),
+    (31440.692082, 4485041049),
+    (31441.692602, 5481557952),
+    (31442.696076, 6485451733),
+    (31443.696555, 7484967296),
+    (31444.697135, 8484800385),
+    (31445.697761, 9484723513),
+    (31446.700071, 10481852059),
+    (31447.700515, 11478330276),
+]
+
+
+class BurnerSource(FakeSource):
+    def sample(self, cid: str) -> Sample:
+        ts, cpu = BURNER[min(self.ticks, len(BURNER) - 1)]
+        self.ticks += 1
+        return Sample(ts=ts, status="running", pid=REPORT.pid, usage=CgroupUsage(cpu_ns=cpu))
+
+
+async def test_a_core_burned_all_the_time_never_draws_as_zero() -> None:
+    """The sparkline used to scale from its smallest sample: the 99.2 % second was drawn as an empty
+    column, read as a drop to 0 %."""
+    src = BurnerSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        view.interval = 0.05
+        view.query_one("#mon-tabs", TabbedContent).active = "t-cg"
+        await until(pilot, lambda: src.ticks >= len(BURNER) + 1, "every recorded sample")
+        cpu = view.query_one("#c-cpu", Chart)
+        values = list(cpu.history)
+        assert len(values) == len(BURNER) - 1 and min(values) > 99.0  # the arithmetic was right
+        spark = cpu.query_one(Sparkline)
+        assert spark.size.height >= 2
+        console = Console(width=spark.size.width, color_system=None, legacy_windows=False)
+        with console.capture() as cap:
+            console.print(spark.render(), end="")
+        rows = cap.get().splitlines()
+        assert len(rows) == spark.size.height
+        assert set(rows[-1]) == {"█"}, rows  # every column stands on a full block: no 0 % column
+
+
+async def test_cgroup_controls_are_on_screen_and_enter_applies() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        view.query_one("#mon-tabs", TabbedContent).active = "t-cg"
+        await pilot.pause(0.1)
+        screen = app.screen.region
+        for bid in ("#apply", "#pause", "#unpause", "#in-mem"):
+            r = view.query_one(bid).region
+            assert r.area > 0 and screen.contains_region(r), (bid, r)
+        inp = view.query_one("#in-pids", Input)
+        inp.focus()
+        inp.value = "50"
+        await pilot.press("enter")
+        await until(
+            pilot, lambda: isinstance(app.screen, Confirm) and app.screen.query("#yes"), "the confirm"
+        )
+        app.screen.query_one("#yes", Button).press()
+        await until(pilot, lambda: src.changes == [("update", None, None, 50)], "the change")
+
+
+async def test_picker_label_follows_pause() -> None:
+    src = FakeSource()
+    app = MonApp(src)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        view.interval = 0.05
+        await until(pilot, lambda: view.samples >= 2, "samples")
+        sel = view.query_one("#container", Select)
+        assert "running" in str(sel.query_one("SelectCurrent Static#label").render())
+        src.status = "paused"
+        await until(
+            pilot, lambda: "paused" in str(sel.query_one("SelectCurrent Static#label").render()), "the label"
+        )
+        assert sel.value == CID
+
+
+async def test_namespaces_first_row_has_full_columns_and_a_detail_line() -> None:
+    app = MonApp(FakeSource())
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(ContainerMonitorView)
+        await until(pilot, lambda: view.report is not None, "the report")
+        ns: DataTable[str] = view.query_one("#ns", DataTable)
+        for col in ns.columns.values():
+            assert not col.auto_width  # widths known before the first paint, not widened on idle
+            assert col.width >= max(len(str(ns.get_cell(r, col.key))) for r in ns.rows)
+        detail = view.query_one("#ns-detail", Static)
+        assert str(detail.render()).startswith("mnt ")
+        mnt = next(n for n in REPORT.namespaces if n.kind == "mnt")
+        assert mnt.meaning in str(detail.render()).replace("\n", " ")
+        ns.focus()
+        await pilot.press("down")
+        await until(pilot, lambda: str(detail.render()).startswith("uts "), "the next row's detail")

@@ -36,6 +36,7 @@ RESOLUTIONS = (("1 s", 1.0), ("2 s", 2.0), ("5 s", 5.0), ("10 s", 10.0))
 HISTORY = 120  # samples per chart: 2 minutes at 1 s, 20 minutes at 10 s
 LIVE_PROBES = ("exec", "fork")
 NET_PROBES = ("sockets", "tcp")
+NS_COLUMNS = ("kind", "container", "host", "", "also in it", "isolates")
 EXEC_ROW_KEEP = 10.0  # seconds a short-lived process seen by an exec event stays listed after it exits
 
 
@@ -151,16 +152,22 @@ class ContainerMonitorView(Vertical):
     ContainerMonitorView > #pick > Button { width: auto; min-width: 9; }
     ContainerMonitorView > #mon-status { height: auto; max-height: 3; color: $warning; }
     ContainerMonitorView DataTable { height: 1fr; }
+    /* TabPane is height auto: without this a section grows past the screen instead of scrolling */
+    ContainerMonitorView #mon-tabs { height: 1fr; }
+    ContainerMonitorView #mon-tabs > ContentSwitcher { height: 1fr; }
+    ContainerMonitorView #mon-tabs TabPane { height: 1fr; }
     ContainerMonitorView #charts { height: 1fr; }
     ContainerMonitorView #charts > Chart { height: 1fr; }
     ContainerMonitorView #cg-text { height: auto; }
     ContainerMonitorView #cg-head { height: auto; }
     ContainerMonitorView #cg-usage { height: auto; }
-    ContainerMonitorView #res { width: 16; }
+    ContainerMonitorView #res { width: 16; margin-left: 1; }
     ContainerMonitorView #cg-top { height: auto; }
+    ContainerMonitorView #t-cg > VerticalScroll > #charts { min-height: 12; }
     ContainerMonitorView .limits { height: auto; }
-    ContainerMonitorView .limits > Input { width: 1fr; }
-    ContainerMonitorView .limits > Button { width: auto; }
+    ContainerMonitorView .limits > Input { width: 1fr; min-width: 10; }
+    ContainerMonitorView .limits > Button { width: auto; min-width: 7; }
+    ContainerMonitorView #ns-detail { height: auto; max-height: 4; padding: 0 1; }
     ContainerMonitorView #net-buttons { height: auto; }
     ContainerMonitorView #net-buttons > Button { width: auto; }
     ContainerMonitorView #layers { height: 8; }
@@ -194,9 +201,11 @@ class ContainerMonitorView(Vertical):
             yield Button("Reload", id="reload")
         yield Static("Choose a container.", id="mon-status")
         with TabbedContent(id="mon-tabs"):
-            with TabPane("Namespaces", id="t-ns"):
+            with TabPane("Namespaces", id="t-ns"), Vertical():
                 yield DataTable(id="ns", cursor_type="row")
-            with TabPane("Cgroup", id="t-cg"), Vertical():
+                # the isolates column is cut at 80 columns: the highlighted row's full text lives here
+                yield Static("", id="ns-detail")
+            with TabPane("Cgroup", id="t-cg"), VerticalScroll():
                 with Horizontal(id="cg-top"):
                     with Vertical(id="cg-text"):
                         yield Static("", id="cg-head")
@@ -204,18 +213,18 @@ class ContainerMonitorView(Vertical):
                     yield Select[float](
                         [(label, v) for label, v in RESOLUTIONS], value=1.0, allow_blank=False, id="res"
                     )
+                # controls above the charts: the charts stretch, the buttons must stay on screen at 80x24
+                with Horizontal(classes="limits"):
+                    yield Input(placeholder="memory 64m", id="in-mem")
+                    yield Input(placeholder="cpus 0.5", id="in-cpus")
+                    yield Input(placeholder="pids 50", id="in-pids")
+                    yield Button("Apply", id="apply", variant="warning")
+                    yield Button("Pause", id="pause")
+                    yield Button("Unpause", id="unpause")
                 with Vertical(id="charts"):
                     yield Chart("CPU", history=HISTORY, unit="% of a core", id="c-cpu")
                     yield Chart("memory", history=HISTORY, unit="MiB", id="c-mem")
                     yield Chart("block I/O", history=HISTORY, unit="kB/s", id="c-io")
-                with Horizontal(classes="limits"):
-                    yield Input(placeholder="memory e.g. 64m", id="in-mem")
-                    yield Input(placeholder="cpus e.g. 0.5", id="in-cpus")
-                    yield Input(placeholder="pids e.g. 50", id="in-pids")
-                    yield Button("Apply", id="apply", variant="warning")
-                with Horizontal(classes="limits"):
-                    yield Button("Pause", id="pause")
-                    yield Button("Unpause", id="unpause")
             with TabPane("Mounts", id="t-mnt"), Vertical():
                 yield DataTable(id="layers", cursor_type="row")
                 yield DataTable(id="mounts", cursor_type="row")
@@ -235,7 +244,7 @@ class ContainerMonitorView(Vertical):
 
     def on_mount(self) -> None:
         cols = {
-            "ns": ("kind", "container", "host", "", "also in it", "isolates"),
+            "ns": NS_COLUMNS,
             "layers": ("#", "role", "image layer", "diff id", "cache id"),
             "mounts": ("mount point", "type", "source", "options", "propagation"),
             "ps": ("pid", "ns pid", "ppid", "user", "state", "cpu%", "rss", "command"),
@@ -251,6 +260,12 @@ class ContainerMonitorView(Vertical):
         self._load_list()
         if self.cid:
             self.choose(self.cid)
+
+    @on(DataTable.RowHighlighted, "#ns")
+    def ns_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.cursor_row >= 0 and event.row_key is not None:
+            row = tuple(str(c) for c in event.data_table.get_row(event.row_key))
+            self.query_one("#ns-detail", Static).update(_ns_detail(row))
 
     def action_section(self, step: int) -> None:
         """Keyboard-only (over SSH): move to the next/previous section tab."""
@@ -362,6 +377,7 @@ class ContainerMonitorView(Vertical):
         elif group == "change" and isinstance(result, Event):
             self.event(result)
             self.status(result.text)
+            self._load_list()
             if self.cid:
                 self._refresh_report(self.cid)
         elif group == "refresh" and isinstance(result, ContainerReport):
@@ -374,7 +390,7 @@ class ContainerMonitorView(Vertical):
         state = rep.status + (f", exit code {rep.exit_code}" if rep.exit_code is not None else "")
         notes = "  ".join(rep.notes)
         self.status(f"{rep.name} {rep.id[:12]} {rep.image}: {state}, pid {rep.pid or '-'}  {notes}".strip())
-        ns = self.query_one("#ns", DataTable)
+        ns_rows: list[tuple[str, ...]] = []
         for n in rep.namespaces:
             who = ""
             if not n.shared_with_host:
@@ -383,7 +399,10 @@ class ContainerMonitorView(Vertical):
                 if n.containers:
                     who += "; " + ", ".join(c[:12] for c in n.containers)
             mark = "shared with host" if n.shared_with_host else "NEW"
-            ns.add_row(n.kind, str(n.inode), str(n.host_inode), mark, who, n.meaning, key=n.kind)
+            ns_rows.append((n.kind, str(n.inode), str(n.host_inode), mark, who, n.meaning))
+        ns = self.query_one("#ns", DataTable)
+        _fill_fixed(ns, NS_COLUMNS, ns_rows)
+        self.query_one("#ns-detail", Static).update(_ns_detail(ns_rows[0]) if ns_rows else "")
         layers = self.query_one("#layers", DataTable)
         for la in rep.layers:
             idx = f"{la.image_index}/{len(rep.image_diff_ids)}" if la.image_index else ""
@@ -471,6 +490,8 @@ class ContainerMonitorView(Vertical):
             self.daemon_down = False
             self.status("the Docker daemon answers again")
         prev, self.last = self.last, s
+        if prev is not None and prev.status != s.status:
+            self._load_list()  # the picker's label carries the state ("running" -> "paused")
         if s.pid <= 0 or s.status in ("exited", "dead"):
             was_running = self.report is not None and self.report.pid > 0
             if was_running and not self.exited:
@@ -618,6 +639,7 @@ class ContainerMonitorView(Vertical):
         self._start_live(self.cid, ("xdp",), peer)
 
     # ---- changing isolation
+    @on(Input.Submitted, ".limits > Input")
     @on(Button.Pressed, "#apply")
     def apply_limits(self) -> None:
         from beefine_tui.docker.limits import parse_cpus, parse_size
@@ -692,6 +714,27 @@ def usage_text(s: Sample) -> str:
         f"cpu {(u.cpu_ns or 0) / 1e9:.2f} s{throttled}, pids {u.pids}, "
         f"io read {human_bytes(u.io_read_bytes)} write {human_bytes(u.io_write_bytes)}{frozen}"
     )
+
+
+def _fill_fixed(table: DataTable[Any], columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """Columns with widths measured from all rows, then the rows.
+
+    With auto-width columns DataTable widens them on idle, after it may already have painted (and
+    cached) the first row at header widths: that row stayed garbled until something re-rendered it."""
+    from rich.cells import cell_len
+
+    table.clear(columns=True)
+    for i, name in enumerate(columns):
+        width = max([cell_len(name)] + [cell_len(r[i]) for r in rows])
+        table.add_column(name, key=name or "mark", width=width)
+    for r in rows:
+        table.add_row(*r, key=r[0])
+
+
+def _ns_detail(row: tuple[str, ...]) -> str:
+    kind, inode, _host, mark, who, meaning = row
+    where = "shared with the host" if mark != "NEW" else f"new ({who})" if who else "new"
+    return f"{kind} {inode}: {where}; isolates {meaning}"
 
 
 def _short(s: str) -> str:
