@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -35,24 +35,58 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
+# the phase table: column key -> header; the phase column is sized to what is left
+COLUMNS = (("phase", "phase"), ("state", ""), ("start ms", "at ms"), ("dur ms", "dur ms"), ("events", "ev"))
+# width the other columns take at most (values up to 99999.9 ms, 99999 events; cell padding 1 + 1)
+OTHER_COLUMNS = 3 + 9 + 9 + 7
+TITLE_MAX = max(len(phase_title(n)) for n in PHASES)
+LEFT_WIDE, LEFT_NARROW, NARROW_BELOW = 38, 28, 100
+DEFAULT_HINT = "e.g. busybox:latest"
+
+# phase state -> one cell (the explanation panel says the word)
+STATE_MARK = {"pending": "·", "active": "▶", "done": "✓", "skipped": "-", "failed": "✗"}
+
+
 class MonitorRun:
     """What the view needs from a run; the real one wraps story.trace.TraceRun."""
 
-    def __init__(self, trace: Any, sessions: list[Any]) -> None:
+    def __init__(self, trace: Any, sessions: list[Any], note: str = "", release: Any = None) -> None:
         self.trace = trace
         self.sessions = sessions
+        self.note = note  # what the fresh pull removed, said at the end
+        self._release = release
+        self._final: Timeline | None = None
+        self._lock = threading.Lock()
+        self._stopped = False
 
     def timeline(self) -> Timeline:
+        final = self._final
+        if final is not None:
+            return final
         result: Timeline = self.trace.latest()  # computed by the pump thread, not on the UI thread
         return result
 
     def run(self) -> Any:
         return self.trace.run()
 
+    def finish(self) -> Timeline:
+        """The run ended: freeze the story first (removing the container makes kernel events of its
+        own), then detach every probe and remove the container. Blocking: call it from a worker."""
+        if self._final is None:
+            self._final = self.trace.timeline()
+        self.stop()
+        return self._final
+
     def stop(self) -> None:
-        self.trace.stop()
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
         for s in self.sessions:
-            s.stop()
+            s.stop()  # probes first, so the container's removal is not traced
+        self.trace.stop()
+        if self._release is not None:
+            self._release(self)  # the app context need not keep a stopped run (and its events)
 
 
 class ImageMonitorSource:
@@ -87,8 +121,10 @@ class ImageMonitorSource:
             out.append(f"daemon: {e.message}")
         return out
 
-    def prepare(self, image: str, groups: list[str], pull: bool, on_progress: Any) -> MonitorRun:
-        from beefine_tui.docker.runner import check_reference, find_daemon, registry_of
+    def prepare(
+        self, image: str, groups: list[str], pull: bool, on_progress: Any, fresh: bool = False
+    ) -> MonitorRun:
+        from beefine_tui.docker.runner import check_reference, find_daemon, registry_of, remove_image
         from beefine_tui.probes.base import Target
         from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
 
@@ -100,6 +136,9 @@ class ImageMonitorSource:
             raise BeefineError(
                 "the Docker daemon does not run on this machine: its processes cannot be traced"
             )
+        # before the probes load: a refusal (a container uses the image) costs no probe loading, and
+        # the daemon's deletions are not part of the story
+        note = remove_image(client, image) if fresh else ""
         iface = None
         if "network" in groups and registry_of(image).startswith(("127.", "localhost")):
             iface = "lo"  # the lab registry's traffic crosses lo: XDP counts it there
@@ -113,11 +152,11 @@ class ImageMonitorSource:
             names, Target(lineage_root=daemon.dockerd_pid, pids=extra), self.ctx.bus, iface
         )
         trace = TraceRun(
-            client, image, self.ctx.bus, pull=True if pull else None,
+            client, image, self.ctx.bus, pull=True if pull or fresh else None,
             exec_roots=daemon.exec_roots, data_root=data_root, on_progress=on_progress,
         )  # fmt: skip
         trace.start_pump()
-        run = MonitorRun(trace, sessions)
+        run = MonitorRun(trace, sessions, note, release=self.ctx.disown)
         self.ctx.own(run)
         return run
 
@@ -126,6 +165,9 @@ class ImageMonitorView(Vertical):
     DEFAULT_CSS = """
     ImageMonitorView { height: 1fr; }
     ImageMonitorView #im-left { width: 38; height: 1fr; }
+    ImageMonitorView.-narrow #im-left { width: 28; }
+    ImageMonitorView #im-hint, ImageMonitorView #im-fresh-note { color: $text-muted; }
+    ImageMonitorView #im-left Label { width: 1fr; }
     ImageMonitorView #im-right { width: 1fr; height: 1fr; }
     ImageMonitorView #im-top { height: auto; }
     ImageMonitorView #im-image { width: 1fr; }
@@ -157,14 +199,20 @@ class ImageMonitorView(Vertical):
         self._plock = threading.Lock()
         self._bars: dict[str, ProgressBar] = {}
         self._last_sig: tuple[Any, ...] = ()
+        self._phase_width = TITLE_MAX
+        self._outcome = ""  # how the run ended, said again once the probes are detached
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             with Vertical(id="im-left"):
-                yield Input(placeholder="image to pull: name[:tag] or registry/name[:tag]", id="im-image")
-                yield Select[str]([], prompt="or pick an existing image", id="im-pick", allow_blank=True)
+                yield Input(placeholder="image to pull", id="im-image")
+                yield Label(DEFAULT_HINT, id="im-hint")
+                yield Select[str]([], prompt="or pick an image", id="im-pick", allow_blank=True)
                 yield Checkbox("pull even if present", id="im-pull")
-                yield Label("probe groups (process is always on):")
+                yield Checkbox("fresh pull", value=False, id="im-fresh")
+                # the label a checkbox can show is one line: what it does goes under it, in full
+                yield Label("  removes the image first", id="im-fresh-note")
+                yield Label("probes (process always on):")
                 for cid, label, _ in GROUPS:
                     yield Checkbox(label, value=True, id=cid)
                 yield Button("Run", id="im-run", variant="primary")
@@ -177,11 +225,7 @@ class ImageMonitorView(Vertical):
                 yield Log(id="im-structure", max_lines=5000)
 
     def on_mount(self) -> None:
-        t = self.query_one("#im-phases", DataTable)
-        for col in ("phase", "state", "start ms", "dur ms", "events"):
-            t.add_column(col, key=col)
-        for name in PHASES:
-            t.add_row(phase_title(name), "pending", "", "", "0", key=name)
+        self._build_table()
         if self.source is None:
             self.source = ImageMonitorSource(self.app.ctx)  # type: ignore[attr-defined]
         self._load_images()
@@ -190,8 +234,31 @@ class ImageMonitorView(Vertical):
         images = getattr(lab, "images", None)
         if isinstance(images, dict) and images.get("small"):
             # on the embedded lab, suggest a name that really exists in its registry
-            box.placeholder = f"image to pull, e.g. {images['small']}"
+            self.query_one("#im-hint", Label).update(f"e.g. {images['small']}")
         box.focus()
+
+    def on_resize(self, event: events.Resize) -> None:
+        narrow = event.size.width < NARROW_BELOW
+        self.set_class(narrow, "-narrow")
+        left = LEFT_NARROW if narrow else LEFT_WIDE
+        # phase padding (2) and the vertical scrollbar (2) besides the other columns
+        width = max(8, min(TITLE_MAX, event.size.width - left - OTHER_COLUMNS - 4))
+        if width != self._phase_width:
+            self._phase_width = width
+            self._build_table()
+
+    def _build_table(self) -> None:
+        """(Re)make the phase table with the phase column `_phase_width` wide (longer titles are cut;
+        the panel below says the selected one in full)."""
+        t = self.query_one("#im-phases", DataTable)
+        t.clear(columns=True)
+        for key, label in COLUMNS:
+            t.add_column(label, key=key, width=self._phase_width if key == "phase" else None)
+        for name in PHASES:
+            t.add_row(phase_title(name), STATE_MARK["pending"], "", "", "0", key=name)
+        self._last_sig = ()  # the next refresh fills the new table
+        if self.selected != PHASES[0]:
+            t.move_cursor(row=PHASES.index(self.selected), scroll=False)
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -214,6 +281,13 @@ class ImageMonitorView(Vertical):
         if isinstance(event.value, str):
             self.query_one("#im-image", Input).value = event.value
 
+    @on(Input.Changed, "#im-image")
+    def typed(self, event: Input.Changed) -> None:
+        # the text box is what runs: a pick that no longer matches it is cleared, not left disagreeing
+        pick = self.query_one("#im-pick", Select)
+        if isinstance(pick.value, str) and pick.value != event.value.strip():
+            pick.clear()
+
     def chosen_image(self) -> str:
         return self.query_one("#im-image", Input).value.strip()
 
@@ -234,13 +308,14 @@ class ImageMonitorView(Vertical):
             if self.query_one(f"#{cid}", Checkbox).value:
                 groups += gs
         pull = self.query_one("#im-pull", Checkbox).value
-        if self.run_obj is not None:
-            self.run_obj.stop()
-            self.run_obj = None
+        fresh = self.query_one("#im-fresh", Checkbox).value
+        # the previous run was finished (probes detached) before `running` went false: start fresh
+        self.run_obj = None
         self.running = True
         self._reset()
-        self.status(f"loading probes, then running {image}...")
-        self._run(image, groups, pull)
+        first = f"removing the local {image}, " if fresh else ""
+        self.status(f"{first}loading probes, then running {image}...")
+        self._run(image, groups, pull, fresh)
         if self._timer is None:
             self._timer = self.set_interval(0.25, self._refresh)
 
@@ -268,10 +343,28 @@ class ImageMonitorView(Vertical):
             )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="run")
-    def _run(self, image: str, groups: list[str], pull: bool) -> Any:
-        run = self.source.prepare(image, groups, pull, self._on_progress)
+    def _run(self, image: str, groups: list[str], pull: bool, fresh: bool) -> Any:
+        run = self.source.prepare(image, groups, pull, self._on_progress, fresh)
         self.run_obj = run
         return run.run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="finish")
+    def _finish(self, run: Any) -> Timeline:
+        result: Timeline = run.finish()
+        return result
+
+    def _ended(self, outcome: str) -> None:
+        """The run is over: the story is final; detach the probes and remove the container off the
+        UI thread. `running` stays true until that is done, so a new Run starts from nothing."""
+        run = self.run_obj
+        note = str(getattr(run, "note", "") or "")
+        self._outcome = outcome + (f" ({note})" if note else "")
+        if run is None:
+            self.running = False
+            self.status(self._outcome)
+            return
+        self.status(f"{self._outcome}; detaching probes...")
+        self._finish(run)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         group = event.worker.group
@@ -279,21 +372,30 @@ class ImageMonitorView(Vertical):
             err = event.worker.error
             msg = err.message if isinstance(err, BeefineError) else f"{type(err).__name__}: {err}"
             hint = err.hint if isinstance(err, BeefineError) else ""
+            text = msg + (f" ({hint})" if hint else "")
             if group == "run":
-                self.running = False
                 self._refresh()
-            self.status(msg + (f" ({hint})" if hint else ""))
+                self._ended(text)
+            elif group == "finish":
+                self.running = False
+                self.status(f"{self._outcome}; detaching the probes failed: {msg}")
+            else:
+                self.status(text)
         elif event.state == WorkerState.SUCCESS:
             if group == "images":
                 imgs = event.worker.result or []
                 self.query_one("#im-pick", Select).set_options([(i, i) for i in imgs])
             elif group == "run":
-                self.running = False
                 res: Any = event.worker.result
                 self._refresh()
                 why = str(getattr(res, "error", "") or "")
                 code = getattr(res, "exit_code", None)
-                self.status(f"the container did not start: {why}" if why else f"done: exit code {code}")
+                self._ended(f"the container did not start: {why}" if why else f"done: exit code {code}")
+            elif group == "finish":
+                self.running = False
+                self._last_sig = ()  # draw the final story even if the last tick drew the same counts
+                self._refresh()
+                self.status(f"{self._outcome}; probes detached")
             elif group == "structure":
                 log = self.query_one("#im-structure", Log)
                 log.clear()
@@ -340,7 +442,7 @@ class ImageMonitorView(Vertical):
                 dur = "" if p.duration_ns is None else f"{p.duration_ns / 1e6:.1f}"
                 for col, val in (
                     ("phase", p.title),
-                    ("state", p.state),
+                    ("state", STATE_MARK.get(p.state, p.state)),
                     ("start ms", start),
                     ("dur ms", dur),
                     ("events", str(p.total)),
