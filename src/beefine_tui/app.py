@@ -127,6 +127,7 @@ class BeefineApp(App[int]):
         self.open_views = open_views
         self.on_signal_cleanup = on_signal_cleanup
         self._closed = False
+        self._quitting = False
         self._old_handlers: dict[int, Any] = {}
         self._ui_loop: asyncio.AbstractEventLoop | None = None
 
@@ -161,7 +162,14 @@ class BeefineApp(App[int]):
         self._restore_signal_handlers()
 
     async def action_quit(self) -> None:
-        self.close_context()
+        if self._quitting:
+            return
+        self._quitting = True
+        # stopping ~150 tracepoints, XDP and containers takes seconds: say so, and keep the screen alive
+        # the header says it at once (its own message pump repaints it: a notification, being a message
+        # to this app, would only show after this action returns), while the cleanup runs off this loop
+        self.sub_title = "quitting: stopping probes, removing what this app started…"
+        await asyncio.to_thread(self.close_context)
         self.exit(0)
 
     def _install_signal_handlers(self) -> None:

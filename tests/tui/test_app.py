@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from pathlib import Path
 
 import pytest
@@ -319,6 +320,31 @@ async def test_quit_closes_the_context(make_app: MakeApp) -> None:
         assert not app.is_running, "ctrl+q did not quit the app"
     assert ctx.sessions[0].stopped >= 1
     assert not ctx._owned
+
+
+async def test_quit_says_it_is_cleaning_up_and_keeps_the_screen_alive_meanwhile(make_app: MakeApp) -> None:
+    release = threading.Event()
+    stopped: list[bool] = []
+
+    class SlowToStop:  # like a probe set detaching ~150 tracepoints
+        def stop(self) -> None:
+            release.wait(30)
+            stopped.append(True)
+
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.ctx.own(SlowToStop())
+        press = asyncio.ensure_future(pilot.press("ctrl+q"))
+        await wait_until(pilot, lambda: app.sub_title.startswith("quitting"))
+        assert app.is_running and not stopped  # the UI loop still runs while the cleanup waits
+        release.set()
+        for _ in range(600):
+            if not app.is_running:
+                break
+            await asyncio.sleep(0.05)
+        press.cancel()
+        assert not app.is_running
+    assert stopped == [True]
 
 
 def test_event_log_is_used_for_probe_views() -> None:
