@@ -73,6 +73,11 @@ class MonitorRun:
         """The run ended: freeze the story first (removing the container makes kernel events of its
         own), then detach every probe and remove the container. Blocking: call it from a worker."""
         if self._final is None:
+            settle = getattr(self.trace, "settle", None)
+            if settle is not None:
+                # a run that raised (a failed pull) did not wait for the bus's last batch: the error
+                # event that marks the pull phase failed may still be on its way (bounded: <= 2 s)
+                settle()
             self._final = self.trace.timeline()
         self.stop()
         return self._final
