@@ -54,6 +54,7 @@ class Loaded:
     columns: tuple[str, ...]
     events: int = 0
     lost: int = 0
+    first_ts: int = 0  # times are shown from the program's first event, as in every other live view
 
 
 class UserProgramsView(WorkerErrors, Vertical):
@@ -266,13 +267,15 @@ class UserProgramsView(WorkerErrors, Vertical):
                     self.notice(f"{item.name}: {ev.args['error']}")
                 continue
             item.events += 1
+            if not item.first_ts:
+                item.first_ts = ev.ts
             if item is shown:
                 cols = item.columns or ("text",)
                 vals = [
                     ev.kind if c == "kind" and not item.columns else _cell(ev.args.get(c, ev.text))
                     for c in cols
                 ]
-                rows.append((f"{ev.ts / 1e9:.6f}", ev.kind, *vals))
+                rows.append((f"{(ev.ts - item.first_ts) / 1e9:.6f}", ev.kind, *vals))
         if rows:
             with self.app.batch_update():
                 rows = rows[-MAX_ROWS:]
