@@ -244,7 +244,9 @@ async def run(args: argparse.Namespace) -> None:
         idle_keys = KeyTimer(app, log)
         idle_gc = GcTimer()
         gc.callbacks.append(idle_gc)
-        ctx.bus.publish([make_event(i, now_ns()) for i in range(log.max_lines)])
+        view.bus.publish(
+            [make_event(i, now_ns()) for i in range(log.max_lines)]
+        )  # what its session would feed
         for _ in range(200):
             if log.total >= log.max_lines:
                 break
@@ -275,7 +277,7 @@ async def run(args: argparse.Namespace) -> None:
         stop = threading.Event()
         sent = [0]
         producer_cpu: list[float] = []
-        pargs = (ctx.bus, args.rate, args.total, args.batch, stop, sent, args.reuse, producer_cpu)
+        pargs = (view.bus, args.rate, args.total, args.batch, stop, sent, args.reuse, producer_cpu)
         t = threading.Thread(target=producer, args=pargs, daemon=True, name="producer")
         g = threading.Thread(target=gil_probe, args=(stop, gil_ms), daemon=True, name="gil-probe")
         cpu0 = proc.cpu_times()
@@ -313,7 +315,7 @@ async def run(args: argparse.Namespace) -> None:
         main_cpu = time.thread_time() - main_cpu0
         await pilot.pause(0.5)
         rss.append((time.perf_counter() - start, sent[0], proc.memory_info().rss))
-        tally = ctx.bus.tally().get(PROBE)
+        tally = view.bus.tally().get(PROBE)
         print()
         print(f"events sent {sent[0]:,} in {elapsed:.1f} s = {sent[0] / elapsed:,.0f} ev/s")
         print(f"events shown by the log {log.total:,}; lost on the bus {tally.lost_bus if tally else 0:,}")

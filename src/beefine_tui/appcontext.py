@@ -74,13 +74,14 @@ class AppContext:
             if thing in self._owned:
                 self._owned.remove(thing)
 
-    def start_probes(self, names: Sequence[str], options: ProbeOptions) -> Any:
-        """Start a ProbeSession publishing to this context's bus; stopped at close()."""
+    def start_probes(self, names: Sequence[str], options: ProbeOptions, bus: Bus | None = None) -> Any:
+        """Start a ProbeSession publishing to `bus` (a view's own, so two views running the same probe
+        with different filters do not see each other's events) or this context's; stopped at close()."""
         from beefine_tui.probes.session import ProbeSession
 
         if self._closed:
             raise BeefineError("the app is closing: no new probes are started")
-        session = ProbeSession(names, options, self.bus)
+        session = ProbeSession(names, options, bus if bus is not None else self.bus)
         self.own(session)
         try:
             session.start()

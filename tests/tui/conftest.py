@@ -10,6 +10,7 @@ import pytest
 
 from beefine_tui.app import BeefineApp
 from beefine_tui.appcontext import AppContext
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 
 
@@ -22,15 +23,16 @@ class FrozenClock:
 
 
 class FakeSession:
-    def __init__(self, names: Sequence[str], events: list[Event], ctx: AppContext) -> None:
+    def __init__(self, names: Sequence[str], events: list[Event], ctx: AppContext, bus: Bus) -> None:
         self.names = tuple(names)
         self.events = events
         self.ctx = ctx
+        self.bus = bus  # where the view that started it listens (its own bus, as in the real app)
         self.stopped = 0
         self.prog_ids: tuple[int, ...] = ()
 
     def start(self) -> None:
-        self.ctx.bus.publish([ev for ev in self.events if ev.probe in self.names])
+        self.bus.publish([ev for ev in self.events if ev.probe in self.names])
 
     def stop(self) -> None:
         self.stopped += 1
@@ -48,11 +50,11 @@ class FakeContext(AppContext):
         self.sessions: list[FakeSession] = []
         self.started_with: list[tuple[tuple[str, ...], Any]] = []
 
-    def start_probes(self, names: Sequence[str], options: Any) -> Any:
+    def start_probes(self, names: Sequence[str], options: Any, bus: Bus | None = None) -> Any:
         self.started_with.append((tuple(names), options))
         if self.fail is not None:
             raise self.fail
-        s = FakeSession(names, self.events, self)
+        s = FakeSession(names, self.events, self, bus if bus is not None else self.bus)
         self.own(s)
         s.start()
         self.sessions.append(s)

@@ -120,7 +120,7 @@ async def test_scroll_back_pauses_and_end_resumes_in_app(make_app: MakeApp) -> N
         log.log_widget.focus()
         await pilot.press("pageup")
         assert log.paused
-        app.ctx.bus.publish(exec_events(3, start=100))
+        view.bus.publish(exec_events(3, start=100))
         await wait_until(pilot, lambda: log.total == 103)
         assert log.pending_while_paused == 3
         assert not any("arg102" in line for line in log.lines())
@@ -300,6 +300,23 @@ async def test_corrupt_replay_shows_the_line_not_a_traceback(make_app: MakeApp, 
         view = app.shell.query_one("#tab-replay").query_one(ProbeView)
         await wait_until(pilot, lambda: view.strip.state == "error")
         assert any("line 4" in line for line in view.event_log.lines())
+
+
+async def test_two_views_of_the_same_probe_do_not_see_each_others_events(make_app: MakeApp) -> None:
+    # e.g. Trace exec host-wide beside a tail of one container's exec: each has its own session and bus
+    app = make_app(exec_events(12))
+    async with app.run_test(size=(120, 40)) as pilot:
+        quiet = app.shell.open_view(
+            "quiet-exec", label="quiet", factory=lambda: ProbeView(("exec",), title="quiet exec")
+        )
+        busy = app.shell.open_view("trace-exec")
+        assert isinstance(quiet, ProbeView) and isinstance(busy, ProbeView)
+        await wait_until(pilot, lambda: busy.is_mounted and busy.event_log.total == 12)
+        busy.strip.refresh_counts()
+        quiet.strip.refresh_counts()
+        await pilot.pause(0.2)
+        assert busy.strip.total == 12
+        assert quiet.event_log.total == 0 and quiet.strip.total == 0
 
 
 async def test_quit_closes_the_context(make_app: MakeApp) -> None:

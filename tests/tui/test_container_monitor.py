@@ -77,7 +77,9 @@ class FakeSource:
         self.changes.append(("unpause",))
         return f"unpause {cid[:12]}"
 
-    def start_probes(self, cid: str, names: tuple[str, ...], interface: str | None = None) -> Any:
+    def start_probes(
+        self, cid: str, names: tuple[str, ...], interface: str | None = None, bus: Any = None
+    ) -> Any:
         s = object()
         self.sessions.append((names, s))
         return s
@@ -246,7 +248,7 @@ async def test_exec_events_add_processes_live() -> None:
             args={"argv": ["ls"], "ret": 0},
             text="ls",
         )
-        app.ctx.bus.publish([ev, other])
+        view.bus.publish([ev, other])
         ps: DataTable[str] = view.query_one("#ps", DataTable)
         await until(pilot, lambda: "99999" in {k.value for k in ps.rows}, "the exec row")
         assert ps.get_cell("99999", "command") == "ps aux"
@@ -293,7 +295,7 @@ async def test_xdp_on_the_veth_on_request() -> None:
             text="veth7ba21df: 3 packets, 238 bytes (icmp 2)",
         )
         other = Event(ts=2, probe="xdp", kind="xdp_counts", args={"ifname": "eth9"}, text="eth9: 99 packets")
-        app.ctx.bus.publish([counts, other])
+        view.bus.publish([counts, other])
         xdp = view.query_one("#xdp-counts", Static)
         await until(pilot, lambda: "3 packets" in str(xdp.render()), "the counts")
         await pilot.pause(0.1)

@@ -28,6 +28,7 @@ from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.inspect import ContainerReport, Sample
 from beefine_tui.docker.stats import human_bytes
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
@@ -86,14 +87,16 @@ class MonitorSource:
 
         return unpause(self.client(), cid).text()
 
-    def start_probes(self, cid: str, names: tuple[str, ...], interface: str | None = None) -> Any:
+    def start_probes(
+        self, cid: str, names: tuple[str, ...], interface: str | None = None, bus: Bus | None = None
+    ) -> Any:
         from beefine_tui.probes.attribution import target_for_container
         from beefine_tui.probes.base import ProbeOptions
 
         if interface is not None:
-            return self.ctx.start_probes(list(names), ProbeOptions(interface=interface))
+            return self.ctx.start_probes(list(names), ProbeOptions(interface=interface), bus=bus)
         target = target_for_container(self.client(), cid)
-        return self.ctx.start_probes(list(names), ProbeOptions(target=target))
+        return self.ctx.start_probes(list(names), ProbeOptions(target=target), bus=bus)
 
     def stop_probes(self, session: Any) -> None:
         self.ctx.disown(session)
@@ -180,6 +183,7 @@ class ContainerMonitorView(Vertical):
         self.source = source
         self.cid: str | None = container
         self.live_probes = live_probes
+        self.bus = Bus()  # this monitor's sessions publish here, not where other views' events go
         self.report: ContainerReport | None = None
         self.last: Sample | None = None
         self.interval = RESOLUTIONS[0][1]
@@ -561,7 +565,7 @@ class ContainerMonitorView(Vertical):
     def _probe_worker(
         self, cid: str, names: tuple[str, ...], interface: str | None
     ) -> tuple[tuple[str, ...], Any]:
-        return names, self.source.start_probes(cid, names, interface)
+        return names, self.source.start_probes(cid, names, interface, bus=self.bus)
 
     def _attach_session(self, names: tuple[str, ...], session: Any) -> None:
         if not self.is_mounted or self.cid is None:
@@ -577,9 +581,8 @@ class ContainerMonitorView(Vertical):
         if self._pump is None:
             from beefine_tui.widgets.pump import EventPump
 
-            ctx = self.app.ctx  # type: ignore[attr-defined]
             self._pump = EventPump(
-                ctx.bus, name=f"monitor-{id(self)}", on_batch=self.on_events, accept=self._accept
+                self.bus, name=f"monitor-{id(self)}", on_batch=self.on_events, accept=self._accept
             )
             self.mount(self._pump)
         self.event(change_event(self.cid, "probes", f"watching {', '.join(names)} live"))

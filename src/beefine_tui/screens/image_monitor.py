@@ -21,6 +21,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, Prog
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.errors import BeefineError
+from beefine_tui.events.bus import Bus
 from beefine_tui.story.explanations import explain_kind, phase_title
 from beefine_tui.story.phases import PHASES, Timeline
 from beefine_tui.story.render import phase_detail_lines
@@ -153,11 +154,11 @@ class ImageMonitorSource:
             if daemon.containerd_pid and not daemon.containerd_is_child
             else frozenset()
         )
-        sessions = start_sessions(
-            names, Target(lineage_root=daemon.dockerd_pid, pids=extra), self.ctx.bus, iface
-        )
+        # one bus per run: another view's session of the same probe must not feed this story twice
+        bus = Bus()
+        sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, iface)
         trace = TraceRun(
-            client, image, self.ctx.bus, pull=True if pull or fresh else None,
+            client, image, bus, pull=True if pull or fresh else None,
             exec_roots=daemon.exec_roots, data_root=data_root, on_progress=on_progress,
         )  # fmt: skip
         trace.start_pump()

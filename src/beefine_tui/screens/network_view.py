@@ -16,6 +16,7 @@ from textual.widgets import Button, DataTable, Select, Static
 from textual.worker import Worker
 
 from beefine_tui.errors import ProbeLoadError
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.charts import Chart
@@ -70,6 +71,7 @@ class NetworkView(WorkerErrors, Vertical):
     def __init__(self, interface: str | None = None, autostart: bool = False) -> None:
         super().__init__()
         self.session: Any = None
+        self.bus = Bus()  # this view's own: another network view on another interface must not feed it
         self.ifname: str | None = interface
         self.autostart = autostart
         self.counts: dict[str, tuple[int, int]] = {}  # protocol -> (packets, bytes) cumulative
@@ -77,7 +79,6 @@ class NetworkView(WorkerErrors, Vertical):
         self._lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
         with Horizontal(classes="controls"):
             yield Select[str]([], prompt="interface", id="iface", allow_blank=True)
             yield Button("Start", id="start", variant="success")
@@ -86,9 +87,11 @@ class NetworkView(WorkerErrors, Vertical):
         with Horizontal(classes="top"):
             yield DataTable(id="protocols", cursor_type="none")
             yield Chart("packets/s", history=60, unit="pkt/s")
-        yield StatusStrip(ctx.bus, (PROBE,), label="XDP", clock=getattr(self.app, "clock", None) or _mono())
+        yield StatusStrip(self.bus, (PROBE,), label="XDP", clock=getattr(self.app, "clock", None) or _mono())
         yield EventLog(max_lines=2000, formatter=format_packet)
-        yield EventPump(ctx.bus, name="network", on_batch=self._on_batch, accept=lambda ev: ev.probe == PROBE)
+        yield EventPump(
+            self.bus, name="network", on_batch=self._on_batch, accept=lambda ev: ev.probe == PROBE
+        )
 
     def on_mount(self) -> None:
         t = self.query_one("#protocols", DataTable)
@@ -151,7 +154,7 @@ class NetworkView(WorkerErrors, Vertical):
         from beefine_tui.probes.base import ProbeOptions
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
-        session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname))
+        session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname), bus=self.bus)
         ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:

@@ -20,6 +20,7 @@ from textual.widgets import Button, Input, SelectionList, Static
 from textual.worker import Worker
 
 from beefine_tui.errors import BeefineError, ProbeLoadError
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
@@ -103,13 +104,15 @@ class ProbeView(WorkerErrors, Vertical):
         self.replay_speed = replay_speed
         self.max_lines = max_lines
         self.session: Any = None
+        # this view's own bus: another view running the same probe (host-wide, or for another container)
+        # must not feed this log or these counts
+        self.bus = Bus()
         self._accept: frozenset[str] | None = frozenset(self.probes) if not replay else None
         self._seen_probes: set[str] = set()
         self._lock = threading.Lock()
 
     # ---- layout
     def compose(self) -> ComposeResult:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
         if self.replay is None:
             with Horizontal(classes="controls"):
                 if self.choose:
@@ -124,11 +127,11 @@ class ProbeView(WorkerErrors, Vertical):
                 yield Button("Stop", id="stop", variant="error", disabled=True)
         yield Static("", classes="notice")
         yield StatusStrip(
-            ctx.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or _mono()
+            self.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or _mono()
         )
         fmt = format_exec if self.probes == ("exec",) else format_event
         yield EventLog(max_lines=self.max_lines, formatter=fmt)
-        yield EventPump(ctx.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
+        yield EventPump(self.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
 
     @property
     def strip(self) -> StatusStrip:
@@ -234,7 +237,7 @@ class ProbeView(WorkerErrors, Vertical):
                 raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
         target = resolve_target(ctx, container) if container else Target()
         try:
-            session = ctx.start_probes(names, ProbeOptions(target=target))
+            session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
         except ImportError as e:
             raise BeefineError(
                 "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"
@@ -283,7 +286,7 @@ class ProbeView(WorkerErrors, Vertical):
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
         header, events = open_recording(path)
-        replayer = Replayer(events, ctx.bus, speed=speed)
+        replayer = Replayer(events, self.bus, speed=speed)
         ctx.own(replayer)
         ui_soon(self, self._started, replayer)
         if header.probes:
