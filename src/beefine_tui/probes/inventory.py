@@ -318,19 +318,25 @@ def _pids() -> Iterator[int]:
                 yield int(name)
 
 
-def prog_ids_of_pid(pid: int) -> set[int]:
-    """Programs this process holds an fd to (bpf-prog and bpf_link fds, from fdinfo)."""
-    ids: set[int] = set()
+def _fd_targets(pid: int) -> Iterator[tuple[str, str]]:
+    """(fd, what it points to) for a process's open fds, at most MAX_FDS_PER_PROCESS of them; none when
+    the process is gone or not ours to read."""
     base = f"/proc/{pid}/fd"
     try:
         fds = os.listdir(base)
     except OSError:
-        return ids
+        return
     for fd in fds[:MAX_FDS_PER_PROCESS]:
         try:
-            target = os.readlink(f"{base}/{fd}")
+            yield fd, os.readlink(f"{base}/{fd}")
         except OSError:
             continue
+
+
+def prog_ids_of_pid(pid: int) -> set[int]:
+    """Programs this process holds an fd to (bpf-prog and bpf_link fds, from fdinfo)."""
+    ids: set[int] = set()
+    for fd, target in _fd_targets(pid):
         if target not in ("anon_inode:bpf-prog", "anon_inode:bpf_link"):
             continue
         try:
@@ -481,21 +487,11 @@ def counting() -> bool:
 
 def stats_holders(pids: Iterable[int] | None = None) -> list[int]:
     """Processes holding a BPF_ENABLE_STATS fd (bpftop, us), from a scan of /proc/<pid>/fd."""
-    out: list[int] = []
-    for pid in pids if pids is not None else _pids():
-        base = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(base)
-        except OSError:
-            continue
-        for fd in fds[:MAX_FDS_PER_PROCESS]:
-            try:
-                if os.readlink(f"{base}/{fd}") == STATS_FD_LINK:
-                    out.append(pid)
-                    break
-            except OSError:
-                continue
-    return out
+    return [
+        pid
+        for pid in (pids if pids is not None else _pids())
+        if any(target == STATS_FD_LINK for _fd, target in _fd_targets(pid))
+    ]
 
 
 def _take_stats_fd() -> int:
