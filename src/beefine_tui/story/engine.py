@@ -89,6 +89,14 @@ class _State:
     xdp_counts: list[Event] = field(default_factory=list)
 
 
+def _skip_pending(tl: Timeline, names: Iterable[str], reason: str) -> None:
+    """Phases that can no longer happen: those still pending are skipped, with the reason."""
+    for name in names:
+        p = tl.phase(name)
+        if p.state == PENDING:
+            p.state, p.reason = SKIPPED, reason
+
+
 class StoryEngine:
     def __init__(self, hints: StoryHints | None = None, max_events: int = MAX_EVENTS) -> None:
         self.hints = hints or StoryHints()
@@ -450,10 +458,7 @@ class StoryEngine:
         if failed:
             P("pull").state = FAILED
             P("pull").reason = f"the pull failed: {failed[-1].args['error']}"
-            for name in PHASES[PHASES.index("pull") + 1 :]:
-                if P(name).state == PENDING:
-                    P(name).state = SKIPPED
-                    P(name).reason = "the image could not be pulled"
+            _skip_pending(tl, PHASES[PHASES.index("pull") + 1 :], "the image could not be pulled")
         self._rootfs_details(P("rootfs"))
         # bundle
         b = P("bundle")
@@ -510,10 +515,7 @@ class StoryEngine:
             if h.error:
                 why.append(f"Docker: {h.error}")
             ex.reason = "; ".join(why)
-            for name in ("running", "exit"):
-                if P(name).state == PENDING:
-                    P(name).state = SKIPPED
-                    P(name).reason = "the entrypoint never ran"
+            _skip_pending(tl, ("running", "exit"), "the entrypoint never ran")
         # running / exit
         run = P("running")
         if st.entry_exec is not None:
