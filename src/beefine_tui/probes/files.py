@@ -203,8 +203,9 @@ def _result(ret: int) -> str:
     return "ok" if ret >= 0 else _errno(ret)
 
 
-def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[str, dict[str, Any], str] | None:
-    (_ts, _k, _pid, _tid, _p, ret, op, flags, mode, dev, dfd, dfd2, uid, gid, vsize, plen, plen2) = (
+def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, dict[str, Any], str] | None:
+    """(ts, pid, tid, kind, args, text) of a path record; None for an op this version does not know."""
+    (ts, _k, pid, tid, _p, ret, op, flags, mode, dev, dfd, dfd2, uid, gid, vsize, plen, plen2) = (
         _PATH_FIXED.unpack_from(raw)
     )
     names = OPS.get(op)
@@ -287,7 +288,7 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[str, dict[str, Any], s
             args["flags"] = _bits(flags, _AT_NOFOLLOW)
             args["flags_raw"] = flags
         text = f"chown {path} {u}:{g} -> {res}"
-    return kind, args, text
+    return ts, pid, tid, kind, args, text
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
@@ -327,8 +328,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         decoded = _decode_path(raw, ctx)
         if decoded is None:
             return None
-        kname, args, text = decoded
-        ts, _k, pid, tid = _PATH_FIXED.unpack_from(raw)[:4]
+        ts, pid, tid, kname, args, text = decoded
     else:
         return None
     info = ctx.info(pid)
