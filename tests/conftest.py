@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.stats_fakes"]  # sysctl, stats_fds
+pytest_plugins = ["tests.stats_fakes"]  # sysctl, stats_fds, old_kernel
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

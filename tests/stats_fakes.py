@@ -3,6 +3,7 @@ kernel.bpf_stats_enabled and a pipe's read end for a BPF_ENABLE_STATS fd."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +19,16 @@ def sysctl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     f.write_text("0\n")
     monkeypatch.setattr(inv, "STATS_SYSCTL", str(f))
     return f
+
+
+@pytest.fixture
+def old_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bpf(BPF_ENABLE_STATS) refused as a kernel older than 5.8 refuses it."""
+
+    def refuse() -> int:
+        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+
+    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
 
 
 @pytest.fixture

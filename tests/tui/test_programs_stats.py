@@ -4,13 +4,13 @@ says what it is. No BPF: a pipe stands in for the stats fd, a temp file for the 
 
 from __future__ import annotations
 
-import errno
-import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import Static
 
+from beefine_tui.app import BeefineApp
 from beefine_tui.probes import inventory as inv
 from beefine_tui.screens.programs_list import ProgramsListView
 from tests.stats_fakes import is_open
@@ -31,15 +31,20 @@ def _notice(view: ProgramsListView) -> str:
     return str(view.query_one(".notice", Static).render())
 
 
+async def _open_with_counts_off(app: BeefineApp, pilot: Any) -> ProgramsListView:
+    view = app.shell.open_view("loaded-programs")
+    assert isinstance(view, ProgramsListView)
+    await pilot.pause()
+    await wait_until(pilot, lambda: "Run counts are off" in _notice(view))
+    return view
+
+
 async def test_s_holds_a_stats_fd_until_pressed_again_or_the_tab_closes(
     make_app: MakeApp, fake_kernel: list[int]
 ) -> None:
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        view = app.shell.open_view("loaded-programs")
-        assert isinstance(view, ProgramsListView)
-        await pilot.pause()
-        await wait_until(pilot, lambda: "Run counts are off" in _notice(view))
+        view = await _open_with_counts_off(app, pilot)
         await pilot.press("s")
         await wait_until(pilot, lambda: "BPF_ENABLE_STATS" in _notice(view))
         (guard,) = _guards(app)
@@ -56,19 +61,11 @@ async def test_s_holds_a_stats_fd_until_pressed_again_or_the_tab_closes(
 
 
 async def test_s_on_an_old_kernel_uses_the_sysctl_and_says_so(
-    make_app: MakeApp, fake_kernel: list[int], monkeypatch: pytest.MonkeyPatch
+    make_app: MakeApp, fake_kernel: list[int], old_kernel: None, sysctl: Path
 ) -> None:
-    def refuse() -> int:
-        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-
-    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
-    sysctl = Path(inv.STATS_SYSCTL)
     app = make_app()
     async with app.run_test(size=(120, 40)) as pilot:
-        view = app.shell.open_view("loaded-programs")
-        assert isinstance(view, ProgramsListView)
-        await pilot.pause()
-        await wait_until(pilot, lambda: "Run counts are off" in _notice(view))
+        view = await _open_with_counts_off(app, pilot)
         await pilot.press("s")
         await wait_until(pilot, lambda: "older than 5.8" in _notice(view))
         assert sysctl.read_text() == "1"

@@ -13,17 +13,6 @@ from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.probes import inventory as inv
 from tests.stats_fakes import is_open
 
-
-@pytest.fixture
-def old_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    """bpf(BPF_ENABLE_STATS) refused as a kernel older than 5.8 refuses it."""
-
-    def refuse() -> int:
-        raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
-
-    monkeypatch.setattr(inv, "_take_stats_fd", refuse)
-
-
 PROGS = [
     {
         "id": 32,
