@@ -159,7 +159,7 @@ def test_pull_of_a_missing_image_fetches_and_unpacks_each_layer_once(env: Env) -
     assert all(rec["helpers"] == 1 for rec in unpacked.values())
     assert tl.phase("pull").details["connections"] >= 1
     # XDP on lo saw at least the compressed layers cross it during the pull
-    sizes = sum(li.size for li in from_registry(image, list_files=False).layers)
+    sizes = sum(li.compressed_size or 0 for li in from_registry(image, list_files=False).layers)
     assert tl.phase("pull").details["xdp"]["tcp_bytes"] >= sizes
     assert tl.phase("exec").state == DONE
     # the tree each layer builds; the top layer deletes a file of the first: a real overlayfs whiteout

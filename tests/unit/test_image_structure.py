@@ -7,15 +7,24 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import socket
+import stat
 import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
-from beefine_tui.docker.image_structure import from_registry, list_tar, parse_reference
+from beefine_tui.docker.image_structure import (
+    from_registry,
+    list_dir,
+    list_tar,
+    manifest_digest_of,
+    parse_reference,
+)
 from beefine_tui.errors import BeefineError, NotFoundError
 
 
@@ -46,9 +55,20 @@ CONFIG = json.dumps(
     {
         "architecture": "amd64",
         "os": "linux",
-        "config": {"Env": ["PATH=/bin"], "Cmd": ["/bin/sh"], "WorkingDir": "/w", "Volumes": {"/data": {}}},
+        "config": {
+            "Env": ["PATH=/bin"],
+            "Cmd": ["/bin/sh"],
+            "WorkingDir": "/w",
+            "Volumes": {"/data": {}},
+            "Labels": {"org.example.team": "beefine"},
+        },
         "rootfs": {"type": "layers", "diff_ids": ["sha256:aa", "sha256:bb"]},
-        "history": [{"created_by": "COPY busybox"}, {"created_by": "RUN install"}],
+        "history": [
+            {"created_by": "COPY busybox"},
+            {"created_by": "LABEL org.example.team=beefine", "empty_layer": True},
+            {"created_by": "RUN install"},
+            {"created_by": 'CMD ["/bin/sh"]', "empty_layer": True},
+        ],
     }
 ).encode()
 MANIFEST = json.dumps(
@@ -127,8 +147,53 @@ def test_index_manifest_config_layers(registry: str) -> None:
     assert [li.diff_id for li in st.layers] == ["sha256:aa", "sha256:bb"]
     assert st.layers[0].files == ["bin/busybox (100 B)"]
     assert st.layers[1].files == ["bin/sh -> /bin/busybox", "etc/motd (deleted)"]
+    # two sizes, each named: the blob as sent, and the files unpacked (a symlink: its target's length)
+    assert [li.compressed_size for li in st.layers] == [len(L1), len(L2)]
+    assert [li.unpacked_size for li in st.layers] == [100, len("/bin/busybox")]
+    assert st.compressed_size == len(L1) + len(L2) and st.unpacked_size == 100 + len("/bin/busybox")
+    # every history step, those without a layer (LABEL, CMD) included, and the labels
+    assert [(h.created_by, h.empty_layer) for h in st.history] == [
+        ("COPY busybox", False),
+        ("LABEL org.example.team=beefine", True),
+        ("RUN install", False),
+        ('CMD ["/bin/sh"]', True),
+    ]
+    assert st.labels == {"org.example.team": "beefine"}
     text = "\n".join(st.lines())
     assert "made by: RUN install" in text and "linux/amd64" in text
+    assert "made by: LABEL" not in text  # a config-only step is not paired with a layer
+    assert "no layer  CMD" in text and "labels: org.example.team=beefine" in text
+    assert "- etc/motd (deleted)" in text and "+ etc/motd" not in text
+    assert f"compressed {len(L1)} B, unpacked 100 B" in text
+    d = st.to_dict()
+    assert d["layers"][0]["compressed_size"] == len(L1) and "size" not in d["layers"][0]
+
+
+def test_opaque_directory_in_a_tar() -> None:
+    files, total = list_tar(_tar({"etc/app/conf": b"x"}, whiteout="etc/app/.wh..wh..opq"))
+    assert files == ["etc/app/conf (1 B)", "etc/app/ (opaque: hides what lower layers have here)"]
+    assert total == 2
+
+
+def test_list_dir_reads_overlay_whiteouts(tmp_path: Path) -> None:
+    """An unpacked overlay2 layer: a deletion is a 0/0 character device (needs CAP_MKNOD)."""
+    layer = tmp_path / "diff"
+    (layer / "etc").mkdir(parents=True)
+    (layer / "etc" / "kept").write_bytes(b"abc")
+    try:
+        os.mknod(layer / "etc" / "gone", stat.S_IFCHR | 0o600, os.makedev(0, 0))
+    except PermissionError:
+        pytest.skip("mknod of a character device needs root")
+    files, total = list_dir(str(layer))
+    assert files == ["etc/", "etc/gone (deleted)", "etc/kept (3 B)"] and total == 3
+
+
+def test_manifest_digest_of_repo_digests() -> None:
+    digest = "sha256:" + "c" * 64
+    repo_digests = ["127.0.0.1:5000/other@sha256:" + "d" * 64, f"127.0.0.1:5000/beefine/layered@{digest}"]
+    assert manifest_digest_of("127.0.0.1:5000/beefine/layered:latest", repo_digests) == digest
+    assert manifest_digest_of("127.0.0.1:5000/beefine/never-pushed:1", repo_digests) == ""
+    assert manifest_digest_of("127.0.0.1:5000/beefine/layered", []) == ""
 
 
 def test_missing_tag_is_not_found(registry: str) -> None:

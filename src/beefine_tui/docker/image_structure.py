@@ -41,14 +41,26 @@ TIMEOUT = 10.0
 @dataclass
 class LayerInfo:
     digest: str
-    size: int
+    # Two different sizes, never mixed: the blob as a registry stores and sends it (manifest "size",
+    # usually gzip) and what its files take once unpacked (moby's layerdb "size": the sum of the
+    # sizes of what is not a directory). None: this source does not know it.
+    compressed_size: int | None = None
+    unpacked_size: int | None = None
     media_type: str = ""
     diff_id: str = ""
-    files: list[str] = field(
-        default_factory=list
-    )  # what it adds ("path", "path -> target", "path (deleted)")
+    # what it changes: "path (N B)", "dir/", "path -> target", "path (deleted)", "dir/ (opaque)"
+    files: list[str] = field(default_factory=list)
     files_total: int = 0
     files_note: str = ""
+
+
+@dataclass
+class HistoryStep:
+    """One entry of the config's history (image-spec config.md): every Dockerfile step, including
+    those that only change the config (CMD, LABEL, ENV...: `empty_layer`, no layer of their own)."""
+
+    created_by: str
+    empty_layer: bool = False
 
 
 @dataclass
@@ -56,18 +68,35 @@ class ImageStructure:
     reference: str
     source: str  # "registry http://127.0.0.1:5000" or "daemon"
     index: list[dict[str, Any]] = field(default_factory=list)  # platform manifests of an index
-    manifest_digest: str = ""
+    manifest_digest: str = ""  # sha256:... of the manifest, as the registry names it
     manifest_media_type: str = ""
+    repo_digests: list[str] = field(default_factory=list)  # daemon: "repo@sha256:..." it knows
     config_digest: str = ""
     env: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
     entrypoint: list[str] = field(default_factory=list)
     workdir: str = ""
     volumes: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
     architecture: str = ""
     os: str = ""
     layers: list[LayerInfo] = field(default_factory=list)
-    history: list[str] = field(default_factory=list)
+    history: list[HistoryStep] = field(default_factory=list)
+    history_note: str = ""  # where the history came from when not from the config itself
+    compressed_size: int | None = None  # all layers' blobs, None when a source does not know
+    unpacked_size: int | None = None  # all layers unpacked
+
+    def layer_steps(self) -> list[str]:
+        """created_by of the steps that made a layer, in layer order."""
+        return [h.created_by for h in self.history if not h.empty_layer]
+
+    def sum_sizes(self) -> None:
+        comp = [li.compressed_size for li in self.layers]
+        unp = [li.unpacked_size for li in self.layers]
+        if self.layers and all(c is not None for c in comp):
+            self.compressed_size = sum(c for c in comp if c is not None)
+        if self.layers and all(u is not None for u in unp) and self.unpacked_size is None:
+            self.unpacked_size = sum(u for u in unp if u is not None)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,29 +107,66 @@ class ImageStructure:
             out.append("index (one manifest per platform):")
             out += [f"  {m.get('platform', '')}: {m.get('digest', '')}" for m in self.index]
         if self.manifest_digest:
-            out.append(f"manifest: {self.manifest_digest} ({self.manifest_media_type})")
+            mt = f" ({self.manifest_media_type})" if self.manifest_media_type else ""
+            out.append(f"manifest: {self.manifest_digest}{mt}")
+        elif self.source == "daemon":
+            out.append("manifest: none known to the daemon (never pushed or pulled by digest)")
         out.append(f"config: {self.config_digest}  {self.os}/{self.architecture}")
         out.append(
             f"  entrypoint: {self.entrypoint or '-'}  cmd: {self.cmd or '-'}  workdir: {self.workdir or '/'}"
         )
         out.append(f"  env: {', '.join(self.env) or '-'}")
         out.append(f"  volumes: {', '.join(self.volumes) or '-'}")
-        unit = "uncompressed, on disk" if self.source == "daemon" else "compressed, as downloaded"
-        out.append(f"layers ({len(self.layers)}, bottom first; sizes {unit}):")
+        out.append(f"  labels: {', '.join(f'{k}={v}' for k, v in sorted(self.labels.items())) or '-'}")
+        out.append(
+            f"size: compressed {_known(self.compressed_size, self._compressed_unknown())}, "
+            f"unpacked {_known(self.unpacked_size, 'not known (layers not listed)')}"
+        )
+        steps = self.layer_steps()
+        out.append(f"layers ({len(self.layers)}, bottom first):")
         for i, layer in enumerate(self.layers):
             out.append(
-                f"  [{i}] {layer.digest or '(digest unknown: not pulled)'}  {_size(layer.size)}"
+                f"  [{i}] {layer.digest or '(digest unknown: not pulled)'}"
+                f"  compressed {_known(layer.compressed_size, '?')},"
+                f" unpacked {_known(layer.unpacked_size, '?')}"
                 + (f"  diff-id {layer.diff_id}" if layer.diff_id else "")
             )
-            if i < len(self.history) and self.history[i]:
-                out.append(f"      made by: {self.history[i][:100]}")
+            if i < len(steps) and steps[i]:
+                out.append(f"      made by: {steps[i][:100]}")
             shown = layer.files[:20]
-            out += [f"      + {f}" for f in shown]
+            out += [f"      {'-' if f.endswith(DELETED) else '+'} {f}" for f in shown]
             if layer.files_total > len(shown):
                 out.append(f"      ... {layer.files_total - len(shown)} more")
             if layer.files_note:
                 out.append(f"      ({layer.files_note})")
+        if self.history:
+            n_empty = sum(h.empty_layer for h in self.history)
+            out.append(
+                f"history ({len(self.history)} steps, oldest first; {n_empty} change only the config)"
+                + (f"  [{self.history_note}]" if self.history_note else "")
+            )
+            layer_no = 0
+            for h in self.history:
+                if h.empty_layer:
+                    where = "no layer"
+                else:
+                    where = f"layer {layer_no}"
+                    layer_no += 1
+                out.append(f"  {where:<9} {h.created_by[:100]}")
         return out
+
+    def _compressed_unknown(self) -> str:
+        if self.source == "daemon":
+            return "not known to the daemon (it keeps layers unpacked)"
+        return "?"
+
+
+DELETED = " (deleted)"
+OPAQUE = " (opaque: hides what lower layers have here)"
+
+
+def _known(n: int | None, unknown: str) -> str:
+    return unknown if n is None else _size(n)
 
 
 def _size(n: int) -> str:
@@ -190,18 +256,21 @@ def from_registry(image: str, list_files: bool = True, platform: str = "linux/am
     _apply_config(st, config)
     diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     for i, layer in enumerate(doc.get("layers") or []):
+        size = int(layer.get("size", 0))
         li = LayerInfo(
-            str(layer.get("digest", "")), int(layer.get("size", 0)), str(layer.get("mediaType", ""))
+            str(layer.get("digest", "")), compressed_size=size, media_type=str(layer.get("mediaType", ""))
         )
         if i < len(diff_ids):
             li.diff_id = str(diff_ids[i])
         if list_files:
-            if li.size > MAX_LIST_BYTES:
-                li.files_note = f"not listed: {_size(li.size)} is more than this view downloads"
+            if size > MAX_LIST_BYTES:
+                li.files_note = f"not listed: {_size(size)} is more than this view downloads"
             else:
                 blob, _ = reg.get(f"/v2/{repo}/blobs/{li.digest}", limit=MAX_LIST_BYTES)
-                li.files, li.files_total = list_tar(blob)
+                listing = scan_tar(blob)
+                li.files, li.files_total, li.unpacked_size = listing.files, listing.total, listing.unpacked
         st.layers.append(li)
+    st.sum_sizes()
     return st
 
 
@@ -222,49 +291,74 @@ def _apply_config(st: ImageStructure, config: dict[str, Any]) -> None:
     st.entrypoint = list(c.get("Entrypoint") or [])
     st.workdir = str(c.get("WorkingDir") or "")
     st.volumes = sorted((c.get("Volumes") or {}).keys())
+    st.labels = {str(k): str(v) for k, v in (c.get("Labels") or {}).items()}
     st.architecture = str(config.get("architecture") or config.get("Architecture") or "")
     st.os = str(config.get("os") or config.get("Os") or "")
     st.history = [
-        str(h.get("created_by", "")) for h in config.get("history") or [] if not h.get("empty_layer")
+        HistoryStep(str(h.get("created_by", "")), bool(h.get("empty_layer")))
+        for h in config.get("history") or []
+        if isinstance(h, dict)
     ]
 
 
+@dataclass
+class TarListing:
+    files: list[str]
+    total: int  # entries in the tar (files holds at most MAX_FILES of them)
+    unpacked: int | None  # bytes its non-directory entries take unpacked; None: the tar is broken
+
+
 def list_tar(blob: bytes, max_files: int = MAX_FILES) -> tuple[list[str], int]:
-    """Files a layer adds (whiteouts `.wh.X` shown as `X (deleted)`, image-spec layer.md)."""
+    listing = scan_tar(blob, max_files)
+    return listing.files, listing.total
+
+
+def scan_tar(blob: bytes, max_files: int = MAX_FILES) -> TarListing:
+    """What a layer tar changes (image-spec layer.md: a `.wh.X` entry deletes X from the layers
+    below, `.wh..wh..opq` in a directory hides all they have there), and its unpacked size the way
+    moby's layer store counts it (pkg/directory Size: every non-directory's size, a symlink's being
+    the length of its target, a hard link's counted once)."""
     raw = blob
     if blob[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(blob)
         except (OSError, EOFError):
-            return [], 0
+            return TarListing([], 0, None)
     files: list[str] = []
     total = 0
+    unpacked = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:") as tf:
             for m in tf:
                 total += 1
-                if len(files) >= max_files:
-                    continue
                 name = m.name
                 base = name.rsplit("/", 1)[-1]
-                if base.startswith(".wh."):
-                    files.append(name[: len(name) - len(base)] + base[4:] + " (deleted)")
+                parent = name[: len(name) - len(base)]
+                if base == ".wh..wh..opq":
+                    entry = parent.rstrip("/") + "/" + OPAQUE
+                elif base.startswith(".wh."):
+                    entry = parent + base[4:] + DELETED
                 elif m.issym():
-                    files.append(f"{name} -> {m.linkname}")
+                    unpacked += len(m.linkname.encode())
+                    entry = f"{name} -> {m.linkname}"
                 elif m.isdir():
-                    files.append(name.rstrip("/") + "/")
+                    entry = name.rstrip("/") + "/"
                 else:
-                    files.append(f"{name} ({m.size} B)")
+                    unpacked += m.size  # hard links are stored with size 0: counted once
+                    entry = f"{name} ({m.size} B)"
+                if len(files) < max_files:
+                    files.append(entry)
     except tarfile.TarError:
-        return files, total
-    return files, total
+        return TarListing(files, total, None)
+    return TarListing(files, total, unpacked)
 
 
 def from_daemon(
     client: Any, image: str, data_root: str | None = None, list_files: bool = True
 ) -> ImageStructure:
-    """The same view from the daemon: config from `image inspect`, layer diff-ids, and (with the data
-    root readable) the files of each layer from its overlay2 directory."""
+    """The same view from the daemon: its own copy of the config (from the image store when the data
+    root is readable, else `image inspect` and `image history`), layer diff-ids and unpacked sizes from
+    the layer store, and the files of each layer from its overlay2 directory."""
     import docker.errors
 
     try:
@@ -276,23 +370,22 @@ def from_daemon(
     attrs = img.attrs
     st = ImageStructure(reference=image, source="daemon")
     st.config_digest = str(attrs.get("Id", ""))
-    st.manifest_digest = ", ".join(attrs.get("RepoDigests") or [])
-    _apply_config(
-        st,
-        {
-            "config": attrs.get("Config") or {},
-            "architecture": attrs.get("Architecture"),
-            "os": attrs.get("Os"),
-        },
-    )
-    with_hist = []
-    try:
-        for h in reversed(img.history()):
-            if h.get("Size", 0) or "#(nop)" not in str(h.get("CreatedBy", "")):
-                with_hist.append(str(h.get("CreatedBy", "")))
-    except Exception:
-        pass
-    st.history = with_hist
+    st.repo_digests = [str(d) for d in attrs.get("RepoDigests") or []]
+    st.manifest_digest = manifest_digest_of(image, st.repo_digests)
+    config = _stored_config(attrs, data_root) if data_root else None
+    if config is not None:
+        _apply_config(st, config)  # the exact config the registry serves: history with empty_layer
+    else:
+        _apply_config(
+            st,
+            {
+                "config": attrs.get("Config") or {},
+                "architecture": attrs.get("Architecture"),
+                "os": attrs.get("Os"),
+            },
+        )
+        st.history = _history_from_api(img, len((attrs.get("RootFS") or {}).get("Layers") or []))
+        st.history_note = "from `docker history`: steps without a layer guessed from their size"
     diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
     dirs = _layer_dirs(attrs)
     from beefine_tui.story.overlay import LayerIndex
@@ -303,7 +396,7 @@ def from_daemon(
         ref = by_diff.get(d)
         li = LayerInfo(
             digest=(ref.digests[0] if ref and ref.digests else ""),
-            size=ref.size if ref else 0,
+            unpacked_size=ref.size if ref else None,
             diff_id=str(d),
         )
         if list_files and ref is not None and data_root:
@@ -311,7 +404,72 @@ def from_daemon(
         elif list_files and i < len(dirs):
             li.files, li.files_total = list_dir(dirs[i])
         st.layers.append(li)
+    size = attrs.get("Size")
+    st.unpacked_size = int(size) if isinstance(size, int) else None  # the daemon's own total
+    st.sum_sizes()
     return st
+
+
+def manifest_digest_of(image: str, repo_digests: list[str]) -> str:
+    """The manifest digest ("sha256:...") among the daemon's RepoDigests ("repo@sha256:...") for the
+    repository of `image`; "" when the daemon knows none for it (a local build never pushed)."""
+    name = image.partition("@")[0]
+    repo, _tag = split_tag(name)
+    digests = [d.partition("@") for d in repo_digests]
+    for r, _, digest in digests:
+        if r == repo and digest:
+            return digest
+    return ""
+
+
+def _stored_config(attrs: dict[str, Any], data_root: str) -> dict[str, Any] | None:
+    """The image config as the daemon stored it: <data-root>/image/<driver>/imagedb/content/sha256/<id>
+    (moby image/fs.go). Its sha256 is the image id, which is checked before trusting it."""
+    import hashlib
+
+    image_id = str(attrs.get("Id", ""))
+    driver = str((attrs.get("GraphDriver") or {}).get("Name") or "overlay2")
+    algo, _, hexid = image_id.partition(":")
+    if algo != "sha256" or not hexid or "/" in hexid or "/" in driver:
+        return None
+    try:
+        with open(f"{data_root}/image/{driver}/imagedb/content/sha256/{hexid}", "rb") as f:
+            raw = f.read(16 << 20)
+    except OSError:
+        return None
+    if hashlib.sha256(raw).hexdigest() != hexid:
+        return None
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+# Dockerfile instructions that change only the config: the steps that make no layer
+_CONFIG_ONLY = (
+    "CMD", "ENTRYPOINT", "ENV", "LABEL", "EXPOSE", "USER", "WORKDIR", "VOLUME", "STOPSIGNAL",
+    "HEALTHCHECK", "SHELL", "ONBUILD", "ARG", "MAINTAINER",
+)  # fmt: skip
+
+
+def _history_from_api(img: Any, n_layers: int) -> list[HistoryStep]:
+    """`docker history` (newest first) has no empty_layer flag: a step made no layer when it added
+    0 bytes and is a config-only instruction (classic builder: "#(nop) CMD", BuildKit: "CMD")."""
+    try:
+        raw = list(reversed(img.history()))
+    except Exception:  # the SDK raises many kinds; the history is then simply not shown
+        return []
+    steps = []
+    for h in raw:
+        by = str(h.get("CreatedBy", ""))
+        words = by.split("#(nop)", 1)[-1].split()
+        empty = not h.get("Size") and bool(words) and words[0].upper() in _CONFIG_ONLY
+        steps.append(HistoryStep(by, empty))
+    if sum(not s.empty_layer for s in steps) != n_layers:
+        # the guess does not add up: keep the steps, flag none rather than pair them wrongly
+        return [HistoryStep(s.created_by, False) for s in steps] if len(steps) == n_layers else steps
+    return steps
 
 
 def _layer_dirs(attrs: dict[str, Any]) -> list[str]:
@@ -322,20 +480,50 @@ def _layer_dirs(attrs: dict[str, Any]) -> list[str]:
 
 
 def list_dir(path: str, max_files: int = MAX_FILES) -> tuple[list[str], int]:
+    """What an unpacked overlay2 layer directory changes, named as in the layer's tar (scan_tar):
+    overlayfs stores a deletion as a 0/0 character device and an opaque directory as one with the
+    trusted.overlay.opaque="y" xattr (kernel Documentation/filesystems/overlayfs.rst, whiteouts)."""
     import os
+    import stat
 
     files: list[str] = []
     total = 0
+
+    def add(entry: str) -> None:
+        nonlocal total
+        total += 1
+        if len(files) < max_files:
+            files.append(entry)
+
     for root, dnames, fnames in os.walk(path):
-        for n in sorted(dnames) + sorted(fnames):
-            total += 1
-            if len(files) < max_files:
-                full = os.path.join(root, n)
-                rel = os.path.relpath(full, path)
-                if os.path.islink(full):
-                    files.append(f"{rel} -> {os.readlink(full)}")
-                elif os.path.isdir(full):
-                    files.append(rel + "/")
-                else:
-                    files.append(f"{rel} ({os.path.getsize(full)} B)")
+        dnames.sort()
+        for n in dnames + sorted(fnames):
+            full = os.path.join(root, n)
+            rel = os.path.relpath(full, path)
+            try:
+                st = os.lstat(full)
+            except OSError:
+                continue
+            if stat.S_ISLNK(st.st_mode):
+                add(f"{rel} -> {os.readlink(full)}")
+            elif stat.S_ISDIR(st.st_mode):
+                add(rel + "/")
+                if _is_opaque(full):
+                    add(rel + "/" + OPAQUE)
+            elif stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                add(rel + DELETED)
+            else:
+                add(f"{rel} ({st.st_size} B)")
     return files, total
+
+
+def _is_opaque(path: str) -> bool:
+    import os
+
+    for attr in ("trusted.overlay.opaque", "user.overlay.opaque"):
+        try:
+            if os.getxattr(path, attr, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            continue
+    return False
