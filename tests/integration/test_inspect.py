@@ -52,6 +52,71 @@ def test_namespaces_equal_readlink_and_lsns(
     assert "user" not in new and "time" not in new
 
 
+def _lsns_members(inode: int) -> set[int]:
+    """lsns given one namespace lists every process in it, one row each (lsns itself left out)."""
+    with subprocess.Popen(["lsns", "-J", "-o", "PID", str(inode)], stdout=subprocess.PIPE, text=True) as proc:
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    return {int(row["pid"]) for row in json.loads(out)["namespaces"]} - {proc.pid}
+
+
+def test_namespace_counts_equal_lsns_also_when_shared_with_host(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    """pid_count is lsns's NPROCS for every kind, for the ones shared with the host too (user, time,
+    cgroup on v1: about a hundred host processes, never 0). Processes come and go on a shared machine,
+    so a reading counts only when lsns gives the same members just before and just after it."""
+    c = run_sleeper(lab_client, lab, cleanup_containers)
+    pid = c.attrs["State"]["Pid"]
+    checked: dict[str, int] = {}
+    for _attempt in range(30):
+        rep = build_report(lab_client, c.id)
+        checked.clear()
+        stable = True
+        for n in rep.namespaces:
+            assert n.inode is not None
+            before = _lsns_members(n.inode)
+            fresh = next(x for x in build_report(lab_client, c.id).namespaces if x.kind == n.kind)
+            after = _lsns_members(n.inode)
+            if before != after:
+                stable = False
+                break
+            assert fresh.pid_count == len(before), (n.kind, fresh.pid_count, len(before))
+            assert set(fresh.pids) <= before and pid in before
+            checked[n.kind] = fresh.pid_count
+        if stable:
+            break
+    assert set(checked) == set(NS_KINDS), "the process list never held still long enough"
+    shared = {n.kind for n in rep.namespaces if n.shared_with_host}
+    assert {"user", "time"} <= shared
+    for kind in shared:
+        assert checked[kind] > 1, kind  # the host's processes, not 0
+    assert checked["pid"] == 1  # sleep alone in its new pid namespace
+
+
+def test_cgroup_dirs_are_every_hierarchy_of_proc_cgroup(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    """cgroup.dirs has one directory per hierarchy /proc/PID/cgroup lists (devices included), and
+    each one is the cgroup the container's process is in: its cgroup.procs lists the pid."""
+    c = run_sleeper(lab_client, lab, cleanup_containers)
+    pid = c.attrs["State"]["Pid"]
+    rep = build_report(lab_client, c.id)
+    assert rep.cgroup is not None
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [ln.split(":", 2) for ln in f.read().splitlines()]
+    if rep.cgroup.version == 2:
+        assert list(rep.cgroup.dirs) == ["unified"]
+        return
+    hierarchies = {name.removeprefix("name=") for _, names, _ in lines if names for name in names.split(",")}
+    assert "devices" in hierarchies
+    assert set(rep.cgroup.dirs) == hierarchies
+    for controller, d in rep.cgroup.dirs.items():
+        assert c.id in d, (controller, d)
+        with open(os.path.join(d, "cgroup.procs")) as f:
+            assert str(pid) in f.read().split(), (controller, d)
+
+
 def test_namespace_sharers_see_a_joined_container(
     lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
 ) -> None:

@@ -155,3 +155,61 @@ def test_stats_usage_v1_fixture() -> None:
     u = reader("cgroup_v1").stats_usage()
     assert (u.cpu_ns, u.memory_working_set, u.pids) == (109377583, 991232 - 360448, 1)
     assert reader("cgroup_v1").memory_limit() == 33554432
+
+
+def test_v1_dirs_list_every_mounted_hierarchy() -> None:
+    """devices (and any controller, named hierarchies too) is listed, from the recorded lab container."""
+    r = reader("cgroup_v1")
+    cg = parse_proc_cgroup((FIX / "cgroup_v1" / "proc_cgroup").read_text())
+    assert "devices" in r.dirs
+    assert set(r.dirs) == {c for c in cg if c}
+
+
+# A systemd host on cgroup v1: co-mounted controllers and options beside them
+SYSTEMD_V1_MOUNTINFO = "\n".join(
+    f"{30 + i} 25 0:{40 + i} / /sys/fs/cgroup/{mnt} rw,nosuid - cgroup cgroup {opts}"
+    for i, (mnt, opts) in enumerate(
+        [
+            ("systemd", "rw,xattr,name=systemd"),
+            ("cpu,cpuacct", "rw,cpu,cpuacct"),
+            ("net_cls,net_prio", "rw,net_cls,net_prio"),
+            ("memory", "rw,memory"),
+            ("devices", "rw,devices"),
+            ("hugetlb", "rw,hugetlb"),
+            ("rdma", "rw,rdma"),
+            ("misc", "rw,misc"),
+            ("cpuset", "rw,cpuset,clone_children"),
+            ("pids", "rw,release_agent=/x,pids"),
+        ]
+    )
+)
+
+
+def test_v1_dirs_with_co_mounted_controllers() -> None:
+    path = f"/docker/{V1_ID}"
+    proc_cgroup = "\n".join(
+        f"{i}:{c}:{path}"
+        for i, c in enumerate(
+            [
+                "name=systemd",
+                "cpu,cpuacct",
+                "net_cls,net_prio",
+                "memory",
+                "devices",
+                "hugetlb",
+                "rdma",
+                "misc",
+                "cpuset",
+                "pids",
+            ],
+            start=1,
+        )
+    )
+    r = CgroupReader.from_paths(parse_proc_cgroup(proc_cgroup), SYSTEMD_V1_MOUNTINFO)
+    assert r.version == 1
+    assert r.dirs["cpuacct"] == r.dirs["cpu"] == f"/sys/fs/cgroup/cpu,cpuacct{path}"
+    assert r.dirs["systemd"] == f"/sys/fs/cgroup/systemd{path}"
+    assert set(r.dirs) == {
+        "systemd", "cpu", "cpuacct", "net_cls", "net_prio", "memory", "devices", "hugetlb", "rdma", "misc",
+        "cpuset", "pids",
+    }  # fmt: skip

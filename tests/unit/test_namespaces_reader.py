@@ -56,6 +56,13 @@ def test_new_and_shared_with_sharers(tmp_path: Path) -> None:
     assert entries["net"].pids == [21, 30]
     assert entries["net"].containers == [OTHER]
     assert entries["net"].pid_count == 3
+    # shared with the host: every process in it counts (lsns's NPROCS), not 0
+    for k in ("user", "cgroup", "time"):
+        assert entries[k].pid_count == 5, k  # pids 1, 20, 21, 30 and 99
+        assert entries[k].pids == [1, 21, 30, 99]
+    assert entries["pid"].pid_count == 2 and entries["mnt"].pid_count == 2
+    unscanned = {e.kind: e for e in read_namespaces(20, proc, with_members=False)}
+    assert all(e.pid_count == 0 and e.pids == [] for e in unscanned.values())  # not counted, not guessed
 
 
 def test_host_reference_falls_back_to_self(tmp_path: Path) -> None:

@@ -19,7 +19,12 @@ import msgspec
 
 CgroupVersion = Literal[1, 2]
 
-V1_CONTROLLERS = ("memory", "cpu", "cpuacct", "pids", "blkio", "cpuset", "freezer")
+# Options a v1 cgroup mount shows beside its controllers (kernel/cgroup/cgroup-v1.c,
+# cgroup1_show_options), plus the generic rw/ro: every other super option names a controller,
+# so devices, net_cls, perf_event, hugetlb, rdma, misc... are all found, not only a known few.
+_V1_MOUNT_OPTIONS = frozenset(
+    ("rw", "ro", "noprefix", "xattr", "cpuset_v2_mode", "favordynmods", "clone_children", "none", "all")
+)
 # v1 memory.limit_in_bytes reads as PAGE_COUNTER_MAX * page size (about 2^63) when unlimited
 _V1_UNLIMITED = 1 << 62
 
@@ -92,8 +97,10 @@ def _cgroup_mounts(mountinfo: str) -> tuple[dict[str, str], str | None]:
             v2 = mnt
         elif fstype == "cgroup":
             for opt in super_opts.split(","):
-                if opt in V1_CONTROLLERS or opt.startswith("name="):
+                if opt.startswith("name="):
                     v1.setdefault(opt.removeprefix("name="), mnt)
+                elif opt and "=" not in opt and opt not in _V1_MOUNT_OPTIONS:
+                    v1.setdefault(opt, mnt)
     return v1, v2
 
 
@@ -137,9 +144,8 @@ class CgroupReader:
     def from_paths(cls, cg: dict[str, str], mountinfo: str, root_prefix: str = "") -> CgroupReader:
         v1_mounts, v2_mount = _cgroup_mounts(mountinfo)
         if "memory" in cg and "memory" in v1_mounts:
-            dirs = {
-                c: root_prefix + v1_mounts[c] + cg[c] for c in V1_CONTROLLERS if c in cg and c in v1_mounts
-            }
+            # every hierarchy /proc/<pid>/cgroup lists that is mounted here, named ones too
+            dirs = {c: root_prefix + v1_mounts[c] + path for c, path in cg.items() if c and c in v1_mounts}
             return cls(1, dirs, cg["memory"])
         path = cg.get("", "/")
         base = v2_mount or "/sys/fs/cgroup"

@@ -37,7 +37,9 @@ class NamespaceEntry(msgspec.Struct, kw_only=True):
     shared_with_host: bool
     meaning: str = ""
     pids: list[int] = msgspec.field(default_factory=list)  # other host pids in it (bounded)
-    pid_count: int = 0  # how many processes in total are in it
+    # how many processes in total are in it, this one included (what `lsns` calls NPROCS); for a
+    # namespace shared with the host that is every host process in it, not 0
+    pid_count: int = 0
     containers: list[str] = msgspec.field(default_factory=list)  # other container ids in it
 
 
@@ -118,14 +120,16 @@ def read_namespaces(
     members: dict[str, list[int]] = {}
     own_container = _container_of(pid, proc)
     if with_members:
-        wanted = {k: v for k, v in mine.items() if v is not None and v != host.get(k)}
+        # every kind, the ones shared with the host too: one pass over /proc reads them all anyway
+        wanted = {k: v for k, v in mine.items() if v is not None}
         members = namespace_members(wanted.keys(), wanted, proc)
     entries: list[NamespaceEntry] = []
     cache: dict[int, str | None] = {}
     for k in NS_KINDS:
         inode, hinode = mine[k], host[k]
         shared = inode is not None and inode == hinode
-        pids = sorted(p for p in members.get(k, []) if p != pid)
+        in_it = members.get(k, [])
+        pids = sorted(p for p in in_it if p != pid)
         containers: set[str] = set()
         for p in pids:
             if p not in cache:
@@ -141,7 +145,8 @@ def read_namespaces(
                 shared_with_host=shared,
                 meaning=NS_MEANING[k],
                 pids=pids[:max_pids],
-                pid_count=len(pids) + (1 if inode is not None and not shared else 0),
+                # `pid` itself counts even when it was not seen in the scan (it can exit meanwhile)
+                pid_count=len(pids) + 1 if with_members and inode is not None else 0,
                 containers=sorted(containers),
             )
         )
