@@ -125,3 +125,79 @@ def test_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     assert cli.main(["helpers"]) == 0
     out = capsys.readouterr().out
     assert "tracepoint" in out and "xdp" in out
+
+
+def test_enums_from_btf_name_types_and_helpers() -> None:
+    e = hc.enums_from_btf(
+        {
+            "bpf_prog_type": {
+                "BPF_PROG_TYPE_UNSPEC": 0,
+                "BPF_PROG_TYPE_XDP": 6,
+                "BPF_PROG_TYPE_NETFILTER": 32,
+            },
+            "bpf_attach_type": {"BPF_NETFILTER": 45},
+            "bpf_func_id": {
+                "BPF_FUNC_unspec": 0,
+                "BPF_FUNC_map_lookup_elem": 1,
+                "BPF_FUNC_cgrp_storage_get": 210,
+            },
+        }
+    )
+    assert e.prog_types == {"xdp": 6, "netfilter": 32}  # from the kernel, no hand-kept table
+    assert e.attach_types["BPF_NETFILTER"] == 45
+    assert e.helper_ids == {1: "bpf_map_lookup_elem", 210: "bpf_cgrp_storage_get"}
+    assert set(hc.EXPECTED_ATTACH.values()) <= {
+        "BPF_CGROUP_INET4_CONNECT",
+        "BPF_CGROUP_GETSOCKOPT",
+        "BPF_SK_LOOKUP",
+        "BPF_NETFILTER",
+    }
+
+
+def test_attach_notes_follow_the_doctor() -> None:
+    from beefine_tui import doctor
+
+    off = doctor.check_kprobes({"CONFIG_KPROBES": "n"}, None)
+    on = doctor.check_kprobes({"CONFIG_KPROBES": "y"}, None)
+    unknown = doctor.check_kprobes(None, None)
+    no_fentry = doctor.check_fentry({"program_types": {"have_tracing_prog_type": False}})
+    fentry = doctor.check_fentry({"program_types": {"have_tracing_prog_type": True}})
+    notes = hc.attach_notes(off, no_fentry, uprobes=True)
+    assert "kprobes cannot be attached" in notes["kprobe"] and "uprobes" in notes["kprobe"]
+    assert "fentry/fexit cannot be attached" in notes["tracing"]
+    assert "no uprobes either" in hc.attach_notes(off, fentry, uprobes=False)["kprobe"]
+    assert hc.attach_notes(on, fentry, uprobes=True) == {}
+    assert hc.attach_notes(unknown, doctor.check_fentry(None), uprobes=None) == {}  # unknown: no claim
+
+
+def test_cgrp_storage_helpers_are_described() -> None:
+    docs = hc.with_extra_docs(hc.parse_man(ROFF))
+    for name in ("bpf_cgrp_storage_get", "bpf_cgrp_storage_delete"):
+        assert docs[name].description and docs[name].returns and name in docs[name].signature
+    assert docs["bpf_xdp_adjust_head"].description.startswith("Adjust")  # the man page wins
+    installed = hc.load_docs()
+    if installed:
+        assert installed["bpf_cgrp_storage_get"].description
+
+
+def test_cli_shows_attach_note(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    note = "kprobes cannot be attached on this kernel (CONFIG_KPROBES off)"
+    kh = hc.KernelHelpers(
+        by_type={"kprobe": ("bpf_ktime_get_ns",), "netfilter": ("bpf_ktime_get_ns",)},
+        attach_notes={"kprobe": note},
+        types_source="kernel BTF",
+        verified=frozenset({"kprobe", "netfilter"}),
+    )
+    monkeypatch.setattr(hc, "probe_kernel", lambda: kh)
+    monkeypatch.setattr(hc, "load_docs", lambda: {})
+    assert cli.main(["helpers"]) == 0
+    out = capsys.readouterr().out
+    kprobe_line = next(ln for ln in out.splitlines() if ln.startswith("kprobe "))
+    assert note in kprobe_line and "netfilter" in out and "from kernel BTF" in out
+    assert cli.main(["helpers", "--type", "kprobe"]) == 0
+    assert f"note: {note}" in capsys.readouterr().out
+    assert cli.main(["helpers", "--type", "kprobe", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["attach_note"] == note
+    assert cli.main(["helpers", "--json"]) == 0
+    rows = {r["type"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["kprobe"]["attach_note"] == note and rows["netfilter"]["attach_note"] == ""

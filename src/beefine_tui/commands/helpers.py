@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
                 {
                     "type": t,
                     "verified": t in kh.verified,
+                    "attach_note": kh.attach_notes.get(t, ""),
                     "count": len(helpers),
                     "bpftool_count": len(kh.bpftool_by_type.get(t, ())),
                     "helpers": [h.as_dict() for h in helpers],
@@ -55,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 + (f" matching {args.search!r}" if args.search else ""),
                 file=out,
             )
+            if t in kh.attach_notes:
+                print(f"note: {kh.attach_notes[t]}", file=out)
         if args.search and not helpers:
             print(f"no {t} helper matches {args.search!r}", file=sys.stderr)
             return 1
@@ -79,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             "bpftool_count": len(kh.bpftool_by_type.get(t, ())),
             "verified": t in kh.verified,
             "loadable": kh.prog_types.get(t),
+            "attach_note": kh.attach_notes.get(t, ""),
         }
         for t in kh.types
     ]
@@ -88,16 +92,17 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{'PROGRAM TYPE':<26}{'HELPERS':>8}  NOTE", file=out)
     for r in rows:
-        note = ""
+        notes = [str(r["attach_note"])] if r["attach_note"] else []
         if not r["verified"]:
-            note = (
+            notes.append(
                 "not checked: this type loads only with a target (BTF function, device)"
                 if not r["count"]
                 else "not re-checked: bpftool's list"
             )
-        print(f"{r['type']:<26}{r['count']:>8}  {note}", file=out)
+        print(f"{r['type']:<26}{r['count']:>8}  {'; '.join(notes)}", file=out)
     print(
-        f"\nbpftool feature probe took {kh.probe_seconds:.2f} s, the re-check {kh.verify_seconds:.2f} s. "
+        f"\n{len(rows)} program types (from {kh.types_source}). bpftool feature probe took "
+        f"{kh.probe_seconds:.2f} s, the re-check {kh.verify_seconds:.2f} s. "
         "See one type with --type TYPE, or search with --search TEXT.",
         file=out,
     )

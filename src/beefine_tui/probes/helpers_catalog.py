@@ -1,19 +1,23 @@
 """The BPF helper functions this kernel offers, per program type, with their signature and a short
 description.
 
-The program types and helper names come from `bpftool feature probe kernel -j` (its `helpers`
-section, keys `<type>_available_helpers`). bpftool decides availability by loading a tiny program
-of each type that calls each helper and reading the verifier's answer. Measured on this machine
-(Debian's bpftool 7.1 on kernel 6.18) that answer is wrong: it lists all 206 helpers for every
-type, `bpf_xdp_adjust_head` for tracepoints included. So each (type, helper) pair is checked
-again here the same way, directly with bpf(BPF_PROG_LOAD): a program `call helper; r0 = 0; exit`
-is rejected with "program of this type cannot use helper" or "invalid func"/"unknown func" when
-the helper is not offered (kernel/bpf/verifier.c, check_helper_call), and with something else
-(an argument check) or not at all when it is. Types whose programs cannot be loaded that way
-(tracing, lsm, ext, struct_ops need a BTF target) keep bpftool's list, marked unverified. All of
-it takes about a second, so the result is cached in memory.
+The program types, attach types and helper ids come from the kernel itself: the enums
+`bpf_prog_type`, `bpf_attach_type` and `bpf_func_id` in its BTF (/sys/kernel/btf/vmlinux, read by
+probes/btf.py), so a type newer than our tools (netfilter, unknown to Debian's bpftool 7.1) is
+listed as soon as the kernel has it. `bpftool feature probe kernel -j` is still run, for what it
+says per type (its `helpers` section, keys `<type>_available_helpers`, and `program_types`), but
+measured on this machine (bpftool 7.1 on kernel 6.18) its helper lists are wrong: all 206 helpers
+for every type, `bpf_xdp_adjust_head` for tracepoints included. So each (type, helper) pair is
+checked here the way bpftool means to, directly with bpf(BPF_PROG_LOAD): a program
+`call helper; r0 = 0; exit` is rejected with "program of this type cannot use helper" or "invalid
+func"/"unknown func" when the helper is not offered (kernel/bpf/verifier.c, check_helper_call), and
+with something else (an argument check) or not at all when it is. Types whose programs cannot be
+loaded that way (tracing, lsm, ext, struct_ops need a BTF target) keep bpftool's list, marked
+unverified. All of it takes well under a second, so the result is cached in memory.
+Whether a type can be attached here is another question: a kernel without kprobes still loads
+kprobe programs. The doctor's checks (kprobes, fentry) give a note beside such types.
 Signatures and descriptions come from the bpf-helpers(7) man page (generated from the comments in
-include/uapi/linux/bpf.h) when it is installed; otherwise only the names are known.
+include/uapi/linux/bpf.h) when it is installed, completed by EXTRA_DOCS for helpers newer than it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -28,8 +33,12 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from beefine_tui.errors import BeefineError, NotFoundError
+
+if TYPE_CHECKING:
+    from beefine_tui.doctor import Check
 
 MAN_PAGE = Path("/usr/share/man/man7/bpf-helpers.7.gz")
 PROBE_TIMEOUT_S = 120.0
@@ -67,6 +76,9 @@ class KernelHelpers:
 
     by_type: dict[str, tuple[str, ...]]
     prog_types: dict[str, bool] = field(default_factory=dict)  # type -> loadable on this kernel
+    # type -> why programs of it cannot be attached here although they load (kprobe without kprobes)
+    attach_notes: dict[str, str] = field(default_factory=dict)
+    types_source: str = "bpftool"  # where the list of types came from: "kernel BTF" or "bpftool"
     probe_seconds: float = 0.0  # bpftool feature probe
     bpftool: str = ""
     bpftool_by_type: dict[str, tuple[str, ...]] = field(default_factory=dict)  # as bpftool said
@@ -160,13 +172,45 @@ def load_docs(path: Path = MAN_PAGE) -> dict[str, HelperDoc]:
         if _docs_cache is None or path != MAN_PAGE:
             try:
                 raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-                docs = parse_man(raw.decode("utf-8", errors="replace"))
+                docs = with_extra_docs(parse_man(raw.decode("utf-8", errors="replace")))
             except (OSError, EOFError, gzip.BadGzipFile):
                 docs = {}
             if path != MAN_PAGE:
                 return docs
             _docs_cache = docs
         return _docs_cache
+
+
+# Helpers newer than the installed bpf-helpers(7) (Debian's is from 6.1). Summarised from their doc
+# comments in the kernel's include/uapi/linux/bpf.h (added in 6.2 with BPF_MAP_TYPE_CGRP_STORAGE).
+EXTRA_DOCS: dict[str, HelperDoc] = {
+    d.name: d
+    for d in (
+        HelperDoc(
+            "bpf_cgrp_storage_get",
+            "void *bpf_cgrp_storage_get(struct bpf_map *map, struct cgroup *cgroup, void *value, u64 flags)",
+            "Find the value a BPF_MAP_TYPE_CGRP_STORAGE map keeps for a cgroup; with "
+            "BPF_LOCAL_STORAGE_GET_F_CREATE it is created (from value, or zeroed) when missing.",
+            "Like bpf_map_lookup_elem(map, &cgroup) with a cgroup as the key, except that the value "
+            "lives in the cgroup object itself, found by a walk over that cgroup's storages.\n\n"
+            "With BPF_LOCAL_STORAGE_GET_F_CREATE in flags a missing value is created: a copy of value, "
+            "or zeros when value is NULL.",
+            "A pointer to the value, or NULL when there is none (and none could be created).",
+        ),
+        HelperDoc(
+            "bpf_cgrp_storage_delete",
+            "long bpf_cgrp_storage_delete(struct bpf_map *map, struct cgroup *cgroup)",
+            "Remove the value a BPF_MAP_TYPE_CGRP_STORAGE map keeps for a cgroup.",
+            "Remove the value a BPF_MAP_TYPE_CGRP_STORAGE map keeps for a cgroup.",
+            "0 on success, -ENOENT when the cgroup has no value in this map.",
+        ),
+    )
+}
+
+
+def with_extra_docs(docs: dict[str, HelperDoc]) -> dict[str, HelperDoc]:
+    """The man page's docs, plus EXTRA_DOCS for the helpers it does not document."""
+    return {**EXTRA_DOCS, **docs}
 
 
 # --- bpftool ------------------------------------------------------------------------------------
@@ -184,24 +228,52 @@ def parse_feature_probe(data: dict[str, object], seconds: float = 0.0, bpftool: 
             m = re.fullmatch(r"have_(\w+)_prog_type", key)
             if m:
                 prog_types[m.group(1)] = bool(ok)
-    return KernelHelpers(by_type, prog_types, seconds, bpftool)
+    return KernelHelpers(by_type, prog_types, probe_seconds=seconds, bpftool=bpftool)
 
 
-# enum bpf_prog_type (include/uapi/linux/bpf.h): a stable ABI, values never change
-PROG_TYPE_IDS: dict[str, int] = {
-    name: i
-    for i, name in enumerate(
-        (
-            "unspec", "socket_filter", "kprobe", "sched_cls", "sched_act", "tracepoint", "xdp",
-            "perf_event", "cgroup_skb", "cgroup_sock", "lwt_in", "lwt_out", "lwt_xmit", "sock_ops",
-            "sk_skb", "cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr", "lwt_seg6local",
-            "lirc_mode2", "sk_reuseport", "flow_dissector", "cgroup_sysctl", "raw_tracepoint_writable",
-            "cgroup_sockopt", "tracing", "struct_ops", "ext", "lsm", "sk_lookup", "syscall", "netfilter",
-        )
-    )
-}  # fmt: skip
-# types the kernel only loads with an expected attach type (enum bpf_attach_type values)
-EXPECTED_ATTACH = {"cgroup_sock_addr": 10, "cgroup_sockopt": 21, "sk_lookup": 36}
+@dataclass(frozen=True)
+class KernelEnums:
+    """The kernel's own numbering, from its BTF."""
+
+    prog_types: dict[str, int]  # "xdp" -> 6 (enum bpf_prog_type, without BPF_PROG_TYPE_ and UNSPEC)
+    attach_types: dict[str, int]  # "BPF_NETFILTER" -> 45 (enum bpf_attach_type)
+    helper_ids: dict[int, str]  # 1 -> "bpf_map_lookup_elem" (enum bpf_func_id)
+
+
+def enums_from_btf(enums: dict[str, dict[str, int]]) -> KernelEnums:
+    prog_types = {
+        name.removeprefix("BPF_PROG_TYPE_").lower(): v
+        for name, v in (enums.get("bpf_prog_type") or {}).items()
+        if name.startswith("BPF_PROG_TYPE_") and name != "BPF_PROG_TYPE_UNSPEC"
+    }
+    helper_ids = {
+        v: "bpf_" + name.removeprefix("BPF_FUNC_")
+        for name, v in (enums.get("bpf_func_id") or {}).items()
+        if name.startswith("BPF_FUNC_") and name != "BPF_FUNC_unspec"
+    }
+    return KernelEnums(prog_types, dict(enums.get("bpf_attach_type") or {}), helper_ids)
+
+
+def read_kernel_enums() -> KernelEnums | None:
+    """The enums of the running kernel, or None when its BTF cannot be read."""
+    from beefine_tui.probes.btf import BtfError, read_enums
+
+    try:
+        enums = read_enums(("bpf_prog_type", "bpf_attach_type", "bpf_func_id"))
+    except BtfError:
+        return None
+    found = enums_from_btf(enums)
+    return found if found.prog_types else None
+
+
+# Types the kernel loads only with a given expected attach type (kernel/bpf/syscall.c,
+# bpf_prog_load_check_attach); the numbers come from the kernel's enum bpf_attach_type.
+EXPECTED_ATTACH = {
+    "cgroup_sock_addr": "BPF_CGROUP_INET4_CONNECT",
+    "cgroup_sockopt": "BPF_CGROUP_GETSOCKOPT",
+    "sk_lookup": "BPF_SK_LOOKUP",
+    "netfilter": "BPF_NETFILTER",
+}
 PROG_FLAGS = {"syscall": 1 << 4}  # BPF_F_SLEEPABLE: syscall programs must be sleepable
 # Not loaded by the check: a program using trace_printk makes the kernel print its large
 # "trace_printk() being used" banner into dmesg (kernel/trace/trace.c), which bpftool avoids too.
@@ -267,31 +339,33 @@ class _Loader:
 
 
 def verify_helpers(
-    types: list[str], names: set[str], max_id: int = 400
+    types: list[str], enums: KernelEnums, max_id: int = 400
 ) -> tuple[dict[str, tuple[str, ...]], set[str]]:
     """Which helpers each type really offers, by loading one tiny program per (type, helper id).
     Returns (helpers per verified type, types that could not be checked)."""
     loader = _Loader()
-    # helper ids -> names: at log level 2 the verifier prints every instruction, "call bpf_xxx#id",
-    # even when the program loads; ids run from 1 up to the first "unknown#id"
-    id_names: dict[int, str] = {}
-    probe_type = PROG_TYPE_IDS["socket_filter"]
-    for hid in range(1, max_id):
-        if hid in PRINTK_IDS:
-            id_names[hid] = PRINTK_IDS[hid]
-            continue
-        _ok, name = loader.verdict(probe_type, hid, log_level=2)
-        if not name or name.startswith("unknown"):
-            break
-        id_names[hid] = name
+    id_names = {hid: name for hid, name in enums.helper_ids.items() if hid < max_id}
+    if not id_names:
+        # no bpf_func_id in BTF: at log level 2 the verifier prints every instruction,
+        # "call bpf_xxx#id", even when the program loads; ids run up to the first "unknown#id"
+        probe_type = enums.prog_types["socket_filter"]
+        for hid in range(1, max_id):
+            if hid in PRINTK_IDS:
+                id_names[hid] = PRINTK_IDS[hid]
+                continue
+            _ok, name = loader.verdict(probe_type, hid, log_level=2)
+            if not name or name.startswith("unknown"):
+                break
+            id_names[hid] = name
     out: dict[str, tuple[str, ...]] = {}
     unknown: set[str] = set()
     for t in types:
-        tid = PROG_TYPE_IDS.get(t)
-        if tid is None:
+        tid = enums.prog_types.get(t)
+        attach_name = EXPECTED_ATTACH.get(t)
+        attach = enums.attach_types.get(attach_name, -1) if attach_name else 0
+        if tid is None or attach < 0:
             unknown.add(t)
             continue
-        attach = EXPECTED_ATTACH.get(t, 0)
         flags = PROG_FLAGS.get(t, 0)
         found: list[str] = []
         undecided = 0
@@ -309,8 +383,34 @@ def verify_helpers(
             if "bpf_ktime_get_ns" in found:
                 found.extend(PRINTK_IDS.values())
             out[t] = tuple(sorted(found))
-    del names
     return out, unknown
+
+
+def attach_notes(kprobes: Check, fentry: Check, uprobes: bool | None) -> dict[str, str]:
+    """Notes for types that load but cannot be attached here, from the doctor's kprobes and fentry
+    checks ("ok", or a detail saying "not available"; when the doctor cannot tell, no note)."""
+    notes: dict[str, str] = {}
+    if kprobes.status != "ok" and "not available" in kprobes.detail:
+        also = {
+            True: "programs of this type can still attach to uprobes",
+            False: "nothing can attach programs of this type here (no uprobes either)",
+            None: "they may still attach to uprobes",
+        }[uprobes]
+        notes["kprobe"] = f"kprobes cannot be attached on this kernel (CONFIG_KPROBES off); {also}"
+    if fentry.status != "ok" and "not available" in fentry.detail:
+        notes["tracing"] = "fentry/fexit cannot be attached on this kernel (tracing programs are refused)"
+    return notes
+
+
+def detect_attach_notes(features: dict[str, object] | None) -> dict[str, str]:
+    """attach_notes from this machine, with the doctor's own checks."""
+    from beefine_tui import doctor
+
+    kconfig = doctor._kconfig(platform.release())
+    kprobes = doctor.check_kprobes(kconfig, doctor.path_state(Path("/sys/kernel/tracing/kprobe_events")))
+    fentry = doctor.check_fentry(features)
+    uprobes = None if kconfig is None else kconfig.get("CONFIG_UPROBE_EVENTS", "n") in ("y", "m")
+    return attach_notes(kprobes, fentry, uprobes)
 
 
 _kernel_cache: KernelHelpers | None = None
@@ -318,7 +418,8 @@ _kernel_lock = threading.Lock()
 
 
 def probe_kernel(refresh: bool = False, timeout: float = PROBE_TIMEOUT_S) -> KernelHelpers:
-    """Run `bpftool feature probe kernel -j` once per process (cached) and parse it."""
+    """The program types from the kernel's BTF, the helpers of each checked by loading, and what
+    `bpftool feature probe kernel -j` says beside them; once per process (cached)."""
     global _kernel_cache
     with _kernel_lock:
         if _kernel_cache is not None and not refresh:
@@ -326,48 +427,70 @@ def probe_kernel(refresh: bool = False, timeout: float = PROBE_TIMEOUT_S) -> Ker
         from beefine_tui.privileges import require_bpf
 
         require_bpf("probe which BPF helpers this kernel offers")
-        exe = shutil.which("bpftool") or next(
-            (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if Path(p).exists()), None
-        )
-        if exe is None:
-            raise BeefineError("bpftool is not installed", "apt-get install bpftool (or `make setup`)")
-        t0 = time.monotonic()
-        try:
-            res = subprocess.run(
-                [exe, "feature", "probe", "kernel", "-j"],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as e:
-            raise BeefineError(f"bpftool feature probe did not finish within {timeout:.0f} s") from e
-        seconds = time.monotonic() - t0
-        try:
-            data = json.loads(res.stdout)
-        except json.JSONDecodeError as e:
-            err = (res.stderr or "").strip().splitlines()
-            raise BeefineError(
-                f"bpftool feature probe failed (exit {res.returncode})", err[-1] if err else "no output"
-            ) from e
-        said = parse_feature_probe(data, seconds, exe)
-        if not said.by_type:
-            raise BeefineError("bpftool reported no helpers at all", "is this process allowed to load BPF?")
+        enums = read_kernel_enums()
+        data, said = _bpftool_probe(timeout, required=enums is None)
         t1 = time.monotonic()
-        names = {n for v in said.by_type.values() for n in v}
-        verified, _unknown = verify_helpers(said.types, names)
-        by_type = {t: verified.get(t, said.by_type[t]) for t in said.types}
+        types = sorted(enums.prog_types) if enums is not None else said.types
+        verified: dict[str, tuple[str, ...]] = {}
+        if enums is not None:
+            verified, _unknown = verify_helpers(types, enums)
+        by_type = {t: verified.get(t, said.by_type.get(t, ())) for t in types}
+        prog_types = dict(said.prog_types)
+        for t in verified:
+            prog_types.setdefault(t, True)  # bpftool did not know it; our loads did
         found = KernelHelpers(
             by_type=by_type,
-            prog_types=said.prog_types,
-            probe_seconds=seconds,
-            bpftool=exe,
+            prog_types=prog_types,
+            attach_notes=detect_attach_notes(data),
+            types_source="kernel BTF" if enums is not None else "bpftool",
+            probe_seconds=said.probe_seconds,
+            bpftool=said.bpftool,
             bpftool_by_type=said.by_type,
             verified=frozenset(verified),
             verify_seconds=time.monotonic() - t1,
         )
         _kernel_cache = found
         return found
+
+
+def _bpftool_probe(timeout: float, required: bool) -> tuple[dict[str, object] | None, KernelHelpers]:
+    """(raw JSON, parsed) of `bpftool feature probe kernel -j`; without bpftool an empty answer,
+    unless nothing else can list the program types (no BTF): then a clear error."""
+    exe = shutil.which("bpftool") or next(
+        (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if Path(p).exists()), None
+    )
+    if exe is None:
+        if required:
+            raise BeefineError(
+                "bpftool is not installed and the kernel's BTF cannot be read",
+                "apt-get install bpftool (or `make setup`)",
+            )
+        return None, KernelHelpers({})
+    t0 = time.monotonic()
+    try:
+        res = subprocess.run(
+            [exe, "feature", "probe", "kernel", "-j"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as e:
+        raise BeefineError(f"bpftool feature probe did not finish within {timeout:.0f} s") from e
+    seconds = time.monotonic() - t0
+    try:
+        data = json.loads(res.stdout)
+    except json.JSONDecodeError as e:
+        if not required:
+            return None, KernelHelpers({}, probe_seconds=seconds, bpftool=exe)
+        err = (res.stderr or "").strip().splitlines()
+        raise BeefineError(
+            f"bpftool feature probe failed (exit {res.returncode})", err[-1] if err else "no output"
+        ) from e
+    said = parse_feature_probe(data, seconds, exe)
+    if required and not said.by_type:
+        raise BeefineError("bpftool reported no helpers at all", "is this process allowed to load BPF?")
+    return data, said
 
 
 # --- queries ------------------------------------------------------------------------------------

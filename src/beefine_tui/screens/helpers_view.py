@@ -1,6 +1,6 @@
-"""Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from C's
-probes/helpers_catalog.py, itself from `bpftool feature probe kernel`), search them, and copy a name
-to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
+"""Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from
+probes/helpers_catalog.py: the kernel's own list of types and our verifier loads), search them, and
+copy a name to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
 """
 
 from __future__ import annotations
@@ -20,10 +20,17 @@ PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", 
 
 
 def program_types() -> list[str]:
-    """Program types this kernel knows (C's helpers_catalog, from bpftool + our own loads)."""
+    """Program types this kernel knows (helpers_catalog: from its BTF, checked by our own loads)."""
     from beefine_tui.probes import helpers_catalog
 
     return list(helpers_catalog.probe_kernel().types)
+
+
+def attach_note(prog_type: str) -> str:
+    """Why programs of this type cannot be attached here although they load ("" when they can)."""
+    from beefine_tui.probes import helpers_catalog
+
+    return helpers_catalog.probe_kernel().attach_notes.get(prog_type, "")
 
 
 def helpers_for(prog_type: str) -> list[tuple[str, str, str]]:
@@ -49,6 +56,7 @@ class HelpersView(WorkerErrors, Vertical):
         super().__init__()
         self.helpers: list[tuple[str, str, str]] = []
         self.prog_type: str | None = None
+        self.attach_note = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="controls"):
@@ -100,12 +108,14 @@ class HelpersView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="helpers")
     def _load_helpers(self, prog_type: str) -> None:
         helpers = helpers_for(prog_type)
-        ui_soon(self, self._set_helpers, prog_type, helpers)
+        note = attach_note(prog_type)
+        ui_soon(self, self._set_helpers, prog_type, helpers, note)
 
-    def _set_helpers(self, prog_type: str, helpers: list[tuple[str, str, str]]) -> None:
+    def _set_helpers(self, prog_type: str, helpers: list[tuple[str, str, str]], note: str = "") -> None:
         if prog_type != self.prog_type:
             return
         self.helpers = helpers
+        self.attach_note = note
         self._fill()
 
     @on(Input.Changed, "#search")
@@ -120,7 +130,8 @@ class HelpersView(WorkerErrors, Vertical):
                     continue
                 t.add_row(name, desc.splitlines()[0][:100] if desc else "", key=name)
                 shown += 1
-        self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on this kernel.")
+        note = f" Note: {self.attach_note}." if self.attach_note else ""
+        self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on this kernel.{note}")
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
