@@ -165,3 +165,21 @@ def test_image_cli_names_both_sizes(lab: LabInfo, capsys: pytest.CaptureFixture[
     text = capsys.readouterr().out
     assert "unpacked" in text and "compressed not known to the daemon" in text
     assert f"- {WHITED_OUT} (deleted)" in text
+
+
+def test_image_monitor_structure_view_shows_the_same(lab: LabInfo, lab_client: Any) -> None:
+    """The Image monitor's structure view is made from these lines: deletion, both sizes, labels."""
+    from beefine_tui.screens.image_monitor import ImageMonitorSource
+
+    class Ctx:
+        def docker_client(self) -> Any:
+            return lab_client
+
+    lines = ImageMonitorSource(Ctx()).structure(lab.images["layered"])
+    text = "\n".join(lines)
+    assert text.count(f"- {WHITED_OUT} (deleted)") == 2  # registry and daemon
+    assert f"+ {WHITED_OUT} (deleted)" not in text
+    assert "compressed not known to the daemon" in text
+    assert sum(ln.startswith("size: compressed ") for ln in lines) == 2
+    assert sum(ln.startswith("  labels: ") and ln != "  labels: -" for ln in lines) == 2
+    assert any(ln.startswith("  no layer ") and "CMD" in ln for ln in lines)
