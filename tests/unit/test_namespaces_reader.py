@@ -76,3 +76,38 @@ def test_process_gone_gives_none(tmp_path: Path) -> None:
     proc = fake_proc(tmp_path, {1: host_ns()}, {})
     entries = read_namespaces(12345, proc)
     assert all(e.inode is None and not e.shared_with_host for e in entries)
+
+
+def test_inspect_text_counts_from_pid_count_not_the_bounded_list() -> None:
+    """`inspect` prints how many other processes share each namespace from pid_count: the pid list
+    is cut at 50, and a namespace shared with the host has its ~100 processes counted too."""
+    import io
+
+    from rich.console import Console
+
+    from beefine_tui.commands.inspect import print_report
+    from beefine_tui.docker.inspect import ContainerReport
+    from beefine_tui.docker.namespaces import NamespaceEntry
+
+    def entry(kind: str, shared: bool, count: int) -> NamespaceEntry:
+        return NamespaceEntry(
+            kind=kind,
+            inode=1,
+            host_inode=1 if shared else 2,
+            shared_with_host=shared,
+            pids=list(range(2, 2 + min(count - 1, 50))),
+            pid_count=count,
+        )
+
+    rep = ContainerReport(
+        id="c" * 64,
+        name="web",
+        image="busybox",
+        namespaces=[entry("pid", False, 80), entry("net", False, 1), entry("user", True, 112)],
+    )
+    buf = io.StringIO()
+    print_report(rep, Console(file=buf, width=200))
+    rows = {ln.split("│")[1].strip(): ln for ln in buf.getvalue().splitlines() if ln.count("│") >= 5}
+    assert "79 other processes" in rows["pid"]
+    assert "only this container" in rows["net"]
+    assert "shared with host" in rows["user"] and "111 other processes" in rows["user"]
