@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event, RecordHeader, status_event
-from beefine_tui.events.record import RecordError, read_recording
+from beefine_tui.events.record import RecordError, Recording, read_recording
 
 BATCH_MAX = 5000
 BATCH_WINDOW_NS = 20_000_000  # events within 20 ms of recorded time travel together
@@ -112,7 +112,7 @@ class Replayer:
         self.published += len(batch)
 
 
-def open_recording(path: str | Path) -> tuple[RecordHeader, Iterator[Event]]:
+def open_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
     """read_recording with the same RecordError contract (file and line in the message)."""
     return read_recording(path)
 

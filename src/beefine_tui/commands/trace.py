@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines: one per phase (field `phase`)")
     parser.add_argument("--events", action="store_true", help="with --json: include each phase's events")
     parser.add_argument("--explain", action="store_true", help="print each phase's explanation")
-    parser.add_argument("--record", metavar="FILE", help="also record every event (JSON lines) to FILE")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also record every event (JSON lines) to FILE (a new file, mode 0600)",
+    )
+    parser.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
     parser.add_argument(
         "--probes",
         metavar="GROUPS",
@@ -105,8 +110,8 @@ def _trace(
     from beefine_tui.docker.client import connect
     from beefine_tui.docker.runner import find_daemon, registry_of
     from beefine_tui.events.bus import Bus
-    from beefine_tui.events.model import RecordHeader
-    from beefine_tui.events.record import Recorder
+    from beefine_tui.events.model import RecordHeader, status_event
+    from beefine_tui.events.record import Recorder, RecordingIncomplete
     from beefine_tui.probes.base import ProbeOptions, Target
     from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
 
@@ -128,16 +133,25 @@ def _trace(
         else frozenset()
     )
     options = ProbeOptions(target=Target(lineage_root=daemon.dockerd_pid, pids=pids))
+    bus = Bus()
     recorder = None
     if args.record:
-        try:
-            recorder = Recorder.open(args.record, RecordHeader(probes=names, command=sys.argv))
-        except OSError as e:
-            raise UsageError(f"cannot write {args.record}: {e.strerror}") from None
+
+        def recording_failed(message: str) -> None:
+            # in the event stream too (the TUI's status), not only once on stderr
+            bus.publish([status_event("recording", "failed", message)])
+            with contextlib.suppress(OSError):
+                print(f"beefine-tui: {message}; the trace goes on", file=sys.stderr)
+
+        recorder = Recorder.open(
+            args.record,
+            RecordHeader(probes=names, command=sys.argv),
+            force=args.force,
+            on_error=recording_failed,
+        )
         stack.callback(recorder.close)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    bus = Bus()
     tr = TraceRun(
         client, image, bus, command=cmd or None, pull=True if args.pull else None,
         exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
@@ -163,6 +177,10 @@ def _trace(
         interrupted = True
     tl = tr.timeline()
     _print(tl, args)
+    if recorder is not None:
+        tr.stop()  # the pump writes no more: the recorder's account is final
+        recorder.close()
+        print(recorder.status_line(), file=sys.stderr)
     if interrupted:
         raise TraceInterrupted(
             "interrupted: the container (if any) and the probes were removed",
@@ -170,6 +188,10 @@ def _trace(
         )
     if result is not None and result.error:
         raise BeefineError(f"the container did not start: {result.error}", "see the exec phase above")
+    if recorder is not None and not recorder.complete:
+        raise RecordingIncomplete(
+            f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
+        )
     return 0
 
 
