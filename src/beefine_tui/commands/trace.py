@@ -60,10 +60,26 @@ def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd or [])
     if args.events and not args.json:
         raise UsageError("--events needs --json")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.explain and args.json:
+        raise UsageError(
+            "--explain is for the text story; with --json each phase already has its `explanation`"
+        )
+    if args.force and not args.record:
+        raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
+    if args.xdp and not args.lab:
+        from beefine_tui.docker.runner import registry_of
+
+        registry = registry_of(args.image)
+        if not registry.startswith(("127.", "localhost")):
+            # XDP counts on lo: a remote registry's packets never cross it, the counts would stay 0
+            raise UsageError(
+                f"--xdp counts a local registry's packets on lo, and {args.image} comes from {registry}",
+                "drop --xdp, or use an image from a registry on 127.0.0.1 (--lab has one)",
+            )
     from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for
 
     groups = [g.strip() for g in (args.probes or ",".join(DEFAULT_GROUPS)).split(",") if g.strip()]
