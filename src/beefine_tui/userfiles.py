@@ -140,7 +140,8 @@ def create_output(path: str | Path, *, force: bool = False, what: str = "recordi
     with contextlib.suppress(OSError):
         os.set_blocking(fd, True)
     try:
-        return os.fdopen(fd, "wb")
+        # unbuffered: the recorder writes whole batches and must see a failure at the write that failed
+        return os.fdopen(fd, "wb", buffering=0)
     except BaseException:
         os.close(fd)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -83,6 +84,7 @@ class Recorder:
         self.unwritten = 0
         self.error = ""  # why writing stopped; "" while all is well
         self._closed = False
+        self._good_end: int | None = None  # file offset after the last whole batch (seekable files)
         self._attempt(encode_header(header) + b"\n", 0)
 
     @classmethod
@@ -108,25 +110,29 @@ class Recorder:
             self.unwritten += n
             return False
         try:
-            self._out.write(data)
-            # flushed per batch so a failure is seen now, for this batch, not at some later write
+            view = memoryview(data)
+            while view:  # unbuffered: a failure is seen now, for this batch, not at a later write
+                done = self._out.write(view)
+                view = view[done or 0 :]
             self._out.flush()
         except (OSError, ValueError) as e:
             self.unwritten += n
             self.error = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            self._discard_buffer()
+            self._cut_back()
             if self.on_error is not None:
                 self.on_error(self.status_line())
             return False
         self.count += n
+        with contextlib.suppress(Exception):
+            self._good_end = self._out.tell()
         return True
 
-    def _discard_buffer(self) -> None:
-        """Drop what the buffered writer still holds, so close() does not fail on it again."""
-        raw = getattr(self._out, "raw", None)
-        with contextlib.suppress(Exception):
-            if raw is not None:
-                self._out = raw  # unbuffered from here: nothing more is written anyway
+    def _cut_back(self) -> None:
+        """Drop the part of the failed batch that got written (a file ends on a whole batch, so what
+        it holds is exactly `count` events; it also gives back the space)."""
+        if self._good_end is not None:
+            with contextlib.suppress(Exception):
+                os.ftruncate(self._out.fileno(), self._good_end)
 
     def write(self, events: Sequence[Event]) -> None:
         if events:
