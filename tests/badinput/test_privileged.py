@@ -10,6 +10,7 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -221,3 +222,92 @@ def test_trace_onto_a_full_disk_still_tells_the_story(lab: Any, lab_client: Any)
     assert_clear(r, 1, "INCOMPLETE", "No space left on device")
     assert "exec" in r.out.lower()  # the story was printed (it was empty: the pump thread died)
     assert not lab_client.containers.list(all=True, filters={"label": "beefine"})
+
+
+NOBODY_HTTP = r"""
+import json, sys, urllib.error, urllib.request
+base, digest = sys.argv[1], sys.argv[2]
+asks = [
+    ("GET", "/v2/"),
+    ("PUT", "/v2/beefine/busybox/manifests/evil"),
+    ("DELETE", f"/v2/beefine/busybox/manifests/{digest}"),
+    ("POST", "/v2/beefine/busybox/blobs/uploads/"),
+]
+codes = {}
+for method, path in asks:
+    req = urllib.request.Request(base + path, method=method, data=b"{}" if method == "PUT" else None)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            codes[f"{method} {path}"] = r.status
+    except urllib.error.HTTPError as e:
+        codes[f"{method} {path}"] = e.code
+print(json.dumps(codes))
+"""
+
+PRIVATE_FILES = (
+    "lab.json", "dockerd.log", "registry.log", "registry.yml", "daemon.json",
+    "registry-auth.json", "registry.htpasswd", "docker-config/config.json",
+)  # fmt: skip
+
+
+def test_lab_registry_refuses_another_local_user(lab: Any, as_nobody: list[str]) -> None:  # noqa: F811
+    import base64
+    import urllib.request
+
+    from beefine_tui.docker.lab import registry_auth
+
+    login = registry_auth(lab.registry)
+    assert login is not None
+    basic = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()
+    accept = "application/vnd.docker.distribution.manifest.v2+json"
+
+    def manifest_digest() -> str:
+        req = urllib.request.Request(
+            f"http://{lab.registry}/v2/beefine/busybox/manifests/latest",
+            method="HEAD",
+            headers={"Authorization": f"Basic {basic}", "Accept": accept},
+        )
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return str(r.headers["Docker-Content-Digest"])
+
+    digest = manifest_digest()
+    r = subprocess.run(
+        [*NOBODY, sys.executable, "-c", NOBODY_HTTP, f"http://{lab.registry}", digest],
+        capture_output=True, text=True, timeout=60, cwd="/",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    codes = json.loads(r.stdout)
+    assert set(codes.values()) == {401}, codes  # before: pushes and deletes from anyone were accepted
+    # the registry's own account: the image is as it was, and no tag `evil` appeared in its storage
+    assert manifest_digest() == digest
+    tags = lab.state_dir / "registry/docker/registry/v2/repositories/beefine/busybox/_manifests/tags"
+    assert sorted(p.name for p in tags.iterdir()) == ["latest"]
+    # the login and the logs are root's alone, and nobody cannot read them
+    for name in PRIVATE_FILES:
+        mode = stat.S_IMODE((lab.state_dir / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    peek = subprocess.run(
+        [*NOBODY, "cat", str(lab.state_dir / "registry-auth.json")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr
+
+
+def test_docker_cli_pulls_with_the_labs_config_dir(lab: Any, lab_client: Any) -> None:  # noqa: F811
+    if not shutil.which("docker"):
+        pytest.skip("the docker CLI is not installed")
+    repo = f"{lab.registry}/beefine/busybox"
+    env = {**os.environ, "DOCKER_HOST": lab.docker_host}
+    env.pop("DOCKER_CONFIG", None)
+    without = subprocess.run(
+        ["docker", "--config", "/nonexistent-beefine", "pull", f"{repo}:latest"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert without.returncode != 0 and "no basic auth credentials" in (without.stderr + without.stdout)
+    with_login = subprocess.run(
+        ["docker", "--config", str(lab.state_dir / "docker-config"), "pull", f"{repo}:latest"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert with_login.returncode == 0, with_login.stderr

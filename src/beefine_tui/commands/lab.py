@@ -40,6 +40,8 @@ def _as_dict(info: Any) -> dict[str, Any]:
 def _print_info(info: Any) -> None:
     print(f"DOCKER_HOST={info.docker_host}")
     print(f"REGISTRY={info.registry}")
+    # the lab registry takes only the lab's login; this docker config holds it (root-only) for the CLI
+    print(f"DOCKER_CONFIG={info.state_dir / 'docker-config'}")
     for key, ref in info.images.items():
         print(f"IMAGE_{key.upper()}={ref}")
     print(
