@@ -311,3 +311,29 @@ def test_docker_cli_pulls_with_the_labs_config_dir(lab: Any, lab_client: Any) ->
         capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert with_login.returncode == 0, with_login.stderr
+
+
+def test_full_disk_on_stdout_stops_with_the_reason(marker: Path) -> None:
+    with open("/dev/full", "wb") as full:
+        done = threading.Event()
+
+        def exec_loop() -> None:
+            while not done.is_set():
+                subprocess.run([str(marker)], check=False)
+                done.wait(0.1)
+
+        t = threading.Thread(target=exec_loop, daemon=True)
+        t.start()
+        try:
+            r = subprocess.run(
+                [sys.executable, "-m", "beefine_tui", "probe", "run", "exec", "--duration", "30"],
+                stdout=full, stderr=subprocess.PIPE, text=True, timeout=120,
+            )  # fmt: skip
+        finally:
+            done.set()
+            t.join(5)
+    # it stopped at the first failed write, said why, and exited 1
+    assert r.returncode == 1, r.stderr
+    assert "writing the events failed (No space left on device)" in r.stderr
+    assert "Traceback" not in r.stderr
+    no_beefine_children()

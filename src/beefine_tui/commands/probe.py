@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import json
 import os
@@ -21,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import IO, Any
 
-from beefine_tui.errors import UsageError
+from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 
 DRAIN_TIMEOUT_S = 0.2
@@ -319,6 +320,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     session = ProbeSession(names, options, bus, strict=True)
     output_ok = True
+    output_error = ""  # why writing the events failed (a full disk); a closed pipe is not an error
     try:
         with stop_on_signals(stop):
             session.start()
@@ -345,6 +347,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     except OSError as e:  # stdout gone (SSH dropped, pipe closed, full disk): stop cleanly
                         output_ok = False
                         stop.set()
+                        if e.errno != errno.EPIPE:
+                            output_error = e.strerror or str(e)
                         with contextlib.suppress(OSError):
                             sys.stderr.write(
                                 f"beefine-tui: writing the events failed ({e.strerror}); stopping\n"
@@ -373,6 +377,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             sys.stderr.write("\n".join(summary.lines()) + "\n")
             if recorder is not None:
                 sys.stderr.write(recorder.status_line() + "\n")
+    if output_error:
+        raise BeefineError(
+            f"writing the events failed ({output_error}): stopped", "free some space and run again"
+        )
     if recorder is not None and not recorder.complete:
         raise RecordingIncomplete(
             f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
