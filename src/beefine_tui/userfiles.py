@@ -10,13 +10,14 @@ never through a symbolic link, and an existing file is replaced only when asked 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
-from beefine_tui.errors import BeefineError, NotFoundError, UsageError
+from beefine_tui.errors import NotFoundError, UsageError
 
 RECORDING_MODE = 0o600
 
@@ -93,15 +94,10 @@ def read_text_bounded(path: str | Path, limit: int, what: str = "file") -> str:
         ) from None
 
 
-def create_output(path: str | Path, *, force: bool = False, what: str = "recording") -> BinaryIO:
-    """A new file, mode 0600, never through a symbolic link.
-
-    An existing regular file is refused unless `force`; then it is removed and made anew (so it gets
-    mode 0600 and no other holder of the old file sees what is written). With `force` an existing
-    device or fifo (/dev/null, a pipe read by another program) is written to, never removed.
-    """
+def check_output(path: str | Path, *, force: bool = False, what: str = "recording") -> os.stat_result | None:
+    """The refusals of create_output, without creating anything: run before slow work (a lab, probes)
+    so a bad --record path fails first. Returns the existing file's lstat, or None."""
     p = Path(path).expanduser()
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     try:
         st: os.stat_result | None = os.lstat(p)
     except FileNotFoundError:
@@ -121,6 +117,22 @@ def create_output(path: str | Path, *, force: bool = False, what: str = "recordi
                 f"{p} already exists; not overwriting it",
                 "pick a new file name, or add --force to replace it",
             )
+    elif not p.parent.is_dir():
+        raise UsageError(f"cannot write the {what} {p}: its directory {p.parent} does not exist")
+    return st
+
+
+def create_output(path: str | Path, *, force: bool = False, what: str = "recording") -> BinaryIO:
+    """A new file, mode 0600, never through a symbolic link.
+
+    An existing regular file is refused unless `force`; then it is removed and made anew (so it gets
+    mode 0600 and no other holder of the old file sees what is written). With `force` an existing
+    device or fifo (/dev/null, a pipe read by another program) is written to, never removed.
+    """
+    p = Path(path).expanduser()
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    st = check_output(p, force=force, what=what)
+    if st is not None:
         if stat.S_ISREG(st.st_mode):
             try:
                 p.unlink()
@@ -135,7 +147,7 @@ def create_output(path: str | Path, *, force: bool = False, what: str = "recordi
     except FileExistsError:
         raise UsageError(f"{p} appeared while it was being created; not overwriting it") from None
     except OSError as e:
-        hint = "nothing reads that fifo: start its reader first" if e.errno == 6 else ""
+        hint = "nothing reads that fifo: start its reader first" if e.errno == errno.ENXIO else ""
         raise UsageError(f"cannot write the {what} {p}: {e.strerror or e}", hint) from None
     with contextlib.suppress(OSError):
         os.set_blocking(fd, True)
@@ -145,7 +157,3 @@ def create_output(path: str | Path, *, force: bool = False, what: str = "recordi
     except BaseException:
         os.close(fd)
         raise
-
-
-class WriteFailed(BeefineError):
-    """A write to a user's output file failed (a full disk, a closed pipe)."""

@@ -83,3 +83,15 @@ def test_replay_with_a_daemon_is_refused(tmp_path: Path, capsys: pytest.CaptureF
 def test_tui_needs_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
     # under pytest stdin/stdout are not a terminal: the TUI says so instead of drawing into a pipe
     assert_clear(cli_inproc(capsys, "tui"), 2, "the TUI needs a terminal")
+
+
+@pytest.mark.parametrize("command", [["probe", "run", "exec"], ["trace", "--lab", "small"]])
+def test_record_onto_an_existing_file_is_refused_before_anything_starts(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # no root, no lab, no BPF needed to say no: the path is checked first
+    src = tmp_path / "prog.c"
+    src.write_text("int x;\n")
+    r = cli_inproc(capsys, *command, "--record", str(src))
+    assert_clear(r, 2, "already exists; not overwriting it")
+    assert src.read_text() == "int x;\n" and listing(tmp_path) == {"prog.c": (7, src.lstat().st_mode)}

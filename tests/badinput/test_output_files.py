@@ -57,7 +57,7 @@ def test_directory(tmp_path: Path) -> None:
 
 
 def test_missing_parent_directory(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="No such file or directory"):
+    with pytest.raises(UsageError, match=r"its directory .* does not exist"):
         Recorder.open(tmp_path / "no" / "r.jsonl", RecordHeader())
 
 

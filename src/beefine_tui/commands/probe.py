@@ -257,6 +257,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     probes = [catalog.get(n) for n in dict.fromkeys(args.names)]  # unknown names: NotFoundError
     check_option_scope(args, probes)
+    if args.record:
+        from beefine_tui.userfiles import check_output
+
+        check_output(args.record, force=args.force)  # before anything is compiled or attached
     options = build_options(args)
     if args.ebpf and (args.record or args.duration is not None or args.json):
         raise UsageError(

@@ -70,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
+    if args.record:
+        from beefine_tui.userfiles import check_output
+
+        check_output(args.record, force=args.force)  # before a lab or probes are started for nothing
     if args.xdp and not args.lab:
         from beefine_tui.docker.runner import registry_of
 
