@@ -155,3 +155,17 @@ def tracefs_problem(roots: tuple[str, ...] = TRACEFS_ROOTS, mountinfo: str | Non
         "read tracepoint ids there: run as root, or have root mount it with a group this user is in "
         f"(mount -o remount,gid=GID {where})"
     )
+
+
+def permission_refusal(engine: str) -> str:
+    """What this user lacks to run a probe of `engine` ("bcc", "bpftrace", "xdp"); "" when nothing.
+    Only permissions: a missing tool or tracepoint is the probe's own availability check."""
+    if engine == "bpftrace":
+        return bpftrace_refusal()
+    if engine == "xdp":
+        return xdp_refusal()
+    why = bpf_refusal("load this probe")
+    if why or os.geteuid() == 0:
+        return why
+    problem = tracefs_problem()
+    return problem if "cannot read" in problem else ""

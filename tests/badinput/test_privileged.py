@@ -106,13 +106,13 @@ def test_caps_but_tracefs_root_only_names_tracefs(as_nobody: list[str]) -> None:
     ):
         pytest.skip("tracefs is readable by others here")
     r = cli_sub("probe", "run", "exec", "--duration", "1", prefix=WITH_CAPS, cwd="/")
-    assert_clear(r, 1, "tracefs is mounted at /sys/kernel/tracing but uid 65534 cannot read it")
+    assert_clear(r, 77, "tracefs is mounted at /sys/kernel/tracing but uid 65534 cannot read it")
     assert "not mounted" not in r.err
 
 
 def test_caps_are_not_enough_for_bpftrace(as_nobody: list[str]) -> None:  # noqa: F811
     r = cli_sub("probe", "run", "bt-tcp", "--duration", "1", prefix=WITH_CAPS, cwd="/")
-    assert_clear(r, 1, "bpftrace runs only as root (uid 0)", "uid 65534")
+    assert_clear(r, 77, "bpftrace runs only as root (uid 0)", "uid 65534")
     # and bpftrace itself agrees (the independent source): it refuses a non-root uid
     own = subprocess.run([*WITH_CAPS, "bpftrace", "-e", "BEGIN { exit(); }"], capture_output=True, text=True)
     assert own.returncode != 0 and "root" in own.stderr
@@ -120,7 +120,7 @@ def test_caps_are_not_enough_for_bpftrace(as_nobody: list[str]) -> None:  # noqa
 
 def test_caps_without_net_admin_name_it_for_xdp(as_nobody: list[str]) -> None:  # noqa: F811
     r = cli_sub("probe", "run", "xdp", "--interface", "lo", "--duration", "1", prefix=WITH_CAPS, cwd="/")
-    assert_clear(r, 1, "XDP program needs root or CAP_BPF and CAP_NET_ADMIN", "lacks CAP_NET_ADMIN")
+    assert_clear(r, 77, "XDP program needs root or CAP_BPF and CAP_NET_ADMIN", "lacks CAP_NET_ADMIN")
 
 
 def test_no_caps_at_all_names_both(as_nobody: list[str]) -> None:  # noqa: F811

@@ -279,13 +279,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from beefine_tui.privileges import require_bpf
 
     require_bpf()
-    from beefine_tui.errors import ProbeLoadError
+    from beefine_tui.errors import NotRootError, ProbeLoadError
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import status_event
     from beefine_tui.events.record import Recorder, RecordingIncomplete, encode_events
+    from beefine_tui.privileges import permission_refusal
     from beefine_tui.probes.session import ProbeSession
 
     for p in probes:
+        why = permission_refusal(p.spec.engine)
+        if why:  # a permission this user lacks: the same exit code as not being root at all
+            raise NotRootError(f"probe {p.name} cannot run as this user: {why}", "run it with sudo")
         avail = p.available()
         if not avail.ok:
             raise ProbeLoadError(f"probe {p.name} cannot run here: {avail.reason}")
