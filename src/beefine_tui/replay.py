@@ -32,6 +32,7 @@ class Replayer:
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0")
+        self._source = events  # a Recording knows, once read, whether it ended cleanly
         self._events = iter(events)
         self.bus = bus
         self.speed = speed
@@ -96,7 +97,10 @@ class Replayer:
             if batch and not self._stop.is_set():
                 self._flush(batch)
             state = "stopped" if self._stop.is_set() else "finished"
-            self.bus.publish([status_event(self.probe, state)])
+            note = ""
+            if state == "finished" and getattr(self._source, "complete", None) is False:
+                note = f"the recording is incomplete: {getattr(self._source, 'problem', '')}"
+            self.bus.publish([status_event(self.probe, state, note)])
         except RecordError as e:
             err = e
             self.bus.publish([status_event(self.probe, "error", e.message)])

@@ -175,3 +175,22 @@ def test_tui_replay_checks_the_file_before_opening(
     path = {"/dev/zero": "/dev/zero", "dir": str(tmp_path), "missing": str(tmp_path / "no.jsonl")}[target]
     r = cli_inproc(capsys, "tui", "--replay", path)
     assert_clear(r, 2, "cannot open recording")
+
+
+def test_tui_replay_of_a_cut_recording_says_it_is_incomplete(tmp_path: Path) -> None:
+    from beefine_tui.events.bus import Bus
+    from beefine_tui.replay import Replayer, open_recording
+
+    p = tmp_path / "cut.jsonl"
+    make_recording(p, 3)
+    p.write_bytes(b"".join(p.read_bytes().splitlines(keepends=True)[:-1]))  # no end marker
+    _, events = open_recording(p)
+    bus = Bus()
+    sub = bus.subscribe("t")
+    Replayer(events, bus, speed=0).run_sync()
+    got: list[Event] = []
+    while batch := sub.get(0):
+        got.extend(batch)
+    last = got[-1]
+    assert last.args == {"state": "finished", "error": "the recording is incomplete: " + events.problem}
+    assert [e.pid for e in got if e.kind == "exec"] == [100, 101, 102]
