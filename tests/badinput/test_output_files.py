@@ -190,3 +190,11 @@ def test_new_probe_dir_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_new_probe_dir_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     r = cli_inproc(capsys, "new-probe", "p", "--dir", str(tmp_path / "none"))
     assert_clear(r, 2, "does not exist")
+
+
+def test_new_probe_never_writes_through_a_symlink(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "elsewhere.c"
+    (tmp_path / "p.c").symlink_to(target)  # dangling: O_EXCL must refuse it rather than create the target
+    r = cli_inproc(capsys, "new-probe", "p", "--dir", str(tmp_path))
+    assert_clear(r, 2, "already exists; not overwriting it")
+    assert not target.exists()
