@@ -42,10 +42,20 @@ class Check:
 
 
 def check_privileges(euid: int, capeff: int) -> Check:
+    from beefine_tui.privileges import bpftrace_refusal, xdp_refusal
+
     if euid == 0:
         return Check("privileges", "ok", "running as root")
     if capeff >> CAP_SYS_ADMIN & 1 or (capeff >> CAP_BPF & 1 and capeff >> CAP_PERFMON & 1):
-        return Check("privileges", "ok", f"not root, but has CAP_BPF+CAP_PERFMON (uid {euid})")
+        # what capabilities alone do not give, said now rather than as a wrong error later
+        limits = [bpftrace_refusal(euid).split(";")[0], xdp_refusal(capeff, euid)]
+        return Check(
+            "privileges",
+            "warn",
+            f"not root (uid {euid}), has CAP_BPF+CAP_PERFMON: BCC probes can load, but "
+            + "; ".join(x for x in limits if x),
+            "run as root for the bpftrace probes (and XDP without CAP_NET_ADMIN): sudo beefine-tui",
+        )
     return Check(
         "privileges",
         "fail",
@@ -87,8 +97,9 @@ def check_tracefs(tracing: Path, debug_tracing: Path) -> Check:
         return Check(
             "tracefs",
             "warn",
-            f"cannot look into {tracing} without root",
-            "run the doctor as root: sudo beefine-tui doctor",
+            f"{tracing} is there but this user may not read it (root-only): probes need it readable",
+            "run as root (sudo beefine-tui), or have root remount it with a group of yours: "
+            f"mount -o remount,gid=GID {tracing}",
         )
     return Check(
         "tracefs",

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event, RecordHeader, status_event
-from beefine_tui.events.record import RecordError, read_recording
+from beefine_tui.events.record import RecordError, Recording, read_recording
 
 BATCH_MAX = 5000
 BATCH_WINDOW_NS = 20_000_000  # events within 20 ms of recorded time travel together
@@ -32,6 +32,7 @@ class Replayer:
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0")
+        self._source = events  # a Recording knows, once read, whether it ended cleanly
         self._events = iter(events)
         self.bus = bus
         self.speed = speed
@@ -96,7 +97,10 @@ class Replayer:
             if batch and not self._stop.is_set():
                 self._flush(batch)
             state = "stopped" if self._stop.is_set() else "finished"
-            self.bus.publish([status_event(self.probe, state)])
+            note = ""
+            if state == "finished" and getattr(self._source, "complete", None) is False:
+                note = f"the recording is incomplete: {getattr(self._source, 'problem', '')}"
+            self.bus.publish([status_event(self.probe, state, note)])
         except RecordError as e:
             err = e
             self.bus.publish([status_event(self.probe, "error", e.message)])
@@ -112,7 +116,7 @@ class Replayer:
         self.published += len(batch)
 
 
-def open_recording(path: str | Path) -> tuple[RecordHeader, Iterator[Event]]:
+def open_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
     """read_recording with the same RecordError contract (file and line in the message)."""
     return read_recording(path)
 

@@ -67,6 +67,10 @@ def lab_client(lab: LabInfo) -> Iterator[Any]:
     import docker
 
     client = docker.DockerClient(base_url=lab.docker_host, timeout=60)
+    # the lab registry takes only the lab's login: what `docker login` would do, kept in this client
+    login = labmod.registry_auth(lab.registry)
+    assert login is not None, "the lab registry has no login"
+    client.login(**login, registry=lab.registry)
     try:
         yield client
     finally:

@@ -33,7 +33,8 @@ def test_corrupt_line_names_file_and_line(tmp_path: Path) -> None:
     with path.open("ab") as f:
         f.write(b"{not json\n")
     _, it = read_recording(path)
-    with pytest.raises(RecordError, match=r"line 3"):
+    # line 1 the header, 2 the event, 3 the end marker, 4 the appended junk
+    with pytest.raises(RecordError, match=r"line 4"):
         list(it)
 
 

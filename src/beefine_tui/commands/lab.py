@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--registry-port", type=int, default=None, help="registry port on 127.0.0.1 (default: a free one)"
     )
     parser.add_argument("--no-seed", action="store_true", help="do not build and push the two busybox images")
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for up (default 60)")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds to wait for up (default 60)")
 
 
 def _as_dict(info: Any) -> dict[str, Any]:
@@ -40,6 +40,8 @@ def _as_dict(info: Any) -> dict[str, Any]:
 def _print_info(info: Any) -> None:
     print(f"DOCKER_HOST={info.docker_host}")
     print(f"REGISTRY={info.registry}")
+    # the lab registry takes only the lab's login; this docker config holds it (root-only) for the CLI
+    print(f"DOCKER_CONFIG={info.state_dir / 'docker-config'}")
     for key, ref in info.images.items():
         print(f"IMAGE_{key.upper()}={ref}")
     print(
@@ -53,15 +55,18 @@ def run(args: argparse.Namespace) -> int:
     from beefine_tui.docker import lab
     from beefine_tui.docker.client import exit_on_signals
 
-    if args.action != "up" and (args.registry_port is not None or args.no_seed):
-        raise UsageError("--registry-port and --no-seed go with `lab up` only")
+    if args.action != "up" and (args.registry_port is not None or args.no_seed or args.timeout is not None):
+        raise UsageError("--registry-port, --no-seed and --timeout go with `lab up` only")
+    timeout = 60.0 if args.timeout is None else args.timeout
+    if not 0 < timeout <= 3600:
+        raise UsageError(f"--timeout {timeout:g}: out of range", "use between 0 and 3600 seconds")
     name = args.name or "default"
     if args.action == "up":
         with exit_on_signals():  # SIGTERM/SIGHUP during up: up() tears down what it made
             info = lab.up(
                 name,
                 seed=not args.no_seed,
-                timeout=args.timeout,
+                timeout=timeout,
                 registry_port=args.registry_port,
                 detach=True,
             )

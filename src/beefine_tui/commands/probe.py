@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import json
 import os
@@ -21,10 +22,42 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import IO, Any
 
-from beefine_tui.errors import UsageError
+from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 
 DRAIN_TIMEOUT_S = 0.2
+DEFAULT_RING_PAGES = 256
+
+# options that only some probes use: (option, what uses it, test on a probe). Given to no probe that
+# uses it, an option would silently do nothing, so it is refused instead.
+_SCOPED_OPTIONS: tuple[tuple[str, str, str], ...] = (
+    ("path_prefix", "the files probe", "files"),
+    ("interface", "the xdp probe", "xdp"),
+    ("sample_every", "the xdp probe", "xdp"),
+    ("ring_pages", "BCC and xdp probes", "ring"),
+)
+
+
+def check_option_scope(args: argparse.Namespace, probes: Sequence[Any]) -> None:
+    """Refuse an option none of the named probes uses (exit 2), naming which probes it is for."""
+    names = [p.name for p in probes]
+    for attr, users, test in _SCOPED_OPTIONS:
+        value = getattr(args, attr, None)
+        if value is None:
+            continue
+        used = any(p.spec.engine in ("bcc", "xdp") for p in probes) if test == "ring" else test in names
+        if not used:
+            flag = "--" + attr.replace("_", "-")
+            raise UsageError(
+                f"{flag} applies only to {users}, and none of {', '.join(names)} is one",
+                f"drop {flag}, or add the probe it is for",
+            )
+    if getattr(args, "docker_host", None) and not getattr(args, "container", None):
+        raise UsageError(
+            "--docker-host is used only with --container", "drop --docker-host, or add --container"
+        )
+    if args.force and not args.record:
+        raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,17 +76,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--path-prefix", metavar="P", help="files probe: only paths starting with P")
     run.add_argument("--interface", metavar="IFACE", help="xdp probe: the interface to count packets on")
     run.add_argument(
-        "--sample-every", type=int, default=0, metavar="N", help="xdp probe: keep 1 packet header in N"
+        "--sample-every", type=int, default=None, metavar="N", help="xdp probe: keep 1 packet header in N"
     )
     run.add_argument(
         "--docker-host", metavar="URL", help="Docker daemon for --container (default: DOCKER_HOST)"
     )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     run.add_argument("--json", action="store_true", help="JSON lines (the recording format)")
-    run.add_argument("--record", metavar="FILE", help="also save the events to FILE (JSON lines)")
+    run.add_argument(
+        "--record", metavar="FILE", help="also save the events to FILE (JSON lines, a new file, mode 0600)"
+    )
+    run.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
     run.add_argument("--ebpf", action="store_true", help="print the programs that would be loaded, and exit")
     run.add_argument(
-        "--ring-pages", type=int, default=256, metavar="N", help="ring buffer pages per probe (power of two)"
+        "--ring-pages",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"BCC and xdp probes: ring buffer pages per probe (power of two, default {DEFAULT_RING_PAGES})",
     )
 
 
@@ -141,15 +181,16 @@ def build_options(args: argparse.Namespace) -> Any:
             client.close()
     from beefine_tui.probes.bcc_runner import check_ring_pages
 
-    check_ring_pages(args.ring_pages)
-    if args.sample_every < 0:
+    ring_pages = check_ring_pages(DEFAULT_RING_PAGES if args.ring_pages is None else args.ring_pages)
+    sample_every = args.sample_every or 0
+    if sample_every < 0:
         raise UsageError("--sample-every takes a whole number >= 0 (0: the probe's default)")
     return ProbeOptions(
         target=target,
         path_prefix=args.path_prefix or None,
         interface=args.interface or None,
-        sample_every=args.sample_every,
-        ring_pages=args.ring_pages,
+        sample_every=sample_every,
+        ring_pages=ring_pages,
     )
 
 
@@ -215,7 +256,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from beefine_tui.probes import catalog
 
     probes = [catalog.get(n) for n in dict.fromkeys(args.names)]  # unknown names: NotFoundError
+    check_option_scope(args, probes)
+    if args.record:
+        from beefine_tui.userfiles import check_output
+
+        check_output(args.record, force=args.force)  # before anything is compiled or attached
     options = build_options(args)
+    if args.ebpf and (args.record or args.duration is not None or args.json):
+        raise UsageError(
+            "--ebpf only prints the programs: it cannot be combined with --record, --duration or --json"
+        )
+
     names = [p.name for p in probes]
 
     if args.ebpf:
@@ -228,12 +279,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     from beefine_tui.privileges import require_bpf
 
     require_bpf()
-    from beefine_tui.errors import ProbeLoadError
+    from beefine_tui.errors import NotRootError, ProbeLoadError
     from beefine_tui.events.bus import Bus
-    from beefine_tui.events.record import Recorder, encode_events
+    from beefine_tui.events.model import status_event
+    from beefine_tui.events.record import Recorder, RecordingIncomplete, encode_events
+    from beefine_tui.privileges import permission_refusal
     from beefine_tui.probes.session import ProbeSession
 
     for p in probes:
+        why = permission_refusal(p.spec.engine)
+        if why:  # a permission this user lacks: the same exit code as not being root at all
+            raise NotRootError(f"probe {p.name} cannot run as this user: {why}", "run it with sudo")
         avail = p.available()
         if not avail.ok:
             raise ProbeLoadError(f"probe {p.name} cannot run here: {avail.reason}")
@@ -244,10 +300,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     summary = Summary(names)
     recorder = None
     if args.record:
-        try:
-            recorder = Recorder.open(args.record, RecordHeader(probes=names, command=sys.argv))
-        except OSError as e:
-            raise UsageError(f"cannot write the recording {args.record}: {e.strerror}") from None
+
+        def recording_failed(message: str) -> None:
+            # said in the event stream too (live output, the TUI), not only once on stderr
+            bus.publish([status_event("recording", "failed", message)])
+            with contextlib.suppress(OSError):
+                sys.stderr.write(f"beefine-tui: {message}; the probes go on\n")
+
+        recorder = Recorder.open(
+            args.record,
+            RecordHeader(probes=names, command=sys.argv),
+            force=args.force,
+            on_error=recording_failed,
+        )
     out = sys.stdout.buffer
     wall_offset = time.time_ns() - time.monotonic_ns()
 
@@ -263,6 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     session = ProbeSession(names, options, bus, strict=True)
     output_ok = True
+    output_error = ""  # why writing the events failed (a full disk); a closed pipe is not an error
     try:
         with stop_on_signals(stop):
             session.start()
@@ -286,9 +352,15 @@ def cmd_run(args: argparse.Namespace) -> int:
                 if events and output_ok:
                     try:
                         emit(events)
-                    except OSError:  # stdout gone (SSH dropped, pipe closed): keep stopping cleanly
+                    except OSError as e:  # stdout gone (SSH dropped, pipe closed, full disk): stop cleanly
                         output_ok = False
                         stop.set()
+                        if e.errno != errno.EPIPE:
+                            output_error = e.strerror or str(e)
+                        with contextlib.suppress(OSError):
+                            sys.stderr.write(
+                                f"beefine-tui: writing the events failed ({e.strerror}); stopping\n"
+                            )
                 elif events:
                     summary.add(events)
     finally:
@@ -311,4 +383,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             recorder.close()
         with contextlib.suppress(OSError):
             sys.stderr.write("\n".join(summary.lines()) + "\n")
+            if recorder is not None:
+                sys.stderr.write(recorder.status_line() + "\n")
+    if output_error:
+        raise BeefineError(
+            f"writing the events failed ({output_error}): stopped", "free some space and run again"
+        )
+    if recorder is not None and not recorder.complete:
+        raise RecordingIncomplete(
+            f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
+        )
     return 0

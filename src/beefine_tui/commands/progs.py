@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "kernel.bpf_stats_enabled, restored on exit)",
     )
     parser.add_argument(
-        "--interval", type=float, default=1.0, metavar="S", help="measuring window for --stats (default 1)"
+        "--interval", type=float, default=None, metavar="S", help="measuring window for --stats (default 1)"
     )
     parser.add_argument("--ours", action="store_true", help="only programs held by beefine-tui processes")
 
@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
     from beefine_tui.privileges import require_bpf
     from beefine_tui.probes import inventory as inv
 
+    if args.interval is not None and not args.stats:
+        raise UsageError("--interval is the measuring window of --stats: add --stats, or drop --interval")
+    args.interval = 1.0 if args.interval is None else args.interval
     if not 0.1 <= args.interval <= 60:
         raise UsageError("--interval must be between 0.1 and 60 seconds")
     require_bpf("list the BPF programs on this machine")

@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from beefine_tui.errors import UsageError
+
+if TYPE_CHECKING:
+    from beefine_tui.events.record import Recording
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,13 +29,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from beefine_tui.replay import format_line, open_recording
 
-    if args.speed < 0:
-        raise UsageError("--speed must be 0 (as fast as possible) or more")
+    if args.speed < 0 or args.speed != args.speed or args.speed == float("inf"):
+        raise UsageError("--speed must be 0 (as fast as possible) or a finite number above 0")
+    if args.json and not args.print:
+        raise UsageError("--json needs --print (the TUI shows the events itself)")
+    if args.print and args.speed != 1.0:
+        raise UsageError("--speed applies to the TUI's replay; --print prints everything at once")
     header, events = open_recording(args.file)  # RecordError for a missing file or a bad header
     if not args.print:
         # read it all once so a corrupt line is reported here, with its number, not inside the TUI
         for _ in events:
             pass
+        _warn_incomplete(args.file, events)
         from beefine_tui.commands import tui
 
         ns = argparse.Namespace(docker_host=None, lab=False, replay=args.file, speed=args.speed, open=[])
@@ -42,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
         for ev in events:
             out.write(encode_event(ev).decode() + "\n")
+        _warn_incomplete(args.file, events)
         return 0
     probes = ", ".join(header.probes) or "-"
     out.write(f"# recording from {header.host} (kernel {header.kernel}), probes: {probes}\n")
@@ -52,5 +62,12 @@ def run(args: argparse.Namespace) -> int:
             base = ev.ts
         out.write(format_line(ev, base) + "\n")
         n += 1
-    out.write(f"# {n} events\n")
+    out.write(f"# {n} events" + ("" if events.complete else f" (INCOMPLETE: {events.problem})") + "\n")
+    _warn_incomplete(args.file, events)
     return 0
+
+
+def _warn_incomplete(path: Path, events: Recording) -> None:
+    """Said on stderr too, so a script piping the events still learns the recording is partial."""
+    if not events.complete:
+        print(f"beefine-tui: note: the recording {path} is incomplete: {events.problem}", file=sys.stderr)

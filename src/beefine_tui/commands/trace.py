@@ -28,7 +28,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="JSON lines: one per phase (field `phase`)")
     parser.add_argument("--events", action="store_true", help="with --json: include each phase's events")
     parser.add_argument("--explain", action="store_true", help="print each phase's explanation")
-    parser.add_argument("--record", metavar="FILE", help="also record every event (JSON lines) to FILE")
+    parser.add_argument(
+        "--record",
+        metavar="FILE",
+        help="also record every event (JSON lines) to FILE (a new file, mode 0600)",
+    )
+    parser.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
     parser.add_argument(
         "--probes",
         metavar="GROUPS",
@@ -55,10 +60,30 @@ def run(args: argparse.Namespace) -> int:
     cmd = list(args.cmd or [])
     if args.events and not args.json:
         raise UsageError("--events needs --json")
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("--timeout must be positive")
+    if args.timeout is not None and not 0 < args.timeout < float("inf"):
+        raise UsageError("--timeout must be a positive number of seconds")
+    if args.explain and args.json:
+        raise UsageError(
+            "--explain is for the text story; with --json each phase already has its `explanation`"
+        )
+    if args.force and not args.record:
+        raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
+    if args.record:
+        from beefine_tui.userfiles import check_output
+
+        check_output(args.record, force=args.force)  # before a lab or probes are started for nothing
+    if args.xdp and not args.lab:
+        from beefine_tui.docker.runner import registry_of
+
+        registry = registry_of(args.image)
+        if not registry.startswith(("127.", "localhost")):
+            # XDP counts on lo: a remote registry's packets never cross it, the counts would stay 0
+            raise UsageError(
+                f"--xdp counts a local registry's packets on lo, and {args.image} comes from {registry}",
+                "drop --xdp, or use an image from a registry on 127.0.0.1 (--lab has one)",
+            )
     from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for
 
     groups = [g.strip() for g in (args.probes or ",".join(DEFAULT_GROUPS)).split(",") if g.strip()]
@@ -105,8 +130,8 @@ def _trace(
     from beefine_tui.docker.client import connect
     from beefine_tui.docker.runner import find_daemon, registry_of
     from beefine_tui.events.bus import Bus
-    from beefine_tui.events.model import RecordHeader
-    from beefine_tui.events.record import Recorder
+    from beefine_tui.events.model import RecordHeader, status_event
+    from beefine_tui.events.record import Recorder, RecordingIncomplete
     from beefine_tui.probes.base import ProbeOptions, Target
     from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
 
@@ -128,16 +153,25 @@ def _trace(
         else frozenset()
     )
     options = ProbeOptions(target=Target(lineage_root=daemon.dockerd_pid, pids=pids))
+    bus = Bus()
     recorder = None
     if args.record:
-        try:
-            recorder = Recorder.open(args.record, RecordHeader(probes=names, command=sys.argv))
-        except OSError as e:
-            raise UsageError(f"cannot write {args.record}: {e.strerror}") from None
+
+        def recording_failed(message: str) -> None:
+            # in the event stream too (the TUI's status), not only once on stderr
+            bus.publish([status_event("recording", "failed", message)])
+            with contextlib.suppress(OSError):
+                print(f"beefine-tui: {message}; the trace goes on", file=sys.stderr)
+
+        recorder = Recorder.open(
+            args.record,
+            RecordHeader(probes=names, command=sys.argv),
+            force=args.force,
+            on_error=recording_failed,
+        )
         stack.callback(recorder.close)
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    bus = Bus()
     tr = TraceRun(
         client, image, bus, command=cmd or None, pull=True if args.pull else None,
         exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
@@ -163,6 +197,10 @@ def _trace(
         interrupted = True
     tl = tr.timeline()
     _print(tl, args)
+    if recorder is not None:
+        tr.stop()  # the pump writes no more: the recorder's account is final
+        recorder.close()
+        print(recorder.status_line(), file=sys.stderr)
     if interrupted:
         raise TraceInterrupted(
             "interrupted: the container (if any) and the probes were removed",
@@ -170,6 +208,10 @@ def _trace(
         )
     if result is not None and result.error:
         raise BeefineError(f"the container did not start: {result.error}", "see the exec phase above")
+    if recorder is not None and not recorder.complete:
+        raise RecordingIncomplete(
+            f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
+        )
     return 0
 
 

@@ -25,7 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--replay", metavar="FILE", type=Path, help="open a recording instead of live probes")
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="replay speed: 1 = as recorded, 0 = as fast as possible"
+        "--speed",
+        type=float,
+        default=None,
+        help="with --replay: replay speed, 1 = as recorded (default), 0 = as fast as possible",
     )
     parser.add_argument(
         "--open",
@@ -35,6 +38,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="open a view at start: trace-exec, trace-syscalls, helpers, dashboard, ..., probe:NAME, "
         "network:IFNAME (attaches XDP to IFNAME at once)",
     )
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse options that would do nothing together (each one silently ignored before)."""
+    if args.replay is None:
+        if args.speed is not None:
+            raise UsageError("--speed goes with --replay FILE")
+    else:
+        if args.lab or args.docker_host:
+            raise UsageError("--replay uses no Docker daemon: drop --lab / --docker-host")
+        from beefine_tui.events.record import read_recording
+
+        read_recording(args.replay)  # a missing, foreign or non-regular file is refused here
+    if args.lab and args.docker_host:
+        raise UsageError("--lab starts its own daemon: give --lab or --docker-host, not both")
+    if args.speed is None:
+        args.speed = 1.0  # the replay's default pace: as recorded
+    if not 0 <= args.speed < float("inf"):
+        raise UsageError("--speed must be 0 (as fast as possible) or a finite number above 0")
 
 
 def _check_terminal() -> None:
@@ -87,10 +109,7 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.replay is not None and not args.replay.exists():
-        raise UsageError(f"no such recording: {args.replay}")
-    if args.speed < 0:
-        raise UsageError("--speed must be 0 (as fast as possible) or more")
+    check_options(args)
     for key in args.open:
         _check_view(key)
     _check_terminal()

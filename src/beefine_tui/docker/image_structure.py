@@ -9,6 +9,7 @@ The lab registry is plain HTTP on 127.0.0.1, so urllib is enough; TLS registries
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -196,11 +197,18 @@ class Registry:
     def __init__(self, host: str, timeout: float = TIMEOUT) -> None:
         self.host = host
         self.timeout = timeout
-        local = host.startswith(("127.", "localhost", "[::1]"))
-        self.base = f"{'http' if local else 'https'}://{host}"
+        self.local = host.startswith(("127.", "localhost", "[::1]"))
+        self.base = f"{'http' if self.local else 'https'}://{host}"
 
     def get(self, path: str, accept: str = "", limit: int = 16 << 20) -> tuple[bytes, dict[str, str]]:
-        req = urllib.request.Request(self.base + path, headers={"Accept": accept} if accept else {})
+        headers = {"Accept": accept} if accept else {}
+        from beefine_tui.docker.lab import registry_auth
+
+        login = registry_auth(self.host)  # a lab registry wants its login (basic auth over 127.0.0.1)
+        if login is not None:
+            token = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        req = urllib.request.Request(self.base + path, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as r:
                 data = r.read(limit + 1)
@@ -212,9 +220,13 @@ class Registry:
                     "check the repository and tag",
                 ) from None
             if e.code == 401:
-                raise BeefineError(
-                    f"the registry {self.host} wants a login for {path}", "only anonymous access is supported"
-                ) from None
+                hint = (
+                    "a Beefine lab registry takes only the lab's own login, which only root can read: "
+                    "run as root (sudo)"
+                    if self.local
+                    else "only anonymous access is supported"
+                )
+                raise BeefineError(f"the registry {self.host} wants a login for {path}", hint) from None
             raise BeefineError(f"the registry {self.host} answered HTTP {e.code} for {path}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
             reason = getattr(e, "reason", e)

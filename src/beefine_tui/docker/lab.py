@@ -11,6 +11,7 @@ No Textual imports here.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
 import ctypes.util
@@ -81,8 +82,84 @@ class _State:
 
     def save(self, state_dir: Path) -> None:
         tmp = state_dir / "lab.json.tmp"
-        tmp.write_text(json.dumps(asdict(self), indent=1))
+        write_private(tmp, json.dumps(asdict(self), indent=1))
         tmp.replace(state_dir / "lab.json")
+
+
+# ------------------------------------------------------------------------------- private files, registry auth
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a root-only file (0600, no symlink followed): lab state, logs and secrets stay root's."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file made 0644 by a previous version
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+REGISTRY_USER = "beefine"
+
+
+def _bcrypt(password: str) -> str:
+    """A bcrypt hash for the registry's htpasswd file (distribution accepts only bcrypt there), made by
+    the C library's crypt(3) (libxcrypt's $2b$): no extra package needed."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # crypt leaves the stdlib in 3.13
+        import crypt
+
+    hashed = crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    if not hashed or not hashed.startswith("$2"):
+        raise BeefineError(
+            "this C library's crypt() cannot make bcrypt hashes, which the lab registry's login needs"
+        )
+    return hashed
+
+
+def _registry_secrets(sd: Path) -> dict[str, str]:
+    """A per-lab password: without it no one (another local user included) can push to, delete from or
+    read the lab registry, so no one can swap an image that root later runs with `trace`."""
+    import secrets
+
+    password = secrets.token_urlsafe(24)
+    write_private(sd / "registry.htpasswd", f"{REGISTRY_USER}:{_bcrypt(password)}\n")
+    return {"username": REGISTRY_USER, "password": password}
+
+
+def _save_registry_login(sd: Path, registry: str, creds: dict[str, str]) -> None:
+    """The login, root-only: for our own clients (registry_auth) and, as the `docker login` of the lab's
+    own config dir, for the docker CLI (DOCKER_CONFIG=<state dir>/docker-config)."""
+    write_private(sd / "registry-auth.json", json.dumps({**creds, "serveraddress": registry}))
+    conf = sd / "docker-config"
+    conf.mkdir(mode=0o700, exist_ok=True)
+    token = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
+    write_private(conf / "config.json", json.dumps({"auths": {registry: {"auth": token}}}, indent=1))
+
+
+def registry_auth(registry: str) -> dict[str, str] | None:
+    """The login for `registry` (host:port) when it is a lab's, for push/pull auth_config and HTTP
+    basic auth; None for any other registry, or when this user may not read it (not root)."""
+    if not registry.startswith(("127.0.0.1:", "localhost:")):
+        return None
+    port = registry.rpartition(":")[2]
+    try:
+        dirs = list(RUN_DIR.glob("lab-*"))
+    except OSError:
+        return None
+    for sd in dirs:
+        try:
+            state = json.loads((sd / "lab.json").read_text())
+            if str(state.get("registry", "")).rpartition(":")[2] != port:
+                continue
+            raw = json.loads((sd / "registry-auth.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(raw, dict) and raw.get("username") and raw.get("password"):
+            return {"username": str(raw["username"]), "password": str(raw["password"])}
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- names
@@ -417,10 +494,10 @@ def unix_http_get(sock_path: str, url: str, timeout: float) -> tuple[int, bytes]
         conn.close()
 
 
-def _tcp_http_get(port: int, url: str, timeout: float) -> int:
+def _tcp_http_get(port: int, url: str, timeout: float, headers: dict[str, str] | None = None) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", url)
+        conn.request("GET", url, headers=headers or {})
         return conn.getresponse().status
     except http.client.HTTPException as e:
         raise OSError(str(e)) from e
@@ -472,7 +549,8 @@ def _daemon_env(binary: str) -> dict[str, str]:
 
 
 def _spawn(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
-    with open(log, "ab") as f:
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "ab") as f:  # 0600: daemons' logs name images, containers and paths
         # a new session: the daemons outlive `lab up` and ignore the terminal's Ctrl-C and hangup
         return subprocess.Popen(
             argv,
@@ -494,29 +572,36 @@ def _start_registry(
             "pick another --registry-port, or leave it out to use a free one",
         )
     storage = sd / "registry"
-    storage.mkdir(exist_ok=True)
+    storage.mkdir(exist_ok=True, mode=0o700)
     log = sd / "registry.log"
+    creds = _registry_secrets(sd)
+    basic = "Basic " + base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
     for _attempt in range(5):
         chosen = port if port is not None else _free_port()
         cfg = sd / "registry.yml"
         # distribution 2.8 configuration: https://distribution.github.io/distribution/about/configuration/
-        cfg.write_text(
+        # auth.htpasswd: every request needs the lab's login (a 127.0.0.1 port is open to every local
+        # user; dockerd cannot pull from a unix socket, so the port stays and the login guards it)
+        write_private(
+            cfg,
             "version: 0.1\n"
             "log:\n  level: info\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{chosen}\n"
+            f"auth:\n  htpasswd:\n    realm: beefine-lab-{state.name}\n    path: {sd / 'registry.htpasswd'}\n"
+            f"http:\n  addr: 127.0.0.1:{chosen}\n",
         )
         start = log.stat().st_size if log.exists() else 0
         proc = _spawn([binary, "serve", str(cfg)], log)
         state.registry_pid, state.registry_ctime = proc.pid, _ctime(proc.pid)
         state.registry = f"127.0.0.1:{chosen}"
+        _save_registry_login(sd, state.registry, creds)
         state.save(sd)
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 break
             if _listens_on(proc.pid, chosen):
                 with contextlib.suppress(OSError):
-                    if _tcp_http_get(chosen, "/v2/", 1.0) == 200:
+                    if _tcp_http_get(chosen, "/v2/", 1.0, {"Authorization": basic}) == 200:
                         return proc
             time.sleep(0.05)
         else:
@@ -540,7 +625,7 @@ def _start_registry(
 
 
 def _start_dockerd(state: _State, sd: Path, binary: str, deadline: float) -> subprocess.Popen[bytes]:
-    (sd / "daemon.json").write_text("{}\n")  # keep /etc/docker/daemon.json (hosts, bridge...) out of it
+    write_private(sd / "daemon.json", "{}\n")  # keep /etc/docker/daemon.json (hosts, bridge...) out of it
     sock = sd / "docker.sock"
     log = sd / "dockerd.log"
     argv = [
@@ -634,7 +719,8 @@ def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: fl
         except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
             raise BeefineError(f"building the lab image {tag} failed: {e}") from e
         try:
-            lines = list(client.images.push(tag, stream=True, decode=True))
+            login = registry_auth(tag.split("/", 1)[0])
+            lines = list(client.images.push(tag, stream=True, decode=True, auth_config=login))
         except Exception as e:  # requests/docker errors mid-stream
             raise BeefineError(f"pushing {tag} to the lab registry failed: {e}") from e
         for line in lines:
@@ -827,8 +913,43 @@ def _teardown(name: str, state: _State | None) -> None:
         shutil.rmtree(sd, ignore_errors=True)
         if sd.exists():
             problems.append(f"could not delete {sd}")
+    remove_shared_daemon_dirs()
     if problems:
         raise BeefineError(f"the lab {name!r} was not fully removed: " + "; ".join(problems))
+
+
+# made by any dockerd or containerd whatever its --exec-root/--state says (plugin sockets, shim
+# sockets), so a lab's daemons leave them outside /run/beefine; children before parents
+SHARED_DAEMON_DIRS = (
+    Path("/run/docker/plugins"),
+    Path("/run/docker"),
+    Path("/run/containerd/s"),
+    Path("/run/containerd"),
+)
+_DAEMON_NAMES = ("dockerd", "containerd")
+
+
+def remove_shared_daemon_dirs(
+    dirs: Iterable[Path] = SHARED_DAEMON_DIRS, process_names: Iterable[str] | None = None
+) -> list[str]:
+    """Remove those directories when no dockerd or containerd runs any more on this machine (another
+    daemon, the system's or another lab's, would still use them), and only when empty (rmdir): what
+    someone else put there stays. Returns what was removed."""
+    names = (
+        list(process_names)
+        if process_names is not None
+        else [str(p.info.get("name") or "") for p in psutil.process_iter(["name"])]
+    )
+    if any(n in _DAEMON_NAMES or n.startswith("containerd-shim") for n in names):
+        return []
+    removed = []
+    for d in dirs:
+        try:
+            d.rmdir()
+            removed.append(str(d))
+        except OSError:
+            pass  # absent, or not empty: not ours to empty
+    return removed
 
 
 def _container_ids(sd: Path) -> list[str]:

@@ -153,7 +153,11 @@ class ContainerRun:
         self.emit("pull_start", image=self.image, text=f"pull {self.image}")
         stream = None
         try:
-            stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True)
+            from beefine_tui.docker.lab import registry_auth
+
+            login = registry_auth(registry_of(self.image))  # a lab registry needs its login
+            auth: dict[str, Any] = {"auth_config": login} if login else {}
+            stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True, **auth)
             for msg in stream:
                 if self._stop.is_set():
                     raise KeyboardInterrupt

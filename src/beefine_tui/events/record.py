@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
-from collections.abc import Iterator, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 import msgspec
 
 from beefine_tui.errors import BeefineError
-from beefine_tui.events.model import SCHEMA_VERSION, Event, RecordHeader
+from beefine_tui.events.model import SCHEMA_VERSION, STATUS, Event, RecordHeader, now_ns
 
 _encoder = msgspec.json.Encoder()
 _event_decoder = msgspec.json.Decoder(Event)
@@ -18,6 +20,10 @@ _event_decoder = msgspec.json.Decoder(Event)
 
 class RecordError(BeefineError):
     """A recording that cannot be read: says which file and line, and why."""
+
+
+class RecordingIncomplete(BeefineError):
+    """The run went on, but its recording could not be written whole (a full disk)."""
 
 
 def encode_event(ev: Event) -> bytes:
@@ -37,66 +43,220 @@ def decode_event(line: bytes | str) -> Event:
     return _event_decoder.decode(line)
 
 
+# the last line of a recording that ended cleanly; a reader that does not find it knows the recording
+# was cut short (a full disk, a kill) and says so instead of passing a partial story off as whole
+TRAILER_PROBE = "recording"
+MAX_LINE_BYTES = 1 << 20  # one event line; longer is not an event (/dev/zero, a one-line binary)
+
+
+def trailer_event(count: int) -> Event:
+    return Event(
+        ts=now_ns(),
+        probe=TRAILER_PROBE,
+        kind=STATUS,
+        args={"state": "complete", "events": count},
+        text=f"recording complete: {count} events",
+    )
+
+
 class Recorder:
     """Writes a header then events as JSON lines; `write` takes batches. Not thread-safe by design:
-    one consumer thread owns it."""
+    one consumer thread owns it.
 
-    def __init__(self, out: IO[bytes], header: RecordHeader) -> None:
+    A failed write (a full disk, a closed pipe) never raises into the caller, whose live view and
+    story must go on: the recorder stops writing, counts the events it could not write, reports the
+    failure once through `on_error`, and leaves the recording without its trailer, so readers see it
+    is incomplete.
+    """
+
+    def __init__(
+        self,
+        out: IO[bytes],
+        header: RecordHeader,
+        *,
+        name: str = "",
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
         self._out = out
+        self.name = name or str(getattr(out, "name", "the recording"))
+        self.on_error = on_error
         self.count = 0
-        out.write(encode_header(header) + b"\n")
+        self.unwritten = 0
+        self.error = ""  # why writing stopped; "" while all is well
+        self._closed = False
+        self._good_end: int | None = None  # file offset after the last whole batch (seekable files)
+        self._attempt(encode_header(header) + b"\n", 0)
 
     @classmethod
-    def open(cls, path: str | Path, header: RecordHeader) -> Recorder:
-        return cls(open(path, "wb"), header)
+    def open(
+        cls,
+        path: str | Path,
+        header: RecordHeader,
+        *,
+        force: bool = False,
+        on_error: Callable[[str], None] | None = None,
+    ) -> Recorder:
+        """A new file (0600, no symlink followed); an existing one only with `force` (UsageError)."""
+        from beefine_tui.userfiles import create_output
+
+        return cls(create_output(path, force=force), header, name=str(path), on_error=on_error)
+
+    @property
+    def complete(self) -> bool:
+        return not self.error
+
+    def _attempt(self, data: bytes, n: int) -> bool:
+        if self.error:
+            self.unwritten += n
+            return False
+        try:
+            view = memoryview(data)
+            while view:  # unbuffered: a failure is seen now, for this batch, not at a later write
+                done = self._out.write(view)
+                view = view[done or 0 :]
+            self._out.flush()
+        except (OSError, ValueError) as e:
+            self.unwritten += n
+            self.error = getattr(e, "strerror", None) or str(e) or type(e).__name__
+            self._cut_back()
+            if self.on_error is not None:
+                self.on_error(self.status_line())
+            return False
+        self.count += n
+        with contextlib.suppress(Exception):
+            self._good_end = self._out.tell()
+        return True
+
+    def _cut_back(self) -> None:
+        """Drop the part of the failed batch that got written (a file ends on a whole batch, so what
+        it holds is exactly `count` events; it also gives back the space)."""
+        if self._good_end is not None:
+            with contextlib.suppress(Exception):
+                os.ftruncate(self._out.fileno(), self._good_end)
 
     def write(self, events: Sequence[Event]) -> None:
-        # one call per batch: measured 0.39 us/event against 0.70 for encode_into per event
-        self._out.write(encode_events(events))
-        self.count += len(events)
+        if events:
+            # one call per batch: measured 0.39 us/event against 0.70 for encode_into per event
+            self._attempt(encode_events(events), len(events))
 
     def flush(self) -> None:
-        self._out.flush()
+        self._attempt(b"", 0)
+
+    def status_line(self) -> str:
+        if not self.error:
+            return f"recording {self.name}: {self.count} events written"
+        return (
+            f"recording {self.name} is INCOMPLETE: writing failed ({self.error}); "
+            f"{self.count} events written, {self.unwritten} not written"
+        )
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if not self.error:
+            self._attempt(encode_event(trailer_event(self.count)) + b"\n", 0)
         try:
-            self._out.flush()
-        finally:
             if self._out not in (getattr(io, "stdout", None),):
                 self._out.close()
+        except OSError as e:  # e.g. the last flush on close
+            if not self.error:
+                self.error = e.strerror or str(e)
+                if self.on_error is not None:
+                    self.on_error(self.status_line())
 
 
-def read_recording(path: str | Path) -> tuple[RecordHeader, Iterator[Event]]:
-    """Open a recording. Raises RecordError (with file and line) on anything malformed."""
+class Recording:
+    """A recording being read: the header, then its events by iteration (each line read with a bound).
+
+    After iteration, `complete` tells whether the clean-end trailer was found and `problem` why not.
+    The trailer itself is not yielded: it is about the file, not about the kernel.
+    """
+
+    def __init__(self, path: Path, f: io.BufferedReader, header: RecordHeader) -> None:
+        self.path = path
+        self.header = header
+        self._f = f
+        self.complete: bool | None = None  # None until read to the end
+        self.problem = ""
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        return self._events()
+
+    def _events(self) -> Iterator[Event]:
+        p, f = self.path, self._f
+        trailer: Event | None = None
+        with f:
+            lineno = 1
+            while True:
+                line = f.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    break
+                lineno += 1
+                if len(line) > MAX_LINE_BYTES:
+                    raise RecordError(
+                        f"{p}: line {lineno} is longer than {MAX_LINE_BYTES >> 20} MiB: not an event"
+                    )
+                if not line.strip():
+                    continue
+                try:
+                    ev = _event_decoder.decode(line)
+                except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                    if not line.endswith(b"\n") and not f.peek(1):
+                        # a last line cut in the middle: the writer stopped (full disk, killed)
+                        self.problem = f"its last line (line {lineno}) was cut short"
+                        break
+                    raise RecordError(f"{p}: line {lineno} is not a valid event ({e})") from None
+                if trailer is not None:
+                    trailer = None  # events after a trailer: two recordings joined; judge by the last
+                if ev.probe == TRAILER_PROBE and ev.kind == STATUS and ev.args.get("state") == "complete":
+                    trailer = ev
+                    continue
+                self.count += 1
+                yield ev
+        self.complete = trailer is not None
+        if not self.complete and not self.problem:
+            self.problem = "it has no end marker (writing stopped early, or an older version made it)"
+        elif trailer is not None and trailer.args.get("events") != self.count:
+            self.complete = False
+            self.problem = (
+                f"its end marker counts {trailer.args.get('events')} events, {self.count} were read"
+            )
+
+
+def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
+    """Open a recording. Raises RecordError (with file and line) on anything malformed; refuses
+    what is not a regular file (/dev/zero, a fifo, a directory) before reading it."""
+    from beefine_tui.userfiles import open_regular
+
     p = Path(path)
     try:
-        f = p.open("rb")
-    except OSError as e:
-        raise RecordError(f"cannot open recording {p}: {e.strerror}") from None
-    first = f.readline()
+        f = open_regular(p, "recording")
+    except BeefineError as e:
+        err = RecordError(f"cannot open recording {p}: {e.message.removeprefix(f'{p} ')}", e.hint)
+        err.exit_code = e.exit_code  # missing or not a file: a usage error (2), as for other commands
+        raise err from None
     try:
+        first = f.readline(MAX_LINE_BYTES + 1)
+    except OSError as e:
+        f.close()
+        raise RecordError(f"cannot read recording {p}: {e.strerror}") from None
+    how = "record with `beefine-tui probe run ... --record FILE` or `trace ... --record FILE`"
+    if not first:
+        f.close()
+        raise RecordError(f"{p}: line 1: the file is empty, not a Beefine recording", how)
+    try:
+        if len(first) > MAX_LINE_BYTES:
+            raise msgspec.ValidationError(f"longer than {MAX_LINE_BYTES >> 20} MiB")
         raw = msgspec.json.decode(first)
         if not isinstance(raw, dict) or raw.get("type") != "header":
             raise msgspec.ValidationError("no header object")
         header = msgspec.convert(raw, RecordHeader)
     except (msgspec.DecodeError, msgspec.ValidationError) as e:
         f.close()
-        raise RecordError(
-            f"{p}: line 1 is not a Beefine recording header ({e})",
-            "record with `beefine-tui probe run ... --record FILE` or `trace ... --record FILE`",
-        ) from None
+        raise RecordError(f"{p}: line 1 is not a Beefine recording header ({e})", how) from None
     if header.schema > SCHEMA_VERSION:
         f.close()
         raise RecordError(f"{p}: schema {header.schema} is newer than this version understands")
-
-    def events() -> Iterator[Event]:
-        with f:
-            for lineno, line in enumerate(f, start=2):
-                if not line.strip():
-                    continue
-                try:
-                    yield _event_decoder.decode(line)
-                except (msgspec.DecodeError, msgspec.ValidationError) as e:
-                    raise RecordError(f"{p}: line {lineno} is not a valid event ({e})") from None
-
-    return header, events()
+    return header, Recording(p, f, header)

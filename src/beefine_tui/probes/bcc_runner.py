@@ -805,13 +805,15 @@ def bcc_availability(tracepoints: Sequence[str]) -> Availability:
             "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
             "with --system-site-packages",
         )
-    from beefine_tui.privileges import can_load_bpf
+    from beefine_tui.privileges import bpf_refusal, tracefs_problem
 
-    if not can_load_bpf():
-        return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run it with sudo")
+    why = bpf_refusal("load this probe")
+    if why:
+        return Availability(False, why + ": run it with sudo")
     root = tracefs_root()
     if root is None:
-        return Availability(False, "tracefs is not mounted: mount -t tracefs nodev /sys/kernel/tracing")
+        # not mounted, or mounted but unreadable for this user: each said as what it is
+        return Availability(False, tracefs_problem())
     missing = [tp for tp in tracepoints if not (root / "events" / tp.replace(":", "/")).is_dir()]
     if missing:
         return Availability(False, "this kernel has no tracepoint " + ", ".join(missing))

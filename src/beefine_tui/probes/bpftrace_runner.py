@@ -204,17 +204,20 @@ def bpftrace_path() -> str | None:
 
 def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     """Cheap: is bpftrace installed, are we privileged, do the tracepoints exist (tracefs)?"""
-    from beefine_tui.privileges import can_load_bpf
+    from beefine_tui.privileges import bpftrace_refusal, tracefs_problem
 
     if bpftrace_path() is None:
         return Availability(
             False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)"
         )
-    if not can_load_bpf():
-        return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run with sudo")
+    why = bpftrace_refusal()
+    if why:
+        return Availability(False, why)
     events = Path("/sys/kernel/tracing/events")
     if not events.is_dir():
         events = Path("/sys/kernel/debug/tracing/events")
+    if tracepoints and not events.is_dir():
+        return Availability(False, tracefs_problem())
     if tracepoints and events.is_dir():
         missing = [tp for tp in tracepoints if not (events / tp.replace(":", "/")).is_dir()]
         if missing:

@@ -55,10 +55,11 @@ from typing import Any
 
 import msgspec
 
-from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
+from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import Runner, Sink
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
+from beefine_tui.userfiles import read_text_bounded
 
 USER_FILE = "user.c"  # the file name clang and the verifier report for the user's own lines
 MAX_SOURCE_BYTES = 1 << 20
@@ -1189,20 +1190,8 @@ def load_user_program(path_or_text: str | Path, *, name: str | None = None) -> U
     ext = ""
     if isinstance(path_or_text, Path) or _looks_like_path(path_or_text):
         p = Path(str(path_or_text).strip()).expanduser()
-        if not p.exists():
-            raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
-        if p.is_dir():
-            raise UsageError(f"{p} is a directory", "give the path of a .c (BCC) or .bt (bpftrace) file")
-        try:
-            if p.stat().st_size > MAX_SOURCE_BYTES:
-                raise UsageError(f"{p} is larger than {MAX_SOURCE_BYTES // 1024} KiB: is it a program?")
-            raw = p.read_bytes()
-        except OSError as e:
-            raise UsageError(f"cannot read {p}: {e.strerror or e}") from e
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise UsageError(f"{p} is not UTF-8 text: is it a binary file?") from e
+        # bounded before reading: /dev/zero, a fifo or a huge file must not grow memory first
+        text = read_text_bounded(p, MAX_SOURCE_BYTES, "program file")
         origin, ext = str(p), p.suffix.lower()
     else:
         text, origin = str(path_or_text), "pasted"

@@ -24,14 +24,15 @@ SPEC = ProbeSpec(
 
 
 def available() -> Availability:
-    from beefine_tui.privileges import can_load_bpf
+    from beefine_tui.privileges import xdp_refusal
 
     try:
         import bcc  # noqa: F401
     except ImportError:
         return Availability(False, "BCC's Python bindings are missing: install python3-bpfcc (`make setup`)")
-    if not can_load_bpf():
-        return Availability(False, "needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): run with sudo")
+    why = xdp_refusal()
+    if why:
+        return Availability(False, why + ": run it with sudo")
     return Availability(True)
 
 

@@ -307,7 +307,7 @@ def read_program(path: str) -> str:
     """A file's text, or a template's (G's templates), with clear errors."""
     from pathlib import Path
 
-    from beefine_tui.errors import NotFoundError, UsageError
+    from beefine_tui.errors import NotFoundError
 
     p = Path(path).expanduser()
     if not p.exists():
@@ -318,15 +318,8 @@ def read_program(path: str) -> str:
         except KeyError:
             pass
         raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
-    if p.is_dir():
-        raise UsageError(f"{p} is a directory", "give the path of a .c or .bt file")
-    try:
-        raw = p.read_bytes()
-    except OSError as e:
-        raise UsageError(f"cannot read {p}: {e.strerror or e}") from e
-    if len(raw) > 1 << 20:
-        raise UsageError(f"{p} is larger than 1 MiB: is it a program?")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{p} is not UTF-8 text: is it a binary file?") from None
+    from beefine_tui.probes.user_program import MAX_SOURCE_BYTES
+    from beefine_tui.userfiles import read_text_bounded
+
+    # stat, regular-file check and a bounded read before anything is held (/dev/zero, a fifo)
+    return read_text_bounded(p, MAX_SOURCE_BYTES, "program file")
