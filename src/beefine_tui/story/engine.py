@@ -105,6 +105,8 @@ class _State:
     entry_exec: Event | None = None
     exec_failed: Event | None = None
     pivoted: bool = False
+    pivoting: bool = False  # pivotRoot() opened the old and the new root: pivot_root comes next
+    started: bool = False  # `runc start` ran: dockerd's and containerd's setup work is over
     hostname_set: bool = False
     exit_ev: Event | None = None
     init_exit_before_exec: Event | None = None
@@ -318,6 +320,8 @@ class StoryEngine:
                 proc.ours = True
             if not proc.ours:
                 return None
+            if ret >= 0 and argv[:1] == ("runc",) and "start" in argv:
+                st.started = True
             if ret >= 0 and st.entry_exec is None:
                 label = _exec_label(filename, argv)
                 if prev_argv[:2] == ("runc", "init"):
@@ -414,7 +418,8 @@ class StoryEngine:
                 return self._late("bundle", st)
             if (
                 not proc.stage
-                and st.entry_exec is None
+                and proc.comm == "runc"  # not the shim's OOM watch (cgroup.event_control) at start
+                and not st.started
                 and self._mentions_us(path.rpartition("/")[0])
                 and _CGROUP_FILE.search(path)
                 and (kind == "write" or "O_WRONLY" in str(args.get("flags", "")))
@@ -431,6 +436,15 @@ class StoryEngine:
         # runc:[2:INIT], before the entrypoint: rootfs_linux.go order, then standard_init_linux.go
         if kind == "pivot_root":
             st.pivoted = True
+            return "pivot_root"
+        if (
+            not st.pivoted
+            and kind == "open"
+            and args.get("path") == "/"
+            and "O_DIRECTORY" in str(args.get("flags"))
+        ):
+            st.pivoting = True  # pivotRoot(): open the old root, then the new one, then pivot_root(2)
+        if st.pivoting and not st.pivoted and kind not in ("mount", "umount"):
             return "pivot_root"
         if kind == "sethostname":
             st.hostname_set = True
@@ -474,7 +488,7 @@ class StoryEngine:
         the container's files while it runs are part of running, so neither phase lasts until the end."""
         if st.exit_ev is not None or st.init_exit_before_exec is not None:
             return "teardown"
-        return "running" if st.entry_exec is not None else name
+        return "running" if st.entry_exec is not None or st.started else name
 
     def _classify_docker(self, ev: Event) -> str | None:
         cid = ev.container
@@ -571,6 +585,13 @@ class StoryEngine:
         # mounts
         m = P("mounts")
         m.details["mounts"] = self._mount_lines([e for e in m.events if e.kind == "mount"])[:200]
+        pivot_ts = next((e.ts for e in P("pivot_root").events if e.kind == "pivot_root"), None)
+        if pivot_ts is not None:
+            # rootfs_linux.go finalizeRootfs: after pivot_root, remount read-only what config.json
+            # asks (a read-only tmpfs, and / itself with --read-only: readonly root)
+            late = [e for e in m.events if e.kind == "mount" and e.ts > pivot_ts]
+            if late:
+                m.details["remounts_after_pivot"] = [self._mount_line(e) for e in late]
         # pivot_root / hostname
         pv = [e for e in P("pivot_root").events if e.kind == "pivot_root"]
         if pv:

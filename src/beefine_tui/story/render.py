@@ -74,6 +74,8 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             out.append("mknod in /dev: " + ", ".join(dev["nodes"]))
         if dev.get("symlinks"):
             out.append("symlinks in /dev: " + ", ".join(dev["symlinks"]))
+        for r in d.get("remounts_after_pivot") or []:
+            out.append(f"after pivot_root (finalizeRootfs): {r}")
         out += list(d.get("mounts") or [])
     elif p.name == "runtime":
         for c in d.get("chain") or []:
