@@ -204,10 +204,11 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # moby distribution/pull_v2.go: one HTTP connection per blob fetch (plus the manifest requests).
     "connect": "dockerd opens a TCP connection to the registry to fetch a manifest or a blob.",
     "pull_status": "Progress dockerd reports for one layer of the pull (the id starts the layer's digest).",
-    # kernel Documentation/networking (XDP runs in the driver's receive path, before the network stack)
+    # kernel net/core/dev.c do_xdp_generic (generic XDP runs in the core receive path, after the driver)
     "xdp_counts": (
         "Packets counted by an XDP program on the interface the registry traffic crosses (lo for a "
-        "registry on this machine): the pull's bytes as the network driver saw them."
+        "registry on this machine). In generic (SKB) mode XDP runs in the core receive path after the "
+        "driver, and sees incoming packets only; on lo every packet sent is also received once."
     ),
     "xdp_packet": "One sampled packet header seen by XDP on that interface.",
     "exec": (
@@ -229,14 +230,16 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # runc nsexec.c: clone_parent() uses CLONE_PARENT so runc (not [0:PARENT]) is the parent of both.
     "clone": (
         "clone(): a new process. runc's stages clone with CLONE_PARENT so runc itself, not the stage "
-        "that called clone, becomes the parent and can wait for it."
+        "that called clone, is the kernel parent of runc:[1:CHILD] and runc:[2:INIT] and can wait for "
+        "them; once runc create exits, [2:INIT] is adopted by the shim, a child subreaper."
     ),
-    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later).
+    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later);
+    # unshare(2), mount_namespaces(7), pid_namespaces(7).
     "unshare": (
-        "unshare(): the caller leaves its namespaces for new, empty ones. CLONE_NEWNS gives a private "
-        "mount table, CLONE_NEWUTS its own hostname, CLONE_NEWIPC its own SysV IPC, CLONE_NEWNET an empty "
-        "network stack, CLONE_NEWPID a new pid numbering for its next child, CLONE_NEWCGROUP its own view "
-        "of the cgroup tree."
+        "unshare(): the caller moves into new namespaces. CLONE_NEWNS starts as a copy of the current "
+        "mount table, CLONE_NEWUTS as a copy of the hostname; CLONE_NEWIPC and CLONE_NEWNET start empty "
+        "(only a loopback, down); CLONE_NEWPID applies to the caller's later children, the first of "
+        "which becomes pid 1; CLONE_NEWCGROUP makes the current cgroup the namespace's root."
     ),
     "setns": "setns(): join an existing namespace (by an fd from /proc/<pid>/ns/...), as `docker exec` does.",
     # runc libcontainer/rootfs_linux.go mountToRootfs and the MS_* flags in mount(2).
@@ -248,20 +251,31 @@ KIND_EXPLANATIONS: dict[str, str] = {
     "pivot_root": "pivot_root(): change the root mount of this mount namespace (see the phase).",
     "sethostname": "sethostname(): set the name in this UTS namespace only.",
     # runc libcontainer/cgroups/fs/*.go: Apply writes the pid into cgroup.procs of each controller.
-    "cgroup_mkdir": "A cgroup directory was created for the container in one controller hierarchy.",
-    "cgroup_attach": "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
-    # man 2 capset; moby oci/caps/defaults.go for the default set.
-    "capset": "capset(): set the process's capability sets; runc keeps only those listed in config.json.",
-    # man 2 prctl (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP); runc standard_init_linux.go.
-    "prctl": (
-        "prctl(): PR_SET_NO_NEW_PRIVS forbids gaining privileges through exec (setuid, file caps); "
-        "PR_SET_SECCOMP installs a syscall filter."
+    "cgroup_mkdir": (
+        "A cgroup directory was created for the container (on cgroup v1, one per controller hierarchy)."
     ),
-    # man 2 seccomp; runc libcontainer/seccomp (libseccomp probes the kernel's support first).
+    "cgroup_rmdir": "A cgroup directory of the container was removed (runc delete, after pid 1 exited).",
+    "cgroup_attach": "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
+    # capset(2), capabilities(7); runc libcontainer/capabilities (ApplyCaps); moby oci/caps/defaults.go.
+    "capset": (
+        "capset(): set the effective, permitted and inheritable capability sets; runc keeps only those "
+        "config.json lists (the bounding set is trimmed separately, with prctl PR_CAPBSET_DROP)."
+    ),
+    # prctl(2) (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_CAP_AMBIENT,
+    # PR_SET_CHILD_SUBREAPER); runc 1.1 standard_init_linux.go, libcontainer/capabilities.
+    "prctl": (
+        "prctl(): PR_SET_NO_NEW_PRIVS (only when configured) forbids gaining privileges through exec; "
+        "PR_SET_SECCOMP installs a syscall filter (how runc 1.1 loads Docker's profile); PR_CAPBSET_DROP "
+        "removes one capability from the bounding set; PR_SET_KEEPCAPS keeps capabilities across the "
+        "change of uid; PR_CAP_AMBIENT sets the ambient set; PR_SET_CHILD_SUBREAPER makes the shim (and "
+        "runc) adopt orphaned descendants."
+    ),
+    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf enosys_linux.go (prctl when no filter flags).
     "seccomp": (
-        "seccomp(): install or probe a syscall filter. Calls that fail with EFAULT/EINVAL are libseccomp "
-        "checking which features this kernel supports; the one that succeeds with SECCOMP_SET_MODE_FILTER "
-        "loads the container's filter."
+        "seccomp(): calls that fail (EFAULT, EINVAL) and SECCOMP_GET_* queries are libseccomp probing "
+        "which features this kernel supports, when runc starts. runc 1.1 loads a filter that needs no "
+        "flags, Docker's included, with prctl(PR_SET_SECCOMP) instead; seccomp(SET_MODE_FILTER) "
+        "succeeding means filter flags (such as a notify listener) were asked for."
     ),
     "open": "open(): a file opened (for writing when creating files of a layer or of the bundle).",
     "read": (
@@ -274,19 +288,26 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # man 2 mkdir/symlink/link/unlink/rmdir/rename/chmod/chown; moby pkg/archive/archive.go
     # createTarFile (one call per tar entry type, then Lchown, Chmod, times).
     "mkdir": "mkdir(): a directory created; unpacking a layer makes one for each directory of its tar.",
+    # The lab's Dockerfile runs `busybox --install -s` (symlinks); Docker Hub's busybox image stores
+    # its commands as hard links (issue 12; not checkable offline here: no Docker Hub access).
     "symlink": (
-        "symlink(): a symbolic link created: a tiny file whose content is a path (most of a busybox "
-        "image's commands are links to /bin/busybox)."
+        "symlink(): a symbolic link created: a tiny file whose content is a path. This project's lab "
+        "images make their commands symlinks to /bin/busybox; Docker Hub's busybox uses hard links "
+        "(link()) instead. runc also makes /dev/fd, /dev/std* and /dev/ptmx as symlinks."
     ),
     "link": (
         "link(): a second name for an existing file (a hard link): both names share the same data. A "
         "tar stores the second name only as a reference to the first."
     ),
-    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts".
+    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts"; runc 1.1
+    # rootfs_linux.go createDevices (default devices: null 1:3, zero 1:5, full 1:7, random 1:8,
+    # urandom 1:9, tty 5:0); runc create's mknod of exec.fifo.
     "mknod": (
-        "mknod(): a special file (a device, a fifo). While a layer is unpacked, a character device "
-        "numbered 0:0 is a whiteout: overlayfs's marker that this layer deletes the file of that name "
-        "from the layers below, so the container will not see it."
+        "mknod(): a special file. runc:[2:INIT] makes the container's devices in its tmpfs /dev (null, "
+        "zero, full, random, urandom, tty, with their major:minor); runc create makes exec.fifo; "
+        "containerd makes the fifos for the container's stdout/stderr. While a layer is unpacked, a "
+        "character device 0:0 is a whiteout: this layer deletes that name (a file or a directory) from "
+        "the layers below."
     ),
     "unlink": "unlink(): a name removed from its directory; unpacking removes what a tar entry replaces.",
     "rmdir": "rmdir(): an empty directory removed (unlinkat with AT_REMOVEDIR does the same).",
