@@ -316,7 +316,8 @@ def test_cli_daemon_down_and_ctrl_c(env: Env, tmp_path: Path) -> None:
 # the story must say the same about what runc did: the kernel's account is the independent source.
 SELF_REPORT = [
     "sh", "-c",
-    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; grep '^overlay / ' /proc/self/mounts",
+    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; grep '^overlay / ' /proc/self/mounts;"
+    " echo pid=$$",
 ]  # fmt: skip
 
 
@@ -348,6 +349,9 @@ def test_security_story_says_what_this_run_did(env: Env, label: str, options: di
     output = tl.phase("exit").details.get("output", "")
     status, root = kernel_report(output)
     assert set(status) == {"NoNewPrivs", "Seccomp", "CapEff"} and root, output
+    # the entrypoint is pid 1 inside; on the host it is runc:[2:INIT]'s pid, the one that exec'd
+    assert "pid=1" in output.splitlines(), output
+    assert tl.phase("runtime").details["init_pid_on_host"] == tl.phase("exec").details["pid_on_host"]
     sec = tl.phase("security").details
     # no_new_privs: the story saw prctl(PR_SET_NO_NEW_PRIVS) exactly when the kernel has it set
     assert sec["no_new_privs"] is (status["NoNewPrivs"] == "1"), (sec, status)

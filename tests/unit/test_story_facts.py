@@ -151,3 +151,19 @@ def test_every_phase_names_its_primary_source() -> None:
     assert "containerd" in PHASE_EXPLANATIONS["teardown"]
     assert "only net" not in PHASE_EXPLANATIONS["namespaces"]
     assert "copy of the parent's mount table" in PHASE_EXPLANATIONS["namespaces"]
+
+
+def test_docker_untar_unshares_and_pivots_into_the_layer(tmp_path: Path) -> None:
+    tl = story("real_probes_pull_run.jsonl.gz", tmp_path)
+    layers = tl.phase("unpack").details["layers"]
+    assert len(layers) == 2
+    for cache_id, rec in layers.items():
+        assert rec["unshare"] == "CLONE_NEWNS"
+        assert rec["pivot_root"].endswith(f"{cache_id}/diff")
+
+
+def test_bundle_root_is_the_merged_dir_outside_the_bundle(default: Timeline) -> None:
+    cfg = default.phase("bundle").details["config"]
+    assert cfg["root"].endswith("/merged") and cfg["path"].endswith("/config.json")
+    line = next(x for x in default.phase("bundle").details["summary"] if x.startswith("root.path"))
+    assert "outside the bundle" in line

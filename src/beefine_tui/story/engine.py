@@ -848,6 +848,11 @@ class StoryEngine:
             ok = int(a.get("ret", 0)) >= 0
             if kind == "exec":
                 rec["helpers"] += 1
+            elif kind == "unshare" and ok:
+                # pkg/chrootarchive chroot_linux.go: its own mount namespace, then pivot_root
+                rec["unshare"] = str(a.get("flags", ""))
+            elif kind == "pivot_root" and ok:
+                rec["pivot_root"] = str(a.get("new_root", ""))
             elif kind == "open" and "O_CREAT" in str(a.get("flags", "")) and ok:
                 rec["files"] += 1
             elif kind == "write":

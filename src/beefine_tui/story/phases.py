@@ -167,4 +167,5 @@ class Timeline:
             "error": self.error,
             "lost": self.lost,
             "found": self.found(),
+            "by_start": [p.name for p in self.by_start() if p.start_ns is not None],
         }

@@ -52,6 +52,11 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
                 f"layer {label}: {rec['files']} files created by open(O_CREAT),"
                 f" {rec['bytes']} bytes written{''.join(', ' + t for t in tree)} (dir {cid[:12]})"
             )
+            if rec.get("unshare") or rec.get("pivot_root"):
+                out.append(
+                    f"  docker-untar isolated itself: unshare({rec.get('unshare') or '?'}),"
+                    f" pivot_root into {rec.get('pivot_root') or '?'}"
+                )
             if rec.get("whiteout_paths"):
                 out.append("  deleted from the layers below (whiteouts): " + ", ".join(rec["whiteout_paths"]))
     elif p.name == "rootfs":
