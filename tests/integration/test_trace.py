@@ -317,7 +317,7 @@ def test_cli_daemon_down_and_ctrl_c(env: Env, tmp_path: Path) -> None:
 SELF_REPORT = [
     "sh", "-c",
     "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; grep '^overlay / ' /proc/self/mounts;"
-    " echo pid=$$",
+    " echo pid=$$; ls /sys/class/net",
 ]  # fmt: skip
 
 
@@ -387,5 +387,8 @@ def test_security_story_says_what_this_run_did(env: Env, label: str, options: di
     assert td.details["cgroups_removed"] == tl.phase("cgroup").details["hierarchies"]
     assert not list(Path("/sys/fs/cgroup/memory/docker").glob(f"{res.container_id}*"))
     # the network hook: Docker's libnetwork-setkey ran between the mounts and pivot_root
-    assert any("libnetwork-setkey" in h for h in tl.phase("hook").details["hooks"])
+    hook = tl.phase("hook").details
+    assert any("libnetwork-setkey" in h for h in hook["hooks"])
+    # while it ran, dockerd entered the new network namespace, and the container has its eth0
+    assert hook["dockerd_netns"]["setns"] >= 1 and "eth0" in output.split(), (hook, output)
     assert tl.phase("mounts").start_ns < tl.phase("hook").start_ns < tl.phase("pivot_root").start_ns  # type: ignore[operator]

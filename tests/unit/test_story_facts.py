@@ -88,6 +88,7 @@ def test_cgroup_attach_before_bootstrap_limits_after_the_mounts(default: Timelin
 def test_network_hook_between_mounts_and_pivot_root(default: Timeline) -> None:
     hook = default.phase("hook")
     assert any(h.startswith("libnetwork-setkey") for h in hook.details["hooks"])
+    assert hook.details["dockerd_netns"] == {"setns": 2, "netlink_sockets": 1}
     assert (
         (default.phase("mounts").start_ns or 0)
         < (hook.start_ns or 0)

@@ -112,6 +112,7 @@ class _State:
     init_exit_before_exec: Event | None = None
     pull_window: tuple[int, int] | None = None
     xdp_counts: list[Event] = field(default_factory=list)
+    hook_pid: int | None = None  # the prestart hook runc runs, while it runs
     fifo_open: Event | None = None  # [2:INIT]'s open of exec.fifo returned: `runc start` came
     chain: list[tuple[int, int, int, str]] = field(default_factory=list)  # (ts, pid, by pid, what)
 
@@ -330,6 +331,7 @@ class StoryEngine:
             parent = st.procs.get(proc.ppid)
             if proc.hook or (argv and "libnetwork-setkey" in argv[:2]):
                 proc.hook = True  # moby daemon/oci_linux.go withLibnetwork: the prestart hook
+                st.hook_pid = st.hook_pid or ev.pid
                 return "hook"
             if (
                 parent is not None
@@ -363,6 +365,8 @@ class StoryEngine:
             if not proc.ours:
                 return None
             if proc.hook:
+                if ev.pid == st.hook_pid:
+                    st.hook_pid = None
                 return "hook"
             if ev.pid == st.init_pid:
                 if st.entry_exec is not None:
@@ -384,6 +388,11 @@ class StoryEngine:
             # packets on the interface the registry traffic crosses (lo for a local registry), while we pull
             return "pull" if self._in_pull(ev.ts, st) and self.hints.pulling else None
 
+        if st.hook_pid is not None and not proc.ours and proc.comm == "dockerd" and _netns_work(kind, args):
+            # while the hook waits, dockerd (libnetwork) enters the container's network namespace and
+            # opens a netlink socket there to set up eth0; the veth move itself is netlink, not traced.
+            # Attributed by time: another container starting on this daemon at once could mix in.
+            return "hook"
         if kind in ("connect", "socket", "tcp_state") and not proc.ours:
             return self._classify_pull_net(ev, st)
 
@@ -724,6 +733,12 @@ class StoryEngine:
         execs = [e for e in p.events if e.kind == "exec"]
         if execs:
             p.details["hooks"] = [" ".join(str(a) for a in (e.args.get("argv") or ())[:2]) for e in execs]
+            netns = [e for e in p.events if e.comm == "dockerd" and e.kind == "setns"]
+            if netns:
+                p.details["dockerd_netns"] = {
+                    "setns": len(netns),
+                    "netlink_sockets": sum(1 for e in p.events if e.comm == "dockerd" and e.kind == "socket"),
+                }
             p.details["connects"] = sorted(
                 {
                     str(e.args.get("path", ""))
@@ -1037,6 +1052,12 @@ def _spans(ev: Event, phase: str) -> bool:
     if phase == "security" and ev.kind == "seccomp":
         return int(ev.args.get("ret", 0)) >= 0 and "SET_MODE_FILTER" in str(ev.args.get("op", ""))
     return True
+
+
+def _netns_work(kind: str, args: dict[str, Any]) -> bool:
+    if kind == "setns":
+        return "CLONE_NEWNET" in str(args.get("nstype", ""))
+    return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
 
 
 def _is_fifo_open(args: dict[str, Any]) -> bool:

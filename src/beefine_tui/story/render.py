@@ -98,6 +98,12 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             out.append(f"prestart hook: {h}")
         for c in d.get("connects") or []:
             out.append(f"  talks to dockerd at {c}")
+        if d.get("dockerd_netns"):
+            n = d["dockerd_netns"]
+            out.append(
+                f"dockerd: setns(CLONE_NEWNET) x{n['setns']}, {n['netlink_sockets']} netlink socket(s):"
+                " configuring eth0 inside the container's network namespace"
+            )
     elif p.name == "pivot_root" and d:
         out.append(f"pivot_root({d.get('new_root')!r}, {d.get('put_old')!r})")
     elif p.name == "hostname" and d:
