@@ -59,7 +59,8 @@ PHASE_SOURCES: dict[str, str] = {
     "hostname": "runc 1.1 libcontainer/standard_init_linux.go Init (Sethostname); moby 20.10 "
     "daemon/create.go (default hostname: the first 12 hex of the id); uts_namespaces(7)",
     "security": "runc 1.1 libcontainer/standard_init_linux.go Init (readonlyPath, maskPath, NoNewPrivileges, "
-    "seccomp.InitSeccomp, finalizeNamespace); libcontainer/seccomp/patchbpf (prctl when no filter flags); "
+    "seccomp.InitSeccomp, finalizeNamespace); libcontainer/seccomp/patchbpf/enosys_linux.go "
+    "sysSeccompSetFilter (prctl when no filter flags); "
     "libcontainer/capabilities; moby 20.10 oci/defaults.go (maskedPaths, readonlyPaths), oci/caps; "
     "prctl(2), seccomp(2), capabilities(7)",
     "exec": "runc 1.1 libcontainer/standard_init_linux.go Init (exec.fifo, system.Exec); runc start.go, "
@@ -270,7 +271,8 @@ KIND_EXPLANATIONS: dict[str, str] = {
         "change of uid; PR_CAP_AMBIENT sets the ambient set; PR_SET_CHILD_SUBREAPER makes the shim (and "
         "runc) adopt orphaned descendants."
     ),
-    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf enosys_linux.go (prctl when no filter flags).
+    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter (prctl
+    # when no filter flags, the seccomp syscall otherwise).
     "seccomp": (
         "seccomp(): calls that fail (EFAULT, EINVAL) and SECCOMP_GET_* queries are libseccomp probing "
         "which features this kernel supports, when runc starts. runc 1.1 loads a filter that needs no "

@@ -84,7 +84,10 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
         out += list(d.get("mounts") or [])
     elif p.name == "runtime":
         for c in d.get("chain") or []:
-            out.append(f"{c['ms']:9.1f} ms  pid {c['pid']:<7} (made by {c['by']}) {c['what']}")
+            line = f"{c['ms']:9.1f} ms  pid {c['pid']:<7} (made by {c['by']}) {c['what']}"
+            if c["pid"] == d.get("init_pid_on_host") and not str(c["what"]).startswith("runc"):
+                line += "  <- the entrypoint: pid 1 in its pid namespace"
+            out.append(line)
         if d.get("clone_method"):
             out.append(f"runc init ran twice; the second from {d['clone_method']}")
         if d.get("subreapers"):
