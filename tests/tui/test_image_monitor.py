@@ -284,12 +284,15 @@ def test_snapshot_after_a_run(snap_compare: Any, size: tuple[int, int]) -> None:
         await _wait(pilot, lambda: bool(view.query(ProgressBar)) and len(pick._options) > 1)
         await _wait(pilot, lambda: "namespaces" in str(explain.render()))
         view._refresh()
+        if view._timer is not None:
+            view._timer.pause()  # the picture is of the finished story: no 4 Hz redraw while it is taken
         await pilot.pause(0.3)
         # at 80x24 the events log is a line or two high: where its deferred follow-the-end scroll has
         # got to is not deterministic, so the picture shows its top
         view.query_one("#im-events", Log).scroll_home(animate=False, immediate=True)
         view.query_one("#im-explain-box").scroll_home(animate=False, immediate=True)
         await pilot.pause(0.1)
+        await pilot.pause()  # and every message (a late row highlight, a re-layout) is handled
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 

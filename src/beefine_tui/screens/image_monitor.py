@@ -222,6 +222,7 @@ class ImageMonitorView(Vertical):
         self._order: tuple[str, ...] = PHASES  # the table's row order (by start once a run shows)
         self.show_source = False
         self._explained = ""  # the phase the explanation pane shows
+        self._explain_shown: tuple[str, str] = ("", "")  # (phase, text) last put in the pane
         self._outcome = ""  # how the run ended, said again once the probes are detached
 
     def compose(self) -> ComposeResult:
@@ -454,8 +455,9 @@ class ImageMonitorView(Vertical):
                 box.mount(Vertical(Label(f"{lid} {status}", classes="bar-label"), bar, classes="bar-row"))
             else:
                 row = bar.parent
-                if row is not None:
-                    row.query_one(Label).update(f"{lid} {status}")
+                label = row.query_one(Label) if row is not None else None
+                if label is not None and str(label.render()) != f"{lid} {status}":
+                    label.update(f"{lid} {status}")  # only on change: an update re-lays the pane out
             if status in ("Download complete", "Pull complete", "Already exists", "Verifying Checksum"):
                 bar.update(total=max(tot, 1), progress=max(tot, 1))
             elif tot:
@@ -505,6 +507,7 @@ class ImageMonitorView(Vertical):
             self._show_phase(run.timeline())
         else:
             self.query_one("#im-explain", Static).update(self._source_text(self.selected))
+            self._explain_shown = ("", "")  # the next story redraws the pane
 
     @staticmethod
     def _source_text(name: str) -> Text:
@@ -532,7 +535,9 @@ class ImageMonitorView(Vertical):
             text.append("\n")
             text.append(k, style="italic")
             text.append(f": {explain_kind(k)}")
-        self.query_one("#im-explain", Static).update(text)
+        if (p.name, text.plain) != self._explain_shown:
+            self._explain_shown = (p.name, text.plain)
+            self.query_one("#im-explain", Static).update(text)  # re-lays the pane out: only on change
         if p.name != self._explained:
             # another phase's explanation starts at its top, not where the last one was scrolled to
             self._explained = p.name
