@@ -168,3 +168,24 @@ def test_bundle_root_is_the_merged_dir_outside_the_bundle(default: Timeline) -> 
     assert cfg["root"].endswith("/merged") and cfg["path"].endswith("/config.json")
     line = next(x for x in default.phase("bundle").details["summary"] if x.startswith("root.path"))
     assert "outside the bundle" in line
+
+
+def test_dockerd_netns_work_is_not_claimed_while_another_hook_runs(tmp_path: Path) -> None:
+    """dockerd's setns events do not say which namespace: with two containers' hooks running at once
+    (as two concurrent `docker run`s do), neither story may claim them."""
+    from msgspec.structs import replace
+
+    p = tmp_path / "rec.jsonl"
+    p.write_bytes(gzip.decompress((FIXTURES / "run_default.jsonl.gz").read_bytes()))
+    _, it = read_recording(p)
+    events = list(it)
+    hook = next(e for e in events if e.kind == "exec" and "libnetwork-setkey" in (e.args.get("argv") or []))
+    other_argv = ["libnetwork-setkey", "-exec-root=/x", "f" * 64, "abc"]
+    other = [
+        replace(hook, pid=999_999, tid=999_999, args={**hook.args, "argv": other_argv}),
+        replace(hook, ts=hook.ts + 10**10, pid=999_999, tid=999_999, kind="exit", args={"code": 0}),
+    ]
+    eng = StoryEngine()
+    eng.feed([*events, *other])
+    d = eng.timeline().phase("hook").details
+    assert "dockerd_netns" not in d and d["dockerd_netns_unattributed"] == 4  # 2 setns, socket, bind

@@ -113,6 +113,8 @@ class _State:
     pull_window: tuple[int, int] | None = None
     xdp_counts: list[Event] = field(default_factory=list)
     hook_pid: int | None = None  # the prestart hook runc runs, while it runs
+    other_hooks: set[int] = field(default_factory=set)  # other containers' hooks running now
+    netns_unattributed: int = 0  # dockerd netns work while another container's hook ran too
     fifo_open: Event | None = None  # [2:INIT]'s open of exec.fifo returned: `runc start` came
     chain: list[tuple[int, int, int, str]] = field(default_factory=list)  # (ts, pid, by pid, what)
 
@@ -320,6 +322,8 @@ class StoryEngine:
             if self._mentions_us(joined) and not proc.ours:
                 proc.ours = True
             if not proc.ours:
+                if "libnetwork-setkey" in argv[:2]:
+                    st.other_hooks.add(ev.pid)  # another container's hook: dockerd's netns work is shared
                 return None
             if ret >= 0 and argv[:1] == ("runc",) and "start" in argv:
                 st.started = True
@@ -363,6 +367,7 @@ class StoryEngine:
 
         if kind == "exit":
             if not proc.ours:
+                st.other_hooks.discard(ev.pid)
                 return None
             if proc.hook:
                 if ev.pid == st.hook_pid:
@@ -391,7 +396,11 @@ class StoryEngine:
         if st.hook_pid is not None and not proc.ours and proc.comm == "dockerd" and _netns_work(kind, args):
             # while the hook waits, dockerd (libnetwork) enters the container's network namespace and
             # opens a netlink socket there to set up eth0; the veth move itself is netlink, not traced.
-            # Attributed by time: another container starting on this daemon at once could mix in.
+            # Attributed by time, so only while no other container's hook runs (the events do not
+            # say which namespace); otherwise counted as not attributed, and the story says so.
+            if st.other_hooks:
+                st.netns_unattributed += 1
+                return None
             return "hook"
         if kind in ("connect", "socket", "tcp_state") and not proc.ours:
             return self._classify_pull_net(ev, st)
@@ -636,6 +645,8 @@ class StoryEngine:
                 cg.details["limits_ms"] = _rel(late[0].ts, tl.t0)
         self._runtime_details(tl, st)
         self._hook_details(P("hook"))
+        if st.netns_unattributed:
+            P("hook").details["dockerd_netns_unattributed"] = st.netns_unattributed
         self._rootfs_init_layer(P("rootfs"))
         self._dev_details(P("mounts"))
         self._teardown_details(P("teardown"))

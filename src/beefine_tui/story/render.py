@@ -107,6 +107,11 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
                 f"dockerd: setns(CLONE_NEWNET) x{n['setns']}, {n['netlink_sockets']} netlink socket(s):"
                 " configuring eth0 inside the container's network namespace"
             )
+        if d.get("dockerd_netns_unattributed"):
+            out.append(
+                f"{d['dockerd_netns_unattributed']} dockerd netns call(s) not attributed: another"
+                " container's hook ran at the same time"
+            )
     elif p.name == "pivot_root" and d:
         out.append(f"pivot_root({d.get('new_root')!r}, {d.get('put_old')!r})")
     elif p.name == "hostname" and d:
