@@ -61,11 +61,15 @@ class Env:
         self.exec_roots = exec_roots
 
     def trace(
-        self, image: str, cmd: list[str] | None = None, pull: bool | None = None
+        self,
+        image: str,
+        cmd: list[str] | None = None,
+        pull: bool | None = None,
+        options: dict[str, Any] | None = None,
     ) -> tuple[TraceRun, Any]:
         tr = TraceRun(
             self.client, image, self.bus, command=cmd, pull=pull,
-            exec_roots=self.exec_roots, data_root=self.data_root,
+            exec_roots=self.exec_roots, data_root=self.data_root, create_options=options or {},
         )  # fmt: skip
         tr.start_pump()
         try:
@@ -306,3 +310,85 @@ def test_cli_daemon_down_and_ctrl_c(env: Env, tmp_path: Path) -> None:
     for c in running:
         with pytest.raises(docker.errors.NotFound):
             env.client.containers.get(c.id)
+
+
+# The container reports what the kernel holds for it (its own /proc/self/status and mount table), and
+# the story must say the same about what runc did: the kernel's account is the independent source.
+SELF_REPORT = [
+    "sh", "-c",
+    "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status; grep '^overlay / ' /proc/self/mounts;"
+    " echo pid=$$; ls /sys/class/net",
+]  # fmt: skip
+
+
+def kernel_report(output: str) -> tuple[dict[str, str], str]:
+    status = {}
+    root = ""
+    for line in output.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key in ("NoNewPrivs", "Seccomp", "CapEff"):
+            status[key] = value.strip()
+        elif line.startswith("overlay / "):
+            root = line
+    return status, root
+
+
+@pytest.mark.parametrize(
+    ("label", "options"),
+    [
+        ("default", {}),
+        ("no-new-privileges", {"security_opt": ["no-new-privileges"]}),
+        ("read-only", {"read_only": True}),
+        ("cap-drop ALL", {"cap_drop": ["ALL"]}),
+    ],
+)
+def test_security_story_says_what_this_run_did(env: Env, label: str, options: dict[str, Any]) -> None:
+    tr, res = env.trace(env.lab.images["small"], SELF_REPORT, options=options)
+    tl = tr.timeline()
+    assert res.exit_code == 0, res
+    output = tl.phase("exit").details.get("output", "")
+    status, root = kernel_report(output)
+    assert set(status) == {"NoNewPrivs", "Seccomp", "CapEff"} and root, output
+    # the entrypoint is pid 1 inside; on the host it is runc:[2:INIT]'s pid, the one that exec'd
+    assert "pid=1" in output.splitlines(), output
+    assert tl.phase("runtime").details["init_pid_on_host"] == tl.phase("exec").details["pid_on_host"]
+    sec = tl.phase("security").details
+    # no_new_privs: the story saw prctl(PR_SET_NO_NEW_PRIVS) exactly when the kernel has it set
+    assert sec["no_new_privs"] is (status["NoNewPrivs"] == "1"), (sec, status)
+    assert sec["no_new_privs"] is (label == "no-new-privileges")
+    # seccomp: Docker's profile loaded with prctl(PR_SET_SECCOMP) (runc 1.1, no filter flags)
+    assert (
+        status["Seccomp"] == "2" and sec["seccomp_loaded"] and sec["seccomp_via"] == "prctl(PR_SET_SECCOMP)"
+    )
+    # the order follows no_new_privs: seccomp before the capability drop only without it
+    assert sec["seccomp_before_cap_drop"] is (not sec["no_new_privs"]), sec
+    assert ("was set (configured)" in sec["path"]) is sec["no_new_privs"]
+    # capabilities: what capset left is the kernel's effective set
+    left = {str(c) for c in sec["capabilities"]}
+    assert len(left) == bin(int(status["CapEff"], 16)).count("1"), (left, status)
+    assert (not left) is (label == "cap-drop ALL")
+    # --read-only: / is remounted read-only after pivot_root (finalizeRootfs), and the kernel agrees
+    remounts = tl.phase("mounts").details.get("remounts_after_pivot", [])
+    root_ro = " ro," in root or root.split()[3].startswith("ro")
+    assert root_ro is (label == "read-only"), root
+    assert any("MS_RDONLY" in r and "MS_REMOUNT" in r for r in remounts) is root_ro, remounts
+    # masked and read-only paths are named for what they are
+    masks = sec["readonly_or_masked"]
+    assert any("masked: /dev/null bound over the file" in m for m in masks), masks
+    assert any("read-only path: remounted" in m for m in masks), masks
+    # phases end with their own work: the rootfs and the bundle are done before the entrypoint runs,
+    # and the removal after the exit is teardown, where runc delete removed every cgroup it made
+    exec_start = tl.phase("exec").start_ns
+    for name in ("rootfs", "bundle", "cgroup", "mounts", "hook", "pivot_root"):
+        end = tl.phase(name).end_ns
+        assert end is not None and exec_start is not None and end < exec_start, name
+    td = tl.phase("teardown")
+    assert td.start_ns is not None and td.start_ns >= (tl.phase("exit").start_ns or 0)
+    assert td.details["cgroups_removed"] == tl.phase("cgroup").details["hierarchies"]
+    assert not list(Path("/sys/fs/cgroup/memory/docker").glob(f"{res.container_id}*"))
+    # the network hook: Docker's libnetwork-setkey ran between the mounts and pivot_root
+    hook = tl.phase("hook").details
+    assert any("libnetwork-setkey" in h for h in hook["hooks"])
+    # while it ran, dockerd entered the new network namespace, and the container has its eth0
+    assert hook["dockerd_netns"]["setns"] >= 1 and "eth0" in output.split(), (hook, output)
+    assert tl.phase("mounts").start_ns < tl.phase("hook").start_ns < tl.phase("pivot_root").start_ns  # type: ignore[operator]

@@ -159,17 +159,19 @@ async def test_after_the_exit_probes_detach_and_the_story_is_final() -> None:
         assert src.released == src.monitor_runs  # the app context no longer holds the stopped run
         t = view.query_one("#im-phases", DataTable)
         before = [(p.state, p.total, p.end_ns) for p in view.run_obj.timeline().phases]
-        cells = [t.get_cell(n, "events") for n in ("rootfs", "exit")]
+        cells = [t.get_cell(n, "events") for n in ("rootfs", "teardown")]
         # later activity on the host (the container's `docker rm` unmounting its root filesystem)
-        # still reaches the engine...
+        # still reaches the engine, as teardown (after the exit, not the rootfs phase)...
         late = [replace(e, ts=e.ts + 10**10) for e in src.runs[0].engine.timeline().phase("rootfs").events]
         src.runs[0].publish(late)
-        assert src.runs[0].engine.timeline().phase("rootfs").total > int(cells[0])  # it would have grown
+        grown = src.runs[0].engine.timeline()
+        assert grown.phase("teardown").total > int(cells[1])  # it would have grown
+        assert grown.phase("rootfs").total == int(cells[0])  # the rootfs phase ended with its work
         # ...but the finished story does not change
         await pilot.pause(0.6)  # a few 4 Hz refresh ticks
         view._refresh()
         assert [(p.state, p.total, p.end_ns) for p in view.run_obj.timeline().phases] == before
-        assert [t.get_cell(n, "events") for n in ("rootfs", "exit")] == cells
+        assert [t.get_cell(n, "events") for n in ("rootfs", "teardown")] == cells
         # a new Run starts fresh: a new run, new sessions
         view.query_one("#im-run", Button).press()
         await _wait(pilot, lambda: len(src.monitor_runs) == 2 and "probes detached" in str(status.render()))
@@ -255,7 +257,7 @@ async def test_errors_are_said_not_raised() -> None:
         assert not view.running
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_snapshot_after_a_run(snap_compare: Any, size: tuple[int, int]) -> None:
     """The story of the recorded run, namespaces phase selected (deterministic: recorded events).
     After an intended visual change: pytest tests/tui/test_image_monitor.py --snapshot-update"""
@@ -282,10 +284,44 @@ def test_snapshot_after_a_run(snap_compare: Any, size: tuple[int, int]) -> None:
         await _wait(pilot, lambda: bool(view.query(ProgressBar)) and len(pick._options) > 1)
         await _wait(pilot, lambda: "namespaces" in str(explain.render()))
         view._refresh()
+        if view._timer is not None:
+            view._timer.pause()  # the picture is of the finished story: no 4 Hz redraw while it is taken
         await pilot.pause(0.3)
         # at 80x24 the events log is a line or two high: where its deferred follow-the-end scroll has
         # got to is not deterministic, so the picture shows its top
         view.query_one("#im-events", Log).scroll_home(animate=False, immediate=True)
+        view.query_one("#im-explain-box").scroll_home(animate=False, immediate=True)
         await pilot.pause(0.1)
+        await pilot.pause()  # and every message (a late row highlight, a re-layout) is handled
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_phases_are_listed_by_start_with_bars_and_sources_on_demand() -> None:
+    """The table lists phases in the order they began (not a fixed order), each with a bar on one
+    time axis; `s` shows the selected phase's primary source in the explanation pane and back."""
+    src = FakeSource()
+    app = Host(src)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(ImageMonitorView)
+        view.query_one("#im-image", Input).value = "127.0.0.1:5077/e-bb:1"
+        view.query_one("#im-run", Button).press()
+        status = view.query_one("#im-status", Static)
+        await _wait(pilot, lambda: "probes detached" in str(status.render()))
+        tl = view.run_obj.timeline()
+        t = view.query_one("#im-phases", DataTable)
+        rows = [str(k.value) for k in t.rows]
+        starts = [tl.phase(n).start_ns for n in rows if tl.phase(n).start_ns is not None]
+        assert starts == sorted(starts) and len(starts) >= 10
+        assert rows == [p.name for p in tl.by_start()]
+        bar = str(t.get_cell("exec", "timeline"))
+        assert "█" in bar and bar.index("█") > str(t.get_cell("pull", "timeline")).index("█")
+        t.focus()
+        explain = view.query_one("#im-explain", Static)
+        view.selected = "security"
+        view._show_phase(tl)
+        assert "s: primary source" in str(explain.render())
+        await pilot.press("s")
+        assert "source: runc 1.1 libcontainer/standard_init_linux.go" in str(explain.render())
+        await pilot.press("s")
+        assert "only with --security-opt no-new-privileges" in str(explain.render())

@@ -115,3 +115,19 @@ def test_trace_ambiguous_command_lines_are_refused_with_a_hint(
         main(argv)
     assert exc.value.code == 2
     assert said in capsys.readouterr().err
+
+
+def test_trace_docker_run_options_reach_create() -> None:
+    from beefine_tui.cli import build_parser, parse
+    from beefine_tui.commands.trace import create_options
+
+    args = parse(build_parser(),
+        ["trace", "small", "--security-opt", "no-new-privileges", "--read-only", "--cap-drop", "ALL",
+         "--cap-drop", "NET_RAW", "--", "true"]
+    )  # fmt: skip
+    assert create_options(args) == {
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "cap_drop": ["ALL", "NET_RAW"],
+    }
+    assert create_options(parse(build_parser(), ["trace", "small"])) == {}

@@ -55,7 +55,7 @@ def story(events: list[Event], cid: str, **hints: object) -> StoryEngine:
 
 def test_every_creation_phase_found_in_order(events: list[Event]) -> None:
     tl = story(events, ECHO, pulling=False).timeline()
-    assert tl.found() == [*CREATION, "running", "exit"]
+    assert tl.found() == [*CREATION, "running", "exit", "teardown"]
     starts = [
         tl.phase(n).start_ns for n in ("rootfs", "namespaces", "mounts", "pivot_root", "hostname", "exec")
     ]
@@ -126,7 +126,7 @@ def test_missing_command_fails_at_exec_with_reason(events: list[Event]) -> None:
 def test_two_containers_at_once_get_separate_stories(events: list[Event]) -> None:
     a = story(events, EXIT3, pulling=False).timeline()
     b = story(events, EXIT4, pulling=False).timeline()
-    assert a.found() == b.found() == [*CREATION, "running", "exit"]
+    assert a.found() == b.found() == [*CREATION, "running", "exit", "teardown"]
     assert (a.exit_code, b.exit_code) == (3, 4)
     assert a.phase("hostname").details["hostname"] == EXIT3[:12]
     assert b.phase("hostname").details["hostname"] == EXIT4[:12]
@@ -154,7 +154,7 @@ def test_incremental_feeding_gives_the_same_story(events: list[Event]) -> None:
 def test_out_of_order_batches_are_sorted(events: list[Event]) -> None:
     eng = StoryEngine(StoryHints(container_id=ECHO, pulling=False))
     eng.feed(reversed(events))
-    assert eng.timeline().found() == [*CREATION, "running", "exit"]
+    assert eng.timeline().found() == [*CREATION, "running", "exit", "teardown"]
 
 
 def test_unknown_container_yields_nothing(events: list[Event]) -> None:

@@ -50,8 +50,10 @@ class FakeClient:
                 yield from outer.stream
 
         class Containers:
-            def create(self, image: str, cmd: Any, labels: dict[str, str], detach: bool) -> FakeContainer:
-                outer.created.append({"image": image, "cmd": cmd, "labels": labels})
+            def create(
+                self, image: str, cmd: Any, labels: dict[str, str], detach: bool, **options: Any
+            ) -> FakeContainer:
+                outer.created.append({"image": image, "cmd": cmd, "labels": labels, "options": options})
                 return outer.container
 
         class Images:
@@ -177,3 +179,12 @@ def test_daemon_lost_while_waiting() -> None:
         r.wait()
     r.stop()
     assert client.container.removed == 1
+
+
+def test_docker_run_options_are_passed_to_create() -> None:
+    client = FakeClient([], [0])
+    r, _ = run(client, ["true"])
+    r.create_options = {"security_opt": ["no-new-privileges"], "read_only": True}
+    r.create()
+    assert client.created[0]["options"] == {"security_opt": ["no-new-privileges"], "read_only": True}
+    r.stop()

@@ -44,6 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--xdp", action="store_true", help="also count the registry's packets with XDP on lo (local registry)"
     )
     parser.add_argument(
+        "--security-opt",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="as docker run --security-opt (e.g. no-new-privileges); repeatable",
+    )
+    parser.add_argument("--read-only", action="store_true", help="as docker run --read-only")
+    parser.add_argument(
+        "--cap-drop", action="append", default=[], metavar="CAP", help="as docker run --cap-drop; repeatable"
+    )
+    parser.add_argument(
         "--timeout", type=float, default=None, help="stop waiting for the container after N s"
     )
     parser.add_argument(
@@ -175,6 +186,7 @@ def _trace(
     tr = TraceRun(
         client, image, bus, command=cmd or None, pull=True if args.pull else None,
         exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
+        create_options=create_options(args),
     )  # fmt: skip
     tr.start_pump()
     stack.callback(tr.stop)
@@ -213,6 +225,18 @@ def _trace(
             f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
         )
     return 0
+
+
+def create_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The docker run options this trace passes on (docker SDK containers.create keywords)."""
+    opts: dict[str, Any] = {}
+    if getattr(args, "security_opt", None):
+        opts["security_opt"] = list(args.security_opt)
+    if getattr(args, "read_only", False):
+        opts["read_only"] = True
+    if getattr(args, "cap_drop", None):
+        opts["cap_drop"] = list(args.cap_drop)
+    return opts
 
 
 def _print(tl: Any, args: argparse.Namespace) -> None:

@@ -116,6 +116,7 @@ class ContainerRun:
     exec_roots: tuple[str, ...] = ()
     run_tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     on_progress: Callable[[dict[str, Any]], None] | None = None
+    create_options: dict[str, Any] = field(default_factory=dict)  # e.g. security_opt, read_only, cap_drop
     result: RunResult = field(default_factory=RunResult)
     _container: Any = None
     _watcher: BundleWatcher | None = None
@@ -204,7 +205,9 @@ class ContainerRun:
 
         labels = {LABEL: "1", "beefine.run": self.run_tag, **self.labels}
         try:
-            c = self.client.containers.create(self.image, self.command or None, labels=labels, detach=True)
+            c = self.client.containers.create(
+                self.image, self.command or None, labels=labels, detach=True, **self.create_options
+            )
         except docker.errors.ImageNotFound:
             raise NotFoundError(
                 f"no image {self.image} on the daemon", "pull it first or use --pull"

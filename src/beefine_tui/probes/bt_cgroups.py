@@ -20,8 +20,9 @@ SPEC = ProbeSpec(
     engine="bpftrace",
     description="cgroup mkdir/rmdir and task attach, per hierarchy (bpftrace)",
     teaches=(
-        "How a container gets its resource limits: a cgroup directory is made in each hierarchy "
-        "and the container's first process is moved into it before it runs the entrypoint."
+        "How a container gets its resource limits: a cgroup directory is made (one per controller "
+        "hierarchy on cgroup v1, one on v2) and the first `runc init` process is moved into it before "
+        "nsexec forks, so every process of the container inherits it."
     ),
     source="cgroups.bt",
     columns=("ts", "pid", "comm", "kind", "text"),

@@ -24,8 +24,9 @@ SPEC = ProbeSpec(
     engine="bpftrace",
     description="seccomp filters, prctl options and capability sets being set (bpftrace)",
     teaches=(
-        "The last steps before a container's entrypoint runs: no_new_privs, dropping capabilities "
-        "from the bounding set, setting the remaining ones, and installing the seccomp filter."
+        "The last steps before a container's entrypoint runs: installing the seccomp filter, dropping "
+        "capabilities from the bounding set and setting the remaining ones; PR_SET_NO_NEW_PRIVS only "
+        "when configured (--security-opt no-new-privileges), which moves seccomp after the drop."
     ),
     source="security.bt",
     columns=("ts", "pid", "comm", "kind", "text"),

@@ -3,9 +3,11 @@ cgroup:cgroup_mkdir, cgroup:cgroup_rmdir and cgroup:cgroup_attach_task tracepoin
 
 What a learner sees in a `docker run`: runc creates the container's cgroup (on cgroup v1 one directory
 per controller hierarchy, e.g. /docker/<id> under memory, pids, cpu...; on v2 one directory such as
-/system.slice/docker-<id>.scope), writes the resource limits from the OCI config's linux.resources
-into it, and moves its init process in by writing its pid to cgroup.procs (runc
-libcontainer/cgroups/fs and fs2: Apply). Events carry the path relative to the hierarchy root, the
+/system.slice/docker-<id>.scope) and moves the first `runc init` process in by writing its pid to
+cgroup.procs (runc libcontainer/cgroups/fs and fs2: Apply), before nsexec forks, so every later
+process inherits it; the limit values from the OCI config's linux.resources are written later (Set,
+at the procHooks sync after the container's mounts; runc 1.1 process_linux.go initProcess.start).
+Events carry the path relative to the hierarchy root, the
 hierarchy id and the controllers mounted on it (from /proc/self/cgroup and /proc/cgroups; 0 is the v2
 unified hierarchy).
 """
@@ -38,7 +40,8 @@ SPEC = ProbeSpec(
     description="cgroups created and removed, and processes moved into them, with their paths",
     teaches=(
         "Limits on a container's memory, CPU and pids live in a cgroup: you see runc create the "
-        "container's cgroup directories and move the container's first process into them."
+        "container's cgroup directories and move its first process into them before the namespaces "
+        "exist (the limit values are written later, after the container's mounts)."
     ),
     source="cgroups.bpf.c",
     columns=("ts", "pid", "comm", "kind", "text"),

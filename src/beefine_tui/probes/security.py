@@ -50,8 +50,11 @@ SPEC = ProbeSpec(
     engine="bcc",
     description="seccomp filters, prctl options (no_new_privs, capability drops...) and capset",
     teaches=(
-        "The last locks runc puts on a container before it runs your program: no_new_privs, a reduced "
-        "capability set and a seccomp filter, each seen as the syscall that sets it."
+        "The last locks runc puts on a container before it runs your program, each seen as the syscall "
+        "that sets it: the seccomp filter (prctl PR_SET_SECCOMP from runc 1.1), the capabilities "
+        "(PR_CAPBSET_DROP, capset, PR_CAP_AMBIENT) and, only with --security-opt no-new-privileges, "
+        "PR_SET_NO_NEW_PRIVS. Without it the filter is loaded before the capabilities are dropped; "
+        "with it, last, just before exec."
     ),
     source="security.bpf.c",
     columns=("ts", "pid", "comm", "kind", "text"),

@@ -12,9 +12,10 @@ SPEC = ProbeSpec(
     engine="xdp",
     description="per-protocol packet/byte counts and sampled headers on one interface (XDP, generic mode)",
     teaches=(
-        "What crosses a container's network interface (its veth, or the docker0 bridge): "
-        "ARP, then the TCP handshake or UDP, seen by an XDP program that only looks and lets "
-        "every packet pass."
+        "What arrives on a container's network interface (its veth, or the docker0 bridge): "
+        "ARP, then the TCP handshake or UDP, seen by an XDP program that only looks and lets every "
+        "packet pass. In generic (SKB) mode, used here, XDP runs in the core receive path after the "
+        "driver has built the packet, and sees incoming packets only, never outgoing ones."
     ),
     source=SOURCE,
     columns=("ts", "kind", "text"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,8 +24,8 @@ from textual.worker import Worker, WorkerState
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
 from beefine_tui.story.explanations import explain_kind, phase_title
-from beefine_tui.story.phases import PHASES, Timeline
-from beefine_tui.story.render import phase_detail_lines
+from beefine_tui.story.phases import PHASES, Phase, Timeline
+from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
 
 # checkbox id -> probe groups of story.trace.GROUP_PROBES (process is always on)
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -36,11 +37,19 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 
-# the phase table: column key -> header; the phase column is sized to what is left
-COLUMNS = (("phase", "phase"), ("state", ""), ("start ms", "at ms"), ("dur ms", "dur ms"), ("events", "ev"))
-# width the other columns take at most (values up to 99999.9 ms, 99999 events; cell padding 1 + 1)
-OTHER_COLUMNS = 3 + 9 + 9 + 7
+# the phase table, one row per phase in the order the phases began (they overlap): column key ->
+# (header, fixed width or None); the phase and timeline columns share what is left
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("phase", "phase", None),
+    ("state", "", 1),
+    ("start ms", "at ms", 7),  # up to 99999.9 ms
+    ("dur ms", "dur ms", 7),
+    ("events", "ev", 5),  # up to 99999 events
+    ("timeline", "timeline", None),
+)
+FIXED_WIDTH = sum(w or 0 for _, _, w in COLUMNS) + 2 * len(COLUMNS)  # fixed columns and cell padding
 TITLE_MAX = max(len(phase_title(n)) for n in PHASES)
+TITLE_MIN, BAR_MIN, BAR_MAX = 10, 8, 100
 LEFT_WIDE, LEFT_NARROW, NARROW_BELOW = 38, 28, 100
 DEFAULT_HINT = "e.g. busybox:latest"
 
@@ -170,6 +179,7 @@ class ImageMonitorSource:
 class ImageMonitorView(Vertical):
     DEFAULT_CSS = """
     ImageMonitorView { height: 1fr; }
+    ImageMonitorView #im-main { height: 1fr; }
     ImageMonitorView #im-left { width: 38; height: 1fr; }
     ImageMonitorView.-narrow #im-left { width: 28; }
     ImageMonitorView #im-hint, ImageMonitorView #im-fresh-note { color: $text-muted; }
@@ -177,12 +187,13 @@ class ImageMonitorView(Vertical):
     ImageMonitorView #im-right { width: 1fr; height: 1fr; }
     ImageMonitorView #im-top { height: auto; }
     ImageMonitorView #im-image { width: 1fr; }
-    ImageMonitorView #im-status { height: auto; max-height: 4; color: $warning; }
-    ImageMonitorView #im-progress { height: auto; max-height: 12; }
+    ImageMonitorView #im-status { height: auto; max-height: 2; color: $warning; padding: 0 1; }
+    ImageMonitorView #im-progress { height: auto; }
     ImageMonitorView #im-progress ProgressBar { width: 1fr; }
-    ImageMonitorView #im-phases { height: 1fr; min-height: 8; }
-    ImageMonitorView #im-explain { height: auto; max-height: 14; }
-    ImageMonitorView #im-events { height: 1fr; }
+    ImageMonitorView #im-phases { height: auto; max-height: 45%; min-height: 5; }
+    ImageMonitorView #im-explain-box { height: 1fr; min-height: 3; }
+    ImageMonitorView #im-explain { height: auto; }
+    ImageMonitorView #im-events { height: 1fr; min-height: 3; }
     ImageMonitorView #im-structure { display: none; height: 1fr; }
     ImageMonitorView.structure #im-structure { display: block; }
     ImageMonitorView.structure #im-events { display: none; }
@@ -192,6 +203,7 @@ class ImageMonitorView(Vertical):
         Binding("i", "toggle_structure", "Image structure"),
         Binding("ctrl+t", "toggle_structure", "Image structure", show=False),  # also while typing
         Binding("r", "run", "Run"),
+        Binding("s", "toggle_source", "Source"),  # the selected phase's primary source
     ]
 
     def __init__(self, source: Any = None) -> None:
@@ -206,11 +218,17 @@ class ImageMonitorView(Vertical):
         self._bars: dict[str, ProgressBar] = {}
         self._last_sig: tuple[Any, ...] = ()
         self._phase_width = TITLE_MAX
+        self._bar_width = BAR_MIN
+        self._order: tuple[str, ...] = PHASES  # the table's row order (by start once a run shows)
+        self.show_source = False
+        self._explained = ""  # the phase the explanation pane shows
+        self._explain_shown: tuple[str, str] = ("", "")  # (phase, text) last put in the pane
         self._outcome = ""  # how the run ended, said again once the probes are detached
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
-            with Vertical(id="im-left"):
+        with Horizontal(id="im-main"):
+            # the controls scroll on a short terminal; the status line below them always shows
+            with VerticalScroll(id="im-left"):
                 yield Input(placeholder="image to pull", id="im-image")
                 yield Label(DEFAULT_HINT, id="im-hint")
                 yield Select[str]([], prompt="or pick an image", id="im-pick", allow_blank=True)
@@ -222,13 +240,14 @@ class ImageMonitorView(Vertical):
                 for cid, label, _ in GROUPS:
                     yield Checkbox(label, value=True, id=cid)
                 yield Button("Run", id="im-run", variant="primary")
-                yield Static("", id="im-status")
-                yield VerticalScroll(id="im-progress")
+                yield Vertical(id="im-progress")
             with Vertical(id="im-right"):
                 yield DataTable(id="im-phases", cursor_type="row")
-                yield Static("", id="im-explain")
+                with VerticalScroll(id="im-explain-box"):
+                    yield Static("", id="im-explain")
                 yield Log(id="im-events", max_lines=2000)
                 yield Log(id="im-structure", max_lines=5000)
+        yield Static("", id="im-status")
 
     def on_mount(self) -> None:
         self._build_table()
@@ -247,24 +266,31 @@ class ImageMonitorView(Vertical):
         narrow = event.size.width < NARROW_BELOW
         self.set_class(narrow, "-narrow")
         left = LEFT_NARROW if narrow else LEFT_WIDE
-        # phase padding (2) and the vertical scrollbar (2) besides the other columns
-        width = max(8, min(TITLE_MAX, event.size.width - left - OTHER_COLUMNS - 4))
-        if width != self._phase_width:
-            self._phase_width = width
+        # what the phase title and the timeline bar share: the right pane less the fixed columns and
+        # the vertical scrollbar (2)
+        free = event.size.width - left - FIXED_WIDTH - 2
+        title = max(TITLE_MIN, min(TITLE_MAX, free - BAR_MIN))
+        bar = max(BAR_MIN, min(BAR_MAX, free - title))
+        if (title, bar) != (self._phase_width, self._bar_width):
+            self._phase_width, self._bar_width = title, bar
             self._build_table()
 
     def _build_table(self) -> None:
-        """(Re)make the phase table with the phase column `_phase_width` wide (longer titles are cut;
-        the panel below says the selected one in full)."""
+        """(Re)make the phase table: the phase column `_phase_width` wide (longer titles are cut; the
+        panel below says the selected one in full), the timeline `_bar_width`, rows in `_order`."""
         t = self.query_one("#im-phases", DataTable)
         t.clear(columns=True)
-        for key, label in COLUMNS:
-            t.add_column(label, key=key, width=self._phase_width if key == "phase" else None)
-        for name in PHASES:
-            t.add_row(phase_title(name), STATE_MARK["pending"], "", "", "0", key=name)
+        for key, label, width in COLUMNS:
+            if key == "phase":
+                width = self._phase_width
+            elif key == "timeline":
+                width = self._bar_width
+            t.add_column(label, key=key, width=width)
+        for name in self._order:
+            t.add_row(phase_title(name), STATE_MARK["pending"], "", "", "0", "", key=name)
         self._last_sig = ()  # the next refresh fills the new table
-        if self.selected != PHASES[0]:
-            t.move_cursor(row=PHASES.index(self.selected), scroll=False)
+        if self.selected != self._order[0]:
+            t.move_cursor(row=self._order.index(self.selected), scroll=False)
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -420,7 +446,7 @@ class ImageMonitorView(Vertical):
     def _draw_progress(self) -> None:
         with self._plock:
             items = list(self._progress.items())
-        box = self.query_one("#im-progress", VerticalScroll)
+        box = self.query_one("#im-progress", Vertical)
         for lid, (status, cur, tot) in items:
             bar = self._bars.get(lid)
             if bar is None:
@@ -429,21 +455,30 @@ class ImageMonitorView(Vertical):
                 box.mount(Vertical(Label(f"{lid} {status}", classes="bar-label"), bar, classes="bar-row"))
             else:
                 row = bar.parent
-                if row is not None:
-                    row.query_one(Label).update(f"{lid} {status}")
+                label = row.query_one(Label) if row is not None else None
+                if label is not None and str(label.render()) != f"{lid} {status}":
+                    label.update(f"{lid} {status}")  # only on change: an update re-lays the pane out
             if status in ("Download complete", "Pull complete", "Already exists", "Verifying Checksum"):
                 bar.update(total=max(tot, 1), progress=max(tot, 1))
             elif tot:
                 bar.update(total=tot, progress=cur)
 
     def show_timeline(self, tl: Timeline) -> None:
-        sig = tuple((p.state, p.total, p.end_ns) for p in tl.phases)
+        """The phases in the order they began, each with a bar for its span on one time axis, so the
+        overlaps (runc's cgroup limits while [2:INIT] mounts, the hook, teardown) are visible."""
+        sig = tuple((p.state, p.total, p.start_ns, p.end_ns) for p in tl.phases)
         if sig == self._last_sig:
             return
+        ordered = tl.by_start()
+        order = tuple(p.name for p in ordered)
+        if order != self._order:
+            self._order = order
+            self._build_table()
         self._last_sig = sig
         t = self.query_one("#im-phases", DataTable)
+        end = timeline_end(tl)
         with self.app.batch_update():
-            for p in tl.phases:
+            for p in ordered:
                 start = "" if p.start_ns is None or tl.t0 is None else f"{(p.start_ns - tl.t0) / 1e6:.1f}"
                 dur = "" if p.duration_ns is None else f"{p.duration_ns / 1e6:.1f}"
                 for col, val in (
@@ -452,6 +487,7 @@ class ImageMonitorView(Vertical):
                     ("start ms", start),
                     ("dur ms", dur),
                     ("events", str(p.total)),
+                    ("timeline", _bar(p, tl.t0, end, self._bar_width)),
                 ):
                     t.update_cell(p.name, col, val)
             self._show_phase(tl)
@@ -464,15 +500,48 @@ class ImageMonitorView(Vertical):
             if run is not None:
                 self._show_phase(run.timeline())
 
+    def action_toggle_source(self) -> None:
+        self.show_source = not self.show_source
+        run = self.run_obj
+        if run is not None:
+            self._show_phase(run.timeline())
+        else:
+            self.query_one("#im-explain", Static).update(self._source_text(self.selected))
+            self._explain_shown = ("", "")  # the next story redraws the pane
+
+    @staticmethod
+    def _source_text(name: str) -> Text:
+        from beefine_tui.story.explanations import phase_source
+
+        return Text.assemble(("source: ", "bold"), phase_source(name) or "none recorded")
+
     def _show_phase(self, tl: Timeline) -> None:
         p = tl.phase(self.selected)
-        head = f"[b]{p.title}[/b] - {p.state}"
+        # plain Text: paths and flags in the details must never be read as markup
+        text = Text.assemble((p.title, "bold"), f" - {p.state}")
         if p.reason:
-            head += f": {p.reason}"
-        lines = [head, *phase_detail_lines(p, limit=6), "", p.explanation]
-        kinds = [k for k, _ in p.counts.most_common(3) if explain_kind(k)]
-        lines += [f"[i]{k}[/i]: {explain_kind(k)}" for k in kinds]
-        self.query_one("#im-explain", Static).update("\n".join(lines))
+            text.append(f": {p.reason}")
+        for line in phase_detail_lines(p, limit=8):
+            text.append("\n" + line)
+        if self.show_source:
+            text.append("\n\n")
+            text.append_text(self._source_text(p.name))
+        else:
+            text.append("\n\n" + p.explanation)
+            text.append("\n(s: primary source)", style="dim")
+        # the three most frequent kinds that have an explanation (ties by name: a stable picture)
+        kinds = sorted((k for k in p.counts if explain_kind(k)), key=lambda k: (-p.counts[k], k))
+        for k in kinds[:3]:
+            text.append("\n")
+            text.append(k, style="italic")
+            text.append(f": {explain_kind(k)}")
+        if (p.name, text.plain) != self._explain_shown:
+            self._explain_shown = (p.name, text.plain)
+            self.query_one("#im-explain", Static).update(text)  # re-lays the pane out: only on change
+        if p.name != self._explained:
+            # another phase's explanation starts at its top, not where the last one was scrolled to
+            self._explained = p.name
+            self.query_one("#im-explain-box", VerticalScroll).scroll_home(animate=False, immediate=True)
         log = self.query_one("#im-events", Log)
         log.clear()
         rows = []
@@ -497,6 +566,11 @@ class ImageMonitorView(Vertical):
     def _structure(self, image: str) -> list[str]:
         result: list[str] = self.source.structure(image)
         return result
+
+
+def _bar(p: Phase, t0: int | None, end: int | None, width: int) -> Text:
+    style = {"failed": "red", "active": "green"}.get(p.state, "cyan")
+    return Text(timeline_bar(p, t0, end, width), style=style)
 
 
 def _args(args: dict[str, Any]) -> str:

@@ -60,11 +60,21 @@ class BundleSummary:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def root_line(self) -> str:
+        """Where the root filesystem is: Docker points root.path at the overlay's merged dir, outside
+        the bundle (moby daemon/oci_linux.go; runtime-spec config.md "root")."""
+        bundle_dir = os.path.dirname(self.path)
+        ro = " (readonly)" if self.root_readonly else ""
+        if _outside(self.root, bundle_dir):
+            return f"root.path: {self.root}{ro}, outside the bundle {bundle_dir}"
+        return f"root.path: {self.root or '?'}{ro}"
+
     def lines(self) -> list[str]:
         """A short human summary."""
         caps = ", ".join(c.removeprefix("CAP_") for c in self.capabilities)
         out = [
             f"process.args: {' '.join(self.args)}  (cwd {self.cwd or '/'}, user {self.user or '0:0'})",
+            self.root_line(),
             f"namespaces: {', '.join(self.namespaces)}",
             f"mounts: {len(self.mounts)}: "
             + ", ".join(f"{m['type']} {m['destination']}" for m in self.mounts),
@@ -75,6 +85,10 @@ class BundleSummary:
             f"maskedPaths: {len(self.masked_paths)}, readonlyPaths: {len(self.readonly_paths)}",
         ]
         return out
+
+
+def _outside(root: str, bundle_dir: str) -> bool:
+    return bool(root and bundle_dir) and os.path.isabs(root) and not root.startswith(bundle_dir + "/")
 
 
 def summarise(config: dict[str, Any], path: str = "") -> BundleSummary:

@@ -73,6 +73,29 @@ class _Proc:
     untar_dir: str | None = None  # cache-id of the layer a docker-untar helper unpacks
     stage: str = ""  # runc stage comm, once seen
     workload: bool = False  # the container's pid 1 (after exec) and its descendants
+    hook: bool = False  # an OCI hook runc runs (Docker's libnetwork-setkey) and its children
+
+
+# file events of dockerd/containerd that are ours by path (the -init layer, the bundle, their removal)
+_FILE_KINDS = frozenset(
+    {
+        "open",
+        "write",
+        "read",
+        "mkdir",
+        "symlink",
+        "link",
+        "mknod",
+        "unlink",
+        "rmdir",
+        "rename",
+        "chmod",
+        "chown",
+    }
+)
+# a cgroup control file runc writes (devices.allow, memory.limit_in_bytes, pids.max, cgroup.procs):
+# runc 1.1 opens them relative to an fd on /sys/fs/cgroup, so the path may start at the controller
+_CGROUP_FILE = re.compile(r"/[a-z_]+\.[a-z_.]+$")
 
 
 @dataclass
@@ -82,11 +105,18 @@ class _State:
     entry_exec: Event | None = None
     exec_failed: Event | None = None
     pivoted: bool = False
+    pivoting: bool = False  # pivotRoot() opened the old and the new root: pivot_root comes next
+    started: bool = False  # `runc start` ran: dockerd's and containerd's setup work is over
     hostname_set: bool = False
     exit_ev: Event | None = None
     init_exit_before_exec: Event | None = None
     pull_window: tuple[int, int] | None = None
     xdp_counts: list[Event] = field(default_factory=list)
+    hook_pid: int | None = None  # the prestart hook runc runs, while it runs
+    other_hooks: set[int] = field(default_factory=set)  # other containers' hooks running now
+    netns_unattributed: int = 0  # dockerd netns work while another container's hook ran too
+    fifo_open: Event | None = None  # [2:INIT]'s open of exec.fifo returned: `runc start` came
+    chain: list[tuple[int, int, int, str]] = field(default_factory=list)  # (ts, pid, by pid, what)
 
 
 def _skip_pending(tl: Timeline, names: Iterable[str], reason: str) -> None:
@@ -207,7 +237,7 @@ class StoryEngine:
             if name is None:
                 ignored += 1
                 continue
-            phases[name].add(ev)
+            phases[name].add(ev, span=_spans(ev, name))
         tl = Timeline(
             container_id=h.container_id,
             phases=[phases[n] for n in PHASES],
@@ -216,6 +246,8 @@ class StoryEngine:
             ignored=ignored,
             error=h.error,
         )
+        starts = [p.start_ns for p in tl.phases if p.start_ns is not None]
+        tl.t0 = min(starts) if starts else None  # the details' times are relative to it
         self._finish(tl, st)
         starts = [p.start_ns for p in tl.phases if p.start_ns is not None]
         tl.t0 = min(starts) if starts else None
@@ -261,11 +293,15 @@ class StoryEngine:
             cp.ours = cp.ours or proc.ours
             cp.untar_dir = cp.untar_dir or proc.untar_dir
             cp.workload = cp.workload or proc.workload
+            cp.hook = cp.hook or proc.hook
             if proc.untar_dir is not None:
                 return "unpack" if self._untar_is_ours(proc.untar_dir, ev.ts, st) else None
             if not proc.ours:
                 return None
+            if proc.hook:
+                return "hook"
             if proc.stage and not proc.workload:
+                st.chain.append((ev.ts, child, ev.pid, f"{proc.stage} clones"))
                 return "namespaces"
             return self._after_exec(proc, st) if st.entry_exec else "runtime"
 
@@ -273,6 +309,10 @@ class StoryEngine:
             argv = tuple(str(a) for a in args.get("argv") or ())
             filename = str(args.get("filename", ""))
             ret = int(args.get("ret", 0))
+            prev_argv = proc.argv
+            if prev_argv[:2] == ("runc", "init"):
+                # runc init's second exec, of its cloned binary (by fd: /dev/fd/N or execveat)
+                argv = ("runc", "init", *argv[2:]) if argv[:2] != ("runc", "init") else argv
             if ret >= 0:
                 proc.argv = argv
             joined = " ".join((filename, *argv))
@@ -282,7 +322,32 @@ class StoryEngine:
             if self._mentions_us(joined) and not proc.ours:
                 proc.ours = True
             if not proc.ours:
+                if "libnetwork-setkey" in argv[:2]:
+                    st.other_hooks.add(ev.pid)  # another container's hook: dockerd's netns work is shared
                 return None
+            if ret >= 0 and argv[:1] == ("runc",) and "start" in argv:
+                st.started = True
+            if ret >= 0 and st.entry_exec is None:
+                label = _exec_label(filename, argv)
+                if prev_argv[:2] == ("runc", "init"):
+                    label = f"runc init again, from its sealed copy ({filename or 'by fd'})"
+                st.chain.append((ev.ts, ev.pid, proc.ppid, label))
+            parent = st.procs.get(proc.ppid)
+            if proc.hook or (argv and "libnetwork-setkey" in argv[:2]):
+                proc.hook = True  # moby daemon/oci_linux.go withLibnetwork: the prestart hook
+                st.hook_pid = st.hook_pid or ev.pid
+                return "hook"
+            if (
+                parent is not None
+                and parent.comm == "runc"
+                and not proc.stage
+                and ev.pid != st.init_pid
+                and argv
+                and argv[0] != "runc"
+                and ret >= 0
+            ):
+                proc.hook = True  # any other OCI hook runc runs (config.json hooks)
+                return "hook"
             if ev.pid == st.init_pid or proc.stage == INIT_COMM:
                 if ret < 0:
                     st.exec_failed = st.exec_failed or ev
@@ -302,7 +367,12 @@ class StoryEngine:
 
         if kind == "exit":
             if not proc.ours:
+                st.other_hooks.discard(ev.pid)
                 return None
+            if proc.hook:
+                if ev.pid == st.hook_pid:
+                    st.hook_pid = None
+                return "hook"
             if ev.pid == st.init_pid:
                 if st.entry_exec is not None:
                     st.exit_ev = ev
@@ -314,6 +384,8 @@ class StoryEngine:
         if kind in ("cgroup_mkdir", "cgroup_attach"):
             path = str(args.get("path", ""))
             return "cgroup" if self._mentions_us(path) else None
+        if kind == "cgroup_rmdir":
+            return "teardown" if self._mentions_us(str(args.get("path", ""))) else None
 
         if kind == "xdp_counts":
             st.xdp_counts.append(ev)
@@ -321,25 +393,34 @@ class StoryEngine:
             # packets on the interface the registry traffic crosses (lo for a local registry), while we pull
             return "pull" if self._in_pull(ev.ts, st) and self.hints.pulling else None
 
+        if st.hook_pid is not None and not proc.ours and proc.comm == "dockerd" and _netns_work(kind, args):
+            # while the hook waits, dockerd (libnetwork) enters the container's network namespace and
+            # opens a netlink socket there to set up eth0; the veth move itself is netlink, not traced.
+            # Attributed by time, so only while no other container's hook runs (the events do not
+            # say which namespace); otherwise counted as not attributed, and the story says so.
+            if st.other_hooks:
+                st.netns_unattributed += 1
+                return None
+            return "hook"
         if kind in ("connect", "socket", "tcp_state") and not proc.ours:
             return self._classify_pull_net(ev, st)
 
-        if kind in ("open", "write", "read") and not proc.ours:
+        if kind in _FILE_KINDS and not proc.ours:
             path = str(args.get("path", ""))
             if "GetImageBlob" in path and self._in_pull(ev.ts, st):
                 return "pull"
             if self._mentions_us(path):
                 if "config.json" in path:
-                    return "bundle"
-                return "bundle" if "io.containerd.runtime" in path else "rootfs"
+                    return self._late("bundle", st)
+                return self._late("bundle" if "io.containerd.runtime" in path else "rootfs", st)
             return None
 
         if kind == "mount" and not proc.ours:
             if str(args.get("fstype", "")) == "overlay" and self._mentions_us(str(args.get("target", ""))):
-                return "rootfs"
+                return self._late("rootfs", st)
             return None
         if kind == "umount" and not proc.ours:
-            return "rootfs" if self._mentions_us(str(args.get("target", ""))) else None
+            return self._late("rootfs", st) if self._mentions_us(str(args.get("target", ""))) else None
 
         if not proc.ours:
             if h.container_id and ev.container == h.container_id:
@@ -347,10 +428,23 @@ class StoryEngine:
             return None
 
         # --- our processes: runc, its stages, the init process, the workload ---------------------
+        if proc.hook:
+            return "hook" if st.entry_exec is None else self._after_exec(proc, st)
         if kind in ("open", "write", "read"):
             path = str(args.get("path", ""))
             if "config.json" in path and not proc.stage:
-                return "bundle"
+                return self._late("bundle", st)
+            if (
+                not proc.stage
+                and proc.comm == "runc"  # not the shim's OOM watch (cgroup.event_control) at start
+                and not st.started
+                and self._mentions_us(path.rpartition("/")[0])
+                and _CGROUP_FILE.search(path)
+                and (kind == "write" or "O_WRONLY" in str(args.get("flags", "")))
+                and (path.startswith("/sys/fs/cgroup/") or not path.startswith("/"))
+            ):
+                # runc writes the limits (and cgroup.procs) into the container's cgroup
+                return "cgroup"
         if st.entry_exec is not None:
             return self._after_exec(proc, st)
         if kind in ("clone", "clone3", "unshare", "setns"):
@@ -360,6 +454,15 @@ class StoryEngine:
         # runc:[2:INIT], before the entrypoint: rootfs_linux.go order, then standard_init_linux.go
         if kind == "pivot_root":
             st.pivoted = True
+            return "pivot_root"
+        if (
+            not st.pivoted
+            and kind == "open"
+            and args.get("path") == "/"
+            and "O_DIRECTORY" in str(args.get("flags"))
+        ):
+            st.pivoting = True  # pivotRoot(): open the old root, then the new one, then pivot_root(2)
+        if st.pivoting and not st.pivoted and kind not in ("mount", "umount"):
             return "pivot_root"
         if kind == "sethostname":
             st.hostname_set = True
@@ -372,8 +475,20 @@ class StoryEngine:
                 self._learned_mount_id = cache_id_of_dir(src)
             if not st.pivoted:
                 return "mounts"
-            # right after pivot_root: make the old root a slave and detach it (pivotRoot())
-            return "security" if st.hostname_set else "pivot_root"
+            if st.hostname_set:
+                return "security"  # readonlyPaths and maskedPaths (standard_init_linux.go Init)
+            if str(args.get("target", "")) == ".":
+                return "pivot_root"  # pivotRoot(): make the old root a slave, then detach it
+            return "mounts"  # finalizeRootfs: read-only remounts (ro tmpfs, --read-only's /)
+        if kind == "open" and st.pivoted and _is_fifo_open(args):
+            # standard_init_linux.go: open(/proc/self/fd/<exec.fifo>, O_WRONLY) blocks until
+            # `runc start` opens the fifo for reading; only then does [2:INIT] exec
+            st.fifo_open = st.fifo_open or ev
+            return "exec"
+        if st.fifo_open is not None:
+            return "exec"
+        if st.pivoted and not st.hostname_set:
+            return "pivot_root"  # the rest of prepareRootfs after pivotRoot (reOpenDevNull)
         return "security" if st.pivoted else "mounts"
 
     @staticmethod
@@ -382,7 +497,16 @@ class StoryEngine:
         (`runc delete`, runtime.md "delete")."""
         if proc.workload or st.exit_ev is None:
             return "running"
-        return "exit"
+        return "teardown"
+
+    @staticmethod
+    def _late(name: str, st: _State) -> str:
+        """dockerd's and containerd's work on the rootfs and the bundle ends when the container runs:
+        what they do later (the umount of the rootfs, removing the bundle) is teardown, and writes to
+        the container's files while it runs are part of running, so neither phase lasts until the end."""
+        if st.exit_ev is not None or st.init_exit_before_exec is not None:
+            return "teardown"
+        return "running" if st.entry_exec is not None or st.started else name
 
     def _classify_docker(self, ev: Event) -> str | None:
         cid = ev.container
@@ -397,6 +521,7 @@ class StoryEngine:
             "container_create": "rootfs",
             "container_start": "runtime",
             "container_exit": "exit",
+            "container_output": "exit",
             "bundle": "bundle",
             "error": "exec",
         }.get(ev.kind)
@@ -478,6 +603,13 @@ class StoryEngine:
         # mounts
         m = P("mounts")
         m.details["mounts"] = self._mount_lines([e for e in m.events if e.kind == "mount"])[:200]
+        pivot_ts = next((e.ts for e in P("pivot_root").events if e.kind == "pivot_root"), None)
+        if pivot_ts is not None:
+            # rootfs_linux.go finalizeRootfs: after pivot_root, remount read-only what config.json
+            # asks (a read-only tmpfs, and / itself with --read-only: readonly root)
+            late = [e for e in m.events if e.kind == "mount" and e.ts > pivot_ts]
+            if late:
+                m.details["remounts_after_pivot"] = [self._mount_line(e) for e in late]
         # pivot_root / hostname
         pv = [e for e in P("pivot_root").events if e.kind == "pivot_root"]
         if pv:
@@ -488,16 +620,49 @@ class StoryEngine:
             P("hostname").details = {"hostname": hn[0].args.get("name")}
         # cgroup
         cg = P("cgroup")
-        paths = sorted({str(e.args.get("path", "")) for e in cg.events})
+        tree = [e for e in cg.events if e.kind in ("cgroup_mkdir", "cgroup_attach")]
+        paths = sorted({str(e.args.get("path", "")) for e in tree})
         if paths:
-            cg.details = {"paths": paths, "hierarchies": len({e.args.get("hierarchy") for e in cg.events})}
+            cg.details = {"paths": paths, "hierarchies": len({e.args.get("hierarchy") for e in tree})}
+            attach = [e for e in tree if e.kind == "cgroup_attach"]
+            if attach:
+                cg.details["attached"] = {
+                    "pid": attach[0].args.get("target_pid"),
+                    "comm": attach[0].args.get("target_comm"),
+                    "ms": _rel(attach[0].ts, tl.t0),
+                }
+        limit_files = [
+            e
+            for e in cg.events
+            if e.kind == "open" and not str(e.args.get("path", "")).endswith("cgroup.procs")
+        ]
+        if limit_files:
+            names = Counter(str(e.args.get("path", "")).rpartition("/")[2] for e in limit_files)
+            cg.details["limits_written"] = dict(sorted(names.items()))
+            ns_start = P("namespaces").start_ns
+            late = [e for e in limit_files if ns_start is not None and e.ts > ns_start]
+            if late:
+                cg.details["limits_ms"] = _rel(late[0].ts, tl.t0)
+        self._runtime_details(tl, st)
+        self._hook_details(P("hook"))
+        if st.netns_unattributed:
+            P("hook").details["dockerd_netns_unattributed"] = st.netns_unattributed
+        self._rootfs_init_layer(P("rootfs"))
+        self._dev_details(P("mounts"))
+        self._teardown_details(P("teardown"))
+        if st.fifo_open is not None:
+            sec_end = P("security").end_ns
+            P("exec").details["exec_fifo"] = {
+                "ready_ms": _rel(sec_end, tl.t0),
+                "released_ms": _rel(st.fifo_open.ts, tl.t0),
+            }
         # security
         sec = P("security")
         sec.details = self._security_details(sec)
         # exec
         ex = P("exec")
         if st.entry_exec is not None:
-            ex.details = {
+            ex.details |= {
                 "filename": st.entry_exec.args.get("filename"),
                 "argv": st.entry_exec.args.get("argv"),
                 "pid_on_host": st.entry_exec.pid,
@@ -516,6 +681,13 @@ class StoryEngine:
                 why.append(f"Docker: {h.error}")
             ex.reason = "; ".join(why)
             _skip_pending(tl, ("running", "exit"), "the entrypoint never ran")
+        if P("hook").state == PENDING and P("pivot_root").state == DONE:
+            P("hook").state = SKIPPED
+            P(
+                "hook"
+            ).reason = (
+                "no prestart hook ran before pivot_root (no network to hand over: --network none or host)"
+            )
         # running / exit
         run = P("running")
         if st.entry_exec is not None:
@@ -528,10 +700,115 @@ class StoryEngine:
             code = st.exit_ev.args.get("code")
             tl.exit_code = int(code) if isinstance(code, int) else None
             P("exit").details = {"code": code, "signal": st.exit_ev.args.get("signal")}
+        printed = [e for e in P("exit").events if e.kind == "container_output"]
+        if printed:
+            P("exit").details["output"] = str(printed[-1].args.get("output", ""))
         if docker_exit and tl.exit_code is None:
             code = docker_exit[-1].args.get("code")
             tl.exit_code = int(code) if isinstance(code, int) else None
             P("exit").details.setdefault("code", code)
+
+    def _runtime_details(self, tl: Timeline, st: _State) -> None:
+        """The process chain (who made whom, with host pids) and how `runc init` was started twice."""
+        rt = tl.phase("runtime")
+        chain = [
+            {"ms": _rel(ts, tl.t0), "pid": pid, "by": by, "what": what} for ts, pid, by, what in st.chain[:40]
+        ]
+        if chain:
+            rt.details["chain"] = chain
+        inits = [
+            e
+            for e in rt.events
+            if e.kind == "exec" and tuple(e.args.get("argv") or ())[:2] == ("runc", "init")
+        ]
+        if inits:
+            bind = any(
+                e.kind == "mount" and str(e.args.get("source", "")) == "/proc/self/exe" for e in rt.events
+            )
+            rt.details["runc_init_execs"] = [str(e.args.get("filename") or "(by fd)") for e in inits]
+            if len(inits) > 1:
+                rt.details["clone_method"] = (
+                    "a read-only bind mount of /proc/self/exe (cloned_binary.c try_bindfd)"
+                    if bind
+                    else "a sealed memfd copy (cloned_binary.c clone_binary)"
+                )
+        subreaper = [
+            e.pid for e in rt.events if e.kind == "prctl" and e.args.get("option") == "PR_SET_CHILD_SUBREAPER"
+        ]
+        if subreaper:
+            rt.details["subreapers"] = sorted(set(subreaper))
+        if tl.init_pid is not None:
+            rt.details["init_pid_on_host"] = tl.init_pid
+
+    def _hook_details(self, p: Phase) -> None:
+        execs = [e for e in p.events if e.kind == "exec"]
+        if execs:
+            p.details["hooks"] = [" ".join(str(a) for a in (e.args.get("argv") or ())[:2]) for e in execs]
+            netns = [e for e in p.events if e.comm == "dockerd" and e.kind == "setns"]
+            if netns:
+                p.details["dockerd_netns"] = {
+                    "setns": len(netns),
+                    "netlink_sockets": sum(1 for e in p.events if e.comm == "dockerd" and e.kind == "socket"),
+                }
+            p.details["connects"] = sorted(
+                {
+                    str(e.args.get("path", ""))
+                    for e in p.events
+                    if e.kind == "connect" and "libnetwork" in str(e.args.get("path", ""))
+                }
+            )
+
+    def _rootfs_init_layer(self, p: Phase) -> None:
+        """What dockerd put in the container's -init layer (moby daemon/initlayer Setup)."""
+        made: list[str] = []
+        for e in p.events:
+            path = str(e.args.get("path", ""))
+            ok = int(e.args.get("ret", 0)) >= 0
+            if "-init/merged/" not in path or not ok:
+                continue
+            if e.kind in ("mkdir", "symlink") or (
+                e.kind == "open" and "O_CREAT" in str(e.args.get("flags", ""))
+            ):
+                made.append(path.partition("-init/merged")[2])
+        if made:
+            p.details["init_layer"] = list(dict.fromkeys(made))
+
+    def _dev_details(self, p: Phase) -> None:
+        """The /dev runc makes in its tmpfs (rootfs_linux.go createDevices, setupDevSymlinks, setupPtmx)."""
+        nodes, links = [], []
+        for e in p.events:
+            if int(e.args.get("ret", 0)) < 0:
+                continue
+            path = str(e.args.get("path", ""))
+            if "/dev/" not in path:
+                continue
+            name = "/dev/" + path.rpartition("/dev/")[2]
+            if e.kind == "mknod":
+                nodes.append(f"{name} {e.args.get('dev', '')}")
+            elif e.kind == "symlink":
+                links.append(f"{name} -> {e.args.get('target', '')}")
+        if nodes or links:
+            p.details["dev"] = {"nodes": nodes, "symlinks": links}
+
+    def _teardown_details(self, p: Phase) -> None:
+        d: dict[str, Any] = {}
+        rm = [e for e in p.events if e.kind == "cgroup_rmdir"]
+        if rm:
+            d["cgroups_removed"] = len(rm)
+        um = [
+            f"{e.comm}: {e.args.get('target')}"
+            for e in p.events
+            if e.kind == "umount" and int(e.args.get("ret", 0)) >= 0
+        ]
+        if um:
+            d["umounts"] = um
+        runs = [e for e in p.events if e.kind == "exec"]
+        if runs:
+            d["commands"] = [
+                _exec_label(str(e.args.get("filename", "")), tuple(e.args.get("argv") or ())) for e in runs
+            ]
+        if d:
+            p.details.update(d)
 
     def _pull_details(self, p: Phase) -> None:
         layers: dict[str, dict[str, Any]] = {}
@@ -597,6 +874,11 @@ class StoryEngine:
             ok = int(a.get("ret", 0)) >= 0
             if kind == "exec":
                 rec["helpers"] += 1
+            elif kind == "unshare" and ok:
+                # pkg/chrootarchive chroot_linux.go: its own mount namespace, then pivot_root
+                rec["unshare"] = str(a.get("flags", ""))
+            elif kind == "pivot_root" and ok:
+                rec["pivot_root"] = str(a.get("new_root", ""))
             elif kind == "open" and "O_CREAT" in str(a.get("flags", "")) and ok:
                 rec["files"] += 1
             elif kind == "write":
@@ -689,27 +971,124 @@ class StoryEngine:
         return f"{kind} {src} -> {a.get('target', '')} [{flags}]" + (f" {data}" if data else "")
 
     def _security_details(self, sec: Phase) -> dict[str, Any]:
+        """What this run did, in the order it did it: which path runc took depends on whether
+        prctl(PR_SET_NO_NEW_PRIVS) happened (standard_init_linux.go Init)."""
         d: dict[str, Any] = {}
+        nnp_ts = seccomp_ts = drop_ts = None
+        drops = ambient = 0
+        masks: list[str] = []
         for e in sec.events:
             a = e.args
             ret = int(a.get("ret", 0))
-            if e.kind == "capset" and ret >= 0:
-                d["capabilities"] = a.get("effective") or a.get("permitted")
-            elif e.kind == "prctl" and "NO_NEW_PRIVS" in str(a.get("option", "")) and ret >= 0:
+            opt = str(a.get("option", ""))
+            if ret < 0 and e.kind != "mount":
+                continue
+            if e.kind == "capset":
+                d["capabilities"] = a.get("effective") or a.get("permitted") or []
+            elif e.kind == "prctl" and "NO_NEW_PRIVS" in opt:
                 d["no_new_privs"] = True
-            elif ret >= 0 and (
-                (e.kind == "seccomp" and "SET_MODE_FILTER" in str(a.get("op", "")))
-                or (e.kind == "prctl" and "PR_SET_SECCOMP" in str(a.get("option", "")))
+                nnp_ts = nnp_ts or e.ts
+            elif (e.kind == "seccomp" and "SET_MODE_FILTER" in str(a.get("op", ""))) or (
+                e.kind == "prctl" and opt == "PR_SET_SECCOMP"
             ):
                 d["seccomp_loaded"] = True
+                d["seccomp_via"] = (
+                    "prctl(PR_SET_SECCOMP)" if e.kind == "prctl" else "seccomp(SET_MODE_FILTER)"
+                )
+                seccomp_ts = seccomp_ts or e.ts
+            elif e.kind == "prctl" and opt == "PR_CAPBSET_DROP":
+                drops += 1
+                drop_ts = drop_ts or e.ts
+            elif e.kind == "prctl" and opt == "PR_CAP_AMBIENT":
+                ambient += 1
+            elif e.kind == "prctl" and opt == "PR_SET_KEEPCAPS":
+                d["keepcaps"] = True
             elif e.kind == "mount":
-                d.setdefault("readonly_or_masked", []).append(a.get("target") or a.get("source"))
+                masks.append(mask_label(a))
+        d["no_new_privs"] = bool(d.get("no_new_privs"))
+        d["bounding_drops"] = drops
+        d["ambient_calls"] = ambient
+        if seccomp_ts is not None and drop_ts is not None:
+            d["seccomp_before_cap_drop"] = seccomp_ts < drop_ts
+        if d.get("seccomp_loaded"):
+            if d["no_new_privs"]:
+                d["path"] = (
+                    "no_new_privs was set (configured): capabilities were dropped first and the seccomp "
+                    "filter loaded last, just before exec"
+                )
+            else:
+                d["path"] = (
+                    "no_new_privs was not set (not configured): the seccomp filter was loaded while still "
+                    "privileged, before the capabilities were dropped"
+                )
+        if masks:
+            d["readonly_or_masked"] = masks
         b = self.hints.bundle
         if b is not None:
             d.setdefault("capabilities_in_config", [c.removeprefix("CAP_") for c in b.capabilities])
             d["no_new_privileges_in_config"] = b.no_new_privileges
             d["seccomp_in_config"] = b.seccomp_default_action or "none"
         return d
+
+
+def mask_label(a: dict[str, Any]) -> str:
+    """Names one of runc's hardening mounts for what it is (rootfs_linux.go readonlyPath, maskPath)."""
+    src, target, flags = str(a.get("source", "")), str(a.get("target", "")), str(a.get("flags", ""))
+    err = str(a.get("error", "")) if int(a.get("ret", 0)) < 0 else ""
+    if src == "/dev/null" and "MS_BIND" in flags:
+        what = "masked: /dev/null bound over the file"
+    elif str(a.get("fstype", "")) == "tmpfs" and "MS_RDONLY" in flags:
+        what = "masked: read-only tmpfs over the directory"
+    elif "MS_REMOUNT" in flags and "MS_RDONLY" in flags:
+        what = "read-only path: remounted MS_BIND|MS_REMOUNT|MS_RDONLY"
+    elif "MS_BIND" in flags and src == target:
+        what = "read-only path: bound onto itself"
+    else:
+        what = f"mount [{flags}]"
+    if err:
+        what += f" ({err}: absent here, skipped)" if err in ("ENOENT", "ENOTDIR") else f" ({err})"
+    return f"{target}: {what}"
+
+
+def _rel(ts: int | None, t0: int | None) -> float | None:
+    return None if ts is None or t0 is None else round((ts - t0) / 1e6, 3)
+
+
+def _spans(ev: Event, phase: str) -> bool:
+    """Whether an event marks its phase's span. Our runner's bundle event comes when it read the file,
+    not when containerd wrote it; libseccomp's probing of the kernel (failed seccomp() calls and GET_*
+    queries, made when runc init starts) is not the loading of the filter, which comes much later."""
+    if ev.probe == DOCKER_PROBE and ev.kind in ("bundle", "container_output", "container_exit"):
+        return False
+    if phase == "security" and ev.kind == "seccomp":
+        return int(ev.args.get("ret", 0)) >= 0 and "SET_MODE_FILTER" in str(ev.args.get("op", ""))
+    return True
+
+
+def _netns_work(kind: str, args: dict[str, Any]) -> bool:
+    if kind == "setns":
+        return "CLONE_NEWNET" in str(args.get("nstype", ""))
+    return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
+
+
+def _is_fifo_open(args: dict[str, Any]) -> bool:
+    path = str(args.get("path", ""))
+    return path.startswith("/proc/self/fd/") and "O_WRONLY" in str(args.get("flags", ""))
+
+
+def _exec_label(filename: str, argv: tuple[str, ...]) -> str:
+    """A short name for one exec of the runtime chain (the shim's `start` and server, runc's
+    create/start/delete, runc init from its own binary or from the cloned copy)."""
+    if argv[:2] == ("runc", "init"):
+        return f"runc init (runc re-executes {filename or 'itself'})"
+    base = (argv[0] if argv else filename).rpartition("/")[2]
+    if base == "runc":
+        verb = next((a for a in argv[1:] if a in ("create", "start", "delete", "kill", "state")), "")
+        return f"runc {verb}".strip()
+    if base.startswith("containerd-shim"):
+        last = argv[-1] if argv else ""
+        return f"{base} {last if last in ('start', 'delete') else 'server'}"
+    return " ".join(argv[:3]) or filename
 
 
 def _xdp_delta(counts: list[Event], window: tuple[int, int]) -> dict[str, Any]:

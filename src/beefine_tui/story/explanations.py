@@ -15,137 +15,188 @@ PHASE_TITLES: dict[str, str] = {
     "rootfs": "root filesystem (overlay)",
     "bundle": "OCI bundle (config.json)",
     "runtime": "runtime: shim and runc",
-    "cgroup": "cgroup attach",
+    "cgroup": "cgroup attach + limits",
     "namespaces": "namespaces",
     "mounts": "mounts inside the container",
+    "hook": "network: prestart hook",
     "pivot_root": "pivot_root",
     "hostname": "hostname",
-    "security": "capabilities / no_new_privs / seccomp",
+    "security": "masks, seccomp, capabilities",
     "exec": "exec of the entrypoint",
     "running": "running",
     "exit": "exit",
+    "teardown": "teardown (runc delete)",
+}
+
+# The primary source of each phase's explanation: project, version, file and function, spec section or
+# man page. Shown on demand in the Image monitor and printed by `trace --explain`.
+PHASE_SOURCES: dict[str, str] = {
+    "pull": "OCI distribution-spec spec.md (Pulling manifests, Pulling blobs); image-spec manifest.md, "
+    "image-index.md; moby 20.10 distribution/pull_v2.go",
+    "unpack": "moby 20.10 pkg/chrootarchive/archive_unix.go (untar re-exec), chroot_linux.go (chroot: "
+    "unshare CLONE_NEWNS + pivot_root); pkg/archive/archive_linux.go overlayWhiteoutConverter; image-spec "
+    "layer.md (Whiteouts); kernel Documentation/filesystems/overlayfs.rst",
+    "rootfs": "moby 20.10 daemon/graphdriver/overlay2/overlay.go (Create, Get); layer/layer_store.go "
+    "initMount; daemon/initlayer/setup_unix.go Setup; kernel overlayfs.rst",
+    "bundle": "OCI runtime-spec bundle.md, config.md (root.path, mounts, process); containerd 1.6 "
+    "runtime/v2/bundle.go NewBundle; moby 20.10 daemon/oci_linux.go (rootfs = the overlay's merged dir)",
+    "runtime": "containerd 1.6 runtime/v2/shim (shim start: daemonize, PR_SET_CHILD_SUBREAPER); runc 1.1 "
+    "libcontainer/process_linux.go initProcess.start; libcontainer/nsenter/nsenter.go (cgo constructor), "
+    "cloned_binary.c ensure_cloned_binary; clone(2) CLONE_PARENT; prctl(2) PR_SET_CHILD_SUBREAPER",
+    "cgroup": "runc 1.1 libcontainer/process_linux.go initProcess.start (manager.Apply before the "
+    "bootstrap data; manager.Set at procHooks); libcontainer/cgroups/fs (v1), fs2 (v2); runtime-spec "
+    "config-linux.md (cgroupsPath, resources)",
+    "namespaces": "runc 1.1 libcontainer/nsenter/nsexec.c nsexec (STAGE_PARENT, STAGE_CHILD, STAGE_INIT, "
+    "clone_parent); unshare(2); pid_namespaces(7); mount_namespaces(7)",
+    "mounts": "runc 1.1 libcontainer/rootfs_linux.go prepareRootfs, prepareRoot, mountToRootfs, "
+    "createDevices, setupDevSymlinks, setupPtmx, finalizeRootfs; runtime-spec config.md (mounts); moby "
+    "20.10 oci/defaults.go DefaultLinuxSpec",
+    "hook": "moby 20.10 daemon/oci_linux.go withLibnetwork (prestart hook libnetwork-setkey); libnetwork "
+    "sandbox_externalkey_unix.go processSetKeyReexec; runc 1.1 process_linux.go (procHooks: Prestart hooks "
+    "after the mounts); runtime-spec config.md (POSIX-platform Hooks)",
+    "pivot_root": "runc 1.1 libcontainer/rootfs_linux.go pivotRoot; pivot_root(2) (new_root and put_old "
+    "the same directory); mount_namespaces(7) (MS_SLAVE)",
+    "hostname": "runc 1.1 libcontainer/standard_init_linux.go Init (Sethostname); moby 20.10 "
+    "daemon/create.go (default hostname: the first 12 hex of the id); uts_namespaces(7)",
+    "security": "runc 1.1 libcontainer/standard_init_linux.go Init (readonlyPath, maskPath, NoNewPrivileges, "
+    "seccomp.InitSeccomp, finalizeNamespace); libcontainer/seccomp/patchbpf/enosys_linux.go "
+    "sysSeccompSetFilter (prctl when no filter flags); "
+    "libcontainer/capabilities; moby 20.10 oci/defaults.go (maskedPaths, readonlyPaths), oci/caps; "
+    "prctl(2), seccomp(2), capabilities(7)",
+    "exec": "runc 1.1 libcontainer/standard_init_linux.go Init (exec.fifo, system.Exec); runc start.go, "
+    "libcontainer/container_linux.go exec; runtime-spec runtime.md (start)",
+    "running": "runtime-spec runtime.md (state running); pid_namespaces(7)",
+    "exit": "runtime-spec runtime.md (state stopped); containerd 1.6 runtime/v2/runc task exit event; "
+    "moby 20.10 daemon/monitor.go",
+    "teardown": "runc 1.1 delete.go, libcontainer/container_linux.go destroy (cgroup and state dir); "
+    "containerd 1.6 runtime/v2/bundle.go Delete, shim `delete`; moby 20.10 daemon/graphdriver/overlay2 Put",
 }
 
 PHASE_EXPLANATIONS: dict[str, str] = {
-    # OCI distribution spec (spec.md: "Pulling manifests", "Pulling blobs") and image-spec
-    # (manifest.md, image-index.md): a tag is resolved to a manifest (possibly via an index that lists
-    # one manifest per platform); the manifest names the config blob and one blob per layer, each
-    # addressed by the sha256 digest of its compressed bytes.
     "pull": (
         "dockerd asks the registry over HTTP for the image's manifest (resolving the tag, and through "
         "an index the manifest for this platform), then downloads the config and one blob per layer. "
         "Every blob is named by its sha256 digest, so what arrives can be checked against what was asked."
     ),
-    # moby pkg/chrootarchive (archive_unix.go, 20.10: re-exec as "docker-untar", chroot/pivot into the
-    # layer's diff directory, then untar) and daemon/graphdriver/overlay2/overlay.go (ApplyDiff into
-    # <root>/overlay2/<cache-id>/diff, WhiteoutFormat: OverlayWhiteoutFormat); image-spec layer.md
-    # ("Whiteouts", "Opaque Whiteout"); moby pkg/archive/archive_linux.go overlayWhiteoutConverter
-    # (.wh.<name> -> mknod(<name>, S_IFCHR, 0); .wh..wh..opq -> lsetxattr trusted.overlay.opaque=y);
-    # kernel Documentation/filesystems/overlayfs.rst ("whiteouts and opaque directories").
     "unpack": (
-        "Each downloaded layer is a tar archive. dockerd re-executes itself as `docker-untar`, moves "
-        "into the layer's own directory (overlay2/<id>/diff) and writes the layer's files there, so a "
-        "malicious archive cannot write outside it: directories, files, symlinks and hard links, with "
-        "their modes and owners. One directory per layer, stored once, shared by every container made "
-        "from it. A layer never edits the layers below it, so a file it deletes is stored as a "
-        "whiteout (in the tar an empty .wh.<name> entry, on disk a character device numbered 0:0 with "
-        "the deleted file's name), which overlayfs reads "
-        'as "this file is gone" and hides the lower layers\' copy. A directory replaced as a whole is '
-        'marked opaque instead (extended attribute trusted.overlay.opaque="y"): nothing of the lower '
-        "layers' version of it shows through."
+        "Each downloaded layer is a tar archive. dockerd decompresses it and streams the tar into the "
+        "stdin of a re-executed copy of itself, `docker-untar`, which unshares a mount namespace "
+        "(CLONE_NEWNS), pivot_roots into the layer's own directory (overlay2/<id>/diff) and writes the "
+        "files there, so a hostile archive cannot write outside it: directories, files, symlinks and "
+        "hard links with their modes and owners. One directory per layer, stored once and shared by "
+        "every container made from it. A layer never edits the layers below: a deleted file or "
+        "directory is stored as a whiteout (in the tar an empty .wh.<name> entry, on disk a character "
+        'device 0:0 with the deleted name) that overlayfs reads as "gone". A directory replaced as a '
+        'whole is marked opaque instead (xattr trusted.overlay.opaque="y"): nothing of the lower '
+        "layers' version shows through."
     ),
-    # moby daemon/graphdriver/overlay2/overlay.go (Get: lowerdir from the `lower` file of l/ short
-    # links, upperdir=<id>/diff, workdir=<id>/work, mount at <id>/merged); kernel
-    # Documentation/filesystems/overlayfs.rst.
     "rootfs": (
-        "dockerd mounts an overlay filesystem: the image layers as read-only lowerdirs (newest first, "
-        "named by short links in overlay2/l/ to keep the mount options short), plus a per-container "
-        "upperdir that receives every write and a workdir overlayfs needs for copy-up. The merged view "
-        "becomes the container's root filesystem; the image layers are never modified."
+        "dockerd (in the host's mount namespace) first makes the container's -init layer: it mounts "
+        "<id>-init as an overlay, creates empty stubs for /etc/hosts, /etc/hostname, /etc/resolv.conf, "
+        "/dev/console, /.dockerenv and the mount points /proc, /sys, /dev/pts, /dev/shm (plus /etc/mtab -> "
+        "/proc/mounts), and unmounts it. Then it mounts the container's own overlay: the image layers and "
+        "the -init layer as read-only lowerdirs (named by short links in overlay2/l/ to keep the mount "
+        "options short), an upperdir that receives every write and a workdir overlayfs needs for "
+        "copy-up. The merged view becomes the root filesystem; the image layers are never modified."
     ),
-    # opencontainers/runtime-spec bundle.md and config.md; containerd runtime/v2 bundle.go writes
-    # config.json into <state>/io.containerd.runtime.v2.task/<namespace>/<id>/.
     "bundle": (
-        "An OCI bundle is a directory with the root filesystem and a config.json describing the "
-        "container: the process to run, its namespaces, mounts, capabilities, seccomp filter and cgroup. "
-        "containerd writes it from the spec dockerd sent; runc only ever reads this file."
+        "An OCI bundle is a directory with a config.json describing the container: the process, its "
+        "namespaces, mounts, capabilities, seccomp filter and cgroup. containerd writes it from the spec "
+        "dockerd sent; runc only reads it. With Docker, root.path in config.json points at the overlay's "
+        "merged directory, which lives outside the bundle (the bundle's own rootfs/ stays empty)."
     ),
-    # opencontainers/runtime-spec runtime.md (create / start / delete lifecycle); containerd
-    # runtime/v2/shim; runc create.go/start.go.
     "runtime": (
-        "containerd starts containerd-shim-runc-v2 for this container: the shim stays as the "
-        "container's parent so containerd (and dockerd) can restart without killing it. The shim runs "
-        "`runc create` (set everything up, stop just before the user's program) and then `runc start` "
-        "(let it exec), the OCI runtime lifecycle."
+        "containerd runs `containerd-shim-runc-v2 ... start`, which starts a second shim (the server) and "
+        "exits: the server is daemonized, so containerd and dockerd can restart without killing the "
+        "container. The server makes itself a child subreaper (prctl PR_SET_CHILD_SUBREAPER) and runs "
+        "`runc create`, then `runc start`. `runc init` is executed twice: runc create runs "
+        "/proc/self/exe init, and the first thing nsexec does is re-execute it from a sealed copy of the "
+        "binary (runc 1.1 tries a read-only bind mount first, then a sealed memfd; CVE-2019-5736: the "
+        "container must never be able to rewrite the host's runc). "
+        "That constructor, nsexec, is C because it runs before the Go runtime starts threads: a "
+        "multithreaded process cannot unshare(CLONE_NEWUSER) nor setns into a mount namespace. "
+        "runc:[0:PARENT] and runc:[1:CHILD] exit once their work is done; only runc:[2:INIT] returns "
+        "into Go. Both are cloned with CLONE_PARENT, so runc itself is their kernel parent; when runc "
+        "create exits, the orphaned [2:INIT] is re-parented to the shim, the subreaper."
     ),
-    # runc libcontainer/cgroups/fs (v1: one directory per controller) and runtime-spec config-linux.md
-    # (cgroupsPath); the attach happens before nsexec so every process of the container is counted.
     "cgroup": (
-        "runc creates the container's cgroup (config.json linux.cgroupsPath, e.g. /docker/<id>) in every "
-        "controller hierarchy and moves its init process in, before the namespaces are made, so limits "
-        "and accounting (memory, cpu, pids) apply from the very first instruction."
+        "runc makes the container's cgroup (config.json linux.cgroupsPath, e.g. /docker/<id>) and moves "
+        "the first `runc init` process into it before it sends nsexec its bootstrap data, so every "
+        "process nsexec forks inherits the cgroup. On cgroup v1 that is one directory per controller "
+        "hierarchy; on v2 one directory. The limit values (devices.allow/deny, memory, cpu, pids) are "
+        "written later, when [2:INIT] reports its mounts done (the procHooks sync), just before the "
+        "prestart hooks and pivot_root."
     ),
-    # runc libcontainer/nsenter/nsexec.c, STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP),
-    # then clone_parent(STAGE_INIT) "because of PID namespace, setns(2) or unshare(2) don't change the
-    # PID namespace of the calling process"; STAGE_INIT unshares CLONE_NEWCGROUP itself when asked.
     "namespaces": (
-        "runc's C preamble (nsexec) splits into three processes: runc:[0:PARENT] talks to runc, "
-        "runc:[1:CHILD] calls unshare() to create the new namespaces (mount, uts, ipc, net, pid; a cgroup "
-        "namespace, when the config asks for one, is made later by [2:INIT]), then forks runc:[2:INIT]. "
-        "unshare(CLONE_NEWPID) does not move the caller itself, only its future children, so that extra "
-        "fork is what makes [2:INIT] pid 1 inside the container while it has another pid on the host."
+        "runc:[1:CHILD] calls unshare() for the new namespaces. A new mount namespace starts as a copy "
+        "of the parent's mount table and a new UTS namespace as a copy of the hostname; only the network "
+        "namespace (just a loopback, down) and the IPC namespace start empty. CLONE_NEWPID does not move "
+        "the caller: it applies to its next children, and the first of them becomes pid 1. So [1:CHILD] "
+        "clones runc:[2:INIT], which is pid 1 inside while it has another pid on the host. A cgroup "
+        "namespace, when asked for, is unshared last, by [2:INIT], once runc has placed it in its "
+        "cgroup, so that the container sees its own cgroup as the root."
     ),
-    # runc libcontainer/rootfs_linux.go (prepareRootfs: make / private or slave, bind the rootfs onto
-    # itself, mountToRootfs for every config.json mount in order; /proc, /dev, /sys, mqueue, binds).
     "mounts": (
-        "Inside the new mount namespace runc:[2:INIT] first makes the propagation of / private or "
-        "slave (so nothing leaks back to the host), bind-mounts the rootfs onto itself, then mounts each "
-        "entry of config.json's mounts in order: proc, a tmpfs /dev, devpts, sysfs, the cgroup files, "
-        "mqueue, shm and the bind mounts Docker adds (/etc/resolv.conf, /etc/hostname, /etc/hosts)."
+        "Inside the new mount namespace runc:[2:INIT] makes / a slave (MS_SLAVE|MS_REC, so nothing it "
+        "mounts propagates back to the host), bind-mounts the rootfs onto itself (pivot_root needs a "
+        "mount point), then mounts config.json's mounts in order: proc, a tmpfs /dev, devpts, sysfs "
+        "(read-only), the cgroup files, mqueue, shm, and Docker's bind mounts of /etc/resolv.conf, "
+        "/etc/hostname and /etc/hosts (and volumes), which keep those host files reachable. In the "
+        "tmpfs /dev it mknods null, zero, full, random, urandom and tty, links /dev/fd, stdin, stdout and "
+        "stderr to /proc/self/fd and /dev/ptmx to pts/ptmx. After pivot_root, finalizeRootfs remounts "
+        "read-only what must be (a read-only tmpfs, / with --read-only)."
     ),
-    # runc libcontainer/rootfs_linux.go pivotRoot(): pivot_root(".", "."), then umount the old root
-    # with MNT_DETACH; chroot is only used with no_pivot (ramfs) because it leaves the old root
-    # reachable.
+    "hook": (
+        "Where eth0 comes from: at the procHooks sync, after the mounts and before pivot_root, runc runs "
+        "config.json's prestart hooks. Docker's is dockerd's own binary as `libnetwork-setkey`, given "
+        "the container's state (its pid) on stdin; it tells dockerd over a unix socket, and dockerd "
+        "moves one end of a veth pair into the new network namespace (/proc/<pid>/ns/net), renames it "
+        "eth0 and gives it its address and routes."
+    ),
     "pivot_root": (
-        'runc swaps the root of the mount namespace: pivot_root(".", ".") makes the prepared rootfs '
-        "the new / and stacks the old root under it, and a lazy umount then drops the old root entirely. "
-        "Unlike chroot, nothing of the host's filesystem stays reachable from inside."
+        'runc calls pivot_root(".", "."): the prepared rootfs becomes / and the old root is stacked on '
+        'top of it at the same place, which is why a lazy umount2(".", MNT_DETACH) can drop it right '
+        "after. Before that umount runc makes the old root MS_SLAVE|MS_REC, so the umount does not "
+        "propagate to the host. Unlike chroot, nothing of the host's tree stays reachable, except what "
+        "was bind-mounted in on purpose."
     ),
-    # runc libcontainer/standard_init_linux.go (Init: unix.Sethostname(config.Hostname)); moby
-    # daemon/container.go sets Hostname to the first 12 characters of the id when none is given.
     "hostname": (
         "In its new UTS namespace the init process sets the hostname from config.json. Docker uses the "
         "container's short id (12 hex characters) unless --hostname is given; the host's name is "
         "untouched."
     ),
-    # runc libcontainer/standard_init_linux.go (order: seccomp early when NoNewPrivileges is false,
-    # finalizeNamespace drops capabilities, PR_SET_NO_NEW_PRIVS, seccomp late when it is true);
-    # moby oci/caps/defaults.go (default capability set); runtime-spec config.md (process.capabilities,
-    # noNewPrivileges) and config-linux.md (seccomp, maskedPaths, readonlyPaths).
     "security": (
-        "Before handing over, runc:[2:INIT] locks the process down: it masks and read-only-mounts "
-        "sensitive /proc and /sys paths, loads the seccomp filter (Docker's default profile blocks "
-        "syscalls such as mount or kexec_load), and with capset keeps only Docker's default "
-        "capabilities. With no_new_privs, setuid binaries can no longer gain privileges, which is also "
-        "what lets an unprivileged process install a seccomp filter."
+        "runc:[2:INIT] makes config.json's readonlyPaths read-only (bind each onto itself, then remount "
+        "it MS_BIND|MS_REMOUNT|MS_RDONLY) and hides its maskedPaths (/dev/null bound over a file, a "
+        "read-only tmpfs over a directory). Then the order depends on no_new_privs, which Docker sets "
+        "only with --security-opt no-new-privileges. Without it, runc loads the seccomp filter while "
+        "still privileged, before it drops capabilities (loading a filter without no_new_privs needs "
+        "CAP_SYS_ADMIN). With it, runc sets PR_SET_NO_NEW_PRIVS, drops capabilities, and loads seccomp "
+        "last, just before exec. runc 1.1 loads Docker's profile with prctl(PR_SET_SECCOMP, "
+        "SECCOMP_MODE_FILTER) because it sets no filter flags; the seccomp() calls seen earlier are "
+        "libseccomp probing what this kernel supports. Capabilities go in steps: PR_CAPBSET_DROP for "
+        "each one leaving the bounding set, PR_SET_KEEPCAPS around the change of uid/gid, capset for "
+        "effective, permitted and inheritable, and PR_CAP_AMBIENT for the ambient set."
     ),
-    # runc libcontainer/standard_init_linux.go (wait on exec.fifo until `runc start`, then
-    # system.Exec of process.args); runtime-spec runtime.md ("start" runs the user-specified program).
     "exec": (
-        "`runc start` opens the exec fifo, which releases runc:[2:INIT]; it then calls execve() on the "
-        "command from config.json (process.args). The same process, still pid 1 in the container, now "
+        "When it is ready, [2:INIT] opens the exec fifo (runc's state dir, exec.fifo) for writing and "
+        "blocks there: `runc create` is done. `runc start` opens the fifo for reading, which releases "
+        "it; [2:INIT] then calls execve() on process.args. The same process, pid 1 in the container, now "
         "runs the image's program: no new process is created."
     ),
     "running": (
-        "The container's program runs as pid 1 in its namespaces, confined by its cgroup, capabilities "
-        "and seccomp filter, with containerd-shim as its parent on the host."
+        "The container's program runs as pid 1 of its pid namespace, confined by its cgroup, "
+        "capabilities and seccomp filter, with the containerd shim as its parent on the host."
     ),
-    # runtime-spec runtime.md (state "stopped"; delete removes what create made); moby waits on the
-    # shim's exit event and reports the status as the container's exit code.
     "exit": (
         "pid 1 of the container exited; its exit status becomes the container's exit code (128+N when "
-        "killed by signal N). When pid 1 exits the kernel kills every other process in the pid "
-        "namespace; then `runc delete` removes the cgroup and the bundle."
+        "killed by signal N). When pid 1 of a pid namespace exits, the kernel kills every other process "
+        "in it. What it printed went through the shim's fifos to dockerd's log."
+    ),
+    "teardown": (
+        "The shim runs `runc delete`, which removes the container's cgroup directories and runc's state "
+        "directory. The bundle belongs to containerd: `containerd-shim ... delete` and containerd unmount "
+        "its rootfs and remove the bundle directory; dockerd then unmounts the overlay's merged dir."
     ),
 }
 
@@ -155,10 +206,11 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # moby distribution/pull_v2.go: one HTTP connection per blob fetch (plus the manifest requests).
     "connect": "dockerd opens a TCP connection to the registry to fetch a manifest or a blob.",
     "pull_status": "Progress dockerd reports for one layer of the pull (the id starts the layer's digest).",
-    # kernel Documentation/networking (XDP runs in the driver's receive path, before the network stack)
+    # kernel net/core/dev.c do_xdp_generic (generic XDP runs in the core receive path, after the driver)
     "xdp_counts": (
         "Packets counted by an XDP program on the interface the registry traffic crosses (lo for a "
-        "registry on this machine): the pull's bytes as the network driver saw them."
+        "registry on this machine). In generic (SKB) mode XDP runs in the core receive path after the "
+        "driver, and sees incoming packets only; on lo every packet sent is also received once."
     ),
     "xdp_packet": "One sampled packet header seen by XDP on that interface.",
     "exec": (
@@ -180,14 +232,16 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # runc nsexec.c: clone_parent() uses CLONE_PARENT so runc (not [0:PARENT]) is the parent of both.
     "clone": (
         "clone(): a new process. runc's stages clone with CLONE_PARENT so runc itself, not the stage "
-        "that called clone, becomes the parent and can wait for it."
+        "that called clone, is the kernel parent of runc:[1:CHILD] and runc:[2:INIT] and can wait for "
+        "them; once runc create exits, [2:INIT] is adopted by the shim, a child subreaper."
     ),
-    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later).
+    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later);
+    # unshare(2), mount_namespaces(7), pid_namespaces(7).
     "unshare": (
-        "unshare(): the caller leaves its namespaces for new, empty ones. CLONE_NEWNS gives a private "
-        "mount table, CLONE_NEWUTS its own hostname, CLONE_NEWIPC its own SysV IPC, CLONE_NEWNET an empty "
-        "network stack, CLONE_NEWPID a new pid numbering for its next child, CLONE_NEWCGROUP its own view "
-        "of the cgroup tree."
+        "unshare(): the caller moves into new namespaces. CLONE_NEWNS starts as a copy of the current "
+        "mount table, CLONE_NEWUTS as a copy of the hostname; CLONE_NEWIPC and CLONE_NEWNET start empty "
+        "(only a loopback, down); CLONE_NEWPID applies to the caller's later children, the first of "
+        "which becomes pid 1; CLONE_NEWCGROUP makes the current cgroup the namespace's root."
     ),
     "setns": "setns(): join an existing namespace (by an fd from /proc/<pid>/ns/...), as `docker exec` does.",
     # runc libcontainer/rootfs_linux.go mountToRootfs and the MS_* flags in mount(2).
@@ -199,20 +253,32 @@ KIND_EXPLANATIONS: dict[str, str] = {
     "pivot_root": "pivot_root(): change the root mount of this mount namespace (see the phase).",
     "sethostname": "sethostname(): set the name in this UTS namespace only.",
     # runc libcontainer/cgroups/fs/*.go: Apply writes the pid into cgroup.procs of each controller.
-    "cgroup_mkdir": "A cgroup directory was created for the container in one controller hierarchy.",
-    "cgroup_attach": "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
-    # man 2 capset; moby oci/caps/defaults.go for the default set.
-    "capset": "capset(): set the process's capability sets; runc keeps only those listed in config.json.",
-    # man 2 prctl (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP); runc standard_init_linux.go.
-    "prctl": (
-        "prctl(): PR_SET_NO_NEW_PRIVS forbids gaining privileges through exec (setuid, file caps); "
-        "PR_SET_SECCOMP installs a syscall filter."
+    "cgroup_mkdir": (
+        "A cgroup directory was created for the container (on cgroup v1, one per controller hierarchy)."
     ),
-    # man 2 seccomp; runc libcontainer/seccomp (libseccomp probes the kernel's support first).
+    "cgroup_rmdir": "A cgroup directory of the container was removed (runc delete, after pid 1 exited).",
+    "cgroup_attach": "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
+    # capset(2), capabilities(7); runc libcontainer/capabilities (ApplyCaps); moby oci/caps/defaults.go.
+    "capset": (
+        "capset(): set the effective, permitted and inheritable capability sets; runc keeps only those "
+        "config.json lists (the bounding set is trimmed separately, with prctl PR_CAPBSET_DROP)."
+    ),
+    # prctl(2) (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_CAP_AMBIENT,
+    # PR_SET_CHILD_SUBREAPER); runc 1.1 standard_init_linux.go, libcontainer/capabilities.
+    "prctl": (
+        "prctl(): PR_SET_NO_NEW_PRIVS (only when configured) forbids gaining privileges through exec; "
+        "PR_SET_SECCOMP installs a syscall filter (how runc 1.1 loads Docker's profile); PR_CAPBSET_DROP "
+        "removes one capability from the bounding set; PR_SET_KEEPCAPS keeps capabilities across the "
+        "change of uid; PR_CAP_AMBIENT sets the ambient set; PR_SET_CHILD_SUBREAPER makes the shim (and "
+        "runc) adopt orphaned descendants."
+    ),
+    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter (prctl
+    # when no filter flags, the seccomp syscall otherwise).
     "seccomp": (
-        "seccomp(): install or probe a syscall filter. Calls that fail with EFAULT/EINVAL are libseccomp "
-        "checking which features this kernel supports; the one that succeeds with SECCOMP_SET_MODE_FILTER "
-        "loads the container's filter."
+        "seccomp(): calls that fail (EFAULT, EINVAL) and SECCOMP_GET_* queries are libseccomp probing "
+        "which features this kernel supports, when runc starts. runc 1.1 loads a filter that needs no "
+        "flags, Docker's included, with prctl(PR_SET_SECCOMP) instead; seccomp(SET_MODE_FILTER) "
+        "succeeding means filter flags (such as a notify listener) were asked for."
     ),
     "open": "open(): a file opened (for writing when creating files of a layer or of the bundle).",
     "read": (
@@ -225,19 +291,26 @@ KIND_EXPLANATIONS: dict[str, str] = {
     # man 2 mkdir/symlink/link/unlink/rmdir/rename/chmod/chown; moby pkg/archive/archive.go
     # createTarFile (one call per tar entry type, then Lchown, Chmod, times).
     "mkdir": "mkdir(): a directory created; unpacking a layer makes one for each directory of its tar.",
+    # The lab's Dockerfile runs `busybox --install -s` (symlinks); Docker Hub's busybox image stores
+    # its commands as hard links (issue 12; not checkable offline here: no Docker Hub access).
     "symlink": (
-        "symlink(): a symbolic link created: a tiny file whose content is a path (most of a busybox "
-        "image's commands are links to /bin/busybox)."
+        "symlink(): a symbolic link created: a tiny file whose content is a path. This project's lab "
+        "images make their commands symlinks to /bin/busybox; Docker Hub's busybox uses hard links "
+        "(link()) instead. runc also makes /dev/fd, /dev/std* and /dev/ptmx as symlinks."
     ),
     "link": (
         "link(): a second name for an existing file (a hard link): both names share the same data. A "
         "tar stores the second name only as a reference to the first."
     ),
-    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts".
+    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts"; runc 1.1
+    # rootfs_linux.go createDevices (default devices: null 1:3, zero 1:5, full 1:7, random 1:8,
+    # urandom 1:9, tty 5:0); runc create's mknod of exec.fifo.
     "mknod": (
-        "mknod(): a special file (a device, a fifo). While a layer is unpacked, a character device "
-        "numbered 0:0 is a whiteout: overlayfs's marker that this layer deletes the file of that name "
-        "from the layers below, so the container will not see it."
+        "mknod(): a special file. runc:[2:INIT] makes the container's devices in its tmpfs /dev (null, "
+        "zero, full, random, urandom, tty, with their major:minor); runc create makes exec.fifo; "
+        "containerd makes the fifos for the container's stdout/stderr. While a layer is unpacked, a "
+        "character device 0:0 is a whiteout: this layer deletes that name (a file or a directory) from "
+        "the layers below."
     ),
     "unlink": "unlink(): a name removed from its directory; unpacking removes what a tar entry replaces.",
     "rmdir": "rmdir(): an empty directory removed (unlinkat with AT_REMOVEDIR does the same).",
@@ -272,6 +345,10 @@ def phase_title(phase: str) -> str:
 
 def explain_phase(phase: str) -> str:
     return PHASE_EXPLANATIONS.get(phase, "")
+
+
+def phase_source(phase: str) -> str:
+    return PHASE_SOURCES.get(phase, "")
 
 
 def explain_kind(kind: str) -> str:

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.story.explanations import explain_kind, explain_phase, phase_title
+from beefine_tui.story.explanations import explain_kind, explain_phase, phase_source, phase_title
 
-# Canonical order: the order in which Docker 20.10 + containerd 1.6 + runc 1.1 do these things
-# (runc attaches the init process to its cgroup before nsexec makes the namespaces; see
-# runc libcontainer/process_linux.go initProcess.start: manager.Apply before sending the bootstrap).
+# Canonical order: where each phase starts in Docker 20.10 + containerd 1.6 + runc 1.1 (runc moves
+# the first `runc init` into its cgroup before it sends nsexec the bootstrap data; see runc
+# libcontainer/process_linux.go initProcess.start: manager.Apply, then io.Copy(bootstrapData)).
+# Phases overlap (runc's cgroup limits are written while [2:INIT] mounts): `Timeline.by_start`
+# gives the order they really began in, and each phase's span is its own work only.
 PHASES: tuple[str, ...] = (
     "pull",
     "unpack",
@@ -21,12 +23,14 @@ PHASES: tuple[str, ...] = (
     "cgroup",
     "namespaces",
     "mounts",
+    "hook",
     "pivot_root",
     "hostname",
     "security",
     "exec",
     "running",
     "exit",
+    "teardown",
 )
 
 # phase states
@@ -60,6 +64,10 @@ class Phase:
         return explain_phase(self.name)
 
     @property
+    def source(self) -> str:
+        return phase_source(self.name)
+
+    @property
     def duration_ns(self) -> int | None:
         if self.start_ns is None or self.end_ns is None:
             return None
@@ -69,10 +77,12 @@ class Phase:
     def total(self) -> int:
         return sum(self.counts.values())
 
-    def add(self, ev: Event) -> None:
-        if self.start_ns is None or ev.ts < self.start_ns:
+    def add(self, ev: Event, span: bool = True) -> None:
+        """`span=False`: the event belongs here but is not this phase's work in time (libseccomp
+        probing the kernel long before the filter is loaded; our runner reading the bundle late)."""
+        if span and (self.start_ns is None or ev.ts < self.start_ns):
             self.start_ns = ev.ts
-        if self.end_ns is None or ev.ts > self.end_ns:
+        if span and (self.end_ns is None or ev.ts > self.end_ns):
             self.end_ns = ev.ts
         self.counts[ev.kind] += 1
         if len(self.events) < MAX_EVENTS_PER_PHASE:
@@ -93,6 +103,7 @@ class Phase:
             "counts": dict(sorted(self.counts.items())),
             "details": self.details,
             "explanation": self.explanation,
+            "source": self.source,
             "kinds": {k: explain_kind(k) for k in sorted(self.counts) if explain_kind(k)},
         }
         if self.reason:
@@ -133,6 +144,12 @@ class Timeline:
         """Names of the phases that happened (done, failed or active), in canonical order."""
         return [p.name for p in self.phases if p.state in (DONE, FAILED, ACTIVE)]
 
+    def by_start(self) -> list[Phase]:
+        """The phases in the order they began (they overlap); those that never started follow, in
+        canonical order."""
+        started = sorted((p for p in self.phases if p.start_ns is not None), key=lambda p: p.start_ns or 0)
+        return started + [p for p in self.phases if p.start_ns is None]
+
     def to_dicts(self, with_events: bool = False) -> list[dict[str, Any]]:
         out = []
         for p in self.phases:
@@ -150,4 +167,5 @@ class Timeline:
             "error": self.error,
             "lost": self.lost,
             "found": self.found(),
+            "by_start": [p.name for p in self.by_start() if p.start_ns is not None],
         }

@@ -99,6 +99,7 @@ class TraceRun:
     data_root: str = ""
     recorder: Recorder | None = None
     on_progress: Callable[[dict[str, Any]], None] | None = None
+    create_options: dict[str, Any] = field(default_factory=dict)  # docker run options (security_opt...)
     engine: StoryEngine = field(default_factory=StoryEngine)
     runner: ContainerRun | None = None
     _sub: Subscription | None = None
@@ -116,6 +117,7 @@ class TraceRun:
             sink=self.bus.publish,
             exec_roots=self.exec_roots,
             on_progress=self.on_progress,
+            create_options=dict(self.create_options),
         )
         self.engine.update_hints(
             image=self.image, registry=registry_of(self.image), run_tag=self.runner.run_tag
@@ -206,8 +208,24 @@ class TraceRun:
             return r.result
         self.hint(bundle=r.result.bundle)
         r.wait(timeout)
+        self._emit_output()
         self.settle()
         return r.result
+
+    def _emit_output(self, limit: int = 4096) -> None:
+        """What the container printed (Docker's log of its stdout and stderr): the probes do not read
+        what a process writes, so this is how `trace -- echo hi` shows the "hi"."""
+        r = self.runner
+        cid = r.result.container_id if r is not None else None
+        if r is None or not cid:
+            return
+        try:
+            raw = self.client.containers.get(cid).logs(stdout=True, stderr=True, tail=50)
+        except Exception:
+            return  # a container removed already (--rm by someone else) has no log to show
+        text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        out = text[-limit:].rstrip("\n")
+        r.emit("container_output", container=cid, output=out, text=f"printed {out!r}")
 
     def _learn_layers(self) -> None:
         if not self.data_root:
