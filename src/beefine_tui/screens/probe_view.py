@@ -217,6 +217,8 @@ class ProbeView(WorkerErrors, Vertical):
         if self.container_required and not container:
             self.notice("Type a container name or id first.")
             return
+        if not self.event_log.base_ts:  # times count from this view's first start
+            self.event_log.set_origin(view_origin_ns(self.app))
         self.notice(f"Loading {', '.join(names)}… (compiling BPF takes a few seconds)")
         self._accept = frozenset(names)
         self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
@@ -299,6 +301,12 @@ def _stop_in_background(ctx: Any, thing: Any) -> None:
     a second time concurrently; the thread is not a daemon, so the process waits for it at exit."""
     ctx.disown(thing)
     threading.Thread(target=thing.stop, name="stop-session", daemon=False).start()
+
+
+def view_origin_ns(app: Any) -> int:
+    """Now, on the kernel's clock (CLOCK_MONOTONIC ns), as the app's clock says (frozen in tests)."""
+    clock = getattr(app, "clock", None) or _mono()
+    return int(clock() * 1e9)
 
 
 def _mono() -> Any:
