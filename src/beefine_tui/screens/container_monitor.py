@@ -12,6 +12,7 @@ daemon that goes away is retried until it answers again.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Tab
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.inspect import ContainerReport, Sample
-from beefine_tui.docker.stats import human_bytes
+from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
 from beefine_tui.widgets.charts import Chart
@@ -184,6 +185,9 @@ class ContainerMonitorView(Vertical):
         self.cid: str | None = container
         self.live_probes = live_probes
         self.bus = Bus()  # this monitor's sessions publish here, not where other views' events go
+        # the charts' axes when the container has no limit (a small /proc read, once)
+        self.host_cores = os.cpu_count() or 1
+        self.host_memory = host_mem_total()
         self.report: ContainerReport | None = None
         self.last: Sample | None = None
         self.interval = RESOLUTIONS[0][1]
@@ -450,11 +454,24 @@ class ContainerMonitorView(Vertical):
             return
         lim = rep.cgroup.limits
         share = f"shares {lim.cpu_shares}" if lim.cpu_shares is not None else f"weight {lim.cpu_weight}"
+        self.set_chart_axes(lim.cpus, lim.memory_bytes)
         head.update(
             f"cgroup v{rep.cgroup.version} {_short(rep.cgroup.path)}\n"
             f"limits: memory {human_bytes(lim.memory_bytes) if lim.memory_bytes else 'unlimited'}, "
             f"cpus {lim.cpus or 'unlimited'} ({share}), pids {lim.pids_max or 'unlimited'}"
         )
+
+    def set_chart_axes(self, cpus: float | None, memory: int | None) -> None:
+        """Charts from 0 to 100 % of what the container may use: its limits, else the host's."""
+        if cpus:
+            self.query_one("#c-cpu", Chart).set_ceiling(cpus * 100, f"limit {cpus:g} cpus")
+        else:
+            cores = self.host_cores
+            self.query_one("#c-cpu", Chart).set_ceiling(cores * 100.0, f"{cores} cores, no limit")
+        if memory:
+            self.query_one("#c-mem", Chart).set_ceiling(memory / (1 << 20), "limit")
+        elif self.host_memory:
+            self.query_one("#c-mem", Chart).set_ceiling(self.host_memory / (1 << 20), "host memory, no limit")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
     def _refresh_report(self, cid: str) -> ContainerReport:

@@ -63,8 +63,8 @@ class DashboardView(Vertical):
     DashboardView { height: 1fr; }
     DashboardView > #facts { height: auto; max-height: 4; }
     DashboardView > #dash-status { height: auto; color: $warning; }
-    DashboardView > #charts { height: 4; }
-    DashboardView > #charts > Chart { width: 1fr; }
+    DashboardView > #charts { height: 5; }
+    DashboardView > #charts > Chart { width: 1fr; border-left: outer $primary-darken-2; padding-left: 1; }
     DashboardView > DataTable { height: 1fr; }
     """
 
@@ -91,9 +91,9 @@ class DashboardView(Vertical):
         yield Static("Docker: connecting…", id="facts")
         yield Static("", id="dash-status")
         with Horizontal(id="charts"):
-            yield Chart("cpu%", history=self.history, id="chart-cpu")
-            yield Chart("mem", history=self.history, unit="MiB", id="chart-mem")
-            yield Chart("net", history=self.history, unit="kB/s", id="chart-net")
+            yield Chart("CPU (all)", history=self.history, unit="%", id="chart-cpu")
+            yield Chart("memory", history=self.history, unit="MiB", id="chart-mem")
+            yield Chart("net rx+tx", history=self.history, unit="kB/s", id="chart-net")
         yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -178,6 +178,12 @@ class DashboardView(Vertical):
         self.query_one("#facts", Static).update(facts_text(snap))
         self.update_table(snap.rows)
         t = snap.totals
+        d = snap.daemon
+        # axes from 0 to what the host has: docker's CPU % is 100 per core, memory up to host memory
+        if d is not None and d.cpus:
+            self.query_one("#chart-cpu", Chart).set_ceiling(100.0 * d.cpus, f"{d.cpus} cores")
+        if d is not None and d.mem_total:
+            self.query_one("#chart-mem", Chart).set_ceiling(d.mem_total / (1 << 20), "host memory")
         self.query_one("#chart-cpu", Chart).push(t.cpu_percent)
         self.query_one("#chart-mem", Chart).push(t.mem_bytes / (1 << 20))
         net = t.net_rx + t.net_tx

@@ -192,6 +192,11 @@ class NetworkView(WorkerErrors, Vertical):
             return
         self.ifname = value
         self.rates = ProtocolRates()
+        log = self.query_one(EventLog)
+        if not log.base_ts:  # times count from this view's first start
+            from beefine_tui.screens.probe_view import view_origin_ns
+
+            log.set_origin(view_origin_ns(self.app))
         self.query_one("#start", Button).disabled = True
         self.query_one(StatusStrip).set_probes((PROBE,), f"XDP on {value}")
         self.query_one(StatusStrip).state = "starting"
