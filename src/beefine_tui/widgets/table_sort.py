@@ -36,6 +36,7 @@ class TableSort:
         self.column = default
         self.descending = descending
         self._values: Mapping[str, Mapping[str, Any]] = {}
+        self._had_rows = False  # the first rows to arrive are shown from the top, not where row 0 went
 
     def describe(self) -> str:
         return f"sorted by {self.labels[self.column]} {'▼' if self.descending else '▲'}"
@@ -87,5 +88,8 @@ class TableSort:
             if column is not None:
                 column.label = self.header(key, label)
         t.refresh()
-        if cursor_key is not None and cursor_key in t.rows:
+        if not self._had_rows:
+            t.move_cursor(row=0, animate=False)
+        elif cursor_key is not None and cursor_key in t.rows:
             t.move_cursor(row=t.get_row_index(cursor_key), animate=False)
+        self._had_rows = t.row_count > 0
