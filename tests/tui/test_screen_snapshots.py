@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 
+from beefine_tui.events.model import Event
 from beefine_tui.screens.probe_view import ProbeChoice, ProbeView
+from beefine_tui.widgets.event_log import EventLog
 from tests.tui.conftest import MakeApp, wait_until
+from tests.tui.events_fixture import BASE_TS
 
 SIZES = [(80, 24), (120, 40), (200, 60)]
 
@@ -55,6 +58,44 @@ def test_trace_syscalls_picker(snap_compare: Any, make_app: MakeApp, size: tuple
         choice = view.query_one(ProbeChoice)
         choice.select(choice.get_option_at_index(0).value)
         choice.select(choice.get_option_at_index(2).value)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def xdp_counts(ts_ms: int, total: int) -> Event:
+    from beefine_tui.probes.xdp_runner import COUNTER_SLOTS, counts_event
+
+    share = {"total": total, "ipv4": total - 4, "ipv6": 2, "arp": 2, "udp": total - 10, "tcp": 6}
+    sums = [(share.get(n, 0), share.get(n, 0) * 98) for n in COUNTER_SLOTS]
+    return counts_event("bfx0a", 7, sums, ts=BASE_TS + ts_ms * 1_000_000)
+
+
+def xdp_packet(i: int) -> Event:
+    args = {"ifname": "bfx0a", "l3": "ipv4", "l4": "udp", "src": "10.213.1.2", "dst": "10.213.1.1"}
+    args.update({"sport": 40000 + i, "dport": 5353, "len": 98})
+    return Event(ts=BASE_TS + i * 10_000_000, probe="xdp", kind="xdp_packet", args=args, text="udp")
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_inspect_network(
+    snap_compare: Any, make_app: MakeApp, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beefine_tui.screens import network_view
+
+    monkeypatch.setattr(
+        network_view, "list_interfaces", lambda: [("bfx0a  veth up", "bfx0a"), ("lo  loopback up", "lo")]
+    )
+    app = make_app()
+
+    async def run_before(pilot: Any) -> None:
+        await shell_ready(pilot)
+        view = app.shell.open_view("network")
+        assert isinstance(view, network_view.NetworkView)
+        await wait_until(pilot, lambda: view.is_mounted)
+        for n, total in enumerate((0, 120, 260, 300)):
+            view._counts(xdp_counts(n * 1000, total))
+        view.query_one(EventLog).add_events([xdp_packet(i) for i in range(30)])
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)

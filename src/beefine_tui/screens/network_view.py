@@ -114,9 +114,10 @@ class NetworkView(WorkerErrors, Vertical):
     NetworkView > .controls > Select { width: 1fr; }
     NetworkView > .controls > Button { width: auto; min-width: 8; }
     NetworkView > .notice { height: auto; color: $warning; }
-    NetworkView > .top { height: 9; }
-    NetworkView > .top > DataTable { width: 1fr; }
-    NetworkView > .top > Chart { width: 1fr; height: 9; }
+    /* a header and the nine counters: every row on screen */
+    NetworkView > .top { height: 11; }
+    NetworkView > .top > DataTable { width: auto; max-width: 60; }
+    NetworkView > .top > Chart { width: 1fr; height: 11; margin-left: 2; }
     """
 
     def __init__(self, interface: str | None = None, autostart: bool = False) -> None:
@@ -152,9 +153,7 @@ class NetworkView(WorkerErrors, Vertical):
             self.notice(NOT_ROOT)
             self.query_one("#start", Button).disabled = True
         else:
-            self.notice(
-                "Choose an interface, then Start. XDP runs in generic (SKB) mode and passes every packet."
-            )
+            self.notice("Choose an interface, then Start (XDP in generic mode: every packet passes).")
         self._load_interfaces()
 
     def notice(self, text: str) -> None:
