@@ -99,3 +99,97 @@ def test_inspect_network(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def fake_programs() -> list[Any]:
+    from beefine_tui.probes import inventory as inv
+
+    rows = []
+    for i, (typ, name, runs) in enumerate(
+        [
+            ("tracepoint", "sys_enter_execve", 5),
+            ("xdp", "beefine_xdp", 9000),
+            ("cgroup_skb", "sd_fw_egress", None),
+        ]
+    ):
+        rows.append(
+            inv.ProgRow(
+                prog=inv.ProgInfo(
+                    id=40 + i, type=typ, name=name, run_cnt=runs, run_time_ns=(runs or 0) * 310
+                ),
+                owners=(1, 4242),
+                owner_comms=("systemd", "beefine-tui-with-a-long-name"),
+                ours=typ == "xdp",
+            )
+        )
+    return rows
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_loaded_programs(
+    snap_compare: Any, make_app: MakeApp, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beefine_tui.probes import inventory as inv
+    from beefine_tui.screens.programs_list import ProgramsListView
+
+    monkeypatch.setattr(inv, "inventory", fake_programs)
+    monkeypatch.setattr(inv, "counting", lambda: False)
+    app = make_app()
+
+    async def run_before(pilot: Any) -> None:
+        await shell_ready(pilot)
+        view = app.shell.open_view("loaded-programs")
+        assert isinstance(view, ProgramsListView)
+        view.refresh_s = 3600.0
+        await wait_until(pilot, lambda: len(view.rows) == 3 and not view._busy)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_your_programs(snap_compare: Any, make_app: MakeApp, size: tuple[int, int]) -> None:
+    app = make_app()
+
+    async def run_before(pilot: Any) -> None:
+        await shell_ready(pilot)
+        app.shell.open_view("user-programs")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_helpers(
+    snap_compare: Any, make_app: MakeApp, size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from beefine_tui.screens import helpers_view
+
+    helpers = [
+        (
+            "bpf_map_lookup_elem",
+            "void *bpf_map_lookup_elem(struct bpf_map *map, const void *key)",
+            "Look up a key.",
+        ),
+        (
+            "bpf_ktime_get_ns",
+            "u64 bpf_ktime_get_ns(void)",
+            "Time since boot in nanoseconds (CLOCK_MONOTONIC).",
+        ),
+        (
+            "bpf_ringbuf_output",
+            "long bpf_ringbuf_output(void *ringbuf, void *data, u64 size, u64 flags)",
+            "Copy data into a ring buffer.",
+        ),
+    ]
+    monkeypatch.setattr(helpers_view, "program_types", lambda: ["tracepoint", "xdp"])
+    monkeypatch.setattr(helpers_view, "helpers_for", lambda t: helpers)
+    app = make_app()
+
+    async def run_before(pilot: Any) -> None:
+        await shell_ready(pilot)
+        view = app.shell.open_view("helpers")
+        await wait_until(pilot, lambda: view.is_mounted and len(getattr(view, "helpers", [])) == 3)
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -82,11 +82,12 @@ class UserProgramsView(WorkerErrors, Vertical):
     UserProgramsView > .controls { height: auto; }
     UserProgramsView > .controls > Input { width: 1fr; }
     UserProgramsView > .controls > Button { width: auto; min-width: 8; }
-    /* the editor keeps most of the room, even with the error panel open */
+    /* the editor keeps most of the room, even with the error panel open; at 80x24 the output
+       still gets a few rows */
     UserProgramsView #source { height: 2fr; min-height: 8; }
-    UserProgramsView #error { max-height: 10; }
-    UserProgramsView #loaded { height: auto; max-height: 5; }
-    UserProgramsView #output { height: 1fr; min-height: 4; }
+    UserProgramsView #error { max-height: 8; }
+    UserProgramsView #loaded { height: auto; max-height: 4; }
+    UserProgramsView #output { height: 1fr; min-height: 3; }
     UserProgramsView .notice { height: auto; color: $warning; }
     """
     BINDINGS = [
