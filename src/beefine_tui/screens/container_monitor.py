@@ -274,6 +274,9 @@ class ContainerMonitorView(Vertical):
             t = self.query_one(f"#{tid}", DataTable)
             for n in names:
                 t.add_column(n, key=n or "mark")
+        from beefine_tui.screens.probe_view import view_origin_ns
+
+        self.query_one(EventLog).set_origin(view_origin_ns(self.app))  # Events: times from opening
         if self.source is None:
             self.source = MonitorSource(self.app.ctx)  # type: ignore[attr-defined]
         self._load_list()

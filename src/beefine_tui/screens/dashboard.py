@@ -437,6 +437,8 @@ class DashboardView(Vertical):
                 if view.session is None:
                     view.query_one("#container", Input).value = row.name
                     view.start()
+                else:  # never silently: the pane is busy with another container
+                    self.app.notify("the split pane is already tailing a container: ctrl+t closes it first")
 
         self.call_after_refresh(fill)
 
