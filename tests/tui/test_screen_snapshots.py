@@ -193,3 +193,25 @@ def test_helpers(
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_trace_exec_uses_the_room_at_200x60(snap_compare: Any, make_app: MakeApp) -> None:
+    from tests.tui.events_fixture import exec_events, lost
+
+    # recorded events delivered out of order: the log shows them in time order from 0
+    events = exec_events(60)
+    events = events[30:] + events[:30]
+    app = make_app([*events, lost("exec", 3, "kernel")])
+
+    async def run_before(pilot: Any) -> None:
+        await shell_ready(pilot)
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await wait_until(pilot, lambda: view.is_mounted and view.event_log.total == 61)
+        times = [float(line.split()[0]) for line in view.event_log.lines()]
+        assert times == sorted(times) and times[0] >= 0
+        view.strip.refresh_counts()
+        view.event_log.log_widget.focus()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(200, 60), run_before=run_before)
