@@ -33,17 +33,18 @@ from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.table_sort import TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
+# the figures people sort by first, so they are on screen at 80 columns; the I/O totals after them
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "NAME"),
-    ("id", "CONTAINER"),
+    ("id", "ID"),
     ("cpu", "CPU %"),
-    ("mem", "MEM USAGE / LIMIT"),
+    ("mem", "MEM / LIMIT"),
     ("memp", "MEM %"),
+    ("pids", "PIDS"),
     ("net", "NET I/O"),
     ("blk", "BLOCK I/O"),
-    ("pids", "PIDS"),
 )
-SORTABLE = (("cpu", "CPU %"), ("mem", "MEM USAGE / LIMIT"), ("name", "NAME"), ("pids", "PIDS"))
+SORTABLE = (("cpu", "CPU %"), ("mem", "MEM / LIMIT"), ("name", "NAME"), ("pids", "PIDS"))
 LOG_LINES = 2000  # lines the logs window keeps
 LOG_PENDING = 5000  # lines waiting for the next repaint: beyond, the oldest are skipped and counted
 
