@@ -12,8 +12,14 @@ from textual.widgets import Button, DataTable, Input, Log
 
 from beefine_tui.screens.dashboard import Ask, ContainerLogs, DashboardView
 from beefine_tui.screens.probe_view import ProbeView
-from tests.tui.conftest import MakeApp, wait_until
+from tests.tui.conftest import MakeApp
+from tests.tui.conftest import wait_until as _wait_until
 from tests.tui.test_dashboard import Recorded, row, snap
+
+
+async def wait_until(pilot: Any, cond: Any) -> None:
+    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
+    await _wait_until(pilot, cond, tries=2000)
 
 
 class FakeStream:

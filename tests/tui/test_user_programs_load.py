@@ -15,7 +15,14 @@ from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import user_program
 from beefine_tui.screens.user_programs import UserProgramsView
-from tests.tui.conftest import MakeApp, wait_until
+from tests.tui.conftest import MakeApp
+from tests.tui.conftest import wait_until as _wait_until
+
+
+async def wait_until(pilot: Any, cond: Any) -> None:
+    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
+    await _wait_until(pilot, cond, tries=2000)
+
 
 Sink = Callable[[Sequence[Event]], None]
 
