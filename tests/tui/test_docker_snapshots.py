@@ -1,6 +1,6 @@
-"""Snapshots of the Docker screens at 80x24 and 120x40: the dashboard with two containers and the
-container monitor on a report recorded from a real container. One refresh each (the next one is an hour
-away), so what is drawn does not depend on how fast this machine is.
+"""Snapshots of the Docker screens at 80x24, 120x40 and 200x60: the dashboard with two containers and
+the container monitor on a report recorded from a real container. One refresh each (the next one is an
+hour away), so what is drawn does not depend on how fast this machine is.
 
 After an intended visual change:
     .venv/bin/python -m pytest tests/tui/test_docker_snapshots.py --snapshot-update
@@ -19,7 +19,7 @@ from beefine_tui.screens.dashboard import DashboardView
 from tests.tui.test_container_monitor import CID, FakeSource
 from tests.tui.test_dashboard import Recorded, row, snap
 
-SIZES = [(80, 24), (120, 40)]
+SIZES = [(80, 24), (120, 40), (200, 60)]
 NEVER = 3600.0  # seconds to the next refresh: longer than any test
 
 
@@ -42,6 +42,7 @@ class MonApp(App[None]):
     def compose(self) -> ComposeResult:
         view = ContainerMonitorView(source=self.source, container=CID, live_probes=False)
         view.interval = NEVER
+        view.host_cores, view.host_memory = 2, 24 << 30  # the charts' axes without a limit: not this host's
         yield view
 
 

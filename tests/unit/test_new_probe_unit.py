@@ -82,3 +82,19 @@ def test_template_names() -> None:
     with pytest.raises(KeyError):
         templates.kind_of("python")
     assert "// name: zz" in templates.template_text("c", "zz")
+
+
+@pytest.mark.parametrize("engine", ["bcc", "bpftrace"])
+def test_words_name_the_real_screen_and_no_test_machine(
+    tmp_path: Path, engine: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from beefine_tui.screens.shell import VIEWS
+
+    labels = {v.label for v in VIEWS}
+    cli.main(["new-probe", "w" + engine, f"--{engine}", "--dir", str(tmp_path)])
+    printed = capsys.readouterr().out
+    text = templates.template_text(engine)
+    for words in (printed, text):
+        screens = re.findall(r"Load eBPF -> ([A-Z][a-z]+(?: [a-z]+)*)", words)
+        assert screens and all(s in labels for s in screens), (screens, sorted(labels))
+        assert "test machine" not in words and "this project" not in words

@@ -72,5 +72,5 @@ def run(args: argparse.Namespace) -> int:
     path = write_probe(args.name, args.engine, args.dir)
     kind = "BCC C program" if args.engine == "bcc" else "bpftrace script"
     print(f"wrote {path} ({kind}, probe user:{args.name})")
-    print("  open it in the TUI: sudo beefine-tui, then Load eBPF -> Your own programs")
+    print("  open it in the TUI: sudo beefine-tui, then Load eBPF -> Your programs")
     return 0

@@ -481,6 +481,7 @@ class _Loaded:
     prog_ids: set[int] = field(default_factory=set)
     rings: list[tuple[MmapRing, Decoder]] = field(default_factory=list)
     libbpf_rings: int = 0  # ring buffers consumed through BCC/libbpf callbacks
+    attached_ns: int = 0  # when its tracepoints were attached: its "running" status carries this time
 
 
 class BccRunner(Runner):
@@ -559,7 +560,7 @@ class BccRunner(Runner):
             raise
         now = time.monotonic_ns()
         sink(
-            [status_event(ld.prog.probe, "running", ts=now) for ld in self._loaded]
+            [status_event(ld.prog.probe, "running", ts=ld.attached_ns or now) for ld in self._loaded]
             + [status_event(p, "failed", str(e.message), ts=now) for p, e in self.errors.items()]
         )
         self._thread = threading.Thread(target=self._run, name="beefine-bcc-poll", daemon=True)
@@ -570,6 +571,7 @@ class BccRunner(Runner):
 
         holder: list[Any] = []
         exc: Exception | None = None
+        attached_ns = 0
         with COMPILE_LOCK:
             # inside the lock: the fds that appear are this program's, not another runner's
             before = fd_ids("prog")
@@ -579,6 +581,7 @@ class BccRunner(Runner):
                     holder.append(BPF(text=prog.text.encode(), cflags=list(prog.cflags)))
                     for tp, fn in prog.attach:
                         holder[0].attach_tracepoint(tp=tp, fn_name=fn)
+                    attached_ns = time.monotonic_ns()
                 except Exception as e:
                     exc = e
             elapsed = time.perf_counter() - t0
@@ -591,7 +594,9 @@ class BccRunner(Runner):
             raise _load_error(prog.probe, exc, log, prog.text) from None
         bpf = holder[0]
         self.compile_seconds[prog.probe] = elapsed
-        ld = _Loaded(prog, bpf, prog_ids=new_ids)
+        # stamped at attach, not once every program is compiled (seconds later): a probe's "running"
+        # must not come after the events it caught while the next program compiled
+        ld = _Loaded(prog, bpf, prog_ids=new_ids, attached_ns=attached_ns)
         try:
             for rb in prog.buffers:
                 cb = self._callback(ld, rb.decode)

@@ -12,6 +12,7 @@ daemon that goes away is retried until it answers again.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -23,11 +24,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import Button, DataTable, Input, Label, Select, Static, TabbedContent, TabPane, Tabs
+from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.inspect import ContainerReport, Sample
-from beefine_tui.docker.stats import human_bytes
+from beefine_tui.docker.netinfo import NetInfo
+from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
 from beefine_tui.widgets.charts import Chart
@@ -38,6 +40,7 @@ HISTORY = 120  # samples per chart: 2 minutes at 1 s, 20 minutes at 10 s
 LIVE_PROBES = ("exec", "fork")
 NET_PROBES = ("sockets", "tcp")
 NS_COLUMNS = ("kind", "container", "host", "", "also in it", "isolates")
+NET_REFRESH_S = 2.0  # the Network tab re-reads /proc/PID/net this often while it is shown
 EXEC_ROW_KEEP = 10.0  # seconds a short-lived process seen by an exec event stays listed after it exits
 
 
@@ -71,6 +74,12 @@ class MonitorSource:
             s = self._samplers[cid] = MonitorSampler(self.client(), cid)
         result: Sample = s.sample()
         return result
+
+    def network(self, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
+        """Interfaces (with rx/tx), sockets and their owners, read now from /proc/PID/net."""
+        from beefine_tui.docker.netinfo import read_netinfo
+
+        return read_netinfo(pid, pids_in_container=pids, same_netns_as_host=host_netns)
 
     def update(self, cid: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
         from beefine_tui.docker.limits import update_limits
@@ -119,7 +128,8 @@ class Confirm(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label(self.question)
+            # a Static wraps: a Label cut the question off at the box's edge ("... cpus 0")
+            yield Static(self.question, id="question")
             with Horizontal():
                 yield Button("Yes, change it", id="yes", variant="warning")
                 yield Button("Cancel", id="no")
@@ -184,6 +194,9 @@ class ContainerMonitorView(Vertical):
         self.cid: str | None = container
         self.live_probes = live_probes
         self.bus = Bus()  # this monitor's sessions publish here, not where other views' events go
+        # the charts' axes when the container has no limit (a small /proc read, once)
+        self.host_cores = os.cpu_count() or 1
+        self.host_memory = host_mem_total()
         self.report: ContainerReport | None = None
         self.last: Sample | None = None
         self.interval = RESOLUTIONS[0][1]
@@ -193,6 +206,7 @@ class ContainerMonitorView(Vertical):
         self.session: Any = None
         self.extra_sessions: dict[tuple[str, ...], Any] = {}  # sockets/tcp, xdp: started on request
         self._timer: Timer | None = None
+        self._net_timer: Timer | None = None  # the Network tab's refresh, from the first report on
         self._exec_rows: dict[int, float] = {}  # pid seen by an exec event -> keep its row until
         self._pump: Any = None
         self._xdp_if: str | None = None
@@ -219,9 +233,10 @@ class ContainerMonitorView(Vertical):
                     )
                 # controls above the charts: the charts stretch, the buttons must stay on screen at 80x24
                 with Horizontal(classes="limits"):
-                    yield Input(placeholder="memory 64m", id="in-mem")
-                    yield Input(placeholder="cpus 0.5", id="in-cpus")
-                    yield Input(placeholder="pids 50", id="in-pids")
+                    # hints, not values: the limits in force are in the text above
+                    yield Input(placeholder="new memory, e.g. 64m", id="in-mem")
+                    yield Input(placeholder="new cpus, e.g. 0.5", id="in-cpus")
+                    yield Input(placeholder="new pids, e.g. 50", id="in-pids")
                     yield Button("Apply", id="apply", variant="warning")
                     yield Button("Pause", id="pause")
                     yield Button("Unpause", id="unpause")
@@ -259,6 +274,9 @@ class ContainerMonitorView(Vertical):
             t = self.query_one(f"#{tid}", DataTable)
             for n in names:
                 t.add_column(n, key=n or "mark")
+        from beefine_tui.screens.probe_view import view_origin_ns
+
+        self.query_one(EventLog).set_origin(view_origin_ns(self.app))  # Events: times from opening
         if self.source is None:
             self.source = MonitorSource(self.app.ctx)  # type: ignore[attr-defined]
         self._load_list()
@@ -303,9 +321,10 @@ class ContainerMonitorView(Vertical):
 
     @on(Button.Pressed, "#reload")
     def reload(self) -> None:
+        """Re-read the list and the report. Live probes keep running (Reload once stopped them)."""
         self._load_list()
         if self.cid:
-            self.choose(self.cid)
+            self.choose(self.cid, keep_sessions=True)
 
     @on(Select.Changed, "#container")
     def picked(self, event: Select.Changed) -> None:
@@ -317,8 +336,9 @@ class ContainerMonitorView(Vertical):
         if isinstance(event.value, float):
             self.interval = event.value
 
-    def choose(self, cid: str) -> None:
-        self._stop_sessions()
+    def choose(self, cid: str, keep_sessions: bool = False) -> None:
+        if not (keep_sessions and cid == self.cid):
+            self._stop_sessions()
         self.cid = cid
         self.report = None
         self.last = None
@@ -370,8 +390,11 @@ class ContainerMonitorView(Vertical):
                     f"{result.name}: processes by polling only (short ones can be missed): "
                     "exec events need root, run: sudo beefine-tui"
                 )
-            if self.live_probes and result.pid > 0 and ctx is not None and ctx.bpf_allowed:
+            live = self.live_probes and result.pid > 0 and ctx is not None and ctx.bpf_allowed
+            if live and self.session is None:
                 self._start_live(result.id, LIVE_PROBES, None)
+            if self._net_timer is None:
+                self._net_timer = self.set_interval(NET_REFRESH_S, self._net_tick)
         elif group == "sample" and isinstance(result, Sample):
             self.show_sample(result)
             self._arm(self.interval)
@@ -384,6 +407,10 @@ class ContainerMonitorView(Vertical):
             self._load_list()
             if self.cid:
                 self._refresh_report(self.cid)
+        elif group == "net" and isinstance(result, NetInfo):
+            if self.report is not None:
+                self.report.network = result
+            self.show_network(result)
         elif group == "refresh" and isinstance(result, ContainerReport):
             self.report = result
             self.show_cgroup_head(result)
@@ -420,22 +447,45 @@ class ContainerMonitorView(Vertical):
                 mounts.add_row(dm.destination, dm.type, dm.source, dm.mode, dm.propagation)
         self.show_processes(rep.processes)
         if rep.network is not None:
-            ifs = self.query_one("#ifaces", DataTable)
-            for i in rep.network.interfaces:
-                peer = f"{i.host_peer} (#{i.host_peer_ifindex})" if i.host_peer else ""
-                ifs.add_row(
-                    i.name,
-                    " ".join(i.addresses),
-                    peer,
-                    i.mac,
-                    human_bytes(i.rx_bytes),
-                    human_bytes(i.tx_bytes),
-                )
-            socks = self.query_one("#socks", DataTable)
-            for s in rep.network.sockets:
-                socks.add_row(s.proto, s.local, s.remote, s.state, " ".join(map(str, s.pids)))
+            self.show_network(rep.network)
         self.query_one("#sec", Static).update(security_text(rep))
         self.show_cgroup_head(rep)
+
+    def show_network(self, net: NetInfo) -> None:
+        """Interfaces and sockets, keyed: changed cells updated, new rows added, gone rows removed."""
+        ifaces: dict[str, tuple[str, ...]] = {}
+        for i in net.interfaces:
+            peer = f"{i.host_peer} (#{i.host_peer_ifindex})" if i.host_peer else ""
+            rx, tx = human_bytes(i.rx_bytes), human_bytes(i.tx_bytes)
+            ifaces[i.name] = (i.name, " ".join(i.addresses), peer, i.mac, rx, tx)
+        socks: dict[str, tuple[str, ...]] = {}
+        for so in net.sockets:
+            socks[f"{so.proto} {so.local} {so.remote}"] = (
+                so.proto,
+                so.local,
+                so.remote,
+                so.state,
+                " ".join(map(str, so.pids)),
+            )
+        _sync_rows(self.query_one("#ifaces", DataTable), ifaces)
+        _sync_rows(self.query_one("#socks", DataTable), socks)
+
+    def _net_tick(self) -> None:
+        """Timer: re-read the network in a worker while the Network tab is on screen."""
+        rep = self.report
+        if rep is None or rep.pid <= 0 or self.exited or not self.is_mounted or not self.shown():
+            return
+        if self.query_one("#mon-tabs", TabbedContent).active != "t-net":
+            return
+        network = getattr(self.source, "network", None)
+        if callable(network):
+            pids = [p.pid for p in rep.processes]
+            self._read_net(network, rep.pid, pids, rep.network_mode == "host")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="net")
+    def _read_net(self, network: Any, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
+        info: NetInfo = network(pid, pids, host_netns)
+        return info
 
     def show_cgroup_head(self, rep: ContainerReport) -> None:
         head = self.query_one("#cg-head", Static)
@@ -450,11 +500,24 @@ class ContainerMonitorView(Vertical):
             return
         lim = rep.cgroup.limits
         share = f"shares {lim.cpu_shares}" if lim.cpu_shares is not None else f"weight {lim.cpu_weight}"
+        self.set_chart_axes(lim.cpus, lim.memory_bytes)
         head.update(
             f"cgroup v{rep.cgroup.version} {_short(rep.cgroup.path)}\n"
             f"limits: memory {human_bytes(lim.memory_bytes) if lim.memory_bytes else 'unlimited'}, "
             f"cpus {lim.cpus or 'unlimited'} ({share}), pids {lim.pids_max or 'unlimited'}"
         )
+
+    def set_chart_axes(self, cpus: float | None, memory: int | None) -> None:
+        """Charts from 0 to 100 % of what the container may use: its limits, else the host's."""
+        if cpus:
+            self.query_one("#c-cpu", Chart).set_ceiling(cpus * 100, f"limit {cpus:g} cpus")
+        else:
+            cores = self.host_cores
+            self.query_one("#c-cpu", Chart).set_ceiling(cores * 100.0, f"{cores} cores, no limit")
+        if memory:
+            self.query_one("#c-mem", Chart).set_ceiling(memory / (1 << 20), "limit")
+        elif self.host_memory:
+            self.query_one("#c-mem", Chart).set_ceiling(self.host_memory / (1 << 20), "host memory, no limit")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="refresh")
     def _refresh_report(self, cid: str) -> ContainerReport:
@@ -717,6 +780,20 @@ def usage_text(s: Sample) -> str:
         f"cpu {(u.cpu_ns or 0) / 1e9:.2f} s{throttled}, pids {u.pids}, "
         f"io read {human_bytes(u.io_read_bytes)} write {human_bytes(u.io_write_bytes)}{frozen}"
     )
+
+
+def _sync_rows(table: DataTable[Any], rows: dict[str, tuple[str, ...]]) -> None:
+    """Make `table` show `rows` (key -> cells) in place: the cursor stays where it was."""
+    for gone in [k for k in table.rows if k.value not in rows]:
+        table.remove_row(gone)
+    columns = [c.key for c in table.ordered_columns]
+    for key, cells in rows.items():
+        if key in table.rows:
+            for col, value in zip(columns, cells, strict=False):
+                if table.get_cell(key, col) != value:
+                    table.update_cell(key, col, value)
+        else:
+            table.add_row(*cells, key=key)
 
 
 def _fill_fixed(table: DataTable[Any], columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:

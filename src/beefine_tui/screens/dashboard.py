@@ -1,5 +1,10 @@
 """Docker dashboard: daemon facts, counts, and a live table of running containers with small charts.
 
+Keys on the selected container: Enter opens its Container monitor, l streams its logs, x opens a shell
+in it (`docker exec -it ID sh`, the TUI suspended meanwhile), t tails its syscalls in the split pane,
+K stops, R restarts and D removes it (each after a confirmation). s/S sort by CPU, memory, name, pids
+(busiest CPU first by default), as does a click on those headers.
+
 Refresh follows Dolphie's pattern: a thread worker only collects (StatsCollector.refresh, plain data);
 when it finishes, the main thread renders and re-arms a one-shot timer, so polls never overlap and a
 slow daemon only slows the refresh. The table is keyed by container id and updated in place (changed
@@ -8,29 +13,133 @@ cells only, rows added and removed), never cleared. Nothing is collected while t
 
 from __future__ import annotations
 
+import threading
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.timer import Timer
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Label, Log, Static
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.stats import ContainerRow, Snapshot, human_bytes, human_si
 from beefine_tui.widgets.charts import Chart
+from beefine_tui.widgets.table_sort import TableSort
+from beefine_tui.widgets.ui_thread import ui_soon
 
+# the figures people sort by first, so they are on screen at 80 columns; the I/O totals after them
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("name", "NAME"),
-    ("id", "CONTAINER"),
+    ("id", "ID"),
     ("cpu", "CPU %"),
-    ("mem", "MEM USAGE / LIMIT"),
+    ("mem", "MEM / LIMIT"),
     ("memp", "MEM %"),
+    ("pids", "PIDS"),
     ("net", "NET I/O"),
     ("blk", "BLOCK I/O"),
-    ("pids", "PIDS"),
 )
+SORTABLE = (("cpu", "CPU %"), ("mem", "MEM / LIMIT"), ("name", "NAME"), ("pids", "PIDS"))
+LOG_LINES = 2000  # lines the logs window keeps
+LOG_PENDING = 5000  # lines waiting for the next repaint: beyond, the oldest are skipped and counted
+
+
+def sort_values(r: ContainerRow) -> dict[str, object]:
+    return {"cpu": r.cpu_percent, "mem": r.mem_bytes, "name": r.name, "pids": r.pids}
+
+
+class ContainerLogs(ModalScreen[None]):
+    """A container's logs, streamed: the last lines, then new ones as they come. Esc or q closes."""
+
+    DEFAULT_CSS = """
+    ContainerLogs { align: center middle; }
+    ContainerLogs > Vertical { width: 95%; height: 90%; border: thick $primary; background: $surface; }
+    ContainerLogs Label { width: 1fr; color: $text-muted; }
+    ContainerLogs Log { height: 1fr; }
+    """
+    BINDINGS = [Binding("escape", "dismiss", "Close"), Binding("q", "dismiss", "Close")]
+
+    def __init__(self, stream: Any, title: str) -> None:
+        super().__init__()
+        self.stream = stream  # a docker.actions.LogStream, or a fake with lines() and close()
+        self.title_text = title
+        self.pending: deque[str] = deque()
+        self.skipped = 0
+        self.ended = ""
+        self._lock = threading.Lock()
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(f"logs of {self.title_text} (following; Esc closes)", id="logs-title")
+            yield Log(max_lines=LOG_LINES, id="logs")
+
+    def on_mount(self) -> None:
+        self._read()
+        self.set_interval(0.2, self._drain)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="logs")
+    def _read(self) -> None:
+        try:
+            for line in self.stream.lines():
+                with self._lock:
+                    if len(self.pending) >= LOG_PENDING:
+                        self.pending.popleft()
+                        self.skipped += 1
+                    self.pending.append(line)
+            end = "the log stream ended (the container stopped)"
+        except Exception as e:
+            end = f"the log stream failed: {getattr(e, 'message', None) or e}"
+        with self._lock:
+            self.ended = end
+
+    def _drain(self) -> None:
+        with self._lock:
+            lines, self.pending = list(self.pending), deque()
+            skipped, ended = self.skipped, self.ended
+        if lines:
+            self.query_one(Log).write_lines(lines)
+        notes = [f"{skipped} lines skipped (they came faster than the screen repaints)"] if skipped else []
+        if ended:
+            notes.append(ended)
+        if notes:
+            self.query_one("#logs-title", Label).update(f"logs of {self.title_text}: " + "; ".join(notes))
+
+    def on_unmount(self) -> None:
+        threading.Thread(target=self.stream.close, name="close-logs", daemon=True).start()
+
+
+class Ask(ModalScreen[bool]):
+    """Yes or no before a change that cannot be undone."""
+
+    DEFAULT_CSS = """
+    Ask { align: center middle; }
+    Ask > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning; padding: 1 2;
+                     background: $surface; }
+    Ask Static { width: 1fr; }
+    Ask Horizontal { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
+
+    def __init__(self, question: str, yes: str) -> None:
+        super().__init__()
+        self.question, self.yes = question, yes
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import Button
+
+        with Vertical():
+            yield Static(self.question)
+            with Horizontal():
+                yield Button(self.yes, id="yes", variant="error")
+                yield Button("Cancel", id="no")
+
+    def on_button_pressed(self, event: Any) -> None:
+        self.dismiss(event.button.id == "yes")
 
 
 def row_cells(r: ContainerRow) -> dict[str, str]:
@@ -59,12 +168,23 @@ def facts_text(snap: Snapshot) -> str:
 
 
 class DashboardView(Vertical):
+    BINDINGS = [
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", key_display="S"),
+        Binding("l", "logs", "Logs"),
+        Binding("x", "shell", "Shell"),
+        Binding("t", "trace", "Trace syscalls"),
+        Binding("K", "stop", "Stop", key_display="K"),
+        Binding("R", "restart", "Restart", key_display="R"),
+        Binding("D", "remove", "Remove", key_display="D"),
+    ]
+
     DEFAULT_CSS = """
     DashboardView { height: 1fr; }
     DashboardView > #facts { height: auto; max-height: 4; }
     DashboardView > #dash-status { height: auto; color: $warning; }
-    DashboardView > #charts { height: 4; }
-    DashboardView > #charts > Chart { width: 1fr; }
+    DashboardView > #charts { height: 5; }
+    DashboardView > #charts > Chart { width: 1fr; border-left: outer $primary-darken-2; padding-left: 1; }
     DashboardView > DataTable { height: 1fr; }
     """
 
@@ -86,20 +206,23 @@ class DashboardView(Vertical):
         self._prev_ts: float | None = None
         self._prev_net: int | None = None
         self._daemon_down = False
+        self.sorter: TableSort | None = None
+        self.actions: Any = None  # docker.actions, or a fake in tests
 
     def compose(self) -> ComposeResult:
         yield Static("Docker: connecting…", id="facts")
         yield Static("", id="dash-status")
         with Horizontal(id="charts"):
-            yield Chart("cpu%", history=self.history, id="chart-cpu")
-            yield Chart("mem", history=self.history, unit="MiB", id="chart-mem")
-            yield Chart("net", history=self.history, unit="kB/s", id="chart-net")
+            yield Chart("CPU (all)", history=self.history, unit="%", id="chart-cpu")
+            yield Chart("memory", history=self.history, unit="MiB", id="chart-mem")
+            yield Chart("net rx+tx", history=self.history, unit="kB/s", id="chart-net")
         yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
+        self.sorter = TableSort(t, SORTABLE, default="cpu", descending=True, numeric=("cpu", "mem", "pids"))
         for key, label in COLUMNS:
-            t.add_column(label, key=key)
+            t.add_column(self.sorter.header(key, label), key=key)
         self._arm(0.0)
 
     def on_unmount(self) -> None:
@@ -178,6 +301,12 @@ class DashboardView(Vertical):
         self.query_one("#facts", Static).update(facts_text(snap))
         self.update_table(snap.rows)
         t = snap.totals
+        d = snap.daemon
+        # axes from 0 to what the host has: docker's CPU % is 100 per core, memory up to host memory
+        if d is not None and d.cpus:
+            self.query_one("#chart-cpu", Chart).set_ceiling(100.0 * d.cpus, f"{d.cpus} cores")
+        if d is not None and d.mem_total:
+            self.query_one("#chart-mem", Chart).set_ceiling(d.mem_total / (1 << 20), "host memory")
         self.query_one("#chart-cpu", Chart).push(t.cpu_percent)
         self.query_one("#chart-mem", Chart).push(t.mem_bytes / (1 << 20))
         net = t.net_rx + t.net_tx
@@ -201,6 +330,8 @@ class DashboardView(Vertical):
                         table.update_cell(r.id, col, value)
             else:
                 table.add_row(*(cells[k] for k, _ in COLUMNS), key=r.id)
+        if self.sorter is not None:
+            self.sorter.apply({r.id[:12]: sort_values(r) for r in rows})
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row: open the container monitor on it (through the shell when there is one)."""
@@ -223,3 +354,134 @@ class DashboardView(Vertical):
 
     def focus_target(self) -> DataTable[str]:
         return self.query_one(DataTable)
+
+    # ---- sorting
+    def action_sort_next(self) -> None:
+        if self.sorter is not None:
+            self.sorter.next_column()
+
+    def action_sort_reverse(self) -> None:
+        if self.sorter is not None:
+            self.sorter.reverse()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if self.sorter is not None and event.column_key.value is not None:
+            self.sorter.choose(event.column_key.value)
+
+    # ---- actions on the selected container
+    def selected(self) -> ContainerRow | None:
+        t: DataTable[str] = self.query_one(DataTable)
+        if not t.row_count or self.snapshot is None:
+            return None
+        cid = t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value
+        return next((r for r in self.snapshot.rows if r.id == cid), None)
+
+    def _actions(self) -> Any:
+        if self.actions is None:
+            from beefine_tui.docker import actions
+
+            self.actions = actions
+        return self.actions
+
+    def _client(self) -> Any:
+        return self.app.ctx.docker_client()  # type: ignore[attr-defined]
+
+    def action_logs(self) -> None:
+        row = self.selected()
+        if row is None:
+            return
+        try:
+            stream = self._actions().LogStream(self._client(), row.id)
+        except Exception as e:  # the daemon went away: say so, as the refresh loop does
+            self.app.notify(getattr(e, "message", None) or str(e), title="No logs", severity="error")
+            return
+        self.app.push_screen(ContainerLogs(stream, f"{row.name} ({row.id[:12]})"))
+
+    def action_shell(self) -> None:
+        """Suspend the TUI, run `docker exec -it ID sh` in the terminal, come back when it exits."""
+        import subprocess
+
+        from beefine_tui.errors import BeefineError
+
+        row = self.selected()
+        if row is None:
+            return
+        try:
+            argv = self._actions().shell_command(self.app.ctx.docker_host, row.id)  # type: ignore[attr-defined]
+        except BeefineError as e:
+            self.app.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title="No shell", severity="error")
+            return
+        try:
+            with self.app.suspend():
+                rc = subprocess.run(argv, check=False).returncode
+        except Exception as e:  # SuspendNotSupported (no real terminal, e.g. a web or test driver)
+            self.app.notify(f"cannot open a shell here: {type(e).__name__}: {e}", severity="error")
+            return
+        if rc:
+            self.app.notify(f"the shell in {row.name} exited with {rc}")
+
+    def action_trace(self) -> None:
+        """Tail the container's syscalls in the split pane (what ctrl+t opens), already filled in."""
+        row = self.selected()
+        toggle = getattr(self.screen, "toggle_split", None)
+        if row is None or not callable(toggle):
+            return
+        from textual.widgets import Input
+
+        from beefine_tui.screens.probe_view import ProbeView
+
+        if not self.screen.query("#split ProbeView"):
+            toggle()
+
+        def fill() -> None:
+            for view in self.screen.query("#split ProbeView").results(ProbeView):
+                if view.session is None:
+                    view.query_one("#container", Input).value = row.name
+                    view.start()
+                else:  # never silently: the pane is busy with another container
+                    self.app.notify("the split pane is already tailing a container: ctrl+t closes it first")
+
+        self.call_after_refresh(fill)
+
+    def _confirm_then(self, question: str, yes: str, what: str, act: Callable[[Any, str], str]) -> None:
+        row = self.selected()
+        if row is None:
+            return
+
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.app.notify(f"{what} {row.name}…")
+                self._act(act, row.id)
+
+        self.app.push_screen(Ask(question.format(name=row.name, id=row.id[:12]), yes), answered)
+
+    @work(thread=True, exit_on_error=False, group="container-action")
+    def _act(self, act: Callable[[Any, str], str], cid: str) -> None:
+        try:
+            text, failed = act(self._client(), cid), False
+        except Exception as e:
+            text, failed = getattr(e, "message", None) or f"{type(e).__name__}: {e}", True
+        # a toast: the status line is rewritten by the next refresh
+        ui_soon(self, self._said, text, failed)
+
+    def _said(self, text: str, failed: bool) -> None:
+        self.app.notify(text, severity="error" if failed else "information")
+
+    def action_stop(self) -> None:
+        self._confirm_then(
+            "Stop {name} ({id})? Docker sends SIGTERM, then SIGKILL after 10 s.",
+            "Stop it",
+            "stopping",
+            self._actions().stop,
+        )
+
+    def action_restart(self) -> None:
+        self._confirm_then("Restart {name} ({id})?", "Restart it", "restarting", self._actions().restart)
+
+    def action_remove(self) -> None:
+        self._confirm_then(
+            "Remove {name} ({id})? A running container is killed first, and its writable layer is lost.",
+            "Remove it",
+            "removing",
+            self._actions().remove,
+        )

@@ -26,6 +26,20 @@ from beefine_tui.widgets.status_strip import StatusStrip
 from beefine_tui.widgets.ui_thread import ui_soon
 
 PROBE = "xdp"
+# the probe's counters overlap: "total" is every packet, ipv4/ipv6/arp/other split it by ethertype, and
+# tcp/udp/icmp/ip_other split the IP packets by L4 (see bpf/xdp.bpf.c). Shown as that tree, in this order;
+# only "total" is a packet rate (adding the rows counted one packet up to three times).
+PROTOCOL_ROWS: tuple[tuple[str, str], ...] = (
+    ("total", "all packets"),
+    ("ipv4", "├ ipv4"),
+    ("ipv6", "├ ipv6"),
+    ("arp", "├ arp"),
+    ("other", "└ other"),
+    ("tcp", "  ├ tcp (v4+v6)"),
+    ("udp", "  ├ udp"),
+    ("icmp", "  ├ icmp"),
+    ("ip_other", "  └ ip other"),
+)
 NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
 
 
@@ -56,6 +70,43 @@ def format_packet(ev: Event, base_ts: int) -> str:
     return f"{rel:10.6f} {l4:<5} {src:>22} -> {dst:<22} {a.get('len', '?'):>5} B{flags}"
 
 
+class ProtocolRates:
+    """Cumulative xdp_counts events -> per-protocol (packets, bytes, packets/s) and the packet rate.
+
+    Plain data, no widgets: the view shows what this computes, and tests check it against `ip -s link`."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, tuple[int, int]] = {name: (0, 0) for name, _ in PROTOCOL_ROWS}
+        self.rates: dict[str, float | None] = {name: None for name, _ in PROTOCOL_ROWS}
+        self._prev_ts: int | None = None
+
+    def update(self, ev: Event) -> float | None:
+        """Take one xdp_counts event; return the packet rate since the previous one (None for the first)."""
+        protos = ev.args.get("protocols") or {}
+        dt = (ev.ts - self._prev_ts) / 1e9 if self._prev_ts is not None else 0.0
+        for name, c in protos.items():
+            pk, by = int(c.get("packets", 0)), int(c.get("bytes", 0))
+            old = self.counts.get(name, (0, 0))
+            self.rates[name] = (pk - old[0]) / dt if dt > 0 else None
+            self.counts[name] = (pk, by)
+        if dt <= 0:
+            self._prev_ts = ev.ts if self._prev_ts is None else self._prev_ts
+            return None
+        self._prev_ts = ev.ts
+        return self.rates.get("total")
+
+    def rows(self) -> list[tuple[str, str, str, str, str]]:
+        """(key, label, packets, bytes, pkt/s) for every counter, known ones first in tree order."""
+        known = dict(PROTOCOL_ROWS)
+        keys = [k for k, _ in PROTOCOL_ROWS] + sorted(k for k in self.counts if k not in known)
+        out = []
+        for k in keys:
+            pk, by = self.counts.get(k, (0, 0))
+            rate = self.rates.get(k)
+            out.append((k, known.get(k, k), f"{pk:,}", f"{by:,}", "-" if rate is None else f"{rate:,.0f}"))
+        return out
+
+
 class NetworkView(WorkerErrors, Vertical):
     DEFAULT_CSS = """
     NetworkView { height: 1fr; }
@@ -63,9 +114,10 @@ class NetworkView(WorkerErrors, Vertical):
     NetworkView > .controls > Select { width: 1fr; }
     NetworkView > .controls > Button { width: auto; min-width: 8; }
     NetworkView > .notice { height: auto; color: $warning; }
-    NetworkView > .top { height: 9; }
-    NetworkView > .top > DataTable { width: 1fr; }
-    NetworkView > .top > Chart { width: 1fr; height: 9; }
+    /* a header and the nine counters: every row on screen */
+    NetworkView > .top { height: 11; }
+    NetworkView > .top > DataTable { width: auto; max-width: 60; }
+    NetworkView > .top > Chart { width: 1fr; height: 11; margin-left: 2; }
     """
 
     def __init__(self, interface: str | None = None, autostart: bool = False) -> None:
@@ -74,8 +126,7 @@ class NetworkView(WorkerErrors, Vertical):
         self.bus = Bus()  # this view's own: another network view on another interface must not feed it
         self.ifname: str | None = interface
         self.autostart = autostart
-        self.counts: dict[str, tuple[int, int]] = {}  # protocol -> (packets, bytes) cumulative
-        self._prev: tuple[int, int] | None = None  # (ts, total packets) at the previous xdp_counts
+        self.rates = ProtocolRates()
         self._lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
@@ -102,9 +153,7 @@ class NetworkView(WorkerErrors, Vertical):
             self.notice(NOT_ROOT)
             self.query_one("#start", Button).disabled = True
         else:
-            self.notice(
-                "Choose an interface, then Start. XDP runs in generic (SKB) mode and passes every packet."
-            )
+            self.notice("Choose an interface, then Start (XDP in generic mode: every packet passes).")
         self._load_interfaces()
 
     def notice(self, text: str) -> None:
@@ -141,8 +190,12 @@ class NetworkView(WorkerErrors, Vertical):
             self.notice("Choose an interface first.")
             return
         self.ifname = value
-        self.counts.clear()
-        self._prev = None
+        self.rates = ProtocolRates()
+        log = self.query_one(EventLog)
+        if not log.base_ts:  # times count from this view's first start
+            from beefine_tui.screens.probe_view import view_origin_ns
+
+            log.set_origin(view_origin_ns(self.app))
         self.query_one("#start", Button).disabled = True
         self.query_one(StatusStrip).set_probes((PROBE,), f"XDP on {value}")
         self.query_one(StatusStrip).state = "starting"
@@ -208,28 +261,17 @@ class NetworkView(WorkerErrors, Vertical):
             self.query_one(EventLog).add_events(packets)
 
     def _counts(self, ev: Event) -> None:
-        protos = ev.args.get("protocols") or {}
+        rate = self.rates.update(ev)
         t = self.query_one("#protocols", DataTable)
-        total = 0
-        rate_of: dict[str, str] = {}
-        dt = (ev.ts - self._prev[0]) / 1e9 if self._prev else 0.0
-        for name, c in sorted(protos.items()):
-            pk, by = int(c.get("packets", 0)), int(c.get("bytes", 0))
-            old = self.counts.get(name, (0, 0))
-            rate_of[name] = f"{(pk - old[0]) / dt:,.0f}" if dt > 0 else "-"
-            self.counts[name] = (pk, by)
-            total += pk
         with self.app.batch_update():
-            for name, (pk, by) in sorted(self.counts.items()):
-                cells = (name, f"{pk:,}", f"{by:,}", rate_of.get(name, "-"))
-                if name in t.rows:
+            for key, *cells in self.rates.rows():
+                if key in t.rows:
                     for col, v in zip(("protocol", "packets", "bytes", "pkt/s"), cells, strict=True):
-                        t.update_cell(name, col, v)
+                        t.update_cell(key, col, v)
                 else:
-                    t.add_row(*cells, key=name)
-        if self._prev is not None and dt > 0:
-            self.query_one(Chart).push((total - self._prev[1]) / dt)
-        self._prev = (ev.ts, total)
+                    t.add_row(*cells, key=key)
+        if rate is not None:
+            self.query_one(Chart).push(rate)
 
 
 def _mono() -> Any:

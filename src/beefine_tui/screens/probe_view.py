@@ -12,11 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.segment import Segment
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Button, Input, SelectionList, Static
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.worker import Worker
 
 from beefine_tui.errors import BeefineError, ProbeLoadError
@@ -72,13 +75,35 @@ def resolve_target(ctx: Any, container: str) -> Any:
     return result
 
 
+class ProbeChoice(SelectionList[str]):
+    """The probe picker: each row starts with [x] or [ ], not a coloured block that reads the same on
+    and off on a 16-colour terminal (TERM=linux, screen)."""
+
+    def render_line(self, y: int) -> Strip:
+        line = super().render_line(y)
+        segments = list(line)
+        _, scroll_y = self.scroll_offset
+        try:
+            option = self.get_option_at_index(scroll_y + y)
+        except OptionDoesNotExist:
+            return line
+        if len(segments) < 3:
+            return line
+        mark = "[x]" if option.value in self.selected else "[ ]"
+        style = segments[1].style
+        return Strip([Segment(mark, style), *segments[3:]], line.cell_length)
+
+
 class ProbeView(WorkerErrors, Vertical):
     DEFAULT_CSS = """
     ProbeView { height: 1fr; }
     ProbeView > .controls { height: auto; }
     ProbeView > .controls > Input { width: 1fr; }
     ProbeView > .controls > Button { width: auto; min-width: 8; }
-    ProbeView SelectionList { height: auto; max-height: 6; width: 1fr; }
+    /* the picker gets its own rows: every probe on screen when there is room, never under 5 rows */
+    ProbeView > ProbeChoice { height: auto; max-height: 50%; min-height: 5; width: 1fr; }
+    /* once running, the log needs the room: the picker shrinks (it still scrolls) */
+    ProbeView.-running > ProbeChoice { max-height: 7; }
     ProbeView > .notice { height: auto; color: $warning; }
     """
 
@@ -114,11 +139,11 @@ class ProbeView(WorkerErrors, Vertical):
     # ---- layout
     def compose(self) -> ComposeResult:
         if self.replay is None:
-            with Horizontal(classes="controls"):
-                if self.choose:
-                    from beefine_tui.screens.shell import probe_names
+            if self.choose:
+                from beefine_tui.screens.shell import probe_names
 
-                    yield SelectionList[str](*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
+                yield ProbeChoice(*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
+            with Horizontal(classes="controls"):
                 yield Input(
                     placeholder="container name or id" + ("" if self.container_required else " (optional)"),
                     id="container",
@@ -217,6 +242,8 @@ class ProbeView(WorkerErrors, Vertical):
         if self.container_required and not container:
             self.notice("Type a container name or id first.")
             return
+        if not self.event_log.base_ts:  # times count from this view's first start
+            self.event_log.set_origin(view_origin_ns(self.app))
         self.notice(f"Loading {', '.join(names)}… (compiling BPF takes a few seconds)")
         self._accept = frozenset(names)
         self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
@@ -250,6 +277,7 @@ class ProbeView(WorkerErrors, Vertical):
             return
         self.session = session
         self.notice("")
+        self.add_class("-running")
         if self.replay is None:
             self.strip.state = "running"
             self.query_one("#stop", Button).disabled = False
@@ -271,6 +299,7 @@ class ProbeView(WorkerErrors, Vertical):
         if session is not None:
             _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
         if update_ui and self.is_mounted and self.query(StatusStrip):
+            self.remove_class("-running")
             self.strip.state = "stopped"
             if self.replay is None:
                 self.query_one("#stop", Button).disabled = True
@@ -299,6 +328,12 @@ def _stop_in_background(ctx: Any, thing: Any) -> None:
     a second time concurrently; the thread is not a daemon, so the process waits for it at exit."""
     ctx.disown(thing)
     threading.Thread(target=thing.stop, name="stop-session", daemon=False).start()
+
+
+def view_origin_ns(app: Any) -> int:
+    """Now, on the kernel's clock (CLOCK_MONOTONIC ns), as the app's clock says (frozen in tests)."""
+    clock = getattr(app, "clock", None) or _mono()
+    return int(clock() * 1e9)
 
 
 def _mono() -> Any:

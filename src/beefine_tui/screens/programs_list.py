@@ -1,13 +1,15 @@
 """Loaded programs: every BPF program on this machine (like bpftop): id, type, name, attach point,
-owner, run count and run time per second where the kernel counts them. "s" turns counting on by
+owner, run count and run time per second where the kernel counts them. "c" turns counting on by
 holding a BPF_ENABLE_STATS fd (the kernel stops counting by itself if the app dies, even by SIGKILL);
 only kernels older than 5.8 get kernel.bpf_stats_enabled instead, put back when the tab closes.
 
 Data comes from G's probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
 Refresh is a timer re-armed only after a refresh finished, so polls never
 overlap (Dolphie's pattern). The table is diffed by program id (changed cells updated, gone rows
-removed), so the cursor stays put. "Unload" works for programs this app loaded: it stops the probe
-session or user program that holds them.
+removed), so the cursor stays put. Sorted like bpftop, busiest first (runs/s); `s` sorts by the next
+column, `S` reverses, a click on a header sorts by it. The figures come before the long columns
+(owner, attach), which are cut with an ellipsis, so they are on screen at 80 columns. "Unload" works
+for programs this app loaded: it stops the probe session or user program that holds them.
 """
 
 from __future__ import annotations
@@ -26,13 +28,29 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
 from beefine_tui.screens.errors import WorkerErrors, describe
+from beefine_tui.widgets.table_sort import TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
 if TYPE_CHECKING:
     from beefine_tui.probes.inventory import StatsGuard
 
 REFRESH_S = 2.0
-COLUMNS = ("id", "type", "name", "attach", "owner", "runs/s", "avg ns", "ours")
+COLUMNS = ("id", "type", "name", "runs/s", "avg ns", "ours", "owner", "attach")
+SORTABLE = (
+    ("runs/s", "runs/s"),
+    ("avg ns", "avg ns"),
+    ("id", "id"),
+    ("type", "type"),
+    ("name", "name"),
+    ("owner", "owner"),
+)
+NUMERIC = ("runs/s", "avg ns", "id")
+OWNER_WIDTH = 28  # cells: longer owner lists and attach points end in an ellipsis
+ATTACH_WIDTH = 48
+
+
+def clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 @dataclass
@@ -79,7 +97,9 @@ class ProgramsListView(WorkerErrors, Vertical):
     BINDINGS = [
         Binding("r", "refresh_now", "Refresh"),
         Binding("u", "unload", "Unload ours"),
-        Binding("s", "toggle_stats", "Run counts on/off"),
+        Binding("c", "toggle_stats", "Run counts on/off"),
+        Binding("s", "sort_next", "Sort"),
+        Binding("S", "sort_reverse", "Reverse", key_display="S"),
     ]
 
     def __init__(self, refresh_s: float = REFRESH_S) -> None:
@@ -92,6 +112,8 @@ class ProgramsListView(WorkerErrors, Vertical):
         self._next: Timer | None = None  # the one pending automatic refresh
         self._stats: StatsGuard | None = None  # owned by the AppContext while run counts are on
         self._stats_lock = threading.Lock()  # the toggle runs in a worker, stop_view on the UI thread
+        self.sorter: TableSort | None = None
+        self.sort_values: dict[str, dict[str, object]] = {}  # id cell -> column -> value to sort by
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="notice")
@@ -99,8 +121,9 @@ class ProgramsListView(WorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
+        self.sorter = TableSort(t, SORTABLE, default="runs/s", descending=True, numeric=NUMERIC)
         for c in COLUMNS:
-            t.add_column(c, key=c)
+            t.add_column(self.sorter.header(c, c), key=c)
         ctx = self.app.ctx  # type: ignore[attr-defined]
         if not ctx.bpf_allowed:
             self.notice("Listing BPF programs needs root: quit (ctrl+q) and run: sudo beefine-tui")
@@ -129,18 +152,39 @@ class ProgramsListView(WorkerErrors, Vertical):
             return
         t = self.query_one(DataTable)
         seen: set[int] = set()
+        values: dict[str, dict[str, object]] = {}
         with self.app.batch_update():
             for r in sorted(rows, key=lambda r: r.id):
                 seen.add(r.id)
                 runs, avg = "-", "-"
+                runs_v: float | None = None
+                avg_v: float | None = None
                 if r.run_cnt is not None and r.run_time_ns is not None:
                     prev = self._prev.get(r.id)
                     if prev is not None and now > prev[0]:
                         d_cnt = r.run_cnt - prev[1]
-                        runs = f"{d_cnt / (now - prev[0]):,.0f}"
-                        avg = f"{(r.run_time_ns - prev[2]) / d_cnt:,.0f}" if d_cnt > 0 else "0"
+                        runs_v = d_cnt / (now - prev[0])
+                        avg_v = (r.run_time_ns - prev[2]) / d_cnt if d_cnt > 0 else 0.0
+                        runs, avg = f"{runs_v:,.0f}", f"{avg_v:,.0f}"
                     self._prev[r.id] = (now, r.run_cnt, r.run_time_ns)
-                cells = (str(r.id), r.type, r.name, r.attach, r.owner, runs, avg, "yes" if r.ours else "")
+                values[str(r.id)] = {
+                    "runs/s": runs_v,
+                    "avg ns": avg_v,
+                    "id": r.id,
+                    "type": r.type,
+                    "name": r.name,
+                    "owner": r.owner,
+                }
+                cells = (
+                    str(r.id),
+                    r.type,
+                    r.name,
+                    runs,
+                    avg,
+                    "yes" if r.ours else "",
+                    clip(r.owner, OWNER_WIDTH),
+                    clip(r.attach, ATTACH_WIDTH),
+                )
                 key = str(r.id)
                 if key in t.rows:
                     for c, v in zip(COLUMNS, cells, strict=True):
@@ -150,21 +194,39 @@ class ProgramsListView(WorkerErrors, Vertical):
             for row_key in [k for k in t.rows if k.value is not None and int(k.value) not in seen]:
                 t.remove_row(row_key)
                 self._prev.pop(int(str(row_key.value)), None)
+            self.sort_values = values
+            if self.sorter is not None:
+                self.sorter.apply(values)
         self.rows = {r.id: r for r in rows}
         ours = sum(1 for r in rows if r.ours)
         msg = f"{len(rows)} programs loaded, {ours} by this app. r refreshes, u unloads one of ours."
         guard = self._stats
         if guard is not None:
-            msg += f" {guard.describe()}; s turns them off."
+            msg += f" {guard.describe()}; c turns them off."
         elif counting:
             msg += " Run counts are on, turned on outside this tab."
         else:
-            msg += " Run counts are off: s turns them on until you close this tab."
+            msg += " Run counts are off: c turns them on until you close this tab."
+        if self.sorter is not None:
+            msg += f" {self.sorter.describe().capitalize()} (s: next column, S: reverse)."
         self.notice(msg)
         # one pending timer, re-armed only after a refresh: a manual `r` must not start a second chain
         if self._next is not None:
             self._next.stop()
         self._next = self.set_timer(self.refresh_s, self.action_refresh_now)
+
+    # ---- sorting
+    def action_sort_next(self) -> None:
+        if self.sorter is not None:
+            self.sorter.next_column()
+
+    def action_sort_reverse(self) -> None:
+        if self.sorter is not None:
+            self.sorter.reverse()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if self.sorter is not None and event.column_key.value is not None:
+            self.sorter.choose(event.column_key.value)
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         self._busy = False

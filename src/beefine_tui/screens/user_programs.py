@@ -3,12 +3,18 @@ output struct's fields as table columns, unload it. Compile and verifier errors 
 the offending line highlighted in the editor; the app keeps running.
 
 The loading engine is G's probes/user_program.py (no BPF code here).
+
+Loading a program again under the same name replaces it. The old runner is stopped in the
+background and, until it is gone, still sees the same kernel events as the new one: its sink is
+closed (a Gate) before the new runner starts, so each event shows once (an execve row once showed
+twice, with the same kernel timestamp, after a reload).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +50,18 @@ TRACEPOINT_PROBE(syscalls, sys_enter_execve) {
 """
 
 
+class Gate:
+    """Passes a runner's batches to the bus until closed (the runner was replaced or unloaded)."""
+
+    def __init__(self, publish: Any) -> None:
+        self.publish = publish
+        self.open = True
+
+    def __call__(self, batch: Sequence[Event]) -> None:
+        if self.open:  # a replaced program's last events are the new one's duplicates: not shown
+            self.publish(batch)
+
+
 @dataclass
 class Loaded:
     runner: Any
@@ -55,6 +73,7 @@ class Loaded:
     events: int = 0
     lost: int = 0
     first_ts: int = 0  # times are shown from the program's first event, as in every other live view
+    gate: Gate | None = None
 
 
 class UserProgramsView(WorkerErrors, Vertical):
@@ -63,9 +82,12 @@ class UserProgramsView(WorkerErrors, Vertical):
     UserProgramsView > .controls { height: auto; }
     UserProgramsView > .controls > Input { width: 1fr; }
     UserProgramsView > .controls > Button { width: auto; min-width: 8; }
-    UserProgramsView #source { height: 1fr; min-height: 6; }
-    UserProgramsView #loaded { height: auto; max-height: 6; }
-    UserProgramsView #output { height: 1fr; min-height: 5; }
+    /* the editor keeps most of the room, even with the error panel open; at 80x24 the output
+       still gets a few rows */
+    UserProgramsView #source { height: 2fr; min-height: 8; }
+    UserProgramsView #error { max-height: 8; }
+    UserProgramsView #loaded { height: auto; max-height: 4; }
+    UserProgramsView #output { height: 1fr; min-height: 3; }
     UserProgramsView .notice { height: auto; color: $warning; }
     """
     BINDINGS = [
@@ -80,6 +102,8 @@ class UserProgramsView(WorkerErrors, Vertical):
         self._row_keys: deque[Any] = deque()
         self.rows_dropped = 0
         self._lock = threading.Lock()
+        self._gates: dict[str, Gate] = {}  # probe -> the sink of its current runner
+        self.opened: tuple[str, str] | None = None  # (path, text) last opened into the editor
 
     def compose(self) -> ComposeResult:
         ctx = self.app.ctx  # type: ignore[attr-defined]
@@ -130,6 +154,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     def _opened(self, path: str, text: str) -> None:
         area = self.query_one("#source", TextArea)
         area.text = text
+        self.opened = (path, text)
         self.notice(f"Opened {path}: review it, then Load (ctrl+l).")
         self.query_one("#error", ErrorPanel).hide()
 
@@ -144,24 +169,34 @@ class UserProgramsView(WorkerErrors, Vertical):
         self.query_one("#error", ErrorPanel).hide()
         self.notice("Compiling and loading… (clang takes a second or more)")
         self.query_one("#load", Button).disabled = True
-        self._load_worker(text)
+        self._load_worker(text, origin_of(self.opened, text))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load_worker(self, text: str) -> None:
+    def _load_worker(self, text: str, origin: str) -> None:
         from beefine_tui.probes.user_program import load_user_program
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
         runner = load_user_program(text)
+        if origin:
+            runner.origin = origin  # what the list's "from" column says: the file, not "pasted"
         ctx.own(runner)
+        gate = Gate(ctx.bus.publish)
+        with self._lock:
+            for probe in runner.probes:
+                old = self._gates.get(probe)
+                if old is not None:
+                    old.open = False  # before the new one attaches: no event is shown twice
+                self._gates[probe] = gate
         try:
-            runner.start(ctx.bus.publish)
+            runner.start(gate)
         except BaseException:
+            gate.open = False
             runner.stop()
             ctx.disown(runner)
             raise
-        ui_soon(self, self._loaded, runner)
+        ui_soon(self, self._loaded, runner, gate)
 
-    def _loaded(self, runner: Any) -> None:
+    def _loaded(self, runner: Any, gate: Gate | None = None) -> None:
         self.query_one("#load", Button).disabled = False
         if not self.is_mounted:
             return
@@ -173,9 +208,12 @@ class UserProgramsView(WorkerErrors, Vertical):
             origin=getattr(runner, "origin", ""),
             probe=probe,
             columns=tuple(getattr(runner, "columns", ()) or ()),
+            gate=gate,
         )
         old = self.loaded.pop(probe, None)
         if old is not None:
+            if old.gate is not None:
+                old.gate.open = False
             self._stop(old)
         self.loaded[probe] = item
         self._refresh_loaded()
@@ -192,7 +230,8 @@ class UserProgramsView(WorkerErrors, Vertical):
             area = self.query_one("#source", TextArea)
             row = max(0, min(error.line - 1, area.document.line_count - 1))
             area.select_line(row)
-            area.scroll_cursor_visible(center=True)
+            # after the error panel has taken its room, or the line scrolls out of the smaller editor
+            self.call_after_refresh(area.scroll_cursor_visible, center=True)
 
     def action_unload(self) -> None:
         table = self.query_one("#loaded", DataTable)
@@ -202,6 +241,8 @@ class UserProgramsView(WorkerErrors, Vertical):
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         item = self.loaded.pop(str(key), None)
         if item is not None:
+            if item.gate is not None:
+                item.gate.open = False
             self._stop(item)
             self.notice(f"Unloaded {item.name}.")
             if self.shown == item.probe:
@@ -255,7 +296,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         out = self.query_one("#output", DataTable)
         shown = self.loaded.get(self.shown) if self.shown else None
         rows: list[tuple[str, ...]] = []
-        for ev in events:
+        for ev in sorted(events, key=lambda e: e.ts):  # rows in time order within a batch
             item = self.loaded.get(ev.probe)
             if item is None:
                 continue
@@ -296,6 +337,14 @@ class UserProgramsView(WorkerErrors, Vertical):
             except Exception:
                 self._refresh_loaded()
                 return
+
+
+def origin_of(opened: tuple[str, str] | None, text: str) -> str:
+    """Where the editor's text came from: the file opened into it (edited or not), else ""."""
+    if opened is None:
+        return ""
+    path, original = opened
+    return path if text == original else f"{path} (edited)"
 
 
 def _cell(v: Any) -> str:

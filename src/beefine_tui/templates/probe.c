@@ -1,7 +1,7 @@
 // name: {{name}}
 // description: every execve on this machine: pid, command name and the file it runs
 //
-// A Beefine TUI probe in BCC's C. Open it from the TUI (Load eBPF -> Your own programs) or
+// A Beefine TUI probe in BCC's C. Open it from the TUI (Load eBPF -> Your programs) or
 // check it headless: sudo beefine-tui probe ... (see `beefine-tui --help`).
 //
 // How Beefine reads it:
@@ -15,9 +15,10 @@
 // - other maps (BPF_HASH, BPF_ARRAY...) can be read as a snapshot;
 // - a BPF_ARRAY named `lost` counts records that did not fit: Beefine shows them as lost events.
 //
-// On kernels without kprobes (this project's test machines) use tracepoints only. With kernel
-// headers that do not match the running kernel, read only tracepoint arguments, helper results
-// and user memory: never walk kernel structs such as task_struct.
+// Some kernels are built without kprobes (`sudo beefine-tui doctor` says whether yours has
+// them): tracepoints work everywhere. With kernel headers that do not match the running kernel,
+// read only tracepoint arguments, helper results and user memory: never walk kernel structs
+// such as task_struct.
 
 #define FILENAME_LEN 128
 

@@ -2,6 +2,12 @@
 
 chart = Chart("tcp packets/s", history=60)
 chart.push(123.0)            # one sample per tick; older samples fall off
+chart.set_ceiling(200.0, "2 cores")   # the axis top: 100 % of the limit, of the cores, of host memory
+
+Two lines above the bars: the title with the latest value, and the axis. Bars are drawn from 0 up to
+the ceiling ("axis 0-200 % (2 cores)"). Without a ceiling (a rate with no natural maximum) the axis
+top is the peak of the history, and the axis line says so ("axis 0-peak 1,234 kB/s"): a chart scaled
+to its own tiny peak made an idle container look saturated.
 """
 
 from __future__ import annotations
@@ -21,19 +27,21 @@ from textual.widgets import Label, Sparkline
 
 class _FromZero(SparklineRenderable[float]):
     """Textual's sparkline scales from the smallest sample, so a steady 99 % draws its 99.2 % column
-    as an empty bar, read as a drop to 0 %: these bars are measured from 0 instead."""
+    as an empty bar, read as a drop to 0 %: these bars are measured from 0 instead, up to `top`."""
+
+    top: float | None = None
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = self.width or options.max_width
         height = self.height or 1
         buckets = list(self._buckets(list(self.data), num_buckets=width)) or [[0.0]]
-        peak = max(max(self.data, default=0.0), 0.0) or 1.0
+        peak = self.top if self.top and self.top > 0 else (max(max(self.data, default=0.0), 0.0) or 1.0)
         segments = len(self.BARS) * height - 1
         lo, hi = self.min_color.color, self.max_color.color
         for row in reversed(range(height)):
             low, high = row * len(self.BARS), (row + 1) * len(self.BARS)
             for col in range(width):
-                ratio = max(self.summary_function(buckets[col * len(buckets) // width]), 0.0) / peak
+                ratio = min(max(self.summary_function(buckets[col * len(buckets) // width]), 0.0) / peak, 1.0)
                 bar = int(ratio * segments)
                 if bar < low:
                     yield Segment(" ")
@@ -48,18 +56,26 @@ class _FromZero(SparklineRenderable[float]):
 
 
 class _Sparkline(Sparkline):
+    top: float | None = None
+
     def render(self) -> Any:
         r = super().render()  # Textual's renderable, with the CSS colours resolved
         assert isinstance(r, SparklineRenderable)
         z = _FromZero(r.data, width=r.width, height=r.height, summary_function=r.summary_function)
         z.min_color, z.max_color = r.min_color, r.max_color
+        z.top = self.top
         return z
+
+
+def _num(v: float) -> str:
+    return f"{v:,.1f}" if 0 < abs(v) < 10 else f"{v:,.0f}"
 
 
 class Chart(Vertical):
     DEFAULT_CSS = """
-    Chart { height: 4; }
-    Chart > Label { height: 1; }
+    Chart { height: 5; }
+    Chart > Label { height: 1; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    Chart > .chart--axis { color: $text-muted; }
     Chart > Sparkline { height: 1fr; }
     """
 
@@ -68,10 +84,15 @@ class Chart(Vertical):
         self.title = title
         self.unit = unit
         self.history: deque[float] = deque(maxlen=history)
+        self.ceiling: float | None = None  # the axis top; None: the history's peak
+        self.ceiling_note = ""  # what the ceiling is (e.g. "2 cores", "host memory")
 
     def compose(self) -> ComposeResult:
-        yield Label(self._label())
-        yield _Sparkline(self._points())
+        yield Label(self.label_text(), classes="chart--title")
+        yield Label(self.axis_text(), classes="chart--axis")
+        spark = _Sparkline(self._points())
+        spark.top = self.ceiling
+        yield spark
 
     def _points(self) -> list[float]:
         # Sparkline draws a single sample, or an all-zero history, as a wall of full blocks: an idle
@@ -80,14 +101,37 @@ class Chart(Vertical):
             return []
         return list(self.history)
 
-    def _label(self) -> str:
+    def label_text(self) -> str:
+        """Title and the latest value."""
         last = self.history[-1] if self.history else 0.0
-        peak = max(self.history, default=0.0)
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.title}: {last:,.0f}{unit}  (max {peak:,.0f})"
+        return f"{self.title}: {_num(last)}{unit}"
+
+    def axis_text(self) -> str:
+        """What the top of the bars means."""
+        unit = f" {self.unit}" if self.unit else ""
+        if self.ceiling:
+            note = f" ({self.ceiling_note})" if self.ceiling_note else ""
+            return f"axis 0-{_num(self.ceiling)}{unit}{note}"
+        return f"axis 0-peak {_num(max(self.history, default=0.0))}{unit}"
+
+    def set_ceiling(self, ceiling: float | None, note: str = "") -> None:
+        """The axis top (100 % of what can be used), or None to scale to the history's peak."""
+        ceiling = ceiling if ceiling and ceiling > 0 else None
+        if (ceiling, note) == (self.ceiling, self.ceiling_note):
+            return
+        self.ceiling, self.ceiling_note = ceiling, note
+        self._redraw()
 
     def push(self, value: float) -> None:
         self.history.append(float(value))
+        self._redraw()
+
+    def _redraw(self) -> None:
         if self.is_mounted:
-            self.query_one(Sparkline).data = self._points()
-            self.query_one(Label).update(self._label())
+            spark = self.query_one(_Sparkline)
+            spark.top = self.ceiling
+            spark.data = self._points()
+            spark.refresh()
+            self.query_one(".chart--title", Label).update(self.label_text())
+            self.query_one(".chart--axis", Label).update(self.axis_text())

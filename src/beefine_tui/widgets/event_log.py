@@ -17,12 +17,20 @@ follow and scrolling cost O(rows on screen); a filter costs one pass to build it
 the new events. Each event is one row (a newline in its text shows as a replacement character).
 Long lines: the horizontal scroll range is the widest row painted so far, at most MAX_WIDTH cells;
 anything beyond is cropped.
+
+Times: every row's time is relative to one origin, the view's start (`set_origin`, a CLOCK_MONOTONIC
+timestamp like the kernel's), or for a replay the earliest event of the first batch. It is never
+negative: an event older than the origin moves the origin back to it (and rows are re-timed). Rows are
+in timestamp order: each batch is sorted, and a batch holding events older than the newest row (another
+probe's batch that came later) is merged into the tail, looking back at most MERGE_BACK rows; events
+older than that are appended where they arrive and counted in `late`.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from itertools import pairwise
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -45,6 +53,7 @@ from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.widgets.filter_bar import EventFilter, FilterBar
 
 MAX_WIDTH = 1000  # cells: the horizontal scroll range never grows past this (longer rows are cropped)
+MERGE_BACK = 4096  # rows an out-of-order batch may be merged back into
 LINE_CACHE = 512  # painted rows kept (several screens), so a repaint or a small scroll does not reformat
 
 
@@ -56,6 +65,21 @@ def format_event(ev: Event, base_ts: int) -> str:
     text = ev.text or " ".join(f"{k}={v}" for k, v in ev.args.items())
     where = f" [{ev.container[:12]}]" if ev.container else ""
     return f"{rel:10.6f} {ev.probe:<10} {ev.pid:>7} {ev.comm:<15.15} {ev.kind:<10.10} {text}{where}"
+
+
+def _in_time_order(batch: list[Event]) -> list[Event]:
+    """Sorted by time, stable (equal times keep their arrival order). A loss report is stamped when it
+    was reported (by another clock, in a replay): it stays after every event that arrived before it."""
+    keys: list[int] = []
+    last = 0
+    for ev in batch:
+        if ev.kind != LOST:
+            last = max(last, ev.ts)
+        keys.append(last if ev.kind == LOST else ev.ts)
+    if all(a <= b for a, b in pairwise(keys)):
+        return batch
+    order = sorted(range(len(batch)), key=keys.__getitem__)
+    return [batch[i] for i in order]
 
 
 class LogView(ScrollView, can_focus=True):
@@ -244,7 +268,8 @@ class EventLog(Vertical):
         self.max_lines = max_lines
         self.formatter = formatter
         self.show_status = show_status
-        self.base_ts = 0  # ts of the first event: times are shown relative to it
+        self.base_ts = 0  # the origin: times are shown relative to it (see the module docstring)
+        self.late = 0  # events that came too late to be merged into time order
         self.total = 0  # events ever added
         self.pending_while_paused = 0
         self._events: deque[Event] = deque(maxlen=max_lines)
@@ -290,6 +315,32 @@ class EventLog(Vertical):
             return f"(cannot show this {ev.probe} {ev.kind} event: {type(e).__name__}: {e})"
 
     # ---- feeding
+    def set_origin(self, ts: int) -> None:
+        """Times from now on are relative to `ts` (monotonic ns: the view's start)."""
+        self.base_ts = ts
+        self._view.forget()
+        self._view.refresh()
+
+    def _merge_tail(self, batch: list[Event]) -> list[Event]:
+        """Take back the kept rows newer than the batch's oldest event, so they are re-added in order."""
+        first_ts = next((ev.ts for ev in batch if ev.kind != LOST), None)
+        events = self._events
+        if first_ts is None or not events or events[-1].ts <= first_ts:
+            return batch
+        back: list[Event] = []
+        while events and events[-1].ts > first_ts and len(back) < MERGE_BACK:
+            back.append(events.pop())
+        if events and events[-1].ts > first_ts:
+            self.late += sum(1 for ev in batch if ev.ts < events[-1].ts)
+        self._seq -= len(back)
+        self.total -= len(back)
+        at, match = self._match_at, self._match
+        while at and at[-1] >= self._seq:
+            at.pop()
+            match.pop()
+        back.reverse()
+        return _in_time_order(back + batch)
+
     def add_events(self, events: Iterable[Event]) -> None:
         """Add a batch: O(len(batch)) appends, nothing formatted (unless a text filter is on)."""
         batch = events if isinstance(events, list) else list(events)
@@ -297,10 +348,15 @@ class EventLog(Vertical):
             batch = [ev for ev in batch if ev.kind != STATUS]
         if not batch:
             return
-        if not self.base_ts:
-            self.base_ts = next((ev.ts for ev in batch if ev.kind != LOST), 0)
-            if self.base_ts:
-                self._view.forget()
+        batch = _in_time_order(batch)
+        # lost counts are stamped when reported, not when the events happened: they set no origin
+        oldest = next((ev.ts for ev in batch if ev.ts > 0 and ev.kind != LOST), 0)
+        if oldest and (not self.base_ts or oldest < self.base_ts):
+            self.base_ts = oldest  # the first batch of a replay, or an event from before the origin
+            self._view.forget()
+        if self._frozen is not None:
+            self.pending_while_paused += len(batch)
+        batch = self._merge_tail(batch)
         self.total += len(batch)
         if len(batch) > self.max_lines:
             self._seq += len(batch) - self.max_lines
@@ -311,7 +367,6 @@ class EventLog(Vertical):
         if self._filter:
             self._index(batch, first)
         if self._frozen is not None:
-            self.pending_while_paused += len(batch)
             self._show_state()
             return
         self._view.sync(scroll_end=True)

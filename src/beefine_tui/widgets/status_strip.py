@@ -6,11 +6,16 @@
 Counts come from `Bus.tally()` (what the bus received for these probes, what the kernel reported lost,
 what the bus dropped). Lost is never hidden: it is always shown, and highlighted when above zero.
 It refreshes itself twice a second; `clock` can be frozen for deterministic screenshots.
+
+ev/s is windowed: events counted over the last RATE_WINDOW_S seconds divided by the time those samples
+span. Events arrive in batches (~50 ms to 1 s apart), so a rate from one refresh to the next swung
+between 0 and twice the true rate for a steady 2 events/s.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 
 from rich.text import Text
@@ -18,6 +23,34 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from beefine_tui.events.bus import Bus
+
+RATE_WINDOW_S = 5.0
+
+
+class WindowedRate:
+    """Events per second over a sliding window of (time, cumulative count) samples.
+
+    rate = (count now - count at the oldest sample inside the window) / (time between them).
+    Bounded: samples older than the window are dropped (one is kept as the window's start)."""
+
+    def __init__(self, window: float = RATE_WINDOW_S) -> None:
+        self.window = window
+        self._samples: deque[tuple[float, int]] = deque(maxlen=4096)
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+    def add(self, now: float, total: int) -> float:
+        s = self._samples
+        if s and now <= s[-1][0]:
+            s[-1] = (s[-1][0], total)  # same instant (a frozen clock): replace, never divide by zero
+        else:
+            s.append((now, total))
+        # keep one sample at or before the window's start, so the span covers the whole window
+        while len(s) > 2 and s[1][0] <= now - self.window:
+            s.popleft()
+        t0, n0 = s[0]
+        return (total - n0) / (now - t0) if now > t0 else 0.0
 
 
 def _fmt_count(n: float) -> str:
@@ -63,7 +96,7 @@ class StatusStrip(Widget):
         self.lost_kernel = 0
         self.lost_bus = 0
         self.rate = 0.0
-        self._last: tuple[float, int] | None = None
+        self._rate = WindowedRate()
         self._base = (0, 0, 0)  # tally at the moment this strip was (re)started
 
     def on_mount(self) -> None:
@@ -79,7 +112,7 @@ class StatusStrip(Widget):
         """Count from now (a new session): the bus tally so far is subtracted."""
         self._base = self._sum()
         self.started = self.clock()
-        self._last = None
+        self._rate.reset()
         self.refresh_counts()
 
     def _sum(self) -> tuple[int, int, int]:
@@ -103,10 +136,7 @@ class StatusStrip(Widget):
         self.total = r - self._base[0]
         self.lost_kernel = lk - self._base[1]
         self.lost_bus = lb - self._base[2]
-        now = self.clock()
-        if self._last is not None and now > self._last[0]:
-            self.rate = (self.total - self._last[1]) / (now - self._last[0])
-        self._last = (now, self.total)
+        self.rate = self._rate.add(self.clock(), self.total)
         self.refresh()
 
     def render(self) -> Text:
