@@ -111,3 +111,22 @@ def test_inspect_text_counts_from_pid_count_not_the_bounded_list() -> None:
     assert "79 other processes" in rows["pid"]
     assert "only this container" in rows["net"]
     assert "shared with host" in rows["user"] and "111 other processes" in rows["user"]
+
+
+def test_container_monitor_and_inspect_count_sharers_alike() -> None:
+    """Both views take the count from pid_count: the pid list is bounded (50), the count is not."""
+    from beefine_tui.docker.namespaces import NamespaceEntry, sharers_text
+
+    bounded = list(range(1000, 1050))
+    new = NamespaceEntry(
+        kind="pid", inode=1, host_inode=2, shared_with_host=False, pids=bounded, pid_count=80
+    )
+    host = NamespaceEntry(
+        kind="user", inode=3, host_inode=3, shared_with_host=True, pids=bounded, pid_count=112
+    )
+    alone = NamespaceEntry(kind="uts", inode=4, host_inode=5, shared_with_host=False, pid_count=1)
+    skipped = NamespaceEntry(kind="ipc", inode=6, host_inode=7, shared_with_host=False, pids=[], pid_count=0)
+    assert sharers_text(new) == "79 other processes"
+    assert sharers_text(host) == "111 other processes"
+    assert sharers_text(alone) == "only this container"
+    assert sharers_text(skipped) == ""

@@ -69,6 +69,7 @@ def short_ids(s: str) -> str:
 def print_report(rep: ContainerReport, con: Console) -> None:
     from rich.table import Table
 
+    from beefine_tui.docker.namespaces import sharers_text
     from beefine_tui.docker.stats import human_bytes
 
     con.print(
@@ -82,16 +83,8 @@ def print_report(rep: ContainerReport, con: Console) -> None:
         for c in ("kind", "container", "host", "", "also in it"):
             t.add_column(c)
         for ns in rep.namespaces:
-            # pids is bounded; pid_count is the whole count (0: the scan was skipped, --no-sharers)
-            k = max(ns.pid_count - 1, 0)
-            others = f"{k} other process{'es' if k != 1 else ''}"
-            if ns.shared_with_host:
-                mark, who = "[dim]shared with host[/]", others if ns.pid_count else ""
-            else:
-                mark = "[green]new[/]"
-                who = others if k else ("only this container" if ns.pid_count else "")
-                if ns.containers:
-                    who += f"; containers {', '.join(c[:12] for c in ns.containers)}"
+            mark = "[dim]shared with host[/]" if ns.shared_with_host else "[green]new[/]"
+            who = sharers_text(ns)
             t.add_row(ns.kind, str(ns.inode), str(ns.host_inode), mark, who)
         con.print(t)
     cg = rep.cgroup

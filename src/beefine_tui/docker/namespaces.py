@@ -43,6 +43,21 @@ class NamespaceEntry(msgspec.Struct, kw_only=True):
     containers: list[str] = msgspec.field(default_factory=list)  # other container ids in it
 
 
+def sharers_text(ns: NamespaceEntry) -> str:
+    """Who else is in a namespace, in words: from pid_count (the whole count), never from the bounded
+    pid list. Empty when the scan was skipped (pid_count 0)."""
+    if not ns.pid_count:
+        return ""
+    k = ns.pid_count - 1
+    others = f"{k} other process{'es' if k != 1 else ''}"
+    if ns.shared_with_host:
+        return others
+    who = others if k else "only this container"
+    if ns.containers:
+        who += f"; containers {', '.join(c[:12] for c in ns.containers)}"
+    return who
+
+
 def ns_inode(pid: int | str, kind: str, proc: str = "/proc") -> int | None:
     """Inode number of /proc/<pid>/ns/<kind> (what `readlink` shows in brackets), or None."""
     try:

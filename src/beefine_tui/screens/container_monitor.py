@@ -28,6 +28,7 @@ from textual.widgets import Button, DataTable, Input, Select, Static, TabbedCont
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.inspect import ContainerReport, Sample
+from beefine_tui.docker.namespaces import sharers_text
 from beefine_tui.docker.netinfo import NetInfo
 from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
@@ -423,12 +424,7 @@ class ContainerMonitorView(Vertical):
         self.status(f"{rep.name} {rep.id[:12]} {rep.image}: {state}, pid {rep.pid or '-'}  {notes}".strip())
         ns_rows: list[tuple[str, ...]] = []
         for n in rep.namespaces:
-            who = ""
-            if not n.shared_with_host:
-                k = len(n.pids)
-                who = f"{k} other process{'es' if k > 1 else ''}" if k else "only this container"
-                if n.containers:
-                    who += "; " + ", ".join(c[:12] for c in n.containers)
+            who = sharers_text(n)
             mark = "shared with host" if n.shared_with_host else "NEW"
             ns_rows.append((n.kind, str(n.inode), str(n.host_inode), mark, who, n.meaning))
         ns = self.query_one("#ns", DataTable)
