@@ -30,6 +30,7 @@ from beefine_tui.docker.inspect import ContainerReport, Sample
 from beefine_tui.docker.stats import human_bytes
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
+from beefine_tui.screens.common import app_context
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 
@@ -260,7 +261,7 @@ class ContainerMonitorView(Vertical):
             for n in names:
                 t.add_column(n, key=n or "mark")
         if self.source is None:
-            self.source = MonitorSource(self.app.ctx)  # type: ignore[attr-defined]
+            self.source = MonitorSource(app_context(self))
         self._load_list()
         if self.cid:
             self.choose(self.cid)

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.stats import ContainerRow, Snapshot, human_bytes, human_si
+from beefine_tui.screens.common import app_context
 from beefine_tui.widgets.charts import Chart
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -135,7 +136,7 @@ class DashboardView(Vertical):
         if self.collector is None:
             from beefine_tui.docker.stats import StatsCollector
 
-            ctx = self.app.ctx  # type: ignore[attr-defined]
+            ctx = app_context(self)
             self.collector = StatsCollector(ctx.docker_client(), host=ctx.docker_host or "")
         snap: Snapshot = self.collector.refresh()
         return snap

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -18,8 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 from textual.worker import Worker
 
-from beefine_tui.errors import ProbeLoadError
+from beefine_tui import templates
+from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.screens.common import app_context, stop_in_background
 from beefine_tui.screens.errors import ErrorPanel, WorkerErrors, describe
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.ui_thread import ui_soon
@@ -82,7 +85,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         self._lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         with Horizontal(classes="controls"):
             yield Input(
                 placeholder="path to a .c (BCC) or .bt (bpftrace) file, or a template name", id="path"
@@ -101,7 +104,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     def on_mount(self) -> None:
         t = self.query_one("#loaded", DataTable)
         t.add_columns("name", "engine", "from", "BPF ids", "events", "lost", "state")
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         self.notice(
             "" if ctx.bpf_allowed else "Loading programs needs root: quit (ctrl+q), run sudo beefine-tui"
         )
@@ -136,7 +139,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     # ---- load / unload
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         if not ctx.bpf_allowed:
             self.notice(NOT_ROOT)
             return
@@ -148,17 +151,7 @@ class UserProgramsView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_worker(self, text: str) -> None:
-        from beefine_tui.probes.user_program import load_user_program
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
-        runner = load_user_program(text)
-        ctx.own(runner)
-        try:
-            runner.start(ctx.bus.publish)
-        except BaseException:
-            runner.stop()
-            ctx.disown(runner)
-            raise
+        runner = app_context(self).start_user_program(text)
         ui_soon(self, self._loaded, runner)
 
     def _loaded(self, runner: Any) -> None:
@@ -184,7 +177,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         self.notice(f"Loaded {item.name}." + (f" Warnings: {'; '.join(warnings)}" if warnings else ""))
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
-        self.query_one("#load", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+        self.query_one("#load", Button).disabled = not app_context(self).bpf_allowed
         info = describe(error)
         self.notice("")
         self.query_one("#error", ErrorPanel).show(info)
@@ -209,9 +202,7 @@ class UserProgramsView(WorkerErrors, Vertical):
             self._refresh_loaded()
 
     def _stop(self, item: Loaded) -> None:
-        from beefine_tui.screens.probe_view import _stop_in_background
-
-        _stop_in_background(self.app.ctx, item.runner)  # type: ignore[attr-defined]
+        stop_in_background(app_context(self), item.runner)
 
     def stop_view(self) -> None:
         for item in list(self.loaded.values()):
@@ -304,17 +295,11 @@ def _cell(v: Any) -> str:
 
 
 def read_program(path: str) -> str:
-    """A file's text, or a template's (G's templates), with clear errors."""
-    from pathlib import Path
-
-    from beefine_tui.errors import NotFoundError, UsageError
-
+    """A file's text, or a named template's ("bcc", "bpftrace"), with clear errors."""
     p = Path(path).expanduser()
     if not p.exists():
-        from beefine_tui import templates
-
         try:
-            return templates.template_text(path)  # "bcc" / "bpftrace": G's templates
+            return templates.template_text(path)  # "bcc" / "bpftrace": the new-probe skeletons
         except KeyError:
             pass
         raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
