@@ -40,7 +40,7 @@ from typing import Any
 from beefine_tui.docker.cgroup_paths import container_id_for_pid
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
-from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target
+from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target, import_bcc
 from beefine_tui.resources import bpf_dir
 
 POLL_TIMEOUT_S = 0.05
@@ -566,7 +566,7 @@ class BccRunner(Runner):
         self._thread.start()
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
-        from bcc import BPF
+        BPF = import_bcc().BPF
 
         holder: list[Any] = []
         exc: Exception | None = None

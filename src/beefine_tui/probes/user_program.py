@@ -57,7 +57,7 @@ import msgspec
 
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
-from beefine_tui.probes.base import Runner, Sink
+from beefine_tui.probes.base import Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 
 USER_FILE = "user.c"  # the file name clang and the verifier report for the user's own lines
@@ -541,7 +541,7 @@ def _bcc_prog_type(kind: str) -> int:
 
 
 def _quiet_bpf_class() -> Any:
-    from bcc import BPF
+    BPF: Any = import_bcc().BPF
 
     class QuietBPF(BPF):
         """BPF without auto-attach in the constructor: we load and attach ourselves, one by one."""

@@ -31,7 +31,7 @@ from typing import Any
 from beefine_tui.errors import NotFoundError, ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes import bpf_syscall
-from beefine_tui.probes.base import ProbeOptions, Runner, Sink
+from beefine_tui.probes.base import ProbeOptions, Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 
 PROBE = "xdp"
@@ -333,12 +333,7 @@ class XdpRunner(Runner):
                 f"ip link set dev {name} xdpgeneric off",
             )
         self.iface = iface
-        try:
-            from bcc import BPF
-        except ImportError as e:
-            raise ProbeLoadError(
-                "BCC's Python bindings are not importable", "install python3-bpfcc (`make setup`)"
-            ) from e
+        BPF = import_bcc().BPF
         text = render(self._options).split("\n", 1)[1]
         try:
             with COMPILE_LOCK:  # one BCC compile per process at a time (see bcc_runner)
