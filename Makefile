@@ -17,6 +17,7 @@ setup:
 lint:
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
 
 typecheck:
 	$(VENV)/bin/mypy

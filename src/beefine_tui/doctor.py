@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from beefine_tui.docker.client import connect, resolve_docker_host
+from beefine_tui.errors import BeefineError
 from beefine_tui.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, effective_caps
 from beefine_tui.probes import bpf_syscall
 
@@ -462,9 +464,6 @@ def _bpftrace_version() -> str | None:
 
 
 def _docker() -> tuple[str | None, str | None, str]:
-    from beefine_tui.docker.client import resolve_docker_host
-    from beefine_tui.errors import BeefineError
-
     try:
         host = resolve_docker_host(None)
     except BeefineError as e:
@@ -472,8 +471,6 @@ def _docker() -> tuple[str | None, str | None, str]:
     if host is None:
         return None, None, ""
     try:
-        from beefine_tui.docker.client import connect
-
         client = connect(host, timeout=5)
     except BeefineError as e:
         return host, None, e.message

@@ -37,9 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from beefine_tui import privileges
 from beefine_tui.docker.cgroup_paths import container_id_for_pid
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.probes.attribution import descendants
 from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target, import_bcc
 from beefine_tui.resources import bpf_dir
 
@@ -522,9 +524,7 @@ class BccRunner(Runner):
     # ---- start
 
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-
-        require_bpf()
+        privileges.require_bpf()
         with self._stop_lock:
             if self._thread is not None or self._stopped or self._starting:
                 raise RuntimeError("BccRunner.start called twice, or after stop")
@@ -628,8 +628,6 @@ class BccRunner(Runner):
         t = self.options.target
         seeds = set(t.pids)
         if t.lineage_root is not None:
-            from beefine_tui.probes.attribution import descendants
-
             seeds.add(t.lineage_root)
             seeds |= descendants(t.lineage_root)
         if not seeds:
@@ -805,9 +803,8 @@ def bcc_availability(tracepoints: Sequence[str]) -> Availability:
             "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
             "with --system-site-packages",
         )
-    from beefine_tui.privileges import can_load_bpf
 
-    if not can_load_bpf():
+    if not privileges.can_load_bpf():
         return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run it with sudo")
     root = tracefs_root()
     if root is None:

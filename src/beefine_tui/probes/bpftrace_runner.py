@@ -43,10 +43,13 @@ from typing import Any
 
 import msgspec
 
-from beefine_tui.errors import ProbeLoadError
+from beefine_tui import privileges
+from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
 from beefine_tui.probes.flags import ret_args
+from beefine_tui.probes.inventory import prog_ids_of_pid
+from beefine_tui.resources import bpftrace_script
 
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
@@ -204,13 +207,11 @@ def bpftrace_path() -> str | None:
 
 def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     """Cheap: is bpftrace installed, are we privileged, do the tracepoints exist (tracefs)?"""
-    from beefine_tui.privileges import can_load_bpf
-
     if bpftrace_path() is None:
         return Availability(
             False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)"
         )
-    if not can_load_bpf():
+    if not privileges.can_load_bpf():
         return Availability(False, "needs root (or CAP_BPF and CAP_PERFMON): run with sudo")
     events = Path("/sys/kernel/tracing/events")
     if not events.is_dir():
@@ -527,7 +528,6 @@ class BpftraceRunner(Runner):
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return set()
-        from beefine_tui.probes.inventory import prog_ids_of_pid
 
         return prog_ids_of_pid(proc.pid)
 
@@ -756,8 +756,6 @@ def _signal_group(pgid: int, sig: int) -> None:
 # --- users' own scripts -------------------------------------------------------------------------
 def check_user_script(text: str) -> None:
     """Reject what cannot be a bpftrace script before running anything."""
-    from beefine_tui.errors import UsageError
-
     if not text.strip():
         raise UsageError(
             "the bpftrace script is empty", 'write at least one probe, e.g. BEGIN { printf("hi\\n"); }'
@@ -789,8 +787,6 @@ def run_user_script(
 # --- built-in scripts: what every bt_<name> module shares -----------------------------------------
 def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
     """The exact text loaded for a built-in script: a comment with the command line, then the file."""
-    from beefine_tui.resources import bpftrace_script
-
     text = header_comment(spec.source, filter_params(options.target)) + bpftrace_script(spec.source)
     return with_ready_probe(text)
 

@@ -34,7 +34,7 @@ import struct
 from typing import Any
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, now_ns
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
 from beefine_tui.probes.bcc_runner import (
     BccProgram,
@@ -382,8 +382,6 @@ class _Housekeeper:
             if os.path.exists(f"/proc/{k.tgid}"):
                 continue
             if not now:
-                from beefine_tui.events.model import now_ns
-
                 now = now_ns()
             raw_path = v.path if isinstance(v.path, bytes) else bytes(v.path)  # ctypes gives bytes to the NUL
             path = raw_path.split(b"\0", 1)[0].decode(errors="replace")

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from beefine_tui import privileges
 from beefine_tui.errors import BeefineError, NotFoundError
 
 MAN_PAGE = Path("/usr/share/man/man7/bpf-helpers.7.gz")
@@ -323,9 +324,8 @@ def probe_kernel(refresh: bool = False, timeout: float = PROBE_TIMEOUT_S) -> Ker
     with _kernel_lock:
         if _kernel_cache is not None and not refresh:
             return _kernel_cache
-        from beefine_tui.privileges import require_bpf
 
-        require_bpf("probe which BPF helpers this kernel offers")
+        privileges.require_bpf("probe which BPF helpers this kernel offers")
         exe = shutil.which("bpftool") or next(
             (p for p in ("/usr/sbin/bpftool", "/sbin/bpftool") if Path(p).exists()), None
         )

@@ -55,10 +55,13 @@ from typing import Any
 
 import msgspec
 
+from beefine_tui import privileges
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes.base import Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
+from beefine_tui.probes.bpftrace_runner import BpftraceRunner, check_user_script
+from beefine_tui.probes.inventory import prog_ids_of_pid
 
 USER_FILE = "user.c"  # the file name clang and the verifier report for the user's own lines
 MAX_SOURCE_BYTES = 1 << 20
@@ -712,9 +715,7 @@ class UserBccProgram(Runner):
 
     # loading
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-
-        require_bpf("load your BPF program")
+        privileges.require_bpf("load your BPF program")
         with self._lock:
             if self._started:
                 raise RuntimeError("UserBccProgram.start() called twice")
@@ -1061,7 +1062,6 @@ class UserBpftraceProgram(Runner):
     def __init__(self, text: str, origin: str = "pasted", *, name: str | None = None) -> None:
         super().__init__()
         self._stop_event.set()
-        from beefine_tui.probes.bpftrace_runner import check_user_script
 
         check_user_script(text)
         self.text = text
@@ -1098,7 +1098,6 @@ class UserBpftraceProgram(Runner):
         pid = self.pid
         if pid is None or not self.running:
             return ()
-        from beefine_tui.probes.inventory import prog_ids_of_pid
 
         return tuple(sorted(prog_ids_of_pid(pid)))
 
@@ -1120,10 +1119,7 @@ class UserBpftraceProgram(Runner):
         return msgspec.structs.replace(event_from_fields(self.probe, "printf", values), text=line)
 
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-        from beefine_tui.probes.bpftrace_runner import BpftraceRunner
-
-        require_bpf("load your bpftrace script")
+        privileges.require_bpf("load your bpftrace script")
         if self._runner is not None:
             raise RuntimeError("UserBpftraceProgram.start() called twice")
         if (

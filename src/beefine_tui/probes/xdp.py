@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from beefine_tui import privileges
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.xdp_runner import SOURCE, XdpRunner
 from beefine_tui.probes.xdp_runner import render as _render
@@ -24,13 +25,11 @@ SPEC = ProbeSpec(
 
 
 def available() -> Availability:
-    from beefine_tui.privileges import can_load_bpf
-
     try:
         import bcc  # noqa: F401
     except ImportError:
         return Availability(False, "BCC's Python bindings are missing: install python3-bpfcc (`make setup`)")
-    if not can_load_bpf():
+    if not privileges.can_load_bpf():
         return Availability(False, "needs root (or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON): run with sudo")
     return Availability(True)
 
