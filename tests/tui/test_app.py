@@ -44,7 +44,7 @@ async def test_every_screen_opens_by_keys(
 ) -> None:
     entry = VIEWS_BY_KEY[view]
     if entry.section == SECTION_DOCKER:
-        # E's and F's views test themselves (they need Docker); here only the navigation to them counts
+        # the Docker views have their own tests (they need Docker); here only the navigation to them counts
         stand_in = dataclasses.replace(entry, factory=lambda: Static(f"stand-in for {view}"))
         monkeypatch.setitem(VIEWS_BY_KEY, view, stand_in)
     app = make_app()

@@ -27,7 +27,7 @@ runner turns its growth into `lost` events (source "kernel"). Perf-buffer loss a
 
 bpftrace scripts
 ----------------
-`UserBpftraceProgram(text, origin)` runs through probes/bpftrace_runner (engineer C's runner).
+`UserBpftraceProgram(text, origin)` runs through probes/bpftrace_runner, like the built-in bt-* probes.
 Its printf lines arrive as kind "printf" {line}; when the script declares `// columns: a, b, c` and
 prints tab-separated values, each line's values are also in args under those names.
 

@@ -1,6 +1,6 @@
-"""Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from C's
-probes/helpers_catalog.py, itself from `bpftool feature probe kernel`), search them, and copy a name
-to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
+"""Helper functions: choose a BPF program type, see the helpers this kernel offers for it
+(probes/helpers_catalog.py: `bpftool feature probe kernel`, corrected by our own test loads), search them,
+and copy a name to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Inspect network: attach C's XDP probe (generic/SKB mode) to one interface chosen from the real
-list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
+"""Inspect network: attach the XDP probe (probes/xdp.py, generic/SKB mode) to one interface chosen from
+the real list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
 headers. Stop detaches; closing the tab detaches; exit detaches (the session is owned by the
 AppContext). XDP programs never drop anything here: they count and pass (XDP_PASS).
 """

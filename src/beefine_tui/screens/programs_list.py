@@ -3,7 +3,7 @@ owner, run count and run time per second where the kernel counts them. "s" turns
 holding a BPF_ENABLE_STATS fd (the kernel stops counting by itself if the app dies, even by SIGKILL);
 only kernels older than 5.8 get kernel.bpf_stats_enabled instead, put back when the tab closes.
 
-Data comes from G's probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
+Data comes from probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
 Refresh is a timer re-armed only after a refresh finished, so polls never
 overlap (Dolphie's pattern). The table is diffed by program id (changed cells updated, gone rows
 removed), so the cursor stays put. "Unload" works for programs this app loaded: it stops the probe

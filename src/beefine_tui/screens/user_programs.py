@@ -2,7 +2,7 @@
 output struct's fields as table columns, unload it. Compile and verifier errors appear in a panel with
 the offending line highlighted in the editor; the app keeps running.
 
-The loading engine is G's probes/user_program.py (no BPF code here).
+The loading engine is probes/user_program.py, reached through AppContext (no BPF code here).
 """
 
 from __future__ import annotations
