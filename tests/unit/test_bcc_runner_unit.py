@@ -91,28 +91,6 @@ def test_verifier_error_is_summarised() -> None:
     assert e.line is None
 
 
-def test_decode_context_cache_is_bounded() -> None:
-    ctx = br.DecodeContext(cache_size=3)
-    for pid in range(10_000_000, 10_000_010):
-        ctx.note_fork(os.getpid(), pid, "x")
-    assert len(ctx._cache) == 3
-    assert ctx.ppid(10_000_009) == os.getpid()
-
-
-def test_decode_context_reads_proc() -> None:
-    ctx = br.DecodeContext()
-    info = ctx.info(os.getpid())
-    assert info.ppid == os.getppid()
-    assert info.comm  # e.g. "python" or "pytest"
-    ctx.forget(os.getpid())
-    assert os.getpid() not in ctx._cache
-
-
-def test_decode_context_target_container() -> None:
-    ctx = br.DecodeContext(Target(container_id="c" * 64))
-    assert ctx.container(1) == "c" * 64
-
-
 def test_availability_without_bcc(monkeypatch: pytest.MonkeyPatch) -> None:
     import importlib.util
 

@@ -41,11 +41,10 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
 
-import msgspec
-
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
 from beefine_tui.probes.flags import ret_args
 from beefine_tui.probes.inventory import prog_ids_of_pid
@@ -325,8 +324,6 @@ class OutputDecoder:
         t = self.target
         if len(t.pids) > 1 and ev.kind not in ("lost", "status") and ev.pid and ev.pid not in t.pids:
             return None
-        if t.container_id and ev.container is None and ev.kind not in ("lost", "status", "map"):
-            return msgspec.structs.replace(ev, container=t.container_id)
         return ev
 
     def _line(self, line: str) -> Event | None:
@@ -496,6 +493,7 @@ class BpftraceRunner(Runner):
         self._script = script
         self._params = [str(p) for p in params]
         self._decoder = OutputDecoder(probe, decode_line, target)
+        self._attributor = Attributor(target)
         self._script_name = os.path.basename(script_name) or "script.bt"
         self._attach_timeout = attach_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -677,11 +675,12 @@ class BpftraceRunner(Runner):
                 self._stderr.append(text)
             return
         msg = parse_json_line(text)
+        attribute = self._attributor.attribute
         if msg is None:
             if text.strip():
                 ev = self._decoder._line(text)
                 if ev is not None:
-                    batch.append(ev)
+                    batch.append(attribute(ev))
             return
         events = self._decoder.feed(msg)
         if msg.get("type") == "attached_probes":
@@ -691,7 +690,7 @@ class BpftraceRunner(Runner):
         for ev in events:
             if ev.kind == "lost" and ev.args.get("source") == "perf":
                 self.lost_perf += int(ev.args.get("count", 0))
-        batch.extend(events)
+        batch.extend(map(attribute, events))
 
     def _emit(self, batch: list[Event]) -> None:
         sink = self._sink

@@ -168,9 +168,7 @@ def make_decoder(hierarchies: Hierarchies) -> Any:
             kind=kname,
             pid=pid,
             tid=tid,
-            ppid=ctx.ppid(pid),
             comm=cstr(comm_b, False),
-            container=ctx.container(pid),
             args=args,
             text=text,
         )

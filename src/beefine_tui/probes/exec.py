@@ -100,20 +100,16 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         args["truncated"] = True
     if at:
         args["syscall"] = "execveat"
-    if ret == 0:
-        ctx.note_exec(pid, comm)
     shown = " ".join(argv) if argv else filename
     text = f"exec {filename}: {shown}" + (f" -> {args['error']}" if ret < 0 else "")
-    ppid, container = ctx.attribute(pid, kppid)
     return Event(
         ts=ts,
         probe="exec",
         kind="exec",
         pid=pid,
         tid=tid,
-        ppid=ppid,
+        ppid=kppid,  # the kernel's (0: not known there); the runner's Attributor fills the rest
         comm=comm,
-        container=container,
         args=args,
         text=text,
     )
@@ -137,21 +133,17 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         text = "exit (status unknown)"
     if duration is not None:
         text += f" after {duration / 1e6:.1f} ms"
-    ppid, container = ctx.attribute(pid, kppid)
-    ev = Event(
+    return Event(
         ts=ts,
         probe="exec",
         kind="exit",
         pid=pid,
         tid=tid,
-        ppid=ppid,
+        ppid=kppid,
         comm=comm,
-        container=container,
         args=args,
         text=text,
     )
-    ctx.forget(pid)
-    return ev
 
 
 def available() -> Availability:

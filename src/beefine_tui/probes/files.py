@@ -342,9 +342,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind=kname,
         pid=pid,
         tid=tid,
-        ppid=info.ppid,
         comm=comm,
-        container=info.container,
         args=args,
         text=text,
     )

@@ -69,8 +69,6 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args["flags_raw"] = flags
         if flags & CLONE_PARENT:
             args["clone_parent"] = True
-    if not thread:
-        ctx.note_fork(pid, child_tid, comm)
     what = "thread" if thread else "process"
     return Event(
         ts=ts,
@@ -78,9 +76,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind="fork",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
         comm=comm,
-        container=ctx.container(pid),
         args=args,
         text=f"new {what} {child_tid}" + (f" (in {pid})" if thread else ""),
     )

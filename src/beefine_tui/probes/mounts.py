@@ -199,9 +199,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind=name,
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
         comm=cstr(comm_b, False),
-        container=ctx.container(pid),
         args=args,
         text=text,
     )

@@ -124,9 +124,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind=kname,
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
         comm=comm_b.split(b"\0", 1)[0].decode("utf-8", "replace"),
-        container=ctx.container(pid),
         args=args,
         text=text,
     )

@@ -110,9 +110,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind="tcp_state",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid) if pid else 0,
         comm=cstr(comm_b, False),
-        container=ctx.container(pid) if pid else None,
         args=args,
         text=text,
     )

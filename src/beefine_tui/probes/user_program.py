@@ -58,6 +58,7 @@ import msgspec
 from beefine_tui import privileges
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
 from beefine_tui.probes.bpftrace_runner import BpftraceRunner, check_user_script
@@ -683,6 +684,7 @@ class UserBccProgram(Runner):
         self._lock = threading.RLock()
         self._sink: Sink | None = None
         self._batch: list[Event] = []
+        self._attributor = Attributor()  # the same parent/container rule as the built-in probes
         self._started = False
         self._lost_seen = 0
         self._poll_done = False
@@ -897,7 +899,7 @@ class UserBccProgram(Runner):
                 values = out.decode(data, size)
             else:
                 values = {"raw": ct.string_at(data, max(int(size), 0)).hex()}
-            self._batch.append(event_from_fields(self.probe, name, values))
+            self._batch.append(self._attributor.attribute(event_from_fields(self.probe, name, values)))
         except Exception as e:  # a bad record must not stop the stream: count it
             self._batch.append(lost_event(self.probe, 1, "parse"))
             self.error = f"decode {name}: {type(e).__name__}: {e}"
