@@ -10,6 +10,7 @@ import pytest
 from beefine_tui.errors import UsageError
 from beefine_tui.probes import bcc_runner as br
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.resources import bpf_dir
 
 
 def test_kernel_dev_encoding() -> None:
@@ -59,6 +60,19 @@ def test_program_text_inlines_common_h() -> None:
     assert not re.search(r'^#include "common.h"', text, re.M)
     assert "BPF_ARRAY(lost, u64, 4);" in text
     assert text.count("static __always_inline int beefine_should_trace(void)") == 1
+
+
+def test_records_are_written_only_by_common_h() -> None:
+    # one output map and one submit (with its loss count) for every program: bpf/common.h's
+    common = (bpf_dir() / "common.h").read_text()
+    assert "static __always_inline int beefine_submit(" in common
+    programs = [p for p in sorted(bpf_dir().glob("*.bpf.c")) if '#include "common.h"' in p.read_text()]
+    assert len(programs) >= 9
+    for path in programs:
+        c = path.read_text()
+        assert not re.search(r"\bsubmit\(", c.replace("beefine_submit(", "")), path.name
+        assert "events." not in c and "BEEFINE_OUTPUT(" not in c, path.name
+        assert "beefine_submit(" in c, path.name
 
 
 def test_render_program() -> None:

@@ -41,7 +41,7 @@ from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
 from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
-from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target, import_bcc
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target, import_bcc
 from beefine_tui.resources import bpf_dir
 
 POLL_TIMEOUT_S = 0.05
@@ -136,6 +136,54 @@ class BccProgram:
     attach: tuple[tuple[str, str], ...] = ()
     setup: Setup | None = None
     periodic: Periodic | None = None
+
+
+class BccProbe:
+    """The functions a built-in BCC probe module exposes (see probes/catalog.py), built from its parts:
+    one BPF program in bpf/<spec.source>, one `events` ring buffer decoded by `decode`.
+
+    `cflags(options)` adds to base_cflags; `required` are the tracepoints `available()` checks (default:
+    the spec's); `prepare()` runs before each program is built (a cache to refresh); `periodic()` makes
+    the program's housekeeping object, one per program. A module binds them at its top level:
+    `available, program, render, make_runner = PROBE.available, PROBE.program, ...`."""
+
+    def __init__(
+        self,
+        spec: ProbeSpec,
+        decode: Decoder,
+        *,
+        cflags: Callable[[ProbeOptions], Sequence[str]] | None = None,
+        required: Sequence[str] | None = None,
+        prepare: Callable[[], None] | None = None,
+        periodic: Callable[[], Periodic] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.decode = decode
+        self._cflags = cflags
+        self._required = tuple(required) if required is not None else spec.tracepoints
+        self._prepare = prepare
+        self._periodic = periodic
+
+    def available(self) -> Availability:
+        return bcc_availability(self._required)
+
+    def program(self, options: ProbeOptions) -> BccProgram:
+        if self._prepare is not None:
+            self._prepare()
+        extra = self._cflags(options) if self._cflags is not None else ()
+        return BccProgram(
+            probe=self.spec.name,
+            text=program_text(self.spec.source),
+            cflags=(*base_cflags(options), *extra),
+            buffers=(RingBuffer("events", self.decode),),
+            periodic=self._periodic() if self._periodic is not None else None,
+        )
+
+    def render(self, options: ProbeOptions) -> str:
+        return render_program(self.program(options))
+
+    def make_runner(self, options: ProbeOptions) -> Runner:
+        return BccRunner([self.program(options)], options)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -35,16 +35,10 @@ from typing import Any
 
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event, now_ns
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
     tracefs_root,
 )
 from beefine_tui.probes.flags import FlagTable, decode_bits, errno_name, mode_octal, open_flags
@@ -394,10 +388,6 @@ class _Housekeeper:
         return out
 
 
-def available() -> Availability:
-    return bcc_availability(_REQUIRED)
-
-
 def optional_cflags() -> list[str]:
     """-DHAVE_<SYSCALL> for each optional syscall whose enter and exit tracepoints this kernel has: a
     TRACEPOINT_PROBE on a missing one would not compile, so it is left out instead."""
@@ -412,19 +402,9 @@ def optional_cflags() -> list[str]:
     ]
 
 
-def program(options: ProbeOptions) -> BccProgram:
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(base_cflags(options) + prefix_cflags(options.path_prefix) + optional_cflags()),
-        buffers=(RingBuffer("events", decode),),
-        periodic=_Housekeeper(),
-    )
+def _cflags(options: ProbeOptions) -> list[str]:
+    return prefix_cflags(options.path_prefix) + optional_cflags()
 
 
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode, cflags=_cflags, required=_REQUIRED, periodic=_Housekeeper)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner
