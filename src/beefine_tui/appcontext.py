@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from beefine_tui.docker.client import connect
-from beefine_tui.errors import BeefineError, DockerUnavailableError
+from beefine_tui.errors import BeefineError, DockerUnavailableError, ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.privileges import can_load_bpf
-from beefine_tui.probes import user_program, xdp_runner
+from beefine_tui.probes import catalog, user_program, xdp_runner
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.session import ProbeSession
 
@@ -93,6 +93,14 @@ class AppContext:
             self.disown(session)
             raise
         return session
+
+    def check_available(self, names: Sequence[str]) -> None:
+        """ProbeLoadError naming the first probe that cannot run here and why (no root, no tracefs...),
+        so a view can say so at once instead of starting the others."""
+        for name in names:
+            avail = catalog.get(name).available()
+            if not avail.ok:
+                raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
 
     def start_user_program(self, path_or_text: str) -> user_program.UserProgram:
         """Compile, load and start a user's program (BCC C or bpftrace, file or pasted text), publishing to

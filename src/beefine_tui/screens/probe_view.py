@@ -24,7 +24,7 @@ from beefine_tui.appcontext import AppContext
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event
-from beefine_tui.probes import attribution, catalog
+from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.replay import Replayer, open_recording
 from beefine_tui.screens.common import app_context, probe_names, stop_in_background
@@ -220,10 +220,7 @@ class ProbeView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_worker(self, names: tuple[str, ...], container: str) -> None:
         ctx = app_context(self)
-        for name in names:
-            avail = catalog.get(name).available()
-            if not avail.ok:
-                raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
+        ctx.check_available(names)
         target = resolve_target(ctx, container) if container else Target()
         session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
         ui_soon(self, self._started, session)
