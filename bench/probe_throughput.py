@@ -111,6 +111,7 @@ def main() -> int:
     from beefine_tui.privileges import require_bpf
     from beefine_tui.probes import files
     from beefine_tui.probes.base import ProbeOptions, Target
+    from beefine_tui.probes.bcc_runner import BccRunner
 
     require_bpf()
     prefix = tempfile.mkdtemp(prefix="beefine-bench-")
@@ -144,6 +145,7 @@ def main() -> int:
     wt = threading.Thread(target=writer, name="bench-writer")
     try:
         runner.start(bus.publish)
+        assert isinstance(runner, BccRunner)
         poll_thread = runner._thread
         assert poll_thread is not None and poll_thread.native_id is not None
         wt.start()

@@ -36,7 +36,7 @@ class AppContext:
     docker_error: str = ""  # why there is no daemon, for the screens to show
     bus: Bus = field(default_factory=Bus)
     bpf_allowed: bool = field(default_factory=can_load_bpf)
-    _client: Any = None
+    _client: docker.DockerClient | None = None
     _owned: list[Stoppable] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False

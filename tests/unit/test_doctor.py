@@ -104,8 +104,8 @@ def test_kprobes_from_config_and_tracefs() -> None:
 
 
 def test_fentry_from_bpftool_features() -> None:
-    yes = {"program_types": {"have_tracing_prog_type": True}}
-    no = {"program_types": {"have_tracing_prog_type": False}}
+    yes: dict[str, object] = {"program_types": {"have_tracing_prog_type": True}}
+    no: dict[str, object] = {"program_types": {"have_tracing_prog_type": False}}
     assert doctor.check_fentry(yes).status == "ok"
     c = doctor.check_fentry(no)
     assert c.status == "warn" and "not available on this kernel" in c.detail
@@ -114,7 +114,7 @@ def test_fentry_from_bpftool_features() -> None:
 
 
 def test_ringbuf_sources_in_order() -> None:
-    feats = {"map_types": {"have_ringbuf_map_type": False}}
+    feats: dict[str, object] = {"map_types": {"have_ringbuf_map_type": False}}
     assert doctor.check_ringbuf(feats, True, "6.1.0").status == "warn"  # bpftool's answer wins
     assert doctor.check_ringbuf(None, True, "4.19.0").status == "ok"  # then our own probe
     assert doctor.check_ringbuf(None, None, "5.8.0").status == "ok"  # then the version

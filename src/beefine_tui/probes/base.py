@@ -27,7 +27,8 @@ def import_bcc() -> ModuleType:
         import bcc
     except ImportError as e:
         raise ProbeLoadError(f"BCC's Python bindings cannot be imported: {e}", BCC_HINT) from e
-    return bcc
+    module: ModuleType = bcc  # untyped (no stubs): Any, named here
+    return module
 
 
 @dataclass(frozen=True)

@@ -467,7 +467,8 @@ class _Spawner:
             raise OSError("the process spawner did not answer") from e
         if isinstance(out, BaseException):
             raise out
-        return out
+        proc: subprocess.Popen[bytes] = out
+        return proc
 
 
 _spawner = _Spawner()

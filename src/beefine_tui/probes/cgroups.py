@@ -22,6 +22,7 @@ from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
     DecodeContext,
+    Decoder,
 )
 from beefine_tui.probes.flags import cstr
 
@@ -125,7 +126,7 @@ class Hierarchies:
 HIERARCHIES = Hierarchies()
 
 
-def make_decoder(hierarchies: Hierarchies) -> Any:
+def make_decoder(hierarchies: Hierarchies) -> Decoder:
     def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         (ts, kind, pid, tid, _p, comm_b, cg_id, root, level, target_pid, _p2, tcomm_b, path_b) = (
             REC.unpack_from(raw)

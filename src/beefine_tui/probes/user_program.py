@@ -423,7 +423,8 @@ def _converter(ctype: Any) -> Callable[[Any], Any] | None:
     if ctype is ct.c_ulonglong * 2:  # __int128
         return lambda v: v[0] | (v[1] << 64)
     if isinstance(ctype, type) and issubclass(ctype, ct.Array):
-        if ctype._type_ is ct.c_char:  # char[N]: ctypes gives bytes up to the first NUL
+        element: Any = ctype._type_
+        if element is ct.c_char:  # char[N]: ctypes gives bytes up to the first NUL
             return lambda v: v.decode("utf-8", errors="replace")
         inner = _converter(ctype._type_)
         if inner is None:
