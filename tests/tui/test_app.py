@@ -374,3 +374,22 @@ async def test_no_color_is_honoured(make_app: MakeApp, monkeypatch: pytest.Monke
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.no_color
+
+
+async def test_a_view_that_fails_to_build_shows_its_real_error(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a view whose construction raises (an import error, a bug) says what failed, never "not available yet"
+    def broken() -> Static:
+        raise ImportError("No module named 'bcc'")
+
+    monkeypatch.setitem(
+        VIEWS_BY_KEY, "dashboard", dataclasses.replace(VIEWS_BY_KEY["dashboard"], factory=broken)
+    )
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("dashboard")
+        await pilot.pause()
+        text = str(view.render())
+        assert "could not open: ImportError: No module named 'bcc'" in text
+        assert "not available yet" not in text.lower()
