@@ -210,42 +210,48 @@ def read_proc(pid: int) -> ProcInfo:
     return ProcInfo(ppid, comm, container_id_for_pid(pid), root)
 
 
+_NOT_ATTRIBUTED = frozenset({LOST, STATUS})  # about a probe, not a process
+_LINEAGE_PROBES = frozenset({"fork", "exec"})  # their events keep the process table current
+
+
 class Attributor:
     """Applies the module's one rule (see the docstring at the top) to events; one per runner.
 
     It also keeps the lineage table current from the events themselves: a process fork names the
     child's parent, a successful exec renames the process, an exit forgets it (after attributing the
-    exit event)."""
+    exit event). Runs for every event on a runner's poll thread: the hit path is a dict lookup."""
 
     def __init__(self, target: Target | None = None, procs: ProcTable | None = None) -> None:
         self.target = target or Target()
         self.procs = procs if procs is not None else ProcTable()
+        self._target_container = self.target.container_id
+        self._cache = self.procs._cache  # read without a lock, as ProcTable.info does
 
-    def parent_and_container(self, pid: int, kernel_ppid: int = 0) -> tuple[int, str | None]:
-        info = self.procs.info(pid)
-        ppid = kernel_ppid or info.ppid
-        container = self.target.container_id
+    def attribute(self, ev: Event) -> Event:
+        """`ev` with its parent pid and container set by the rule (the same object if already right)."""
+        pid = ev.pid
+        if pid <= 0 or ev.kind in _NOT_ATTRIBUTED:
+            return ev
+        lineage = ev.probe in _LINEAGE_PROBES
+        if lineage and ev.kind == "exec" and ev.args.get("ret") == 0:
+            self.procs.note_exec(pid, ev.comm)
+        info = self._cache.get(pid) or self.procs.info(pid)
+        ppid = ev.ppid or info.ppid
+        container = self._target_container
         if container is None:
             container = info.container
             if container is None and info.gone and ppid:
                 container = self.procs.info(ppid).container
-        return ppid, container
-
-    def attribute(self, ev: Event) -> Event:
-        """`ev` with its parent pid and container set by the rule (the same object if already right)."""
-        kind = ev.kind
-        if kind in (LOST, STATUS) or ev.pid <= 0:
-            return ev
-        probe = ev.probe
-        if probe == "exec" and kind == "exec" and ev.args.get("ret") == 0:
-            self.procs.note_exec(ev.pid, ev.comm)
-        ppid, container = self.parent_and_container(ev.pid, ev.ppid)
-        if probe == "fork" and kind == "fork" and ev.args.get("thread") is False:
-            child = ev.args.get("child_pid")
-            if isinstance(child, int):
-                self.procs.note_fork(ev.pid, child, str(ev.args.get("child_comm") or ev.comm))
-        elif probe == "exec" and kind == "exit":
-            self.procs.forget(ev.pid)
+        if lineage:
+            self._follow_lineage(ev)
         if ppid == ev.ppid and container == ev.container:
             return ev
         return msgspec.structs.replace(ev, ppid=ppid, container=container)
+
+    def _follow_lineage(self, ev: Event) -> None:
+        if ev.probe == "fork" and ev.kind == "fork" and ev.args.get("thread") is False:
+            child = ev.args.get("child_pid")
+            if isinstance(child, int):
+                self.procs.note_fork(ev.pid, child, str(ev.args.get("child_comm") or ev.comm))
+        elif ev.probe == "exec" and ev.kind == "exit":
+            self.procs.forget(ev.pid)
