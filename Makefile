@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup lint typecheck unit clean-lab bench
+.PHONY: run test setup venv lint typecheck unit clean-lab bench
 
 run: setup
 	$(VENV)/bin/beefine-tui
@@ -14,15 +14,25 @@ test: setup
 setup:
 	bash scripts/setup.sh
 
-lint:
+# the venv alone, without root: enough for lint, typecheck and the unit/TUI tests
+venv:
+	bash scripts/venv.sh
+
+lint: venv
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/lint-imports
 
-typecheck:
+typecheck: venv
 	$(VENV)/bin/mypy
 
-unit: setup
+unit: venv
 	$(PY) -m pytest tests/unit tests/tui -q
+
+# labs left behind by a process that was killed before it could remove them (SIGKILL, OOM) or whose
+# daemons died; running labs, and labs being started or stopped, are left alone
+clean-lab: setup
+	$(VENV)/bin/beefine-tui lab clean
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

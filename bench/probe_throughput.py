@@ -51,7 +51,8 @@ def micro(n: int = 200_000) -> dict[str, float]:
     """Per-event cost of the Python parts alone, on a synthetic record (microseconds)."""
     from beefine_tui.events.record import encode_events
     from beefine_tui.probes import files
-    from beefine_tui.probes.bcc_runner import DecodeContext
+    from beefine_tui.probes.attribution import Attributor
+    from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 
     ctx = DecodeContext()
     raw = files.OPEN_REC.pack(
@@ -74,11 +75,12 @@ def micro(n: int = 200_000) -> dict[str, float]:
     for _ in range(n):
         files.OPEN_REC.unpack_from(raw)
     out["struct unpack"] = (time.thread_time() - t0) / n * 1e6
-    decode = files.decode
+    # what the runner runs per record: the decoder, then the one attribution rule (parent, container)
+    decode = attributed(files.decode, Attributor(procs=ctx.procs))
     t0 = time.thread_time()
     for _ in range(n):
         decode(raw, ctx)
-    out["decode -> Event"] = (time.thread_time() - t0) / n * 1e6
+    out["decode + attribute -> Event"] = (time.thread_time() - t0) / n * 1e6
     t0 = time.thread_time()
     kept = [decode(raw, ctx) for _ in range(n)]
     out["decode, kept alive"] = (time.thread_time() - t0) / n * 1e6  # + allocation growth and GC
@@ -109,6 +111,7 @@ def main() -> int:
     from beefine_tui.privileges import require_bpf
     from beefine_tui.probes import files
     from beefine_tui.probes.base import ProbeOptions, Target
+    from beefine_tui.probes.bcc_runner import BccRunner
 
     require_bpf()
     prefix = tempfile.mkdtemp(prefix="beefine-bench-")
@@ -142,6 +145,7 @@ def main() -> int:
     wt = threading.Thread(target=writer, name="bench-writer")
     try:
         runner.start(bus.publish)
+        assert isinstance(runner, BccRunner)
         poll_thread = runner._thread
         assert poll_thread is not None and poll_thread.native_id is not None
         wt.start()

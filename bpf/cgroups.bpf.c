@@ -26,17 +26,7 @@ struct cg_rec {
 
 _Static_assert(sizeof(struct cg_rec) == 336, "cgroups.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct cg_rec, 1);
-
-static __always_inline int submit(void *ctx, struct cg_rec *r)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, r, sizeof(*r));
-#else
-    return events.ringbuf_output(r, sizeof(*r), 0);
-#endif
-}
 
 static __always_inline struct cg_rec *begin(u32 kind)
 {
@@ -70,8 +60,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
     r->root = args->root;
     r->level = args->level;
     read_loc(r->path, PATH_LEN, args, args->data_loc_path);
-    if (submit(args, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(args, r, sizeof(*r));
     return 0;
 }
 
@@ -84,8 +73,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_rmdir)
     r->root = args->root;
     r->level = args->level;
     read_loc(r->path, PATH_LEN, args, args->data_loc_path);
-    if (submit(args, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(args, r, sizeof(*r));
     return 0;
 }
 
@@ -100,7 +88,6 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
     r->target_pid = args->pid;
     read_loc(r->path, PATH_LEN, args, args->data_loc_dst_path);
     read_loc(r->target_comm, sizeof(r->target_comm), args, args->data_loc_comm);
-    if (submit(args, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(args, r, sizeof(*r));
     return 0;
 }

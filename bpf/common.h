@@ -36,13 +36,12 @@ static __always_inline void beefine_count_lost(int slot)
         __sync_fetch_and_add(v, 1);
 }
 
-/* Output buffer. BCC refuses map method calls inside macros, so each program writes its own submit
- * function with the same #ifdef:
- *     #ifdef BEEFINE_PERF  return events.perf_submit(ctx, data, size);
- *     #else                return events.ringbuf_output(data, size, 0);
- * and counts BEEFINE_LOST_OUTPUT when it returns non-zero, in both modes. For perf buffers this is
- * the exact count: the kernel's own PERF_RECORD_LOST (what lost_cb reports) is written only when a
- * later sample fits, so the loss at the end of a burst would never be reported through it. */
+/* The output buffer every program writes its records to, and the one function that writes there.
+ * BCC refuses map method calls inside macros, so the perf/ring choice is an #ifdef inside a function;
+ * this header is pasted into the main text (never #included by clang), so BCC rewrites the calls.
+ * A record that does not fit counts BEEFINE_LOST_OUTPUT, in both modes. For perf buffers this is the
+ * exact count: the kernel's own PERF_RECORD_LOST (what lost_cb reports) is written only when a later
+ * sample fits, so the loss at the end of a burst would never be reported through it. */
 #ifdef BEEFINE_PERF
 #define BEEFINE_OUTPUT(name, pages) BPF_PERF_OUTPUT(name)
 #else
@@ -52,6 +51,21 @@ static __always_inline void beefine_count_lost(int slot)
 #ifndef BEEFINE_RING_PAGES
 #define BEEFINE_RING_PAGES 256
 #endif
+
+BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
+
+/* `ctx` is the tracepoint's context (args), which perf_submit needs. Returns 0 when written. */
+static __always_inline int beefine_submit(void *ctx, void *data, u32 size)
+{
+#ifdef BEEFINE_PERF
+    int err = events.perf_submit(ctx, data, size);
+#else
+    int err = events.ringbuf_output(data, size, 0);
+#endif
+    if (err != 0)
+        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    return err;
+}
 
 /* Every record starts with this header; the Python decoders unpack it with one struct.Struct. */
 struct beefine_hdr {

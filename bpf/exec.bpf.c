@@ -42,16 +42,7 @@ _Static_assert(sizeof(struct exec_rec) == 320 + ARGS_ALLOC, "exec.py unpacks thi
 _Static_assert(ARGS_BUF <= ARGS_ALLOC, "argv must fit its allocation");
 _Static_assert(sizeof(struct exit_rec) == 64, "exec.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 
-static __always_inline int submit(void *ctx, void *data, u32 size)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, data, size);
-#else
-    return events.ringbuf_output(data, size, 0);
-#endif
-}
 BPF_PERCPU_ARRAY(scratch, struct exec_rec, 1);
 /* LRU maps: an entry whose owner died without passing the hook that deletes it (a thread killed
  * inside execve) is evicted instead of filling the map; in-flight entries are one per thread inside
@@ -148,8 +139,7 @@ static __always_inline int exec_exit(void *ctx, long ret)
     }
     /* only the used part of argv goes out: ~400 bytes for a typical exec instead of 4.4 KB */
     u32 size = offsetof(struct exec_rec, args) + (r->args_size & (ARGS_ALLOC - 1));
-    if (submit(ctx, r, size) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(ctx, r, size);
     pending.delete(&tid);
     return 0;
 }
@@ -270,8 +260,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
         }
         if (ets)
             r.exec_ts = *ets;
-        if (submit(args, &r, sizeof(r)) != 0)
-            beefine_count_lost(BEEFINE_LOST_OUTPUT);
+        beefine_submit(args, &r, sizeof(r));
     }
     exit_codes.delete(&tgid);
     fatal_sig.delete(&tgid);

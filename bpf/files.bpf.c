@@ -104,7 +104,6 @@ _Static_assert(sizeof(struct open_rec) == 72 + PATH_ALLOC, "files.py unpacks thi
 _Static_assert(sizeof(struct io_rec) == 320, "files.py unpacks this layout: change both");
 _Static_assert(sizeof(struct path_rec) == 440 + PATH_ALLOC, "files.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(open_scratch, struct open_rec, 1);
 BPF_PERCPU_ARRAY(io_scratch, struct io_rec, 1);
 BPF_PERCPU_ARRAY(val_scratch, struct fd_val, 1);
@@ -114,15 +113,6 @@ BPF_TABLE("lru_hash", u32, struct open_rec, pending_open, 1024);  /* tid -> open
 BPF_TABLE("lru_hash", u32, struct io_pending, pending_io, 4096);  /* tid -> read/write on a tracked fd */
 BPF_TABLE("lru_hash", u32, struct path_rec, pending_path, 1024);  /* tid -> path call in flight */
 BPF_HASH(fds, struct fd_key, struct fd_val, FDS_MAX);  /* open fds under the prefix */
-
-static __always_inline int submit(void *ctx, void *data, u32 size)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, data, size);
-#else
-    return events.ringbuf_output(data, size, 0);
-#endif
-}
 
 static __always_inline int open_enter(int dfd, const char *filename, u64 flags, u32 mode, u32 at2)
 {
@@ -186,8 +176,7 @@ static __always_inline int open_exit(void *ctx, long ret)
         }
     }
     u32 size = offsetof(struct open_rec, path) + (r->plen & (PATH_ALLOC - 1));
-    if (submit(ctx, r, size) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(ctx, r, size);
     pending_open.delete(&tid);
     return 0;
 }
@@ -233,8 +222,7 @@ static __always_inline void report(void *ctx, struct fd_key *k, struct fd_val *v
     r->closed = closed;
     r->pad = 0;
     bpf_probe_read_kernel(r->path, sizeof(r->path), v->path);
-    if (submit(ctx, r, sizeof(*r)) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(ctx, r, sizeof(*r));
     if (write) {
         v->wbytes = 0;
         v->wcount = 0;
@@ -460,8 +448,7 @@ static __always_inline int path_exit(void *ctx, u32 op, long ret)
         r->ret = ret;
         r->h.ts = bpf_ktime_get_ns();
         u32 size = offsetof(struct path_rec, path2) + (r->plen2 & (PATH_ALLOC - 1));
-        if (submit(ctx, r, size) != 0)
-            beefine_count_lost(BEEFINE_LOST_OUTPUT);
+        beefine_submit(ctx, r, size);
     }
     pending_path.delete(&tid);
     return 0;

@@ -19,18 +19,8 @@ struct fork_rec {
 
 _Static_assert(sizeof(struct fork_rec) == 56, "fork.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 /* tid -> flags of its clone/clone3 in flight; LRU so a thread killed inside clone cannot fill it */
 BPF_TABLE("lru_hash", u32, u64, clone_flags, 4096);
-
-static __always_inline int submit(void *ctx, void *data, u32 size)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, data, size);
-#else
-    return events.ringbuf_output(data, size, 0);
-#endif
-}
 
 static __always_inline void save_flags(u64 flags)
 {
@@ -89,7 +79,6 @@ TRACEPOINT_PROBE(sched, sched_process_fork)
         r.flags = *flags;
         r.has_flags = 1;
     }
-    if (submit(args, &r, sizeof(r)) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(args, &r, sizeof(r));
     return 0;
 }

@@ -44,19 +44,8 @@ struct mount_rec {
 
 _Static_assert(sizeof(struct mount_rec) == 624 + DATA_LEN, "mounts.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_PERCPU_ARRAY(scratch, struct mount_rec, 1);
 BPF_HASH(pending, u32, struct mount_rec, 256); /* tid -> call in flight */
-
-/* BCC cannot rewrite map calls inside macro expansions, so the perf/ring choice is made here. */
-static __always_inline int submit(void *ctx, struct mount_rec *r, u32 size)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, r, size);
-#else
-    return events.ringbuf_output(r, size, 0);
-#endif
-}
 
 static __always_inline struct mount_rec *rec_begin(u32 kind)
 {
@@ -109,13 +98,10 @@ static __always_inline int rec_finish(void *ctx, long ret)
     r->ret = ret;
     r->h.ts = bpf_ktime_get_ns();
     /* two constant sizes keep the verifier's bounds simple: without data, stop before it */
-    int err;
     if (r->data_len)
-        err = submit(ctx, r, sizeof(struct mount_rec));
+        beefine_submit(ctx, r, sizeof(struct mount_rec));
     else
-        err = submit(ctx, r, offsetof(struct mount_rec, data));
-    if (err != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+        beefine_submit(ctx, r, offsetof(struct mount_rec, data));
     pending.delete(&tid);
     return 0;
 }

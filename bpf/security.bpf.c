@@ -31,17 +31,7 @@ struct sec_rec {
 
 _Static_assert(sizeof(struct sec_rec) == 128, "security.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(pending, u32, struct sec_rec, 1024); /* tid -> call in flight */
-
-static __always_inline int submit(void *ctx, struct sec_rec *r)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, r, sizeof(*r));
-#else
-    return events.ringbuf_output(r, sizeof(*r), 0);
-#endif
-}
 
 static __always_inline int park(struct sec_rec *r)
 {
@@ -59,8 +49,7 @@ static __always_inline int finish(void *ctx, long ret)
         return 0;
     r->ret = ret;
     r->h.ts = bpf_ktime_get_ns();
-    if (submit(ctx, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(ctx, r, sizeof(*r));
     pending.delete(&tid);
     return 0;
 }

@@ -30,17 +30,7 @@ struct sock_rec {
 
 _Static_assert(sizeof(struct sock_rec) == 216, "sockets.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_HASH(pending, u32, struct sock_rec, 4096); /* tid -> call in flight (accept may block long) */
-
-static __always_inline int submit(void *ctx, struct sock_rec *r)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, r, sizeof(*r));
-#else
-    return events.ringbuf_output(r, sizeof(*r), 0);
-#endif
-}
 
 static __always_inline int park(struct sock_rec *r)
 {
@@ -77,8 +67,7 @@ static __always_inline int finish(void *ctx, long ret)
     }
     r->uaddr = 0;
     r->ulen = 0;
-    if (submit(ctx, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(ctx, r, sizeof(*r));
     pending.delete(&tid);
     return 0;
 }

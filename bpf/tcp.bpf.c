@@ -52,18 +52,8 @@ struct tcp_rec {
 
 _Static_assert(sizeof(struct tcp_rec) == 112, "tcp.py unpacks this layout: change both");
 
-BEEFINE_OUTPUT(events, BEEFINE_RING_PAGES);
 BPF_TABLE("lru_hash", u64, struct owner, socks, TCP_SOCKS_MAX);   /* skaddr -> owner */
 BPF_TABLE("lru_hash", u32, struct owner, listeners, 1024);        /* family << 16 | port -> owner */
-
-static __always_inline int submit(void *ctx, struct tcp_rec *r)
-{
-#ifdef BEEFINE_PERF
-    return events.perf_submit(ctx, r, sizeof(*r));
-#else
-    return events.ringbuf_output(r, sizeof(*r), 0);
-#endif
-}
 
 TRACEPOINT_PROBE(sock, inet_sock_set_state)
 {
@@ -131,7 +121,6 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
     __builtin_memcpy(r.daddr, args->daddr, 4);
     __builtin_memcpy(r.saddr_v6, args->saddr_v6, 16);
     __builtin_memcpy(r.daddr_v6, args->daddr_v6, 16);
-    if (submit(args, &r) != 0)
-        beefine_count_lost(BEEFINE_LOST_OUTPUT);
+    beefine_submit(args, &r, sizeof(r));
     return 0;
 }

@@ -90,18 +90,7 @@ if [ ! -e /sys/kernel/debug/tracing ] && ! mountpoint -q /sys/kernel/debug; then
 fi
 
 # --- Python venv on Debian's python (BCC's bindings live in its dist-packages) ------------------
-stamp="$venv/.beefine-setup-stamp"
-want=$(sha256sum "$repo/pyproject.toml" | cut -c1-16)
-if [ ! -x "$venv/bin/python" ]; then
-  say "creating venv on /usr/bin/python3 with system site packages"
-  /usr/bin/python3 -m venv --system-site-packages "$venv"
-fi
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  say "installing Python dependencies"
-  "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-  "$venv/bin/python" -m pip install -q -e "$repo[dev]"
-  echo "$want" > "$stamp"
-fi
+bash "$repo/scripts/venv.sh"
 "$venv/bin/python" -c 'import bcc' 2>/dev/null || die "BCC's python bindings do not import in $venv"
 
 # --- `beefine-tui` on root's PATH --------------------------------------------------------------

@@ -13,14 +13,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from beefine_tui.errors import BeefineError, DockerUnavailableError
+from beefine_tui.docker.client import connect
+from beefine_tui.errors import BeefineError, DockerUnavailableError, ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.privileges import can_load_bpf
+from beefine_tui.probes import catalog, user_program, xdp_runner
+from beefine_tui.probes.base import ProbeOptions, Sink
+from beefine_tui.probes.session import ProbeSession
 
 if TYPE_CHECKING:
     import docker
-
-    from beefine_tui.probes.base import ProbeOptions
 
 
 class Stoppable(Protocol):
@@ -34,7 +36,7 @@ class AppContext:
     docker_error: str = ""  # why there is no daemon, for the screens to show
     bus: Bus = field(default_factory=Bus)
     bpf_allowed: bool = field(default_factory=can_load_bpf)
-    _client: Any = None
+    _client: docker.DockerClient | None = None
     _owned: list[Stoppable] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
@@ -48,8 +50,6 @@ class AppContext:
             )
         with self._lock:
             if self._client is None:
-                from beefine_tui.docker.client import connect
-
                 self._client = connect(self.docker_host)
             return self._client
 
@@ -69,6 +69,11 @@ class AppContext:
                 return
         thing.stop()
 
+    def owned(self) -> list[Stoppable]:
+        """What close() would stop now, newest last (a snapshot: safe to iterate while others own more)."""
+        with self._lock:
+            return list(self._owned)
+
     def disown(self, thing: Stoppable) -> None:
         with self._lock:
             if thing in self._owned:
@@ -77,8 +82,6 @@ class AppContext:
     def start_probes(self, names: Sequence[str], options: ProbeOptions, bus: Bus | None = None) -> Any:
         """Start a ProbeSession publishing to `bus` (a view's own, so two views running the same probe
         with different filters do not see each other's events) or this context's; stopped at close()."""
-        from beefine_tui.probes.session import ProbeSession
-
         if self._closed:
             raise BeefineError("the app is closing: no new probes are started")
         session = ProbeSession(names, options, bus if bus is not None else self.bus)
@@ -90,6 +93,40 @@ class AppContext:
             self.disown(session)
             raise
         return session
+
+    def check_available(self, names: Sequence[str]) -> None:
+        """ProbeLoadError naming the first probe that cannot run here and why (no root, no tracefs...),
+        so a view can say so at once instead of starting the others."""
+        for name in names:
+            avail = catalog.get(name).available()
+            if not avail.ok:
+                raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
+
+    def start_user_program(
+        self,
+        path_or_text: str,
+        origin: str = "",
+        sink_for: Callable[[user_program.UserProgram], Sink] | None = None,
+    ) -> user_program.UserProgram:
+        """Compile, load and start a user's program (BCC C or bpftrace, file or pasted text), publishing to
+        this context's bus (or to the sink `sink_for` gives once the program's names are known); stopped at
+        close(). `origin` is the file it came from. ProbeLoadError (with the compiler's log) when it fails."""
+        runner = user_program.load_user_program(path_or_text)
+        if origin:
+            runner.origin = origin
+        self.own(runner)
+        try:
+            runner.start(sink_for(runner) if sink_for is not None else self.bus.publish)
+        except BaseException:
+            runner.stop()
+            self.disown(runner)
+            raise
+        return runner
+
+    @staticmethod
+    def network_interfaces() -> list[xdp_runner.InterfaceInfo]:
+        """Every interface of this network namespace, for choosing where to attach XDP."""
+        return xdp_runner.list_interfaces()
 
     def close(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         """Stop everything owned, newest first. Idempotent; one failure does not skip the rest."""

@@ -51,12 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"beefine-tui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module, help_text in COMMANDS:
-        try:
-            mod = importlib.import_module(f"beefine_tui.commands.{module}")
-        except ModuleNotFoundError as e:
-            if e.name != f"beefine_tui.commands.{module}":
-                raise
-            continue  # not built yet
+        mod = importlib.import_module(f"beefine_tui.commands.{module}")
         p = sub.add_parser(name, help=help_text, description=help_text)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gzip
 import json
 import os
 import platform
@@ -17,26 +16,20 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+from beefine_tui.docker.client import connect, resolve_docker_host
+from beefine_tui.errors import BeefineError
 from beefine_tui.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, effective_caps
 from beefine_tui.probes import bpf_syscall
-
-Status = Literal["ok", "warn", "fail"]
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    status: Status
-    detail: str
-    fix: str = ""
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
-
+from beefine_tui.probes.kernel_config import (
+    Check,
+    check_fentry,
+    check_kprobes,
+    path_state,
+)
+from beefine_tui.probes.kernel_config import read_kconfig as _kconfig
 
 # ---------------------------------------------------------------------------------------------- classifiers
 
@@ -73,17 +66,6 @@ def check_btf(btf: Path) -> Check:
         f"{btf} missing: bpftrace probes that read kernel structs (namespaces, cgroups) cannot run",
         "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (most distro kernels since 5.x)",
     )
-
-
-def path_state(path: Path) -> bool | None:
-    """Does `path` exist? None when we may not look (tracefs is root-only)."""
-    try:
-        os.stat(path)
-        return True
-    except PermissionError:
-        return None
-    except OSError:
-        return False
 
 
 def check_tracefs(tracing: Path, debug_tracing: Path) -> Check:
@@ -153,62 +135,6 @@ def check_headers(release: str, modules: Path) -> Check:
         "fail",
         f"none: {where}; BCC cannot compile the built-in probes",
         exact_fix + ", else run `sudo make setup` for the documented fallback",
-    )
-
-
-def parse_kconfig(text: str) -> dict[str, str]:
-    """CONFIG_X=y lines of a kernel config; `# CONFIG_X is not set` becomes 'n'."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = re.match(r"^(CONFIG_\w+)=(.*)$", line)
-        if m:
-            out[m.group(1)] = m.group(2).strip('"')
-            continue
-        m = re.match(r"^# (CONFIG_\w+) is not set", line)
-        if m:
-            out[m.group(1)] = "n"
-    return out
-
-
-def check_kprobes(kconfig: dict[str, str] | None, kprobe_events: bool | None) -> Check:
-    if kconfig is None and kprobe_events is None:
-        return Check(
-            "kprobes", "warn", "unknown: no kernel config and tracefs is root-only", "run the doctor as root"
-        )
-    if kconfig is not None:
-        on = kconfig.get("CONFIG_KPROBES", "n") in ("y", "m")
-        source = "kernel config"
-    else:
-        on, source = bool(kprobe_events), "kprobe_events in tracefs"
-    if on:
-        return Check("kprobes", "ok", f"available ({source}); optional, built-in probes use tracepoints")
-    return Check(
-        "kprobes",
-        "warn",
-        f"not available on this kernel ({source}: CONFIG_KPROBES off); built-in probes use tracepoints only; "
-        "kprobe-based tools (stock bcc tools such as execsnoop) fail here",
-        "nothing to do for Beefine; for stock bcc tools use a kernel with CONFIG_KPROBES=y",
-    )
-
-
-def check_fentry(features: dict[str, object] | None, have_bpftool: bool = True) -> Check:
-    if features is None:
-        fix = (
-            "run the doctor as root: sudo beefine-tui doctor"
-            if have_bpftool
-            else "sudo apt-get install bpftool"
-        )
-        return Check("fentry", "warn", "unknown (bpftool feature probe did not run)", fix)
-    prog_types = features.get("program_types")
-    ok = isinstance(prog_types, dict) and bool(prog_types.get("have_tracing_prog_type"))
-    if ok:
-        return Check("fentry", "ok", "fentry/fexit (BPF tracing programs) available; optional")
-    return Check(
-        "fentry",
-        "warn",
-        "fentry/fexit not available on this kernel (tracing program type refused); optional, not used by "
-        "built-in probes",
-        "nothing to do for Beefine",
     )
 
 
@@ -451,16 +377,6 @@ def _read(path: str) -> str:
         return ""
 
 
-def _kconfig(release: str) -> dict[str, str] | None:
-    try:
-        with gzip.open("/proc/config.gz", "rt", errors="replace") as f:
-            return parse_kconfig(f.read())
-    except OSError:
-        pass
-    text = _read(f"/boot/config-{release}")
-    return parse_kconfig(text) if text else None
-
-
 def _bpftrace_version() -> str | None:
     exe = shutil.which("bpftrace")
     if not exe:
@@ -473,9 +389,6 @@ def _bpftrace_version() -> str | None:
 
 
 def _docker() -> tuple[str | None, str | None, str]:
-    from beefine_tui.docker.client import resolve_docker_host
-    from beefine_tui.errors import BeefineError
-
     try:
         host = resolve_docker_host(None)
     except BeefineError as e:
@@ -483,8 +396,6 @@ def _docker() -> tuple[str | None, str | None, str]:
     if host is None:
         return None, None, ""
     try:
-        from beefine_tui.docker.client import connect
-
         client = connect(host, timeout=5)
     except BeefineError as e:
         return host, None, e.message

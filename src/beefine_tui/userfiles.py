@@ -20,6 +20,8 @@ from typing import BinaryIO
 from beefine_tui.errors import NotFoundError, UsageError
 
 RECORDING_MODE = 0o600
+# a BPF program's source, as a file or pasted: larger is not a program a person wrote
+MAX_SOURCE_BYTES = 1 << 20
 
 
 def _human(n: int) -> str:

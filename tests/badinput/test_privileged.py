@@ -22,7 +22,7 @@ import pytest
 
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.record import read_recording
-from beefine_tui.probes.user_program import load_user_program
+from beefine_tui.probes.user_program import UserBpftraceProgram, load_user_program
 from tests.badinput.conftest import Result, assert_clear, cli_sub
 from tests.integration.conftest import NOBODY, as_nobody, lab, lab_client  # noqa: F401 (fixtures)
 
@@ -124,7 +124,7 @@ def test_caps_without_net_admin_name_it_for_xdp(as_nobody: list[str]) -> None:  
 
 
 def test_no_caps_at_all_names_both(as_nobody: list[str]) -> None:  # noqa: F811
-    r = cli_sub("probe", "run", "exec", "--duration", "1", prefix=NOBODY, cwd="/")
+    r = cli_sub("probe", "run", "exec", "--duration", "1", prefix=tuple(NOBODY), cwd="/")
     assert_clear(r, 77, "uid 65534 lacks CAP_BPF and CAP_PERFMON")
 
 
@@ -175,6 +175,7 @@ def test_broken_bpftrace_script_from_a_file_leaves_nothing(tmp_path: Path) -> No
         '// name: bad-bt\ntracepoint:syscalls:sys_enter_execve\n{\n  printf("%d\\n", nope(pid));\n}\n'
     )
     prog = load_user_program(src)
+    assert isinstance(prog, UserBpftraceProgram)
     with pytest.raises(ProbeLoadError) as e:
         prog.start(lambda batch: None)
     pid = prog.pid

@@ -70,7 +70,7 @@ def lab_client(lab: LabInfo) -> Iterator[Any]:
     # the lab registry takes only the lab's login: what `docker login` would do, kept in this client
     login = labmod.registry_auth(lab.registry)
     assert login is not None, "the lab registry has no login"
-    client.login(**login, registry=lab.registry)
+    client.login(username=login["username"], password=login["password"], registry=lab.registry)
     try:
         yield client
     finally:

@@ -14,6 +14,7 @@ import pytest
 
 from beefine_tui.errors import NotFoundError
 from beefine_tui.events.bus import Bus
+from beefine_tui.events.model import Event
 from beefine_tui.probes import exec as exec_probe
 from beefine_tui.probes.attribution import target_for_container
 from beefine_tui.probes.base import ProbeOptions
@@ -40,7 +41,7 @@ def test_container_sees_inside_not_host(
             subprocess.run(["/bin/echo", host], check=True, stdout=subprocess.DEVNULL)
             res = c.exec_run(["/bin/echo", inside])
             assert res.exit_code == 0 and inside in res.output.decode()
-            events = []
+            events: list[Event] = []
             end = time.monotonic() + 20
             while time.monotonic() < end and not any(
                 e.kind == "exit" and e.pid in {x.pid for x in events if x.kind == "exec"} for e in events

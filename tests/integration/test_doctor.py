@@ -36,7 +36,7 @@ def fstype(path: str) -> str:
 def report() -> dict[str, Any]:
     r = doctor("--json")
     assert "Traceback" not in r.stderr
-    data = json.loads(r.stdout)
+    data: dict[str, Any] = json.loads(r.stdout)
     data["rc"] = r.returncode
     data["by_name"] = {c["name"]: c for c in data["checks"]}
     return data

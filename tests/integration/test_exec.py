@@ -14,7 +14,8 @@ import pytest
 from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
 from beefine_tui.probes import exec as exec_probe
-from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.base import ProbeOptions, Runner, Target
+from beefine_tui.probes.bcc_runner import BccRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -39,6 +40,7 @@ def test_exec_argv_exit_code_and_enoent() -> None:
     bus = Bus()
     sub = bus.subscribe("test")
     runner = exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid())))
+    assert isinstance(runner, BccRunner)
     runner.start(bus.publish)
     ids = runner.prog_ids()
     try:
@@ -137,11 +139,12 @@ def test_two_runners_started_from_two_threads() -> None:
 
     opts = ProbeOptions(target=Target(lineage_root=os.getpid()))
     runners = [exec_probe.make_runner(opts), fork_probe.make_runner(opts)]
+    assert all(isinstance(r, BccRunner) for r in runners)
     errors: list[BaseException] = []
 
-    def start(r: object) -> None:
+    def start(r: Runner) -> None:
         try:
-            r.start(lambda batch: None)  # type: ignore[attr-defined]
+            r.start(lambda batch: None)
         except BaseException as e:
             errors.append(e)
 
@@ -152,7 +155,7 @@ def test_two_runners_started_from_two_threads() -> None:
         t.join(120)
     try:
         assert not errors, errors
-        ids = [r.prog_ids() for r in runners]
+        ids = [r.prog_ids() for r in runners if isinstance(r, BccRunner)]
         assert all(ids) and not (ids[0] & ids[1])
     finally:
         for r in runners:

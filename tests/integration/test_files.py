@@ -19,6 +19,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.bcc_runner import BccRunner
 from tests.integration.probe_harness import collect_until, prog_exists, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -36,6 +37,7 @@ def test_open_write_read_close_under_prefix() -> None:
     sub = bus.subscribe("test")
     opts = ProbeOptions(target=Target(pids=frozenset({os.getpid()})), path_prefix=inside + "/")
     runner = files.make_runner(opts)
+    assert isinstance(runner, BccRunner)
     runner.start(bus.publish)
     ids = runner.prog_ids()
     try:

@@ -173,6 +173,7 @@ def test_a_sigkilled_holder_leaves_counting_off(loaded: UserBccProgram) -> None:
         ready, _, _ = select.select([child.stdout], [], [], 60)
         assert ready, "the child did not say it holds the stats fd"
         line = child.stdout.readline().strip()
+        assert child.stderr is not None
         assert line == inv.StatsGuard.METHOD_FD, (
             line,
             child.stderr.read() if child.poll() is not None else "",

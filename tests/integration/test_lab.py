@@ -118,6 +118,7 @@ def test_full_lifecycle_from_the_cli_leaves_nothing(lab_leftovers_check: Callabl
         c = client.containers.run(
             info.images["small"], ["sleep", "600"], detach=True, labels={"beefine": "1"}
         )
+        assert c.id is not None
         c.reload()
         pid = c.attrs["State"]["Pid"]
         proc = psutil.Process(pid)

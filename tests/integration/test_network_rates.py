@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Sequence
 
 import pytest
 
@@ -30,7 +31,7 @@ def test_packet_rate_matches_ip_s_link(pair: Pair) -> None:  # noqa: F811
     events: list[Event] = []
     lock = threading.Lock()
 
-    def sink(batch: list[Event]) -> None:
+    def sink(batch: Sequence[Event]) -> None:
         with lock:
             for ev in batch:
                 if ev.kind == "xdp_counts":

@@ -48,7 +48,8 @@ def docker_stats(host: str, cid: str) -> dict[str, str]:
         timeout=60,
         check=True,
     )
-    return json.loads(out.stdout.strip().splitlines()[0])
+    row: dict[str, str] = json.loads(out.stdout.strip().splitlines()[0])
+    return row
 
 
 def docker_cpu_percent(sample: dict[str, Any]) -> float | None:

@@ -8,6 +8,7 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 
 import pytest
 
@@ -29,7 +30,7 @@ def test_running_status_is_stamped_at_attach() -> None:
     lock = threading.Lock()
     stop = threading.Event()
 
-    def sink(batch: list[Event]) -> None:
+    def sink(batch: Sequence[Event]) -> None:
         with lock:
             got.extend(batch)
 

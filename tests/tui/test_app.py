@@ -44,7 +44,7 @@ async def test_every_screen_opens_by_keys(
 ) -> None:
     entry = VIEWS_BY_KEY[view]
     if entry.section == SECTION_DOCKER:
-        # E's and F's views test themselves (they need Docker); here only the navigation to them counts
+        # the Docker views have their own tests (they need Docker); here only the navigation to them counts
         stand_in = dataclasses.replace(entry, factory=lambda: Static(f"stand-in for {view}"))
         monkeypatch.setitem(VIEWS_BY_KEY, view, stand_in)
     app = make_app()
@@ -366,7 +366,7 @@ async def test_quit_says_it_is_cleaning_up_and_keeps_the_screen_alive_meanwhile(
 
 
 def test_event_log_is_used_for_probe_views() -> None:
-    assert EventLog  # imported for type checks of the views above
+    assert isinstance(EventLog, type)  # imported for type checks of the views above
 
 
 async def test_no_color_is_honoured(make_app: MakeApp, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -375,3 +375,22 @@ async def test_no_color_is_honoured(make_app: MakeApp, monkeypatch: pytest.Monke
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert app.no_color
+
+
+async def test_a_view_that_fails_to_build_shows_its_real_error(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a view whose construction raises (an import error, a bug) says what failed, never "not available yet"
+    def broken() -> Static:
+        raise ImportError("No module named 'bcc'")
+
+    monkeypatch.setitem(
+        VIEWS_BY_KEY, "dashboard", dataclasses.replace(VIEWS_BY_KEY["dashboard"], factory=broken)
+    )
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("dashboard")
+        await pilot.pause()
+        text = str(view.render())
+        assert "could not open: ImportError: No module named 'bcc'" in text
+        assert "not available yet" not in text.lower()

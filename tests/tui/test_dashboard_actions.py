@@ -84,7 +84,7 @@ def names(view: DashboardView) -> list[str]:
 
 def app_with_client(make_app: MakeApp) -> Any:
     app = make_app()
-    app.ctx.docker_client = lambda: object()  # the fake actions never use it
+    app.ctx.docker_client = lambda: object()  # type: ignore[method-assign,assignment,return-value]
     return app
 
 
@@ -134,7 +134,7 @@ async def test_stop_restart_remove_ask_first(make_app: MakeApp) -> None:
             await pilot.press(key)
             await wait_until(pilot, lambda: isinstance(app.screen, Ask))
             app.screen.query_one("#yes", Button).press()
-            await wait_until(pilot, lambda v=verb: (v, ROWS[1].id) in actions.calls)  # type: ignore[misc]
+            await wait_until(pilot, lambda v=verb: (v, ROWS[1].id) in actions.calls)
         assert [c[0] for c in actions.calls] == ["stop", "restart", "remove"]
 
 
@@ -177,7 +177,7 @@ async def test_x_without_a_terminal_says_so(make_app: MakeApp) -> None:
             notes.append(str(message))
             original(message, **kw)
 
-        app.notify = spy  # type: ignore[method-assign]
+        app.notify = spy
         await pilot.press("x")
         await wait_until(pilot, lambda: bool(notes))
     assert "cannot open a shell here" in notes[0]

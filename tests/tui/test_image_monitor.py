@@ -129,7 +129,7 @@ async def test_run_fills_the_timeline_and_explains() -> None:
         # every group ticked by default, process always on
         assert src.asked[0][1] == ["files", "mounts", "network", "namespaces", "cgroups", "security"]
         # select the namespaces phase: its explanation and its events show
-        t.move_cursor(row=list(t.rows).index("namespaces"))
+        t.move_cursor(row=[k.value for k in t.rows].index("namespaces"))
         await pilot.pause(0.1)
         text = str(view.query_one("#im-explain", Static).render())
         assert "CLONE_NEWPID" in text and "runc:[1:CHILD]" in text
@@ -193,7 +193,7 @@ async def test_a_failed_run_detaches_the_probes_too() -> None:
         src.runs[-1] = m.trace
         return m
 
-    src.prepare = prepare  # type: ignore[method-assign]
+    src.prepare = prepare  # type: ignore[method-assign,assignment]
     app = Host(src)
     async with app.run_test(size=(160, 50)) as pilot:
         view = app.query_one(ImageMonitorView)

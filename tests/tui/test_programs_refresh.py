@@ -76,4 +76,4 @@ async def test_u_unloads_the_session_holding_the_selected_program(
         await pilot.press("u")
         await wait_until(pilot, lambda: session.stopped == 1)
         assert "Unloading program 77" in str(view.query_one(".notice").render())
-        assert session not in app.ctx._owned  # type: ignore[attr-defined]
+        assert session not in app.ctx.owned()

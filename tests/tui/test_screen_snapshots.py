@@ -79,7 +79,13 @@ def xdp_counts(ts_ms: int, total: int) -> Event:
 
 
 def xdp_packet(i: int) -> Event:
-    args = {"ifname": "bfx0a", "l3": "ipv4", "l4": "udp", "src": "10.213.1.2", "dst": "10.213.1.1"}
+    args: dict[str, object] = {
+        "ifname": "bfx0a",
+        "l3": "ipv4",
+        "l4": "udp",
+        "src": "10.213.1.2",
+        "dst": "10.213.1.1",
+    }
     args.update({"sport": 40000 + i, "dport": 5353, "len": 98})
     return Event(ts=BASE_TS + i * 10_000_000, probe="xdp", kind="xdp_packet", args=args, text="udp")
 
@@ -91,7 +97,7 @@ def test_inspect_network(
     from beefine_tui.screens import network_view
 
     monkeypatch.setattr(
-        network_view, "list_interfaces", lambda: [("bfx0a  veth up", "bfx0a"), ("lo  loopback up", "lo")]
+        network_view, "list_interfaces", lambda ctx: [("bfx0a  veth up", "bfx0a"), ("lo  loopback up", "lo")]
     )
     app = make_app()
 

@@ -1,15 +1,17 @@
-"""The BCC runner's pure parts: cflags, rendering, error parsing, the /proc cache. No root, no BPF."""
+"""The BCC runner's pure parts: cflags, rendering, error parsing, the ring reader. No root, no BPF."""
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import pytest
 
 from beefine_tui.errors import UsageError
 from beefine_tui.probes import bcc_runner as br
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.resources import bpf_dir
 
 
 def test_kernel_dev_encoding() -> None:
@@ -61,6 +63,19 @@ def test_program_text_inlines_common_h() -> None:
     assert text.count("static __always_inline int beefine_should_trace(void)") == 1
 
 
+def test_records_are_written_only_by_common_h() -> None:
+    # one output map and one submit (with its loss count) for every program: bpf/common.h's
+    common = (bpf_dir() / "common.h").read_text()
+    assert "static __always_inline int beefine_submit(" in common
+    programs = [p for p in sorted(bpf_dir().glob("*.bpf.c")) if '#include "common.h"' in p.read_text()]
+    assert len(programs) >= 9
+    for path in programs:
+        c = path.read_text()
+        assert not re.search(r"\bsubmit\(", c.replace("beefine_submit(", "")), path.name
+        assert "events." not in c and "BEEFINE_OUTPUT(" not in c, path.name
+        assert "beefine_submit(" in c, path.name
+
+
 def test_render_program() -> None:
     prog = br.BccProgram(probe="x", text="int x;", cflags=("-DA=1",))
     out = br.render_program(prog)
@@ -89,28 +104,6 @@ def test_verifier_error_is_summarised() -> None:
     e = br._load_error("exec", Exception("Failed to load BPF program b'tp': Permission denied"), log)
     assert "unbounded memory access" in e.message
     assert e.line is None
-
-
-def test_decode_context_cache_is_bounded() -> None:
-    ctx = br.DecodeContext(cache_size=3)
-    for pid in range(10_000_000, 10_000_010):
-        ctx.note_fork(os.getpid(), pid, "x")
-    assert len(ctx._cache) == 3
-    assert ctx.ppid(10_000_009) == os.getpid()
-
-
-def test_decode_context_reads_proc() -> None:
-    ctx = br.DecodeContext()
-    info = ctx.info(os.getpid())
-    assert info.ppid == os.getppid()
-    assert info.comm  # e.g. "python" or "pytest"
-    ctx.forget(os.getpid())
-    assert os.getpid() not in ctx._cache
-
-
-def test_decode_context_target_container() -> None:
-    ctx = br.DecodeContext(Target(container_id="c" * 64))
-    assert ctx.container(1) == "c" * 64
 
 
 def test_availability_without_bcc(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -164,18 +157,23 @@ def _fake_ring(records: list[tuple[int, bytes]], size: int = 4096) -> tuple[int,
     return fd, pos
 
 
+def raw_record(raw: bytes, ctx: br.DecodeContext) -> Any:
+    """A decoder that keeps the record's bytes, to see exactly what the ring hands over."""
+    return raw
+
+
 def test_mmap_ring_reads_committed_records_only() -> None:
     recs = [(0, b"one"), (br.RINGBUF_DISCARD_BIT, b"dropped"), (0, b"three33"), (br.RINGBUF_BUSY_BIT, b"wip")]
     fd, _prod = _fake_ring(recs)
     try:
         ring = br.MmapRing(fd, 4096)
-        out: list = []
-        seen = ring.consume(lambda raw, ctx: raw, br.DecodeContext(), out)  # type: ignore[arg-type,return-value]
+        out: list[Any] = []
+        seen = ring.consume(raw_record, br.DecodeContext(), out)
         assert out == [b"one", b"three33"]  # discarded skipped, busy stops the reader
         assert seen == 3
         # the consumer position is after the third record (8+3 -> 16, 8+7 -> 16, 8+7 -> 16)
         assert int.from_bytes(os.pread(fd, 8, 0), "little") == 48
-        assert ring.consume(lambda raw, ctx: raw, br.DecodeContext(), out) == 0  # still busy
+        assert ring.consume(raw_record, br.DecodeContext(), out) == 0  # still busy
         ring.close()
     finally:
         os.close(fd)
@@ -190,8 +188,8 @@ def test_mmap_ring_counts_undecodable_records() -> None:
             if raw == b"a":
                 raise ValueError("bad record")
 
-        out: list = []
-        assert ring.consume(decode, br.DecodeContext(), out) == 2  # type: ignore[arg-type]
+        out: list[Any] = []
+        assert ring.consume(decode, br.DecodeContext(), out) == 2
         assert ring.bad == 1 and out == []
         ring.close()
     finally:

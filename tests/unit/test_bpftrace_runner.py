@@ -10,6 +10,7 @@ from beefine_tui.probes.base import Target
 from beefine_tui.probes.bpftrace_runner import (
     READY_MAGIC,
     READY_TAG,
+    BpftraceRunner,
     OutputDecoder,
     check_user_script,
     filter_params,
@@ -127,10 +128,15 @@ def test_decoder_filters_several_pids_and_attributes_container() -> None:
         return Event(ts=1, probe="p", kind="k", pid=int(line))
 
     cid = "a" * 64
-    d = OutputDecoder("p", decode, Target(pids=frozenset({10, 11}), container_id=cid))
+    target = Target(pids=frozenset({10, 11}), container_id=cid)
+    d = OutputDecoder("p", decode, target)
     evs = d.feed({"type": "printf", "data": "10\n12\n11\n"})
     assert [e.pid for e in evs] == [10, 11]
-    assert all(e.container == cid for e in evs)
+    # the runner, not the decoder, attributes the container (the same rule as BCC's runner)
+    runner = BpftraceRunner("p", "BEGIN {}", decode_line=decode, target=target)
+    batch: list[Event] = []
+    runner._handle_line(True, b'{"type": "printf", "data": "10\\n12\\n11\\n"}', batch)
+    assert [(e.pid, e.container) for e in batch] == [(10, cid), (11, cid)]
 
 
 def test_filter_params() -> None:

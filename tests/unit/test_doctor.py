@@ -8,6 +8,7 @@ import pytest
 
 from beefine_tui import doctor
 from beefine_tui.doctor import Check
+from beefine_tui.probes import kernel_config
 
 RELEASE = "6.18.44-test"
 
@@ -90,7 +91,9 @@ def test_headers_none(tmp_path: Path, kind: str) -> None:
 
 
 def test_kconfig_parsing() -> None:
-    cfg = doctor.parse_kconfig('CONFIG_BPF=y\n# CONFIG_KPROBES is not set\nCONFIG_X="abc"\n# comment\n')
+    cfg = kernel_config.parse_kconfig(
+        'CONFIG_BPF=y\n# CONFIG_KPROBES is not set\nCONFIG_X="abc"\n# comment\n'
+    )
     assert cfg == {"CONFIG_BPF": "y", "CONFIG_KPROBES": "n", "CONFIG_X": "abc"}
 
 
@@ -104,8 +107,8 @@ def test_kprobes_from_config_and_tracefs() -> None:
 
 
 def test_fentry_from_bpftool_features() -> None:
-    yes = {"program_types": {"have_tracing_prog_type": True}}
-    no = {"program_types": {"have_tracing_prog_type": False}}
+    yes: dict[str, object] = {"program_types": {"have_tracing_prog_type": True}}
+    no: dict[str, object] = {"program_types": {"have_tracing_prog_type": False}}
     assert doctor.check_fentry(yes).status == "ok"
     c = doctor.check_fentry(no)
     assert c.status == "warn" and "not available on this kernel" in c.detail
@@ -114,7 +117,7 @@ def test_fentry_from_bpftool_features() -> None:
 
 
 def test_ringbuf_sources_in_order() -> None:
-    feats = {"map_types": {"have_ringbuf_map_type": False}}
+    feats: dict[str, object] = {"map_types": {"have_ringbuf_map_type": False}}
     assert doctor.check_ringbuf(feats, True, "6.1.0").status == "warn"  # bpftool's answer wins
     assert doctor.check_ringbuf(None, True, "4.19.0").status == "ok"  # then our own probe
     assert doctor.check_ringbuf(None, None, "5.8.0").status == "ok"  # then the version

@@ -6,8 +6,9 @@ import re
 import struct
 
 from beefine_tui.probes import exec as ex
+from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 
 CID = "ab" * 32
 
@@ -32,7 +33,9 @@ def test_layout_matches_c() -> None:
 
 
 def test_exec_event() -> None:
-    ev = ex.decode(exec_rec([b"/bin/echo", b"hello", b"w\xc3\xb6rld"]), ctx())
+    # decoded as the runner does it: the decoder, then the attribution rule (a target's container)
+    decode = attributed(ex.decode, Attributor(Target(container_id=CID)))
+    ev = decode(exec_rec([b"/bin/echo", b"hello", b"w\xc3\xb6rld"]), ctx())
     assert ev is not None
     assert (ev.probe, ev.kind, ev.pid, ev.tid, ev.comm, ev.container) == (
         "exec",

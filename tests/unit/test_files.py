@@ -10,7 +10,7 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.bcc_runner import DecodeContext, program_text
 
 
 def path_b(p: str) -> bytes:
@@ -155,7 +155,7 @@ def decode_path(raw: bytes) -> Event:
 def test_path_layout_matches_the_c_struct() -> None:
     # bpf/files.bpf.c: _Static_assert(sizeof(struct path_rec) == 440 + PATH_ALLOC); path2 starts at 440
     assert files.PATH_REC.size == 440
-    text = files.program_text(files.SPEC.source)
+    text = program_text(files.SPEC.source)
     assert "sizeof(struct path_rec) == 440 + PATH_ALLOC" in text
     for op, (_kind, sc) in files.OPS.items():
         assert f"#define OP_{sc.upper()} {op}\n" in text, sc

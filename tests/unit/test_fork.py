@@ -1,19 +1,20 @@
 from __future__ import annotations
 
 from beefine_tui.probes import fork
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.attribution import Attributor
+from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 from beefine_tui.probes.flags import CLONE_FILES, CLONE_THREAD, CLONE_VM
 
 
 def test_process_fork_without_flags() -> None:
-    ctx = DecodeContext()
+    attributor = Attributor()
     raw = fork.FORK_REC.pack(9, 1, 100, 101, 0, b"bash", 555, 0, 0)
-    ev = fork.decode(raw, ctx)
+    ev = attributed(fork.decode, attributor)(raw, DecodeContext())
     assert ev is not None
     assert (ev.kind, ev.pid, ev.tid, ev.comm) == ("fork", 100, 101, "bash")
     assert ev.args == {"child_pid": 555, "child_tid": 555, "child_comm": "bash", "thread": False}
     # the child's parent is now known without /proc
-    assert ctx.ppid(555) == 100
+    assert attributor.procs.info(555).ppid == 100
 
 
 def test_thread_from_clone_flags() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from beefine_tui.probes import mounts
+from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 
 NO_PID = 0x7FFFFFF0  # no such process: ppid 0, no container
 
@@ -145,8 +146,12 @@ def test_unknown_kind_is_skipped() -> None:
 
 
 def test_container_from_target() -> None:
-    ev = mounts.decode(rec(3, s1=b".", s2=b"."), DecodeContext(Target(container_id="c" * 64)))
-    assert ev is not None and ev.container == "c" * 64
+    target = Target(container_id="c" * 64)
+    raw = rec(3, s1=b".", s2=b".")
+    plain = mounts.decode(raw, DecodeContext(target))
+    assert plain is not None and plain.container is None  # a decoder does not attribute...
+    ev = attributed(mounts.decode, Attributor(target))(raw, DecodeContext(target))
+    assert ev is not None and ev.container == "c" * 64  # ...the runner's Attributor does
 
 
 def test_parse_overlay() -> None:

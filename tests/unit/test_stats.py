@@ -155,7 +155,10 @@ class RemoteAPI(FakeAPI):
     def stats(self, cid: str, stream: bool = False) -> dict[str, Any]:
         import json
 
-        return json.loads((Path(__file__).parent / "fixtures" / "docker_stats_v1.json").read_text())
+        stats: dict[str, Any] = json.loads(
+            (Path(__file__).parent / "fixtures" / "docker_stats_v1.json").read_text()
+        )
+        return stats
 
 
 def test_api_fallback_when_the_process_is_not_ours(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ def run(client: FakeClient, cmd: list[str] | None = None) -> tuple[ContainerRun,
 
 
 def test_pull_create_start_wait_and_remove_once() -> None:
-    stream = [
+    stream: list[dict[str, Any]] = [
         {"status": "Pulling from x", "id": "1"},
         {"status": "Downloading", "id": "abcdefabcdef", "progressDetail": {"current": 5, "total": 10}},
         {"status": "Pull complete", "id": "abcdefabcdef"},

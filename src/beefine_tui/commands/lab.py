@@ -1,4 +1,4 @@
-"""`beefine-tui lab up|down|status`: a private dockerd and a local registry with offline images."""
+"""`beefine-tui lab up|down|status|clean`: a private dockerd and a local registry with offline images."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from beefine_tui.errors import NotFoundError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=("up", "down", "status"), help="start, stop, or show a lab")
+    parser.add_argument(
+        "action",
+        choices=("up", "down", "status", "clean"),
+        help="start, stop, or show a lab; clean removes labs whose starter died or whose daemons are gone",
+    )
     parser.add_argument(
         "--name", default=None, help="lab name, default 'default' (several labs can run side by side)"
     )
@@ -75,6 +79,18 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_info(info)
             print(f"# stop it with: sudo beefine-tui lab down --name {info.name}", file=sys.stderr)
+        return 0
+    if args.action == "clean":
+        if args.name is not None:
+            raise UsageError("`lab clean` looks at every lab: give no --name (use `lab down --name` for one)")
+        with exit_on_signals():
+            removed = lab.down_orphans()
+        if args.json:
+            print(json.dumps({"removed": removed}))
+        elif removed:
+            print("removed: " + ", ".join(removed))
+        else:
+            print("no stale or orphaned labs")
         return 0
     if args.action == "down":
         with exit_on_signals():

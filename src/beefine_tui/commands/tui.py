@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from beefine_tui.docker import lab
+from beefine_tui.docker.client import docker_for_app
 from beefine_tui.errors import BeefineError, UsageError
 
 
@@ -73,14 +75,7 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
     if args.replay is not None:
         yield None, None, "replaying a recording: no Docker daemon is used"
         return
-    try:
-        from beefine_tui.docker.client import docker_for_app
-    except ImportError as e:
-        yield None, None, f"Docker support is not available: {e}"
-        return
     if args.lab:
-        from beefine_tui.docker import lab
-
         name = f"app-{os.getpid()}"
         try:
             started = lab.up(name)

@@ -21,6 +21,7 @@ from typing import Any
 
 from beefine_tui.docker.runner import check_reference, split_tag
 from beefine_tui.errors import BeefineError, NotFoundError
+from beefine_tui.story.overlay import LayerIndex
 
 ACCEPT = ", ".join(
     (
@@ -400,7 +401,6 @@ def from_daemon(
         st.history_note = "from `docker history`: steps without a layer guessed from their size"
     diff_ids = (attrs.get("RootFS") or {}).get("Layers") or []
     dirs = _layer_dirs(attrs)
-    from beefine_tui.story.overlay import LayerIndex
 
     idx = LayerIndex.load(data_root) if data_root else None
     by_diff = {r.diff_id: r for r in idx.by_cache_id.values()} if idx else {}

@@ -38,6 +38,7 @@ from typing import Any
 
 import psutil
 
+from beefine_tui.docker.connection import connect, unix_http_get
 from beefine_tui.errors import BeefineError, NotFoundError, NotRootError, UsageError
 
 RUN_DIR = Path("/run/beefine")
@@ -469,31 +470,6 @@ def _require_root() -> None:
 # ---------------------------------------------------------------------------------------------- http probes
 
 
-def unix_http_get(sock_path: str, url: str, timeout: float) -> tuple[int, bytes]:
-    """GET `url` over a unix socket (the Docker API); raises OSError when nothing answers."""
-
-    class _Conn(http.client.HTTPConnection):
-        def connect(self) -> None:
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.settimeout(timeout)
-            try:
-                s.connect(sock_path)
-            except OSError:
-                s.close()
-                raise
-            self.sock = s
-
-    conn = _Conn("localhost", timeout=timeout)
-    try:
-        conn.request("GET", url)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    except http.client.HTTPException as e:
-        raise OSError(str(e)) from e
-    finally:
-        conn.close()
-
-
 def _tcp_http_get(port: int, url: str, timeout: float, headers: dict[str, str] | None = None) -> int:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -697,8 +673,6 @@ def _seed(state: _State, sd: Path, timeout: float) -> None:
 
 
 def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: float) -> None:
-    from beefine_tui.docker.client import connect
-
     shutil.copytree(IMAGES_DIR / key, ctx)
     if key == "layered":
         (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,11 @@
-"""Who to trace: a container, a pid, or a pid and everything it forks, as a probes.base.Target.
+"""Who to trace (a Target), and who did it: the one rule that gives every event its parent pid and container.
+
+Attribution (`Attributor.attribute`) is applied by the runners (BCC, bpftrace, users' programs) to every
+decoded event, never by a decoder, so the same process is attributed the same way whichever engine saw it:
+- parent pid: what the kernel put in the record if anything, else the lineage table (parents learnt from
+  fork events, so a child that already exited still has one), else /proc/<pid>/stat;
+- container: the target's (a probe limited to one container only sees that container), else the
+  process's own cgroup (/proc/<pid>/cgroup), else, for a process already gone from /proc, its parent's.
 
 A container is found through the Docker SDK: its init process (State.Pid) gives the pid namespace
 (st_dev, st_ino of /proc/<pid>/ns/pid), which the BPF programs filter on in the kernel with
@@ -8,14 +15,22 @@ its cgroup directory, which is what bpf_get_current_cgroup_id returns).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from beefine_tui.docker.cgroup_paths import container_id_for_pid
 from beefine_tui.errors import DockerUnavailableError, NotFoundError
+from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.probes.base import Target
 
 CGROUP2_ROOT = Path("/sys/fs/cgroup")
+PROC_CACHE_SIZE = 4096  # processes remembered per runner (oldest forgotten first)
 
 
 def _ns(pid: int, kind: str) -> os.stat_result:
@@ -115,3 +130,128 @@ def target_for_container(client: Any, id_or_name: str) -> Target:
         container_id=c.id,
         container_name=c.name,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# attributing events
+
+
+@dataclass
+class ProcInfo:
+    ppid: int
+    comm: str
+    container: str | None
+    root: str = "/"  # the process's root directory (chroot), from /proc/<pid>/root
+    gone: bool = False  # /proc had no such process when we looked (it already exited)
+
+
+class ProcTable:
+    """A bounded per-pid cache of a process's parent, comm, container and root, read from /proc once
+    and kept after the process exits (until forgotten or evicted), plus the lineage learnt from fork
+    events: a child's parent is known without /proc, which may be gone by the time anyone asks.
+
+    Read on a runner's poll thread for every event, so the hit path takes no lock: a dict lookup is
+    atomic in CPython; inserts and evictions (oldest first) take the lock."""
+
+    def __init__(self, cache_size: int = PROC_CACHE_SIZE) -> None:
+        self._cache: dict[int, ProcInfo] = {}
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def __contains__(self, pid: int) -> bool:
+        return pid in self._cache
+
+    def info(self, pid: int) -> ProcInfo:
+        hit = self._cache.get(pid)
+        if hit is not None:
+            return hit
+        info = read_proc(pid)
+        self._remember(pid, info)
+        return info
+
+    def _remember(self, pid: int, info: ProcInfo) -> None:
+        with self._lock:
+            self._cache.pop(pid, None)
+            self._cache[pid] = info
+            while len(self._cache) > self._cache_size:
+                del self._cache[next(iter(self._cache))]
+
+    def note_fork(self, parent: int, child: int, comm: str) -> None:
+        """A fork seen in the kernel: the child starts in its parent's container, with its comm."""
+        self._remember(child, ProcInfo(parent, comm, self.info(parent).container))
+
+    def note_exec(self, pid: int, comm: str) -> None:
+        hit = self._cache.get(pid)
+        if hit is not None:
+            hit.comm = comm
+
+    def forget(self, pid: int) -> None:
+        with self._lock:
+            self._cache.pop(pid, None)
+
+
+def read_proc(pid: int) -> ProcInfo:
+    """What /proc says about `pid` now; `gone` when it has no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+        # "pid (comm) state ppid ...": comm may contain spaces and parentheses
+        lpar, rpar = raw.index(b"("), raw.rindex(b")")
+        comm = raw[lpar + 1 : rpar].decode(errors="replace")
+        ppid = int(raw[rpar + 2 :].split(maxsplit=2)[1])
+    except (OSError, ValueError, IndexError):
+        return ProcInfo(0, "", None, gone=True)
+    root = "/"
+    with contextlib.suppress(OSError):
+        root = os.readlink(f"/proc/{pid}/root")
+    return ProcInfo(ppid, comm, container_id_for_pid(pid), root)
+
+
+_NOT_ATTRIBUTED = frozenset({LOST, STATUS})  # about a probe, not a process
+_LINEAGE_PROBES = frozenset({"fork", "exec"})  # their events keep the process table current
+
+
+class Attributor:
+    """Applies the module's one rule (see the docstring at the top) to events; one per runner.
+
+    It also keeps the lineage table current from the events themselves: a process fork names the
+    child's parent, a successful exec renames the process, an exit forgets it (after attributing the
+    exit event). Runs for every event on a runner's poll thread: the hit path is a dict lookup."""
+
+    def __init__(self, target: Target | None = None, procs: ProcTable | None = None) -> None:
+        self.target = target or Target()
+        self.procs = procs if procs is not None else ProcTable()
+        self._target_container = self.target.container_id
+        self._cache = self.procs._cache  # read without a lock, as ProcTable.info does
+
+    def attribute(self, ev: Event) -> Event:
+        """`ev` with its parent pid and container set by the rule (the same object if already right)."""
+        pid = ev.pid
+        if pid <= 0 or ev.kind in _NOT_ATTRIBUTED:
+            return ev
+        lineage = ev.probe in _LINEAGE_PROBES
+        if lineage and ev.kind == "exec" and ev.args.get("ret") == 0:
+            self.procs.note_exec(pid, ev.comm)
+        info = self._cache.get(pid) or self.procs.info(pid)
+        ppid = ev.ppid or info.ppid
+        container = self._target_container
+        if container is None:
+            container = info.container
+            if container is None and info.gone and ppid:
+                container = self.procs.info(ppid).container
+        if lineage:
+            self._follow_lineage(ev)
+        if ppid == ev.ppid and container == ev.container:
+            return ev
+        return msgspec.structs.replace(ev, ppid=ppid, container=container)
+
+    def _follow_lineage(self, ev: Event) -> None:
+        if ev.probe == "fork" and ev.kind == "fork" and ev.args.get("thread") is False:
+            child = ev.args.get("child_pid")
+            if isinstance(child, int):
+                self.procs.note_fork(ev.pid, child, str(ev.args.get("child_comm") or ev.comm))
+        elif ev.probe == "exec" and ev.kind == "exit":
+            self.procs.forget(ev.pid)

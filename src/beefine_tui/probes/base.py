@@ -6,14 +6,29 @@ import abc
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Literal
 
+from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event
 
 Sink = Callable[[Sequence[Event]], None]
 """Receives batches of events. Must not block (the bus's `publish` is a valid sink)."""
 
 Engine = Literal["bcc", "bpftrace", "xdp", "bpftool"]
+
+BCC_HINT = "install Debian's python3-bpfcc (`make setup`); the venv must see system site-packages"
+
+
+def import_bcc() -> ModuleType:
+    """BCC's Python bindings, imported when a program is loaded (not at startup: unit tests and the
+    headless commands run without them). ProbeLoadError carrying the real import error if they fail."""
+    try:
+        import bcc
+    except ImportError as e:
+        raise ProbeLoadError(f"BCC's Python bindings cannot be imported: {e}", BCC_HINT) from e
+    module: ModuleType = bcc  # untyped (no stubs): Any, named here
+    return module
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from beefine_tui.docker.cgroup_paths import container_id_for_pid
+from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
-from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target
+from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target, import_bcc
 from beefine_tui.resources import bpf_dir
 
 POLL_TIMEOUT_S = 0.05
@@ -48,7 +49,6 @@ FLUSH_EVERY_S = 0.05
 FLUSH_EVENTS = 512
 LOST_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 5.0
-PROC_CACHE_SIZE = 4096
 
 # slots of the `lost` array in bpf/common.h
 LOST_SLOTS = 4
@@ -63,30 +63,18 @@ COMPILE_LOCK = threading.Lock()
 # decode context
 
 
-@dataclass
-class ProcInfo:
-    ppid: int
-    comm: str
-    container: str | None
-    root: str = "/"  # the process's root directory (chroot), from /proc/<pid>/root
-
-
 class DecodeContext:
-    """What decoders need beyond the raw record: clock conversion, a bounded per-pid cache of parent
-    pid, comm and container id read from /proc (filled lazily, forgotten at exit), and a bounded
-    cache of decoded C strings (paths and comms repeat a lot).
-
-    Read on the poll thread for every event, so the hit path takes no lock: a dict lookup is atomic in
-    CPython; inserts and evictions (oldest first) take the lock."""
+    """What decoders need beyond the raw record: clock conversion, a bounded cache of decoded C strings
+    (paths and comms repeat a lot), and `info(pid)` (a process's root directory, for paths seen from a
+    chroot). Parent pid and container are not a decoder's business: the runner's Attributor sets them,
+    sharing this context's process table."""
 
     STRINGS_MAX = 8192
 
     def __init__(self, target: Target | None = None, cache_size: int = PROC_CACHE_SIZE) -> None:
         self.target = target or Target()
-        self._cache: dict[int, ProcInfo] = {}
-        self._cache_size = cache_size
+        self.procs = ProcTable(cache_size)
         self._strings: dict[bytes, str] = {}
-        self._lock = threading.Lock()
         # CLOCK_MONOTONIC -> wall clock, measured once
         self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
 
@@ -104,68 +92,18 @@ class DecodeContext:
         return s
 
     def info(self, pid: int) -> ProcInfo:
-        hit = self._cache.get(pid)
-        if hit is not None:
-            return hit
-        info = self._read_proc(pid)
-        self._remember(pid, info)
-        return info
+        return self.procs.info(pid)
 
-    def _remember(self, pid: int, info: ProcInfo) -> None:
-        with self._lock:
-            self._cache.pop(pid, None)
-            self._cache[pid] = info
-            while len(self._cache) > self._cache_size:
-                del self._cache[next(iter(self._cache))]
 
-    def _read_proc(self, pid: int) -> ProcInfo:
-        ppid, comm = 0, ""
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                raw = f.read()
-            # "pid (comm) state ppid ...": comm may contain spaces and parentheses
-            lpar, rpar = raw.index(b"("), raw.rindex(b")")
-            comm = raw[lpar + 1 : rpar].decode(errors="replace")
-            ppid = int(raw[rpar + 2 :].split(maxsplit=2)[1])
-        except (OSError, ValueError, IndexError):
-            pass
-        container = self.target.container_id or container_id_for_pid(pid)
-        root = "/"
-        with contextlib.suppress(OSError):
-            root = os.readlink(f"/proc/{pid}/root")
-        return ProcInfo(ppid, comm, container, root)
+def attributed(decode: Decoder, attributor: Attributor) -> Decoder:
+    """`decode` followed by the one attribution rule: what the runner runs for every record."""
+    attribute = attributor.attribute
 
-    def ppid(self, pid: int) -> int:
-        return self.info(pid).ppid
+    def decode_and_attribute(raw: bytes, ctx: DecodeContext) -> Event | None:
+        ev = decode(raw, ctx)
+        return None if ev is None else attribute(ev)
 
-    def attribute(self, pid: int, ppid: int = 0) -> tuple[int, str | None]:
-        """(parent pid, container id) for an event. `ppid` is what the kernel side knew (0: unknown).
-        A process that is already gone from /proc inherits its parent's container."""
-        info = self.info(pid)
-        if not ppid:
-            ppid = info.ppid
-        container = info.container
-        if container is None and not info.comm and ppid:
-            container = self.info(ppid).container
-        return ppid, container
-
-    def container(self, pid: int) -> str | None:
-        return self.info(pid).container
-
-    def note_fork(self, parent: int, child: int, comm: str) -> None:
-        """A fork seen in the kernel: the child's parent is known without reading /proc (which may be
-        gone by the time anyone asks)."""
-        parent_info = self.info(parent)
-        self._remember(child, ProcInfo(parent, comm, parent_info.container))
-
-    def note_exec(self, pid: int, comm: str) -> None:
-        hit = self._cache.get(pid)
-        if hit is not None:
-            hit.comm = comm
-
-    def forget(self, pid: int) -> None:
-        with self._lock:
-            self._cache.pop(pid, None)
+    return decode_and_attribute
 
 
 Decoder = Callable[[bytes, DecodeContext], "Event | None"]
@@ -198,6 +136,54 @@ class BccProgram:
     attach: tuple[tuple[str, str], ...] = ()
     setup: Setup | None = None
     periodic: Periodic | None = None
+
+
+class BccProbe:
+    """The functions a built-in BCC probe module exposes (see probes/catalog.py), built from its parts:
+    one BPF program in bpf/<spec.source>, one `events` ring buffer decoded by `decode`.
+
+    `cflags(options)` adds to base_cflags; `required` are the tracepoints `available()` checks (default:
+    the spec's); `prepare()` runs before each program is built (a cache to refresh); `periodic()` makes
+    the program's housekeeping object, one per program. A module binds them at its top level:
+    `available, program, render, make_runner = PROBE.available, PROBE.program, ...`."""
+
+    def __init__(
+        self,
+        spec: ProbeSpec,
+        decode: Decoder,
+        *,
+        cflags: Callable[[ProbeOptions], Sequence[str]] | None = None,
+        required: Sequence[str] | None = None,
+        prepare: Callable[[], None] | None = None,
+        periodic: Callable[[], Periodic] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.decode = decode
+        self._cflags = cflags
+        self._required = tuple(required) if required is not None else spec.tracepoints
+        self._prepare = prepare
+        self._periodic = periodic
+
+    def available(self) -> Availability:
+        return bcc_availability(self._required)
+
+    def program(self, options: ProbeOptions) -> BccProgram:
+        if self._prepare is not None:
+            self._prepare()
+        extra = self._cflags(options) if self._cflags is not None else ()
+        return BccProgram(
+            probe=self.spec.name,
+            text=program_text(self.spec.source),
+            cflags=(*base_cflags(options), *extra),
+            buffers=(RingBuffer("events", self.decode),),
+            periodic=self._periodic() if self._periodic is not None else None,
+        )
+
+    def render(self, options: ProbeOptions) -> str:
+        return render_program(self.program(options))
+
+    def make_runner(self, options: ProbeOptions) -> Runner:
+        return BccRunner([self.program(options)], options)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -494,6 +480,7 @@ class BccRunner(Runner):
         self.options = options
         self.strict = strict
         self.ctx = DecodeContext(options.target)
+        self.attributor = Attributor(options.target, self.ctx.procs)  # one process table for both
         self.errors: dict[str, ProbeLoadError] = {}
         self._loaded: list[_Loaded] = []
         self._thread: threading.Thread | None = None
@@ -523,9 +510,7 @@ class BccRunner(Runner):
     # ---- start
 
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-
-        require_bpf()
+        privileges.require_bpf()
         with self._stop_lock:
             if self._thread is not None or self._stopped or self._starting:
                 raise RuntimeError("BccRunner.start called twice, or after stop")
@@ -567,7 +552,7 @@ class BccRunner(Runner):
         self._thread.start()
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
-        from bcc import BPF
+        BPF = import_bcc().BPF
 
         holder: list[Any] = []
         exc: Exception | None = None
@@ -599,7 +584,8 @@ class BccRunner(Runner):
         ld = _Loaded(prog, bpf, prog_ids=new_ids, attached_ns=attached_ns)
         try:
             for rb in prog.buffers:
-                cb = self._callback(ld, rb.decode)
+                decode = attributed(rb.decode, self.attributor)
+                cb = self._callback(ld, decode)
                 if perf:
                     bpf[rb.name.encode()].open_perf_buffer(
                         cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
@@ -611,7 +597,7 @@ class BccRunner(Runner):
                         with contextlib.suppress(OSError):  # e.g. a kernel refusing the mapping
                             ring = MmapRing(table.map_fd, map_max_entries(table.map_fd))
                     if ring is not None:
-                        ld.rings.append((ring, rb.decode))
+                        ld.rings.append((ring, decode))
                     else:
                         _open_ring_buffer(bpf, rb.name.encode(), cb)
                         ld.libbpf_rings += 1
@@ -633,8 +619,6 @@ class BccRunner(Runner):
         t = self.options.target
         seeds = set(t.pids)
         if t.lineage_root is not None:
-            from beefine_tui.probes.attribution import descendants
-
             seeds.add(t.lineage_root)
             seeds |= descendants(t.lineage_root)
         if not seeds:
@@ -753,7 +737,7 @@ class BccRunner(Runner):
                 self._batch.append(lost_event(ld.prog.probe, n, "parse", ts=now))
             if ld.prog.periodic is not None:
                 try:
-                    self._batch.extend(ld.prog.periodic(ld.bpf, self.ctx))
+                    self._batch.extend(map(self.attributor.attribute, ld.prog.periodic(ld.bpf, self.ctx)))
                 except Exception as e:
                     self._batch.append(status_event(ld.prog.probe, "warning", f"housekeeping: {e}"))
 
@@ -810,15 +794,13 @@ def bcc_availability(tracepoints: Sequence[str]) -> Availability:
             "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
             "with --system-site-packages",
         )
-    from beefine_tui.privileges import bpf_refusal, tracefs_problem
-
-    why = bpf_refusal("load this probe")
+    why = privileges.bpf_refusal("load this probe")
     if why:
         return Availability(False, why + ": run it with sudo")
     root = tracefs_root()
     if root is None:
         # not mounted, or mounted but unreadable for this user: each said as what it is
-        return Availability(False, tracefs_problem())
+        return Availability(False, privileges.tracefs_problem())
     missing = [tp for tp in tracepoints if not (root / "events" / tp.replace(":", "/")).is_dir()]
     if missing:
         return Availability(False, "this kernel has no tracepoint " + ", ".join(missing))

@@ -41,12 +41,14 @@ from pathlib import Path
 from queue import Empty, Queue
 from typing import Any
 
-import msgspec
-
-from beefine_tui.errors import ProbeLoadError
+from beefine_tui import privileges
+from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
 from beefine_tui.probes.flags import ret_args
+from beefine_tui.probes.inventory import prog_ids_of_pid
+from beefine_tui.resources import bpftrace_script
 
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
@@ -204,20 +206,18 @@ def bpftrace_path() -> str | None:
 
 def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     """Cheap: is bpftrace installed, are we privileged, do the tracepoints exist (tracefs)?"""
-    from beefine_tui.privileges import bpftrace_refusal, tracefs_problem
-
     if bpftrace_path() is None:
         return Availability(
             False, "bpftrace is not installed (apt-get install bpftrace; `make setup` does it)"
         )
-    why = bpftrace_refusal()
+    why = privileges.bpftrace_refusal()
     if why:
         return Availability(False, why)
     events = Path("/sys/kernel/tracing/events")
     if not events.is_dir():
         events = Path("/sys/kernel/debug/tracing/events")
     if tracepoints and not events.is_dir():
-        return Availability(False, tracefs_problem())
+        return Availability(False, privileges.tracefs_problem())
     if tracepoints and events.is_dir():
         missing = [tp for tp in tracepoints if not (events / tp.replace(":", "/")).is_dir()]
         if missing:
@@ -327,8 +327,6 @@ class OutputDecoder:
         t = self.target
         if len(t.pids) > 1 and ev.kind not in ("lost", "status") and ev.pid and ev.pid not in t.pids:
             return None
-        if t.container_id and ev.container is None and ev.kind not in ("lost", "status", "map"):
-            return msgspec.structs.replace(ev, container=t.container_id)
         return ev
 
     def _line(self, line: str) -> Event | None:
@@ -472,7 +470,8 @@ class _Spawner:
             raise OSError("the process spawner did not answer") from e
         if isinstance(out, BaseException):
             raise out
-        return out
+        proc: subprocess.Popen[bytes] = out
+        return proc
 
 
 _spawner = _Spawner()
@@ -498,6 +497,7 @@ class BpftraceRunner(Runner):
         self._script = script
         self._params = [str(p) for p in params]
         self._decoder = OutputDecoder(probe, decode_line, target)
+        self._attributor = Attributor(target)
         self._script_name = os.path.basename(script_name) or "script.bt"
         self._attach_timeout = attach_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -530,7 +530,6 @@ class BpftraceRunner(Runner):
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return set()
-        from beefine_tui.probes.inventory import prog_ids_of_pid
 
         return prog_ids_of_pid(proc.pid)
 
@@ -680,11 +679,12 @@ class BpftraceRunner(Runner):
                 self._stderr.append(text)
             return
         msg = parse_json_line(text)
+        attribute = self._attributor.attribute
         if msg is None:
             if text.strip():
                 ev = self._decoder._line(text)
                 if ev is not None:
-                    batch.append(ev)
+                    batch.append(attribute(ev))
             return
         events = self._decoder.feed(msg)
         if msg.get("type") == "attached_probes":
@@ -694,7 +694,7 @@ class BpftraceRunner(Runner):
         for ev in events:
             if ev.kind == "lost" and ev.args.get("source") == "perf":
                 self.lost_perf += int(ev.args.get("count", 0))
-        batch.extend(events)
+        batch.extend(map(attribute, events))
 
     def _emit(self, batch: list[Event]) -> None:
         sink = self._sink
@@ -759,8 +759,6 @@ def _signal_group(pgid: int, sig: int) -> None:
 # --- users' own scripts -------------------------------------------------------------------------
 def check_user_script(text: str) -> None:
     """Reject what cannot be a bpftrace script before running anything."""
-    from beefine_tui.errors import UsageError
-
     if not text.strip():
         raise UsageError(
             "the bpftrace script is empty", 'write at least one probe, e.g. BEGIN { printf("hi\\n"); }'
@@ -792,8 +790,6 @@ def run_user_script(
 # --- built-in scripts: what every bt_<name> module shares -----------------------------------------
 def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
     """The exact text loaded for a built-in script: a comment with the command line, then the file."""
-    from beefine_tui.resources import bpftrace_script
-
     text = header_comment(spec.source, filter_params(options.target)) + bpftrace_script(spec.source)
     return with_ready_probe(text)
 

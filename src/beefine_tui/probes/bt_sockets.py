@@ -59,7 +59,7 @@ def _where(a: dict[str, Any]) -> str:
         return f"[{a['addr']}]:{a['port']}" if ":" in a["addr"] else f"{a['addr']}:{a['port']}"
     if "path" in a:
         return a["path"] or "(unnamed or abstract unix socket)"
-    return a.get("family", "?")
+    return str(a.get("family", "?"))
 
 
 def decode(line: str) -> Event | None:

@@ -20,16 +20,11 @@ from typing import Any
 
 from beefine_tui.docker.cgroup_paths import container_id_from_path
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
+    Decoder,
 )
 from beefine_tui.probes.flags import cstr
 
@@ -134,7 +129,7 @@ class Hierarchies:
 HIERARCHIES = Hierarchies()
 
 
-def make_decoder(hierarchies: Hierarchies) -> Any:
+def make_decoder(hierarchies: Hierarchies) -> Decoder:
     def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         (ts, kind, pid, tid, _p, comm_b, cg_id, root, level, target_pid, _p2, tcomm_b, path_b) = (
             REC.unpack_from(raw)
@@ -171,9 +166,7 @@ def make_decoder(hierarchies: Hierarchies) -> Any:
             kind=kname,
             pid=pid,
             tid=tid,
-            ppid=ctx.ppid(pid),
             comm=cstr(comm_b, False),
-            container=ctx.container(pid),
             args=args,
             text=text,
         )
@@ -184,23 +177,5 @@ def make_decoder(hierarchies: Hierarchies) -> Any:
 decode = make_decoder(HIERARCHIES)
 
 
-def available() -> Availability:
-    return bcc_availability(SPEC.tracepoints)
-
-
-def program(options: ProbeOptions) -> BccProgram:
-    HIERARCHIES.reload()
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(base_cflags(options)),
-        buffers=(RingBuffer("events", decode),),
-    )
-
-
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode, prepare=HIERARCHIES.reload)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

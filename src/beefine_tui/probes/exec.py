@@ -15,16 +15,10 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
     tracepoint_has_field,
 )
 from beefine_tui.probes.flags import errno_name, signal_name
@@ -100,20 +94,16 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         args["truncated"] = True
     if at:
         args["syscall"] = "execveat"
-    if ret == 0:
-        ctx.note_exec(pid, comm)
     shown = " ".join(argv) if argv else filename
     text = f"exec {filename}: {shown}" + (f" -> {args['error']}" if ret < 0 else "")
-    ppid, container = ctx.attribute(pid, kppid)
     return Event(
         ts=ts,
         probe="exec",
         kind="exec",
         pid=pid,
         tid=tid,
-        ppid=ppid,
+        ppid=kppid,  # the kernel's (0: not known there); the runner's Attributor fills the rest
         comm=comm,
-        container=container,
         args=args,
         text=text,
     )
@@ -137,42 +127,25 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         text = "exit (status unknown)"
     if duration is not None:
         text += f" after {duration / 1e6:.1f} ms"
-    ppid, container = ctx.attribute(pid, kppid)
-    ev = Event(
+    return Event(
         ts=ts,
         probe="exec",
         kind="exit",
         pid=pid,
         tid=tid,
-        ppid=ppid,
+        ppid=kppid,
         comm=comm,
-        container=container,
         args=args,
         text=text,
     )
-    ctx.forget(pid)
-    return ev
 
 
-def available() -> Availability:
-    return bcc_availability(SPEC.tracepoints)
-
-
-def program(options: ProbeOptions) -> BccProgram:
-    cflags = [*base_cflags(options), f"-DMAX_ARGS={MAX_ARGS}"]
+def _cflags(options: ProbeOptions) -> list[str]:
+    cflags = [f"-DMAX_ARGS={MAX_ARGS}"]
     if tracepoint_has_field("sched/sched_process_exit", "group_dead"):
         cflags.append("-DHAVE_GROUP_DEAD=1")
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(cflags),
-        buffers=(RingBuffer("events", decode),),
-    )
+    return cflags
 
 
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode, cflags=_cflags)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

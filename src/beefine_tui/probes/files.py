@@ -34,17 +34,11 @@ import struct
 from typing import Any
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.events.model import Event, now_ns
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
     tracefs_root,
 )
 from beefine_tui.probes.flags import FlagTable, decode_bits, errno_name, mode_octal, open_flags
@@ -342,9 +336,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind=kname,
         pid=pid,
         tid=tid,
-        ppid=info.ppid,
         comm=comm,
-        container=info.container,
         args=args,
         text=text,
     )
@@ -382,8 +374,6 @@ class _Housekeeper:
             if os.path.exists(f"/proc/{k.tgid}"):
                 continue
             if not now:
-                from beefine_tui.events.model import now_ns
-
                 now = now_ns()
             raw_path = v.path if isinstance(v.path, bytes) else bytes(v.path)  # ctypes gives bytes to the NUL
             path = raw_path.split(b"\0", 1)[0].decode(errors="replace")
@@ -396,10 +386,6 @@ class _Housekeeper:
             with contextlib.suppress(KeyError):
                 del table[k]
         return out
-
-
-def available() -> Availability:
-    return bcc_availability(_REQUIRED)
 
 
 def optional_cflags() -> list[str]:
@@ -416,19 +402,9 @@ def optional_cflags() -> list[str]:
     ]
 
 
-def program(options: ProbeOptions) -> BccProgram:
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(base_cflags(options) + prefix_cflags(options.path_prefix) + optional_cflags()),
-        buffers=(RingBuffer("events", decode),),
-        periodic=_Housekeeper(),
-    )
+def _cflags(options: ProbeOptions) -> list[str]:
+    return prefix_cflags(options.path_prefix) + optional_cflags()
 
 
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode, cflags=_cflags, required=_REQUIRED, periodic=_Housekeeper)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

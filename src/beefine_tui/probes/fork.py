@@ -14,16 +14,10 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
 )
 from beefine_tui.probes.flags import CLONE_PARENT, CLONE_THREAD, clone_flags
 
@@ -69,8 +63,6 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args["flags_raw"] = flags
         if flags & CLONE_PARENT:
             args["clone_parent"] = True
-    if not thread:
-        ctx.note_fork(pid, child_tid, comm)
     what = "thread" if thread else "process"
     return Event(
         ts=ts,
@@ -78,30 +70,11 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind="fork",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
         comm=comm,
-        container=ctx.container(pid),
         args=args,
         text=f"new {what} {child_tid}" + (f" (in {pid})" if thread else ""),
     )
 
 
-def available() -> Availability:
-    return bcc_availability(SPEC.tracepoints)
-
-
-def program(options: ProbeOptions) -> BccProgram:
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(base_cflags(options)),
-        buffers=(RingBuffer("events", decode),),
-    )
-
-
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

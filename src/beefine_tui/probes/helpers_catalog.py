@@ -33,12 +33,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from beefine_tui import privileges
 from beefine_tui.errors import BeefineError, NotFoundError
-
-if TYPE_CHECKING:
-    from beefine_tui.doctor import Check
+from beefine_tui.probes import kernel_config
+from beefine_tui.probes.kernel_config import Check
 
 MAN_PAGE = Path("/usr/share/man/man7/bpf-helpers.7.gz")
 PROBE_TIMEOUT_S = 120.0
@@ -403,12 +402,12 @@ def attach_notes(kprobes: Check, fentry: Check, uprobes: bool | None) -> dict[st
 
 
 def detect_attach_notes(features: dict[str, object] | None) -> dict[str, str]:
-    """attach_notes from this machine, with the doctor's own checks."""
-    from beefine_tui import doctor
-
-    kconfig = doctor._kconfig(platform.release())
-    kprobes = doctor.check_kprobes(kconfig, doctor.path_state(Path("/sys/kernel/tracing/kprobe_events")))
-    fentry = doctor.check_fentry(features)
+    """attach_notes from this machine, by the same checks the doctor runs (probes/kernel_config.py)."""
+    kconfig = kernel_config.read_kconfig(platform.release())
+    kprobes = kernel_config.check_kprobes(
+        kconfig, kernel_config.path_state(Path("/sys/kernel/tracing/kprobe_events"))
+    )
+    fentry = kernel_config.check_fentry(features)
     uprobes = None if kconfig is None else kconfig.get("CONFIG_UPROBE_EVENTS", "n") in ("y", "m")
     return attach_notes(kprobes, fentry, uprobes)
 
@@ -424,9 +423,8 @@ def probe_kernel(refresh: bool = False, timeout: float = PROBE_TIMEOUT_S) -> Ker
     with _kernel_lock:
         if _kernel_cache is not None and not refresh:
             return _kernel_cache
-        from beefine_tui.privileges import require_bpf
 
-        require_bpf("probe which BPF helpers this kernel offers")
+        privileges.require_bpf("probe which BPF helpers this kernel offers")
         enums = read_kernel_enums()
         data, said = _bpftool_probe(timeout, required=enums is None)
         t1 = time.monotonic()

@@ -18,16 +18,10 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
     tracefs_root,
 )
 from beefine_tui.probes.flags import (
@@ -199,16 +193,10 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind=name,
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid),
         comm=cstr(comm_b, False),
-        container=ctx.container(pid),
         args=args,
         text=text,
     )
-
-
-def available() -> Availability:
-    return bcc_availability(_REQUIRED)
 
 
 def has_new_mount_api() -> bool:
@@ -216,21 +204,12 @@ def has_new_mount_api() -> bool:
     return root is not None and (root / "events" / "syscalls" / "sys_enter_fsopen").is_dir()
 
 
-def program(options: ProbeOptions) -> BccProgram:
-    cflags = [*base_cflags(options), f"-DDATA_LEN={DATA_LEN}"]
+def _cflags(options: ProbeOptions) -> list[str]:
+    cflags = [f"-DDATA_LEN={DATA_LEN}"]
     if has_new_mount_api():
         cflags.append("-DHAVE_NEW_MOUNT_API=1")
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(cflags),
-        buffers=(RingBuffer("events", decode),),
-    )
+    return cflags
 
 
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode, cflags=_cflags, required=_REQUIRED)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

@@ -19,6 +19,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import status_event
 from beefine_tui.probes import catalog
 from beefine_tui.probes.base import ProbeOptions, Runner
+from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
 
 PENDING = "pending"
 RUNNING = "running"
@@ -76,8 +77,6 @@ class ProbeSession:
         self.bus.publish([status_event(name, state, msg + (f" ({hint})" if hint else ""))])
 
     def _start(self) -> None:
-        from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
-
         bcc_programs: list[BccProgram] = []
         others = []
         for probe in self.probes:

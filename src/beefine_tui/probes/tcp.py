@@ -18,16 +18,10 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
+from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
-    BccProgram,
-    BccRunner,
+    BccProbe,
     DecodeContext,
-    RingBuffer,
-    base_cflags,
-    bcc_availability,
-    program_text,
-    render_program,
 )
 from beefine_tui.probes.flags import AF_INET6, address_family, cstr, tcp_state
 
@@ -110,30 +104,11 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         kind="tcp_state",
         pid=pid,
         tid=tid,
-        ppid=ctx.ppid(pid) if pid else 0,
         comm=cstr(comm_b, False),
-        container=ctx.container(pid) if pid else None,
         args=args,
         text=text,
     )
 
 
-def available() -> Availability:
-    return bcc_availability(SPEC.tracepoints)
-
-
-def program(options: ProbeOptions) -> BccProgram:
-    return BccProgram(
-        probe=SPEC.name,
-        text=program_text(SPEC.source),
-        cflags=tuple(base_cflags(options)),
-        buffers=(RingBuffer("events", decode),),
-    )
-
-
-def render(options: ProbeOptions) -> str:
-    return render_program(program(options))
-
-
-def make_runner(options: ProbeOptions) -> Runner:
-    return BccRunner([program(options)], options)
+PROBE = BccProbe(SPEC, decode)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

@@ -27,7 +27,7 @@ runner turns its growth into `lost` events (source "kernel"). Perf-buffer loss a
 
 bpftrace scripts
 ----------------
-`UserBpftraceProgram(text, origin)` runs through probes/bpftrace_runner (engineer C's runner).
+`UserBpftraceProgram(text, origin)` runs through probes/bpftrace_runner, like the built-in bt-* probes.
 Its printf lines arrive as kind "printf" {line}; when the script declares `// columns: a, b, c` and
 prints tab-separated values, each line's values are also in args under those names.
 
@@ -55,14 +55,17 @@ from typing import Any
 
 import msgspec
 
+from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
-from beefine_tui.probes.base import Runner, Sink
+from beefine_tui.probes.attribution import Attributor
+from beefine_tui.probes.base import Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
-from beefine_tui.userfiles import read_text_bounded
+from beefine_tui.probes.bpftrace_runner import BpftraceRunner, check_user_script
+from beefine_tui.probes.inventory import prog_ids_of_pid
+from beefine_tui.userfiles import MAX_SOURCE_BYTES, read_text_bounded
 
 USER_FILE = "user.c"  # the file name clang and the verifier report for the user's own lines
-MAX_SOURCE_BYTES = 1 << 20
 BATCH_MAX = 512
 BATCH_INTERVAL_S = 0.05
 POLL_TIMEOUT_MS = 100
@@ -420,7 +423,8 @@ def _converter(ctype: Any) -> Callable[[Any], Any] | None:
     if ctype is ct.c_ulonglong * 2:  # __int128
         return lambda v: v[0] | (v[1] << 64)
     if isinstance(ctype, type) and issubclass(ctype, ct.Array):
-        if ctype._type_ is ct.c_char:  # char[N]: ctypes gives bytes up to the first NUL
+        element: Any = ctype._type_
+        if element is ct.c_char:  # char[N]: ctypes gives bytes up to the first NUL
             return lambda v: v.decode("utf-8", errors="replace")
         inner = _converter(ctype._type_)
         if inner is None:
@@ -542,7 +546,7 @@ def _bcc_prog_type(kind: str) -> int:
 
 
 def _quiet_bpf_class() -> Any:
-    from bcc import BPF
+    BPF: Any = import_bcc().BPF
 
     class QuietBPF(BPF):
         """BPF without auto-attach in the constructor: we load and attach ourselves, one by one."""
@@ -681,6 +685,7 @@ class UserBccProgram(Runner):
         self._lock = threading.RLock()
         self._sink: Sink | None = None
         self._batch: list[Event] = []
+        self._attributor = Attributor()  # the same parent/container rule as the built-in probes
         self._started = False
         self._lost_seen = 0
         self._poll_done = False
@@ -713,9 +718,7 @@ class UserBccProgram(Runner):
 
     # loading
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-
-        require_bpf("load your BPF program")
+        privileges.require_bpf("load your BPF program")
         with self._lock:
             if self._started:
                 raise RuntimeError("UserBccProgram.start() called twice")
@@ -897,7 +900,7 @@ class UserBccProgram(Runner):
                 values = out.decode(data, size)
             else:
                 values = {"raw": ct.string_at(data, max(int(size), 0)).hex()}
-            self._batch.append(event_from_fields(self.probe, name, values))
+            self._batch.append(self._attributor.attribute(event_from_fields(self.probe, name, values)))
         except Exception as e:  # a bad record must not stop the stream: count it
             self._batch.append(lost_event(self.probe, 1, "parse"))
             self.error = f"decode {name}: {type(e).__name__}: {e}"
@@ -1062,7 +1065,6 @@ class UserBpftraceProgram(Runner):
     def __init__(self, text: str, origin: str = "pasted", *, name: str | None = None) -> None:
         super().__init__()
         self._stop_event.set()
-        from beefine_tui.probes.bpftrace_runner import check_user_script
 
         check_user_script(text)
         self.text = text
@@ -1099,7 +1101,6 @@ class UserBpftraceProgram(Runner):
         pid = self.pid
         if pid is None or not self.running:
             return ()
-        from beefine_tui.probes.inventory import prog_ids_of_pid
 
         return tuple(sorted(prog_ids_of_pid(pid)))
 
@@ -1121,10 +1122,7 @@ class UserBpftraceProgram(Runner):
         return msgspec.structs.replace(event_from_fields(self.probe, "printf", values), text=line)
 
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-        from beefine_tui.probes.bpftrace_runner import BpftraceRunner
-
-        require_bpf("load your bpftrace script")
+        privileges.require_bpf("load your bpftrace script")
         if self._runner is not None:
             raise RuntimeError("UserBpftraceProgram.start() called twice")
         if (

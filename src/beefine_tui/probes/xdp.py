@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from beefine_tui import privileges
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.xdp_runner import SOURCE, XdpRunner
 from beefine_tui.probes.xdp_runner import render as _render
@@ -25,13 +26,11 @@ SPEC = ProbeSpec(
 
 
 def available() -> Availability:
-    from beefine_tui.privileges import xdp_refusal
-
     try:
         import bcc  # noqa: F401
     except ImportError:
         return Availability(False, "BCC's Python bindings are missing: install python3-bpfcc (`make setup`)")
-    why = xdp_refusal()
+    why = privileges.xdp_refusal()
     if why:
         return Availability(False, why + ": run it with sudo")
     return Availability(True)

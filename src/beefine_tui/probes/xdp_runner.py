@@ -28,11 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from beefine_tui.errors import NotFoundError, ProbeLoadError
+from beefine_tui import privileges
+from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, now_ns, status_event
 from beefine_tui.probes import bpf_syscall
-from beefine_tui.probes.base import ProbeOptions, Runner, Sink
+from beefine_tui.probes.base import ProbeOptions, Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
+from beefine_tui.resources import bpf_source
 
 PROBE = "xdp"
 SOURCE = "xdp.bpf.c"
@@ -235,8 +237,6 @@ def counts_event(ifname: str, ifindex: int, sums: Sequence[tuple[int, int]], ts:
 
 
 def render(options: ProbeOptions) -> str:
-    from beefine_tui.resources import bpf_source
-
     every = options.sample_every or DEFAULT_SAMPLE_EVERY
     return (
         f"// beefine-tui: cflags -DSAMPLE_EVERY={every} -DRING_PAGES={ring_pages(options)}; "
@@ -253,8 +253,6 @@ def ring_pages(options: ProbeOptions) -> int:
 def cflags(options: ProbeOptions) -> list[str]:
     every = options.sample_every or DEFAULT_SAMPLE_EVERY
     if every < 1:
-        from beefine_tui.errors import UsageError
-
         raise UsageError(f"sample_every must be >= 1, not {every}")
     pages = ring_pages(options)
     return [f"-DSAMPLE_EVERY={every}", f"-DRING_PAGES={pages}"]
@@ -314,13 +312,9 @@ class XdpRunner(Runner):
         return {self._prog_id} if self._prog_id is not None and not self._detached else set()
 
     def start(self, sink: Sink) -> None:
-        from beefine_tui.privileges import require_bpf
-
-        require_bpf("attach an XDP program")
+        privileges.require_bpf("attach an XDP program")
         name = self._options.interface
         if not name:
-            from beefine_tui.errors import UsageError
-
             real = ", ".join(i.name for i in list_interfaces())
             raise UsageError("the xdp probe needs an interface", f"choose one of: {real}")
         iface = interface(name)
@@ -333,12 +327,7 @@ class XdpRunner(Runner):
                 f"ip link set dev {name} xdpgeneric off",
             )
         self.iface = iface
-        try:
-            from bcc import BPF
-        except ImportError as e:
-            raise ProbeLoadError(
-                "BCC's Python bindings are not importable", "install python3-bpfcc (`make setup`)"
-            ) from e
+        BPF = import_bcc().BPF
         text = render(self._options).split("\n", 1)[1]
         try:
             with COMPILE_LOCK:  # one BCC compile per process at a time (see bcc_runner)

@@ -33,6 +33,7 @@ from beefine_tui.docker.netinfo import NetInfo
 from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
+from beefine_tui.screens.common import app_context, view_origin_ns
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 
@@ -275,11 +276,10 @@ class ContainerMonitorView(Vertical):
             t = self.query_one(f"#{tid}", DataTable)
             for n in names:
                 t.add_column(n, key=n or "mark")
-        from beefine_tui.screens.probe_view import view_origin_ns
 
         self.query_one(EventLog).set_origin(view_origin_ns(self.app))  # Events: times from opening
         if self.source is None:
-            self.source = MonitorSource(self.app.ctx)  # type: ignore[attr-defined]
+            self.source = MonitorSource(app_context(self))
         self._load_list()
         if self.cid:
             self.choose(self.cid)

@@ -28,7 +28,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Label, Log, Static
 from textual.worker import Worker, WorkerState
 
-from beefine_tui.docker.stats import ContainerRow, Snapshot, human_bytes, human_si
+from beefine_tui.docker.stats import ContainerRow, Snapshot, StatsCollector, human_bytes, human_si
+from beefine_tui.screens.common import app_context
+from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.table_sort import TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
@@ -256,9 +258,7 @@ class DashboardView(Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard")
     def _collect(self) -> Snapshot:
         if self.collector is None:
-            from beefine_tui.docker.stats import StatsCollector
-
-            ctx = self.app.ctx  # type: ignore[attr-defined]
+            ctx = app_context(self)
             self.collector = StatsCollector(ctx.docker_client(), host=ctx.docker_host or "")
         snap: Snapshot = self.collector.refresh()
         return snap
@@ -341,8 +341,6 @@ class DashboardView(Vertical):
         self.post_message(self.ContainerChosen(cid))
         opener = getattr(self.screen, "open_view", None)
         if callable(opener):
-            from beefine_tui.screens.container_monitor import ContainerMonitorView
-
             name = next(
                 (r.name for r in (self.snapshot.rows if self.snapshot else []) if r.id == cid), cid[:12]
             )

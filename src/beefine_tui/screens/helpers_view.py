@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker
 
+from beefine_tui.probes import helpers_catalog
 from beefine_tui.screens.errors import WorkerErrors, describe
 from beefine_tui.widgets.ui_thread import ui_soon
 
@@ -21,7 +22,6 @@ PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", 
 
 def program_types() -> list[str]:
     """Program types this kernel knows (helpers_catalog: from its BTF, checked by our own loads)."""
-    from beefine_tui.probes import helpers_catalog
 
     return list(helpers_catalog.probe_kernel().types)
 
@@ -35,8 +35,6 @@ def attach_note(prog_type: str) -> str:
 
 def helpers_for(prog_type: str) -> list[tuple[str, str, str]]:
     """(name, signature, description) per helper offered to `prog_type`."""
-    from beefine_tui.probes import helpers_catalog
-
     return [(h.name, h.signature, h.description) for h in helpers_catalog.helpers_for(prog_type)]
 
 
@@ -80,11 +78,7 @@ class HelpersView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="types")
     def _load_types(self) -> None:
-        try:
-            types = program_types()
-        except ImportError as e:
-            ui_soon(self, self.notice, f"The helper catalog is not available yet ({e}).")
-            return
+        types = program_types()
         ui_soon(self, self._set_types, types)
 
     def _set_types(self, types: list[str]) -> None:

@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
+from beefine_tui.screens.common import app_context
 from beefine_tui.story.explanations import explain_kind, phase_title
 from beefine_tui.story.phases import PHASES, Phase, Timeline
 from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
@@ -252,7 +253,7 @@ class ImageMonitorView(Vertical):
     def on_mount(self) -> None:
         self._build_table()
         if self.source is None:
-            self.source = ImageMonitorSource(self.app.ctx)  # type: ignore[attr-defined]
+            self.source = ImageMonitorSource(app_context(self))
         self._load_images()
         box = self.query_one("#im-image", Input)
         lab = getattr(getattr(self.app, "ctx", None), "lab", None)

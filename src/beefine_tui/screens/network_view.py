@@ -1,5 +1,5 @@
-"""Inspect network: attach C's XDP probe (generic/SKB mode) to one interface chosen from the real
-list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
+"""Inspect network: attach the XDP probe (probes/xdp.py, generic/SKB mode) to one interface chosen from
+the real list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
 headers. Stop detaches; closing the tab detaches; exit detaches (the session is owned by the
 AppContext). XDP programs never drop anything here: they count and pass (XDP_PASS).
 """
@@ -7,6 +7,7 @@ AppContext). XDP programs never drop anything here: they count and pass (XDP_PAS
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from textual import on, work
@@ -15,9 +16,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Select, Static
 from textual.worker import Worker
 
+from beefine_tui.appcontext import AppContext
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
+from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.screens.common import app_context, stop_in_background, view_origin_ns
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
@@ -43,17 +47,12 @@ PROTOCOL_ROWS: tuple[tuple[str, str], ...] = (
 NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
 
 
-def list_interfaces() -> list[tuple[str, str]]:
-    """(label, name) for the chooser, from C's probes/xdp.py."""
-    from beefine_tui.probes.xdp_runner import list_interfaces as _list
-
+def list_interfaces(ctx: AppContext) -> list[tuple[str, str]]:
+    """(label, name) for the chooser."""
     out: list[tuple[str, str]] = []
-    for info in _list():
-        name = str(getattr(info, "name", info))
-        kind = getattr(info, "kind", "") or ""
-        state = getattr(info, "operstate", "") or ""
-        busy = " (has XDP)" if getattr(info, "has_xdp", False) else ""
-        out.append((f"{name}  {kind} {state}{busy}".strip(), name))
+    for info in ctx.network_interfaces():
+        busy = " (has XDP)" if info.has_xdp else ""
+        out.append((f"{info.name}  {info.kind} {info.operstate}{busy}".strip(), info.name))
     return out
 
 
@@ -138,7 +137,9 @@ class NetworkView(WorkerErrors, Vertical):
         with Horizontal(classes="top"):
             yield DataTable(id="protocols", cursor_type="none")
             yield Chart("packets/s", history=60, unit="pkt/s")
-        yield StatusStrip(self.bus, (PROBE,), label="XDP", clock=getattr(self.app, "clock", None) or _mono())
+        yield StatusStrip(
+            self.bus, (PROBE,), label="XDP", clock=getattr(self.app, "clock", None) or time.monotonic
+        )
         yield EventLog(max_lines=2000, formatter=format_packet)
         yield EventPump(
             self.bus, name="network", on_batch=self._on_batch, accept=lambda ev: ev.probe == PROBE
@@ -148,7 +149,7 @@ class NetworkView(WorkerErrors, Vertical):
         t = self.query_one("#protocols", DataTable)
         for c in ("protocol", "packets", "bytes", "pkt/s"):
             t.add_column(c, key=c)
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         if not ctx.bpf_allowed:
             self.notice(NOT_ROOT)
             self.query_one("#start", Button).disabled = True
@@ -163,11 +164,7 @@ class NetworkView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ifaces")
     def _load_interfaces(self) -> None:
-        try:
-            options = list_interfaces()
-        except ImportError:
-            ui_soon(self, self.notice, "XDP support (probes/xdp.py) is not available yet.")
-            return
+        options = list_interfaces(app_context(self))
         ui_soon(self, self._set_interfaces, options)
 
     def _set_interfaces(self, options: list[tuple[str, str]]) -> None:
@@ -175,7 +172,7 @@ class NetworkView(WorkerErrors, Vertical):
         sel.set_options(options)
         if self.ifname and self.ifname in {name for _, name in options}:
             sel.value = self.ifname
-            if self.autostart and self.app.ctx.bpf_allowed:  # type: ignore[attr-defined]
+            if self.autostart and app_context(self).bpf_allowed:
                 self.start()
         elif self.ifname:
             self.notice(f"No interface named {self.ifname!r} here; choose one from the list.")
@@ -193,8 +190,6 @@ class NetworkView(WorkerErrors, Vertical):
         self.rates = ProtocolRates()
         log = self.query_one(EventLog)
         if not log.base_ts:  # times count from this view's first start
-            from beefine_tui.screens.probe_view import view_origin_ns
-
             log.set_origin(view_origin_ns(self.app))
         self.query_one("#start", Button).disabled = True
         self.query_one(StatusStrip).set_probes((PROBE,), f"XDP on {value}")
@@ -204,17 +199,13 @@ class NetworkView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_worker(self, ifname: str) -> None:
-        from beefine_tui.probes.base import ProbeOptions
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname), bus=self.bus)
         ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:
-        from beefine_tui.screens.probe_view import _stop_in_background
-
         if not self.is_mounted:
-            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            stop_in_background(app_context(self), session)
             return
         self.session = session
         self.notice("")
@@ -223,7 +214,7 @@ class NetworkView(WorkerErrors, Vertical):
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         info = describe(error)
-        self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+        self.query_one("#start", Button).disabled = not app_context(self).bpf_allowed
         self.query_one(StatusStrip).state = "error"
         self.notice(f"{info.message}" + (f"\nhint: {info.hint}" if info.hint else ""))
         if (isinstance(error, ProbeLoadError) and error.log) or info.internal:
@@ -235,16 +226,14 @@ class NetworkView(WorkerErrors, Vertical):
 
     def stop_view(self, update_ui: bool = True) -> None:
         """Detach XDP (idempotent; the detach runs in a thread, the process waits for it at exit)."""
-        from beefine_tui.screens.probe_view import _stop_in_background
-
         with self._lock:
             session, self.session = self.session, None
         if session is not None:
-            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            stop_in_background(app_context(self), session)
         if update_ui and self.is_mounted and self.query(StatusStrip):
             self.query_one(StatusStrip).state = "stopped"
             self.query_one("#stop", Button).disabled = True
-            self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+            self.query_one("#start", Button).disabled = not app_context(self).bpf_allowed
             if session is not None:
                 self.notice(f"Detached from {self.ifname}.")
 
@@ -272,9 +261,3 @@ class NetworkView(WorkerErrors, Vertical):
                     t.add_row(*cells, key=key)
         if rate is not None:
             self.query_one(Chart).push(rate)
-
-
-def _mono() -> Any:
-    import time
-
-    return time.monotonic

@@ -8,6 +8,7 @@ EventPump into an EventLog; the StatusStrip shows rate, total and loss.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,14 @@ from textual.widgets import Button, Input, SelectionList, Static
 from textual.widgets.option_list import OptionDoesNotExist
 from textual.worker import Worker
 
-from beefine_tui.errors import BeefineError, ProbeLoadError
+from beefine_tui.appcontext import AppContext
+from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.probes import attribution
+from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.replay import Replayer, open_recording
+from beefine_tui.screens.common import app_context, probe_names, stop_in_background, view_origin_ns
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
@@ -38,8 +44,6 @@ NOT_ROOT = "Loading eBPF needs root (or CAP_BPF + CAP_PERFMON). Quit (ctrl+q) an
 
 
 def split_probes() -> tuple[str, ...]:
-    from beefine_tui.screens.shell import probe_names
-
     known = {n for n, _ in probe_names()}
     return tuple(n for n in SPLIT_PREFERENCE if n in known) or ("exec",)
 
@@ -61,18 +65,9 @@ def format_exec(ev: Event, base_ts: int) -> str:
     return format_event(ev, base_ts)
 
 
-def resolve_target(ctx: Any, container: str) -> Any:
-    """A probe Target for one container (its pid namespace), via B's attribution module."""
-    try:
-        import beefine_tui.probes.attribution as attribution
-    except ImportError:
-        raise BeefineError(
-            "limiting a probe to one container is not available yet",
-            "leave the container field empty to trace the whole host",
-        ) from None
-    client = ctx.docker_client()
-    result: Any = attribution.target_for_container(client, container)
-    return result
+def resolve_target(ctx: AppContext, container: str) -> Target:
+    """A probe Target for one container: its pid namespace, found through the Docker daemon."""
+    return attribution.target_for_container(ctx.docker_client(), container)
 
 
 class ProbeChoice(SelectionList[str]):
@@ -140,8 +135,6 @@ class ProbeView(WorkerErrors, Vertical):
     def compose(self) -> ComposeResult:
         if self.replay is None:
             if self.choose:
-                from beefine_tui.screens.shell import probe_names
-
                 yield ProbeChoice(*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
             with Horizontal(classes="controls"):
                 yield Input(
@@ -152,7 +145,7 @@ class ProbeView(WorkerErrors, Vertical):
                 yield Button("Stop", id="stop", variant="error", disabled=True)
         yield Static("", classes="notice")
         yield StatusStrip(
-            self.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or _mono()
+            self.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or time.monotonic
         )
         fmt = format_exec if self.probes == ("exec",) else format_event
         yield EventLog(max_lines=self.max_lines, formatter=fmt)
@@ -179,7 +172,7 @@ class ProbeView(WorkerErrors, Vertical):
 
     def on_mount(self) -> None:
         self.notice("")
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         if self.replay is not None:
             self.strip.state = "starting"
             self._start_replay(self.replay, self.replay_speed)
@@ -253,27 +246,15 @@ class ProbeView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_worker(self, names: tuple[str, ...], container: str) -> None:
-        from beefine_tui.probes.base import ProbeOptions, Target
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
-        from beefine_tui.probes import catalog
-
-        for name in names:
-            avail = catalog.get(name).available()
-            if not avail.ok:
-                raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
+        ctx = app_context(self)
+        ctx.check_available(names)
         target = resolve_target(ctx, container) if container else Target()
-        try:
-            session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
-        except ImportError as e:
-            raise BeefineError(
-                "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"
-            ) from e
+        session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
         ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:
         if not self.is_mounted:
-            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            stop_in_background(app_context(self), session)
             return
         self.session = session
         self.notice("")
@@ -297,13 +278,13 @@ class ProbeView(WorkerErrors, Vertical):
         with self._lock:
             session, self.session = self.session, None
         if session is not None:
-            _stop_in_background(self.app.ctx, session)  # type: ignore[attr-defined]
+            stop_in_background(app_context(self), session)
         if update_ui and self.is_mounted and self.query(StatusStrip):
             self.remove_class("-running")
             self.strip.state = "stopped"
             if self.replay is None:
                 self.query_one("#stop", Button).disabled = True
-                self.query_one("#start", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+                self.query_one("#start", Button).disabled = not app_context(self).bpf_allowed
 
     def on_unmount(self) -> None:
         self.stop_view(update_ui=False)
@@ -311,9 +292,7 @@ class ProbeView(WorkerErrors, Vertical):
     # ---- replay
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_replay(self, path: Path, speed: float) -> None:
-        from beefine_tui.replay import Replayer, open_recording
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         header, events = open_recording(path)
         replayer = Replayer(events, self.bus, speed=speed)
         ctx.own(replayer)
@@ -321,22 +300,3 @@ class ProbeView(WorkerErrors, Vertical):
         if header.probes:
             ui_soon(self, setattr, self.strip, "probes", tuple(header.probes))
         replayer.start()
-
-
-def _stop_in_background(ctx: Any, thing: Any) -> None:
-    """Stop `thing` without blocking the UI. It leaves the context first so ctx.close() does not stop it
-    a second time concurrently; the thread is not a daemon, so the process waits for it at exit."""
-    ctx.disown(thing)
-    threading.Thread(target=thing.stop, name="stop-session", daemon=False).start()
-
-
-def view_origin_ns(app: Any) -> int:
-    """Now, on the kernel's clock (CLOCK_MONOTONIC ns), as the app's clock says (frozen in tests)."""
-    clock = getattr(app, "clock", None) or _mono()
-    return int(clock() * 1e9)
-
-
-def _mono() -> Any:
-    import time
-
-    return time.monotonic

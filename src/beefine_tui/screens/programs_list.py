@@ -3,7 +3,7 @@ owner, run count and run time per second where the kernel counts them. "c" turns
 holding a BPF_ENABLE_STATS fd (the kernel stops counting by itself if the app dies, even by SIGKILL);
 only kernels older than 5.8 get kernel.bpf_stats_enabled instead, put back when the tab closes.
 
-Data comes from G's probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
+Data comes from probes/inventory.py (bpftool + /proc fdinfo), collected in a thread worker.
 Refresh is a timer re-armed only after a refresh finished, so polls never
 overlap (Dolphie's pattern). The table is diffed by program id (changed cells updated, gone rows
 removed), so the cursor stays put. Sorted like bpftop, busiest first (runs/s); `s` sorts by the next
@@ -17,7 +17,6 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
@@ -27,12 +26,12 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from beefine_tui.probes import inventory
+from beefine_tui.probes.inventory import StatsGuard
+from beefine_tui.screens.common import app_context, stop_in_background
 from beefine_tui.screens.errors import WorkerErrors, describe
 from beefine_tui.widgets.table_sort import TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
-
-if TYPE_CHECKING:
-    from beefine_tui.probes.inventory import StatsGuard
 
 REFRESH_S = 2.0
 COLUMNS = ("id", "type", "name", "runs/s", "avg ns", "ours", "owner", "attach")
@@ -66,9 +65,7 @@ class ProgRow:
 
 
 def collect_programs() -> list[ProgRow]:
-    """All loaded programs, joined with attach points and holders (G's probes/inventory.py)."""
-    from beefine_tui.probes import inventory
-
+    """All loaded programs, joined with attach points and the processes holding them."""
     out = []
     for r in inventory.inventory():
         p = r.prog
@@ -124,7 +121,7 @@ class ProgramsListView(WorkerErrors, Vertical):
         self.sorter = TableSort(t, SORTABLE, default="runs/s", descending=True, numeric=NUMERIC)
         for c in COLUMNS:
             t.add_column(self.sorter.header(c, c), key=c)
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         if not ctx.bpf_allowed:
             self.notice("Listing BPF programs needs root: quit (ctrl+q) and run: sudo beefine-tui")
             return
@@ -141,10 +138,8 @@ class ProgramsListView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self) -> None:
-        from beefine_tui.probes.inventory import counting
-
         rows = collect_programs()
-        ui_soon(self, self._show, rows, time.monotonic(), counting())
+        ui_soon(self, self._show, rows, time.monotonic(), inventory.counting())
 
     def _show(self, rows: list[ProgRow], now: float, counting: bool = False) -> None:
         self._busy = False
@@ -241,10 +236,8 @@ class ProgramsListView(WorkerErrors, Vertical):
         row = self.rows.get(int(key)) if key else None
         if row is None:
             return
-        from beefine_tui.probes.inventory import owner_of
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
-        holder = owner_of(row.id, list(getattr(ctx, "_owned", [])))
+        ctx = app_context(self)
+        holder = inventory.owner_of(row.id, ctx.owned())
         if holder is None:
             self.notice(
                 f"Program {row.id} ({row.name}) is not one this app can unload"
@@ -252,9 +245,7 @@ class ProgramsListView(WorkerErrors, Vertical):
                 + " Close the tab that started it, or stop its owner."
             )
             return
-        from beefine_tui.screens.probe_view import _stop_in_background
-
-        _stop_in_background(ctx, holder)
+        stop_in_background(ctx, holder)
         self.notice(f"Unloading program {row.id} ({row.name}) and the probe set it belongs to…")
 
     def action_toggle_stats(self) -> None:
@@ -262,9 +253,7 @@ class ProgramsListView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
     def _toggle_stats_worker(self) -> None:
-        from beefine_tui.probes.inventory import StatsGuard
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         with self._stats_lock:
             if self._stopped:
                 return
@@ -286,7 +275,7 @@ class ProgramsListView(WorkerErrors, Vertical):
             self._stopped = True
             guard, self._stats = self._stats, None
         if guard is not None:
-            ctx = self.app.ctx  # type: ignore[attr-defined]
+            ctx = app_context(self)
             ctx.disown(guard)
             guard.stop()
 

@@ -1,10 +1,10 @@
 """The shell: sidebar tree on the left, tabs on the right, an optional split pane tailing one container.
 
-Views are plain widgets shown inside a TabPane. The contract for a view (E's and F's included):
+Views are plain widgets shown inside a TabPane. The contract for a view:
 - construct with no required arguments except those given by its ViewEntry factory; reach the
-  AppContext as `self.app.ctx` (see appcontext.py);
+  AppContext through `screens.common.app_context(self)` (typed; see appcontext.py);
 - start live work on mount; stop it in `stop_view()` (called when its tab is closed) and in
-  `on_unmount` (idempotent). Register anything long-lived with `app.ctx.own(...)` so exit stops it;
+  `on_unmount` (idempotent). Register anything long-lived with `app_context(self).own(...)` so exit stops it;
 - run blocking calls in `@work(thread=True, exclusive=True, exit_on_error=False)`; mix in
   `screens.errors.WorkerErrors` so failures become an error panel, never a traceback.
 """
@@ -27,6 +27,10 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
 
+from beefine_tui.screens.common import probe_names
+from beefine_tui.screens.network_view import NetworkView
+from beefine_tui.screens.probe_view import ProbeView, split_probes
+
 SECTION_EBPF = "Load eBPF"
 SECTION_DOCKER = "Docker"
 
@@ -40,39 +44,16 @@ class ViewEntry:
     factory: Callable[[], Widget]
 
 
-def _missing(label: str, why: str) -> Widget:
-    return Static(f"[b]{label}[/b]\n\nNot available yet: {why}", classes="not-available")
-
-
-def _external(module: str, names: tuple[str, ...], label: str) -> Widget:
-    """A view from another module (E's and F's screens): `make_view()` or the first class found."""
-    try:
-        mod = importlib.import_module(f"beefine_tui.screens.{module}")
-    except ModuleNotFoundError as e:
-        if e.name != f"beefine_tui.screens.{module}":
-            raise
-        return _missing(label, f"screens/{module}.py is not built yet.")
-    make = getattr(mod, "make_view", None)
-    if callable(make):
-        widget = make()
-        assert isinstance(widget, Widget)
-        return widget
-    for name in names:
-        cls = getattr(mod, name, None)
-        if isinstance(cls, type) and issubclass(cls, Widget):
-            return cls()
-    return _missing(label, f"screens/{module}.py has no view class ({', '.join(names)}).")
+def _failed(label: str, why: str) -> Widget:
+    """What a tab shows when its view raised while being built: the real error, not a placeholder."""
+    return Static(f"[b]{label}[/b]\n\nThis view could not open: {why}", classes="not-available")
 
 
 def _probe_view(**kw: Any) -> Widget:
-    from beefine_tui.screens.probe_view import ProbeView
-
     return ProbeView(**kw)
 
 
 def _network_view(**kw: Any) -> Widget:
-    from beefine_tui.screens.network_view import NetworkView
-
     return NetworkView(**kw)
 
 
@@ -134,36 +115,24 @@ VIEWS: tuple[ViewEntry, ...] = (
         "Dashboard",
         SECTION_DOCKER,
         "running containers and their resource use",
-        partial(_external, "dashboard", ("DashboardView", "Dashboard"), "Dashboard"),
+        _lazy("dashboard", "DashboardView"),
     ),
     ViewEntry(
         "image-monitor",
         "Image monitor",
         SECTION_DOCKER,
         "pull and run an image: watch the kernel build the container, phase by phase",
-        partial(_external, "image_monitor", ("ImageMonitorView", "ImageMonitor"), "Image monitor"),
+        _lazy("image_monitor", "ImageMonitorView"),
     ),
     ViewEntry(
         "container-monitor",
         "Container monitor",
         SECTION_DOCKER,
         "a container's namespaces, cgroup, mounts, processes and network, live",
-        partial(
-            _external, "container_monitor", ("ContainerMonitorView", "ContainerMonitor"), "Container monitor"
-        ),
+        _lazy("container_monitor", "ContainerMonitorView"),
     ),
 )
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
-
-
-def probe_names() -> list[tuple[str, str]]:
-    """(name, description) of every built-in probe; empty if the catalog cannot load."""
-    try:
-        from beefine_tui.probes.catalog import all_probes
-
-        return [(p.name, p.spec.description) for p in all_probes().values()]
-    except Exception:
-        return []
 
 
 def _tab_id(key: str) -> str:
@@ -305,7 +274,7 @@ class ShellScreen(Screen[None]):
         try:
             view = factory()
         except Exception as e:
-            view = _missing(label or key, f"{type(e).__name__}: {e}")
+            view = _failed(label or key, f"{type(e).__name__}: {e}")
         view.add_class("view")
         self._views[pane_id] = view
         pane = TabPane(label or key, view, id=pane_id)
@@ -397,8 +366,6 @@ class ShellScreen(Screen[None]):
             split.remove_children()
             split.remove_class("-open")
             return
-        from beefine_tui.screens.probe_view import ProbeView, split_probes
-
         view = ProbeView(probes=split_probes(), title="Container syscalls", container_required=True)
         split.add_class("-open")
         split.mount(view)

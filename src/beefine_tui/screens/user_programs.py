@@ -2,7 +2,7 @@
 output struct's fields as table columns, unload it. Compile and verifier errors appear in a panel with
 the offending line highlighted in the editor; the app keeps running.
 
-The loading engine is G's probes/user_program.py (no BPF code here).
+The loading engine is probes/user_program.py, reached through AppContext (no BPF code here).
 
 Loading a program again under the same name replaces it. The old runner is stopped in the
 background and, until it is gone, still sees the same kernel events as the new one: its sink is
@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
@@ -24,9 +25,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Label, Static, TextArea
 from textual.worker import Worker
 
-from beefine_tui.errors import ProbeLoadError
+from beefine_tui import templates
+from beefine_tui.errors import NotFoundError, ProbeLoadError
 from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.screens.common import app_context, stop_in_background
 from beefine_tui.screens.errors import ErrorPanel, WorkerErrors, describe
+from beefine_tui.userfiles import MAX_SOURCE_BYTES, read_text_bounded
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.ui_thread import ui_soon
 
@@ -106,7 +110,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         self.opened: tuple[str, str] | None = None  # (path, text) last opened into the editor
 
     def compose(self) -> ComposeResult:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         with Horizontal(classes="controls"):
             yield Input(
                 placeholder="path to a .c (BCC) or .bt (bpftrace) file, or a template name", id="path"
@@ -125,7 +129,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     def on_mount(self) -> None:
         t = self.query_one("#loaded", DataTable)
         t.add_columns("name", "engine", "from", "BPF ids", "events", "lost", "state")
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         self.notice(
             "" if ctx.bpf_allowed else "Loading programs needs root: quit (ctrl+q), run sudo beefine-tui"
         )
@@ -161,7 +165,7 @@ class UserProgramsView(WorkerErrors, Vertical):
     # ---- load / unload
     @on(Button.Pressed, "#load")
     def action_load(self) -> None:
-        ctx = self.app.ctx  # type: ignore[attr-defined]
+        ctx = app_context(self)
         if not ctx.bpf_allowed:
             self.notice(NOT_ROOT)
             return
@@ -173,26 +177,22 @@ class UserProgramsView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load_worker(self, text: str, origin: str) -> None:
-        from beefine_tui.probes.user_program import load_user_program
-
-        ctx = self.app.ctx  # type: ignore[attr-defined]
-        runner = load_user_program(text)
-        if origin:
-            runner.origin = origin  # what the list's "from" column says: the file, not "pasted"
-        ctx.own(runner)
+        ctx = app_context(self)
         gate = Gate(ctx.bus.publish)
-        with self._lock:
-            for probe in runner.probes:
-                old = self._gates.get(probe)
-                if old is not None:
-                    old.open = False  # before the new one attaches: no event is shown twice
-                self._gates[probe] = gate
+
+        def gate_for(runner: Any) -> Gate:
+            with self._lock:
+                for probe in runner.probes:
+                    old = self._gates.get(probe)
+                    if old is not None:
+                        old.open = False  # before the new one attaches: no event is shown twice
+                    self._gates[probe] = gate
+            return gate
+
         try:
-            runner.start(gate)
+            runner = ctx.start_user_program(text, origin=origin, sink_for=gate_for)
         except BaseException:
             gate.open = False
-            runner.stop()
-            ctx.disown(runner)
             raise
         ui_soon(self, self._loaded, runner, gate)
 
@@ -222,7 +222,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         self.notice(f"Loaded {item.name}." + (f" Warnings: {'; '.join(warnings)}" if warnings else ""))
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
-        self.query_one("#load", Button).disabled = not self.app.ctx.bpf_allowed  # type: ignore[attr-defined]
+        self.query_one("#load", Button).disabled = not app_context(self).bpf_allowed
         info = describe(error)
         self.notice("")
         self.query_one("#error", ErrorPanel).show(info)
@@ -250,9 +250,7 @@ class UserProgramsView(WorkerErrors, Vertical):
             self._refresh_loaded()
 
     def _stop(self, item: Loaded) -> None:
-        from beefine_tui.screens.probe_view import _stop_in_background
-
-        _stop_in_background(self.app.ctx, item.runner)  # type: ignore[attr-defined]
+        stop_in_background(app_context(self), item.runner)
 
     def stop_view(self) -> None:
         for item in list(self.loaded.values()):
@@ -353,22 +351,13 @@ def _cell(v: Any) -> str:
 
 
 def read_program(path: str) -> str:
-    """A file's text, or a template's (G's templates), with clear errors."""
-    from pathlib import Path
-
-    from beefine_tui.errors import NotFoundError
-
+    """A file's text, or a named template's ("bcc", "bpftrace"), with clear errors."""
     p = Path(path).expanduser()
     if not p.exists():
-        from beefine_tui import templates
-
         try:
-            return templates.template_text(path)  # "bcc" / "bpftrace": G's templates
+            return templates.template_text(path)  # "bcc" / "bpftrace": the new-probe skeletons
         except KeyError:
             pass
         raise NotFoundError(f"no such file: {p}", "give the path of a .c (BCC) or .bt (bpftrace) file")
-    from beefine_tui.probes.user_program import MAX_SOURCE_BYTES
-    from beefine_tui.userfiles import read_text_bounded
-
     # stat, regular-file check and a bounded read before anything is held (/dev/zero, a fifo)
     return read_text_bounded(p, MAX_SOURCE_BYTES, "program file")

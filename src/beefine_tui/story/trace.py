@@ -14,10 +14,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from beefine_tui.docker.image_structure import from_registry
 from beefine_tui.docker.runner import ContainerRun, ContainerStartError, RunResult, registry_of
+from beefine_tui.errors import NotFoundError, UsageError
 from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
 from beefine_tui.events.record import Recorder
+from beefine_tui.probes import catalog
+from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.session import ProbeSession
 from beefine_tui.story.engine import StoryEngine
 from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import Timeline
@@ -39,9 +44,6 @@ DEFAULT_GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "securi
 
 def probes_for(groups: Sequence[str], interface: str | None = None) -> tuple[list[str], list[str]]:
     """-> (probe names to load, notes about what is missing here). XDP only with an interface."""
-    from beefine_tui.errors import UsageError
-    from beefine_tui.probes import catalog
-
     known = catalog.all_probes()
     names: list[str] = []
     notes: list[str] = []
@@ -67,10 +69,6 @@ def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str |
     that already runs under dockerd) and the story engine attributes their events itself. They are
     low-volume syscalls (clone/unshare/setns/sethostname, cgroup, seccomp/prctl/capset, sockets).
     Returns the sessions (stop each); on failure stops what started and raises."""
-    from beefine_tui.probes import catalog
-    from beefine_tui.probes.base import ProbeOptions, Target
-    from beefine_tui.probes.session import ProbeSession
-
     probes = catalog.all_probes()
     followed = [n for n in names if probes[n].spec.engine == "bcc"]
     host = [n for n in names if n not in followed]
@@ -185,16 +183,12 @@ class TraceRun:
         )
         if pulling:
             try:
-                from beefine_tui.docker.image_structure import from_registry
-
                 st = from_registry(self.image, list_files=False)
                 self.hint(manifest_digests=tuple(li.digest for li in st.layers))
             except Exception:
                 pass  # the pull itself reports a missing image or registry clearly
             r.pull()
         elif not present:
-            from beefine_tui.errors import NotFoundError
-
             raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
         self._learn_layers()
         r.create()
