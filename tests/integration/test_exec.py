@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -210,3 +211,90 @@ def test_stop_while_starting_leaves_nothing(delay: float) -> None:
     session.stop()
     assert not session.running
     assert fd_ids("prog") == before, "BPF programs left after stop during start"
+
+
+def _wait_exec(pid: int, comm: str) -> None:
+    """Until the child runs `comm` (before its exec it is a fork of this Python, with our handlers)."""
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                if f.read().strip() == comm:
+                    return
+        except OSError:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} never became {comm}")
+
+
+def _no_core() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
+THREADED = (
+    "import threading, time\n"
+    "for _ in range(3):\n"
+    "    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    "print('ready', flush=True)\n"
+    "time.sleep(60)\n"
+)
+
+
+def test_exit_status_matches_waitpid() -> None:
+    """Children killed by TERM, HUP, INT, USR1, PIPE, ALRM, KILL, SEGV (signals sent from this untraced
+    process), a multi-threaded one killed by TERM, and one exiting 3: the probe's account of each equals
+    what waitpid() says. TERM and the like take the kernel's group-exit fast path, where the signal
+    delivered is SIGKILL: before the fix 0 of 6 such exits read right."""
+    import signal as sigmod
+
+    sigs = [
+        sigmod.SIGTERM,
+        sigmod.SIGHUP,
+        sigmod.SIGINT,
+        sigmod.SIGUSR1,
+        sigmod.SIGPIPE,
+        sigmod.SIGALRM,
+        sigmod.SIGKILL,
+        sigmod.SIGSEGV,
+    ]
+    bus = Bus()
+    sub = bus.subscribe("test")
+    expected: dict[int, int] = {}  # pid -> os.waitstatus_to_exitcode of its wait status
+    with exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid()))) as runner:
+        runner.start(bus.publish)
+        for sig in sigs:
+            p = subprocess.Popen(["sleep", "60"], preexec_fn=_no_core)
+            _wait_exec(p.pid, "sleep")
+            os.kill(p.pid, sig)
+            _, status = os.waitpid(p.pid, 0)
+            p.returncode = expected[p.pid] = os.waitstatus_to_exitcode(status)
+        threaded = subprocess.Popen(
+            [sys.executable, "-c", THREADED], stdout=subprocess.PIPE, text=True, preexec_fn=_no_core
+        )
+        assert threaded.stdout is not None and threaded.stdout.readline().strip() == "ready"
+        os.kill(threaded.pid, sigmod.SIGTERM)
+        _, status = os.waitpid(threaded.pid, 0)
+        threaded.returncode = expected[threaded.pid] = os.waitstatus_to_exitcode(status)
+        threaded.stdout.close()
+        p = subprocess.Popen(["/bin/sh", "-c", "exit 3"])
+        _, status = os.waitpid(p.pid, 0)
+        p.returncode = expected[p.pid] = os.waitstatus_to_exitcode(status)
+
+        def done(evs: Sequence[Event]) -> bool:
+            return set(expected) <= {e.pid for e in evs if e.kind == "exit"}
+
+        events = collect_until(sub, done)
+    events += sub.get(0.3)
+    assert sorted(expected.values()) == sorted([-int(s) for s in sigs] + [-int(sigmod.SIGTERM), 3])
+    exits = {e.pid: e for e in events if e.kind == "exit" and e.pid in expected}
+    seen: dict[int, int | None] = {}
+    for pid, ev in exits.items():
+        code, sig = ev.args["code"], ev.args["signal"]
+        seen[pid] = code if code is not None else (-sig if sig else None)
+    assert seen == expected, {pid: (exits[pid].args["status"] if pid in exits else None) for pid in expected}
+    # and in words, as the views show it
+    for pid, want in expected.items():
+        words = exits[pid].args["status"]
+        assert words == (f"exited {want}" if want >= 0 else f"killed by {sigmod.Signals(-want).name}")

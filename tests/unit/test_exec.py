@@ -70,8 +70,8 @@ def test_exit_with_code_and_duration() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.kind == "exit"
-    assert ev.args == {"code": 3, "signal": None, "duration_ns": 1_000_000}
-    assert ev.text.startswith("exit 3")
+    assert ev.args == {"code": 3, "signal": None, "duration_ns": 1_000_000, "status": "exited 3"}
+    assert ev.text == "exited 3 after 1.0 ms"
 
 
 def test_exit_by_signal() -> None:
@@ -81,6 +81,7 @@ def test_exit_by_signal() -> None:
     assert ev.args["code"] is None
     assert ev.args["signal"] == 9
     assert ev.args["signal_name"] == "SIGKILL"
+    assert ev.args["status"] == ev.text == "killed by SIGKILL"
     assert ev.args["duration_ns"] is None
 
 
@@ -89,6 +90,7 @@ def test_exit_unknown_status() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.args["code"] is None and ev.args["signal"] is None
+    assert ev.args["status"] == "exit status unknown"
 
 
 def test_unknown_kind_is_ignored() -> None:

@@ -3,7 +3,11 @@
 Exit status: the sched:sched_process_exit tracepoint carries no exit code, so the program remembers
 the code passed to exit_group(2)/exit(2) (syscalls:sys_enter_exit_group / sys_enter_exit) per tgid,
 and the first fatal signal delivered with the default action (signal:signal_deliver, sa_handler ==
-SIG_DFL) for processes that die of a signal. It reports the exit when the last thread goes
+SIG_DFL) for processes that die of a signal. A signal that takes the kernel's group-exit fast path
+(TERM, HUP, INT, USR1, PIPE, ALRM... with no handler) is delivered as SIGKILL; the signal actually sent
+is taken from signal:signal_generate, remembered per target in the sender's context. `status` says it
+in words ("exited 0", "killed by SIGTERM"). Whether a core was dumped is not visible from tracepoints
+alone. It reports the exit when the last thread goes
 (`group_dead` in the tracepoint where the kernel has it, else when the thread-group leader exits).
 Processes that neither called exit nor got a fatal signal in view (e.g. they were already dying when
 tracing started) exit with code and signal null.
@@ -27,7 +31,7 @@ from beefine_tui.probes.bcc_runner import (
     render_program,
     tracepoint_has_field,
 )
-from beefine_tui.probes.flags import errno_name, signal_name
+from beefine_tui.probes.flags import errno_name, exit_status_text, signal_name
 
 SPEC = ProbeSpec(
     name="exec",
@@ -48,6 +52,7 @@ SPEC = ProbeSpec(
         "syscalls:sys_exit_execveat",
         "syscalls:sys_enter_exit_group",
         "syscalls:sys_enter_exit",
+        "signal:signal_generate",
         "signal:signal_deliver",
         "sched:sched_process_exit",
         "sched:sched_process_fork",
@@ -128,13 +133,9 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         "signal": sig if has_signal else None,
         "duration_ns": duration,
     }
-    if has_code:
-        text = f"exit {code}"
-    elif has_signal:
+    if has_signal and not has_code:
         args["signal_name"] = signal_name(sig)
-        text = f"killed by {signal_name(sig)}"
-    else:
-        text = "exit (status unknown)"
+    args["status"] = text = exit_status_text(args["code"], args["signal"])
     if duration is not None:
         text += f" after {duration / 1e6:.1f} ms"
     ppid, container = ctx.attribute(pid, kppid)

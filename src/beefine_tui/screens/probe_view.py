@@ -22,6 +22,7 @@ from textual.worker import Worker
 from beefine_tui.errors import BeefineError, ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.probes.flags import exit_status_text
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
@@ -53,8 +54,8 @@ def format_exec(ev: Event, base_ts: int) -> str:
     if ev.kind == "exit" and "code" in a:
         dur = a.get("duration_ns")
         dur_s = f" after {dur / 1e6:.1f} ms" if isinstance(dur, int | float) and dur else ""
-        sig = f" signal {a['signal']}" if a.get("signal") else ""
-        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} code {a.get('code')}{sig}{dur_s}"
+        status = a.get("status") or exit_status_text(a.get("code"), a.get("signal"))
+        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {status}{dur_s}"
     return format_event(ev, base_ts)
 
 

@@ -527,7 +527,11 @@ class StoryEngine:
         if st.exit_ev is not None:
             code = st.exit_ev.args.get("code")
             tl.exit_code = int(code) if isinstance(code, int) else None
-            P("exit").details = {"code": code, "signal": st.exit_ev.args.get("signal")}
+            P("exit").details = {
+                "code": code,
+                "signal": st.exit_ev.args.get("signal"),
+                "status": st.exit_ev.args.get("status"),
+            }
         if docker_exit and tl.exit_code is None:
             code = docker_exit[-1].args.get("code")
             tl.exit_code = int(code) if isinstance(code, int) else None
