@@ -39,8 +39,16 @@ from typing import Any
 
 from beefine_tui.docker.cgroup_paths import container_id_for_pid
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, status_event
-from beefine_tui.probes.base import Availability, ProbeOptions, Runner, Sink, Target
+from beefine_tui.events.model import Event, lost_event, note_event, status_event
+from beefine_tui.probes.base import (
+    PAIRED_CALLS_NOTE,
+    Availability,
+    ProbeOptions,
+    Runner,
+    Sink,
+    Target,
+    pairs_enter_exit,
+)
 from beefine_tui.resources import bpf_dir
 
 POLL_TIMEOUT_S = 0.05
@@ -560,6 +568,11 @@ class BccRunner(Runner):
         now = time.monotonic_ns()
         sink(
             [status_event(ld.prog.probe, "running", ts=now) for ld in self._loaded]
+            + [
+                note_event(ld.prog.probe, PAIRED_CALLS_NOTE, ts=now)
+                for ld in self._loaded
+                if pairs_enter_exit(ld.prog.text)
+            ]
             + [status_event(p, "failed", str(e.message), ts=now) for p, e in self.errors.items()]
         )
         self._thread = threading.Thread(target=self._run, name="beefine-bcc-poll", daemon=True)

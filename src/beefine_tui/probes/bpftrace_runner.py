@@ -44,8 +44,17 @@ from typing import Any
 import msgspec
 
 from beefine_tui.errors import ProbeLoadError
-from beefine_tui.events.model import Event, lost_event, now_ns, status_event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
+from beefine_tui.events.model import Event, lost_event, note_event, now_ns, status_event
+from beefine_tui.probes.base import (
+    PAIRED_CALLS_NOTE,
+    Availability,
+    ProbeOptions,
+    ProbeSpec,
+    Runner,
+    Sink,
+    Target,
+    pairs_enter_exit,
+)
 from beefine_tui.probes.flags import ret_args
 
 BPFTRACE = "bpftrace"
@@ -578,6 +587,8 @@ class BpftraceRunner(Runner):
             self._ready.wait(0.02)
         if self._ready.is_set():
             self._cleanup_files()  # parsed and attached: the text is no longer needed
+            if pairs_enter_exit(self._script):
+                self._emit([note_event(self._probe, PAIRED_CALLS_NOTE)])
             return
         # failed: collect stderr, tear down, raise a clear error
         if not self._exited.is_set():
