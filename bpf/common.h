@@ -11,6 +11,8 @@
  *   FILTER_FOLLOW                       ...and add children forked by a tracked task (lineage)
  *   LINEAGE_ROOT                        the lineage root tgid (treated as tracked before seeding)
  *   BEEFINE_PERF                        use perf buffers (kernels without BPF ring buffers, < 5.8)
+ *   EXCLUDE_SELF                        skip tgids in the `excluded` hash: Beefine itself and its
+ *                                       helpers (filled by the runner, probes/own_pids.py)
  */
 /* No kernel headers beyond what BCC itself includes (its helpers.h brings the types and
  * struct bpf_pidns_info): <linux/sched.h> alone tripled the compile time. */
@@ -79,8 +81,17 @@ static __always_inline void beefine_fill_hdr(struct beefine_hdr *h, u32 kind)
 BPF_HASH(tracked, u32, u8, BEEFINE_TRACKED_MAX);
 #endif
 
+#ifdef EXCLUDE_SELF
+BPF_HASH(excluded, u32, u8, 256);
+#endif
+
 static __always_inline int beefine_should_trace(void)
 {
+#ifdef EXCLUDE_SELF
+    u32 self_tgid = bpf_get_current_pid_tgid() >> 32;
+    if (excluded.lookup(&self_tgid))
+        return 0;
+#endif
 #if defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
     struct bpf_pidns_info ns = {};
     /* returns -EINVAL when the current task's active pid namespace is not this one */

@@ -403,3 +403,63 @@ def test_positional_and_vectored_reads_fold_into_one_read_per_fd() -> None:
     assert not [e for e in events if e.kind == "write"]
     leaked = [e for e in events if out in str(e.args)]
     assert not leaked, f"events from outside the prefix: {leaked}"
+
+
+OPENER = (
+    "import sys\nfor line in sys.stdin:\n    open(line.strip(), 'w').close()\n    print('ok', flush=True)\n"
+)
+
+
+def _open_in(child: subprocess.Popen[str], path: str) -> None:
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(path + "\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "ok"
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_beefine_itself_is_left_out_unless_asked(include_self: bool) -> None:
+    """Host-wide, with a path prefix: a child process's open is seen; this process's own open (Beefine
+    itself) and a helper registered as ours (as bpftrace children are) are not, unless include_self.
+    A helper reaped (removed) is visible again. What each process opened is known here exactly."""
+    from beefine_tui.probes import own_pids
+
+    inside = tempfile.mkdtemp(prefix="beefine-self-")
+    child = subprocess.Popen(
+        [sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    helper = subprocess.Popen(
+        [sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    own_pids.add_child(helper.pid)
+    bus = Bus()
+    sub = bus.subscribe("test")
+    path = {k: os.path.join(inside, k) for k in ("self", "child", "helper", "helper-reaped", "end")}
+    try:
+        with files.make_runner(ProbeOptions(path_prefix=inside + "/", include_self=include_self)) as runner:
+            runner.start(bus.publish)
+            with open(path["self"], "w"):
+                pass
+            _open_in(child, path["child"])
+            _open_in(helper, path["helper"])
+            own_pids.remove_child(helper.pid)
+            _open_in(helper, path["helper-reaped"])
+            _open_in(child, path["end"])
+
+            def done(evs: Sequence[Event]) -> bool:
+                return any(e.kind == "open" and e.args["path"] == path["end"] for e in evs)
+
+            events = collect_until(sub, done, COLLECT_S)
+        events += sub.get(0.3)
+    finally:
+        own_pids.remove_child(helper.pid)
+        for p in (child, helper):
+            if p.stdin is not None:
+                p.stdin.close()
+            p.wait(10)
+        shutil.rmtree(inside, ignore_errors=True)
+    opened = {(e.pid, e.args["path"]) for e in events if e.kind == "open"}
+    want = {(child.pid, path["child"]), (helper.pid, path["helper-reaped"]), (child.pid, path["end"])}
+    if include_self:
+        want |= {(os.getpid(), path["self"]), (helper.pid, path["helper"])}
+    assert opened == want, sorted(opened)

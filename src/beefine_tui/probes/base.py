@@ -65,6 +65,7 @@ class ProbeOptions:
     interface: str | None = None  # XDP: the interface to attach to
     sample_every: int = 0  # XDP header samples: 1 in N packets (0 = probe default)
     ring_pages: int = 1 << 8  # BCC ring buffer size in pages (power of two)
+    include_self: bool = False  # also trace Beefine itself and its helpers (excluded in the kernel)
 
 
 @dataclass(frozen=True)

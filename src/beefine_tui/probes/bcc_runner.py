@@ -60,6 +60,8 @@ PROC_CACHE_SIZE = 4096
 
 # slots of the `lost` array in bpf/common.h
 LOST_SLOTS = 4
+# bpf/common.h: skip the tgids in the `excluded` hash (Beefine itself, probes/own_pids.py)
+EXCLUDE_SELF_FLAG = "-DEXCLUDE_SELF=1"
 
 # BCC's compiler is not thread-safe (iovisor/bcc#4500: concurrent BPF() calls fail with missing
 # headers or crash), and compile errors are captured by redirecting fd 2: one compile at a time per
@@ -254,6 +256,8 @@ def base_cflags(options: ProbeOptions) -> list[str]:
     if use_perf_buffers():
         flags.append("-DBEEFINE_PERF=1")
     flags += filter_cflags(options.target)
+    if not options.include_self:
+        flags.append(EXCLUDE_SELF_FLAG)
     flags.append("-Wno-macro-redefined")
     return flags
 
@@ -511,6 +515,10 @@ class BccRunner(Runner):
         self._stopped = False
         self._starting = False
         self.compile_seconds: dict[str, float] = {}
+        # Beefine's own tgids kept out in the kernel; the ones a target names explicitly stay in
+        self._unsubscribe_self: Callable[[], None] | None = None
+        t = options.target
+        self._explicit = set(t.pids) | ({t.lineage_root} if t.lineage_root is not None else set())
 
     @property
     def probes(self) -> tuple[str, ...]:
@@ -626,6 +634,8 @@ class BccRunner(Runner):
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
+            if EXCLUDE_SELF_FLAG in prog.cflags:
+                self._exclude_self(bpf)
         except Exception as e:
             for ring, _decode in ld.rings:
                 with contextlib.suppress(Exception):
@@ -650,6 +660,37 @@ class BccRunner(Runner):
         table = bpf[b"tracked"]
         for pid in seeds:
             table[table.Key(pid)] = table.Leaf(1)
+
+    def _exclude_self(self, bpf: Any) -> None:
+        """Fill the program's `excluded` map with our own tgids, and keep it up to date as helpers
+        (bpftrace) are spawned and reaped while this runner lives."""
+        from beefine_tui.probes import own_pids
+
+        table = bpf[b"excluded"]
+        for pid in own_pids.current() - self._explicit:
+            table[table.Key(pid)] = table.Leaf(1)
+
+        def update(pid: int, added: bool) -> None:
+            if pid in self._explicit:
+                return
+            with self._stop_lock:
+                if self._stopped:
+                    return  # maps are being freed
+                with contextlib.suppress(Exception):  # a full map leaves that helper visible
+                    if added:
+                        table[table.Key(pid)] = table.Leaf(1)
+                    else:
+                        del table[table.Key(pid)]
+
+        unsubscribe = own_pids.subscribe(update)
+        previous = self._unsubscribe_self
+
+        def unsubscribe_all() -> None:
+            unsubscribe()
+            if previous is not None:
+                previous()
+
+        self._unsubscribe_self = unsubscribe_all
 
     def _callback(self, ld: _Loaded, decode: Decoder) -> Callable[[Any, Any, int], int]:
         batch = self._batch
@@ -787,6 +828,9 @@ class BccRunner(Runner):
                     self._sink([status_event(ld.prog.probe, "stopped", ts=now) for ld in self._loaded])
 
     def _cleanup(self) -> None:
+        unsubscribe, self._unsubscribe_self = self._unsubscribe_self, None
+        if unsubscribe is not None:
+            unsubscribe()
         for ld in self._loaded:
             for ring, _decode in ld.rings:
                 with contextlib.suppress(Exception):

@@ -45,6 +45,7 @@ import msgspec
 
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, note_event, now_ns, status_event
+from beefine_tui.probes import own_pids
 from beefine_tui.probes.base import (
     PAIRED_CALLS_NOTE,
     Availability,
@@ -576,6 +577,7 @@ class BpftraceRunner(Runner):
                 self._cleanup_files()
                 self._stop_event.set()
                 raise ProbeLoadError(f"cannot start bpftrace: {e}") from e
+            own_pids.add_child(self._proc.pid)  # BCC probes leave our helper out (include_self)
             self._thread = threading.Thread(target=self._reader, name=f"bpftrace-{self._probe}", daemon=True)
             self._thread.start()
         deadline = time.monotonic() + self._attach_timeout
@@ -742,6 +744,8 @@ class BpftraceRunner(Runner):
             _signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5.0)
+            if proc.returncode is not None:
+                own_pids.remove_child(proc.pid)  # reaped: the pid may be reused by anyone
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=STOP_GRACE_S + 1.0)
