@@ -76,6 +76,19 @@ static __always_inline void beefine_fill_hdr(struct beefine_hdr *h, u32 kind)
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
 }
 
+/* Whether a user string read with bpf_probe_read_user_str(dst, size, src) -> n was cut: it filled
+ * the buffer (n == size) and the byte the NUL took the place of is not the string's end. Exact, unlike
+ * n == size alone, which also holds for a string of exactly size - 1 bytes. */
+static __always_inline u32 beefine_user_str_cut(int n, u32 size, const char *src)
+{
+    if (n < (int)size)
+        return 0;
+    char last = 0;
+    if (bpf_probe_read_user(&last, 1, src + size - 1) != 0)
+        return 1; /* unreadable past the buffer: say it may be cut rather than claim it whole */
+    return last != 0;
+}
+
 #if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
 /* tgids (and, when following, tids of threads forked by them) we trace */
 BPF_HASH(tracked, u32, u8, BEEFINE_TRACKED_MAX);

@@ -23,7 +23,8 @@ struct exec_rec {
     s64 ret;
     u32 argc;       /* args copied */
     u32 args_size;  /* bytes used in args: NUL-terminated strings back to back */
-    u32 truncated;  /* 1: argv incomplete (more than MAX_ARGS, or unreadable); 2: an arg was cut */
+    u32 truncated;  /* 1: argv incomplete (more than MAX_ARGS, or unreadable); 2: an arg was cut;
+                     * 4: filename was cut at FILENAME_LEN - 1 bytes */
     u32 at;         /* 1 for execveat */
     char filename[FILENAME_LEN];
     char args[ARGS_ALLOC];
@@ -88,7 +89,9 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
     r->args_size = 0;
     r->truncated = 0;
     r->at = at;
-    bpf_probe_read_user_str(r->filename, sizeof(r->filename), filename);
+    int fn = bpf_probe_read_user_str(r->filename, sizeof(r->filename), filename);
+    if (beefine_user_str_cut(fn, FILENAME_LEN, filename))
+        r->truncated |= 4;
 
     u32 off = 0;
 #pragma unroll
@@ -108,7 +111,7 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
             r->truncated |= 1;  /* unreadable string (not faulted in): say argv is incomplete */
             goto done;
         }
-        if (n == ARG_LEN)
+        if (beefine_user_str_cut(n, ARG_LEN, argp))
             r->truncated |= 2;
         off += n;
         r->argc++;

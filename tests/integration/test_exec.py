@@ -299,3 +299,45 @@ def test_exit_status_matches_waitpid() -> None:
     for pid, want in expected.items():
         words = exits[pid].args["status"]
         assert words == (f"exited {want}" if want >= 0 else f"killed by {sigmod.Signals(-want).name}")
+
+
+def test_exec_of_a_300_character_path_is_marked_cut() -> None:
+    """exec of a real program at a 300-character path (and of a 255-character one, exactly what the
+    buffer holds): the filename is the first 255 bytes with "…" and truncated: true for the first, whole
+    for the second; argv[0] (the same path, cut at 127 bytes) is marked too."""
+    import shutil
+    import tempfile
+
+    root = tempfile.mkdtemp(prefix="beefine-exec-long-")
+    paths = []
+    for length in (300, 255):
+        d = os.path.join(root, str(length))
+        while length - len(d) > 101:
+            d = os.path.join(d, "d" * 99)
+        os.makedirs(d)
+        p = os.path.join(d, "t" * (length - len(d) - 1))
+        shutil.copy("/bin/true", p)
+        assert len(p) == length
+        paths.append(p)
+    bus = Bus()
+    sub = bus.subscribe("test")
+    try:
+        with exec_probe.make_runner(ProbeOptions(target=Target(lineage_root=os.getpid()))) as runner:
+            runner.start(bus.publish)
+            for p in paths:
+                subprocess.run([p], check=True)
+
+            def done(evs: Sequence[Event]) -> bool:
+                return sum(1 for e in evs if e.kind == "exec" and e.args["filename"].startswith(root)) >= 2
+
+            events = collect_until(sub, done)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    execs = {
+        e.args["filename"]: e for e in events if e.kind == "exec" and e.args["filename"].startswith(root)
+    }
+    cut = paths[0][:255] + "…"
+    assert set(execs) == {cut, paths[1]}, sorted(execs)
+    assert execs[cut].args["truncated"] is True and execs[cut].args["ret"] == 0
+    assert execs[cut].args["argv"] == [paths[0][:127] + "…"]
+    assert execs[paths[1]].args["argv"] == [paths[1][:127] + "…"]  # argv slots hold 127 bytes

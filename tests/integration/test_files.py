@@ -463,3 +463,45 @@ def test_beefine_itself_is_left_out_unless_asked(include_self: bool) -> None:
     if include_self:
         want |= {(os.getpid(), path["self"]), (helper.pid, path["helper"])}
     assert opened == want, sorted(opened)
+
+
+def _long_path(root: str, length: int) -> str:
+    """A path of exactly `length` characters under `root`, its directories made (names < 255)."""
+    path = root
+    while length - len(path) > 101:
+        path = os.path.join(path, "d" * 99)
+    os.makedirs(path, exist_ok=True)
+    return os.path.join(path, "f" * (length - len(path) - 1))
+
+
+def test_a_300_character_path_is_marked_cut() -> None:
+    """A real 300-character path opened, written and read: the open and the I/O on its fd carry the
+    first 255 bytes, the "…" marker and truncated: true; a path of exactly 255 characters (as long as
+    the buffer holds) comes whole, unmarked. Compared with the paths this process actually opened."""
+    inside = tempfile.mkdtemp(prefix="beefine-long-")
+    long300, long255 = _long_path(inside, 300), _long_path(os.path.join(inside, "b"), 255)
+    assert (len(long300), len(long255)) == (300, 255)
+    bus = Bus()
+    sub = bus.subscribe("test")
+    try:
+        opts = ProbeOptions(target=Target(pids=frozenset({os.getpid()})), path_prefix=inside + "/")
+        with files.make_runner(opts) as runner:
+            runner.start(bus.publish)
+            for p in (long300, long255):
+                with open(p, "wb") as f:
+                    f.write(b"x" * 10)
+
+            def done(evs: Sequence[Event]) -> bool:
+                return sum(1 for e in evs if e.kind == "write" and e.args.get("closed")) >= 2
+
+            events = collect_until(sub, done, COLLECT_S)
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+    opens = {e.args["path"]: e for e in events if e.kind == "open"}
+    cut = long300[:255] + "…"
+    assert set(opens) == {cut, long255}, sorted(opens)
+    assert opens[cut].args["truncated"] is True and opens[cut].args["ret"] >= 0
+    assert "truncated" not in opens[long255].args
+    writes = {e.args["path"]: e for e in events if e.kind == "write"}
+    assert writes[cut].args["truncated"] is True and writes[cut].args["bytes"] == 10
+    assert "truncated" not in writes[long255].args and writes[long255].args["bytes"] == 10

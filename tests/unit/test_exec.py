@@ -109,3 +109,12 @@ def test_render_has_filters_and_common_h() -> None:
 def test_spec() -> None:
     assert ex.SPEC.name == "exec" and ex.SPEC.engine == "bcc"
     assert set(ex.SPEC.kinds) == {"exec", "exit"}
+
+
+def test_cut_filename_is_marked() -> None:
+    long = b"/" + b"d" * 254  # 255 bytes + NUL: all that fits
+    ev = ex.decode(exec_rec([b"x"], truncated=ex.TRUNC_FILENAME, filename=long), ctx())
+    assert ev is not None
+    assert ev.args["filename"] == long.decode() + "…" and ev.args["truncated"] is True
+    ev = ex.decode(exec_rec([b"x"], filename=long), ctx())  # exactly 255 bytes: whole
+    assert ev is not None and ev.args["filename"] == long.decode() and "truncated" not in ev.args

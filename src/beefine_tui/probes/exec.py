@@ -31,7 +31,7 @@ from beefine_tui.probes.bcc_runner import (
     render_program,
     tracepoint_has_field,
 )
-from beefine_tui.probes.flags import errno_name, exit_status_text, signal_name
+from beefine_tui.probes.flags import TRUNCATED_MARK, errno_name, exit_status_text, signal_name
 
 SPEC = ProbeSpec(
     name="exec",
@@ -62,6 +62,9 @@ SPEC = ProbeSpec(
 EXEC_KIND = 1
 EXIT_KIND = 2
 MAX_ARGS = 20
+ARG_LEN = 128
+# exec_rec.truncated bits (bpf/exec.bpf.c)
+TRUNC_ARGV, TRUNC_ARG, TRUNC_FILENAME = 1, 2, 4
 
 # struct beefine_hdr (bpf/common.h): u64 ts; u32 kind, pid, tid, pad; char comm[16]. In exec records the
 # spare `pad` word carries the parent tgid recorded at fork (0: unknown, then read from /proc)
@@ -90,14 +93,16 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
     ts, _k, pid, tid, kppid, comm_b, ret, argc, args_size, truncated, at, fname_b = EXEC_HEAD.unpack_from(raw)
     comm = _cstr(comm_b)
     filename = _cstr(fname_b)
+    if truncated & TRUNC_FILENAME:
+        filename += TRUNCATED_MARK
     blob = raw[EXEC_HEAD.size : EXEC_HEAD.size + args_size]
     parts = blob.split(b"\0")[:argc]
     argv = [p.decode(errors="replace") for p in parts]
-    if truncated & 2:
-        # an argument that filled its 128-byte slot was cut
-        argv = [a + "…" if len(a.encode()) >= 127 else a for a in argv]
-    if truncated & 1:
-        argv.append("…")
+    if truncated & TRUNC_ARG:
+        # an argument longer than its 128-byte slot was cut (the ones that fill it are the candidates)
+        argv = [a + TRUNCATED_MARK if len(a.encode()) >= ARG_LEN - 1 else a for a in argv]
+    if truncated & TRUNC_ARGV:
+        argv.append(TRUNCATED_MARK)
     args: dict[str, Any] = {"filename": filename, "argv": argv, "ret": ret}
     if ret < 0:
         args["error"] = errno_name(ret)

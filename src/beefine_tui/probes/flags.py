@@ -803,6 +803,10 @@ def tcp_state(value: int) -> str:
 # ----------------------------------------------------------------------------------------- strings
 
 
+# What ends a string a probe had to cut (events/SCHEMA.md); the event also says `truncated: true`.
+TRUNCATED_MARK = "…"
+
+
 def cstr(raw: bytes, truncated: bool | None = None) -> str:
     """A NUL-terminated string from a fixed buffer, decoded UTF-8 with replacement. When the buffer
     has no NUL (or `truncated` says so) the string was cut and ends with "…" (SCHEMA.md)."""
