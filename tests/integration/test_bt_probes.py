@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -259,3 +260,36 @@ def test_pid_namespace_filter_keeps_only_that_namespace() -> None:
     assert [e.pid for e in unshares] == [inner], "only the unshare inside the namespace"
     assert unshares[0].args["flags"] == "CLONE_NEWUTS"
     assert host.pid not in {e.pid for e in got}
+
+
+def test_cgroups_long_paths_whole_or_marked_cut() -> None:
+    """bt-cgroups with real cgroups: a 72-character path (as long as Docker's "/docker/<64 hex>", which
+    bpftrace's default 64-byte str() cut silently) comes whole; a 260-character one comes as its first
+    127 bytes with "…" and truncated: true."""
+    base = "/sys/fs/cgroup/pids"
+    if not os.path.isdir(base):
+        base = "/sys/fs/cgroup"  # cgroup v2
+    top = f"beefine-bt-long-{os.getpid()}"
+    rel72 = "/" + top + "/" + "d" * (72 - len(top) - 2)
+    mid = rel72 + "/" + "e" * 40  # 113 characters: under what str() holds
+    rel260 = mid + "/" + "f" * (260 - len(mid) - 1)
+    assert (len(rel72), len(rel260)) == (72, 260)
+    rels = [f"/{top}", rel72, mid, rel260]
+    try:
+        _pid, evs = run_child(
+            bt_cgroups,
+            f"""
+            dirs = [{base!r} + rel for rel in {rels!r}]
+            for d in dirs:
+                os.mkdir(d)
+            for d in reversed(dirs):
+                os.rmdir(d)
+            """,
+        )
+    finally:
+        for rel in reversed(rels):
+            with contextlib.suppress(OSError):
+                os.rmdir(base + rel)
+    made = [e for e in evs if e.kind == "cgroup_mkdir"]
+    assert [e.args["path"] for e in made] == [*rels[:3], rel260[:127] + "…"]
+    assert made[-1].args["truncated"] is True and not [e for e in made[:3] if "truncated" in e.args]

@@ -56,7 +56,7 @@ from beefine_tui.probes.base import (
     Target,
     pairs_enter_exit,
 )
-from beefine_tui.probes.flags import ret_args
+from beefine_tui.probes.flags import TRUNCATED_MARK, ret_args
 
 BPFTRACE = "bpftrace"
 ATTACH_TIMEOUT_S = 30.0  # bpftrace compiles with LLVM and resolves BTF: seconds on a busy machine
@@ -69,6 +69,12 @@ DRAIN_QUIET_S = 0.2
 # is dropped when it exits), and are reported as `lost` (source "perf").
 EMITTED_MAP = "@__beefine_emitted"
 BATCH_MAX = 512
+# bpftrace cuts str() at BPFTRACE_STRLEN bytes with the NUL: 64 by default, which silently cut a Docker
+# cgroup path ("/docker/" + 64 hex). bpftrace 0.17 accepts up to 200, but cgroups.bt's attach printf
+# (two strings) then overflows the 512-byte BPF stack; 160 did too, 128 loads (namespaces.bt's
+# sethostname does not even load with 128, so only scripts printing paths ask for it: builtin_runner).
+# A string read back with BUILTIN_STRLEN - 1 bytes may have been cut and is marked so (`cut_string`).
+BUILTIN_STRLEN = 128
 BATCH_INTERVAL_S = 0.05
 POLL_TIMEOUT_S = 0.1
 STDERR_KEEP = 200  # lines of stderr kept for error messages (bounded)
@@ -498,6 +504,7 @@ class BpftraceRunner(Runner):
         target: Target | None = None,
         script_name: str = "script.bt",
         attach_timeout: float = ATTACH_TIMEOUT_S,
+        strlen: int | None = None,
     ) -> None:
         super().__init__()
         self._stop_event.set()  # not running until start()
@@ -507,6 +514,7 @@ class BpftraceRunner(Runner):
         self._decoder = OutputDecoder(probe, decode_line, target)
         self._script_name = os.path.basename(script_name) or "script.bt"
         self._attach_timeout = attach_timeout
+        self._strlen = strlen  # BPFTRACE_STRLEN for this script (None: bpftrace's default)
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
@@ -571,7 +579,11 @@ class BpftraceRunner(Runner):
                     start_new_session=True,  # its own group: stop() signals all of it
                     preexec_fn=lambda: _child_setup(me),
                     close_fds=True,
-                    env={**os.environ, "BPFTRACE_NO_CPP_DEMANGLE": "1"},
+                    env={
+                        **os.environ,
+                        "BPFTRACE_NO_CPP_DEMANGLE": "1",
+                        **({"BPFTRACE_STRLEN": str(self._strlen)} if self._strlen else {}),
+                    },
                 )
             except OSError as e:
                 self._cleanup_files()
@@ -810,7 +822,11 @@ def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
     return with_ready_probe(text)
 
 
-def builtin_runner(spec: ProbeSpec, options: ProbeOptions, decode_line: LineDecoder) -> BpftraceRunner:
+def builtin_runner(
+    spec: ProbeSpec, options: ProbeOptions, decode_line: LineDecoder, *, strlen: int | None = None
+) -> BpftraceRunner:
+    """`strlen`: BPFTRACE_STRLEN for scripts that print long strings (paths); a larger one costs BPF
+    stack in every probe of the script, so the others keep bpftrace's default."""
     return BpftraceRunner(
         spec.name,
         render_builtin(spec, options),
@@ -818,7 +834,17 @@ def builtin_runner(spec: ProbeSpec, options: ProbeOptions, decode_line: LineDeco
         decode_line=decode_line,
         target=options.target,
         script_name=spec.source,
+        strlen=strlen,
     )
+
+
+def cut_string(value: str, args: dict[str, Any]) -> str:
+    """A str() field of a built-in script: one as long as str() can return may have been cut, so it
+    gets the marker and the event says truncated (events/SCHEMA.md)."""
+    if len(value.encode()) < BUILTIN_STRLEN - 1:
+        return value
+    args["truncated"] = True
+    return value + TRUNCATED_MARK
 
 
 __all__ = [
