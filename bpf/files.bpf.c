@@ -28,6 +28,8 @@
 #define OPEN_PATH_CUT 2
 /* path_rec's plen/plen2: this bit says the path was cut (the low bits stay the bytes read) */
 #define PLEN_CUT 0x8000
+/* path_rec's plen: setxattr's name was longer than XNAME_LEN - 1 bytes and was cut */
+#define XNAME_CUT 0x4000
 
 #ifndef FDS_MAX
 #define FDS_MAX 16384
@@ -478,7 +480,8 @@ static __always_inline int path_exit(void *ctx, u32 op, long ret)
 
 static __always_inline void xattr_fill(struct path_rec *r, const char *name, const void *value, u64 size, int flags)
 {
-    bpf_probe_read_user_str(r->xname, XNAME_LEN, name);
+    if (beefine_user_str_cut(bpf_probe_read_user_str(r->xname, XNAME_LEN, name), XNAME_LEN, name))
+        r->plen |= XNAME_CUT;
     r->vsize = size > 0xffffffffULL ? 0xffffffffU : (u32)size;
     r->flags = flags;
     u32 n = size < XVALUE_LEN ? (u32)size : XVALUE_LEN;

@@ -505,3 +505,32 @@ def test_a_300_character_path_is_marked_cut() -> None:
     writes = {e.args["path"]: e for e in events if e.kind == "write"}
     assert writes[cut].args["truncated"] is True and writes[cut].args["bytes"] == 10
     assert "truncated" not in writes[long255].args and writes[long255].args["bytes"] == 10
+
+
+def test_a_long_xattr_name_is_marked_cut() -> None:
+    """setxattr with a 100-byte name (the kernel keeps it whole: listxattr reads it back) shows its first
+    63 bytes with "…" and truncated: true; a 63-byte name comes whole."""
+    inside = tempfile.mkdtemp(prefix="beefine-xattr-")
+    long100, exact63 = "user." + "n" * 95, "user." + "m" * 58
+    code = f"""
+import os, sys
+p = os.path.join(sys.argv[1], "f")
+open(p, "w").close()
+for name in ({long100!r}, {exact63!r}):
+    os.setxattr(p, name, b"v")
+print(" ".join(sorted(os.listxattr(p))))
+"""
+    try:
+        events, out = run_traced(
+            files,
+            code,
+            lambda evs: sum(1 for e in evs if e.kind == "setxattr") >= 2,
+            argv=(inside,),
+            path_prefix=inside + "/",
+        )
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+    assert sorted(out.split()) == sorted([long100, exact63])  # the kernel's account: whole names
+    cut, whole = [e for e in events if e.kind == "setxattr"]
+    assert cut.args["name"] == long100[:63] + "…" and cut.args["truncated"] is True
+    assert whole.args["name"] == exact63 and "truncated" not in whole.args

@@ -139,6 +139,7 @@ AT_FDCWD = -100
 PATH_LEN = 256
 OPEN_AT2, OPEN_PATH_CUT = 1, 2  # open_rec.at2 bits
 PLEN_CUT = 0x8000  # path_rec.plen/plen2: the path was cut at PATH_LEN - 1 bytes
+XNAME_CUT = 0x4000  # path_rec.plen: setxattr's name was cut at XNAME_LEN - 1 bytes
 XNAME_LEN = 64
 XVALUE_LEN = 32
 PATH_REC = struct.Struct("<QIIII16sqIIIIiiIIIHH64s32s256s")
@@ -223,7 +224,7 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, di
     kind, syscall = names
     path = _cut(raw, _PATH1_OFF, plen, ctx)
     args: dict[str, Any] = {"path": path, "syscall": syscall, "ret": ret}
-    if (plen | plen2) & PLEN_CUT:
+    if (plen | plen2) & PLEN_CUT or plen & XNAME_CUT:
         args["truncated"] = True
     if ret < 0:
         args["error"] = _errno(ret)
@@ -273,6 +274,8 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, di
         text = f"rename {path} to {new}{fl} -> {res}"
     elif kind == "setxattr":
         name = ctx.cstr(raw[_XNAME_OFF : _XNAME_OFF + XNAME_LEN])
+        if plen & XNAME_CUT:
+            name += TRUNCATED_MARK
         args.update(name=name, size=vsize, flags=_bits(flags, _XATTR), flags_raw=flags)
         value = xattr_value(raw[_XVALUE_OFF : _XVALUE_OFF + XVALUE_LEN], vsize)
         if value is not None:
