@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -214,3 +215,59 @@ def test_existing_listeners_match_ss() -> None:
         ).stdout
     assert [(ln.family, ln.port, ln.pid) for ln in found] == [(socket.AF_INET, port, os.getpid())]
     assert f"pid={os.getpid()}," in ss and f":{port}" in ss
+
+
+def test_host_wide_connections_to_an_older_listener_have_its_owner() -> None:
+    """Host-wide, a listener opened by another process before the probe starts: every connection it
+    accepts is attributed to it (before: the first made the probe forget it, the rest came as pid 0),
+    as many as the server itself counted."""
+    rounds = 5
+    port = free_port(socket.AF_INET, "127.0.0.1")
+    code = f"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", {port}))
+s.listen(8)
+print("listening", flush=True)
+n = 0
+for _ in range({rounds}):
+    c, _ = s.accept()
+    c.close()
+    n += 1
+print(n, flush=True)
+"""
+    server = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    bus = Bus()
+    sub = bus.subscribe("test")
+    try:
+        assert server.stdout.readline().strip() == "listening"
+        with tcp.make_runner(ProbeOptions()) as runner:
+            runner.start(bus.publish)
+            for _ in range(rounds):
+                socket.create_connection(("127.0.0.1", port), timeout=10).close()
+            accepted = int(server.stdout.readline())
+            server.wait(30)
+
+            def syn_recv(evs: Sequence[Event]) -> list[Event]:
+                return [
+                    e
+                    for e in evs
+                    if e.kind == "tcp_state"
+                    and e.args["sport"] == port
+                    and (e.args["oldstate"], e.args["newstate"]) == ("TCP_LISTEN", "TCP_SYN_RECV")
+                ]
+
+            events: list[Event] = []
+            end = time.monotonic() + 20
+            while time.monotonic() < end and len(syn_recv(events)) < accepted:
+                events.extend(sub.get(0.1))
+        events += sub.get(0.3)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait()
+    assert accepted == rounds
+    got = syn_recv(events)
+    assert len(got) == accepted and {e.pid for e in got} == {server.pid}, [(e.pid, e.text) for e in got]

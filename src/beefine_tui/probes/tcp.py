@@ -241,8 +241,20 @@ def program(options: ProbeOptions) -> BccProgram:
         text=program_text(SPEC.source),
         cflags=tuple(base_cflags(options)),
         buffers=(RingBuffer("events", decode),),
-        setup=lambda bpf: seed_listeners(bpf, existing_listeners(target)),
+        setup=lambda bpf: seed_listeners(bpf, _not_ours(existing_listeners(target), options)),
     )
+
+
+def _not_ours(listeners: list[Listener], options: ProbeOptions) -> list[Listener]:
+    """Beefine's own listeners stay out like its other sockets (ProbeOptions.include_self), unless the
+    target names our pid."""
+    if options.include_self:
+        return listeners
+    from beefine_tui.probes import own_pids
+
+    t = options.target
+    ours = own_pids.current() - set(t.pids) - ({t.lineage_root} if t.lineage_root is not None else set())
+    return [ln for ln in listeners if ln.pid not in ours]
 
 
 def render(options: ProbeOptions) -> str:
