@@ -16,7 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Input, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, SelectionList, Static
 from textual.worker import Worker
 
 from beefine_tui.errors import BeefineError, ProbeLoadError
@@ -80,6 +80,7 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView > .controls > Input { width: 1fr; }
     ProbeView > .controls > Button { width: auto; min-width: 8; }
     ProbeView SelectionList { height: auto; max-height: 6; width: 1fr; }
+    ProbeView > .controls > Checkbox { width: auto; }
     ProbeView > .notice { height: auto; color: $warning; }
     """
 
@@ -120,6 +121,12 @@ class ProbeView(WorkerErrors, Vertical):
                     from beefine_tui.screens.shell import probe_names
 
                     yield SelectionList[str](*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
+                    # off by default: Beefine's own /proc reads would flood the files probe
+                    yield Checkbox(
+                        "include Beefine",
+                        id="include-self",
+                        tooltip="also trace this app and its bpftrace helpers",
+                    )
                 yield Input(
                     placeholder="container name or id" + ("" if self.container_required else " (optional)"),
                     id="container",
@@ -223,10 +230,11 @@ class ProbeView(WorkerErrors, Vertical):
         self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
         self.strip.state = "starting"
         self.query_one("#start", Button).disabled = True
-        self._start_worker(names, container)
+        include_self = self.choose and self.query_one("#include-self", Checkbox).value
+        self._start_worker(names, container, include_self)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
-    def _start_worker(self, names: tuple[str, ...], container: str) -> None:
+    def _start_worker(self, names: tuple[str, ...], container: str, include_self: bool = False) -> None:
         from beefine_tui.probes.base import ProbeOptions, Target
 
         ctx = self.app.ctx  # type: ignore[attr-defined]
@@ -238,7 +246,9 @@ class ProbeView(WorkerErrors, Vertical):
                 raise ProbeLoadError(f"probe {name!r} is not available here: {avail.reason}")
         target = resolve_target(ctx, container) if container else Target()
         try:
-            session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
+            session = ctx.start_probes(
+                names, ProbeOptions(target=target, include_self=include_self), bus=self.bus
+            )
         except ImportError as e:
             raise BeefineError(
                 "the probe engine is not available yet", f"missing module: {getattr(e, 'name', e)}"
