@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -293,3 +295,33 @@ def test_cgroups_long_paths_whole_or_marked_cut() -> None:
     made = [e for e in evs if e.kind == "cgroup_mkdir"]
     assert [e.args["path"] for e in made] == [*rels[:3], rel260[:127] + "…"]
     assert made[-1].args["truncated"] is True and not [e for e in made[:3] if "truncated" in e.args]
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_bt_sockets_leaves_beefine_out_unless_asked(include_self: bool, tmp_path: Any) -> None:
+    """Host-wide bt-sockets: a child's bind() of a unix socket is seen; the same call from this process
+    (Beefine itself) is left out in the kernel unless include_self."""
+    from beefine_tui.events.bus import Bus
+
+    mine, theirs = str(tmp_path / "mine.sock"), str(tmp_path / "theirs.sock")
+    child_code = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind({theirs!r})\ns.close()\n"
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = bt_sockets.make_runner(ProbeOptions(include_self=include_self))
+    runner.start(bus.publish)
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(mine)
+        subprocess.run([sys.executable, "-c", child_code], check=True, timeout=30)
+        events: list[Event] = []
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not any(e.args.get("path") == theirs for e in events):
+            events.extend(sub.get(0.1))
+    finally:
+        runner.stop()
+    events += sub.get(0.3)
+    binds = {e.args.get("path"): e.pid for e in events if e.kind == "bind" and str(tmp_path) in str(e.args)}
+    want = {theirs} | ({mine} if include_self else set())
+    assert set(binds) == want, binds
+    if include_self:
+        assert binds[mine] == os.getpid()

@@ -814,11 +814,21 @@ def run_user_script(
 
 
 # --- built-in scripts: what every bt_<name> module shares -----------------------------------------
+def builtin_params(options: ProbeOptions) -> list[str]:
+    """filter_params, then $6: Beefine's own pid, which the scripts leave out in the kernel (0 with
+    include_self, or when the target names our pid). Helpers (other bpftrace processes) are not known
+    to a script before it starts; BCC probes exclude them through probes/own_pids.py."""
+    t = options.target
+    me = os.getpid()
+    ours = not options.include_self and me not in t.pids and me != t.lineage_root
+    return [*filter_params(t), str(me if ours else 0)]
+
+
 def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
     """The exact text loaded for a built-in script: a comment with the command line, then the file."""
     from beefine_tui.resources import bpftrace_script
 
-    text = header_comment(spec.source, filter_params(options.target)) + bpftrace_script(spec.source)
+    text = header_comment(spec.source, builtin_params(options)) + bpftrace_script(spec.source)
     return with_ready_probe(text)
 
 
@@ -830,7 +840,7 @@ def builtin_runner(
     return BpftraceRunner(
         spec.name,
         render_builtin(spec, options),
-        filter_params(options.target),
+        builtin_params(options),
         decode_line=decode_line,
         target=options.target,
         script_name=spec.source,
@@ -852,6 +862,7 @@ __all__ = [
     "OutputDecoder",
     "Record",
     "ScriptError",
+    "builtin_params",
     "builtin_runner",
     "event_from_record",
     "filter_params",
