@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pytest
 
@@ -341,3 +342,42 @@ def test_exec_of_a_300_character_path_is_marked_cut() -> None:
     assert execs[cut].args["truncated"] is True and execs[cut].args["ret"] == 0
     assert execs[cut].args["argv"] == [paths[0][:127] + "…"]
     assert execs[paths[1]].args["argv"] == [paths[1][:127] + "…"]  # argv slots hold 127 bytes
+
+
+def test_container_exits_match_docker_and_the_shell(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    """In a real container: a sleep killed by SIGTERM from a shell inside (the shell's own $? says 143)
+    reads "killed by SIGTERM"; `docker stop` of a container whose init ignores SIGTERM (the kernel
+    drops default-action signals to a pid namespace's init) ends it with a real SIGKILL, which is what
+    the probe says and what docker inspect's exit code 137 says."""
+    from beefine_tui.probes.attribution import target_for_container
+
+    c = lab_client.containers.run(
+        lab.images["small"], ["sleep", "300"], detach=True, labels=cleanup_containers, network_mode="none"
+    )
+    try:
+        c.reload()
+        init_pid = int(c.attrs["State"]["Pid"])
+        bus = Bus()
+        sub = bus.subscribe("test")
+        with exec_probe.make_runner(ProbeOptions(target=target_for_container(lab_client, c.name))) as runner:
+            runner.start(bus.publish)
+            res = c.exec_run(["sh", "-c", "sleep 302 & kill -TERM $!; wait $!; echo $?"])
+            assert res.exit_code == 0 and "143" in res.output.decode().split()
+            c.stop(timeout=1)
+            state = lab_client.api.inspect_container(c.id)["State"]
+
+            def done(evs: Sequence[Event]) -> bool:
+                return any(e.kind == "exit" and e.pid == init_pid for e in evs)
+
+            events = collect_until(sub, done, 30)
+    finally:
+        c.remove(force=True)
+    assert state["ExitCode"] == 137  # 128 + SIGKILL
+    init_exit = [e for e in events if e.kind == "exit" and e.pid == init_pid]
+    assert [e.args["status"] for e in init_exit] == ["killed by SIGKILL"]
+    sleeps = [e for e in events if e.kind == "exec" and e.args["argv"] == ["sleep", "302"]]
+    assert len(sleeps) == 1, sleeps
+    (term,) = [e for e in events if e.kind == "exit" and e.pid == sleeps[0].pid]
+    assert term.args["status"] == "killed by SIGTERM" and term.container == c.id
