@@ -325,3 +325,21 @@ def test_bt_sockets_leaves_beefine_out_unless_asked(include_self: bool, tmp_path
     assert set(binds) == want, binds
     if include_self:
         assert binds[mine] == os.getpid()
+
+
+def test_namespaces_hostname_of_64_bytes_is_marked_cut() -> None:
+    """bt-namespaces with sethostname of 64 bytes (the kernel's most; uname reads it back whole) and of
+    20: bpftrace's str() keeps 63 bytes, so the first comes with "…" and truncated: true."""
+    long64, short = "l" * 64, "beefine-short-name"
+    _pid, evs = run_child(
+        bt_namespaces,
+        f"""
+        assert libc.unshare(0x04000000) == 0
+        assert libc.sethostname({long64.encode()!r}, 64) == 0
+        assert os.uname().nodename == {long64!r}
+        assert libc.sethostname({short.encode()!r}, {len(short)}) == 0
+        """,
+    )
+    names = [e.args for e in evs if e.kind == "sethostname"]
+    assert [a["name"] for a in names] == [long64[:63] + "…", short], names
+    assert names[0]["truncated"] is True and "truncated" not in names[1]

@@ -75,6 +75,7 @@ BATCH_MAX = 512
 # sethostname does not even load with 128, so only scripts printing paths ask for it: builtin_runner).
 # A string read back with BUILTIN_STRLEN - 1 bytes may have been cut and is marked so (`cut_string`).
 BUILTIN_STRLEN = 128
+DEFAULT_STRLEN = 64  # bpftrace's own default, what the other built-in scripts run with
 BATCH_INTERVAL_S = 0.05
 POLL_TIMEOUT_S = 0.1
 STDERR_KEEP = 200  # lines of stderr kept for error messages (bounded)
@@ -848,10 +849,10 @@ def builtin_runner(
     )
 
 
-def cut_string(value: str, args: dict[str, Any]) -> str:
-    """A str() field of a built-in script: one as long as str() can return may have been cut, so it
-    gets the marker and the event says truncated (events/SCHEMA.md)."""
-    if len(value.encode()) < BUILTIN_STRLEN - 1:
+def cut_string(value: str, args: dict[str, Any], strlen: int = BUILTIN_STRLEN) -> str:
+    """A str() field of a built-in script run with BPFTRACE_STRLEN `strlen`: one as long as str() can
+    return may have been cut, so it gets the marker and the event says truncated (events/SCHEMA.md)."""
+    if len(value.encode()) < strlen - 1:
         return value
     args["truncated"] = True
     return value + TRUNCATED_MARK
