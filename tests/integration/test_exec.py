@@ -363,7 +363,12 @@ def test_container_exits_match_docker_and_the_shell(
         sub = bus.subscribe("test")
         with exec_probe.make_runner(ProbeOptions(target=target_for_container(lab_client, c.name))) as runner:
             runner.start(bus.publish)
-            res = c.exec_run(["sh", "-c", "sleep 302 & kill -TERM $!; wait $!; echo $?"])
+            # kill only once the child runs sleep: before its exec it is a fork of the shell
+            script = (
+                'sleep 302 & while [ "$(cat /proc/$!/comm)" != sleep ]; do :; done; '
+                "kill -TERM $!; wait $!; echo $?"
+            )
+            res = c.exec_run(["sh", "-c", script])
             assert res.exit_code == 0 and "143" in res.output.decode().split()
             c.stop(timeout=1)
             state = lab_client.api.inspect_container(c.id)["State"]
