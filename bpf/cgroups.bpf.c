@@ -19,7 +19,7 @@ struct cg_rec {
     s32 root;        /* hierarchy id (0 is the cgroup v2 unified hierarchy; see /proc/cgroups) */
     s32 level;       /* depth below the root */
     s32 target_pid;  /* attach: the task moved */
-    u32 pad;
+    u32 cut;         /* 1: the path was longer than PATH_LEN - 1 bytes and was cut */
     char target_comm[16];
     char path[PATH_LEN];
 };
@@ -38,17 +38,19 @@ static __always_inline struct cg_rec *begin(u32 kind)
         return NULL;
     beefine_fill_hdr(&r->h, kind);
     r->target_pid = 0;
-    r->pad = 0;
+    r->cut = 0;
     r->target_comm[0] = 0;
     r->path[0] = 0;
     return r;
 }
 
-/* __data_loc fields hold (length << 16 | offset from the start of the record) */
-static __always_inline void read_loc(char *dst, u32 size, void *args, u32 loc)
+/* __data_loc fields hold (length << 16 | offset from the start of the record); the length counts the
+ * NUL, so a string longer than the buffer is known to be cut. Returns 1 when it was. */
+static __always_inline u32 read_loc(char *dst, u32 size, void *args, u32 loc)
 {
     u16 off = loc & 0xFFFF;
     bpf_probe_read_kernel_str(dst, size, (char *)args + off);
+    return (loc >> 16) > size;
 }
 
 TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
@@ -59,7 +61,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_mkdir)
     r->id = args->id;
     r->root = args->root;
     r->level = args->level;
-    read_loc(r->path, PATH_LEN, args, args->data_loc_path);
+    r->cut = read_loc(r->path, PATH_LEN, args, args->data_loc_path);
     beefine_submit(args, r, sizeof(*r));
     return 0;
 }
@@ -72,7 +74,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_rmdir)
     r->id = args->id;
     r->root = args->root;
     r->level = args->level;
-    read_loc(r->path, PATH_LEN, args, args->data_loc_path);
+    r->cut = read_loc(r->path, PATH_LEN, args, args->data_loc_path);
     beefine_submit(args, r, sizeof(*r));
     return 0;
 }
@@ -86,7 +88,7 @@ TRACEPOINT_PROBE(cgroup, cgroup_attach_task)
     r->root = args->dst_root;
     r->level = args->dst_level;
     r->target_pid = args->pid;
-    read_loc(r->path, PATH_LEN, args, args->data_loc_dst_path);
+    r->cut = read_loc(r->path, PATH_LEN, args, args->data_loc_dst_path);
     read_loc(r->target_comm, sizeof(r->target_comm), args, args->data_loc_comm);
     beefine_submit(args, r, sizeof(*r));
     return 0;

@@ -11,6 +11,8 @@
  *   FILTER_FOLLOW                       ...and add children forked by a tracked task (lineage)
  *   LINEAGE_ROOT                        the lineage root tgid (treated as tracked before seeding)
  *   BEEFINE_PERF                        use perf buffers (kernels without BPF ring buffers, < 5.8)
+ *   EXCLUDE_SELF                        skip tgids in the `excluded` hash: Beefine itself and its
+ *                                       helpers (filled by the runner, probes/own_pids.py)
  */
 /* No kernel headers beyond what BCC itself includes (its helpers.h brings the types and
  * struct bpf_pidns_info): <linux/sched.h> alone tripled the compile time. */
@@ -88,13 +90,35 @@ static __always_inline void beefine_fill_hdr(struct beefine_hdr *h, u32 kind)
     bpf_get_current_comm(&h->comm, sizeof(h->comm));
 }
 
+/* Whether a user string read with bpf_probe_read_user_str(dst, size, src) -> n was cut: it filled
+ * the buffer (n == size) and the byte the NUL took the place of is not the string's end. Exact, unlike
+ * n == size alone, which also holds for a string of exactly size - 1 bytes. */
+static __always_inline u32 beefine_user_str_cut(int n, u32 size, const char *src)
+{
+    if (n < (int)size)
+        return 0;
+    char last = 0;
+    if (bpf_probe_read_user(&last, 1, src + size - 1) != 0)
+        return 1; /* unreadable past the buffer: say it may be cut rather than claim it whole */
+    return last != 0;
+}
+
 #if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
 /* tgids (and, when following, tids of threads forked by them) we trace */
 BPF_HASH(tracked, u32, u8, BEEFINE_TRACKED_MAX);
 #endif
 
+#ifdef EXCLUDE_SELF
+BPF_HASH(excluded, u32, u8, 256);
+#endif
+
 static __always_inline int beefine_should_trace(void)
 {
+#ifdef EXCLUDE_SELF
+    u32 self_tgid = bpf_get_current_pid_tgid() >> 32;
+    if (excluded.lookup(&self_tgid))
+        return 0;
+#endif
 #if defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
     struct bpf_pidns_info ns = {};
     /* returns -EINVAL when the current task's active pid namespace is not this one */

@@ -1,5 +1,6 @@
 /* exec probe: execve/execveat (filename + argv, reported at syscall exit with ret) and process exit
- * (exit code from exit_group/exit, or the fatal signal). Tracepoints only; see common.h. */
+ * (exit code from exit_group/exit, or the fatal signal as sent: see signal_generate below). Tracepoints
+ * only; see common.h. */
 #define BEEFINE_OWN_EXIT_HANDLER 1
 #define BEEFINE_OWN_FORK_HANDLER 1
 #include "common.h"
@@ -22,7 +23,8 @@ struct exec_rec {
     s64 ret;
     u32 argc;       /* args copied */
     u32 args_size;  /* bytes used in args: NUL-terminated strings back to back */
-    u32 truncated;  /* 1: argv incomplete (more than MAX_ARGS, or unreadable); 2: an arg was cut */
+    u32 truncated;  /* 1: argv incomplete (more than MAX_ARGS, or unreadable); 2: an arg was cut;
+                     * 4: filename was cut at FILENAME_LEN - 1 bytes */
     u32 at;         /* 1 for execveat */
     char filename[FILENAME_LEN];
     char args[ARGS_ALLOC];
@@ -50,6 +52,8 @@ BPF_PERCPU_ARRAY(scratch, struct exec_rec, 1);
 BPF_TABLE("lru_hash", u32, struct exec_rec, pending, 512);   /* tid -> execve in flight */
 BPF_TABLE("lru_hash", u32, s32, exit_codes, 8192);           /* tgid -> code passed to exit_group */
 BPF_TABLE("lru_hash", u32, s32, fatal_sig, 8192);            /* tgid -> fatal signal being delivered */
+/* target tid -> the last fatal-by-default signal generated for it (signal_generate, any sender) */
+BPF_TABLE("lru_hash", u32, s32, generated_sig, 8192);
 BPF_TABLE("lru_hash", u32, u64, exec_ts, 32768);             /* tgid -> ts of its last successful exec */
 /* child tgid -> parent tgid, from sched_process_fork (which runs in the parent), so exec and exit
  * records carry the parent even when the process is gone before user space could read /proc.
@@ -76,7 +80,9 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
     r->args_size = 0;
     r->truncated = 0;
     r->at = at;
-    bpf_probe_read_user_str(r->filename, sizeof(r->filename), filename);
+    int fn = bpf_probe_read_user_str(r->filename, sizeof(r->filename), filename);
+    if (beefine_user_str_cut(fn, FILENAME_LEN, filename))
+        r->truncated |= 4;
 
     u32 off = 0;
 #pragma unroll
@@ -96,7 +102,7 @@ static __always_inline int exec_enter(const char *filename, const char *const *a
             r->truncated |= 1;  /* unreadable string (not faulted in): say argv is incomplete */
             goto done;
         }
-        if (n == ARG_LEN)
+        if (beefine_user_str_cut(n, ARG_LEN, argp))
             r->truncated |= 2;
         off += n;
         r->argc++;
@@ -194,18 +200,54 @@ TRACEPOINT_PROBE(syscalls, sys_enter_exit)
     (1ULL << 12) | (1ULL << 13) | (1ULL << 14) | (1ULL << 15) | (1ULL << 16) | (1ULL << 24) | \
     (1ULL << 25) | (1ULL << 26) | (1ULL << 27) | (1ULL << 29) | (1ULL << 30) | (1ULL << 31))
 
+#define SIGKILL 9
+#define TRACE_SIGNAL_DELIVERED 0
+
+/* Why signal_generate: a fatal signal with the default action and no core dump (TERM, HUP, INT, USR1,
+ * PIPE, ALRM...) takes the kernel's group-exit fast path: complete_signal() (kernel/signal.c) records
+ * the real signal in signal->group_exit_code and queues SIGKILL to every thread, so signal_deliver
+ * then reports SIGKILL. The real signal is visible only where it is sent: signal_generate runs in the
+ * sender's context (often an untraced process: docker stop, a shell's kill) and names the target's
+ * tid, so it is remembered per target here and consulted when a traced task takes the SIGKILL. Core
+ * dumping signals (SEGV, ABRT, QUIT...) skip the fast path and are delivered as themselves. */
+TRACEPOINT_PROBE(signal, signal_generate)
+{
+    int sig = args->sig;
+    if (sig <= 0 || sig >= 32 || !((FATAL_DEFAULT_MASK >> sig) & 1))
+        return 0;
+    if (args->result != TRACE_SIGNAL_DELIVERED)  /* ignored, or already pending: changes nothing */
+        return 0;
+    u32 target = args->pid;
+    s32 s = sig;
+    generated_sig.update(&target, &s);
+    return 0;
+}
+
 TRACEPOINT_PROBE(signal, signal_deliver)
 {
     int sig = args->sig;
     if (sig <= 0 || sig >= 32)
         return 0;
-    if (args->sa_handler != 0)  /* 0 == SIG_DFL */
+    u64 id = bpf_get_current_pid_tgid();
+    u32 tgid = id >> 32, tid = (u32)id;
+    if (args->sa_handler != 0) {  /* 0 == SIG_DFL: a handled signal kills nobody, forget it */
+        generated_sig.delete(&tid);
+        generated_sig.delete(&tgid);
         return 0;
+    }
     if (!((FATAL_DEFAULT_MASK >> sig) & 1))
         return 0;
     if (!beefine_should_trace())
         return 0;
-    u32 tgid = bpf_get_current_pid_tgid() >> 32;
+    if (sig == SIGKILL) {
+        /* SIGKILL here may be the fast path's stand-in: the signal sent to this thread, or to the
+         * process (addressed to its leader, whose tid is the tgid), is the real cause */
+        s32 *g = generated_sig.lookup(&tid);
+        if (!g)
+            g = generated_sig.lookup(&tgid);
+        if (g)
+            sig = *g;
+    }
     s32 s = sig;
     /* keep the first fatal signal: the SIGKILLs sent to sibling threads come after it */
     fatal_sig.insert(&tgid, &s);
@@ -233,6 +275,8 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
 #endif
     u64 id = bpf_get_current_pid_tgid();
     u32 tgid = id >> 32;
+    u32 tid = (u32)id;
+    generated_sig.delete(&tid);  /* every thread's own entry goes with it */
 #ifdef HAVE_GROUP_DEAD
     /* group_dead: the last thread of the process is exiting */
     if (!args->group_dead)
@@ -264,6 +308,7 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     }
     exit_codes.delete(&tgid);
     fatal_sig.delete(&tgid);
+    generated_sig.delete(&tgid);
     exec_ts.delete(&tgid);
     parents.delete(&tgid);
     return 0;

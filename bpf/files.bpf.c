@@ -24,6 +24,12 @@
 /* open_rec's path is allocated twice as long as it is ever filled, so the used length can be bounded
  * with a mask the verifier follows: only header + path bytes go out (~90 bytes, not 328) */
 #define PATH_ALLOC 512
+#define OPEN_AT2 1
+#define OPEN_PATH_CUT 2
+/* path_rec's plen/plen2: this bit says the path was cut (the low bits stay the bytes read) */
+#define PLEN_CUT 0x8000
+/* path_rec's plen: setxattr's name was longer than XNAME_LEN - 1 bytes and was cut */
+#define XNAME_CUT 0x4000
 
 #ifndef FDS_MAX
 #define FDS_MAX 16384
@@ -41,7 +47,7 @@ struct open_rec {
     u64 flags;
     u32 mode;
     s32 dfd;
-    u32 at2;        /* 1 for openat2 */
+    u32 at2;        /* OPEN_AT2: openat2; OPEN_PATH_CUT: the path was longer than PATH_LEN - 1 */
     u32 plen;       /* bytes of path used, with its NUL */
     char path[PATH_ALLOC];
 };
@@ -52,7 +58,7 @@ struct io_rec {
     u32 count;      /* syscalls folded */
     u64 bytes;      /* since the last report */
     u32 closed;     /* 1 when reported at close */
-    u32 pad;
+    u32 cut;        /* 1: the path was cut at PATH_LEN - 1 bytes when the file was opened */
     char path[PATH_LEN];
 };
 
@@ -68,6 +74,8 @@ struct fd_val {
     u32 wcount;
     u64 rlast;      /* ts of the last read report (or the open) */
     u64 wlast;
+    u32 cut;        /* the path was cut (open_rec's OPEN_PATH_CUT) */
+    u32 pad;
     char path[PATH_LEN];
 };
 
@@ -87,7 +95,7 @@ struct path_rec {
     u32 uid;
     u32 gid;
     u32 vsize;      /* setxattr: value size as passed */
-    u16 plen;       /* bytes of path read, with its NUL; 0 when it came from the fd table */
+    u16 plen;       /* bytes of path read, with its NUL; 0 when it came from the fd table; | PLEN_CUT */
     u16 plen2;
     char xname[XNAME_LEN];
     char xvalue[XVALUE_LEN];  /* the first bytes of a setxattr value */
@@ -138,6 +146,8 @@ static __always_inline int open_enter(int dfd, const char *filename, u64 flags, 
     r->mode = mode;
     r->dfd = dfd;
     r->at2 = at2;
+    if (beefine_user_str_cut(plen, PATH_LEN, filename))
+        r->at2 |= OPEN_PATH_CUT;
     r->plen = plen;
     u32 tid = r->h.tid;
     if (pending_open.update(&tid, r) != 0)
@@ -170,6 +180,7 @@ static __always_inline int open_exit(void *ctx, long ret)
             __builtin_memset(v, 0, offsetof(struct fd_val, path));
             v->rlast = r->h.ts;
             v->wlast = r->h.ts;
+            v->cut = (r->at2 & OPEN_PATH_CUT) ? 1 : 0;
             bpf_probe_read_kernel(v->path, sizeof(v->path), r->path);
             if (fds.update(&k, v) != 0)
                 beefine_count_lost(BEEFINE_LOST_TABLEFULL);
@@ -196,7 +207,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_openat2)
     /* struct open_how { u64 flags; u64 mode; u64 resolve; } (include/uapi/linux/openat2.h) */
     u64 how[2] = {};
     bpf_probe_read_user(how, sizeof(how), (void *)args->how);
-    return open_enter(args->dfd, args->filename, how[0], (u32)how[1], 1);
+    return open_enter(args->dfd, args->filename, how[0], (u32)how[1], OPEN_AT2);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_openat2)
@@ -220,7 +231,7 @@ static __always_inline void report(void *ctx, struct fd_key *k, struct fd_val *v
     r->count = count;
     r->bytes = bytes;
     r->closed = closed;
-    r->pad = 0;
+    r->cut = v->cut;
     bpf_probe_read_kernel(r->path, sizeof(r->path), v->path);
     beefine_submit(ctx, r, sizeof(*r));
     if (write) {
@@ -411,10 +422,10 @@ static __always_inline int path_read(struct path_rec *r, const char *path, const
     int n = bpf_probe_read_user_str(r->path, PATH_LEN, path);
     if (n <= 0)
         return 0;
-    r->plen = n;
+    r->plen = n | (beefine_user_str_cut(n, PATH_LEN, path) ? PLEN_CUT : 0);
     if (path2) {
         n = bpf_probe_read_user_str(r->path2, PATH_LEN, path2);
-        r->plen2 = n > 0 ? n : 0;
+        r->plen2 = n > 0 ? (n | (beefine_user_str_cut(n, PATH_LEN, path2) ? PLEN_CUT : 0)) : 0;
     }
     return 1;
 }
@@ -456,7 +467,8 @@ static __always_inline int path_exit(void *ctx, u32 op, long ret)
 
 static __always_inline void xattr_fill(struct path_rec *r, const char *name, const void *value, u64 size, int flags)
 {
-    bpf_probe_read_user_str(r->xname, XNAME_LEN, name);
+    if (beefine_user_str_cut(bpf_probe_read_user_str(r->xname, XNAME_LEN, name), XNAME_LEN, name))
+        r->plen |= XNAME_CUT;
     r->vsize = size > 0xffffffffULL ? 0xffffffffU : (u32)size;
     r->flags = flags;
     u32 n = size < XVALUE_LEN ? (u32)size : XVALUE_LEN;
@@ -736,8 +748,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fsetxattr)
     struct fd_val *v = fds.lookup(&k);
     if (!v && PREFIX_SET)
         return 0;
-    if (v)
+    if (v) {
         bpf_probe_read_kernel(r->path, PATH_LEN, v->path);
+        r->plen = v->cut ? PLEN_CUT : 0;
+    }
     r->dfd = args->fd;
     xattr_fill(r, args->name, args->value, args->size, args->flags);
     return path_commit(r, 0);

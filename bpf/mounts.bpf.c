@@ -25,6 +25,7 @@
 #define T_S1 1
 #define T_S2 2
 #define T_DATA 4
+#define T_FSTYPE 8
 
 /* The layout mounts.py unpacks: keep both in step. */
 struct mount_rec {
@@ -35,7 +36,7 @@ struct mount_rec {
     s32 fd1;         /* fsconfig/fsmount: fs fd; open_tree: dfd; move_mount: from_dfd */
     s32 fd2;         /* move_mount: to_dfd; fsconfig: aux */
     u32 data_len;    /* bytes used in data, with the NUL; 0 when there is none */
-    u32 trunc;       /* T_* bits: that string filled its buffer and may have been cut */
+    u32 trunc;       /* T_* bits: that string was longer than its buffer and was cut */
     char fstype[FSTYPE_LEN];
     char s1[STR_LEN];  /* source, umount target, new_root, fsname, key, from_path, path */
     char s2[STR_LEN];  /* target, put_old, fsconfig value, to_path */
@@ -71,13 +72,13 @@ static __always_inline struct mount_rec *rec_begin(u32 kind)
 
 static __always_inline void read_s1(struct mount_rec *r, const char *p)
 {
-    if (p && bpf_probe_read_user_str(r->s1, STR_LEN, p) == STR_LEN)
+    if (p && beefine_user_str_cut(bpf_probe_read_user_str(r->s1, STR_LEN, p), STR_LEN, p))
         r->trunc |= T_S1;
 }
 
 static __always_inline void read_s2(struct mount_rec *r, const char *p)
 {
-    if (p && bpf_probe_read_user_str(r->s2, STR_LEN, p) == STR_LEN)
+    if (p && beefine_user_str_cut(bpf_probe_read_user_str(r->s2, STR_LEN, p), STR_LEN, p))
         r->trunc |= T_S2;
 }
 
@@ -115,13 +116,15 @@ TRACEPOINT_PROBE(syscalls, sys_enter_mount)
     read_s1(r, args->dev_name);
     read_s2(r, args->dir_name);
     if (args->type)
-        bpf_probe_read_user_str(r->fstype, FSTYPE_LEN, args->type);
+        if (beefine_user_str_cut(bpf_probe_read_user_str(r->fstype, FSTYPE_LEN, args->type), FSTYPE_LEN,
+                                 args->type))
+            r->trunc |= T_FSTYPE;
     if (args->data) {
         /* a string for most filesystems (overlay, tmpfs, proc...): copied up to its NUL */
         int n = bpf_probe_read_user_str(r->data, DATA_LEN, args->data);
         if (n > 0) {
             r->data_len = n;
-            if (n == DATA_LEN)
+            if (beefine_user_str_cut(n, DATA_LEN, args->data))
                 r->trunc |= T_DATA;
         }
     }

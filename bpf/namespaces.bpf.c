@@ -130,7 +130,8 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sethostname)
     beefine_fill_hdr(&r.h, K_SETHOSTNAME);
     int len = (int)args->len;
     r.len = len;
-    /* the name is not NUL-terminated: copy `len` bytes, at most 64 (what the kernel accepts) */
+    /* the name is not NUL-terminated: copy `len` bytes, at most 64 (what the kernel accepts; a longer
+     * one fails with EINVAL and is shown cut, marked so by namespaces.py from `len`) */
     if (len > 0 && args->name) {
         u32 n = len > 64 ? 64 : (u32)len;
         /* 1..64 in a form the verifier can bound: ((n - 1) & 63) + 1 */

@@ -22,7 +22,8 @@ struct sec_rec {
     u64 a1;          /* seccomp: flags; prctl: arg2 */
     u64 a2;          /* prctl: arg3 */
     u32 filter_len;  /* seccomp/prctl filter mode: struct sock_fprog.len (0 when unknown) */
-    u32 cap_version; /* capset: cap_user_header_t.version */
+    u32 cap_version; /* capset: cap_user_header_t.version; prctl(PR_SET_NAME): 1 when the name asked for
+                      * was longer than 15 bytes (the kernel keeps 15 too: `name` is what it set) */
     s32 cap_pid;     /* capset: cap_user_header_t.pid */
     u32 cap_n;       /* capset: how many __user_cap_data_struct were read (1 or 2) */
     u32 caps[6];     /* capset: {effective, permitted, inheritable} x cap_n, low 32 bits first */
@@ -90,8 +91,11 @@ TRACEPOINT_PROBE(syscalls, sys_enter_prctl)
     r.a0 = (u32)args->option;
     r.a1 = args->arg2;
     r.a2 = args->arg3;
-    if (r.a0 == PR_SET_NAME && args->arg2)
-        bpf_probe_read_user_str(r.name, sizeof(r.name), (const char *)args->arg2);
+    if (r.a0 == PR_SET_NAME && args->arg2) {
+        const char *asked = (const char *)args->arg2;
+        r.cap_version = beefine_user_str_cut(bpf_probe_read_user_str(r.name, sizeof(r.name), asked),
+                                             sizeof(r.name), asked);
+    }
     else if (r.a0 == PR_SET_SECCOMP && args->arg2 == SECCOMP_MODE_FILTER)
         r.filter_len = fprog_len((const void *)args->arg3);
     return park(&r);

@@ -8,7 +8,8 @@
  * (connect(): CLOSE -> SYN_SENT, listen(): CLOSE -> LISTEN), keyed by the socket's address, and later
  * transitions of that socket are reported for that owner. A listener's owner also owns the
  * connections it accepts (matched by family and local port: a listener on the same port in another
- * network namespace is not told apart). Transitions of sockets with no known owner are dropped when a
+ * network namespace is not told apart). Listeners that existed before the probe started are seeded
+ * into `listeners` from the socket table by tcp.py. Transitions of sockets with no known owner are dropped when a
  * filter is set, and reported with pid 0 host-wide. Tracepoints only; see common.h. */
 #include "common.h"
 
@@ -96,9 +97,12 @@ TRACEPOINT_PROBE(sock, inet_sock_set_state)
 #endif
     }
 
+    /* LISTEN -> SYN_RECV is not the listener changing state: it is a new child socket, cloned from
+     * the listener (so its old state reads LISTEN), completing a handshake. Only LISTEN -> CLOSE is
+     * the listener itself going away. */
     if (newstate == TCP_LISTEN)
         listeners.update(&lkey, &own);
-    else if (oldstate == TCP_LISTEN)
+    else if (oldstate == TCP_LISTEN && newstate == TCP_CLOSE)
         listeners.delete(&lkey);
     if (newstate == TCP_CLOSE)
         socks.delete(&sk);

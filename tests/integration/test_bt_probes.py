@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -259,3 +262,84 @@ def test_pid_namespace_filter_keeps_only_that_namespace() -> None:
     assert [e.pid for e in unshares] == [inner], "only the unshare inside the namespace"
     assert unshares[0].args["flags"] == "CLONE_NEWUTS"
     assert host.pid not in {e.pid for e in got}
+
+
+def test_cgroups_long_paths_whole_or_marked_cut() -> None:
+    """bt-cgroups with real cgroups: a 72-character path (as long as Docker's "/docker/<64 hex>", which
+    bpftrace's default 64-byte str() cut silently) comes whole; a 260-character one comes as its first
+    127 bytes with "…" and truncated: true."""
+    base = "/sys/fs/cgroup/pids"
+    if not os.path.isdir(base):
+        base = "/sys/fs/cgroup"  # cgroup v2
+    top = f"beefine-bt-long-{os.getpid()}"
+    rel72 = "/" + top + "/" + "d" * (72 - len(top) - 2)
+    mid = rel72 + "/" + "e" * 40  # 113 characters: under what str() holds
+    rel260 = mid + "/" + "f" * (260 - len(mid) - 1)
+    assert (len(rel72), len(rel260)) == (72, 260)
+    rels = [f"/{top}", rel72, mid, rel260]
+    try:
+        _pid, evs = run_child(
+            bt_cgroups,
+            f"""
+            dirs = [{base!r} + rel for rel in {rels!r}]
+            for d in dirs:
+                os.mkdir(d)
+            for d in reversed(dirs):
+                os.rmdir(d)
+            """,
+        )
+    finally:
+        for rel in reversed(rels):
+            with contextlib.suppress(OSError):
+                os.rmdir(base + rel)
+    made = [e for e in evs if e.kind == "cgroup_mkdir"]
+    assert [e.args["path"] for e in made] == [*rels[:3], rel260[:127] + "…"]
+    assert made[-1].args["truncated"] is True and not [e for e in made[:3] if "truncated" in e.args]
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_bt_sockets_leaves_beefine_out_unless_asked(include_self: bool, tmp_path: Any) -> None:
+    """Host-wide bt-sockets: a child's bind() of a unix socket is seen; the same call from this process
+    (Beefine itself) is left out in the kernel unless include_self."""
+    from beefine_tui.events.bus import Bus
+
+    mine, theirs = str(tmp_path / "mine.sock"), str(tmp_path / "theirs.sock")
+    child_code = f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind({theirs!r})\ns.close()\n"
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = bt_sockets.make_runner(ProbeOptions(include_self=include_self))
+    runner.start(bus.publish)
+    try:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.bind(mine)
+        subprocess.run([sys.executable, "-c", child_code], check=True, timeout=30)
+        events: list[Event] = []
+        end = time.monotonic() + 20
+        while time.monotonic() < end and not any(e.args.get("path") == theirs for e in events):
+            events.extend(sub.get(0.1))
+    finally:
+        runner.stop()
+    events += sub.get(0.3)
+    binds = {e.args.get("path"): e.pid for e in events if e.kind == "bind" and str(tmp_path) in str(e.args)}
+    want = {theirs} | ({mine} if include_self else set())
+    assert set(binds) == want, binds
+    if include_self:
+        assert binds[mine] == os.getpid()
+
+
+def test_namespaces_hostname_of_64_bytes_is_marked_cut() -> None:
+    """bt-namespaces with sethostname of 64 bytes (the kernel's most; uname reads it back whole) and of
+    20: bpftrace's str() keeps 63 bytes, so the first comes with "…" and truncated: true."""
+    long64, short = "l" * 64, "beefine-short-name"
+    _pid, evs = run_child(
+        bt_namespaces,
+        f"""
+        assert libc.unshare(0x04000000) == 0
+        assert libc.sethostname({long64.encode()!r}, 64) == 0
+        assert os.uname().nodename == {long64!r}
+        assert libc.sethostname({short.encode()!r}, {len(short)}) == 0
+        """,
+    )
+    names = [e.args for e in evs if e.kind == "sethostname"]
+    assert [a["name"] for a in names] == [long64[:63] + "…", short], names
+    assert names[0]["truncated"] is True and "truncated" not in names[1]

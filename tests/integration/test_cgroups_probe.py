@@ -92,3 +92,31 @@ print(pid)
     assert mk.pid == at.pid == rm.pid != gc  # the child did the work; the grandchild was moved
     assert "container_id" not in mk.args
     assert mk.text == f"mkdir cgroup {controllers}:{path}"
+
+
+def test_a_300_character_cgroup_path_is_marked_cut(test_cgroup: tuple[Path, str]) -> None:
+    """Nested cgroups whose deepest path (from the hierarchy's root) is 300 characters: its mkdir and
+    rmdir carry the first 255 bytes, "…" and truncated: true; the shallower ones come whole."""
+    d, _controllers = test_cgroup
+    parts = [d.name, "c" * 90, "c" * 90]
+    deep_rel = "/" + "/".join(parts)
+    parts.append("z" * (300 - len(deep_rel) - 1))
+    rels = ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+    assert len(rels[-1]) == 300
+    code = f"""
+import os
+dirs = [os.path.join({str(d.parent)!r}, rel.lstrip("/")) for rel in {rels!r}]
+for x in dirs:
+    os.mkdir(x)
+for x in reversed(dirs):
+    os.rmdir(x)
+"""
+    events, _ = run_traced(
+        cgroups, code, lambda evs: sum(1 for e in evs if e.kind == "cgroup_rmdir") >= len(rels)
+    )
+    made = [e for e in events if e.kind == "cgroup_mkdir"]
+    assert [e.args["path"] for e in made] == [*rels[:-1], rels[-1][:255] + "…"]
+    assert made[-1].args["truncated"] is True
+    assert not [e for e in made[:-1] if "truncated" in e.args]
+    removed = [e for e in events if e.kind == "cgroup_rmdir"]
+    assert removed[0].args["path"] == rels[-1][:255] + "…" and removed[0].args["truncated"] is True

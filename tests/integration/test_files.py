@@ -405,3 +405,134 @@ def test_positional_and_vectored_reads_fold_into_one_read_per_fd() -> None:
     assert not [e for e in events if e.kind == "write"]
     leaked = [e for e in events if out in str(e.args)]
     assert not leaked, f"events from outside the prefix: {leaked}"
+
+
+OPENER = (
+    "import sys\nfor line in sys.stdin:\n    open(line.strip(), 'w').close()\n    print('ok', flush=True)\n"
+)
+
+
+def _open_in(child: subprocess.Popen[str], path: str) -> None:
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(path + "\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "ok"
+
+
+@pytest.mark.parametrize("include_self", [False, True])
+def test_beefine_itself_is_left_out_unless_asked(include_self: bool) -> None:
+    """Host-wide, with a path prefix: a child process's open is seen; this process's own open (Beefine
+    itself) and a helper registered as ours (as bpftrace children are) are not, unless include_self.
+    A helper reaped (removed) is visible again. What each process opened is known here exactly."""
+    from beefine_tui.probes import own_pids
+
+    inside = tempfile.mkdtemp(prefix="beefine-self-")
+    child = subprocess.Popen(
+        [sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    helper = subprocess.Popen(
+        [sys.executable, "-c", OPENER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    own_pids.add_child(helper.pid)
+    bus = Bus()
+    sub = bus.subscribe("test")
+    path = {k: os.path.join(inside, k) for k in ("self", "child", "helper", "helper-reaped", "end")}
+    try:
+        with files.make_runner(ProbeOptions(path_prefix=inside + "/", include_self=include_self)) as runner:
+            runner.start(bus.publish)
+            with open(path["self"], "w"):
+                pass
+            _open_in(child, path["child"])
+            _open_in(helper, path["helper"])
+            own_pids.remove_child(helper.pid)
+            _open_in(helper, path["helper-reaped"])
+            _open_in(child, path["end"])
+
+            def done(evs: Sequence[Event]) -> bool:
+                return any(e.kind == "open" and e.args["path"] == path["end"] for e in evs)
+
+            events = collect_until(sub, done, COLLECT_S)
+        events += sub.get(0.3)
+    finally:
+        own_pids.remove_child(helper.pid)
+        for p in (child, helper):
+            if p.stdin is not None:
+                p.stdin.close()
+            p.wait(10)
+        shutil.rmtree(inside, ignore_errors=True)
+    opened = {(e.pid, e.args["path"]) for e in events if e.kind == "open"}
+    want = {(child.pid, path["child"]), (helper.pid, path["helper-reaped"]), (child.pid, path["end"])}
+    if include_self:
+        want |= {(os.getpid(), path["self"]), (helper.pid, path["helper"])}
+    assert opened == want, sorted(opened)
+
+
+def _long_path(root: str, length: int) -> str:
+    """A path of exactly `length` characters under `root`, its directories made (names < 255)."""
+    path = root
+    while length - len(path) > 101:
+        path = os.path.join(path, "d" * 99)
+    os.makedirs(path, exist_ok=True)
+    return os.path.join(path, "f" * (length - len(path) - 1))
+
+
+def test_a_300_character_path_is_marked_cut() -> None:
+    """A real 300-character path opened, written and read: the open and the I/O on its fd carry the
+    first 255 bytes, the "…" marker and truncated: true; a path of exactly 255 characters (as long as
+    the buffer holds) comes whole, unmarked. Compared with the paths this process actually opened."""
+    inside = tempfile.mkdtemp(prefix="beefine-long-")
+    long300, long255 = _long_path(inside, 300), _long_path(os.path.join(inside, "b"), 255)
+    assert (len(long300), len(long255)) == (300, 255)
+    bus = Bus()
+    sub = bus.subscribe("test")
+    try:
+        opts = ProbeOptions(target=Target(pids=frozenset({os.getpid()})), path_prefix=inside + "/")
+        with files.make_runner(opts) as runner:
+            runner.start(bus.publish)
+            for p in (long300, long255):
+                with open(p, "wb") as f:
+                    f.write(b"x" * 10)
+
+            def done(evs: Sequence[Event]) -> bool:
+                return sum(1 for e in evs if e.kind == "write" and e.args.get("closed")) >= 2
+
+            events = collect_until(sub, done, COLLECT_S)
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+    opens = {e.args["path"]: e for e in events if e.kind == "open"}
+    cut = long300[:255] + "…"
+    assert set(opens) == {cut, long255}, sorted(opens)
+    assert opens[cut].args["truncated"] is True and opens[cut].args["ret"] >= 0
+    assert "truncated" not in opens[long255].args
+    writes = {e.args["path"]: e for e in events if e.kind == "write"}
+    assert writes[cut].args["truncated"] is True and writes[cut].args["bytes"] == 10
+    assert "truncated" not in writes[long255].args and writes[long255].args["bytes"] == 10
+
+
+def test_a_long_xattr_name_is_marked_cut() -> None:
+    """setxattr with a 100-byte name (the kernel keeps it whole: listxattr reads it back) shows its first
+    63 bytes with "…" and truncated: true; a 63-byte name comes whole."""
+    inside = tempfile.mkdtemp(prefix="beefine-xattr-")
+    long100, exact63 = "user." + "n" * 95, "user." + "m" * 58
+    code = f"""
+import os, sys
+p = os.path.join(sys.argv[1], "f")
+open(p, "w").close()
+for name in ({long100!r}, {exact63!r}):
+    os.setxattr(p, name, b"v")
+print(" ".join(sorted(os.listxattr(p))))
+"""
+    try:
+        events, out = run_traced(
+            files,
+            code,
+            lambda evs: sum(1 for e in evs if e.kind == "setxattr") >= 2,
+            argv=(inside,),
+            path_prefix=inside + "/",
+        )
+    finally:
+        shutil.rmtree(inside, ignore_errors=True)
+    assert sorted(out.split()) == sorted([long100, exact63])  # the kernel's account: whole names
+    cut, whole = [e for e in events if e.kind == "setxattr"]
+    assert cut.args["name"] == long100[:63] + "…" and cut.args["truncated"] is True
+    assert whole.args["name"] == exact63 and "truncated" not in whole.args

@@ -156,3 +156,33 @@ t = check(S(428, -100, {str(a).encode()!r}, 1 | 0o2000000), "open_tree")
     assert move.args["from_path"] == "" and move.args["to_path"] == str(a)
     assert move.args["flags"] == "MOVE_MOUNT_F_EMPTY_PATH" and move.args["ret"] == 0
     assert tree.args["path"] == str(a) and tree.args["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"
+
+
+def test_a_300_character_source_is_marked_cut(tmpdirs: tuple[Path, Path]) -> None:
+    """A real tmpfs mount whose source is 300 characters (and one of exactly 255, what the buffer
+    holds): the kernel's own account (/proc/self/mountinfo) has the whole source; the probe gives its
+    first 255 bytes with "…" and truncated: true for the first, the whole one unmarked for the second."""
+    a, b = tmpdirs
+    tag = uuid.uuid4().hex[:8]
+    long300, long255 = (tag + "s" * (n - len(tag)) for n in (300, 255))
+    code = (
+        PRELUDE
+        + f"""
+for src, where in (({long300.encode()!r}, {str(a).encode()!r}), ({long255.encode()!r}, {str(b).encode()!r})):
+    check(libc.mount(src, where, b"tmpfs", 0, b"size=1m"), "tmpfs")
+with open("/proc/self/mountinfo") as f:
+    for line in f:
+        fields = line.split()
+        if fields[4] in ({str(a)!r}, {str(b)!r}):
+            print(fields[4], fields[fields.index("-") + 2])
+"""
+    )
+    events, out = run_traced(
+        mounts, code, lambda evs: sum(1 for e in evs if tag in str(e.args.get("source"))) >= 2
+    )
+    kernel = dict(line.split() for line in out.splitlines())
+    assert kernel == {str(a): long300, str(b): long255}  # the kernel kept the whole source
+    got = {e.args["target"]: e for e in events if e.kind == "mount" and tag in e.args["source"]}
+    assert got[str(a)].args["source"] == kernel[str(a)][:255] + "…"
+    assert got[str(a)].args["truncated"] is True
+    assert got[str(b)].args["source"] == kernel[str(b)] and "truncated" not in got[str(b)].args

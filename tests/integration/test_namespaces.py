@@ -204,3 +204,27 @@ def test_pid_namespace_filter() -> None:
     assert names == [name], names
     assert not [e for e in events if e.kind == "unshare"], "the unshare calls were made outside the namespace"
     assert not [i for i in ids if prog_exists(i)]
+
+
+def test_a_hostname_too_long_is_marked_cut() -> None:
+    """sethostname with 70 bytes: the kernel refuses it (EINVAL) and the probe, which copies at most
+    64, shows those with "…" and truncated: true; one of exactly 64 bytes is set (uname agrees) and
+    comes whole."""
+    long70, exact64 = "h" * 70, "x" * 64
+    code = (
+        PRELUDE
+        + f"""
+check(libc.unshare(0x04000000), "unshare(CLONE_NEWUTS)")
+assert libc.sethostname({long70.encode()!r}, 70) == -1 and ctypes.get_errno() == 22
+check(libc.sethostname({exact64.encode()!r}, 64), "sethostname")
+print(os.uname().nodename)
+"""
+    )
+    events, out = run_traced(
+        namespaces, code, lambda evs: sum(1 for e in evs if e.kind == "sethostname") >= 2
+    )
+    assert out.strip() == exact64
+    refused, accepted = [e for e in events if e.kind == "sethostname"]
+    assert refused.args["name"] == long70[:64] + "…" and refused.args["truncated"] is True
+    assert refused.args["error"] == "EINVAL" and refused.args["len"] == 70
+    assert accepted.args == {"name": exact64, "len": 64, "ret": 0}

@@ -115,7 +115,7 @@ def test_duration_and_record() -> None:
         header, events = read_recording(rec)
         assert header.probes == ["exec"]
         evs = list(events)
-        assert [e.args["state"] for e in evs if e.kind == "status"] == ["running", "stopped"]
+        assert [e.args["state"] for e in evs if e.kind == "status"] == ["running", "note", "stopped"]
 
 
 def test_not_root_is_refused_before_anything() -> None:

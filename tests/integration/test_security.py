@@ -83,3 +83,23 @@ def test_prctl_capset_seccomp() -> None:
     # comm changes with PR_SET_NAME: the events after it carry the new name
     assert nnp.comm.startswith("python") and filt.comm == "beefine-sec"
     assert len({e.pid for e in events}) == 1
+
+
+def test_a_long_process_name_is_marked_cut() -> None:
+    """prctl(PR_SET_NAME) with a 20-byte name: the kernel keeps 15 bytes (its comm, read back from
+    /proc); the probe shows those 15 with "…" and truncated: true. A 15-byte name comes whole."""
+    code = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+for name in (b"beefine-long-name-20", b"beefine-exact15"):
+    assert libc.prctl(15, name, 0, 0, 0) == 0
+    print(open("/proc/thread-self/comm").read().strip())
+"""
+    events, out = run_traced(
+        security, code, lambda evs: sum(1 for e in evs if e.args.get("option") == "PR_SET_NAME") >= 2
+    )
+    kernel = out.split()
+    assert kernel == ["beefine-long-name-20"[:15], "beefine-exact15"]
+    names = [e for e in events if e.args.get("option") == "PR_SET_NAME"]
+    assert names[0].args["name"] == kernel[0] + "…" and names[0].args["truncated"] is True
+    assert names[1].args["name"] == kernel[1] and "truncated" not in names[1].args

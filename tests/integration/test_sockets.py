@@ -18,7 +18,7 @@ import pytest
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.probes import sockets
-from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.base import PAIRED_CALLS_NOTE, ProbeOptions, Target
 from tests.integration.probe_harness import GATE, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -176,3 +176,66 @@ for _ in range({n}):
     assert not other, other[:3]
     assert received + lost == n, (received, lost)
     assert received > 0
+
+
+def test_call_in_progress_at_start_is_explained() -> None:
+    """A server already blocked in accept() when the probe starts: that accept has no enter record and
+    is not reported, so the probe reports one accept fewer than the server made; the probe's first
+    words (a status note, before any event) say so."""
+    port = free_port()
+    code = f"""
+import socket, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", {port}))
+srv.listen(4)
+print("listening", flush=True)
+n = 0
+for _ in range(2):
+    c, _ = srv.accept()
+    n += 1
+    c.close()
+print(n, flush=True)
+"""
+    child = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    try:
+        assert child.stdout.readline().strip() == "listening"
+        wait_blocked_in_accept(child.pid)  # the first accept() is in progress before tracing starts
+        bus = Bus()
+        sub = bus.subscribe("test")
+        with sockets.make_runner(ProbeOptions(target=Target(lineage_root=child.pid))) as runner:
+            runner.start(bus.publish)
+            for _ in range(2):
+                socket.create_connection(("127.0.0.1", port), timeout=10).close()
+            made = int(child.stdout.readline())
+            child.wait(30)
+            events: list[Event] = []
+            end = time.monotonic() + 20
+            while time.monotonic() < end and not any(e.kind == "accept" for e in events):
+                events.extend(sub.get(0.1))
+        events += sub.get(0.3)
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    assert made == 2
+    accepts = [e for e in events if e.kind == "accept" and e.pid == child.pid]
+    assert len(accepts) == made - 1, accepts
+    notes = [e for e in events if e.kind == "status" and e.args["state"] == "note"]
+    assert [e.args["note"] for e in notes] == [PAIRED_CALLS_NOTE]
+    assert events.index(notes[0]) < events.index(accepts[0])
+
+
+def wait_blocked_in_accept(pid: int) -> None:
+    """Until the process sleeps inside accept (its syscall number, from /proc/<pid>/syscall)."""
+    accept_nrs = {"43", "288"}  # x86-64 accept, accept4
+    end = time.monotonic() + 10
+    while time.monotonic() < end:
+        with open(f"/proc/{pid}/syscall") as f:
+            if f.read().split(" ", 1)[0] in accept_nrs:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the server never blocked in accept()")

@@ -394,3 +394,38 @@ async def test_a_view_that_fails_to_build_shows_its_real_error(
         text = str(view.render())
         assert "could not open: ImportError: No module named 'bcc'" in text
         assert "not available yet" not in text.lower()
+
+
+async def test_trace_syscalls_can_include_beefine_itself(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Trace syscalls leaves Beefine out by default; its "include Beefine" box turns include_self on."""
+    from textual.widgets import Checkbox, SelectionList
+
+    from beefine_tui.probes import catalog
+    from beefine_tui.probes.base import Availability
+
+    class Ready:
+        def available(self) -> Availability:
+            return Availability(True)
+
+    monkeypatch.setattr(catalog, "get", lambda name: Ready())
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.shell.query("#tabs")))
+        for include in (False, True):
+            app.shell.open_view("trace-syscalls")
+            await wait_until(pilot, lambda: bool(app.shell.query("#include-self")))
+            view = app.shell.query(ProbeView).last()
+            view.query_one("#probe-choice", SelectionList).select("files")
+            view.query_one("#include-self", Checkbox).value = include
+            ctx = app.ctx
+            assert isinstance(ctx, FakeContext)
+            n = len(ctx.started_with) + 1
+            view.start()
+            await wait_until(pilot, lambda: len(ctx.started_with) >= n)  # noqa: B023
+            names, options = ctx.started_with[-1]
+            assert names == ("files",) and options.include_self is include
+            view.stop_view()
+            await pilot.press("q")
+            await pilot.pause()

@@ -260,3 +260,17 @@ async def test_clear_and_status_events_and_the_bound() -> None:
         log.show_status = False
         log.add_events([status_event("replay", "replaying", ts=BASE_TS), *numbered(2)])
         assert names(log.lines()) == ["ev000000", "ev000001"]
+
+
+async def test_a_probe_note_is_shown_in_the_log() -> None:
+    """The note a probe gives at start (calls already in progress are not reported) reaches the view."""
+    from beefine_tui.events.model import note_event
+    from beefine_tui.probes.base import PAIRED_CALLS_NOTE
+
+    app = LogApp(max_lines=50)
+    async with app.run_test(size=(160, 20)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events([note_event("sockets", PAIRED_CALLS_NOTE, ts=BASE_TS), *numbered(1)])
+        await pilot.pause()
+        assert any(PAIRED_CALLS_NOTE in row for row in log.lines())
+        assert any("call already in progress" in row for row in painted(log.log_widget))

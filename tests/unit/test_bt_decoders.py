@@ -104,3 +104,15 @@ def test_catalog_and_render_without_root() -> None:
         # every kind the spec promises is printed by the script
         for kind in spec.kinds:
             assert f'printf("{kind}\\t' in text, (spec.name, kind)
+
+
+def test_cgroups_path_as_long_as_str_allows_is_marked_cut() -> None:
+    from beefine_tui.probes.bpftrace_runner import BUILTIN_STRLEN
+
+    full = "/" + "p" * (BUILTIN_STRLEN - 2)  # what str() returns of a longer path
+    ev = bt_cgroups.decode(f"cgroup_mkdir\t1\t2\t2\t1\tmkdir\t8\t1\t152\t{full}")
+    assert ev is not None and ev.args["path"] == full + "…" and ev.args["truncated"] is True
+    ev = bt_cgroups.decode(f"cgroup_attach\t1\t2\t2\t1\tsh\t8\t1\t152\t7\tsh\t{full}")
+    assert ev is not None and ev.args["path"] == full + "…" and ev.args["truncated"] is True
+    ev = bt_cgroups.decode("cgroup_mkdir\t1\t2\t2\t1\tmkdir\t8\t1\t152\t/docker/" + "a" * 64)
+    assert ev is not None and "truncated" not in ev.args

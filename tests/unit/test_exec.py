@@ -73,8 +73,8 @@ def test_exit_with_code_and_duration() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.kind == "exit"
-    assert ev.args == {"code": 3, "signal": None, "duration_ns": 1_000_000}
-    assert ev.text.startswith("exit 3")
+    assert ev.args == {"code": 3, "signal": None, "duration_ns": 1_000_000, "status": "exited 3"}
+    assert ev.text == "exited 3 after 1.0 ms"
 
 
 def test_exit_by_signal() -> None:
@@ -84,6 +84,7 @@ def test_exit_by_signal() -> None:
     assert ev.args["code"] is None
     assert ev.args["signal"] == 9
     assert ev.args["signal_name"] == "SIGKILL"
+    assert ev.args["status"] == ev.text == "killed by SIGKILL"
     assert ev.args["duration_ns"] is None
 
 
@@ -92,6 +93,7 @@ def test_exit_unknown_status() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.args["code"] is None and ev.args["signal"] is None
+    assert ev.args["status"] == "exit status unknown"
 
 
 def test_unknown_kind_is_ignored() -> None:
@@ -110,3 +112,12 @@ def test_render_has_filters_and_common_h() -> None:
 def test_spec() -> None:
     assert ex.SPEC.name == "exec" and ex.SPEC.engine == "bcc"
     assert set(ex.SPEC.kinds) == {"exec", "exit"}
+
+
+def test_cut_filename_is_marked() -> None:
+    long = b"/" + b"d" * 254  # 255 bytes + NUL: all that fits
+    ev = ex.decode(exec_rec([b"x"], truncated=ex.TRUNC_FILENAME, filename=long), ctx())
+    assert ev is not None
+    assert ev.args["filename"] == long.decode() + "…" and ev.args["truncated"] is True
+    ev = ex.decode(exec_rec([b"x"], filename=long), ctx())  # exactly 255 bytes: whole
+    assert ev is not None and ev.args["filename"] == long.decode() and "truncated" not in ev.args

@@ -134,6 +134,7 @@ def path_rec(
     xvalue: bytes = b"",
     vsize: int = 0,
     plen: int | None = None,
+    plen2: int | None = None,
 ) -> bytes:
     """A record as the kernel side sends it: path2 only up to its NUL."""
     op = next(o for (_k, sc), o in OP.items() if sc == syscall)
@@ -141,7 +142,7 @@ def path_rec(
     p2 = path2.encode() + b"\0" if path2 else b""
     head = files.PATH_REC.pack(
         7, files.PATH_KIND, 10, 11, 0, b"untar", ret, op, flags, mode, dev, dfd, dfd2, uid, gid, vsize,
-        len(p1) + 1 if plen is None else plen, len(p2), xname, xvalue, p1,
+        len(p1) + 1 if plen is None else plen, len(p2) if plen2 is None else plen2, xname, xvalue, p1,
     )  # fmt: skip
     return head + p2
 
@@ -305,10 +306,13 @@ def test_chmod_and_chown() -> None:
 
 def test_truncated_paths_end_with_an_ellipsis() -> None:
     long = "/" + "a" * 254  # what bpf_probe_read_user_str leaves of a longer path: 255 bytes + NUL
+    ev = decode_path(path_rec("mkdirat", long, plen=256 | files.PLEN_CUT))
+    assert ev.args["path"] == long + "…" and ev.args["truncated"] is True
+    ev = decode_path(path_rec("symlinkat", "/l/x", path2=long, plen2=256 | files.PLEN_CUT))
+    assert ev.args["target"] == long + "…" and ev.args["truncated"] is True
+    # exactly 255 bytes filled the buffer too, but the kernel side found its end: whole, no marker
     ev = decode_path(path_rec("mkdirat", long, plen=256))
-    assert ev.args["path"] == long + "…"
-    ev = decode_path(path_rec("symlinkat", "/l/x", path2=long))
-    assert ev.args["target"] == long + "…"
+    assert ev.args["path"] == long and "truncated" not in ev.args
 
 
 def test_unknown_op_is_dropped() -> None:

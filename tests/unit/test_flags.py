@@ -494,3 +494,13 @@ def test_cstr() -> None:
     assert F.cstr(b"abcd") == "abcd…"
     assert F.cstr(b"ab\xffc\0") == "ab\ufffdc"
     assert F.cstr(b"abc\0", truncated=True) == "abc…"
+
+
+def test_exit_status_in_words() -> None:
+    from beefine_tui.probes.flags import exit_status_text
+
+    assert exit_status_text(0, None) == "exited 0"
+    assert exit_status_text(3, None) == "exited 3"
+    assert exit_status_text(None, 15) == "killed by SIGTERM"
+    assert exit_status_text(None, 11) == "killed by SIGSEGV"
+    assert exit_status_text(None, None) == "exit status unknown"

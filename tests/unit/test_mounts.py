@@ -106,7 +106,15 @@ def test_mount_bind_rec_failed_and_truncated() -> None:
 def test_mount_data_truncated() -> None:
     raw = rec(1, fstype=b"overlay", data=b"lowerdir=/a", trunc=mounts.T_DATA)
     ev = mounts.decode(raw, ctx())
-    assert ev is not None and ev.args["data"] == "lowerdir=/a…"
+    assert ev is not None and ev.args["data"] == "lowerdir=/a…" and ev.args["truncated"] is True
+
+
+def test_mount_fstype_truncated() -> None:
+    raw = rec(1, fstype=b"f" * 31, s1=b"src", s2=b"/mnt", trunc=mounts.T_FSTYPE)
+    ev = mounts.decode(raw, ctx())
+    assert ev is not None and ev.args["fstype"] == "f" * 31 + "…" and ev.args["truncated"] is True
+    ev = mounts.decode(rec(1, fstype=b"tmpfs", s1=b"src", s2=b"/mnt"), ctx())
+    assert ev is not None and "truncated" not in ev.args
 
 
 def test_umount_pivot_root() -> None:

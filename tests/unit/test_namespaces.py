@@ -98,7 +98,8 @@ def test_sethostname_uses_len_not_nul() -> None:
     assert ev is not None and ev.kind == "sethostname"
     assert ev.args == {"name": "0123456789ab", "len": 12, "ret": 0}
     ev = ns.decode(rec(5, length=100, name=b"h" * 72, ret=-22), ctx())
-    assert ev is not None and ev.args["name"] == "h" * 64 and ev.args["error"] == "EINVAL"
+    assert ev is not None and ev.args["name"] == "h" * 64 + "…" and ev.args["error"] == "EINVAL"
+    assert ev.args["truncated"] is True
 
 
 def test_unknown_kind() -> None:

@@ -107,3 +107,32 @@ def test_session_rejects_unknown_names_before_starting() -> None:
     s.stop()  # never started: harmless, idempotent
     s.stop()
     assert not s.running
+
+
+def test_beefine_itself_is_left_out_unless_include_self(capsys: pytest.CaptureFixture[str]) -> None:
+    """By default the programs skip Beefine's own tgids in the kernel; --include-self drops the filter."""
+    assert main(["probe", "run", "files", "--ebpf"]) == 0
+    out = capsys.readouterr().out
+    assert "-DEXCLUDE_SELF=1" in out and "BPF_HASH(excluded" in out
+    assert main(["probe", "run", "files", "--ebpf", "--include-self"]) == 0
+    assert "-DEXCLUDE_SELF=1" not in capsys.readouterr().out
+
+
+def test_own_pids_tracks_helpers() -> None:
+    import os
+
+    from beefine_tui.probes import own_pids
+
+    seen: list[tuple[int, bool]] = []
+    unsubscribe = own_pids.subscribe(lambda pid, added: seen.append((pid, added)))
+    try:
+        own_pids.add_child(4_000_001)
+        assert own_pids.current() == {os.getpid(), 4_000_001}
+        own_pids.remove_child(4_000_001)
+        own_pids.remove_child(4_000_001)  # reaped twice: said once
+    finally:
+        unsubscribe()
+    own_pids.add_child(4_000_002)
+    own_pids.remove_child(4_000_002)
+    assert seen == [(4_000_001, True), (4_000_001, False)]
+    assert own_pids.current() == {os.getpid()}

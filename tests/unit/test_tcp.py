@@ -104,3 +104,19 @@ def test_every_listed_tracepoint_has_a_handler() -> None:
     for tp in tcp.SPEC.tracepoints:
         cat, name = tp.split(":")
         assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+
+
+def test_parse_listening_keeps_only_listen_sockets() -> None:
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
+        "   0: 00000000:4771 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 5123 1\n"
+        "   1: 0100007F:8AE2 0100007F:4771 01 00000000:00000000 00:00000000 00000000     0        0 6001 1\n"
+    )
+    assert tcp.parse_listening(table) == {5123: 0x4771}
+    v6 = (
+        "  sl  local_address                         remote_address                        st ...\n"
+        "   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A "
+        "00000000:00000000 00:00000000 00000000     0        0 777 1\n"
+    )
+    assert tcp.parse_listening(v6) == {777: 8080}
+    assert tcp.parse_listening("header only\n") == {}

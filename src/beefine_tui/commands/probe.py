@@ -81,6 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--docker-host", metavar="URL", help="Docker daemon for --container (default: DOCKER_HOST)"
     )
+    run.add_argument(
+        "--include-self",
+        action="store_true",
+        help="also trace beefine-tui itself and its bpftrace helpers (left out by default)",
+    )
     run.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     run.add_argument("--json", action="store_true", help="JSON lines (the recording format)")
     run.add_argument(
@@ -191,6 +196,7 @@ def build_options(args: argparse.Namespace) -> Any:
         interface=args.interface or None,
         sample_every=sample_every,
         ring_pages=ring_pages,
+        include_self=bool(getattr(args, "include_self", False)),
     )
 
 

@@ -15,7 +15,9 @@ SCHEMA_VERSION = 1
 # kind of the event that reports loss; args: {"source": "kernel"|"perf"|"bus"|"parse", "count": N}
 LOST = "lost"
 # kind of the event that reports a probe's own failure or state change; args: {"state": ..., "error": ...}
+# (state "note": something the reader must know to read the figures right, in args["note"])
 STATUS = "status"
+NOTE = "note"
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
@@ -76,4 +78,15 @@ def status_event(probe: str, state: str, error: str = "", ts: int | None = None)
         kind=STATUS,
         args=args,
         text=f"{probe}: {state}" + (f": {error}" if error else ""),
+    )
+
+
+def note_event(probe: str, note: str, ts: int | None = None) -> Event:
+    """A status event that explains a limit of what follows (state "note"), shown in the view's log."""
+    return Event(
+        ts=now_ns() if ts is None else ts,
+        probe=probe,
+        kind=STATUS,
+        args={"state": NOTE, "note": note},
+        text=f"{probe}: {note}",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,21 @@ def import_bcc() -> ModuleType:
         raise ProbeLoadError(f"BCC's Python bindings cannot be imported: {e}", BCC_HINT) from e
     module: ModuleType = bcc  # untyped (no stubs): Any, named here
     return module
+
+
+# Said at start by every probe that reports a syscall by pairing its enter and exit tracepoints: a
+# call that entered before the probe was attached (a server blocked in accept) has no enter record,
+# so its exit is dropped; without this line a count one short would be silent.
+PAIRED_CALLS_NOTE = (
+    "enter/exit pairs begin now: a call already in progress when tracing started is not reported"
+)
+_SYS_ENTER = re.compile(r"\bsys_enter_(\w+)")
+_SYS_EXIT = re.compile(r"\bsys_exit_(\w+)")
+
+
+def pairs_enter_exit(program_text: str) -> bool:
+    """Whether a BPF C or bpftrace program attaches both the enter and the exit of some syscall."""
+    return bool(set(_SYS_ENTER.findall(program_text)) & set(_SYS_EXIT.findall(program_text)))
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,7 @@ class ProbeOptions:
     interface: str | None = None  # XDP: the interface to attach to
     sample_every: int = 0  # XDP header samples: 1 in N packets (0 = probe default)
     ring_pages: int = 1 << 8  # BCC ring buffer size in pages (power of two)
+    include_self: bool = False  # also trace Beefine itself and its helpers (excluded in the kernel)
 
 
 @dataclass(frozen=True)

@@ -39,9 +39,19 @@ from typing import Any
 
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.events.model import Event, lost_event, note_event, status_event
 from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target, import_bcc
+from beefine_tui.probes.base import (
+    PAIRED_CALLS_NOTE,
+    Availability,
+    ProbeOptions,
+    ProbeSpec,
+    Runner,
+    Sink,
+    Target,
+    import_bcc,
+    pairs_enter_exit,
+)
 from beefine_tui.resources import bpf_dir
 
 POLL_TIMEOUT_S = 0.05
@@ -52,6 +62,8 @@ JOIN_TIMEOUT_S = 5.0
 
 # slots of the `lost` array in bpf/common.h
 LOST_SLOTS = 4
+# bpf/common.h: skip the tgids in the `excluded` hash (Beefine itself, probes/own_pids.py)
+EXCLUDE_SELF_FLAG = "-DEXCLUDE_SELF=1"
 
 # BCC's compiler is not thread-safe (iovisor/bcc#4500: concurrent BPF() calls fail with missing
 # headers or crash), and compile errors are captured by redirecting fd 2: one compile at a time per
@@ -144,7 +156,8 @@ class BccProbe:
 
     `cflags(options)` adds to base_cflags; `required` are the tracepoints `available()` checks (default:
     the spec's); `prepare()` runs before each program is built (a cache to refresh); `periodic()` makes
-    the program's housekeeping object, one per program. A module binds them at its top level:
+    the program's housekeeping object, one per program; `setup(options)` gives what seeds its maps
+    after load. A module binds them at its top level:
     `available, program, render, make_runner = PROBE.available, PROBE.program, ...`."""
 
     def __init__(
@@ -156,6 +169,7 @@ class BccProbe:
         required: Sequence[str] | None = None,
         prepare: Callable[[], None] | None = None,
         periodic: Callable[[], Periodic] | None = None,
+        setup: Callable[[ProbeOptions], Setup] | None = None,
     ) -> None:
         self.spec = spec
         self.decode = decode
@@ -163,6 +177,7 @@ class BccProbe:
         self._required = tuple(required) if required is not None else spec.tracepoints
         self._prepare = prepare
         self._periodic = periodic
+        self._setup = setup
 
     def available(self) -> Availability:
         return bcc_availability(self._required)
@@ -177,6 +192,7 @@ class BccProbe:
             cflags=(*base_cflags(options), *extra),
             buffers=(RingBuffer("events", self.decode),),
             periodic=self._periodic() if self._periodic is not None else None,
+            setup=self._setup(options) if self._setup is not None else None,
         )
 
     def render(self, options: ProbeOptions) -> str:
@@ -232,6 +248,8 @@ def base_cflags(options: ProbeOptions) -> list[str]:
     if use_perf_buffers():
         flags.append("-DBEEFINE_PERF=1")
     flags += filter_cflags(options.target)
+    if not options.include_self:
+        flags.append(EXCLUDE_SELF_FLAG)
     flags.append("-Wno-macro-redefined")
     return flags
 
@@ -491,6 +509,10 @@ class BccRunner(Runner):
         self._stopped = False
         self._starting = False
         self.compile_seconds: dict[str, float] = {}
+        # Beefine's own tgids kept out in the kernel; the ones a target names explicitly stay in
+        self._unsubscribe_self: Callable[[], None] | None = None
+        t = options.target
+        self._explicit = set(t.pids) | ({t.lineage_root} if t.lineage_root is not None else set())
 
     @property
     def probes(self) -> tuple[str, ...]:
@@ -546,6 +568,11 @@ class BccRunner(Runner):
         now = time.monotonic_ns()
         sink(
             [status_event(ld.prog.probe, "running", ts=ld.attached_ns or now) for ld in self._loaded]
+            + [
+                note_event(ld.prog.probe, PAIRED_CALLS_NOTE, ts=ld.attached_ns or now)
+                for ld in self._loaded
+                if pairs_enter_exit(ld.prog.text)
+            ]
             + [status_event(p, "failed", str(e.message), ts=now) for p, e in self.errors.items()]
         )
         self._thread = threading.Thread(target=self._run, name="beefine-bcc-poll", daemon=True)
@@ -604,6 +631,8 @@ class BccRunner(Runner):
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
+            if EXCLUDE_SELF_FLAG in prog.cflags:
+                self._exclude_self(bpf)
         except Exception as e:
             for ring, _decode in ld.rings:
                 with contextlib.suppress(Exception):
@@ -626,6 +655,37 @@ class BccRunner(Runner):
         table = bpf[b"tracked"]
         for pid in seeds:
             table[table.Key(pid)] = table.Leaf(1)
+
+    def _exclude_self(self, bpf: Any) -> None:
+        """Fill the program's `excluded` map with our own tgids, and keep it up to date as helpers
+        (bpftrace) are spawned and reaped while this runner lives."""
+        from beefine_tui.probes import own_pids
+
+        table = bpf[b"excluded"]
+        for pid in own_pids.current() - self._explicit:
+            table[table.Key(pid)] = table.Leaf(1)
+
+        def update(pid: int, added: bool) -> None:
+            if pid in self._explicit:
+                return
+            with self._stop_lock:
+                if self._stopped:
+                    return  # maps are being freed
+                with contextlib.suppress(Exception):  # a full map leaves that helper visible
+                    if added:
+                        table[table.Key(pid)] = table.Leaf(1)
+                    else:
+                        del table[table.Key(pid)]
+
+        unsubscribe = own_pids.subscribe(update)
+        previous = self._unsubscribe_self
+
+        def unsubscribe_all() -> None:
+            unsubscribe()
+            if previous is not None:
+                previous()
+
+        self._unsubscribe_self = unsubscribe_all
 
     def _callback(self, ld: _Loaded, decode: Decoder) -> Callable[[Any, Any, int], int]:
         batch = self._batch
@@ -763,6 +823,9 @@ class BccRunner(Runner):
                     self._sink([status_event(ld.prog.probe, "stopped", ts=now) for ld in self._loaded])
 
     def _cleanup(self) -> None:
+        unsubscribe, self._unsubscribe_self = self._unsubscribe_self, None
+        if unsubscribe is not None:
+            unsubscribe()
         for ld in self._loaded:
             for ring, _decode in ld.rings:
                 with contextlib.suppress(Exception):

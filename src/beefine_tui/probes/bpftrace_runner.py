@@ -43,10 +43,20 @@ from typing import Any
 
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.events.model import Event, lost_event, note_event, now_ns, status_event
+from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import Attributor
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner, Sink, Target
-from beefine_tui.probes.flags import ret_args
+from beefine_tui.probes.base import (
+    PAIRED_CALLS_NOTE,
+    Availability,
+    ProbeOptions,
+    ProbeSpec,
+    Runner,
+    Sink,
+    Target,
+    pairs_enter_exit,
+)
+from beefine_tui.probes.flags import TRUNCATED_MARK, ret_args
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.resources import bpftrace_script
 
@@ -61,6 +71,13 @@ DRAIN_QUIET_S = 0.2
 # is dropped when it exits), and are reported as `lost` (source "perf").
 EMITTED_MAP = "@__beefine_emitted"
 BATCH_MAX = 512
+# bpftrace cuts str() at BPFTRACE_STRLEN bytes with the NUL: 64 by default, which silently cut a Docker
+# cgroup path ("/docker/" + 64 hex). bpftrace 0.17 accepts up to 200, but cgroups.bt's attach printf
+# (two strings) then overflows the 512-byte BPF stack; 160 did too, 128 loads (namespaces.bt's
+# sethostname does not even load with 128, so only scripts printing paths ask for it: builtin_runner).
+# A string read back with BUILTIN_STRLEN - 1 bytes may have been cut and is marked so (`cut_string`).
+BUILTIN_STRLEN = 128
+DEFAULT_STRLEN = 64  # bpftrace's own default, what the other built-in scripts run with
 BATCH_INTERVAL_S = 0.05
 POLL_TIMEOUT_S = 0.1
 STDERR_KEEP = 200  # lines of stderr kept for error messages (bounded)
@@ -490,6 +507,7 @@ class BpftraceRunner(Runner):
         target: Target | None = None,
         script_name: str = "script.bt",
         attach_timeout: float = ATTACH_TIMEOUT_S,
+        strlen: int | None = None,
     ) -> None:
         super().__init__()
         self._stop_event.set()  # not running until start()
@@ -500,6 +518,7 @@ class BpftraceRunner(Runner):
         self._attributor = Attributor(target)
         self._script_name = os.path.basename(script_name) or "script.bt"
         self._attach_timeout = attach_timeout
+        self._strlen = strlen  # BPFTRACE_STRLEN for this script (None: bpftrace's default)
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: str | None = None
@@ -563,12 +582,17 @@ class BpftraceRunner(Runner):
                     start_new_session=True,  # its own group: stop() signals all of it
                     preexec_fn=lambda: _child_setup(me),
                     close_fds=True,
-                    env={**os.environ, "BPFTRACE_NO_CPP_DEMANGLE": "1"},
+                    env={
+                        **os.environ,
+                        "BPFTRACE_NO_CPP_DEMANGLE": "1",
+                        **({"BPFTRACE_STRLEN": str(self._strlen)} if self._strlen else {}),
+                    },
                 )
             except OSError as e:
                 self._cleanup_files()
                 self._stop_event.set()
                 raise ProbeLoadError(f"cannot start bpftrace: {e}") from e
+            own_pids.add_child(self._proc.pid)  # BCC probes leave our helper out (include_self)
             self._thread = threading.Thread(target=self._reader, name=f"bpftrace-{self._probe}", daemon=True)
             self._thread.start()
         deadline = time.monotonic() + self._attach_timeout
@@ -580,6 +604,8 @@ class BpftraceRunner(Runner):
             self._ready.wait(0.02)
         if self._ready.is_set():
             self._cleanup_files()  # parsed and attached: the text is no longer needed
+            if pairs_enter_exit(self._script):
+                self._emit([note_event(self._probe, PAIRED_CALLS_NOTE)])
             return
         # failed: collect stderr, tear down, raise a clear error
         if not self._exited.is_set():
@@ -734,6 +760,8 @@ class BpftraceRunner(Runner):
             _signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5.0)
+            if proc.returncode is not None:
+                own_pids.remove_child(proc.pid)  # reaped: the pid may be reused by anyone
         t = self._thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=STOP_GRACE_S + 1.0)
@@ -788,21 +816,45 @@ def run_user_script(
 
 
 # --- built-in scripts: what every bt_<name> module shares -----------------------------------------
+def builtin_params(options: ProbeOptions) -> list[str]:
+    """filter_params, then $6: Beefine's own pid, which the scripts leave out in the kernel (0 with
+    include_self, or when the target names our pid). Helpers (other bpftrace processes) are not known
+    to a script before it starts; BCC probes exclude them through probes/own_pids.py."""
+    t = options.target
+    me = os.getpid()
+    ours = not options.include_self and me not in t.pids and me != t.lineage_root
+    return [*filter_params(t), str(me if ours else 0)]
+
+
 def render_builtin(spec: ProbeSpec, options: ProbeOptions) -> str:
     """The exact text loaded for a built-in script: a comment with the command line, then the file."""
-    text = header_comment(spec.source, filter_params(options.target)) + bpftrace_script(spec.source)
+    text = header_comment(spec.source, builtin_params(options)) + bpftrace_script(spec.source)
     return with_ready_probe(text)
 
 
-def builtin_runner(spec: ProbeSpec, options: ProbeOptions, decode_line: LineDecoder) -> BpftraceRunner:
+def builtin_runner(
+    spec: ProbeSpec, options: ProbeOptions, decode_line: LineDecoder, *, strlen: int | None = None
+) -> BpftraceRunner:
+    """`strlen`: BPFTRACE_STRLEN for scripts that print long strings (paths); a larger one costs BPF
+    stack in every probe of the script, so the others keep bpftrace's default."""
     return BpftraceRunner(
         spec.name,
         render_builtin(spec, options),
-        filter_params(options.target),
+        builtin_params(options),
         decode_line=decode_line,
         target=options.target,
         script_name=spec.source,
+        strlen=strlen,
     )
+
+
+def cut_string(value: str, args: dict[str, Any], strlen: int = BUILTIN_STRLEN) -> str:
+    """A str() field of a built-in script run with BPFTRACE_STRLEN `strlen`: one as long as str() can
+    return may have been cut, so it gets the marker and the event says truncated (events/SCHEMA.md)."""
+    if len(value.encode()) < strlen - 1:
+        return value
+    args["truncated"] = True
+    return value + TRUNCATED_MARK
 
 
 __all__ = [
@@ -810,6 +862,7 @@ __all__ = [
     "OutputDecoder",
     "Record",
     "ScriptError",
+    "builtin_params",
     "builtin_runner",
     "event_from_record",
     "filter_params",

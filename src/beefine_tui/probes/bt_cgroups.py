@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
+    BUILTIN_STRLEN,
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
+    cut_string,
     event_from_record,
     render_builtin,
     split_record,
@@ -52,7 +56,8 @@ def decode(line: str) -> Event | None:
             rec.fields[3],
         )
         # `hierarchy` and `root` are both the hierarchy id the tracepoint calls `root` (SCHEMA.md)
-        args = {"path": path, "hierarchy": root, "root": root, "level": level, "cgroup_id": cgid}
+        args: dict[str, Any] = {"hierarchy": root, "root": root, "level": level, "cgroup_id": cgid}
+        path = args["path"] = cut_string(path, args)
         verb = "made" if rec.kind == "cgroup_mkdir" else "removed"
         return event_from_record(SPEC.name, rec, rec.kind, args, f"cgroup {path} {verb} (hierarchy {root})")
     if head.kind == "cgroup_attach":
@@ -63,13 +68,13 @@ def decode(line: str) -> Event | None:
         root, level, cgid, tpid = to_int(f[0]), to_int(f[1]), to_int(f[2]), to_int(f[3])
         tcomm, path = f[4], f[5]
         args = {
-            "path": path,
             "hierarchy": root,
             "target_pid": tpid,
             "target_comm": tcomm,
             "level": level,
             "cgroup_id": cgid,
         }
+        path = args["path"] = cut_string(path, args)
         return event_from_record(
             SPEC.name, rec, "cgroup_attach", args, f"{tcomm} ({tpid}) moved to {path} (hierarchy {root})"
         )
@@ -85,4 +90,4 @@ def render(options: ProbeOptions) -> str:
 
 
 def make_runner(options: ProbeOptions) -> BpftraceRunner:
-    return builtin_runner(SPEC, options, decode)
+    return builtin_runner(SPEC, options, decode, strlen=BUILTIN_STRLEN)  # cgroup paths are long

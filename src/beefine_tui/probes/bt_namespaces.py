@@ -9,9 +9,11 @@ from beefine_tui.events.model import Event
 from beefine_tui.probes import flags
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
+    DEFAULT_STRLEN,
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
+    cut_string,
     event_from_record,
     render_builtin,
     ret_args,
@@ -112,6 +114,8 @@ def decode(line: str) -> Event | None:
         rec = split_record(line, 3) or rec
         ret, uts, name = to_int(rec.fields[0]), to_int(rec.fields[1]), rec.fields[2]
         args = {"name": name, **ret_args(ret), "uts_ns": uts}
+        # str() holds 63 bytes here: a 64-byte hostname (the kernel's most) comes cut
+        name = args["name"] = cut_string(name, args, DEFAULT_STRLEN)
         return event_from_record(
             SPEC.name, rec, "sethostname", args, f"sethostname({name!r}) = {ret} in uts ns {uts}"
         )

@@ -49,7 +49,7 @@ KIND_NAMES = {K_MKDIR: "cgroup_mkdir", K_ATTACH: "cgroup_attach", K_RMDIR: "cgro
 PATH_LEN = 256
 
 # struct cg_rec (bpf/cgroups.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; u64 id;
-# s32 root, level, target_pid; u32 pad; char target_comm[16]; char path[256]
+# s32 root, level, target_pid; u32 cut; char target_comm[16]; char path[256]
 REC = struct.Struct("<QIIII16sQiiiI16s256s")
 assert REC.size == 336
 
@@ -131,13 +131,13 @@ HIERARCHIES = Hierarchies()
 
 def make_decoder(hierarchies: Hierarchies) -> Decoder:
     def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
-        (ts, kind, pid, tid, _p, comm_b, cg_id, root, level, target_pid, _p2, tcomm_b, path_b) = (
+        (ts, kind, pid, tid, _p, comm_b, cg_id, root, level, target_pid, cut, tcomm_b, path_b) = (
             REC.unpack_from(raw)
         )
         kname = KIND_NAMES.get(kind)
         if kname is None:
             return None
-        path = cstr(path_b)
+        path = cstr(path_b, bool(cut))
         controllers = hierarchies.name(root)
         args: dict[str, Any] = {
             "path": path,
@@ -147,6 +147,8 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
             "id": cg_id,
             "controllers": controllers,
         }
+        if cut:
+            args["truncated"] = True  # the path ends with "…"
         cid = container_id_from_path(path)
         if cid:
             args["container_id"] = cid

@@ -3,7 +3,11 @@
 Exit status: the sched:sched_process_exit tracepoint carries no exit code, so the program remembers
 the code passed to exit_group(2)/exit(2) (syscalls:sys_enter_exit_group / sys_enter_exit) per tgid,
 and the first fatal signal delivered with the default action (signal:signal_deliver, sa_handler ==
-SIG_DFL) for processes that die of a signal. It reports the exit when the last thread goes
+SIG_DFL) for processes that die of a signal. A signal that takes the kernel's group-exit fast path
+(TERM, HUP, INT, USR1, PIPE, ALRM... with no handler) is delivered as SIGKILL; the signal actually sent
+is taken from signal:signal_generate, remembered per target in the sender's context. `status` says it
+in words ("exited 0", "killed by SIGTERM"). Whether a core was dumped is not visible from tracepoints
+alone. It reports the exit when the last thread goes
 (`group_dead` in the tracepoint where the kernel has it, else when the thread-group leader exits).
 Processes that neither called exit nor got a fatal signal in view (e.g. they were already dying when
 tracing started) exit with code and signal null.
@@ -21,7 +25,7 @@ from beefine_tui.probes.bcc_runner import (
     DecodeContext,
     tracepoint_has_field,
 )
-from beefine_tui.probes.flags import errno_name, signal_name
+from beefine_tui.probes.flags import TRUNCATED_MARK, errno_name, exit_status_text, signal_name
 
 SPEC = ProbeSpec(
     name="exec",
@@ -42,6 +46,7 @@ SPEC = ProbeSpec(
         "syscalls:sys_exit_execveat",
         "syscalls:sys_enter_exit_group",
         "syscalls:sys_enter_exit",
+        "signal:signal_generate",
         "signal:signal_deliver",
         "sched:sched_process_exit",
         "sched:sched_process_fork",
@@ -51,6 +56,9 @@ SPEC = ProbeSpec(
 EXEC_KIND = 1
 EXIT_KIND = 2
 MAX_ARGS = 20
+ARG_LEN = 128
+# exec_rec.truncated bits (bpf/exec.bpf.c)
+TRUNC_ARGV, TRUNC_ARG, TRUNC_FILENAME = 1, 2, 4
 
 # struct beefine_hdr (bpf/common.h): u64 ts; u32 kind, pid, tid, pad; char comm[16]. In exec records the
 # spare `pad` word carries the parent tgid recorded at fork (0: unknown, then read from /proc)
@@ -79,14 +87,16 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
     ts, _k, pid, tid, kppid, comm_b, ret, argc, args_size, truncated, at, fname_b = EXEC_HEAD.unpack_from(raw)
     comm = _cstr(comm_b)
     filename = _cstr(fname_b)
+    if truncated & TRUNC_FILENAME:
+        filename += TRUNCATED_MARK
     blob = raw[EXEC_HEAD.size : EXEC_HEAD.size + args_size]
     parts = blob.split(b"\0")[:argc]
     argv = [p.decode(errors="replace") for p in parts]
-    if truncated & 2:
-        # an argument that filled its 128-byte slot was cut
-        argv = [a + "…" if len(a.encode()) >= 127 else a for a in argv]
-    if truncated & 1:
-        argv.append("…")
+    if truncated & TRUNC_ARG:
+        # an argument longer than its 128-byte slot was cut (the ones that fill it are the candidates)
+        argv = [a + TRUNCATED_MARK if len(a.encode()) >= ARG_LEN - 1 else a for a in argv]
+    if truncated & TRUNC_ARGV:
+        argv.append(TRUNCATED_MARK)
     args: dict[str, Any] = {"filename": filename, "argv": argv, "ret": ret}
     if ret < 0:
         args["error"] = errno_name(ret)
@@ -118,13 +128,9 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         "signal": sig if has_signal else None,
         "duration_ns": duration,
     }
-    if has_code:
-        text = f"exit {code}"
-    elif has_signal:
+    if has_signal and not has_code:
         args["signal_name"] = signal_name(sig)
-        text = f"killed by {signal_name(sig)}"
-    else:
-        text = "exit (status unknown)"
+    args["status"] = text = exit_status_text(args["code"], args["signal"])
     if duration is not None:
         text += f" after {duration / 1e6:.1f} ms"
     return Event(

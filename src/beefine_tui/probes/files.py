@@ -41,7 +41,14 @@ from beefine_tui.probes.bcc_runner import (
     DecodeContext,
     tracefs_root,
 )
-from beefine_tui.probes.flags import FlagTable, decode_bits, errno_name, mode_octal, open_flags
+from beefine_tui.probes.flags import (
+    TRUNCATED_MARK,
+    FlagTable,
+    decode_bits,
+    errno_name,
+    mode_octal,
+    open_flags,
+)
 
 _REQUIRED = (
     "syscalls:sys_enter_openat",
@@ -110,20 +117,23 @@ MAX_PREFIX = 200
 HOUSEKEEP_EVERY = 4  # runner housekeeping rounds (~0.5 s each) between scans of the fd table
 
 # beefine_hdr: u64 ts; u32 kind, pid, tid, pad; char comm[16]
-# open_rec: hdr; s64 ret; u64 flags; u32 mode; s32 dfd; u32 at2, pad; char path[256]
+# open_rec: hdr; s64 ret; u64 flags; u32 mode; s32 dfd; u32 at2 (OPEN_* bits), plen; char path[256]
 OPEN_REC = struct.Struct("<QIIII16sqQIiII256s")
 # the same without the strings, which the decoder cuts at their NUL itself (cheaper than copying 256
 # bytes and splitting)
 _OPEN_FIXED = struct.Struct("<QIIII16xqQIiII")
 _COMM_OFF = 24
 _OPEN_PATH_OFF = OPEN_REC.size - 256
-# io_rec: hdr; s32 fd; u32 count; u64 bytes; u32 closed, pad; char path[256]
+# io_rec: hdr; s32 fd; u32 count; u64 bytes; u32 closed, cut; char path[256]
 IO_REC = struct.Struct("<QIIII16siIQII256s")
 _KIND = struct.Struct("<I")
 AT_FDCWD = -100
 # path_rec: hdr; s64 ret; u32 op, flags, mode, dev; s32 dfd, dfd2; u32 uid, gid, vsize; u16 plen, plen2;
 # char xname[64], xvalue[32], path[256]; then path2, sent only up to its NUL (plen2 bytes)
 PATH_LEN = 256
+OPEN_AT2, OPEN_PATH_CUT = 1, 2  # open_rec.at2 bits
+PLEN_CUT = 0x8000  # path_rec.plen/plen2: the path was cut at PATH_LEN - 1 bytes
+XNAME_CUT = 0x4000  # path_rec.plen: setxattr's name was cut at XNAME_LEN - 1 bytes
 XNAME_LEN = 64
 XVALUE_LEN = 32
 PATH_REC = struct.Struct("<QIIII16sqIIIIiiIIIHH64s32s256s")
@@ -188,9 +198,9 @@ def xattr_value(raw: bytes, size: int) -> str | None:
 
 
 def _cut(raw: bytes, start: int, plen: int, ctx: DecodeContext) -> str:
-    """A path field; one that filled the buffer was cut by the kernel side: it ends with "…"."""
+    """A path field; one the kernel side found longer than its buffer ends with "…" (SCHEMA.md)."""
     s = ctx.cstr(raw[start : start + PATH_LEN])
-    return s + "…" if plen >= PATH_LEN else s
+    return s + TRUNCATED_MARK if plen & PLEN_CUT else s
 
 
 def _result(ret: int) -> str:
@@ -208,6 +218,8 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, di
     kind, syscall = names
     path = _cut(raw, _PATH1_OFF, plen, ctx)
     args: dict[str, Any] = {"path": path, "syscall": syscall, "ret": ret}
+    if (plen | plen2) & PLEN_CUT or plen & XNAME_CUT:
+        args["truncated"] = True
     if ret < 0:
         args["error"] = _errno(ret)
     res = _result(ret)
@@ -256,6 +268,8 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, di
         text = f"rename {path} to {new}{fl} -> {res}"
     elif kind == "setxattr":
         name = ctx.cstr(raw[_XNAME_OFF : _XNAME_OFF + XNAME_LEN])
+        if plen & XNAME_CUT:
+            name += TRUNCATED_MARK
         args.update(name=name, size=vsize, flags=_bits(flags, _XATTR), flags_raw=flags)
         value = xattr_value(raw[_XVALUE_OFF : _XVALUE_OFF + XVALUE_LEN], vsize)
         if value is not None:
@@ -291,6 +305,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
         end = raw.find(b"\0", _OPEN_PATH_OFF)
         path = raw[_OPEN_PATH_OFF : end if end >= 0 else None].decode(errors="replace")
+        if at2 & OPEN_PATH_CUT:
+            path += TRUNCATED_MARK
         fl = _open_flags(flags)
         args: dict[str, Any] = {
             "path": path,
@@ -299,6 +315,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             "mode": _mode(mode),
             "ret": ret,
         }
+        if at2 & OPEN_PATH_CUT:
+            args["truncated"] = True
         if ret < 0:
             err = args["error"] = _errno(ret)
             text = f"open {path} {fl} -> {err}"
@@ -306,13 +324,17 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             text = f"open {path} {fl} -> fd {ret}"
         if dfd != AT_FDCWD and not path.startswith("/"):
             args["dfd"] = dfd
-        if at2:
+        if at2 & OPEN_AT2:
             args["syscall"] = "openat2"
         kname = "open"
     elif kind in (READ_KIND, WRITE_KIND):
-        ts, _k, pid, tid, _p, _comm, fd, count, nbytes, closed, _pad, path_b = IO_REC.unpack_from(raw)
+        ts, _k, pid, tid, _p, _comm, fd, count, nbytes, closed, cut, path_b = IO_REC.unpack_from(raw)
         path = ctx.cstr(path_b)
+        if cut:
+            path += TRUNCATED_MARK
         args = {"path": path, "fd": fd, "bytes": nbytes, "count": count}
+        if cut:
+            args["truncated"] = True
         if closed:
             args["closed"] = True
         kname = "write" if kind == WRITE_KIND else "read"
@@ -377,9 +399,20 @@ class _Housekeeper:
                 now = now_ns()
             raw_path = v.path if isinstance(v.path, bytes) else bytes(v.path)  # ctypes gives bytes to the NUL
             path = raw_path.split(b"\0", 1)[0].decode(errors="replace")
+            cut = bool(v.cut)
+            if cut:
+                path += TRUNCATED_MARK
             for kind, nbytes, count in (("read", v.rbytes, v.rcount), ("write", v.wbytes, v.wcount)):
                 if count:
-                    args = {"path": path, "fd": k.fd, "bytes": nbytes, "count": count, "closed": True}
+                    args: dict[str, Any] = {
+                        "path": path,
+                        "fd": k.fd,
+                        "bytes": nbytes,
+                        "count": count,
+                        "closed": True,
+                    }
+                    if cut:
+                        args["truncated"] = True
                     verb = "wrote" if kind == "write" else "read"
                     text = f"{verb} {nbytes} bytes in {count} calls: {path} (process exited)"
                     out.append(Event(ts=now, probe="files", kind=kind, pid=k.tgid, args=args, text=text))

@@ -71,6 +71,15 @@ def signal_name(sig: int) -> str:
         return f"SIG{sig}" if sig else "0"
 
 
+def exit_status_text(code: int | None, sig: int | None) -> str:
+    """A process's end in words, as a shell would put it: "exited 0", "killed by SIGTERM"."""
+    if code is not None:
+        return f"exited {code}"
+    if sig:
+        return f"killed by {signal_name(sig)}"
+    return "exit status unknown"
+
+
 # -------------------------------------------------------------------------------------- clone flags
 # include/uapi/linux/sched.h. The low byte of clone(2)'s flags (CSIGNAL) is the exit signal, so
 # CLONE_NEWTIME (0x80) only means a time namespace in unshare(2), setns(2) and clone3's flags field.
@@ -792,6 +801,10 @@ def tcp_state(value: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------- strings
+
+
+# What ends a string a probe had to cut (events/SCHEMA.md); the event also says `truncated: true`.
+TRUNCATED_MARK = "…"
 
 
 def cstr(raw: bytes, truncated: bool | None = None) -> str:

@@ -77,7 +77,7 @@ KIND_NAMES = {
 }
 DATA_LEN = 4096
 STR_LEN = 256
-T_S1, T_S2, T_DATA = 1, 2, 4
+T_S1, T_S2, T_DATA, T_FSTYPE = 1, 2, 4, 8  # mount_rec.trunc bits: that string was cut
 AT_FDCWD = -100
 
 # struct mount_rec (bpf/mounts.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; s64 ret;
@@ -122,7 +122,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     s2 = cstr(s2_b, bool(trunc & T_S2))
     args: dict[str, Any]
     if kind == K_MOUNT:
-        fstype = cstr(fstype_b, False)
+        fstype = cstr(fstype_b, bool(trunc & T_FSTYPE))
         data = ""
         if data_len:
             data = cstr(raw[REC.size : REC.size + data_len], bool(trunc & T_DATA))
@@ -186,6 +186,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             **ret_args(ret),
         }
         text = f"open_tree {s1} ({args['flags']})"
+    if trunc:
+        args["truncated"] = True  # a string above was cut and ends with "…"
     text += _result(args)
     return Event(
         ts=ts,

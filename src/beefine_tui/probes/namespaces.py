@@ -27,6 +27,7 @@ from beefine_tui.probes.bcc_runner import (
 from beefine_tui.probes.flags import (
     CLONE_INTO_CGROUP,
     CLONE_THREAD,
+    TRUNCATED_MARK,
     clone3_flags,
     clone_flags,
     namespace_names,
@@ -56,6 +57,7 @@ SPEC = ProbeSpec(
 )
 
 K_CLONE, K_CLONE3, K_UNSHARE, K_SETNS, K_SETHOSTNAME = range(1, 6)
+HOSTNAME_MAX = 64  # __NEW_UTS_LEN: all of a hostname bpf/namespaces.bpf.c copies
 KIND_NAMES = {
     K_CLONE: "clone",
     K_CLONE3: "clone3",
@@ -106,9 +108,12 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = {"fd": fd, "nstype": setns_nstype(flags), "nstype_raw": flags, **ret_args(ret)}
         text = f"setns fd {fd} ({args['nstype']})"
     else:  # K_SETHOSTNAME
-        n = max(0, min(length, 64))
+        n = max(0, min(length, HOSTNAME_MAX))
         name = name_b[:n].decode("utf-8", "replace")
         args = {"name": name, "len": length, **ret_args(ret)}
+        if length > HOSTNAME_MAX:  # only the first 64 bytes were copied (the kernel refuses the call)
+            args["name"] = name + TRUNCATED_MARK
+            args["truncated"] = True
         text = f"sethostname {name!r}"
     if "error" in args:
         text += f" -> {args['error']}"

@@ -103,7 +103,9 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = {"option": option, "arg2": arg2}
         text = f"prctl {option}"
         if a0 == PR_SET_NAME:
-            args["name"] = cstr(name_b)
+            args["name"] = cstr(name_b, bool(cap_version))  # cap_version: the name asked for was longer
+            if cap_version:
+                args["truncated"] = True
             args["arg2"] = a1  # a pointer: the name is what matters
             text += f" {args['name']!r}"
         else:

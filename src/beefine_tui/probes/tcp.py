@@ -9,16 +9,27 @@ socket's owner only from transitions a syscall makes (connect, listen, close) an
 connection arrives on, and reports later transitions for that owner. With a filter set, sockets of
 nobody traced are dropped; host-wide they are reported with pid 0 (owner_known false). The state
 machine is RFC 793's, as the kernel names it in include/net/tcp_states.h.
+
+A listener opened before the probe started made its CLOSE -> LISTEN before anyone watched, so at load
+the socket table is read once (`existing_listeners`: /proc/<pid>/net/tcp{,6} per network namespace,
+matched to the owning process through its socket fds) and the traced processes' listeners are seeded
+into the program's `listeners` map: connections accepted by a container's long-running server count.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes import own_pids
+from beefine_tui.probes.attribution import descendants
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
     DecodeContext,
@@ -110,5 +121,121 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     )
 
 
-PROBE = BccProbe(SPEC, decode)
+# ---- listeners that existed before the probe started
+
+TCP_LISTEN_HEX = "0A"  # the st column of /proc/net/tcp (include/net/tcp_states.h: TCP_LISTEN = 10)
+
+
+@dataclass(frozen=True)
+class Listener:
+    family: int  # AF_INET or AF_INET6
+    port: int
+    pid: int
+    comm: str
+
+
+def parse_listening(text: str) -> dict[int, int]:
+    """socket inode -> local port of the LISTEN sockets in a /proc/net/tcp or tcp6 table."""
+    out: dict[int, int] = {}
+    for line in text.splitlines()[1:]:
+        cols = line.split()
+        # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode ...
+        if len(cols) < 10 or cols[3] != TCP_LISTEN_HEX:
+            continue
+        with contextlib.suppress(ValueError, IndexError):
+            out[int(cols[9])] = int(cols[1].rsplit(":", 1)[1], 16)
+    return out
+
+
+def _candidate_pids(target: Target) -> Iterator[int]:
+    """Processes the target covers, now (a /proc scan: racy by nature, good for seeding)."""
+    if target.is_host or target.pidns is not None or target.cgroup_id is not None:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            pid = int(entry)
+            if target.pidns is not None:
+                try:
+                    st = os.stat(f"/proc/{pid}/ns/pid")
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) != target.pidns:
+                    continue
+            yield pid
+        return
+    pids = set(target.pids)
+    if target.lineage_root is not None:
+        pids.add(target.lineage_root)
+        pids |= descendants(target.lineage_root)
+    yield from sorted(pids)
+
+
+def existing_listeners(target: Target) -> list[Listener]:
+    """The TCP listeners the target's processes hold right now. Each network namespace's tables are
+    read once (through the first process seen in it); a socket shared by several processes (a forking
+    server) goes to the first one found, the lowest pid."""
+    tables: dict[int, dict[int, tuple[int, int]]] = {}  # netns inode -> socket inode -> (family, port)
+    found: dict[tuple[int, int], Listener] = {}
+    for pid in _candidate_pids(target):
+        try:
+            netns = os.stat(f"/proc/{pid}/ns/net").st_ino
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        if netns not in tables:
+            table: dict[int, tuple[int, int]] = {}
+            for name, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/net/{name}") as f:
+                    table.update(
+                        {ino: (int(family), port) for ino, port in parse_listening(f.read()).items()}
+                    )
+            tables[netns] = table
+        table = tables[netns]
+        if not table:
+            continue
+        comm = ""
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if not link.startswith("socket:["):
+                continue
+            hit = table.get(int(link[8:-1]))
+            if hit is None or hit in found:
+                continue
+            if not comm:
+                with contextlib.suppress(OSError), open(f"/proc/{pid}/comm") as f:
+                    comm = f.read().strip()
+            found[hit] = Listener(hit[0], hit[1], pid, comm)
+    return list(found.values())
+
+
+def seed_listeners(bpf: Any, listeners: list[Listener]) -> None:
+    """Write listeners into the program's `listeners` map (key family << 16 | port, as tcp.bpf.c)."""
+    table = bpf[b"listeners"]
+    for ln in listeners:
+        leaf = table.Leaf()
+        leaf.pid = ln.pid
+        leaf.tid = ln.pid
+        leaf.comm = ln.comm.encode()[:15]
+        table[table.Key((ln.family << 16) | ln.port)] = leaf
+
+
+def _seeder(options: ProbeOptions) -> Callable[[Any], None]:
+    """After load: the target's listeners that exist already, so their connections are attributed."""
+    return lambda bpf: seed_listeners(bpf, _not_ours(existing_listeners(options.target), options))
+
+
+def _not_ours(listeners: list[Listener], options: ProbeOptions) -> list[Listener]:
+    """Beefine's own listeners stay out like its other sockets (ProbeOptions.include_self), unless the
+    target names our pid."""
+    if options.include_self:
+        return listeners
+    t = options.target
+    ours = own_pids.current() - set(t.pids) - ({t.lineage_root} if t.lineage_root is not None else set())
+    return [ln for ln in listeners if ln.pid not in ours]
+
+
+PROBE = BccProbe(SPEC, decode, setup=_seeder)
 available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

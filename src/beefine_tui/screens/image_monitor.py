@@ -27,6 +27,7 @@ from beefine_tui.screens.common import app_context
 from beefine_tui.story.explanations import explain_kind, phase_title
 from beefine_tui.story.phases import PHASES, Phase, Timeline
 from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
+from beefine_tui.widgets.text_checkbox import TextCheckbox
 
 # checkbox id -> probe groups of story.trace.GROUP_PROBES (process is always on)
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -233,13 +234,13 @@ class ImageMonitorView(Vertical):
                 yield Input(placeholder="image to pull", id="im-image")
                 yield Label(DEFAULT_HINT, id="im-hint")
                 yield Select[str]([], prompt="or pick an image", id="im-pick", allow_blank=True)
-                yield Checkbox("pull even if present", id="im-pull")
-                yield Checkbox("fresh pull", value=False, id="im-fresh")
+                yield TextCheckbox("pull even if present", id="im-pull")
+                yield TextCheckbox("fresh pull", value=False, id="im-fresh")
                 # the label a checkbox can show is one line: what it does goes under it, in full
                 yield Label("  removes the image first", id="im-fresh-note")
                 yield Label("probes (process always on):")
                 for cid, label, _ in GROUPS:
-                    yield Checkbox(label, value=True, id=cid)
+                    yield TextCheckbox(label, value=True, id=cid)
                 yield Button("Run", id="im-run", variant="primary")
                 yield Vertical(id="im-progress")
             with Vertical(id="im-right"):

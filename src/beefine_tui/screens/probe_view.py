@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.strip import Strip
 from textual.widget import Widget
-from textual.widgets import Button, Input, SelectionList, Static
+from textual.widgets import Button, Checkbox, Input, SelectionList, Static
 from textual.widgets.option_list import OptionDoesNotExist
 from textual.worker import Worker
 
@@ -29,12 +29,14 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event
 from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.flags import exit_status_text
 from beefine_tui.replay import Replayer, open_recording
 from beefine_tui.screens.common import app_context, probe_names, stop_in_background, view_origin_ns
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.status_strip import StatusStrip
+from beefine_tui.widgets.text_checkbox import TextCheckbox
 from beefine_tui.widgets.ui_thread import ui_soon
 
 # what the split pane tails for a container: the syscall-level probes, where they exist
@@ -60,8 +62,8 @@ def format_exec(ev: Event, base_ts: int) -> str:
     if ev.kind == "exit" and "code" in a:
         dur = a.get("duration_ns")
         dur_s = f" after {dur / 1e6:.1f} ms" if isinstance(dur, int | float) and dur else ""
-        sig = f" signal {a['signal']}" if a.get("signal") else ""
-        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} code {a.get('code')}{sig}{dur_s}"
+        status = a.get("status") or exit_status_text(a.get("code"), a.get("signal"))
+        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {status}{dur_s}"
     return format_event(ev, base_ts)
 
 
@@ -99,6 +101,7 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView > ProbeChoice { height: auto; max-height: 50%; min-height: 5; width: 1fr; }
     /* once running, the log needs the room: the picker shrinks (it still scrolls) */
     ProbeView.-running > ProbeChoice { max-height: 7; }
+    ProbeView > .controls > Checkbox { width: auto; }
     ProbeView > .notice { height: auto; color: $warning; }
     """
 
@@ -137,6 +140,13 @@ class ProbeView(WorkerErrors, Vertical):
             if self.choose:
                 yield ProbeChoice(*[(f"{n}: {d}", n) for n, d in probe_names()], id="probe-choice")
             with Horizontal(classes="controls"):
+                if self.choose:
+                    # off by default: Beefine's own /proc reads would flood the files probe
+                    yield TextCheckbox(
+                        "include Beefine",
+                        id="include-self",
+                        tooltip="also trace this app and its bpftrace helpers",
+                    )
                 yield Input(
                     placeholder="container name or id" + ("" if self.container_required else " (optional)"),
                     id="container",
@@ -242,14 +252,17 @@ class ProbeView(WorkerErrors, Vertical):
         self.strip.set_probes(names, self.title if not container else f"{self.title} [{container}]")
         self.strip.state = "starting"
         self.query_one("#start", Button).disabled = True
-        self._start_worker(names, container)
+        include_self = self.choose and self.query_one("#include-self", Checkbox).value
+        self._start_worker(names, container, include_self)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
-    def _start_worker(self, names: tuple[str, ...], container: str) -> None:
+    def _start_worker(self, names: tuple[str, ...], container: str, include_self: bool = False) -> None:
         ctx = app_context(self)
         ctx.check_available(names)
         target = resolve_target(ctx, container) if container else Target()
-        session = ctx.start_probes(names, ProbeOptions(target=target), bus=self.bus)
+        session = ctx.start_probes(
+            names, ProbeOptions(target=target, include_self=include_self), bus=self.bus
+        )
         ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:

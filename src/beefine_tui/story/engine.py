@@ -699,7 +699,11 @@ class StoryEngine:
         if st.exit_ev is not None:
             code = st.exit_ev.args.get("code")
             tl.exit_code = int(code) if isinstance(code, int) else None
-            P("exit").details = {"code": code, "signal": st.exit_ev.args.get("signal")}
+            P("exit").details = {
+                "code": code,
+                "signal": st.exit_ev.args.get("signal"),
+                "status": st.exit_ev.args.get("status"),
+            }
         printed = [e for e in P("exit").events if e.kind == "container_output"]
         if printed:
             P("exit").details["output"] = str(printed[-1].args.get("output", ""))

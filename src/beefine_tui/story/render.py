@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from beefine_tui.probes.flags import exit_status_text
 from beefine_tui.story.phases import Phase, Timeline
 
 
@@ -150,7 +151,7 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
         if d.get("filename"):
             out.append(f"execve({d.get('filename')!r}, {d.get('argv')}) as host pid {d.get('pid_on_host')}")
     elif p.name == "exit" and d:
-        out.append(f"exit code {d.get('code')}" + (f", signal {d['signal']}" if d.get("signal") else ""))
+        out.append(d.get("status") or exit_status_text(d.get("code"), d.get("signal")))
         if "output" in d:
             out.append("it printed: " + (repr(d["output"]) if d["output"] else "nothing"))
     elif p.name == "teardown" and d:
