@@ -198,7 +198,10 @@ class ContainerRun:
     def create(self) -> str:
         import docker.errors
 
-        labels = {LABEL: "1", "beefine.run": self.run_tag, **self.labels}
+        from beefine_tui.docker.reaper import owner_labels
+
+        # the owner's pid, start time and boot id: a later start removes it if we die by SIGKILL
+        labels = {LABEL: "1", "beefine.run": self.run_tag, **owner_labels(), **self.labels}
         try:
             c = self.client.containers.create(self.image, self.command or None, labels=labels, detach=True)
         except docker.errors.ImageNotFound:
