@@ -122,6 +122,7 @@ class ContainerRun:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _removed: bool = False
+    _create_attempted: bool = False
 
     def emit(self, kind: str, container: str | None = None, text: str = "", **args: Any) -> None:
         if self.sink is None:
@@ -202,6 +203,9 @@ class ContainerRun:
 
         # the owner's pid, start time and boot id: a later start removes it if we die by SIGKILL
         labels = {LABEL: "1", "beefine.run": self.run_tag, **owner_labels(), **self.labels}
+        # from here the daemon may make a container we never hear of (a signal or Ctrl-C during the
+        # request or the inspect that follows it): stop() then finds it by its run label
+        self._create_attempted = True
         try:
             c = self.client.containers.create(self.image, self.command or None, labels=labels, detach=True)
         except docker.errors.ImageNotFound:
@@ -300,19 +304,30 @@ class ContainerRun:
             self._watcher.stop()
         with self._lock:
             c, self._container = self._container, None
-            if c is None or self._removed:
+            if self._removed or (c is None and not self._create_attempted):
                 return
             self._removed = True
         import docker.errors
 
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        except Exception:
-            # a second try with a fresh lookup: the container must not outlive us
-            with contextlib.suppress(Exception):
-                self.client.containers.get(c.id).remove(force=True)
+        if c is not None:
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except Exception:
+                # a second try with a fresh lookup: the container must not outlive us
+                with contextlib.suppress(Exception):
+                    self.client.containers.get(c.id).remove(force=True)
+        if self._create_attempted:
+            self._remove_by_run_label()
+
+    def _remove_by_run_label(self) -> None:
+        """Containers of this run the daemon made though create() never returned (interrupted)."""
+        with contextlib.suppress(Exception):
+            found = self.client.containers.list(all=True, filters={"label": f"beefine.run={self.run_tag}"})
+            for c in found:
+                with contextlib.suppress(Exception):
+                    c.remove(force=True)
 
 
 def remove_image(client: Any, image: str) -> str:
