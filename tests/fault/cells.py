@@ -380,6 +380,18 @@ def _next_start_reaps(held: Held, situation: str, workdir: Path) -> list[str]:
     left = check_left(held)
     if not left:
         return []  # nothing outlived the process (probes, XDP links): nothing to reap
+    leaks = []
+    if held.lab_dir is not None:
+        # before the reaping: `lab status` must call it an orphan (its daemons may still run), not stale
+        name = held.lab_dir.name.removeprefix("lab-")
+        env = {**ENV, "PYTHONPATH": str(REPO / "src")}
+        st = subprocess.run(
+            [PYTHON, "-m", "beefine_tui", "lab", "status", "--name", name, "--json"],
+            capture_output=True, text=True, timeout=60, cwd=REPO, env=env,
+        )  # fmt: skip
+        states = [row.get("state") for row in json.loads(st.stdout or "[]")]
+        if states != ["orphan"]:
+            leaks.append(f"`lab status` called the dead app's lab {states}, not orphan")
     term = Terminal(workdir)
     try:
         if situation == "trace-pull":
@@ -396,7 +408,7 @@ def _next_start_reaps(held: Held, situation: str, workdir: Path) -> list[str]:
             _wait_gone(pid, 60)
         said = term.output().decode("utf-8", "replace")
         if REAPED not in said:
-            return [f"the next start did not say it removed: {'; '.join(left)}"]
-        return []
+            leaks.append(f"the next start did not say it removed: {'; '.join(left)}")
+        return leaks
     finally:
         term.close()

@@ -790,7 +790,7 @@ class BccRunner(Runner):
                 ld.bpf.cleanup()
 
 
-def detach_tracepoints(bpfs: Sequence[Any], threads: int = DETACH_THREADS) -> None:
+def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
     """Close the tracepoint perf events of these BCC objects from `threads` threads at once (see
     DETACH_THREADS), then forget them, so each BPF.cleanup() only closes program fds (fast)."""
     fds: list[int] = []
@@ -809,7 +809,8 @@ def detach_tracepoints(bpfs: Sequence[Any], threads: int = DETACH_THREADS) -> No
         with contextlib.suppress(Exception):
             lib.bpf_close_perf_event_fd(fd)
 
-    with ThreadPoolExecutor(max(1, min(threads, len(fds))), thread_name_prefix="beefine-detach") as pool:
+    workers = max(1, min(DETACH_THREADS if threads is None else threads, len(fds)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:
         list(pool.map(close, fds))
 
 
