@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
+
 from beefine_tui.app import BeefineApp
 from tests.tui.conftest import FakeContext
 
@@ -59,3 +61,37 @@ async def test_a_signal_leaves_through_textual_exit_with_128_plus_signal() -> No
     assert log.index("remove container-run") < log.index("lab down") < log.index("stop probes")
     # the handlers were given back: a later SIGTERM is not ours
     assert signal.getsignal(signal.SIGTERM) is not app._on_signal
+
+
+def test_the_watchdog_forces_an_exit_only_after_what_outlives_us_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dead terminal can keep the UI from exiting: the watchdog leaves then, but never before the
+    containers and the lab are removed (it used to os._exit while they were still there)."""
+    import threading
+
+    import beefine_tui.app as app_module
+
+    exits: list[int] = []
+    monkeypatch.setattr(app_module, "SIGNAL_GRACE_S", 0.05)
+    monkeypatch.setattr(app_module.os, "_exit", exits.append)
+    app = BeefineApp(FakeContext())
+    t = threading.Thread(target=app._watchdog, args=(signal.SIGHUP,))
+    t.start()
+    t.join(0.3)
+    assert t.is_alive() and exits == []  # still removing: no forced exit
+    app.outliving_gone.set()
+    t.join(5)
+    assert exits == [128 + signal.SIGHUP]
+
+
+def test_the_watchdog_stands_down_when_the_ui_exited(monkeypatch: pytest.MonkeyPatch) -> None:
+    import beefine_tui.app as app_module
+
+    exits: list[int] = []
+    monkeypatch.setattr(app_module.os, "_exit", exits.append)
+    app = BeefineApp(FakeContext())
+    app.outliving_gone.set()
+    app.ui_exited.set()
+    app._watchdog(signal.SIGTERM)
+    assert exits == []
