@@ -17,7 +17,7 @@ from tests.fault.cells import run_cell
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 
 # (situation, ending): the UI's own keys, each signal, a real hangup, and SIGKILL once per kind of
-# leftover (containers: tui-image, trace-pull; a lab: tui-lab-start; kernel-freed: tui-xdp). SIGHUP
+# leftover (containers: trace-pull; a lab: tui-lab-start; kernel-freed: tui-xdp). SIGHUP
 # and SIGTERM take one path in the app, so each situation gets one of them; the full matrix is
 # bench/fault_matrix.py
 NO_DAEMON_CELLS = [
@@ -34,7 +34,6 @@ NO_DAEMON_CELLS = [
 ]
 LAB_CELLS = [
     ("tui-image", "SIGTERM"),
-    ("tui-image", "SIGKILL"),
     ("trace-pull", "SIGTERM"),
     ("trace-pull", "ctrl+c"),
     ("trace-pull", "SIGKILL"),
