@@ -108,8 +108,9 @@ class BeefineApp(App[int]):
         Binding("ctrl+w", "close_tab", "Close tab", priority=True),
         Binding("ctrl+t", "toggle_split", "Tail container"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        # every other TUI quits on ctrl+c; Textual's default only says "press ctrl+q"
-        Binding("ctrl+c", "quit", "Quit", priority=True, show=False),
+        # every other TUI quits on ctrl+c; Textual's default only says "press ctrl+q". Not a priority
+        # binding: with text selected, the screen or text box copies it (they skip when nothing is)
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
     def __init__(

@@ -44,7 +44,13 @@ async def test_ctrl_c_quits_after_removing_containers_and_lab_before_probes() ->
     assert "Press" not in "".join(str(n) for n in app._notifications)
 
 
-async def test_a_signal_leaves_through_textual_exit_with_128_plus_signal() -> None:
+async def test_a_signal_leaves_through_textual_exit_with_128_plus_signal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import beefine_tui.app as app_module
+
+    forced: list[int] = []
+    monkeypatch.setattr(app_module.os, "_exit", forced.append)  # never kill the test run
     log: list[str] = []
     app = make_app(log)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -54,7 +60,9 @@ async def test_a_signal_leaves_through_textual_exit_with_128_plus_signal() -> No
             await pilot.pause(0.05)
             if not app.is_running:
                 break
+    app.ui_exited.set()  # as the tui command does once app.run() returned: the watchdog stands down
     assert app.exit_signal == signal.SIGTERM
+    assert forced == []
     assert app.return_value == 128 + signal.SIGTERM
     assert app.outliving_gone.is_set()
     app.close_context()  # what the tui command does once the UI is gone: waits for the cleanup
@@ -95,3 +103,19 @@ def test_the_watchdog_stands_down_when_the_ui_exited(monkeypatch: pytest.MonkeyP
     app.ui_exited.set()
     app._watchdog(signal.SIGTERM)
     assert exits == []
+
+
+async def test_ctrl_c_in_a_text_box_quits_when_nothing_is_selected() -> None:
+    """Text boxes bind ctrl+c to copy; with nothing selected they pass it on, and the app quits."""
+    from textual.widgets import Input
+
+    log: list[str] = []
+    app = make_app(log)
+    async with app.run_test(size=(100, 30)) as pilot:
+        box = Input(value="typed", select_on_focus=False)
+        await app.screen.mount(box)
+        box.focus()
+        await pilot.pause()
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+    assert app.return_value == 0 and "stop probes" in log
