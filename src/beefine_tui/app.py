@@ -146,6 +146,13 @@ class BeefineApp(App[int]):
         self._old_handlers: dict[int, Any] = {}
         self._ui_loop: asyncio.AbstractEventLoop | None = None
 
+    def run(self, *args: Any, **kwargs: Any) -> int | None:
+        """App.run; once it returns the UI is gone (terminal restored): the signal watchdog stands down."""
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            self.ui_exited.set()
+
     def get_default_screen(self) -> Screen[Any]:
         return ShellScreen()
 

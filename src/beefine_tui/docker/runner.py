@@ -28,6 +28,7 @@ from beefine_tui.story.bundle import BundleSummary, BundleWatcher
 
 Sink = Callable[[Sequence[Event]], None]
 LABEL = "beefine"
+REMOVE_RETRY_S = 10.0  # how long stop() keeps trying to remove a run's container
 WAIT_POLL = 0.2
 
 
@@ -319,15 +320,31 @@ class ContainerRun:
                 with contextlib.suppress(Exception):
                     self.client.containers.get(c.id).remove(force=True)
         if self._create_attempted:
-            self._remove_by_run_label()
+            self._remove_by_run_label(interrupted=c is None)
 
-    def _remove_by_run_label(self) -> None:
-        """Containers of this run the daemon made though create() never returned (interrupted)."""
-        with contextlib.suppress(Exception):
-            found = self.client.containers.list(all=True, filters={"label": f"beefine.run={self.run_tag}"})
+    def _remove_by_run_label(self, interrupted: bool) -> None:
+        """Whatever of this run is still on the daemon: a container create() made but never returned
+        (a signal mid-request: the daemon may finish the create after we first look, so look twice),
+        or one whose removal was refused while it was starting. Bounded by REMOVE_RETRY_S."""
+        import time
+
+        deadline = time.monotonic() + REMOVE_RETRY_S
+        looks = 0
+        while True:
+            looks += 1
+            try:
+                found = self.client.containers.list(
+                    all=True, filters={"label": f"beefine.run={self.run_tag}"}
+                )
+            except Exception:
+                return  # no answer (the daemon went with its lab?): the next start reaps it
             for c in found:
                 with contextlib.suppress(Exception):
                     c.remove(force=True)
+            done = found == [] and (looks >= 2 or not interrupted)
+            if done or time.monotonic() >= deadline:
+                return
+            time.sleep(0.3)
 
 
 def remove_image(client: Any, image: str) -> str:
