@@ -140,7 +140,7 @@ class BeefineApp(App[int]):
         self._context_closed = False
         self._close_lock = threading.Lock()
         self.outliving_gone = threading.Event()  # containers and lab are removed
-        self.ui_exited = threading.Event()  # set by the caller once app.run() returned
+        self.ui_exited = threading.Event()  # set once run() returned: the terminal is restored
         self.exit_signal = 0  # the signal that ended the app, 0 if none
         self._quitting = False
         self._old_handlers: dict[int, Any] = {}
