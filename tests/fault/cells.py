@@ -113,6 +113,15 @@ class Terminal:
         self.tmux("kill-server", check=False)
 
     def close(self) -> None:
+        """Kill what this terminal started (by pid: `script` survives tmux's own hangup, and so would
+        an app whose situation never came about), then the tmux server."""
+        with contextlib.suppress(ValueError, AssertionError, subprocess.SubprocessError, psutil.Error):
+            out = self.tmux("display-message", "-p", "-t", "f", "#{pane_pid}", check=False).strip()
+            if out:
+                pane = psutil.Process(int(out))
+                for p in [*pane.children(recursive=True), pane]:
+                    with contextlib.suppress(psutil.Error):
+                        p.kill()
         self.tmux("kill-server", check=False)
         sock = Path(os.environ.get("TMUX_TMPDIR", "/tmp")) / f"tmux-{os.getuid()}" / self.socket
         sock.unlink(missing_ok=True)
