@@ -89,7 +89,12 @@ def freeze_startup_heap() -> None:
 
 
 MIN_SIZE = (80, 24)
-SIGNAL_GRACE_S = 5.0  # after SIGTERM/SIGHUP, force cleanup and exit if the UI has not exited by then
+# After SIGTERM/SIGHUP/SIGINT: what outlives us (containers, the lab) is removed first, bounded by
+# OUTLIVING_TIMEOUT_S (a lab's dockerd gets 10 s to stop its containers); then the UI has
+# SIGNAL_GRACE_S to exit through Textual (which restores the terminal) before a forced exit.
+OUTLIVING_TIMEOUT_S = 60.0
+SIGNAL_GRACE_S = 5.0
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class BeefineApp(App[int]):
@@ -103,6 +108,9 @@ class BeefineApp(App[int]):
         Binding("ctrl+w", "close_tab", "Close tab", priority=True),
         Binding("ctrl+t", "toggle_split", "Tail container"),
         Binding("ctrl+q", "quit", "Quit", priority=True),
+        # every other TUI quits on ctrl+c; Textual's default only says "press ctrl+q". Not a priority
+        # binding: with text selected, the screen or text box copies it (they skip when nothing is)
+        Binding("ctrl+c", "quit", "Quit", show=False),
     ]
 
     def __init__(
@@ -114,7 +122,7 @@ class BeefineApp(App[int]):
         replay: Path | None = None,
         replay_speed: float = 1.0,
         open_views: tuple[str, ...] = (),
-        on_signal_cleanup: Callable[[], None] | None = None,
+        remove_outliving: Callable[[], None] | None = None,
         gc_tuning: bool = False,
     ) -> None:
         super().__init__()
@@ -125,11 +133,25 @@ class BeefineApp(App[int]):
         self.replay_path = replay
         self.replay_speed = replay_speed
         self.open_views = open_views
-        self.on_signal_cleanup = on_signal_cleanup
-        self._closed = False
+        # what outlives this process unless removed (the embedded lab); run before probes detach
+        self.remove_outliving = remove_outliving
+        # not `_closed`: that name is Textual's MessagePump flag, and setting it made the app drop
+        # the exit message, so a signal never left through Textual's exit (terminal not restored)
+        self._context_closed = False
+        self._close_lock = threading.Lock()
+        self.outliving_gone = threading.Event()  # containers and lab are removed
+        self.ui_exited = threading.Event()  # set once run() returned: the terminal is restored
+        self.exit_signal = 0  # the signal that ended the app, 0 if none
         self._quitting = False
         self._old_handlers: dict[int, Any] = {}
         self._ui_loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, *args: Any, **kwargs: Any) -> int | None:
+        """App.run; once it returns the UI is gone (terminal restored): the signal watchdog stands down."""
+        try:
+            return super().run(*args, **kwargs)
+        finally:
+            self.ui_exited.set()
 
     def get_default_screen(self) -> Screen[Any]:
         return ShellScreen()
@@ -152,14 +174,33 @@ class BeefineApp(App[int]):
 
     # ---- shutdown: nothing of ours outlives the app
     def close_context(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.ctx.close(on_error=lambda e: self.log.error(f"cleanup: {e!r}"))
+        """Remove what would outlive us (containers, then the lab), then detach probes (seconds:
+        each tracepoint's detach waits for an RCU grace period). Runs once; a second caller waits
+        for the first to finish."""
+        with self._close_lock:
+            if self._context_closed:
+                return
+            self._context_closed = True
+
+            def on_error(e: BaseException) -> None:
+                self.log.error(f"cleanup: {e!r}")
+
+            try:
+                self.ctx.release_outliving(on_error=on_error)
+                if self.remove_outliving is not None:
+                    try:
+                        self.remove_outliving()
+                    except Exception as e:
+                        on_error(e)
+            finally:
+                self.outliving_gone.set()
+            self.ctx.close(on_error=on_error)
 
     def on_unmount(self) -> None:
-        self.close_context()
         self._restore_signal_handlers()
+        if self.exit_signal:
+            return  # the signal's cleanup thread runs it; the caller waits for it after the UI is gone
+        self.close_context()
 
     async def action_quit(self) -> None:
         if self._quitting:
@@ -168,14 +209,14 @@ class BeefineApp(App[int]):
         # stopping ~150 tracepoints, XDP and containers takes seconds: say so, and keep the screen alive
         # the header says it at once (its own message pump repaints it: a notification, being a message
         # to this app, would only show after this action returns), while the cleanup runs off this loop
-        self.sub_title = "quitting: stopping probes, removing what this app started…"
+        self.sub_title = "quitting: removing what this app started, stopping probes…"
         await asyncio.to_thread(self.close_context)
         self.exit(0)
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in EXIT_SIGNALS:
             try:
                 old = signal.getsignal(sig)
                 if old is signal.SIG_IGN:
@@ -192,25 +233,33 @@ class BeefineApp(App[int]):
         self._old_handlers.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """Runs in the main thread between bytecodes: never raise or block here."""
-
-        def watchdog() -> None:
-            # if the UI cannot exit (e.g. the terminal is gone), clean up and leave anyway
-            time.sleep(SIGNAL_GRACE_S)
-            with contextlib.suppress(Exception):
-                self.close_context()
-            if self.on_signal_cleanup is not None:
-                with contextlib.suppress(Exception):
-                    self.on_signal_cleanup()
-            os._exit(128 + signum)
-
-        threading.Thread(target=watchdog, name="signal-watchdog", daemon=True).start()
-        # stopping probes must not wait for the UI loop: do it now, in a thread
+        """Runs in the main thread between bytecodes: never raise or block here. A second signal
+        while the first is handled changes nothing (the cleanup is already running)."""
+        if self.exit_signal:
+            return
+        self.exit_signal = signum
+        # the cleanup must not wait for the UI loop (it may be stuck on a dead terminal): a thread
         threading.Thread(target=self.close_context, name="signal-cleanup", daemon=True).start()
+        threading.Thread(target=self._watchdog, args=(signum,), name="signal-watchdog", daemon=True).start()
         loop = self._ui_loop
         if loop is not None:
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(self.exit, 128 + signum)
+                loop.call_soon_threadsafe(lambda: asyncio.ensure_future(self._exit_after_outliving(signum)))
+
+    async def _exit_after_outliving(self, signum: int) -> None:
+        """Leave through Textual's own exit (it restores the terminal) once containers and the lab are
+        gone; the probes finish detaching after the screen is restored (the caller waits for them)."""
+        self.sub_title = "stopping: removing what this app started…"
+        await asyncio.to_thread(self.outliving_gone.wait, OUTLIVING_TIMEOUT_S)
+        self.exit(128 + signum)
+
+    def _watchdog(self, signum: int) -> None:
+        """If the UI cannot exit (a dead terminal), leave anyway, but only after what outlives us is
+        removed: probes need no help, the kernel frees them with our file descriptors."""
+        self.outliving_gone.wait(OUTLIVING_TIMEOUT_S)
+        if self.ui_exited.wait(SIGNAL_GRACE_S):
+            return
+        os._exit(128 + signum)
 
     # ---- global actions
     def action_help(self) -> None:

@@ -128,6 +128,21 @@ class AppContext:
         """Every interface of this network namespace, for choosing where to attach XDP."""
         return xdp_runner.list_interfaces()
 
+    def release_outliving(self, on_error: Callable[[BaseException], None] | None = None) -> None:
+        """Remove what would outlive this process (containers), before anything is detached: owned
+        things offering `remove_outliving()` do it now; they stay owned, so close() stops the rest."""
+        with self._lock:
+            owned = list(reversed(self._owned))
+        for thing in owned:
+            remove = getattr(thing, "remove_outliving", None)
+            if remove is None:
+                continue
+            try:
+                remove()
+            except Exception as e:
+                if on_error:
+                    on_error(e)
+
     def close(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         """Stop everything owned, newest first. Idempotent; one failure does not skip the rest."""
         with self._lock:

@@ -63,3 +63,26 @@ def test_no_daemon_gives_the_reason_and_what_to_do() -> None:
         ctx.docker_client()
     assert "no daemon" in e.value.message
     assert "lab up" in e.value.hint
+
+
+def test_release_outliving_removes_containers_first_and_keeps_them_owned() -> None:
+    log: list[str] = []
+
+    class Run:
+        def remove_outliving(self) -> None:
+            log.append("remove")
+
+        def stop(self) -> None:
+            log.append("stop run")
+
+    class Probes:
+        def stop(self) -> None:
+            log.append("stop probes")
+
+    ctx = AppContext()
+    ctx.own(Run())
+    ctx.own(Probes())
+    ctx.release_outliving()
+    assert log == ["remove"]
+    ctx.close()
+    assert log == ["remove", "stop probes", "stop run"]

@@ -3,6 +3,7 @@ and removal that happens exactly once however often stop() is called."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -188,3 +189,39 @@ def test_docker_run_options_are_passed_to_create() -> None:
     r.create()
     assert client.created[0]["options"] == {"security_opt": ["no-new-privileges"], "read_only": True}
     r.stop()
+
+
+def test_a_container_whose_create_was_interrupted_is_found_by_its_run_label_and_removed() -> None:
+    """Ctrl-C or SIGTERM (SystemExit) during create: the daemon made the container but we never got its
+    id; stop() must still remove it (found by beefine.run=<tag>), and the labels name us as owner."""
+    client = FakeClient([], [])
+    made = client.container
+    listed: list[Any] = []
+
+    def create(image: str, cmd: Any, labels: dict[str, str], detach: bool, **options: Any) -> FakeContainer:
+        client.created.append({"labels": labels})
+        raise KeyboardInterrupt  # after the daemon made it, before the reply was read
+
+    def list_(all: bool, filters: dict[str, str]) -> list[FakeContainer]:
+        listed.append(filters)
+        ours = filters == {"label": f"beefine.run={r.run_tag}"}
+        return [made] if ours and not made.removed else []
+
+    client.containers.create = create  # type: ignore[method-assign]
+    client.containers.list = list_  # type: ignore[attr-defined]
+    r, _ = run(client)
+    with pytest.raises(KeyboardInterrupt):
+        r.create()
+    r.stop()
+    r.stop()  # idempotent
+    # looked again after removing it: a create the daemon finished late is caught too
+    assert made.removed == 1 and len(listed) == 2
+    labels = client.created[0]["labels"]
+    assert labels["beefine.owner.pid"] == str(os.getpid()) and labels["beefine.owner.boot"]
+
+
+def test_stop_before_create_lists_nothing() -> None:
+    client = FakeClient([], [])
+    r, _ = run(client)
+    r.stop()
+    assert client.container.removed == 0

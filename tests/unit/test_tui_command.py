@@ -4,6 +4,7 @@ a crash must not look like a clean quit to a script or to the user's shell."""
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +18,12 @@ from beefine_tui.commands import tui
 class FakeApp:
     def __init__(self, ctx: Any, **kw: Any) -> None:
         self.return_code: int | None = None
+        self.exit_signal = 0
+        self.ui_exited = threading.Event()
+        self.closed = 0
+
+    def close_context(self) -> None:
+        self.closed += 1
 
     def run(self) -> int | None:
         raise NotImplementedError
@@ -44,6 +51,30 @@ def test_exit_status_follows_how_the_app_ended(
     monkeypatch.setattr(tui, "_check_terminal", lambda: None)
     monkeypatch.setattr(tui, "_daemon", no_daemon)
     monkeypatch.setattr(tui, "terminal_for_textual", contextlib.nullcontext)
+    monkeypatch.setattr(tui, "_reap_left_behind", lambda host: "")
     assert tui.run(build_parser().parse_args(["tui"])) == expected
     err = capsys.readouterr().err
     assert ("internal error" in err) == bool(code)
+
+
+def test_a_signal_exit_is_128_plus_the_signal_and_waits_for_the_cleanup(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGHUP/SIGTERM end the app through Textual's exit: the status says which signal, no "internal
+    error", and the probes' detaching (still running in the app's cleanup thread) is waited for."""
+    apps: list[FakeApp] = []
+
+    class App(FakeApp):
+        def run(self) -> int | None:
+            apps.append(self)
+            self.exit_signal = 1
+            return 129
+
+    monkeypatch.setattr(app_module, "BeefineApp", App)
+    monkeypatch.setattr(tui, "_check_terminal", lambda: None)
+    monkeypatch.setattr(tui, "_daemon", no_daemon)
+    monkeypatch.setattr(tui, "terminal_for_textual", contextlib.nullcontext)
+    monkeypatch.setattr(tui, "_reap_left_behind", lambda host: "")
+    assert tui.run(build_parser().parse_args(["tui"])) == 129
+    assert "internal error" not in capsys.readouterr().err
+    assert apps[0].ui_exited.is_set() and apps[0].closed == 1

@@ -66,6 +66,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout {timeout:g}: out of range", "use between 0 and 3600 seconds")
     name = args.name or "default"
     if args.action == "up":
+        from beefine_tui.docker.reaper import reap
+
+        with exit_on_signals():
+            left = reap()  # labs and containers of a killed beefine-tui
+        if left:
+            print(f"beefine-tui: {left}", file=sys.stderr)
         with exit_on_signals():  # SIGTERM/SIGHUP during up: up() tears down what it made
             info = lab.up(
                 name,
@@ -112,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append({"state": "running", **_as_dict(found)})
         elif lab.is_busy(name):
             rows.append({"state": "busy", "name": name})
+        elif lab.is_orphan(name):  # its owner died, maybe half way through starting it
+            rows.append({"state": "orphan", "name": name})
         elif lab.is_stale(name):
             rows.append({"state": "stale", "name": name})
     if args.json:
@@ -121,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
             if row["state"] == "running":
                 print(f"{row['name']}: running  DOCKER_HOST={row['docker_host']}  REGISTRY={row['registry']}")
             elif row["state"] == "orphan":
+                what = "running" if "docker_host" in row else "left over (never finished starting)"
                 print(
-                    f"{row['name']}: running, but the process that started it is gone "
+                    f"{row['name']}: {what}, but the process that started it is gone "
                     f"(remove it with `sudo beefine-tui lab down --name {row['name']}`)"
                 )
             elif row["state"] == "busy":

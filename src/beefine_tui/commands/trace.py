@@ -105,8 +105,16 @@ def run(args: argparse.Namespace) -> int:
 
     require_bpf()
     from beefine_tui.docker.client import exit_on_signals
+    from beefine_tui.docker.reaper import reap
 
-    with exit_on_signals(), contextlib.ExitStack() as stack:
+    with exit_on_signals():
+        left = reap(None if args.lab else args.docker_host)
+    if left:
+        print(f"beefine-tui: {left}", file=sys.stderr)
+    # two stacks, so every ending (error, Ctrl-C, SIGTERM/SIGHUP as SystemExit) removes what would
+    # outlive us first (the container, then the lab: `stack`), and only then detaches the probes
+    # (`probes`: seconds for ~150 tracepoints)
+    with exit_on_signals(), contextlib.ExitStack() as probes, contextlib.ExitStack() as stack:
         if args.lab:
             from beefine_tui.docker import lab as labmod
 
@@ -126,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             host = found
             image = args.image
-        return _trace(args, host, image, cmd, names, notes, stack)
+        return _trace(args, host, image, cmd, names, notes, stack, probes)
 
 
 def _trace(
@@ -137,6 +145,7 @@ def _trace(
     names: list[str],
     notes: list[str],
     stack: contextlib.ExitStack,
+    probes: contextlib.ExitStack,
 ) -> int:
     from beefine_tui.docker.client import connect
     from beefine_tui.docker.runner import find_daemon, registry_of
@@ -198,7 +207,7 @@ def _trace(
         for n in more_notes:
             print(f"note: {n}", file=sys.stderr)
     for session in start_sessions(names, options.target, bus, iface):  # attached BEFORE the request
-        stack.callback(session.stop)
+        probes.callback(session.stop)
     if not args.json:
         print(f"tracing {image} on {host} with probes: {', '.join(names)}", file=sys.stderr)
     interrupted = False

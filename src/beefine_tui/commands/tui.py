@@ -17,7 +17,7 @@ from typing import Any
 
 from beefine_tui.docker import lab
 from beefine_tui.docker.client import docker_for_app
-from beefine_tui.errors import BeefineError, UsageError
+from beefine_tui.errors import BeefineError, NotFoundError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,14 +78,16 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
     if args.lab:
         name = f"app-{os.getpid()}"
         try:
-            started = lab.up(name)
+            started = lab.up(name)  # a signal here is a SystemExit (run's exit_on_signals): up() undoes
         except BeefineError as e:
             yield None, None, f"the embedded lab could not start: {e.message}"
             return
         try:
             yield started.docker_host, started, ""
         finally:
-            lab.down(name)
+            # the app removes it first on a signal or quit; this is for every other way out
+            with contextlib.suppress(NotFoundError):
+                lab.down(name)
         return
     cm = docker_for_app(args.docker_host)
     try:
@@ -111,28 +113,41 @@ def run(args: argparse.Namespace) -> int:
 
     from beefine_tui.app import BeefineApp
     from beefine_tui.appcontext import AppContext
+    from beefine_tui.docker.client import exit_on_signals
     from beefine_tui.privileges import can_load_bpf
 
     banner = ""
     if not can_load_bpf():
         banner = "Not running as root: probes cannot load. Quit (ctrl+q) and run: sudo beefine-tui"
-    with _daemon(args) as (host, lab_info, why_not):
-        ctx = AppContext(docker_host=host, lab=lab_info, docker_error=why_not)
-        cleanup: Callable[[], None] = _lab_cleanup(lab_info)
-        app = BeefineApp(
-            ctx,
-            banner=banner,
-            replay=args.replay,
-            replay_speed=args.speed,
-            open_views=tuple(args.open),
-            on_signal_cleanup=cleanup,
-            gc_tuning=True,
-        )
-        try:
-            with terminal_for_textual():
-                rc = app.run()
-        finally:
-            ctx.close()
+    # SIGTERM/SIGHUP before the app takes over its signals (the lab starting) or after it gave them
+    # back: SystemExit, so up() and the `with` blocks below remove what was made
+    with exit_on_signals():
+        if args.replay is None and can_load_bpf():
+            reaped = _reap_left_behind(args.docker_host)
+            if reaped:
+                banner = f"{banner}  {reaped}".strip()
+        with _daemon(args) as (host, lab_info, why_not):
+            ctx = AppContext(docker_host=host, lab=lab_info, docker_error=why_not)
+            app = BeefineApp(
+                ctx,
+                banner=banner,
+                replay=args.replay,
+                replay_speed=args.speed,
+                open_views=tuple(args.open),
+                remove_outliving=_lab_cleanup(lab_info),
+                gc_tuning=True,
+            )
+            try:
+                with terminal_for_textual():
+                    rc = app.run()
+            finally:
+                app.ui_exited.set()
+                # after a signal the probes are still detaching in the app's cleanup thread: the
+                # terminal is already restored, wait for them here (and remove whatever is left)
+                app.close_context()
+                ctx.close()
+    if app.exit_signal:
+        return 128 + app.exit_signal
     if app.return_code:  # Textual stopped the app on an unhandled error and printed it above
         print(
             "beefine-tui: the app stopped on an internal error (shown above); everything it started was "
@@ -187,15 +202,27 @@ def terminal_for_textual(tail_lines: int = 20) -> Iterator[None]:
 
 
 def _lab_cleanup(lab_info: Any) -> Callable[[], None]:
-    """What the signal watchdog runs before a forced exit: down the lab we started."""
+    """What the app removes before its probes detach, on every way out: the lab we started."""
 
     def cleanup() -> None:
         if lab_info is not None:
             from beefine_tui.docker import lab
 
-            lab.down(lab_info.name)
+            with contextlib.suppress(NotFoundError):
+                lab.down(lab_info.name)
 
     return cleanup
+
+
+def _reap_left_behind(docker_host: str | None) -> str:
+    """Remove what a killed beefine-tui left (its labs, its labelled containers); one line saying
+    what, or "" when nothing was left. Printed now, shown again in the app's banner."""
+    from beefine_tui.docker.reaper import reap
+
+    line = reap(docker_host)
+    if line:
+        print(f"beefine-tui: {line}", file=sys.stderr)
+    return line
 
 
 def _check_view(key: str) -> None:

@@ -39,6 +39,7 @@ from typing import Any
 import psutil
 
 from beefine_tui.docker.connection import connect, unix_http_get
+from beefine_tui.docker.ownership import boot_id
 from beefine_tui.errors import BeefineError, NotFoundError, NotRootError, UsageError
 
 RUN_DIR = Path("/run/beefine")
@@ -80,6 +81,7 @@ class _State:
     ready: bool = False
     owner_pid: int = 0  # the process whose lab this is (0: detached, `lab up` from the CLI)
     owner_ctime: float = 0.0
+    owner_boot: str = ""  # the boot the owner ran in ("" in files written before it was recorded)
 
     def save(self, state_dir: Path) -> None:
         tmp = state_dir / "lab.json.tmp"
@@ -794,6 +796,7 @@ def up(
         state = _State(name=name, bridge=bridge_for(name))
         if not detach:
             state.owner_pid, state.owner_ctime = os.getpid(), _ctime(os.getpid())
+            state.owner_boot = boot_id()
         try:
             sd.mkdir(parents=True, mode=0o711)
             state.save(sd)
@@ -1031,9 +1034,14 @@ def is_busy(name: str) -> bool:
 
 
 def is_orphan(name: str) -> bool:
-    """A lab whose owning process is gone (killed before it could call down)."""
+    """A lab whose owning process is gone (killed before it could call down): checked by pid AND
+    start time (a reused pid is not the owner) and boot id."""
     state = _load_state(name)
-    return state is not None and state.owner_pid > 0 and not _alive(state.owner_pid, state.owner_ctime)
+    if state is None or state.owner_pid <= 0:
+        return False
+    if state.owner_boot and state.owner_boot != boot_id():
+        return True
+    return not _alive(state.owner_pid, state.owner_ctime)
 
 
 def down_orphans(names: Iterable[str] | None = None) -> list[str]:

@@ -28,6 +28,7 @@ from beefine_tui.story.bundle import BundleSummary, BundleWatcher
 
 Sink = Callable[[Sequence[Event]], None]
 LABEL = "beefine"
+REMOVE_RETRY_S = 10.0  # how long stop() keeps trying to remove a run's container
 WAIT_POLL = 0.2
 
 
@@ -123,6 +124,7 @@ class ContainerRun:
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _removed: bool = False
+    _create_attempted: bool = False
 
     def emit(self, kind: str, container: str | None = None, text: str = "", **args: Any) -> None:
         if self.sink is None:
@@ -203,7 +205,13 @@ class ContainerRun:
     def create(self) -> str:
         import docker.errors
 
-        labels = {LABEL: "1", "beefine.run": self.run_tag, **self.labels}
+        from beefine_tui.docker.ownership import owner_labels
+
+        # the owner's pid, start time and boot id: a later start removes it if we die by SIGKILL
+        labels = {LABEL: "1", "beefine.run": self.run_tag, **owner_labels(), **self.labels}
+        # from here the daemon may make a container we never hear of (a signal or Ctrl-C during the
+        # request or the inspect that follows it): stop() then finds it by its run label
+        self._create_attempted = True
         try:
             c = self.client.containers.create(
                 self.image, self.command or None, labels=labels, detach=True, **self.create_options
@@ -304,19 +312,46 @@ class ContainerRun:
             self._watcher.stop()
         with self._lock:
             c, self._container = self._container, None
-            if c is None or self._removed:
+            if self._removed or (c is None and not self._create_attempted):
                 return
             self._removed = True
         import docker.errors
 
-        try:
-            c.remove(force=True)
-        except docker.errors.NotFound:
-            pass
-        except Exception:
-            # a second try with a fresh lookup: the container must not outlive us
-            with contextlib.suppress(Exception):
-                self.client.containers.get(c.id).remove(force=True)
+        if c is not None:
+            try:
+                c.remove(force=True)
+            except docker.errors.NotFound:
+                pass
+            except Exception:
+                # a second try with a fresh lookup: the container must not outlive us
+                with contextlib.suppress(Exception):
+                    self.client.containers.get(c.id).remove(force=True)
+        if self._create_attempted:
+            self._remove_by_run_label(interrupted=c is None)
+
+    def _remove_by_run_label(self, interrupted: bool) -> None:
+        """Whatever of this run is still on the daemon: a container create() made but never returned
+        (a signal mid-request: the daemon may finish the create after we first look, so look twice),
+        or one whose removal was refused while it was starting. Bounded by REMOVE_RETRY_S."""
+        import time
+
+        deadline = time.monotonic() + REMOVE_RETRY_S
+        looks = 0
+        while True:
+            looks += 1
+            try:
+                found = self.client.containers.list(
+                    all=True, filters={"label": f"beefine.run={self.run_tag}"}
+                )
+            except Exception:
+                return  # no answer (the daemon went with its lab?): the next start reaps it
+            for c in found:
+                with contextlib.suppress(Exception):
+                    c.remove(force=True)
+            done = found == [] and (looks >= 2 or not interrupted)
+            if done or time.monotonic() >= deadline:
+                return
+            time.sleep(0.3)
 
 
 def remove_image(client: Any, image: str) -> str:

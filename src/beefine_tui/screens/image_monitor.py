@@ -94,14 +94,21 @@ class MonitorRun:
         self.stop()
         return self._final
 
+    def remove_outliving(self) -> None:
+        """Remove the container (it would outlive us); idempotent, the probes stay attached."""
+        self.trace.stop()
+
     def stop(self) -> None:
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
-        for s in self.sessions:
-            s.stop()  # probes first, so the container's removal is not traced
+        # the container first: it outlives us, probes do not (detaching ~150 tracepoints takes
+        # seconds, and a forced exit must not find the container still there). The story was frozen
+        # before (finish), so the removal's own events change nothing.
         self.trace.stop()
+        for s in self.sessions:
+            s.stop()
         if self._release is not None:
             self._release(self)  # the app context need not keep a stopped run (and its events)
 

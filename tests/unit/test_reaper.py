@@ -1,0 +1,97 @@
+"""What a dead beefine-tui left is found by pid AND start time AND boot id: a live owner (another
+beefine-tui, another test's lab) is never touched, a reused pid is not the owner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+import pytest
+
+from beefine_tui.docker import reaper
+
+
+def test_this_process_is_a_live_owner() -> None:
+    assert reaper.dead_owner(reaper.owner_labels()) is None
+
+
+def test_a_reused_pid_is_not_the_owner() -> None:
+    labels = reaper.owner_labels()
+    labels[reaper.OWNER_START] = str(float(labels[reaper.OWNER_START]) - 3600)
+    assert reaper.dead_owner(labels) == os.getpid()
+
+
+def test_another_boot_means_dead_even_if_the_pid_and_time_match() -> None:
+    labels = reaper.owner_labels()
+    labels[reaper.OWNER_BOOT] = "00000000-0000-0000-0000-000000000000"
+    assert reaper.dead_owner(labels) == os.getpid()
+
+
+def test_an_exited_process_is_dead() -> None:
+    p = subprocess.Popen(["sleep", "0"])
+    labels = reaper.owner_labels(p.pid)
+    p.wait()
+    assert reaper.dead_owner(labels) == p.pid
+
+
+def test_containers_without_owner_labels_are_never_judged() -> None:
+    assert reaper.dead_owner({"beefine": "1"}) is None
+    assert reaper.dead_owner({reaper.OWNER_PID: "x", reaper.OWNER_START: "1"}) is None
+
+
+class FakeContainer:
+    def __init__(self, short_id: str, labels: dict[str, str], fail: str = "") -> None:
+        self.short_id, self.labels, self.fail = short_id, labels, fail
+        self.removed = False
+
+    def remove(self, force: bool = False) -> None:
+        if self.fail:
+            raise RuntimeError(self.fail)
+        self.removed = force
+
+
+class FakeClient:
+    def __init__(self, containers: list[FakeContainer]) -> None:
+        self.containers = self
+        self._all = containers
+        self.filters: Any = None
+
+    def list(self, all: bool = False, filters: Any = None) -> list[FakeContainer]:
+        self.filters = filters
+        return self._all
+
+
+def test_reap_removes_only_containers_of_dead_owners() -> None:
+    dead = reaper.owner_labels()
+    dead[reaper.OWNER_START] = "1.00"
+    mine = FakeContainer("aaa", {"beefine": "1", **reaper.owner_labels()})
+    left = FakeContainer("bbb", {"beefine": "1", **dead})
+    old = FakeContainer("ccc", {"beefine": "1"})
+    stuck = FakeContainer("ddd", {"beefine": "1", **dead}, fail="device busy")
+    client = FakeClient([mine, left, old, stuck])
+    removed, failed = reaper.reap_containers(client)
+    assert client.filters == {"label": "beefine=1"}
+    assert removed == [("bbb", os.getpid())]
+    assert left.removed and not mine.removed and not old.removed
+    assert failed == ["container ddd: device busy"]
+
+
+@pytest.mark.parametrize(
+    ("labs", "containers", "failed", "expected"),
+    [
+        ([], [], [], ""),
+        (["app-12"], [], [], "removed what a killed beefine-tui left: lab app-12"),
+        (
+            ["a", "b"],
+            [("c1", 7), ("c2", 7)],
+            [],
+            "removed what a killed beefine-tui left: labs a, b; 2 containers (c1, c2) of pid 7",
+        ),
+        ([], [], ["lab x: busy"], "could not remove: lab x: busy"),
+    ],
+)
+def test_one_line_says_what_was_removed(
+    labs: list[str], containers: list[tuple[str, int]], failed: list[str], expected: str
+) -> None:
+    assert reaper.Reaped(labs, containers, failed).line() == expected
