@@ -25,7 +25,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tree
+from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tabs, Tree
 
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.filter_bar import FilterBar
@@ -409,6 +409,20 @@ class ShellScreen(Screen[None]):
         if tabs.tab_count == 0:
             self.query_one("#sidebar", Tree).focus()
 
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "tabs":
+            self.call_after_refresh(self._show_active_tab)
+
+    def _show_active_tab(self) -> None:
+        """Scroll the tab bar so the active tab shows whole. Tabs scrolls itself on activation, but a
+        tab added in the same moment is not laid out yet then, so the bar stayed put (or half-scrolled:
+        "nspect network")."""
+        tab_bar = self.query_one("#tabs", TabbedContent).query_one(Tabs)
+        active = tab_bar.active_tab
+        scroller = tab_bar.query("#tabs-scroll")
+        if active is not None and scroller:
+            scroller.first().scroll_to_center(active, animate=False, force=True)
+
     def action_next_tab(self) -> None:
         self._cycle(1)
 
@@ -421,7 +435,15 @@ class ShellScreen(Screen[None]):
         if not ids:
             return
         i = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(i + step) % len(ids)]
+        target = ids[(i + step) % len(ids)]
+        tabs.active = target
+        # focus follows: left in the pane now hidden, it lands on a sibling there, and a focus
+        # inside a pane makes TabbedContent switch right back to it
+        view = self._views.get(target)
+        if view is not None:
+            self._focus_view(view)
+        else:
+            tabs.query_one(Tabs).focus()
 
     def open_tab_ids(self) -> list[str]:
         """Ids of the app's own tabs, in order. Only the top-level panes: a view may hold a
