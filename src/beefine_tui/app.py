@@ -28,7 +28,7 @@ from textual.screen import Screen
 from beefine_tui.appcontext import AppContext
 from beefine_tui.screens.errors import show_error
 from beefine_tui.screens.help import HelpScreen, QuitScreen
-from beefine_tui.screens.shell import BeefineCommands, ShellScreen, daemon_label
+from beefine_tui.screens.shell import BeefineCommands, BeefinePalette, ShellScreen, daemon_label
 
 # Measured with bench/ui_latency.py (100k events/s, 2 CPUs): with the interpreter's defaults, full
 # collections walking Textual's heap and the events in flight took 34 s of 100 (p50 143 ms each, GIL
@@ -280,6 +280,10 @@ class BeefineApp(App[int]):
 
     def action_section(self, step: int) -> None:
         self.shell.cycle_section(step)
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not any(isinstance(s, BeefinePalette) for s in self.screen_stack):
+            self.push_screen(BeefinePalette(id="--command-palette"))
 
     def action_toggle_sidebar(self) -> None:
         self.shell.toggle_sidebar()

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
@@ -576,6 +577,32 @@ def container_names(ctx: Any) -> list[tuple[str, str, str]]:
         name = (c.get("Names") or ["/?"])[0].lstrip("/")
         out.append((name, str(c["Id"])[:12], str(c.get("State", ""))))
     return out
+
+
+class BeefinePalette(CommandPalette):
+    """Textual's palette (8.2), made safe against keys that arrive in a burst; each guard is a crash
+    the key fuzz test found (tests/tui/test_key_fuzz.py)."""
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        # Enter, Enter (or Esc, Enter) queued a second selection that dismissed it again once gone:
+        # popping the last screen raised
+        if self.app.screen is not self:
+            return AwaitComplete.nothing()
+        return super().dismiss(result)
+
+    def _watch__list_visible(self) -> None:
+        # the search worker or the "no matches" timer can finish after the palette was dismissed and
+        # its widgets removed
+        if self.query(CommandList) and self.query("#--input"):
+            super()._watch__list_visible()
+
+    def _action_command_list(self, action: str) -> None:
+        # PgUp/PgDn read the list's row index, which is empty until the freshly filled list is drawn
+        try:
+            super()._action_command_list(action)
+        except KeyError:
+            if action not in ("page_up", "page_down"):
+                raise
 
 
 class BeefineCommands(Provider):
