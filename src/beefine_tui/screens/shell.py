@@ -559,7 +559,7 @@ Pick an item on the left (↑ ↓ Enter), or press [b]:[/b] and type a screen, c
 your own BCC/bpftrace programs, and every BPF program loaded on this machine.
 [b]Docker[/b]: the dashboard, and monitors that show an image pull or a container's creation.
 
-The same keys everywhere: [b]q[/b] closes a view (and stops what it started; on the sidebar it quits),
+The same keys everywhere: [b]q[/b] closes a view and stops what it started (on the sidebar: quit),
 [b]Esc[/b] goes back, [b]/[/b] filters, [b]j k g G[/b] move, [b]Enter[/b] on a log row shows the event.
 [b]?[/b] lists every key. [b]ctrl+t[/b] tails one container's syscalls beside the current view.
 """
