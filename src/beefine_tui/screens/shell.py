@@ -222,7 +222,7 @@ class ShellScreen(Screen[None]):
             with Vertical(id="work"), TabbedContent(id="tabs"), TabPane("Welcome", id="tab-welcome"):
                 yield Static(WELCOME, id="welcome")
             yield Vertical(id="split")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ": Go to" is the palette key shown
 
     def on_mount(self) -> None:
         app = self.app
