@@ -254,13 +254,13 @@ class BeefineApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self._SHELL_ACTIONS and len(self.screen_stack) > 1)
 
-    def action_close_or_quit(self) -> None:
+    async def action_close_or_quit(self) -> None:
         """q: close the current tab; at the top (sidebar focused, or no view open) ask to quit."""
         shell = self.shell
         if shell.sidebar_has_focus() or shell.active_view() is None:
             self.push_screen(QuitScreen(), self._quit_answered)
         else:
-            shell.close_current()
+            await shell.close_current()
 
     def _quit_answered(self, quit_now: bool | None) -> None:
         if quit_now:
@@ -288,11 +288,11 @@ class BeefineApp(App[int]):
     def action_toggle_sidebar(self) -> None:
         self.shell.toggle_sidebar()
 
-    def action_close_tab(self) -> None:
-        self.shell.close_active_tab()
+    async def action_close_tab(self) -> None:
+        await self.shell.close_active_tab()
 
-    def action_toggle_split(self) -> None:
-        self.shell.toggle_split()
+    async def action_toggle_split(self) -> None:
+        await self.shell.toggle_split()
 
     def show_error(self, exc: BaseException, title: str = "") -> None:
         show_error(self, exc, title)

@@ -299,11 +299,10 @@ class ShellScreen(Screen[None]):
 
     def open_view(self, key: str, *, label: str = "", factory: Callable[[], Widget] | None = None) -> Widget:
         """Open `key` in a tab, or focus its tab if it is already open. Returns the view widget."""
-        tabs = self.query_one("#tabs", TabbedContent)
         pane_id = _tab_id(key)
         existing = self._views.get(pane_id)
         if existing is not None:
-            tabs.active = pane_id
+            self._activate(pane_id)
             self.call_after_refresh(self._focus_view, existing)
             return existing
         if factory is None:
@@ -315,7 +314,7 @@ class ShellScreen(Screen[None]):
                     label = label or f"XDP {ifname}"
                     pane_id = _tab_id("network")
                     if pane_id in self._views:
-                        tabs.active = pane_id
+                        self._activate(pane_id)
                         return self._views[pane_id]
                 elif key.startswith("probe:"):
                     name = key.split(":", 1)[1]
@@ -343,6 +342,14 @@ class ShellScreen(Screen[None]):
             self.call_after_refresh(self._drain_pending)
         self.call_after_refresh(self._focus_view, view)
         return view
+
+    def _activate(self, pane_id: str) -> None:
+        """Show an open tab; one still waiting to be mounted is shown once it is (activating it
+        before raised: no such tab yet)."""
+        if pane_id in self.open_tab_ids():
+            self.query_one("#tabs", TabbedContent).active = pane_id
+        else:
+            self._want_active = pane_id
 
     async def _drain_pending(self) -> None:
         """Mount new panes one at a time, then activate the last one asked for. (TabbedContent got
@@ -396,7 +403,9 @@ class ShellScreen(Screen[None]):
             factory=partial(_probe_view, replay=path, replay_speed=speed, title=f"Replay {path.name}"),
         )
 
-    def close_active_tab(self) -> None:
+    async def close_active_tab(self) -> None:
+        """Close the active tab, stopping what its view started. Awaited: a tab reopened at once
+        must not meet its old pane, still being removed, under the same id."""
         tabs = self.query_one("#tabs", TabbedContent)
         pane = tabs.active_pane
         if pane is None or pane.id is None:
@@ -406,7 +415,7 @@ class ShellScreen(Screen[None]):
             if callable(stop):
                 stop()
         self._views.pop(pane.id, None)
-        tabs.remove_pane(pane.id)
+        await tabs.remove_pane(pane.id)
         if tabs.tab_count == 0:
             self.query_one("#sidebar", Tree).focus()
 
@@ -466,15 +475,15 @@ class ShellScreen(Screen[None]):
     def sidebar_has_focus(self) -> bool:
         return isinstance(self.focused, Tree)
 
-    def close_current(self) -> None:
+    async def close_current(self) -> None:
         """q on a view: close the split pane if focus is in it, else the active tab."""
         split = self.query_one("#split", Vertical)
         focused = self.focused
         if focused is not None and split.children and split in focused.ancestors:
-            self.toggle_split()
+            await self.toggle_split()
             self.call_after_refresh(self._focus_after_close)
             return
-        self.close_active_tab()
+        await self.close_active_tab()
         self.call_after_refresh(self._focus_after_close)
 
     def _focus_after_close(self) -> None:
@@ -533,21 +542,23 @@ class ShellScreen(Screen[None]):
             inner.active = ids[(i + step) % len(ids)]
 
     # ---- split pane: tail one container's syscalls beside any view
-    def toggle_split(self) -> None:
+    async def toggle_split(self) -> None:
+        """Open or close the split pane. Awaited, so the next key is handled only once the view is
+        mounted or gone: ctrl+t twice in a row removed the view before its on_mount ran (it raised)."""
         split = self.query_one("#split", Vertical)
         if split.children:
             for child in list(split.children):
                 stop = getattr(child, "stop_view", None)
                 if callable(stop):
                     stop()
-            split.remove_children()
             split.remove_class("-open")
+            await split.remove_children()
             return
         from beefine_tui.screens.probe_view import ProbeView, split_probes
 
         view = ProbeView(probes=split_probes(), title="Container syscalls", container_required=True)
         split.add_class("-open")
-        split.mount(view)
+        await split.mount(view)
         self.call_after_refresh(self._focus_view, view)
 
 
