@@ -377,3 +377,15 @@ async def test_image_structure_has_its_own_key_and_ctrl_t_tails(make_app: MakeAp
         await pilot.press("ctrl+t")
         await wait_until(pilot, lambda: bool(app.shell.query_one("#split").children))
         assert view.has_class("structure")  # ctrl+t did not toggle the structure
+
+
+async def test_slash_in_the_container_monitor_shows_its_events_section_and_filters(make_app: MakeApp) -> None:
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await open_and_wait(pilot, "container-monitor")
+        inner = view.query_one("#mon-tabs", TabbedContent)
+        assert inner.active != "t-ev"
+        app.shell.query_one("#sidebar", Tree).focus()
+        await pilot.press("slash")
+        bar = view.query_one(FilterBar)
+        await wait_until(pilot, lambda: inner.active == "t-ev" and app.focused is bar)

@@ -519,8 +519,18 @@ class ShellScreen(Screen[None]):
             return False
         # the log that holds focus, else the first one the view shows
         here = next((lg for lg in logs if focused is not None and lg in focused.ancestors), None)
-        visible = [lg for lg in logs if lg.display and lg.is_on_screen] or logs
-        (here or visible[0]).action_open_filter()
+        visible = [lg for lg in logs if lg.display and lg.is_on_screen]
+        log = here or (visible or logs)[0]
+        if here is None and not visible:
+            # the log is in a section of the view not shown (Container monitor's Events): show it
+            for node in log.ancestors:
+                if node is view:
+                    break
+                if isinstance(node, TabPane) and isinstance(node.parent, ContentSwitcher):
+                    owner = node.parent.parent
+                    if isinstance(owner, TabbedContent) and node.id:
+                        owner.active = node.id
+        log.action_open_filter()
         return True
 
     def cycle_section(self, step: int) -> None:
