@@ -110,7 +110,7 @@ class BeefineApp(App[int]):
         Binding("j", "move('down')", "Down", show=False),
         Binding("k", "move('up')", "Up", show=False),
         Binding("g", "move('home')", "First", show=False),
-        Binding("G", "move('end')", "Last", show=False),
+        Binding("G,shift+g", "move('end')", "Last", key_display="G", show=False),
         Binding("right_square_bracket", "section(1)", "Next section", key_display="]", show=False),
         Binding("left_square_bracket", "section(-1)", "Prev section", key_display="[", show=False),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
