@@ -29,6 +29,7 @@ from beefine_tui.appcontext import AppContext
 from beefine_tui.screens.errors import show_error
 from beefine_tui.screens.help import HelpScreen, QuitScreen
 from beefine_tui.screens.shell import BeefineCommands, BeefinePalette, ShellScreen, daemon_label
+from beefine_tui.widgets import textual_fixes
 
 # Measured with bench/ui_latency.py (100k events/s, 2 CPUs): with the interpreter's defaults, full
 # collections walking Textual's heap and the events in flight took 34 s of 100 (p50 143 ms each, GIL
@@ -137,6 +138,7 @@ class BeefineApp(App[int]):
         gc_tuning: bool = False,
     ) -> None:
         super().__init__()
+        textual_fixes.apply()
         self.gc_tuning = gc_tuning  # off in tests: freezing would keep other tests' objects alive
         self.ctx = ctx
         self.banner = banner

@@ -602,7 +602,7 @@ def container_names(ctx: Any) -> list[tuple[str, str, str]]:
 
 class BeefinePalette(CommandPalette):
     """Textual's palette (8.2), made safe against keys that arrive in a burst; each guard is a crash
-    the key fuzz test found (tests/tui/test_key_fuzz.py)."""
+    the key fuzz test found (tests/tui/test_key_fuzz.py). Paging its list: widgets/textual_fixes.py."""
 
     def dismiss(self, result: Any = None) -> AwaitComplete:
         # Enter, Enter (or Esc, Enter) queued a second selection that dismissed it again once gone:
@@ -616,14 +616,6 @@ class BeefinePalette(CommandPalette):
         # its widgets removed
         if self.query(CommandList) and self.query("#--input"):
             super()._watch__list_visible()
-
-    def _action_command_list(self, action: str) -> None:
-        # PgUp/PgDn read the list's row index, which is empty until the freshly filled list is drawn
-        try:
-            super()._action_command_list(action)
-        except KeyError:
-            if action not in ("page_up", "page_down"):
-                raise
 
 
 class BeefineCommands(Provider):
