@@ -27,8 +27,9 @@ from textual.screen import Screen
 
 from beefine_tui.appcontext import AppContext
 from beefine_tui.screens.errors import show_error
-from beefine_tui.screens.help import HelpScreen
-from beefine_tui.screens.shell import BeefineCommands, ShellScreen
+from beefine_tui.screens.help import HelpScreen, QuitScreen
+from beefine_tui.screens.shell import BeefineCommands, BeefinePalette, ShellScreen, daemon_label
+from beefine_tui.widgets import textual_fixes
 
 # Measured with bench/ui_latency.py (100k events/s, 2 CPUs): with the interpreter's defaults, full
 # collections walking Textual's heap and the events in flight took 34 s of 100 (p50 143 ms each, GIL
@@ -102,8 +103,22 @@ class BeefineApp(App[int]):
     TITLE = "Beefine"
     SUB_TITLE = "eBPF x Docker"
     COMMANDS = App.COMMANDS | {BeefineCommands}
+    # The keyboard contract, the same in every view. Letter keys are not priority bindings: an Input
+    # or TextArea with focus consumes printable keys first (check_consume_key), so typing never fires them.
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "close_or_quit", "Close/quit"),
+        Binding("escape", "go_back", "Back", show=False),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        # binding the palette here replaces Textual's own ctrl+p binding: keep it
+        Binding("colon", "command_palette", "Go to", key_display=":"),
+        Binding("ctrl+p", "command_palette", "Go to", show=False, priority=True),
+        Binding("j", "move('down')", "Down", show=False),
+        Binding("k", "move('up')", "Up", show=False),
+        Binding("g", "move('home')", "First", show=False),
+        Binding("G,shift+g", "move('end')", "Last", key_display="G", show=False),
+        Binding("right_square_bracket", "section(1)", "Next section", key_display="]", show=False),
+        Binding("left_square_bracket", "section(-1)", "Prev section", key_display="[", show=False),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
         Binding("ctrl+w", "close_tab", "Close tab", priority=True),
         Binding("ctrl+t", "toggle_split", "Tail container"),
@@ -112,6 +127,11 @@ class BeefineApp(App[int]):
         # binding: with text selected, the screen or text box copies it (they skip when nothing is)
         Binding("ctrl+c", "quit", "Quit", show=False),
     ]
+    # bindings that act on the shell's views: on a modal (help, an error, a question) they must not
+    # reach the tabs underneath
+    _SHELL_ACTIONS = frozenset(
+        {"close_or_quit", "go_back", "filter", "move", "section", "close_tab", "toggle_split"}
+    )
 
     def __init__(
         self,
@@ -126,6 +146,7 @@ class BeefineApp(App[int]):
         gc_tuning: bool = False,
     ) -> None:
         super().__init__()
+        textual_fixes.apply()
         self.gc_tuning = gc_tuning  # off in tests: freezing would keep other tests' objects alive
         self.ctx = ctx
         self.banner = banner
@@ -157,6 +178,7 @@ class BeefineApp(App[int]):
         return ShellScreen()
 
     def on_mount(self) -> None:
+        self.sub_title = f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
         self._ui_loop = asyncio.get_running_loop()
         self._install_signal_handlers()
         if self.gc_tuning:
@@ -265,30 +287,63 @@ class BeefineApp(App[int]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        ranked: list[tuple[int, str, str, str]] = []
-        seen: set[tuple[str, str]] = set()
+        # one row per (where, what): keys for the same thing share it ("f1 ^b  Sidebar")
+        rows: dict[tuple[int, str, str], list[str]] = {}
         for key, active in self.screen.active_bindings.items():
             b = active.binding
-            if not b.description:
-                continue
+            if not b.description or key.startswith("super+"):
+                continue  # super+ (the macOS command key) does not reach a terminal app
             rank, where = (0, "everywhere") if active.node is self else place_of(active.node)
-            display = b.key_display or self.get_key_display(b)
-            if (display, b.description) in seen:
-                continue
-            seen.add((display, b.description))
-            ranked.append((rank, where, display or key, b.description))
+            display = b.key_display or self.get_key_display(b) or key
+            keys = rows.setdefault((rank, where, b.description), [])
+            if display not in keys:
+                keys.append(display)
         # the app's own keys first, then the open view's, then those every table or text box has
-        ranked.sort(key=lambda r: r[0])
-        self.push_screen(HelpScreen([(where, k, what) for _, where, k, what in ranked]))
+        ranked = sorted(rows.items(), key=lambda item: item[0][0])
+        self.push_screen(HelpScreen([(where, " ".join(keys), what) for (_, where, what), keys in ranked]))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self._SHELL_ACTIONS and len(self.screen_stack) > 1)
+
+    async def action_close_or_quit(self) -> None:
+        """q: close the current tab; at the top (sidebar focused, or no view open) ask to quit."""
+        shell = self.shell
+        if shell.sidebar_has_focus() or shell.active_view() is None:
+            self.push_screen(QuitScreen(), self._quit_answered)
+        else:
+            await shell.close_current()
+
+    def _quit_answered(self, quit_now: bool | None) -> None:
+        if quit_now:
+            self.run_worker(self.action_quit(), group="quit")
+
+    def action_go_back(self) -> None:
+        self.shell.go_back()
+
+    def action_filter(self) -> None:
+        if not self.shell.open_filter():
+            self.notify("This view has no filter: / filters live logs.", timeout=3)
+
+    def action_move(self, key: str) -> None:
+        """j/k/g/G: the same as down/up/home/end for whatever list, table or log has focus."""
+        if self.focused is not None:
+            self.simulate_key(key)
+
+    def action_section(self, step: int) -> None:
+        self.shell.cycle_section(step)
+
+    def action_command_palette(self) -> None:
+        if self.use_command_palette and not any(isinstance(s, BeefinePalette) for s in self.screen_stack):
+            self.push_screen(BeefinePalette(id="--command-palette"))
 
     def action_toggle_sidebar(self) -> None:
         self.shell.toggle_sidebar()
 
-    def action_close_tab(self) -> None:
-        self.shell.close_active_tab()
+    async def action_close_tab(self) -> None:
+        await self.shell.close_active_tab()
 
-    def action_toggle_split(self) -> None:
-        self.shell.toggle_split()
+    async def action_toggle_split(self) -> None:
+        await self.shell.toggle_split()
 
     def show_error(self, exc: BaseException, title: str = "") -> None:
         show_error(self, exc, title)

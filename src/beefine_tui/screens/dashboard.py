@@ -382,7 +382,7 @@ class DashboardView(Vertical):
         return self.actions
 
     def _client(self) -> Any:
-        return self.app.ctx.docker_client()  # type: ignore[attr-defined]
+        return app_context(self).docker_client()
 
     def action_logs(self) -> None:
         row = self.selected()
@@ -405,7 +405,7 @@ class DashboardView(Vertical):
         if row is None:
             return
         try:
-            argv = self._actions().shell_command(self.app.ctx.docker_host, row.id)  # type: ignore[attr-defined]
+            argv = self._actions().shell_command(app_context(self).docker_host, row.id)
         except BeefineError as e:
             self.app.notify(e.message + (f"\n{e.hint}" if e.hint else ""), title="No shell", severity="error")
             return

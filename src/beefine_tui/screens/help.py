@@ -13,7 +13,10 @@ from textual.widgets import Static
 INTRO = (
     "Beefine shows with eBPF what the kernel does while Docker pulls images and runs containers.\n"
     "Left: the sidebar (Load eBPF, Docker). Enter opens an item in a tab; each tab stops what it\n"
-    "started when you close it. ctrl+p opens the command palette: type a screen or probe name."
+    "started when you close it. : or ctrl+p jumps to a screen, container or probe by name.\n"
+    "The same keys work in every view: q closes it (on the sidebar: quit), Esc goes back,\n"
+    "/ filters, j k g G move in any list, table or log, Enter on a log row shows the whole event.\n"
+    "Esc, ? or q closes this help."
 )
 
 # (where, key, what) for widgets whose bindings are not on the focus chain when help opens
@@ -22,9 +25,9 @@ WIDGET_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Live logs", "↑ PgUp Home / mouse wheel", "scroll back: pauses following, new events are held"),
     ("Live logs", "End", "follow again (shows what was held)"),
     ("Live logs", "p", "pause / resume following"),
+    ("Live logs", "Enter", "the event under the cursor in full: every field, JSON, copy (c)"),
+    ("Lists, tables, logs", "j k g G", "down, up, first, last (like ↓ ↑ Home End)"),
     ("Sidebar", "↑ ↓ Enter", "move, open the item in a tab"),
-    ("Sidebar", "F1", "show and focus the sidebar (it folds away below 100 columns when a view opens)"),
-    ("Tabs", "ctrl+pageup / ctrl+pagedown", "previous / next tab"),
 )
 
 
@@ -62,3 +65,26 @@ class HelpScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+class QuitScreen(ModalScreen[bool]):
+    """q at the top: asks before stopping every probe and container (ctrl+q quits without asking)."""
+
+    DEFAULT_CSS = """
+    QuitScreen { align: center middle; }
+    QuitScreen > Static { width: 60; height: auto; border: thick $warning; background: $surface;
+                          padding: 1 2; }
+    """
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "Quit"),
+        Binding("n,q,escape", "answer(False)", "Stay"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(
+            "[b]Quit Beefine?[/b]\n\nEverything this app started (probes, XDP, containers) is stopped.\n\n"
+            "[b]y[/b] or Enter: quit    [b]n[/b], q or Esc: stay"
+        )
+
+    def action_answer(self, quit_now: bool) -> None:
+        self.dismiss(quit_now)

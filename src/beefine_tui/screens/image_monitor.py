@@ -210,7 +210,7 @@ class ImageMonitorView(Vertical):
     """
     BINDINGS = [
         Binding("i", "toggle_structure", "Image structure"),
-        Binding("ctrl+t", "toggle_structure", "Image structure", show=False),  # also while typing
+        Binding("ctrl+o", "toggle_structure", "Image structure", show=False),  # also while typing
         Binding("r", "run", "Run"),
         Binding("s", "toggle_source", "Source"),  # the selected phase's primary source
     ]

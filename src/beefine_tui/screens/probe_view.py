@@ -223,6 +223,10 @@ class ProbeView(WorkerErrors, Vertical):
 
     @on(Input.Submitted, "#container")
     def _container_submitted(self) -> None:
+        if self.session is not None:
+            # Enter must never be ignored without a word
+            self.notice("A probe is running: Stop it first, then Enter starts it on this container.")
+            return
         self.start()
 
     @on(Button.Pressed, "#stop")

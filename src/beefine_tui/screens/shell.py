@@ -20,16 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane, Tree
+from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tabs, Tree
 
 from beefine_tui.screens.common import probe_names
 from beefine_tui.screens.network_view import NetworkView
 from beefine_tui.screens.probe_view import ProbeView, split_probes
+from beefine_tui.widgets.event_log import EventLog
+from beefine_tui.widgets.filter_bar import FilterBar
 
 SECTION_EBPF = "Load eBPF"
 SECTION_DOCKER = "Docker"
@@ -135,6 +138,22 @@ VIEWS: tuple[ViewEntry, ...] = (
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
 
 
+SYSTEM_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/docker.sock")
+
+
+def daemon_label(ctx: Any) -> str:
+    """Which Docker daemon the app talks to, in a few words for the header."""
+    lab = getattr(ctx, "lab", None)
+    if lab is not None:
+        return f"lab {lab.name}"
+    host = getattr(ctx, "docker_host", None)
+    if not host:
+        return "no Docker"
+    if host in SYSTEM_SOCKETS:
+        return "system Docker"
+    return f"Docker {host}"
+
+
 def _tab_id(key: str) -> str:
     return "tab-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in key)
 
@@ -148,8 +167,9 @@ class ShellScreen(Screen[None]):
         self._draining = False
 
     BINDINGS = [
-        Binding("ctrl+pagedown", "next_tab", "Next tab", show=False),
-        Binding("ctrl+pageup", "prev_tab", "Prev tab", show=False),
+        # priority: the sidebar (Tree) and tables bind these keys to horizontal paging
+        Binding("ctrl+pagedown", "next_tab", "Next tab", show=False, priority=True),
+        Binding("ctrl+pageup", "prev_tab", "Prev tab", show=False, priority=True),
         Binding("f1", "focus_sidebar", "Sidebar", show=False),
     ]
 
@@ -170,7 +190,7 @@ class ShellScreen(Screen[None]):
             with Vertical(id="work"), TabbedContent(id="tabs"), TabPane("Welcome", id="tab-welcome"):
                 yield Static(WELCOME, id="welcome")
             yield Vertical(id="split")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # ": Go to" is the palette key shown
 
     def on_mount(self) -> None:
         app = self.app
@@ -185,7 +205,10 @@ class ShellScreen(Screen[None]):
         b.update(banner)
         b.display = bool(banner)
         self.query_one("#too-small", Static).display = False
-        self.query_one("#sidebar", Tree).focus()
+        tree = self.query_one("#sidebar", Tree)
+        tree.focus()
+        # the cursor starts on the first screen, so Enter opens it (not folds a section)
+        tree.move_cursor(tree.root.children[0].children[0])
         self.size_changed(app.size.width, app.size.height)
         # tabs opened while the TabbedContent itself is still mounting end up half shown: wait a frame
         self.call_after_refresh(self.run_worker, self._open_initial(), group="open-initial")
@@ -244,11 +267,10 @@ class ShellScreen(Screen[None]):
 
     def open_view(self, key: str, *, label: str = "", factory: Callable[[], Widget] | None = None) -> Widget:
         """Open `key` in a tab, or focus its tab if it is already open. Returns the view widget."""
-        tabs = self.query_one("#tabs", TabbedContent)
         pane_id = _tab_id(key)
         existing = self._views.get(pane_id)
         if existing is not None:
-            tabs.active = pane_id
+            self._activate(pane_id)
             self.call_after_refresh(self._focus_view, existing)
             return existing
         if factory is None:
@@ -260,7 +282,7 @@ class ShellScreen(Screen[None]):
                     label = label or f"XDP {ifname}"
                     pane_id = _tab_id("network")
                     if pane_id in self._views:
-                        tabs.active = pane_id
+                        self._activate(pane_id)
                         return self._views[pane_id]
                 elif key.startswith("probe:"):
                     name = key.split(":", 1)[1]
@@ -288,6 +310,14 @@ class ShellScreen(Screen[None]):
             self.call_after_refresh(self._drain_pending)
         self.call_after_refresh(self._focus_view, view)
         return view
+
+    def _activate(self, pane_id: str) -> None:
+        """Show an open tab; one still waiting to be mounted is shown once it is (activating it
+        before raised: no such tab yet)."""
+        if pane_id in self.open_tab_ids():
+            self.query_one("#tabs", TabbedContent).active = pane_id
+        else:
+            self._want_active = pane_id
 
     async def _drain_pending(self) -> None:
         """Mount new panes one at a time, then activate the last one asked for. (TabbedContent got
@@ -317,6 +347,23 @@ class ShellScreen(Screen[None]):
         elif tries > 0:
             self.set_timer(0.05, lambda: self._focus_view(view, tries - 1))
 
+    def open_container(self, cid: str) -> Widget:
+        """The Container monitor showing `cid` (the open one switches to it)."""
+        pane_id = _tab_id("container-monitor")
+        existing = self._views.get(pane_id)
+        if existing is not None:
+            choose = getattr(existing, "choose", None)
+            if callable(choose):
+                choose(cid)
+            return self.open_view("container-monitor")
+        from beefine_tui.screens.container_monitor import ContainerMonitorView
+
+        return self.open_view(
+            "container-monitor",
+            label=VIEWS_BY_KEY["container-monitor"].label,
+            factory=partial(ContainerMonitorView, container=cid),
+        )
+
     def open_replay(self, path: Path, speed: float) -> Widget:
         return self.open_view(
             "replay",
@@ -324,7 +371,9 @@ class ShellScreen(Screen[None]):
             factory=partial(_probe_view, replay=path, replay_speed=speed, title=f"Replay {path.name}"),
         )
 
-    def close_active_tab(self) -> None:
+    async def close_active_tab(self) -> None:
+        """Close the active tab, stopping what its view started. Awaited: a tab reopened at once
+        must not meet its old pane, still being removed, under the same id."""
         tabs = self.query_one("#tabs", TabbedContent)
         pane = tabs.active_pane
         if pane is None or pane.id is None:
@@ -334,9 +383,23 @@ class ShellScreen(Screen[None]):
             if callable(stop):
                 stop()
         self._views.pop(pane.id, None)
-        tabs.remove_pane(pane.id)
+        await tabs.remove_pane(pane.id)
         if tabs.tab_count == 0:
             self.query_one("#sidebar", Tree).focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.tabbed_content.id == "tabs":
+            self.call_after_refresh(self._show_active_tab)
+
+    def _show_active_tab(self) -> None:
+        """Scroll the tab bar so the active tab shows whole. Tabs scrolls itself on activation, but a
+        tab added in the same moment is not laid out yet then, so the bar stayed put (or half-scrolled:
+        "nspect network")."""
+        tab_bar = self.query_one("#tabs", TabbedContent).query_one(Tabs)
+        active = tab_bar.active_tab
+        scroller = tab_bar.query("#tabs-scroll")
+        if active is not None and scroller:
+            scroller.first().scroll_to_center(active, animate=False, force=True)
 
     def action_next_tab(self) -> None:
         self._cycle(1)
@@ -346,47 +409,201 @@ class ShellScreen(Screen[None]):
 
     def _cycle(self, step: int) -> None:
         tabs = self.query_one("#tabs", TabbedContent)
-        ids = [p.id for p in tabs.query(TabPane) if p.id]
+        ids = self.open_tab_ids()
         if not ids:
             return
         i = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(i + step) % len(ids)]
+        target = ids[(i + step) % len(ids)]
+        tabs.active = target
+        # focus follows: left in the pane now hidden, it lands on a sibling there, and a focus
+        # inside a pane makes TabbedContent switch right back to it
+        view = self._views.get(target)
+        if view is not None:
+            self._focus_view(view)
+        else:
+            tabs.query_one(Tabs).focus()
 
     def open_tab_ids(self) -> list[str]:
-        return [p.id for p in self.query_one("#tabs", TabbedContent).query(TabPane) if p.id]
+        """Ids of the app's own tabs, in order. Only the top-level panes: a view may hold a
+        TabbedContent of its own, whose panes are not tabs of #tabs (activating one raised)."""
+        switcher = self.query_one("#tabs", TabbedContent).get_child_by_type(ContentSwitcher)
+        return [p.id for p in switcher.children if isinstance(p, TabPane) and p.id]
+
+    def active_view(self) -> Widget | None:
+        """The view the user is working in: the split pane when focus is there, else the active tab's."""
+        split = self.query_one("#split", Vertical)
+        focused = self.focused
+        if focused is not None and split.children and split in focused.ancestors:
+            return split.children[0]
+        pane = self.query_one("#tabs", TabbedContent).active_pane
+        if pane is None or pane.id is None:
+            return None
+        return self._views.get(pane.id)
+
+    def sidebar_has_focus(self) -> bool:
+        return isinstance(self.focused, Tree)
+
+    async def close_current(self) -> None:
+        """q on a view: close the split pane if focus is in it, else the active tab."""
+        split = self.query_one("#split", Vertical)
+        focused = self.focused
+        if focused is not None and split.children and split in focused.ancestors:
+            await self.toggle_split()
+            self.call_after_refresh(self._focus_after_close)
+            return
+        await self.close_active_tab()
+        self.call_after_refresh(self._focus_after_close)
+
+    def _focus_after_close(self) -> None:
+        view = self.active_view()
+        if view is None:
+            self.action_focus_sidebar()
+        else:
+            self._focus_view(view)
+
+    def go_back(self) -> None:
+        """Esc outside a modal or a filter bar: clear the view's filter if one is set, else focus the
+        sidebar."""
+        view = self.active_view()
+        if view is not None:
+            for log in view.query(EventLog):
+                if log.filter_text:
+                    log.query_one(FilterBar).action_close()
+                    return
+        self.action_focus_sidebar()
+
+    def open_filter(self) -> bool:
+        """/ anywhere: open the active view's filter (its log's filter bar). False if it has none."""
+        view = self.active_view()
+        if view is None:
+            return False
+        opener = getattr(view, "open_filter", None)
+        if callable(opener):
+            opener()
+            return True
+        focused = self.focused
+        logs = list(view.query(EventLog))
+        if not logs:
+            return False
+        # the log that holds focus, else the first one the view shows
+        here = next((lg for lg in logs if focused is not None and lg in focused.ancestors), None)
+        visible = [lg for lg in logs if lg.display and lg.is_on_screen]
+        log = here or (visible or logs)[0]
+        if here is None and not visible:
+            # the log is in a section of the view not shown (Container monitor's Events): show it
+            for node in log.ancestors:
+                if node is view:
+                    break
+                if isinstance(node, TabPane) and isinstance(node.parent, ContentSwitcher):
+                    owner = node.parent.parent
+                    if isinstance(owner, TabbedContent) and node.id:
+                        owner.active = node.id
+        log.action_open_filter()
+        return True
+
+    def cycle_section(self, step: int) -> None:
+        """[ and ]: the previous / next section (inner tab) of the active view, wherever focus is."""
+        view = self.active_view()
+        if view is None:
+            return
+        own = getattr(view, "action_section", None)
+        if callable(own):
+            own(step)
+            return
+        inner = view.query(TabbedContent).first() if view.query(TabbedContent) else None
+        if inner is None:
+            return
+        switcher = inner.get_child_by_type(ContentSwitcher)
+        ids = [p.id for p in switcher.children if isinstance(p, TabPane) and p.id]
+        if ids:
+            i = ids.index(inner.active) if inner.active in ids else 0
+            inner.active = ids[(i + step) % len(ids)]
 
     # ---- split pane: tail one container's syscalls beside any view
-    def toggle_split(self) -> None:
+    async def toggle_split(self) -> None:
+        """Open or close the split pane. Awaited, so the next key is handled only once the view is
+        mounted or gone: ctrl+t twice in a row removed the view before its on_mount ran (it raised)."""
         split = self.query_one("#split", Vertical)
         if split.children:
             for child in list(split.children):
                 stop = getattr(child, "stop_view", None)
                 if callable(stop):
                     stop()
-            split.remove_children()
             split.remove_class("-open")
+            await split.remove_children()
             return
         view = ProbeView(probes=split_probes(), title="Container syscalls", container_required=True)
         split.add_class("-open")
-        split.mount(view)
+        await split.mount(view)
         self.call_after_refresh(self._focus_view, view)
 
 
 WELCOME = """[b]Beefine[/b]: see with eBPF what the kernel does when Docker makes a container.
 
-Pick an item on the left (↑ ↓ Enter), or press [b]ctrl+p[/b] and type a screen or probe name.
+Pick an item on the left (↑ ↓ Enter), or press [b]:[/b] and type a screen, container or probe name.
 
 [b]Load eBPF[/b]: helper functions, XDP on an interface, exec tracing, any built-in probe,
 your own BCC/bpftrace programs, and every BPF program loaded on this machine.
 [b]Docker[/b]: the dashboard, and monitors that show an image pull or a container's creation.
 
-[b]?[/b] lists every key. [b]ctrl+w[/b] closes a tab and stops what it started.
-[b]ctrl+t[/b] tails one container's syscalls beside the current view. [b]ctrl+b[/b] hides the sidebar.
+The same keys everywhere: [b]q[/b] closes a view and stops what it started (on the sidebar: quit),
+[b]Esc[/b] goes back, [b]/[/b] filters, [b]j k g G[/b] move, [b]Enter[/b] on a log row shows the event.
+[b]?[/b] lists every key. [b]ctrl+t[/b] tails one container's syscalls beside the current view.
 """
 
 
+PALETTE_DOCKER_TIMEOUT_S = 3.0  # the palette lists containers only if the daemon answers by then
+
+
+def container_names(ctx: Any) -> list[tuple[str, str, str]]:
+    """(name, short id, state) of every container of the daemon in use; empty without one."""
+    if ctx is None or getattr(ctx, "docker_host", None) is None:
+        return []
+    out = []
+    for c in ctx.docker_client().api.containers(all=True):
+        name = (c.get("Names") or ["/?"])[0].lstrip("/")
+        out.append((name, str(c["Id"])[:12], str(c.get("State", ""))))
+    return out
+
+
+class BeefinePalette(CommandPalette):
+    """Textual's palette (8.2), made safe against keys that arrive in a burst; each guard is a crash
+    the key fuzz test found (tests/tui/test_key_fuzz.py). Paging its list: widgets/textual_fixes.py."""
+
+    def dismiss(self, result: Any = None) -> AwaitComplete:
+        # Enter, Enter (or Esc, Enter) queued a second selection that dismissed it again once gone:
+        # popping the last screen raised
+        if self.app.screen is not self:
+            nothing: AwaitComplete = AwaitComplete.nothing()
+            return nothing
+        return super().dismiss(result)
+
+    def _watch__list_visible(self) -> None:
+        # the search worker or the "no matches" timer can finish after the palette was dismissed and
+        # its widgets removed
+        if self.query(CommandList) and self.query("#--input"):
+            super()._watch__list_visible()
+
+
 class BeefineCommands(Provider):
-    """The command palette: every screen and every built-in probe, by name."""
+    """The command palette (: or ctrl+p): every screen, container and built-in probe, by name."""
+
+    _containers: list[tuple[str, str, str]] = []
+    _docker_note = ""
+
+    async def startup(self) -> None:
+        # listed once per palette opening, off the UI loop; a slow or absent daemon only means no
+        # containers in the list (said in the palette), never a frozen palette
+        self._containers = []
+        self._docker_note = ""
+        try:
+            self._containers = await asyncio.wait_for(
+                asyncio.to_thread(container_names, getattr(self.app, "ctx", None)), PALETTE_DOCKER_TIMEOUT_S
+            )
+        except TimeoutError:
+            self._docker_note = "the Docker daemon did not answer in time"
+        except Exception as e:
+            self._docker_note = f"{type(e).__name__}: {e}"
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
         screen = self.app.screen_stack[0] if self.app.screen_stack else None
@@ -395,6 +612,17 @@ class BeefineCommands(Provider):
             return out
         for v in VIEWS:
             out.append((f"Open {v.label}", v.description, partial(screen.open_view, v.key)))
+        for name, short_id, state in self._containers:
+            out.append(
+                (
+                    f"Container: {name}",
+                    f"{short_id} {state}: its namespaces, cgroup, mounts, processes in the Container monitor",
+                    partial(screen.open_container, short_id),
+                )
+            )
+        if self._docker_note:
+            note = f"containers not listed: {self._docker_note}"
+            out.append(("Containers: not listed", note, partial(self.app.notify, note, severity="warning")))
         for name, desc in probe_names():
             out.append((f"Probe: {name}", desc, partial(screen.open_view, f"probe:{name}")))
         return out

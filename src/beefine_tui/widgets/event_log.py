@@ -7,6 +7,8 @@ Keys (when the log or its filter has focus):
     /      open the filter bar (words, field=value: see widgets/filter_bar.py)
     end    resume following new events
     p      pause / resume following
+    ↑ ↓    move the cursor row (the newest row while following); moving up pauses
+    enter  the cursor row's event in full (widgets/event_detail.py)
 Scrolling up (keys, page up, home, mouse wheel, scrollbar) pauses auto-follow: the view stays still
 while new events are kept (bounded) and counted; `end` shows them. Lost events are always shown, even
 when filtered.
@@ -97,11 +99,22 @@ class LogView(ScrollView, can_focus=True):
         }
     }
     """
-    BINDINGS = [Binding("end", "follow", "Follow", show=True)]
+    BINDINGS = [
+        Binding("end", "follow", "Follow", show=True),
+        Binding("enter", "open_event", "Show event", show=True),
+        Binding("up", "cursor_up", "Cursor up", show=False),
+        Binding("down", "cursor_down", "Cursor down", show=False),
+    ]
+    COMPONENT_CLASSES = {"logview--cursor"}
+    DEFAULT_CSS += """
+    LogView > .logview--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
+    LogView:blur > .logview--cursor { background: $block-cursor-blurred-background; }
+    """
 
     def __init__(self, owner: EventLog) -> None:
         super().__init__()
         self._owner = owner
+        self._cursor: int | None = None  # row Enter opens; None: the newest row
         self._width = 0  # widest row painted so far, capped at MAX_WIDTH
         self._width_pending = False
         self._style = Style()
@@ -157,8 +170,61 @@ class LogView(ScrollView, can_focus=True):
         rows = self._owner._view_rows()
         if row >= len(rows):
             return Strip.blank(width, style)
-        strip = self._row_strip(rows[row], row, style)
-        return strip.crop_extend(scroll_x, scroll_x + width, style).apply_offsets(scroll_x, row)
+        strip = self._row_strip(rows[row], row, style).crop_extend(scroll_x, scroll_x + width, style)
+        if row == self.cursor_row():
+            # the row Enter opens; the cached strip stays plain
+            strip = strip.apply_style(self.get_component_rich_style("logview--cursor"))
+        return strip.apply_offsets(scroll_x, row)
+
+    # ---- the cursor: the row Enter opens in full
+    def cursor_row(self) -> int | None:
+        n = len(self._owner._view_rows())
+        if n == 0:
+            return None
+        return n - 1 if self._cursor is None else min(self._cursor, n - 1)
+
+    def reset_cursor(self) -> None:
+        self._cursor = None
+
+    def _move_cursor(self, row: int) -> None:
+        last = len(self._owner._view_rows()) - 1
+        if last < 0:
+            return
+        self._cursor = max(0, min(row, last))
+        height = self.scrollable_content_region.height
+        if self._cursor < self.scroll_y:
+            self.scroll_to(y=self._cursor, animate=False, immediate=True)
+        elif height and self._cursor >= self.scroll_y + height:
+            self.scroll_to(y=self._cursor - height + 1, animate=False, immediate=True)
+        self.refresh()
+
+    def action_cursor_up(self) -> None:
+        row = self.cursor_row()
+        if row is None:
+            return
+        self._user_scrolled_back()  # looking at older rows: hold them still
+        self._move_cursor(row - 1)
+
+    def action_cursor_down(self) -> None:
+        row = self.cursor_row()
+        if row is not None and self._cursor is not None:
+            self._move_cursor(row + 1)
+
+    def action_open_event(self) -> None:
+        row = self.cursor_row()
+        if row is None:
+            self.notify("No event to show yet.", timeout=2)
+            return
+        from beefine_tui.widgets.event_detail import EventDetailScreen
+
+        self.app.push_screen(EventDetailScreen(self._owner._view_rows()[row], self._owner.base_ts))
+
+    def on_click(self, event: events.Click) -> None:
+        rows = len(self._owner._view_rows())
+        row = int(self.scroll_y) + event.y
+        if 0 <= row < rows:
+            self._user_scrolled_back()
+            self._move_cursor(row)
 
     def _row_strip(self, ev: Event, row: int, style: Style) -> Strip:
         selection = self.text_selection
@@ -200,12 +266,22 @@ class LogView(ScrollView, can_focus=True):
         super().action_scroll_up()
 
     def action_page_up(self) -> None:
+        row = self.cursor_row()
         self._user_scrolled_back()
         super().action_page_up()
+        if row is not None:
+            self._move_cursor(row - max(1, self.scrollable_content_region.height))
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        row = self.cursor_row()
+        if row is not None and self._cursor is not None:
+            self._move_cursor(row + max(1, self.scrollable_content_region.height))
 
     def action_scroll_home(self) -> None:
         self._user_scrolled_back()
         super().action_scroll_home()
+        self._move_cursor(0)
 
     def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
         if not (event.ctrl or event.shift):
@@ -398,6 +474,7 @@ class EventLog(Vertical):
             self._frozen = []
         self.total = 0
         self.base_ts = 0
+        self._view.reset_cursor()
         self._view.forget(width=True)
         self._view.sync(scroll_end=True, x_axis=True)
 
@@ -410,6 +487,7 @@ class EventLog(Vertical):
         if self._filter:
             self._index(self._events, self._seq - len(self._events))
         self._frozen = None
+        self._view.reset_cursor()
         self.paused = False
         self.pending_while_paused = 0
         self._view.sync(scroll_end=True)
@@ -444,6 +522,7 @@ class EventLog(Vertical):
             self.pause()
 
     def action_follow(self) -> None:
+        self._view.reset_cursor()
         self._frozen = None
         self.paused = False
         self._view.sync(scroll_end=True, x_axis=True)
@@ -454,6 +533,7 @@ class EventLog(Vertical):
             self._frozen = list(self._view_rows())
         elif not paused and self._frozen is not None:
             self._frozen = None
+            self._view.reset_cursor()
             self._view.sync(scroll_end=True)
         if not paused:
             self.pending_while_paused = 0
