@@ -32,7 +32,7 @@ from beefine_tui.docker.stats import ContainerRow, Snapshot, StatsCollector, hum
 from beefine_tui.screens.common import app_context
 from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.charts import Chart
-from beefine_tui.widgets.table_sort import TableSort
+from beefine_tui.widgets.table_sort import SortKeys, TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
 # the figures people sort by first, so they are on screen at 80 columns; the I/O totals after them
@@ -169,7 +169,7 @@ def facts_text(snap: Snapshot) -> str:
     )
 
 
-class DashboardView(Vertical):
+class DashboardView(SortKeys, Vertical):
     BINDINGS = [
         Binding("s", "sort_next", "Sort"),
         Binding("S", "sort_reverse", "Reverse", key_display="S"),
@@ -353,19 +353,6 @@ class DashboardView(Vertical):
     def focus_target(self) -> DataTable[str]:
         return self.query_one(DataTable)
 
-    # ---- sorting
-    def action_sort_next(self) -> None:
-        if self.sorter is not None:
-            self.sorter.next_column()
-
-    def action_sort_reverse(self) -> None:
-        if self.sorter is not None:
-            self.sorter.reverse()
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        if self.sorter is not None and event.column_key.value is not None:
-            self.sorter.choose(event.column_key.value)
-
     # ---- actions on the selected container
     def selected(self) -> ContainerRow | None:
         t: DataTable[str] = self.query_one(DataTable)
@@ -418,7 +405,7 @@ class DashboardView(Vertical):
         if rc:
             self.app.notify(f"the shell in {row.name} exited with {rc}")
 
-    def action_trace(self) -> None:
+    async def action_trace(self) -> None:
         """Tail the container's syscalls in the split pane (what ctrl+t opens), already filled in."""
         row = self.selected()
         toggle = getattr(self.screen, "toggle_split", None)
@@ -429,7 +416,7 @@ class DashboardView(Vertical):
         from beefine_tui.screens.probe_view import ProbeView
 
         if not self.screen.query("#split ProbeView"):
-            toggle()
+            await toggle()  # mounted before fill() looks for it
 
         def fill() -> None:
             for view in self.screen.query("#split ProbeView").results(ProbeView):

@@ -30,7 +30,7 @@ from beefine_tui.probes import inventory
 from beefine_tui.probes.inventory import StatsGuard
 from beefine_tui.screens.common import app_context, stop_in_background
 from beefine_tui.screens.errors import WorkerErrors, describe
-from beefine_tui.widgets.table_sort import TableSort
+from beefine_tui.widgets.table_sort import SortKeys, TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
 REFRESH_S = 2.0
@@ -85,7 +85,7 @@ def collect_programs() -> list[ProgRow]:
     return out
 
 
-class ProgramsListView(WorkerErrors, Vertical):
+class ProgramsListView(SortKeys, WorkerErrors, Vertical):
     DEFAULT_CSS = """
     ProgramsListView { height: 1fr; }
     ProgramsListView > .notice { height: auto; color: $text-muted; }
@@ -209,19 +209,6 @@ class ProgramsListView(WorkerErrors, Vertical):
         if self._next is not None:
             self._next.stop()
         self._next = self.set_timer(self.refresh_s, self.action_refresh_now)
-
-    # ---- sorting
-    def action_sort_next(self) -> None:
-        if self.sorter is not None:
-            self.sorter.next_column()
-
-    def action_sort_reverse(self) -> None:
-        if self.sorter is not None:
-            self.sorter.reverse()
-
-    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
-        if self.sorter is not None and event.column_key.value is not None:
-            self.sorter.choose(event.column_key.value)
 
     def worker_failed(self, worker: Worker[object], error: BaseException) -> None:
         self._busy = False

@@ -93,3 +93,22 @@ class TableSort:
         elif cursor_key is not None and cursor_key in t.rows:
             t.move_cursor(row=t.get_row_index(cursor_key), animate=False)
         self._had_rows = t.row_count > 0
+
+
+class SortKeys:
+    """The `s`/`S`/header-click handlers for a view holding a TableSort in `self.sorter` (None until its
+    table is built). Mix in before the widget class: `class View(SortKeys, Vertical)`."""
+
+    sorter: TableSort | None = None
+
+    def action_sort_next(self) -> None:
+        if self.sorter is not None:
+            self.sorter.next_column()
+
+    def action_sort_reverse(self) -> None:
+        if self.sorter is not None:
+            self.sorter.reverse()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        if self.sorter is not None and event.column_key.value is not None:
+            self.sorter.choose(event.column_key.value)
