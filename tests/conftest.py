@@ -7,7 +7,8 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.stats_fakes"]  # sysctl, stats_fds, old_kernel
+# sysctl, stats_fds, old_kernel; lab, lab_client, cleanup_containers, as_nobody, ...
+pytest_plugins = ["tests.stats_fakes", "tests.lab_fixtures"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

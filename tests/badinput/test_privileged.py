@@ -24,7 +24,7 @@ from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.record import read_recording
 from beefine_tui.probes.user_program import UserBpftraceProgram, load_user_program
 from tests.badinput.conftest import Result, assert_clear, cli_sub
-from tests.integration.conftest import NOBODY, as_nobody, lab, lab_client  # noqa: F401 (fixtures)
+from tests.lab_fixtures import NOBODY
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -99,7 +99,7 @@ def test_recording_is_private_and_complete(tmp_path: Path, marker: Path) -> None
     assert len(got) == len(r.out.splitlines())  # what was shown is what was saved
 
 
-def test_caps_but_tracefs_root_only_names_tracefs(as_nobody: list[str]) -> None:  # noqa: F811
+def test_caps_but_tracefs_root_only_names_tracefs(as_nobody: list[str]) -> None:
     if (
         os.access("/sys/kernel/tracing/events", os.R_OK, effective_ids=False)
         and stat.S_IMODE(os.stat("/sys/kernel/tracing").st_mode) & 0o005
@@ -110,7 +110,7 @@ def test_caps_but_tracefs_root_only_names_tracefs(as_nobody: list[str]) -> None:
     assert "not mounted" not in r.err
 
 
-def test_caps_are_not_enough_for_bpftrace(as_nobody: list[str]) -> None:  # noqa: F811
+def test_caps_are_not_enough_for_bpftrace(as_nobody: list[str]) -> None:
     r = cli_sub("probe", "run", "bt-tcp", "--duration", "1", prefix=WITH_CAPS, cwd="/")
     assert_clear(r, 77, "bpftrace runs only as root (uid 0)", "uid 65534")
     # and bpftrace itself agrees (the independent source): it refuses a non-root uid
@@ -118,17 +118,17 @@ def test_caps_are_not_enough_for_bpftrace(as_nobody: list[str]) -> None:  # noqa
     assert own.returncode != 0 and "root" in own.stderr
 
 
-def test_caps_without_net_admin_name_it_for_xdp(as_nobody: list[str]) -> None:  # noqa: F811
+def test_caps_without_net_admin_name_it_for_xdp(as_nobody: list[str]) -> None:
     r = cli_sub("probe", "run", "xdp", "--interface", "lo", "--duration", "1", prefix=WITH_CAPS, cwd="/")
     assert_clear(r, 77, "XDP program needs root or CAP_BPF and CAP_NET_ADMIN", "lacks CAP_NET_ADMIN")
 
 
-def test_no_caps_at_all_names_both(as_nobody: list[str]) -> None:  # noqa: F811
+def test_no_caps_at_all_names_both(as_nobody: list[str]) -> None:
     r = cli_sub("probe", "run", "exec", "--duration", "1", prefix=tuple(NOBODY), cwd="/")
     assert_clear(r, 77, "uid 65534 lacks CAP_BPF and CAP_PERFMON")
 
 
-def test_doctor_with_caps_says_what_they_do_not_give(as_nobody: list[str]) -> None:  # noqa: F811
+def test_doctor_with_caps_says_what_they_do_not_give(as_nobody: list[str]) -> None:
     r = cli_sub("doctor", "--json", prefix=WITH_CAPS, cwd="/")
     assert "Traceback" not in r.err
     checks = {c["name"]: c for c in json.loads(r.out)["checks"]}
@@ -202,12 +202,12 @@ def test_daemon_down(argv: list[str]) -> None:
     no_beefine_children()
 
 
-def test_missing_container(lab: Any) -> None:  # noqa: F811
+def test_missing_container(lab: Any) -> None:
     r = cli_sub("inspect", "no-such-container-here", "--docker-host", lab.docker_host)
     assert_clear(r, 2, "no-such-container-here")
 
 
-def test_image_the_lab_registry_lacks(lab: Any, lab_client: Any) -> None:  # noqa: F811
+def test_image_the_lab_registry_lacks(lab: Any, lab_client: Any) -> None:
     ref = f"{lab.registry}/beefine/no-such-image:1"
     r = cli_sub("trace", ref, "--docker-host", lab.docker_host, "--pull", "--probes", "process")
     assert r.rc != 0 and "Traceback" not in r.err and "internal error" not in r.err
@@ -215,7 +215,7 @@ def test_image_the_lab_registry_lacks(lab: Any, lab_client: Any) -> None:  # noq
     assert not lab_client.containers.list(all=True, filters={"label": "beefine"})
 
 
-def test_trace_onto_a_full_disk_still_tells_the_story(lab: Any, lab_client: Any) -> None:  # noqa: F811
+def test_trace_onto_a_full_disk_still_tells_the_story(lab: Any, lab_client: Any) -> None:
     r = cli_sub(
         "trace", lab.images["small"], "--docker-host", lab.docker_host, "--record", "/dev/full", "--force",
         "--probes", "process", "--", "true",
@@ -251,7 +251,7 @@ PRIVATE_FILES = (
 )  # fmt: skip
 
 
-def test_lab_registry_refuses_another_local_user(lab: Any, as_nobody: list[str]) -> None:  # noqa: F811
+def test_lab_registry_refuses_another_local_user(lab: Any, as_nobody: list[str]) -> None:
     import base64
     import urllib.request
 
@@ -296,7 +296,7 @@ def test_lab_registry_refuses_another_local_user(lab: Any, as_nobody: list[str])
     assert peek.returncode != 0 and "Permission denied" in peek.stderr
 
 
-def test_docker_cli_pulls_with_the_labs_config_dir(lab: Any, lab_client: Any) -> None:  # noqa: F811
+def test_docker_cli_pulls_with_the_labs_config_dir(lab: Any, lab_client: Any) -> None:
     if not shutil.which("docker"):
         pytest.skip("the docker CLI is not installed")
     repo = f"{lab.registry}/beefine/busybox"

@@ -7,14 +7,13 @@ import uuid
 from typing import Any
 
 from tests.e2e.conftest import Tmux, tui_command
-from tests.integration.conftest import cleanup_containers, lab, lab_client, test_label  # noqa: F401
 
 
 def test_shell_and_logs_from_the_dashboard(
     tmux: Tmux,
-    lab: Any,  # noqa: F811
-    lab_client: Any,  # noqa: F811
-    cleanup_containers: dict[str, str],  # noqa: F811
+    lab: Any,
+    lab_client: Any,
+    cleanup_containers: dict[str, str],
 ) -> None:
     name = f"bfe2e-{uuid.uuid4().hex[:6]}"
     marker = uuid.uuid4().hex[:10]

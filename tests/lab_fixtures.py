@@ -1,5 +1,7 @@
-"""Shared fixtures for integration tests (root, real dockerd): one lab per test session, its client,
-per-test container cleanup, and a leftovers check that others can call on their own labs."""
+"""Fixtures for tests that need a real dockerd (root): one lab per test session, its client, per-test
+container cleanup, and a leftovers check that others can call on their own labs. A plugin registered
+once in tests/conftest.py: a module that imported these fixtures got its own copy of the session
+`lab`, which started a second lab of the same name and, failing, downed the first mid-session."""
 
 from __future__ import annotations
 
@@ -30,13 +32,9 @@ def lab() -> Iterator[LabInfo]:
     if os.geteuid() != 0:
         pytest.skip("the lab needs root: run `sudo make test`")
     name = _lab_name()
-    try:
-        info = labmod.up(name, seed=True, timeout=120)
-    except BaseException:
-        # up() already tore down what it made; make sure, then fail every test that needs it
-        with contextlib.suppress(Exception):
-            labmod.down(name)
-        raise
+    # up() tears down what it made when it fails; downing here too would remove a lab of the same
+    # name that is not ours
+    info = labmod.up(name, seed=True, timeout=120)
     try:
         with _signals_interrupt():
             yield info
