@@ -5,6 +5,7 @@ Sizes, digests, history and labels are checked against the registry's own answer
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from beefine_tui.docker.image_structure import ACCEPT, from_daemon, from_registry
-from beefine_tui.docker.lab import WHITED_OUT, LabInfo
+from beefine_tui.docker.lab import WHITED_OUT, LabInfo, registry_auth
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -49,7 +50,12 @@ def test_missing_repository_is_not_found(lab: LabInfo) -> None:
 
 
 def _registry_get(lab: LabInfo, path: str, method: str = "GET") -> tuple[bytes, dict[str, str]]:
-    req = urllib.request.Request(f"http://{lab.registry}{path}", headers={"Accept": ACCEPT}, method=method)
+    # the lab registry answers only its login (htpasswd), as `docker login` would send it
+    login = registry_auth(lab.registry)
+    assert login is not None, "the lab registry has no login"
+    basic = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()
+    headers = {"Accept": ACCEPT, "Authorization": f"Basic {basic}"}
+    req = urllib.request.Request(f"http://{lab.registry}{path}", headers=headers, method=method)
     with urllib.request.urlopen(req, timeout=30) as r:
         return r.read(), {k.lower(): v for k, v in r.headers.items()}
 
