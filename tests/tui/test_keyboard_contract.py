@@ -389,3 +389,24 @@ async def test_slash_in_the_container_monitor_shows_its_events_section_and_filte
         await pilot.press("slash")
         bar = view.query_one(FilterBar)
         await wait_until(pilot, lambda: inner.active == "t-ev" and app.focused is bar)
+
+
+@pytest.mark.parametrize("how", ["command line", "sidebar"])
+async def test_image_monitor_opens_with_the_image_box_focused(make_app: MakeApp, how: str) -> None:
+    """A registry name has a `:` (host:port, tag): typed as the view opens, it must land in the image box.
+    The shell's focus-the-first-widget moved focus to the scrolling left pane and `:` opened the
+    palette (found by the fault matrix's tui-image cell)."""
+    name = "127.0.0.1:5077/beefine/busybox:latest"
+    app = make_app(open_views=("image-monitor",) if how == "command line" else ())
+    async with app.run_test(size=(120, 40)) as pilot:
+        if how == "sidebar":
+            app.shell.open_view("image-monitor")
+        await wait_until(pilot, lambda: bool(app.query(ImageMonitorView)))
+        view = app.query_one(ImageMonitorView)
+        box = view.query_one("#im-image", Input)
+        await wait_until(pilot, lambda: app.focused is box)
+        await pilot.pause(0.5)  # a late focus-the-view must not take it away
+        assert app.focused is box
+        await pilot.press(*name)
+        assert box.value == name
+        assert len(app.screen_stack) == 1, "a typed : opened the palette"

@@ -271,6 +271,11 @@ class ImageMonitorView(Vertical):
             self.query_one("#im-hint", Label).update(f"e.g. {images['small']}")
         box.focus()
 
+    def focus_target(self) -> Input:
+        """The image box: a learner opens this view to type a name (the scrolling left pane, the first
+        focusable widget, took focus and a typed `:` opened the palette)."""
+        return self.query_one("#im-image", Input)
+
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < NARROW_BELOW
         self.set_class(narrow, "-narrow")

@@ -337,6 +337,9 @@ class ShellScreen(Screen[None]):
     def _focus_view(self, view: Widget, tries: int = 20) -> None:
         """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
         target = None
+        focused = self.app.focused
+        if focused is not None and view in focused.ancestors:
+            return  # the view placed focus itself (its on_mount): keep it
         if view.is_mounted:
             preferred = getattr(view, "focus_target", None)
             target = preferred() if callable(preferred) else None
