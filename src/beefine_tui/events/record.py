@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
@@ -12,6 +13,7 @@ from typing import IO
 import msgspec
 
 from beefine_tui.errors import BeefineError
+from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import SCHEMA_VERSION, STATUS, Event, RecordHeader, now_ns
 
 _encoder = msgspec.json.Encoder()
@@ -260,3 +262,61 @@ def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
         f.close()
         raise RecordError(f"{p}: schema {header.schema} is newer than this version understands")
     return header, Recording(p, f, header)
+
+
+class BusRecording:
+    """Records what a bus carries from now until `stop()`, in a thread of its own, so a live view can
+    record without a file write on its UI thread.
+
+    It has its own bounded subscription: when the disk falls behind a flood, the bus drops events for
+    this recording only and the recording holds `lost` events saying how many (source "bus"). The file
+    gets the trailer at `stop()`, which the app's close also calls (it is owned like a probe session).
+    """
+
+    CAPACITY = 200_000
+    POLL_S = 0.2
+
+    def __init__(
+        self,
+        bus: Bus,
+        path: str | Path,
+        header: RecordHeader,
+        *,
+        force: bool = False,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        # UsageError (an existing file, a directory...): nothing is started
+        self.recorder = Recorder.open(path, header, force=force, on_error=on_error)
+        self.path = Path(path)
+        self._sub = bus.subscribe(f"record {self.path.name}", self.CAPACITY)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"record-{self.path.name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def count(self) -> int:
+        return self.recorder.count
+
+    @property
+    def error(self) -> str:
+        return self.recorder.error
+
+    def _run(self) -> None:
+        sub, rec = self._sub, self.recorder
+        while not self._stopping.is_set():
+            rec.write(sub.get(self.POLL_S))
+        # what the bus handed over before stop() was asked
+        while batch := sub.get(0):
+            rec.write(batch)
+        sub.close()
+        rec.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued, the trailer, and close the file. Idempotent."""
+        self._stopping.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        return not self._thread.is_alive()

@@ -26,6 +26,12 @@ WIDGET_KEYS: tuple[tuple[str, str, str], ...] = (
     ("Live logs", "End", "follow again (shows what was held)"),
     ("Live logs", "p", "pause / resume following"),
     ("Live logs", "Enter", "the event under the cursor in full: every field, JSON, copy (c)"),
+    (
+        "Live views",
+        "ctrl+r",
+        "record what the view receives from now on (beefine-VIEW-TIME.jsonl in the "
+        "directory Beefine started in; replay it with `beefine-tui replay FILE`); again stops",
+    ),
     ("Lists, tables, logs", "j k g G", "down, up, first, last (like ↓ ↑ Home End)"),
     ("Sidebar", "↑ ↓ Enter", "move, open the item in a tab"),
 )

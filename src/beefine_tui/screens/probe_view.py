@@ -7,6 +7,7 @@ EventPump into an EventLog; the StatusStrip shows rate, total and loss.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ from typing import Any
 from rich.segment import Segment
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.strip import Strip
 from textual.widget import Widget
@@ -24,9 +26,10 @@ from textual.widgets.option_list import OptionDoesNotExist
 from textual.worker import Worker
 
 from beefine_tui.appcontext import AppContext
-from beefine_tui.errors import ProbeLoadError
+from beefine_tui.errors import BeefineError, ProbeLoadError
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
+from beefine_tui.events.record import BusRecording
 from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.flags import exit_status_text
@@ -41,6 +44,13 @@ from beefine_tui.widgets.ui_thread import ui_soon
 
 # what the split pane tails for a container: the syscall-level probes, where they exist
 SPLIT_PREFERENCE = ("exec", "files", "mounts", "namespaces", "sockets", "security")
+
+
+def recording_name(title: str, now: float | None = None) -> str:
+    """beefine-<view>-<local time>.jsonl: sorts by time, says which view made it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "view"
+    return f"beefine-{slug}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.jsonl"
+
 
 NOT_ROOT = "Loading eBPF needs root (or CAP_BPF + CAP_PERFMON). Quit (ctrl+q) and run: sudo beefine-tui"
 
@@ -104,6 +114,7 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView > .controls > Checkbox { width: auto; }
     ProbeView > .notice { height: auto; color: $warning; }
     """
+    BINDINGS = [Binding("ctrl+r", "record", "Record")]
 
     def __init__(
         self,
@@ -133,6 +144,7 @@ class ProbeView(WorkerErrors, Vertical):
         self._accept: frozenset[str] | None = frozenset(self.probes) if not replay else None
         self._seen_probes: set[str] = set()
         self._lock = threading.Lock()
+        self.recording: BusRecording | None = None
 
     # ---- layout
     def compose(self) -> ComposeResult:
@@ -305,6 +317,60 @@ class ProbeView(WorkerErrors, Vertical):
 
     def on_unmount(self) -> None:
         self.stop_view(update_ui=False)
+        rec, self.recording = self.recording, None
+        if rec is not None:
+            stop_in_background(app_context(self), rec)
+
+    # ---- recording: what this view's bus carries, in the format `replay` and `--record` use
+    def action_record(self) -> None:
+        if self.replay is not None:
+            self.notice("This view replays a recording already.")
+            return
+        rec, self.recording = self.recording, None
+        if rec is None:
+            # where the user started the app, as `--record FILE` would resolve a bare name
+            path = Path.cwd() / recording_name(self.title)
+            self.notice(f"Recording to {path}…")
+            self._start_recording(path, tuple(self._accept or self.probes))
+        else:
+            self.strip.recording = None
+            self._stop_recording(rec)
+
+    @work(thread=True, exit_on_error=False, group="record")
+    def _start_recording(self, path: Path, probes: tuple[str, ...]) -> None:
+        ctx = app_context(self)
+        header = RecordHeader(probes=list(probes), command=["beefine-tui", "tui", f"({self.title})"])
+
+        def failed(line: str) -> None:  # a full disk: the view goes on, the strip and notice say so
+            ui_soon(self, self.notice, line)
+
+        try:
+            rec = BusRecording(self.bus, path, header, on_error=failed)
+        except BeefineError as e:
+            ui_soon(self, self.notice, f"Cannot record: {e}")
+            return
+        ctx.own(rec)
+        ui_soon(self, self._recording_started, rec)
+
+    def _recording_started(self, rec: BusRecording) -> None:
+        if not self.is_mounted or self.recording is not None:
+            stop_in_background(app_context(self), rec)
+            return
+        self.recording = rec
+        self.strip.recording = rec
+        self.notice(f"Recording to {rec.path}: ctrl+r stops it.")
+
+    @work(thread=True, exit_on_error=False, group="record")
+    def _stop_recording(self, rec: BusRecording) -> None:
+        app_context(self).disown(rec)
+        rec.stop()
+        state = f"INCOMPLETE ({rec.error})" if rec.error else "complete"
+        ui_soon(
+            self,
+            self.notice,
+            f"Recorded {rec.count} events to {rec.path} ({state}). "
+            f"Replay it with: beefine-tui replay {rec.path}",
+        )
 
     # ---- replay
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")

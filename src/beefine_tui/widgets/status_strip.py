@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -66,6 +67,16 @@ def _fmt_elapsed(s: float) -> str:
     return f"{s // 3600:d}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:02d}:{s % 60:02d}"
 
 
+class RecordingState(Protocol):
+    """What the strip shows of a recording in progress (events.record.BusRecording)."""
+
+    @property
+    def count(self) -> int: ...
+
+    @property
+    def error(self) -> str: ...
+
+
 class StatusStrip(Widget):
     # a fixed-size widget that re-renders itself: updating it never triggers a layout pass, which under
     # a flood of events cost ~200 ms per refresh of the whole screen (measured with bench/ui_latency.py)
@@ -98,6 +109,7 @@ class StatusStrip(Widget):
         self.rate = 0.0
         self._rate = WindowedRate()
         self._base = (0, 0, 0)  # tally at the moment this strip was (re)started
+        self.recording: RecordingState | None = None  # shown while the view records
 
     def on_mount(self) -> None:
         self.refresh_counts()
@@ -163,4 +175,10 @@ class StatusStrip(Widget):
         lost = f"lost {self.lost} (kernel {self.lost_kernel}, bus {self.lost_bus})"
         t.append(lost, "bold white on red" if self.lost else "dim")
         t.append(f"  {_fmt_elapsed(elapsed)}")
+        rec = self.recording
+        if rec is not None:
+            if rec.error:
+                t.append(f"  REC FAILED ({_fmt_count(rec.count)} written)", "bold white on red")
+            else:
+                t.append(f"  ● REC {_fmt_count(rec.count)}", "bold red")
         return t
