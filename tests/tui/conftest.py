@@ -67,6 +67,13 @@ class FakeContext(AppContext):
 MakeApp = Callable[..., BeefineApp]
 
 
+@pytest.fixture(autouse=True)
+def _cwd_is_scratch(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys that write files where the app was started (ctrl+r records, pressed by the key fuzz too)
+    write into a scratch directory, never into the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def make_app() -> MakeApp:
     def make(events: list[Event] | None = None, **kw: Any) -> BeefineApp:
