@@ -18,6 +18,7 @@ from beefine_tui.errors import NotFoundError
 from beefine_tui.events.record import read_recording
 from beefine_tui.screens.image_monitor import STATE_MARK, ImageMonitorView, MonitorRun
 from beefine_tui.story.engine import StoryEngine, StoryHints
+from beefine_tui.story.explanations import KIND_SOURCES
 from beefine_tui.story.phases import Timeline
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "story" / "lab_pull_and_runs.jsonl"
@@ -322,6 +323,10 @@ async def test_phases_are_listed_by_start_with_bars_and_sources_on_demand() -> N
         view._show_phase(tl)
         assert "s: primary source" in str(explain.render())
         await pilot.press("s")
-        assert "source: runc 1.1 libcontainer/standard_init_linux.go" in str(explain.render())
+        shown = str(explain.render())
+        assert "source: runc 1.1 libcontainer/standard_init_linux.go" in shown
+        # each kind listed under the phase names its own source too (issue 12: every explanation)
+        kinds = [k for k in tl.phase("security").counts if KIND_SOURCES.get(k)]
+        assert kinds and any(f"{k}: {KIND_SOURCES[k]}" in shown for k in kinds)
         await pilot.press("s")
         assert "only with --security-opt no-new-privileges" in str(explain.render())

@@ -18,6 +18,7 @@ from beefine_tui.screens.help import HelpScreen, QuitScreen
 from beefine_tui.screens.image_monitor import ImageMonitorView
 from beefine_tui.screens.probe_view import ProbeView
 from beefine_tui.screens.shell import VIEWS, BeefineCommands, daemon_label
+from beefine_tui.story.explanations import KIND_EXPLANATIONS, KIND_SOURCES
 from beefine_tui.widgets.event_detail import EventDetailScreen, event_json
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.filter_bar import FilterBar
@@ -347,6 +348,9 @@ async def test_enter_on_a_log_row_shows_the_whole_event_and_c_copies_it(make_app
         console.print(detail.query_one("#event-fields", Static).content)
         painted = console.export_text()
         assert "comm" in painted and shown.comm in painted and "args.filename" in painted
+        meaning = str(detail.query_one(".explain", Static).render())
+        assert KIND_EXPLANATIONS[shown.kind] in meaning
+        assert f"source: {KIND_SOURCES[shown.kind]}" in meaning
         await pilot.press("c")
         await pilot.pause()
         assert app.clipboard == event_json(shown)

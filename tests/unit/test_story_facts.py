@@ -11,7 +11,13 @@ import pytest
 
 from beefine_tui.events.record import read_recording
 from beefine_tui.story.engine import StoryEngine
-from beefine_tui.story.explanations import PHASE_EXPLANATIONS, PHASE_SOURCES, explain_kind
+from beefine_tui.story.explanations import (
+    KIND_EXPLANATIONS,
+    KIND_SOURCES,
+    PHASE_EXPLANATIONS,
+    PHASE_SOURCES,
+    explain_kind,
+)
 from beefine_tui.story.phases import DONE, PHASES, Timeline
 from beefine_tui.story.render import timeline_bar, timeline_end, timeline_lines
 
@@ -152,6 +158,15 @@ def test_every_phase_names_its_primary_source() -> None:
     assert "containerd" in PHASE_EXPLANATIONS["teardown"]
     assert "only net" not in PHASE_EXPLANATIONS["namespaces"]
     assert "copy of the parent's mount table" in PHASE_EXPLANATIONS["namespaces"]
+
+
+def test_every_kind_explanation_names_its_primary_source() -> None:
+    assert set(KIND_SOURCES) == set(KIND_EXPLANATIONS)
+    assert all(KIND_SOURCES[k] for k in KIND_EXPLANATIONS)
+    # the facts issue 12 corrected are sourced where they were checked
+    assert "sysSeccompSetFilter" in KIND_SOURCES["seccomp"]
+    assert "clone_parent" in KIND_SOURCES["clone"]
+    assert "createDevices" in KIND_SOURCES["mknod"]
 
 
 def test_docker_untar_unshares_and_pivots_into_the_layer(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
 from beefine_tui.screens.common import app_context
-from beefine_tui.story.explanations import explain_kind, phase_title
+from beefine_tui.story.explanations import explain_kind, kind_source, phase_title
 from beefine_tui.story.phases import PHASES, Phase, Timeline
 from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
 from beefine_tui.widgets.text_checkbox import TextCheckbox
@@ -548,7 +548,9 @@ class ImageMonitorView(Vertical):
         for k in kinds[:3]:
             text.append("\n")
             text.append(k, style="italic")
-            text.append(f": {explain_kind(k)}")
+            text.append(
+                f": {kind_source(k) or 'none recorded'}" if self.show_source else f": {explain_kind(k)}"
+            )
         if (p.name, text.plain) != self._explain_shown:
             self._explain_shown = (p.name, text.plain)
             self.query_one("#im-explain", Static).update(text)  # re-lays the pane out: only on change

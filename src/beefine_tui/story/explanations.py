@@ -339,6 +339,69 @@ KIND_EXPLANATIONS: dict[str, str] = {
 }
 
 
+# The primary source of each kind's explanation, shown beside it on demand (the Image monitor's `s`, the
+# event detail). Man pages are named by section; project files by version, file and function.
+KIND_SOURCES: dict[str, str] = {
+    "connect": "moby 20.10 distribution/pull_v2.go (one HTTP connection per blob fetch); connect(2)",
+    "pull_status": "moby 20.10 distribution/xfer/download.go (progress per layer); Docker Engine API "
+    "ImageCreate (JSON progress stream)",
+    "xdp_counts": "kernel net/core/dev.c do_xdp_generic, netif_receive_generic_xdp; bpf-helpers(7)",
+    "xdp_packet": "kernel net/core/dev.c do_xdp_generic; bpf-helpers(7) (BPF_MAP_TYPE_RINGBUF output)",
+    "exec": "execve(2); runc 1.1 libcontainer/process_linux.go (runc init), standard_init_linux.go Init "
+    "(system.Exec of the entrypoint); containerd 1.6 runtime/v2/runc (shim starts runc)",
+    "exec_failed": "execve(2) ERRORS; runc 1.1 libcontainer/standard_init_linux.go Init",
+    "lookup_failed": "runc 1.1 libcontainer/standard_init_linux.go Init (exec.LookPath before the exec "
+    "fifo wait)",
+    "fork": "fork(2), clone(2); kernel tracepoint sched:sched_process_fork",
+    "clone": "clone(2) CLONE_PARENT; runc 1.1 libcontainer/nsenter/nsexec.c clone_parent; prctl(2) "
+    "PR_SET_CHILD_SUBREAPER",
+    "unshare": "unshare(2); mount_namespaces(7); pid_namespaces(7); uts_namespaces(7); runc 1.1 "
+    "libcontainer/nsenter/nsexec.c (STAGE_CHILD unshare, cgroupns last)",
+    "setns": "setns(2); namespaces(7)",
+    "mount": "mount(2); runc 1.1 libcontainer/rootfs_linux.go mountToRootfs (mounts through "
+    "/proc/self/fd), utils.WithProcfd",
+    "umount": "umount(2) (MNT_DETACH)",
+    "pivot_root": "pivot_root(2); runc 1.1 libcontainer/rootfs_linux.go pivotRoot",
+    "sethostname": "sethostname(2); uts_namespaces(7)",
+    "cgroup_mkdir": "runc 1.1 libcontainer/cgroups/fs (v1: one directory per hierarchy), fs2 (v2); "
+    "cgroups(7)",
+    "cgroup_rmdir": "runc 1.1 delete.go, libcontainer/cgroups/fs Manager.Destroy; cgroups(7)",
+    "cgroup_attach": "runc 1.1 libcontainer/cgroups/fs Manager.Apply (cgroup.procs); cgroups(7); kernel "
+    "tracepoint cgroup:cgroup_attach_task",
+    "capset": "capset(2); capabilities(7); runc 1.1 libcontainer/capabilities ApplyCaps; moby 20.10 "
+    "oci/caps/defaults.go",
+    "prctl": "prctl(2); runc 1.1 libcontainer/standard_init_linux.go Init, libcontainer/capabilities; "
+    "containerd 1.6 sys/subreaper",
+    "seccomp": "seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter; "
+    "libseccomp src/system.c (feature probes)",
+    "open": "open(2) (O_* flags)",
+    "read": "read(2), pread(2), readv(2)",
+    "write": "write(2), pwrite(2), writev(2)",
+    "mkdir": "mkdir(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    "symlink": "symlink(2); moby 20.10 pkg/archive/archive.go createTarFile; runc 1.1 "
+    "libcontainer/rootfs_linux.go setupDevSymlinks",
+    "link": "link(2); moby 20.10 pkg/archive/archive.go createTarFile (tar.TypeLink)",
+    "mknod": "mknod(2); runc 1.1 libcontainer/rootfs_linux.go createDevices; moby 20.10 "
+    "pkg/archive/archive_linux.go overlayWhiteoutConverter; kernel overlayfs.rst (whiteouts)",
+    "unlink": "unlink(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    "rmdir": "rmdir(2), unlinkat(2) AT_REMOVEDIR",
+    "rename": "rename(2) (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT)",
+    "setxattr": "setxattr(2); xattr(7); kernel overlayfs.rst (opaque directories); moby 20.10 "
+    "pkg/archive/archive_linux.go overlayWhiteoutConverter",
+    "chmod": "chmod(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    "chown": "chown(2); moby 20.10 pkg/archive/archive.go createTarFile (Lchown)",
+    "exit": "exit(2), wait(2); kernel tracepoint sched:sched_process_exit",
+    "container_create": "Docker Engine API ContainerCreate; moby 20.10 daemon/create.go",
+    "container_start": "Docker Engine API ContainerStart; moby 20.10 daemon/start.go",
+    "container_exit": "Docker Engine API events (die); moby 20.10 daemon/monitor.go",
+    "error": "Docker Engine API (error responses)",
+}
+
+
+def kind_source(kind: str) -> str:
+    return KIND_SOURCES.get(kind, "")
+
+
 def phase_title(phase: str) -> str:
     return PHASE_TITLES.get(phase, phase)
 

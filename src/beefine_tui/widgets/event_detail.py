@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from beefine_tui.events.model import LOST, STATUS, Event
-from beefine_tui.story.explanations import explain_kind
+from beefine_tui.story.explanations import explain_kind, kind_source
 
 # what the kinds that are about the tool itself (not the kernel) mean
 _OWN_KINDS = {
@@ -74,7 +74,11 @@ class EventDetailScreen(ModalScreen[None]):
             yield Static(f"[b]{escape(ev.probe)} {escape(ev.kind)}[/b]  pid {ev.pid} {escape(ev.comm)}")
             meaning = explanation(ev)
             if meaning:
-                yield Static(escape(meaning), classes="explain")
+                source = kind_source(ev.kind)
+                yield Static(
+                    escape(meaning) + (f"\n[i]source: {escape(source)}[/i]" if source else ""),
+                    classes="explain",
+                )
             yield Static(field_table(ev, self.base_ts), id="event-fields")
             yield Static("[b]JSON[/b] (c copies it)")
             yield Static(escape(event_json(ev)), id="event-json")
