@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
 import hashlib
 import http.client
-import ipaddress
 import json
 import os
 import re
@@ -34,20 +31,26 @@ from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import psutil
 
-from beefine_tui.docker.connection import connect, unix_http_get
+from beefine_tui.docker.connection import unix_http_get
+from beefine_tui.docker.hostnet import (
+    SUBNET_POOL,
+    bridge_exists,
+    delete_bridge,
+    pick_subnet,
+    run_ip,
+    used_networks,
+)
+from beefine_tui.docker.lab_images import BUSYBOX, WHITED_OUT, build_and_push
+from beefine_tui.docker.mountinfo import mounts_in, mounts_under, umount_lazy
 from beefine_tui.docker.ownership import boot_id
 from beefine_tui.errors import BeefineError, NotFoundError, NotRootError, UsageError
 
 RUN_DIR = Path("/run/beefine")
 LOCK_DIR = RUN_DIR / "locks"
-SUBNET_POOL = ipaddress.IPv4Network("172.29.0.0/16")  # one /24 per lab, chosen by name hash
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,23}$")
-IMAGES_DIR = Path(__file__).with_name("images")
-BUSYBOX = Path("/bin/busybox")
 LOG_TAIL_LINES = 15
 
 
@@ -295,112 +298,6 @@ def _tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return "(no log)"
     return "\n".join("    " + line[:300] for line in lines[-n:]) or "(empty log)"
-
-
-# ---------------------------------------------------------------------------------------------- mounts
-
-
-def _unescape_mount(path: str) -> str:
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), path)
-
-
-def mounts_in(mountinfo: str, root: Path) -> list[str]:
-    """Mount points at or below `root` in a /proc/<pid>/mountinfo text, deepest first."""
-    top = str(root)
-    out = set()
-    for line in mountinfo.splitlines():
-        parts = line.split()
-        if len(parts) < 5:
-            continue
-        mp = _unescape_mount(parts[4])
-        if mp == top or mp.startswith(top + "/"):
-            out.add(mp)
-    return sorted(out, key=lambda m: (m.count("/"), m), reverse=True)
-
-
-def mounts_under(path: Path) -> list[str]:
-    """Mount points at or below `path` in this mount namespace, deepest first."""
-    try:
-        return mounts_in(Path("/proc/self/mountinfo").read_text(), path)
-    except OSError:
-        return []
-
-
-_libc: Any = None
-
-
-def _umount_lazy(path: str) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.umount2(path.encode(), 2) != 0:  # 2 = MNT_DETACH
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOENT):
-            raise OSError(err, os.strerror(err), path)
-
-
-# ---------------------------------------------------------------------------------------------- network
-
-
-def _ip() -> str:
-    for cand in (shutil.which("ip"), "/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", "/bin/ip"):
-        if cand and os.path.exists(cand):
-            return cand
-    raise BeefineError("the `ip` command is missing", "install iproute2: sudo apt-get install iproute2")
-
-
-def _run_ip(*args: str) -> str:
-    r = subprocess.run([_ip(), *args], capture_output=True, text=True, timeout=15)
-    if r.returncode != 0:
-        raise BeefineError(f"`ip {' '.join(args)}` failed: {r.stderr.strip()}")
-    return r.stdout
-
-
-def used_networks(route_json: str, addr_json: str) -> list[ipaddress.IPv4Network]:
-    """IPv4 networks already in use on this machine, from `ip -j route show table all` and `ip -j addr`."""
-    nets: list[ipaddress.IPv4Network] = []
-    with contextlib.suppress(ValueError):
-        for r in json.loads(route_json or "[]"):
-            dst = r.get("dst", "")
-            if dst in ("", "default") or ":" in dst:
-                continue
-            with contextlib.suppress(ValueError):
-                nets.append(ipaddress.IPv4Network(dst, strict=False))
-    with contextlib.suppress(ValueError):
-        for link in json.loads(addr_json or "[]"):
-            for a in link.get("addr_info", []):
-                if a.get("family") == "inet":
-                    with contextlib.suppress(ValueError, KeyError):
-                        nets.append(ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False))
-    return nets
-
-
-def pick_subnet(name: str, used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
-    """A /24 from 172.29.0.0/16 overlapping nothing in `used`, starting from a hash of the name."""
-    subnets = list(SUBNET_POOL.subnets(new_prefix=24))
-    start = int(hashlib.sha256(name.encode()).hexdigest(), 16) % len(subnets)
-    for i in range(len(subnets)):
-        cand = subnets[(start + i) % len(subnets)]
-        if not any(cand.overlaps(u) for u in used):
-            return cand
-    raise BeefineError(
-        f"no free /24 left in {SUBNET_POOL} for the lab's bridge",
-        "stop some labs (`beefine-tui lab status`, `beefine-tui lab down --name N`)",
-    )
-
-
-def _bridge_exists(bridge: str) -> bool:
-    return Path("/sys/class/net", bridge).exists()
-
-
-def _delete_bridge(bridge: str) -> None:
-    if not bridge or not _bridge_exists(bridge):
-        return
-    brif = Path("/sys/class/net", bridge, "brif")
-    with contextlib.suppress(OSError):
-        for port in brif.iterdir():  # veths of containers that did not go away with their netns
-            subprocess.run([_ip(), "link", "del", port.name], capture_output=True, timeout=15)
-    _run_ip("link", "del", bridge)
 
 
 # ---------------------------------------------------------------------------------------------- locks
@@ -656,8 +553,9 @@ def _seed(state: _State, sd: Path, timeout: float) -> None:
     build = sd / "build"
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lab-seed")
     try:
+        login = registry_auth(state.registry)
         futures = {
-            key: pool.submit(_build_and_push, _docker_host(sd), key, tag, build / key, timeout)
+            key: pool.submit(build_and_push, _docker_host(sd), key, tag, build / key, timeout, login)
             for key, tag in tags.items()
         }
         deadline = time.monotonic() + timeout
@@ -672,92 +570,6 @@ def _seed(state: _State, sd: Path, timeout: float) -> None:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
         shutil.rmtree(build, ignore_errors=True)
-
-
-def _build_and_push(docker_host: str, key: str, tag: str, ctx: Path, timeout: float) -> None:
-    shutil.copytree(IMAGES_DIR / key, ctx)
-    if key == "layered":
-        (ctx / "layer1" / "bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(BUSYBOX, ctx / "layer1" / "bin" / "busybox")
-        _applet_links(ctx / "layer2")
-        _layered_files(ctx)
-    else:
-        (ctx / "rootfs" / "bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(BUSYBOX, ctx / "rootfs" / "bin" / "busybox")
-        _applet_links(ctx / "rootfs")
-    _fix_mtimes(ctx)
-    client = connect(docker_host, timeout=max(10.0, timeout))
-    try:
-        try:
-            client.images.build(
-                path=str(ctx), tag=tag, rm=True, forcerm=True, network_mode="none", labels={"beefine": "1"}
-            )
-        except Exception as e:  # docker.errors.BuildError/APIError: show the daemon's words
-            raise BeefineError(f"building the lab image {tag} failed: {e}") from e
-        try:
-            login = registry_auth(tag.split("/", 1)[0])
-            lines = list(client.images.push(tag, stream=True, decode=True, auth_config=login))
-        except Exception as e:  # requests/docker errors mid-stream
-            raise BeefineError(f"pushing {tag} to the lab registry failed: {e}") from e
-        for line in lines:
-            if isinstance(line, dict) and line.get("error"):
-                raise BeefineError(f"pushing {tag} to the lab registry failed: {line['error']}")
-    finally:
-        client.close()
-
-
-FIXED_MTIME = 1700000000  # 2023-11-14: same files, same times -> the same layer digests in every lab
-
-
-def _fix_mtimes(ctx: Path) -> None:
-    """COPY puts each file's mtime in the layer tar; fixed times make the layers reproducible."""
-    for dirpath, dirnames, filenames in os.walk(ctx):
-        for n in (*dirnames, *filenames):
-            with contextlib.suppress(OSError):
-                os.utime(os.path.join(dirpath, n), (FIXED_MTIME, FIXED_MTIME), follow_symlinks=False)
-
-
-def _applet_links(root: Path) -> None:
-    """What `busybox --install -s` would make inside the image, made here so the build needs no RUN."""
-    try:
-        r = subprocess.run([str(BUSYBOX), "--list-full"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError) as e:
-        raise BeefineError(f"{BUSYBOX} --list-full failed: {e}") from e
-    paths = [p.strip().lstrip("/") for p in r.stdout.splitlines() if p.strip()]
-    if r.returncode != 0 or "bin/sh" not in paths:
-        raise BeefineError(
-            f"{BUSYBOX} does not list its applets (is it busybox?)", "sudo apt-get install busybox-static"
-        )
-    for rel in paths:
-        if rel == "bin/busybox" or ".." in rel.split("/"):
-            continue
-        link = root / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if not link.is_symlink() and not link.exists():
-            link.symlink_to("/bin/busybox")
-
-
-WHITED_OUT = "etc/beefine/deleted-in-layer3"  # added by layer 1, deleted by layer 3
-
-
-def _layered_files(ctx: Path) -> None:
-    """Distinct content per layer, with a 1 MiB incompressible file so a pull shows progress, and a
-    file of layer 1 that layer 3 deletes, so unpacking the top layer makes a real overlayfs whiteout."""
-    added = ctx / "layer1" / WHITED_OUT
-    added.parent.mkdir(parents=True, exist_ok=True)
-    added.write_text("Layer 3 of this image deletes this file: a container never sees it.\n")
-    # a layer tar records a deletion as an empty ".wh.<name>" entry (image-spec layer.md); COPY of such
-    # a file puts exactly that entry in the layer, as a RUN rm would, without a fourth layer
-    gone = ctx / "layer3" / WHITED_OUT
-    gone.parent.mkdir(parents=True, exist_ok=True)
-    (gone.parent / (".wh." + gone.name)).write_bytes(b"")
-    data = ctx / "layer3" / "usr" / "share" / "beefine"  # whole path in the context: fixed dir mtimes too
-    data.mkdir(parents=True, exist_ok=True)
-    seed = b"beefine"
-    chunks = []
-    for i in range(1 << 15):  # 32768 * 32 bytes = 1 MiB, the same every time
-        chunks.append(hashlib.sha256(seed + i.to_bytes(4, "big")).digest())
-    (data / "blob.bin").write_bytes(b"".join(chunks))
 
 
 def up(
@@ -791,7 +603,7 @@ def up(
                 f"a lab named {name!r} is already running (DOCKER_HOST={_docker_host(sd)})",
                 f"use it, stop it with `sudo beefine-tui lab down --name {name}`, or pick another --name",
             )
-        if old is not None or sd.exists() or _bridge_exists(bridge_for(name)):
+        if old is not None or sd.exists() or bridge_exists(bridge_for(name)):
             _teardown(name, old)  # leftovers of a lab that died: clear them first
         state = _State(name=name, bridge=bridge_for(name))
         if not detach:
@@ -823,16 +635,16 @@ def up(
 def _make_bridge(state: _State, sd: Path) -> None:
     with _flock(LOCK_DIR / "net.lock", "the lab network allocator", 30):
         used = used_networks(
-            _run_ip("-j", "route", "show", "table", "all"), _run_ip("-j", "-4", "addr", "show")
+            run_ip("-j", "route", "show", "table", "all"), run_ip("-j", "-4", "addr", "show")
         )
         net = pick_subnet(state.name, used)
-        _run_ip("link", "add", "name", state.bridge, "type", "bridge")
+        run_ip("link", "add", "name", state.bridge, "type", "bridge")
         state.bridge_created = True
         state.subnet = str(net)
         state.save(sd)
         gw = next(net.hosts())
-        _run_ip("addr", "add", f"{gw}/{net.prefixlen}", "dev", state.bridge)
-        _run_ip("link", "set", state.bridge, "up")
+        run_ip("addr", "add", f"{gw}/{net.prefixlen}", "dev", state.bridge)
+        run_ip("link", "set", state.bridge, "up")
 
 
 # ---------------------------------------------------------------------------------------------- down
@@ -875,12 +687,12 @@ def _teardown(name: str, state: _State | None) -> None:
     problems += _remove_cgroups(container_ids)
     for mp in mounts_under(sd):
         try:
-            _umount_lazy(mp)
+            umount_lazy(mp)
         except OSError as e:
             problems.append(f"cannot unmount {mp}: {e.strerror}")
     bridge = state.bridge if state and state.bridge else bridge_for(name)
     try:
-        _delete_bridge(bridge)
+        delete_bridge(bridge)
     except BeefineError as e:
         problems.append(e.message)
     left = mounts_under(sd)
@@ -985,7 +797,7 @@ def down(name: str = "default") -> None:
     sd = state_dir_for(name)
     with _lab_lock(name, wait=30):
         state = _load_state(name)
-        if state is None and not sd.exists() and not _bridge_exists(bridge_for(name)):
+        if state is None and not sd.exists() and not bridge_exists(bridge_for(name)):
             running = lab_names()
             raise NotFoundError(
                 f"there is no lab named {name!r}",
@@ -1080,6 +892,8 @@ def log_paths(name: str) -> dict[str, Path]:
 
 
 __all__ = [
+    "SUBNET_POOL",
+    "WHITED_OUT",
     "LabInfo",
     "down",
     "down_orphans",
