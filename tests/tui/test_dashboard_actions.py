@@ -10,7 +10,8 @@ from typing import Any
 
 from textual.widgets import Button, DataTable, Input, Log
 
-from beefine_tui.screens.dashboard import Ask, ContainerLogs, DashboardView
+from beefine_tui.screens.confirm import Confirm
+from beefine_tui.screens.dashboard import ContainerLogs, DashboardView
 from beefine_tui.screens.probe_view import ProbeView
 from tests.tui.conftest import MakeApp
 from tests.tui.conftest import wait_until as _wait_until
@@ -124,15 +125,15 @@ async def test_stop_restart_remove_ask_first(make_app: MakeApp) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         _view, actions = await open_dashboard(app, pilot)
         await pilot.press("K")
-        await wait_until(pilot, lambda: isinstance(app.screen, Ask))
+        await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
         assert "Stop web2" in str(app.screen.query_one("Static").render())
         await pilot.press("escape")  # cancelled: nothing done
-        await wait_until(pilot, lambda: not isinstance(app.screen, Ask))
+        await wait_until(pilot, lambda: not isinstance(app.screen, Confirm))
         await pilot.pause(0.1)
         assert actions.calls == []
         for key, verb in (("K", "stop"), ("R", "restart"), ("D", "remove")):
             await pilot.press(key)
-            await wait_until(pilot, lambda: isinstance(app.screen, Ask))
+            await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
             app.screen.query_one("#yes", Button).press()
             await wait_until(pilot, lambda v=verb: (v, ROWS[1].id) in actions.calls)
         assert [c[0] for c in actions.calls] == ["stop", "restart", "remove"]

@@ -22,7 +22,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
@@ -34,6 +33,7 @@ from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, now_ns
 from beefine_tui.screens.common import app_context, view_origin_ns
+from beefine_tui.screens.confirm import Confirm
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 
@@ -112,33 +112,6 @@ class MonitorSource:
     def stop_probes(self, session: Any) -> None:
         self.ctx.disown(session)
         threading.Thread(target=session.stop, name="stop-monitor-probes", daemon=False).start()
-
-
-class Confirm(ModalScreen[bool]):
-    DEFAULT_CSS = """
-    Confirm { align: center middle; }
-    Confirm > Vertical {
-        width: 60; height: auto; border: thick $warning; padding: 1 2; background: $surface;
-    }
-    Confirm Horizontal { height: auto; margin-top: 1; }
-    """
-    BINDINGS = [("escape", "dismiss(False)", "Cancel")]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            # a Static wraps: a Label cut the question off at the box's edge ("... cpus 0")
-            yield Static(self.question, id="question")
-            with Horizontal():
-                yield Button("Yes, change it", id="yes", variant="warning")
-                yield Button("Cancel", id="no")
-
-    @on(Button.Pressed)
-    def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 def change_event(cid: str, kind: str, text: str, error: str = "") -> Event:

@@ -30,6 +30,7 @@ from textual.worker import Worker, WorkerState
 
 from beefine_tui.docker.stats import ContainerRow, Snapshot, StatsCollector, human_bytes, human_si
 from beefine_tui.screens.common import app_context
+from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.table_sort import SortKeys, TableSort
@@ -113,35 +114,6 @@ class ContainerLogs(ModalScreen[None]):
 
     def on_unmount(self) -> None:
         threading.Thread(target=self.stream.close, name="close-logs", daemon=True).start()
-
-
-class Ask(ModalScreen[bool]):
-    """Yes or no before a change that cannot be undone."""
-
-    DEFAULT_CSS = """
-    Ask { align: center middle; }
-    Ask > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning; padding: 1 2;
-                     background: $surface; }
-    Ask Static { width: 1fr; }
-    Ask Horizontal { height: auto; margin-top: 1; }
-    """
-    BINDINGS = [Binding("escape", "dismiss(False)", "Cancel")]
-
-    def __init__(self, question: str, yes: str) -> None:
-        super().__init__()
-        self.question, self.yes = question, yes
-
-    def compose(self) -> ComposeResult:
-        from textual.widgets import Button
-
-        with Vertical():
-            yield Static(self.question)
-            with Horizontal():
-                yield Button(self.yes, id="yes", variant="error")
-                yield Button("Cancel", id="no")
-
-    def on_button_pressed(self, event: Any) -> None:
-        self.dismiss(event.button.id == "yes")
 
 
 def row_cells(r: ContainerRow) -> dict[str, str]:
@@ -438,7 +410,9 @@ class DashboardView(SortKeys, Vertical):
                 self.app.notify(f"{what} {row.name}…")
                 self._act(act, row.id)
 
-        self.app.push_screen(Ask(question.format(name=row.name, id=row.id[:12]), yes), answered)
+        self.app.push_screen(
+            Confirm(question.format(name=row.name, id=row.id[:12]), yes, danger=True), answered
+        )
 
     @work(thread=True, exit_on_error=False, group="container-action")
     def _act(self, act: Callable[[Any, str], str], cid: str) -> None:

@@ -1,0 +1,37 @@
+"""Confirm: yes or no before a change to a container (a limit, pause, stop, restart, remove). Esc,
+Cancel or n say no; the question wraps (a Label cut it off at the box's edge)."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Static
+
+
+class Confirm(ModalScreen[bool]):
+    DEFAULT_CSS = """
+    Confirm { align: center middle; }
+    Confirm > Vertical { width: 64; max-width: 95%; height: auto; border: thick $warning; padding: 1 2;
+                         background: $surface; }
+    Confirm Static { width: 1fr; }
+    Confirm Horizontal { height: auto; margin-top: 1; }
+    """
+    BINDINGS = [Binding("escape,n", "dismiss(False)", "Cancel")]
+
+    def __init__(self, question: str, yes: str = "Yes, change it", *, danger: bool = False) -> None:
+        super().__init__()
+        self.question, self.yes, self.danger = question, yes, danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="question")
+            with Horizontal():
+                yield Button(self.yes, id="yes", variant="error" if self.danger else "warning")
+                yield Button("Cancel", id="no")
+
+    @on(Button.Pressed)
+    def answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
