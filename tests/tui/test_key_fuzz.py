@@ -13,6 +13,7 @@ import random
 import string
 import time
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -79,7 +80,8 @@ async def test_random_keys_on_every_screen_never_break_the_app(
             await settle(pilot)
             app.shell.open_view(view.key)
             tab_id = f"tab-{view.key}"
-            await wait_until(pilot, lambda: tab_id in app.shell.open_tab_ids())  # noqa: B023
+            # up to 20 s: the shared machine may be busy (the key count, not the time, is what is tested)
+            await _wait(pilot, lambda: tab_id in app.shell.open_tab_ids(), f"{tab_id} open", the_seed)  # noqa: B023
             await pilot.pause()
             pool = binding_keys(app) + NAVIGATION + PRINTABLE
             for i in range(KEYS_PER_SCREEN):
@@ -95,10 +97,17 @@ async def test_random_keys_on_every_screen_never_break_the_app(
                 await pilot.press("ctrl+w")
         await settle(pilot)
         await pilot.press("f1")
-        await wait_until(pilot, lambda: isinstance(app.focused, Tree))
+        await _wait(pilot, lambda: isinstance(app.focused, Tree), "f1 focuses the sidebar", the_seed)
         assert app.is_running
-    assert app._exception is None
+    assert app._exception is None, f"the app raised {app._exception!r} (seed {the_seed})"
     print(f"{pressed} keys in {time.monotonic() - started:.1f} s, quit asked {len(quits)} times")
+
+
+async def _wait(pilot: Any, cond: Callable[[], bool], what: str, seed: int) -> None:
+    try:
+        await wait_until(pilot, cond, tries=2000)
+    except AssertionError:
+        raise AssertionError(f"{what}: never happened (seed {seed})") from None
 
 
 def send_key(app: Any, key: str) -> None:
