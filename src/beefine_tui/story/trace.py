@@ -172,6 +172,12 @@ class TraceRun:
 
     # --- the run ----------------------------------------------------------------------------------
 
+    def check_image(self) -> bool:
+        """Before the probes are attached: the image is here or its registry has it (see
+        ContainerRun.check_image); raises NotFoundError with the reason otherwise."""
+        assert self.runner is not None
+        return self.runner.check_image(self.pull)
+
     def run(self, timeout: float | None = None) -> RunResult:
         r = self.runner
         assert r is not None
