@@ -1,21 +1,31 @@
-"""Benchmark (not a test): what attaching the story's probes costs a `docker run`.
+"""Benchmark (not a test): what attaching the story's probes costs a `docker run`, and where it goes.
 
-Median wall time of `docker run --rm <lab small image> true`, with and without the trace attached
-(every default probe group following the lab's dockerd lineage, the story engine consuming the
-events as `beefine-tui trace` does), measured alternately in blocks in one run, and their ratio.
-Attaching takes seconds (clang + bpftrace), so the probes are attached once per block, not per run.
+`docker run --rm <lab small image> true`, untraced and traced, in blocks that alternate within each
+round: untraced, then each probe group alone, then every group together (each following the lab's
+dockerd lineage, the story engine consuming the events as `beefine-tui trace` does). Per mode it
+prints the median wall time, its ratio to untraced, the spread of the per-round medians, and:
+- in-kernel cost: run count and run time of every BPF program over the block (BPF_ENABLE_STATS
+  held by probes/inventory.StatsGuard), per probe and the costliest tracepoints, per docker run;
+- the consumer's CPU: this process's CPU time (ring buffer reading, decoding, attribution, bus,
+  story engine) per docker run, over and above an untraced block's;
+- events kept and lost (kernel, bus): loss is printed, never hidden.
+Probes are attached once per block; a program cache keeps the compiled objects, so only the first
+round compiles (bench/attach_time.py times that).
 
-    sudo .venv/bin/python bench/trace_overhead.py [--blocks 3] [--runs 7]
+    sudo .venv/bin/python bench/trace_overhead.py [--rounds 3] [--runs 5] [--modes all,process]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import threading
 import time
+from collections import defaultdict
+from dataclasses import dataclass, field
 
 
 def docker_run(host: str, image: str) -> float:
@@ -31,24 +41,73 @@ def docker_run(host: str, image: str) -> float:
     return time.perf_counter() - t
 
 
+def our_tracepoints() -> dict[int, str]:
+    """prog id -> tracepoint it is attached to by this process (bpftool perf list)."""
+    out = subprocess.run(["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True)
+    return {
+        int(e["prog_id"]): str(e.get("tracepoint", "?"))
+        for e in json.loads(out.stdout or "[]")
+        if e.get("pid") == os.getpid()
+    }
+
+
+def run_stats(ids: set[int]) -> dict[int, tuple[int, int]]:
+    """prog id -> (run_cnt, run_time_ns) now (bpftool leaves zeros out)."""
+    from beefine_tui.probes.inventory import list_programs
+
+    return {p.id: (p.run_cnt or 0, p.run_time_ns or 0) for p in list_programs() if p.id in ids}
+
+
+@dataclass
+class Mode:
+    name: str
+    probes: list[str]
+    walls: list[list[float]] = field(default_factory=list)  # per round
+    cpu_s: float = 0.0  # this process's CPU during the blocks
+    runs: int = 0
+    kept: int = 0
+    lost: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    bpf_cnt: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # per probe
+    bpf_ns: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    tp_ns: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # per probe:tracepoint
+    tp_cnt: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    attach_s: list[float] = field(default_factory=list)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--blocks", type=int, default=3)
-    ap.add_argument("--runs", type=int, default=7, help="runs per block and mode")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=5, help="docker runs per block")
+    ap.add_argument("--modes", default="", help="comma-separated groups and/or 'all' (default: each, all)")
+    ap.add_argument("--top", type=int, default=8, help="costliest tracepoints listed per mode")
     a = ap.parse_args()
 
     from beefine_tui.docker import lab as labmod
     from beefine_tui.docker.client import connect, exit_on_signals
     from beefine_tui.docker.runner import find_daemon
     from beefine_tui.events.bus import Bus, Subscription
+    from beefine_tui.probes import program_cache
     from beefine_tui.probes.base import Target
+    from beefine_tui.probes.bcc_runner import BccRunner
+    from beefine_tui.probes.inventory import stats_on
     from beefine_tui.story.engine import StoryEngine
     from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for, start_sessions
 
-    names, notes = probes_for(DEFAULT_GROUPS)
-    for n in notes:
-        print("note:", n)
-    with exit_on_signals(), labmod.running_lab(f"bench{os.getpid() % 100000}", timeout=120) as info:
+    wanted = [m for m in a.modes.split(",") if m] or [*DEFAULT_GROUPS, "all"]
+    modes: list[Mode] = []
+    for m in wanted:
+        names, notes = probes_for(list(DEFAULT_GROUPS) if m == "all" else [m])
+        for note in notes:
+            print(f"note ({m}):", note)
+        modes.append(Mode(m, names))
+    plain = Mode("untraced", [])
+    cache = program_cache.ProgramCache()
+    program_cache.install(cache)
+    with (
+        exit_on_signals(),
+        labmod.running_lab(f"bench{os.getpid() % 100000}", timeout=120) as info,
+        stats_on(),
+    ):
         image = info.images["small"]
         client = connect(info.docker_host)
         data_root = str(client.info()["DockerRootDir"])
@@ -63,40 +122,114 @@ def main() -> int:
         target = Target(lineage_root=daemon.dockerd_pid, pids=extra)
         for _ in range(3):  # warm up the daemon and the page cache
             docker_run(info.docker_host, image)
-        plain: list[float] = []
-        traced: list[float] = []
-        events = 0
-        for b in range(a.blocks):
-            plain += [docker_run(info.docker_host, image) for _ in range(a.runs)]
+
+        def block(mode: Mode) -> None:
+            if not mode.probes:
+                c0 = time.process_time()
+                mode.walls.append([docker_run(info.docker_host, image) for _ in range(a.runs)])
+                mode.cpu_s += time.process_time() - c0
+                mode.runs += a.runs
+                return
             bus = Bus()
             sub = bus.subscribe("bench")
             engine = StoryEngine()
             stop = threading.Event()
+            lost: dict[str, int] = defaultdict(int)
 
             def pump(stop: threading.Event, sub: Subscription, engine: StoryEngine) -> None:
                 while not stop.is_set():
-                    engine.feed(sub.get(0.05))
+                    batch = sub.get(0.05)
+                    for ev in batch:
+                        if ev.kind == "lost":
+                            lost[str(ev.args.get("source", "?"))] += int(ev.args.get("count", 0))
+                    engine.feed(batch)
 
             t0 = time.perf_counter()
-            sessions = start_sessions(names, target, bus)
-            attach = time.perf_counter() - t0
+            sessions = start_sessions(mode.probes, target, bus)
+            mode.attach_s.append(time.perf_counter() - t0)
+            by_probe: dict[str, set[int]] = {}
+            for s in sessions:
+                for r in s.runners:
+                    if isinstance(r, BccRunner):
+                        by_probe.update(r.prog_ids_by_probe())
+            ids = set().union(*by_probe.values()) if by_probe else set()
+            tps = our_tracepoints()
             th = threading.Thread(target=pump, args=(stop, sub, engine), daemon=True)
             th.start()
+            before = run_stats(ids)
+            c0 = time.process_time()
             try:
-                traced += [docker_run(info.docker_host, image) for _ in range(a.runs)]
+                mode.walls.append([docker_run(info.docker_host, image) for _ in range(a.runs)])
             finally:
+                mode.cpu_s += time.process_time() - c0
+                after = run_stats(ids)
                 for s in sessions:
                     s.stop()
                 stop.set()
                 th.join(2)
                 sub.close()
-            events += engine.event_count
-            print(f"block {b + 1}/{a.blocks}: attach {attach:.1f} s, {engine.event_count} events kept")
-        mp, mt = statistics.median(plain), statistics.median(traced)
-        print(f"docker run --rm {image} true  ({len(plain)} runs each, alternating blocks)")
-        print(f"  without trace: median {mp * 1000:.0f} ms")
-        print(f"  with trace:    median {mt * 1000:.0f} ms  ({events} events through the story engine)")
-        print(f"  ratio: {mt / mp:.3f}  (aim < 1.05)")
+            mode.runs += a.runs
+            mode.kept += engine.event_count
+            for k, v in lost.items():
+                mode.lost[k] += v
+            for probe, pids in by_probe.items():
+                for pid in pids:
+                    cnt = after.get(pid, (0, 0))[0] - before.get(pid, (0, 0))[0]
+                    ns = after.get(pid, (0, 0))[1] - before.get(pid, (0, 0))[1]
+                    mode.bpf_cnt[probe] += cnt
+                    mode.bpf_ns[probe] += ns
+                    tp = f"{probe}:{tps.get(pid, '?')}"
+                    mode.tp_ns[tp] += ns
+                    mode.tp_cnt[tp] += cnt
+
+        for r in range(a.rounds):
+            for mode in [plain, *modes]:
+                block(mode)
+                med = statistics.median(mode.walls[-1]) * 1000
+                print(f"round {r + 1}/{a.rounds} {mode.name:10} median {med:6.0f} ms", flush=True)
+        program_cache.install(None)
+        cache.close()
+
+    base = statistics.median([w for ws in plain.walls for w in ws])
+    base_cpu = plain.cpu_s / max(plain.runs, 1)
+    print()
+    print(f"docker run --rm {image} true: {a.rounds} rounds x {a.runs} runs per mode, blocks alternating")
+    print(
+        f"{'mode':10} {'median':>7} {'ratio':>6} {'round medians':>22} {'attach':>7} "
+        f"{'kernel/run':>10} {'runs/run':>9} {'cpu/run':>8} {'events/run':>10}  lost"
+    )
+    for mode in [plain, *modes]:
+        allw = [w for ws in mode.walls for w in ws]
+        med = statistics.median(allw)
+        rmeds = sorted(statistics.median(ws) * 1000 for ws in mode.walls)
+        n = max(mode.runs, 1)
+        kernel_ms = sum(mode.bpf_ns.values()) / n / 1e6
+        runs_per = sum(mode.bpf_cnt.values()) / n
+        cpu_ms = (mode.cpu_s / n - base_cpu) * 1000 if mode.probes else mode.cpu_s / n * 1000
+        attach = statistics.median(mode.attach_s) if mode.attach_s else 0.0
+        lost = ", ".join(f"{k} {v}" for k, v in sorted(mode.lost.items())) or "0"
+        print(
+            f"{mode.name:10} {med * 1000:5.0f}ms {med / base:6.3f} "
+            f"{'/'.join(f'{x:.0f}' for x in rmeds):>22} {attach:6.2f}s "
+            f"{kernel_ms:8.2f}ms {runs_per:9.0f} {cpu_ms:6.1f}ms {mode.kept / n:10.0f}  {lost}"
+        )
+    print("  (ratio: to untraced; round medians in ms, sorted; attach: median, first round compiles;")
+    print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block)")
+    for mode in modes:
+        if mode.name != "all" and len(modes) > 1:
+            continue
+        n = max(mode.runs, 1)
+        print(f"\nin-kernel cost per docker run, mode {mode.name}, per probe:")
+        for probe, ns in sorted(mode.bpf_ns.items(), key=lambda kv: -kv[1]):
+            cnt = mode.bpf_cnt[probe]
+            avg = ns / cnt if cnt else 0
+            print(f"  {probe:12} {ns / n / 1e6:7.3f} ms  {cnt / n:8.0f} runs  {avg:6.0f} ns/run")
+        print(f"costliest tracepoints (top {a.top}):")
+        for tp, ns in sorted(mode.tp_ns.items(), key=lambda kv: -kv[1])[: a.top]:
+            cnt = mode.tp_cnt[tp]
+            print(
+                f"  {tp:40} {ns / n / 1e6:7.3f} ms  {cnt / n:8.0f} runs  {ns / cnt if cnt else 0:6.0f} ns/run"
+            )
     return 0
 
 

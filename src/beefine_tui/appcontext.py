@@ -17,7 +17,7 @@ from beefine_tui.docker.client import connect
 from beefine_tui.errors import BeefineError, DockerUnavailableError, ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.privileges import can_load_bpf
-from beefine_tui.probes import catalog, user_program, xdp_runner
+from beefine_tui.probes import catalog, program_cache, user_program, xdp_runner
 from beefine_tui.probes.base import ProbeOptions, Sink
 from beefine_tui.probes.session import ProbeSession
 
@@ -40,6 +40,16 @@ class AppContext:
     _owned: list[Stoppable] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
+    programs: program_cache.ProgramCache | None = None  # compiled probes kept for the session
+
+    def keep_programs(self) -> program_cache.ProgramCache:
+        """Keep compiled BCC probes for this app's session (see probes/program_cache.py): every BCC
+        runner of the process takes from and gives back to this cache until close()."""
+        with self._lock:
+            if self.programs is None:
+                self.programs = program_cache.ProgramCache()
+                program_cache.install(self.programs)
+            return self.programs
 
     def docker_client(self) -> docker.DockerClient:
         """The SDK client for the daemon in use; raises DockerUnavailableError with the reason."""
@@ -152,6 +162,16 @@ class AppContext:
         for thing in owned:
             try:
                 thing.stop()
+            except Exception as e:
+                if on_error:
+                    on_error(e)
+        # after the sessions stopped (they gave their objects back): free every kept program
+        cache = self.programs
+        if cache is not None:
+            if program_cache.current() is cache:
+                program_cache.install(None)
+            try:
+                cache.close()
             except Exception as e:
                 if on_error:
                     on_error(e)

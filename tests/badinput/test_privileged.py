@@ -215,6 +215,27 @@ def test_image_the_lab_registry_lacks(lab: Any, lab_client: Any) -> None:
     assert not lab_client.containers.list(all=True, filters={"label": "beefine"})
 
 
+@pytest.mark.parametrize("pull", [False, True], ids=["missing-here", "pull"])
+def test_missing_image_fails_before_any_probe_loads(
+    lab: Any, lab_client: Any, tmp_path: Path, pull: bool
+) -> None:
+    """Every default probe group asked for, yet a name neither the daemon nor the lab registry has
+    fails on the name: strace (an independent account) sees no BPF program loaded and no bpftrace
+    started by the CLI or its children."""
+    ref = f"{lab.registry}/beefine/no-such-image-{uuid.uuid4().hex[:6]}:1"
+    log = tmp_path / "strace.log"
+    strace = ("strace", "-f", "-qq", "-e", "trace=bpf,execve", "-o", str(log))
+    argv = ["trace", ref, "--docker-host", lab.docker_host, *(["--pull"] if pull else []), "--", "true"]
+    r = cli_sub(*argv, prefix=strace)
+    calls = log.read_text()
+    assert "execve(" in calls, "strace saw nothing: the checks below would prove nothing"
+    assert "BPF_PROG_LOAD" not in calls, "a BPF program was loaded"
+    assert "bpftrace" not in calls, "bpftrace was started"
+    assert_clear(r, 2, "no image", ref, "does not have it")
+    assert "tracing " not in r.err
+    assert not lab_client.containers.list(all=True, filters={"label": "beefine"})
+
+
 def test_trace_onto_a_full_disk_still_tells_the_story(lab: Any, lab_client: Any) -> None:
     r = cli_sub(
         "trace", lab.images["small"], "--docker-host", lab.docker_host, "--record", "/dev/full", "--force",

@@ -536,3 +536,46 @@ print(" ".join(sorted(os.listxattr(p))))
     cut, whole = [e for e in events if e.kind == "setxattr"]
     assert cut.args["name"] == long100[:63] + "…" and cut.args["truncated"] is True
     assert whole.args["name"] == exact63 and "truncated" not in whole.args
+
+
+def test_reads_skipped_run_no_program_on_read_and_writes_still_count() -> None:
+    """skip_kinds={"read"} (what the story asks): the kernel's own list of our attachments (bpftool
+    perf list) has write but no read syscall, and the same open/write/read/close gives its open and
+    its exact writes and no read event."""
+    import json
+
+    inside = tempfile.mkdtemp(prefix="beefine-files-noread-")
+    path = os.path.join(inside, "data.bin")
+    bus = Bus()
+    sub = bus.subscribe("test")
+    opts = ProbeOptions(
+        target=Target(pids=frozenset({os.getpid()})), path_prefix=inside + "/", skip_kinds=frozenset({"read"})
+    )
+    runner = files.make_runner(opts)
+    runner.start(bus.publish)
+    try:
+        out = subprocess.run(["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True)
+        ours = {
+            str(e.get("tracepoint")) for e in json.loads(out.stdout or "[]") if e.get("pid") == os.getpid()
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, b"z" * 321)
+        os.close(fd)
+        fd = os.open(path, os.O_RDONLY)
+        assert os.read(fd, 1000) == b"z" * 321
+        assert os.pread(fd, 10, 0) == b"z" * 10
+        os.close(fd)
+        events = collect_until(
+            sub, lambda evs: len([e for e in evs if e.kind == "open"]) >= 2 and any(
+                e.kind == "write" and e.args.get("closed") for e in evs
+            ), COLLECT_S,
+        )  # fmt: skip
+    finally:
+        runner.stop()
+        shutil.rmtree(inside, ignore_errors=True)
+    assert {"sys_enter_write", "sys_exit_write", "sys_enter_openat"} <= ours, sorted(ours)
+    assert not {t for t in ours if t.startswith(("sys_enter_read", "sys_exit_read", "sys_enter_pread"))}
+    assert not {t for t in ours if t.endswith(("_readv", "_preadv", "_preadv2", "_pread64"))}
+    assert [e.args["path"] for e in events if e.kind == "open"] == [path, path]
+    assert sum(e.args["bytes"] for e in events if e.kind == "write") == 321
+    assert not [e for e in events if e.kind == "read"]

@@ -86,3 +86,29 @@ def test_release_outliving_removes_containers_first_and_keeps_them_owned() -> No
     assert log == ["remove"]
     ctx.close()
     assert log == ["remove", "stop probes", "stop run"]
+
+
+def test_kept_programs_are_freed_after_the_sessions_stop_at_close() -> None:
+    """The program cache lives as long as the app: sessions stopped by close() give their objects
+    back first, then every kept object is freed and runners no longer find a cache."""
+    from beefine_tui.probes import program_cache
+
+    freed: list[str] = []
+    before = program_cache.current()
+    ctx = AppContext()
+    try:
+        cache = ctx.keep_programs()
+        assert ctx.keep_programs() is cache and program_cache.current() is cache
+        cache.free = lambda e: freed.append(str(e.bpf))
+        cache.give(program_cache.CachedProgram(("exec", "", ()), "idle", set(), ()))
+
+        class Session:
+            def stop(self) -> None:  # a runner giving its object back as it stops
+                cache.give(program_cache.CachedProgram(("fork", "", ()), "in use", set(), ()))
+
+        ctx.own(Session())
+        ctx.close()
+        assert sorted(freed) == ["idle", "in use"]
+        assert cache.closed and program_cache.current() is None
+    finally:
+        program_cache.install(before)

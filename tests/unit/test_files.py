@@ -356,3 +356,13 @@ def test_every_listed_tracepoint_has_a_guarded_handler() -> None:
     # availability asks only for the tracepoints the probe cannot do without
     assert not [tp for tp in files._REQUIRED if any(s in tp for s in files.OPTIONAL_SYSCALLS)]
     assert set(files.PATH_KINDS) <= set(files.SPEC.kinds)
+
+
+def test_reads_left_out_when_the_consumer_skips_them() -> None:
+    text = files.render(ProbeOptions(skip_kinds=frozenset({"read"})))
+    flags = text.splitlines()[1]
+    assert "-DBEEFINE_NO_READ=1" in flags
+    assert not [n for n in files.READ_SYSCALLS if f"-DHAVE_{n.upper()}=1" in flags]
+    guarded = text.split("#ifndef BEEFINE_NO_READ", 1)[1].split("#endif", 1)[0]
+    assert "sys_enter_read)" in guarded and "sys_exit_read)" in guarded
+    assert "-DBEEFINE_NO_READ=1" not in files.render(ProbeOptions()).splitlines()[1]

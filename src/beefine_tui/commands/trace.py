@@ -197,6 +197,7 @@ def _trace(
         exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
         create_options=create_options(args),
     )  # fmt: skip
+    tr.check_image()  # a wrong name fails here, before seconds of compiling and attaching
     tr.start_pump()
     stack.callback(tr.stop)
     iface = None

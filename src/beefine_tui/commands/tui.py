@@ -128,6 +128,8 @@ def run(args: argparse.Namespace) -> int:
                 banner = f"{banner}  {reaped}".strip()
         with _daemon(args) as (host, lab_info, why_not):
             ctx = AppContext(docker_host=host, lab=lab_info, docker_error=why_not)
+            if args.replay is None:
+                ctx.keep_programs()  # the Image monitor's second run attaches in ms, not seconds
             app = BeefineApp(
                 ctx,
                 banner=banner,

@@ -147,6 +147,43 @@ class ContainerRun:
                 f"the daemon could not look up {self.image}: {_explain(e)}"
             ) from None
 
+    def check_image(self, pull: bool | None) -> bool:
+        """Whether the run can get its image, asked before any probe is attached (attaching all of a
+        trace's programs takes seconds; a typo must not cost them). `pull` as TraceRun's: True always,
+        None when missing, False never. A pull is checked through the daemon's distribution endpoint
+        (the registry's manifest, with the daemon's own mirrors, proxies and insecure registries), so
+        what it refuses is what the pull would refuse. Returns whether the image is present already;
+        NotFoundError / DockerUnavailableError say why it cannot be had."""
+        import docker.errors
+        import requests
+
+        present = self.image_present()
+        if present and not pull:
+            return True
+        if not present and pull is False:
+            raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
+        from beefine_tui.docker.lab import registry_auth
+
+        registry = registry_of(self.image)
+        login = registry_auth(registry)
+        try:
+            self.client.api.inspect_distribution(self.image, auth_config=login or None)
+        except docker.errors.NotFound as e:
+            raise NotFoundError(
+                f"no image {self.image}: not on the daemon, and its registry {registry} does not have it "
+                f"({_explain(e)})",
+                "check the name and tag (`beefine-tui image NAME` shows what a registry has)",
+            ) from None
+        except docker.errors.APIError as e:
+            where = "present, but --pull asked" if present else "not on the daemon"
+            raise NotFoundError(
+                f"cannot pull {self.image} ({where}): the daemon could not ask {registry}: {_explain(e)}",
+                "check the registry answers from this machine, or run without --pull an image already here",
+            ) from None
+        except requests.RequestException as e:
+            raise DockerUnavailableError(f"the daemon did not answer about {self.image}: {e}") from None
+        return present
+
     def pull(self) -> None:
         """Pull with the real stream: one pull_status event per message (per layer)."""
         import docker.errors

@@ -82,6 +82,9 @@ class ProbeOptions:
     sample_every: int = 0  # XDP header samples: 1 in N packets (0 = probe default)
     ring_pages: int = 1 << 8  # BCC ring buffer size in pages (power of two)
     include_self: bool = False  # also trace Beefine itself and its helpers (excluded in the kernel)
+    # event kinds the consumer has no use for: a probe may leave out the programs that only make
+    # them (the story skips `read`, story/trace.py), which then cost the traced host nothing
+    skip_kinds: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ from typing import Any
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, note_event, status_event
+from beefine_tui.probes import program_cache
 from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
 from beefine_tui.probes.base import (
     PAIRED_CALLS_NOTE,
@@ -491,13 +492,54 @@ class _Loaded:
     rings: list[tuple[MmapRing, Decoder]] = field(default_factory=list)
     libbpf_rings: int = 0  # ring buffers consumed through BCC/libbpf callbacks
     attached_ns: int = 0  # when its tracepoints were attached: its "running" status carries this time
+    entry: program_cache.CachedProgram | None = None  # given back to the program cache at stop
+    reused: bool = False  # taken from the cache (no compile)
+
+
+_NO_CACHE_GIVEN: Any = object()
+
+# the maps a program declares (BCC's macros), for emptying a reused object's state
+_MAP_DECL = re.compile(
+    r"\bBPF_(?:HASH|ARRAY|PERCPU_ARRAY|PERCPU_HASH|LRU_HASH)\(\s*(\w+)"
+    r'|\bBPF_TABLE\(\s*"\w+"\s*,[^,]+,[^,]+,\s*(\w+)'
+)
+
+
+def declared_maps(text: str) -> list[str]:
+    """Names of the hash and array maps declared in a BCC program's text (not its output buffer)."""
+    names: list[str] = []
+    for m in _MAP_DECL.finditer(text):
+        n = m.group(1) or m.group(2)
+        if n and n not in names:
+            names.append(n)
+    return names
+
+
+def _attachments(bpf: Any, prog: BccProgram) -> tuple[tuple[bytes, bytes], ...]:
+    """(tracepoint, function) of everything a fresh BPF() attached: TRACEPOINT_PROBE functions are
+    attached by BCC under the name tracepoint__<cat>__<name>, the others are listed in prog.attach."""
+    explicit = {tp.encode(): fn.encode() for tp, fn in prog.attach}
+    out = []
+    for tp in list(getattr(bpf, "tracepoint_fds", {})):
+        fn = explicit.get(tp, b"tracepoint__" + tp.replace(b":", b"__"))
+        out.append((tp, fn))
+    return tuple(out)
 
 
 class BccRunner(Runner):
     """Loads BccPrograms and streams their events. See the module docstring."""
 
-    def __init__(self, programs: Sequence[BccProgram], options: ProbeOptions, *, strict: bool = True):
+    def __init__(
+        self,
+        programs: Sequence[BccProgram],
+        options: ProbeOptions,
+        *,
+        strict: bool = True,
+        cache: program_cache.ProgramCache | None = _NO_CACHE_GIVEN,
+    ):
         super().__init__()
+        # compiled objects are taken from and given back to the session's cache (program_cache)
+        self._cache = program_cache.current() if cache is _NO_CACHE_GIVEN else cache
         self._stop_event.set()  # not running until start()
         self._programs = list(programs)
         self.options = options
@@ -526,6 +568,15 @@ class BccRunner(Runner):
     @property
     def loaded(self) -> tuple[str, ...]:
         return tuple(ld.prog.probe for ld in self._loaded)
+
+    @property
+    def reused(self) -> tuple[str, ...]:
+        """The probes whose compiled object came from the program cache (no compile this time)."""
+        return tuple(ld.prog.probe for ld in self._loaded if ld.reused)
+
+    def prog_ids_by_probe(self) -> dict[str, set[int]]:
+        """Kernel ids of each probe's BPF programs (bench/trace_overhead.py reads their run stats)."""
+        return {ld.prog.probe: set(ld.prog_ids) for ld in self._loaded}
 
     def prog_ids(self) -> set[int]:
         """Kernel ids of the BPF programs this runner loaded (for cleanup checks)."""
@@ -584,6 +635,20 @@ class BccRunner(Runner):
         self._thread.start()
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
+        cache = self._cache
+        key: program_cache.CacheKey = (prog.probe, prog.text, tuple(prog.cflags))
+        # only objects read through MmapRing are kept: BCC binds perf readers and libbpf ring
+        # consumers to the object for its lifetime
+        cacheable = cache is not None and not cache.closed and not perf and mmap_ring_supported()
+        if cacheable:
+            assert cache is not None
+            entry = cache.take(key)
+            if entry is not None:
+                t0 = time.perf_counter()
+                ld = self._reuse(prog, entry)
+                if ld is not None:
+                    self.compile_seconds[prog.probe] = time.perf_counter() - t0
+                    return ld
         BPF = import_bcc().BPF
 
         holder: list[Any] = []
@@ -614,6 +679,51 @@ class BccRunner(Runner):
         # stamped at attach, not once every program is compiled (seconds later): a probe's "running"
         # must not come after the events it caught while the next program compiled
         ld = _Loaded(prog, bpf, prog_ids=new_ids, attached_ns=attached_ns)
+        if cacheable:
+            ld.entry = program_cache.CachedProgram(key, bpf, set(new_ids), _attachments(bpf, prog))
+        self._prepare(ld, perf)
+        return ld
+
+    def _reuse(self, prog: BccProgram, entry: program_cache.CachedProgram) -> _Loaded | None:
+        """A cached object made ready as if freshly compiled: its maps emptied (the last run's
+        lineage, calls in flight, loss counts), seeded, then its tracepoints attached again. None
+        (the object freed) when any of it fails: the caller compiles instead."""
+        bpf = entry.bpf
+        ld = _Loaded(prog, bpf, prog_ids=set(entry.prog_ids), entry=entry, reused=True)
+        try:
+            for name in declared_maps(prog.text):
+                self._empty_map(bpf, name)
+            self._prepare(ld, perf=False)
+            for tp, fn in entry.attach:
+                bpf.attach_tracepoint(tp=tp, fn_name=fn)
+            ld.attached_ns = time.monotonic_ns()
+        except Exception:
+            for ring, _decode in ld.rings:
+                with contextlib.suppress(Exception):
+                    ring.close()
+            detach_tracepoints([bpf])
+            with contextlib.suppress(Exception):
+                bpf.cleanup()
+            return None
+        return ld
+
+    @staticmethod
+    def _empty_map(bpf: Any, name: str) -> None:
+        try:
+            table = bpf[name.encode()]
+        except KeyError:
+            return  # declared under an #ifdef this build left out
+        if hasattr(table, "clearitem"):  # arrays cannot delete: zero every slot
+            for i in range(len(table)):
+                table.clearitem(i)
+        else:
+            for k in list(table.keys()):
+                with contextlib.suppress(KeyError):
+                    del table[k]
+
+    def _prepare(self, ld: _Loaded, perf: bool) -> None:
+        """Open the object's output buffers, seed its maps (setup, filter, ourselves excluded)."""
+        prog, bpf = ld.prog, ld.bpf
         try:
             for rb in prog.buffers:
                 decode = attributed(rb.decode, self.attributor)
@@ -633,6 +743,7 @@ class BccRunner(Runner):
                     else:
                         _open_ring_buffer(bpf, rb.name.encode(), cb)
                         ld.libbpf_rings += 1
+                        ld.entry = None  # bound to this object for its life: not one to keep
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
@@ -647,7 +758,6 @@ class BccRunner(Runner):
             if isinstance(e, ProbeLoadError):
                 raise
             raise ProbeLoadError(f"probe {prog.probe}: cannot open its buffers: {e}") from None
-        return ld
 
     def _seed_filter(self, bpf: Any) -> None:
         t = self.options.target
@@ -818,6 +928,10 @@ class BccRunner(Runner):
             self._stop_event.set()
             if self._starting:
                 return  # start() is compiling on another thread: it sees _stopped and cleans up
+            # detached before the poll thread's final drain: once the perf events are closed (each
+            # close waits for the programs running on it) nothing more is written, so the drain
+            # takes every record, and a kept object's ring holds nothing of this run for the next
+            detach_tracepoints([ld.bpf for ld in self._loaded])
             t = self._thread
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
@@ -838,6 +952,9 @@ class BccRunner(Runner):
             ld.rings.clear()
         detach_tracepoints([ld.bpf for ld in self._loaded])
         for ld in self._loaded:
+            if ld.entry is not None and self._cache is not None:
+                self._cache.give(ld.entry)  # loaded, attached to nothing: see program_cache
+                continue
             with contextlib.suppress(Exception):
                 ld.bpf.cleanup()
 

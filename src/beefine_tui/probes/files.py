@@ -436,7 +436,12 @@ def optional_cflags() -> list[str]:
 
 
 def _cflags(options: ProbeOptions) -> list[str]:
-    return prefix_cflags(options.path_prefix) + optional_cflags()
+    flags = prefix_cflags(options.path_prefix) + optional_cflags()
+    if "read" in options.skip_kinds:
+        # no program on read(2) and its kin: among the busiest syscalls of any host
+        skipped = {f"-DHAVE_{n.upper()}=1" for n in READ_SYSCALLS}
+        flags = [f for f in flags if f not in skipped] + ["-DBEEFINE_NO_READ=1"]
+    return flags
 
 
 PROBE = BccProbe(SPEC, decode, cflags=_cflags, required=_REQUIRED, periodic=_Housekeeper)

@@ -174,11 +174,12 @@ class ImageMonitorSource:
         )
         # one bus per run: another view's session of the same probe must not feed this story twice
         bus = Bus()
-        sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, iface)
         trace = TraceRun(
             client, image, bus, pull=True if pull or fresh else None,
             exec_roots=daemon.exec_roots, data_root=data_root, on_progress=on_progress,
         )  # fmt: skip
+        trace.check_image()  # a wrong name fails before the probes load
+        sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, iface)
         trace.start_pump()
         run = MonitorRun(trace, sessions, note, release=self.ctx.disown)
         self.ctx.own(run)
