@@ -1,0 +1,116 @@
+/* syscalls probe: every syscall of the traced tasks, strace-like: number, the six raw arguments,
+ * result, duration, and the pid/tid inside the container's pid namespace.
+ *
+ * raw_syscalls:sys_enter keeps the call in a per-thread `pending` entry (only for tasks that pass
+ * beefine_should_trace(): the container's pid namespace is checked before anything is stored, so an
+ * unwatched task costs one helper call and nothing in the ring); raw_syscalls:sys_exit pairs it and
+ * writes one record. exit(2) and exit_group(2) never return: they are written at entry (SC_NORETURN),
+ * their numbers given by the Python side as NR_EXIT / NR_EXIT_GROUP from this machine's table.
+ * Tracepoints only; see common.h. */
+#define BEEFINE_OWN_EXIT_HANDLER 1
+#include "common.h"
+
+#define SC_KIND 1
+#define SC_NORETURN 1
+
+#ifndef PENDING_MAX
+#define PENDING_MAX 16384
+#endif
+
+struct sc_rec {
+    struct beefine_hdr h;
+    u64 nr;
+    u64 args[6];
+    s64 ret;
+    u64 dur_ns;
+    u32 ns_pid;     /* tgid / tid in the filtered pid namespace; 0 when not filtering by one */
+    u32 ns_tid;
+    u32 flags;      /* SC_NORETURN */
+    u32 pad;
+};
+
+struct sc_pending {
+    u64 ts;
+    u64 nr;
+    u64 args[6];
+};
+
+_Static_assert(sizeof(struct sc_rec) == 128, "syscalls.py unpacks this layout: change both");
+
+/* tid -> call in flight. A plain hash, not LRU: a full table must count as loss, not evict silently.
+ * Entries of a task that dies inside a call are removed at sched_process_exit. */
+BPF_HASH(pending, u32, struct sc_pending, PENDING_MAX);
+
+static __always_inline void fill_ns(struct sc_rec *r)
+{
+#if defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
+    struct bpf_pidns_info ns = {};
+    if (bpf_get_ns_current_pid_tgid(FILTER_PIDNS_DEV, FILTER_PIDNS_INO, &ns, sizeof(ns)) == 0) {
+        r->ns_pid = ns.tgid;
+        r->ns_tid = ns.pid;
+    }
+#endif
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+{
+    if (!beefine_should_trace())
+        return 0;
+    long nr = args->id;
+#if defined(NR_EXIT) && defined(NR_EXIT_GROUP)
+    if (nr == NR_EXIT || nr == NR_EXIT_GROUP) {
+        struct sc_rec r = {};
+        beefine_fill_hdr(&r.h, SC_KIND);
+        r.nr = nr;
+        r.args[0] = args->args[0];
+        r.flags = SC_NORETURN;
+        fill_ns(&r);
+        beefine_submit(args, &r, sizeof(r));
+        return 0;
+    }
+#endif
+    struct sc_pending p = {};
+    p.ts = bpf_ktime_get_ns();
+    p.nr = nr;
+    p.args[0] = args->args[0];
+    p.args[1] = args->args[1];
+    p.args[2] = args->args[2];
+    p.args[3] = args->args[3];
+    p.args[4] = args->args[4];
+    p.args[5] = args->args[5];
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    if (pending.update(&tid, &p) != 0)
+        beefine_count_lost(BEEFINE_LOST_MAPFULL);
+    return 0;
+}
+
+TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    struct sc_pending *p = pending.lookup(&tid);
+    if (!p)
+        return 0;
+    struct sc_rec r = {};
+    beefine_fill_hdr(&r.h, SC_KIND);
+    r.nr = p->nr;
+    r.args[0] = p->args[0];
+    r.args[1] = p->args[1];
+    r.args[2] = p->args[2];
+    r.args[3] = p->args[3];
+    r.args[4] = p->args[4];
+    r.args[5] = p->args[5];
+    r.ret = args->ret;
+    r.dur_ns = r.h.ts - p->ts;
+    pending.delete(&tid);
+    fill_ns(&r);
+    beefine_submit(args, &r, sizeof(r));
+    return 0;
+}
+
+TRACEPOINT_PROBE(sched, sched_process_exit)
+{
+    u32 tid = (u32)bpf_get_current_pid_tgid();
+    pending.delete(&tid);
+    beefine_lineage_exit();
+    return 0;
+}

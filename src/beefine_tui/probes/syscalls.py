@@ -1,0 +1,205 @@
+"""syscalls probe: every syscall the traced tasks make, one line each as strace prints it.
+
+raw_syscalls:sys_enter/sys_exit, filtered in the kernel by the target (a container's pid namespace)
+before anything is stored: see bpf/syscalls.bpf.c. Names come from this machine's syscall table
+(probes/syscall_table.py: the uapi header of Debian's linux-libc-dev), argument names from tracefs.
+Where another probe decodes a call's flags (open, clone, unshare, setns, mount, socket...), the same
+decoders from probes/flags.py name them here, so `openat(AT_FDCWD, 0x7ffd..., O_RDONLY|O_CLOEXEC) = 3`
+reads like strace's line. Pointers are shown as addresses: this probe does not read user memory.
+"""
+
+from __future__ import annotations
+
+import functools
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes import syscall_table
+from beefine_tui.probes.base import ProbeOptions, ProbeSpec
+from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
+from beefine_tui.probes.flags import (
+    address_family,
+    clone_flags,
+    epoll_flags,
+    errno_name,
+    ip_protocol,
+    mode_octal,
+    mount_flags,
+    open_flags,
+    prctl_option,
+    setns_nstype,
+    signal_name,
+    sock_flags,
+    socket_type,
+    umount_flags,
+    unshare_flags,
+)
+
+SPEC = ProbeSpec(
+    name="syscalls",
+    group="process",
+    engine="bcc",
+    description="every syscall of a container, strace-like: name, arguments, result or errno, duration",
+    teaches=(
+        "A program does nothing outside itself but through syscalls: a container's process reads, "
+        "writes, sleeps and waits through the same few calls as any other, under its own pid namespace."
+    ),
+    source="syscalls.bpf.c",
+    columns=("ts", "pid", "comm", "kind", "text"),
+    kinds=("syscall",),
+    tracepoints=("raw_syscalls:sys_enter", "raw_syscalls:sys_exit", "sched:sched_process_exit"),
+)
+
+SC_KIND = 1
+SC_NORETURN = 1
+# sc_rec: beefine_hdr (u64 ts; u32 kind, pid, tid, pad; char comm[16]); u64 nr; u64 args[6]; s64 ret;
+# u64 dur_ns; u32 ns_pid, ns_tid, flags, pad
+SC_REC = struct.Struct("<QIIII16sQ6QqQIIII")
+_COMM_OFF = 24
+AT_FDCWD = -100
+NORETURN = ("exit", "exit_group")
+
+ArgFormat = Callable[[int], str]
+
+
+def _s32(v: int) -> int:
+    v &= 0xFFFFFFFF
+    return v - (1 << 32) if v & 0x80000000 else v
+
+
+def _fd(v: int) -> str:
+    n = _s32(v)
+    return "AT_FDCWD" if n == AT_FDCWD else str(n)
+
+
+def _num(v: int) -> str:
+    """Small values as numbers, the rest (pointers, masks) as hex, as strace shows an unknown arg."""
+    if v >= 1 << 63:
+        v -= 1 << 64
+    return str(v) if -4096 < v < 1 << 20 else hex(v & 0xFFFFFFFFFFFFFFFF)
+
+
+def _octal(v: int) -> str:
+    return mode_octal(v & 0o7777)
+
+
+# arguments named by another probe's decoder (probes/flags.py): {syscall: {arg index: formatter}}
+DECODED: dict[str, dict[int, ArgFormat]] = {
+    "open": {1: open_flags, 2: _octal},
+    "openat": {0: _fd, 2: open_flags, 3: _octal},
+    "creat": {1: _octal},
+    "mkdir": {1: _octal},
+    "mkdirat": {0: _fd, 2: _octal},
+    "chmod": {1: _octal},
+    "fchmodat": {0: _fd, 2: _octal},
+    "clone": {0: clone_flags},
+    "unshare": {0: unshare_flags},
+    "setns": {0: _fd, 1: setns_nstype},
+    "mount": {3: mount_flags},
+    "umount2": {1: umount_flags},
+    "socket": {0: address_family, 1: socket_type, 2: ip_protocol},
+    "accept4": {0: _fd, 3: sock_flags},
+    "epoll_create1": {0: epoll_flags},
+    "prctl": {0: prctl_option},
+    "kill": {1: signal_name},
+    "tgkill": {2: signal_name},
+    "tkill": {1: signal_name},
+    "rt_sigaction": {0: signal_name},
+    "exit": {0: lambda v: str(_s32(v))},
+    "exit_group": {0: lambda v: str(_s32(v))},
+}
+# argument names that hold a file descriptor: shown signed, AT_FDCWD by name
+_FD_ARGS = frozenset({"fd", "dfd", "olddfd", "newdfd", "epfd", "oldfd", "newfd", "fd_in", "fd_out"})
+# pids are C ints: wait4(-1, ...) arrives as 0xffffffff
+_PID_ARGS = frozenset({"pid", "upid", "tgid", "tid"})
+
+
+def _int(v: int) -> str:
+    return str(_s32(v))
+
+
+@functools.lru_cache(maxsize=1024)
+def _formatters(name: str) -> tuple[tuple[str | None, ArgFormat], ...]:
+    """(arg name, formatter) for each argument the running kernel declares for this call (all six
+    when tracefs does not say)."""
+    names: tuple[str | None, ...] | None = syscall_table.arg_names(name)
+    if names is None:
+        names = (None,) * 6
+    special = DECODED.get(name, {})
+    out: list[tuple[str | None, ArgFormat]] = []
+    for i, an in enumerate(names):
+        fmt = special.get(i) or (_fd if an in _FD_ARGS else _int if an in _PID_ARGS else _num)
+        out.append((an, fmt))
+    return tuple(out)
+
+
+def format_call(name: str, raw_args: tuple[int, ...]) -> tuple[str, dict[str, str]]:
+    """("openat(AT_FDCWD, 0x7ffd..., O_RDONLY|O_CLOEXEC, 0)", {"flags": "O_RDONLY|O_CLOEXEC", ...}):
+    the call as strace writes it, and the arguments a decoder named (by argument name)."""
+    parts: list[str] = []
+    decoded: dict[str, str] = {}
+    special = DECODED.get(name, {})
+    for i, (an, fmt) in enumerate(_formatters(name)):
+        s = fmt(raw_args[i])
+        parts.append(s)
+        if i in special:
+            decoded[an or f"arg{i}"] = s
+    return f"{name}({', '.join(parts)})", decoded
+
+
+def format_result(ret: int, noreturn: bool) -> str:
+    if noreturn:
+        return "?"
+    if -4096 < ret < 0:
+        return f"-1 {errno_name(ret)}"
+    return str(ret) if ret < 1 << 20 else hex(ret)
+
+
+def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+    (ts, kind, pid, tid, _p, _comm, nr, a0, a1, a2, a3, a4, a5, ret, dur, ns_pid, ns_tid, flags, _pad) = (
+        SC_REC.unpack_from(raw)
+    )
+    if kind != SC_KIND:
+        return None
+    table = syscall_table.load()
+    name = table.name(nr)
+    raw_args = (a0, a1, a2, a3, a4, a5)
+    noreturn = bool(flags & SC_NORETURN)
+    call, decoded = format_call(name, raw_args)
+    args: dict[str, Any] = {"syscall": name, "nr": nr, "args": list(raw_args), "ret": ret, "dur_ns": dur}
+    if -4096 < ret < 0:
+        args["error"] = errno_name(ret)
+    if decoded:
+        args["decoded"] = decoded
+    if noreturn:
+        args["noreturn"] = True
+    if ns_pid:
+        args["ns_pid"] = ns_pid
+        args["ns_tid"] = ns_tid
+    res = format_result(ret, noreturn)
+    text = f"{call} = {res}" if noreturn else f"{call} = {res} <{dur / 1e9:.6f}>"
+    return Event(
+        ts=ts,
+        probe="syscalls",
+        kind="syscall",
+        pid=pid,
+        tid=tid,
+        comm=ctx.cstr(raw[_COMM_OFF : _COMM_OFF + 16]),
+        args=args,
+        text=text,
+    )
+
+
+def _cflags(_options: ProbeOptions) -> list[str]:
+    """The numbers of the calls that never return, from this machine's table (written at entry)."""
+    table = syscall_table.load()
+    nrs = [table.number(n) for n in NORETURN]
+    if None in nrs:
+        return []
+    return [f"-DNR_EXIT={nrs[0]}", f"-DNR_EXIT_GROUP={nrs[1]}"]
+
+
+PROBE = BccProbe(SPEC, decode, cflags=_cflags)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner
