@@ -12,8 +12,11 @@ strace's attach (the interrupted FIFO open) and the sleep's start, which neither
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -163,3 +166,93 @@ def _live_prog_ids() -> set[int]:
 
     out = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, check=True).stdout
     return {int(p["id"]) for p in json.loads(out)}
+
+
+# --------------------------------------------------------------------------------- the headless CLI
+
+ENDING = "mkfifo /go; read x < /go; for i in 1 2 3 4 5; do stat /nonexistent 2>/dev/null; done; exit 3"
+
+
+def _cli(lab: Any, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "beefine_tui", "syscalls", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DOCKER_HOST": lab.docker_host},
+    )
+
+
+def _blocked_container(lab: Any, lab_client: Any, labels: dict[str, str], script: str) -> tuple[Any, int]:
+    c = lab_client.containers.run(
+        lab.images["small"], ["sh", "-c", script], detach=True, labels=labels, network_mode="none"
+    )
+    c.reload()
+    pid = int(c.attrs["State"]["Pid"])
+    _wait(lambda: _current_syscall(pid) == "openat", 30, "the shell to block opening its FIFO")
+    return c, pid
+
+
+def test_cli_json_until_container_ends(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str], tmp_path: Path
+) -> None:
+    """The stream ends by itself when the container does; the failing stats and exit_group(3) are
+    there, from inside the container, and --record saved the same events."""
+    c, pid = _blocked_container(lab, lab_client, cleanup_containers, ENDING)
+    rec = tmp_path / "rec.jsonl"
+    proc = _cli(lab, c.name, "--json", "--record", str(rec))
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:
+            lines.append(line)
+            if '"state":"running"' in line:
+                break
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        out, err = proc.communicate(timeout=60)
+        lines += out.splitlines()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert c.wait(timeout=30)["StatusCode"] == 3  # docker's own account of the end
+    assert proc.returncode == 0, err
+    assert "ended" in err and "Traceback" not in err
+    events = [json.loads(x) for x in lines if x.strip()]
+    calls = [e for e in events if e["kind"] == "syscall"]
+    assert all(e["container"] == c.id for e in calls)
+    enoent = [e for e in calls if e["args"].get("error") == "ENOENT" and "stat" in e["args"]["syscall"]]
+    assert len(enoent) == 5
+    last = [e for e in calls if e["pid"] == pid][-1]
+    assert last["args"]["syscall"] == "exit_group" and last["args"]["args"][0] == 3
+    assert last["text"].startswith("exit_group(3")
+    assert last["args"]["ns_pid"] == 1  # the shell is the container's pid 1
+    from beefine_tui.events.record import read_recording
+
+    _hdr, recording = read_recording(rec)
+    saved = [e for e in recording if e.kind == "syscall"]
+    assert len(saved) == len(calls)
+
+
+def test_cli_summary_json(lab: Any, lab_client: Any, cleanup_containers: dict[str, str]) -> None:
+    c, pid = _blocked_container(lab, lab_client, cleanup_containers, ENDING)
+    proc = _cli(lab, c.id[:12], "--summary", "--json")
+    try:
+        assert proc.stderr is not None
+        assert "tracing the syscalls" in proc.stderr.readline()
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    doc = json.loads(out)
+    assert doc["container"] == c.id and doc["lost"] == {}
+    rows = {r["syscall"]: r for r in doc["syscalls"]}
+    stat = next(r for n, r in rows.items() if "stat" in n and r["errors"])
+    assert stat["errnos"] == {"ENOENT": 5} and stat["errors"] == 5
+    assert rows["exit_group"]["calls"] >= 1
+    assert doc["calls"] == sum(r["calls"] for r in doc["syscalls"])
