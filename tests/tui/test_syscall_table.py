@@ -1,0 +1,81 @@
+"""The syscalls probe's view: the tail and, beside it, the strace -c like table, fed from recorded
+events (no BPF): counts, errors and time per syscall, sorting keys, the man-page line of the selected
+row, and a snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable, Static
+
+from beefine_tui.screens.probe_view import ProbeView, split_probes
+from beefine_tui.widgets.syscall_table import SyscallTable
+from tests.tui.conftest import MakeApp, wait_until
+from tests.tui.events_fixture import syscall_events
+
+
+def _cells(table: DataTable[Any]) -> list[list[str]]:
+    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+async def _open(app: Any, pilot: Any) -> tuple[ProbeView, SyscallTable]:
+    await wait_until(pilot, lambda: bool(app.screen_stack) and bool(app.shell.query("#tabs")), tries=2000)
+    await pilot.pause()
+    view = app.shell.open_view("probe:syscalls")
+    assert isinstance(view, ProbeView)
+    await wait_until(pilot, lambda: view.is_mounted and bool(view.query(SyscallTable)), tries=2000)
+    table = view.query_one(SyscallTable)
+    await wait_until(pilot, lambda: table.summary.calls == 12, tries=2000)
+    table.redraw()  # what the 1 s tick does
+    await pilot.pause()
+    return view, table
+
+
+def test_the_split_pane_tails_every_syscall() -> None:
+    assert split_probes()[0] == "syscalls"
+
+
+async def test_table_counts_errors_and_sorts(make_app: MakeApp) -> None:
+    app = make_app(syscall_events())
+    async with app.run_test(size=(160, 40)) as pilot:
+        view, table = await _open(app, pilot)
+        dt = table.query_one(DataTable)
+        rows = _cells(dt)
+        # by share of the time, largest first: the sleeps
+        assert [r[0] for r in rows] == ["clock_nanosleep", "futex", "newfstatat", "read"]
+        by_name = {r[0]: r for r in rows}
+        assert by_name["read"][1:3] == ["4", ""]
+        assert by_name["newfstatat"][1:3] == ["4", "4"]
+        assert by_name["clock_nanosleep"][1] == "2" and by_name["clock_nanosleep"][5] == "20000"
+        assert len(view.event_log.lines()) == 12  # the tail shows every call
+        dt.focus()
+        await pilot.press("s")  # next column: total seconds, largest first
+        await pilot.pause()
+        assert table.sorter is not None and table.sorter.column == "total"
+        assert [r[0] for r in _cells(dt)][0] == "clock_nanosleep"
+        await pilot.press("S")  # reversed: smallest total first
+        await pilot.pause()
+        assert [r[0] for r in _cells(dt)] == ["read", "newfstatat", "futex", "clock_nanosleep"]
+        assert "seconds ▲" in str(table.query_one(".syscall-head", Static).render())
+        note = str(table.query_one(".syscall-note", Static).render())
+        assert note.startswith("clock_nanosleep:") and "(clock_nanosleep(2))" in note
+        assert view.has_class("-stacked") is False  # 160 columns: the table is beside the log
+
+
+async def test_narrow_view_stacks_the_table_under_the_log(make_app: MakeApp) -> None:
+    app = make_app(syscall_events())
+    async with app.run_test(size=(100, 40)) as pilot:
+        view, _table = await _open(app, pilot)
+        await wait_until(pilot, lambda: view.has_class("-stacked"))
+
+
+def test_snapshot(snap_compare: Any, make_app: MakeApp) -> None:
+    app = make_app(syscall_events())
+
+    async def run_before(pilot: Any) -> None:
+        view, table = await _open(app, pilot)
+        view.strip.refresh_counts()
+        table.query_one(DataTable).focus()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 40), run_before=run_before)
