@@ -6,7 +6,11 @@
  * unwatched task costs one helper call and nothing in the ring); raw_syscalls:sys_exit pairs it and
  * writes one record. exit(2) and exit_group(2) never return: they are written at entry (SC_NORETURN),
  * their numbers given by the Python side as NR_EXIT / NR_EXIT_GROUP from this machine's table.
- * Tracepoints only; see common.h. */
+ *
+ * Flight recorder (FLIGHT_SLOTS): every record is also kept in `flight`, an array used as a ring of
+ * the last FLIGHT_SLOTS calls, indexed by a counter of this program (one program per watched
+ * container). User space dumps it on demand, and by itself once `flight_state` says the container's
+ * pid 1 exited (set here at sched_process_exit). Tracepoints only; see common.h. */
 #define BEEFINE_OWN_EXIT_HANDLER 1
 #include "common.h"
 
@@ -26,7 +30,7 @@ struct sc_rec {
     u32 ns_pid;     /* tgid / tid in the filtered pid namespace; 0 when not filtering by one */
     u32 ns_tid;
     u32 flags;      /* SC_NORETURN */
-    u32 pad;
+    u32 seq;        /* low 32 bits of the flight recorder's counter when kept there, else 0 */
 };
 
 struct sc_pending {
@@ -40,6 +44,32 @@ _Static_assert(sizeof(struct sc_rec) == 128, "syscalls.py unpacks this layout: c
 /* tid -> call in flight. A plain hash, not LRU: a full table must count as loss, not evict silently.
  * Entries of a task that dies inside a call are removed at sched_process_exit. */
 BPF_HASH(pending, u32, struct sc_pending, PENDING_MAX);
+
+#ifdef FLIGHT_SLOTS
+BPF_ARRAY(flight, struct sc_rec, FLIGHT_SLOTS);
+BPF_ARRAY(flight_head, u64, 1);   /* records ever kept: the next slot is head % FLIGHT_SLOTS */
+BPF_ARRAY(flight_state, u64, 1);  /* 1 once the container's pid 1 has exited */
+
+static __always_inline void flight_keep(struct sc_rec *r)
+{
+    int zero = 0;
+    u64 *head = flight_head.lookup(&zero);
+    if (!head)
+        return;
+    u64 seq = __sync_fetch_and_add(head, 1);
+    u32 idx = seq % FLIGHT_SLOTS;
+    r->seq = (u32)seq;
+    flight.update(&idx, r);
+}
+#endif
+
+static __always_inline void emit(void *ctx, struct sc_rec *r)
+{
+#ifdef FLIGHT_SLOTS
+    flight_keep(r);
+#endif
+    beefine_submit(ctx, r, sizeof(*r));
+}
 
 static __always_inline void fill_ns(struct sc_rec *r)
 {
@@ -65,7 +95,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_enter)
         r.args[0] = args->args[0];
         r.flags = SC_NORETURN;
         fill_ns(&r);
-        beefine_submit(args, &r, sizeof(r));
+        emit(args, &r);
         return 0;
     }
 #endif
@@ -103,7 +133,7 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     r.dur_ns = r.h.ts - p->ts;
     pending.delete(&tid);
     fill_ns(&r);
-    beefine_submit(args, &r, sizeof(r));
+    emit(args, &r);
     return 0;
 }
 
@@ -112,5 +142,13 @@ TRACEPOINT_PROBE(sched, sched_process_exit)
     u32 tid = (u32)bpf_get_current_pid_tgid();
     pending.delete(&tid);
     beefine_lineage_exit();
+#if defined(FLIGHT_SLOTS) && defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
+    struct bpf_pidns_info ns = {};
+    if (bpf_get_ns_current_pid_tgid(FILTER_PIDNS_DEV, FILTER_PIDNS_INO, &ns, sizeof(ns)) == 0 && ns.pid == 1) {
+        int zero = 0;
+        u64 one = 1;
+        flight_state.update(&zero, &one);
+    }
+#endif
     return 0;
 }

@@ -256,3 +256,51 @@ def test_cli_summary_json(lab: Any, lab_client: Any, cleanup_containers: dict[st
     assert stat["errnos"] == {"ENOENT": 5} and stat["errors"] == 5
     assert rows["exit_group"]["calls"] >= 1
     assert doc["calls"] == sum(r["calls"] for r in doc["syscalls"])
+
+
+# --------------------------------------------------------------------------------- flight recorder
+
+FAILING_END = (
+    "mkfifo /go; read x < /go; for i in 1 2 3; do [ -e /nonexistent ]; done; [ -e /nope-last ]; exit 3"
+)
+
+
+@pytest.mark.parametrize("slots", [10_000, 8])
+def test_flight_recorder_dumps_the_end(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str], tmp_path: Path, slots: int
+) -> None:
+    """A container that ends with a failing stat and exit 3: the dump, written by itself when the
+    container's pid 1 exits, ends with that stat (ENOENT) and exit_group(3); it holds exactly the last
+    `slots` calls of the live stream recorded alongside, and says how many were made in all."""
+    c, pid = _blocked_container(lab, lab_client, cleanup_containers, FAILING_END)
+    rec = tmp_path / "all.jsonl"
+    proc = _cli(lab, c.name, "--flight", "--json", "--flight-slots", str(slots), "--record", str(rec))
+    try:
+        assert proc.stderr is not None
+        assert "tracing the syscalls" in proc.stderr.readline()
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert c.wait(timeout=30)["StatusCode"] == 3
+    assert proc.returncode == 0, err
+    dump = [json.loads(x) for x in out.splitlines() if x.strip()]
+    note, calls = dump[0], dump[1:]
+    assert note["args"]["flight_dump"] is True and note["args"]["reason"] == "the container's pid 1 exited"
+    assert all(e["args"]["flight"] is True for e in calls)
+    mine = [e for e in calls if e["pid"] == pid]
+    assert mine[-1]["args"]["syscall"] == "exit_group" and mine[-1]["text"].startswith("exit_group(3")
+    assert mine[-2]["args"]["error"] == "ENOENT" and "stat" in mine[-2]["args"]["syscall"]
+    # against the live stream of the same run: the dump is its tail, and the count is exact
+    from beefine_tui.events.record import read_recording
+
+    _hdr, recording = read_recording(rec)
+    saved = list(recording)
+    assert not [e for e in saved if e.kind == "lost"]
+    live = [e for e in saved if e.kind == "syscall" and not e.args.get("flight")]
+    assert note["args"]["made"] == len(live)
+    assert len(calls) == min(slots, len(live)) == note["args"]["kept"]
+    assert [e["text"] for e in calls] == [e.text for e in live[-len(calls) :]]

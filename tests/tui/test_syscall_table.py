@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from textual.widgets import DataTable, Static
 
 from beefine_tui.screens.probe_view import ProbeView, split_probes
@@ -52,7 +53,7 @@ async def test_table_counts_errors_and_sorts(make_app: MakeApp) -> None:
         await pilot.press("s")  # next column: total seconds, largest first
         await pilot.pause()
         assert table.sorter is not None and table.sorter.column == "total"
-        assert [r[0] for r in _cells(dt)][0] == "clock_nanosleep"
+        assert _cells(dt)[0][0] == "clock_nanosleep"
         await pilot.press("S")  # reversed: smallest total first
         await pilot.pause()
         assert [r[0] for r in _cells(dt)] == ["read", "newfstatat", "futex", "clock_nanosleep"]
@@ -79,3 +80,47 @@ def test_snapshot(snap_compare: Any, make_app: MakeApp) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(160, 40), run_before=run_before)
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def request(self) -> None:
+        self.asked += 1
+
+
+async def test_f_asks_the_flight_recorder_for_a_dump(make_app: MakeApp) -> None:
+    app = make_app(syscall_events())
+    notes: list[str] = []
+    async with app.run_test(size=(160, 40)) as pilot:
+        view, table = await _open(app, pilot)
+        original = app.notify
+
+        def notify(message: str, **kw: Any) -> None:
+            notes.append(message)
+            original(message, **kw)
+
+        app.notify = notify  # type: ignore[method-assign]
+        table.query_one(DataTable).focus()
+        await pilot.press("f")  # the fake session has no recorder: said, not silent
+        await wait_until(pilot, lambda: any("no flight recorder" in n for n in notes))
+        rec = _Recorder()
+        view.session.periodic_for = lambda probe: rec if probe == "syscalls" else None
+        await pilot.press("f")
+        await wait_until(pilot, lambda: rec.asked == 1)
+        # a dump's calls are shown in the log but not counted twice in the table
+        dumped = syscall_events()[:3]
+        view.bus.publish([msgspec.structs.replace(e, args={**e.args, "flight": True}) for e in dumped])
+        await wait_until(pilot, lambda: len(view.event_log.lines()) == 15)
+        assert table.summary.calls == 12
+
+
+async def test_other_probe_views_have_no_flight_key(make_app: MakeApp) -> None:
+    app = make_app([])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen_stack) and bool(app.shell.query("#tabs")), tries=2000)
+        view = app.shell.open_view("trace-exec")
+        await wait_until(pilot, lambda: view.is_mounted, tries=2000)
+        assert isinstance(view, ProbeView)
+        assert view.check_action("flight_dump", ()) is False

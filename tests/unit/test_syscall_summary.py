@@ -28,6 +28,8 @@ def test_counts_errors_and_times() -> None:
         ]
     )
     s.add([_ev("newfstatat", 1500, "ENOENT"), _ev("newfstatat", 100, "EACCES")])
+    dumped = _ev("read", 1000)
+    s.add([Event(ts=2, probe="syscalls", kind="syscall", args={**dumped.args, "flight": True})])
     assert (s.calls, s.errors, s.total_ns) == (5, 3, 6100)
     read = s.rows["read"]
     assert (read.calls, read.errors, read.total_ns, read.avg_ns, read.max_ns) == (2, 0, 4000, 2000, 3000)
@@ -85,3 +87,10 @@ def test_sort_key_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         cli.main(["syscalls", "c1", "--sort", "bogus"])
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_flight_and_summary_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["syscalls", "c1", "--flight", "--summary"]) == 2
+    assert "choose one" in capsys.readouterr().err
+    assert cli.main(["syscalls", "c1", "--flight", "--flight-slots", "0"]) == 2
+    assert "at least 1" in capsys.readouterr().err

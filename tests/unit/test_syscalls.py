@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from beefine_tui.errors import UsageError
 from beefine_tui.probes import syscall_table, syscalls
 from beefine_tui.probes.base import ProbeOptions, Target, pairs_enter_exit
 from beefine_tui.probes.bcc_runner import DecodeContext
@@ -140,3 +141,28 @@ def test_render_filters_by_pidns_and_names_exit_numbers() -> None:
     assert f"-DNR_EXIT_GROUP={_nr('exit_group')}" in text and f"-DNR_EXIT={_nr('exit')}" in text
     assert "TRACEPOINT_PROBE(raw_syscalls, sys_enter)" in text
     assert pairs_enter_exit(text)  # the "calls in progress are not reported" note is given
+
+
+def test_flight_order_oldest_first() -> None:
+    assert syscalls.flight_order(0, 4) == []
+    assert syscalls.flight_order(3, 4) == [0, 1, 2]
+    assert syscalls.flight_order(4, 4) == [0, 1, 2, 3]
+    assert syscalls.flight_order(6, 4) == [2, 3, 0, 1]  # slots 0 and 1 were overwritten by calls 5, 6
+
+
+def test_flight_recorder_only_for_a_container() -> None:
+    assert "-DFLIGHT_SLOTS=10000" in syscalls.render(ProbeOptions(target=Target(pidns=(4, 4026532000))))
+    assert "-DFLIGHT_SLOTS" not in syscalls.render(ProbeOptions())  # host-wide: no single container
+    assert "-DFLIGHT_SLOTS" not in syscalls.render(ProbeOptions(target=Target(pidns=(4, 5)), flight_slots=0))
+    with pytest.raises(UsageError, match="flight recorder keeps"):
+        syscalls.render(ProbeOptions(target=Target(pidns=(4, 5)), flight_slots=-1))
+
+
+def test_syscall_notes_cite_their_man_page() -> None:
+    from beefine_tui.story.syscall_notes import SYSCALL_NOTES, note_for
+
+    for name in ("futex", "epoll_wait", "mmap", "brk", "clock_nanosleep", "read", "write"):
+        assert name in SYSCALL_NOTES
+    for _name, (line, page) in SYSCALL_NOTES.items():
+        assert re.fullmatch(r"[a-z_0-9]+\(2\)", page) and line.endswith(".")
+    assert note_for("brk").endswith("(brk(2))") and note_for("nosuchcall") == ""

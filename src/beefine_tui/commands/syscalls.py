@@ -32,6 +32,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="JSON lines (events), or one JSON object (--summary)"
     )
+    parser.add_argument(
+        "--flight",
+        action="store_true",
+        help="print only the flight recorder's dump (the last calls kept in the kernel) when the container "
+        "ends, or at Ctrl-C / --duration",
+    )
+    parser.add_argument(
+        "--flight-slots",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="calls the flight recorder keeps (default 10000; 0: none)",
+    )
     parser.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     parser.add_argument(
         "--record", metavar="FILE", help="also save the events to FILE (JSON lines, a new file, mode 0600)"
@@ -82,6 +95,10 @@ def _container(args: argparse.Namespace) -> tuple[Any, int]:
 def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}")
+    if args.flight and args.summary:
+        raise UsageError("--flight and --summary each replace the live stream: choose one")
+    if args.flight and args.flight_slots <= 0:
+        raise UsageError("--flight needs --flight-slots of at least 1")
     if args.force and not args.record:
         raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
     if args.record:
@@ -132,13 +149,21 @@ def run(args: argparse.Namespace) -> int:
             recorder.write(events)
         if args.summary:
             return
+        if args.flight:
+            events = [
+                ev for ev in events if ev.args.get("flight") or ev.args.get("flight_dump") or ev.kind == LOST
+            ]
+            if not events:
+                return
         if args.json:
             out.write(encode_events(events))
         else:
             out.write("".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace"))
         out.flush()
 
-    session = ProbeSession([PROBE], ProbeOptions(target=target), bus, strict=True)
+    # the in-kernel ring only when its dump is asked for: the live stream already has every call
+    options = ProbeOptions(target=target, flight_slots=args.flight_slots if args.flight else 0)
+    session = ProbeSession([PROBE], options, bus, strict=True)
     ended = ""
     try:
         with stop_on_signals(stop):
@@ -161,6 +186,9 @@ def run(args: argparse.Namespace) -> int:
                     ended = f"container {target.container_name} ended"
                     break
                 emit(sub.get(DRAIN_TIMEOUT_S))
+        recorder = session.periodic_for(PROBE)
+        if args.flight and recorder is not None and not recorder.dumps:
+            recorder.request()  # the runner's last housekeeping, at stop, writes it
     finally:
         session.stop()
         while True:

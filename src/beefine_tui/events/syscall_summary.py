@@ -43,9 +43,9 @@ class SyscallSummary:
     def add(self, events: Iterable[Event]) -> None:
         rows = self.rows
         for ev in events:
-            if ev.kind != SYSCALL_KIND:
-                continue
             a = ev.args
+            if ev.kind != SYSCALL_KIND or a.get("flight"):  # a flight recorder dump repeats calls counted
+                continue
             name = a.get("syscall", "?")
             row = rows.get(name)
             if row is None:

@@ -87,6 +87,7 @@ class ProbeOptions:
     sample_every: int = 0  # XDP header samples: 1 in N packets (0 = probe default)
     ring_pages: int = 1 << 8  # BCC ring buffer size in pages (power of two)
     include_self: bool = False  # also trace Beefine itself and its helpers (excluded in the kernel)
+    flight_slots: int = 10_000  # syscalls probe on a container: last N calls kept in the kernel (0: off)
 
 
 @dataclass(frozen=True)

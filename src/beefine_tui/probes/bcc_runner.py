@@ -527,6 +527,14 @@ class BccRunner(Runner):
     def loaded(self) -> tuple[str, ...]:
         return tuple(ld.prog.probe for ld in self._loaded)
 
+    def periodic_for(self, probe: str) -> Periodic | None:
+        """The housekeeping object of a probe's program (its own API, e.g. the flight recorder's
+        request()), or None."""
+        for prog in self._programs:
+            if prog.probe == probe:
+                return prog.periodic
+        return None
+
     def prog_ids(self) -> set[int]:
         """Kernel ids of the BPF programs this runner loaded (for cleanup checks)."""
         out: set[int] = set()

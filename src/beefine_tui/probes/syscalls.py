@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import functools
 import struct
+import threading
 from collections.abc import Callable
 from typing import Any
 
-from beefine_tui.events.model import Event
+import msgspec
+
+from beefine_tui.errors import UsageError
+from beefine_tui.events.model import Event, note_event
 from beefine_tui.probes import syscall_table
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
@@ -55,7 +59,7 @@ SPEC = ProbeSpec(
 SC_KIND = 1
 SC_NORETURN = 1
 # sc_rec: beefine_hdr (u64 ts; u32 kind, pid, tid, pad; char comm[16]); u64 nr; u64 args[6]; s64 ret;
-# u64 dur_ns; u32 ns_pid, ns_tid, flags, pad
+# u64 dur_ns; u32 ns_pid, ns_tid, flags, seq
 SC_REC = struct.Struct("<QIIII16sQ6QqQIIII")
 _COMM_OFF = 24
 AT_FDCWD = -100
@@ -192,14 +196,84 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     )
 
 
-def _cflags(_options: ProbeOptions) -> list[str]:
-    """The numbers of the calls that never return, from this machine's table (written at entry)."""
+MAX_FLIGHT_SLOTS = 1 << 20
+
+
+def _cflags(options: ProbeOptions) -> list[str]:
+    """The numbers of the calls that never return, from this machine's table (written at entry), and
+    the flight recorder's size when a container (a pid namespace) is watched."""
+    out: list[str] = []
     table = syscall_table.load()
     nrs = [table.number(n) for n in NORETURN]
-    if None in nrs:
-        return []
-    return [f"-DNR_EXIT={nrs[0]}", f"-DNR_EXIT_GROUP={nrs[1]}"]
+    if None not in nrs:
+        out += [f"-DNR_EXIT={nrs[0]}", f"-DNR_EXIT_GROUP={nrs[1]}"]
+    slots = options.flight_slots
+    if slots < 0 or slots > MAX_FLIGHT_SLOTS:
+        raise UsageError(f"the flight recorder keeps 0 to {MAX_FLIGHT_SLOTS} syscalls, not {slots}")
+    if slots and options.target.pidns is not None:
+        out.append(f"-DFLIGHT_SLOTS={slots}")
+    return out
 
 
-PROBE = BccProbe(SPEC, decode, cflags=_cflags)
+def flight_order(head: int, slots: int) -> list[int]:
+    """Slot indices of the records kept, oldest first, after `head` records were ever kept."""
+    if head <= slots:
+        return list(range(head))
+    start = head % slots
+    return [*range(start, slots), *range(start)]
+
+
+class FlightRecorder:
+    """Dumps the in-kernel ring of the last calls as events: once by itself when the kernel says the
+    container's pid 1 exited, and whenever `request()` was called (from any thread). Runs on the
+    runner's poll thread as the program's periodic housekeeping, so dumps come in the event stream:
+    a note first ("flight recorder: the last N of M syscalls..."), then the calls, oldest first, each
+    with args["flight"] = true."""
+
+    def __init__(self) -> None:
+        self._asked = threading.Event()
+        self.auto_dumped = False
+        self.dumps = 0
+
+    def request(self) -> None:
+        self._asked.set()
+
+    def __call__(self, bpf: Any, ctx: DecodeContext) -> list[Event]:
+        try:
+            state = bpf[b"flight_state"]
+        except KeyError:  # built without the flight recorder (not a container)
+            self._asked.clear()
+            return []
+        ended = bool(state[state.Key(0)].value)
+        why = ""
+        if ended and not self.auto_dumped:
+            self.auto_dumped = True
+            why = "the container's pid 1 exited"
+        if self._asked.is_set():
+            self._asked.clear()
+            why = why or "asked"
+        return self.dump(bpf, ctx, why) if why else []
+
+    def dump(self, bpf: Any, ctx: DecodeContext, why: str) -> list[Event]:
+        table = bpf[b"flight"]
+        head_t = bpf[b"flight_head"]
+        head = int(head_t[head_t.Key(0)].value)
+        slots = len(table)
+        out: list[Event] = []
+        for idx in flight_order(head, slots):
+            raw = bytes(table[table.Key(idx)])  # ctypes struct -> its bytes, laid out as sc_rec
+            ev = decode(raw, ctx)
+            if ev is not None:
+                out.append(msgspec.structs.replace(ev, args={**ev.args, "flight": True}))
+        self.dumps += 1
+        kept = len(out)
+        note = note_event(
+            "syscalls",
+            f"flight recorder: the last {kept} of {head} syscalls of the container ({why})",
+        )
+        args = {**note.args, "flight_dump": True, "kept": kept, "made": head, "reason": why}
+        return [msgspec.structs.replace(note, args=args), *out]
+
+
+PROBE = BccProbe(SPEC, decode, cflags=_cflags, periodic=FlightRecorder)
 available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner

@@ -16,6 +16,7 @@ from typing import Any
 from rich.segment import Segment
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.strip import Strip
 from textual.widget import Widget
@@ -130,6 +131,8 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView.-stacked > .body > SyscallTable { width: 1fr; height: 2fr; border-left: none; }
     """
 
+    BINDINGS = [Binding("f", "flight_dump", "Flight dump")]
+
     def __init__(
         self,
         probes: Sequence[str] = (),
@@ -200,6 +203,27 @@ class ProbeView(WorkerErrors, Vertical):
     @property
     def has_syscall_table(self) -> bool:
         return SYSCALLS_PROBE in self.probes and self.replay is None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "flight_dump":
+            return self.has_syscall_table  # only views tailing the syscalls probe have a recorder
+        return True
+
+    def action_flight_dump(self) -> None:
+        """Ask the kernel-side flight recorder for its last calls: they arrive in the log (a note,
+        then the calls marked flight). Never blocks: the dump is read on the runner's thread."""
+        session = self.session
+        find = getattr(session, "periodic_for", None)
+        recorder = find(SYSCALLS_PROBE) if callable(find) else None
+        request = getattr(recorder, "request", None)
+        if not callable(request):
+            self.app.notify(
+                "no flight recorder here: it runs only while the syscalls probe watches one container",
+                severity="warning",
+            )
+            return
+        request()
+        self.app.notify("flight recorder: dumping the last calls into the log")
 
     def on_resize(self) -> None:
         self.set_class(self.size.width < SIDE_BY_SIDE_MIN, "-stacked")
