@@ -186,9 +186,9 @@ def run(args: argparse.Namespace) -> int:
                     ended = f"container {target.container_name} ended"
                     break
                 emit(sub.get(DRAIN_TIMEOUT_S))
-        recorder = session.periodic_for(PROBE)
-        if args.flight and recorder is not None and not recorder.dumps:
-            recorder.request()  # the runner's last housekeeping, at stop, writes it
+        flight = session.periodic_for(PROBE)
+        if args.flight and flight is not None and not flight.dumps:
+            flight.request()  # the runner's last housekeeping, at stop, writes it
     finally:
         session.stop()
         while True:
