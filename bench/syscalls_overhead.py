@@ -1,13 +1,15 @@
 """Benchmark (not a test): what the syscalls probe costs a container it does NOT watch.
 
 A syscall-heavy loop (`dd if=/dev/zero of=/dev/null bs=1`: one read and one write per byte) runs in
-an unwatched lab container, timed inside it by busybox `time`, in three modes, alternately in blocks:
+an unwatched lab container, timed inside it by busybox `time` (wall time, and the CPU time user + sys,
+which the other load on a shared machine disturbs less), in three modes, alternately in blocks:
   off      no probe loaded
   other    the syscalls probe loaded, watching another container (every syscall on the machine still
            fires raw_syscalls; the pid namespace check drops it before anything is stored)
   self     for reference: the probe watching this very container (every call decoded in Python);
            received + lost is checked against the calls dd made at least, and loss is printed
-Prints the median syscalls/s per mode and the ratios.
+Prints per mode the median and the minimum (the least disturbed run) of both times, ns per syscall,
+and the ratios to `off`.
 
     sudo .venv/bin/python bench/syscalls_overhead.py [--blocks 3] [--runs 3] [--bytes 1000000]
 """
@@ -21,19 +23,19 @@ import statistics
 import threading
 from typing import Any
 
-_REAL = re.compile(r"real\s+(\d+)m\s*([\d.]+)s")
+_TIME = re.compile(r"^(real|user|sys)\s+(\d+)m\s*([\d.]+)s", re.M)
 
 
-def timed_loop(container: Any, nbytes: int) -> float:
-    """Seconds dd took inside the container (busybox time: 10 ms resolution)."""
+def timed_loop(container: Any, nbytes: int) -> tuple[float, float]:
+    """(wall, user + sys) seconds dd took inside the container (busybox time: 10 ms resolution)."""
     res = container.exec_run(
         ["time", "dd", "if=/dev/zero", "of=/dev/null", "bs=1", f"count={nbytes}"], demux=True
     )
     err = (res.output[1] or b"").decode()
-    m = _REAL.search(err)
-    if res.exit_code != 0 or m is None:
+    t = {k: int(m) * 60 + float(s) for k, m, s in _TIME.findall(err)}
+    if res.exit_code != 0 or set(t) != {"real", "user", "sys"}:
         raise RuntimeError(f"the loop failed ({res.exit_code}): {err.strip()}")
-    return int(m.group(1)) * 60 + float(m.group(2))
+    return t["real"], t["user"] + t["sys"]
 
 
 class Drain:
@@ -92,7 +94,7 @@ def main() -> int:
                 "other": target_for_container(client, str(watched.id)),
                 "self": target_for_container(client, str(loop.id)),
             }
-            times: dict[str, list[float]] = {"off": [], "other": [], "self": []}
+            times: dict[str, list[tuple[float, float]]] = {"off": [], "other": [], "self": []}
             self_counts: list[tuple[int, int]] = []
             timed_loop(loop, 10_000)  # warm the page cache and the exec path
             for _block in range(a.blocks):
@@ -129,14 +131,30 @@ def main() -> int:
         f"loop: dd bs=1 count={a.bytes} ({calls} syscalls) in an unwatched container; "
         f"{a.blocks} blocks x {a.runs} runs per mode; times from busybox time (10 ms resolution)"
     )
-    med = {m: statistics.median(v) for m, v in times.items()}
+    stats: dict[str, dict[str, float]] = {}
     for m, v in times.items():
-        rate = calls / med[m] if med[m] else float("inf")
-        spread = f"{min(v):.2f}-{max(v):.2f} s"
-        print(f"  {m:<6} median {med[m]:.3f} s  ({rate / 1e6:.2f} M syscalls/s)  range {spread}")
-    if med["off"]:
-        print(f"  other/off: {med['other'] / med['off']:.3f}x the time (the cost to an unwatched container)")
-        print(f"  self/off:  {med['self'] / med['off']:.3f}x the time (the watched container itself)")
+        wall, cpu = [w for w, _c in v], [c for _w, c in v]
+        st = stats[m] = {
+            "wall_med": statistics.median(wall),
+            "wall_min": min(wall),
+            "cpu_med": statistics.median(cpu),
+            "cpu_min": min(cpu),
+        }
+        print(
+            f"  {m:<6} wall median {st['wall_med']:.2f} s min {st['wall_min']:.2f} s | cpu median "
+            f"{st['cpu_med']:.2f} s min {st['cpu_min']:.2f} s = {st['cpu_min'] / calls * 1e9:.0f} ns/syscall"
+        )
+    off = stats["off"]
+    for m, what in (
+        ("other", "the cost to an unwatched container"),
+        ("self", "the watched container itself"),
+    ):
+        ratios = [
+            f"{k.replace('_', ' ')} {stats[m][k] / off[k]:.2f}x"
+            for k in ("wall_med", "wall_min", "cpu_med", "cpu_min")
+            if off[k]
+        ]
+        print(f"  {m}/off ({what}): " + ", ".join(ratios))
     for i, (got, lost) in enumerate(self_counts):
         expected = calls * a.runs
         print(

@@ -114,15 +114,17 @@ BPF_HASH(excluded, u32, u8, 256);
 
 static __always_inline int beefine_should_trace(void)
 {
-#ifdef EXCLUDE_SELF
-    u32 self_tgid = bpf_get_current_pid_tgid() >> 32;
-    if (excluded.lookup(&self_tgid))
-        return 0;
-#endif
+    /* the pid namespace first: most tasks fail it, and then skip the hash lookup below (the syscalls
+     * probe runs this on every syscall of the machine) */
 #if defined(FILTER_PIDNS_DEV) && defined(FILTER_PIDNS_INO)
     struct bpf_pidns_info ns = {};
     /* returns -EINVAL when the current task's active pid namespace is not this one */
     if (bpf_get_ns_current_pid_tgid(FILTER_PIDNS_DEV, FILTER_PIDNS_INO, &ns, sizeof(ns)) != 0)
+        return 0;
+#endif
+#ifdef EXCLUDE_SELF
+    u32 self_tgid = bpf_get_current_pid_tgid() >> 32;
+    if (excluded.lookup(&self_tgid))
         return 0;
 #endif
 #if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)

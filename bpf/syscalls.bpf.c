@@ -82,39 +82,79 @@ static __always_inline void fill_ns(struct sc_rec *r)
 #endif
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+/* On x86-64 (REGS_X86_64, set by syscalls.py), raw tracepoints: the same raw_syscalls sys_enter and
+ * sys_exit events, without the perf record the classic tracepoint builds for every call on the machine,
+ * watched or not (bench/syscalls_overhead.py measures what an unwatched task pays). ctx->args are the
+ * tracepoint's own arguments: (struct pt_regs *regs, long id) at enter, (regs, long ret) at exit; the
+ * syscall's arguments are read from the register frame (the syscall ABI: di si dx r10 r8 r9), the
+ * values the classic tracepoint copies. */
+#ifdef REGS_X86_64
+/* byte offsets in x86-64's register frame, the order of the ABI's struct pt_regs (uapi asm/ptrace.h:
+ * r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di ...): read by offset, as no kernel header is
+ * included here (see common.h) */
+#define REG_DI 112
+#define REG_SI 104
+#define REG_DX 96
+#define REG_R10 56
+#define REG_R8 72
+#define REG_R9 64
+
+static __always_inline u64 reg_at(void *regs, int off)
+{
+    u64 v = 0;
+    bpf_probe_read_kernel(&v, sizeof(v), (char *)regs + off);
+    return v;
+}
+
+#define SC_ENTER RAW_TRACEPOINT_PROBE(sys_enter)
+#define SC_EXIT RAW_TRACEPOINT_PROBE(sys_exit)
+#define SC_CTX ctx
+#define SC_NR ((long)ctx->args[1])
+#define SC_RET ((s64)ctx->args[1])
+#define SC_ARG(i, off) reg_at((void *)ctx->args[0], off)
+#else
+/* other machines: the classic tracepoints, which copy the arguments themselves */
+#define SC_ENTER TRACEPOINT_PROBE(raw_syscalls, sys_enter)
+#define SC_EXIT TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+#define SC_CTX args
+#define SC_NR (args->id)
+#define SC_RET (args->ret)
+#define SC_ARG(i, off) (args->args[i])
+#endif
+
+SC_ENTER
 {
     if (!beefine_should_trace())
         return 0;
-    long nr = args->id;
+    long nr = SC_NR;
 #if defined(NR_EXIT) && defined(NR_EXIT_GROUP)
     if (nr == NR_EXIT || nr == NR_EXIT_GROUP) {
         struct sc_rec r = {};
         beefine_fill_hdr(&r.h, SC_KIND);
         r.nr = nr;
-        r.args[0] = args->args[0];
+        r.args[0] = SC_ARG(0, REG_DI);
         r.flags = SC_NORETURN;
         fill_ns(&r);
-        emit(args, &r);
+        emit(SC_CTX, &r);
         return 0;
     }
 #endif
     struct sc_pending p = {};
     p.ts = bpf_ktime_get_ns();
     p.nr = nr;
-    p.args[0] = args->args[0];
-    p.args[1] = args->args[1];
-    p.args[2] = args->args[2];
-    p.args[3] = args->args[3];
-    p.args[4] = args->args[4];
-    p.args[5] = args->args[5];
+    p.args[0] = SC_ARG(0, REG_DI);
+    p.args[1] = SC_ARG(1, REG_SI);
+    p.args[2] = SC_ARG(2, REG_DX);
+    p.args[3] = SC_ARG(3, REG_R10);
+    p.args[4] = SC_ARG(4, REG_R8);
+    p.args[5] = SC_ARG(5, REG_R9);
     u32 tid = (u32)bpf_get_current_pid_tgid();
     if (pending.update(&tid, &p) != 0)
         beefine_count_lost(BEEFINE_LOST_MAPFULL);
     return 0;
 }
 
-TRACEPOINT_PROBE(raw_syscalls, sys_exit)
+SC_EXIT
 {
     u32 tid = (u32)bpf_get_current_pid_tgid();
     struct sc_pending *p = pending.lookup(&tid);
@@ -129,11 +169,11 @@ TRACEPOINT_PROBE(raw_syscalls, sys_exit)
     r.args[3] = p->args[3];
     r.args[4] = p->args[4];
     r.args[5] = p->args[5];
-    r.ret = args->ret;
+    r.ret = SC_RET;
     r.dur_ns = r.h.ts - p->ts;
     pending.delete(&tid);
     fill_ns(&r);
-    emit(args, &r);
+    emit(SC_CTX, &r);
     return 0;
 }
 

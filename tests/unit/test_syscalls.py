@@ -166,3 +166,14 @@ def test_syscall_notes_cite_their_man_page() -> None:
     for _name, (line, page) in SYSCALL_NOTES.items():
         assert re.fullmatch(r"[a-z_0-9]+\(2\)", page) and line.endswith(".")
     assert note_for("brk").endswith("(brk(2))") and note_for("nosuchcall") == ""
+
+
+def test_x86_64_reads_arguments_from_raw_tracepoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """x86-64: raw tracepoints (no perf record built for every call of the machine); elsewhere the
+    classic raw_syscalls tracepoints, which copy the arguments themselves."""
+    monkeypatch.setattr(syscalls.platform, "machine", lambda: "x86_64")
+    assert "-DREGS_X86_64=1" in syscalls.render(ProbeOptions())
+    monkeypatch.setattr(syscalls.platform, "machine", lambda: "aarch64")
+    assert "-DREGS_X86_64" not in syscalls.render(ProbeOptions())
+    src = (bpf_dir() / "syscalls.bpf.c").read_text()
+    assert "RAW_TRACEPOINT_PROBE(sys_enter)" in src and "TRACEPOINT_PROBE(raw_syscalls, sys_enter)" in src

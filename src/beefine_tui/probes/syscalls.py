@@ -11,6 +11,7 @@ reads like strace's line. Pointers are shown as addresses: this probe does not r
 from __future__ import annotations
 
 import functools
+import platform
 import struct
 import threading
 from collections.abc import Callable
@@ -203,6 +204,8 @@ def _cflags(options: ProbeOptions) -> list[str]:
     """The numbers of the calls that never return, from this machine's table (written at entry), and
     the flight recorder's size when a container (a pid namespace) is watched."""
     out: list[str] = []
+    if platform.machine() == "x86_64":
+        out.append("-DREGS_X86_64=1")  # raw tracepoints, arguments from the register frame
     table = syscall_table.load()
     nrs = [table.number(n) for n in NORETURN]
     if None not in nrs:
