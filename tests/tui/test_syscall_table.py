@@ -7,12 +7,21 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from textual.widgets import DataTable, Static
+import pytest
+from textual.widgets import DataTable, Input, Static
 
+from beefine_tui.probes.base import Target
+from beefine_tui.screens import probe_view
 from beefine_tui.screens.probe_view import ProbeView, split_probes
 from beefine_tui.widgets.syscall_table import SyscallTable
 from tests.tui.conftest import MakeApp, wait_until
 from tests.tui.events_fixture import syscall_events
+
+
+@pytest.fixture(autouse=True)
+def _no_docker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The container is resolved through Docker in the app; the fake session needs only a target."""
+    monkeypatch.setattr(probe_view, "resolve_target", lambda _ctx, name: Target(container_name=name))
 
 
 def _cells(table: DataTable[Any]) -> list[list[str]]:
@@ -20,11 +29,14 @@ def _cells(table: DataTable[Any]) -> list[list[str]]:
 
 
 async def _open(app: Any, pilot: Any) -> tuple[ProbeView, SyscallTable]:
+    """The full-size view (`probe:syscalls`): it asks for a container, then tails it."""
     await wait_until(pilot, lambda: bool(app.screen_stack) and bool(app.shell.query("#tabs")), tries=2000)
     await pilot.pause()
     view = app.shell.open_view("probe:syscalls")
-    assert isinstance(view, ProbeView)
+    assert isinstance(view, ProbeView) and view.container_required and not view.autostart
     await wait_until(pilot, lambda: view.is_mounted and bool(view.query(SyscallTable)), tries=2000)
+    view.query_one("#container", Input).value = "web"
+    view.start()
     table = view.query_one(SyscallTable)
     await wait_until(pilot, lambda: table.summary.calls == 12, tries=2000)
     table.redraw()  # what the 1 s tick does
