@@ -116,7 +116,8 @@ static __always_inline int beefine_should_trace(void)
 {
     /* most selective check first: following a lineage, nearly every task on the host fails the one
      * `tracked` lookup and goes no further; our own tgids (`excluded`) are rarely in a target at
-     * all, so that lookup is paid only by what is traced (bench/trace_overhead.py) */
+     * all, so that lookup is paid only by what is traced (bench/trace_overhead.py); the pid namespace
+     * check, too, comes before it (the syscalls probe runs this on every syscall of the machine) */
 #if defined(FILTER_TRACKED) || defined(FILTER_FOLLOW)
     u32 tgid = bpf_get_current_pid_tgid() >> 32;
     int root = 0;

@@ -28,6 +28,8 @@ pkgs=(
   "util-linux:/usr/bin/lsns"
   "procps:/usr/bin/pgrep"
   "strace:/usr/bin/strace"
+  # the syscall numbers of the syscalls probe (asm/unistd_64.h), see probes/syscall_table.py
+  "linux-libc-dev:/usr/include/linux/version.h"
 )
 # A Docker engine the user already has (Docker CE, a distro build...) is respected.
 if command -v dockerd >/dev/null 2>&1; then

@@ -23,6 +23,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("doctor", "doctor", "check this machine can run Beefine and say how to fix what is missing"),
     ("lab", "lab", "a private dockerd and local registry with offline images: up, down, status"),
     ("probe", "probe", "list built-in probes or run them headless"),
+    (
+        "syscalls",
+        "syscalls",
+        "every syscall a running container makes, strace-like, or a summary like strace -c",
+    ),
     ("helpers", "helpers", "the BPF helper functions this kernel offers, per program type"),
     ("trace", "trace", "run an image and print the story of its creation, phase by phase"),
     ("image", "image", "an image's structure: index, manifest, config and layers"),

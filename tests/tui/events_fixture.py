@@ -45,3 +45,32 @@ def mount_events(n: int = 5) -> list[Event]:
 
 def lost(probe: str = "exec", count: int = 42, source: str = "kernel") -> Event:
     return lost_event(probe, count, source, ts=BASE_TS + 99_000_000)
+
+
+def syscall_events() -> list[Event]:
+    """A container's loop as the syscalls probe reports it: reads, a failing stat, sleeps, futexes."""
+    calls = [
+        ("read", 0, 2_000, "read(3, 0x7ffd1000, 4096) = 12"),
+        ("newfstatat", -2, 5_000, "newfstatat(AT_FDCWD, 0x5000, 0x7ffd2000, 0) = -1 ENOENT"),
+        ("clock_nanosleep", 0, 20_000_000, "clock_nanosleep(0, 0, 0x7ffd3000, 0) = 0"),
+        ("futex", 0, 1_000_000, "futex(0x7f001000, 128, 0, 0, 0, 0) = 0"),
+    ]
+    out: list[Event] = []
+    for i in range(12):
+        name, ret, dur, text = calls[i % len(calls)] if i < 8 else calls[i % 2]
+        args: dict[str, object] = {"syscall": name, "ret": ret, "dur_ns": dur, "ns_pid": 1, "ns_tid": 1}
+        if ret < 0:
+            args["error"] = "ENOENT"
+        out.append(
+            Event(
+                ts=BASE_TS + i * 1_000_000,
+                probe="syscalls",
+                kind="syscall",
+                pid=4242,
+                tid=4242,
+                comm="sh",
+                args=args,
+                text=f"{text} <{dur / 1e9:.6f}>",
+            )
+        )
+    return out

@@ -40,10 +40,15 @@ PAIRED_CALLS_NOTE = (
 )
 _SYS_ENTER = re.compile(r"\bsys_enter_(\w+)")
 _SYS_EXIT = re.compile(r"\bsys_exit_(\w+)")
+_RAW_ENTER = re.compile(r"\braw_syscalls\W+sys_enter\b")
+_RAW_EXIT = re.compile(r"\braw_syscalls\W+sys_exit\b")
 
 
 def pairs_enter_exit(program_text: str) -> bool:
-    """Whether a BPF C or bpftrace program attaches both the enter and the exit of some syscall."""
+    """Whether a BPF C or bpftrace program attaches both the enter and the exit of some syscall
+    (raw_syscalls' sys_enter/sys_exit pair every call)."""
+    if _RAW_ENTER.search(program_text) and _RAW_EXIT.search(program_text):
+        return True
     return bool(set(_SYS_ENTER.findall(program_text)) & set(_SYS_EXIT.findall(program_text)))
 
 
@@ -85,6 +90,7 @@ class ProbeOptions:
     # event kinds the consumer has no use for: a probe may leave out the programs that only make
     # them (the story skips `read`, story/trace.py), which then cost the traced host nothing
     skip_kinds: frozenset[str] = frozenset()
+    flight_slots: int = 10_000  # syscalls probe on a container: last N calls kept in the kernel (0: off)
 
 
 @dataclass(frozen=True)

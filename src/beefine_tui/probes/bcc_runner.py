@@ -578,6 +578,14 @@ class BccRunner(Runner):
         """Kernel ids of each probe's BPF programs (bench/trace_overhead.py reads their run stats)."""
         return {ld.prog.probe: set(ld.prog_ids) for ld in self._loaded}
 
+    def periodic_for(self, probe: str) -> Periodic | None:
+        """The housekeeping object of a probe's program (its own API, e.g. the flight recorder's
+        request()), or None."""
+        for prog in self._programs:
+            if prog.probe == probe:
+                return prog.periodic
+        return None
+
     def prog_ids(self) -> set[int]:
         """Kernel ids of the BPF programs this runner loaded (for cleanup checks)."""
         out: set[int] = set()
@@ -679,7 +687,9 @@ class BccRunner(Runner):
         # stamped at attach, not once every program is compiled (seconds later): a probe's "running"
         # must not come after the events it caught while the next program compiled
         ld = _Loaded(prog, bpf, prog_ids=new_ids, attached_ns=attached_ns)
-        if cacheable:
+        # raw tracepoints (the syscalls probe) are attached by BCC itself and not closed by
+        # detach_tracepoints: a kept object would stay attached to every syscall of the machine
+        if cacheable and not getattr(bpf, "raw_tracepoint_fds", None):
             ld.entry = program_cache.CachedProgram(key, bpf, set(new_ids), _attachments(bpf, prog))
         self._prepare(ld, perf)
         return ld

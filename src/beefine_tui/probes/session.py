@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from beefine_tui.errors import BeefineError, ProbeLoadError
 from beefine_tui.events.bus import Bus
@@ -150,6 +151,18 @@ class ProbeSession:
         for st in self.states.values():
             if st.state == RUNNING:
                 st.state = STOPPED
+
+    def periodic_for(self, probe: str) -> Any:
+        """A running probe's housekeeping object (the syscalls probe's flight recorder: request()
+        asks for a dump, which comes in the event stream), or None."""
+        with self._lock:
+            runners = list(self.runners)
+        for r in runners:
+            if isinstance(r, BccRunner):
+                found = r.periodic_for(probe)
+                if found is not None:
+                    return found
+        return None
 
     @property
     def running(self) -> bool:

@@ -39,11 +39,17 @@ from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
 from beefine_tui.widgets.status_strip import StatusStrip
+from beefine_tui.widgets.syscall_table import SyscallTable
 from beefine_tui.widgets.text_checkbox import TextCheckbox
 from beefine_tui.widgets.ui_thread import ui_soon
 
-# what the split pane tails for a container: the syscall-level probes, where they exist
-SPLIT_PREFERENCE = ("exec", "files", "mounts", "namespaces", "sockets", "security")
+# what the split pane tails for a container: every syscall (with its strace -c table), and the probes
+# that decode what the syscalls probe shows only as addresses (argv, paths, mounts...), where they exist
+SPLIT_PREFERENCE = ("syscalls", "exec", "files", "mounts", "namespaces", "sockets", "security")
+# the syscalls probe's summary table goes beside the log when the view is at least this wide, else under it
+SIDE_BY_SIDE_MIN = 110
+
+SYSCALLS_PROBE = "syscalls"
 
 
 def recording_name(title: str, now: float | None = None) -> str:
@@ -75,6 +81,19 @@ def format_exec(ev: Event, base_ts: int) -> str:
         status = a.get("status") or exit_status_text(a.get("code"), a.get("signal"))
         return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {status}{dur_s}"
     return format_event(ev, base_ts)
+
+
+def format_syscall(ev: Event, base_ts: int) -> str:
+    """A syscalls probe line as strace -f writes it: time, [host pid/pid in the container] comm, call.
+    Other probes' events (the split pane mixes them in) keep the general format."""
+    if ev.probe != SYSCALLS_PROBE or ev.kind != "syscall":
+        return format_event(ev, base_ts)
+    rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
+    ns = ev.args.get("ns_pid")
+    who = f"{ev.pid}/{ns}" if ns else str(ev.pid)
+    if ev.tid and ev.tid != ev.pid:
+        who += f":{ev.tid}"
+    return f"{rel:10.6f} [{who}] {ev.comm:<.15} {ev.text}"
 
 
 def resolve_target(ctx: AppContext, container: str) -> Target:
@@ -113,8 +132,14 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView.-running > ProbeChoice { max-height: 7; }
     ProbeView > .controls > Checkbox { width: auto; }
     ProbeView > .notice { height: auto; color: $warning; }
+    ProbeView > .body { height: 1fr; layout: horizontal; }
+    ProbeView > .body > EventLog { width: 1fr; }
+    ProbeView > .body > SyscallTable { width: 60; border-left: solid $secondary; }
+    ProbeView.-stacked > .body { layout: vertical; }
+    ProbeView.-stacked > .body > EventLog { width: 1fr; height: 3fr; }
+    ProbeView.-stacked > .body > SyscallTable { width: 1fr; height: 2fr; border-left: none; }
     """
-    BINDINGS = [Binding("ctrl+r", "record", "Record")]
+    BINDINGS = [Binding("ctrl+r", "record", "Record"), Binding("f", "flight_dump", "Flight dump")]
 
     def __init__(
         self,
@@ -169,9 +194,48 @@ class ProbeView(WorkerErrors, Vertical):
         yield StatusStrip(
             self.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or time.monotonic
         )
-        fmt = format_exec if self.probes == ("exec",) else format_event
-        yield EventLog(max_lines=self.max_lines, formatter=fmt)
+        fmt = (
+            format_exec
+            if self.probes == ("exec",)
+            else format_syscall
+            if SYSCALLS_PROBE in self.probes
+            else format_event
+        )
+        if self.has_syscall_table:
+            with Horizontal(classes="body"):
+                yield EventLog(max_lines=self.max_lines, formatter=fmt)
+                yield SyscallTable()
+        else:
+            yield EventLog(max_lines=self.max_lines, formatter=fmt)
         yield EventPump(self.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
+
+    @property
+    def has_syscall_table(self) -> bool:
+        return SYSCALLS_PROBE in self.probes and self.replay is None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "flight_dump":
+            return self.has_syscall_table  # only views tailing the syscalls probe have a recorder
+        return True
+
+    def action_flight_dump(self) -> None:
+        """Ask the kernel-side flight recorder for its last calls: they arrive in the log (a note,
+        then the calls marked flight). Never blocks: the dump is read on the runner's thread."""
+        session = self.session
+        find = getattr(session, "periodic_for", None)
+        recorder = find(SYSCALLS_PROBE) if callable(find) else None
+        request = getattr(recorder, "request", None)
+        if not callable(request):
+            self.app.notify(
+                "no flight recorder here: it runs only while the syscalls probe watches one container",
+                severity="warning",
+            )
+            return
+        request()
+        self.app.notify("flight recorder: dumping the last calls into the log")
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < SIDE_BY_SIDE_MIN, "-stacked")
 
     @property
     def strip(self) -> StatusStrip:
@@ -227,6 +291,8 @@ class ProbeView(WorkerErrors, Vertical):
                     state = ev.args.get("state", "")
                     self.strip.state = {"replaying": "replay"}.get(state, state)
         self.event_log.add_events(events)
+        for table in self.query(SyscallTable):
+            table.add_events(events)
 
     # ---- start / stop
     @on(Button.Pressed, "#start")

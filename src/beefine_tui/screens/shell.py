@@ -30,7 +30,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedConte
 
 from beefine_tui.screens.common import probe_names
 from beefine_tui.screens.network_view import NetworkView
-from beefine_tui.screens.probe_view import ProbeView, split_probes
+from beefine_tui.screens.probe_view import SYSCALLS_PROBE, ProbeView, split_probes
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.filter_bar import FilterBar
 
@@ -284,6 +284,16 @@ class ShellScreen(Screen[None]):
                     if pane_id in self._views:
                         self._activate(pane_id)
                         return self._views[pane_id]
+                elif key == f"probe:{SYSCALLS_PROBE}":
+                    # every syscall of the whole machine would flood the log and lose most of it:
+                    # this one asks for a container (the split pane's view, full size)
+                    factory = partial(
+                        _probe_view,
+                        probes=(SYSCALLS_PROBE,),
+                        title="Container syscalls",
+                        container_required=True,
+                    )
+                    label = label or "Container syscalls"
                 elif key.startswith("probe:"):
                     name = key.split(":", 1)[1]
                     factory = partial(_probe_view, probes=(name,), title=f"Probe {name}", autostart=True)

@@ -1,0 +1,179 @@
+"""The syscalls probe's decoding, without root: records packed exactly as bpf/syscalls.bpf.c's
+struct sc_rec, names from this machine's syscall table, flags named as the other probes name them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from beefine_tui.errors import UsageError
+from beefine_tui.probes import syscall_table, syscalls
+from beefine_tui.probes.base import ProbeOptions, Target, pairs_enter_exit
+from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.resources import bpf_dir
+
+TABLE = syscall_table.load()
+needs_table = pytest.mark.skipif(not TABLE.source, reason="no asm/unistd_64.h (linux-libc-dev) here")
+
+
+def _nr(name: str) -> int:
+    nr = TABLE.number(name)
+    assert nr is not None, name
+    return nr
+
+
+def _rec(nr: int, args: tuple[int, ...], ret: int, *, dur: int = 1500, flags: int = 0, ns: int = 0) -> bytes:
+    a = (*args, *(0,) * (6 - len(args)))
+    return syscalls.SC_REC.pack(
+        10, 1, 100, 101, 0, b"app", nr, *a, ret, dur, ns, ns + 1 if ns else 0, flags, 0
+    )
+
+
+def test_layout_matches_c_assert() -> None:
+    src = (bpf_dir() / "syscalls.bpf.c").read_text()
+    m = re.search(r"sizeof\(struct sc_rec\) == (\d+)", src)
+    assert m is not None and int(m.group(1)) == syscalls.SC_REC.size == 128
+
+
+def test_parse_unistd() -> None:
+    text = "#ifndef X\n#define __NR_read 0\n#define __NR_write 1\n#define __NR_futex_waitv 449\n#endif\n"
+    assert syscall_table.parse_unistd(text) == {0: "read", 1: "write", 449: "futex_waitv"}
+
+
+def test_table_is_this_machines_header() -> None:
+    """Cross-checks the installed header against Python's own compiled-in view of the same numbers
+    where one exists (os has none; the header's read/write/exit_group are the x86-64 ABI's)."""
+    if not TABLE.source:
+        pytest.skip("no unistd_64.h")
+    assert TABLE.source.endswith("asm/unistd_64.h") and Path(TABLE.source).is_file()
+    assert (TABLE.name(0), TABLE.name(1), TABLE.name(231)) == ("read", "write", "exit_group")
+    assert TABLE.name(99999) == "syscall_99999"
+
+
+def test_format_args_parsed_after_syscall_nr() -> None:
+    fmt = (
+        "name: sys_enter_openat\nID: 782\nformat:\n"
+        "\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n"
+        "\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n"
+        "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+        "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n"
+        "\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n"
+        "\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;\n"
+        "\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;\n"
+    )
+    assert syscall_table.parse_format_args(fmt) == ("dfd", "filename", "flags", "mode")
+
+
+@needs_table
+def test_openat_reads_like_strace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "arg_names", lambda _n: ("dfd", "filename", "flags", "mode"))
+    syscalls._formatters.cache_clear()
+    raw = _rec(_nr("openat"), (0xFFFFFF9C, 0x7FFD1000, 0o2000000, 0), 3, dur=12_000)
+    ev = syscalls.decode(raw, DecodeContext())
+    assert ev is not None
+    assert ev.text == "openat(AT_FDCWD, 0x7ffd1000, O_RDONLY|O_CLOEXEC, 0) = 3 <0.000012>"
+    assert ev.args["syscall"] == "openat" and ev.args["ret"] == 3 and ev.args["dur_ns"] == 12_000
+    assert ev.args["decoded"] == {"dfd": "AT_FDCWD", "flags": "O_RDONLY|O_CLOEXEC", "mode": "0"}
+    assert ev.args["args"][:3] == [0xFFFFFF9C, 0x7FFD1000, 0o2000000]
+    assert (ev.pid, ev.tid, ev.comm, ev.probe, ev.kind) == (100, 101, "app", "syscalls", "syscall")
+    syscalls._formatters.cache_clear()
+
+
+@needs_table
+def test_error_gets_its_errno_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "arg_names", lambda _n: ("dfd", "filename", "statbuf", "flag"))
+    syscalls._formatters.cache_clear()
+    ev = syscalls.decode(
+        _rec(_nr("newfstatat"), (0xFFFFFF9C, 0x5000_0000, 0x7000_0000, 0), -2), DecodeContext()
+    )
+    assert ev is not None
+    assert ev.args["error"] == "ENOENT"
+    assert " = -1 ENOENT <" in ev.text
+    syscalls._formatters.cache_clear()
+
+
+@needs_table
+def test_clone_mount_unshare_decoded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "arg_names", lambda _n: None)  # tracefs silent: all six args
+    syscalls._formatters.cache_clear()
+    ctx = DecodeContext()
+    ev = syscalls.decode(_rec(_nr("unshare"), (0x6C020000,), 0), ctx)
+    assert ev is not None
+    assert ev.args["decoded"]["arg0"] == "CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET"
+    ev = syscalls.decode(_rec(_nr("mount"), (1, 2, 3, 0x1000 | 0x4000, 0), 0), ctx)
+    assert ev is not None and ev.args["decoded"]["arg3"] == "MS_BIND|MS_REC"
+    ev = syscalls.decode(_rec(_nr("clone"), (0x01200011,), 42), ctx)
+    assert ev is not None and ev.args["decoded"]["arg0"] == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+    assert ev.text.count(",") == 5  # six arguments when tracefs does not name them
+    syscalls._formatters.cache_clear()
+
+
+@needs_table
+def test_exit_group_never_returns() -> None:
+    ev = syscalls.decode(
+        _rec(_nr("exit_group"), (3,), 0, dur=0, flags=syscalls.SC_NORETURN, ns=7), DecodeContext()
+    )
+    assert ev is not None
+    assert ev.text.startswith("exit_group(3") and ev.text.endswith("= ?")
+    assert ev.args["noreturn"] is True and "error" not in ev.args
+    assert (ev.args["ns_pid"], ev.args["ns_tid"]) == (7, 8)
+
+
+def test_unknown_number_named_by_number() -> None:
+    ev = syscalls.decode(_rec(4000, (), 0), DecodeContext())
+    assert ev is not None and ev.args["syscall"] == "syscall_4000" and ev.text.startswith("syscall_4000(")
+
+
+def test_pid_args_are_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "arg_names", lambda _n: ("upid", "stat_addr", "options", "ru"))
+    syscalls._formatters.cache_clear()
+    call, _dec = syscalls.format_call("wait4", (0xFFFFFFFF, 0x7FFE0000, 1, 0, 0, 0))
+    assert call == "wait4(-1, 0x7ffe0000, 1, 0)"
+    syscalls._formatters.cache_clear()
+
+
+@needs_table
+def test_render_filters_by_pidns_and_names_exit_numbers() -> None:
+    text = syscalls.render(ProbeOptions(target=Target(pidns=(4, 4026532000))))
+    assert "-DFILTER_PIDNS_INO=4026532000ULL" in text
+    assert f"-DNR_EXIT_GROUP={_nr('exit_group')}" in text and f"-DNR_EXIT={_nr('exit')}" in text
+    assert "TRACEPOINT_PROBE(raw_syscalls, sys_enter)" in text
+    assert pairs_enter_exit(text)  # the "calls in progress are not reported" note is given
+
+
+def test_flight_order_oldest_first() -> None:
+    assert syscalls.flight_order(0, 4) == []
+    assert syscalls.flight_order(3, 4) == [0, 1, 2]
+    assert syscalls.flight_order(4, 4) == [0, 1, 2, 3]
+    assert syscalls.flight_order(6, 4) == [2, 3, 0, 1]  # slots 0 and 1 were overwritten by calls 5, 6
+
+
+def test_flight_recorder_only_for_a_container() -> None:
+    assert "-DFLIGHT_SLOTS=10000" in syscalls.render(ProbeOptions(target=Target(pidns=(4, 4026532000))))
+    assert "-DFLIGHT_SLOTS" not in syscalls.render(ProbeOptions())  # host-wide: no single container
+    assert "-DFLIGHT_SLOTS" not in syscalls.render(ProbeOptions(target=Target(pidns=(4, 5)), flight_slots=0))
+    with pytest.raises(UsageError, match="flight recorder keeps"):
+        syscalls.render(ProbeOptions(target=Target(pidns=(4, 5)), flight_slots=-1))
+
+
+def test_syscall_notes_cite_their_man_page() -> None:
+    from beefine_tui.story.syscall_notes import SYSCALL_NOTES, note_for
+
+    for name in ("futex", "epoll_wait", "mmap", "brk", "clock_nanosleep", "read", "write"):
+        assert name in SYSCALL_NOTES
+    for _name, (line, page) in SYSCALL_NOTES.items():
+        assert re.fullmatch(r"[a-z_0-9]+\(2\)", page) and line.endswith(".")
+    assert note_for("brk").endswith("(brk(2))") and note_for("nosuchcall") == ""
+
+
+def test_x86_64_reads_arguments_from_raw_tracepoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """x86-64: raw tracepoints (no perf record built for every call of the machine); elsewhere the
+    classic raw_syscalls tracepoints, which copy the arguments themselves."""
+    monkeypatch.setattr(syscalls.platform, "machine", lambda: "x86_64")
+    assert "-DREGS_X86_64=1" in syscalls.render(ProbeOptions())
+    monkeypatch.setattr(syscalls.platform, "machine", lambda: "aarch64")
+    assert "-DREGS_X86_64" not in syscalls.render(ProbeOptions())
+    src = (bpf_dir() / "syscalls.bpf.c").read_text()
+    assert "RAW_TRACEPOINT_PROBE(sys_enter)" in src and "TRACEPOINT_PROBE(raw_syscalls, sys_enter)" in src
