@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from tests.e2e.conftest import PYTHON, REPO, Tmux
+from tests.e2e.test_tmux_keys import NO_DOCKER, keyboard_contract
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -198,3 +199,17 @@ def test_ssh_session_cut_cleans_up(tmux: Tmux, sshd: Sshd, veth: str) -> None:
             time.sleep(0.25)
         assert _gone(dockerd), "the app's lab dockerd is still running"
         assert lab.status(lab_name) is None
+
+
+def test_keyboard_contract_over_ssh(tmux: Tmux, sshd: Sshd) -> None:
+    """The same keys through a real SSH session (a pty at the far end, escape sequences over the wire):
+    : / Enter Esc q behave as they do locally, and q, y ends the app."""
+    tag = uuid.uuid4().hex[:12]
+    remote = (
+        f"cd {REPO} && exec env BEEFINE_E2E={tag} PYTHONPATH={REPO / 'src'} {PYTHON} -m beefine_tui "
+        f"{NO_DOCKER}"
+    )
+    tmux.new_session("tui", sshd.ssh_command(remote))
+    app = _find_app(tag)
+    tmux.wait_for("tui", lambda s: "Load eBPF" in s and "Docker unix:///nonexistent/" in s, timeout=90)
+    keyboard_contract(tmux, app.pid)
