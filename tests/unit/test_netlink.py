@@ -114,3 +114,10 @@ def test_message_longer_than_the_copy() -> None:
     assert len(msg) > nl.MSG_MAX
     e = ev(msg)
     assert e.args["truncated"] is True and e.args["ifname"] == "eth0"
+
+
+def test_record_without_the_unused_tail() -> None:
+    # the BPF side sends the 64-byte head and only the message bytes it copied
+    short = rec(MOVE)[: 64 + len(MOVE)]
+    e = nl.decode(short, DecodeContext())
+    assert e is not None and e.text == "RTM_NEWLINK ifindex 2177 -> netns fd 4 (move)"

@@ -8,7 +8,9 @@ other end into the container's network namespace (IFLA_NET_NS_FD), renames it et
 address and the default route (libnetwork osl/interface_linux.go). No syscall tracepoint decodes these:
 the changes are in the netlink message, so this probe reads it from user memory.
 
-The send's return value is only the kernel taking the message: whether the change worked comes back
+Only sends that name their AF_NETLINK destination are seen (what vishvananda/netlink, which libnetwork
+uses, and iproute2 do): a netlink socket may also send with no address, or with write(2), and those are
+not read. The send's return value is only the kernel taking the message: whether the change worked comes back
 later in the ACK (NLMSG_ERROR), which this probe does not read.
 """
 
@@ -307,6 +309,8 @@ def describe(a: dict[str, Any]) -> str:
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+    if len(raw) < REC.size:  # the BPF side sends only the message bytes it copied
+        raw = bytes(raw).ljust(REC.size, b"\0")
     (ts, kind, pid, tid, _p, comm_b, ret, fd, length, msg_read, iovs, msg_b) = REC.unpack_from(raw)
     syscall = SYSCALLS.get(kind)
     if syscall is None:
