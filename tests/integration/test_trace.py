@@ -399,4 +399,8 @@ def test_security_story_says_what_this_run_did(env: Env, label: str, options: di
     assert any("libnetwork-setkey" in h for h in hook["hooks"])
     # while it ran, dockerd entered the new network namespace, and the container has its eth0
     assert hook["dockerd_netns"]["setns"] >= 1 and "eth0" in output.split(), (hook, output)
+    # and the netlink probe says how: the veth pair made in the host, one end moved in, named eth0
+    steps = hook["network_setup"]
+    assert any("type veth" in s for s in steps) and any("(move)" in s for s in steps), steps
+    assert any("name eth0" in s for s in steps) and any("default route" in s for s in steps), steps
     assert tl.phase("mounts").start_ns < tl.phase("hook").start_ns < tl.phase("pivot_root").start_ns  # type: ignore[operator]

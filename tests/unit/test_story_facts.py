@@ -19,7 +19,7 @@ from beefine_tui.story.explanations import (
     explain_kind,
 )
 from beefine_tui.story.phases import DONE, PHASES, Timeline
-from beefine_tui.story.render import timeline_bar, timeline_end, timeline_lines
+from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end, timeline_lines
 
 FIXTURES = Path(__file__).parent / "fixtures" / "story"
 
@@ -204,3 +204,69 @@ def test_dockerd_netns_work_is_not_claimed_while_another_hook_runs(tmp_path: Pat
     eng.feed([*events, *other])
     d = eng.timeline().phase("hook").details
     assert "dockerd_netns" not in d and d["dockerd_netns_unattributed"] == 4  # 2 setns, socket, bind
+
+
+@pytest.fixture
+def netlink_run(tmp_path: Path) -> Timeline:
+    return story("run_netlink.jsonl.gz", tmp_path)
+
+
+def test_hook_lists_the_veth_made_moved_and_named_eth0(netlink_run: Timeline) -> None:
+    """A real trace with the netlink probe: dockerd's rtnetlink requests say where eth0 comes from."""
+    tl = netlink_run
+    hook = tl.phase("hook")
+    assert hook.details["network_setup"] == [
+        "RTM_NEWLINK vethc7b3dfb type veth peer vethd55778b: veth pair made in the host: vethc7b3dfb stays, "
+        "vethd55778b is the container's end",
+        "RTM_SETLINK ifindex 2240 master ifindex 2236: the host end put on the bridge",
+        "RTM_NEWLINK ifindex 2240 up: link up",
+        "RTM_NEWLINK ifindex 1 up: lo up (ifindex 1: the loopback a new network namespace starts with, down)",
+        "RTM_SETLINK ifindex 2239 -> netns fd 35 (move): the container's end moved into its network "
+        "namespace",
+        "RTM_NEWLINK ifindex 2239 down: link down",
+        "RTM_SETLINK ifindex 2239 name eth0: renamed eth0 inside the container",
+        "RTM_SETLINK ifindex 2239 address 02:42:ac:1d:10:02: its MAC address",
+        "RTM_NEWADDR ifindex 2239 172.29.16.2/24: the container's address",
+        "RTM_NEWLINK ifindex 2239 up: link up",
+        "RTM_NEWROUTE default via 172.29.16.1 dev ifindex 2239: the container's default route",
+    ]
+    # the pair was made before runc ran: the hook's material, not its time, so the phase still starts
+    # at the hook's exec, between the mounts and pivot_root
+    first_exec = min(e.ts for e in hook.events if e.kind == "exec")
+    made = min(e.ts for e in hook.events if e.kind == "rtm_newlink")
+    assert made < first_exec == hook.start_ns
+    assert (tl.phase("mounts").start_ns or 0) < first_exec < (tl.phase("pivot_root").start_ns or 0)
+    assert any("(move): the container's end moved" in line for line in phase_detail_lines(hook))
+    for kind in ("rtm_newlink", "rtm_setlink", "rtm_newaddr", "rtm_newroute", "rtm_dellink"):
+        assert KIND_EXPLANATIONS[kind] and KIND_SOURCES[kind].startswith("rtnetlink(7)")
+    # after the exit, the same link (by its index) goes back to the host and is deleted
+    assert tl.phase("teardown").details["network_teardown"] == [
+        "RTM_NEWLINK ifindex 2239 down: link down",
+        "RTM_SETLINK ifindex 2239 name vethd55778b: renamed back to its name in the host",
+        "RTM_SETLINK ifindex 2239 -> netns fd 14 (move): moved back to the host's network namespace",
+        "RTM_DELLINK ifindex 2239: deleted: its veth peer in the host goes with it",
+    ]
+
+
+def test_dockerd_netlink_is_not_claimed_while_another_hook_runs(tmp_path: Path) -> None:
+    """Another container's hook running at the same time: the requests in ours do not say whose
+    namespace they work in, so neither they nor the pair made before are claimed."""
+    from msgspec.structs import replace
+
+    p = tmp_path / "rec.jsonl"
+    p.write_bytes(gzip.decompress((FIXTURES / "run_netlink.jsonl.gz").read_bytes()))
+    _, it = read_recording(p)
+    events = list(it)
+    hook = next(e for e in events if e.kind == "exec" and "libnetwork-setkey" in (e.args.get("argv") or []))
+    other_argv = ["libnetwork-setkey", "-exec-root=/x", "f" * 64, "abc"]
+    other = [
+        replace(hook, ts=hook.ts - 1, pid=999_999, tid=999_999, args={**hook.args, "argv": other_argv}),
+        replace(hook, ts=hook.ts + 10**10, pid=999_999, tid=999_999, kind="exit", args={"code": 0}),
+    ]
+    eng = StoryEngine()
+    eng.feed([*events, *other])
+    tl = eng.timeline()
+    d = tl.phase("hook").details
+    assert "network_setup" not in d and not [e for e in tl.phase("hook").events if e.kind.startswith("rtm_")]
+    assert d["dockerd_netns_unattributed"] >= 7  # 2 setns, netlink socket and bind, the requests in the hook
+    assert "network_teardown" not in tl.phase("teardown").details

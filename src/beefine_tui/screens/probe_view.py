@@ -127,7 +127,7 @@ class ProbeView(WorkerErrors, Vertical):
     ProbeView > .controls > Input { width: 1fr; }
     ProbeView > .controls > Button { width: auto; min-width: 8; }
     /* the picker gets its own rows: every probe on screen when there is room, never under 5 rows */
-    ProbeView > ProbeChoice { height: auto; max-height: 50%; min-height: 5; width: 1fr; }
+    ProbeView > ProbeChoice { height: auto; max-height: 60%; min-height: 5; width: 1fr; }
     /* once running, the log needs the room: the picker shrinks (it still scrolls) */
     ProbeView.-running > ProbeChoice { max-height: 7; }
     ProbeView > .controls > Checkbox { width: auto; }

@@ -39,6 +39,7 @@ _FETCH_STAGES = frozenset(
 )
 _EXTRACT_STAGES = frozenset({"Extracting", "Pull complete"})
 DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
+MAX_PRE_HOOK = 256  # dockerd's rtnetlink requests kept aside until our hook says which are ours
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
 
 STAGE_COMMS = ("runc:[0:PARENT]", "runc:[1:CHILD]", "runc:[2:INIT]")
@@ -116,6 +117,11 @@ class _State:
     other_hooks: set[int] = field(default_factory=set)  # other containers' hooks running now
     netns_unattributed: int = 0  # dockerd netns work while another container's hook ran too
     fifo_open: Event | None = None  # [2:INIT]'s open of exec.fifo returned: `runc start` came
+    start_api_ts: int | None = None  # our runner asked dockerd to start the container (ContainerStart)
+    hook_seen: bool = False  # our prestart hook has run: dockerd's network setup for us is over after it
+    pre_hook: list[Event] = field(default_factory=list)  # dockerd's rtnetlink requests before our hook
+    pre_claimed: list[Event] = field(default_factory=list)  # those of them that made our veth pair
+    moved_ifindex: int | None = None  # the link dockerd moved into our namespace during our hook
     chain: list[tuple[int, int, int, str]] = field(default_factory=list)  # (ts, pid, by pid, what)
 
 
@@ -238,6 +244,13 @@ class StoryEngine:
                 ignored += 1
                 continue
             phases[name].add(ev, span=_spans(ev, name))
+        if st.pre_claimed:
+            # our veth pair, made before runc ran: the hook's material, not its time
+            hook = phases["hook"]
+            for ev in st.pre_claimed:
+                hook.add(ev, span=False)
+            hook.events.sort(key=lambda e: e.ts)
+            ignored -= len(st.pre_claimed)
         tl = Timeline(
             container_id=h.container_id,
             phases=[phases[n] for n in PHASES],
@@ -274,7 +287,10 @@ class StoryEngine:
         kind = ev.kind
         args = ev.args
         if ev.probe == DOCKER_PROBE:
-            return self._classify_docker(ev)
+            name = self._classify_docker(ev)
+            if name is not None and kind == "container_start":
+                st.start_api_ts = ev.ts
+            return name
         proc = st.procs.setdefault(ev.pid, _Proc())
         if ev.comm:
             proc.comm = ev.comm
@@ -336,6 +352,7 @@ class StoryEngine:
             if proc.hook or (argv and "libnetwork-setkey" in argv[:2]):
                 proc.hook = True  # moby daemon/oci_linux.go withLibnetwork: the prestart hook
                 st.hook_pid = st.hook_pid or ev.pid
+                st.hook_seen = True
                 return "hook"
             if (
                 parent is not None
@@ -395,13 +412,42 @@ class StoryEngine:
 
         if st.hook_pid is not None and not proc.ours and proc.comm == "dockerd" and _netns_work(kind, args):
             # while the hook waits, dockerd (libnetwork) enters the container's network namespace and
-            # opens a netlink socket there to set up eth0; the veth move itself is netlink, not traced.
+            # opens a netlink socket there to set up eth0; the netlink probe shows the requests themselves.
             # Attributed by time, so only while no other container's hook runs (the events do not
             # say which namespace); otherwise counted as not attributed, and the story says so.
             if st.other_hooks:
                 st.netns_unattributed += 1
                 return None
+            if (
+                kind.startswith("rtm_")
+                and st.moved_ifindex is None
+                and ("netns_fd" in args or "netns_pid" in args)
+            ):
+                self._claim_veth(int(args.get("ifindex", 0)), st)
             return "hook"
+        if (
+            kind.startswith("rtm_")
+            and st.moved_ifindex
+            and st.hook_pid is None
+            and proc.comm == "dockerd"
+            and args.get("ifindex") == st.moved_ifindex
+            and (st.exit_ev is not None or st.init_exit_before_exec is not None)
+        ):
+            # after the exit libnetwork takes eth0 down, names it back, moves it to the host and
+            # deletes the pair (osl/namespace_linux.go RemoveInterface): our link, known by its index
+            return "teardown"
+        if (
+            kind.startswith("rtm_")
+            and proc.comm == "dockerd"
+            and st.start_api_ts is not None
+            and not st.hook_seen
+        ):
+            # libnetwork's bridge driver makes the veth pair (and puts the host end on the bridge) when
+            # dockerd starts the container, before runc runs. Other containers' pairs may be made at
+            # the same time: kept aside until our hook's move names our link (_claim_veth).
+            if len(st.pre_hook) < MAX_PRE_HOOK:
+                st.pre_hook.append(ev)
+            return None
         if kind in ("connect", "socket", "tcp_state") and not proc.ours:
             return self._classify_pull_net(ev, st)
 
@@ -490,6 +536,20 @@ class StoryEngine:
         if st.pivoted and not st.hostname_set:
             return "pivot_root"  # the rest of prepareRootfs after pivotRoot (reOpenDevNull)
         return "security" if st.pivoted else "mounts"
+
+    @staticmethod
+    def _claim_veth(moved: int, st: _State) -> None:
+        """The requests kept aside before our hook that made the pair whose end dockerd moved into our
+        namespace (index `moved`). The kernel registers a veth's peer, then the device itself, under
+        one rtnl lock (drivers/net/veth.c veth_newlink): the pair's indexes are `moved` and the next.
+        The create request names no index: ours is the last one before the first request on the pair."""
+        st.moved_ifindex = moved
+        pair = (moved, moved + 1)
+        touched = [e for e in st.pre_hook if e.args.get("ifindex") in pair]
+        if not moved or not touched:
+            return
+        creates = [e for e in st.pre_hook if e.args.get("link_kind") == "veth" and e.ts <= touched[0].ts]
+        st.pre_claimed = sorted([*creates[-1:], *touched], key=lambda e: e.ts)
 
     @staticmethod
     def _after_exec(proc: _Proc, st: _State) -> str:
@@ -754,6 +814,10 @@ class StoryEngine:
                     "setns": len(netns),
                     "netlink_sockets": sum(1 for e in p.events if e.comm == "dockerd" and e.kind == "socket"),
                 }
+            # dockerd's requests (runc's lo up is its own), without MTU settings (the bridge's, repeated)
+            steps = [e for e in p.events if e.kind.startswith("rtm_") and e.comm == "dockerd" and _is_step(e)]
+            if steps:
+                p.details["network_setup"] = [netlink_step(e) for e in steps][:50]
             p.details["connects"] = sorted(
                 {
                     str(e.args.get("path", ""))
@@ -811,6 +875,9 @@ class StoryEngine:
             d["commands"] = [
                 _exec_label(str(e.args.get("filename", "")), tuple(e.args.get("argv") or ())) for e in runs
             ]
+        steps = [e for e in p.events if e.kind.startswith("rtm_")]
+        if steps:
+            d["network_teardown"] = [netlink_step(e, "teardown") for e in steps][:20]
         if d:
             p.details.update(d)
 
@@ -1069,7 +1136,51 @@ def _spans(ev: Event, phase: str) -> bool:
     return True
 
 
+_STEP_KEYS = frozenset({"link_kind", "netns_fd", "netns_pid", "master", "ifname", "mac", "up"})
+
+
+def _is_step(e: Event) -> bool:
+    return (e.kind != "rtm_setlink" and e.kind != "rtm_newlink") or bool(_STEP_KEYS & set(e.args))
+
+
+def netlink_step(e: Event, phase: str = "hook") -> str:
+    """One rtnetlink request of dockerd's, said as the step of the container's network it is (libnetwork
+    drivers/bridge/bridge.go createEndpoint; osl/interface_linux.go AddInterface, configureInterface;
+    osl/namespace_linux.go SetGateway)."""
+    a = e.args
+    what = e.text
+    if a.get("link_kind") == "veth":
+        why = f"veth pair made in the host: {a.get('ifname')} stays, {a.get('peer')} is the container's end"
+    elif ("netns_fd" in a or "netns_pid" in a) and phase == "teardown":
+        why = "moved back to the host's network namespace"
+    elif "netns_fd" in a or "netns_pid" in a:
+        why = "the container's end moved into its network namespace"
+    elif a.get("master"):
+        why = "the host end put on the bridge"
+    elif a.get("ifname") == "eth0":
+        why = "renamed eth0 inside the container"
+    elif a.get("ifname"):
+        why = "renamed back to its name in the host"
+    elif "mac" in a:
+        why = "its MAC address"
+    elif a.get("ifindex") == 1 and "up" in a:
+        why = "lo up (ifindex 1: the loopback a new network namespace starts with, down)"
+    elif "up" in a:
+        why = "link up" if a["up"] else "link down"
+    elif e.kind == "rtm_newaddr":
+        why = "the container's address"
+    elif e.kind == "rtm_newroute":
+        why = "the container's default route" if not a.get("dst_len") else "a route in the container"
+    elif e.kind == "rtm_dellink":
+        why = "deleted: its veth peer in the host goes with it"
+    else:
+        why = "link settings"
+    return f"{what}: {why}"
+
+
 def _netns_work(kind: str, args: dict[str, Any]) -> bool:
+    if kind.startswith("rtm_"):
+        return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
     if kind == "setns":
         return "CLONE_NEWNET" in str(args.get("nstype", ""))
     return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"

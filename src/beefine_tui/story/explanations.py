@@ -244,6 +244,32 @@ KIND_EXPLANATIONS: dict[str, str] = {
         "which becomes pid 1; CLONE_NEWCGROUP makes the current cgroup the namespace's root."
     ),
     "setns": "setns(): join an existing namespace (by an fd from /proc/<pid>/ns/...), as `docker exec` does.",
+    # libnetwork drivers/bridge/bridge.go createEndpoint; osl/interface_linux.go AddInterface
+    "rtm_newlink": (
+        "An rtnetlink request to make or change a network device. dockerd's bridge driver makes the "
+        "container's veth pair with it (two linked devices: what enters one leaves the other) and later "
+        "sets links up or down; runc's init brings up the new namespace's lo the same way."
+    ),
+    "rtm_setlink": (
+        "An rtnetlink request to change an existing device: with IFLA_NET_NS_FD it moves the device into "
+        "the network namespace that fd names (the container's end of the veth, moved in while runc's "
+        "prestart hook waits); with IFLA_IFNAME it renames it (to eth0); with IFLA_MASTER it puts the "
+        "host end on the bridge (docker0)."
+    ),
+    "rtm_dellink": (
+        "An rtnetlink request to delete a device. Deleting one end of a veth pair deletes the other: "
+        "removing a container's network removes its eth0 with it."
+    ),
+    "rtm_newaddr": (
+        "An rtnetlink request to add an IP address to a device: dockerd gives the container's eth0 the "
+        "address IPAM chose on the bridge network's subnet, with its prefix length."
+    ),
+    "rtm_deladdr": "An rtnetlink request to remove an IP address from a device.",
+    "rtm_newroute": (
+        "An rtnetlink request to add a route: dockerd sets the container's default route via the "
+        "bridge's address (the gateway), out of eth0, in the container's network namespace."
+    ),
+    "rtm_delroute": "An rtnetlink request to remove a route.",
     # runc libcontainer/rootfs_linux.go mountToRootfs and the MS_* flags in mount(2).
     "mount": (
         "mount(): attach a filesystem. runc mounts through /proc/self/fd/N (a handle on the target opened "
@@ -358,6 +384,15 @@ KIND_SOURCES: dict[str, str] = {
     "unshare": "unshare(2); mount_namespaces(7); pid_namespaces(7); uts_namespaces(7); runc 1.1 "
     "libcontainer/nsenter/nsexec.c (STAGE_CHILD unshare, cgroupns last)",
     "setns": "setns(2); namespaces(7)",
+    "rtm_newlink": "rtnetlink(7) RTM_NEWLINK; netlink(7); libnetwork drivers/bridge/bridge.go "
+    "createEndpoint (veth pair, netlink.LinkAdd); runc 1.1 libcontainer/network_linux.go (loopback up)",
+    "rtm_setlink": "rtnetlink(7) RTM_SETLINK (IFLA_NET_NS_FD, IFLA_IFNAME, IFLA_MASTER); libnetwork "
+    "osl/interface_linux.go AddInterface, configureInterface",
+    "rtm_dellink": "rtnetlink(7) RTM_DELLINK; veth(4); libnetwork drivers/bridge/bridge.go deleteEndpoint",
+    "rtm_newaddr": "rtnetlink(7) RTM_NEWADDR; libnetwork osl/interface_linux.go setInterfaceIP",
+    "rtm_deladdr": "rtnetlink(7) RTM_DELADDR",
+    "rtm_newroute": "rtnetlink(7) RTM_NEWROUTE; libnetwork osl/route_linux.go SetGateway",
+    "rtm_delroute": "rtnetlink(7) RTM_DELROUTE; libnetwork osl/route_linux.go UnsetGateway",
     "mount": "mount(2); runc 1.1 libcontainer/rootfs_linux.go mountToRootfs (mounts through "
     "/proc/self/fd), utils.WithProcfd",
     "umount": "umount(2) (MNT_DETACH)",

@@ -108,6 +108,8 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
                 f"dockerd: setns(CLONE_NEWNET) x{n['setns']}, {n['netlink_sockets']} netlink socket(s):"
                 " configuring eth0 inside the container's network namespace"
             )
+        for step in d.get("network_setup") or []:
+            out.append(f"  {step}")
         if d.get("dockerd_netns_unattributed"):
             out.append(
                 f"{d['dockerd_netns_unattributed']} dockerd netns call(s) not attributed: another"
@@ -161,6 +163,10 @@ def phase_detail_lines(p: Phase, limit: int = 12) -> list[str]:
             out.append(f"{d['cgroups_removed']} cgroup directories removed")
         for u in d.get("umounts") or []:
             out.append(f"umount by {u}")
+        for step in d.get("network_teardown") or []:
+            out.append(f"  {step}")
+    if p.name == "hook":
+        limit = max(limit, 16)  # the network steps are what this phase is about
     if len(out) > limit:
         out = [*out[:limit], f"... {len(out) - limit} more"]
     return out

@@ -37,7 +37,7 @@ GROUP_PROBES: dict[str, tuple[tuple[str, ...], ...]] = {
     "namespaces": (("namespaces", "bt-namespaces"),),
     "cgroups": (("cgroups", "bt-cgroups"),),
     "security": (("security", "bt-security"),),
-    "network": (("sockets", "bt-sockets"), ("xdp",)),
+    "network": (("sockets", "bt-sockets"), ("netlink",), ("xdp",)),
 }
 DEFAULT_GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "security", "network")
 # kinds no phase uses: a file the runtime reads is already placed by its open (engine.py), and the

@@ -1,0 +1,340 @@
+"""netlink probe: rtnetlink requests that create, move, rename, address and route network devices
+(RTM_NEWLINK, RTM_SETLINK, RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE), decoded
+from the message a process sends with sendto(2)/sendmsg(2) (netlink(7), rtnetlink(7)).
+
+What a learner sees in a `docker run` with a bridge network: dockerd (libnetwork's bridge driver)
+creates a veth pair and puts one end on docker0; when runc's prestart hook calls back, dockerd moves the
+other end into the container's network namespace (IFLA_NET_NS_FD), renames it eth0, gives it its
+address and the default route (libnetwork osl/interface_linux.go). No syscall tracepoint decodes these:
+the changes are in the netlink message, so this probe reads it from user memory.
+
+Only sends that name their AF_NETLINK destination are seen (what vishvananda/netlink, which libnetwork
+uses, and iproute2 do): a netlink socket may also send with no address, or with write(2), and those are
+not read. The send's return value is only the kernel taking the message: whether the change worked comes back
+later in the ACK (NLMSG_ERROR), which this probe does not read.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
+from beefine_tui.probes.flags import cstr, ret_args
+
+SPEC = ProbeSpec(
+    name="netlink",
+    group="network",
+    engine="bcc",
+    description="rtnetlink requests: links made, moved between namespaces, renamed; addresses and routes",
+    teaches=(
+        "Where a container's eth0 comes from: dockerd makes a veth pair over rtnetlink, moves one end "
+        "into the container's network namespace, renames it eth0, and sets its address and route."
+    ),
+    source="netlink.bpf.c",
+    columns=("ts", "pid", "comm", "kind", "text"),
+    kinds=(
+        "rtm_newlink",
+        "rtm_setlink",
+        "rtm_dellink",
+        "rtm_newaddr",
+        "rtm_deladdr",
+        "rtm_newroute",
+        "rtm_delroute",
+    ),
+    tracepoints=tuple(f"syscalls:sys_{d}_{n}" for n in ("sendto", "sendmsg") for d in ("enter", "exit")),
+)
+
+MSG_MAX = 512
+# struct nl_rec (bpf/netlink.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; s64 ret;
+# s32 fd; u32 len, msg_read, iovs; u8 msg[512]
+REC = struct.Struct(f"<QIIII16sqiIII{MSG_MAX}s")
+assert REC.size == 576
+SYSCALLS = {1: "sendto", 2: "sendmsg"}
+
+RTM_NAMES = {
+    16: "RTM_NEWLINK",
+    17: "RTM_DELLINK",
+    19: "RTM_SETLINK",
+    20: "RTM_NEWADDR",
+    21: "RTM_DELADDR",
+    24: "RTM_NEWROUTE",
+    25: "RTM_DELROUTE",
+}
+_LINK_TYPES = (16, 17, 19)
+_ADDR_TYPES = (20, 21)
+
+NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
+IFINFOMSG = struct.Struct("=BxHiII")  # family, (pad), type, index, flags, change
+IFADDRMSG = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+RTATTR = struct.Struct("=HH")  # len, type
+
+# linux/if_link.h, linux/if_addr.h, linux/rtnetlink.h, linux/veth.h
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
+IFLA_LINKINFO, IFLA_NET_NS_PID, IFLA_NET_NS_FD = 18, 19, 28
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+IFA_ADDRESS, IFA_LOCAL, IFA_LABEL = 1, 2, 3
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+IFF_UP = 1
+_NLM_FLAGS = ((0x1, "REQUEST"), (0x4, "ACK"), (0x8, "ECHO"))
+_NLM_NEW_FLAGS = ((0x100, "REPLACE"), (0x200, "EXCL"), (0x400, "CREATE"), (0x800, "APPEND"))
+_FAMILIES = {0: "AF_UNSPEC", 2: "AF_INET", 7: "AF_BRIDGE", 10: "AF_INET6"}
+
+
+def _align(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def attributes(buf: bytes, start: int, end: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """The rtattrs in buf[start:end] -> ([(type, payload)], well formed). A chain that runs past `end`
+    or has an attribute shorter than its header is not rtnetlink (or was cut): not well formed."""
+    out: list[tuple[int, bytes]] = []
+    pos = start
+    while pos + RTATTR.size <= end:
+        alen, atype = RTATTR.unpack_from(buf, pos)
+        if alen < RTATTR.size or pos + alen > end:
+            return out, False
+        out.append((atype & 0x3FFF, buf[pos + RTATTR.size : pos + alen]))  # without NLA_F_NESTED/BYTEORDER
+        pos += _align(alen)
+    return out, True  # fewer than a header's bytes left: padding
+
+
+def _u32(b: bytes) -> int | None:
+    return struct.unpack_from("=I", b)[0] if len(b) >= 4 else None
+
+
+def _s32(b: bytes) -> int | None:
+    return struct.unpack_from("=i", b)[0] if len(b) >= 4 else None
+
+
+def _name(b: bytes) -> str:
+    return cstr(b, False)
+
+
+def _ip(family: int, b: bytes) -> str | None:
+    if family == socket.AF_INET and len(b) >= 4:
+        return str(ipaddress.IPv4Address(b[:4]))
+    if family == socket.AF_INET6 and len(b) >= 16:
+        return str(ipaddress.IPv6Address(b[:16]))
+    return None
+
+
+def _flags(flags: int, table: tuple[tuple[int, str], ...]) -> list[str]:
+    return [name for bit, name in table if flags & bit]
+
+
+def _link(msg: bytes, end: int, out: dict[str, Any]) -> bool:
+    if end < NLMSGHDR.size + IFINFOMSG.size:
+        return False
+    family, _type, index, flags, change = IFINFOMSG.unpack_from(msg, NLMSGHDR.size)
+    if family not in (0, 7):  # links are AF_UNSPEC (AF_BRIDGE for bridge port settings)
+        return False
+    attrs, ok = attributes(msg, NLMSGHDR.size + IFINFOMSG.size, end)
+    if not ok:
+        return False
+    out["ifindex"] = index
+    if change & IFF_UP:
+        out["up"] = bool(flags & IFF_UP)
+    for atype, val in attrs:
+        if atype == IFLA_IFNAME:
+            out["ifname"] = _name(val)
+        elif atype == IFLA_MTU and (v := _u32(val)) is not None:
+            out["mtu"] = v
+        elif atype == IFLA_ADDRESS and len(val) == 6:
+            out["mac"] = ":".join(f"{x:02x}" for x in val)
+        elif atype == IFLA_MASTER and (v := _u32(val)) is not None:
+            out["master"] = v
+        elif atype == IFLA_NET_NS_FD and (v := _s32(val)) is not None:
+            out["netns_fd"] = v
+        elif atype == IFLA_NET_NS_PID and (v := _u32(val)) is not None:
+            out["netns_pid"] = v
+        elif atype == IFLA_LINKINFO:
+            _linkinfo(val, out)
+    return True
+
+
+def _linkinfo(val: bytes, out: dict[str, Any]) -> None:
+    info, _ok = attributes(val, 0, len(val))
+    kind = ""
+    for atype, v in info:
+        if atype == IFLA_INFO_KIND:
+            kind = _name(v)
+            out["link_kind"] = kind
+        elif atype == IFLA_INFO_DATA and kind == "veth":
+            for dtype, dv in attributes(v, 0, len(v))[0]:
+                if dtype == VETH_INFO_PEER and len(dv) >= IFINFOMSG.size:
+                    _peer(dv, out)
+
+
+def _peer(dv: bytes, out: dict[str, Any]) -> None:
+    """VETH_INFO_PEER: an ifinfomsg and the peer's own attributes (drivers/net/veth.c)."""
+    for ptype, pv in attributes(dv, IFINFOMSG.size, len(dv))[0]:
+        if ptype == IFLA_IFNAME:
+            out["peer"] = _name(pv)
+        elif ptype == IFLA_NET_NS_FD and (p := _s32(pv)) is not None:
+            out["peer_netns_fd"] = p
+        elif ptype == IFLA_NET_NS_PID and (p := _u32(pv)) is not None:
+            out["peer_netns_pid"] = p
+
+
+def _addr(msg: bytes, end: int, out: dict[str, Any]) -> bool:
+    if end < NLMSGHDR.size + IFADDRMSG.size:
+        return False
+    family, prefixlen, _fl, _scope, index = IFADDRMSG.unpack_from(msg, NLMSGHDR.size)
+    if family not in (socket.AF_INET, socket.AF_INET6):
+        return False
+    attrs, ok = attributes(msg, NLMSGHDR.size + IFADDRMSG.size, end)
+    if not ok:
+        return False
+    out.update(family=_FAMILIES[family], prefixlen=prefixlen, ifindex=index)
+    for atype, val in attrs:
+        if atype in (IFA_LOCAL, IFA_ADDRESS) and (ip := _ip(family, val)) is not None:
+            out["local" if atype == IFA_LOCAL else "address"] = ip
+        elif atype == IFA_LABEL:
+            out["label"] = _name(val)
+    return True
+
+
+def _route(msg: bytes, end: int, out: dict[str, Any]) -> bool:
+    if end < NLMSGHDR.size + RTMSG.size:
+        return False
+    family, dst_len, _src_len, _tos, table, _proto, _scope, _rtype, _fl = RTMSG.unpack_from(
+        msg, NLMSGHDR.size
+    )
+    if family not in _FAMILIES:
+        return False
+    attrs, ok = attributes(msg, NLMSGHDR.size + RTMSG.size, end)
+    if not ok:
+        return False
+    out.update(family=_FAMILIES[family], dst_len=dst_len, table=table)
+    for atype, val in attrs:
+        if atype == RTA_DST and (ip := _ip(family, val)) is not None:
+            out["dst"] = ip
+        elif atype == RTA_GATEWAY and (ip := _ip(family, val)) is not None:
+            out["gateway"] = ip
+        elif atype == RTA_OIF and (v := _u32(val)) is not None:
+            out["oif"] = v
+        elif atype == RTA_TABLE and (v := _u32(val)) is not None:
+            out["table"] = v
+    return True
+
+
+def parse_message(msg: bytes, length: int) -> dict[str, Any] | None:
+    """The first rtnetlink request in `msg` (the copied bytes of a message `length` long) as event
+    args, or None when it is not a well-formed rtnetlink change (another netlink family's message with
+    a type number rtnetlink also uses). A message longer than what was copied is checked as far as it
+    was copied and says `truncated`."""
+    if len(msg) < NLMSGHDR.size:
+        return None
+    nlen, ntype, nflags, seq, _pid = NLMSGHDR.unpack_from(msg)
+    name = RTM_NAMES.get(ntype)
+    if name is None or nlen < NLMSGHDR.size or nlen > max(length, len(msg)) or not nflags & 0x1:
+        return None
+    end = min(nlen, len(msg))
+    flags = _flags(nflags, _NLM_FLAGS) + (_flags(nflags, _NLM_NEW_FLAGS) if ntype in (16, 20, 24) else [])
+    out: dict[str, Any] = {"type": name, "nlmsg_flags": "|".join(flags), "seq": seq}
+    if nlen > len(msg):
+        out["truncated"] = True
+        end = len(msg) & ~3  # the last attribute may be cut: only whole ones count
+    if ntype in _LINK_TYPES:
+        ok = _link(msg, end, out) if end == nlen else _link_cut(msg, end, out)
+    elif ntype in _ADDR_TYPES:
+        ok = _addr(msg, end, out)
+    else:
+        ok = _route(msg, end, out)
+    if not ok:
+        return None
+    if nlen < length:
+        out["more_bytes"] = length - nlen  # a batch: only the first message is decoded
+    return out
+
+
+def _link_cut(msg: bytes, end: int, out: dict[str, Any]) -> bool:
+    """A link message cut at MSG_MAX: decode the attributes that were copied whole."""
+    pos = NLMSGHDR.size + IFINFOMSG.size
+    whole = pos
+    while whole + RTATTR.size <= end:
+        alen = RTATTR.unpack_from(msg, whole)[0]
+        if alen < RTATTR.size or whole + alen > end:
+            break
+        whole += _align(alen)
+    return _link(msg, min(whole, end), out)
+
+
+def describe(a: dict[str, Any]) -> str:
+    """One line: "RTM_NEWLINK veth1a2b3c type veth peer veth9f8e7d", "RTM_SETLINK ifindex 37 -> netns
+    fd 12 (move)", "RTM_SETLINK ifindex 37 name eth0", "RTM_NEWADDR ifindex 37 172.17.0.2/16"."""
+    t = str(a.get("type", "RTM_?"))
+    parts = [t]
+    if t in ("RTM_NEWLINK", "RTM_SETLINK", "RTM_DELLINK"):
+        if a.get("ifindex"):
+            parts.append(f"ifindex {a['ifindex']}")
+        if "ifname" in a:
+            parts.append(("name " if a.get("ifindex") else "") + str(a["ifname"]))
+        if "link_kind" in a:
+            parts.append(f"type {a['link_kind']}")
+        if "peer" in a:
+            parts.append(f"peer {a['peer']}")
+        if "master" in a:
+            parts.append(f"master ifindex {a['master']}" if a["master"] else "nomaster")
+        if "netns_fd" in a:
+            parts.append(f"-> netns fd {a['netns_fd']} (move)")
+        if "netns_pid" in a:
+            parts.append(f"-> netns of pid {a['netns_pid']} (move)")
+        if "mac" in a:
+            parts.append(f"address {a['mac']}")
+        if "mtu" in a:
+            parts.append(f"mtu {a['mtu']}")
+        if "up" in a:
+            parts.append("up" if a["up"] else "down")
+    elif t in ("RTM_NEWADDR", "RTM_DELADDR"):
+        parts.append(f"ifindex {a.get('ifindex')}")
+        ip = a.get("local") or a.get("address")
+        if ip:
+            parts.append(f"{ip}/{a.get('prefixlen')}")
+    else:
+        dst = "default" if not a.get("dst_len") else f"{a.get('dst', '?')}/{a.get('dst_len')}"
+        parts.append(dst)
+        if "gateway" in a:
+            parts.append(f"via {a['gateway']}")
+        if "oif" in a:
+            parts.append(f"dev ifindex {a['oif']}")
+    return " ".join(parts)
+
+
+def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
+    if len(raw) < REC.size:  # the BPF side sends only the message bytes it copied
+        raw = bytes(raw).ljust(REC.size, b"\0")
+    (ts, kind, pid, tid, _p, comm_b, ret, fd, length, msg_read, iovs, msg_b) = REC.unpack_from(raw)
+    syscall = SYSCALLS.get(kind)
+    if syscall is None:
+        return None
+    args = parse_message(msg_b[:msg_read], length)
+    if args is None:
+        return None  # another netlink family's message: not ours to report
+    args.update(fd=fd, syscall=syscall, len=length, **ret_args(ret))
+    if iovs > 1:
+        args["iovs"] = iovs  # only the first iovec was read
+    text = describe(args)
+    if "error" in args:
+        text += f" -> {args['error']}"
+    return Event(
+        ts=ts,
+        probe=SPEC.name,
+        kind=str(args["type"]).lower(),
+        pid=pid,
+        tid=tid,
+        comm=cstr(comm_b, False),
+        args=args,
+        text=text,
+    )
+
+
+PROBE = BccProbe(SPEC, decode)
+available, program, render, make_runner = PROBE.available, PROBE.program, PROBE.render, PROBE.make_runner
