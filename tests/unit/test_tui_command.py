@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -78,3 +79,43 @@ def test_a_signal_exit_is_128_plus_the_signal_and_waits_for_the_cleanup(
     assert tui.run(build_parser().parse_args(["tui"])) == 129
     assert "internal error" not in capsys.readouterr().err
     assert apps[0].ui_exited.is_set() and apps[0].closed == 1
+
+
+def test_a_textual_thread_left_spinning_does_not_keep_the_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the app ended, a non-daemon Textual thread that never stops (its input thread on a
+    hung-up terminal) must not hold the process: it ends with the app's code. Our own threads are
+    waited for first."""
+    import threading
+
+    from beefine_tui.commands import tui
+
+    exits: list[int] = []
+    monkeypatch.setattr(tui.os, "_exit", exits.append)
+    release = threading.Event()
+    ours_done = threading.Event()
+    spinning = threading.Thread(target=release.wait, name="textual-input", daemon=False)
+
+    def detach() -> None:  # like a probe session still detaching
+        time.sleep(0.3)
+        ours_done.set()
+
+    ours = threading.Thread(target=detach, name="stop-session")
+    spinning.start()
+    ours.start()
+    try:
+        tui.exit_past_stuck_ui_threads(129, grace=0.2)
+    finally:
+        release.set()
+        spinning.join()
+        ours.join()
+    assert ours_done.is_set(), "our own thread was not waited for"
+    assert exits == [129]
+
+
+def test_no_stuck_thread_no_forced_exit(monkeypatch: pytest.MonkeyPatch) -> None:
+    from beefine_tui.commands import tui
+
+    exits: list[int] = []
+    monkeypatch.setattr(tui.os, "_exit", exits.append)
+    tui.exit_past_stuck_ui_threads(0, grace=0.2)
+    assert exits == []

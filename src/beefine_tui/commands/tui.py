@@ -11,6 +11,8 @@ import argparse
 import contextlib
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -149,15 +151,44 @@ def run(args: argparse.Namespace) -> int:
                 app.close_context()
                 ctx.close()
     if app.exit_signal:
-        return 128 + app.exit_signal
-    if app.return_code:  # Textual stopped the app on an unhandled error and printed it above
+        code = 128 + app.exit_signal
+    elif app.return_code:  # Textual stopped the app on an unhandled error and printed it above
         print(
             "beefine-tui: the app stopped on an internal error (shown above); everything it started was "
             "removed. This is a bug: please report it with the lines above.",
             file=sys.stderr,
         )
-        return int(app.return_code)
-    return int(rc or 0)
+        code = int(app.return_code)
+    else:
+        code = int(rc or 0)
+    exit_past_stuck_ui_threads(code)
+    return code
+
+
+def exit_past_stuck_ui_threads(code: int, grace: float = 2.0) -> None:
+    """End the process now if Textual left a thread running after the app ended.
+
+    Seen after a terminal vanished (tmux killed, SSH cut) while the app was busy: Textual's input
+    thread, never told to stop, spins on the hung-up terminal (read returns nothing, forever) and the
+    interpreter waits for it at exit: a process using a whole CPU, with no terminal, for good. By now
+    everything of ours is removed; our own threads (probes still detaching) are waited for first."""
+    me = threading.current_thread()
+    others = [t for t in threading.enumerate() if t is not me and not t.daemon and t.is_alive()]
+    for t in others:
+        if not t.name.startswith("textual-"):
+            t.join(60)  # bounded work: detaching tracepoints, removing a container
+    deadline = time.monotonic() + grace
+    stuck = []
+    for t in others:
+        if t.name.startswith("textual-"):
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                stuck.append(t.name)
+    if stuck:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
 
 
 @contextlib.contextmanager
