@@ -175,6 +175,7 @@ class Minute:
     keys: list[float] = field(default_factory=list)
     key_timeouts: int = 0
     traces: list[str] = field(default_factory=list)
+    skipped: int = 0
 
 
 class Flood:
@@ -216,7 +217,7 @@ class Tracer:
         self.docker_host, self.image, self.timeout = docker_host, image, timeout
         self.thread: threading.Thread | None = None
         self.proc: subprocess.Popen[str] | None = None
-        self.results: list[tuple[float, str]] = []  # (when, one line)
+        self.results: list[str] = []  # one line per finished trace, saying when it started
 
     def busy(self) -> bool:
         return self.thread is not None and self.thread.is_alive()
@@ -241,7 +242,7 @@ class Tracer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 out, err = proc.communicate()
-            self.results.append((when, f"TIMEOUT after {self.timeout:.0f} s"))
+            self.results.append(f"TIMEOUT after {self.timeout:.0f} s (started at {when:.0f} s)")
             return
         phases = 0
         for line in out.splitlines():
@@ -250,11 +251,12 @@ class Tracer:
                     phases += 1
         took = time.monotonic() - t0
         if proc.returncode == 0:
-            self.results.append((when, f"OK, {phases} phases, {took:.1f} s"))
+            self.results.append(f"OK, {phases} phases, {took:.1f} s (started at {when:.0f} s)")
         else:
             tail = (err.strip().splitlines() or ["no message"])[-1][:100]
             self.results.append(
-                (when, f"FAILED rc={proc.returncode} ({phases} phases, {took:.1f} s): {tail}")
+                f"FAILED rc={proc.returncode} ({phases} phases, {took:.1f} s, "
+                f"started at {when:.0f} s): {tail}"
             )
 
     def wait(self) -> None:
@@ -363,7 +365,8 @@ def report_minute(i: int, m: Minute, offered: int) -> None:
         + (f", {m.key_timeouts} no change in 5 s" if m.key_timeouts else "")
         + ")"
     )
-    trace = "; ".join(m.traces) or "-"
+    skipped = [f"{m.skipped} skipped (one still ran)"] if m.skipped else []
+    trace = "; ".join(m.traces + skipped) or "-"
     print(f"min {i + 1:3d}: offered {offered:>11,}  {mem}  {keys}  trace: {trace}", flush=True)
 
 
@@ -400,6 +403,21 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         tmux.wait_for(lambda s: "● REC" in s, 30, "REC in the status strip")
         recording = wait_recording(workdir, existing, 10)
 
+        # the same key with no flood first: what tmux, the polling and the idle app cost
+        idle: list[float] = []
+        for _ in range(10):
+            ms = time_key(tmux)
+            if ms is not None:
+                idle.append(ms)
+            time.sleep(0.5)
+        if idle:
+            print(
+                f"key latency before the flood: p50 {pct(idle, 50):.1f} ms, "
+                f"p99 {pct(idle, 99):.1f} ms, n={len(idle)}"
+            )
+        if PAUSED in tmux.capture():
+            tmux.send("p")
+
         flood = Flood(flood_path, args.rate, args.duration)
         tracer = Tracer(info.docker_host, info.images["small"], args.trace_timeout)
         start = time.monotonic()
@@ -407,18 +425,19 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         next_key = start + 1.0
         next_trace = start + min(10.0, args.trace_every)  # the first one soon, under load
         reported = 0
+        last_minute = max(0, int((args.duration - 1e-9) // 60))
         trace_seen = 0
         while True:
             now = time.monotonic()
             elapsed = now - start
-            minute = int(elapsed // 60)
+            # the last few polls after --duration belong to the last minute, not a new one
+            minute = min(int(elapsed // 60), last_minute)
             if minute > reported:
                 report_minute(reported, minutes[reported], flood.count)
                 reported = minute
             if flood.proc.poll() is not None and elapsed >= args.duration:
                 break
-            for when, line in tracer.results[trace_seen:]:
-                minutes[int(when // 60)].traces.append(line)
+            minutes[minute].traces += tracer.results[trace_seen:]
             trace_seen = len(tracer.results)
             if now >= next_rss:
                 next_rss += 5.0
@@ -430,7 +449,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             if now >= next_trace:
                 next_trace += args.trace_every
                 if tracer.busy():
-                    minutes[minute].traces.append("skipped: the previous trace still runs")
+                    minutes[minute].skipped += 1
                 else:
                     tracer.start(elapsed)
             if now >= next_key:
@@ -442,8 +461,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
                     minutes[minute].keys.append(ms)
             time.sleep(0.05)
         tracer.wait()
-        for when, line in tracer.results[trace_seen:]:
-            minutes[int(when // 60)].traces.append(line)
+        minutes[reported].traces += tracer.results[trace_seen:]
         if reported in minutes:
             report_minute(reported, minutes[reported], flood.count)
         flood.wait(30)
@@ -498,7 +516,10 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             )
         traces = [t for m in minutes.values() for t in m.traces]
         ok = sum(t.startswith("OK") for t in traces)
-        print(f"creation traces: {ok} OK of {len(traces)}")
+        skipped = sum(m.skipped for m in minutes.values())
+        print(
+            f"creation traces: {ok} OK of {len(traces)} run, {skipped} skipped (the previous one still ran)"
+        )
 
         # quit the way a user does, then look for what is left
         tmux.send("C-q")
@@ -517,7 +538,8 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             if tracer is not None:
                 tracer.stop()
             if app_pid and _alive(app_pid, None):
-                left.append(f"app pid {app_pid} still running after ctrl+q (killed with the tmux server)")
+                # after a failure or an early stop: the tmux server's SIGHUP makes the app clean up
+                print(f"app pid {app_pid} still running: stopping it with its tmux server", flush=True)
             tmux.kill()
             if app_pid:
                 deadline = time.monotonic() + 60
