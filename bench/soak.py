@@ -21,9 +21,11 @@ counting exactly how many it made. Meanwhile:
   BPF programs it held (ids seen during the run, against `bpftool prog show -j`), containers labelled
   beefine in the lab, the lab's state dir after `lab down`, the tmux socket, the flood, the recording.
 
-Where it departs from the issue's words, and why: the recording holds every flood event (about 300
-bytes each, 50k/s: ~15 GB for 30 minutes), so the work dir's free space is checked first (--workdir to
-put it elsewhere) and the work dir is removed at the end. The flood is a separate process so its
+Where it departs from the issue's words, and why: the recording holds every flood event (about 350
+bytes each, 50k/s: ~30 GiB for 30 minutes, read back at ~160k events/s here, so ~10 minutes), so the
+work dir's free space is checked first (--workdir to put it elsewhere) and the work dir is removed at
+the end. The recording's event times (CLOCK_MONOTONIC, as the probe's) also split received and lost
+per minute, which shows whether loss comes with the traces. The flood is a separate process so its
 pacing neither takes the GIL of this script's key timing nor counts in the app's RSS.
 
     sudo .venv/bin/python bench/soak.py                       # 30 minutes at 50,000 ev/s
@@ -176,6 +178,7 @@ class Minute:
     key_timeouts: int = 0
     traces: list[str] = field(default_factory=list)
     skipped: int = 0
+    offered: int = 0  # the flood's count when the minute was reported (it reports once a second)
 
 
 class Flood:
@@ -319,19 +322,34 @@ def wait_recording(workdir: Path, before: set[Path], timeout: float) -> Path:
     raise RuntimeError(f"ctrl+r made no recording in {workdir} within {timeout:.0f} s")
 
 
-def count_recording(path: Path, flood_path: str) -> tuple[int, Counter[str], int, bool, str]:
-    """(the flood's opens, lost per source, all events, complete?, problem)."""
+@dataclass
+class Counted:
+    received: int = 0  # the flood's opens
+    lost: Counter[str] = field(default_factory=Counter)  # per probe/source
+    total: int = 0  # every event
+    # per minute of the flood (events carry CLOCK_MONOTONIC times, the clock `start` was read on)
+    received_min: Counter[int] = field(default_factory=Counter)
+    lost_min: Counter[int] = field(default_factory=Counter)
+    complete: bool = False
+    problem: str = ""
+
+
+def count_recording(path: Path, flood_path: str, start_ns: int, last_minute: int) -> Counted:
     _header, rec = read_recording(path)
-    received = 0
-    lost: Counter[str] = Counter()
-    total = 0
+    c = Counted()
     for ev in rec:
-        total += 1
+        c.total += 1
+        minute = min(max(0, (ev.ts - start_ns) // 60_000_000_000), last_minute)
         if ev.kind == LOST:
-            lost[f"{ev.probe}/{ev.args.get('source', '?')}"] += int(ev.args.get("count", 0))
+            n = int(ev.args.get("count", 0))
+            c.lost[f"{ev.probe}/{ev.args.get('source', '?')}"] += n
+            c.lost_min[minute] += n
         elif ev.kind == "open" and ev.args.get("path") == flood_path:
-            received += 1
-    return received, lost, total, bool(rec.complete), str(getattr(rec, "problem", "") or "")
+            c.received += 1
+            c.received_min[minute] += 1
+    c.complete = bool(rec.complete)
+    c.problem = str(getattr(rec, "problem", "") or "")
+    return c
 
 
 def lab_containers(docker_host: str) -> list[str]:
@@ -357,6 +375,7 @@ def signals_stop() -> Iterator[None]:
 
 
 def report_minute(i: int, m: Minute, offered: int) -> None:
+    m.offered = offered
     rss = sorted(m.rss)
     mib = [rss[0] / 2**20, statistics.median(rss) / 2**20, rss[-1] / 2**20] if rss else []
     mem = "RSS min/median/max " + ("/".join(f"{x:6.1f}" for x in mib) + " MiB" if mib else "none")
@@ -421,6 +440,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         flood = Flood(flood_path, args.rate, args.duration)
         tracer = Tracer(info.docker_host, info.images["small"], args.trace_timeout)
         start = time.monotonic()
+        start_ns = time.monotonic_ns()
         next_rss = start
         next_key = start + 1.0
         next_trace = start + min(10.0, args.trace_every)  # the first one soon, under load
@@ -466,6 +486,7 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             report_minute(reported, minutes[reported], flood.count)
         flood.wait(30)
         offered = flood.count if flood.done else -1
+        minutes[reported].offered = flood.count  # its final count, not the last once-a-second one
 
         if PAUSED in tmux.capture():
             tmux.send("p")
@@ -476,7 +497,9 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
         tmux.wait_for(lambda s: "● REC" not in s, 60, "the recording stopped")
         tmux.wait_for(lambda s: "Recorded " in s, 60, "the recording's summary")
         t1 = time.monotonic()
-        received, lost, total, complete, problem = count_recording(recording, flood_path)
+        counted = count_recording(recording, flood_path, start_ns, last_minute)
+        received, lost, total = counted.received, counted.lost, counted.total
+        complete, problem = counted.complete, counted.problem
         read_s = time.monotonic() - t1
         all_lost = sum(lost.values())
         size = recording.stat().st_size
@@ -500,6 +523,15 @@ def soak(args: argparse.Namespace, workdir: Path) -> None:
             print(f"received <= offered:          {received <= offered}")
             if all_lost == 0:
                 print(f"received == offered (no loss): {received == offered}")
+        print("per minute, from the recording (offered: the flood's count at each report, +-1 s):")
+        prev = 0
+        for i in sorted(minutes):
+            m_off = minutes[i].offered - prev
+            prev = minutes[i].offered
+            print(
+                f"  min {i + 1:3d}: offered ~{m_off:>10,}  received {counted.received_min[i]:>10,}  "
+                f"lost {counted.lost_min[i]:>9,}"
+            )
         samples = sorted(r for m in minutes.values() for r in m.rss)
         if samples:
             firsts = minutes[0].rss[:1] or samples[:1]
