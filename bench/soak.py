@@ -367,6 +367,8 @@ def lab_containers(docker_host: str) -> list[str]:
 @contextlib.contextmanager
 def signals_stop() -> Iterator[None]:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGHUP)}
+    # a shell starts a background job with SIGINT ignored: ctrl+c (or kill -INT) must still clean up
+    old[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
