@@ -40,6 +40,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("progs", "progs", "BPF programs loaded on this machine, with run counts where available"),
     ("new-probe", "new_probe", "write a commented skeleton of your own probe that loads as it is"),
     ("replay", "replay", "open a recording (JSON lines) in the TUI or print it"),
+    ("diff", "diff", "what differs between two `trace --record` recordings, phase by phase"),
+    ("export", "export", "a recording's events, filtered, as CSV or JSON lines (streamed)"),
 )
 
 

@@ -131,3 +131,19 @@ def test_trace_docker_run_options_reach_create() -> None:
         "cap_drop": ["ALL", "NET_RAW"],
     }
     assert create_options(parse(build_parser(), ["trace", "small"])) == {}
+
+
+def test_trace_privileged_and_network_reach_create() -> None:
+    from beefine_tui.cli import build_parser, parse
+    from beefine_tui.commands.trace import create_options
+
+    args = parse(build_parser(), ["trace", "--privileged", "--network", "none", "small", "--", "true"])
+    assert args.cmd == ["true"]
+    assert create_options(args) == {"privileged": True, "network_mode": "none"}
+
+
+def test_trace_empty_network_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    from beefine_tui.cli import main
+
+    assert main(["trace", "--network", " ", "small"]) == 2
+    assert "--network needs a mode" in capsys.readouterr().err

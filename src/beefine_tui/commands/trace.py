@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="as docker run --security-opt (e.g. no-new-privileges); repeatable",
     )
     parser.add_argument("--read-only", action="store_true", help="as docker run --read-only")
+    parser.add_argument("--privileged", action="store_true", help="as docker run --privileged")
+    parser.add_argument(
+        "--network", metavar="MODE", help="as docker run --network (none, host, bridge or a network's name)"
+    )
     parser.add_argument(
         "--cap-drop", action="append", default=[], metavar="CAP", help="as docker run --cap-drop; repeatable"
     )
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.force and not args.record:
         raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
+    create_options(args)  # a bad docker run option is refused before a lab or probes start
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
     if args.record:
@@ -246,6 +251,13 @@ def create_options(args: argparse.Namespace) -> dict[str, Any]:
         opts["read_only"] = True
     if getattr(args, "cap_drop", None):
         opts["cap_drop"] = list(args.cap_drop)
+    if getattr(args, "privileged", False):
+        opts["privileged"] = True
+    network = getattr(args, "network", None)
+    if network is not None:
+        if not network.strip():
+            raise UsageError("--network needs a mode: none, host, bridge or a network's name")
+        opts["network_mode"] = network  # the SDK's `network` would connect a named network after create
     return opts
 
 
