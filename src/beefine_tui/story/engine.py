@@ -743,10 +743,10 @@ class StoryEngine:
             _skip_pending(tl, ("running", "exit"), "the entrypoint never ran")
         if P("hook").state == PENDING and P("pivot_root").state == DONE:
             P("hook").state = SKIPPED
-            P(
-                "hook"
-            ).reason = (
-                "no prestart hook ran before pivot_root (no network to hand over: --network none or host)"
+            P("hook").reason = (
+                "no prestart hook ran before pivot_root: Docker adds libnetwork-setkey only when the "
+                "container gets a new network namespace (not with --network host or container:NAME; "
+                "--network none still gets one, with only lo in it)"
             )
         # running / exit
         run = P("running")
