@@ -87,11 +87,10 @@ def main() -> int:
     from beefine_tui.docker.runner import find_daemon
     from beefine_tui.events.bus import Bus, Subscription
     from beefine_tui.probes import program_cache
-    from beefine_tui.probes.base import Target
     from beefine_tui.probes.bcc_runner import BccRunner
     from beefine_tui.probes.inventory import stats_on
     from beefine_tui.story.engine import StoryEngine
-    from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for, start_sessions
+    from beefine_tui.story.trace import DEFAULT_GROUPS, daemon_target, probes_for, start_sessions
 
     wanted = [m for m in a.modes.split(",") if m] or [*DEFAULT_GROUPS, "all"]
     modes: list[Mode] = []
@@ -114,12 +113,7 @@ def main() -> int:
         client.close()
         daemon = find_daemon(info.docker_host, data_root)
         assert daemon.dockerd_pid is not None
-        extra = (
-            frozenset({daemon.containerd_pid})
-            if daemon.containerd_pid and not daemon.containerd_is_child
-            else frozenset()
-        )
-        target = Target(lineage_root=daemon.dockerd_pid, pids=extra)
+        target = daemon_target(daemon)
         for _ in range(3):  # warm up the daemon and the page cache
             docker_run(info.docker_host, image)
 

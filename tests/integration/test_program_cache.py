@@ -19,7 +19,7 @@ from beefine_tui.events.model import Event
 from beefine_tui.probes import program_cache
 from beefine_tui.probes.base import Target
 from beefine_tui.probes.bcc_runner import BccRunner
-from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, probes_for, start_sessions
+from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, daemon_target, probes_for, start_sessions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -78,12 +78,7 @@ def test_second_story_run_attaches_the_first_runs_programs(lab: LabInfo, lab_cli
     data_root = str(lab_client.info()["DockerRootDir"])
     daemon = find_daemon(lab.docker_host, data_root)
     assert daemon.dockerd_pid is not None
-    extra = (
-        frozenset({daemon.containerd_pid})
-        if daemon.containerd_pid and not daemon.containerd_is_child
-        else frozenset()
-    )
-    target = Target(lineage_root=daemon.dockerd_pid, pids=extra)
+    target = daemon_target(daemon)
     names, notes = probes_for(DEFAULT_GROUPS)
     assert not notes, notes
     cache = program_cache.ProgramCache()

@@ -23,12 +23,11 @@ from beefine_tui.docker.lab import WHITED_OUT, LabInfo
 from beefine_tui.docker.runner import find_daemon
 from beefine_tui.errors import BeefineError, NotFoundError
 from beefine_tui.events.bus import Bus
-from beefine_tui.probes.base import Target
 from beefine_tui.story.engine import DEFAULT_NS_FLAGS, shared_counts
 from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import DONE, FAILED, Timeline
 from beefine_tui.story.render import phase_detail_lines
-from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, probes_for, start_sessions
+from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, daemon_target, probes_for, start_sessions
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -92,12 +91,7 @@ def env(lab: LabInfo, lab_client: Any) -> Iterator[Env]:
     assert not notes, notes
     assert "xdp" in names
     bus = Bus()
-    extra = (
-        frozenset({daemon.containerd_pid})
-        if daemon.containerd_pid and not daemon.containerd_is_child
-        else frozenset()
-    )
-    sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, "lo")
+    sessions = start_sessions(names, daemon_target(daemon), bus, "lo")
     try:
         yield Env(lab, lab_client, bus, data_root, daemon.exec_roots)
     finally:

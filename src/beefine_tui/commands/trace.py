@@ -157,8 +157,8 @@ def _trace(
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import RecordHeader, status_event
     from beefine_tui.events.record import Recorder, RecordingIncomplete
-    from beefine_tui.probes.base import ProbeOptions, Target
-    from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
+    from beefine_tui.probes.base import ProbeOptions
+    from beefine_tui.story.trace import TraceRun, daemon_target, probes_for, start_sessions
 
     client = connect(host)
     stack.callback(client.close)
@@ -172,12 +172,7 @@ def _trace(
             f"cannot find the dockerd process serving {host} on this machine",
             "trace needs the daemon to run here (its processes are what the probes follow)",
         )
-    pids = (
-        frozenset({daemon.containerd_pid})
-        if daemon.containerd_pid and not daemon.containerd_is_child
-        else frozenset()
-    )
-    options = ProbeOptions(target=Target(lineage_root=daemon.dockerd_pid, pids=pids))
+    options = ProbeOptions(target=daemon_target(daemon))
     bus = Bus()
     recorder = None
     if args.record:

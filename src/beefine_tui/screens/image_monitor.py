@@ -149,8 +149,7 @@ class ImageMonitorSource:
         self, image: str, groups: list[str], pull: bool, on_progress: Any, fresh: bool = False
     ) -> MonitorRun:
         from beefine_tui.docker.runner import check_reference, find_daemon, registry_of, remove_image
-        from beefine_tui.probes.base import Target
-        from beefine_tui.story.trace import TraceRun, probes_for, start_sessions
+        from beefine_tui.story.trace import TraceRun, daemon_target, probes_for, start_sessions
 
         check_reference(image)
         client = self.ctx.docker_client()
@@ -167,11 +166,6 @@ class ImageMonitorSource:
         if "network" in groups and registry_of(image).startswith(("127.", "localhost")):
             iface = "lo"  # the lab registry's traffic crosses lo: XDP counts it there
         names, _notes = probes_for(["process", *groups], iface)
-        extra = (
-            frozenset({daemon.containerd_pid})
-            if daemon.containerd_pid and not daemon.containerd_is_child
-            else frozenset()
-        )
         # one bus per run: another view's session of the same probe must not feed this story twice
         bus = Bus()
         trace = TraceRun(
@@ -179,7 +173,7 @@ class ImageMonitorSource:
             exec_roots=daemon.exec_roots, data_root=data_root, on_progress=on_progress,
         )  # fmt: skip
         trace.check_image()  # a wrong name fails before the probes load
-        sessions = start_sessions(names, Target(lineage_root=daemon.dockerd_pid, pids=extra), bus, iface)
+        sessions = start_sessions(names, daemon_target(daemon), bus, iface)
         trace.start_pump()
         run = MonitorRun(trace, sessions, note, release=self.ctx.disown)
         self.ctx.own(run)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.docker.image_structure import from_registry
-from beefine_tui.docker.runner import ContainerRun, ContainerStartError, RunResult, registry_of
+from beefine_tui.docker.runner import ContainerRun, ContainerStartError, DaemonProcs, RunResult, registry_of
 from beefine_tui.errors import NotFoundError, UsageError
 from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
@@ -65,6 +65,17 @@ def probes_for(groups: Sequence[str], interface: str | None = None) -> tuple[lis
             elif pick not in names:
                 names.append(pick)
     return names, notes
+
+
+def daemon_target(daemon: DaemonProcs) -> Target:
+    """What the story's probes follow: dockerd's lineage, plus a containerd that is not its child (a
+    system containerd does the runc work of dockerd's containers outside that lineage)."""
+    extra = (
+        frozenset({daemon.containerd_pid})
+        if daemon.containerd_pid and not daemon.containerd_is_child
+        else frozenset()
+    )
+    return Target(lineage_root=daemon.dockerd_pid, pids=extra)
 
 
 def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str | None = None) -> list[Any]:
