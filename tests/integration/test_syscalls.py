@@ -186,6 +186,23 @@ def _cli(lab: Any, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _run_cli_to_the_end(lab: Any, pid: int, *args: str) -> tuple[subprocess.Popen[str], str, str]:
+    """`syscalls ARGS` once it says it is tracing, then the container's pid `pid` released from its
+    FIFO; returns the process (ended) and what it wrote."""
+    proc = _cli(lab, *args)
+    try:
+        assert proc.stderr is not None
+        assert "tracing the syscalls" in proc.stderr.readline()
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc, out, err
+
+
 def _blocked_container(lab: Any, lab_client: Any, labels: dict[str, str], script: str) -> tuple[Any, int]:
     c = lab_client.containers.run(
         lab.images["small"], ["sh", "-c", script], detach=True, labels=labels, network_mode="none"
@@ -240,17 +257,7 @@ def test_cli_json_until_container_ends(
 
 def test_cli_summary_json(lab: Any, lab_client: Any, cleanup_containers: dict[str, str]) -> None:
     c, pid = _blocked_container(lab, lab_client, cleanup_containers, ENDING)
-    proc = _cli(lab, c.id[:12], "--summary", "--json")
-    try:
-        assert proc.stderr is not None
-        assert "tracing the syscalls" in proc.stderr.readline()
-        with open(f"/proc/{pid}/root/go", "w") as f:
-            f.write("go\n")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc, out, err = _run_cli_to_the_end(lab, pid, c.id[:12], "--summary", "--json")
     assert proc.returncode == 0, err
     doc = json.loads(out)
     assert doc["container"] == c.id and doc["lost"] == {}
@@ -277,17 +284,9 @@ def test_flight_recorder_dumps_the_end(
     `slots` calls of the live stream recorded alongside, and says how many were made in all."""
     c, pid = _blocked_container(lab, lab_client, cleanup_containers, FAILING_END)
     rec = tmp_path / "all.jsonl"
-    proc = _cli(lab, c.name, "--flight", "--json", "--flight-slots", str(slots), "--record", str(rec))
-    try:
-        assert proc.stderr is not None
-        assert "tracing the syscalls" in proc.stderr.readline()
-        with open(f"/proc/{pid}/root/go", "w") as f:
-            f.write("go\n")
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    proc, out, err = _run_cli_to_the_end(
+        lab, pid, c.name, "--flight", "--json", "--flight-slots", str(slots), "--record", str(rec)
+    )
     assert c.wait(timeout=30)["StatusCode"] == 3
     assert proc.returncode == 0, err
     dump = [json.loads(x) for x in out.splitlines() if x.strip()]
