@@ -4,11 +4,9 @@ or a closed pipe stops the recorder, which counts what it could not write and le
 
 from __future__ import annotations
 
-import errno
 import os
 import stat
 from pathlib import Path
-from typing import IO
 
 import pytest
 
@@ -17,6 +15,7 @@ from beefine_tui.events.model import STATUS, Event, RecordHeader
 from beefine_tui.events.record import Recorder, read_recording
 from beefine_tui.userfiles import create_output
 from tests.badinput.conftest import assert_clear, cli_inproc, listing
+from tests.full_disk import FillsUp
 
 C_SOURCE = "int main(void) { return 0; }\n"
 
@@ -108,33 +107,6 @@ def test_dev_full_stops_the_recorder_and_counts_what_was_lost() -> None:
     assert (rec.count, rec.unwritten) == (0, 12)
     assert len(said) == 1 and "INCOMPLETE" in said[0]  # said once, not once per batch
     assert "12 not written" in rec.status_line()
-
-
-class FillsUp:
-    """A real file that runs out of space after `room` bytes, as a full disk does."""
-
-    def __init__(self, f: IO[bytes], room: int) -> None:
-        self.f, self.room, self.name = f, room, f.name
-
-    def write(self, data: bytes) -> int:
-        if len(data) > self.room:
-            self.f.write(data[: self.room])
-            self.room = 0
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        self.room -= len(data)
-        return self.f.write(data)
-
-    def flush(self) -> None:
-        self.f.flush()
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def fileno(self) -> int:
-        return self.f.fileno()
-
-    def close(self) -> None:
-        self.f.close()
 
 
 def test_disk_full_midway_leaves_a_readable_recording_marked_incomplete(tmp_path: Path) -> None:

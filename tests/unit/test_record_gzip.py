@@ -11,6 +11,7 @@ import pytest
 from beefine_tui.cli import main
 from beefine_tui.events.model import Event, RecordHeader
 from beefine_tui.events.record import Recorder, RecordError, read_recording
+from tests.full_disk import FillsUp
 
 EVENTS = [
     Event(ts=b * 100 + i, probe="exec", kind="exec", pid=i, comm="sh") for b in range(5) for i in range(20)
@@ -110,34 +111,9 @@ def test_cut_gzip_through_replay_says_incomplete(tmp_path: Path, capsys: pytest.
     assert "INCOMPLETE" in cap.out and "is incomplete" in cap.err and "Traceback" not in cap.err
 
 
-class _FullDisk:
-    """A file that takes `room` bytes, then fails like a full disk (ENOSPC)."""
-
-    def __init__(self, path: Path, room: int) -> None:
-        self.f = open(path, "wb")  # noqa: SIM115
-        self.room = room
-
-    def write(self, data: bytes) -> int:
-        if self.f.tell() + len(data) > self.room:
-            raise OSError(28, "No space left on device")
-        return self.f.write(data)
-
-    def flush(self) -> None:
-        self.f.flush()
-
-    def tell(self) -> int:
-        return self.f.tell()
-
-    def fileno(self) -> int:
-        return self.f.fileno()
-
-    def close(self) -> None:
-        self.f.close()
-
-
 def test_gzip_recording_on_a_full_disk_reads_up_to_its_last_whole_batch(tmp_path: Path) -> None:
     p = tmp_path / "full.jsonl.gz"
-    disk = _FullDisk(p, 400)
+    disk = FillsUp(open(p, "wb", buffering=0), room=400)  # noqa: SIM115 - unbuffered, as create_output
     gz = gzip.GzipFile(fileobj=disk, mode="wb", mtime=0)
     rec = Recorder(gz, RecordHeader(probes=["exec"]), name=str(p), raw=disk)  # type: ignore[arg-type]
     for b in range(5):
