@@ -36,9 +36,27 @@ def cli_inproc(capsys: pytest.CaptureFixture[str], *argv: str) -> Result:
     return Result(rc, cap.out, cap.err)
 
 
+# `python -m beefine_tui` that, however main() ends, adds its own peak memory (VmHWM) as a last stderr
+# line. Not wait4's ru_maxrss: Linux carries the forking parent's peak across exec, and late in a full
+# test run pytest itself is over 300 MB, so a child's figure depended on the tests run before it.
+_HWM_MARK = "[beefine-test: VmHWM kiB] "
+_MAIN_WITH_HWM = (
+    "import sys\n"
+    "from beefine_tui.cli import main\n"
+    "try:\n"
+    "    rc = main()\n"
+    "finally:\n"
+    "    sys.stdout.flush()\n"
+    "    hwm = next(x for x in open('/proc/self/status') if x.startswith('VmHWM')).split()[1]\n"
+    f"    sys.stderr.write('\\n{_HWM_MARK}' + hwm + '\\n')\n"
+    "raise SystemExit(rc)\n"
+)
+
+
 def cli_sub(*argv: str, timeout: float = 120, prefix: tuple[str, ...] = (), cwd: str | None = None) -> Result:
-    """beefine-tui in a child process; its exit code and its own peak memory (wait4's rusage)."""
-    cmd = [*prefix, sys.executable, "-m", "beefine_tui", *argv]
+    """beefine-tui in a child process; its exit code and its own peak memory (VmHWM; wait4's rusage
+    only when it died before saying it)."""
+    cmd = [*prefix, sys.executable, "-c", _MAIN_WITH_HWM, *argv]
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
         killer = threading.Timer(timeout, proc.kill)  # a hang fails the test instead of blocking it
@@ -50,12 +68,12 @@ def cli_sub(*argv: str, timeout: float = 120, prefix: tuple[str, ...] = (), cwd:
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Result(
-            proc.returncode,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-            usage.ru_maxrss,
-        )
+        said = err.read().decode(errors="replace")
+        text, mark, hwm = said.rpartition(_HWM_MARK)
+        peak = usage.ru_maxrss
+        if mark:
+            said, peak = text.removesuffix("\n"), int(hwm.strip())
+        return Result(proc.returncode, out.read().decode(errors="replace"), said, peak)
 
 
 def assert_clear(r: Result, rc: int, *words: str) -> None:

@@ -3,15 +3,13 @@ recording is streamed (peak memory checked against reading it whole)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from beefine_tui.events.model import Event, RecordHeader
 from beefine_tui.events.record import Recorder
-from tests.badinput.conftest import assert_clear, cli_inproc
+from tests.badinput.conftest import assert_clear, cli_inproc, cli_sub
 
 # 300k events (74 MB) exported: 26 MiB peak; holding them all (list(read_recording)) took 239 MiB
 MEMORY_CEILING_KIB = 100 * 1024
@@ -92,17 +90,6 @@ def test_big_recording_is_streamed(tmp_path: Path) -> None:
              for i in range(10_000)]
         )  # fmt: skip
     r.close()
-    # VmHWM of the child's own memory after exec: wait4's ru_maxrss starts from the parent's size at
-    # fork (Linux keeps it across exec), and late in a full test run pytest itself is over 300 MB
-    code = (
-        "import sys\nfrom beefine_tui.cli import main\nrc = main(sys.argv[1:])\nsys.stdout.flush()\n"
-        "hwm = [x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1]\n"
-        "sys.stderr.write(f'HWM {hwm}\\n')\nsys.exit(rc)\n"
-    )
-    res = subprocess.run(
-        [sys.executable, "-c", code, "export", str(p), "--csv", "--pid", "7"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert res.returncode == 0 and len(res.stdout.splitlines()) == 31, res.stderr
-    hwm = int(res.stderr.rpartition("HWM ")[2])
-    assert hwm < MEMORY_CEILING_KIB, hwm
+    res = cli_sub("export", str(p), "--csv", "--pid", "7")  # its peak is its own VmHWM
+    assert res.rc == 0 and len(res.out.splitlines()) == 31, res.err
+    assert res.max_rss_kib < MEMORY_CEILING_KIB, res.max_rss_kib
