@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 from beefine_tui.events.model import Event, RecordHeader
-from beefine_tui.events.record import Recorder, read_recording
+from beefine_tui.events.record import Recorder
+from beefine_tui.replay import open_recording
 
 FIXTURE = Path(__file__).parent.parent / "tests/unit/fixtures/story/run_default.jsonl.gz"
 
@@ -25,7 +26,7 @@ def sample(n: int) -> list[Event]:
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "f.jsonl"
         p.write_bytes(gzip.decompress(FIXTURE.read_bytes()))
-        base = list(read_recording(p)[1])
+        base = list(open_recording(p)[1])
     return [base[i % len(base)] for i in range(n)]
 
 
@@ -51,7 +52,7 @@ def main() -> None:
                 w.append(time.perf_counter() - t)
                 size = p.stat().st_size
                 t = time.perf_counter()
-                n = sum(1 for _ in read_recording(p)[1])
+                n = sum(1 for _ in open_recording(p)[1])
                 r.append(time.perf_counter() - t)
                 assert n == a.events
         print(

@@ -62,8 +62,8 @@ import psutil
 from beefine_tui.docker import lab
 from beefine_tui.errors import BeefineError, NotFoundError
 from beefine_tui.events.model import LOST
-from beefine_tui.events.record import read_recording
 from beefine_tui.probes.inventory import prog_ids_of_pid
+from beefine_tui.replay import open_recording
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -335,7 +335,7 @@ class Counted:
 
 
 def count_recording(path: Path, flood_path: str, start_ns: int, last_minute: int) -> Counted:
-    _header, rec = read_recording(path)
+    _header, rec = open_recording(path)
     c = Counted()
     for ev in rec:
         c.total += 1

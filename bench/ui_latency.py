@@ -41,7 +41,7 @@ import psutil
 from beefine_tui.app import BeefineApp
 from beefine_tui.appcontext import AppContext
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import Event, now_ns
+from beefine_tui.events.model import Event, FreeArgs, now_ns
 from beefine_tui.screens.probe_view import ProbeView
 from beefine_tui.widgets.event_log import EventLog
 
@@ -103,8 +103,7 @@ def make_event(n: int, ts: int) -> Event:
         pid=1000 + n % 30000,
         tid=1000 + n % 30000,
         comm=COMMS[n % 5],
-        args={"filename": "/bin/true", "argv": ["true", str(n)], "ret": 0},
-        text=f"/bin/true {n}",
+        args=FreeArgs(fields={"filename": "/bin/true", "argv": ["true", str(n)], "ret": 0}, line=f"true {n}"),
     )
 
 

@@ -117,7 +117,11 @@ class Replayer:
 
 
 def open_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
-    """read_recording with the same RecordError contract (file and line in the message)."""
+    """read_recording with the same RecordError contract (file and line in the message), once every
+    probe module has defined its kinds' Args structs (the reader decodes into them)."""
+    from beefine_tui.probes.catalog import all_probes
+
+    all_probes()
     return read_recording(path)
 
 

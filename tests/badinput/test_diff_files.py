@@ -7,14 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, RecordHeader
+from beefine_tui.events.model import Event, FreeArgs, RecordHeader
 from beefine_tui.events.record import Recorder
 from tests.badinput.conftest import assert_clear, cli_inproc
 
 
 def trace_recording(p: Path) -> Path:
     """The smallest trace recording: the runner's container_create names the container."""
-    ev = Event(ts=1, probe="docker", kind="container_create", args={"id": "c" * 64, "run": "r1"})
+    ev = Event(
+        ts=1, probe="docker", kind="container_create", args=FreeArgs(fields={"id": "c" * 64, "run": "r1"})
+    )
     rec = Recorder.open(p, RecordHeader(probes=["exec"], command=["beefine-tui", "trace", "small"]))
     rec.write([ev, Event(ts=2, probe="exec", kind="exec", pid=5, comm="runc")])
     rec.close()

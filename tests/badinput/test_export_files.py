@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, RecordHeader
+from beefine_tui.events.model import Event, FreeArgs, RecordHeader
 from beefine_tui.events.record import Recorder
 from tests.badinput.conftest import assert_clear, cli_inproc, cli_sub
 
@@ -86,7 +86,7 @@ def test_big_recording_is_streamed(tmp_path: Path) -> None:
     for b in range(30):
         r.write(
             [Event(ts=b * 10_000 + i, probe="files", kind="open", pid=i, comm="cat",
-                   args={"path": f"/some/rather/long/path/{i}" * 4, "flags": "O_RDONLY"})
+                   args=FreeArgs(fields={"path": f"/some/rather/long/path/{i}" * 4, "flags": "O_RDONLY"}))
              for i in range(10_000)]
         )  # fmt: skip
     r.close()

@@ -192,5 +192,8 @@ def test_tui_replay_of_a_cut_recording_says_it_is_incomplete(tmp_path: Path) -> 
     while batch := sub.get(0):
         got.extend(batch)
     last = got[-1]
-    assert last.args == {"state": "finished", "error": "the recording is incomplete: " + events.problem}
+    assert last.args.as_dict() == {
+        "state": "finished",
+        "error": "the recording is incomplete: " + events.problem,
+    }
     assert [e.pid for e in got if e.kind == "exec"] == [100, 101, 102]

@@ -86,7 +86,7 @@ assert r == -1 and ctypes.get_errno() == 2
     ], seen
     private, tmpfs, bind, umount, failed = events
     assert private.args["flags"] == "MS_REC|MS_PRIVATE" and private.args["ret"] == 0
-    assert tmpfs.args == {
+    assert tmpfs.args.as_dict() == {
         "source": src,
         "target": str(a),
         "fstype": "tmpfs",
@@ -97,7 +97,7 @@ assert r == -1 and ctypes.get_errno() == 2
     }
     assert tmpfs.probe == "mounts" and tmpfs.comm.startswith("python")
     assert bind.args["flags"] == "MS_BIND|MS_REC" and bind.args["source"] == str(a) and bind.args["ret"] == 0
-    assert umount.args == {"target": str(b), "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    assert umount.args.as_dict() == {"target": str(b), "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
     assert failed.args["ret"] == -2 and failed.args["error"] == "ENOENT"
     assert len({e.pid for e in events}) == 1
 
@@ -116,7 +116,7 @@ check(libc.syscall(155, b".", b"old"), "pivot_root")  # SYS_pivot_root on x86-64
     events, _ = run_traced(mounts, code, lambda evs: any(e.kind == "pivot_root" for e in evs))
     pr = [e for e in events if e.kind == "pivot_root"]
     assert len(pr) == 1
-    assert pr[0].args == {"new_root": ".", "put_old": "old", "ret": 0}
+    assert pr[0].args.as_dict() == {"new_root": ".", "put_old": "old", "ret": 0}
     assert [e.kind for e in events] == ["mount", "mount", "pivot_root"]
 
 

@@ -54,13 +54,13 @@ assert socket.gethostname() == {name!r}
     )
     assert [e.kind for e in events] == ["unshare", "sethostname"], events
     unshare, sethost = events
-    assert unshare.args == {
+    assert unshare.args.as_dict() == {
         "flags": "CLONE_NEWUTS",
         "flags_raw": 0x04000000,
         "namespaces": ["CLONE_NEWUTS"],
         "ret": 0,
     }
-    assert sethost.args == {"name": name, "len": len(name), "ret": 0}
+    assert sethost.args.as_dict() == {"name": name, "len": len(name), "ret": 0}
     assert unshare.pid == sethost.pid and unshare.probe == "namespaces"
 
 
@@ -130,7 +130,7 @@ print(pid, pid3)
     pid, pid3 = (int(x) for x in out.split()[-2:])
     assert [e.kind for e in events] == ["clone", "clone3"], events
     clone, clone3 = events
-    assert clone.args == {
+    assert clone.args.as_dict() == {
         "flags": "CLONE_NEWNS|SIGCHLD",
         "flags_raw": 0x00020000 | 17,
         "namespaces": ["CLONE_NEWNS"],
@@ -227,4 +227,4 @@ print(os.uname().nodename)
     refused, accepted = [e for e in events if e.kind == "sethostname"]
     assert refused.args["name"] == long70[:64] + "…" and refused.args["truncated"] is True
     assert refused.args["error"] == "EINVAL" and refused.args["len"] == 70
-    assert accepted.args == {"name": exact64, "len": 64, "ret": 0}
+    assert accepted.args.as_dict() == {"name": exact64, "len": 64, "ret": 0}

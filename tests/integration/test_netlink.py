@@ -74,7 +74,7 @@ ip("-n", {ns!r}, "route", "add", "default", "via", "10.199.7.1", "dev", "eth0")
     assert (newaddr.args["ifindex"], newaddr.args["local"], newaddr.args["prefixlen"]) == (
         index, v4[0]["local"], v4[0]["prefixlen"],
     )  # fmt: skip
-    assert up.args == {**up.args, "ifindex": index, "up": True} and "UP" in eth0["flags"]
+    assert up.args.as_dict() == {**up.args.as_dict(), "ifindex": index, "up": True} and "UP" in eth0["flags"]
     assert (route.args["gateway"], route.args["oif"], route.args["dst_len"]) == ("10.199.7.1", index, 0)
 
 

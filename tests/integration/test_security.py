@@ -65,14 +65,14 @@ def test_prctl_capset_seccomp() -> None:
         ("seccomp", "SECCOMP_99"),
     ], seen
     nnp, name, drop, capset, filt, bad = events
-    assert nnp.args == {"option": "PR_SET_NO_NEW_PRIVS", "arg2": 1, "ret": 0}
+    assert nnp.args.as_dict() == {"option": "PR_SET_NO_NEW_PRIVS", "arg2": 1, "ret": 0}
     assert name.args["name"] == "beefine-sec" and name.args["ret"] == 0
     assert drop.args["arg2"] == "CAP_SYS_BOOT" and drop.args["ret"] == 0
     assert capset.args["effective_raw"] == eff and capset.args["permitted_raw"] == perm
     assert "CAP_NET_RAW" not in capset.args["effective"] and "CAP_NET_RAW" not in capset.args["permitted"]
     assert "CAP_SYS_ADMIN" in capset.args["effective"]  # we are root: the rest is kept
     assert capset.args["version"] == 3 and capset.args["ret"] == 0
-    assert filt.args == {
+    assert filt.args.as_dict() == {
         "op": "SECCOMP_SET_MODE_FILTER",
         "flags": "0",
         "flags_raw": 0,

@@ -109,7 +109,7 @@ print(cli.getsockname()[1], cport, conn.fileno(), ep.fileno())
     sock, bind, listen, _, conn, acc, usock, ubind, _, abind, _, _, _, refused, ep = events
     assert sock.args["family"] == "AF_INET" and sock.args["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
     srv_fd = sock.args["ret"]
-    assert bind.args == {
+    assert bind.args.as_dict() == {
         "fd": srv_fd,
         "family": "AF_INET",
         "addr": "127.0.0.1",
@@ -117,7 +117,7 @@ print(cli.getsockname()[1], cport, conn.fileno(), ep.fileno())
         "addrlen": 16,
         "ret": 0,
     }
-    assert listen.args == {"fd": srv_fd, "backlog": 7, "ret": 0}
+    assert listen.args.as_dict() == {"fd": srv_fd, "backlog": 7, "ret": 0}
     assert conn.args["addr"] == "127.0.0.1" and conn.args["port"] == port and conn.args["ret"] == 0
     assert acc.args["fd"] == srv_fd and acc.args["ret"] == conn_fd
     assert acc.args["addr"] == "127.0.0.1" and acc.args["port"] == cli_port

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from beefine_tui.events.model import Event, lost_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event
 
 BASE_TS = 1_000_000_000_000
 
@@ -20,8 +20,10 @@ def exec_events(n: int = 10, start: int = 0) -> list[Event]:
                 tid=1000 + i,
                 ppid=1,
                 comm=comm,
-                args={"filename": f"/usr/bin/{comm}", "argv": [comm, f"arg{i}"], "ret": 0},
-                text=f"{comm} arg{i}" if i % 2 == 0 else f"{comm} exited code=0",
+                args=FreeArgs(
+                    fields={"filename": f"/usr/bin/{comm}", "argv": [comm, f"arg{i}"], "ret": 0},
+                    line=f"{comm} arg{i}" if i % 2 == 0 else f"{comm} exited code=0",
+                ),
             )
         )
     return out
@@ -36,8 +38,10 @@ def mount_events(n: int = 5) -> list[Event]:
             pid=2000 + i,
             tid=2000 + i,
             comm="runc:[2:INIT]",
-            args={"source": "proc", "target": f"/proc{i}", "fstype": "proc", "flags": "", "ret": 0},
-            text=f"mount proc on /proc{i} type proc",
+            args=FreeArgs(
+                fields={"source": "proc", "target": f"/proc{i}", "fstype": "proc", "flags": "", "ret": 0},
+                line=f"mount proc on /proc{i} type proc",
+            ),
         )
         for i in range(n)
     ]
@@ -69,8 +73,7 @@ def syscall_events() -> list[Event]:
                 pid=4242,
                 tid=4242,
                 comm="sh",
-                args=args,
-                text=f"{text} <{dur / 1e9:.6f}>",
+                args=FreeArgs(fields=args, line=f"{text} <{dur / 1e9:.6f}>"),
             )
         )
     return out

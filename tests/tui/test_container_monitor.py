@@ -17,7 +17,7 @@ from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.cgroups import CgroupUsage
 from beefine_tui.docker.inspect import ContainerReport, Sample
 from beefine_tui.errors import BeefineError, DockerUnavailableError
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.screens.container_monitor import Confirm, ContainerMonitorView
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
@@ -235,8 +235,7 @@ async def test_exec_events_add_processes_live() -> None:
             ppid=REPORT.pid,
             comm="ps",
             container=CID,
-            args={"filename": "/bin/ps", "argv": ["ps", "aux"], "ret": 0},
-            text="ps aux",
+            args=FreeArgs(fields={"filename": "/bin/ps", "argv": ["ps", "aux"], "ret": 0}, line="ps aux"),
         )
         other = Event(
             ts=2,
@@ -245,8 +244,7 @@ async def test_exec_events_add_processes_live() -> None:
             pid=88888,
             comm="ls",
             container="f" * 64,
-            args={"argv": ["ls"], "ret": 0},
-            text="ls",
+            args=FreeArgs(fields={"argv": ["ls"], "ret": 0}, line="ls"),
         )
         view.bus.publish([ev, other])
         ps: DataTable[str] = view.query_one("#ps", DataTable)
@@ -291,10 +289,16 @@ async def test_xdp_on_the_veth_on_request() -> None:
             ts=1,
             probe="xdp",
             kind="xdp_counts",
-            args={"ifname": "veth7ba21df"},
-            text="veth7ba21df: 3 packets, 238 bytes (icmp 2)",
+            args=FreeArgs(
+                fields={"ifname": "veth7ba21df"}, line="veth7ba21df: 3 packets, 238 bytes (icmp 2)"
+            ),
         )
-        other = Event(ts=2, probe="xdp", kind="xdp_counts", args={"ifname": "eth9"}, text="eth9: 99 packets")
+        other = Event(
+            ts=2,
+            probe="xdp",
+            kind="xdp_counts",
+            args=FreeArgs(fields={"ifname": "eth9"}, line="eth9: 99 packets"),
+        )
         view.bus.publish([counts, other])
         xdp = view.query_one("#xdp-counts", Static)
         await until(pilot, lambda: "3 packets" in str(xdp.render()), "the counts")

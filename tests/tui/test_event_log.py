@@ -10,7 +10,7 @@ import pytest
 from textual import events
 from textual.app import App, ComposeResult
 
-from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event, status_event
 from beefine_tui.widgets.event_log import EventLog, LogView, format_event
 from tests.tui.conftest import wait_until
 from tests.tui.events_fixture import BASE_TS
@@ -29,8 +29,7 @@ def numbered(n: int, start: int = 0) -> list[Event]:
             pid=1000 + i % 5000,
             tid=1000 + i % 5000,
             comm=COMMS[i % 5],
-            args={"n": i},
-            text=f"ev{i:06d}",
+            args=FreeArgs(fields={"n": i}, line=f"ev{i:06d}"),
         )
         for i in range(start, start + n)
     ]

@@ -9,14 +9,19 @@ import random
 
 from textual.app import App, ComposeResult
 
-from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event, status_event
 from beefine_tui.widgets.event_log import EventLog
 from tests.tui.events_fixture import BASE_TS
 
 
 def ev(ms: float, probe: str = "exec", text: str = "") -> Event:
     return Event(
-        ts=BASE_TS + int(ms * 1_000_000), probe=probe, kind="exec", pid=1, comm="sh", text=text or f"at{ms}"
+        ts=BASE_TS + int(ms * 1_000_000),
+        probe=probe,
+        kind="exec",
+        pid=1,
+        comm="sh",
+        args=FreeArgs(fields={}, line=text or f"at{ms}"),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.screens.probe_view import ProbeChoice, ProbeView
 from beefine_tui.widgets.event_log import EventLog
 from tests.tui.conftest import MakeApp
@@ -87,7 +87,12 @@ def xdp_packet(i: int) -> Event:
         "dst": "10.213.1.1",
     }
     args.update({"sport": 40000 + i, "dport": 5353, "len": 98})
-    return Event(ts=BASE_TS + i * 10_000_000, probe="xdp", kind="xdp_packet", args=args, text="udp")
+    return Event(
+        ts=BASE_TS + i * 10_000_000,
+        probe="xdp",
+        kind="xdp_packet",
+        args=FreeArgs(fields=args, line="udp"),
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -123,7 +123,9 @@ async def test_f_asks_the_flight_recorder_for_a_dump(make_app: MakeApp) -> None:
         await wait_until(pilot, lambda: rec.asked == 1)
         # a dump's calls are shown in the log but not counted twice in the table
         dumped = syscall_events()[:3]
-        view.bus.publish([msgspec.structs.replace(e, args={**e.args, "flight": True}) for e in dumped])
+        view.bus.publish(
+            [msgspec.structs.replace(e, args={**e.args.as_dict(), "flight": True}) for e in dumped]
+        )
         await wait_until(pilot, lambda: len(view.event_log.lines()) == 15)
         assert table.summary.calls == 12
 

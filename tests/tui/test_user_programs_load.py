@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import DataTable, Input, TextArea
 
 from beefine_tui.errors import ProbeLoadError
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes import user_program
 from beefine_tui.screens.user_programs import UserProgramsView
 from tests.tui.conftest import MakeApp
@@ -63,7 +63,13 @@ def runners(monkeypatch: pytest.MonkeyPatch) -> list[FakeRunner]:
 
 
 def execve(ts: int) -> Event:
-    return Event(ts=ts, probe="user:my-execs", kind="events", pid=5, args={"pid": 5, "filename": "/bin/true"})
+    return Event(
+        ts=ts,
+        probe="user:my-execs",
+        kind="events",
+        pid=5,
+        args=FreeArgs(fields={"pid": 5, "filename": "/bin/true"}),
+    )
 
 
 async def open_view(app: Any, pilot: Any) -> UserProgramsView:

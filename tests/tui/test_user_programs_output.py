@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.screens.user_programs import UserProgramsView
 from tests.tui.conftest import MakeApp, wait_until
 
@@ -31,8 +31,14 @@ async def test_output_times_are_relative_to_the_first_event(make_app: MakeApp) -
         t0 = 31_000_123_456_789
         app.ctx.bus.publish(
             [
-                Event(ts=t0, probe="user:hello", kind="hello", pid=7, args={"pid": 7}),
-                Event(ts=t0 + 1_500_000, probe="user:hello", kind="hello", pid=8, args={"pid": 8}),
+                Event(ts=t0, probe="user:hello", kind="hello", pid=7, args=FreeArgs(fields={"pid": 7})),
+                Event(
+                    ts=t0 + 1_500_000,
+                    probe="user:hello",
+                    kind="hello",
+                    pid=8,
+                    args=FreeArgs(fields={"pid": 8}),
+                ),
             ]
         )
         out = view.query_one("#output", DataTable)

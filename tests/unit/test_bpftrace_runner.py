@@ -98,7 +98,7 @@ def test_decoder_lost_map_attached_and_ready() -> None:
     assert d.feed({"type": "attached_probes", "data": {"probes": 4}}) == []
     assert d.attached == 4
     (lost,) = d.feed({"type": "lost_events", "data": {"events": 7}})
-    assert lost.kind == "lost" and lost.args == {"source": "perf", "count": 7}
+    assert lost.kind == "lost" and lost.args.as_dict() == {"source": "perf", "count": 7}
     (m,) = d.feed({"type": "map", "data": {"@c": {"bash": 3}}})
     assert m.kind == "map" and m.args["name"] == "@c" and m.args["values"] == {"bash": 3}
     (h,) = d.feed({"type": "hist", "data": {"@h": [{"min": 0, "max": 0, "count": 1}]}})
@@ -120,7 +120,7 @@ def test_decoder_uses_line_decoder_and_survives_its_bugs() -> None:
     evs = d.feed({"type": "printf", "data": "k\t5\nboom\nother\n"})
     assert [e.kind for e in evs] == ["k", "printf", "printf"]
     assert "ValueError" in evs[1].args["parse_error"]
-    assert evs[2].args == {"line": "other"}
+    assert evs[2].args.as_dict() == {"line": "other"}
 
 
 def test_decoder_filters_several_pids_and_attributes_container() -> None:
@@ -169,7 +169,10 @@ def test_emitted_count_reveals_records_never_delivered() -> None:
     (l1,) = d.feed({"type": "lost_events", "data": {"events": 3}})
     (l2,) = d.feed({"type": "map", "data": {"@__beefine_emitted": 10}})
     assert l1.args["count"] == 3
-    assert l2.kind == "lost" and l2.args == {"source": "perf", "count": 5}  # 10 - 2 received - 3 reported
+    assert l2.kind == "lost" and l2.args.as_dict() == {
+        "source": "perf",
+        "count": 5,
+    }  # 10 - 2 received - 3 reported
     # nothing missing: no event at all
     d2 = OutputDecoder("p")
     d2.feed({"type": "printf", "data": "a\n"})

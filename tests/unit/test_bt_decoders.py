@@ -44,7 +44,7 @@ def test_clone_and_sethostname() -> None:
 def test_cgroups() -> None:
     ev = bt_cgroups.decode("cgroup_mkdir\t947198178128\t13997\t13997\t13846\tmkdir\t8\t1\t152\t/bftest2")
     assert ev is not None and ev.kind == "cgroup_mkdir"
-    assert ev.args == {"path": "/bftest2", "hierarchy": 8, "root": 8, "level": 1, "cgroup_id": 152}
+    assert ev.args.as_dict() == {"path": "/bftest2", "hierarchy": 8, "root": 8, "level": 1, "cgroup_id": 152}
     ev2 = bt_cgroups.decode("cgroup_attach\t1\t13846\t13846\t13845\tbash\t8\t1\t152\t4816\tsh\t/bftest2")
     assert ev2 is not None and ev2.kind == "cgroup_attach"
     assert (ev2.args["target_pid"], ev2.args["target_comm"], ev2.args["path"]) == (4816, "sh", "/bftest2")
@@ -80,7 +80,7 @@ def test_sockets() -> None:
     e = bt_sockets.decode("epoll_create\t1\t5\t5\t1\tpython3\t524288\t3")
     assert e is not None and e.args["flags"] == "EPOLL_CLOEXEC"
     lst = bt_sockets.decode("listen\t1\t5\t5\t1\tpython3\t3\t4\t0")
-    assert lst is not None and lst.args == {"fd": 3, "backlog": 4, "ret": 0}
+    assert lst is not None and lst.args.as_dict() == {"fd": 3, "backlog": 4, "ret": 0}
 
 
 def test_tcp() -> None:

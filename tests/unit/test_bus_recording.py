@@ -12,12 +12,19 @@ import pytest
 
 from beefine_tui.errors import UsageError
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import LOST, Event, RecordHeader
+from beefine_tui.events.model import LOST, Event, FreeArgs, RecordHeader
 from beefine_tui.events.record import BusRecording, read_recording
 
 
 def ev(i: int, probe: str = "exec") -> Event:
-    return Event(ts=i, probe=probe, kind="exec", pid=i, comm="sh", args={"n": i}, text=f"exec {i}")
+    return Event(
+        ts=i,
+        probe=probe,
+        kind="exec",
+        pid=i,
+        comm="sh",
+        args=FreeArgs(fields={"n": i}, line=f"exec {i}"),
+    )
 
 
 def test_records_what_the_bus_carried_between_start_and_stop(tmp_path: Path) -> None:

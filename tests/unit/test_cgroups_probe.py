@@ -95,7 +95,7 @@ def test_mkdir_v1_docker(tmp_path: Path) -> None:
     ev = decode(rec(1, f"/docker/{CID}".encode(), root=4, level=2), DecodeContext())
     assert ev is not None
     assert ev.kind == "cgroup_mkdir" and ev.probe == "cgroups"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": f"/docker/{CID}",
         "hierarchy": 4,
         "root": 4,

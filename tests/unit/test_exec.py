@@ -45,7 +45,7 @@ def test_exec_event() -> None:
         "echo",
         CID,
     )
-    assert ev.args == {"filename": "/bin/echo", "argv": ["/bin/echo", "hello", "wörld"], "ret": 0}
+    assert ev.args.as_dict() == {"filename": "/bin/echo", "argv": ["/bin/echo", "hello", "wörld"], "ret": 0}
     assert ev.ts == 123
     assert "hello" in ev.text
 
@@ -73,7 +73,7 @@ def test_exit_with_code_and_duration() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.kind == "exit"
-    assert ev.args == {"code": 3, "signal": None, "duration_ns": 1_000_000, "status": "exited 3"}
+    assert ev.args.as_dict() == {"code": 3, "signal": None, "duration_ns": 1_000_000, "status": "exited 3"}
     assert ev.text == "exited 3 after 1.0 ms"
 
 

@@ -11,17 +11,18 @@ from pathlib import Path
 import pytest
 
 from beefine_tui.cli import main
-from beefine_tui.events.model import Event, RecordHeader
+from beefine_tui.events.model import Event, FreeArgs, RecordHeader
 from beefine_tui.events.record import Recorder, decode_event
 
 EVENTS = [
     Event(ts=1, probe="exec", kind="exec", pid=10, comm="sh", container="abc123",
-          args={"filename": "/bin/sh"}, text="exec /bin/sh"),
+          args=FreeArgs(fields={"filename": "/bin/sh"}, line="exec /bin/sh")),
     Event(ts=2, probe="files", kind="open", pid=11, comm="cat",
-          args={"path": "/etc/Passwd", "flags": "O_RDONLY"}),
-    Event(ts=3, probe="exec", kind="exit", pid=10, comm="sh", container="abc123", args={"code": 0}),
+          args=FreeArgs(fields={"path": "/etc/Passwd", "flags": "O_RDONLY"})),
+    Event(ts=3, probe="exec", kind="exit", pid=10, comm="sh", container="abc123",
+          args=FreeArgs(fields={"code": 0})),
     Event(ts=4, probe="mounts", kind="mount", pid=12, comm="runc:[2:INIT]", container="def456",
-          args={"target": "/proc", "fstype": "proc"}, text='mount "proc" on /proc'),
+          args=FreeArgs(fields={"target": "/proc", "fstype": "proc"}, line='mount "proc" on /proc')),
 ]  # fmt: skip
 
 
@@ -56,7 +57,7 @@ def test_csv_reads_back(rec: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and len(rows) == len(EVENTS)
     for row, ev in zip(rows, EVENTS, strict=True):
         assert int(row["ts"]) == ev.ts and row["kind"] == ev.kind and row["comm"] == ev.comm
-        assert json.loads(row["args"]) == ev.args and row["text"] == ev.text
+        assert json.loads(row["args"]) == ev.args.shown() and row["text"] == ev.text
         assert row["container"] == (ev.container or "")
 
 

@@ -30,7 +30,7 @@ def test_open_decoded_flags() -> None:
     ev = files.decode(raw, DecodeContext())
     assert ev is not None
     assert ev.kind == "open"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/d/x",
         "flags": "O_WRONLY|O_CREAT|O_TRUNC",
         "flags_raw": flags,
@@ -53,7 +53,7 @@ def test_write_and_read_folded() -> None:
     ev = files.decode(raw, DecodeContext())
     assert ev is not None
     assert ev.kind == "write"
-    assert ev.args == {"path": "/d/x", "fd": 3, "bytes": 4096, "count": 4, "closed": True}
+    assert ev.args.as_dict() == {"path": "/d/x", "fd": 3, "bytes": 4096, "count": 4, "closed": True}
     raw = files.IO_REC.pack(1, files.READ_KIND, 10, 11, 0, b"dd", 3, 1, 10, 0, 0, path_b("/d/x"))
     ev = files.decode(raw, DecodeContext())
     assert ev is not None
@@ -66,7 +66,7 @@ def test_read_folded_from_the_other_read_calls() -> None:
     ev = files.decode(raw, DecodeContext())
     assert ev is not None
     assert (ev.kind, ev.pid, ev.tid, ev.comm, ev.ts) == ("read", 20, 21, "tar", 5)
-    assert ev.args == {"path": "/in/f", "fd": 7, "bytes": 1234, "count": 4, "closed": True}
+    assert ev.args.as_dict() == {"path": "/in/f", "fd": 7, "bytes": 1234, "count": 4, "closed": True}
     assert ev.text == "read 1234 bytes in 4 calls: /in/f"
     one = files.IO_REC.pack(5, files.READ_KIND, 20, 21, 0, b"tar", 7, 1, 1, 0, 0, path_b("/in/f"))
     ev = files.decode(one, DecodeContext())
@@ -165,7 +165,7 @@ def test_path_layout_matches_the_c_struct() -> None:
 def test_mkdir() -> None:
     ev = decode_path(path_rec("mkdirat", "/l/usr", mode=0o755))
     assert ev.kind == "mkdir"
-    assert ev.args == {"path": "/l/usr", "syscall": "mkdirat", "ret": 0, "mode": "0755"}
+    assert ev.args.as_dict() == {"path": "/l/usr", "syscall": "mkdirat", "ret": 0, "mode": "0755"}
     assert ev.text == "mkdir /l/usr 0755 -> ok"
     ev = decode_path(path_rec("mkdir", "rel", mode=0o700, dfd=5, ret=-17))
     assert ev.args["error"] == "EEXIST" and ev.args["dfd"] == 5 and ev.args["syscall"] == "mkdir"
@@ -175,11 +175,16 @@ def test_mkdir() -> None:
 def test_symlink_and_link() -> None:
     ev = decode_path(path_rec("symlinkat", "/l/bin/sh", path2="/bin/busybox"))
     assert ev.kind == "symlink"
-    assert ev.args == {"path": "/l/bin/sh", "syscall": "symlinkat", "ret": 0, "target": "/bin/busybox"}
+    assert ev.args.as_dict() == {
+        "path": "/l/bin/sh",
+        "syscall": "symlinkat",
+        "ret": 0,
+        "target": "/bin/busybox",
+    }
     assert "pointing to /bin/busybox" in ev.text
     ev = decode_path(path_rec("linkat", "/l/b", path2="/l/a", flags=files.AT_SYMLINK_FOLLOW))
     assert ev.kind == "link"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/l/b",
         "syscall": "linkat",
         "ret": 0,
@@ -194,7 +199,7 @@ def test_symlink_and_link() -> None:
 def test_mknod_whiteout_fifo_and_devices() -> None:
     ev = decode_path(path_rec("mknodat", "/l/etc/gone", mode=0o020000))
     assert ev.kind == "mknod"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/l/etc/gone",
         "syscall": "mknodat",
         "ret": 0,
@@ -230,7 +235,7 @@ def test_unlink_and_rmdir() -> None:
     assert ev.kind == "unlink" and ev.args["flags"] == "0" and ev.text == "unlink /l/old -> ok"
     ev = decode_path(path_rec("unlinkat", "/l/dir", flags=files.AT_REMOVEDIR, ret=-39))
     assert ev.kind == "rmdir"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/l/dir",
         "syscall": "unlinkat",
         "ret": -39,
@@ -249,7 +254,7 @@ def test_rename_flags() -> None:
         path_rec("renameat2", "/l/a", path2="/l/b", flags=files.RENAME_NOREPLACE | files.RENAME_WHITEOUT)
     )
     assert ev.kind == "rename"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/l/a",
         "syscall": "renameat2",
         "ret": 0,
@@ -267,7 +272,7 @@ def test_rename_flags() -> None:
 def test_setxattr_opaque_value_and_long_value() -> None:
     ev = decode_path(path_rec("lsetxattr", "/l/etc", xname=b"trusted.overlay.opaque", xvalue=b"y", vsize=1))
     assert ev.kind == "setxattr"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "path": "/l/etc",
         "syscall": "lsetxattr",
         "ret": 0,

@@ -12,7 +12,7 @@ def test_process_fork_without_flags() -> None:
     ev = attributed(fork.decode, attributor)(raw, DecodeContext())
     assert ev is not None
     assert (ev.kind, ev.pid, ev.tid, ev.comm) == ("fork", 100, 101, "bash")
-    assert ev.args == {"child_pid": 555, "child_tid": 555, "child_comm": "bash", "thread": False}
+    assert ev.args.as_dict() == {"child_pid": 555, "child_tid": 555, "child_comm": "bash", "thread": False}
     # the child's parent is now known without /proc
     assert attributor.procs.info(555).ppid == 100
 

@@ -60,7 +60,7 @@ def test_mount_tmpfs() -> None:
     assert ev is not None
     assert ev.probe == "mounts" and ev.kind == "mount"
     assert ev.pid == NO_PID and ev.tid == NO_PID + 1 and ev.comm == "runc:[2:INIT]" and ev.ts == 123456789
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "source": "tmpfs",
         "target": "/dev/shm",
         "fstype": "tmpfs",
@@ -120,10 +120,10 @@ def test_mount_fstype_truncated() -> None:
 def test_umount_pivot_root() -> None:
     ev = mounts.decode(rec(2, flags=2, s1=b"/oldroot"), ctx())
     assert ev is not None and ev.kind == "umount"
-    assert ev.args == {"target": "/oldroot", "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    assert ev.args.as_dict() == {"target": "/oldroot", "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
     ev = mounts.decode(rec(3, s1=b".", s2=b"."), ctx())
     assert ev is not None and ev.kind == "pivot_root"
-    assert ev.args == {"new_root": ".", "put_old": ".", "ret": 0}
+    assert ev.args.as_dict() == {"new_root": ".", "put_old": ".", "ret": 0}
 
 
 def test_new_mount_api() -> None:

@@ -47,7 +47,7 @@ def ctx() -> DecodeContext:
 def test_unshare_runc_flags() -> None:
     ev = ns.decode(rec(3, flags=0x6C020000), ctx())
     assert ev is not None and ev.kind == "unshare" and ev.probe == "namespaces"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "flags": "CLONE_NEWNS|CLONE_NEWUTS|CLONE_NEWIPC|CLONE_NEWPID|CLONE_NEWNET",
         "flags_raw": 0x6C020000,
         "namespaces": ["CLONE_NEWIPC", "CLONE_NEWNS", "CLONE_NEWNET", "CLONE_NEWPID", "CLONE_NEWUTS"],
@@ -88,7 +88,7 @@ def test_clone3() -> None:
 def test_setns() -> None:
     ev = ns.decode(rec(4, fd=5, flags=0x04000000), ctx())
     assert ev is not None and ev.kind == "setns"
-    assert ev.args == {"fd": 5, "nstype": "CLONE_NEWUTS", "nstype_raw": 0x04000000, "ret": 0}
+    assert ev.args.as_dict() == {"fd": 5, "nstype": "CLONE_NEWUTS", "nstype_raw": 0x04000000, "ret": 0}
     ev = ns.decode(rec(4, fd=3, flags=0, ret=-22), ctx())
     assert ev is not None and ev.args["nstype"] == "any" and ev.args["error"] == "EINVAL"
 
@@ -96,7 +96,7 @@ def test_setns() -> None:
 def test_sethostname_uses_len_not_nul() -> None:
     ev = ns.decode(rec(5, length=12, name=b"0123456789abXYZ"), ctx())
     assert ev is not None and ev.kind == "sethostname"
-    assert ev.args == {"name": "0123456789ab", "len": 12, "ret": 0}
+    assert ev.args.as_dict() == {"name": "0123456789ab", "len": 12, "ret": 0}
     ev = ns.decode(rec(5, length=100, name=b"h" * 72, ret=-22), ctx())
     assert ev is not None and ev.args["name"] == "h" * 64 + "…" and ev.args["error"] == "EINVAL"
     assert ev.args["truncated"] is True

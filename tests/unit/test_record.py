@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, RecordHeader
+from beefine_tui.events.model import Event, FreeArgs, RecordHeader
 from beefine_tui.events.record import Recorder, RecordError, read_recording
 
 
@@ -12,8 +12,10 @@ def test_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "r.jsonl"
     rec = Recorder.open(path, RecordHeader(probes=["exec"]))
     events = [
-        Event(ts=1, probe="exec", kind="exec", pid=5, comm="ls", args={"argv": ["ls", "-l"]}),
-        Event(ts=2, probe="exec", kind="exit", pid=5, container="abc", args={"code": 0}),
+        Event(
+            ts=1, probe="exec", kind="exec", pid=5, comm="ls", args=FreeArgs(fields={"argv": ["ls", "-l"]})
+        ),
+        Event(ts=2, probe="exec", kind="exit", pid=5, container="abc", args=FreeArgs(fields={"code": 0})),
     ]
     rec.write(events)
     rec.close()

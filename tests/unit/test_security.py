@@ -55,7 +55,7 @@ def ctx() -> DecodeContext:
 def test_seccomp_filter() -> None:
     ev = sec.decode(rec(1, a0=1, a1=0x1, filter_len=312), ctx())
     assert ev is not None and ev.kind == "seccomp" and ev.probe == "security"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "op": "SECCOMP_SET_MODE_FILTER",
         "flags": "SECCOMP_FILTER_FLAG_TSYNC",
         "flags_raw": 1,
@@ -74,7 +74,7 @@ def test_seccomp_filter() -> None:
 def test_prctl_options() -> None:
     ev = sec.decode(rec(2, a0=38, a1=1), ctx())
     assert ev is not None and ev.kind == "prctl"
-    assert ev.args == {"option": "PR_SET_NO_NEW_PRIVS", "arg2": 1, "ret": 0}
+    assert ev.args.as_dict() == {"option": "PR_SET_NO_NEW_PRIVS", "arg2": 1, "ret": 0}
     ev = sec.decode(rec(2, a0=24, a1=21), ctx())
     assert ev is not None and ev.args["option"] == "PR_CAPBSET_DROP" and ev.args["arg2"] == "CAP_SYS_ADMIN"
     ev = sec.decode(rec(2, a0=15, a1=0x7FFF1234, name=b"beefine-x"), ctx())

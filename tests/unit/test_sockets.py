@@ -69,7 +69,7 @@ def test_socket() -> None:
     t = socket.SOCK_STREAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK
     ev = so.decode(rec(1, a1=socket.AF_INET, a2=t, a3=6, ret=3), ctx())
     assert ev is not None and ev.kind == "socket" and ev.probe == "sockets"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "family": "AF_INET",
         "type": "SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC",
         "protocol": "IPPROTO_TCP",
@@ -84,7 +84,7 @@ def test_socket() -> None:
 def test_bind_connect_inet() -> None:
     ev = so.decode(rec(2, fd=3, addr=sin("127.0.0.1", 8080)), ctx())
     assert ev is not None and ev.kind == "bind"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "fd": 3,
         "family": "AF_INET",
         "addr": "127.0.0.1",
@@ -119,10 +119,10 @@ def test_bind_without_address() -> None:
 
 def test_listen_accept() -> None:
     ev = so.decode(rec(4, fd=3, a1=128), ctx())
-    assert ev is not None and ev.kind == "listen" and ev.args == {"fd": 3, "backlog": 128, "ret": 0}
+    assert ev is not None and ev.kind == "listen" and ev.args.as_dict() == {"fd": 3, "backlog": 128, "ret": 0}
     ev = so.decode(rec(5, fd=3, a1=socket.SOCK_CLOEXEC, a2=1, addr=sin("127.0.0.1", 50000), ret=6), ctx())
     assert ev is not None and ev.kind == "accept"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "fd": 3,
         "ret": 6,
         "flags": "SOCK_CLOEXEC",
@@ -136,7 +136,7 @@ def test_listen_accept() -> None:
     assert ev is not None and ev.args["family"] == "AF_UNIX" and ev.args["path"] == ""
     assert ev.text == "accept fd 7 -> fd 8"
     ev = so.decode(rec(5, fd=3, ret=-11), ctx())  # nonblocking accept with nothing pending
-    assert ev is not None and ev.args == {"fd": 3, "ret": -11, "error": "EAGAIN"}
+    assert ev is not None and ev.args.as_dict() == {"fd": 3, "ret": -11, "error": "EAGAIN"}
 
 
 def test_epoll() -> None:

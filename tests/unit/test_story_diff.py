@@ -72,7 +72,7 @@ def test_a_phase_and_a_capability_that_differ(tmp_path: Path) -> None:
             e = Event(
                 **{
                     **{f: getattr(e, f) for f in e.__struct_fields__},
-                    "args": {**e.args, "effective": [*eff, "CAP_SYS_ADMIN"]},
+                    "args": {**e.args.as_dict(), "effective": [*eff, "CAP_SYS_ADMIN"]},
                 }
             )
         if e.kind == "sethostname":

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.events.record import read_recording
 from beefine_tui.story.engine import StoryEngine, StoryHints, shared_counts
 from beefine_tui.story.overlay import LayerIndex, LayerRef
@@ -166,7 +166,7 @@ def test_unknown_container_yields_nothing(events: list[Event]) -> None:
 def test_bounded_and_loss_counted(events: list[Event]) -> None:
     eng = StoryEngine(StoryHints(container_id=ECHO), max_events=100)
     eng.feed(events)
-    eng.feed([Event(ts=1, probe="exec", kind="lost", args={"source": "kernel", "count": 7})])
+    eng.feed([Event(ts=1, probe="exec", kind="lost", args=FreeArgs(fields={"source": "kernel", "count": 7}))])
     tl = eng.timeline()
     assert eng.event_count == 100
     assert tl.ignored >= len(events) - 100
@@ -189,7 +189,7 @@ def test_truncated_cgroup_path_still_attributed() -> None:
         kind="cgroup_attach",
         pid=9,
         comm="runc",
-        args={"path": f"/docker/{cid[:56]}"},
+        args=FreeArgs(fields={"path": f"/docker/{cid[:56]}"}),
     )
     other = Event(
         ts=6,
@@ -197,7 +197,7 @@ def test_truncated_cgroup_path_still_attributed() -> None:
         kind="cgroup_attach",
         pid=9,
         comm="runc",
-        args={"path": "/docker/" + "b" * 56},
+        args=FreeArgs(fields={"path": "/docker/" + "b" * 56}),
     )
     eng = StoryEngine(StoryHints(container_id=cid))
     eng.feed([ev, other])
@@ -206,13 +206,18 @@ def test_truncated_cgroup_path_still_attributed() -> None:
 
 def test_up_to_date_pull_skips_unpack_with_reason() -> None:
     evs = [
-        Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"}),
-        Event(ts=2, probe="docker", kind="pull_status", args={"id": "1", "status": "Pulling from x"}),
+        Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"})),
+        Event(
+            ts=2,
+            probe="docker",
+            kind="pull_status",
+            args=FreeArgs(fields={"id": "1", "status": "Pulling from x"}),
+        ),
         Event(
             ts=3,
             probe="docker",
             kind="pull_status",
-            args={"id": "", "status": "Status: Image is up to date for r/x:1"},
+            args=FreeArgs(fields={"id": "", "status": "Status: Image is up to date for r/x:1"}),
         ),
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
@@ -248,14 +253,14 @@ def test_xdp_bytes_over_the_pull_window() -> None:
             ts=ts,
             probe="xdp",
             kind="xdp_counts",
-            args={"ifname": "lo", "protocols": {"tcp": {"packets": pk, "bytes": by}}},
+            args=FreeArgs(fields={"ifname": "lo", "protocols": {"tcp": {"packets": pk, "bytes": by}}}),
         )
 
     evs = [
         counts(5, 2, 100),
-        Event(ts=10, probe="docker", kind="pull_start", args={"image": "127.0.0.1:5/x:1"}),
+        Event(ts=10, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "127.0.0.1:5/x:1"})),
         counts(15, 50, 40_000),
-        Event(ts=20, probe="docker", kind="pull_done", args={"image": "127.0.0.1:5/x:1"}),
+        Event(ts=20, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "127.0.0.1:5/x:1"})),
         counts(25, 60, 50_100),
         counts(35, 99, 99_999),
     ]
@@ -278,9 +283,9 @@ def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_o
         ("cccccccccccc", "Pulling fs layer"),
         ("cccccccccccc", "Pull complete"),
     ]
-    evs = [Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"})]
+    evs = [Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"}))]
     evs += [
-        Event(ts=2 + i, probe="docker", kind="pull_status", args={"id": lid, "status": st})
+        Event(ts=2 + i, probe="docker", kind="pull_status", args=FreeArgs(fields={"id": lid, "status": st}))
         for i, (lid, st) in enumerate(statuses)
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
@@ -292,19 +297,28 @@ def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_o
 
 def _untar_story(layer_events: dict[str, list[tuple[str, dict[str, object]]]]) -> StoryEngine:
     """A pull whose docker-untar helpers (one pid per layer dir) made these files-probe events."""
-    evs = [Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"})]
+    evs = [Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"}))]
     ts = 10
     for n, (cache_id, calls) in enumerate(layer_events.items()):
         pid = 500 + n
         argv = ["docker-untar", "/", f"/var/lib/docker/overlay2/{cache_id}/diff"]
         evs.append(
-            Event(ts=ts, probe="exec", kind="exec", pid=pid, comm="exe", args={"argv": argv, "ret": 0})
+            Event(
+                ts=ts,
+                probe="exec",
+                kind="exec",
+                pid=pid,
+                comm="exe",
+                args=FreeArgs(fields={"argv": argv, "ret": 0}),
+            )
         )
         for kind, args in calls:
             ts += 1
-            evs.append(Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=args))
+            evs.append(
+                Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=FreeArgs(fields=args))
+            )
         ts += 10
-    evs.append(Event(ts=ts + 1, probe="docker", kind="pull_done", args={"image": "r/x:1"}))
+    evs.append(Event(ts=ts + 1, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "r/x:1"})))
     eng = StoryEngine(
         StoryHints(container_id="c" * 64, pulling=True, image_layer_dirs=frozenset(layer_events))
     )
@@ -403,16 +417,31 @@ def test_every_files_probe_kind_is_explained() -> None:
 def test_failed_pull_is_failed_with_the_reason_and_later_phases_skipped() -> None:
     # what the runner publishes when the registry has no such image (stream error or 404)
     evs = [
-        Event(ts=1, probe="docker", kind="pull_start", args={"image": "127.0.0.1:5077/nope:1", "run": "r1"}),
-        Event(ts=2, probe="docker", kind="pull_status", args={"id": "1", "status": "Pulling from nope"}),
+        Event(
+            ts=1,
+            probe="docker",
+            kind="pull_start",
+            args=FreeArgs(fields={"image": "127.0.0.1:5077/nope:1", "run": "r1"}),
+        ),
+        Event(
+            ts=2,
+            probe="docker",
+            kind="pull_status",
+            args=FreeArgs(fields={"id": "1", "status": "Pulling from nope"}),
+        ),
         Event(
             ts=3,
             probe="docker",
             kind="pull_done",
-            args={"image": "x", "error": "manifest unknown", "run": "r1"},
+            args=FreeArgs(fields={"image": "x", "error": "manifest unknown", "run": "r1"}),
         ),
         # a later event of another run on the same bus must not change this story
-        Event(ts=4, probe="docker", kind="pull_done", args={"image": "y", "error": "other run", "run": "r2"}),
+        Event(
+            ts=4,
+            probe="docker",
+            kind="pull_done",
+            args=FreeArgs(fields={"image": "y", "error": "other run", "run": "r2"}),
+        ),
     ]
     eng = StoryEngine(StoryHints(registry="127.0.0.1:5077"))
     eng.feed(evs)
@@ -425,8 +454,8 @@ def test_failed_pull_is_failed_with_the_reason_and_later_phases_skipped() -> Non
 
 def test_successful_pull_done_is_not_a_failure() -> None:
     evs = [
-        Event(ts=1, probe="docker", kind="pull_start", args={"image": "r/x:1"}),
-        Event(ts=2, probe="docker", kind="pull_done", args={"image": "r/x:1"}),
+        Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"})),
+        Event(ts=2, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "r/x:1"})),
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64))
     eng.feed(evs)

@@ -197,7 +197,7 @@ def test_dockerd_netns_work_is_not_claimed_while_another_hook_runs(tmp_path: Pat
     hook = next(e for e in events if e.kind == "exec" and "libnetwork-setkey" in (e.args.get("argv") or []))
     other_argv = ["libnetwork-setkey", "-exec-root=/x", "f" * 64, "abc"]
     other = [
-        replace(hook, pid=999_999, tid=999_999, args={**hook.args, "argv": other_argv}),
+        replace(hook, pid=999_999, tid=999_999, args={**hook.args.as_dict(), "argv": other_argv}),
         replace(hook, ts=hook.ts + 10**10, pid=999_999, tid=999_999, kind="exit", args={"code": 0}),
     ]
     eng = StoryEngine()
@@ -260,7 +260,9 @@ def test_dockerd_netlink_is_not_claimed_while_another_hook_runs(tmp_path: Path) 
     hook = next(e for e in events if e.kind == "exec" and "libnetwork-setkey" in (e.args.get("argv") or []))
     other_argv = ["libnetwork-setkey", "-exec-root=/x", "f" * 64, "abc"]
     other = [
-        replace(hook, ts=hook.ts - 1, pid=999_999, tid=999_999, args={**hook.args, "argv": other_argv}),
+        replace(
+            hook, ts=hook.ts - 1, pid=999_999, tid=999_999, args={**hook.args.as_dict(), "argv": other_argv}
+        ),
         replace(hook, ts=hook.ts + 10**10, pid=999_999, tid=999_999, kind="exit", args={"code": 0}),
     ]
     eng = StoryEngine()

@@ -6,7 +6,7 @@ import pytest
 
 from beefine_tui import cli
 from beefine_tui.commands.syscalls import format_line
-from beefine_tui.events.model import Event, lost_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event
 from beefine_tui.events.syscall_summary import SyscallSummary
 
 
@@ -14,7 +14,13 @@ def _ev(name: str, dur: int, error: str | None = None) -> Event:
     args: dict[str, object] = {"syscall": name, "dur_ns": dur, "ret": -2 if error else 0}
     if error:
         args["error"] = error
-    return Event(ts=1, probe="syscalls", kind="syscall", pid=5, args=args, text=f"{name}() = 0")
+    return Event(
+        ts=1,
+        probe="syscalls",
+        kind="syscall",
+        pid=5,
+        args=FreeArgs(fields=args, line=f"{name}() = 0"),
+    )
 
 
 def test_counts_errors_and_times() -> None:
@@ -29,7 +35,16 @@ def test_counts_errors_and_times() -> None:
     )
     s.add([_ev("newfstatat", 1500, "ENOENT"), _ev("newfstatat", 100, "EACCES")])
     dumped = _ev("read", 1000)
-    s.add([Event(ts=2, probe="syscalls", kind="syscall", args={**dumped.args, "flight": True})])
+    s.add(
+        [
+            Event(
+                ts=2,
+                probe="syscalls",
+                kind="syscall",
+                args=FreeArgs(fields={**dumped.args.as_dict(), "flight": True}),
+            )
+        ]
+    )
     assert (s.calls, s.errors, s.total_ns) == (5, 3, 6100)
     read = s.rows["read"]
     assert (read.calls, read.errors, read.total_ns, read.avg_ns, read.max_ns) == (2, 0, 4000, 2000, 3000)
@@ -62,8 +77,7 @@ def test_line_shows_pid_inside_container() -> None:
         pid=4021,
         tid=4022,
         comm="cat",
-        args={"ns_pid": 7},
-        text="x() = 0",
+        args=FreeArgs(fields={"ns_pid": 7}, line="x() = 0"),
     )
     assert format_line(ev, 0).endswith("[4021/7 tid 4022] cat x() = 0")
 

@@ -56,7 +56,7 @@ def rec(
 def test_v4_connect() -> None:
     ev = tcp.decode(rec(7, 2, sport=0), DecodeContext())
     assert ev is not None and ev.kind == "tcp_state" and ev.probe == "tcp"
-    assert ev.args == {
+    assert ev.args.as_dict() == {
         "family": "AF_INET",
         "saddr": "127.0.0.1",
         "sport": 0,

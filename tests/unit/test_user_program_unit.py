@@ -242,7 +242,7 @@ def test_bpftrace_columns_decode_tab_separated_lines() -> None:
     assert prog.columns == ("pid", "comm", "file", "line")
     ev = prog.decode_line("42\tsh\t/bin/true")
     assert ev is not None
-    assert ev.args == {"pid": 42, "comm": "sh", "file": "/bin/true", "line": "42\tsh\t/bin/true"}
+    assert ev.args.as_dict() == {"pid": 42, "comm": "sh", "file": "/bin/true", "line": "42\tsh\t/bin/true"}
     assert (ev.pid, ev.comm, ev.kind, ev.probe) == (42, "sh", "printf", "user:t")
     assert prog.decode_line("only\ttwo") is None  # falls back to a plain printf line
 

@@ -44,7 +44,8 @@ def _names(value: str | None, option: str) -> frozenset[str] | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from beefine_tui.events.record import encode_event, read_recording
+    from beefine_tui.events.record import encode_event
+    from beefine_tui.replay import open_recording
 
     probes = _names(args.probe, "--probe")
     kinds = _names(args.kind, "--kind")
@@ -66,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         if args.pid is not None and ev.pid != args.pid:
             return False
         if grep is not None:
-            hay = f"{ev.text}\0{ev.comm}\0{json.dumps(ev.args, default=str)}".lower()
+            hay = f"{ev.text}\0{ev.comm}\0{json.dumps(ev.args.shown(), default=str)}".lower()
             return grep in hay
         return True
 
-    _, events = read_recording(args.file)
+    _, events = open_recording(args.file)
     out = sys.stdout
     n = 0
     if args.csv:
@@ -80,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
             if wanted(ev):
                 w.writerow(
                     [ev.ts, ev.probe, ev.kind, ev.pid, ev.tid, ev.ppid, ev.comm, ev.container or "", ev.text,
-                     json.dumps(ev.args, default=str, sort_keys=True)]
+                     json.dumps(ev.args.shown(), default=str, sort_keys=True)]
                 )  # fmt: skip
                 n += 1
     else:

@@ -23,7 +23,7 @@ from typing import Any
 import psutil
 
 from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
-from beefine_tui.events.model import Event, now_ns
+from beefine_tui.events.model import Event, FreeArgs, now_ns
 from beefine_tui.story.bundle import BundleSummary, BundleWatcher
 
 Sink = Callable[[Sequence[Event]], None]
@@ -130,7 +130,10 @@ class ContainerRun:
         if self.sink is None:
             return
         args["run"] = self.run_tag
-        self.sink([Event(ts=now_ns(), probe="docker", kind=kind, container=container, args=args, text=text)])
+        ev = Event(
+            ts=now_ns(), probe="docker", kind=kind, container=container, args=FreeArgs(fields=args, line=text)
+        )
+        self.sink([ev])
 
     # --- image ----------------------------------------------------------------------------------
 

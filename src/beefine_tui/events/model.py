@@ -1,32 +1,159 @@
-"""The event record shared by every probe, the bus, the recorder and the screens."""
+"""The event record shared by every probe, the bus, the recorder and the screens.
+
+Schema 2: `args` is a typed struct per kind (an `Args` subclass, tagged by `t` in JSON) holding raw
+values as the kernel gave them (flags as ints, a failed call's `ret` as -errno). Names are derived for
+display by the struct itself (`names()`, `shown()`), and its `describe()` is the one line every view
+shows, so no consumer parses names back out of strings. Schema 1 (args as a dict of names, a stored
+`text`) is still read: see `upgrade_v1`.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
 import platform
 import socket
 import time
-from typing import Any
+import typing
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 import msgspec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# kind of the event that reports loss; args: {"source": "kernel"|"perf"|"bus"|"parse", "count": N}
+# kind of the event that reports loss (LostArgs)
 LOST = "lost"
-# kind of the event that reports a probe's own failure or state change; args: {"state": ..., "error": ...}
-# (state "note": something the reader must know to read the figures right, in args["note"])
+# kind of the event that reports a probe's own failure or state change (StatusArgs); state "note":
+# something the reader must know to read the figures right
 STATUS = "status"
 NOTE = "note"
 
 
+def errno_text(ret: int) -> str:
+    """'ENOENT' for -2: the name a failed call's negative return stands for."""
+    return errno.errorcode.get(-ret, f"E{-ret}") if ret < 0 else ""
+
+
+class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=True, tag_field="t"):
+    """What one kind of event carries. Subclasses name their tag (`tag="open"`) and the event kinds
+    they carry (`kinds`); the recording reader finds them all by subclassing, so a probe module that
+    defines its kinds' structs is all it takes to add them to the schema.
+
+    Typed code reads attributes (`args.flags & O_CREAT`); generic code (filters, export, the detail
+    pane) reads by name with `get`/`[]`, which also answers the derived names (`error`)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ()
+
+    def names(self) -> dict[str, Any]:
+        """Display names derived from the raw values (flags as 'O_WRONLY|O_CREAT', errno names)."""
+        ret = getattr(self, "ret", None)
+        return {"error": errno_text(ret)} if isinstance(ret, int) and ret < 0 else {}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The raw fields, by name (the JSON form without the tag)."""
+        return {f: getattr(self, f) for f in self.__struct_fields__}
+
+    def shown(self) -> dict[str, Any]:
+        """Raw fields with the derived names laid over them: what a reader is shown field by field."""
+        return {**self.as_dict(), **self.names()}
+
+    def describe(self, ev: Event) -> str:
+        """The one line views print for this event."""
+        return " ".join(f"{k}={v}" for k, v in self.shown().items() if v not in (None, "", [], {}))
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self.__struct_fields__:
+            return getattr(self, name)
+        return self.names().get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.__struct_fields__:
+            return getattr(self, name)
+        derived = self.names()
+        if name in derived:
+            return derived[name]
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self.__struct_fields__ or name in self.names())
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        return iter(self.shown().items())
+
+
+class FreeArgs(Args, frozen=True, kw_only=True, gc=False, tag="free"):
+    """Arguments with no fixed shape: users' programs, bpftrace printf lines, events of a kind this
+    version does not know (read from a newer or older recording). `line` is the text they came with."""
+
+    fields: dict[str, Any] = msgspec.field(default_factory=dict)
+    line: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.fields)
+
+    def names(self) -> dict[str, Any]:
+        ret = self.fields.get("ret")
+        if isinstance(ret, int) and ret < 0 and "error" not in self.fields:
+            return {"error": errno_text(ret)}
+        return {}
+
+    def describe(self, ev: Event) -> str:
+        return self.line or super().describe(ev)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name in self.fields:
+            return self.fields[name]
+        return self.names().get(name, default)
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self.fields:
+            return self.fields[name]
+        return self.names()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.fields or name in self.names()
+
+
+class LostArgs(Args, frozen=True, kw_only=True, gc=False, tag="lost"):
+    """`count` events that never arrived; `source`: kernel (ring full), perf, bus (a slow view), parse."""
+
+    kinds = (LOST,)
+    source: str
+    count: int
+
+    def describe(self, ev: Event) -> str:
+        return f"{self.count} event{'s' if self.count != 1 else ''} lost ({self.source})"
+
+
+class StatusArgs(Args, frozen=True, kw_only=True, gc=False, tag="status"):
+    """A probe's own state change or failure; state "note" carries a limit the reader must know;
+    the recording's trailer is state "complete" with the number of `events` written."""
+
+    kinds = (STATUS,)
+    state: str
+    error: str = ""
+    note: str = ""
+    events: int | None = None
+
+    def names(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self, ev: Event) -> str:
+        if self.state == NOTE:
+            return f"{ev.probe}: {self.note}"
+        if self.events is not None and self.state == "complete":
+            return f"recording complete: {self.events} events"
+        return f"{ev.probe}: {self.state}" + (f": {self.error}" if self.error else "")
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
-    """One thing the kernel did, decoded: flags as names, errors as errno names.
+    """One thing the kernel did, decoded.
 
     `ts` is nanoseconds on CLOCK_MONOTONIC (what bpf_ktime_get_ns returns), so events from
-    different probes order correctly. `args` holds only JSON-compatible values, so an event can never
-    be part of a reference cycle: gc=False keeps the collector off the hot path (measured: decode
-    3.6 us/event instead of 4.7 us while 200k events are held).
+    different probes order correctly. `args` holds only plain values, so an event can never be part
+    of a reference cycle: gc=False keeps the collector off the hot path (measured: decode 3.6
+    us/event instead of 4.7 us while 200k events are held).
     """
 
     ts: int
@@ -37,8 +164,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     ppid: int = 0
     comm: str = ""
     container: str | None = None
-    args: dict[str, Any] = msgspec.field(default_factory=dict)
-    text: str = ""
+    args: Args = msgspec.field(default_factory=FreeArgs)
+
+    @property
+    def text(self) -> str:
+        """The one human line for this event, made by its kind's own formatter when asked (only the
+        rows on screen are ever formatted)."""
+        return self.args.describe(self)
 
 
 class RecordHeader(msgspec.Struct, frozen=True, kw_only=True, tag="header", tag_field="type"):
@@ -63,30 +195,131 @@ def lost_event(probe: str, count: int, source: str, ts: int | None = None) -> Ev
         ts=now_ns() if ts is None else ts,
         probe=probe,
         kind=LOST,
-        args={"source": source, "count": count},
-        text=f"{count} event{'s' if count != 1 else ''} lost ({source})",
+        args=LostArgs(source=source, count=count),
     )
 
 
 def status_event(probe: str, state: str, error: str = "", ts: int | None = None) -> Event:
-    args: dict[str, Any] = {"state": state}
-    if error:
-        args["error"] = error
     return Event(
-        ts=now_ns() if ts is None else ts,
-        probe=probe,
-        kind=STATUS,
-        args=args,
-        text=f"{probe}: {state}" + (f": {error}" if error else ""),
+        ts=now_ns() if ts is None else ts, probe=probe, kind=STATUS, args=StatusArgs(state=state, error=error)
     )
 
 
 def note_event(probe: str, note: str, ts: int | None = None) -> Event:
     """A status event that explains a limit of what follows (state "note"), shown in the view's log."""
     return Event(
-        ts=now_ns() if ts is None else ts,
-        probe=probe,
-        kind=STATUS,
-        args={"state": NOTE, "note": note},
-        text=f"{probe}: {note}",
+        ts=now_ns() if ts is None else ts, probe=probe, kind=STATUS, args=StatusArgs(state=NOTE, note=note)
     )
+
+
+# --- reading events back (recordings, --json streams) -------------------------------------------
+
+
+def args_types() -> list[type[Args]]:
+    """Every Args struct defined so far (probe modules define theirs at import)."""
+    found: list[type[Args]] = []
+    todo: list[type[Args]] = [Args]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            todo.append(sub)
+            if sub.__struct_config__.tag is not None:
+                found.append(sub)
+    return found
+
+
+class _V1Event(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    ts: int
+    probe: str
+    kind: str
+    pid: int = 0
+    tid: int = 0
+    ppid: int = 0
+    comm: str = ""
+    container: str | None = None
+    args: dict[str, Any] = msgspec.field(default_factory=dict)
+    text: str = ""
+
+
+class _UnknownArgsEvent(_V1Event, frozen=True, kw_only=True, gc=False):
+    """A schema-2 line whose args tag this version does not know (a newer version wrote it)."""
+
+    text: str = ""
+
+
+def _plain(w: Any, args: Args) -> Event:
+    return Event(
+        ts=w.ts,
+        probe=w.probe,
+        kind=w.kind,
+        pid=w.pid,
+        tid=w.tid,
+        ppid=w.ppid,
+        comm=w.comm,
+        container=w.container,
+        args=args,
+    )
+
+
+def upgrade_v1_args(kind: str, args: dict[str, Any], text: str) -> Args:
+    """Schema 1 args (flags as names with `flags_raw`, `mode` as an octal string, `error` names) as
+    the struct its kind has now; what does not fit stays a FreeArgs with the line it was shown with."""
+    for cls in args_types():
+        if kind in cls.kinds:
+            upgrade = getattr(cls, "from_v1", None)
+            try:
+                if upgrade is not None:
+                    return typing.cast(Args, upgrade(args))
+                return msgspec.convert(_v1_fields(cls, args), cls, strict=False)
+            except (msgspec.ValidationError, TypeError, ValueError, KeyError):
+                break
+    return FreeArgs(fields=args, line=text)
+
+
+def _v1_fields(cls: type[Args], args: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in cls.__struct_fields__:
+        if f"{name}_raw" in args:
+            out[name] = args[f"{name}_raw"]  # schema 1 kept the number beside the names
+        elif name in args:
+            value = args[name]
+            if name == "mode" and isinstance(value, str):
+                value = int(value, 8)  # schema 1 wrote modes as octal strings
+            out[name] = value
+    return out
+
+
+class EventReader:
+    """Decodes JSON lines of either schema into Events with typed args.
+
+    The struct union is built from the Args types defined when the reader is made, so make it after
+    the probes are imported (beefine_tui.probes.catalog). A line whose args tag is unknown (a newer
+    version's kind) is kept, its args as FreeArgs, rather than refused."""
+
+    def __init__(self, schema: int = SCHEMA_VERSION) -> None:
+        self.schema = schema
+        types = tuple(args_types())
+        union: Any = typing.Union[types] if len(types) > 1 else types[0]  # noqa: UP007 (built at runtime)
+        wire = msgspec.defstruct(
+            "_WireEvent",
+            [("args", union, msgspec.field(default_factory=FreeArgs))],
+            bases=(Event,),
+            frozen=True,
+            kw_only=True,
+            gc=False,
+        )
+        self._decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(wire)
+        self._loose = msgspec.json.Decoder(_UnknownArgsEvent)
+        self._v1 = msgspec.json.Decoder(_V1Event)
+
+    def decode(self, line: bytes | str) -> Event:
+        """Raises msgspec.DecodeError / ValidationError for what is not an event line."""
+        if self.schema < 2:
+            old = self._v1.decode(line)
+            return _plain(old, upgrade_v1_args(old.kind, old.args, old.text))
+        try:
+            return _plain(w := self._decoder.decode(line), w.args)
+        except msgspec.ValidationError:
+            loose = self._loose.decode(line)  # raises again if it is not an event at all
+            fields = {k: v for k, v in loose.args.items() if k != "t"}
+            return _plain(loose, FreeArgs(fields=fields, line=loose.text))

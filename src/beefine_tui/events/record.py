@@ -16,10 +16,17 @@ import msgspec
 
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import SCHEMA_VERSION, STATUS, Event, RecordHeader, now_ns
+from beefine_tui.events.model import (
+    SCHEMA_VERSION,
+    STATUS,
+    Event,
+    EventReader,
+    RecordHeader,
+    StatusArgs,
+    now_ns,
+)
 
 _encoder = msgspec.json.Encoder()
-_event_decoder = msgspec.json.Decoder(Event)
 
 
 class RecordError(BeefineError):
@@ -44,7 +51,9 @@ def encode_header(header: RecordHeader) -> bytes:
 
 
 def decode_event(line: bytes | str) -> Event:
-    return _event_decoder.decode(line)
+    """One line of the current schema (a `--json` stream); a reader per call: for many lines, keep
+    an EventReader."""
+    return EventReader().decode(line)
 
 
 # the last line of a recording that ended cleanly; a reader that does not find it knows the recording
@@ -62,8 +71,7 @@ def trailer_event(count: int) -> Event:
         ts=now_ns(),
         probe=TRAILER_PROBE,
         kind=STATUS,
-        args={"state": "complete", "events": count},
-        text=f"recording complete: {count} events",
+        args=StatusArgs(state="complete", events=count),
     )
 
 
@@ -221,6 +229,7 @@ class Recording:
     def _events(self) -> Iterator[Event]:
         p, f = self.path, self._f
         trailer: Event | None = None
+        reader = EventReader(self.header.schema)
         with f, self._raw or contextlib.nullcontext():
             lineno = 1
             while True:
@@ -243,7 +252,7 @@ class Recording:
                 if not line.strip():
                     continue
                 try:
-                    ev = _event_decoder.decode(line)
+                    ev = reader.decode(line)
                 except (msgspec.DecodeError, msgspec.ValidationError) as e:
                     if not line.endswith(b"\n") and not _more(f):
                         # a last line cut in the middle: the writer stopped (full disk, killed)

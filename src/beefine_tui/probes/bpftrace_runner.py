@@ -43,7 +43,7 @@ from typing import Any
 
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, note_event, now_ns, status_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event, note_event, now_ns, status_event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import (
@@ -177,8 +177,7 @@ def event_from_record(probe: str, rec: Record, kind: str, args: dict[str, Any], 
         tid=rec.tid,
         ppid=rec.ppid,
         comm=rec.comm,
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 
@@ -361,11 +360,14 @@ class OutputDecoder:
                     ts=now_ns(),
                     probe=self.probe,
                     kind="printf",
-                    args={"line": line, "parse_error": f"{type(e).__name__}: {e}"},
-                    text=line,
+                    args=FreeArgs(
+                        fields={"line": line, "parse_error": f"{type(e).__name__}: {e}"}, line=line
+                    ),
                 )
         if ev is None:
-            ev = Event(ts=now_ns(), probe=self.probe, kind="printf", args={"line": line}, text=line)
+            ev = Event(
+                ts=now_ns(), probe=self.probe, kind="printf", args=FreeArgs(fields={"line": line}, line=line)
+            )
         return self._keep(ev)
 
     def feed(self, msg: dict[str, Any]) -> list[Event]:
@@ -407,8 +409,10 @@ class OutputDecoder:
                         ts=now_ns(),
                         probe=self.probe,
                         kind="map",
-                        args={"name": name, "type": typ, "values": values},
-                        text=f"{name} = {json.dumps(values)[:200]}",
+                        args=FreeArgs(
+                            fields={"name": name, "type": typ, "values": values},
+                            line=f"{name} = {json.dumps(values)[:200]}",
+                        ),
                     )
                 )
         elif typ == "helper_error":
@@ -418,14 +422,23 @@ class OutputDecoder:
                     ts=now_ns(),
                     probe=self.probe,
                     kind="printf",
-                    args={"line": f"helper {helper} failed", "helper_error": msg},
-                    text=f"bpftrace: helper {helper} failed with {msg.get('retcode')} "
-                    f"at line {msg.get('line')}",
+                    args=FreeArgs(
+                        fields={"line": f"helper {helper} failed", "helper_error": msg},
+                        line=f"bpftrace: helper {helper} failed with {msg.get('retcode')} "
+                        f"at line {msg.get('line')}",
+                    ),
                 )
             )
         elif typ in ("time", "cat", "join", "syscall", "value") and data is not None:
             line = data.rstrip("\n") if isinstance(data, str) else json.dumps(data)
-            out.append(Event(ts=now_ns(), probe=self.probe, kind="printf", args={"line": line}, text=line))
+            out.append(
+                Event(
+                    ts=now_ns(),
+                    probe=self.probe,
+                    kind="printf",
+                    args=FreeArgs(fields={"line": line}, line=line),
+                )
+            )
         return out
 
     def flush(self) -> list[Event]:

@@ -19,7 +19,7 @@ import threading
 from typing import Any
 
 from beefine_tui.docker.cgroup_paths import container_id_from_path
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -169,8 +169,7 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
             pid=pid,
             tid=tid,
             comm=cstr(comm_b, False),
-            args=args,
-            text=text,
+            args=FreeArgs(fields=args, line=text),
         )
 
     return decode

@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -114,8 +114,7 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         tid=tid,
         ppid=kppid,  # the kernel's (0: not known there); the runner's Attributor fills the rest
         comm=comm,
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 
@@ -141,8 +140,7 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         tid=tid,
         ppid=kppid,
         comm=comm,
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 

@@ -34,7 +34,7 @@ import struct
 from typing import Any
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import Event, now_ns
+from beefine_tui.events.model import Event, FreeArgs, now_ns
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -359,8 +359,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=comm,
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 
@@ -415,7 +414,15 @@ class _Housekeeper:
                         args["truncated"] = True
                     verb = "wrote" if kind == "write" else "read"
                     text = f"{verb} {nbytes} bytes in {count} calls: {path} (process exited)"
-                    out.append(Event(ts=now, probe="files", kind=kind, pid=k.tgid, args=args, text=text))
+                    out.append(
+                        Event(
+                            ts=now,
+                            probe="files",
+                            kind=kind,
+                            pid=k.tgid,
+                            args=FreeArgs(fields=args, line=text),
+                        )
+                    )
             with contextlib.suppress(KeyError):
                 del table[k]
         return out

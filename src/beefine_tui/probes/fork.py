@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -71,8 +71,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=comm,
-        args=args,
-        text=f"new {what} {child_tid}" + (f" (in {pid})" if thread else ""),
+        args=FreeArgs(fields=args, line=f"new {what} {child_tid}" + (f" (in {pid})" if thread else "")),
     )
 
 

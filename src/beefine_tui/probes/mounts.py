@@ -17,7 +17,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -196,8 +196,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 

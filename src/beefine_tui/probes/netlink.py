@@ -21,7 +21,7 @@ import socket
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
 from beefine_tui.probes.flags import cstr, ret_args
@@ -331,8 +331,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 

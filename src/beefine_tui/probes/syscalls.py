@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import Event, note_event
+from beefine_tui.events.model import NOTE, Event, FreeArgs, note_event
 from beefine_tui.probes import syscall_table
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
@@ -192,8 +192,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=ctx.cstr(raw[_COMM_OFF : _COMM_OFF + 16]),
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 
@@ -267,15 +266,23 @@ class FlightRecorder:
             raw = bytes(table[table.Key(idx)])  # ctypes struct -> its bytes, laid out as sc_rec
             ev = decode(raw, ctx)
             if ev is not None:
-                out.append(msgspec.structs.replace(ev, args={**ev.args, "flight": True}))
+                flown = FreeArgs(fields={**ev.args.as_dict(), "flight": True}, line=ev.text)
+                out.append(msgspec.structs.replace(ev, args=flown))
         self.dumps += 1
         kept = len(out)
         note = note_event(
             "syscalls",
             f"flight recorder: the last {kept} of {head} syscalls of the container ({why})",
         )
-        args = {**note.args, "flight_dump": True, "kept": kept, "made": head, "reason": why}
-        return [msgspec.structs.replace(note, args=args), *out]
+        fields = {
+            "state": NOTE,
+            "note": note.text,
+            "flight_dump": True,
+            "kept": kept,
+            "made": head,
+            "reason": why,
+        }
+        return [msgspec.structs.replace(note, args=FreeArgs(fields=fields, line=note.text)), *out]
 
 
 PROBE = BccProbe(SPEC, decode, cflags=_cflags, periodic=FlightRecorder)

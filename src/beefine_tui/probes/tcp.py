@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import descendants
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
@@ -116,8 +116,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=args,
-        text=text,
+        args=FreeArgs(fields=args, line=text),
     )
 
 

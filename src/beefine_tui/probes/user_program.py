@@ -53,11 +53,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event, now_ns, status_event
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
@@ -457,7 +455,7 @@ def make_decoder(cls: type[ct.Structure]) -> Callable[[int, int], dict[str, Any]
     return decode
 
 
-def event_from_fields(probe: str, kind: str, values: dict[str, Any]) -> Event:
+def event_from_fields(probe: str, kind: str, values: dict[str, Any], line: str = "") -> Event:
     """Common fields (pid, tid, ppid, comm, ts from bpf_ktime_get_ns) lifted from the record."""
 
     def as_int(name: str) -> int:
@@ -469,7 +467,7 @@ def event_from_fields(probe: str, kind: str, values: dict[str, Any]) -> Event:
     if 0 < raw_ts <= ts + 1_000_000_000:
         ts = raw_ts
     comm = values.get("comm")
-    text = " ".join(f"{k}={v}" for k, v in values.items())
+    text = line or " ".join(f"{k}={v}" for k, v in values.items())
     return Event(
         ts=ts,
         probe=probe,
@@ -478,8 +476,7 @@ def event_from_fields(probe: str, kind: str, values: dict[str, Any]) -> Event:
         tid=as_int("tid"),
         ppid=as_int("ppid"),
         comm=comm if isinstance(comm, str) else "",
-        args=values,
-        text=text[:500],
+        args=FreeArgs(fields=values, line=text[:500]),
     )
 
 
@@ -1119,7 +1116,7 @@ class UserBpftraceProgram(Runner):
         for c, p in zip(cols, parts, strict=True):
             values[c] = int(p) if re.fullmatch(r"-?\d+", p.strip()) else p
         values["line"] = line
-        return msgspec.structs.replace(event_from_fields(self.probe, "printf", values), text=line)
+        return event_from_fields(self.probe, "printf", values, line=line)
 
     def start(self, sink: Sink) -> None:
         privileges.require_bpf("load your bpftrace script")

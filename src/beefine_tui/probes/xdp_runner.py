@@ -30,7 +30,7 @@ from typing import Any
 
 from beefine_tui import privileges
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, lost_event, now_ns, status_event
+from beefine_tui.events.model import Event, FreeArgs, lost_event, now_ns, status_event
 from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.base import ProbeOptions, Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
@@ -216,7 +216,7 @@ def decode_sample(raw: bytes, ifname: str) -> Event:
         )
     else:
         text = f"{args['l3']} {args['eth_src']} -> {args['eth_dst']} {length} B"
-    return Event(ts=ts, probe=PROBE, kind="xdp_packet", args=args, text=text)
+    return Event(ts=ts, probe=PROBE, kind="xdp_packet", args=FreeArgs(fields=args, line=text))
 
 
 def counts_event(ifname: str, ifindex: int, sums: Sequence[tuple[int, int]], ts: int | None = None) -> Event:
@@ -230,9 +230,11 @@ def counts_event(ifname: str, ifindex: int, sums: Sequence[tuple[int, int]], ts:
         ts=now_ns() if ts is None else ts,
         probe=PROBE,
         kind="xdp_counts",
-        args={"ifname": ifname, "ifindex": ifindex, "protocols": protocols},
-        text=f"{ifname}: {total['packets']} packets, {total['bytes']} bytes"
-        + (f" ({shown})" if shown else ""),
+        args=FreeArgs(
+            fields={"ifname": ifname, "ifindex": ifindex, "protocols": protocols},
+            line=f"{ifname}: {total['packets']} packets, {total['bytes']} bytes"
+            + (f" ({shown})" if shown else ""),
+        ),
     )
 
 

@@ -31,7 +31,7 @@ from beefine_tui.docker.namespaces import sharers_text
 from beefine_tui.docker.netinfo import NetInfo
 from beefine_tui.docker.stats import host_mem_total, human_bytes
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import LOST, STATUS, Event, now_ns
+from beefine_tui.events.model import LOST, STATUS, Event, FreeArgs, now_ns
 from beefine_tui.screens.common import app_context, view_origin_ns
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.monitor_source import MonitorSource
@@ -56,8 +56,7 @@ def change_event(cid: str, kind: str, text: str, error: str = "") -> Event:
         probe="monitor",
         kind=kind,
         container=cid,
-        args=args,
-        text=(f"{text}: REJECTED: {error}" if error else text),
+        args=FreeArgs(fields=args, line=(f"{text}: REJECTED: {error}" if error else text)),
     )
 
 

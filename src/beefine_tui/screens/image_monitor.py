@@ -23,6 +23,7 @@ from textual.worker import Worker, WorkerState
 
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
+from beefine_tui.events.model import Args
 from beefine_tui.screens.common import app_context
 from beefine_tui.story.explanations import explain_kind, kind_source, phase_title
 from beefine_tui.story.phases import PHASES, Phase, Timeline
@@ -584,5 +585,5 @@ def _bar(p: Phase, t0: int | None, end: int | None, width: int) -> Text:
     return Text(timeline_bar(p, t0, end, width), style=style)
 
 
-def _args(args: dict[str, Any]) -> str:
+def _args(args: Args) -> str:
     return " ".join(f"{k}={v}" for k, v in args.items() if k not in ("run",))[:200]

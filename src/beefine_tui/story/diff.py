@@ -19,6 +19,7 @@ from typing import Any
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import RecordHeader
 from beefine_tui.events.record import read_recording
+from beefine_tui.probes.catalog import all_probes
 from beefine_tui.story.engine import DOCKER_PROBE, StoryEngine
 from beefine_tui.story.phases import PHASES, Timeline
 
@@ -65,6 +66,7 @@ def load_trace(path: str | Path) -> TraceStory:
     """Read a recording and rebuild its story. RecordError for what is not a recording (with file and
     line), UsageError for a recording that is not of a trace."""
     p = Path(path)
+    all_probes()  # the probe modules define the kinds' Args structs the reader decodes into
     header, events = read_recording(p)
     eng = StoryEngine()
     n = 0

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from beefine_tui.events.model import LOST, STATUS, Event
+from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -1102,7 +1102,7 @@ class StoryEngine:
         return d
 
 
-def mask_label(a: dict[str, Any]) -> str:
+def mask_label(a: Args) -> str:
     """Names one of runc's hardening mounts for what it is (rootfs_linux.go readonlyPath, maskPath)."""
     src, target, flags = str(a.get("source", "")), str(a.get("target", "")), str(a.get("flags", ""))
     err = str(a.get("error", "")) if int(a.get("ret", 0)) < 0 else ""
@@ -1140,7 +1140,7 @@ _STEP_KEYS = frozenset({"link_kind", "netns_fd", "netns_pid", "master", "ifname"
 
 
 def _is_step(e: Event) -> bool:
-    return (e.kind != "rtm_setlink" and e.kind != "rtm_newlink") or bool(_STEP_KEYS & set(e.args))
+    return (e.kind != "rtm_setlink" and e.kind != "rtm_newlink") or bool(_STEP_KEYS & set(e.args.as_dict()))
 
 
 def netlink_step(e: Event, phase: str = "hook") -> str:
@@ -1178,7 +1178,7 @@ def netlink_step(e: Event, phase: str = "hook") -> str:
     return f"{what}: {why}"
 
 
-def _netns_work(kind: str, args: dict[str, Any]) -> bool:
+def _netns_work(kind: str, args: Args) -> bool:
     if kind.startswith("rtm_"):
         return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
     if kind == "setns":
@@ -1186,7 +1186,7 @@ def _netns_work(kind: str, args: dict[str, Any]) -> bool:
     return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
 
 
-def _is_fifo_open(args: dict[str, Any]) -> bool:
+def _is_fifo_open(args: Args) -> bool:
     path = str(args.get("path", ""))
     return path.startswith("/proc/self/fd/") and "O_WRONLY" in str(args.get("flags", ""))
 
