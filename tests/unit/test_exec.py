@@ -9,6 +9,7 @@ from beefine_tui.probes import exec as ex
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_runner import DecodeContext, attributed
+from beefine_tui.probes.exec import ExecArgs, ExitArgs
 
 CID = "ab" * 32
 
@@ -45,7 +46,7 @@ def test_exec_event() -> None:
         "echo",
         CID,
     )
-    assert ev.args.as_dict() == {"filename": "/bin/echo", "argv": ["/bin/echo", "hello", "wörld"], "ret": 0}
+    assert ev.args == ExecArgs(filename="/bin/echo", argv=["/bin/echo", "hello", "wörld"], ret=0)
     assert ev.ts == 123
     assert "hello" in ev.text
 
@@ -73,7 +74,8 @@ def test_exit_with_code_and_duration() -> None:
     ev = ex.decode(raw, ctx())
     assert ev is not None
     assert ev.kind == "exit"
-    assert ev.args.as_dict() == {"code": 3, "signal": None, "duration_ns": 1_000_000, "status": "exited 3"}
+    assert ev.args == ExitArgs(code=3, signal=None, duration_ns=1_000_000)
+    assert ev.args["status"] == "exited 3"  # derived, for display and filters
     assert ev.text == "exited 3 after 1.0 ms"
 
 
@@ -120,4 +122,4 @@ def test_cut_filename_is_marked() -> None:
     assert ev is not None
     assert ev.args["filename"] == long.decode() + "…" and ev.args["truncated"] is True
     ev = ex.decode(exec_rec([b"x"], filename=long), ctx())  # exactly 255 bytes: whole
-    assert ev is not None and ev.args["filename"] == long.decode() and "truncated" not in ev.args
+    assert ev is not None and ev.args["filename"] == long.decode() and ev.args["truncated"] is False

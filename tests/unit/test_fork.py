@@ -12,7 +12,7 @@ def test_process_fork_without_flags() -> None:
     ev = attributed(fork.decode, attributor)(raw, DecodeContext())
     assert ev is not None
     assert (ev.kind, ev.pid, ev.tid, ev.comm) == ("fork", 100, 101, "bash")
-    assert ev.args.as_dict() == {"child_pid": 555, "child_tid": 555, "child_comm": "bash", "thread": False}
+    assert ev.args == fork.ForkArgs(child_pid=555, child_tid=555, child_comm="bash", thread=False)
     # the child's parent is now known without /proc
     assert attributor.procs.info(555).ppid == 100
 
@@ -25,8 +25,8 @@ def test_thread_from_clone_flags() -> None:
     assert ev.args["thread"] is True
     assert ev.args["child_pid"] == 100  # a thread belongs to the parent's thread group
     assert ev.args["child_tid"] == 777
-    assert "CLONE_THREAD" in ev.args["flags"]
-    assert ev.args["flags_raw"] == flags
+    assert isinstance(ev.args, fork.ForkArgs) and ev.args.flags == flags  # raw, as the kernel had it
+    assert "CLONE_THREAD" in ev.args.shown()["flags"]  # named for display
     assert "thread" in ev.text
 
 

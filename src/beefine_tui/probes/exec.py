@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -52,6 +52,55 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
     ),
 )
+
+
+class ExecArgs(Args, frozen=True, kw_only=True, gc=False, tag="exec"):
+    """execve/execveat, reported at its end: `ret` 0, or -errno when the exec failed."""
+
+    kinds = ("exec",)
+    filename: str
+    argv: list[str] = []
+    ret: int = 0
+    truncated: bool = False  # argv, an argument or the filename did not fit (marked with …)
+    at: bool = False  # execveat (runc execs its own copy by fd this way)
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> ExecArgs:
+        """Schema 1 named execveat in `syscall` and kept `error` beside `ret`."""
+        argv = [str(a) for a in args.get("argv") or []]
+        return cls(
+            filename=str(args.get("filename", "")),
+            argv=argv,
+            ret=int(args.get("ret", 0)),
+            truncated=bool(args.get("truncated")),
+            at=args.get("syscall") == "execveat",
+        )
+
+    def describe(self, ev: Event) -> str:
+        shown = " ".join(self.argv) if self.argv else self.filename
+        if self.argv and self.argv[0] != self.filename:
+            shown = f"{self.filename}: {shown}"  # runc runs /proc/self/exe as "runc init"
+        return shown + (f" -> {errno_name(self.ret)}" if self.ret < 0 else "")
+
+
+class ExitArgs(Args, frozen=True, kw_only=True, gc=False, tag="exit"):
+    """A process's end: the code it passed to exit, or the signal that killed it (None: not seen)."""
+
+    kinds = ("exit",)
+    code: int | None = None
+    signal: int | None = None
+    duration_ns: int | None = None  # since its exec (or fork) when seen
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": exit_status_text(self.code, self.signal)}
+        if self.signal is not None and self.code is None:
+            out["signal_name"] = signal_name(self.signal)
+        return out
+
+    def describe(self, ev: Event) -> str:
+        text = exit_status_text(self.code, self.signal)
+        return text + (f" after {self.duration_ns / 1e6:.1f} ms" if self.duration_ns is not None else "")
+
 
 EXEC_KIND = 1
 EXIT_KIND = 2
@@ -97,15 +146,6 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         argv = [a + TRUNCATED_MARK if len(a.encode()) >= ARG_LEN - 1 else a for a in argv]
     if truncated & TRUNC_ARGV:
         argv.append(TRUNCATED_MARK)
-    args: dict[str, Any] = {"filename": filename, "argv": argv, "ret": ret}
-    if ret < 0:
-        args["error"] = errno_name(ret)
-    if truncated:
-        args["truncated"] = True
-    if at:
-        args["syscall"] = "execveat"
-    shown = " ".join(argv) if argv else filename
-    text = f"exec {filename}: {shown}" + (f" -> {args['error']}" if ret < 0 else "")
     return Event(
         ts=ts,
         probe="exec",
@@ -114,7 +154,7 @@ def _decode_exec(raw: bytes, ctx: DecodeContext) -> Event:
         tid=tid,
         ppid=kppid,  # the kernel's (0: not known there); the runner's Attributor fills the rest
         comm=comm,
-        args=FreeArgs(fields=args, line=text),
+        args=ExecArgs(filename=filename, argv=argv, ret=ret, truncated=bool(truncated), at=bool(at)),
     )
 
 
@@ -122,16 +162,6 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
     ts, _k, pid, tid, kppid, comm_b, code, sig, has_code, has_signal, exec_ts = EXIT_REC.unpack_from(raw)
     comm = _cstr(comm_b)
     duration = ts - exec_ts if exec_ts and exec_ts <= ts else None
-    args: dict[str, Any] = {
-        "code": code if has_code else None,
-        "signal": sig if has_signal else None,
-        "duration_ns": duration,
-    }
-    if has_signal and not has_code:
-        args["signal_name"] = signal_name(sig)
-    args["status"] = text = exit_status_text(args["code"], args["signal"])
-    if duration is not None:
-        text += f" after {duration / 1e6:.1f} ms"
     return Event(
         ts=ts,
         probe="exec",
@@ -140,7 +170,9 @@ def _decode_exit(raw: bytes, ctx: DecodeContext) -> Event:
         tid=tid,
         ppid=kppid,
         comm=comm,
-        args=FreeArgs(fields=args, line=text),
+        args=ExitArgs(
+            code=code if has_code else None, signal=sig if has_signal else None, duration_ns=duration
+        ),
     )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -47,23 +47,33 @@ SPEC = ProbeSpec(
 FORK_REC = struct.Struct("<QIIII16sIIQ")
 
 
+class ForkArgs(Args, frozen=True, kw_only=True, gc=False, tag="fork"):
+    """A new task: a process (its tgid is `child_pid`) or a thread of the parent (`thread`)."""
+
+    kinds = ("fork",)
+    child_pid: int
+    child_tid: int
+    child_comm: str  # a new task starts with its parent's comm
+    thread: bool = False
+    flags: int | None = None  # clone flags, when the clone syscall was seen (not for fork/vfork)
+
+    @property
+    def clone_parent(self) -> bool:
+        return self.flags is not None and bool(self.flags & CLONE_PARENT)
+
+    def names(self) -> dict[str, Any]:
+        return {"flags": clone_flags(self.flags)} if self.flags is not None else {}
+
+    def describe(self, ev: Event) -> str:
+        what = "thread" if self.thread else "process"
+        return f"new {what} {self.child_tid}" + (f" (in {ev.pid})" if self.thread else "")
+
+
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     ts, _kind, pid, tid, _pad, comm_b, child_tid, has_flags, flags = FORK_REC.unpack_from(raw)
     comm = comm_b.split(b"\0", 1)[0].decode(errors="replace")
     thread = bool(has_flags and flags & CLONE_THREAD)
     child_pid = pid if thread else child_tid
-    args: dict[str, Any] = {
-        "child_pid": child_pid,
-        "child_tid": child_tid,
-        "child_comm": comm,  # a new task starts with its parent's comm
-        "thread": thread,
-    }
-    if has_flags:
-        args["flags"] = clone_flags(flags)
-        args["flags_raw"] = flags
-        if flags & CLONE_PARENT:
-            args["clone_parent"] = True
-    what = "thread" if thread else "process"
     return Event(
         ts=ts,
         probe="fork",
@@ -71,7 +81,13 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=comm,
-        args=FreeArgs(fields=args, line=f"new {what} {child_tid}" + (f" (in {pid})" if thread else "")),
+        args=ForkArgs(
+            child_pid=child_pid,
+            child_tid=child_tid,
+            child_comm=comm,
+            thread=thread,
+            flags=flags if has_flags else None,
+        ),
     )
 
 

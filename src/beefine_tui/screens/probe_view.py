@@ -32,7 +32,6 @@ from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 from beefine_tui.events.record import BusRecording
 from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.flags import exit_status_text
 from beefine_tui.replay import Replayer, open_recording
 from beefine_tui.screens.common import app_context, probe_names, stop_in_background, view_origin_ns
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
@@ -67,20 +66,12 @@ def split_probes() -> tuple[str, ...]:
 
 
 def format_exec(ev: Event, base_ts: int) -> str:
-    """exec: pid ppid comm argv; exit: code, signal, duration. Falls back to the event's text."""
+    """exec and exit as columns (pid, ppid, comm), then the event's own line. Others: the log's format."""
+    if ev.kind not in ("exec", "exit"):
+        return format_event(ev, base_ts)
     rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
-    a = ev.args
-    if ev.kind == "exec" and "argv" in a:
-        argv = " ".join(str(x) for x in a.get("argv") or [])
-        err = f" {a['error']}" if a.get("error") else ""
-        where = f" [{ev.container[:12]}]" if ev.container else ""
-        return f"{rel:10.6f} exec {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {argv}{err}{where}"
-    if ev.kind == "exit" and "code" in a:
-        dur = a.get("duration_ns")
-        dur_s = f" after {dur / 1e6:.1f} ms" if isinstance(dur, int | float) and dur else ""
-        status = a.get("status") or exit_status_text(a.get("code"), a.get("signal"))
-        return f"{rel:10.6f} exit {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {status}{dur_s}"
-    return format_event(ev, base_ts)
+    where = f" [{ev.container[:12]}]" if ev.container else ""
+    return f"{rel:10.6f} {ev.kind:<4} {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {ev.text}{where}"
 
 
 def format_syscall(ev: Event, base_ts: int) -> str:
