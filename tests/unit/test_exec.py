@@ -83,18 +83,18 @@ def test_exit_by_signal() -> None:
     raw = ex.EXIT_REC.pack(5, ex.EXIT_KIND, 10, 10, 0, b"sleep", 0, 9, 0, 1, 0)
     ev = ex.decode(raw, ctx())
     assert ev is not None
-    assert ev.args["code"] is None
+    assert isinstance(ev.args, ExitArgs) and ev.args.code is None
     assert ev.args["signal"] == 9
     assert ev.args["signal_name"] == "SIGKILL"
     assert ev.args["status"] == ev.text == "killed by SIGKILL"
-    assert ev.args["duration_ns"] is None
+    assert ev.args.duration_ns is None
 
 
 def test_exit_unknown_status() -> None:
     raw = ex.EXIT_REC.pack(5, ex.EXIT_KIND, 10, 10, 0, b"x", 0, 0, 0, 0, 0)
     ev = ex.decode(raw, ctx())
     assert ev is not None
-    assert ev.args["code"] is None and ev.args["signal"] is None
+    assert ev.args == ExitArgs(code=None, signal=None)
     assert ev.args["status"] == "exit status unknown"
 
 
@@ -122,4 +122,4 @@ def test_cut_filename_is_marked() -> None:
     assert ev is not None
     assert ev.args["filename"] == long.decode() + "…" and ev.args["truncated"] is True
     ev = ex.decode(exec_rec([b"x"], filename=long), ctx())  # exactly 255 bytes: whole
-    assert ev is not None and ev.args["filename"] == long.decode() and ev.args["truncated"] is False
+    assert ev is not None and ev.args["filename"] == long.decode() and "truncated" not in ev.args

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Event, FreeArgs, upgrade_v1_args
 from beefine_tui.events.record import read_recording
 from beefine_tui.story.engine import StoryEngine, StoryHints, shared_counts
 from beefine_tui.story.overlay import LayerIndex, LayerRef
@@ -314,9 +314,9 @@ def _untar_story(layer_events: dict[str, list[tuple[str, dict[str, object]]]]) -
         )
         for kind, args in calls:
             ts += 1
-            evs.append(
-                Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=FreeArgs(fields=args))
-            )
+            # written as schema 1 did (flag names, octal modes): the reader's upgrade makes the struct
+            typed = upgrade_v1_args(kind, dict(args), "")
+            evs.append(Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=typed))
         ts += 10
     evs.append(Event(ts=ts + 1, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "r/x:1"})))
     eng = StoryEngine(
@@ -346,8 +346,11 @@ def test_unpack_counts_the_tree_per_layer_and_names_the_whiteouts() -> None:
             upper: [
                 ("mknod", {"path": "/etc/beefine/README", "type": "S_IFCHR", "whiteout": True, "ret": 0}),
                 ("mknod", {"path": "/run/fifo", "type": "S_IFIFO", "whiteout": False, "ret": 0}),
-                ("setxattr", {"path": "/opt", "name": "trusted.overlay.opaque", "opaque": True, "ret": 0}),
-                ("setxattr", {"path": "/opt", "name": "user.x", "value": "y", "ret": 0}),
+                (
+                    "setxattr",
+                    {"path": "/opt", "name": "trusted.overlay.opaque", "value": "y", "size": 1, "ret": 0},
+                ),
+                ("setxattr", {"path": "/opt", "name": "user.x", "value": "y", "size": 1, "ret": 0}),
                 ("unlink", {"path": "/tmp/old", "ret": 0}),
                 ("rmdir", {"path": "/tmp/olddir", "ret": 0}),
                 ("rename", {"path": "/a", "new_path": "/b", "ret": 0}),

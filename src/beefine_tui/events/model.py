@@ -10,6 +10,7 @@ shows, so no consumer parses names back out of strings. Schema 1 (args as a dict
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import platform
 import socket
@@ -40,8 +41,9 @@ class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
     they carry (`kinds`); the recording reader finds them all by subclassing, so a probe module that
     defines its kinds' structs is all it takes to add them to the schema.
 
-    Typed code reads attributes (`args.flags & O_CREAT`); generic code (filters, export, the detail
-    pane) reads by name with `get`/`[]`, which also answers the derived names (`error`)."""
+    Two ways in, on purpose: typed code reads attributes, the raw values (`args.flags & O_CREAT`);
+    generic code (filters, export, the detail pane, schema-1 readers) reads by name with `get`/`[]`/`in`,
+    which answer the display view, `shown()` (`args["flags"]` is "O_WRONLY|O_CREAT"; a None is absent)."""
 
     kinds: ClassVar[tuple[str, ...]] = ()
 
@@ -55,31 +57,39 @@ class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
         return {f: getattr(self, f) for f in self.__struct_fields__}
 
     def shown(self) -> dict[str, Any]:
-        """Raw fields with the derived names laid over them: what a reader is shown field by field."""
-        return {**self.as_dict(), **self.names()}
+        """Raw fields with the derived names laid over them: what a reader is shown. An optional field
+        left at its empty default (None, False, "") is not shown: it says nothing."""
+        empty = _empty_defaults(type(self))
+        out = {
+            k: v for k, v in self.as_dict().items() if v is not None and not (k in empty and v == empty[k])
+        }
+        out.update(self.names())
+        return out
 
     def describe(self, ev: Event) -> str:
         """The one line views print for this event."""
         return " ".join(f"{k}={v}" for k, v in self.shown().items() if v not in (None, "", [], {}))
 
     def get(self, name: str, default: Any = None) -> Any:
-        if name in self.__struct_fields__:
-            return getattr(self, name)
-        return self.names().get(name, default)
+        return self.shown().get(name, default)
 
     def __getitem__(self, name: str) -> Any:
-        if name in self.__struct_fields__:
-            return getattr(self, name)
-        derived = self.names()
-        if name in derived:
-            return derived[name]
-        raise KeyError(name)
+        return self.shown()[name]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and (name in self.__struct_fields__ or name in self.names())
+        return name in self.shown()
 
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.shown().items())
+
+
+@functools.cache
+def _empty_defaults(cls: type[Args]) -> dict[str, Any]:
+    return {
+        f.name: f.default
+        for f in msgspec.structs.fields(cls)
+        if f.default is None or f.default is False or (isinstance(f.default, str) and not f.default)
+    }
 
 
 class FreeArgs(Args, frozen=True, kw_only=True, gc=False, tag="free"):

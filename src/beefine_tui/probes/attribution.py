@@ -249,7 +249,7 @@ class Attributor:
         return msgspec.structs.replace(ev, ppid=ppid, container=container)
 
     def _follow_lineage(self, ev: Event) -> None:
-        if ev.probe == "fork" and ev.kind == "fork" and ev.args.get("thread") is False:
+        if ev.probe == "fork" and ev.kind == "fork" and not ev.args.get("thread"):
             child = ev.args.get("child_pid")
             if isinstance(child, int):
                 self.procs.note_fork(ev.pid, child, str(ev.args.get("child_comm") or ev.comm))

@@ -34,7 +34,7 @@ import struct
 from typing import Any
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import Event, FreeArgs, now_ns
+from beefine_tui.events.model import Args, Event, now_ns
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
@@ -42,6 +42,7 @@ from beefine_tui.probes.bcc_runner import (
     tracefs_root,
 )
 from beefine_tui.probes.flags import (
+    O_ACCMODE,
     TRUNCATED_MARK,
     FlagTable,
     decode_bits,
@@ -127,6 +128,7 @@ _OPEN_PATH_OFF = OPEN_REC.size - 256
 # io_rec: hdr; s32 fd; u32 count; u64 bytes; u32 closed, cut; char path[256]
 IO_REC = struct.Struct("<QIIII16siIQII256s")
 _KIND = struct.Struct("<I")
+_PID = struct.Struct("<I")
 AT_FDCWD = -100
 # path_rec: hdr; s64 ret; u32 op, flags, mode, dev; s32 dfd, dfd2; u32 uid, gid, vsize; u16 plen, plen2;
 # char xname[64], xvalue[32], path[256]; then path2, sent only up to its NUL (plen2 bytes)
@@ -207,8 +209,258 @@ def _result(ret: int) -> str:
     return "ok" if ret >= 0 else _errno(ret)
 
 
-def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, dict[str, Any], str] | None:
-    """(ts, pid, tid, kind, args, text) of a path record; None for an op this version does not know."""
+class FileArgs(Args, frozen=True, kw_only=True, gc=False):
+    """What every files event has: the path as the process gave it (relative to `dfd` when that is
+    not the working directory, and to `root` for a chrooted process such as dockerd's docker-untar)."""
+
+    path: str
+    truncated: bool = False  # a string did not fit its buffer and ends with "…"
+    dfd: int | None = None
+    root: str = ""
+
+
+class OpenArgs(FileArgs, frozen=True, kw_only=True, gc=False, tag="open"):
+    kinds = ("open",)
+    flags: int
+    mode: int = 0
+    ret: int = 0  # the fd, or -errno
+    at2: bool = False  # openat2
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"flags": _open_flags(self.flags), "mode": _mode(self.mode)}
+        if self.ret < 0:
+            out["error"] = _errno(self.ret)
+        if self.at2:
+            out["syscall"] = "openat2"
+        return out
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> OpenArgs:
+        """Schema 1 kept the number in `flags_raw`; without it, the names are turned back into bits."""
+        flags = args.get("flags_raw")
+        if not isinstance(flags, int):
+            flags = 0
+            for name in str(args.get("flags", "")).split("|"):
+                flags |= int(name, 16) if name.startswith("0x") else getattr(os, name, 0)
+        return cls(
+            path=str(args.get("path", "")),
+            flags=flags,
+            mode=int(str(args.get("mode", "0")), 8),
+            ret=int(args.get("ret", 0)),
+            truncated=bool(args.get("truncated")),
+            dfd=args.get("dfd"),
+            at2=args.get("syscall") == "openat2",
+            root=str(args.get("root", "")),
+        )
+
+    @property
+    def writes(self) -> bool:
+        return self.flags & O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+
+    @property
+    def creates(self) -> bool:
+        return bool(self.flags & os.O_CREAT)
+
+    def describe(self, ev: Event) -> str:
+        res = f"fd {self.ret}" if self.ret >= 0 else _errno(self.ret)
+        return f"open {self.path} {_open_flags(self.flags)} -> {res}"
+
+
+class IoArgs(FileArgs, frozen=True, kw_only=True, gc=False, tag="io"):
+    """read/write: bytes and calls on one fd since its last report (folded in the kernel)."""
+
+    kinds = ("read", "write")
+    fd: int
+    bytes: int
+    count: int
+    closed: bool = False
+    exited: bool = False  # reported for a process that ended without closing the fd
+
+    def describe(self, ev: Event) -> str:
+        verb = "wrote" if ev.kind == "write" else "read"
+        calls = f"{self.count} call{'s' if self.count != 1 else ''}"
+        return f"{verb} {self.bytes} bytes in {calls}: {self.path}" + (
+            " (process exited)" if self.exited else ""
+        )
+
+
+class PathOpArgs(FileArgs, frozen=True, kw_only=True, gc=False):
+    """A syscall that makes, links, removes or changes a name: `syscall` says which one it was."""
+
+    syscall: str = ""
+    ret: int = 0
+
+    def _res(self) -> str:
+        return _result(self.ret)
+
+
+class MkdirArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="mkdir"):
+    kinds = ("mkdir",)
+    mode: int
+
+    def names(self) -> dict[str, Any]:
+        return {**super().names(), "mode": _mode(self.mode)}
+
+    def describe(self, ev: Event) -> str:
+        return f"mkdir {self.path} {_mode(self.mode)} -> {self._res()}"
+
+
+class SymlinkArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="symlink"):
+    kinds = ("symlink",)
+    target: str  # the link's content
+
+    def describe(self, ev: Event) -> str:
+        return f"symlink {self.path} pointing to {self.target} -> {self._res()}"
+
+
+class LinkArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="link"):
+    kinds = ("link",)
+    target: str  # the existing file the new name points at
+    target_dfd: int | None = None
+    flags: int = 0
+
+    def names(self) -> dict[str, Any]:
+        return {**super().names(), "flags": _bits(self.flags, _AT_LINK)}
+
+    def describe(self, ev: Event) -> str:
+        return f"link {self.path} to the same file as {self.target} -> {self._res()}"
+
+
+class MknodArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="mknod"):
+    kinds = ("mknod",)
+    mode: int  # file type and permission bits, as mknod(2) takes them
+    dev: int = 0
+
+    @property
+    def whiteout(self) -> bool:
+        """A character device 0:0: overlayfs's mark that this layer deletes the name."""
+        return stat.S_IFMT(self.mode) == stat.S_IFCHR and self.dev == 0
+
+    def names(self) -> dict[str, Any]:
+        major, minor = os.major(self.dev), os.minor(self.dev)
+        return {
+            **super().names(),
+            "type": file_type(self.mode),
+            "mode": _mode(self.mode & 0o7777),
+            "dev": f"{major}:{minor}",
+            "dev_major": major,
+            "dev_minor": minor,
+            "whiteout": self.whiteout,
+        }
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> MknodArgs:
+        """Schema 1 split the mode into a type name and octal permissions, and dev into numbers."""
+        ftype = {v: k for k, v in FILE_TYPES.items()}.get(str(args.get("type")), 0)
+        return cls(
+            path=str(args.get("path", "")),
+            syscall=str(args.get("syscall", "mknod")),
+            ret=int(args.get("ret", 0)),
+            mode=ftype | int(str(args.get("mode", "0")), 8),
+            dev=os.makedev(int(args.get("dev_major", 0)), int(args.get("dev_minor", 0))),
+            truncated=bool(args.get("truncated")),
+        )
+
+    def describe(self, ev: Event) -> str:
+        ftype = file_type(self.mode)
+        what = " (whiteout: overlayfs deletion marker)" if self.whiteout else ""
+        devs = f" {os.major(self.dev)}:{os.minor(self.dev)}" if ftype in ("S_IFCHR", "S_IFBLK") else ""
+        return f"mknod {self.path} {ftype}{devs} {_mode(self.mode & 0o7777)}{what} -> {self._res()}"
+
+
+class UnlinkArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="unlink"):
+    """unlink and rmdir (unlinkat with AT_REMOVEDIR is reported as rmdir)."""
+
+    kinds = ("unlink", "rmdir")
+    flags: int = 0
+
+    def names(self) -> dict[str, Any]:
+        return (
+            {**super().names(), "flags": _bits(self.flags, _AT_UNLINK)}
+            if self.syscall == "unlinkat"
+            else super().names()
+        )
+
+    def describe(self, ev: Event) -> str:
+        return f"{ev.kind} {self.path} -> {self._res()}"
+
+
+class RenameArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="rename"):
+    kinds = ("rename",)
+    new_path: str
+    new_dfd: int | None = None
+    flags: int = 0
+
+    def names(self) -> dict[str, Any]:
+        return {**super().names(), "flags": _bits(self.flags, _RENAME)}
+
+    def describe(self, ev: Event) -> str:
+        fl = f" {_bits(self.flags, _RENAME)}" if self.flags else ""
+        return f"rename {self.path} to {self.new_path}{fl} -> {self._res()}"
+
+
+class SetxattrArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="setxattr"):
+    """`path` is "" for fsetxattr on an fd opened before tracing (then `fd` says which)."""
+
+    kinds = ("setxattr",)
+    name: str
+    size: int
+    value: str | None = None  # only when short and printable ("y")
+    fd: int | None = None
+    flags: int = 0
+
+    @property
+    def opaque(self) -> bool:
+        """overlayfs's opaque-directory mark: the lower layers' content of it is hidden."""
+        return self.name in OPAQUE_XATTRS and self.value == "y"
+
+    def names(self) -> dict[str, Any]:
+        out = {**super().names(), "flags": _bits(self.flags, _XATTR)}
+        if self.opaque:
+            out["opaque"] = True
+        return out
+
+    def describe(self, ev: Event) -> str:
+        where = self.path or f"fd {self.fd}"
+        shown = f"={self.value!r}" if self.value is not None else f" ({self.size} bytes)"
+        opaque = " (opaque directory)" if self.opaque else ""
+        return f"setxattr {where} {self.name}{shown}{opaque} -> {self._res()}"
+
+
+class ChmodArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="chmod"):
+    kinds = ("chmod",)
+    mode: int
+    flags: int = 0
+
+    def names(self) -> dict[str, Any]:
+        out = {**super().names(), "mode": _mode(self.mode)}
+        if self.syscall == "fchmodat2":
+            out["flags"] = _bits(self.flags, _AT_NOFOLLOW)
+        return out
+
+    def describe(self, ev: Event) -> str:
+        return f"chmod {self.path} {_mode(self.mode)} -> {self._res()}"
+
+
+class ChownArgs(PathOpArgs, frozen=True, kw_only=True, gc=False, tag="chown"):
+    """uid/gid -1: left unchanged."""
+
+    kinds = ("chown",)
+    uid: int
+    gid: int
+    flags: int = 0
+
+    def names(self) -> dict[str, Any]:
+        if self.syscall != "fchownat":
+            return super().names()
+        return {**super().names(), "flags": _bits(self.flags, _AT_NOFOLLOW)}
+
+    def describe(self, ev: Event) -> str:
+        return f"chown {self.path} {self.uid}:{self.gid} -> {self._res()}"
+
+
+def _decode_path(raw: bytes, ctx: DecodeContext, root: str) -> tuple[int, int, int, str, PathOpArgs] | None:
+    """(ts, pid, tid, kind, args) of a path record; None for an op this version does not know."""
     (ts, _k, pid, tid, _p, ret, op, flags, mode, dev, dfd, dfd2, uid, gid, vsize, plen, plen2) = (
         _PATH_FIXED.unpack_from(raw)
     )
@@ -217,150 +469,92 @@ def _decode_path(raw: bytes, ctx: DecodeContext) -> tuple[int, int, int, str, di
         return None
     kind, syscall = names
     path = _cut(raw, _PATH1_OFF, plen, ctx)
-    args: dict[str, Any] = {"path": path, "syscall": syscall, "ret": ret}
-    if (plen | plen2) & PLEN_CUT or plen & XNAME_CUT:
-        args["truncated"] = True
-    if ret < 0:
-        args["error"] = _errno(ret)
-    res = _result(ret)
+    common: dict[str, Any] = {
+        "path": path,
+        "syscall": syscall,
+        "ret": ret,
+        "truncated": bool((plen | plen2) & PLEN_CUT or plen & XNAME_CUT),
+        "root": root,
+    }
     if dfd != AT_FDCWD and syscall != "fsetxattr" and not path.startswith("/"):
-        args["dfd"] = dfd
+        common["dfd"] = dfd
+    args: PathOpArgs
     if kind == "mkdir":
-        args["mode"] = _mode(mode)
-        text = f"mkdir {path} {args['mode']} -> {res}"
-    elif kind in ("symlink", "link"):
+        args = MkdirArgs(mode=mode, **common)
+    elif kind == "symlink":
+        args = SymlinkArgs(target=_cut(raw, _PATH2_OFF, plen2, ctx), **common)
+    elif kind == "link":
         target = _cut(raw, _PATH2_OFF, plen2, ctx)
-        args["target"] = target
-        if kind == "symlink":
-            text = f"symlink {path} pointing to {target} -> {res}"
-        else:
-            if dfd2 != AT_FDCWD and not target.startswith("/"):
-                args["target_dfd"] = dfd2
-            args["flags"] = _bits(flags, _AT_LINK)
-            args["flags_raw"] = flags
-            text = f"link {path} to the same file as {target} -> {res}"
+        tdfd = dfd2 if dfd2 != AT_FDCWD and not target.startswith("/") else None
+        args = LinkArgs(target=target, target_dfd=tdfd, flags=flags, **common)
     elif kind == "mknod":
-        ftype = file_type(mode)
-        major, minor = os.major(dev), os.minor(dev)
-        args.update(
-            type=ftype, mode=_mode(mode & 0o7777), dev=f"{major}:{minor}", dev_major=major, dev_minor=minor
-        )
-        whiteout = ftype == "S_IFCHR" and dev == 0
-        args["whiteout"] = whiteout
-        what = " (whiteout: overlayfs deletion marker)" if whiteout else ""
-        devs = f" {major}:{minor}" if ftype in ("S_IFCHR", "S_IFBLK") else ""
-        text = f"mknod {path} {ftype}{devs} {args['mode']}{what} -> {res}"
+        args = MknodArgs(mode=mode, dev=dev, **common)
     elif kind in ("unlink", "rmdir"):
-        if syscall == "unlinkat":
-            args["flags"] = _bits(flags, _AT_UNLINK)
-            args["flags_raw"] = flags
-            if flags & AT_REMOVEDIR:
-                kind = "rmdir"
-        text = f"{kind} {path} -> {res}"
+        if syscall == "unlinkat" and flags & AT_REMOVEDIR:
+            kind = "rmdir"
+        args = UnlinkArgs(flags=flags if syscall == "unlinkat" else 0, **common)
     elif kind == "rename":
         new = _cut(raw, _PATH2_OFF, plen2, ctx)
-        args["new_path"] = new
-        if dfd2 != AT_FDCWD and not new.startswith("/"):
-            args["new_dfd"] = dfd2
-        args["flags"] = _bits(flags, _RENAME)
-        args["flags_raw"] = flags
-        fl = f" {args['flags']}" if flags else ""
-        text = f"rename {path} to {new}{fl} -> {res}"
+        ndfd = dfd2 if dfd2 != AT_FDCWD and not new.startswith("/") else None
+        args = RenameArgs(new_path=new, new_dfd=ndfd, flags=flags, **common)
     elif kind == "setxattr":
         name = ctx.cstr(raw[_XNAME_OFF : _XNAME_OFF + XNAME_LEN])
         if plen & XNAME_CUT:
             name += TRUNCATED_MARK
-        args.update(name=name, size=vsize, flags=_bits(flags, _XATTR), flags_raw=flags)
         value = xattr_value(raw[_XVALUE_OFF : _XVALUE_OFF + XVALUE_LEN], vsize)
-        if value is not None:
-            args["value"] = value
-        if syscall == "fsetxattr":
-            args["fd"] = dfd
-        opaque = name in OPAQUE_XATTRS and value == "y"
-        if opaque:
-            args["opaque"] = True
-        where = path or f"fd {dfd}"
-        shown = f"={value!r}" if value is not None else f" ({vsize} bytes)"
-        text = f"setxattr {where} {name}{shown}{' (opaque directory)' if opaque else ''} -> {res}"
+        fd = dfd if syscall == "fsetxattr" else None
+        args = SetxattrArgs(name=name, size=vsize, value=value, fd=fd, flags=flags, **common)
     elif kind == "chmod":
-        args["mode"] = _mode(mode)
-        if syscall == "fchmodat2":
-            args["flags"] = _bits(flags, _AT_NOFOLLOW)
-            args["flags_raw"] = flags
-        text = f"chmod {path} {args['mode']} -> {res}"
+        args = ChmodArgs(mode=mode, flags=flags if syscall == "fchmodat2" else 0, **common)
     else:  # chown; -1 leaves the id unchanged
         u = -1 if uid == 0xFFFFFFFF else uid
         g = -1 if gid == 0xFFFFFFFF else gid
-        args.update(uid=u, gid=g)
-        if syscall == "fchownat":
-            args["flags"] = _bits(flags, _AT_NOFOLLOW)
-            args["flags_raw"] = flags
-        text = f"chown {path} {u}:{g} -> {res}"
-    return ts, pid, tid, kind, args, text
+        args = ChownArgs(uid=u, gid=g, flags=flags if syscall == "fchownat" else 0, **common)
+    return ts, pid, tid, kind, args
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     kind = raw[8]  # low byte of the little-endian u32 `kind`: kinds are < 256
+    pid = _PID.unpack_from(raw, 12)[0]
+    info = ctx.info(pid)
+    # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
+    root = info.root if info.root != "/" and info.container is None else ""
+    args: Args
     if kind == OPEN_KIND:
         ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
         end = raw.find(b"\0", _OPEN_PATH_OFF)
         path = raw[_OPEN_PATH_OFF : end if end >= 0 else None].decode(errors="replace")
         if at2 & OPEN_PATH_CUT:
             path += TRUNCATED_MARK
-        fl = _open_flags(flags)
-        args: dict[str, Any] = {
-            "path": path,
-            "flags": fl,
-            "flags_raw": flags,
-            "mode": _mode(mode),
-            "ret": ret,
-        }
-        if at2 & OPEN_PATH_CUT:
-            args["truncated"] = True
-        if ret < 0:
-            err = args["error"] = _errno(ret)
-            text = f"open {path} {fl} -> {err}"
-        else:
-            text = f"open {path} {fl} -> fd {ret}"
-        if dfd != AT_FDCWD and not path.startswith("/"):
-            args["dfd"] = dfd
-        if at2 & OPEN_AT2:
-            args["syscall"] = "openat2"
+        args = OpenArgs(
+            path=path,
+            flags=flags,
+            mode=mode,
+            ret=ret,
+            truncated=bool(at2 & OPEN_PATH_CUT),
+            dfd=dfd if dfd != AT_FDCWD and not path.startswith("/") else None,
+            at2=bool(at2 & OPEN_AT2),
+            root=root,
+        )
         kname = "open"
     elif kind in (READ_KIND, WRITE_KIND):
         ts, _k, pid, tid, _p, _comm, fd, count, nbytes, closed, cut, path_b = IO_REC.unpack_from(raw)
         path = ctx.cstr(path_b)
         if cut:
             path += TRUNCATED_MARK
-        args = {"path": path, "fd": fd, "bytes": nbytes, "count": count}
-        if cut:
-            args["truncated"] = True
-        if closed:
-            args["closed"] = True
+        args = IoArgs(
+            path=path, fd=fd, bytes=nbytes, count=count, closed=bool(closed), truncated=bool(cut), root=root
+        )
         kname = "write" if kind == WRITE_KIND else "read"
-        verb = "wrote" if kind == WRITE_KIND else "read"
-        text = f"{verb} {nbytes} bytes in {count} call{'s' if count != 1 else ''}: {path}"
     elif kind == PATH_KIND:
-        decoded = _decode_path(raw, ctx)
+        decoded = _decode_path(raw, ctx, root)
         if decoded is None:
             return None
-        ts, pid, tid, kname, args, text = decoded
+        ts, pid, tid, kname, args = decoded
     else:
         return None
-    info = ctx.info(pid)
-    if info.root != "/" and info.container is None:
-        # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
-        args["root"] = info.root
     comm = ctx.cstr(raw[_COMM_OFF : _COMM_OFF + 16])
-    return Event(
-        ts=ts,
-        probe="files",
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=comm,
-        args=FreeArgs(fields=args, line=text),
-    )
+    return Event(ts=ts, probe="files", kind=kname, pid=pid, tid=tid, comm=comm, args=args)
 
 
 def prefix_cflags(prefix: str | None) -> list[str]:
@@ -403,26 +597,10 @@ class _Housekeeper:
                 path += TRUNCATED_MARK
             for kind, nbytes, count in (("read", v.rbytes, v.rcount), ("write", v.wbytes, v.wcount)):
                 if count:
-                    args: dict[str, Any] = {
-                        "path": path,
-                        "fd": k.fd,
-                        "bytes": nbytes,
-                        "count": count,
-                        "closed": True,
-                    }
-                    if cut:
-                        args["truncated"] = True
-                    verb = "wrote" if kind == "write" else "read"
-                    text = f"{verb} {nbytes} bytes in {count} calls: {path} (process exited)"
-                    out.append(
-                        Event(
-                            ts=now,
-                            probe="files",
-                            kind=kind,
-                            pid=k.tgid,
-                            args=FreeArgs(fields=args, line=text),
-                        )
+                    args = IoArgs(
+                        path=path, fd=k.fd, bytes=nbytes, count=count, closed=True, exited=True, truncated=cut
                     )
+                    out.append(Event(ts=now, probe="files", kind=kind, pid=k.tgid, args=args))
             with contextlib.suppress(KeyError):
                 del table[k]
         return out

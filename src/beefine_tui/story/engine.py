@@ -19,6 +19,7 @@ Attribution (nothing to filter on before the container exists):
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from beefine_tui.events.model import LOST, STATUS, Args, Event
+from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -486,7 +488,7 @@ class StoryEngine:
                 and not st.started
                 and self._mentions_us(path.rpartition("/")[0])
                 and _CGROUP_FILE.search(path)
-                and (kind == "write" or "O_WRONLY" in str(args.get("flags", "")))
+                and (kind == "write" or (isinstance(args, OpenArgs) and args.writes))
                 and (path.startswith("/sys/fs/cgroup/") or not path.startswith("/"))
             ):
                 # runc writes the limits (and cgroup.procs) into the container's cgroup
@@ -501,12 +503,7 @@ class StoryEngine:
         if kind == "pivot_root":
             st.pivoted = True
             return "pivot_root"
-        if (
-            not st.pivoted
-            and kind == "open"
-            and args.get("path") == "/"
-            and "O_DIRECTORY" in str(args.get("flags"))
-        ):
+        if not st.pivoted and isinstance(args, OpenArgs) and args.path == "/" and args.flags & os.O_DIRECTORY:
             st.pivoting = True  # pivotRoot(): open the old root, then the new one, then pivot_root(2)
         if st.pivoting and not st.pivoted and kind not in ("mount", "umount"):
             return "pivot_root"
@@ -834,9 +831,7 @@ class StoryEngine:
             ok = int(e.args.get("ret", 0)) >= 0
             if "-init/merged/" not in path or not ok:
                 continue
-            if e.kind in ("mkdir", "symlink") or (
-                e.kind == "open" and "O_CREAT" in str(e.args.get("flags", ""))
-            ):
+            if e.kind in ("mkdir", "symlink") or (isinstance(e.args, OpenArgs) and e.args.creates):
                 made.append(path.partition("-init/merged")[2])
         if made:
             p.details["init_layer"] = list(dict.fromkeys(made))
@@ -950,19 +945,19 @@ class StoryEngine:
                 rec["unshare"] = str(a.get("flags", ""))
             elif kind == "pivot_root" and ok:
                 rec["pivot_root"] = str(a.get("new_root", ""))
-            elif kind == "open" and "O_CREAT" in str(a.get("flags", "")) and ok:
+            elif isinstance(a, OpenArgs) and a.creates and ok:
                 rec["files"] += 1
             elif kind == "write":
                 rec["bytes"] += int(a.get("bytes", 0))
             elif not ok:
                 continue
-            elif kind == "mknod" and a.get("whiteout"):
+            elif isinstance(a, MknodArgs) and a.whiteout:
                 # overlay2 unpacks a tar's .wh.<name> as a char device 0:0 named <name>
                 rec["whiteouts"] += 1
                 shown = rec.setdefault("whiteout_paths", [])
                 if len(shown) < whiteout_paths_max:
                     shown.append(str(a.get("path", "")))
-            elif kind == "setxattr" and a.get("opaque"):
+            elif isinstance(a, SetxattrArgs) and a.opaque:
                 rec["opaque_dirs"] += 1  # a tar's .wh..wh..opq: the directory hides the lower layers'
             elif kind in kind_count:
                 rec[kind_count[kind]] += 1
@@ -1187,8 +1182,7 @@ def _netns_work(kind: str, args: Args) -> bool:
 
 
 def _is_fifo_open(args: Args) -> bool:
-    path = str(args.get("path", ""))
-    return path.startswith("/proc/self/fd/") and "O_WRONLY" in str(args.get("flags", ""))
+    return isinstance(args, OpenArgs) and args.path.startswith("/proc/self/fd/") and args.writes
 
 
 def _exec_label(filename: str, argv: tuple[str, ...]) -> str:
