@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, FreeArgs, RecordHeader
+import beefine_tui.docker.events  # noqa: F401  (defines the docker kinds the upgrade makes)
+from beefine_tui.events.model import Event, RecordHeader, upgrade_v1_args
 from beefine_tui.events.record import Recorder
 from tests.badinput.conftest import assert_clear, cli_inproc
 
@@ -15,7 +16,10 @@ from tests.badinput.conftest import assert_clear, cli_inproc
 def trace_recording(p: Path) -> Path:
     """The smallest trace recording: the runner's container_create names the container."""
     ev = Event(
-        ts=1, probe="docker", kind="container_create", args=FreeArgs(fields={"id": "c" * 64, "run": "r1"})
+        ts=1,
+        probe="docker",
+        kind="container_create",
+        args=upgrade_v1_args("container_create", {"id": "c" * 64, "run": "r1"}, ""),
     )
     rec = Recorder.open(p, RecordHeader(probes=["exec"], command=["beefine-tui", "trace", "small"]))
     rec.write([ev, Event(ts=2, probe="exec", kind="exec", pid=5, comm="runc")])

@@ -69,7 +69,8 @@ def test_open_write_read_close_under_prefix() -> None:
     w = opens[0]
     # Python's os.open always adds O_CLOEXEC (PEP 446)
     assert w.args["flags"] == "O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC"
-    assert w.args["flags_raw"] == os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+    assert isinstance(w.args, files.OpenArgs)
+    assert w.args.flags == os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC  # raw, as the kernel had it
     assert w.args["mode"] == "0640" and w.args["ret"] >= 0 and w.pid == os.getpid()
     writes = [e for e in events if e.kind == "write"]
     assert sum(e.args["bytes"] for e in writes) == n

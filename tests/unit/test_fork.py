@@ -34,5 +34,5 @@ def test_process_with_clone_flags() -> None:
     raw = fork.FORK_REC.pack(9, 1, 100, 100, 0, b"runc", 778, 1, 0x11)  # SIGCHLD only
     ev = fork.decode(raw, DecodeContext())
     assert ev is not None
-    assert ev.args.get("thread") is None  # False is the empty default: not shown
+    assert ev.args["thread"] is False and "thread" not in ev.args  # the empty default: not shown
     assert ev.args["child_pid"] == 778

@@ -206,18 +206,25 @@ def test_truncated_cgroup_path_still_attributed() -> None:
 
 def test_up_to_date_pull_skips_unpack_with_reason() -> None:
     evs = [
-        Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"})),
+        Event(
+            ts=1,
+            probe="docker",
+            kind="pull_start",
+            args=upgrade_v1_args("pull_start", {"image": "r/x:1"}, ""),
+        ),
         Event(
             ts=2,
             probe="docker",
             kind="pull_status",
-            args=FreeArgs(fields={"id": "1", "status": "Pulling from x"}),
+            args=upgrade_v1_args("pull_status", {"id": "1", "status": "Pulling from x"}, ""),
         ),
         Event(
             ts=3,
             probe="docker",
             kind="pull_status",
-            args=FreeArgs(fields={"id": "", "status": "Status: Image is up to date for r/x:1"}),
+            args=upgrade_v1_args(
+                "pull_status", {"id": "", "status": "Status: Image is up to date for r/x:1"}, ""
+            ),
         ),
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
@@ -258,9 +265,19 @@ def test_xdp_bytes_over_the_pull_window() -> None:
 
     evs = [
         counts(5, 2, 100),
-        Event(ts=10, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "127.0.0.1:5/x:1"})),
+        Event(
+            ts=10,
+            probe="docker",
+            kind="pull_start",
+            args=upgrade_v1_args("pull_start", {"image": "127.0.0.1:5/x:1"}, ""),
+        ),
         counts(15, 50, 40_000),
-        Event(ts=20, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "127.0.0.1:5/x:1"})),
+        Event(
+            ts=20,
+            probe="docker",
+            kind="pull_done",
+            args=upgrade_v1_args("pull_done", {"image": "127.0.0.1:5/x:1"}, ""),
+        ),
         counts(25, 60, 50_100),
         counts(35, 99, 99_999),
     ]
@@ -283,9 +300,21 @@ def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_o
         ("cccccccccccc", "Pulling fs layer"),
         ("cccccccccccc", "Pull complete"),
     ]
-    evs = [Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"}))]
+    evs = [
+        Event(
+            ts=1,
+            probe="docker",
+            kind="pull_start",
+            args=upgrade_v1_args("pull_start", {"image": "r/x:1"}, ""),
+        )
+    ]
     evs += [
-        Event(ts=2 + i, probe="docker", kind="pull_status", args=FreeArgs(fields={"id": lid, "status": st}))
+        Event(
+            ts=2 + i,
+            probe="docker",
+            kind="pull_status",
+            args=upgrade_v1_args("pull_status", {"id": lid, "status": st}, ""),
+        )
         for i, (lid, st) in enumerate(statuses)
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64, pulling=True))
@@ -297,7 +326,14 @@ def test_a_layer_whose_download_complete_was_coalesced_still_counts_as_fetched_o
 
 def _untar_story(layer_events: dict[str, list[tuple[str, dict[str, object]]]]) -> StoryEngine:
     """A pull whose docker-untar helpers (one pid per layer dir) made these files-probe events."""
-    evs = [Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"}))]
+    evs = [
+        Event(
+            ts=1,
+            probe="docker",
+            kind="pull_start",
+            args=upgrade_v1_args("pull_start", {"image": "r/x:1"}, ""),
+        )
+    ]
     ts = 10
     for n, (cache_id, calls) in enumerate(layer_events.items()):
         pid = 500 + n
@@ -318,7 +354,14 @@ def _untar_story(layer_events: dict[str, list[tuple[str, dict[str, object]]]]) -
             typed = upgrade_v1_args(kind, dict(args), "")
             evs.append(Event(ts=ts, probe="files", kind=kind, pid=pid, comm="exe", args=typed))
         ts += 10
-    evs.append(Event(ts=ts + 1, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "r/x:1"})))
+    evs.append(
+        Event(
+            ts=ts + 1,
+            probe="docker",
+            kind="pull_done",
+            args=upgrade_v1_args("pull_done", {"image": "r/x:1"}, ""),
+        )
+    )
     eng = StoryEngine(
         StoryHints(container_id="c" * 64, pulling=True, image_layer_dirs=frozenset(layer_events))
     )
@@ -424,26 +467,26 @@ def test_failed_pull_is_failed_with_the_reason_and_later_phases_skipped() -> Non
             ts=1,
             probe="docker",
             kind="pull_start",
-            args=FreeArgs(fields={"image": "127.0.0.1:5077/nope:1", "run": "r1"}),
+            args=upgrade_v1_args("pull_start", {"image": "127.0.0.1:5077/nope:1", "run": "r1"}, ""),
         ),
         Event(
             ts=2,
             probe="docker",
             kind="pull_status",
-            args=FreeArgs(fields={"id": "1", "status": "Pulling from nope"}),
+            args=upgrade_v1_args("pull_status", {"id": "1", "status": "Pulling from nope"}, ""),
         ),
         Event(
             ts=3,
             probe="docker",
             kind="pull_done",
-            args=FreeArgs(fields={"image": "x", "error": "manifest unknown", "run": "r1"}),
+            args=upgrade_v1_args("pull_done", {"image": "x", "error": "manifest unknown", "run": "r1"}, ""),
         ),
         # a later event of another run on the same bus must not change this story
         Event(
             ts=4,
             probe="docker",
             kind="pull_done",
-            args=FreeArgs(fields={"image": "y", "error": "other run", "run": "r2"}),
+            args=upgrade_v1_args("pull_done", {"image": "y", "error": "other run", "run": "r2"}, ""),
         ),
     ]
     eng = StoryEngine(StoryHints(registry="127.0.0.1:5077"))
@@ -457,8 +500,15 @@ def test_failed_pull_is_failed_with_the_reason_and_later_phases_skipped() -> Non
 
 def test_successful_pull_done_is_not_a_failure() -> None:
     evs = [
-        Event(ts=1, probe="docker", kind="pull_start", args=FreeArgs(fields={"image": "r/x:1"})),
-        Event(ts=2, probe="docker", kind="pull_done", args=FreeArgs(fields={"image": "r/x:1"})),
+        Event(
+            ts=1,
+            probe="docker",
+            kind="pull_start",
+            args=upgrade_v1_args("pull_start", {"image": "r/x:1"}, ""),
+        ),
+        Event(
+            ts=2, probe="docker", kind="pull_done", args=upgrade_v1_args("pull_done", {"image": "r/x:1"}, "")
+        ),
     ]
     eng = StoryEngine(StoryHints(container_id="c" * 64))
     eng.feed(evs)

@@ -20,10 +20,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import psutil
 
+from beefine_tui.docker.events import (
+    DOCKER_PROBE,
+    BundleArgs,
+    ContainerArgs,
+    ContainerExitArgs,
+    DockerArgs,
+    DockerErrorArgs,
+    PullDoneArgs,
+    PullStartArgs,
+    PullStatusArgs,
+)
 from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
-from beefine_tui.events.model import Event, FreeArgs, now_ns
+from beefine_tui.events.model import Event, now_ns
 from beefine_tui.story.bundle import BundleSummary, BundleWatcher
 
 Sink = Callable[[Sequence[Event]], None]
@@ -126,14 +138,11 @@ class ContainerRun:
     _removed: bool = False
     _create_attempted: bool = False
 
-    def emit(self, kind: str, container: str | None = None, text: str = "", **args: Any) -> None:
+    def emit(self, kind: str, args: DockerArgs, container: str | None = None) -> None:
         if self.sink is None:
             return
-        args["run"] = self.run_tag
-        ev = Event(
-            ts=now_ns(), probe="docker", kind=kind, container=container, args=FreeArgs(fields=args, line=text)
-        )
-        self.sink([ev])
+        tagged = msgspec.structs.replace(args, run=self.run_tag)
+        self.sink([Event(ts=now_ns(), probe=DOCKER_PROBE, kind=kind, container=container, args=tagged)])
 
     # --- image ----------------------------------------------------------------------------------
 
@@ -193,7 +202,7 @@ class ContainerRun:
         import requests
 
         repo, tag = split_tag(self.image)
-        self.emit("pull_start", image=self.image, text=f"pull {self.image}")
+        self.emit("pull_start", PullStartArgs(image=self.image))
         stream = None
         try:
             from beefine_tui.docker.lab import registry_auth
@@ -205,7 +214,8 @@ class ContainerRun:
                 if self._stop.is_set():
                     raise KeyboardInterrupt
                 if "error" in msg:
-                    self.emit("pull_done", image=self.image, error=str(msg["error"]))  # the story says why
+                    failed = PullDoneArgs(image=self.image, error=str(msg["error"]))
+                    self.emit("pull_done", failed)  # the story says why
                     raise NotFoundError(
                         f"pull of {self.image} failed: {msg['error']}",
                         "check the name and tag exist in the registry (`beefine-tui image NAME`)",
@@ -217,28 +227,28 @@ class ContainerRun:
                     args["total"] = detail["total"]
                 if self.on_progress is not None:
                     self.on_progress(args)
-                self.emit("pull_status", text=f"{args['id']} {args['status']}".strip(), **args)
+                self.emit("pull_status", PullStatusArgs(**args))
         except docker.errors.NotFound as e:
-            self.emit("pull_done", image=self.image, error=_explain(e))
+            self.emit("pull_done", PullDoneArgs(image=self.image, error=_explain(e)))
             raise NotFoundError(
                 f"the registry has no image {self.image}: {_explain(e)}",
                 "check the repository and tag (e.g. `beefine-tui image --lab` lists the lab's images)",
             ) from None
         except docker.errors.APIError as e:
-            self.emit("pull_done", image=self.image, error=_explain(e))
+            self.emit("pull_done", PullDoneArgs(image=self.image, error=_explain(e)))
             raise BeefineError(
                 f"pull of {self.image} failed: {_explain(e)}",
                 "is the registry up and reachable from the daemon? (plain HTTP works only for localhost)",
             ) from None
         except requests.exceptions.ConnectionError as e:
-            self.emit("pull_done", image=self.image, error=f"lost the Docker daemon: {e}")
+            self.emit("pull_done", PullDoneArgs(image=self.image, error=f"lost the Docker daemon: {e}"))
             raise DockerUnavailableError(f"lost the Docker daemon during the pull: {e}") from None
         finally:
             if stream is not None:
                 with contextlib.suppress(Exception):
                     stream.close()  # stops the daemon's pull when we leave early (Ctrl-C)
         self.result.pulled = True
-        self.emit("pull_done", image=self.image)
+        self.emit("pull_done", PullDoneArgs(image=self.image))
 
     # --- container ------------------------------------------------------------------------------
 
@@ -265,7 +275,7 @@ class ContainerRun:
         with self._lock:
             self._container = c
         self.result.container_id = c.id
-        self.emit("container_create", container=c.id, id=c.id, name=c.name, text=f"create {c.id[:12]}")
+        self.emit("container_create", ContainerArgs(id=c.id, name=c.name), container=c.id)
         with contextlib.suppress(Exception):
             merged = c.attrs["GraphDriver"]["Data"]["MergedDir"]
             self.result.mount_id = Path(merged).parent.name
@@ -277,14 +287,12 @@ class ContainerRun:
         c = self._container
         assert c is not None, "create() first"
         self._watcher = BundleWatcher(c.id, self.exec_roots, timeout=30).start()
-        self.emit("container_start", container=c.id, id=c.id, text=f"start {c.id[:12]}")
+        self.emit("container_start", ContainerArgs(id=c.id), container=c.id)
         try:
             c.start()
         except docker.errors.APIError as e:
             self.result.error = _explain(e)
-            self.emit(
-                "error", container=c.id, message=self.result.error, step="start", text=self.result.error
-            )
+            self.emit("error", DockerErrorArgs(message=self.result.error, step="start"), container=c.id)
             self._take_bundle(wait=0.2)
             raise ContainerStartError(self.result.error, c.id) from None
         self._take_bundle(wait=2.0)
@@ -297,7 +305,7 @@ class ContainerRun:
         if w.summary is not None:
             self.result.bundle = w.summary
             cid = self.result.container_id
-            self.emit("bundle", container=cid, path=w.summary.path, summary=w.summary.to_dict())
+            self.emit("bundle", BundleArgs(path=w.summary.path, summary=w.summary.to_dict()), container=cid)
 
     def wait(self, timeout: float | None = None) -> int | None:
         """Wait for the container to exit (or stop()/timeout). Polls, so Ctrl-C is seen promptly."""
@@ -313,7 +321,7 @@ class ContainerRun:
                 res = c.wait(timeout=WAIT_POLL)
                 code = int(res.get("StatusCode", -1))
                 self.result.exit_code = code
-                self.emit("container_exit", container=c.id, id=c.id, code=code, text=f"exit {code}")
+                self.emit("container_exit", ContainerExitArgs(id=c.id, code=code), container=c.id)
                 return code
             except requests.exceptions.ReadTimeout:
                 pass  # still running: poll again (so Ctrl-C and stop() are seen within WAIT_POLL)

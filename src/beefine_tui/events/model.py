@@ -43,7 +43,8 @@ class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
 
     Two ways in, on purpose: typed code reads attributes, the raw values (`args.flags & O_CREAT`);
     generic code (filters, export, the detail pane, schema-1 readers) reads by name with `get`/`[]`/`in`,
-    which answer the display view, `shown()` (`args["flags"]` is "O_WRONLY|O_CREAT"; a None is absent)."""
+    which answer the display view, `shown()` (`args["flags"]` is "O_WRONLY|O_CREAT"); `in` is true only
+    for what is shown (an optional field left empty is not)."""
 
     kinds: ClassVar[tuple[str, ...]] = ()
 
@@ -71,10 +72,18 @@ class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
         return " ".join(f"{k}={v}" for k, v in self.shown().items() if v not in (None, "", [], {}))
 
     def get(self, name: str, default: Any = None) -> Any:
-        return self.shown().get(name, default)
+        shown = self.shown()
+        if name in shown:
+            return shown[name]
+        return getattr(self, name, default) if name in self.__struct_fields__ else default
 
     def __getitem__(self, name: str) -> Any:
-        return self.shown()[name]
+        shown = self.shown()
+        if name in shown:
+            return shown[name]
+        if name in self.__struct_fields__:
+            return getattr(self, name)  # an empty optional value (None, False): not shown, but there
+        raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self.shown()

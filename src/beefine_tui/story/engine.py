@@ -26,6 +26,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from beefine_tui.docker.events import (
+    DOCKER_PROBE,
+    BundleArgs,
+    ContainerArgs,
+    DockerArgs,
+    DockerErrorArgs,
+    ImageLayersArgs,
+    PullStartArgs,
+)
 from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
 from beefine_tui.story.bundle import BundleSummary
@@ -40,7 +49,6 @@ _FETCH_STAGES = frozenset(
     {"Downloading", "Verifying Checksum", "Download complete", "Extracting", "Pull complete"}
 )
 _EXTRACT_STAGES = frozenset({"Extracting", "Pull complete"})
-DOCKER_PROBE = "docker"  # events the runner emits from the Docker API (pull stream, create, start, exit)
 MAX_PRE_HOOK = 256  # dockerd's rtnetlink requests kept aside until our hook says which are ours
 MAX_EVENTS = 200_000  # kept for recomputation; beyond this, counted as ignored (bounded memory)
 
@@ -170,41 +178,42 @@ class StoryEngine:
         disk): the container id, the layer map, the bundle, that a pull happened, Docker's error."""
         h = self.hints
         a = ev.args
-        run = str(a.get("run", ""))
-        if h.run_tag and run and run != h.run_tag:
+        if not isinstance(a, DockerArgs):
+            return
+        if h.run_tag and a.run and a.run != h.run_tag:
             return
         ch: dict[str, Any] = {}
-        if run and not h.run_tag:
-            ch["run_tag"] = run
-        if ev.kind == "container_create" and h.container_id is None and a.get("id"):
-            ch["container_id"] = str(a["id"])
-        elif ev.kind == "pull_start" and h.pulling is None:
+        if a.run and not h.run_tag:
+            ch["run_tag"] = a.run
+        if isinstance(a, ContainerArgs) and ev.kind == "container_create" and h.container_id is None and a.id:
+            ch["container_id"] = a.id
+        elif isinstance(a, PullStartArgs) and h.pulling is None:
             ch["pulling"] = True
-            first = str(a.get("image", "")).split("/")[0]
-            if not h.registry and "/" in str(a.get("image", "")) and ("." in first or ":" in first):
+            first = a.image.split("/")[0]
+            if not h.registry and "/" in a.image and ("." in first or ":" in first):
                 ch["registry"] = first if ":" in first else f"{first}:443"
-        elif ev.kind == "error" and not h.error:
-            ch["error"] = str(a.get("message", ""))
-        elif ev.kind == "bundle" and h.bundle is None and isinstance(a.get("summary"), dict):
+        elif isinstance(a, DockerErrorArgs) and not h.error:
+            ch["error"] = a.message
+        elif isinstance(a, BundleArgs) and h.bundle is None and a.summary:
             with contextlib.suppress(TypeError):
-                ch["bundle"] = BundleSummary(**a["summary"])
-        elif ev.kind == "image_layers":
-            ch["image_layer_dirs"] = frozenset(h.image_layer_dirs | set(a.get("image_layer_dirs") or ()))
-            if a.get("manifest_digests") and not h.manifest_digests:
-                ch["manifest_digests"] = tuple(a["manifest_digests"])
-            if a.get("mount_id") and h.mount_id is None:
-                ch["mount_id"] = str(a["mount_id"])
+                ch["bundle"] = BundleSummary(**a.summary)
+        elif isinstance(a, ImageLayersArgs):
+            ch["image_layer_dirs"] = frozenset(h.image_layer_dirs | set(a.image_layer_dirs))
+            if a.manifest_digests and not h.manifest_digests:
+                ch["manifest_digests"] = tuple(a.manifest_digests)
+            if a.mount_id and h.mount_id is None:
+                ch["mount_id"] = a.mount_id
             # merge: the second report (after create) adds the container's init-layer link
-            if a.get("layers") or a.get("links"):
+            if a.layers or a.links:
                 old = h.layers or LayerIndex()
                 idx = LayerIndex(dict(old.by_cache_id), dict(old.links))
-                for cid, info in (a.get("layers") or {}).items():
+                for cid, info in a.layers.items():
                     if cid in idx.by_cache_id:
                         continue
                     idx.by_cache_id[cid] = LayerRef(
                         cid, str(info.get("diff_id", "")), tuple(info.get("digests") or ())
                     )
-                idx.links.update({str(k): str(v) for k, v in (a.get("links") or {}).items()})
+                idx.links.update(a.links)
                 ch["layers"] = idx
         if ch:
             self.hints = replace(h, **ch)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from beefine_tui.docker.events import ContainerOutputArgs, ImageLayersArgs
 from beefine_tui.docker.image_structure import from_registry
 from beefine_tui.docker.runner import ContainerRun, ContainerStartError, DaemonProcs, RunResult, registry_of
 from beefine_tui.errors import NotFoundError, UsageError
@@ -241,7 +242,7 @@ class TraceRun:
             return  # a container removed already (--rm by someone else) has no log to show
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         out = text[-limit:].rstrip("\n")
-        r.emit("container_output", container=cid, output=out, text=f"printed {out!r}")
+        r.emit("container_output", ContainerOutputArgs(output=out), container=cid)
 
     def _learn_layers(self) -> None:
         if not self.data_root:
@@ -268,18 +269,18 @@ class TraceRun:
         ours = {cid for cid in idx.by_cache_id if cid in dirs}
         links = {k: v for k, v in idx.links.items() if v in ours or (mount_id and v.startswith(mount_id))}
         assert self.runner is not None
-        self.runner.emit(
-            "image_layers",
-            container=self.engine.hints.container_id,
+        layers = {
+            c: {"diff_id": idx.by_cache_id[c].diff_id, "digests": list(idx.by_cache_id[c].digests)}
+            for c in ours
+        }
+        facts = ImageLayersArgs(
             image_layer_dirs=sorted(dirs),
             manifest_digests=list(self.engine.hints.manifest_digests),
-            layers={
-                c: {"diff_id": idx.by_cache_id[c].diff_id, "digests": list(idx.by_cache_id[c].digests)}
-                for c in ours
-            },
+            layers=layers,
             links=links,
             mount_id=mount_id,
         )
+        self.runner.emit("image_layers", facts, container=self.engine.hints.container_id)
 
     def settle(self, wait: float = 2.0) -> None:
         """Give the probes a moment to deliver the last events (the exit) after Docker said it ended."""
