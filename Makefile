@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup venv lint typecheck unit clean-lab bench
+.PHONY: run test setup venv lint typecheck unit clean-lab bench schema
 
 run: setup
 	$(VENV)/bin/beefine-tui
@@ -28,6 +28,10 @@ typecheck: venv
 
 unit: venv
 	$(PY) -m pytest tests/unit tests/tui -q
+
+# the kinds table of src/beefine_tui/events/SCHEMA.md, from the probes' Args structs
+schema: venv
+	$(PY) -m beefine_tui.probes.schema_doc
 
 # labs left behind by a process that was killed before it could remove them (SIGKILL, OOM) or whose
 # daemons died; running labs, and labs being started or stopped, are left alone

@@ -362,6 +362,47 @@ KIND_EXPLANATIONS: dict[str, str] = {
     "container_start": "The start request: containerd is asked to create and start the task.",
     "container_exit": "Docker reports the container's exit status.",
     "error": "Docker reported an error for this container.",
+    # Kinds outside the creation story's usual path, explained for the probe views and event details.
+    "clone3": (
+        "clone3(): the newer clone, taking a struct: flags, the exit signal, a pidfd, a cgroup to start "
+        "the child in, a stack. glibc makes threads with it; runc's nsexec still uses clone()."
+    ),
+    "socket": (
+        "socket(): a communication endpoint of one family (AF_INET, AF_UNIX, AF_NETLINK...), returned as "
+        "an fd. dockerd talks to the kernel through AF_NETLINK sockets when it wires a container's network."
+    ),
+    "bind": "bind(): a socket gets its local address: an IP and port, a unix socket path, a netlink port.",
+    "listen": "listen(): a stream socket starts accepting connections, queueing up to `backlog` of them.",
+    "accept": "accept(): the next connection waiting on a listening socket, as a new socket fd.",
+    "epoll_create": (
+        "epoll_create(): an epoll instance, the kernel's list of fds to wait on together. Go programs "
+        "(dockerd, containerd, runc) make one at start for their network poller."
+    ),
+    "tcp_state": (
+        "A TCP connection changed state: SYN_SENT -> ESTABLISHED is a connection made, FIN_WAIT and "
+        "CLOSE its end. The change runs where the packet was handled (often softirq), so the pid shown "
+        "may not be the socket's owner."
+    ),
+    "fsopen": (
+        'fsopen(): the new mount API\'s first step, a filesystem context of one type ("overlay", '
+        '"proc") that fsconfig() then fills in.'
+    ),
+    "fsconfig": (
+        "fsconfig(): one parameter of a filesystem context (a key such as lowerdir and its value), or the "
+        "command to create the superblock."
+    ),
+    "fsmount": (
+        "fsmount(): a configured filesystem context becomes a mount, detached: an fd, not yet in the tree."
+    ),
+    "move_mount": "move_mount(): a detached mount is attached to a place in the tree (or a mount is moved).",
+    "open_tree": (
+        "open_tree(): an fd for an existing mount; with OPEN_TREE_CLONE a detached copy of it, which "
+        "move_mount() attaches elsewhere: a bind mount in the new API."
+    ),
+    "syscall": (
+        "One system call of the container, named from this kernel's table, with its raw arguments, its "
+        "result and how long it took, as strace shows it."
+    ),
 }
 
 
@@ -430,6 +471,19 @@ KIND_SOURCES: dict[str, str] = {
     "container_start": "Docker Engine API ContainerStart; moby 20.10 daemon/start.go",
     "container_exit": "Docker Engine API events (die); moby 20.10 daemon/monitor.go",
     "error": "Docker Engine API (error responses)",
+    "clone3": "clone(2) (clone3); include/uapi/linux/sched.h struct clone_args",
+    "socket": "socket(2); socket(7); netlink(7)",
+    "bind": "bind(2); ip(7), unix(7), netlink(7) addresses",
+    "listen": "listen(2)",
+    "accept": "accept(2), accept4(2)",
+    "epoll_create": "epoll_create(2); epoll(7)",
+    "tcp_state": "tcp(7); kernel tracepoint sock:inet_sock_set_state (include/trace/events/sock.h)",
+    "fsopen": "fsopen(2); kernel Documentation/filesystems/mount_api.rst",
+    "fsconfig": "fsconfig(2); kernel Documentation/filesystems/mount_api.rst",
+    "fsmount": "fsmount(2); kernel Documentation/filesystems/mount_api.rst",
+    "move_mount": "move_mount(2); kernel Documentation/filesystems/mount_api.rst",
+    "open_tree": "open_tree(2) (OPEN_TREE_CLONE); kernel Documentation/filesystems/mount_api.rst",
+    "syscall": "syscall(2), syscalls(2); kernel tracepoints raw_syscalls:sys_enter/sys_exit; strace(1)",
 }
 
 
