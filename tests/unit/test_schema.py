@@ -31,7 +31,7 @@ def test_every_probe_kind_is_typed_explained_and_sourced(probe: str, kind: str) 
 
 
 def test_tags_are_unique_and_the_reader_knows_them_all() -> None:
-    tags = [c.__struct_config__.tag for c in args_types()]
+    tags = [str(c.__struct_config__.tag) for c in args_types()]
     assert len(tags) == len(set(tags)), sorted(t for t in tags if tags.count(t) > 1)
     EventReader()  # builds the tagged union: msgspec refuses duplicate or missing tags
 
