@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from beefine_tui.events.model import LOST, STATUS, Args, Event
+from beefine_tui.probes.sockets import AF_NETLINK, AcceptArgs, SockAddrArgs, SocketArgs
+from beefine_tui.probes.tcp import TcpStateArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -600,9 +602,11 @@ class StoryEngine:
             return "pull" if ev.kind == "connect" else None
         host, _, port = reg.rpartition(":")
         a = ev.args
-        addr = str(a.get("addr", a.get("daddr", "")))
-        p = str(a.get("port", a.get("dport", "")))
-        if ev.kind == "socket":
+        if isinstance(a, SockAddrArgs | AcceptArgs):
+            addr, p = a.addr or "", "" if a.port is None else str(a.port)
+        elif isinstance(a, TcpStateArgs):
+            addr, p = a.daddr, str(a.dport)
+        else:  # a socket(2) call has no address yet
             return None
         if port and p != port:
             return None
@@ -1183,7 +1187,7 @@ def _netns_work(kind: str, args: Args) -> bool:
         return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
     if kind == "setns":
         return "CLONE_NEWNET" in str(args.get("nstype", ""))
-    return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
+    return isinstance(args, SocketArgs | SockAddrArgs) and args.family == AF_NETLINK
 
 
 def _is_fifo_open(args: Args) -> bool:
