@@ -29,6 +29,7 @@ from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.netlink import AddrArgs, LinkArgs, RouteArgs
 from beefine_tui.probes.sockets import AF_NETLINK, AcceptArgs, SockAddrArgs, SocketArgs
 from beefine_tui.probes.tcp import TcpStateArgs
+from beefine_tui.probes.xdp import XdpCountsArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -1224,10 +1225,10 @@ def _xdp_delta(counts: list[Event], window: tuple[int, int]) -> dict[str, Any]:
     end = after[0] if after else counts[-1]
 
     def tcp(e: Event | None) -> tuple[int, int]:
-        if e is None:
+        if e is None or not isinstance(e.args, XdpCountsArgs):
             return 0, 0
-        t = (e.args.get("protocols") or {}).get("tcp") or {}
-        return int(t.get("packets", 0)), int(t.get("bytes", 0))
+        t = e.args.count("tcp")
+        return t.packets, t.bytes
 
     p0, b0 = tcp(before[-1] if before else None)
     p1, b1 = tcp(end)
