@@ -73,6 +73,7 @@ def test_sockets() -> None:
     assert b is not None and (b.args["addr"], b.args["port"], b.args["fd"]) == ("127.0.0.1", 45678, 3)
     u = bt_sockets.decode("bind\t1\t5\t5\t1\tpython3\t5\t0\t1\t0\t/tmp/a b.sock")
     assert u is not None and u.args == SockAddrArgs(fd=5, family=1, path="/tmp/a b.sock")
+    assert "path" in u.args and "port" not in u.args  # `in`: what the address carried
     c = bt_sockets.decode("connect\t1\t5\t5\t1\tpython3\t6\t-111\t10\t1\t::1")
     assert c is not None and c.args["error"] == "ECONNREFUSED" and c.args.shown()["family"] == "AF_INET6"
     assert "[::1]:1" in c.text
