@@ -181,8 +181,8 @@ def test_sockets_inet_and_unix(tmp_path: object) -> None:
     (lst,) = [e for e in evs if e.kind == "listen"]
     assert lst.args["backlog"] == 3 and lst.args["ret"] == 0
     binds = [e for e in evs if e.kind == "bind"]
-    inet = [b for b in binds if b.args["family"] == "AF_INET"]
-    unix = [b for b in binds if b.args["family"] == "AF_UNIX"]
+    inet = [b for b in binds if b.args.shown()["family"] == "AF_INET"]
+    unix = [b for b in binds if b.args.shown()["family"] == "AF_UNIX"]
     assert len(inet) == 1 and inet[0].args["addr"] == "127.0.0.1" and inet[0].args["port"] == 0
     assert len(unix) == 1 and unix[0].args["path"] == path
     (conn,) = [e for e in evs if e.kind == "connect"]
@@ -206,10 +206,12 @@ def test_tcp_handshake_states_for_our_port() -> None:
     # tcp is filtered by network namespace (the host's here), so pick our port's transitions
     mine = [e for e in evs if e.kind == "tcp_state"]
     assert mine
-    ports = {e.args["dport"] for e in mine if e.args["newstate"] == "TCP_SYN_SENT"}
+    ports = {e.args["dport"] for e in mine if e.args.shown()["newstate"] == "TCP_SYN_SENT"}
     assert len(ports) >= 1
     seen = {
-        (e.args["oldstate"], e.args["newstate"]) for e in mine if ports & {e.args["sport"], e.args["dport"]}
+        (e.args.shown()["oldstate"], e.args.shown()["newstate"])
+        for e in mine
+        if ports & {e.args["sport"], e.args["dport"]}
     }
     assert ("TCP_CLOSE", "TCP_SYN_SENT") in seen
     assert ("TCP_SYN_SENT", "TCP_ESTABLISHED") in seen

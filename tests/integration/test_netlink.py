@@ -68,13 +68,15 @@ ip("-n", {ns!r}, "route", "add", "default", "via", "10.199.7.1", "dev", "eth0")
     create, move, rename, newaddr, up, route = events
     assert (create.args["ifname"], create.args["link_kind"], create.args["peer"]) == (host, "veth", peer)
     index = eth0["ifindex"]  # moving a link keeps its index when the namespace has it free
-    assert move.args["ifindex"] == index and "netns_fd" in move.args and move.text.endswith("(move)")
+    assert isinstance(move.args, netlink.LinkArgs) and move.args.netns_fd is not None
+    assert move.args.ifindex == index and move.text.endswith("(move)")
     assert (rename.args["ifindex"], rename.args["ifname"]) == (index, "eth0")
     v4 = [a for a in addr if a["family"] == "inet"]
     assert (newaddr.args["ifindex"], newaddr.args["local"], newaddr.args["prefixlen"]) == (
         index, v4[0]["local"], v4[0]["prefixlen"],
     )  # fmt: skip
-    assert up.args.as_dict() == {**up.args.as_dict(), "ifindex": index, "up": True} and "UP" in eth0["flags"]
+    assert isinstance(up.args, netlink.LinkArgs) and (up.args.ifindex, up.args.up) == (index, True)
+    assert "UP" in eth0["flags"]
     assert (route.args["gateway"], route.args["oif"], route.args["dst_len"]) == ("10.199.7.1", index, 0)
 
 
@@ -120,16 +122,16 @@ def test_docker_run_veth_moved_and_named_eth0(lab: LabInfo, lab_client: Any, cle
     assert [e.args["ifname"] for e in create] == [host_name], ours
     peer_name = create[0].args["peer"]
     # the container's end moved into its namespace (by an fd of it), then named eth0
-    moves = [e for e in ours if "netns_fd" in e.args]
+    moves = [e for e in ours if isinstance(e.args, netlink.LinkArgs) and e.args.netns_fd is not None]
     assert len(moves) == 1 and moves[0].ts > create[0].ts, ours
     renames = [e for e in ours if e.args.get("ifname") == "eth0"]
     assert renames and renames[0].ts > moves[0].ts and renames[0].args["ifindex"] == eth0_index, ours
     assert moves[0].args["ifindex"] == eth0_index, (moves, eth0_index, peer_name)
     # its address and the default route, as docker inspect reports them
     addrs = [e for e in ours if e.kind == "rtm_newaddr" and e.args.get("ifindex") == eth0_index]
-    assert [(e.args["local"], e.args["prefixlen"]) for e in addrs if e.args["family"] == "AF_INET"] == [
-        (net["IPAddress"], net["IPPrefixLen"])
-    ], addrs
+    assert [
+        (e.args["local"], e.args["prefixlen"]) for e in addrs if e.args.shown()["family"] == "AF_INET"
+    ] == [(net["IPAddress"], net["IPPrefixLen"])], addrs
     routes = [e for e in ours if e.kind == "rtm_newroute" and e.args.get("gateway") == net["Gateway"]]
     assert routes and routes[0].args["dst_len"] == 0, ours
     # the host end went on the lab's bridge (IFLA_MASTER, the bridge's index)

@@ -19,6 +19,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.probes import sockets
 from beefine_tui.probes.base import PAIRED_CALLS_NOTE, ProbeOptions, Target
+from beefine_tui.probes.sockets import ListenArgs, SockAddrArgs
 from tests.integration.probe_harness import GATE, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -107,26 +108,23 @@ print(cli.getsockname()[1], cport, conn.fileno(), ep.fileno())
         "epoll_create",
     ], seen
     sock, bind, listen, _, conn, acc, usock, ubind, _, abind, _, _, _, refused, ep = events
-    assert sock.args["family"] == "AF_INET" and sock.args["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
+    assert (
+        sock.args.shown()["family"] == "AF_INET" and sock.args.shown()["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
+    )
     srv_fd = sock.args["ret"]
-    assert bind.args.as_dict() == {
-        "fd": srv_fd,
-        "family": "AF_INET",
-        "addr": "127.0.0.1",
-        "port": port,
-        "addrlen": 16,
-        "ret": 0,
-    }
-    assert listen.args.as_dict() == {"fd": srv_fd, "backlog": 7, "ret": 0}
+    assert bind.args == SockAddrArgs(
+        fd=srv_fd, family=socket.AF_INET, addr="127.0.0.1", port=port, addrlen=16, ret=0
+    )
+    assert listen.args == ListenArgs(fd=srv_fd, backlog=7, ret=0)
     assert conn.args["addr"] == "127.0.0.1" and conn.args["port"] == port and conn.args["ret"] == 0
     assert acc.args["fd"] == srv_fd and acc.args["ret"] == conn_fd
     assert acc.args["addr"] == "127.0.0.1" and acc.args["port"] == cli_port
-    assert usock.args["family"] == "AF_UNIX"
-    assert ubind.args["family"] == "AF_UNIX" and ubind.args["path"] == path and ubind.args["ret"] == 0
+    assert usock.args.shown()["family"] == "AF_UNIX"
+    assert ubind.args.shown()["family"] == "AF_UNIX" and ubind.args["path"] == path and ubind.args["ret"] == 0
     assert abind.args["path"] == f"@beefine-{tag}"
     assert refused.args["port"] == closed_port
     assert refused.args["ret"] == -111 and refused.args["error"] == "ECONNREFUSED"
-    assert ep.args["ret"] == ep_fd and ep.args["flags"] == "EPOLL_CLOEXEC"
+    assert ep.args["ret"] == ep_fd and ep.args.shown()["flags"] == "EPOLL_CLOEXEC"
     assert len({e.pid for e in events}) == 1
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import syscall_table, syscalls
 from beefine_tui.probes.attribution import target_for_container
 from beefine_tui.probes.base import ProbeOptions
@@ -239,15 +239,17 @@ def test_cli_json_until_container_ends(
     assert c.wait(timeout=30)["StatusCode"] == 3  # docker's own account of the end
     assert proc.returncode == 0, err
     assert "ended" in err and "Traceback" not in err
-    events = [json.loads(x) for x in lines if x.strip()]
-    calls = [e for e in events if e["kind"] == "syscall"]
-    assert all(e["container"] == c.id for e in calls)
-    enoent = [e for e in calls if e["args"].get("error") == "ENOENT" and "stat" in e["args"]["syscall"]]
-    assert len(enoent) == 5
-    last = [e for e in calls if e["pid"] == pid][-1]
-    assert last["args"]["syscall"] == "exit_group" and last["args"]["args"][0] == 3
-    assert last["text"].startswith("exit_group(3")
-    assert last["args"]["ns_pid"] == 1  # the shell is the container's pid 1
+    reader = EventReader()  # the --json stream is the recording's schema: read it back as events
+    events = [reader.decode(x) for x in lines if x.strip()]
+    calls = [e for e in events if e.kind == "syscall"]
+    assert all(e.container == c.id for e in calls)
+    assert all(isinstance(e.args, syscalls.SyscallArgs) for e in calls)
+    enoent = [e for e in calls if e.args.get("error") == "ENOENT" and "stat" in e.args["syscall"]]
+    assert len(enoent) == 5 and all(e.args["ret"] == -2 for e in enoent)  # raw -errno on the wire
+    last = [e for e in calls if e.pid == pid][-1]
+    assert last.args["syscall"] == "exit_group" and last.args["args"][0] == 3
+    assert last.text.startswith("exit_group(3")
+    assert last.args["ns_pid"] == 1  # the shell is the container's pid 1
     from beefine_tui.events.record import read_recording
 
     _hdr, recording = read_recording(rec)
@@ -289,13 +291,16 @@ def test_flight_recorder_dumps_the_end(
     )
     assert c.wait(timeout=30)["StatusCode"] == 3
     assert proc.returncode == 0, err
-    dump = [json.loads(x) for x in out.splitlines() if x.strip()]
+    reader = EventReader()
+    dump = [reader.decode(x) for x in out.splitlines() if x.strip()]
     note, calls = dump[0], dump[1:]
-    assert note["args"]["flight_dump"] is True and note["args"]["reason"] == "the container's pid 1 exited"
-    assert all(e["args"]["flight"] is True for e in calls)
-    mine = [e for e in calls if e["pid"] == pid]
-    assert mine[-1]["args"]["syscall"] == "exit_group" and mine[-1]["text"].startswith("exit_group(3")
-    assert mine[-2]["args"]["error"] == "ENOENT" and "stat" in mine[-2]["args"]["syscall"]
+    assert (
+        isinstance(note.args, syscalls.FlightDumpArgs) and note.args.reason == "the container's pid 1 exited"
+    )
+    assert all(isinstance(e.args, syscalls.SyscallArgs) and e.args.flight for e in calls)
+    mine = [e for e in calls if e.pid == pid]
+    assert mine[-1].args["syscall"] == "exit_group" and mine[-1].text.startswith("exit_group(3")
+    assert mine[-2].args.get("error") == "ENOENT" and "stat" in mine[-2].args["syscall"]
     # against the live stream of the same run: the dump is its tail, and the count is exact
     from beefine_tui.events.record import read_recording
 
@@ -303,9 +308,9 @@ def test_flight_recorder_dumps_the_end(
     saved = list(recording)
     assert not [e for e in saved if e.kind == "lost"]
     live = [e for e in saved if e.kind == "syscall" and not e.args.get("flight")]
-    assert note["args"]["made"] == len(live)
-    assert len(calls) == min(slots, len(live)) == note["args"]["kept"]
-    assert [e["text"] for e in calls] == [e.text for e in live[-len(calls) :]]
+    assert note.args.made == len(live)
+    assert len(calls) == min(slots, len(live)) == note.args.kept
+    assert [e.text for e in calls] == [e.text for e in live[-len(calls) :]]
 
 
 def test_a_kept_program_cache_never_keeps_the_syscalls_probe_attached(

@@ -80,8 +80,8 @@ s6.close()
 """
 
     def done(evs: Sequence[Event]) -> bool:
-        return any(e.args.get("oldstate") == "TCP_LAST_ACK" for e in evs) and any(
-            e.args.get("oldstate") == "TCP_FIN_WAIT2" for e in evs
+        return any(e.args.shown().get("oldstate") == "TCP_LAST_ACK" for e in evs) and any(
+            e.args.shown().get("oldstate") == "TCP_FIN_WAIT2" for e in evs
         )
 
     try:
@@ -95,7 +95,7 @@ s6.close()
     assert all(e.comm.startswith("python") for e in events)
 
     def states(evs: list[Event]) -> list[tuple[str, str]]:
-        return [(e.args["oldstate"][4:], e.args["newstate"][4:]) for e in evs]
+        return [(e.args.shown()["oldstate"][4:], e.args.shown()["newstate"][4:]) for e in evs]
 
     client = [e for e in events if e.args["dport"] == p4]
     assert states(client) == [
@@ -105,7 +105,7 @@ s6.close()
         ("FIN_WAIT1", "FIN_WAIT2"),
         ("FIN_WAIT2", "CLOSE"),
     ], states(client)
-    assert all(e.args["family"] == "AF_INET" and e.args["daddr"] == "127.0.0.1" for e in client)
+    assert all(e.args.shown()["family"] == "AF_INET" and e.args["daddr"] == "127.0.0.1" for e in client)
     assert len({e.args["sock"] for e in client}) == 1
     assert client[1].args["sport"] > 0 and client[1].args["saddr"] == "127.0.0.1"
 
@@ -118,7 +118,7 @@ s6.close()
         ("CLOSE_WAIT", "LAST_ACK"),
         ("LAST_ACK", "CLOSE"),
     ]
-    assert all(e.args["family"] == "AF_INET6" and e.args["saddr"] == "::1" for e in server)
+    assert all(e.args.shown()["family"] == "AF_INET6" and e.args["saddr"] == "::1" for e in server)
 
     # the other ends belong to this untraced process: none of their transitions may show up
     assert not [e for e in events if e.args["sport"] == p4], "the untraced listener's side leaked in"
@@ -161,7 +161,7 @@ def test_container_listener_started_before_the_probe(
                         completed += 1
 
             def accepted(evs: Sequence[Event]) -> int:
-                return sum(1 for e in evs if e.args.get("newstate") == "TCP_SYN_RECV")
+                return sum(1 for e in evs if e.args.shown().get("newstate") == "TCP_SYN_RECV")
 
             events: list[Event] = []
             end = time.monotonic() + 20
@@ -173,10 +173,14 @@ def test_container_listener_started_before_the_probe(
     assert completed == rounds
     states = [e for e in events if e.kind == "tcp_state"]
     syn_recv = [
-        e for e in states if (e.args["oldstate"], e.args["newstate"]) == ("TCP_LISTEN", "TCP_SYN_RECV")
+        e
+        for e in states
+        if (e.args.shown()["oldstate"], e.args.shown()["newstate"]) == ("TCP_LISTEN", "TCP_SYN_RECV")
     ]
     established = [
-        e for e in states if (e.args["oldstate"], e.args["newstate"]) == ("TCP_SYN_RECV", "TCP_ESTABLISHED")
+        e
+        for e in states
+        if (e.args.shown()["oldstate"], e.args.shown()["newstate"]) == ("TCP_SYN_RECV", "TCP_ESTABLISHED")
     ]
     assert len(syn_recv) == completed, [e.text for e in states]
     assert len(established) == completed, [e.text for e in states]
@@ -256,7 +260,8 @@ print(n, flush=True)
                     for e in evs
                     if e.kind == "tcp_state"
                     and e.args["sport"] == port
-                    and (e.args["oldstate"], e.args["newstate"]) == ("TCP_LISTEN", "TCP_SYN_RECV")
+                    and (e.args.shown()["oldstate"], e.args.shown()["newstate"])
+                    == ("TCP_LISTEN", "TCP_SYN_RECV")
                 ]
 
             events: list[Event] = []

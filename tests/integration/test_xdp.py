@@ -18,7 +18,7 @@ from beefine_tui.errors import NotFoundError, ProbeLoadError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import xdp
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.xdp_runner import XdpRunner
+from beefine_tui.probes.xdp_runner import XdpCountsArgs, XdpPacketArgs, XdpRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -83,9 +83,9 @@ def wait_for(pred: object, timeout: float = 10.0) -> bool:
     return False
 
 
-def last_counts(events: list[Event]) -> dict[str, dict[str, int]]:
-    counts = [e for e in events if e.kind == "xdp_counts"]
-    return counts[-1].args["protocols"] if counts else {}
+def last_counts(events: list[Event]) -> XdpCountsArgs:
+    counts = [e.args for e in events if isinstance(e.args, XdpCountsArgs)]
+    return counts[-1] if counts else XdpCountsArgs(ifname="")
 
 
 def test_counts_and_samples_of_our_udp(pair: Pair) -> None:
@@ -100,24 +100,20 @@ def test_counts_and_samples_of_our_udp(pair: Pair) -> None:
         info = xdp_of(pair.host)
         assert info is not None and "beefine_xdp" in json.dumps(info)
         send_udp(pair, port, sent)
-        assert wait_for(lambda: last_counts(got).get("udp", {}).get("packets", 0) >= sent)
+        assert wait_for(lambda: last_counts(got).count("udp").packets >= sent)
     finally:
         runner.stop()
         runner.stop()
     counts = last_counts(got)
-    assert counts["udp"]["packets"] >= sent and counts["ipv4"]["packets"] >= sent
-    assert counts["udp"]["bytes"] >= sent * (14 + 20 + 8 + 56)
+    assert counts.count("udp").packets >= sent and counts.count("ipv4").packets >= sent
+    assert counts.count("udp").bytes >= sent * (14 + 20 + 8 + 56)
     mine = [e for e in got if e.kind == "xdp_packet" and e.args.get("dport") == port]
     assert len(mine) == sent, "sample_every=1: every packet to our port is sampled"
     a = mine[0].args
-    assert (a["ifname"], a["l3"], a["l4"], a["src"], a["dst"]) == (
-        pair.host,
-        "ipv4",
-        "udp",
-        pair.peer_ip,
-        pair.host_ip,
-    )
-    assert a["len"] == 14 + 20 + 8 + 56
+    assert isinstance(a, XdpPacketArgs)
+    assert (a.ifname, a.eth_proto, a.l4, a.src, a.dst) == (pair.host, 0x0800, 17, pair.peer_ip, pair.host_ip)
+    assert a.shown()["l3"] == "ipv4" and a.shown()["l4"] == "udp"
+    assert a.len == 14 + 20 + 8 + 56
     assert not [e for e in got if e.kind in ("lost", "status")]
     assert xdp_of(pair.host) is None, "detached after stop"
     assert wait_for(lambda: not loaded(prog_id)), "program unloaded after stop"
@@ -130,7 +126,7 @@ def test_sampling_one_in_n(pair: Pair) -> None:
     runner.start(got.extend)
     try:
         send_udp(pair, port, sent)
-        assert wait_for(lambda: last_counts(got).get("udp", {}).get("packets", 0) >= sent)
+        assert wait_for(lambda: last_counts(got).count("udp").packets >= sent)
     finally:
         runner.stop()
     mine = [e for e in got if e.kind == "xdp_packet" and e.args.get("dport") == port]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Event
 from beefine_tui.screens.probe_view import ProbeChoice, ProbeView
 from beefine_tui.widgets.event_log import EventLog
 from tests.tui.conftest import MakeApp
@@ -79,20 +79,21 @@ def xdp_counts(ts_ms: int, total: int) -> Event:
 
 
 def xdp_packet(i: int) -> Event:
-    args: dict[str, object] = {
-        "ifname": "bfx0a",
-        "l3": "ipv4",
-        "l4": "udp",
-        "src": "10.213.1.2",
-        "dst": "10.213.1.1",
-    }
-    args.update({"sport": 40000 + i, "dport": 5353, "len": 98})
-    return Event(
-        ts=BASE_TS + i * 10_000_000,
-        probe="xdp",
-        kind="xdp_packet",
-        args=FreeArgs(fields=args, line="udp"),
+    from beefine_tui.probes.xdp import XdpPacketArgs
+
+    args = XdpPacketArgs(
+        ifname="bfx0a",
+        len=98,
+        eth_src="02:42:0a:d5:01:02",
+        eth_dst="02:42:0a:d5:01:01",
+        eth_proto=0x0800,
+        src="10.213.1.2",
+        dst="10.213.1.1",
+        l4=17,
+        sport=40000 + i,
+        dport=5353,
     )
+    return Event(ts=BASE_TS + i * 10_000_000, probe="xdp", kind="xdp_packet", args=args)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -160,6 +160,20 @@ def test_event_filter_syntax() -> None:
     assert not EventFilter("nosuchword").matches(ev, line)
 
 
+def test_event_filter_matches_a_typed_field_by_number_or_name() -> None:
+    from beefine_tui.probes.tcp import TcpStateArgs
+
+    args = TcpStateArgs(
+        family=2, saddr="127.0.0.1", sport=1, daddr="127.0.0.1", dport=80, oldstate=2, newstate=1
+    )
+    ev = Event(ts=1, probe="tcp", kind="tcp_state", args=args)
+    assert EventFilter("newstate=TCP_ESTABLISHED").matches(ev, "")
+    assert EventFilter("newstate=1 family=af_inet").matches(ev, "")
+    assert EventFilter("oldstate~syn").matches(ev, "")
+    assert not EventFilter("newstate=TCP_CLOSE").matches(ev, "")
+    assert not EventFilter("!family=AF_INET").matches(ev, "")
+
+
 async def test_chart_keeps_bounded_history() -> None:
     bus = Bus()
     app = WidgetApp(bus)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp, catalog
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.sockets import AcceptArgs, ListenArgs, SockAddrArgs, SocketArgs
+from beefine_tui.probes.tcp import TcpStateArgs
 
 BEFORE = "4026531836,4026531832,4026531833,4026531838,4026531839,4026531835,4026531837"
 AFTER = "4026531836,4026531832,4026532254,4026532253,4026531839,4026531835,4026531837"
@@ -65,22 +67,24 @@ def test_security() -> None:
 
 def test_sockets() -> None:
     ev = bt_sockets.decode("socket\t1\t5\t5\t1\tpython3\t2\t524289\t0\t3")
-    assert ev is not None and ev.args["family"] == "AF_INET" and ev.args["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
+    assert ev is not None and ev.args == SocketArgs(family=2, type=524289, protocol=0, ret=3)
+    assert ev.args.shown()["family"] == "AF_INET" and ev.args.shown()["type"] == "SOCK_STREAM|SOCK_CLOEXEC"
     b = bt_sockets.decode("bind\t1\t5\t5\t1\tpython3\t3\t0\t2\t45678\t127.0.0.1")
     assert b is not None and (b.args["addr"], b.args["port"], b.args["fd"]) == ("127.0.0.1", 45678, 3)
     u = bt_sockets.decode("bind\t1\t5\t5\t1\tpython3\t5\t0\t1\t0\t/tmp/a b.sock")
-    assert u is not None and u.args["path"] == "/tmp/a b.sock" and "port" not in u.args
+    assert u is not None and u.args == SockAddrArgs(fd=5, family=1, path="/tmp/a b.sock")
+    assert "path" in u.args and "port" not in u.args  # `in`: what the address carried
     c = bt_sockets.decode("connect\t1\t5\t5\t1\tpython3\t6\t-111\t10\t1\t::1")
-    assert c is not None and c.args["error"] == "ECONNREFUSED" and c.args["family"] == "AF_INET6"
+    assert c is not None and c.args["error"] == "ECONNREFUSED" and c.args.shown()["family"] == "AF_INET6"
     assert "[::1]:1" in c.text
     a = bt_sockets.decode("accept\t1\t5\t5\t1\tpython3\t3\t6\t2\t60270\t127.0.0.1")
     assert a is not None and a.args["ret"] == 6 and a.args["port"] == 60270
     a2 = bt_sockets.decode("accept\t1\t5\t5\t1\tpython3\t3\t-11\t0\t0\t")
-    assert a2 is not None and "family" not in a2.args and a2.args["error"] == "EAGAIN"
+    assert a2 is not None and a2.args == AcceptArgs(fd=3, ret=-11) and a2.args["error"] == "EAGAIN"
     e = bt_sockets.decode("epoll_create\t1\t5\t5\t1\tpython3\t524288\t3")
-    assert e is not None and e.args["flags"] == "EPOLL_CLOEXEC"
+    assert e is not None and e.args.shown()["flags"] == "EPOLL_CLOEXEC"
     lst = bt_sockets.decode("listen\t1\t5\t5\t1\tpython3\t3\t4\t0")
-    assert lst is not None and lst.args.as_dict() == {"fd": 3, "backlog": 4, "ret": 0}
+    assert lst is not None and lst.args == ListenArgs(fd=3, backlog=4, ret=0)
 
 
 def test_tcp() -> None:
@@ -88,8 +92,19 @@ def test_tcp() -> None:
         "tcp_state\t1\t9\t9\t1\tpython\t2\t39704\t60675\t127.0.0.1\t127.0.0.1\t2\t1\t4026531833"
     )
     assert ev is not None
-    assert ev.args["oldstate"] == "TCP_SYN_SENT" and ev.args["newstate"] == "TCP_ESTABLISHED"
-    assert ev.args["family"] == "AF_INET" and ev.args["sport"] == 39704 and ev.args["netns"] == 4026531833
+    assert ev.args == TcpStateArgs(
+        family=2,
+        saddr="127.0.0.1",
+        sport=39704,
+        daddr="127.0.0.1",
+        dport=60675,
+        oldstate=2,
+        newstate=1,
+        netns=4026531833,
+    )
+    assert ev.args.shown()["oldstate"] == "TCP_SYN_SENT" and ev.args.shown()["newstate"] == "TCP_ESTABLISHED"
+    assert ev.args.shown()["family"] == "AF_INET"
+    assert ev.text == "127.0.0.1:39704 -> 127.0.0.1:60675 SYN_SENT -> ESTABLISHED"
 
 
 def test_catalog_and_render_without_root() -> None:

@@ -5,8 +5,10 @@ nlmsg_len=92 RTM_NEWLINK EXCL|CREATE, IFLA_IFNAME "h12nc", IFLA_LINKINFO veth wi
 
 from __future__ import annotations
 
+import json
 import struct
 
+from beefine_tui.events.model import EventReader
 from beefine_tui.probes import netlink as nl
 from beefine_tui.probes.bcc_runner import DecodeContext
 
@@ -53,21 +55,41 @@ def test_veth_pair_created() -> None:
     e = ev(CREATE)
     assert e.kind == "rtm_newlink" and e.comm == "ip" and e.args["syscall"] == "sendmsg"
     assert e.args["ifname"] == "h12nc" and e.args["link_kind"] == "veth" and e.args["peer"] == "h12nd"
-    assert e.args["nlmsg_flags"] == "REQUEST|ACK|EXCL|CREATE" and e.args["ret"] == 92
+    assert e.args == nl.LinkArgs(
+        type=16,
+        nlmsg_flags=0x605,
+        seq=0x6B10EF98,
+        fd=3,
+        sendmsg=True,
+        len=92,
+        ret=92,
+        ifindex=0,
+        ifname="h12nc",
+        link_kind="veth",
+        peer="h12nd",
+    )
+    assert (
+        e.args.shown()["nlmsg_flags"] == "REQUEST|ACK|EXCL|CREATE" and e.args.shown()["type"] == "RTM_NEWLINK"
+    )
     assert e.text == "RTM_NEWLINK h12nc type veth peer h12nd"
+    assert "netns_fd" not in e.args and "ifname" in e.args  # `in`: the request set it
 
 
 def test_move_rename_address_up_route_delete() -> None:
     assert ev(MOVE).text == "RTM_NEWLINK ifindex 2177 -> netns fd 4 (move)"
     assert ev(MOVE).args["netns_fd"] == 4
+    move = ev(MOVE).args
+    assert isinstance(move, nl.LinkArgs) and move.moves and move.sets_something
     assert ev(RENAME).text == "RTM_NEWLINK ifindex 2177 name eth0"
     a = ev(ADDR)
     assert a.kind == "rtm_newaddr" and a.text == "RTM_NEWADDR ifindex 2177 10.99.0.2/24"
-    assert a.args["local"] == "10.99.0.2" and a.args["family"] == "AF_INET"
+    assert isinstance(a.args, nl.AddrArgs) and a.args.family == 2 and a.args.prefixlen == 24
+    assert a.args["local"] == "10.99.0.2" and a.args.shown()["family"] == "AF_INET"
     assert ev(UP).text == "RTM_NEWLINK ifindex 2177 up" and ev(UP).args["up"] is True
     r = ev(ROUTE)
     assert r.kind == "rtm_newroute" and r.text == "RTM_NEWROUTE default via 10.99.0.1 dev ifindex 2177"
     assert r.args["table"] == 254  # RT_TABLE_MAIN
+    assert isinstance(r.args, nl.RouteArgs) and r.args.dst_len == 0 and r.args.oif == 2177
     d = ev(DELETE, kind=1)
     assert d.kind == "rtm_dellink" and d.text == "RTM_DELLINK ifindex 2178" and d.args["syscall"] == "sendto"
 
@@ -121,3 +143,37 @@ def test_record_without_the_unused_tail() -> None:
     short = rec(MOVE)[: 64 + len(MOVE)]
     e = nl.decode(short, DecodeContext())
     assert e is not None and e.text == "RTM_NEWLINK ifindex 2177 -> netns fd 4 (move)"
+
+
+def test_mtu_only_is_not_a_step() -> None:
+    body = struct.pack("=BxHiII", 0, 0, 3, 0, 0) + struct.pack("=HHI", 8, nl.IFLA_MTU, 1500)
+    msg = struct.pack("=IHHII", 16 + len(body), 19, 5, 1, 0) + body
+    a = ev(msg).args
+    assert isinstance(a, nl.LinkArgs) and a.mtu == 1500 and not a.sets_something
+
+
+def test_schema1_lines_upgrade() -> None:
+    """v1 lines (names for the type, header flags, family and syscall) read as the structs decode makes."""
+    reader = EventReader(schema=1)
+    for msg, kw in ((CREATE, {}), (ADDR, {}), (ROUTE, {}), (DELETE, {"kind": 1}), (UP, {"ret": -105})):
+        e = ev(msg, **kw)
+        v1 = {k: v for k, v in e.args.shown().items() if v is not None and v is not False}
+        v1.pop("sendmsg", None)  # schema 1 said it as "syscall"
+        line = {"ts": 5, "probe": "netlink", "kind": e.kind, "args": v1, "text": e.text}
+        assert reader.decode(json.dumps(line)).args == e.args, e.kind
+    # the create as the schema-1 decoder wrote it
+    old = {
+        "type": "RTM_NEWLINK",
+        "nlmsg_flags": "REQUEST|ACK|EXCL|CREATE",
+        "seq": 0x6B10EF98,
+        "ifindex": 0,
+        "ifname": "h12nc",
+        "link_kind": "veth",
+        "peer": "h12nd",
+        "fd": 3,
+        "syscall": "sendmsg",
+        "len": 92,
+        "ret": 92,
+    }
+    line = {"ts": 5, "probe": "netlink", "kind": "rtm_newlink", "args": old, "text": ""}
+    assert reader.decode(json.dumps(line)).args == ev(CREATE).args

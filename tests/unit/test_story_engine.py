@@ -8,6 +8,7 @@ import pytest
 
 from beefine_tui.events.model import Event, FreeArgs, upgrade_v1_args
 from beefine_tui.events.record import read_recording
+from beefine_tui.probes.xdp import XdpCount, XdpCountsArgs
 from beefine_tui.story.engine import StoryEngine, StoryHints, shared_counts
 from beefine_tui.story.overlay import LayerIndex, LayerRef
 from beefine_tui.story.phases import DONE, FAILED, PHASES, SKIPPED
@@ -260,7 +261,7 @@ def test_xdp_bytes_over_the_pull_window() -> None:
             ts=ts,
             probe="xdp",
             kind="xdp_counts",
-            args=FreeArgs(fields={"ifname": "lo", "protocols": {"tcp": {"packets": pk, "bytes": by}}}),
+            args=XdpCountsArgs(ifname="lo", ifindex=1, protocols={"tcp": XdpCount(packets=pk, bytes=by)}),
         )
 
     evs = [

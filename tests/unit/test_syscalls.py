@@ -3,12 +3,15 @@ struct sc_rec, names from this machine's syscall table, flags named as the other
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from beefine_tui.errors import UsageError
+from beefine_tui.events.model import EventReader
 from beefine_tui.probes import syscall_table, syscalls
 from beefine_tui.probes.base import ProbeOptions, Target, pairs_enter_exit
 from beefine_tui.probes.bcc_runner import DecodeContext
@@ -74,7 +77,13 @@ def test_openat_reads_like_strace(monkeypatch: pytest.MonkeyPatch) -> None:
     ev = syscalls.decode(raw, DecodeContext())
     assert ev is not None
     assert ev.text == "openat(AT_FDCWD, 0x7ffd1000, O_RDONLY|O_CLOEXEC, 0) = 3 <0.000012>"
-    assert ev.args["syscall"] == "openat" and ev.args["ret"] == 3 and ev.args["dur_ns"] == 12_000
+    assert ev.args == syscalls.SyscallArgs(
+        syscall="openat",
+        nr=_nr("openat"),
+        args=[0xFFFFFF9C, 0x7FFD1000, 0o2000000, 0, 0, 0],
+        ret=3,
+        dur_ns=12_000,
+    )
     assert ev.args["decoded"] == {"dfd": "AT_FDCWD", "flags": "O_RDONLY|O_CLOEXEC", "mode": "0"}
     assert ev.args["args"][:3] == [0xFFFFFF9C, 0x7FFD1000, 0o2000000]
     assert (ev.pid, ev.tid, ev.comm, ev.probe, ev.kind) == (100, 101, "app", "syscalls", "syscall")
@@ -117,7 +126,7 @@ def test_exit_group_never_returns() -> None:
     )
     assert ev is not None
     assert ev.text.startswith("exit_group(3") and ev.text.endswith("= ?")
-    assert ev.args["noreturn"] is True and "error" not in ev.args
+    assert ev.args["noreturn"] is True and "error" not in ev.args and ev.args.get("error") is None
     assert (ev.args["ns_pid"], ev.args["ns_tid"]) == (7, 8)
 
 
@@ -177,3 +186,72 @@ def test_x86_64_reads_arguments_from_raw_tracepoints(monkeypatch: pytest.MonkeyP
     assert "-DREGS_X86_64" not in syscalls.render(ProbeOptions())
     src = (bpf_dir() / "syscalls.bpf.c").read_text()
     assert "RAW_TRACEPOINT_PROBE(sys_enter)" in src and "TRACEPOINT_PROBE(raw_syscalls, sys_enter)" in src
+
+
+class _Table(dict[int, object]):
+    """A BCC table as the flight recorder reads it: Key(i), [key], len()."""
+
+    @staticmethod
+    def Key(i: int) -> int:
+        return i
+
+
+class _Value:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+@needs_table
+def test_flight_dump_is_a_typed_note_then_the_calls_oldest_first() -> None:
+    """Five calls made into three slots: the note says 3 of 5, then calls 3, 4, 5 in order, each the
+    struct a live decode makes with `flight` set."""
+    nr = _nr("getpid")
+    recs = {i: _rec(nr, (), 100 + i) for i in range(5)}
+    flight = _Table({i % 3: recs[i] for i in range(5)})  # slots 0 and 1 overwritten by calls 4 and 5
+    bpf = {b"flight": flight, b"flight_head": _Table({0: _Value(5)})}
+    out = syscalls.FlightRecorder().dump(bpf, DecodeContext(), "asked")
+    note, calls = out[0], out[1:]
+    assert note.kind == "status" and note.args == syscalls.FlightDumpArgs(
+        state="note",
+        note="flight recorder: the last 3 of 5 syscalls of the container (asked)",
+        kept=3,
+        made=5,
+        reason="asked",
+    )
+    assert note.args.get("flight_dump") is True and note.text == "syscalls: " + note.args["note"]
+    assert [e.args["ret"] for e in calls] == [102, 103, 104]
+    live = syscalls.decode(recs[2], DecodeContext())
+    assert live is not None and isinstance(live.args, syscalls.SyscallArgs)
+    assert calls[0].args == msgspec.structs.replace(live.args, flight=True) and calls[0].text == live.text
+
+
+@needs_table
+def test_schema1_line_upgrades() -> None:
+    """A v1 syscall line (names beside the numbers, `error` and `decoded` stored) reads as the struct,
+    and shows the same line."""
+    regs = [4294967196, 140724603453440, 524288, 0, 0, 0]
+    v1 = {
+        "syscall": "openat",
+        "nr": _nr("openat"),
+        "args": regs,
+        "ret": -2,
+        "dur_ns": 4000,
+        "error": "ENOENT",
+        "decoded": {"dfd": "AT_FDCWD", "flags": "O_RDONLY|O_CLOEXEC", "mode": "0"},
+        "ns_pid": 1,
+        "ns_tid": 1,
+        "flight": True,
+    }
+    line = {"ts": 1, "probe": "syscalls", "kind": "syscall", "args": v1, "text": "openat(...) = -1 ENOENT"}
+    ev = EventReader(schema=1).decode(json.dumps(line))
+    assert ev.args == syscalls.SyscallArgs(
+        syscall="openat",
+        nr=_nr("openat"),
+        args=regs,
+        ret=-2,
+        dur_ns=4000,
+        ns_pid=1,
+        ns_tid=1,
+        flight=True,
+    )
+    assert ev.args["error"] == "ENOENT" and ev.text.endswith(" = -1 ENOENT <0.000004>")

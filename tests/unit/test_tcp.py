@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+from beefine_tui.events.model import EventReader
 from beefine_tui.probes import tcp
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.bcc_runner import DecodeContext
@@ -56,16 +57,19 @@ def rec(
 def test_v4_connect() -> None:
     ev = tcp.decode(rec(7, 2, sport=0), DecodeContext())
     assert ev is not None and ev.kind == "tcp_state" and ev.probe == "tcp"
-    assert ev.args.as_dict() == {
-        "family": "AF_INET",
-        "saddr": "127.0.0.1",
-        "sport": 0,
-        "daddr": "127.0.0.1",
-        "dport": 8080,
-        "oldstate": "TCP_CLOSE",
-        "newstate": "TCP_SYN_SENT",
-        "sock": "0xffff888100001234",
-    }
+    assert ev.args == tcp.TcpStateArgs(
+        family=socket.AF_INET,
+        saddr="127.0.0.1",
+        sport=0,
+        daddr="127.0.0.1",
+        dport=8080,
+        oldstate=7,
+        newstate=2,
+        sock=0xFFFF888100001234,
+    )
+    shown = ev.args.shown()
+    assert (shown["family"], shown["oldstate"], shown["newstate"]) == ("AF_INET", "TCP_CLOSE", "TCP_SYN_SENT")
+    assert shown["sock"] == "0xffff888100001234"
     assert ev.text == "127.0.0.1:0 -> 127.0.0.1:8080 CLOSE -> SYN_SENT"
     assert ev.comm == "curl" and ev.pid == NO_PID
 
@@ -76,16 +80,16 @@ def test_v6_established_unknown_owner() -> None:
         DecodeContext(),
     )
     assert ev is not None
-    assert ev.args["family"] == "AF_INET6"
+    assert ev.args.shown()["family"] == "AF_INET6"
     assert ev.args["saddr"] == "fe80::1" and ev.args["daddr"] == "2001:db8::2"
-    assert ev.args["newstate"] == "TCP_ESTABLISHED" and ev.args["owner_known"] is False
+    assert ev.args.shown()["newstate"] == "TCP_ESTABLISHED" and ev.args["owner_known"] is False
     assert ev.text == "[fe80::1]:40000 -> [2001:db8::2]:8080 SYN_SENT -> ESTABLISHED"
 
 
 def test_all_states_named() -> None:
     for n in range(1, 13):
         ev = tcp.decode(rec(n, n), DecodeContext())
-        assert ev is not None and not ev.args["newstate"].startswith("TCP_STATE_")
+        assert ev is not None and not ev.args.shown()["newstate"].startswith("TCP_STATE_")
 
 
 def test_pid_zero_softirq() -> None:
@@ -120,3 +124,26 @@ def test_parse_listening_keeps_only_listen_sockets() -> None:
     )
     assert tcp.parse_listening(v6) == {777: 8080}
     assert tcp.parse_listening("header only\n") == {}
+
+
+def test_schema1_line_upgrades() -> None:
+    """A v1 tcp_state line (states and family by name, socket address in hex) reads as the struct."""
+    line = (
+        '{"ts":1,"probe":"tcp","kind":"tcp_state","pid":9,"tid":9,"comm":"curl","args":{"family":"AF_INET",'
+        '"saddr":"127.0.0.1","sport":0,"daddr":"127.0.0.1","dport":8080,"oldstate":"TCP_CLOSE",'
+        '"newstate":"TCP_SYN_SENT","sock":"0xffff888100001234","owner_known":false},'
+        '"text":"127.0.0.1:0 -> 127.0.0.1:8080 CLOSE -> SYN_SENT"}'
+    )
+    ev = EventReader(schema=1).decode(line)
+    assert ev.args == tcp.TcpStateArgs(
+        family=socket.AF_INET,
+        saddr="127.0.0.1",
+        sport=0,
+        daddr="127.0.0.1",
+        dport=8080,
+        oldstate=7,
+        newstate=2,
+        sock=0xFFFF888100001234,
+        owner_known=False,
+    )
+    assert ev.text == "127.0.0.1:0 -> 127.0.0.1:8080 CLOSE -> SYN_SENT"

@@ -8,11 +8,15 @@ import socket
 import pytest
 
 from beefine_tui.errors import UsageError
+from beefine_tui.events.model import EventReader
 from beefine_tui.probes import xdp
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.xdp_runner import (
     COUNTER_SLOTS,
     SAMPLE_FORMAT,
+    XdpCount,
+    XdpCountsArgs,
+    XdpPacketArgs,
     cflags,
     counts_event,
     decode_sample,
@@ -52,11 +56,27 @@ def test_tcp_syn_ack_over_ipv4() -> None:
     raw = pack(0x0800, 4, 6, socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2"), 40000, 80, 0x12)
     ev = decode_sample(raw, "veth0")
     assert ev.kind == "xdp_packet" and ev.ts == 123 and ev.probe == "xdp"
-    a = ev.args
-    assert (a["ifname"], a["len"], a["l3"], a["l4"]) == ("veth0", 74, "ipv4", "tcp")
-    assert (a["src"], a["sport"], a["dst"], a["dport"]) == ("10.0.0.1", 40000, "10.0.0.2", 80)
-    assert a["tcp_flags"] == "SYN|ACK"
-    assert a["eth_src"] == "02:fc:00:00:00:01" and a["eth_dst"] == "02:42:ac:11:00:02"
+    assert ev.args == XdpPacketArgs(
+        ifname="veth0",
+        len=74,
+        eth_src="02:fc:00:00:00:01",
+        eth_dst="02:42:ac:11:00:02",
+        eth_proto=0x0800,
+        src="10.0.0.1",
+        dst="10.0.0.2",
+        l4=6,
+        sport=40000,
+        dport=80,
+        tcp_flags=0x12,
+    )
+    shown = ev.args.shown()
+    assert (shown["l3"], shown["l4"], shown["tcp_flags"], shown["eth_proto"]) == (
+        "ipv4",
+        "tcp",
+        "SYN|ACK",
+        "0x0800",
+    )
+    assert ev.text == "tcp 10.0.0.1:40000 -> 10.0.0.2:80 74 B [SYN|ACK]"
     assert "[SYN|ACK]" in ev.text
 
 
@@ -64,12 +84,13 @@ def test_udp_over_ipv6_and_icmp_and_arp() -> None:
     s6 = socket.inet_pton(socket.AF_INET6, "fd00::1")
     d6 = socket.inet_pton(socket.AF_INET6, "fd00::2")
     ev = decode_sample(pack(0x86DD, 6, 17, s6, d6, 5353, 53, 0), "br0")
-    assert ev.args["l3"] == "ipv6" and ev.args["l4"] == "udp" and ev.args["src"] == "fd00::1"
+    assert ev.args["l3"] == "ipv6" and ev.args.shown()["l4"] == "udp" and ev.args["src"] == "fd00::1"
     assert ev.args["dport"] == 53 and "tcp_flags" not in ev.args
     icmp = decode_sample(pack(0x0800, 4, 1, b"\x7f\0\0\1", b"\x7f\0\0\1", 0, 0, 0), "lo")
-    assert icmp.args["l4"] == "icmp" and "sport" not in icmp.args
+    assert icmp.args["l4"] == 1 and icmp.args.shown()["l4"] == "icmp" and "sport" not in icmp.args
     arp = decode_sample(pack(0x0806, 0, 0, b"", b"", 0, 0, 0), "veth1")
     assert arp.args["l3"] == "arp" and "src" not in arp.args and "l4" not in arp.args
+    assert arp.text == "arp 02:fc:00:00:00:01 -> 02:42:ac:11:00:02 74 B"
 
 
 def test_tcp_flags_text() -> None:
@@ -82,9 +103,10 @@ def test_counts_event() -> None:
     sums = [(10, 1000), (8, 800), (0, 0), (2, 84), (0, 0), (3, 300), (5, 500), (0, 0), (0, 0)]
     ev = counts_event("veth0", 7, sums, ts=5)
     assert ev.kind == "xdp_counts" and ev.args["ifname"] == "veth0" and ev.args["ifindex"] == 7
-    p = ev.args["protocols"]
+    assert isinstance(ev.args, XdpCountsArgs)
+    p = ev.args.protocols
     assert set(p) == set(COUNTER_SLOTS)
-    assert p["udp"] == {"packets": 5, "bytes": 500} and p["arp"]["packets"] == 2
+    assert p["udp"] == XdpCount(packets=5, bytes=500) and p["arp"].packets == 2
     assert ev.text.startswith("veth0: 10 packets, 1000 bytes")
 
 
@@ -126,3 +148,30 @@ def test_render_and_cflags() -> None:
     with pytest.raises(UsageError):
         cflags(ProbeOptions(sample_every=-3))
     assert xdp.SPEC.name == "xdp" and xdp.SPEC.kinds == ("xdp_counts", "xdp_packet")
+
+
+def test_schema1_lines_upgrade() -> None:
+    """v1 xdp lines (EtherType in hex, L4 and TCP flags by name, counters as dicts) read as the structs."""
+    reader = EventReader(schema=1)
+    packet = {
+        "ifname": "veth0",
+        "len": 74,
+        "eth_src": "02:fc:00:00:00:01",
+        "eth_dst": "02:42:ac:11:00:02",
+        "eth_proto": "0x0800",
+        "l3": "ipv4",
+        "src": "10.0.0.1",
+        "dst": "10.0.0.2",
+        "l4": "tcp",
+        "sport": 40000,
+        "dport": 80,
+        "tcp_flags": "SYN|ACK",
+    }
+    raw = pack(0x0800, 4, 6, socket.inet_aton("10.0.0.1"), socket.inet_aton("10.0.0.2"), 40000, 80, 0x12)
+    line = {"ts": 1, "probe": "xdp", "kind": "xdp_packet", "args": packet, "text": ""}
+    assert reader.decode(json.dumps(line)).args == decode_sample(raw, "veth0").args
+    sums = [(10, 1000), (8, 800), (0, 0), (2, 84), (0, 0), (3, 300), (5, 500), (0, 0), (0, 0)]
+    protocols = {n: {"packets": p, "bytes": b} for n, (p, b) in zip(COUNTER_SLOTS, sums, strict=True)}
+    counts = {"ifname": "veth0", "ifindex": 7, "protocols": protocols}
+    line = {"ts": 5, "probe": "xdp", "kind": "xdp_counts", "args": counts, "text": ""}
+    assert reader.decode(json.dumps(line)).args == counts_event("veth0", 7, sums, ts=5).args

@@ -19,6 +19,7 @@ from typing import Any
 
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
+from beefine_tui.probes.syscalls import FlightDumpArgs, SyscallArgs
 
 PROBE = "syscalls"
 DRAIN_TIMEOUT_S = 0.2
@@ -70,6 +71,12 @@ def format_line(ev: Event, wall_offset_ns: int) -> str:
     if ev.tid and ev.tid != ev.pid:
         who += f" tid {ev.tid}"
     return f"{stamp} [{who}] {ev.comm} {ev.text}"
+
+
+def _from_flight_recorder(ev: Event) -> bool:
+    """A dump's note or one of the calls it dumped."""
+    a = ev.args
+    return isinstance(a, FlightDumpArgs) or (isinstance(a, SyscallArgs) and a.flight)
 
 
 def _container(args: argparse.Namespace) -> tuple[Any, int]:
@@ -150,9 +157,7 @@ def run(args: argparse.Namespace) -> int:
         if args.summary:
             return
         if args.flight:
-            events = [
-                ev for ev in events if ev.args.get("flight") or ev.args.get("flight_dump") or ev.kind == LOST
-            ]
+            events = [ev for ev in events if _from_flight_recorder(ev) or ev.kind == LOST]
             if not events:
                 return
         if args.json:

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from beefine_tui.events.model import Event
-from beefine_tui.probes import flags
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
+    Record,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
-    ret_args,
     split_record,
     to_int,
 )
+from beefine_tui.probes.sockets import AcceptArgs, EpollCreateArgs, ListenArgs, SockAddrArgs, SocketArgs
 
 _SYSCALLS = ("socket", "bind", "listen", "accept", "accept4", "connect", "epoll_create", "epoll_create1")
 
@@ -43,23 +42,26 @@ SPEC = ProbeSpec(
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10
 
 
-def _addr(family: int, port: int, where: str) -> dict[str, Any]:
-    """SCHEMA: family, addr, port for inet; path for AF_UNIX."""
-    out: dict[str, Any] = {"family": flags.address_family(family)}
+def _peer(family: int, port: int, where: str) -> dict[str, Any]:
+    """The address fields of the shared structs: addr and port for inet, path for AF_UNIX."""
     if family in (AF_INET, AF_INET6):
-        out["addr"] = where
-        out["port"] = port
-    elif family == AF_UNIX:
-        out["path"] = where
-    return out
+        return {"family": family, "addr": where, "port": port}
+    if family == AF_UNIX:
+        return {"family": family, "path": where}
+    return {"family": family}
 
 
-def _where(a: dict[str, Any]) -> str:
-    if "addr" in a:
-        return f"[{a['addr']}]:{a['port']}" if ":" in a["addr"] else f"{a['addr']}:{a['port']}"
-    if "path" in a:
-        return a["path"] or "(unnamed or abstract unix socket)"
-    return str(a.get("family", "?"))
+def _event(rec: Record, args: Args) -> Event:
+    return Event(
+        ts=rec.ts,
+        probe=SPEC.name,
+        kind=rec.kind,
+        pid=rec.pid,
+        tid=rec.tid,
+        ppid=rec.ppid,
+        comm=rec.comm,
+        args=args,
+    )
 
 
 def decode(line: str) -> Event | None:
@@ -67,41 +69,24 @@ def decode(line: str) -> Event | None:
     if head is None:
         return None
     k = head.kind
-    args: dict[str, Any]
     if k == "socket" and len(head.fields) == 4:
         fam, typ, proto, ret = (to_int(x) for x in head.fields)
-        args = {
-            "family": flags.address_family(fam),
-            "type": flags.socket_type(typ),
-            "protocol": flags.ip_protocol(proto) if proto else 0,
-            **ret_args(ret),
-        }
-        return event_from_record(
-            SPEC.name, head, k, args, f"socket({args['family']}, {args['type']}) = {ret}"
-        )
+        return _event(head, SocketArgs(family=fam, type=typ & 0xFFFFFFFF, protocol=proto, ret=ret))
     if k in ("bind", "connect", "accept"):
         rec = split_record(line, 5)
         if rec is None:
             return None
         fd, ret, fam, port = (to_int(x) for x in rec.fields[:4])
-        args = {"fd": fd, **ret_args(ret)}
-        if fam:
-            args.update(_addr(fam, port, rec.fields[4]))
-        where = _where(args) if fam else "?"
+        peer = _peer(fam, port, rec.fields[4]) if fam else {}
         if k == "accept":
-            text = f"accept(fd {fd}) = {ret}" + (f" from {where}" if fam else "")
-            text += f" {args['error']}" if ret < 0 else ""
-        else:
-            text = f"{k}(fd {fd}, {where}) = {ret}" + (f" {args['error']}" if ret < 0 else "")
-        return event_from_record(SPEC.name, rec, k, args, text)
+            return _event(rec, AcceptArgs(fd=fd, ret=ret, **peer))  # accept4's flags are not printed
+        return _event(rec, SockAddrArgs(fd=fd, ret=ret, **peer))
     if k == "listen" and len(head.fields) == 3:
         fd, backlog, ret = (to_int(x) for x in head.fields)
-        args = {"fd": fd, "backlog": backlog, **ret_args(ret)}
-        return event_from_record(SPEC.name, head, k, args, f"listen(fd {fd}, backlog {backlog}) = {ret}")
+        return _event(head, ListenArgs(fd=fd, backlog=backlog, ret=ret))
     if k == "epoll_create" and len(head.fields) == 2:
         fl, ret = to_int(head.fields[0]), to_int(head.fields[1])
-        args = {"flags": flags.epoll_flags(fl), **ret_args(ret)}
-        return event_from_record(SPEC.name, head, k, args, f"epoll_create({args['flags']}) = {ret}")
+        return _event(head, EpollCreateArgs(flags=fl & 0xFFFFFFFF, ret=ret))
     return None
 
 

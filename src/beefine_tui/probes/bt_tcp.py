@@ -4,17 +4,16 @@
 from __future__ import annotations
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes import flags
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
     split_record,
     to_int,
 )
+from beefine_tui.probes.tcp import TcpStateArgs
 
 SPEC = ProbeSpec(
     name="bt-tcp",
@@ -37,20 +36,26 @@ def decode(line: str) -> Event | None:
     if rec is None or rec.kind != "tcp_state" or len(rec.fields) != 8:
         return None
     f = rec.fields
-    fam, sport, dport = to_int(f[0]), to_int(f[1]), to_int(f[2])
-    old, new, netns = to_int(f[5]), to_int(f[6]), to_int(f[7])
-    args = {
-        "family": flags.address_family(fam),
-        "saddr": f[3],
-        "sport": sport,
-        "daddr": f[4],
-        "dport": dport,
-        "oldstate": flags.tcp_state(old),
-        "newstate": flags.tcp_state(new),
-        "netns": netns,
-    }
-    text = f"{f[3]}:{sport} -> {f[4]}:{dport} {args['oldstate']} -> {args['newstate']}"
-    return event_from_record(SPEC.name, rec, "tcp_state", args, text)
+    args = TcpStateArgs(
+        family=to_int(f[0]),
+        saddr=f[3],
+        sport=to_int(f[1]),
+        daddr=f[4],
+        dport=to_int(f[2]),
+        oldstate=to_int(f[5]),
+        newstate=to_int(f[6]),
+        netns=to_int(f[7]),
+    )
+    return Event(
+        ts=rec.ts,
+        probe=SPEC.name,
+        kind="tcp_state",
+        pid=rec.pid,
+        tid=rec.tid,
+        ppid=rec.ppid,
+        comm=rec.comm,
+        args=args,
+    )
 
 
 def available() -> Availability:

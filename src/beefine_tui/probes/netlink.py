@@ -21,10 +21,12 @@ import socket
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event, FreeArgs
+import msgspec
+
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
-from beefine_tui.probes.flags import cstr, ret_args
+from beefine_tui.probes.flags import cstr, errno_name
 
 SPEC = ProbeSpec(
     name="netlink",
@@ -192,7 +194,7 @@ def _addr(msg: bytes, end: int, out: dict[str, Any]) -> bool:
     attrs, ok = attributes(msg, NLMSGHDR.size + IFADDRMSG.size, end)
     if not ok:
         return False
-    out.update(family=_FAMILIES[family], prefixlen=prefixlen, ifindex=index)
+    out.update(family=family, prefixlen=prefixlen, ifindex=index)
     for atype, val in attrs:
         if atype in (IFA_LOCAL, IFA_ADDRESS) and (ip := _ip(family, val)) is not None:
             out["local" if atype == IFA_LOCAL else "address"] = ip
@@ -212,7 +214,7 @@ def _route(msg: bytes, end: int, out: dict[str, Any]) -> bool:
     attrs, ok = attributes(msg, NLMSGHDR.size + RTMSG.size, end)
     if not ok:
         return False
-    out.update(family=_FAMILIES[family], dst_len=dst_len, table=table)
+    out.update(family=family, dst_len=dst_len, table=table)
     for atype, val in attrs:
         if atype == RTA_DST and (ip := _ip(family, val)) is not None:
             out["dst"] = ip
@@ -226,10 +228,10 @@ def _route(msg: bytes, end: int, out: dict[str, Any]) -> bool:
 
 
 def parse_message(msg: bytes, length: int) -> dict[str, Any] | None:
-    """The first rtnetlink request in `msg` (the copied bytes of a message `length` long) as event
-    args, or None when it is not a well-formed rtnetlink change (another netlink family's message with
-    a type number rtnetlink also uses). A message longer than what was copied is checked as far as it
-    was copied and says `truncated`."""
+    """The first rtnetlink request in `msg` (the copied bytes of a message `length` long) as the raw
+    fields of its struct (LinkArgs, AddrArgs, RouteArgs), or None when it is not a well-formed
+    rtnetlink change (another netlink family's message with a type number rtnetlink also uses). A
+    message longer than what was copied is checked as far as it was copied and says `truncated`."""
     if len(msg) < NLMSGHDR.size:
         return None
     nlen, ntype, nflags, seq, _pid = NLMSGHDR.unpack_from(msg)
@@ -237,8 +239,7 @@ def parse_message(msg: bytes, length: int) -> dict[str, Any] | None:
     if name is None or nlen < NLMSGHDR.size or nlen > max(length, len(msg)) or not nflags & 0x1:
         return None
     end = min(nlen, len(msg))
-    flags = _flags(nflags, _NLM_FLAGS) + (_flags(nflags, _NLM_NEW_FLAGS) if ntype in (16, 20, 24) else [])
-    out: dict[str, Any] = {"type": name, "nlmsg_flags": "|".join(flags), "seq": seq}
+    out: dict[str, Any] = {"type": ntype, "nlmsg_flags": nflags, "seq": seq}
     if nlen > len(msg):
         out["truncated"] = True
         end = len(msg) & ~3  # the last attribute may be cut: only whole ones count
@@ -267,71 +268,197 @@ def _link_cut(msg: bytes, end: int, out: dict[str, Any]) -> bool:
     return _link(msg, min(whole, end), out)
 
 
-def describe(a: dict[str, Any]) -> str:
-    """One line: "RTM_NEWLINK veth1a2b3c type veth peer veth9f8e7d", "RTM_SETLINK ifindex 37 -> netns
-    fd 12 (move)", "RTM_SETLINK ifindex 37 name eth0", "RTM_NEWADDR ifindex 37 172.17.0.2/16"."""
-    t = str(a.get("type", "RTM_?"))
-    parts = [t]
-    if t in ("RTM_NEWLINK", "RTM_SETLINK", "RTM_DELLINK"):
-        if a.get("ifindex"):
-            parts.append(f"ifindex {a['ifindex']}")
-        if "ifname" in a:
-            parts.append(("name " if a.get("ifindex") else "") + str(a["ifname"]))
-        if "link_kind" in a:
-            parts.append(f"type {a['link_kind']}")
-        if "peer" in a:
-            parts.append(f"peer {a['peer']}")
-        if "master" in a:
-            parts.append(f"master ifindex {a['master']}" if a["master"] else "nomaster")
-        if "netns_fd" in a:
-            parts.append(f"-> netns fd {a['netns_fd']} (move)")
-        if "netns_pid" in a:
-            parts.append(f"-> netns of pid {a['netns_pid']} (move)")
-        if "mac" in a:
-            parts.append(f"address {a['mac']}")
-        if "mtu" in a:
-            parts.append(f"mtu {a['mtu']}")
-        if "up" in a:
-            parts.append("up" if a["up"] else "down")
-    elif t in ("RTM_NEWADDR", "RTM_DELADDR"):
-        parts.append(f"ifindex {a.get('ifindex')}")
-        ip = a.get("local") or a.get("address")
-        if ip:
-            parts.append(f"{ip}/{a.get('prefixlen')}")
-    else:
-        dst = "default" if not a.get("dst_len") else f"{a.get('dst', '?')}/{a.get('dst_len')}"
-        parts.append(dst)
-        if "gateway" in a:
-            parts.append(f"via {a['gateway']}")
-        if "oif" in a:
-            parts.append(f"dev ifindex {a['oif']}")
-    return " ".join(parts)
+_NEW_TYPES = (16, 20, 24)  # the requests that take NLM_F_CREATE/EXCL/REPLACE/APPEND
+_TYPE_NUMBERS = {name: n for n, name in RTM_NAMES.items()}
+_FLAG_NUMBERS = {name: bit for bit, name in (*_NLM_FLAGS, *_NLM_NEW_FLAGS)}
+_FAMILY_NUMBERS = {name: n for n, name in _FAMILIES.items()}
+
+
+def nlmsg_flags_text(ntype: int, nflags: int) -> str:
+    """ "REQUEST|ACK|EXCL|CREATE": the header flags a learner meets (the NEW ones only on NEW requests)."""
+    return "|".join(
+        _flags(nflags, _NLM_FLAGS) + (_flags(nflags, _NLM_NEW_FLAGS) if ntype in _NEW_TYPES else [])
+    )
+
+
+# untagged itself (tag=False), which also drops the inherited tag_field: subclasses name "t" again
+class _Request(Args, frozen=True, kw_only=True, gc=False, tag=False):
+    """What every rtnetlink request carries: the netlink header (type, flags, seq as sent) and the send.
+
+    Most fields are there only when the message had them (None otherwise), so `"name" in args` means
+    "the request set it", as it did when args were a dict."""
+
+    type: int  # nlmsg_type: RTM_NEWLINK (16)...
+    nlmsg_flags: int = 0
+    seq: int = 0
+    fd: int = -1
+    sendmsg: bool = False  # sent with sendmsg(2); else sendto(2)
+    len: int = 0  # bytes the send was given (may hold several messages: see more_bytes)
+    ret: int = 0
+    iovs: int | None = None  # sendmsg with several iovecs: only the first was read
+    truncated: bool = False  # the message was longer than the copy: decoded as far as it was copied
+    more_bytes: int | None = None  # a batch: bytes after the first message, not decoded
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> _Request:
+        """Schema 1 named the type, the header flags, the family and the syscall."""
+        fields = {k: v for k, v in args.items() if k in cls.__struct_fields__}
+        fields["type"] = _TYPE_NUMBERS[str(args["type"])]
+        flags = str(args.get("nlmsg_flags", ""))
+        fields["nlmsg_flags"] = sum(_FLAG_NUMBERS.get(f, 0) for f in flags.split("|") if f)
+        fields["sendmsg"] = args.get("syscall") == "sendmsg"
+        if isinstance(args.get("family"), str):
+            fields["family"] = _FAMILY_NUMBERS[args["family"]]
+        return msgspec.convert(fields, cls)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and name in self.__struct_fields__:
+            return getattr(self, name) is not None
+        return super().__contains__(name)
+
+    def names(self) -> dict[str, Any]:
+        out = super().names()
+        out.update(
+            type=RTM_NAMES.get(self.type, str(self.type)),
+            nlmsg_flags=nlmsg_flags_text(self.type, self.nlmsg_flags),
+            syscall="sendmsg" if self.sendmsg else "sendto",
+        )
+        family = getattr(self, "family", None)
+        if family is not None:
+            out["family"] = _FAMILIES.get(family, str(family))
+        return out
+
+    def request(self) -> list[str]:
+        """What the request asks, in words, after its type."""
+        return []
+
+    def describe(self, ev: Event) -> str:
+        """ "RTM_NEWLINK veth1a2b3c type veth peer veth9f8e7d", "RTM_SETLINK ifindex 37 -> netns fd 12
+        (move)", "RTM_SETLINK ifindex 37 name eth0", "RTM_NEWADDR ifindex 37 172.17.0.2/16"."""
+        text = " ".join([RTM_NAMES.get(self.type, "RTM_?"), *self.request()])
+        return text + (f" -> {errno_name(self.ret)}" if self.ret < 0 else "")
+
+
+class LinkArgs(_Request, frozen=True, kw_only=True, gc=False, tag_field="t", tag="rtm_link"):
+    """RTM_NEWLINK/SETLINK/DELLINK: a device made, changed (moved to another namespace, renamed, put on
+    a bridge, brought up) or deleted (linux/if_link.h attributes)."""
+
+    kinds = ("rtm_newlink", "rtm_setlink", "rtm_dellink")
+    ifindex: int = 0  # 0: the request names the device otherwise (a create names none)
+    up: bool | None = None  # IFF_UP, when the request changes it
+    ifname: str | None = None
+    mtu: int | None = None
+    mac: str | None = None
+    master: int | None = None  # ifindex of the bridge; 0: taken off it
+    netns_fd: int | None = None  # moved to the network namespace of this fd
+    netns_pid: int | None = None  # ... or of this process
+    link_kind: str | None = None  # "veth", "bridge"... as the request names it
+    peer: str | None = None  # a veth's other end
+    peer_netns_fd: int | None = None
+    peer_netns_pid: int | None = None
+
+    @property
+    def moves(self) -> bool:
+        """The request moves the device to another network namespace."""
+        return self.netns_fd is not None or self.netns_pid is not None
+
+    @property
+    def sets_something(self) -> bool:
+        """Made, moved, renamed, bridged, addressed or brought up/down (not only an MTU)."""
+        return (
+            self.moves
+            or self.master is not None
+            or self.ifname is not None
+            or self.mac is not None
+            or (self.link_kind is not None or self.up is not None)
+        )
+
+    def request(self) -> list[str]:
+        parts: list[str] = []
+        if self.ifindex:
+            parts.append(f"ifindex {self.ifindex}")
+        if self.ifname is not None:
+            parts.append(("name " if self.ifindex else "") + self.ifname)
+        if self.link_kind is not None:
+            parts.append(f"type {self.link_kind}")
+        if self.peer is not None:
+            parts.append(f"peer {self.peer}")
+        if self.master is not None:
+            parts.append(f"master ifindex {self.master}" if self.master else "nomaster")
+        if self.netns_fd is not None:
+            parts.append(f"-> netns fd {self.netns_fd} (move)")
+        if self.netns_pid is not None:
+            parts.append(f"-> netns of pid {self.netns_pid} (move)")
+        if self.mac is not None:
+            parts.append(f"address {self.mac}")
+        if self.mtu is not None:
+            parts.append(f"mtu {self.mtu}")
+        if self.up is not None:
+            parts.append("up" if self.up else "down")
+        return parts
+
+
+class AddrArgs(_Request, frozen=True, kw_only=True, gc=False, tag_field="t", tag="rtm_addr"):
+    """RTM_NEWADDR/DELADDR: an IP address on a device (linux/if_addr.h)."""
+
+    kinds = ("rtm_newaddr", "rtm_deladdr")
+    family: int
+    prefixlen: int
+    ifindex: int
+    local: str | None = None
+    address: str | None = None
+    label: str | None = None
+
+    def request(self) -> list[str]:
+        ip = self.local or self.address
+        return [f"ifindex {self.ifindex}", *([f"{ip}/{self.prefixlen}"] if ip else [])]
+
+
+class RouteArgs(_Request, frozen=True, kw_only=True, gc=False, tag_field="t", tag="rtm_route"):
+    """RTM_NEWROUTE/DELROUTE: a route (linux/rtnetlink.h); dst_len 0 is the default route."""
+
+    kinds = ("rtm_newroute", "rtm_delroute")
+    family: int
+    dst_len: int
+    table: int
+    dst: str | None = None
+    gateway: str | None = None
+    oif: int | None = None
+
+    def request(self) -> list[str]:
+        parts = ["default" if not self.dst_len else f"{self.dst or '?'}/{self.dst_len}"]
+        if self.gateway is not None:
+            parts.append(f"via {self.gateway}")
+        if self.oif is not None:
+            parts.append(f"dev ifindex {self.oif}")
+        return parts
+
+
+def _struct(ntype: int) -> type[_Request]:
+    return LinkArgs if ntype in _LINK_TYPES else AddrArgs if ntype in _ADDR_TYPES else RouteArgs
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     if len(raw) < REC.size:  # the BPF side sends only the message bytes it copied
         raw = bytes(raw).ljust(REC.size, b"\0")
     (ts, kind, pid, tid, _p, comm_b, ret, fd, length, msg_read, iovs, msg_b) = REC.unpack_from(raw)
-    syscall = SYSCALLS.get(kind)
-    if syscall is None:
+    if kind not in SYSCALLS:
         return None
-    args = parse_message(msg_b[:msg_read], length)
-    if args is None:
+    fields = parse_message(msg_b[:msg_read], length)
+    if fields is None:
         return None  # another netlink family's message: not ours to report
-    args.update(fd=fd, syscall=syscall, len=length, **ret_args(ret))
-    if iovs > 1:
-        args["iovs"] = iovs  # only the first iovec was read
-    text = describe(args)
-    if "error" in args:
-        text += f" -> {args['error']}"
+    ntype = fields["type"]
+    args = _struct(ntype)(
+        **fields, fd=fd, sendmsg=kind == 2, len=length, ret=ret, iovs=iovs if iovs > 1 else None
+    )
     return Event(
         ts=ts,
         probe=SPEC.name,
-        kind=str(args["type"]).lower(),
+        kind=RTM_NAMES[ntype].lower(),
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=FreeArgs(fields=args, line=text),
+        args=args,
     )
 
 

@@ -13,22 +13,28 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from beefine_tui.events.model import Event, FreeArgs
+import msgspec
+
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_runner import (
     BccProbe,
     DecodeContext,
 )
 from beefine_tui.probes.flags import (
+    ADDRESS_FAMILIES,
     AF_INET,
     AF_INET6,
+    EPOLL_FLAGS,
+    IP_PROTOCOLS,
+    SOCK_FLAGS,
+    SOCKET_TYPES,
     address_family,
     cstr,
     decode_sockaddr,
     epoll_flags,
-    format_sockaddr,
+    errno_name,
     ip_protocol,
-    ret_args,
     sock_flags,
     socket_type,
 )
@@ -73,14 +79,187 @@ def protocol_name(family: int, protocol: int) -> str:
     return str(protocol)
 
 
-def _addr_args(raw_addr: bytes, addr_read: int, addrlen: int) -> dict[str, Any]:
+AF_NETLINK = 16  # include/linux/socket.h: how dockerd talks to the kernel about links and routes
+_FAMILY_NUMBERS = {name: n for n, name in ADDRESS_FAMILIES.items()}
+_TYPE_NUMBERS = {name: n for n, name in SOCKET_TYPES.items()} | {name: m for m, name in SOCK_FLAGS}
+_PROTO_NUMBERS = {name: n for n, name in IP_PROTOCOLS.items()}
+
+
+def _v1_number(value: Any, table: dict[str, int]) -> int:
+    """A schema-1 name ("AF_INET", "SOCK_STREAM|SOCK_CLOEXEC", "IPPROTO_TCP", "0x10") back to its number."""
+    if isinstance(value, int):
+        return value
+    total = 0
+    for part in str(value).split("|"):
+        part = part.strip()
+        if part in table:
+            total |= table[part]
+        elif part:
+            total |= int(part, 0)  # a number shown as such (an unknown family, leftover bits in hex)
+    return total
+
+
+class SocketArgs(Args, frozen=True, kw_only=True, gc=False, tag="socket"):
+    """socket(2): the family, type (with SOCK_NONBLOCK/SOCK_CLOEXEC bits) and protocol asked for."""
+
+    kinds = ("socket",)
+    family: int
+    type: int
+    protocol: int = 0
+    ret: int = 0
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> SocketArgs:
+        return cls(
+            family=_v1_number(args["family"], _FAMILY_NUMBERS),
+            type=_v1_number(args["type"], _TYPE_NUMBERS),
+            protocol=_v1_number(args.get("protocol", 0), _PROTO_NUMBERS),
+            ret=int(args.get("ret", 0)),
+        )
+
+    def names(self) -> dict[str, Any]:
+        return {
+            **super().names(),
+            "family": address_family(self.family),
+            "type": socket_type(self.type),
+            "protocol": protocol_name(self.family, self.protocol),
+        }
+
+    def describe(self, ev: Event) -> str:
+        return f"{address_family(self.family)} {socket_type(self.type)}" + _result(self.ret)
+
+
+# untagged itself (tag=False), which also drops the inherited tag_field: subclasses name "t" again
+class _Peer(Args, frozen=True, kw_only=True, gc=False, tag=False):
+    """A struct sockaddr as read from the caller's memory; `family` None: nothing could be read."""
+
+    family: int | None = None
+    addr: str | None = None
+    port: int | None = None
+    path: str | None = None  # AF_UNIX; "@name" for an abstract name, "" for an unnamed socket
+    scope_id: int | None = None
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> _Peer:
+        fields = {k: v for k, v in args.items() if k in cls.__struct_fields__}
+        fam = args.get("family")
+        fields["family"] = None if fam in (None, "?") else _v1_number(fam, _FAMILY_NUMBERS)
+        if "flags" in fields:
+            fields["flags"] = _v1_number(fields["flags"], {n: m for m, n in SOCK_FLAGS})
+        return msgspec.convert(fields, cls)
+
+    def __contains__(self, name: object) -> bool:
+        """`"port" in args`: the address had it (fields are None for what it does not carry)."""
+        if isinstance(name, str) and name in self.__struct_fields__:
+            return getattr(self, name) is not None
+        return super().__contains__(name)
+
+    def names(self) -> dict[str, Any]:
+        out = super().names()
+        if self.family is not None:
+            out["family"] = address_family(self.family)
+        return out
+
+    def where(self) -> str:
+        """ "127.0.0.1:8080", "[::1]:443", "/run/x.sock", or the family name."""
+        if self.path is not None:
+            return self.path or "(unnamed)"
+        if self.addr is not None:
+            return f"[{self.addr}]:{self.port}" if ":" in self.addr else f"{self.addr}:{self.port}"
+        return address_family(self.family) if self.family is not None else "?"
+
+
+class SockAddrArgs(_Peer, frozen=True, kw_only=True, gc=False, tag_field="t", tag="sockaddr"):
+    """bind(2) and connect(2): the socket and the address given (addrlen as passed)."""
+
+    kinds = ("bind", "connect")
+    fd: int
+    addrlen: int | None = None  # None: the engine does not read it (bpftrace)
+    ret: int = 0
+
+    def names(self) -> dict[str, Any]:
+        return {"family": "?", **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        return f"fd {self.fd} {self.where()}" + (f" -> {errno_name(self.ret)}" if self.ret < 0 else "")
+
+
+class AcceptArgs(_Peer, frozen=True, kw_only=True, gc=False, tag_field="t", tag="accept"):
+    """accept(2)/accept4(2): the listening fd, the new fd (`ret`) and the peer's address when asked
+    for; `flags` only for accept4."""
+
+    kinds = ("accept",)
+    fd: int
+    ret: int = 0
+    flags: int | None = None
+
+    def names(self) -> dict[str, Any]:
+        out = super().names()
+        if self.flags is not None:
+            out.update(flags=sock_flags(self.flags), syscall="accept4")
+        return out
+
+    def describe(self, ev: Event) -> str:
+        text = f"fd {self.fd}" + _result(self.ret)
+        if self.family is not None and self.path != "":  # an unnamed unix peer has no address to show
+            text += f" from {self.where()}"
+        return text
+
+
+class ListenArgs(Args, frozen=True, kw_only=True, gc=False, tag="listen"):
+    kinds = ("listen",)
+    fd: int
+    backlog: int
+    ret: int = 0
+
+    def describe(self, ev: Event) -> str:
+        return f"fd {self.fd} backlog {self.backlog}" + (
+            f" -> {errno_name(self.ret)}" if self.ret < 0 else ""
+        )
+
+
+class EpollCreateArgs(Args, frozen=True, kw_only=True, gc=False, tag="epoll_create"):
+    """epoll_create1(flags), or epoll_create(size) (`size` set, no flags)."""
+
+    kinds = ("epoll_create",)
+    flags: int = 0
+    size: int | None = None  # None: epoll_create1, or not known (bpftrace)
+    ret: int = 0
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> EpollCreateArgs:
+        flags = args.get("flags_raw", args.get("flags", 0))
+        return cls(
+            flags=_v1_number(flags, {n: m for m, n in EPOLL_FLAGS}),
+            size=args.get("size"),
+            ret=int(args.get("ret", 0)),
+        )
+
+    def names(self) -> dict[str, Any]:
+        return {**super().names(), "flags": epoll_flags(self.flags)}
+
+    def describe(self, ev: Event) -> str:
+        what = f"size {self.size}" if self.size is not None else epoll_flags(self.flags)
+        return what + _result(self.ret)
+
+
+def _result(ret: int) -> str:
+    return f" -> fd {ret}" if ret >= 0 else f" -> {errno_name(ret)}"
+
+
+def peer_fields(raw_addr: bytes, addr_read: int, addrlen: int) -> dict[str, Any]:
+    """The sockaddr copied by the BPF side as _Peer fields (raw family number, address, port or path)."""
     if not addr_read:
         return {}
-    sa = decode_sockaddr(raw_addr[:addr_read], min(addrlen, addr_read) if addrlen > 0 else None)
-    out: dict[str, Any] = {"family": sa.get("family", "?")}
-    for key in ("addr", "port", "path", "scope_id"):
-        if key in sa:
-            out[key] = sa[key]
+    n = min(addrlen, addr_read) if addrlen > 0 else None
+    raw = raw_addr[:addr_read]
+    sa = decode_sockaddr(raw, n)
+    out: dict[str, Any] = {k: sa[k] for k in ("addr", "port", "path", "scope_id") if k in sa}
+    cut = raw[:n] if n is not None else raw
+    if len(cut) >= 2:
+        out["family"] = struct.unpack_from("=H", cut)[0]
+    elif not cut:
+        out["family"] = 0  # AF_UNSPEC: an empty address
     return out
 
 
@@ -91,41 +270,18 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     kname = KIND_NAMES.get(kind)
     if kname is None:
         return None
-    args: dict[str, Any]
+    args: Args
     if kind == K_SOCKET:
-        args = {
-            "family": address_family(a1),
-            "type": socket_type(a2),
-            "protocol": protocol_name(a1, a3),
-            **ret_args(ret),
-        }
-        text = f"socket {args['family']} {args['type']}" + (f" -> fd {ret}" if ret >= 0 else "")
+        args = SocketArgs(family=a1, type=a2 & 0xFFFFFFFF, protocol=a3, ret=ret)
     elif kind in (K_BIND, K_CONNECT):
-        args = {"fd": fd, **_addr_args(addr_b, addr_read, addrlen), "addrlen": addrlen, **ret_args(ret)}
-        args.setdefault("family", "?")
-        text = f"{kname} fd {fd} {format_sockaddr(args)}"
+        args = SockAddrArgs(fd=fd, addrlen=addrlen, ret=ret, **peer_fields(addr_b, addr_read, addrlen))
     elif kind == K_LISTEN:
-        args = {"fd": fd, "backlog": a1, **ret_args(ret)}
-        text = f"listen fd {fd} backlog {a1}"
+        args = ListenArgs(fd=fd, backlog=a1, ret=ret)
     elif kind == K_ACCEPT:
-        args = {"fd": fd, **ret_args(ret)}
-        if a2:
-            args["flags"] = sock_flags(a1)
-            args["syscall"] = "accept4"
-        if ret >= 0:
-            args.update(_addr_args(addr_b, addr_read, addrlen))
-        text = f"accept fd {fd}" + (f" -> fd {ret}" if ret >= 0 else "")
-        if "family" in args and args.get("path") != "":  # an unnamed unix peer has no address to show
-            text += f" from {format_sockaddr(args)}"
+        peer = peer_fields(addr_b, addr_read, addrlen) if ret >= 0 else {}
+        args = AcceptArgs(fd=fd, ret=ret, flags=a1 & 0xFFFFFFFF if a2 else None, **peer)
     else:  # K_EPOLL
-        if a2:
-            args = {"flags": epoll_flags(a1), "flags_raw": a1, "syscall": "epoll_create1"}
-        else:
-            args = {"flags": "0", "flags_raw": 0, "size": a1, "syscall": "epoll_create"}
-        args.update(ret_args(ret))
-        text = "epoll_create" + (f" -> fd {ret}" if ret >= 0 else "")
-    if "error" in args:
-        text += f" -> {args['error']}"
+        args = EpollCreateArgs(flags=a1 & 0xFFFFFFFF if a2 else 0, size=None if a2 else a1, ret=ret)
     return Event(
         ts=ts,
         probe=SPEC.name,
@@ -133,7 +289,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=FreeArgs(fields=args, line=text),
+        args=args,
     )
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from beefine_tui.errors import UsageError
-from beefine_tui.events.model import NOTE, Event, FreeArgs, note_event
+from beefine_tui.events.model import NOTE, STATUS, Args, Event, StatusArgs, now_ns
 from beefine_tui.probes import syscall_table
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
@@ -162,29 +162,67 @@ def format_result(ret: int, noreturn: bool) -> str:
     return str(ret) if ret < 1 << 20 else hex(ret)
 
 
+class SyscallArgs(Args, frozen=True, kw_only=True, gc=False, tag="syscall"):
+    """One call as the kernel saw it: its number and six raw argument registers, the raw return (-errno
+    on failure) and how long it took. `syscall` is the name this machine's table gave `nr` when it was
+    traced: kept because another machine's table (another architecture) would name the number wrongly."""
+
+    kinds = ("syscall",)
+    syscall: str
+    nr: int
+    args: list[int]
+    ret: int = 0
+    dur_ns: int = 0
+    noreturn: bool = False  # exit/exit_group: reported at entry, no result
+    ns_pid: int | None = None  # the caller's pid and tid in the traced container's pid namespace
+    ns_tid: int | None = None
+    flight: bool = False  # from a flight recorder dump: a repeat of a call already seen live, or one before
+
+    @property
+    def failed(self) -> bool:
+        return not self.noreturn and -4096 < self.ret < 0
+
+    def get(self, name: str, default: Any = None) -> Any:
+        if name == "error":  # the summary asks every event: no need to name the arguments for that
+            return errno_name(self.ret) if self.failed else default
+        return super().get(name, default)
+
+    def names(self) -> dict[str, Any]:
+        """The errno's name, and the arguments another probe's decoder names ({"flags": "O_RDONLY"})."""
+        out: dict[str, Any] = {"error": errno_name(self.ret)} if self.failed else {}
+        decoded = format_call(self.syscall, _six(self.args))[1]
+        if decoded:
+            out["decoded"] = decoded
+        return out
+
+    def describe(self, ev: Event) -> str:
+        call = format_call(self.syscall, _six(self.args))[0]
+        res = format_result(self.ret, self.noreturn)
+        return f"{call} = {res}" if self.noreturn else f"{call} = {res} <{self.dur_ns / 1e9:.6f}>"
+
+
+class FlightDumpArgs(StatusArgs, frozen=True, kw_only=True, gc=False, tag="flight_dump"):
+    """The note before a flight recorder dump (state "note"): the last `kept` of the `made` calls the
+    container made, dumped because of `reason` ("the container's pid 1 exited", "asked")."""
+
+    kept: int
+    made: int
+    reason: str
+
+    def names(self) -> dict[str, Any]:
+        return {"flight_dump": True}  # for generic readers (`args.get("flight_dump")`, the detail pane)
+
+
+def _six(args: list[int]) -> tuple[int, ...]:
+    return (*args, 0, 0, 0, 0, 0, 0)[:6] if len(args) != 6 else tuple(args)
+
+
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     (ts, kind, pid, tid, _p, _comm, nr, a0, a1, a2, a3, a4, a5, ret, dur, ns_pid, ns_tid, flags, _pad) = (
         SC_REC.unpack_from(raw)
     )
     if kind != SC_KIND:
         return None
-    table = syscall_table.load()
-    name = table.name(nr)
-    raw_args = (a0, a1, a2, a3, a4, a5)
-    noreturn = bool(flags & SC_NORETURN)
-    call, decoded = format_call(name, raw_args)
-    args: dict[str, Any] = {"syscall": name, "nr": nr, "args": list(raw_args), "ret": ret, "dur_ns": dur}
-    if -4096 < ret < 0:
-        args["error"] = errno_name(ret)
-    if decoded:
-        args["decoded"] = decoded
-    if noreturn:
-        args["noreturn"] = True
-    if ns_pid:
-        args["ns_pid"] = ns_pid
-        args["ns_tid"] = ns_tid
-    res = format_result(ret, noreturn)
-    text = f"{call} = {res}" if noreturn else f"{call} = {res} <{dur / 1e9:.6f}>"
     return Event(
         ts=ts,
         probe="syscalls",
@@ -192,7 +230,16 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=ctx.cstr(raw[_COMM_OFF : _COMM_OFF + 16]),
-        args=FreeArgs(fields=args, line=text),
+        args=SyscallArgs(
+            syscall=syscall_table.load().name(nr),
+            nr=nr,
+            args=[a0, a1, a2, a3, a4, a5],
+            ret=ret,
+            dur_ns=dur,
+            noreturn=bool(flags & SC_NORETURN),
+            ns_pid=ns_pid or None,
+            ns_tid=ns_tid if ns_pid else None,
+        ),
     )
 
 
@@ -230,7 +277,7 @@ class FlightRecorder:
     container's pid 1 exited, and whenever `request()` was called (from any thread). Runs on the
     runner's poll thread as the program's periodic housekeeping, so dumps come in the event stream:
     a note first ("flight recorder: the last N of M syscalls..."), then the calls, oldest first, each
-    with args["flight"] = true."""
+    with args.flight set (SyscallArgs)."""
 
     def __init__(self) -> None:
         self._asked = threading.Event()
@@ -265,24 +312,13 @@ class FlightRecorder:
         for idx in flight_order(head, slots):
             raw = bytes(table[table.Key(idx)])  # ctypes struct -> its bytes, laid out as sc_rec
             ev = decode(raw, ctx)
-            if ev is not None:
-                flown = FreeArgs(fields={**ev.args.as_dict(), "flight": True}, line=ev.text)
-                out.append(msgspec.structs.replace(ev, args=flown))
+            if ev is not None and isinstance(ev.args, SyscallArgs):
+                out.append(msgspec.structs.replace(ev, args=msgspec.structs.replace(ev.args, flight=True)))
         self.dumps += 1
         kept = len(out)
-        note = note_event(
-            "syscalls",
-            f"flight recorder: the last {kept} of {head} syscalls of the container ({why})",
-        )
-        fields = {
-            "state": NOTE,
-            "note": note.text,
-            "flight_dump": True,
-            "kept": kept,
-            "made": head,
-            "reason": why,
-        }
-        return [msgspec.structs.replace(note, args=FreeArgs(fields=fields, line=note.text)), *out]
+        note = f"flight recorder: the last {kept} of {head} syscalls of the container ({why})"
+        args = FlightDumpArgs(state=NOTE, note=note, kept=kept, made=head, reason=why)
+        return [Event(ts=now_ns(), probe="syscalls", kind=STATUS, args=args), *out]
 
 
 PROBE = BccProbe(SPEC, decode, cflags=_cflags, periodic=FlightRecorder)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import descendants
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
@@ -34,7 +34,7 @@ from beefine_tui.probes.bcc_runner import (
     BccProbe,
     DecodeContext,
 )
-from beefine_tui.probes.flags import AF_INET6, address_family, cstr, tcp_state
+from beefine_tui.probes.flags import ADDRESS_FAMILIES, AF_INET6, TCP_STATES, address_family, cstr, tcp_state
 
 SPEC = ProbeSpec(
     name="tcp",
@@ -62,8 +62,65 @@ REC = struct.Struct("<QIIII16sQiiHHHHII4s4s16s16s")
 assert REC.size == 112
 
 
-def _short(state: str) -> str:
-    return state.removeprefix("TCP_")
+_STATE_NUMBERS = {name: n for n, name in TCP_STATES.items()}
+_FAMILY_NUMBERS = {name: n for n, name in ADDRESS_FAMILIES.items()}
+
+
+class TcpStateArgs(Args, frozen=True, kw_only=True, gc=False, tag="tcp_state"):
+    """One TCP state change of a socket: addresses as text, ports, states as the kernel numbers them
+    (include/net/tcp_states.h). `sock` is the kernel's socket address (BCC), `netns` the network
+    namespace inode (bpftrace); `owner_known` False: a host-wide event nobody traced owns (pid 0)."""
+
+    kinds = ("tcp_state",)
+    family: int
+    saddr: str
+    sport: int
+    daddr: str
+    dport: int
+    oldstate: int
+    newstate: int
+    sock: int | None = None
+    netns: int | None = None
+    owner_known: bool = True
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> TcpStateArgs:
+        """Schema 1 named the family and states, and wrote the socket address in hex."""
+
+        def number(v: Any, table: dict[str, int]) -> int:
+            return v if isinstance(v, int) else table.get(str(v)) or table.get(f"TCP_{v}") or int(str(v), 0)
+
+        sock = args.get("sock")
+        return cls(
+            family=number(args["family"], _FAMILY_NUMBERS),
+            saddr=str(args["saddr"]),
+            sport=int(args["sport"]),
+            daddr=str(args["daddr"]),
+            dport=int(args["dport"]),
+            oldstate=number(args["oldstate"], _STATE_NUMBERS),
+            newstate=number(args["newstate"], _STATE_NUMBERS),
+            sock=int(sock, 16) if isinstance(sock, str) else sock,
+            netns=args.get("netns"),
+            owner_known=bool(args.get("owner_known", True)),
+        )
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "family": address_family(self.family),
+            "oldstate": tcp_state(self.oldstate),
+            "newstate": tcp_state(self.newstate),
+        }
+        if self.sock is not None:
+            out["sock"] = f"{self.sock:#x}"
+        return out
+
+    def describe(self, ev: Event) -> str:
+        if self.family == AF_INET6:
+            src, dst = f"[{self.saddr}]:{self.sport}", f"[{self.daddr}]:{self.dport}"
+        else:
+            src, dst = f"{self.saddr}:{self.sport}", f"{self.daddr}:{self.dport}"
+        old, new = tcp_state(self.oldstate), tcp_state(self.newstate)
+        return f"{src} -> {dst} {old.removeprefix('TCP_')} -> {new.removeprefix('TCP_')}"
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
@@ -92,23 +149,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         return None
     if family == AF_INET6:
         saddr, daddr = inet_ntop(_AF_INET6, s6), inet_ntop(_AF_INET6, d6)
-        src, dst = f"[{saddr}]:{sport}", f"[{daddr}]:{dport}"
     else:
         saddr, daddr = inet_ntop(_AF_INET, s4), inet_ntop(_AF_INET, d4)
-        src, dst = f"{saddr}:{sport}", f"{daddr}:{dport}"
-    args: dict[str, Any] = {
-        "family": address_family(family),
-        "saddr": saddr,
-        "sport": sport,
-        "daddr": daddr,
-        "dport": dport,
-        "oldstate": tcp_state(old),
-        "newstate": tcp_state(new),
-        "sock": f"{sk:#x}",
-    }
-    if not owner_known:
-        args["owner_known"] = False
-    text = f"{src} -> {dst} {_short(args['oldstate'])} -> {_short(args['newstate'])}"
     return Event(
         ts=ts,
         probe=SPEC.name,
@@ -116,7 +158,17 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=FreeArgs(fields=args, line=text),
+        args=TcpStateArgs(
+            family=family,
+            saddr=saddr,
+            sport=sport,
+            daddr=daddr,
+            dport=dport,
+            oldstate=old,
+            newstate=new,
+            sock=sk,
+            owner_known=bool(owner_known),
+        ),
     )
 
 

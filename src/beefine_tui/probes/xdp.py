@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from beefine_tui import privileges
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
-from beefine_tui.probes.xdp_runner import SOURCE, XdpRunner
+from beefine_tui.probes.xdp_runner import SOURCE, XdpCount, XdpCountsArgs, XdpPacketArgs, XdpRunner
 from beefine_tui.probes.xdp_runner import render as _render
+
+# the event structs, for views that may not import the runner itself
+__all__ = ["SPEC", "XdpCount", "XdpCountsArgs", "XdpPacketArgs", "available", "make_runner", "render"]
 
 SPEC = ProbeSpec(
     name="xdp",

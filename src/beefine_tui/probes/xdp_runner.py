@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from beefine_tui import privileges
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, FreeArgs, lost_event, now_ns, status_event
+from beefine_tui.events.model import Args, Event, lost_event, now_ns, status_event
 from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.base import ProbeOptions, Runner, Sink, import_bcc
 from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
@@ -179,62 +181,131 @@ def tcp_flags_text(bits: int) -> str:
     return "|".join(names)
 
 
+inet_ntop = socket.inet_ntop
+_L4_NUMBERS = {name: n for n, name in L4_NAMES.items()}
+
+
+def tcp_flags_bits(text: str) -> int:
+    """ "SYN|ACK" back to its bits (schema 1 stored the names)."""
+    return sum(1 << TCP_FLAG_NAMES.index(n) for n in text.split("|") if n in TCP_FLAG_NAMES)
+
+
+class XdpPacketArgs(Args, frozen=True, kw_only=True, gc=False, tag="xdp_packet"):
+    """One sampled packet's headers as the XDP program copied them: Ethernet, then IPv4/IPv6 addresses
+    (None for other frames), the L4 protocol number, ports for TCP/UDP and the TCP flag bits."""
+
+    kinds = ("xdp_packet",)
+    ifname: str
+    len: int
+    eth_src: str
+    eth_dst: str
+    eth_proto: int
+    src: str | None = None
+    dst: str | None = None
+    l4: int | None = None  # IPPROTO_*: 6 tcp, 17 udp, 1 icmp, 58 icmpv6
+    sport: int | None = None
+    dport: int | None = None
+    tcp_flags: int | None = None  # FIN=1, SYN=2, RST=4... (the TCP header's flag byte)
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> XdpPacketArgs:
+        """Schema 1 named the EtherType in hex, the L4 protocol and the TCP flags."""
+        fields = {k: v for k, v in args.items() if k in cls.__struct_fields__}
+        fields["eth_proto"] = int(str(args["eth_proto"]), 16)
+        if isinstance(args.get("l4"), str):
+            fields["l4"] = _L4_NUMBERS.get(args["l4"]) or int(args["l4"])
+        if isinstance(args.get("tcp_flags"), str):
+            fields["tcp_flags"] = tcp_flags_bits(args["tcp_flags"])
+        return msgspec.convert(fields, cls)
+
+    def __contains__(self, name: object) -> bool:
+        """`"sport" in args`: the packet had it (fields are None for what a frame does not carry)."""
+        if isinstance(name, str) and name in self.__struct_fields__:
+            return getattr(self, name) is not None
+        return super().__contains__(name)
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "eth_proto": f"0x{self.eth_proto:04x}",
+            "l3": ETH_NAMES.get(self.eth_proto, f"0x{self.eth_proto:04x}"),
+        }
+        if self.l4 is not None:
+            out["l4"] = L4_NAMES.get(self.l4, str(self.l4))
+        if self.tcp_flags is not None:
+            out["tcp_flags"] = tcp_flags_text(self.tcp_flags)
+        return out
+
+    def describe(self, ev: Event) -> str:
+        if self.src is None:
+            l3 = ETH_NAMES.get(self.eth_proto, f"0x{self.eth_proto:04x}")
+            return f"{l3} {self.eth_src} -> {self.eth_dst} {self.len} B"
+        if self.sport is not None:
+            where = f"{self.src}:{self.sport} -> {self.dst}:{self.dport}"
+        else:
+            where = f"{self.src} -> {self.dst}"
+        l4 = L4_NAMES.get(self.l4, str(self.l4)) if self.l4 is not None else "?"
+        flags = tcp_flags_text(self.tcp_flags) if self.tcp_flags else ""
+        return f"{l4} {where} {self.len} B" + (f" [{flags}]" if flags else "")
+
+
+class XdpCount(msgspec.Struct, frozen=True, gc=False):
+    packets: int = 0
+    bytes: int = 0
+
+
+class XdpCountsArgs(Args, frozen=True, kw_only=True, gc=False, tag="xdp_counts"):
+    """Cumulative packets and bytes per counter since the program was attached (COUNTER_SLOTS)."""
+
+    kinds = ("xdp_counts",)
+    ifname: str
+    ifindex: int = 0
+    protocols: dict[str, XdpCount] = {}
+
+    def count(self, name: str) -> XdpCount:
+        return self.protocols.get(name) or XdpCount()
+
+    def describe(self, ev: Event) -> str:
+        total = self.count("total")
+        shown = ", ".join(f"{n} {c.packets}" for n, c in self.protocols.items() if n != "total" and c.packets)
+        return f"{self.ifname}: {total.packets} packets, {total.bytes} bytes" + (
+            f" ({shown})" if shown else ""
+        )
+
+
 def decode_sample(raw: bytes, ifname: str) -> Event:
     """One `struct sample` from the ring buffer as an `xdp_packet` event (SCHEMA.md)."""
     (ts, length, eth_proto, ipver, l4, esrc, edst, src, dst, sport, dport, flags, _p2, _p3) = (
         SAMPLE_FORMAT.unpack_from(raw)
     )
-    args: dict[str, Any] = {
-        "ifname": ifname,
-        "len": length,
-        "eth_src": mac_text(esrc),
-        "eth_dst": mac_text(edst),
-        "eth_proto": f"0x{eth_proto:04x}",
-        "l3": ETH_NAMES.get(eth_proto, f"0x{eth_proto:04x}"),
-    }
+    ip: dict[str, Any] = {}
     if ipver == 4:
-        args["src"] = socket.inet_ntop(socket.AF_INET, src[:4])
-        args["dst"] = socket.inet_ntop(socket.AF_INET, dst[:4])
+        ip.update(
+            src=socket.inet_ntop(socket.AF_INET, src[:4]), dst=socket.inet_ntop(socket.AF_INET, dst[:4])
+        )
     elif ipver == 6:
-        args["src"] = socket.inet_ntop(socket.AF_INET6, src)
-        args["dst"] = socket.inet_ntop(socket.AF_INET6, dst)
+        ip.update(src=socket.inet_ntop(socket.AF_INET6, src), dst=socket.inet_ntop(socket.AF_INET6, dst))
     if ipver:
-        args["l4"] = L4_NAMES.get(l4, str(l4))
+        ip["l4"] = l4
         if l4 in (6, 17):
-            args["sport"] = sport
-            args["dport"] = dport
+            ip.update(sport=sport, dport=dport)
         if l4 == 6:
-            args["tcp_flags"] = tcp_flags_text(flags)
-    if "src" in args:
-        where = (
-            f"{args['src']}:{args['sport']} -> {args['dst']}:{args['dport']}"
-            if "sport" in args
-            else f"{args['src']} -> {args['dst']}"
-        )
-        text = f"{args['l4']} {where} {length} B" + (
-            f" [{args['tcp_flags']}]" if args.get("tcp_flags") else ""
-        )
-    else:
-        text = f"{args['l3']} {args['eth_src']} -> {args['eth_dst']} {length} B"
-    return Event(ts=ts, probe=PROBE, kind="xdp_packet", args=FreeArgs(fields=args, line=text))
+            ip["tcp_flags"] = flags
+    args = XdpPacketArgs(
+        ifname=ifname, len=length, eth_src=mac_text(esrc), eth_dst=mac_text(edst), eth_proto=eth_proto, **ip
+    )
+    return Event(ts=ts, probe=PROBE, kind="xdp_packet", args=args)
 
 
 def counts_event(ifname: str, ifindex: int, sums: Sequence[tuple[int, int]], ts: int | None = None) -> Event:
     """Cumulative per-protocol counters as an `xdp_counts` event. `sums[i]` = (packets, bytes) of
     COUNTER_SLOTS[i]. "ipv4"/"ipv6" count every packet of that IP version; "tcp"/"udp"/"icmp" count
     L4 over either version; "other" is neither IP nor ARP; "ip_other" is IP with another L4."""
-    protocols = {name: {"packets": p, "bytes": b} for name, (p, b) in zip(COUNTER_SLOTS, sums, strict=False)}
-    total = protocols.get("total", {"packets": 0, "bytes": 0})
-    shown = ", ".join(f"{n} {v['packets']}" for n, v in protocols.items() if n != "total" and v["packets"])
+    protocols = {name: XdpCount(p, b) for name, (p, b) in zip(COUNTER_SLOTS, sums, strict=False)}
     return Event(
         ts=now_ns() if ts is None else ts,
         probe=PROBE,
         kind="xdp_counts",
-        args=FreeArgs(
-            fields={"ifname": ifname, "ifindex": ifindex, "protocols": protocols},
-            line=f"{ifname}: {total['packets']} packets, {total['bytes']} bytes"
-            + (f" ({shown})" if shown else ""),
-        ),
+        args=XdpCountsArgs(ifname=ifname, ifindex=ifindex, protocols=protocols),
     )
 
 

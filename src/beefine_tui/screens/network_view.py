@@ -21,6 +21,7 @@ from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.xdp import XdpCountsArgs
 from beefine_tui.screens.common import app_context, stop_in_background, view_origin_ns
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.charts import Chart
@@ -57,16 +58,11 @@ def list_interfaces(ctx: AppContext) -> list[tuple[str, str]]:
 
 
 def format_packet(ev: Event, base_ts: int) -> str:
+    """Time, then the packet's own line (XdpPacketArgs.describe); other kinds say theirs after it."""
     rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
-    a = ev.args
     if ev.kind != "xdp_packet":
         return f"{rel:10.6f} {ev.kind} {ev.text}"
-    src, dst = a.get("src", a.get("eth_src", "?")), a.get("dst", a.get("eth_dst", "?"))
-    if a.get("sport") is not None:
-        src, dst = f"{src}:{a.get('sport')}", f"{dst}:{a.get('dport')}"
-    flags = f" [{a['tcp_flags']}]" if a.get("tcp_flags") else ""
-    l4 = a.get("l4") or a.get("l3") or "?"
-    return f"{rel:10.6f} {l4:<5} {src:>22} -> {dst:<22} {a.get('len', '?'):>5} B{flags}"
+    return f"{rel:10.6f} {ev.text}"
 
 
 class ProtocolRates:
@@ -81,10 +77,11 @@ class ProtocolRates:
 
     def update(self, ev: Event) -> float | None:
         """Take one xdp_counts event; return the packet rate since the previous one (None for the first)."""
-        protos = ev.args.get("protocols") or {}
+        if not isinstance(ev.args, XdpCountsArgs):
+            return None
         dt = (ev.ts - self._prev_ts) / 1e9 if self._prev_ts is not None else 0.0
-        for name, c in protos.items():
-            pk, by = int(c.get("packets", 0)), int(c.get("bytes", 0))
+        for name, c in ev.args.protocols.items():
+            pk, by = c.packets, c.bytes
             old = self.counts.get(name, (0, 0))
             self.rates[name] = (pk - old[0]) / dt if dt > 0 else None
             self.counts[name] = (pk, by)

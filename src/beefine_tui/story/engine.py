@@ -37,6 +37,10 @@ from beefine_tui.docker.events import (
 )
 from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
+from beefine_tui.probes.netlink import AddrArgs, LinkArgs, RouteArgs
+from beefine_tui.probes.sockets import AF_NETLINK, AcceptArgs, SockAddrArgs, SocketArgs
+from beefine_tui.probes.tcp import TcpStateArgs
+from beefine_tui.probes.xdp import XdpCountsArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -429,12 +433,8 @@ class StoryEngine:
             if st.other_hooks:
                 st.netns_unattributed += 1
                 return None
-            if (
-                kind.startswith("rtm_")
-                and st.moved_ifindex is None
-                and ("netns_fd" in args or "netns_pid" in args)
-            ):
-                self._claim_veth(int(args.get("ifindex", 0)), st)
+            if isinstance(args, LinkArgs) and st.moved_ifindex is None and args.moves:
+                self._claim_veth(args.ifindex, st)
             return "hook"
         if (
             kind.startswith("rtm_")
@@ -554,7 +554,11 @@ class StoryEngine:
         touched = [e for e in st.pre_hook if e.args.get("ifindex") in pair]
         if not moved or not touched:
             return
-        creates = [e for e in st.pre_hook if e.args.get("link_kind") == "veth" and e.ts <= touched[0].ts]
+        creates = [
+            e
+            for e in st.pre_hook
+            if isinstance(e.args, LinkArgs) and e.args.link_kind == "veth" and e.ts <= touched[0].ts
+        ]
         st.pre_claimed = sorted([*creates[-1:], *touched], key=lambda e: e.ts)
 
     @staticmethod
@@ -606,9 +610,11 @@ class StoryEngine:
             return "pull" if ev.kind == "connect" else None
         host, _, port = reg.rpartition(":")
         a = ev.args
-        addr = str(a.get("addr", a.get("daddr", "")))
-        p = str(a.get("port", a.get("dport", "")))
-        if ev.kind == "socket":
+        if isinstance(a, SockAddrArgs | AcceptArgs):
+            addr, p = a.addr or "", "" if a.port is None else str(a.port)
+        elif isinstance(a, TcpStateArgs):
+            addr, p = a.daddr, str(a.dport)
+        else:  # a socket(2) call has no address yet
             return None
         if port and p != port:
             return None
@@ -1140,11 +1146,10 @@ def _spans(ev: Event, phase: str) -> bool:
     return True
 
 
-_STEP_KEYS = frozenset({"link_kind", "netns_fd", "netns_pid", "master", "ifname", "mac", "up"})
-
-
 def _is_step(e: Event) -> bool:
-    return (e.kind != "rtm_setlink" and e.kind != "rtm_newlink") or bool(_STEP_KEYS & set(e.args.as_dict()))
+    if e.kind != "rtm_setlink" and e.kind != "rtm_newlink":
+        return True
+    return isinstance(e.args, LinkArgs) and e.args.sets_something
 
 
 def netlink_step(e: Event, phase: str = "hook") -> str:
@@ -1153,28 +1158,33 @@ def netlink_step(e: Event, phase: str = "hook") -> str:
     osl/namespace_linux.go SetGateway)."""
     a = e.args
     what = e.text
-    if a.get("link_kind") == "veth":
-        why = f"veth pair made in the host: {a.get('ifname')} stays, {a.get('peer')} is the container's end"
-    elif ("netns_fd" in a or "netns_pid" in a) and phase == "teardown":
-        why = "moved back to the host's network namespace"
-    elif "netns_fd" in a or "netns_pid" in a:
-        why = "the container's end moved into its network namespace"
-    elif a.get("master"):
+    if not isinstance(a, LinkArgs | AddrArgs | RouteArgs):
+        why = "link settings"
+    elif isinstance(a, LinkArgs) and a.link_kind == "veth":
+        why = f"veth pair made in the host: {a.ifname} stays, {a.peer} is the container's end"
+    elif isinstance(a, LinkArgs) and a.moves:
+        why = (
+            "moved back to the host's network namespace"
+            if phase == "teardown"
+            else ("the container's end moved into its network namespace")
+        )
+    elif isinstance(a, LinkArgs) and a.master:
         why = "the host end put on the bridge"
-    elif a.get("ifname") == "eth0":
+    elif isinstance(a, LinkArgs) and a.ifname == "eth0":
         why = "renamed eth0 inside the container"
-    elif a.get("ifname"):
+    elif isinstance(a, LinkArgs) and a.ifname:
         why = "renamed back to its name in the host"
-    elif "mac" in a:
+    elif isinstance(a, LinkArgs) and a.mac is not None:
         why = "its MAC address"
-    elif a.get("ifindex") == 1 and "up" in a:
-        why = "lo up (ifindex 1: the loopback a new network namespace starts with, down)"
-    elif "up" in a:
-        why = "link up" if a["up"] else "link down"
+    elif isinstance(a, LinkArgs) and a.up is not None:
+        if a.ifindex == 1:
+            why = "lo up (ifindex 1: the loopback a new network namespace starts with, down)"
+        else:
+            why = "link up" if a.up else "link down"
     elif e.kind == "rtm_newaddr":
         why = "the container's address"
-    elif e.kind == "rtm_newroute":
-        why = "the container's default route" if not a.get("dst_len") else "a route in the container"
+    elif isinstance(a, RouteArgs) and e.kind == "rtm_newroute":
+        why = "the container's default route" if not a.dst_len else "a route in the container"
     elif e.kind == "rtm_dellink":
         why = "deleted: its veth peer in the host goes with it"
     else:
@@ -1187,7 +1197,7 @@ def _netns_work(kind: str, args: Args) -> bool:
         return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
     if kind == "setns":
         return "CLONE_NEWNET" in str(args.get("nstype", ""))
-    return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
+    return isinstance(args, SocketArgs | SockAddrArgs) and args.family == AF_NETLINK
 
 
 def _is_fifo_open(args: Args) -> bool:
@@ -1218,10 +1228,10 @@ def _xdp_delta(counts: list[Event], window: tuple[int, int]) -> dict[str, Any]:
     end = after[0] if after else counts[-1]
 
     def tcp(e: Event | None) -> tuple[int, int]:
-        if e is None:
+        if e is None or not isinstance(e.args, XdpCountsArgs):
             return 0, 0
-        t = (e.args.get("protocols") or {}).get("tcp") or {}
-        return int(t.get("packets", 0)), int(t.get("bytes", 0))
+        t = e.args.count("tcp")
+        return t.packets, t.bytes
 
     p0, b0 = tcp(before[-1] if before else None)
     p1, b1 = tcp(end)

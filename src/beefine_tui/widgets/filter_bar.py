@@ -6,6 +6,7 @@ Syntax (every term must match, case-insensitive):
     probe=mounts,files   probe is one of these
     pid=1234             numeric fields compare as numbers
     fstype=overlay       any key of `args` works too
+    family=AF_INET       a typed field matches its raw value or its name (family=2 too)
     comm~run             field contains "run"
     !kind=exit           negation of any term
 """
@@ -35,13 +36,19 @@ class _Term:
         if self.field is None:
             hit = self.values[0] in line.lower()
         else:
-            raw = getattr(ev, self.field) if self.field in _TOP_FIELDS else ev.args.get(self.field)
-            if raw is None:
-                hit = False
+            if self.field in _TOP_FIELDS:
+                hit = self._hit(getattr(ev, self.field))
             else:
-                s = str(raw).lower()
-                hit = any((v in s) if self.contains else (v == s) for v in self.values)
+                # the raw value (family=2), else its name (family=AF_INET): typed args keep numbers,
+                # and names are derived only when the raw value did not match
+                hit = self._hit(ev.args.get(self.field)) or self._hit(ev.args.names().get(self.field))
         return hit != self.negate
+
+    def _hit(self, raw: object) -> bool:
+        if raw is None:
+            return False
+        s = str(raw).lower()
+        return any((v in s) if self.contains else (v == s) for v in self.values)
 
 
 class EventFilter:
