@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.record import read_recording
+from beefine_tui.replay import open_recording
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -112,7 +112,7 @@ def test_duration_and_record() -> None:
         )
         assert r.returncode == 0, r.stderr
         assert "received" in r.stderr
-        header, events = read_recording(rec)
+        header, events = open_recording(rec)
         assert header.probes == ["exec"]
         evs = list(events)
         assert [e.args["state"] for e in evs if e.kind == "status"] == ["running", "note", "stopped"]

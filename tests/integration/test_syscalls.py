@@ -250,9 +250,9 @@ def test_cli_json_until_container_ends(
     assert last.args["syscall"] == "exit_group" and last.args["args"][0] == 3
     assert last.text.startswith("exit_group(3")
     assert last.args["ns_pid"] == 1  # the shell is the container's pid 1
-    from beefine_tui.events.record import read_recording
+    from beefine_tui.replay import open_recording
 
-    _hdr, recording = read_recording(rec)
+    _hdr, recording = open_recording(rec)
     saved = [e for e in recording if e.kind == "syscall"]
     assert len(saved) == len(calls)
 
@@ -302,9 +302,9 @@ def test_flight_recorder_dumps_the_end(
     assert mine[-1].args["syscall"] == "exit_group" and mine[-1].text.startswith("exit_group(3")
     assert mine[-2].args.get("error") == "ENOENT" and "stat" in mine[-2].args["syscall"]
     # against the live stream of the same run: the dump is its tail, and the count is exact
-    from beefine_tui.events.record import read_recording
+    from beefine_tui.replay import open_recording
 
-    _hdr, recording = read_recording(rec)
+    _hdr, recording = open_recording(rec)
     saved = list(recording)
     assert not [e for e in saved if e.kind == "lost"]
     live = [e for e in saved if e.kind == "syscall" and not e.args.get("flight")]

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Log, ProgressBar, Select, Static
 
 from beefine_tui.errors import NotFoundError
-from beefine_tui.events.record import read_recording
+from beefine_tui.replay import open_recording
 from beefine_tui.screens.image_monitor import STATE_MARK, ImageMonitorView, MonitorRun
 from beefine_tui.story.engine import StoryEngine, StoryHints
 from beefine_tui.story.explanations import KIND_SOURCES
@@ -39,7 +39,7 @@ class FakeRun:
         self.stopped = 0
 
     def run(self) -> Result:
-        _, events = read_recording(FIXTURE)
+        _, events = open_recording(FIXTURE)
         self.on_progress({"id": "048eaab15007", "status": "Downloading", "current": 50, "total": 100})
         self.engine.feed(list(events))
         return Result()

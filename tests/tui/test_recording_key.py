@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.record import read_recording
+from beefine_tui.replay import open_recording
 from beefine_tui.screens.probe_view import ProbeView, recording_name
 from beefine_tui.widgets.status_strip import StatusStrip
 from tests.tui.conftest import MakeApp, wait_until
@@ -38,7 +38,7 @@ async def test_ctrl_r_records_then_stops(
         assert "REC" not in strip.render_text().plain
         view.bus.publish(after)
         await pilot.pause(0.3)
-    header, events = read_recording(files[0])
+    header, events = open_recording(files[0])
     assert header.probes == ["exec"]
     assert list(events) == during
     assert events.complete

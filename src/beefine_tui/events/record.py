@@ -284,7 +284,9 @@ def _more(f: io.BufferedReader | gzip.GzipFile) -> bool:
 
 
 def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
-    """Open a recording. Raises RecordError (with file and line) on anything malformed; refuses
+    """Open a recording, decoding into the Args structs defined so far: callers above the engines use
+    beefine_tui.replay.open_recording, which first loads every probe's kinds (a kind whose module is
+    not loaded reads as FreeArgs). Raises RecordError (with file and line) on anything malformed; refuses
     what is not a regular file (/dev/zero, a fifo, a directory) before reading it. A gzip file
     (whatever its name) is read through gzip, each line still with a bound."""
     from beefine_tui.userfiles import open_regular
