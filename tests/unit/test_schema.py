@@ -54,3 +54,21 @@ def test_an_unknown_tag_is_kept_as_free_args() -> None:
     line = b'{"ts":1,"probe":"p","kind":"k","args":{"t":"from-the-future","x":1}}'
     ev = EventReader().decode(line)
     assert isinstance(ev.args, FreeArgs) and ev.args["x"] == 1
+
+
+def test_a_v1_flight_dump_note_keeps_its_fields() -> None:
+    from beefine_tui.events.model import StatusArgs, upgrade_v1_args
+    from beefine_tui.probes.syscalls import FlightDumpArgs
+
+    dump = {
+        "state": "note",
+        "note": "flight recorder",
+        "flight_dump": True,
+        "kept": 3,
+        "made": 9,
+        "reason": "asked",
+    }
+    assert upgrade_v1_args("status", dump, "") == FlightDumpArgs(
+        state="note", note="flight recorder", kept=3, made=9, reason="asked"
+    )
+    assert upgrade_v1_args("status", {"state": "running"}, "") == StatusArgs(state="running")

@@ -283,15 +283,16 @@ def _plain(w: Any, args: Args) -> Event:
 def upgrade_v1_args(kind: str, args: dict[str, Any], text: str) -> Args:
     """Schema 1 args (flags as names with `flags_raw`, `mode` as an octal string, `error` names) as
     the struct its kind has now; what does not fit stays a FreeArgs with the line it was shown with."""
-    for cls in args_types():
-        if kind in cls.kinds:
-            upgrade = getattr(cls, "from_v1", None)
-            try:
-                if upgrade is not None:
-                    return typing.cast(Args, upgrade(args))
-                return msgspec.convert(_v1_fields(cls, args), cls, strict=False)
-            except (msgspec.ValidationError, TypeError, ValueError, KeyError):
-                break
+    # the most specific struct that fits first: a flight-recorder note is a status with more fields
+    candidates = sorted((c for c in args_types() if kind in c.kinds), key=lambda c: -len(c.__mro__))
+    for cls in candidates:
+        upgrade = getattr(cls, "from_v1", None)
+        try:
+            if upgrade is not None:
+                return typing.cast(Args, upgrade(args))
+            return msgspec.convert(_v1_fields(cls, args), cls, strict=False)
+        except (msgspec.ValidationError, TypeError, ValueError, KeyError):
+            continue
     return FreeArgs(fields=args, line=text)
 
 
