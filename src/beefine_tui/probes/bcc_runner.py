@@ -27,8 +27,6 @@ import ctypes
 import os
 import platform
 import re
-import select
-import struct
 import tempfile
 import threading
 import time
@@ -41,7 +39,7 @@ from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, note_event, status_event
 from beefine_tui.probes import program_cache
-from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
+from beefine_tui.probes.attribution import Attributor, descendants
 from beefine_tui.probes.base import (
     PAIRED_CALLS_NOTE,
     Availability,
@@ -53,12 +51,12 @@ from beefine_tui.probes.base import (
     import_bcc,
     pairs_enter_exit,
 )
+from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
+from beefine_tui.probes.fdinfo import fd_ids
+from beefine_tui.probes.mmap_ring import mmap_ring_supported
+from beefine_tui.probes.output_poll import OutputBuffers, run_poll_loop
 from beefine_tui.resources import bpf_dir
 
-POLL_TIMEOUT_S = 0.05
-FLUSH_EVERY_S = 0.05
-FLUSH_EVENTS = 512
-LOST_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 5.0
 # Closing a tracepoint's perf event waits for an RCU grace period in the kernel (perf_trace_event_unreg
 # -> tracepoint_synchronize_unregister): ~70 ms each, 10.7 s for the 149 of a trace when BCC's
@@ -77,54 +75,6 @@ EXCLUDE_SELF_FLAG = "-DEXCLUDE_SELF=1"
 COMPILE_LOCK = threading.Lock()
 
 
-# --------------------------------------------------------------------------------------------------
-# decode context
-
-
-class DecodeContext:
-    """What decoders need beyond the raw record: clock conversion, a bounded cache of decoded C strings
-    (paths and comms repeat a lot), and `info(pid)` (a process's root directory, for paths seen from a
-    chroot). Parent pid and container are not a decoder's business: the runner's Attributor sets them,
-    sharing this context's process table."""
-
-    STRINGS_MAX = 8192
-
-    def __init__(self, target: Target | None = None, cache_size: int = PROC_CACHE_SIZE) -> None:
-        self.target = target or Target()
-        self.procs = ProcTable(cache_size)
-        self._strings: dict[bytes, str] = {}
-        # CLOCK_MONOTONIC -> wall clock, measured once
-        self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
-
-    def wall_ns(self, ts: int) -> int:
-        return ts + self.wall_offset_ns
-
-    def cstr(self, raw: bytes) -> str:
-        """A NUL-terminated C string field decoded as UTF-8 (errors replaced), cached."""
-        s = self._strings.get(raw)
-        if s is None:
-            s = raw.split(b"\0", 1)[0].decode(errors="replace")
-            if len(self._strings) >= self.STRINGS_MAX:
-                self._strings.clear()
-            self._strings[raw] = s
-        return s
-
-    def info(self, pid: int) -> ProcInfo:
-        return self.procs.info(pid)
-
-
-def attributed(decode: Decoder, attributor: Attributor) -> Decoder:
-    """`decode` followed by the one attribution rule: what the runner runs for every record."""
-    attribute = attributor.attribute
-
-    def decode_and_attribute(raw: bytes, ctx: DecodeContext) -> Event | None:
-        ev = decode(raw, ctx)
-        return None if ev is None else attribute(ev)
-
-    return decode_and_attribute
-
-
-Decoder = Callable[[bytes, DecodeContext], "Event | None"]
 Periodic = Callable[[Any, DecodeContext], list[Event]]
 Setup = Callable[[Any], None]
 
@@ -351,130 +301,6 @@ def _load_error(probe: str, exc: BaseException, log: str, text: str = "") -> Pro
     )
 
 
-def _open_ring_buffer(bpf: Any, name: bytes, cb: Callable[[Any, Any, int], int]) -> None:
-    """Like RingBuf.open_ring_buffer, minus BCC's per-event Python wrapper (a try/except and an
-    int() around our callback: ~0.3 us per event). Falls back to the public API if BCC changes."""
-    table = bpf[name]
-    try:
-        from bcc.libbcc import _RINGBUF_CB_TYPE
-
-        fn = _RINGBUF_CB_TYPE(cb)
-        bpf._open_ring_buffer(table.map_fd, fn, None)
-        table._cbs[0] = fn  # the C side holds only a raw pointer: keep the ctypes object alive
-    except (ImportError, AttributeError):
-        table.open_ring_buffer(cb)
-
-
-# struct bpf_ringbuf_hdr (include/uapi/linux/bpf.h): u32 len (with these two flag bits), u32 pg_off
-RINGBUF_BUSY_BIT = 1 << 31
-RINGBUF_DISCARD_BIT = 1 << 30
-RINGBUF_HDR_SZ = 8
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
-
-
-def map_max_entries(map_fd: int) -> int:
-    """max_entries of a BPF map (for a ring buffer: its size in bytes), from /proc/self/fdinfo."""
-    with open(f"/proc/self/fdinfo/{map_fd}") as f:
-        for line in f:
-            if line.startswith("max_entries:"):
-                return int(line.split()[1])
-    raise ProbeLoadError(f"cannot read the size of BPF map fd {map_fd}")
-
-
-def mmap_ring_supported() -> bool:
-    """Reading the ring from Python relies on x86-64's ordered loads (see MmapRing); elsewhere the
-    runner uses libbpf's consumer through BCC. BEEFINE_RING_LIBBPF=1 forces the latter."""
-    return platform.machine() in ("x86_64", "AMD64") and os.environ.get("BEEFINE_RING_LIBBPF") != "1"
-
-
-class MmapRing:
-    """A BPF ring buffer read directly through mmap, without a C-to-Python callback per record.
-
-    Layout (kernel/bpf/ringbuf.c, and libbpf's ringbuf.c consumer which this mirrors): page 0 holds
-    consumer_pos (mapped read-write), page 1 producer_pos, then the data area mapped twice in a row
-    (read-only) so a record that wraps is contiguous. Each record: an 8-byte header whose length has
-    a BUSY bit while the producer is still writing it and a DISCARD bit if it was dropped, then the
-    sample, padded to 8 bytes. x86-64 keeps loads in order, which gives the acquire semantics libbpf
-    gets from smp_load_acquire; the consumer position is stored with one aligned 8-byte write.
-    """
-
-    def __init__(self, map_fd: int, size: int) -> None:
-        import mmap
-
-        page = mmap.PAGESIZE
-        self.size = size
-        self.mask = size - 1
-        self._cons_mm = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._mm = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
-        self._cons = ctypes.c_uint64.from_buffer(self._cons_mm)
-        self._data = page  # offset of the data area in self._mm
-        self.bad = 0  # records of the last consume() the decoder could not read
-
-    def consume(self, decode: Decoder, ctx: DecodeContext, out: list[Event], limit: int = 1 << 16) -> int:
-        """Decode the committed records (up to `limit`) into `out` and free their space. Returns the
-        number of records consumed; those the decoder raised on are counted in `self.bad`."""
-        mm, mask, data = self._mm, self.mask, self._data
-        u32 = _U32.unpack_from
-        cons = self._cons.value
-        prod = _U64.unpack_from(mm, 0)[0]
-        n = 0
-        self.bad = 0
-        while cons < prod and n < limit:
-            off = data + (cons & mask)
-            ln = u32(mm, off)[0]
-            if ln & RINGBUF_BUSY_BIT:
-                break
-            size = ln & ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT)
-            if not ln & RINGBUF_DISCARD_BIT:
-                start = off + RINGBUF_HDR_SZ
-                try:
-                    ev = decode(mm[start : start + size], ctx)
-                except Exception:
-                    self.bad += 1
-                else:
-                    if ev is not None:
-                        out.append(ev)
-            cons += (size + RINGBUF_HDR_SZ + 7) & ~7
-            n += 1
-            if n & 255 == 0:
-                self._cons.value = cons  # give the producer room during a long drain
-            if cons >= prod:
-                prod = _U64.unpack_from(mm, 0)[0]
-        self._cons.value = cons
-        return n
-
-    def close(self) -> None:
-        del self._cons  # the exported pointer must go before the mapping can close
-        self._cons_mm.close()
-        self._mm.close()
-
-
-def prog_id_of_fd(fd: int) -> int | None:
-    """The id of the BPF program behind one of this process's fds (from /proc/self/fdinfo)."""
-    try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("prog_id:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def fd_ids(kind: str) -> set[int]:
-    """prog_id / map_id of every BPF fd this process holds (from /proc/self/fdinfo)."""
-    ids: set[int] = set()
-    key = f"{kind}_id:"
-    for fd in os.listdir("/proc/self/fdinfo"):
-        with contextlib.suppress(OSError), open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith(key):
-                    ids.add(int(line.split()[1]))
-                    break
-    return ids
-
-
 # --------------------------------------------------------------------------------------------------
 # the runner
 
@@ -489,8 +315,7 @@ class _Loaded:
     parse_lost: int = 0
     parse_reported: int = 0
     prog_ids: set[int] = field(default_factory=set)
-    rings: list[tuple[MmapRing, Decoder]] = field(default_factory=list)
-    libbpf_rings: int = 0  # ring buffers consumed through BCC/libbpf callbacks
+    buffers: OutputBuffers | None = None  # opened by _prepare
     attached_ns: int = 0  # when its tracepoints were attached: its "running" status carries this time
     entry: program_cache.CachedProgram | None = None  # given back to the program cache at stop
     reused: bool = False  # taken from the cache (no compile)
@@ -708,9 +533,8 @@ class BccRunner(Runner):
                 bpf.attach_tracepoint(tp=tp, fn_name=fn)
             ld.attached_ns = time.monotonic_ns()
         except Exception:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
+            if ld.buffers is not None:
+                ld.buffers.close()
             detach_tracepoints([bpf])
             with contextlib.suppress(Exception):
                 bpf.cleanup()
@@ -735,34 +559,22 @@ class BccRunner(Runner):
         """Open the object's output buffers, seed its maps (setup, filter, ourselves excluded)."""
         prog, bpf = ld.prog, ld.bpf
         try:
+            ld.buffers = buffers = OutputBuffers(bpf, self.ctx)
             for rb in prog.buffers:
                 decode = attributed(rb.decode, self.attributor)
                 cb = self._callback(ld, decode)
                 if perf:
-                    bpf[rb.name.encode()].open_perf_buffer(
-                        cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
-                    )
-                else:
-                    table = bpf[rb.name.encode()]
-                    ring = None
-                    if mmap_ring_supported():
-                        with contextlib.suppress(OSError):  # e.g. a kernel refusing the mapping
-                            ring = MmapRing(table.map_fd, map_max_entries(table.map_fd))
-                    if ring is not None:
-                        ld.rings.append((ring, decode))
-                    else:
-                        _open_ring_buffer(bpf, rb.name.encode(), cb)
-                        ld.libbpf_rings += 1
-                        ld.entry = None  # bound to this object for its life: not one to keep
+                    buffers.open_perf(rb.name, cb, self.options.ring_pages, self._lost_callback(ld))
+                elif not buffers.open_ring(rb.name, decode, cb):
+                    ld.entry = None  # bound to BCC's consumer for its life: not one to keep
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
             if EXCLUDE_SELF_FLAG in prog.cflags:
                 self._exclude_self(bpf)
         except Exception as e:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
+            if ld.buffers is not None:
+                ld.buffers.close()
             with contextlib.suppress(Exception):
                 bpf.cleanup()
             if isinstance(e, ProbeLoadError):
@@ -837,58 +649,25 @@ class BccRunner(Runner):
 
     # ---- poll thread
 
-    def _fds(self) -> list[int]:
-        from bcc import lib
-
-        fds: list[int] = []
-        for ld in self._loaded:
-            for rb in ld.prog.buffers:
-                table = ld.bpf[rb.name.encode()]
-                if use_perf_buffers():
-                    for (tid, _cpu), reader in list(ld.bpf.perf_buffers.items()):
-                        if tid == id(table):
-                            fds.append(lib.perf_reader_fd(reader))
-                else:
-                    fds.append(table.map_fd)
-        return fds
-
     def _run(self) -> None:
-        perf = use_perf_buffers()
-        ep = select.epoll()
         try:
-            for fd in self._fds():
-                ep.register(fd, select.EPOLLIN)
-            last_flush = last_lost = time.monotonic()
-            while not self._stop_event.is_set():
-                ep.poll(POLL_TIMEOUT_S)
-                self._drain(perf)
-                now = time.monotonic()
-                if len(self._batch) >= FLUSH_EVENTS or now - last_flush >= FLUSH_EVERY_S:
-                    self._flush()
-                    last_flush = now
-                if now - last_lost >= LOST_EVERY_S:
-                    self._housekeeping()
-                    last_lost = now
-            # final drain: what is in the buffers now was produced while we ran
-            self._drain(perf)
-            self._housekeeping()
-            self._flush()
+            fds = [fd for ld in self._loaded if ld.buffers is not None for fd in ld.buffers.fds()]
+            run_poll_loop(
+                self._stop_event,
+                fds,
+                self._batch,
+                drain=self._drain,
+                flush=self._flush,
+                housekeeping=self._housekeeping,
+            )
         except Exception as e:  # report, never die silently
             self._batch.append(status_event(",".join(self.loaded), "failed", f"poll thread: {e}"))
             self._flush()
-        finally:
-            ep.close()
 
-    def _drain(self, perf: bool) -> None:
+    def _drain(self) -> None:
         for ld in self._loaded:
-            if perf:
-                ld.bpf.perf_buffer_consume()
-                continue
-            for ring, decode in ld.rings:
-                ring.consume(decode, self.ctx, self._batch)
-                ld.parse_lost += ring.bad
-            if ld.libbpf_rings:
-                ld.bpf.ring_buffer_consume()
+            if ld.buffers is not None:
+                ld.parse_lost += ld.buffers.drain(self._batch)
 
     def _flush(self) -> None:
         if self._batch and self._sink is not None:
@@ -956,10 +735,8 @@ class BccRunner(Runner):
         if unsubscribe is not None:
             unsubscribe()
         for ld in self._loaded:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
-            ld.rings.clear()
+            if ld.buffers is not None:
+                ld.buffers.close()
         detach_tracepoints([ld.bpf for ld in self._loaded])
         for ld in self._loaded:
             if ld.entry is not None and self._cache is not None:
