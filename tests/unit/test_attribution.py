@@ -15,8 +15,8 @@ from beefine_tui.probes import attribution, bt_namespaces, fork, mounts
 from beefine_tui.probes import exec as ex
 from beefine_tui.probes import user_program as up
 from beefine_tui.probes.base import Target
-from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 from beefine_tui.probes.bpftrace_runner import BpftraceRunner
+from beefine_tui.probes.decode_context import DecodeContext, attributed
 from beefine_tui.probes.user_program.bcc_program import OutputTable
 
 MISSING_PID = 2**22 + 4321  # above the default pid_max of 4194304

@@ -18,7 +18,7 @@ from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Runner, Sink
-from beefine_tui.probes.bcc_runner import COMPILE_LOCK
+from beefine_tui.probes.bcc_compile import COMPILE_LOCK
 from beefine_tui.probes.decode_context import DecodeContext, Decoder
 from beefine_tui.probes.fdinfo import prog_id_of_fd
 from beefine_tui.probes.output_poll import OutputBuffers, run_poll_loop
