@@ -66,13 +66,28 @@ def test_records_are_written_only_by_common_h() -> None:
     # one output map and one submit (with its loss count) for every program: bpf/common.h's
     common = (bpf_dir() / "common.h").read_text()
     assert "static __always_inline int beefine_submit(" in common
+    # bpf/paired.h's exit writes through it too, and has no output of its own
+    paired = (bpf_dir() / "paired.h").read_text()
+    assert "beefine_submit(ctx, r, sizeof(*r));" in paired
+    assert not re.search(r"\bsubmit\(", paired.replace("beefine_submit(", ""))
+    assert "events." not in paired and "BEEFINE_OUTPUT(" not in paired
     programs = [p for p in sorted(bpf_dir().glob("*.bpf.c")) if '#include "common.h"' in p.read_text()]
     assert len(programs) >= 9
     for path in programs:
         c = path.read_text()
         assert not re.search(r"\bsubmit\(", c.replace("beefine_submit(", "")), path.name
         assert "events." not in c and "BEEFINE_OUTPUT(" not in c, path.name
-        assert "beefine_submit(" in c, path.name
+        writes_paired = '#include "paired.h"' in c and "paired_finish(" in c
+        assert "beefine_submit(" in c or writes_paired, path.name
+
+
+def test_paired_programs_inline_paired_h_once() -> None:
+    # the probes that report a call at its exit share bpf/paired.h's table and functions
+    for name in ("mounts.bpf.c", "namespaces.bpf.c", "security.bpf.c", "sockets.bpf.c", "netlink.bpf.c"):
+        text = bp.program_text(name)
+        assert not re.search(r'^#include "paired.h"', text, re.M), name
+        assert text.count("static __always_inline int paired_park(") == 1, name
+        assert text.count("BPF_HASH(pending,") == 1, name
 
 
 def test_render_program() -> None:
