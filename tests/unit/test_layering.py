@@ -23,6 +23,7 @@ UI_FORBIDDEN = (
     "beefine_tui.probes.output_poll",
     "beefine_tui.probes.mmap_ring",
     "beefine_tui.probes.bpftrace_runner",
+    "beefine_tui.probes.bpftrace_spawn",
     "beefine_tui.probes.xdp_runner",
     "beefine_tui.probes.user_program",
     "beefine_tui.docker.lab",
