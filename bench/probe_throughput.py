@@ -52,7 +52,7 @@ def micro(n: int = 200_000) -> dict[str, float]:
     from beefine_tui.events.record import encode_events
     from beefine_tui.probes import files
     from beefine_tui.probes.attribution import Attributor
-    from beefine_tui.probes.bcc_runner import DecodeContext, attributed
+    from beefine_tui.probes.decode_context import DecodeContext, attributed
 
     ctx = DecodeContext()
     raw = files.OPEN_REC.pack(

@@ -1,11 +1,11 @@
 /* Shared by every Beefine BCC program. The runner pastes this text in place of `#include "common.h"`
- * (probes/bcc_runner.py program_text): BCC rewrites map calls only in the main file.
+ * (probes/bcc_program.py program_text): BCC rewrites map calls only in the main file.
  *
  * Rules for programs on this project (see ENVIRONMENT.md): attach to tracepoints only and read only
  * tracepoint arguments, user memory and helper results. The kernel headers BCC compiles against may
  * not match the running kernel, so kernel struct layouts must never be walked here.
  *
- * Parameters arrive as cflags from the Python side (probes/bcc_runner.py):
+ * Parameters arrive as cflags from the Python side (probes/bcc_program.py):
  *   FILTER_PIDNS_DEV, FILTER_PIDNS_INO  only tasks whose active pid namespace is this one
  *   FILTER_TRACKED                      only tgids in the `tracked` hash (seeded from user space)
  *   FILTER_FOLLOW                       ...and add children forked by a tracked task (lineage)

@@ -46,7 +46,10 @@ struct mount_rec {
 _Static_assert(sizeof(struct mount_rec) == 624 + DATA_LEN, "mounts.py unpacks this layout: change both");
 
 BPF_PERCPU_ARRAY(scratch, struct mount_rec, 1);
-BPF_HASH(pending, u32, struct mount_rec, 256); /* tid -> call in flight */
+
+#define PAIRED_REC struct mount_rec
+#define PAIRED_MAX 256
+#include "paired.h"
 
 static __always_inline struct mount_rec *rec_begin(u32 kind)
 {
@@ -82,28 +85,17 @@ static __always_inline void read_s2(struct mount_rec *r, const char *p)
         r->trunc |= T_S2;
 }
 
-static __always_inline int rec_park(struct mount_rec *r)
-{
-    u32 tid = r->h.tid;
-    if (pending.update(&tid, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_MAPFULL);
-    return 0;
-}
-
 static __always_inline int rec_finish(void *ctx, long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct mount_rec *r = pending.lookup(&tid);
+    struct mount_rec *r = paired_take(ret);
     if (!r)
         return 0;
-    r->ret = ret;
-    r->h.ts = bpf_ktime_get_ns();
     /* two constant sizes keep the verifier's bounds simple: without data, stop before it */
     if (r->data_len)
         beefine_submit(ctx, r, sizeof(struct mount_rec));
     else
         beefine_submit(ctx, r, offsetof(struct mount_rec, data));
-    pending.delete(&tid);
+    paired_done();
     return 0;
 }
 
@@ -128,7 +120,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_mount)
                 r->trunc |= T_DATA;
         }
     }
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_mount)
@@ -143,7 +135,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_umount)
         return 0;
     r->flags = (u32)args->flags;
     read_s1(r, args->name);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_umount)
@@ -158,7 +150,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_pivot_root)
         return 0;
     read_s1(r, args->new_root);
     read_s2(r, args->put_old);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_pivot_root)
@@ -174,7 +166,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fsopen)
         return 0;
     r->flags = (u32)args->flags;
     read_s1(r, args->_fs_name);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_fsopen)
@@ -195,7 +187,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fsconfig)
     /* the value is a string for SET_STRING (1), SET_PATH (3) and SET_PATH_EMPTY (4) */
     if (cmd < 8 && ((1u << cmd) & 0x1a))
         read_s2(r, (const char *)args->_value);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_fsconfig)
@@ -211,7 +203,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_fsmount)
     r->fd1 = (s32)args->fs_fd;
     r->flags = (u32)args->flags;
     r->arg = (u32)args->attr_flags;
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_fsmount)
@@ -229,7 +221,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_move_mount)
     r->flags = (u32)args->flags;
     read_s1(r, args->from_pathname);
     read_s2(r, args->to_pathname);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_move_mount)
@@ -245,7 +237,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_open_tree)
     r->fd1 = (s32)args->dfd;
     r->flags = (u32)args->flags;
     read_s1(r, args->filename);
-    return rec_park(r);
+    return paired_park(r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_open_tree)

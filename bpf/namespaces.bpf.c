@@ -28,28 +28,9 @@ struct ns_rec {
 
 _Static_assert(sizeof(struct ns_rec) == 160, "namespaces.py unpacks this layout: change both");
 
-BPF_HASH(pending, u32, struct ns_rec, 1024); /* tid -> call in flight */
-
-static __always_inline int park(struct ns_rec *r)
-{
-    u32 tid = r->h.tid;
-    if (pending.update(&tid, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_MAPFULL);
-    return 0;
-}
-
-static __always_inline int finish(void *ctx, long ret)
-{
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct ns_rec *r = pending.lookup(&tid);
-    if (!r)
-        return 0;
-    r->ret = ret;
-    r->h.ts = bpf_ktime_get_ns();
-    beefine_submit(ctx, r, sizeof(*r));
-    pending.delete(&tid);
-    return 0;
-}
+#define PAIRED_REC struct ns_rec
+#define PAIRED_MAX 1024
+#include "paired.h"
 
 TRACEPOINT_PROBE(syscalls, sys_enter_clone)
 {
@@ -58,12 +39,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_clone)
     struct ns_rec r = {};
     beefine_fill_hdr(&r.h, K_CLONE);
     r.flags = args->clone_flags;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_clone)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_clone3)
@@ -83,12 +64,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_clone3)
         if (r.args_size >= 88)
             bpf_probe_read_user(&r.cgroup, sizeof(r.cgroup), &ua[10]);
     }
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_clone3)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_unshare)
@@ -98,12 +79,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_unshare)
     struct ns_rec r = {};
     beefine_fill_hdr(&r.h, K_UNSHARE);
     r.flags = args->unshare_flags;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_unshare)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_setns)
@@ -114,12 +95,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_setns)
     beefine_fill_hdr(&r.h, K_SETNS);
     r.fd = (s32)args->fd;
     r.flags = (u32)args->flags;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_setns)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_sethostname)
@@ -138,10 +119,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_sethostname)
         n = ((n - 1) & 63) + 1;
         bpf_probe_read_user(r.name, n, args->name);
     }
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_sethostname)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }

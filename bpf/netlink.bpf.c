@@ -32,7 +32,10 @@ _Static_assert(sizeof(struct nl_rec) == 576, "netlink.py unpacks this layout: ch
 _Static_assert(offsetof(struct nl_rec, msg) == 64, "netlink.py: records are sent without the unused tail");
 
 BPF_PERCPU_ARRAY(scratch, struct nl_rec, 1);          /* too big for the 512-byte BPF stack */
-BPF_HASH(pending, u32, struct nl_rec, 1024);          /* tid -> send in flight */
+
+#define PAIRED_REC struct nl_rec
+#define PAIRED_MAX 1024
+#include "paired.h"
 
 /* the user-space struct msghdr and struct iovec, as sendmsg(2) gets them (64-bit) */
 struct u_msghdr {
@@ -79,26 +82,20 @@ static __always_inline int start(const void *uaddr, u32 addrlen, const void *buf
     n = ((n - 1) & (MSG_MAX - 1)) + 1; /* 1..MSG_MAX in a form the verifier can bound */
     if (bpf_probe_read_user(r->msg, n, buf) == 0)
         r->msg_read = n;
-    u32 tid = r->h.tid;
-    if (pending.update(&tid, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_MAPFULL);
-    return 0;
+    return paired_park(r);
 }
 
 static __always_inline int finish(void *ctx, long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct nl_rec *r = pending.lookup(&tid);
+    struct nl_rec *r = paired_take(ret);
     if (!r)
         return 0;
-    r->ret = ret;
-    r->h.ts = bpf_ktime_get_ns();
     /* only the bytes copied: most requests are under 100 bytes, so the ring holds ~8x more of them */
     u32 n = r->msg_read;
     if (n > MSG_MAX)
         n = MSG_MAX;
     beefine_submit(ctx, r, offsetof(struct nl_rec, msg) + n);
-    pending.delete(&tid);
+    paired_done();
     return 0;
 }
 

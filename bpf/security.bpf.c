@@ -32,28 +32,9 @@ struct sec_rec {
 
 _Static_assert(sizeof(struct sec_rec) == 128, "security.py unpacks this layout: change both");
 
-BPF_HASH(pending, u32, struct sec_rec, 1024); /* tid -> call in flight */
-
-static __always_inline int park(struct sec_rec *r)
-{
-    u32 tid = r->h.tid;
-    if (pending.update(&tid, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_MAPFULL);
-    return 0;
-}
-
-static __always_inline int finish(void *ctx, long ret)
-{
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct sec_rec *r = pending.lookup(&tid);
-    if (!r)
-        return 0;
-    r->ret = ret;
-    r->h.ts = bpf_ktime_get_ns();
-    beefine_submit(ctx, r, sizeof(*r));
-    pending.delete(&tid);
-    return 0;
-}
+#define PAIRED_REC struct sec_rec
+#define PAIRED_MAX 1024
+#include "paired.h"
 
 /* struct sock_fprog (include/uapi/linux/filter.h) starts with `unsigned short len` */
 static __always_inline u32 fprog_len(const void *uprog)
@@ -74,12 +55,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_seccomp)
     r.a1 = (u32)args->flags;
     if (r.a0 == SECCOMP_SET_MODE_FILTER)
         r.filter_len = fprog_len(args->uargs);
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_seccomp)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_enter_prctl)
@@ -98,12 +79,12 @@ TRACEPOINT_PROBE(syscalls, sys_enter_prctl)
     }
     else if (r.a0 == PR_SET_SECCOMP && args->arg2 == SECCOMP_MODE_FILTER)
         r.filter_len = fprog_len((const void *)args->arg3);
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_prctl)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }
 
 /* include/uapi/linux/capability.h: header {u32 version; int pid}; data: one
@@ -131,10 +112,10 @@ TRACEPOINT_PROBE(syscalls, sys_enter_capset)
             r.cap_n = 2;
         }
     }
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_capset)
 {
-    return finish(args, args->ret);
+    return paired_finish(args, args->ret);
 }

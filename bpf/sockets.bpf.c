@@ -30,15 +30,9 @@ struct sock_rec {
 
 _Static_assert(sizeof(struct sock_rec) == 216, "sockets.py unpacks this layout: change both");
 
-BPF_HASH(pending, u32, struct sock_rec, 4096); /* tid -> call in flight (accept may block long) */
-
-static __always_inline int park(struct sock_rec *r)
-{
-    u32 tid = r->h.tid;
-    if (pending.update(&tid, r) != 0)
-        beefine_count_lost(BEEFINE_LOST_MAPFULL);
-    return 0;
-}
+#define PAIRED_REC struct sock_rec
+#define PAIRED_MAX 4096 /* accept may block long */
+#include "paired.h"
 
 /* copy min(len, ADDR_LEN) bytes of a user sockaddr */
 static __always_inline void read_addr(struct sock_rec *r, const void *uaddr, int len)
@@ -53,12 +47,9 @@ static __always_inline void read_addr(struct sock_rec *r, const void *uaddr, int
 
 static __always_inline int finish(void *ctx, long ret)
 {
-    u32 tid = (u32)bpf_get_current_pid_tgid();
-    struct sock_rec *r = pending.lookup(&tid);
+    struct sock_rec *r = paired_take(ret);
     if (!r)
         return 0;
-    r->ret = ret;
-    r->h.ts = bpf_ktime_get_ns();
     if (r->h.kind == K_ACCEPT && ret >= 0 && r->uaddr && r->ulen) {
         int len = 0;
         bpf_probe_read_user(&len, sizeof(len), (const void *)r->ulen);
@@ -68,7 +59,7 @@ static __always_inline int finish(void *ctx, long ret)
     r->uaddr = 0;
     r->ulen = 0;
     beefine_submit(ctx, r, sizeof(*r));
-    pending.delete(&tid);
+    paired_done();
     return 0;
 }
 
@@ -81,7 +72,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_socket)
     r.a1 = (s32)args->family;
     r.a2 = (s32)args->type;
     r.a3 = (s32)args->protocol;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_socket)
@@ -98,7 +89,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_bind)
     r.fd = (s32)args->fd;
     r.addrlen = (u32)args->addrlen;
     read_addr(&r, args->umyaddr, (int)args->addrlen);
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_bind)
@@ -115,7 +106,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_connect)
     r.fd = (s32)args->fd;
     r.addrlen = (u32)args->addrlen;
     read_addr(&r, args->uservaddr, (int)args->addrlen);
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_connect)
@@ -131,7 +122,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_listen)
     beefine_fill_hdr(&r.h, K_LISTEN);
     r.fd = (s32)args->fd;
     r.a1 = (s32)args->backlog;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_listen)
@@ -148,7 +139,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_accept)
     r.fd = (s32)args->fd;
     r.uaddr = (u64)args->upeer_sockaddr;
     r.ulen = (u64)args->upeer_addrlen;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_accept)
@@ -167,7 +158,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_accept4)
     r.a2 = 1;
     r.uaddr = (u64)args->upeer_sockaddr;
     r.ulen = (u64)args->upeer_addrlen;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_accept4)
@@ -182,7 +173,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_epoll_create)
     struct sock_rec r = {};
     beefine_fill_hdr(&r.h, K_EPOLL);
     r.a1 = (s32)args->size;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_epoll_create)
@@ -198,7 +189,7 @@ TRACEPOINT_PROBE(syscalls, sys_enter_epoll_create1)
     beefine_fill_hdr(&r.h, K_EPOLL);
     r.a1 = (s32)args->flags;
     r.a2 = 1;
-    return park(&r);
+    return paired_park(&r);
 }
 
 TRACEPOINT_PROBE(syscalls, sys_exit_epoll_create1)

@@ -106,7 +106,8 @@ def test_signal_death_is_reported() -> None:
 
 def test_broken_program_is_reported_and_others_keep_running() -> None:
     from beefine_tui.errors import ProbeLoadError
-    from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
+    from beefine_tui.probes.bcc_program import BccProgram
+    from beefine_tui.probes.bcc_runner import BccRunner
 
     broken = BccProgram(
         probe="broken",
@@ -191,7 +192,7 @@ def test_stop_while_starting_leaves_nothing(delay: float) -> None:
     lands, nothing stays attached and start() returns or raises promptly."""
     import threading
 
-    from beefine_tui.probes.bcc_runner import fd_ids
+    from beefine_tui.probes.fdinfo import fd_ids
     from beefine_tui.probes.session import ProbeSession
 
     before = fd_ids("prog")

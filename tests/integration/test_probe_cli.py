@@ -138,7 +138,7 @@ def test_unavailable_probe_attaches_nothing(
     from beefine_tui.cli import main
     from beefine_tui.probes import exec as exec_probe
     from beefine_tui.probes.base import Availability
-    from beefine_tui.probes.bcc_runner import fd_ids
+    from beefine_tui.probes.fdinfo import fd_ids
 
     before = fd_ids("prog")
     monkeypatch.setattr(exec_probe, "available", lambda: Availability(False, "no execve here (test)"))

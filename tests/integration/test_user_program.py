@@ -16,12 +16,8 @@ import pytest
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import inventory as inv
-from beefine_tui.probes.user_program import (
-    KPROBE_MESSAGE,
-    UserBccProgram,
-    UserBpftraceProgram,
-    _kprobes_available,
-)
+from beefine_tui.probes.user_program import UserBccProgram, UserBpftraceProgram
+from beefine_tui.probes.user_program.bcc_program import KPROBE_MESSAGE, kprobes_available
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -195,7 +191,7 @@ int kprobe__do_sys_openat2(struct pt_regs *ctx) { return 0; }
 """
 
 
-@pytest.mark.skipif(_kprobes_available(), reason="this kernel has kprobes")
+@pytest.mark.skipif(kprobes_available(), reason="this kernel has kprobes")
 def test_kprobe_gives_the_clear_message(no_leak: None) -> None:
     prog = UserBccProgram(KPROBE, "k.c")
     with pytest.raises(ProbeLoadError) as e:
@@ -282,7 +278,7 @@ def test_bpftrace_script_error_has_its_line() -> None:
             os.kill(pid, 0)
 
 
-@pytest.mark.skipif(_kprobes_available(), reason="this kernel has kprobes")
+@pytest.mark.skipif(kprobes_available(), reason="this kernel has kprobes")
 def test_bpftrace_kprobe_gives_the_clear_message() -> None:
     prog = UserBpftraceProgram('BEGIN { }\nkprobe:do_sys_openat2 { printf("x\\n"); }\n', "k.bt")
     with pytest.raises(ProbeLoadError) as e:

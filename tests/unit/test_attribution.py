@@ -15,8 +15,9 @@ from beefine_tui.probes import attribution, bt_namespaces, fork, mounts
 from beefine_tui.probes import exec as ex
 from beefine_tui.probes import user_program as up
 from beefine_tui.probes.base import Target
-from beefine_tui.probes.bcc_runner import DecodeContext, attributed
 from beefine_tui.probes.bpftrace_runner import BpftraceRunner
+from beefine_tui.probes.decode_context import DecodeContext, attributed
+from beefine_tui.probes.user_program.bcc_program import OutputTable
 
 MISSING_PID = 2**22 + 4321  # above the default pid_max of 4194304
 
@@ -199,9 +200,8 @@ def _user_bcc(parent: int) -> Event | None:
     """A user's BCC program's record with pid and ppid fields, through UserBccProgram's own recording."""
     prog = up.UserBccProgram("int f(void *ctx) { return 0; }")
     values = {"pid": GONE, "ppid": parent, "comm": "true"}
-    prog.outputs["events"] = up.OutputTable("events", 0, tuple(values), lambda data, size: dict(values))
-    prog._record("events", 0, 0)
-    return prog._batch[0] if prog._batch else None
+    prog.outputs["events"] = OutputTable("events", 0, tuple(values), lambda data, size: dict(values))
+    return prog._event("events", 0, 0)
 
 
 @pytest.mark.parametrize("engine", [_bcc_exec, _bcc_mount_after_fork, _bpftrace, _user_bcc])

@@ -7,6 +7,7 @@ import pytest
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import Target
+from beefine_tui.probes.bpftrace_errors import load_error, parse_errors
 from beefine_tui.probes.bpftrace_runner import (
     READY_MAGIC,
     READY_TAG,
@@ -14,8 +15,6 @@ from beefine_tui.probes.bpftrace_runner import (
     OutputDecoder,
     check_user_script,
     filter_params,
-    load_error,
-    parse_errors,
     parse_json_line,
     split_record,
     with_ready_probe,

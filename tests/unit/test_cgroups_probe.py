@@ -10,7 +10,7 @@ from pathlib import Path
 from beefine_tui.events.model import Event
 from beefine_tui.probes import cgroups
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 
 NO_PID = 0x7FFFFFF0
 CID = "0123456789abcdef" * 4

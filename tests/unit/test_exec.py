@@ -8,7 +8,7 @@ import struct
 from beefine_tui.probes import exec as ex
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.bcc_runner import DecodeContext, attributed
+from beefine_tui.probes.decode_context import DecodeContext, attributed
 from beefine_tui.probes.exec import ExecArgs, ExitArgs
 
 CID = "ab" * 32

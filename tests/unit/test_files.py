@@ -10,7 +10,8 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
 from beefine_tui.probes import files
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.bcc_runner import DecodeContext, program_text
+from beefine_tui.probes.bcc_program import program_text
+from beefine_tui.probes.decode_context import DecodeContext
 
 
 def path_b(p: str) -> bytes:

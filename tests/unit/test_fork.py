@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from beefine_tui.probes import fork
 from beefine_tui.probes.attribution import Attributor
-from beefine_tui.probes.bcc_runner import DecodeContext, attributed
+from beefine_tui.probes.decode_context import DecodeContext, attributed
 from beefine_tui.probes.flags import CLONE_FILES, CLONE_THREAD, CLONE_VM
 
 

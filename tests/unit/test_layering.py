@@ -18,7 +18,12 @@ ENGINE_FORBIDDEN = ("textual", "rich.live", "beefine_tui.screens", "beefine_tui.
 UI_FORBIDDEN = (
     "bcc",
     "beefine_tui.probes.bcc_runner",
+    "beefine_tui.probes.bcc_compile",
+    "beefine_tui.probes.bcc_probe",
+    "beefine_tui.probes.output_poll",
+    "beefine_tui.probes.mmap_ring",
     "beefine_tui.probes.bpftrace_runner",
+    "beefine_tui.probes.bpftrace_spawn",
     "beefine_tui.probes.xdp_runner",
     "beefine_tui.probes.user_program",
     "beefine_tui.docker.lab",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from beefine_tui.probes import mounts
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.bcc_runner import DecodeContext, attributed
+from beefine_tui.probes.decode_context import DecodeContext, attributed
 
 NO_PID = 0x7FFFFFF0  # no such process: ppid 0, no container
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beefine_tui.probes import namespaces as ns
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 
 NO_PID = 0x7FFFFFF0
 

@@ -10,7 +10,7 @@ import struct
 
 from beefine_tui.events.model import EventReader
 from beefine_tui.probes import netlink as nl
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 
 # ip link add h12nc type veth peer name h12nd
 CREATE = bytes.fromhex(

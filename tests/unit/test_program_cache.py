@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.probes import program_cache
-from beefine_tui.probes.bcc_runner import declared_maps, program_text
+from beefine_tui.probes.bcc_program import declared_maps, program_text
 from beefine_tui.probes.program_cache import CachedProgram, ProgramCache
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from beefine_tui.probes import security as sec
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import CAPABILITIES
 
 NO_PID = 0x7FFFFFF0

@@ -9,7 +9,7 @@ import struct
 from beefine_tui.events.model import EventReader
 from beefine_tui.probes import sockets as so
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 
 NO_PID = 0x7FFFFFF0
 

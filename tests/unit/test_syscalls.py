@@ -14,7 +14,7 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import EventReader
 from beefine_tui.probes import syscall_table, syscalls
 from beefine_tui.probes.base import ProbeOptions, Target, pairs_enter_exit
-from beefine_tui.probes.bcc_runner import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.resources import bpf_dir
 
 TABLE = syscall_table.load()

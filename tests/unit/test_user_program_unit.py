@@ -11,6 +11,7 @@ import pytest
 from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import now_ns
 from beefine_tui.probes import user_program as up
+from beefine_tui.probes.user_program import diagnostics, layout, metadata, precheck
 
 
 def test_metadata_is_read_from_comments() -> None:
@@ -25,12 +26,12 @@ def test_metadata_defaults_to_the_file_name() -> None:
     meta = up.parse_metadata("int x;\n", "from file")
     assert meta.name == "from-file"
     assert meta.description == ""
-    assert up.sanitize_name("///") == "program"
+    assert metadata.sanitize_name("///") == "program"
 
 
 def test_line_directives_number_every_line_but_not_inside_macros() -> None:
     src = "int a;\n#define X(y) \\\n  (y)\nint b;"
-    out = up.add_line_directives(src).split("\n")
+    out = diagnostics.add_line_directives(src).split("\n")
     assert out[0] == '#line 1 "user.c"'
     assert out[1] == "int a;"
     assert out[2] == '#line 2 "user.c"'
@@ -50,7 +51,7 @@ CLANG_LOG = """user.c:20:5: error: use of undeclared identifier 'undeclared_thin
 def test_clang_error_line_is_corrected_by_the_echoed_source_line() -> None:
     # BCC inserted 11 lines before a TRACEPOINT_PROBE: clang says 20, the text is on line 9
     source = "\n".join(["// x"] * 8 + ["    undeclared_thing = 3;"] + ["}"] * 15)
-    errors = up.parse_clang_errors(CLANG_LOG, source)
+    errors = diagnostics.parse_clang_errors(CLANG_LOG, source)
     assert errors[0].line == 9
     assert errors[0].in_user_file
     assert "undeclared identifier" in errors[0].message
@@ -59,7 +60,7 @@ def test_clang_error_line_is_corrected_by_the_echoed_source_line() -> None:
 
 def test_clang_error_line_kept_when_it_matches() -> None:
     source = "\n".join(["// x"] * 19 + ["    undeclared_thing = 3;"])
-    assert up.parse_clang_errors(CLANG_LOG, source)[0].line == 20
+    assert diagnostics.parse_clang_errors(CLANG_LOG, source)[0].line == 20
 
 
 VERIFIER_LOG = """bpf: Failed to load program: Permission denied
@@ -75,20 +76,20 @@ HINT: The 'map_value_or_null' error can happen if you dereference a pointer valu
 
 
 def test_verifier_reason_and_line() -> None:
-    reason, line = up.verifier_reason(VERIFIER_LOG)
+    reason, line = diagnostics.verifier_reason(VERIFIER_LOG)
     assert reason == "R0 invalid mem access 'map_value_or_null'"
     assert line == 5
 
 
 def test_verifier_log_gets_the_users_source_lines() -> None:
     src = "a\nb\nu64 *v = m.lookup(&k);\nd\n*v += 1;"
-    out = up.annotate_verifier_log(VERIFIER_LOG, src)
+    out = diagnostics.annotate_verifier_log(VERIFIER_LOG, src)
     assert "; u64 *v = m.lookup(&k); @ user.c:3" in out
     assert "; *v += 1; @ user.c:5" in out
 
 
-def _check(**kw: object) -> up.PrecheckResult:
-    return up.PrecheckResult(ok=False, **kw)  # type: ignore[arg-type]
+def _check(**kw: object) -> precheck.PrecheckResult:
+    return precheck.PrecheckResult(ok=False, **kw)  # type: ignore[arg-type]
 
 
 def test_precheck_compile_failure_becomes_probe_load_error_with_line() -> None:
@@ -127,41 +128,41 @@ def test_precheck_verifier_failure_puts_the_reason_first() -> None:
     ],
 )
 def test_ctype_for_scalars(desc: str, ctype: object) -> None:
-    assert up.ctype_for(desc) is ctype
+    assert layout.ctype_for(desc) is ctype
 
 
 def test_ctype_for_arrays_and_unknown_types() -> None:
-    t = up.ctype_for("char[16]")
+    t = layout.ctype_for("char[16]")
     assert ct.sizeof(t) == 16
-    assert ct.sizeof(up.ctype_for("int [3]")) == 12
+    assert ct.sizeof(layout.ctype_for("int [3]")) == 12
     with pytest.raises(ValueError, match="not supported"):
-        up.ctype_for("struct inner")
+        layout.ctype_for("struct inner")
 
 
 def test_decoder_copies_fields_out_as_plain_values() -> None:
     fields = [("ts", "u64"), ("pid", "u32"), ("comm", "char[16]"), ("arr", "int[3]"), ("ok", "bool")]
-    cls = up.make_struct(fields)
+    cls = layout.make_struct(fields)
     rec = cls()
     rec.ts, rec.pid, rec.comm, rec.ok = 123, 42, b"sh\xff", True
     rec.arr[0], rec.arr[2] = 7, -1
     buf = ct.create_string_buffer(bytes(rec), ct.sizeof(cls))
-    values = up.make_decoder(cls)(ct.addressof(buf), ct.sizeof(cls))
+    values = layout.make_decoder(cls)(ct.addressof(buf), ct.sizeof(cls))
     assert values == {"ts": 123, "pid": 42, "comm": "sh\ufffd", "arr": [7, 0, -1], "ok": True}
 
 
 def test_decoder_pads_a_short_record() -> None:
-    cls = up.make_struct([("a", "u32"), ("b", "u32")])
+    cls = layout.make_struct([("a", "u32"), ("b", "u32")])
     buf = ct.create_string_buffer(b"\x05\x00\x00\x00", 4)
-    assert up.make_decoder(cls)(ct.addressof(buf), 4) == {"a": 5, "b": 0}
+    assert layout.make_decoder(cls)(ct.addressof(buf), 4) == {"a": 5, "b": 0}
 
 
 def test_event_lifts_common_fields() -> None:
     now = now_ns()
-    ev = up.event_from_fields("user:x", "events", {"ts": now, "pid": 7, "tid": 8, "comm": "sh", "n": 1})
+    ev = layout.event_from_fields("user:x", "events", {"ts": now, "pid": 7, "tid": 8, "comm": "sh", "n": 1})
     assert (ev.ts, ev.pid, ev.tid, ev.comm, ev.kind, ev.probe) == (now, 7, 8, "sh", "events", "user:x")
     assert ev.args["n"] == 1
     # a "ts" that is not a monotonic timestamp (far future) is not trusted
-    ev2 = up.event_from_fields("user:x", "events", {"ts": now + 10**15})
+    ev2 = layout.event_from_fields("user:x", "events", {"ts": now + 10**15})
     assert ev2.ts < now + 10**15
 
 
@@ -199,7 +200,7 @@ def test_compile_warnings_name_the_users_line() -> None:
         "user.c:3:9: warning: unused variable 'x' [-Wunused-variable]\n    int x;\n        ^\n"
         "/virtual/include/bcc/helpers.h:1:1: warning: not ours\n"
     )
-    assert up.compile_warnings(log, "a\nb\n    int x;\n") == [
+    assert diagnostics.compile_warnings(log, "a\nb\n    int x;\n") == [
         "line 3: unused variable 'x' [-Wunused-variable]"
     ]
 
@@ -260,17 +261,17 @@ def test_function_entry_line_is_renumbered_to_the_tracepoint_probe_line() -> Non
         ";  @ user.c:14\n0: (b7) r1 = 1\n;  @ user.c:3\n;  @ user.c:0\n;  @ user.c:14\n"
         "R0 invalid mem access 'x'\n"
     )
-    fixed = up.fix_entry_line(log, 2)
+    fixed = diagnostics.fix_entry_line(log, 2)
     assert fixed.count("@ user.c:2") == 2 and "user.c:14" not in fixed
     assert "@ user.c:3" in fixed and "@ user.c:0" in fixed
-    assert up.verifier_reason(fixed) == ("R0 invalid mem access 'x'", 2)
-    assert up.fix_entry_line(log, None) == log
-    assert up.fix_entry_line(log, 20) == log  # never moved later
+    assert diagnostics.verifier_reason(fixed) == ("R0 invalid mem access 'x'", 2)
+    assert diagnostics.fix_entry_line(log, None) == log
+    assert diagnostics.fix_entry_line(log, 20) == log  # never moved later
 
 
 def test_verifier_line_zero_is_not_a_source_line() -> None:
     log = ";  @ user.c:5\n7: (79) r1 = *(u64 *)(r0 +0)\n;  @ user.c:0\nR0 invalid mem access 'x'\n"
-    assert up.verifier_reason(log)[1] == 5
+    assert diagnostics.verifier_reason(log)[1] == 5
 
 
 @pytest.mark.parametrize(
@@ -285,6 +286,6 @@ def test_verifier_line_zero_is_not_a_source_line() -> None:
     ],
 )
 def test_verifier_hint_follows_the_reason(reason: str, expected: str) -> None:
-    from beefine_tui.probes.user_program import verifier_hint
+    from beefine_tui.probes.user_program.diagnostics import verifier_hint
 
     assert expected in verifier_hint(reason)

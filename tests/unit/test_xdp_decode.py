@@ -11,6 +11,7 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import EventReader
 from beefine_tui.probes import xdp
 from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.xdp import XdpPacketArgs
 from beefine_tui.probes.xdp_runner import (
     COUNTER_SLOTS,
     SAMPLE_FORMAT,
@@ -87,7 +88,8 @@ def test_udp_over_ipv6_and_icmp_and_arp() -> None:
     assert ev.args["l3"] == "ipv6" and ev.args.shown()["l4"] == "udp" and ev.args["src"] == "fd00::1"
     assert ev.args["dport"] == 53 and "tcp_flags" not in ev.args
     icmp = decode_sample(pack(0x0800, 4, 1, b"\x7f\0\0\1", b"\x7f\0\0\1", 0, 0, 0), "lo")
-    assert icmp.args["l4"] == 1 and icmp.args.shown()["l4"] == "icmp" and "sport" not in icmp.args
+    assert isinstance(icmp.args, XdpPacketArgs) and icmp.args.l4 == 1 and icmp.args["l4"] == "icmp"
+    assert "sport" not in icmp.args
     arp = decode_sample(pack(0x0806, 0, 0, b"", b"", 0, 0, 0), "veth1")
     assert arp.args["l3"] == "arp" and "src" not in arp.args and "l4" not in arp.args
     assert arp.text == "arp 02:fc:00:00:00:01 -> 02:42:ac:11:00:02 74 B"

@@ -184,7 +184,7 @@ def build_options(args: argparse.Namespace) -> Any:
             target = attribution.target_for_container(client, args.container)
         finally:
             client.close()
-    from beefine_tui.probes.bcc_runner import check_ring_pages
+    from beefine_tui.probes.bcc_program import check_ring_pages
 
     ring_pages = check_ring_pages(DEFAULT_RING_PAGES if args.ring_pages is None else args.ring_pages)
     sample_every = args.sample_every or 0

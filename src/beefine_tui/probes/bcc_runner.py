@@ -1,64 +1,61 @@
-"""The BCC runner: compiles BPF C programs at start, polls their ring buffers from one thread, decodes
-records into Events and hands them to a sink in batches, and turns in-kernel loss counters into `lost`
-events.
+"""The BCC runner: compiles BPF C programs at start, reads their output buffers from one thread,
+decodes records into Events and hands them to a sink in batches, and turns in-kernel loss counters
+into `lost` events.
 
-Each probe is a `BccProgram` (C text, cflags, ring buffers with a decoder). Several programs in one
-runner are compiled as separate BPF objects (one failing to load does not take the others down) and
-share one poll thread: it waits on every ring buffer's map fd with one epoll (with a timeout), then
-drains them: on x86-64 by reading the ring through mmap (`MmapRing`, no ctypes callback per record),
-elsewhere through libbpf's consumer in BCC. Compiles are serialised process-wide (COMPILE_LOCK): BCC's
-compiler is not thread-safe. Separate objects cost a fixed ~0.5 s each on this VM (a one-tracepoint
-program compiles in 0.47 s; exec 1.1 s, fork 0.56 s, files 1.1 s, measured at load ~3.5); one
-combined object would save that per extra probe but needs every program's names made unique, and
-one bad probe would stop all. Perf buffers are used instead of ring buffers where the kernel has
-none (< 5.8) or when BEEFINE_FORCE_PERF=1. Loss of output records is counted in the kernel in
-both modes (a failed ringbuf_output/perf_submit increments the program's `lost` array) and reported as
-source "kernel" for ring buffers, "perf" for perf buffers. BCC's `lost_cb` is kept only as a
-cross-check (`perf_lost_cb`): the kernel emits PERF_RECORD_LOST only when a later sample fits, so it
-misses the loss at the end of a burst (measured: 710 of 42593 lost samples never reported that way).
+Each probe is a `BccProgram` (bcc_program.py: C text, cflags, ring buffers with a decoder). Several
+programs in one runner are compiled as separate BPF objects (one failing to load does not take the
+others down) and share one poll thread (output_poll.py: one epoll with a timeout over every buffer,
+rings read through mmap on x86-64, elsewhere through libbpf's consumer in BCC). Compiles are
+serialised process-wide (bcc_compile.COMPILE_LOCK): BCC's compiler is not thread-safe. Separate
+objects cost a fixed ~0.5 s each on this VM (a one-tracepoint program compiles in 0.47 s; exec 1.1 s,
+fork 0.56 s, files 1.1 s, measured at load ~3.5); one combined object would save that per extra
+probe but needs every program's names made unique, and one bad probe would stop all. Perf buffers
+are used instead of ring buffers where the kernel has none (< 5.8) or when BEEFINE_FORCE_PERF=1.
+Loss of output records is counted in the kernel in both modes (a failed ringbuf_output/perf_submit
+increments the program's `lost` array) and reported as source "kernel" for ring buffers, "perf" for
+perf buffers. BCC's `lost_cb` is kept only as a cross-check (`perf_lost_cb`): the kernel emits
+PERF_RECORD_LOST only when a later sample fits, so it misses the loss at the end of a burst
+(measured: 710 of 42593 lost samples never reported that way).
 
-Nothing here imports bcc at module import time: `render` works without root or BCC.
+Nothing here imports bcc at module import time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import os
-import platform
-import re
-import select
-import struct
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from beefine_tui import privileges
-from beefine_tui.errors import ProbeLoadError, UsageError
+from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import Event, lost_event, note_event, status_event
 from beefine_tui.probes import program_cache
-from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable, descendants
+from beefine_tui.probes.attribution import Attributor, descendants
 from beefine_tui.probes.base import (
     PAIRED_CALLS_NOTE,
-    Availability,
     ProbeOptions,
-    ProbeSpec,
     Runner,
     Sink,
-    Target,
     import_bcc,
     pairs_enter_exit,
 )
-from beefine_tui.resources import bpf_dir
+from beefine_tui.probes.bcc_compile import COMPILE_LOCK, capture_stderr, load_error
+from beefine_tui.probes.bcc_program import (
+    EXCLUDE_SELF_FLAG,
+    BccProgram,
+    Periodic,
+    declared_maps,
+    use_perf_buffers,
+)
+from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
+from beefine_tui.probes.fdinfo import fd_ids
+from beefine_tui.probes.mmap_ring import mmap_ring_supported
+from beefine_tui.probes.output_poll import OutputBuffers, run_poll_loop
 
-POLL_TIMEOUT_S = 0.05
-FLUSH_EVERY_S = 0.05
-FLUSH_EVENTS = 512
-LOST_EVERY_S = 0.5
 JOIN_TIMEOUT_S = 5.0
 # Closing a tracepoint's perf event waits for an RCU grace period in the kernel (perf_trace_event_unreg
 # -> tracepoint_synchronize_unregister): ~70 ms each, 10.7 s for the 149 of a trace when BCC's
@@ -68,415 +65,6 @@ DETACH_THREADS = 16
 
 # slots of the `lost` array in bpf/common.h
 LOST_SLOTS = 4
-# bpf/common.h: skip the tgids in the `excluded` hash (Beefine itself, probes/own_pids.py)
-EXCLUDE_SELF_FLAG = "-DEXCLUDE_SELF=1"
-
-# BCC's compiler is not thread-safe (iovisor/bcc#4500: concurrent BPF() calls fail with missing
-# headers or crash), and compile errors are captured by redirecting fd 2: one compile at a time per
-# process, whichever session (TUI screen, story, CLI) asks.
-COMPILE_LOCK = threading.Lock()
-
-
-# --------------------------------------------------------------------------------------------------
-# decode context
-
-
-class DecodeContext:
-    """What decoders need beyond the raw record: clock conversion, a bounded cache of decoded C strings
-    (paths and comms repeat a lot), and `info(pid)` (a process's root directory, for paths seen from a
-    chroot). Parent pid and container are not a decoder's business: the runner's Attributor sets them,
-    sharing this context's process table."""
-
-    STRINGS_MAX = 8192
-
-    def __init__(self, target: Target | None = None, cache_size: int = PROC_CACHE_SIZE) -> None:
-        self.target = target or Target()
-        self.procs = ProcTable(cache_size)
-        self._strings: dict[bytes, str] = {}
-        # CLOCK_MONOTONIC -> wall clock, measured once
-        self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
-
-    def wall_ns(self, ts: int) -> int:
-        return ts + self.wall_offset_ns
-
-    def cstr(self, raw: bytes) -> str:
-        """A NUL-terminated C string field decoded as UTF-8 (errors replaced), cached."""
-        s = self._strings.get(raw)
-        if s is None:
-            s = raw.split(b"\0", 1)[0].decode(errors="replace")
-            if len(self._strings) >= self.STRINGS_MAX:
-                self._strings.clear()
-            self._strings[raw] = s
-        return s
-
-    def info(self, pid: int) -> ProcInfo:
-        return self.procs.info(pid)
-
-
-def attributed(decode: Decoder, attributor: Attributor) -> Decoder:
-    """`decode` followed by the one attribution rule: what the runner runs for every record."""
-    attribute = attributor.attribute
-
-    def decode_and_attribute(raw: bytes, ctx: DecodeContext) -> Event | None:
-        ev = decode(raw, ctx)
-        return None if ev is None else attribute(ev)
-
-    return decode_and_attribute
-
-
-Decoder = Callable[[bytes, DecodeContext], "Event | None"]
-Periodic = Callable[[Any, DecodeContext], list[Event]]
-Setup = Callable[[Any], None]
-
-
-@dataclass(frozen=True)
-class RingBuffer:
-    """One BPF_RINGBUF_OUTPUT (or BPF_PERF_OUTPUT in fallback) map and how to decode its records."""
-
-    name: str
-    decode: Decoder
-
-
-@dataclass(frozen=True)
-class BccProgram:
-    """One probe's BPF program, as the runner loads it.
-
-    `text` is the full C text (see `program_text`, which inlines common.h). TRACEPOINT_PROBE
-    functions attach themselves; `attach` lists explicit (tracepoint "cat:name", function) pairs for
-    programs that define plain functions. `setup` runs after load (seed maps), `periodic` about every
-    `LOST_EVERY_S` on the poll thread (housekeeping that may produce events).
-    """
-
-    probe: str
-    text: str
-    cflags: tuple[str, ...] = ()
-    buffers: tuple[RingBuffer, ...] = ()
-    attach: tuple[tuple[str, str], ...] = ()
-    setup: Setup | None = None
-    periodic: Periodic | None = None
-
-
-class BccProbe:
-    """The functions a built-in BCC probe module exposes (see probes/catalog.py), built from its parts:
-    one BPF program in bpf/<spec.source>, one `events` ring buffer decoded by `decode`.
-
-    `cflags(options)` adds to base_cflags; `required` are the tracepoints `available()` checks (default:
-    the spec's); `prepare()` runs before each program is built (a cache to refresh); `periodic()` makes
-    the program's housekeeping object, one per program; `setup(options)` gives what seeds its maps
-    after load. A module binds them at its top level:
-    `available, program, render, make_runner = PROBE.available, PROBE.program, ...`."""
-
-    def __init__(
-        self,
-        spec: ProbeSpec,
-        decode: Decoder,
-        *,
-        cflags: Callable[[ProbeOptions], Sequence[str]] | None = None,
-        required: Sequence[str] | None = None,
-        prepare: Callable[[], None] | None = None,
-        periodic: Callable[[], Periodic] | None = None,
-        setup: Callable[[ProbeOptions], Setup] | None = None,
-    ) -> None:
-        self.spec = spec
-        self.decode = decode
-        self._cflags = cflags
-        self._required = tuple(required) if required is not None else spec.tracepoints
-        self._prepare = prepare
-        self._periodic = periodic
-        self._setup = setup
-
-    def available(self) -> Availability:
-        return bcc_availability(self._required)
-
-    def program(self, options: ProbeOptions) -> BccProgram:
-        if self._prepare is not None:
-            self._prepare()
-        extra = self._cflags(options) if self._cflags is not None else ()
-        return BccProgram(
-            probe=self.spec.name,
-            text=program_text(self.spec.source),
-            cflags=(*base_cflags(options), *extra),
-            buffers=(RingBuffer("events", self.decode),),
-            periodic=self._periodic() if self._periodic is not None else None,
-            setup=self._setup(options) if self._setup is not None else None,
-        )
-
-    def render(self, options: ProbeOptions) -> str:
-        return render_program(self.program(options))
-
-    def make_runner(self, options: ProbeOptions) -> Runner:
-        return BccRunner([self.program(options)], options)
-
-
-# --------------------------------------------------------------------------------------------------
-# cflags, rendering
-
-
-def use_perf_buffers() -> bool:
-    """Ring buffers arrived in Linux 5.8; BEEFINE_FORCE_PERF=1 forces the fallback (for tests)."""
-    if os.environ.get("BEEFINE_FORCE_PERF") == "1":
-        return True
-    m = re.match(r"(\d+)\.(\d+)", platform.release())
-    if m is None:
-        return False
-    return (int(m.group(1)), int(m.group(2))) < (5, 8)
-
-
-def kernel_dev(st_dev: int) -> int:
-    """stat()'s st_dev (glibc encoding) -> the kernel's internal dev_t (major << 20 | minor), which is
-    what bpf_get_ns_current_pid_tgid compares against."""
-    return (os.major(st_dev) << 20) | os.minor(st_dev)
-
-
-def filter_cflags(target: Target) -> list[str]:
-    flags: list[str] = []
-    if target.pidns is not None:
-        dev, ino = target.pidns
-        flags += [f"-DFILTER_PIDNS_DEV={kernel_dev(dev)}ULL", f"-DFILTER_PIDNS_INO={ino}ULL"]
-    if target.pids or target.lineage_root is not None:
-        flags.append("-DFILTER_TRACKED=1")
-    if target.lineage_root is not None:
-        flags += ["-DFILTER_FOLLOW=1", f"-DLINEAGE_ROOT={int(target.lineage_root)}"]
-    return flags
-
-
-def check_ring_pages(pages: int) -> int:
-    if pages < 1 or pages & (pages - 1) or pages > (1 << 16):
-        raise UsageError(
-            f"ring buffer size {pages} pages is not valid",
-            "use a power of two between 1 and 65536 pages (default 256 = 1 MiB)",
-        )
-    return pages
-
-
-def base_cflags(options: ProbeOptions) -> list[str]:
-    flags = [f"-DBEEFINE_RING_PAGES={check_ring_pages(options.ring_pages)}"]
-    if use_perf_buffers():
-        flags.append("-DBEEFINE_PERF=1")
-    flags += filter_cflags(options.target)
-    if not options.include_self:
-        flags.append(EXCLUDE_SELF_FLAG)
-    flags.append("-Wno-macro-redefined")
-    return flags
-
-
-_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.M)
-
-
-def program_text(name: str) -> str:
-    """bpf/<name> with its local `#include "x.h"` lines replaced by bpf/x.h's text.
-
-    BCC rewrites map method calls (`lost.lookup(...)`) only in the main file, not in included headers,
-    so the shared helpers in common.h must become part of the main text.
-    """
-    src = bpf_dir() / name
-
-    def expand(m: re.Match[str]) -> str:
-        inc = bpf_dir() / m.group(1)
-        name = m.group(1)
-        return f"/* ---- {name} ---- */\n{inc.read_text().rstrip()}\n/* ---- end of {name} ---- */"
-
-    return _INCLUDE.sub(expand, src.read_text())
-
-
-def render_program(prog: BccProgram) -> str:
-    """The exact program text and cflags that `start` compiles (like bcc tools' --ebpf)."""
-    lines = [f"// probe: {prog.probe}", "// cflags: " + " ".join(prog.cflags), "", prog.text.rstrip(), ""]
-    return "\n".join(lines)
-
-
-def tracepoint_has_field(tp: str, name: str) -> bool:
-    """Whether tracefs's format for "category/event" lists a field (BCC builds args from it)."""
-    for base in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
-        p = Path(base) / tp / "format"
-        with contextlib.suppress(OSError):
-            return re.search(rf"\b{re.escape(name)};", p.read_text()) is not None
-    return False
-
-
-# --------------------------------------------------------------------------------------------------
-# compile with readable errors
-
-
-_ERR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: (?P<msg>.*)$", re.M)
-
-
-@contextlib.contextmanager
-def _capture_stderr() -> Iterator[list[str]]:
-    """BCC writes clang diagnostics and verifier logs to fd 2 from C++: capture them."""
-    out: list[str] = []
-    with tempfile.TemporaryFile() as tmp:
-        saved = os.dup(2)
-        try:
-            os.dup2(tmp.fileno(), 2)
-            yield out
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            out.append(tmp.read().decode(errors="replace"))
-
-
-def _source_line(log: str, at: int, text: str, fallback: int) -> int:
-    """The line of `text` that clang quoted after its error (BCC compiles a rewritten copy of the
-    program, so clang's own line numbers are shifted by what BCC prepends)."""
-    quoted = log[at:].splitlines()[1:2]
-    if quoted and quoted[0].strip():
-        hits = [i for i, line in enumerate(text.splitlines(), 1) if line.strip() == quoted[0].strip()]
-        if len(hits) == 1:
-            return hits[0]
-    return fallback
-
-
-def _load_error(probe: str, exc: BaseException, log: str, text: str = "") -> ProbeLoadError:
-    m = _ERR_LINE.search(log)
-    if m:
-        line = _source_line(log, m.start(), text, int(m.group("line")))
-        return ProbeLoadError(
-            f"probe {probe}: BPF program does not compile: line {line}: {m.group('msg')}",
-            "see the compiler output (`--ebpf` prints the program); kernel headers must be installed",
-            log=log,
-            line=line,
-        )
-    verifier = re.search(r"^(?:\d+: .*\n)*.*(?:invalid|R\d+ |unbounded|too large|exceeds).*$", log, re.M)
-    last = verifier.group(0) if verifier else log.strip().splitlines()[-1:] or [str(exc)]
-    detail = last if isinstance(last, str) else last[0]
-    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if "Failed to compile" in msg:
-        msg = "BPF program does not compile"
-    return ProbeLoadError(
-        f"probe {probe}: {msg}" + (f": {detail.strip()}" if detail and detail.strip() not in msg else ""),
-        "the kernel refused the program or its attachment; run with --ebpf to see it",
-        log=log,
-    )
-
-
-def _open_ring_buffer(bpf: Any, name: bytes, cb: Callable[[Any, Any, int], int]) -> None:
-    """Like RingBuf.open_ring_buffer, minus BCC's per-event Python wrapper (a try/except and an
-    int() around our callback: ~0.3 us per event). Falls back to the public API if BCC changes."""
-    table = bpf[name]
-    try:
-        from bcc.libbcc import _RINGBUF_CB_TYPE
-
-        fn = _RINGBUF_CB_TYPE(cb)
-        bpf._open_ring_buffer(table.map_fd, fn, None)
-        table._cbs[0] = fn  # the C side holds only a raw pointer: keep the ctypes object alive
-    except (ImportError, AttributeError):
-        table.open_ring_buffer(cb)
-
-
-# struct bpf_ringbuf_hdr (include/uapi/linux/bpf.h): u32 len (with these two flag bits), u32 pg_off
-RINGBUF_BUSY_BIT = 1 << 31
-RINGBUF_DISCARD_BIT = 1 << 30
-RINGBUF_HDR_SZ = 8
-_U64 = struct.Struct("<Q")
-_U32 = struct.Struct("<I")
-
-
-def map_max_entries(map_fd: int) -> int:
-    """max_entries of a BPF map (for a ring buffer: its size in bytes), from /proc/self/fdinfo."""
-    with open(f"/proc/self/fdinfo/{map_fd}") as f:
-        for line in f:
-            if line.startswith("max_entries:"):
-                return int(line.split()[1])
-    raise ProbeLoadError(f"cannot read the size of BPF map fd {map_fd}")
-
-
-def mmap_ring_supported() -> bool:
-    """Reading the ring from Python relies on x86-64's ordered loads (see MmapRing); elsewhere the
-    runner uses libbpf's consumer through BCC. BEEFINE_RING_LIBBPF=1 forces the latter."""
-    return platform.machine() in ("x86_64", "AMD64") and os.environ.get("BEEFINE_RING_LIBBPF") != "1"
-
-
-class MmapRing:
-    """A BPF ring buffer read directly through mmap, without a C-to-Python callback per record.
-
-    Layout (kernel/bpf/ringbuf.c, and libbpf's ringbuf.c consumer which this mirrors): page 0 holds
-    consumer_pos (mapped read-write), page 1 producer_pos, then the data area mapped twice in a row
-    (read-only) so a record that wraps is contiguous. Each record: an 8-byte header whose length has
-    a BUSY bit while the producer is still writing it and a DISCARD bit if it was dropped, then the
-    sample, padded to 8 bytes. x86-64 keeps loads in order, which gives the acquire semantics libbpf
-    gets from smp_load_acquire; the consumer position is stored with one aligned 8-byte write.
-    """
-
-    def __init__(self, map_fd: int, size: int) -> None:
-        import mmap
-
-        page = mmap.PAGESIZE
-        self.size = size
-        self.mask = size - 1
-        self._cons_mm = mmap.mmap(map_fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
-        self._mm = mmap.mmap(map_fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
-        self._cons = ctypes.c_uint64.from_buffer(self._cons_mm)
-        self._data = page  # offset of the data area in self._mm
-        self.bad = 0  # records of the last consume() the decoder could not read
-
-    def consume(self, decode: Decoder, ctx: DecodeContext, out: list[Event], limit: int = 1 << 16) -> int:
-        """Decode the committed records (up to `limit`) into `out` and free their space. Returns the
-        number of records consumed; those the decoder raised on are counted in `self.bad`."""
-        mm, mask, data = self._mm, self.mask, self._data
-        u32 = _U32.unpack_from
-        cons = self._cons.value
-        prod = _U64.unpack_from(mm, 0)[0]
-        n = 0
-        self.bad = 0
-        while cons < prod and n < limit:
-            off = data + (cons & mask)
-            ln = u32(mm, off)[0]
-            if ln & RINGBUF_BUSY_BIT:
-                break
-            size = ln & ~(RINGBUF_BUSY_BIT | RINGBUF_DISCARD_BIT)
-            if not ln & RINGBUF_DISCARD_BIT:
-                start = off + RINGBUF_HDR_SZ
-                try:
-                    ev = decode(mm[start : start + size], ctx)
-                except Exception:
-                    self.bad += 1
-                else:
-                    if ev is not None:
-                        out.append(ev)
-            cons += (size + RINGBUF_HDR_SZ + 7) & ~7
-            n += 1
-            if n & 255 == 0:
-                self._cons.value = cons  # give the producer room during a long drain
-            if cons >= prod:
-                prod = _U64.unpack_from(mm, 0)[0]
-        self._cons.value = cons
-        return n
-
-    def close(self) -> None:
-        del self._cons  # the exported pointer must go before the mapping can close
-        self._cons_mm.close()
-        self._mm.close()
-
-
-def prog_id_of_fd(fd: int) -> int | None:
-    """The id of the BPF program behind one of this process's fds (from /proc/self/fdinfo)."""
-    try:
-        with open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith("prog_id:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def fd_ids(kind: str) -> set[int]:
-    """prog_id / map_id of every BPF fd this process holds (from /proc/self/fdinfo)."""
-    ids: set[int] = set()
-    key = f"{kind}_id:"
-    for fd in os.listdir("/proc/self/fdinfo"):
-        with contextlib.suppress(OSError), open(f"/proc/self/fdinfo/{fd}") as f:
-            for line in f:
-                if line.startswith(key):
-                    ids.add(int(line.split()[1]))
-                    break
-    return ids
-
-
-# --------------------------------------------------------------------------------------------------
-# the runner
 
 
 @dataclass
@@ -489,30 +77,13 @@ class _Loaded:
     parse_lost: int = 0
     parse_reported: int = 0
     prog_ids: set[int] = field(default_factory=set)
-    rings: list[tuple[MmapRing, Decoder]] = field(default_factory=list)
-    libbpf_rings: int = 0  # ring buffers consumed through BCC/libbpf callbacks
+    buffers: OutputBuffers | None = None  # opened by _prepare
     attached_ns: int = 0  # when its tracepoints were attached: its "running" status carries this time
     entry: program_cache.CachedProgram | None = None  # given back to the program cache at stop
     reused: bool = False  # taken from the cache (no compile)
 
 
 _NO_CACHE_GIVEN: Any = object()
-
-# the maps a program declares (BCC's macros), for emptying a reused object's state
-_MAP_DECL = re.compile(
-    r"\bBPF_(?:HASH|ARRAY|PERCPU_ARRAY|PERCPU_HASH|LRU_HASH)\(\s*(\w+)"
-    r'|\bBPF_TABLE\(\s*"\w+"\s*,[^,]+,[^,]+,\s*(\w+)'
-)
-
-
-def declared_maps(text: str) -> list[str]:
-    """Names of the hash and array maps declared in a BCC program's text (not its output buffer)."""
-    names: list[str] = []
-    for m in _MAP_DECL.finditer(text):
-        n = m.group(1) or m.group(2)
-        if n and n not in names:
-            names.append(n)
-    return names
 
 
 def _attachments(bpf: Any, prog: BccProgram) -> tuple[tuple[bytes, bytes], ...]:
@@ -666,7 +237,7 @@ class BccRunner(Runner):
             # inside the lock: the fds that appear are this program's, not another runner's
             before = fd_ids("prog")
             t0 = time.perf_counter()
-            with _capture_stderr() as captured:
+            with capture_stderr() as captured:
                 try:
                     holder.append(BPF(text=prog.text.encode(), cflags=list(prog.cflags)))
                     for tp, fn in prog.attach:
@@ -681,7 +252,7 @@ class BccRunner(Runner):
             for b in holder:
                 with contextlib.suppress(Exception):
                     b.cleanup()
-            raise _load_error(prog.probe, exc, log, prog.text) from None
+            raise load_error(prog.probe, exc, log, prog.text) from None
         bpf = holder[0]
         self.compile_seconds[prog.probe] = elapsed
         # stamped at attach, not once every program is compiled (seconds later): a probe's "running"
@@ -708,9 +279,8 @@ class BccRunner(Runner):
                 bpf.attach_tracepoint(tp=tp, fn_name=fn)
             ld.attached_ns = time.monotonic_ns()
         except Exception:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
+            if ld.buffers is not None:
+                ld.buffers.close()
             detach_tracepoints([bpf])
             with contextlib.suppress(Exception):
                 bpf.cleanup()
@@ -735,34 +305,22 @@ class BccRunner(Runner):
         """Open the object's output buffers, seed its maps (setup, filter, ourselves excluded)."""
         prog, bpf = ld.prog, ld.bpf
         try:
+            ld.buffers = buffers = OutputBuffers(bpf, self.ctx)
             for rb in prog.buffers:
                 decode = attributed(rb.decode, self.attributor)
                 cb = self._callback(ld, decode)
                 if perf:
-                    bpf[rb.name.encode()].open_perf_buffer(
-                        cb, page_cnt=self.options.ring_pages, lost_cb=self._lost_callback(ld)
-                    )
-                else:
-                    table = bpf[rb.name.encode()]
-                    ring = None
-                    if mmap_ring_supported():
-                        with contextlib.suppress(OSError):  # e.g. a kernel refusing the mapping
-                            ring = MmapRing(table.map_fd, map_max_entries(table.map_fd))
-                    if ring is not None:
-                        ld.rings.append((ring, decode))
-                    else:
-                        _open_ring_buffer(bpf, rb.name.encode(), cb)
-                        ld.libbpf_rings += 1
-                        ld.entry = None  # bound to this object for its life: not one to keep
+                    buffers.open_perf(rb.name, cb, self.options.ring_pages, self._lost_callback(ld))
+                elif not buffers.open_ring(rb.name, decode, cb):
+                    ld.entry = None  # bound to BCC's consumer for its life: not one to keep
             if prog.setup is not None:
                 prog.setup(bpf)
             self._seed_filter(bpf)
             if EXCLUDE_SELF_FLAG in prog.cflags:
                 self._exclude_self(bpf)
         except Exception as e:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
+            if ld.buffers is not None:
+                ld.buffers.close()
             with contextlib.suppress(Exception):
                 bpf.cleanup()
             if isinstance(e, ProbeLoadError):
@@ -837,58 +395,25 @@ class BccRunner(Runner):
 
     # ---- poll thread
 
-    def _fds(self) -> list[int]:
-        from bcc import lib
-
-        fds: list[int] = []
-        for ld in self._loaded:
-            for rb in ld.prog.buffers:
-                table = ld.bpf[rb.name.encode()]
-                if use_perf_buffers():
-                    for (tid, _cpu), reader in list(ld.bpf.perf_buffers.items()):
-                        if tid == id(table):
-                            fds.append(lib.perf_reader_fd(reader))
-                else:
-                    fds.append(table.map_fd)
-        return fds
-
     def _run(self) -> None:
-        perf = use_perf_buffers()
-        ep = select.epoll()
         try:
-            for fd in self._fds():
-                ep.register(fd, select.EPOLLIN)
-            last_flush = last_lost = time.monotonic()
-            while not self._stop_event.is_set():
-                ep.poll(POLL_TIMEOUT_S)
-                self._drain(perf)
-                now = time.monotonic()
-                if len(self._batch) >= FLUSH_EVENTS or now - last_flush >= FLUSH_EVERY_S:
-                    self._flush()
-                    last_flush = now
-                if now - last_lost >= LOST_EVERY_S:
-                    self._housekeeping()
-                    last_lost = now
-            # final drain: what is in the buffers now was produced while we ran
-            self._drain(perf)
-            self._housekeeping()
-            self._flush()
+            fds = [fd for ld in self._loaded if ld.buffers is not None for fd in ld.buffers.fds()]
+            run_poll_loop(
+                self._stop_event,
+                fds,
+                self._batch,
+                drain=self._drain,
+                flush=self._flush,
+                housekeeping=self._housekeeping,
+            )
         except Exception as e:  # report, never die silently
             self._batch.append(status_event(",".join(self.loaded), "failed", f"poll thread: {e}"))
             self._flush()
-        finally:
-            ep.close()
 
-    def _drain(self, perf: bool) -> None:
+    def _drain(self) -> None:
         for ld in self._loaded:
-            if perf:
-                ld.bpf.perf_buffer_consume()
-                continue
-            for ring, decode in ld.rings:
-                ring.consume(decode, self.ctx, self._batch)
-                ld.parse_lost += ring.bad
-            if ld.libbpf_rings:
-                ld.bpf.ring_buffer_consume()
+            if ld.buffers is not None:
+                ld.parse_lost += ld.buffers.drain(self._batch)
 
     def _flush(self) -> None:
         if self._batch and self._sink is not None:
@@ -956,10 +481,8 @@ class BccRunner(Runner):
         if unsubscribe is not None:
             unsubscribe()
         for ld in self._loaded:
-            for ring, _decode in ld.rings:
-                with contextlib.suppress(Exception):
-                    ring.close()
-            ld.rings.clear()
+            if ld.buffers is not None:
+                ld.buffers.close()
         detach_tracepoints([ld.bpf for ld in self._loaded])
         for ld in self._loaded:
             if ld.entry is not None and self._cache is not None:
@@ -991,45 +514,3 @@ def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
     workers = max(1, min(DETACH_THREADS if threads is None else threads, len(fds)))
     with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:
         list(pool.map(close, fds))
-
-
-# --------------------------------------------------------------------------------------------------
-# helpers for probe modules
-
-
-def tracefs_root() -> Path | None:
-    for base in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        with contextlib.suppress(OSError):
-            if Path(base, "events").is_dir():
-                return Path(base)
-    return None
-
-
-def bcc_availability(tracepoints: Sequence[str]) -> Availability:
-    """Can a BCC probe attaching to these tracepoints ("category:name") load here? Cheap: no BPF load."""
-    import importlib.util
-
-    if importlib.util.find_spec("bcc") is None:
-        return Availability(
-            False,
-            "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
-            "with --system-site-packages",
-        )
-    why = privileges.bpf_refusal("load this probe")
-    if why:
-        return Availability(False, why + ": run it with sudo")
-    root = tracefs_root()
-    if root is None:
-        # not mounted, or mounted but unreadable for this user: each said as what it is
-        return Availability(False, privileges.tracefs_problem())
-    missing = [tp for tp in tracepoints if not (root / "events" / tp.replace(":", "/")).is_dir()]
-    if missing:
-        return Availability(False, "this kernel has no tracepoint " + ", ".join(missing))
-    build = Path("/lib/modules", platform.release(), "build")
-    if not build.exists():
-        return Availability(
-            False,
-            f"no kernel headers at {build}: install linux-headers-{platform.release()} (BCC compiles "
-            "programs at run time)",
-        )
-    return Availability(True)

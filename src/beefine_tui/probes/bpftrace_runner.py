@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import re
-import resource
 import select
 import shutil
 import signal
@@ -38,7 +37,6 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Queue
 from typing import Any
 
 from beefine_tui import privileges
@@ -56,6 +54,8 @@ from beefine_tui.probes.base import (
     Target,
     pairs_enter_exit,
 )
+from beefine_tui.probes.bpftrace_errors import MEMLOCK_WARNING, clean_stderr, load_error, parse_errors
+from beefine_tui.probes.bpftrace_spawn import child_setup, signal_group, spawner
 from beefine_tui.probes.flags import TRUNCATED_MARK, ret_args
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.resources import bpftrace_script
@@ -83,15 +83,6 @@ POLL_TIMEOUT_S = 0.1
 STDERR_KEEP = 200  # lines of stderr kept for error messages (bounded)
 PARTIAL_MAX = 64 * 1024  # an unterminated printf line longer than this is flushed as it is
 
-# bpftrace tries to raise RLIMIT_MEMLOCK to infinity and warns when it cannot (no CAP_SYS_RESOURCE,
-# as in some VMs and containers). Kernels >= 5.11 account BPF memory to the memory cgroup instead,
-# so the warning is harmless there; we drop it from the errors we show.
-_MEMLOCK_WARNING = re.compile(r"couldn't set RLIMIT_MEMLOCK")
-# "path/x.bt:12:5-20: ERROR: message" (column range optional)
-_ERROR_AT = re.compile(
-    r"^(?P<file>[^:\n]*):(?P<line>\d+):(?P<col>\d+)(?:-(?P<col2>\d+))?: ERROR: (?P<msg>.*)$"
-)
-_ERROR = re.compile(r"^ERROR: (?P<msg>.*)$")
 # bpftrace 0.17 JSON-escapes bytes >= 0x80 as a sign-extended \uffffffXX; turn them back into bytes
 _BAD_ESCAPE = re.compile(r"\\uffffff([0-9a-fA-F]{2})")
 
@@ -243,52 +234,6 @@ def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
 
 def header_comment(script_name: str, params: Sequence[str]) -> str:
     return f"// beefine-tui: bpftrace -f json {script_name} {' '.join(params)}\n"
-
-
-# --- stderr -> errors ---------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScriptError:
-    message: str
-    line: int | None = None
-    column: int | None = None
-
-
-def parse_errors(stderr: str) -> list[ScriptError]:
-    """Every ERROR bpftrace printed, with line and column where it gave one."""
-    found: list[ScriptError] = []
-    for raw in stderr.splitlines():
-        if _MEMLOCK_WARNING.search(raw):
-            continue
-        m = _ERROR_AT.match(raw)
-        if m:
-            found.append(ScriptError(m["msg"].strip(), int(m["line"]), int(m["col"])))
-            continue
-        m2 = _ERROR.match(raw.strip())
-        if m2:
-            found.append(ScriptError(m2["msg"].strip()))
-    return found
-
-
-def clean_stderr(stderr: str) -> str:
-    return "\n".join(ln for ln in stderr.splitlines() if not _MEMLOCK_WARNING.search(ln)).strip()
-
-
-def load_error(name: str, stderr: str, rc: int | None) -> ProbeLoadError:
-    errors = parse_errors(stderr)
-    log = clean_stderr(stderr)
-    if errors:
-        first = errors[0]
-        where = f" at line {first.line}, column {first.column}" if first.line is not None else ""
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return ProbeLoadError(
-            f"bpftrace could not load {name}{where}: {first.message}{more}",
-            "the full bpftrace output is in the error log",
-            log=log,
-            line=first.line,
-        )
-    how = f"exited with status {rc}" if rc is not None else "did not attach"
-    tail = log.splitlines()[-1] if log else "no output"
-    return ProbeLoadError(f"bpftrace {how} while loading {name}: {tail}", log=log)
 
 
 # --- JSON lines ---------------------------------------------------------------------------------
@@ -450,63 +395,6 @@ class OutputDecoder:
 
 
 # --- the runner ---------------------------------------------------------------------------------
-_PR_SET_PDEATHSIG = 1
-
-
-def _child_setup(parent: int) -> None:
-    """In the child before exec: raise the soft RLIMIT_MEMLOCK to the hard limit (all we may do
-    without CAP_SYS_RESOURCE), and ask for SIGTERM when the thread that forked us dies (which is
-    the spawner thread below: it lives as long as our process), so bpftrace ends with us even if
-    we are SIGKILLed. bpftrace treats SIGTERM like SIGINT: it detaches and exits."""
-    with contextlib.suppress(ValueError, OSError):
-        _soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-        resource.setrlimit(resource.RLIMIT_MEMLOCK, (hard, hard))
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # we already lost our parent before the prctl
-        os._exit(1)
-
-
-class _Spawner:
-    """One daemon thread that forks every bpftrace. PR_SET_PDEATHSIG fires when the forking
-    *thread* exits, so forking from a short-lived worker thread (a Textual worker) would kill
-    bpftrace when the worker ends; this thread ends only with the process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._jobs: Queue[tuple[list[str], dict[str, Any], Queue[Any]]] = Queue()
-        self._thread: threading.Thread | None = None
-
-    def _run(self) -> None:
-        while True:
-            cmd, kw, reply = self._jobs.get()
-            try:
-                reply.put(subprocess.Popen(cmd, **kw))
-            except BaseException as e:  # handed back to the caller
-                reply.put(e)
-
-    def popen(self, cmd: list[str], timeout: float = 30.0, **kw: Any) -> subprocess.Popen[bytes]:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="beefine-spawner", daemon=True)
-                self._thread.start()
-        reply: Queue[Any] = Queue(maxsize=1)
-        self._jobs.put((cmd, kw, reply))
-        try:
-            out = reply.get(timeout=timeout)
-        except Empty as e:
-            raise OSError("the process spawner did not answer") from e
-        if isinstance(out, BaseException):
-            raise out
-        proc: subprocess.Popen[bytes] = out
-        return proc
-
-
-_spawner = _Spawner()
-
-
 class BpftraceRunner(Runner):
     """One bpftrace process running one script. See the module docstring for the lifecycle."""
 
@@ -587,13 +475,13 @@ class BpftraceRunner(Runner):
             self._stop_event.clear()
             try:
                 me = os.getpid()
-                self._proc = _spawner.popen(
+                self._proc = spawner.popen(
                     [exe, "-B", "line", "-f", "json", path, *self._params],
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,  # its own group: stop() signals all of it
-                    preexec_fn=lambda: _child_setup(me),
+                    preexec_fn=lambda: child_setup(me),
                     close_fds=True,
                     env={
                         **os.environ,
@@ -714,7 +602,7 @@ class BpftraceRunner(Runner):
     def _handle_line(self, is_stdout: bool, raw: bytes, batch: list[Event]) -> None:
         text = raw.decode("utf-8", errors="replace")
         if not is_stdout:
-            if text.strip() and not _MEMLOCK_WARNING.search(text):
+            if text.strip() and not MEMLOCK_WARNING.search(text):
                 self._stderr.append(text)
             return
         msg = parse_json_line(text)
@@ -758,7 +646,7 @@ class BpftraceRunner(Runner):
                 while time.monotonic() < deadline and time.monotonic() - self._last_output < DRAIN_QUIET_S:
                     time.sleep(0.05)
             if proc.poll() is None:
-                _signal_group(proc.pid, signal.SIGINT)
+                signal_group(proc.pid, signal.SIGINT)
                 # it drains its perf buffers, runs END and prints its maps: give it time while it
                 # makes progress (output keeps coming), up to STOP_MAX_S
                 t0 = time.monotonic()
@@ -770,7 +658,7 @@ class BpftraceRunner(Runner):
                     time.sleep(0.05)
                 self.killed = proc.poll() is None
             # whatever is left of the group (bpftrace itself if it ignored SIGINT, helpers it forked)
-            _signal_group(proc.pid, signal.SIGKILL)
+            signal_group(proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5.0)
             if proc.returncode is not None:
@@ -790,11 +678,6 @@ class BpftraceRunner(Runner):
         d, self._tmpdir = self._tmpdir, None
         if d:
             shutil.rmtree(d, ignore_errors=True)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
 
 
 # --- users' own scripts -------------------------------------------------------------------------
@@ -874,12 +757,10 @@ __all__ = [
     "BpftraceRunner",
     "OutputDecoder",
     "Record",
-    "ScriptError",
     "builtin_params",
     "builtin_runner",
     "event_from_record",
     "filter_params",
-    "parse_errors",
     "parse_json_line",
     "render_builtin",
     "ret_args",

@@ -21,11 +21,8 @@ from typing import Any
 from beefine_tui.docker.cgroup_paths import container_id_from_path
 from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-    Decoder,
-)
+from beefine_tui.probes.bcc_probe import BccProbe
+from beefine_tui.probes.decode_context import DecodeContext, Decoder
 from beefine_tui.probes.flags import cstr
 
 SPEC = ProbeSpec(

@@ -20,11 +20,8 @@ from typing import Any
 
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-    tracepoint_has_field,
-)
+from beefine_tui.probes.bcc_probe import BccProbe, tracepoint_has_field
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import TRUNCATED_MARK, errno_name, exit_status_text, signal_name
 
 SPEC = ProbeSpec(

@@ -36,11 +36,8 @@ from typing import Any
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Args, Event, now_ns
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-    tracefs_root,
-)
+from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     O_ACCMODE,
     TRUNCATED_MARK,

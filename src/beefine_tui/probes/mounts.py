@@ -19,11 +19,8 @@ from typing import Any
 
 from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-    tracefs_root,
-)
+from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     cstr,
     fsconfig_cmd,

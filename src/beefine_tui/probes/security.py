@@ -20,10 +20,8 @@ from typing import Any
 
 from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes.base import ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-)
+from beefine_tui.probes.bcc_probe import BccProbe
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     PR_CAP_AMBIENT,
     PR_SET_NAME,

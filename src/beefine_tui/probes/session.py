@@ -20,7 +20,8 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import status_event
 from beefine_tui.probes import catalog
 from beefine_tui.probes.base import ProbeOptions, Runner
-from beefine_tui.probes.bcc_runner import BccProgram, BccRunner
+from beefine_tui.probes.bcc_program import BccProgram
+from beefine_tui.probes.bcc_runner import BccRunner
 
 PENDING = "pending"
 RUNNING = "running"

@@ -17,10 +17,8 @@ import msgspec
 
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-)
+from beefine_tui.probes.bcc_probe import BccProbe
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     ADDRESS_FAMILIES,
     AF_INET,

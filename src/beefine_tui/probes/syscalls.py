@@ -23,7 +23,8 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import NOTE, STATUS, Args, Event, StatusArgs, now_ns
 from beefine_tui.probes import syscall_table
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
-from beefine_tui.probes.bcc_runner import BccProbe, DecodeContext
+from beefine_tui.probes.bcc_probe import BccProbe
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     address_family,
     clone_flags,

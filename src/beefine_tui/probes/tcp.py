@@ -30,10 +30,8 @@ from beefine_tui.events.model import Args, Event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import descendants
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
-from beefine_tui.probes.bcc_runner import (
-    BccProbe,
-    DecodeContext,
-)
+from beefine_tui.probes.bcc_probe import BccProbe
+from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import ADDRESS_FAMILIES, AF_INET6, TCP_STATES, address_family, cstr, tcp_state
 
 SPEC = ProbeSpec(

@@ -35,7 +35,8 @@ from beefine_tui.errors import NotFoundError, ProbeLoadError, UsageError
 from beefine_tui.events.model import Args, Event, lost_event, now_ns, status_event
 from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.base import ProbeOptions, Runner, Sink, import_bcc
-from beefine_tui.probes.bcc_runner import COMPILE_LOCK, prog_id_of_fd
+from beefine_tui.probes.bcc_compile import COMPILE_LOCK
+from beefine_tui.probes.fdinfo import prog_id_of_fd
 from beefine_tui.resources import bpf_source
 
 PROBE = "xdp"

@@ -1,0 +1,151 @@
+"""How the output of a BCC-loaded BPF object reaches Python, for the built-in probes (bcc_runner) and
+users' programs (user_program) alike: one thread waits on every output buffer's fd with one epoll
+(with a timeout), drains them, hands the sink a batch every FLUSH_EVERY_S or FLUSH_EVENTS events,
+and about every LOST_EVERY_S runs the runner's housekeeping (loss counters become `lost` events).
+
+Ring buffers are read through mmap where the CPU allows it (`MmapRing`, no ctypes callback per
+record), elsewhere through libbpf's consumer in BCC; perf buffers (kernels without ring buffers, or
+a user's BPF_PERF_OUTPUT) through BCC's reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from beefine_tui.events.model import Event
+from beefine_tui.probes.decode_context import DecodeContext, Decoder
+from beefine_tui.probes.fdinfo import map_max_entries
+from beefine_tui.probes.mmap_ring import MmapRing, mmap_ring_supported
+
+POLL_TIMEOUT_S = 0.05
+FLUSH_EVERY_S = 0.05
+FLUSH_EVENTS = 512
+LOST_EVERY_S = 0.5
+
+RecordCallback = Callable[[Any, Any, int], Any]
+"""BCC's per-record callback: (ctx or cpu, data pointer, size)."""
+
+
+def _open_ring_buffer(bpf: Any, name: bytes, cb: RecordCallback) -> None:
+    """Like RingBuf.open_ring_buffer, minus BCC's per-event Python wrapper (a try/except and an
+    int() around our callback: ~0.3 us per event). Falls back to the public API if BCC changes."""
+    table = bpf[name]
+    try:
+        from bcc.libbcc import _RINGBUF_CB_TYPE
+
+        fn = _RINGBUF_CB_TYPE(cb)
+        bpf._open_ring_buffer(table.map_fd, fn, None)
+        table._cbs[0] = fn  # the C side holds only a raw pointer: keep the ctypes object alive
+    except (ImportError, AttributeError):
+        table.open_ring_buffer(cb)
+
+
+class OutputBuffers:
+    """The output buffers of one BCC object, drained together by the poll loop."""
+
+    def __init__(self, bpf: Any, ctx: DecodeContext) -> None:
+        self.bpf = bpf
+        self.ctx = ctx
+        self.rings: list[tuple[MmapRing, Decoder]] = []
+        self.libbpf_rings = 0  # ring buffers consumed through BCC/libbpf callbacks
+        self._ring_fds: list[int] = []
+        self._perf_tables: list[Any] = []
+
+    def open_ring(self, name: str, decode: Decoder, callback: RecordCallback) -> bool:
+        """Read ring buffer `name` through mmap with `decode`, or where that cannot be done through
+        BCC calling `callback` per record. True when read through mmap: only then is the object
+        free of BCC's consumer (which binds itself to the object for its life)."""
+        table = self.bpf[name.encode()]
+        self._ring_fds.append(table.map_fd)
+        ring = None
+        if mmap_ring_supported():
+            with contextlib.suppress(OSError):  # e.g. a kernel refusing the mapping
+                ring = MmapRing(table.map_fd, map_max_entries(table.map_fd))
+        if ring is not None:
+            self.rings.append((ring, decode))
+            return True
+        _open_ring_buffer(self.bpf, name.encode(), callback)
+        self.libbpf_rings += 1
+        return False
+
+    def open_perf(
+        self, name: str, callback: RecordCallback, page_cnt: int, lost_cb: Callable[[int], None]
+    ) -> None:
+        table = self.bpf[name.encode()]
+        table.open_perf_buffer(callback, page_cnt=page_cnt, lost_cb=lost_cb)
+        self._perf_tables.append(table)
+
+    def fds(self) -> list[int]:
+        """What the poll loop waits on: ring buffers' map fds, perf buffers' per-CPU reader fds."""
+        fds = list(self._ring_fds)
+        if self._perf_tables:
+            from bcc import lib
+
+            ids = {id(t) for t in self._perf_tables}
+            for (tid, _cpu), reader in list(self.bpf.perf_buffers.items()):
+                if tid in ids:
+                    fds.append(lib.perf_reader_fd(reader))
+        return fds
+
+    def drain(self, out: list[Event]) -> int:
+        """Decode what the buffers hold now into `out` (callbacks append on their own). Returns the
+        records read through mmap that their decoder raised on."""
+        if self._perf_tables:
+            self.bpf.perf_buffer_consume()
+        bad = 0
+        for ring, decode in self.rings:
+            ring.consume(decode, self.ctx, out)
+            bad += ring.bad
+        if self.libbpf_rings:
+            self.bpf.ring_buffer_consume()
+        return bad
+
+    def close(self) -> None:
+        """Unmap the rings read through mmap; call before the object's cleanup(), which frees BCC's
+        own readers. Our references to perf tables go too: a PerfEventArray that outlives cleanup()
+        raises from __del__ once its map is closed."""
+        for ring, _decode in self.rings:
+            with contextlib.suppress(Exception):
+                ring.close()
+        self.rings.clear()
+        self._perf_tables.clear()
+
+
+def run_poll_loop(
+    stop: threading.Event,
+    fds: Sequence[int],
+    batch: list[Event],
+    *,
+    drain: Callable[[], None],
+    flush: Callable[[], None],
+    housekeeping: Callable[[], None],
+) -> None:
+    """Until `stop` is set: wait on `fds` (POLL_TIMEOUT_S at most), `drain` into `batch`, `flush` it
+    when FLUSH_EVENTS are waiting or FLUSH_EVERY_S has passed, and run `housekeeping` every
+    LOST_EVERY_S. Then drain, housekeeping and flush once more: what is in the buffers at stop was
+    produced while we ran. Exceptions reach the caller, which says how it failed."""
+    ep = select.epoll()
+    try:
+        for fd in fds:
+            ep.register(fd, select.EPOLLIN)
+        last_flush = last_lost = time.monotonic()
+        while not stop.is_set():
+            ep.poll(POLL_TIMEOUT_S)
+            drain()
+            now = time.monotonic()
+            if len(batch) >= FLUSH_EVENTS or now - last_flush >= FLUSH_EVERY_S:
+                flush()
+                last_flush = now
+            if now - last_lost >= LOST_EVERY_S:
+                housekeeping()
+                last_lost = now
+        drain()
+        housekeeping()
+        flush()
+    finally:
+        ep.close()
