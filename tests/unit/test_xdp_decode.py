@@ -11,7 +11,6 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import EventReader
 from beefine_tui.probes import xdp
 from beefine_tui.probes.base import ProbeOptions
-from beefine_tui.probes.xdp import XdpPacketArgs
 from beefine_tui.probes.xdp_runner import (
     COUNTER_SLOTS,
     SAMPLE_FORMAT,
