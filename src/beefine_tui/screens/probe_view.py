@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -83,9 +84,11 @@ def format_exec(ev: Event, base_ts: int) -> str:
     return format_event(ev, base_ts)
 
 
-def format_syscall(ev: Event, base_ts: int) -> str:
+def format_syscall(ev: Event, base_ts: int, tagged: bool = False) -> str:
     """A syscalls probe line as strace -f writes it: time, [host pid/pid in the container] comm, call.
-    Other probes' events (the split pane mixes them in) keep the general format."""
+    `tagged` (a view mixing probes, as the split pane does): the probe is named in the column where
+    the other probes' lines name theirs, so every line says which probe saw it and `/` `probe=files`
+    keeps one probe's lines. Other probes' events keep the general format."""
     if ev.probe != SYSCALLS_PROBE or ev.kind != "syscall":
         return format_event(ev, base_ts)
     rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
@@ -93,7 +96,8 @@ def format_syscall(ev: Event, base_ts: int) -> str:
     who = f"{ev.pid}/{ns}" if ns else str(ev.pid)
     if ev.tid and ev.tid != ev.pid:
         who += f":{ev.tid}"
-    return f"{rel:10.6f} [{who}] {ev.comm:<.15} {ev.text}"
+    tag = f"{ev.probe:<10} " if tagged else ""
+    return f"{rel:10.6f} {tag}[{who}] {ev.comm:<.15} {ev.text}"
 
 
 def resolve_target(ctx: AppContext, container: str) -> Target:
@@ -197,7 +201,7 @@ class ProbeView(WorkerErrors, Vertical):
         fmt = (
             format_exec
             if self.probes == ("exec",)
-            else format_syscall
+            else partial(format_syscall, tagged=len(self.probes) > 1)
             if SYSCALLS_PROBE in self.probes
             else format_event
         )
@@ -269,7 +273,14 @@ class ProbeView(WorkerErrors, Vertical):
             self.strip.state = "unavailable"
             return
         if self.container_required:
-            self.notice("Type a container name or id and press Enter (or Start) to tail its syscalls.")
+            self.notice(
+                "Type a container name or id and press Enter (or Start) to tail its syscalls."
+                + (
+                    f" Each line names its probe; / then probe={self.probes[1]} (say) shows one probe."
+                    if len(self.probes) > 1
+                    else ""
+                )
+            )
         elif self.choose:
             self.notice("Select probes (space), then Start.")
         if self.autostart and not self.container_required:
