@@ -35,7 +35,13 @@ from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.flags import exit_status_text
 from beefine_tui.replay import Replayer, open_recording
-from beefine_tui.screens.common import app_context, probe_names, stop_in_background, view_origin_ns
+from beefine_tui.screens.common import (
+    ContainerSuggester,
+    app_context,
+    probe_names,
+    stop_in_background,
+    view_origin_ns,
+)
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
@@ -191,6 +197,7 @@ class ProbeView(WorkerErrors, Vertical):
                 yield Input(
                     placeholder="container name or id" + ("" if self.container_required else " (optional)"),
                     id="container",
+                    suggester=ContainerSuggester(self._ctx_or_none),
                 )
                 yield Button("Start", id="start", variant="success")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
@@ -212,6 +219,9 @@ class ProbeView(WorkerErrors, Vertical):
         else:
             yield EventLog(max_lines=self.max_lines, formatter=fmt)
         yield EventPump(self.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
+
+    def _ctx_or_none(self) -> AppContext | None:
+        return getattr(self.app, "ctx", None)
 
     @property
     def has_syscall_table(self) -> bool:
