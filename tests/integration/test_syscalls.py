@@ -28,7 +28,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import syscall_table, syscalls
 from beefine_tui.probes.attribution import target_for_container
-from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_runner import BccRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -345,3 +345,46 @@ def test_a_kept_program_cache_never_keeps_the_syscalls_probe_attached(
 def _attached_ids() -> set[int]:
     out = subprocess.run(["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True)
     return {int(e["prog_id"]) for e in json.loads(out.stdout or "[]") if e.get("pid") == os.getpid()}
+
+
+def test_a_call_newer_than_the_header_is_named() -> None:
+    """cachestat is 451 on every architecture since Linux 6.5 (include/uapi/asm-generic/unistd.h), past
+    bookworm's 6.1 header: a traced child calls it by number with a bad descriptor, and the probe names
+    it, with the errno the child itself saw."""
+    from tests.integration.probe_harness import GATE, collect_until, prog_exists
+
+    header, _ = syscall_table.header_names()
+    if "cachestat" in header.values() or "cachestat" not in syscall_table.tracefs_names():
+        pytest.skip("the header already has cachestat, or this kernel has no cachestat")
+    assert syscall_table.load().name(451) == "cachestat" and 451 in syscall_table.load().newer
+    code = (
+        "import ctypes, errno\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "r = libc.syscall(ctypes.c_long(451), ctypes.c_long(-1), 0, 0, 0)\n"
+        "print(r, errno.errorcode[ctypes.get_errno()])\n"
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", GATE + code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    bus = Bus()
+    sub = bus.subscribe("test")
+    runner = syscalls.make_runner(ProbeOptions(target=Target(lineage_root=child.pid)))
+    try:
+        runner.start(bus.publish)
+        assert isinstance(runner, BccRunner)
+        ids = runner.prog_ids()
+        out, _ = child.communicate("go\n", timeout=30)
+        events = collect_until(sub, lambda evs: any(e.args.get("nr") == 451 for e in evs), 30)
+    finally:
+        runner.stop()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    ret, err = out.split()
+    assert ret == "-1"
+    calls = [e for e in events if e.args.get("nr") == 451]
+    assert len(calls) == 1, calls
+    ev = calls[0]
+    assert ev.args["syscall"] == "cachestat" and ev.text.startswith("cachestat(")
+    assert ev.args["error"] == err  # EBADF, as the child saw it
+    _wait(lambda: not any(prog_exists(i) for i in ids), 10, "the probe's programs to be unloaded")

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+from rich.cells import cell_len
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
@@ -92,11 +94,11 @@ async def test_rows_update_in_place_and_go_away() -> None:
         table: DataTable[str] = view.query_one(DataTable)
         await wait_refreshes(pilot, view, 1)
         assert [k.value for k in table.rows] == [a.id, b.id]
-        assert table.get_cell(a.id, "cpu") == "-"
+        assert str(table.get_cell(a.id, "cpu")) == "-"
         first_row_key = next(iter(table.rows))
         await wait_refreshes(pilot, view, 2)
-        assert table.get_cell(a.id, "cpu") == " 12.50%"
-        assert table.get_cell(a.id, "mem") == "11.0MiB / 64.0MiB"
+        assert str(table.get_cell(a.id, "cpu")) == " 12.50%"
+        assert str(table.get_cell(a.id, "mem")) == "11.0MiB / 64.0MiB"
         assert next(iter(table.rows)) is first_row_key  # same row object: updated, not re-added
         await wait_refreshes(pilot, view, 3)
         assert [k.value for k in table.rows] == [a.id]
@@ -157,3 +159,27 @@ async def test_enter_on_a_row_asks_for_the_monitor() -> None:
                 break
             await pilot.pause(0.02)
     assert chosen == [a.id]
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+async def test_columns_fit_the_width_and_cut_with_an_ellipsis(width: int) -> None:
+    """Nothing to scroll sideways to at any width; what is cut ends in '…', the cell keeps it whole."""
+    long = row(1, 3.0, 10 << 20)
+    long.name = "a-container-with-a-long-name-9"
+    app = DashApp(Recorded([snap([long, row(2, 1.0, 20 << 20)], 1.0)]))
+    async with app.run_test(size=(width, 24)) as pilot:
+        view = app.query_one(DashboardView)
+        table: DataTable[str] = view.query_one(DataTable)
+        await wait_refreshes(pilot, view, 1)
+        await pilot.pause()
+        room = table.scrollable_content_region.width
+        assert sum(c.get_render_width(table) for c in table.ordered_columns) <= room
+        assert table.virtual_size.width <= room
+        lines = [table.render_line(y).text for y in range(3)]  # header and the two rows
+        assert all(cell_len(line.rstrip()) <= room for line in lines), lines
+        assert "CPU % ▼" in lines[0] and " 3.00%" in lines[1] and "10.0MiB / 64.0MiB" in lines[1]
+        if width == 80:
+            assert " a-conta… " in lines[1] and " 111… " in lines[1]  # the id gave way first, then the name
+        else:
+            assert long.name in lines[1] and long.id[:12] in lines[1] and "…" not in lines[1]
+        assert str(table.get_cell(long.id, "name")) == long.name

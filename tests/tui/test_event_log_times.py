@@ -88,3 +88,32 @@ async def test_shuffled_recording_with_status_and_loss_keeps_order_and_filter() 
         assert [line.split()[-1] for line in lines][:3] == ["running", "at0", "at1"]
         assert "LOST" in lines[-1]  # reported after everything that came before it
         assert log.total == 202
+
+
+def _reference_order(batch: list[Event]) -> list[Event]:
+    """The order by the rule alone (a loss report keyed by the newest event before it), no shortcut."""
+    keys, last = [], 0
+    for e in batch:
+        if e.kind != "lost":
+            last = max(last, e.ts)
+        keys.append(last if e.kind == "lost" else e.ts)
+    return [batch[i] for i in sorted(range(len(batch)), key=keys.__getitem__)]
+
+
+def test_in_order_shortcut_gives_what_the_rule_gives() -> None:
+    """The already-in-order shortcut (bench/ui_latency.py: most batches) never changes the result:
+    sorted, shuffled and nearly sorted batches, with loss reports stamped before, between and after."""
+    from beefine_tui.widgets.event_log import _in_time_order
+
+    rng = random.Random(1234)
+    for n in range(300):
+        batch = [ev(i) for i in range(rng.randrange(1, 40))]
+        if n % 3 == 1:
+            rng.shuffle(batch)
+        elif n % 3 == 2 and len(batch) > 2:
+            i = rng.randrange(len(batch) - 1)
+            batch[i], batch[i + 1] = batch[i + 1], batch[i]
+        for _ in range(rng.randrange(3)):
+            stamp = BASE_TS + rng.randrange(-5, 45) * 1_000_000
+            batch.insert(rng.randrange(len(batch) + 1), lost_event("exec", 1, "kernel", ts=stamp))
+        assert _in_time_order(batch) == _reference_order(batch), n

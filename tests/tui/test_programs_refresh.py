@@ -71,6 +71,8 @@ async def test_u_unloads_the_session_holding_the_selected_program(
         app.ctx.own(session)
         view = app.shell.open_view("loaded-programs")
         assert isinstance(view, ProgramsListView)
+        # no automatic refresh meanwhile: on a loaded machine it rewrote the notice before it was read
+        view.refresh_s = 3600.0
         await wait_until(pilot, lambda: 77 in view.rows)
         view.query_one("#progs").focus()
         await pilot.press("u")

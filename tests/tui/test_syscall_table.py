@@ -15,7 +15,7 @@ from beefine_tui.screens import probe_view
 from beefine_tui.screens.probe_view import ProbeView, split_probes
 from beefine_tui.widgets.syscall_table import SyscallTable
 from tests.tui.conftest import MakeApp, wait_until
-from tests.tui.events_fixture import syscall_events
+from tests.tui.events_fixture import mount_events, syscall_events
 
 
 @pytest.fixture(autouse=True)
@@ -138,3 +138,25 @@ async def test_other_probe_views_have_no_flight_key(make_app: MakeApp) -> None:
         await wait_until(pilot, lambda: view.is_mounted, tries=2000)
         assert isinstance(view, ProbeView)
         assert view.check_action("flight_dump", ()) is False
+
+
+async def test_split_pane_lines_name_their_probe_and_slash_keeps_one(make_app: MakeApp) -> None:
+    """ctrl+t mixes probes in one log: each line says which probe saw it, `/ probe=NAME` keeps one."""
+    mixed = sorted(syscall_events() + mount_events(3), key=lambda e: e.ts)
+    app = make_app(mixed)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_until(pilot, lambda: bool(app.screen_stack) and bool(app.shell.query("#tabs")), tries=2000)
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: bool(app.shell.query("#split ProbeView")), tries=2000)
+        view = app.shell.query_one("#split ProbeView", ProbeView)
+        assert "mounts" in view.probes and "syscalls" in view.probes
+        view.query_one("#container", Input).value = "web"
+        view.start()
+        await wait_until(pilot, lambda: len(view.event_log.lines()) == 15, tries=2000)
+        lines = view.event_log.lines()
+        assert sum(line.split()[1] == "syscalls" for line in lines) == 12, lines
+        assert sum(line.split()[1] == "mounts" for line in lines) == 3, lines
+        view.event_log.log_widget.focus()
+        await pilot.press("slash", *"probe=mounts", "enter")
+        await wait_until(pilot, lambda: len(view.event_log.lines()) == 3)
+        assert all(line.split()[1] == "mounts" and "mount proc on" in line for line in view.event_log.lines())

@@ -255,3 +255,46 @@ def test_schema1_line_upgrades() -> None:
         flight=True,
     )
     assert ev.args["error"] == "ENOENT" and ev.text.endswith(" = -1 ENOENT <0.000004>")
+
+
+TRACE = """# tracer: nop
+#
+  python3-4242 [001] ..... 812.000001: sys_cachestat(fd: 0x000001c3, cstat_range: 0x000001c3, cstat: 0x1c3)
+  python3-4242 [001] ..... 812.000002: sys_mseal(start: 0x000001ce, len: 0x000001ce, flags: 0x000001ce)
+  python3-4242 [001] ..... 812.000003: sys_lsm_list_modules(ids: 0x00000001, size: 0x1cd, flags: 0x1cd)
+  python3-4242 [001] ..... 812.000004: sys_newcall()
+"""
+
+
+def test_newer_numbers_read_from_the_kernels_trace() -> None:
+    tried = set(range(451, 470))
+    # each event names its call; its first argument is the number the helper called (all args = nr)
+    assert syscall_table.parse_trace(TRACE, tried) == {451: "cachestat", 462: "mseal"}
+
+
+def test_newer_names_are_what_tracefs_lists_beyond_the_header(tmp_path: Path) -> None:
+    for name in ("read", "cachestat", "mseal"):
+        (tmp_path / "events" / "syscalls" / f"sys_enter_{name}").mkdir(parents=True)
+        (tmp_path / "events" / "syscalls" / f"sys_exit_{name}").mkdir(parents=True)
+    assert syscall_table.tracefs_names(tmp_path) == {"read", "cachestat", "mseal"}
+    assert syscall_table.tracefs_names(tmp_path / "absent") == set()
+
+
+def test_discovery_needs_root_and_something_unknown(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / "events" / "syscalls" / "sys_enter_read").mkdir(parents=True)
+    assert syscall_table.discover_newer({0: "read"}, tmp_path) == {}  # nothing newer: no helper started
+    monkeypatch.setattr(syscall_table.os, "geteuid", lambda: 1000)
+    (tmp_path / "events" / "syscalls" / "sys_enter_mseal").mkdir(parents=True)
+    assert syscall_table.discover_newer({0: "read"}, tmp_path) == {}  # not root: "syscall_<nr>" stays
+
+
+def test_newer_numbers_join_the_header_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "header_names", lambda: ({0: "read", 450: "x"}, "/h/unistd_64.h"))
+    monkeypatch.setattr(syscall_table, "discover_newer", lambda known: {462: "mseal"})
+    syscall_table.load.cache_clear()
+    try:
+        t = syscall_table.load()
+        assert (t.name(0), t.name(462), t.name(463)) == ("read", "mseal", "syscall_463")
+        assert t.source == "/h/unistd_64.h" and t.newer == {462: "mseal"}
+    finally:
+        syscall_table.load.cache_clear()

@@ -33,6 +33,7 @@ from beefine_tui.screens.common import app_context
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.charts import Chart
+from beefine_tui.widgets.fit_table import Fit, FitTable, cell
 from beefine_tui.widgets.table_sort import SortKeys, TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
@@ -48,6 +49,15 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("blk", "BLOCK I/O"),
 )
 SORTABLE = (("cpu", "CPU %"), ("mem", "MEM / LIMIT"), ("name", "NAME"), ("pids", "PIDS"))
+# how columns give way in a narrow terminal: the id first (the name says which container it is), then
+# the I/O totals, then names; the memory limit last. The figures (CPU, MEM %, PIDS) are never cut.
+FITS = {
+    "id": Fit(min=4, tier=0),
+    "net": Fit(min=7, tier=1),
+    "blk": Fit(min=7, tier=1),
+    "name": Fit(min=8, tier=2),
+    "mem": Fit(min=13, tier=3),
+}
 LOG_LINES = 2000  # lines the logs window keeps
 LOG_PENDING = 5000  # lines waiting for the next repaint: beyond, the oldest are skipped and counted
 
@@ -190,7 +200,7 @@ class DashboardView(SortKeys, Vertical):
             yield Chart("CPU (all)", history=self.history, unit="%", id="chart-cpu")
             yield Chart("memory", history=self.history, unit="MiB", id="chart-mem")
             yield Chart("net rx+tx", history=self.history, unit="kB/s", id="chart-net")
-        yield DataTable(id="containers", cursor_type="row", zebra_stripes=True)
+        yield FitTable(FITS, id="containers", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
@@ -289,7 +299,7 @@ class DashboardView(SortKeys, Vertical):
         self.query_one("#chart-net", Chart).push(rate)
 
     def update_table(self, rows: list[ContainerRow]) -> None:
-        table: DataTable[str] = self.query_one(DataTable)
+        table = self.query_one(FitTable)
         wanted = {r.id for r in rows}
         for key in [k for k in table.rows if k.value not in wanted]:
             table.remove_row(key)
@@ -298,12 +308,13 @@ class DashboardView(SortKeys, Vertical):
             cells = row_cells(r)
             if r.id in existing:
                 for col, value in cells.items():
-                    if table.get_cell(r.id, col) != value:
-                        table.update_cell(r.id, col, value)
+                    if str(table.get_cell(r.id, col)) != value:
+                        table.update_cell(r.id, col, cell(value))
             else:
-                table.add_row(*(cells[k] for k, _ in COLUMNS), key=r.id)
+                table.add_row(*(cell(cells[k]) for k, _ in COLUMNS), key=r.id)
         if self.sorter is not None:
             self.sorter.apply({r.id[:12]: sort_values(r) for r in rows})
+        table.fit()
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row: open the container monitor on it (through the shell when there is one)."""

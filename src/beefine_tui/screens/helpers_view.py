@@ -129,6 +129,10 @@ class HelpersView(WorkerErrors, Vertical):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        # a highlight queued before the search refilled the table arrives with no row (key fuzz,
+        # seed 1394169836 at 120x40): nothing to describe
+        if event.row_key is None:
+            return
         name = event.row_key.value
         for n, sig, desc in self.helpers:
             if n == name:

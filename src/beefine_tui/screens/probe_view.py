@@ -11,6 +11,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,13 @@ from beefine_tui.events.record import BusRecording
 from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.replay import Replayer, open_recording
-from beefine_tui.screens.common import app_context, probe_names, stop_in_background, view_origin_ns
+from beefine_tui.screens.common import (
+    ContainerSuggester,
+    app_context,
+    probe_names,
+    stop_in_background,
+    view_origin_ns,
+)
 from beefine_tui.screens.errors import WorkerErrors, describe, show_error
 from beefine_tui.widgets.event_log import EventLog, format_event
 from beefine_tui.widgets.pump import EventPump
@@ -74,9 +81,11 @@ def format_exec(ev: Event, base_ts: int) -> str:
     return f"{rel:10.6f} {ev.kind:<4} {ev.pid:>7} {ev.ppid:>7} {ev.comm:<15.15} {ev.text}{where}"
 
 
-def format_syscall(ev: Event, base_ts: int) -> str:
+def format_syscall(ev: Event, base_ts: int, tagged: bool = False) -> str:
     """A syscalls probe line as strace -f writes it: time, [host pid/pid in the container] comm, call.
-    Other probes' events (the split pane mixes them in) keep the general format."""
+    `tagged` (a view mixing probes, as the split pane does): the probe is named in the column where
+    the other probes' lines name theirs, so every line says which probe saw it and `/` `probe=files`
+    keeps one probe's lines. Other probes' events keep the general format."""
     if ev.probe != SYSCALLS_PROBE or ev.kind != "syscall":
         return format_event(ev, base_ts)
     rel = (ev.ts - base_ts) / 1e9 if base_ts else 0.0
@@ -84,7 +93,8 @@ def format_syscall(ev: Event, base_ts: int) -> str:
     who = f"{ev.pid}/{ns}" if ns else str(ev.pid)
     if ev.tid and ev.tid != ev.pid:
         who += f":{ev.tid}"
-    return f"{rel:10.6f} [{who}] {ev.comm:<.15} {ev.text}"
+    tag = f"{ev.probe:<10} " if tagged else ""
+    return f"{rel:10.6f} {tag}[{who}] {ev.comm:<.15} {ev.text}"
 
 
 def resolve_target(ctx: AppContext, container: str) -> Target:
@@ -178,6 +188,7 @@ class ProbeView(WorkerErrors, Vertical):
                 yield Input(
                     placeholder="container name or id" + ("" if self.container_required else " (optional)"),
                     id="container",
+                    suggester=ContainerSuggester(self._ctx_or_none),
                 )
                 yield Button("Start", id="start", variant="success")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
@@ -188,7 +199,7 @@ class ProbeView(WorkerErrors, Vertical):
         fmt = (
             format_exec
             if self.probes == ("exec",)
-            else format_syscall
+            else partial(format_syscall, tagged=len(self.probes) > 1)
             if SYSCALLS_PROBE in self.probes
             else format_event
         )
@@ -199,6 +210,9 @@ class ProbeView(WorkerErrors, Vertical):
         else:
             yield EventLog(max_lines=self.max_lines, formatter=fmt)
         yield EventPump(self.bus, name=f"view-{self.title}", on_batch=self._on_batch, accept=self._accepts)
+
+    def _ctx_or_none(self) -> AppContext | None:
+        return getattr(self.app, "ctx", None)
 
     @property
     def has_syscall_table(self) -> bool:
@@ -260,7 +274,14 @@ class ProbeView(WorkerErrors, Vertical):
             self.strip.state = "unavailable"
             return
         if self.container_required:
-            self.notice("Type a container name or id and press Enter (or Start) to tail its syscalls.")
+            self.notice(
+                "Type a container name or id and press Enter (or Start) to tail its syscalls."
+                + (
+                    f" Each line names its probe; / then probe={self.probes[1]} (say) shows one probe."
+                    if len(self.probes) > 1
+                    else ""
+                )
+            )
         elif self.choose:
             self.notice("Select probes (space), then Start.")
         if self.autostart and not self.container_required:

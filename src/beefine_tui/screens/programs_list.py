@@ -8,8 +8,8 @@ Refresh is a timer re-armed only after a refresh finished, so polls never
 overlap (Dolphie's pattern). The table is diffed by program id (changed cells updated, gone rows
 removed), so the cursor stays put. Sorted like bpftop, busiest first (runs/s); `s` sorts by the next
 column, `S` reverses, a click on a header sorts by it. The figures come before the long columns
-(owner, attach), which are cut with an ellipsis, so they are on screen at 80 columns. "Unload" works
-for programs this app loaded: it stops the probe session or user program that holds them.
+(owner, attach), which give way first when the columns are fitted to the width (widgets/fit_table.py).
+"Unload" works for programs this app loaded: it stops the probe session or user program that holds them.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from beefine_tui.probes import inventory
 from beefine_tui.probes.inventory import StatsGuard
 from beefine_tui.screens.common import app_context, stop_in_background
 from beefine_tui.screens.errors import WorkerErrors, describe
+from beefine_tui.widgets.fit_table import Fit, FitTable, cell
 from beefine_tui.widgets.table_sort import SortKeys, TableSort
 from beefine_tui.widgets.ui_thread import ui_soon
 
@@ -44,12 +45,14 @@ SORTABLE = (
     ("owner", "owner"),
 )
 NUMERIC = ("runs/s", "avg ns", "id")
-OWNER_WIDTH = 28  # cells: longer owner lists and attach points end in an ellipsis
-ATTACH_WIDTH = 48
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+# how columns give way in a narrow terminal: owner lists and attach points first (the widest of the
+# two loses a cell first), then types, then names; the figures are never cut
+FITS = {
+    "owner": Fit(min=6, tier=0),
+    "attach": Fit(min=6, tier=0),
+    "type": Fit(min=6, tier=1),
+    "name": Fit(min=8, tier=2),
+}
 
 
 @dataclass
@@ -114,7 +117,7 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", classes="notice")
-        yield DataTable(id="progs", cursor_type="row", zebra_stripes=True)
+        yield FitTable(FITS, id="progs", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
@@ -145,7 +148,7 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
         self._busy = False
         if not self.is_mounted or self._stopped:
             return
-        t = self.query_one(DataTable)
+        t = self.query_one(FitTable)
         seen: set[int] = set()
         values: dict[str, dict[str, object]] = {}
         with self.app.batch_update():
@@ -177,21 +180,23 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
                     runs,
                     avg,
                     "yes" if r.ours else "",
-                    clip(r.owner, OWNER_WIDTH),
-                    clip(r.attach, ATTACH_WIDTH),
+                    r.owner,
+                    r.attach,
                 )
                 key = str(r.id)
                 if key in t.rows:
                     for c, v in zip(COLUMNS, cells, strict=True):
-                        t.update_cell(key, c, v)
+                        if str(t.get_cell(key, c)) != v:
+                            t.update_cell(key, c, cell(v))
                 else:
-                    t.add_row(*cells, key=key)
+                    t.add_row(*(cell(v) for v in cells), key=key)
             for row_key in [k for k in t.rows if k.value is not None and int(k.value) not in seen]:
                 t.remove_row(row_key)
                 self._prev.pop(int(str(row_key.value)), None)
             self.sort_values = values
             if self.sorter is not None:
                 self.sorter.apply(values)
+            t.fit()
         self.rows = {r.id: r for r in rows}
         ours = sum(1 for r in rows if r.ours)
         msg = f"{len(rows)} programs loaded, {ours} by this app. r refreshes, u unloads one of ours."

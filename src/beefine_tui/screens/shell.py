@@ -28,7 +28,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tabs, Tree
 
-from beefine_tui.screens.common import probe_names
+from beefine_tui.screens.common import container_names, probe_names
 from beefine_tui.screens.network_view import NetworkView
 from beefine_tui.screens.probe_view import SYSCALLS_PROBE, ProbeView, split_probes
 from beefine_tui.widgets.event_log import EventLog
@@ -54,6 +54,12 @@ def _failed(label: str, why: str) -> Widget:
 
 def _probe_view(**kw: Any) -> Widget:
     return ProbeView(**kw)
+
+
+def container_syscalls() -> ProbeView:
+    """One container's syscalls, strace-like, with the strace -c table: the split pane (ctrl+t) and
+    the sidebar's full-size screen are this same view."""
+    return ProbeView(probes=split_probes(), title="Container syscalls", container_required=True)
 
 
 def _network_view(**kw: Any) -> Widget:
@@ -133,6 +139,13 @@ VIEWS: tuple[ViewEntry, ...] = (
         SECTION_DOCKER,
         "a container's namespaces, cgroup, mounts, processes and network, live",
         _lazy("container_monitor", "ContainerMonitorView"),
+    ),
+    ViewEntry(
+        "container-syscalls",
+        "Container syscalls",
+        SECTION_DOCKER,
+        "every syscall of one container, strace-like, with a strace -c table (ctrl+t: beside any view)",
+        container_syscalls,
     ),
 )
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
@@ -549,7 +562,7 @@ class ShellScreen(Screen[None]):
             split.remove_class("-open")
             await split.remove_children()
             return
-        view = ProbeView(probes=split_probes(), title="Container syscalls", container_required=True)
+        view = container_syscalls()
         split.add_class("-open")
         await split.mount(view)
         self.call_after_refresh(self._focus_view, view)
@@ -570,17 +583,6 @@ The same keys everywhere: [b]q[/b] closes a view and stops what it started (on t
 
 
 PALETTE_DOCKER_TIMEOUT_S = 3.0  # the palette lists containers only if the daemon answers by then
-
-
-def container_names(ctx: Any) -> list[tuple[str, str, str]]:
-    """(name, short id, state) of every container of the daemon in use; empty without one."""
-    if ctx is None or getattr(ctx, "docker_host", None) is None:
-        return []
-    out = []
-    for c in ctx.docker_client().api.containers(all=True):
-        name = (c.get("Names") or ["/?"])[0].lstrip("/")
-        out.append((name, str(c["Id"])[:12], str(c.get("State", ""))))
-    return out
 
 
 class BeefinePalette(CommandPalette):

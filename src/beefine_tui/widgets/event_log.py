@@ -72,6 +72,13 @@ def format_event(ev: Event, base_ts: int) -> str:
 def _in_time_order(batch: list[Event]) -> list[Event]:
     """Sorted by time, stable (equal times keep their arrival order). A loss report is stamped when it
     was reported (by another clock, in a replay): it stays after every event that arrived before it."""
+    # the usual batch is in order already: checked at C speed (a list of ints, sorted() of a sorted
+    # list is one pass), ~5x cheaper than the loop below on a 20k-event batch (bench/ui_latency.py).
+    # Raw times in order imply the keys below are in order too (a loss report's key is at most its own
+    # time), so this returns exactly what the loop would.
+    stamps = [ev.ts for ev in batch]
+    if stamps == sorted(stamps):
+        return batch
     keys: list[int] = []
     last = 0
     for ev in batch:

@@ -16,6 +16,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from beefine_tui.widgets.fit_table import FitTable
+
 
 class TableSort:
     def __init__(
@@ -87,6 +89,8 @@ class TableSort:
             column = t.columns.get(key)  # type: ignore[call-overload]
             if column is not None:
                 column.label = self.header(key, label)
+        if isinstance(t, FitTable):
+            t.fit()  # the new headers are cut (or not) like the old ones
         t.refresh()
         if not self._had_rows:
             t.move_cursor(row=0, animate=False)
