@@ -114,31 +114,9 @@ def run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- list
 
 
-def probe_rows() -> list[dict[str, Any]]:
-    from beefine_tui.probes import catalog
-
-    rows = []
-    for name, probe in catalog.all_probes().items():
-        try:
-            avail = probe.available()
-            ok, reason = avail.ok, avail.reason
-        except Exception as e:  # a broken availability check must not hide the others
-            ok, reason = False, f"availability check failed: {e}"
-        rows.append(
-            {
-                "name": name,
-                "group": probe.spec.group,
-                "engine": probe.spec.engine,
-                "available": ok,
-                "reason": reason,
-                "description": probe.spec.description,
-                "kinds": list(probe.spec.kinds),
-            }
-        )
-    return rows
-
-
 def cmd_list(as_json: bool, out: IO[str]) -> int:
+    from beefine_tui.agent.server import probe_rows
+
     rows = probe_rows()
     if as_json:
         for r in rows:
