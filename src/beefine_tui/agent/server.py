@@ -29,7 +29,7 @@ from beefine_tui import __version__
 from beefine_tui.agent import protocol as P
 from beefine_tui.appcontext import AppContext
 from beefine_tui.errors import BeefineError, NotFoundError, UsageError
-from beefine_tui.events.bus import Bus
+from beefine_tui.events.bus import Bus, ProbeTally
 from beefine_tui.events.model import SCHEMA_VERSION, RecordHeader
 from beefine_tui.probes.base import ProbeOptions, Target
 
@@ -140,6 +140,10 @@ class Agent:
         self._stats: Any = None  # docker.stats.StatsCollector, kept so CPU % has a previous sample
         self.on_stream_tally: Callable[[int, Bus], None] | None = None  # metrics hook
         self.peak_pending: dict[int, int] = {}  # per stream, the most events it ever held
+        self._done_tally: dict[str, ProbeTally] = {}  # streams that ended, for the metrics' counters
+        self._metrics_stats: Any = None  # a StatsCollector of the metrics' own (scrapes run in a thread)
+        self.signalled = threading.Event()
+        self._closed = False
 
     # ---- the context (Docker, sessions), made when first needed so hello works without Docker
 
@@ -227,12 +231,17 @@ class Agent:
 
     def close(self) -> None:
         """Stop every stream and everything the context started. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         for s in list(self._streams.values()):
             self._end_stream(s, "agent closing")
-        if self._stats is not None:
-            with contextlib.suppress(Exception):
-                self._stats.close()
-            self._stats = None
+        for col in (self._stats, self._metrics_stats):
+            if col is not None:
+                with contextlib.suppress(Exception):
+                    col.close()
+                    col.client.close()
+        self._stats = self._metrics_stats = None
         if self._ctx is not None:
             self._ctx.close()
         self._out.send(P.Bye(reason=self._why))
@@ -434,6 +443,11 @@ class Agent:
             s.thread.join(10)
         self._streams.pop(s.id, None)
         tally = s.bus.tally()
+        for p, t in tally.items():
+            d = self._done_tally.setdefault(p, ProbeTally())
+            d.received += t.received
+            d.lost_kernel += t.lost_kernel
+            d.lost_bus += t.lost_bus
         s.end = P.End(
             stream=s.id,
             reason=reason,
@@ -467,6 +481,30 @@ class Agent:
         if self.on_stream_tally is not None:
             self.on_stream_tally(s.id, s.bus)
         return sent
+
+    def probe_tallies(self) -> dict[str, ProbeTally]:
+        """Per probe, over every stream this agent ran (counters: they only grow)."""
+        out = {p: ProbeTally(t.received, t.lost_kernel, t.lost_bus) for p, t in self._done_tally.items()}
+        for s in list(self._streams.values()):
+            for p, t in s.bus.tally().items():
+                d = out.setdefault(p, ProbeTally())
+                d.received += t.received
+                d.lost_kernel += t.lost_kernel
+                d.lost_bus += t.lost_bus
+        return out
+
+    def metrics_snapshot(self) -> Any:
+        """The containers' use now, for a scrape (None without Docker). Its own client: scrapes come
+        from the metrics server's thread."""
+        host = self.ctx().docker_host
+        if host is None:
+            return None
+        if self._metrics_stats is None:
+            from beefine_tui.docker.client import connect
+            from beefine_tui.docker.stats import StatsCollector
+
+            self._metrics_stats = StatsCollector(connect(host), host=host)
+        return self._metrics_stats.refresh()
 
     def _docker(self) -> Any:
         return self.ctx().docker_client()
@@ -521,6 +559,7 @@ def stop_on_signals(agent: Agent) -> Iterator[None]:
     """SIGHUP (the SSH session went), SIGTERM and SIGINT end the agent cleanly."""
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        agent.signalled.set()
         agent.stop(f"signal {signal.Signals(signum).name}")
 
     sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -532,8 +571,26 @@ def stop_on_signals(agent: Agent) -> Iterator[None]:
             signal.signal(s, h)
 
 
-def serve(docker_host: str | None = None) -> int:
-    """Run the agent on this process's stdin/stdout until the client leaves."""
+def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
+    """Run the agent on this process's stdin/stdout until the client leaves. With `metrics`
+    ([ADDR:]PORT) it also serves Prometheus exposition, and goes on serving after stdin ends (as an
+    exporter started with stdin at /dev/null) until SIGTERM, SIGINT or SIGHUP."""
     agent = Agent(sys.stdin.buffer, sys.stdout.buffer, docker_host=docker_host)
+    stop_metrics = None
     with stop_on_signals(agent):
-        return agent.run()
+        if metrics is not None:
+            from beefine_tui.agent.metrics import AgentCollector, parse_listen, serve_metrics
+
+            addr, port = parse_listen(metrics)
+            collector = AgentCollector(agent.metrics_snapshot, agent.probe_tallies)
+            stop_metrics = serve_metrics(addr, port, collector)
+            print(f"beefine-tui agent: metrics on http://{addr}:{port}/metrics", file=sys.stderr, flush=True)
+        try:
+            rc = agent.run()
+            while stop_metrics is not None and not agent.signalled.wait(POLL_S):
+                pass
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
+            agent.close()
+    return rc
