@@ -148,3 +148,38 @@ def test_probe_run_over_ssh_and_cutting_it(
         if client.poll() is None:
             client.kill()
             client.wait(10)
+
+
+def test_inspect_over_ssh_matches_docker_inspect(
+    sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any
+) -> None:
+    c = lab_client.containers.run(
+        lab.images["small"], ["sleep", "300"], detach=True, labels=cleanup_containers, network_mode="none"
+    )
+    env = _env(sshd, lab, uuid.uuid4().hex[:12])
+    argv = [sys.executable, "-m", "beefine_tui", "inspect", c.name, "--json", "--no-sharers"]
+    r = subprocess.run(
+        [*argv, "--remote", f"root@bfremote:{sshd.port}"], capture_output=True, env=env, timeout=120
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    rep = json.loads(r.stdout)
+    state = lab_client.api.inspect_container(c.id)["State"]
+    assert rep["id"] == c.id and rep["pid"] == state["Pid"] and rep["status"] == "running"
+    pidns = os.stat(f"/proc/{state['Pid']}/ns/pid")
+    assert rep["pidns"] == [pidns.st_dev, pidns.st_ino]
+    # a container the host does not have: a clear refusal from the far side, exit 2, no traceback
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "beefine_tui",
+            "inspect",
+            "no-such-container-here",
+            "--remote",
+            f"root@bfremote:{sshd.port}",
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 2 and b"no-such-container-here" in r.stderr and b"Traceback" not in r.stderr

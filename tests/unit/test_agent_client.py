@@ -105,3 +105,46 @@ def test_connection_lost_mid_session_fails_waiting_requests_clearly() -> None:
         client.request("streams", timeout=30)
     client.close()
     assert "lost" in e.value.message and "closed by remote host" in e.value.message
+
+
+def test_probe_run_remote_recording_cut_by_a_lost_connection_is_incomplete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An agent (faked behind a fake ssh) sends one event, then the link drops: the command says so
+    (exit 75) and its recording has no end marker, so replay calls it incomplete."""
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.cli import main
+    from beefine_tui.events.model import Event, RecordHeader
+    from beefine_tui.events.record import read_recording
+
+    ev = Event(ts=5, probe="exec", kind="exec", pid=42, comm="true", text="exec /bin/true")
+    header = RecordHeader(probes=["exec"], host="far")
+    events_line = P.encode(P.Events(stream=1, events=[ev]))
+    start_reply = P.encode(
+        P.Reply(id=2, result={"stream": 1, "probes": ["exec"], "states": {}, "header": header})
+    )
+    hello_reply = P.encode(P.Reply(id=1, result={"protocol": P.PROTOCOL}))
+    script = tmp_path / "fake_agent.py"
+    script.write_text(
+        "import sys\n"
+        "out = sys.stdout.buffer\n"
+        "sys.stdin.readline()\n"
+        f"out.write({hello_reply!r}); out.flush()\n"
+        "sys.stdin.readline()\n"
+        f"out.write({start_reply!r} + {events_line!r}); out.flush()\n"
+        "sys.stderr.write('Connection to far closed by remote host.\\n')\n"
+        "sys.exit(255)\n"
+    )
+    fake_ssh = tmp_path / "ssh"
+    fake_ssh.write_text(f"#!/bin/sh\nexec {sys.executable} {script}\n")
+    fake_ssh.chmod(0o755)
+    monkeypatch.setenv("BEEFINE_SSH", str(fake_ssh))
+    rec = tmp_path / "far.jsonl"
+    rc = main(["probe", "run", "exec", "--remote", "far", "--json", "--record", str(rec)])
+    out, err = capsys.readouterr()
+    assert rc == 75
+    assert "connection to far failed or was lost" in err and "closed by remote host" in err
+    assert '"comm":"true"' in out
+    _, recording = read_recording(rec)
+    assert [e.pid for e in recording] == [42]
+    assert recording.complete is False

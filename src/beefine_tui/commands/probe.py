@@ -439,22 +439,32 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
 
         deadline = time.monotonic() + args.duration if args.duration else None
         ended = False
+
+        def handle(msgs: Sequence[P.Message]) -> None:
+            nonlocal ended
+            for m in msgs:
+                if isinstance(m, P.Events) and m.stream == sid:
+                    emit(m.events)
+                elif isinstance(m, P.End) and m.stream == sid:
+                    ended = True
+
         with stop_on_signals(stop):
             while not stop.is_set() and not ended:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
-                for m in client.stream_messages(0.2):
-                    if isinstance(m, P.Events) and m.stream == sid:
-                        emit(m.events)
-                    elif isinstance(m, P.End) and m.stream == sid:
-                        ended = True
+                handle(client.stream_messages(0.2))
                 if client.closed:
-                    raise AgentConnectionError(client.close_reason)
+                    while msgs := client.stream_messages(0):  # what came before the end
+                        handle(msgs)
+                    if not ended:
+                        if recorder is not None:
+                            # no trailer: replay must say the recording stops short
+                            recorder.error = "the connection to the agent was lost"
+                        raise AgentConnectionError(client.close_reason)
             if not ended:
                 client.request("stop", stream=sid)
-                for m in client.stream_messages(0):
-                    if isinstance(m, P.Events) and m.stream == sid:
-                        emit(m.events)
+                while msgs := client.stream_messages(0):
+                    handle(msgs)
     finally:
         client.close()
         if recorder is not None:
