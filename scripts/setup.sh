@@ -19,6 +19,8 @@ pkgs=(
   "bpftool:/usr/sbin/bpftool"
   "busybox-static:/bin/busybox"
   "docker-registry:/usr/bin/docker-registry"
+  # the metrics test scrapes the agent with a real Prometheus (started by the test, on loopback)
+  "prometheus:/usr/bin/prometheus"
   "python3-venv:/usr/lib/python3/dist-packages/../../python3.11/ensurepip/__init__.py"
   "iproute2:/usr/sbin/ip"
   "iptables:/usr/sbin/iptables"

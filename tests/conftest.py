@@ -8,7 +8,7 @@ import os
 import pytest
 
 # sysctl, stats_fds, old_kernel; lab, lab_client, cleanup_containers, as_nobody, ...
-pytest_plugins = ["tests.stats_fakes", "tests.lab_fixtures"]
+pytest_plugins = ["tests.stats_fakes", "tests.lab_fixtures", "tests.ssh_fixtures"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

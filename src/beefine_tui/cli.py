@@ -42,6 +42,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("replay", "replay", "open a recording (JSON lines) in the TUI or print it"),
     ("diff", "diff", "what differs between two `trace --record` recordings, phase by phase"),
     ("export", "export", "a recording's events, filtered, as CSV or JSON lines (streamed)"),
+    ("agent", "agent", "the headless engine on stdin/stdout (JSON lines), for --remote over SSH"),
 )
 
 

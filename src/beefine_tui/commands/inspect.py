@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
     parser.add_argument("container", help="name, id or id prefix of the container")
     parser.add_argument("--json", action="store_true", help="print one JSON object (the report)")
     parser.add_argument(
@@ -44,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.container.strip():
         raise UsageError("no container given", "name a container: beefine-tui inspect NAME_OR_ID")
+    if args.remote:
+        return run_remote(args)
     client, _ = client_for(args.docker_host)
     try:
         rep = build_report(client, args.container, with_members=not args.no_sharers)
@@ -182,3 +187,26 @@ def print_report(rep: ContainerReport, con: Console) -> None:
             f"  seccomp: {sec.seccomp} ({sec.seccomp_filters} filters)  no_new_privs: {sec.no_new_privs}"
         )
         con.print(f"  LSM label: {sec.lsm_label or 'none'}  user namespace: {sec.user_namespace}")
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.docker.inspect import ContainerReport, encode_json
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        raw: object = client.request("inspect", container=args.container, sharers=not args.no_sharers)
+    finally:
+        client.close()
+    rep = msgspec.convert(raw, ContainerReport)
+    if args.json:
+        sys.stdout.buffer.write(encode_json(rep) + b"\n")
+        sys.stdout.flush()
+        return 0
+    from rich.console import Console
+
+    print_report(rep, Console())
+    return 0

@@ -100,6 +100,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"BCC and xdp probes: ring buffer pages per probe (power of two, default {DEFAULT_RING_PAGES})",
     )
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,31 +117,9 @@ def run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- list
 
 
-def probe_rows() -> list[dict[str, Any]]:
-    from beefine_tui.probes import catalog
-
-    rows = []
-    for name, probe in catalog.all_probes().items():
-        try:
-            avail = probe.available()
-            ok, reason = avail.ok, avail.reason
-        except Exception as e:  # a broken availability check must not hide the others
-            ok, reason = False, f"availability check failed: {e}"
-        rows.append(
-            {
-                "name": name,
-                "group": probe.spec.group,
-                "engine": probe.spec.engine,
-                "available": ok,
-                "reason": reason,
-                "description": probe.spec.description,
-                "kinds": list(probe.spec.kinds),
-            }
-        )
-    return rows
-
-
 def cmd_list(as_json: bool, out: IO[str]) -> int:
+    from beefine_tui.agent.server import probe_rows
+
     rows = probe_rows()
     if as_json:
         for r in rows:
@@ -259,6 +240,8 @@ class Summary:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if getattr(args, "remote", None):
+        return cmd_run_remote(args)
     from beefine_tui.probes import catalog
 
     probes = [catalog.get(n) for n in dict.fromkeys(args.names)]  # unknown names: NotFoundError
@@ -399,4 +382,97 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise RecordingIncomplete(
             f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
         )
+    return 0
+
+
+# options of `probe run` the agent takes as they are
+_REMOTE_ARGS = ("container", "pid", "follow_children", "path_prefix", "include_self", "ring_pages")
+
+
+def cmd_run_remote(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.agent.client import AgentConnectionError, connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.events.record import Recorder, encode_events
+
+    for attr, flag in (("ebpf", "--ebpf"), ("interface", "--interface"), ("sample_every", "--sample-every")):
+        if getattr(args, attr, None):
+            raise UsageError(f"{flag} is not available with --remote yet", f"run it on the host: drop {flag}")
+    if args.duration is not None and not args.duration > 0:
+        raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}")
+    if args.force and not args.record:
+        raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
+    if args.record:
+        from beefine_tui.userfiles import check_output
+
+        check_output(args.record, force=args.force)
+    names = list(dict.fromkeys(args.names))
+    client = connect(args.remote, agent_args(args))
+    summary = Summary(names)
+    stop = threading.Event()
+    recorder = None
+    out = sys.stdout.buffer
+    wall_offset = 0
+    try:
+        opts = {k: getattr(args, k) for k in _REMOTE_ARGS if getattr(args, k, None) not in (None, False)}
+        started = client.request("start", probes=names, **opts)
+        sid = started["stream"]
+        header = msgspec.convert(started["header"], RecordHeader)
+        # event times are the host's CLOCK_MONOTONIC: its own header says how that maps to wall time
+        wall_offset = int(header.started_wall * 1e9) - header.started_ns
+        if args.record:
+            recorder = Recorder.open(args.record, header, force=args.force)
+
+        def emit(events: Sequence[Event]) -> None:
+            summary.add(events)
+            if recorder is not None:
+                recorder.write(events)
+            if args.json:
+                out.write(encode_events(events))
+            else:
+                out.write(
+                    "".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace")
+                )
+            out.flush()
+
+        deadline = time.monotonic() + args.duration if args.duration else None
+        ended = False
+
+        def handle(msgs: Sequence[P.Message]) -> None:
+            nonlocal ended
+            for m in msgs:
+                if isinstance(m, P.Events) and m.stream == sid:
+                    emit(m.events)
+                elif isinstance(m, P.End) and m.stream == sid:
+                    ended = True
+
+        with stop_on_signals(stop):
+            while not stop.is_set() and not ended:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                handle(client.stream_messages(0.2))
+                if client.closed:
+                    while msgs := client.stream_messages(0):  # what came before the end
+                        handle(msgs)
+                    if not ended:
+                        if recorder is not None:
+                            # no trailer: replay must say the recording stops short
+                            recorder.error = "the connection to the agent was lost"
+                        raise AgentConnectionError(client.close_reason)
+            if not ended:
+                client.request("stop", stream=sid)
+                while msgs := client.stream_messages(0):
+                    handle(msgs)
+    finally:
+        client.close()
+        if recorder is not None:
+            recorder.close()
+        with contextlib.suppress(OSError):
+            sys.stderr.write("\n".join(summary.lines()) + "\n")
+            if client.dropped:
+                sys.stderr.write(
+                    f"{client.dropped} events dropped here: this terminal was slower than the host\n"
+                )
     return 0

@@ -19,6 +19,9 @@ FIRST_SAMPLE_GAP = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object per sample")
     parser.add_argument("--watch", type=float, metavar="S", help="print again every S seconds (Ctrl-C stops)")
     parser.add_argument(
@@ -34,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.watch is not None and not (0.2 <= args.watch <= 3600):
         raise UsageError(f"--watch {args.watch}: out of range", "use between 0.2 and 3600 seconds")
+    if args.remote:
+        return run_remote(args)
     client, host = client_for(args.docker_host)
     col = StatsCollector(client, host=host)
     try:
@@ -94,3 +99,31 @@ def render_table(snap: Snapshot) -> Table:
             "-" if r.pids is None else str(r.pids),
         )
     return t
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.docker.stats import Snapshot
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        while True:
+            snap = msgspec.convert(client.request("stats"), Snapshot)
+            if args.json:
+                sys.stdout.buffer.write(msgspec.json.encode(snap) + b"\n")
+                sys.stdout.flush()
+            else:
+                from rich.console import Console
+
+                console = Console()
+                if args.watch is not None and console.is_terminal:
+                    console.clear()
+                console.print(render_table(snap))
+            if args.watch is None:
+                return 0
+            time.sleep(args.watch)
+    finally:
+        client.close()

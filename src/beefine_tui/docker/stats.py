@@ -53,6 +53,7 @@ class ContainerRow(msgspec.Struct, kw_only=True):
     state: str
     pid: int = 0
     cpu_percent: float | None = None  # None until two samples exist
+    cpu_ns: int | None = None  # cumulative CPU time (a counter: what Prometheus takes rates of)
     mem_bytes: int | None = None
     mem_limit: int | None = None
     mem_percent: float | None = None
@@ -253,6 +254,7 @@ class StatsCollector:
         now = time.monotonic()
         if now - t.limit_at >= self.facts_every:
             t.limit, t.limit_at = t.reader.memory_limit(), now
+        row.cpu_ns = u.cpu_ns
         if u.cpu_ns is not None:
             if t.prev_cpu is not None and t.prev_sys is not None:
                 pct = cpu_percent(u.cpu_ns - t.prev_cpu, sys_ns - t.prev_sys, self._ncpu)
@@ -277,6 +279,7 @@ class StatsCollector:
         total = (cpu.get("cpu_usage") or {}).get("total_usage")
         system = cpu.get("system_cpu_usage")
         ncpu = cpu.get("online_cpus") or len((cpu.get("cpu_usage") or {}).get("percpu_usage") or []) or 1
+        row.cpu_ns = total
         if total is not None and system is not None:
             prev = t.api_prev or (
                 ((pre.get("cpu_usage") or {}).get("total_usage")),

@@ -1,0 +1,96 @@
+"""The agent protocol: JSON lines on stdin (commands) and stdout (replies, events, loss markers).
+
+See PROTOCOL.md beside this file. Events travel in the recording encoding (events/record.py): a
+client can write a stream's header and events with the Recorder and replay the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from beefine_tui.events.model import Event
+
+# the protocol this side speaks, and the oldest it still accepts from the other side. Bump PROTOCOL
+# for any change a peer must know of; raise MIN_PROTOCOL only when dropping an old behaviour.
+PROTOCOL = 1
+MIN_PROTOCOL = 1
+MAX_LINE_BYTES = 1 << 20  # a command line longer than this is not a command
+
+# error codes (Error.code)
+MALFORMED = "malformed"  # not a JSON object, or no cmd / id
+UNKNOWN = "unknown_command"
+BAD_ARGS = "bad_args"  # a missing or wrong argument, an unknown probe or stream
+VERSION = "version"  # no protocol version in common
+HELLO_FIRST = "hello_first"
+FAILED = "failed"  # the command was understood but failed (no Docker, a probe would not load...)
+
+COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
+
+
+class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):
+    id: int
+    result: Any = None
+
+
+class Error(msgspec.Struct, tag="error", tag_field="type", kw_only=True):
+    id: int | None = None
+    code: str
+    message: str
+    hint: str = ""
+
+
+class Events(msgspec.Struct, tag="events", tag_field="type", kw_only=True, gc=False):
+    """A batch of one stream's events, each in the recording encoding."""
+
+    stream: int
+    events: list[Event]
+
+
+class Lost(msgspec.Struct, tag="lost", tag_field="type", kw_only=True):
+    """Events of `probe` this stream dropped because its reader was slower than the probe: `count`
+    since the last marker, `total` since the stream started. Also in the stream as `lost` events."""
+
+    stream: int
+    probe: str
+    count: int
+    total: int
+
+
+class End(msgspec.Struct, tag="end", tag_field="type", kw_only=True):
+    """A stream ended (stopped, or the agent is closing); nothing more of it follows."""
+
+    stream: int
+    reason: str = "stopped"
+    received: dict[str, int] = msgspec.field(default_factory=dict)
+    lost: dict[str, int] = msgspec.field(default_factory=dict)
+
+
+class Bye(msgspec.Struct, tag="bye", tag_field="type", kw_only=True):
+    reason: str = ""
+
+
+Message = Reply | Error | Events | Lost | End | Bye
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(Message)
+
+
+def encode(msg: Message) -> bytes:
+    return _encoder.encode(msg) + b"\n"
+
+
+def encode_command(cmd: str, id: int, **args: Any) -> bytes:
+    return _encoder.encode({"id": id, "cmd": cmd, **args}) + b"\n"
+
+
+def decode(line: bytes) -> Message:
+    """One agent line; msgspec.DecodeError / ValidationError when it is not one."""
+    return _decoder.decode(line)
+
+
+def pick_version(peer_max: int, peer_min: int) -> int | None:
+    """The newest version both sides speak, or None."""
+    best = min(PROTOCOL, peer_max)
+    return best if best >= max(MIN_PROTOCOL, peer_min) else None

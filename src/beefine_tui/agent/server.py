@@ -1,0 +1,596 @@
+"""`beefine-tui agent`: the headless engine, driven by JSON-line commands on stdin.
+
+One thread reads stdin (bounded queue of commands), the main thread runs the commands one at a time,
+and each started probe stream has a pump thread: its own Bus with one bounded subscription, drained
+into `events` lines. A reader slower than the probes blocks the pump on the write; the subscription
+then fills, the bus drops and counts, and the reader gets `lost` markers: memory stays bounded and
+the loss is said. Everything started is stopped when stdin ends (the SSH connection closed), on
+SIGHUP/SIGTERM/SIGINT, or on `bye`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import queue
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import IO, Any, Protocol
+
+import msgspec
+
+from beefine_tui import __version__
+from beefine_tui.agent import protocol as P
+from beefine_tui.appcontext import AppContext
+from beefine_tui.errors import BeefineError, NotFoundError, UsageError
+from beefine_tui.events.bus import Bus, ProbeTally
+from beefine_tui.events.model import SCHEMA_VERSION, RecordHeader
+from beefine_tui.probes.base import ProbeOptions, Target
+
+DEFAULT_CAPACITY = 65_536  # events a stream holds for a slow reader before it drops and counts
+MAX_CAPACITY = 1 << 20
+MIN_CAPACITY = 16
+BATCH_MAX = 2_000  # events per `events` line
+POLL_S = 0.2
+COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits beyond that
+CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
+
+
+def probe_rows() -> list[dict[str, Any]]:
+    """Every built-in probe with whether it can run here (`probe list` and the agent's `probes`)."""
+    from beefine_tui.probes import catalog
+
+    rows = []
+    for name, probe in catalog.all_probes().items():
+        try:
+            avail = probe.available()
+            ok, reason = avail.ok, avail.reason
+        except Exception as e:  # a broken availability check must not hide the others
+            ok, reason = False, f"availability check failed: {e}"
+        rows.append(
+            {
+                "name": name,
+                "group": probe.spec.group,
+                "engine": probe.spec.engine,
+                "available": ok,
+                "reason": reason,
+                "description": probe.spec.description,
+                "kinds": list(probe.spec.kinds),
+            }
+        )
+    return rows
+
+
+class Session(Protocol):
+    """What the agent needs of a running probe session (probes.session.ProbeSession)."""
+
+    def stop(self) -> None: ...
+
+
+# (names, options, bus) -> a started session publishing to bus
+StartSession = Callable[[Sequence[str], ProbeOptions, Bus], Session]
+
+
+class _Out:
+    """stdout, one whole line at a time from any thread. A failed write (the reader is gone) marks it
+    broken and wakes the agent, which then stops everything."""
+
+    def __init__(self, f: IO[bytes], on_broken: Callable[[], None]) -> None:
+        self._f = f
+        self._lock = threading.Lock()
+        self._on_broken = on_broken
+        self.broken = False
+
+    def send(self, msg: P.Message) -> bool:
+        data = P.encode(msg)
+        with self._lock:
+            if self.broken:
+                return False
+            try:
+                self._f.write(data)
+                self._f.flush()
+                return True
+            except (OSError, ValueError):
+                self.broken = True
+        self._on_broken()
+        return False
+
+
+@dataclass
+class _Stream:
+    id: int
+    names: tuple[str, ...]
+    bus: Bus
+    session: Session | None = None
+    thread: threading.Thread | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    lost_seen: dict[str, int] = field(default_factory=dict)
+    end: P.End | None = None
+    max_pending: int = 0  # the most events this stream ever held: tests check it stays bounded
+
+
+class Agent:
+    def __init__(
+        self,
+        inp: IO[bytes],
+        out: IO[bytes],
+        *,
+        ctx: AppContext | None = None,
+        start_session: StartSession | None = None,
+        docker_host: str | None = None,
+    ) -> None:
+        self._in = inp
+        self._wake = threading.Event()
+        self._out = _Out(out, self._wake.set)
+        self._docker_host = docker_host
+        self._ctx = ctx
+        self._start_session = start_session
+        self._commands: queue.Queue[bytes | None] = queue.Queue(COMMAND_QUEUE)
+        self._streams: dict[int, _Stream] = {}
+        self._next_stream = 1
+        self._protocol: int | None = None  # agreed at hello
+        self._stop = threading.Event()
+        self._why = ""
+        self._stats: Any = None  # docker.stats.StatsCollector, kept so CPU % has a previous sample
+        self.on_stream_tally: Callable[[int, Bus], None] | None = None  # metrics hook
+        self.peak_pending: dict[int, int] = {}  # per stream, the most events it ever held
+        self._done_tally: dict[str, ProbeTally] = {}  # streams that ended, for the metrics' counters
+        self._metrics_stats: Any = None  # a StatsCollector of the metrics' own (scrapes run in a thread)
+        self.signalled = threading.Event()
+        self._closed = False
+
+    # ---- the context (Docker, sessions), made when first needed so hello works without Docker
+
+    def ctx(self) -> AppContext:
+        if self._ctx is None:
+            from beefine_tui.docker.client import resolve_docker_host
+
+            host = resolve_docker_host(self._docker_host)
+            self._ctx = AppContext(
+                docker_host=host,
+                docker_error="" if host else "no Docker daemon answers on this host",
+            )
+        return self._ctx
+
+    # ---- main loop
+
+    def stop(self, why: str) -> None:
+        """Ask the loop to end (a signal, a broken stdout); it then stops everything."""
+        if not self._why:
+            self._why = why
+        self._stop.set()
+        self._wake.set()
+
+    def _read_stdin(self) -> None:
+        """Lines from stdin's fd with os.read: a daemon thread blocked in a BufferedReader holds its
+        lock, and the interpreter aborts at exit on it (seen: SIGABRT after `bye`)."""
+        fd = self._in.fileno()
+        buf = b""
+        skipping = False  # inside a line already reported as too long: dropped up to its newline
+        while True:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                if buf and not skipping and not self._put(buf):
+                    return
+                self._put(None)
+                return
+            buf += chunk
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    if skipping:
+                        buf = b""
+                    elif len(buf) > P.MAX_LINE_BYTES:  # reported once; memory stays bounded
+                        if not self._put(buf[: P.MAX_LINE_BYTES + 1]):
+                            return
+                        buf, skipping = b"", True
+                    break
+                line, buf = buf[: nl + 1], buf[nl + 1 :]
+                if skipping:
+                    skipping = False
+                elif not self._put(line):
+                    return
+
+    def _put(self, item: bytes | None) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._commands.put(item, timeout=POLL_S)
+                self._wake.set()
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(self) -> int:
+        reader = threading.Thread(target=self._read_stdin, name="agent-stdin", daemon=True)
+        reader.start()
+        try:
+            while not self._stop.is_set():
+                try:
+                    line = self._commands.get(timeout=POLL_S)
+                except queue.Empty:
+                    if self._out.broken:
+                        self.stop("the client stopped reading")
+                    continue
+                if line is None:
+                    self.stop("stdin closed")
+                    break
+                self._handle_line(line)
+        finally:
+            self.close()
+        return 0
+
+    def close(self) -> None:
+        """Stop every stream and everything the context started. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for s in list(self._streams.values()):
+            self._end_stream(s, "agent closing")
+        for col in (self._stats, self._metrics_stats):
+            if col is not None:
+                with contextlib.suppress(Exception):
+                    col.close()
+                    col.client.close()
+        self._stats = self._metrics_stats = None
+        if self._ctx is not None:
+            self._ctx.close()
+        self._out.send(P.Bye(reason=self._why))
+
+    # ---- commands
+
+    def _handle_line(self, line: bytes) -> None:
+        if len(line) > P.MAX_LINE_BYTES:
+            self._error(None, P.MALFORMED, f"a command line longer than {P.MAX_LINE_BYTES >> 20} MiB")
+            return
+        if not line.strip():
+            return
+        try:
+            msg = msgspec.json.decode(line)
+        except msgspec.DecodeError as e:
+            self._error(None, P.MALFORMED, f"not JSON: {e}", 'send one JSON object per line: {"id":1,...}')
+            return
+        if not isinstance(msg, dict):
+            self._error(None, P.MALFORMED, "a command is a JSON object", '{"id": 1, "cmd": "hello", ...}')
+            return
+        mid = msg.get("id")
+        if not isinstance(mid, int) or isinstance(mid, bool):
+            self._error(None, P.MALFORMED, "a command needs an integer `id`")
+            return
+        cmd = msg.get("cmd")
+        if not isinstance(cmd, str):
+            self._error(mid, P.MALFORMED, "a command needs a string `cmd`")
+            return
+        handler = getattr(self, f"_cmd_{cmd}", None) if cmd in P.COMMANDS else None
+        if handler is None:
+            self._error(mid, P.UNKNOWN, f"unknown command {cmd!r}", f"commands: {', '.join(P.COMMANDS)}")
+            return
+        if cmd not in ("hello", "bye") and self._protocol is None:
+            self._error(mid, P.HELLO_FIRST, "say hello first (it agrees on the protocol version)")
+            return
+        try:
+            result = handler(msg)
+        except _Replied:
+            return
+        except _VersionError as e:
+            self._error(mid, P.VERSION, e.message, e.hint)
+        except UsageError as e:
+            self._error(mid, P.BAD_ARGS, e.message, e.hint)
+        except NotFoundError as e:
+            self._error(mid, P.BAD_ARGS, e.message, e.hint)
+        except BeefineError as e:
+            self._error(mid, P.FAILED, e.message, e.hint)
+        except Exception as e:  # a bug must not end the agent and leave the client hanging
+            self._error(mid, P.FAILED, f"internal error: {type(e).__name__}: {e}")
+        else:
+            self._out.send(P.Reply(id=mid, result=result))
+
+    def _error(self, mid: int | None, code: str, message: str, hint: str = "") -> None:
+        self._out.send(P.Error(id=mid, code=code, message=message, hint=hint))
+
+    def _cmd_hello(self, msg: dict[str, Any]) -> dict[str, Any]:
+        peer_max = _int_arg(msg, "protocol", None)
+        if peer_max is None:
+            raise UsageError("hello needs `protocol`: the newest version the client speaks")
+        peer_min = _int_arg(msg, "min_protocol", peer_max)
+        assert peer_min is not None
+        agreed = P.pick_version(peer_max, peer_min)
+        if agreed is None:
+            raise _VersionError(
+                f"no protocol version in common: this agent (beefine-tui {__version__}) speaks "
+                f"{P.MIN_PROTOCOL}..{P.PROTOCOL}, the client {peer_min}..{peer_max}",
+                "install the same beefine-tui version on both machines",
+            )
+        self._protocol = agreed
+        return {
+            "protocol": agreed,
+            "protocols": [P.MIN_PROTOCOL, P.PROTOCOL],
+            "agent": __version__,
+            "schema": SCHEMA_VERSION,
+            "capabilities": list(CAPABILITIES),
+            "host": socket.gethostname(),
+            "kernel": platform.release(),
+            "pid": os.getpid(),
+            "root": os.geteuid() == 0,
+        }
+
+    def _cmd_bye(self, msg: dict[str, Any]) -> dict[str, Any]:
+        self.stop("bye")
+        return {}
+
+    def _cmd_probes(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        return probe_rows()
+
+    def _cmd_streams(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        out = []
+        for s in self._streams.values():
+            tally = s.bus.tally()
+            out.append(
+                {
+                    "stream": s.id,
+                    "probes": list(s.names),
+                    "received": {p: t.received for p, t in tally.items()},
+                    "lost": {p: t.lost for p, t in tally.items()},
+                }
+            )
+        return out
+
+    def _cmd_start(self, msg: dict[str, Any]) -> dict[str, Any]:
+        from beefine_tui.privileges import permission_refusal
+        from beefine_tui.probes import catalog
+
+        names = msg.get("probes")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            raise UsageError("start needs `probes`: a list of probe names (see the `probes` command)")
+        probes = [catalog.get(n) for n in dict.fromkeys(names)]  # NotFoundError for an unknown name
+        capacity = _int_arg(msg, "capacity", DEFAULT_CAPACITY)
+        assert capacity is not None
+        if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+            raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
+        options = self._options(msg)
+        if self._start_session is None:
+            for p in probes:
+                why = permission_refusal(p.spec.engine)
+                if why:
+                    raise BeefineError(
+                        f"probe {p.name} cannot run as this user: {why}", "run the agent as root"
+                    )
+        bus = Bus()
+        s = _Stream(self._next_stream, tuple(p.name for p in probes), bus)
+        self._next_stream += 1
+        sub = bus.subscribe(f"agent stream {s.id}", capacity)  # before start: nothing is missed
+        if self._start_session is not None:
+            s.session = self._start_session(s.names, options, bus)
+        else:
+            ctx = self.ctx()
+            ctx.check_available(s.names)
+            s.session = ctx.start_probes(s.names, options, bus)
+        self._streams[s.id] = s
+        states = {n: st.state for n, st in getattr(s.session, "states", {}).items()}
+        header = RecordHeader(probes=list(s.names), command=["beefine-tui", "agent", "start", *s.names])
+        # the reply goes out before the pump starts, so it precedes the stream's first events
+        self._out.send(
+            P.Reply(
+                id=msg["id"],
+                result={"stream": s.id, "probes": list(s.names), "states": states, "header": header},
+            )
+        )
+        s.thread = threading.Thread(
+            target=self._pump, args=(s, sub), name=f"agent-stream-{s.id}", daemon=True
+        )
+        s.thread.start()
+        raise _Replied
+
+    def _options(self, msg: dict[str, Any]) -> ProbeOptions:
+        from beefine_tui.probes import attribution
+
+        pid = _int_arg(msg, "pid", None)
+        container = msg.get("container")
+        if container is not None and (not isinstance(container, str) or not container.strip()):
+            raise UsageError("`container` is a container's name or id")
+        if pid is not None and container is not None:
+            raise UsageError("give `container` or `pid`, not both")
+        follow = bool(msg.get("follow_children", False))
+        target = Target()
+        if pid is not None:
+            if pid <= 0:
+                raise UsageError(f"`pid` must be a positive process id, not {pid}")
+            target = attribution.target_lineage(pid) if follow else attribution.target_for_pid(pid)
+        elif follow:
+            raise UsageError("`follow_children` needs `pid`")
+        elif container is not None:
+            target = attribution.target_for_container(self.ctx().docker_client(), container)
+        prefix = msg.get("path_prefix")
+        if prefix is not None and not isinstance(prefix, str):
+            raise UsageError("`path_prefix` is a string")
+        kwargs: dict[str, Any] = {}
+        ring = _int_arg(msg, "ring_pages", None)
+        if ring is not None:
+            from beefine_tui.probes.bcc_runner import check_ring_pages
+
+            kwargs["ring_pages"] = check_ring_pages(ring)
+        return ProbeOptions(
+            target=target,
+            path_prefix=prefix or None,
+            include_self=bool(msg.get("include_self", False)),
+            **kwargs,
+        )
+
+    def _cmd_stop(self, msg: dict[str, Any]) -> dict[str, Any]:
+        sid = _int_arg(msg, "stream", None)
+        s = self._streams.get(sid) if sid is not None else None
+        if s is None:
+            raise UsageError(f"no stream {sid}", "the `streams` command lists the running ones")
+        end = self._end_stream(s, "stopped")
+        return {"stream": s.id, "received": end.received, "lost": end.lost}
+
+    def _end_stream(self, s: _Stream, reason: str) -> P.End:
+        """Stop the probes, let the pump send what they gave before, then the End line."""
+        if s.session is not None:
+            with contextlib.suppress(Exception):
+                s.session.stop()
+        s.stopping.set()
+        if s.thread is not None and threading.current_thread() is not s.thread:
+            s.thread.join(10)
+        self._streams.pop(s.id, None)
+        tally = s.bus.tally()
+        for p, t in tally.items():
+            d = self._done_tally.setdefault(p, ProbeTally())
+            d.received += t.received
+            d.lost_kernel += t.lost_kernel
+            d.lost_bus += t.lost_bus
+        s.end = P.End(
+            stream=s.id,
+            reason=reason,
+            received={p: t.received for p, t in tally.items()},
+            lost={p: t.lost for p, t in tally.items()},
+        )
+        self._out.send(s.end)
+        return s.end
+
+    def _pump(self, s: _Stream, sub: Any) -> None:
+        try:
+            while not s.stopping.is_set():
+                self._pump_once(s, sub, POLL_S)
+                if self._out.broken:
+                    return
+            while self._pump_once(s, sub, 0):  # what came before the stop
+                pass
+        finally:
+            sub.close()
+
+    def _pump_once(self, s: _Stream, sub: Any, timeout: float) -> bool:
+        s.max_pending = max(s.max_pending, sub.pending())
+        self.peak_pending[s.id] = s.max_pending
+        batch = sub.get(timeout, BATCH_MAX)
+        sent = bool(batch) and self._out.send(P.Events(stream=s.id, events=batch))
+        for probe, t in s.bus.tally().items():
+            seen = s.lost_seen.get(probe, 0)
+            if t.lost_bus > seen:
+                s.lost_seen[probe] = t.lost_bus
+                self._out.send(P.Lost(stream=s.id, probe=probe, count=t.lost_bus - seen, total=t.lost_bus))
+        if self.on_stream_tally is not None:
+            self.on_stream_tally(s.id, s.bus)
+        return sent
+
+    def probe_tallies(self) -> dict[str, ProbeTally]:
+        """Per probe, over every stream this agent ran (counters: they only grow)."""
+        out = {p: ProbeTally(t.received, t.lost_kernel, t.lost_bus) for p, t in self._done_tally.items()}
+        for s in list(self._streams.values()):
+            for p, t in s.bus.tally().items():
+                d = out.setdefault(p, ProbeTally())
+                d.received += t.received
+                d.lost_kernel += t.lost_kernel
+                d.lost_bus += t.lost_bus
+        return out
+
+    def metrics_snapshot(self) -> Any:
+        """The containers' use now, for a scrape (None without Docker). Its own client: scrapes come
+        from the metrics server's thread."""
+        host = self.ctx().docker_host
+        if host is None:
+            return None
+        if self._metrics_stats is None:
+            from beefine_tui.docker.client import connect
+            from beefine_tui.docker.stats import StatsCollector
+
+            self._metrics_stats = StatsCollector(connect(host), host=host)
+        return self._metrics_stats.refresh()
+
+    def _docker(self) -> Any:
+        return self.ctx().docker_client()
+
+    def _cmd_stats(self, msg: dict[str, Any]) -> Any:
+        import time
+
+        from beefine_tui.docker.stats import StatsCollector
+
+        if self._stats is None:
+            # CPU % needs two samples: the first call takes them a second apart, as `stats` does
+            self._stats = StatsCollector(self._docker(), host=self.ctx().docker_host or "")
+            self._stats.refresh()
+            time.sleep(1.0)
+        return self._stats.refresh()
+
+    def _cmd_inspect(self, msg: dict[str, Any]) -> Any:
+        from beefine_tui.docker.inspect import build_report
+
+        ref = msg.get("container")
+        if not isinstance(ref, str) or not ref.strip():
+            raise UsageError("inspect needs `container`: a container's name or id")
+        return build_report(self._docker(), ref, with_members=bool(msg.get("sharers", True)))
+
+    def _cmd_progs(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        from beefine_tui.privileges import require_bpf
+        from beefine_tui.probes import inventory
+
+        require_bpf("list the BPF programs on this machine")
+        return [r.to_json() for r in inventory.inventory()]
+
+
+class _Replied(Exception):
+    """The command sent its reply itself (start: before its stream's first events)."""
+
+
+class _VersionError(BeefineError):
+    pass
+
+
+def _int_arg(msg: dict[str, Any], key: str, default: int | None) -> int | None:
+    v = msg.get(key, default)
+    if v is None:
+        return None
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise UsageError(f"`{key}` must be an integer, not {v!r}")
+    return v
+
+
+@contextlib.contextmanager
+def stop_on_signals(agent: Agent) -> Iterator[None]:
+    """SIGHUP (the SSH session went), SIGTERM and SIGINT end the agent cleanly."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        agent.signalled.set()
+        agent.stop(f"signal {signal.Signals(signum).name}")
+
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    old = {s: signal.signal(s, handler) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
+    """Run the agent on this process's stdin/stdout until the client leaves. With `metrics`
+    ([ADDR:]PORT) it also serves Prometheus exposition, and goes on serving after stdin ends (as an
+    exporter started with stdin at /dev/null) until SIGTERM, SIGINT or SIGHUP."""
+    agent = Agent(sys.stdin.buffer, sys.stdout.buffer, docker_host=docker_host)
+    stop_metrics = None
+    with stop_on_signals(agent):
+        if metrics is not None:
+            from beefine_tui.agent.metrics import AgentCollector, parse_listen, serve_metrics
+
+            addr, port = parse_listen(metrics)
+            collector = AgentCollector(agent.metrics_snapshot, agent.probe_tallies)
+            stop_metrics = serve_metrics(addr, port, collector)
+            print(f"beefine-tui agent: metrics on http://{addr}:{port}/metrics", file=sys.stderr, flush=True)
+        try:
+            rc = agent.run()
+            while stop_metrics is not None and not agent.signalled.wait(POLL_S):
+                pass
+        finally:
+            if stop_metrics is not None:
+                stop_metrics()
+            agent.close()
+    return rc

@@ -1,0 +1,77 @@
+"""The agent's Prometheus exposition without Docker or BPF (fake snapshot and tallies), read back with
+prometheus_client's own parser; and --metrics address parsing (loopback unless told otherwise)."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from beefine_tui.agent.metrics import AgentCollector, parse_listen
+from beefine_tui.docker.stats import ContainerRow, Snapshot, Totals
+from beefine_tui.errors import UsageError
+from beefine_tui.events.bus import ProbeTally
+
+
+def test_parse_listen_binds_loopback_by_default() -> None:
+    assert parse_listen("9464") == ("127.0.0.1", 9464)
+    assert parse_listen("0.0.0.0:9100") == ("0.0.0.0", 9100)
+    assert parse_listen("[::1]:9464") == ("::1", 9464)
+    for bad in ("", "host:9464", "127.0.0.1:0", "127.0.0.1:http", "[::1]9464"):
+        with pytest.raises(UsageError):
+            parse_listen(bad)
+
+
+def _samples(
+    snap: Snapshot | None, tallies: dict[str, ProbeTally]
+) -> dict[str, list[tuple[dict[str, str], float]]]:
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AgentCollector(lambda: snap, lambda: tallies, host="h1"))
+    out: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for fam in text_string_to_metric_families(generate_latest(reg).decode()):
+        for s in fam.samples:
+            out.setdefault(s.name, []).append((dict(s.labels), s.value))
+    return out
+
+
+def test_container_and_probe_series() -> None:
+    rows = [
+        ContainerRow(
+            id="c1",
+            name="web",
+            image="busybox",
+            state="running",
+            cpu_ns=2_500_000_000,
+            mem_bytes=100,
+            mem_limit=1000,
+            net_rx=5,
+            net_tx=6,
+            blk_read=7,
+            blk_write=8,
+            pids=3,
+        ),
+        ContainerRow(id="c2", name="db", image="busybox", state="running"),  # nothing known yet
+    ]
+    snap = Snapshot(ts=0.0, daemon=None, rows=rows, totals=Totals())
+    got = _samples(snap, {"exec": ProbeTally(received=10, lost_kernel=2, lost_bus=3)})
+    labels = {"container_id": "c1", "container_name": "web", "image": "busybox", "host": "h1"}
+    assert got["beefine_container_cpu_seconds_total"] == [(labels, 2.5)]
+    assert got["beefine_container_memory_working_set_bytes"] == [(labels, 100.0)]
+    assert got["beefine_container_memory_limit_bytes"] == [(labels, 1000.0)]
+    assert got["beefine_container_network_receive_bytes_total"] == [(labels, 5.0)]
+    assert got["beefine_container_network_transmit_bytes_total"] == [(labels, 6.0)]
+    assert got["beefine_container_blkio_read_bytes_total"] == [(labels, 7.0)]
+    assert got["beefine_container_blkio_write_bytes_total"] == [(labels, 8.0)]
+    assert got["beefine_container_pids"] == [(labels, 3.0)]
+    assert got["beefine_docker_up"] == [({"host": "h1"}, 1.0)]
+    assert got["beefine_probe_events_total"] == [({"probe": "exec", "host": "h1"}, 10.0)]
+    assert sorted((d["source"], v) for d, v in got["beefine_probe_lost_events_total"]) == [
+        ("bus", 3.0),
+        ("kernel", 2.0),
+    ]
+
+
+def test_no_docker_is_said_not_hidden() -> None:
+    got = _samples(None, {})
+    assert got["beefine_docker_up"] == [({"host": "h1"}, 0.0)]
+    assert "beefine_container_cpu_seconds_total" not in got
