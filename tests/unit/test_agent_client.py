@@ -116,8 +116,16 @@ def test_probe_run_remote_recording_cut_by_a_lost_connection_is_incomplete(
     from beefine_tui.cli import main
     from beefine_tui.events.model import Event, RecordHeader
     from beefine_tui.events.record import read_recording
+    from beefine_tui.probes.exec import ExecArgs
 
-    ev = Event(ts=5, probe="exec", kind="exec", pid=42, comm="true", text="exec /bin/true")
+    ev = Event(
+        ts=5,
+        probe="exec",
+        kind="exec",
+        pid=42,
+        comm="true",
+        args=ExecArgs(filename="/bin/true", argv=["/bin/true"]),
+    )
     header = RecordHeader(probes=["exec"], host="far")
     events_line = P.encode(P.Events(stream=1, events=[ev]))
     start_reply = P.encode(

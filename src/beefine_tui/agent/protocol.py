@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Event, EventReader
 
 # the protocol this side speaks, and the oldest it still accepts from the other side. Bump PROTOCOL
 # for any change a peer must know of; raise MIN_PROTOCOL only when dropping an old behaviour.
@@ -73,8 +73,27 @@ class Bye(msgspec.Struct, tag="bye", tag_field="type", kw_only=True):
 
 Message = Reply | Error | Events | Lost | End | Bye
 
+
+class _EventsWire(msgspec.Struct, tag="events", tag_field="type", kw_only=True, gc=False):
+    """Events as read: each decoded by an EventReader, which knows every kind's Args struct."""
+
+    stream: int
+    events: list[msgspec.Raw]
+
+
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(Message)
+_decoder = msgspec.json.Decoder(Reply | Error | _EventsWire | Lost | End | Bye)
+_reader: EventReader | None = None
+
+
+def _event_reader() -> EventReader:
+    global _reader
+    if _reader is None:
+        from beefine_tui.probes.catalog import all_probes
+
+        all_probes()  # the probe modules define the kinds' structs the reader decodes into
+        _reader = EventReader()
+    return _reader
 
 
 def encode(msg: Message) -> bytes:
@@ -87,7 +106,11 @@ def encode_command(cmd: str, id: int, **args: Any) -> bytes:
 
 def decode(line: bytes) -> Message:
     """One agent line; msgspec.DecodeError / ValidationError when it is not one."""
-    return _decoder.decode(line)
+    msg: Reply | Error | _EventsWire | Lost | End | Bye = _decoder.decode(line)
+    if isinstance(msg, _EventsWire):
+        reader = _event_reader()
+        return Events(stream=msg.stream, events=[reader.decode(raw) for raw in msg.events])
+    return msg
 
 
 def pick_version(peer_max: int, peer_min: int) -> int | None:

@@ -415,7 +415,7 @@ class Agent:
         kwargs: dict[str, Any] = {}
         ring = _int_arg(msg, "ring_pages", None)
         if ring is not None:
-            from beefine_tui.probes.bcc_runner import check_ring_pages
+            from beefine_tui.probes.bcc_program import check_ring_pages
 
             kwargs["ring_pages"] = check_ring_pages(ring)
         return ProbeOptions(
