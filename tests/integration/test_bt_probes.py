@@ -18,6 +18,7 @@ import pytest
 from beefine_tui.events.model import Event
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -149,12 +150,14 @@ def test_security_prctl_seccomp_capset() -> None:
     )
     assert {e.pid for e in evs} == {pid}
     (p,) = [e for e in evs if e.kind == "prctl"]
-    assert p.args["option"] == "PR_SET_NO_NEW_PRIVS" and p.args["arg2"] == 1 and p.args["ret"] == 0
+    assert p.args == PrctlArgs(option=38, arg2=1, ret=0)  # PR_SET_NO_NEW_PRIVS
     (s,) = [e for e in evs if e.kind == "seccomp"]
-    assert s.args["op"] == "SECCOMP_GET_ACTION_AVAIL" and s.args["ret"] == 0
+    assert s.args == SeccompArgs(op=2, flags=0, ret=0)
+    assert s.args.shown()["op"] == "SECCOMP_GET_ACTION_AVAIL"
     (c,) = [e for e in evs if e.kind == "capset"]
-    assert c.args["ret"] == 0
-    assert "CAP_CHOWN" not in c.args["effective"] and "CAP_SYS_ADMIN" in c.args["effective"]
+    assert isinstance(c.args, CapsetArgs) and c.args.ret == 0
+    assert not c.args.effective & 1 and "CAP_CHOWN" not in c.args.shown()["effective"]
+    assert "CAP_SYS_ADMIN" in c.args.shown()["effective"]
 
 
 def test_sockets_inet_and_unix(tmp_path: object) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp, catalog
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 
 BEFORE = "4026531836,4026531832,4026531833,4026531838,4026531839,4026531835,4026531837"
 AFTER = "4026531836,4026531832,4026532254,4026532253,4026531839,4026531835,4026531837"
@@ -51,16 +52,21 @@ def test_cgroups() -> None:
 
 
 def test_security() -> None:
+    # the same structs as the security probe's: one shape per kind whichever engine made it
     ev = bt_security.decode("prctl\t1\t5\t5\t1\tsetpriv\t24\t0\t1")
-    assert ev is not None and ev.args["option"] == "PR_CAPBSET_DROP" and ev.args["arg2"] == "CAP_CHOWN"
+    assert ev is not None and ev.args == PrctlArgs(option=24, arg2=0, ret=1)
+    assert ev.args.shown()["option"] == "PR_CAPBSET_DROP" and ev.args.shown()["arg2"] == "CAP_CHOWN"
     ev2 = bt_security.decode("seccomp\t1\t5\t5\t1\trunc:[2:INIT]\t1\t0\t0")
-    assert ev2 is not None and ev2.args["op"] == "SECCOMP_SET_MODE_FILTER" and ev2.args["ret"] == 0
+    assert ev2 is not None and ev2.args == SeccompArgs(op=1, flags=0, ret=0)
+    assert ev2.text == "SECCOMP_SET_MODE_FILTER"
     # effective: CAP_CHOWN (bit 0) and CAP_SYS_ADMIN (21); permitted adds CAP_BPF (39) from the high word
     ev3 = bt_security.decode(f"capset\t1\t5\t5\t1\tx\t{1 | 1 << 21}\t0\t{1 | 1 << 21}\t128\t0\t0\t0")
     assert ev3 is not None
-    assert ev3.args["effective"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
-    assert ev3.args["permitted"] == ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"]
-    assert ev3.args["inheritable"] == []
+    assert ev3.args == CapsetArgs(effective=1 | 1 << 21, permitted=1 | 1 << 21 | 1 << 39, inheritable=0)
+    assert ev3.args.shown()["effective"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+    assert ev3.args.shown()["permitted"] == ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"]
+    assert ev3.args.shown()["inheritable"] == []
+    assert bt_security.decode("capset\t1\t5\t5\t1\tx\t1\t0") is None
 
 
 def test_sockets() -> None:

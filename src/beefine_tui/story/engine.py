@@ -37,6 +37,16 @@ from beefine_tui.docker.events import (
 )
 from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
+from beefine_tui.probes.flags import (
+    PR_CAP_AMBIENT,
+    PR_CAPBSET_DROP,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_SECCOMP,
+    cap_list,
+)
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
@@ -803,7 +813,9 @@ class StoryEngine:
                     else "a sealed memfd copy (cloned_binary.c clone_binary)"
                 )
         subreaper = [
-            e.pid for e in rt.events if e.kind == "prctl" and e.args.get("option") == "PR_SET_CHILD_SUBREAPER"
+            e.pid
+            for e in rt.events
+            if isinstance(e.args, PrctlArgs) and e.args.option == PR_SET_CHILD_SUBREAPER
         ]
         if subreaper:
             rt.details["subreapers"] = sorted(set(subreaper))
@@ -1055,28 +1067,26 @@ class StoryEngine:
         for e in sec.events:
             a = e.args
             ret = int(a.get("ret", 0))
-            opt = str(a.get("option", ""))
             if ret < 0 and e.kind != "mount":
                 continue
-            if e.kind == "capset":
-                d["capabilities"] = a.get("effective") or a.get("permitted") or []
-            elif e.kind == "prctl" and "NO_NEW_PRIVS" in opt:
+            opt = a.option if isinstance(a, PrctlArgs) else None
+            if isinstance(a, CapsetArgs):
+                d["capabilities"] = cap_list(a.effective or a.permitted)
+            elif opt == PR_SET_NO_NEW_PRIVS:
                 d["no_new_privs"] = True
                 nnp_ts = nnp_ts or e.ts
-            elif (e.kind == "seccomp" and "SET_MODE_FILTER" in str(a.get("op", ""))) or (
-                e.kind == "prctl" and opt == "PR_SET_SECCOMP"
-            ):
+            elif (isinstance(a, SeccompArgs) and a.loads_filter) or opt == PR_SET_SECCOMP:
                 d["seccomp_loaded"] = True
                 d["seccomp_via"] = (
                     "prctl(PR_SET_SECCOMP)" if e.kind == "prctl" else "seccomp(SET_MODE_FILTER)"
                 )
                 seccomp_ts = seccomp_ts or e.ts
-            elif e.kind == "prctl" and opt == "PR_CAPBSET_DROP":
+            elif opt == PR_CAPBSET_DROP:
                 drops += 1
                 drop_ts = drop_ts or e.ts
-            elif e.kind == "prctl" and opt == "PR_CAP_AMBIENT":
+            elif opt == PR_CAP_AMBIENT:
                 ambient += 1
-            elif e.kind == "prctl" and opt == "PR_SET_KEEPCAPS":
+            elif opt == PR_SET_KEEPCAPS:
                 d["keepcaps"] = True
             elif e.kind == "mount":
                 masks.append(mask_label(a))
@@ -1135,8 +1145,8 @@ def _spans(ev: Event, phase: str) -> bool:
     queries, made when runc init starts) is not the loading of the filter, which comes much later."""
     if ev.probe == DOCKER_PROBE and ev.kind in ("bundle", "container_output", "container_exit"):
         return False
-    if phase == "security" and ev.kind == "seccomp":
-        return int(ev.args.get("ret", 0)) >= 0 and "SET_MODE_FILTER" in str(ev.args.get("op", ""))
+    if phase == "security" and isinstance(ev.args, SeccompArgs):
+        return ev.args.loads_filter
     return True
 
 
