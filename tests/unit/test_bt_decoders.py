@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp, catalog
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
+from beefine_tui.probes.namespaces import CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
 from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 
 BEFORE = "4026531836,4026531832,4026531833,4026531838,4026531839,4026531835,4026531837"
@@ -16,28 +18,30 @@ def test_unshare_with_namespace_inodes() -> None:
     )
     assert ev is not None
     assert (ev.kind, ev.pid, ev.ppid, ev.comm, ev.ts) == ("unshare", 13395, 13337, "unshare", 912405598000)
-    assert ev.args["flags_raw"] == 0x44000000
-    assert ev.args["flags"] == "CLONE_NEWUTS|CLONE_NEWNET"
+    assert isinstance(ev.args, UnshareArgs) and ev.args.flags == 0x44000000  # the namespaces probe's
+    assert ev.args.shown()["flags"] == "CLONE_NEWUTS|CLONE_NEWNET"
     assert ev.args["ret"] == 0 and "error" not in ev.args
     assert ev.args["ns_changed"] == ["net", "uts"]
-    assert ev.args["ns_after"]["net"] == 4026532254
-    assert "new net ns 4026532254" in ev.text
+    assert ev.args.ns_after is not None and ev.args.ns_after["net"] == 4026532254
+    assert ev.text == "net,uts: new net ns 4026532254, new uts ns 4026532253"
 
 
 def test_failed_setns_has_errno_name() -> None:
     ev = bt_namespaces.decode(f"setns\t1\t2\t2\t1\trunc\t5\t1073741824\t-1\t{BEFORE}\t{BEFORE}")
     assert ev is not None and ev.kind == "setns"
-    assert ev.args["fd"] == 5 and ev.args["nstype"] == "CLONE_NEWNET"
+    assert isinstance(ev.args, SetnsArgs) and (ev.args.fd, ev.args.nstype) == (5, 0x40000000)
+    assert ev.args.shown()["nstype"] == "CLONE_NEWNET"
     assert ev.args["ret"] == -1 and ev.args["error"] == "EPERM"
     assert ev.args["ns_changed"] == []
+    assert ev.text == "fd 5 (CLONE_NEWNET) -> EPERM"
 
 
 def test_clone_and_sethostname() -> None:
     ev = bt_namespaces.decode("clone\t1\t4823\t4823\t4819\tbash\t18874385\t13382")
-    assert ev is not None and ev.args["ret"] == 13382
-    assert ev.args["flags"] == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+    assert ev is not None and ev.args == CloneArgs(flags=18874385, ret=13382)
+    assert ev.args.shown()["flags"] == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
     ev2 = bt_namespaces.decode("sethostname\t1\t9\t9\t1\trunc:[2:INIT]\t0\t4026532253\tab\tc")
-    assert ev2 is not None and ev2.args["name"] == "ab\tc" and ev2.args["uts_ns"] == 4026532253
+    assert ev2 is not None and ev2.args == SethostnameArgs(name="ab\tc", uts_ns=4026532253, ret=0)
     assert bt_namespaces.decode("unshare\t1\t2\t3\t4\tx\tnot-enough") is None
     assert bt_namespaces.decode("free text") is None
 
@@ -45,10 +49,13 @@ def test_clone_and_sethostname() -> None:
 def test_cgroups() -> None:
     ev = bt_cgroups.decode("cgroup_mkdir\t947198178128\t13997\t13997\t13846\tmkdir\t8\t1\t152\t/bftest2")
     assert ev is not None and ev.kind == "cgroup_mkdir"
-    assert ev.args.as_dict() == {"path": "/bftest2", "hierarchy": 8, "root": 8, "level": 1, "cgroup_id": 152}
+    assert ev.args == CgroupArgs(path="/bftest2", hierarchy=8, level=1, id=152)  # the cgroups probe's
+    assert ev.text == "made hierarchy 8:/bftest2"
     ev2 = bt_cgroups.decode("cgroup_attach\t1\t13846\t13846\t13845\tbash\t8\t1\t152\t4816\tsh\t/bftest2")
     assert ev2 is not None and ev2.kind == "cgroup_attach"
-    assert (ev2.args["target_pid"], ev2.args["target_comm"], ev2.args["path"]) == (4816, "sh", "/bftest2")
+    assert ev2.args == CgroupAttachArgs(
+        path="/bftest2", hierarchy=8, level=1, id=152, target_pid=4816, target_comm="sh"
+    )
 
 
 def test_security() -> None:
@@ -121,4 +128,4 @@ def test_cgroups_path_as_long_as_str_allows_is_marked_cut() -> None:
     ev = bt_cgroups.decode(f"cgroup_attach\t1\t2\t2\t1\tsh\t8\t1\t152\t7\tsh\t{full}")
     assert ev is not None and ev.args["path"] == full + "…" and ev.args["truncated"] is True
     ev = bt_cgroups.decode("cgroup_mkdir\t1\t2\t2\t1\tmkdir\t8\t1\t152\t/docker/" + "a" * 64)
-    assert ev is not None and "truncated" not in ev.args
+    assert ev is not None and ev.args["truncated"] is False

@@ -38,6 +38,7 @@ from beefine_tui.docker.events import (
 from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
 from beefine_tui.probes.flags import (
+    CLONE_NEWNET,
     PR_CAP_AMBIENT,
     PR_CAPBSET_DROP,
     PR_SET_CHILD_SUBREAPER,
@@ -45,7 +46,9 @@ from beefine_tui.probes.flags import (
     PR_SET_NO_NEW_PRIVS,
     PR_SET_SECCOMP,
     cap_list,
+    unshare_flags,
 )
+from beefine_tui.probes.namespaces import CloneArgs, SetnsArgs, UnshareArgs
 from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
@@ -515,7 +518,8 @@ class StoryEngine:
         if st.entry_exec is not None:
             return self._after_exec(proc, st)
         if kind in ("clone", "clone3", "unshare", "setns"):
-            return "namespaces" if proc.stage or "CLONE_NEW" in str(args.get("flags", "")) else "runtime"
+            makes_ns = isinstance(args, CloneArgs | UnshareArgs) and args.new_namespaces
+            return "namespaces" if proc.stage or makes_ns else "runtime"
         if proc.stage != INIT_COMM:
             return "runtime"
         # runc:[2:INIT], before the entrypoint: rootfs_linux.go order, then standard_init_linux.go
@@ -669,11 +673,11 @@ class StoryEngine:
                 b.state = DONE
         # namespaces
         ns = P("namespaces")
-        unshares = [e for e in ns.events if e.kind == "unshare"]
+        unshares = [e for e in ns.events if isinstance(e.args, UnshareArgs)]
         if unshares:
             flags: list[str] = []
             for e in unshares:
-                flags += [f for f in str(e.args.get("flags", "")).split("|") if f]
+                flags += [f for f in str(e.args.shown()["flags"]).split("|") if f]
             ns.details["unshare_flags"] = flags
             ns.details["by"] = sorted({e.comm for e in unshares})
         # mounts
@@ -961,9 +965,9 @@ class StoryEngine:
             ok = int(a.get("ret", 0)) >= 0
             if kind == "exec":
                 rec["helpers"] += 1
-            elif kind == "unshare" and ok:
+            elif isinstance(a, UnshareArgs) and ok:
                 # pkg/chrootarchive chroot_linux.go: its own mount namespace, then pivot_root
-                rec["unshare"] = str(a.get("flags", ""))
+                rec["unshare"] = unshare_flags(a.flags)
             elif kind == "pivot_root" and ok:
                 rec["pivot_root"] = str(a.get("new_root", ""))
             elif isinstance(a, OpenArgs) and a.creates and ok:
@@ -1195,8 +1199,8 @@ def netlink_step(e: Event, phase: str = "hook") -> str:
 def _netns_work(kind: str, args: Args) -> bool:
     if kind.startswith("rtm_"):
         return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
-    if kind == "setns":
-        return "CLONE_NEWNET" in str(args.get("nstype", ""))
+    if isinstance(args, SetnsArgs):
+        return bool(args.nstype & CLONE_NEWNET)
     return kind in ("socket", "bind") and args.get("family") == "AF_NETLINK"
 
 
