@@ -39,6 +39,9 @@ from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
 from beefine_tui.probes.flags import (
     CLONE_NEWNET,
+    MS_BIND,
+    MS_RDONLY,
+    MS_REMOUNT,
     PR_CAP_AMBIENT,
     PR_CAPBSET_DROP,
     PR_SET_CHILD_SUBREAPER,
@@ -46,8 +49,11 @@ from beefine_tui.probes.flags import (
     PR_SET_NO_NEW_PRIVS,
     PR_SET_SECCOMP,
     cap_list,
+    errno_name,
+    mount_flags,
     unshare_flags,
 )
+from beefine_tui.probes.mounts import MountArgs
 from beefine_tui.probes.namespaces import CloneArgs, SetnsArgs, UnshareArgs
 from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from beefine_tui.story.bundle import BundleSummary
@@ -537,7 +543,8 @@ class StoryEngine:
             return "security"
         if kind in ("mount", "umount"):
             src = str(args.get("source", ""))
-            if not st.pivoted and "MS_BIND" in str(args.get("flags", "")) and "/overlay2/" in src:
+            bind = isinstance(args, MountArgs) and args.flags & MS_BIND
+            if not st.pivoted and bind and "/overlay2/" in src:
                 self._learned_mount_id = cache_id_of_dir(src)
             if not st.pivoted:
                 return "mounts"
@@ -1030,16 +1037,17 @@ class StoryEngine:
         i = 0
         for e in mounts:
             line = self._mount_line(e)
-            target = str(e.args.get("target", ""))
-            flags = str(e.args.get("flags", ""))
-            src = str(e.args.get("source", ""))
-            if not target.startswith("/proc/self/fd/") or "MS_REMOUNT" in flags or not wanted:
+            a = e.args
+            if not isinstance(a, MountArgs):
                 out.append(line)
                 continue
-            if "MS_BIND" in flags and src.startswith("/sys/fs/cgroup/"):
+            if not a.target.startswith("/proc/self/fd/") or a.flags & MS_REMOUNT or not wanted:
+                out.append(line)
+                continue
+            if a.flags & MS_BIND and a.source.startswith("/sys/fs/cgroup/"):
                 out.append(line + "  (= a controller under /sys/fs/cgroup)")
                 continue
-            fstype = str(e.args.get("fstype") or ("bind" if "MS_BIND" in flags else ""))
+            fstype = a.fstype or ("bind" if a.flags & MS_BIND else "")
 
             def fits(w: dict[str, str], fstype: str = fstype) -> bool:
                 t = w["type"]
@@ -1054,12 +1062,11 @@ class StoryEngine:
 
     def _mount_line(self, e: Event) -> str:
         a = e.args
-        fstype = a.get("fstype") or ""
-        src = a.get("source") or ""
-        flags = a.get("flags") or ""
-        data = a.get("data") or ""
-        kind = fstype or ("bind" if "MS_BIND" in str(flags) else "propagation/remount")
-        return f"{kind} {src} -> {a.get('target', '')} [{flags}]" + (f" {data}" if data else "")
+        if not isinstance(a, MountArgs):
+            return e.text
+        kind = a.fstype or ("bind" if a.flags & MS_BIND else "propagation/remount")
+        line = f"{kind} {a.source} -> {a.target} [{mount_flags(a.flags)}]"
+        return line + (f" {a.data}" if a.data else "")
 
     def _security_details(self, sec: Phase) -> dict[str, Any]:
         """What this run did, in the order it did it: which path runc took depends on whether
@@ -1122,18 +1129,20 @@ class StoryEngine:
 
 def mask_label(a: Args) -> str:
     """Names one of runc's hardening mounts for what it is (rootfs_linux.go readonlyPath, maskPath)."""
-    src, target, flags = str(a.get("source", "")), str(a.get("target", "")), str(a.get("flags", ""))
-    err = str(a.get("error", "")) if int(a.get("ret", 0)) < 0 else ""
-    if src == "/dev/null" and "MS_BIND" in flags:
+    if not isinstance(a, MountArgs):
+        return str(a.get("target", ""))
+    src, target, flags = a.source, a.target, a.flags
+    err = errno_name(a.ret) if a.ret < 0 else ""
+    if src == "/dev/null" and flags & MS_BIND:
         what = "masked: /dev/null bound over the file"
-    elif str(a.get("fstype", "")) == "tmpfs" and "MS_RDONLY" in flags:
+    elif a.fstype == "tmpfs" and flags & MS_RDONLY:
         what = "masked: read-only tmpfs over the directory"
-    elif "MS_REMOUNT" in flags and "MS_RDONLY" in flags:
+    elif flags & MS_REMOUNT and flags & MS_RDONLY:
         what = "read-only path: remounted MS_BIND|MS_REMOUNT|MS_RDONLY"
-    elif "MS_BIND" in flags and src == target:
+    elif flags & MS_BIND and src == target:
         what = "read-only path: bound onto itself"
     else:
-        what = f"mount [{flags}]"
+        what = f"mount [{mount_flags(flags)}]"
     if err:
         what += f" ({err}: absent here, skipped)" if err in ("ENOENT", "ENOTDIR") else f" ({err})"
     return f"{target}: {what}"
