@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from beefine_tui.events.model import EventReader
+import msgspec
+
+from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import namespaces as ns
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_runner import DecodeContext
@@ -161,3 +163,12 @@ def test_every_listed_tracepoint_has_a_handler() -> None:
     for tp in ns.SPEC.tracepoints:
         cat, name = tp.split(":")
         assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+
+
+def test_schema_2_round_trip() -> None:
+    """What the recorder writes reads back as the same struct (the tag picks the type)."""
+    reader = EventReader()
+    for _, args in V1_LINES:
+        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
+        back = reader.decode(msgspec.json.encode(ev))
+        assert back.args == args and type(back.args) is type(args) and back.text == ev.text
