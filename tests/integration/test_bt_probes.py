@@ -265,7 +265,7 @@ def test_pid_namespace_filter_keeps_only_that_namespace() -> None:
                 p.wait()
     unshares = [e for e in got if e.kind == "unshare"]
     assert [e.pid for e in unshares] == [inner], "only the unshare inside the namespace"
-    assert unshares[0].args["flags"] == 0x04000000  # CLONE_NEWUTS
+    assert unshares[0].args["flags"] == "CLONE_NEWUTS"
     assert host.pid not in {e.pid for e in got}
 
 

@@ -87,14 +87,15 @@ assert r == -1 and ctypes.get_errno() == 2
         ("mount", str(b)),
     ], seen
     private, tmpfs, bind, umount, failed = events
-    assert private.args["flags"] == MS_REC | MS_PRIVATE and private.args["ret"] == 0
-    assert private.args.shown()["flags"] == "MS_REC|MS_PRIVATE"
+    assert isinstance(private.args, MountArgs) and private.args.flags == MS_REC | MS_PRIVATE
+    assert private.args["flags"] == "MS_REC|MS_PRIVATE" and private.args["ret"] == 0  # by name: shown
     assert tmpfs.args == MountArgs(
         source=src, target=str(a), fstype="tmpfs", flags=MS_NOSUID | MS_NODEV, data="size=1m,mode=0700", ret=0
     )
     assert tmpfs.args.shown()["flags"] == "MS_NOSUID|MS_NODEV"
     assert tmpfs.probe == "mounts" and tmpfs.comm.startswith("python")
-    assert bind.args["flags"] == MS_BIND | MS_REC and bind.args["source"] == str(a) and bind.args["ret"] == 0
+    assert isinstance(bind.args, MountArgs) and bind.args.flags == MS_BIND | MS_REC
+    assert bind.args["source"] == str(a) and bind.args["ret"] == 0
     assert umount.args == UmountArgs(target=str(b), flags=2, ret=0)  # MNT_DETACH
     assert umount.args.shown()["flags"] == "MNT_DETACH"
     assert failed.args["ret"] == -2 and failed.args["error"] == "ENOENT"

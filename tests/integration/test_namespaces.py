@@ -17,7 +17,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.probes import namespaces
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_runner import BccRunner
-from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, UnshareArgs
+from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
 from tests.integration.probe_harness import collect_until, prog_exists, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -99,10 +99,12 @@ print(pid)
         ("setns", False),
     ], kinds
     clone, _, _, ok, bad = events
-    assert clone.args["ret"] == gc and clone.args["flags"] & 0xFF == signal.SIGCHLD
+    assert isinstance(clone.args, CloneArgs) and clone.args.flags & 0xFF == signal.SIGCHLD
+    assert clone.args["ret"] == gc
     assert "SIGCHLD" in clone.args.shown()["flags"] and clone.args["namespaces"] == []
     assert ok.args.shown()["nstype"] == "CLONE_NEWUTS" and ok.args["ret"] == 0 and ok.args["fd"] >= 0
-    assert bad.args["nstype"] == 0x20000000 and bad.args["error"] == "EINVAL"  # CLONE_NEWPID
+    assert isinstance(bad.args, SetnsArgs) and bad.args.nstype == 0x20000000  # CLONE_NEWPID
+    assert bad.args["nstype"] == "CLONE_NEWPID" and bad.args["error"] == "EINVAL"
     assert ok.args["fd"] == bad.args["fd"]
 
 

@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
+from beefine_tui.events.model import Event
 from beefine_tui.probes import security
 from beefine_tui.probes.flags import PR_SET_NAME, PR_SET_NO_NEW_PRIVS
-from beefine_tui.probes.security import PrctlArgs, SeccompArgs
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from tests.integration.probe_harness import run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -70,7 +71,8 @@ def test_prctl_capset_seccomp() -> None:
     assert nnp.args == PrctlArgs(option=PR_SET_NO_NEW_PRIVS, arg2=1, ret=0)
     assert name.args["name"] == "beefine-sec" and name.args["ret"] == 0
     assert drop.args.shown()["arg2"] == "CAP_SYS_BOOT" and drop.args["ret"] == 0
-    assert capset.args["effective"] == eff and capset.args["permitted"] == perm  # raw, as capget gave
+    assert isinstance(capset.args, CapsetArgs)
+    assert capset.args.effective == eff and capset.args.permitted == perm  # raw, as capget gave
     shown = capset.args.shown()
     assert "CAP_NET_RAW" not in shown["effective"] and "CAP_NET_RAW" not in shown["permitted"]
     assert "CAP_SYS_ADMIN" in shown["effective"]  # we are root: the rest is kept
@@ -80,6 +82,10 @@ def test_prctl_capset_seccomp() -> None:
     # comm changes with PR_SET_NAME: the events after it carry the new name
     assert nnp.comm.startswith("python") and filt.comm == "beefine-sec"
     assert len({e.pid for e in events}) == 1
+
+
+def _sets_name(e: Event) -> bool:
+    return isinstance(e.args, PrctlArgs) and e.args.option == PR_SET_NAME
 
 
 def test_a_long_process_name_is_marked_cut() -> None:
@@ -92,11 +98,9 @@ for name in (b"beefine-long-name-20", b"beefine-exact15"):
     assert libc.prctl(15, name, 0, 0, 0) == 0
     print(open("/proc/thread-self/comm").read().strip())
 """
-    events, out = run_traced(
-        security, code, lambda evs: sum(1 for e in evs if e.args.get("option") == PR_SET_NAME) >= 2
-    )
+    events, out = run_traced(security, code, lambda evs: sum(1 for e in evs if _sets_name(e)) >= 2)
     kernel = out.split()
     assert kernel == ["beefine-long-name-20"[:15], "beefine-exact15"]
-    names = [e for e in events if e.args.get("option") == PR_SET_NAME]
+    names = [e for e in events if _sets_name(e)]
     assert names[0].args["name"] == kernel[0] + "…" and names[0].args["truncated"] is True
     assert names[1].args["name"] == kernel[1] and names[1].args["truncated"] is False
