@@ -1158,8 +1158,8 @@ def _spans(ev: Event, phase: str) -> bool:
     queries, made when runc init starts) is not the loading of the filter, which comes much later."""
     if ev.probe == DOCKER_PROBE and ev.kind in ("bundle", "container_output", "container_exit"):
         return False
-    if phase == "security" and isinstance(ev.args, SeccompArgs):
-        return ev.args.loads_filter
+    if phase == "security" and ev.kind == "seccomp":
+        return isinstance(ev.args, SeccompArgs) and ev.args.loads_filter
     return True
 
 
