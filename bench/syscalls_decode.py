@@ -59,7 +59,7 @@ def main() -> None:
 
     from beefine_tui.events.record import encode_events
     from beefine_tui.probes import syscalls
-    from beefine_tui.probes.bcc_runner import DecodeContext
+    from beefine_tui.probes.decode_context import DecodeContext
 
     raws = records(opts.events)
     ctx = DecodeContext()

@@ -18,6 +18,8 @@ import pytest
 from beefine_tui.events.model import Event
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.namespaces import UnshareArgs
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -98,9 +100,10 @@ def test_namespaces_unshare_and_sethostname_in_the_new_uts_ns() -> None:
     )
     assert {e.pid for e in evs} == {pid}, "only the child's events pass the lineage filter"
     (u,) = [e for e in evs if e.kind == "unshare"]
-    assert u.args["flags"] == "CLONE_NEWUTS" and u.args["ret"] == 0
-    assert u.args["ns_changed"] == ["uts"]
-    new_uts = u.args["ns_after"]["uts"]
+    assert isinstance(u.args, UnshareArgs) and u.args.flags == 0x04000000 and u.args.ret == 0
+    assert u.args.shown()["flags"] == "CLONE_NEWUTS" and u.args["ns_changed"] == ["uts"]
+    assert u.args.ns_after is not None
+    new_uts = u.args.ns_after["uts"]
     assert new_uts != os.stat("/proc/self/ns/uts").st_ino
     (h,) = [e for e in evs if e.kind == "sethostname"]
     assert h.args["name"] == "beefine-bt-test" and h.args["ret"] == 0 and h.args["uts_ns"] == new_uts
@@ -149,12 +152,14 @@ def test_security_prctl_seccomp_capset() -> None:
     )
     assert {e.pid for e in evs} == {pid}
     (p,) = [e for e in evs if e.kind == "prctl"]
-    assert p.args["option"] == "PR_SET_NO_NEW_PRIVS" and p.args["arg2"] == 1 and p.args["ret"] == 0
+    assert p.args == PrctlArgs(option=38, arg2=1, ret=0)  # PR_SET_NO_NEW_PRIVS
     (s,) = [e for e in evs if e.kind == "seccomp"]
-    assert s.args["op"] == "SECCOMP_GET_ACTION_AVAIL" and s.args["ret"] == 0
+    assert s.args == SeccompArgs(op=2, flags=0, ret=0)
+    assert s.args.shown()["op"] == "SECCOMP_GET_ACTION_AVAIL"
     (c,) = [e for e in evs if e.kind == "capset"]
-    assert c.args["ret"] == 0
-    assert "CAP_CHOWN" not in c.args["effective"] and "CAP_SYS_ADMIN" in c.args["effective"]
+    assert isinstance(c.args, CapsetArgs) and c.args.ret == 0
+    assert not c.args.effective & 1 and "CAP_CHOWN" not in c.args.shown()["effective"]
+    assert "CAP_SYS_ADMIN" in c.args.shown()["effective"]
 
 
 def test_sockets_inet_and_unix(tmp_path: object) -> None:
@@ -296,7 +301,7 @@ def test_cgroups_long_paths_whole_or_marked_cut() -> None:
                 os.rmdir(base + rel)
     made = [e for e in evs if e.kind == "cgroup_mkdir"]
     assert [e.args["path"] for e in made] == [*rels[:3], rel260[:127] + "…"]
-    assert made[-1].args["truncated"] is True and not [e for e in made[:3] if "truncated" in e.args]
+    assert made[-1].args["truncated"] is True and not [e for e in made[:3] if e.args["truncated"]]
 
 
 @pytest.mark.parametrize("include_self", [False, True])
@@ -344,4 +349,4 @@ def test_namespaces_hostname_of_64_bytes_is_marked_cut() -> None:
     )
     names = [e.args for e in evs if e.kind == "sethostname"]
     assert [a["name"] for a in names] == [long64[:63] + "…", short], names
-    assert names[0]["truncated"] is True and "truncated" not in names[1]
+    assert names[0]["truncated"] is True and names[1]["truncated"] is False

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from beefine_tui.probes import mounts
+from beefine_tui.probes.flags import MS_BIND, MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_REC
+from beefine_tui.probes.mounts import MountArgs, PivotRootArgs, UmountArgs
 from tests.integration.probe_harness import run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -85,19 +87,17 @@ assert r == -1 and ctypes.get_errno() == 2
         ("mount", str(b)),
     ], seen
     private, tmpfs, bind, umount, failed = events
-    assert private.args["flags"] == "MS_REC|MS_PRIVATE" and private.args["ret"] == 0
-    assert tmpfs.args.as_dict() == {
-        "source": src,
-        "target": str(a),
-        "fstype": "tmpfs",
-        "flags": "MS_NOSUID|MS_NODEV",
-        "flags_raw": 6,
-        "data": "size=1m,mode=0700",
-        "ret": 0,
-    }
+    assert isinstance(private.args, MountArgs) and private.args.flags == MS_REC | MS_PRIVATE
+    assert private.args["flags"] == "MS_REC|MS_PRIVATE" and private.args["ret"] == 0  # by name: shown
+    assert tmpfs.args == MountArgs(
+        source=src, target=str(a), fstype="tmpfs", flags=MS_NOSUID | MS_NODEV, data="size=1m,mode=0700", ret=0
+    )
+    assert tmpfs.args.shown()["flags"] == "MS_NOSUID|MS_NODEV"
     assert tmpfs.probe == "mounts" and tmpfs.comm.startswith("python")
-    assert bind.args["flags"] == "MS_BIND|MS_REC" and bind.args["source"] == str(a) and bind.args["ret"] == 0
-    assert umount.args.as_dict() == {"target": str(b), "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    assert isinstance(bind.args, MountArgs) and bind.args.flags == MS_BIND | MS_REC
+    assert bind.args["source"] == str(a) and bind.args["ret"] == 0
+    assert umount.args == UmountArgs(target=str(b), flags=2, ret=0)  # MNT_DETACH
+    assert umount.args.shown()["flags"] == "MNT_DETACH"
     assert failed.args["ret"] == -2 and failed.args["error"] == "ENOENT"
     assert len({e.pid for e in events}) == 1
 
@@ -116,7 +116,7 @@ check(libc.syscall(155, b".", b"old"), "pivot_root")  # SYS_pivot_root on x86-64
     events, _ = run_traced(mounts, code, lambda evs: any(e.kind == "pivot_root" for e in evs))
     pr = [e for e in events if e.kind == "pivot_root"]
     assert len(pr) == 1
-    assert pr[0].args.as_dict() == {"new_root": ".", "put_old": "old", "ret": 0}
+    assert pr[0].args == PivotRootArgs(new_root=".", put_old="old", ret=0)
     assert [e.kind for e in events] == ["mount", "mount", "pivot_root"]
 
 
@@ -142,20 +142,20 @@ t = check(S(428, -100, {str(a).encode()!r}, 1 | 0o2000000), "open_tree")
     kinds = [e.kind for e in events]
     assert kinds == ["mount", "fsopen", "fsconfig", "fsconfig", "fsmount", "move_mount", "open_tree"], kinds
     _, fsopen, size, create, fsmount, move, tree = events
-    assert fsopen.args["fsname"] == "tmpfs" and fsopen.args["flags"] == "FSOPEN_CLOEXEC"
+    assert fsopen.args["fsname"] == "tmpfs" and fsopen.args.shown()["flags"] == "FSOPEN_CLOEXEC"
     fd = fsopen.args["ret"]
     assert fd >= 0
     assert (
-        size.args["cmd"] == "FSCONFIG_SET_STRING"
+        size.args.shown()["cmd"] == "FSCONFIG_SET_STRING"
         and size.args["key"] == "size"
         and size.args["value"] == "1m"
     )
     assert size.args["fd"] == fd
-    assert create.args["cmd"] == "FSCONFIG_CMD_CREATE" and create.args["ret"] == 0
-    assert fsmount.args["attr_flags"] == "MOUNT_ATTR_NODEV" and fsmount.args["ret"] >= 0
+    assert create.args.shown()["cmd"] == "FSCONFIG_CMD_CREATE" and create.args["ret"] == 0
+    assert fsmount.args.shown()["attr_flags"] == "MOUNT_ATTR_NODEV" and fsmount.args["ret"] >= 0
     assert move.args["from_path"] == "" and move.args["to_path"] == str(a)
-    assert move.args["flags"] == "MOVE_MOUNT_F_EMPTY_PATH" and move.args["ret"] == 0
-    assert tree.args["path"] == str(a) and tree.args["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"
+    assert move.args.shown()["flags"] == "MOVE_MOUNT_F_EMPTY_PATH" and move.args["ret"] == 0
+    assert tree.args["path"] == str(a) and tree.args.shown()["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC"
 
 
 def test_a_300_character_source_is_marked_cut(tmpdirs: tuple[Path, Path]) -> None:
@@ -185,4 +185,4 @@ with open("/proc/self/mountinfo") as f:
     got = {e.args["target"]: e for e in events if e.kind == "mount" and tag in e.args["source"]}
     assert got[str(a)].args["source"] == kernel[str(a)][:255] + "…"
     assert got[str(a)].args["truncated"] is True
-    assert got[str(b)].args["source"] == kernel[str(b)] and "truncated" not in got[str(b)].args
+    assert got[str(b)].args["source"] == kernel[str(b)] and got[str(b)].args["truncated"] is False

@@ -5,6 +5,7 @@ namespaces. Exactly those calls arrive, with flags decoded and the child pids as
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -16,6 +17,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.probes import namespaces
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_runner import BccRunner
+from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
 from tests.integration.probe_harness import collect_until, prog_exists, run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -54,13 +56,9 @@ assert socket.gethostname() == {name!r}
     )
     assert [e.kind for e in events] == ["unshare", "sethostname"], events
     unshare, sethost = events
-    assert unshare.args.as_dict() == {
-        "flags": "CLONE_NEWUTS",
-        "flags_raw": 0x04000000,
-        "namespaces": ["CLONE_NEWUTS"],
-        "ret": 0,
-    }
-    assert sethost.args.as_dict() == {"name": name, "len": len(name), "ret": 0}
+    assert unshare.args == UnshareArgs(flags=0x04000000, ret=0)
+    assert unshare.args.names() == {"flags": "CLONE_NEWUTS", "namespaces": ["CLONE_NEWUTS"]}
+    assert sethost.args == SethostnameArgs(name=name, len=len(name), ret=0)
     assert unshare.pid == sethost.pid and unshare.probe == "namespaces"
 
 
@@ -101,8 +99,11 @@ print(pid)
         ("setns", False),
     ], kinds
     clone, _, _, ok, bad = events
-    assert clone.args["ret"] == gc and "SIGCHLD" in clone.args["flags"] and clone.args["namespaces"] == []
-    assert ok.args["nstype"] == "CLONE_NEWUTS" and ok.args["ret"] == 0 and ok.args["fd"] >= 0
+    assert isinstance(clone.args, CloneArgs) and clone.args.flags & 0xFF == signal.SIGCHLD
+    assert clone.args["ret"] == gc
+    assert "SIGCHLD" in clone.args.shown()["flags"] and clone.args["namespaces"] == []
+    assert ok.args.shown()["nstype"] == "CLONE_NEWUTS" and ok.args["ret"] == 0 and ok.args["fd"] >= 0
+    assert isinstance(bad.args, SetnsArgs) and bad.args.nstype == 0x20000000  # CLONE_NEWPID
     assert bad.args["nstype"] == "CLONE_NEWPID" and bad.args["error"] == "EINVAL"
     assert ok.args["fd"] == bad.args["fd"]
 
@@ -130,15 +131,11 @@ print(pid, pid3)
     pid, pid3 = (int(x) for x in out.split()[-2:])
     assert [e.kind for e in events] == ["clone", "clone3"], events
     clone, clone3 = events
-    assert clone.args.as_dict() == {
-        "flags": "CLONE_NEWNS|SIGCHLD",
-        "flags_raw": 0x00020000 | 17,
-        "namespaces": ["CLONE_NEWNS"],
-        "ret": pid,
-    }
-    assert clone3.args["flags"] == "CLONE_NEWUTS" and clone3.args["namespaces"] == ["CLONE_NEWUTS"]
-    assert clone3.args["exit_signal"] == "SIGCHLD" and clone3.args["size"] == 64
-    assert clone3.args["ret"] == pid3 and "cgroup_fd" not in clone3.args
+    assert clone.args == CloneArgs(flags=0x00020000 | 17, ret=pid)
+    assert clone.args.names() == {"flags": "CLONE_NEWNS|SIGCHLD", "namespaces": ["CLONE_NEWNS"]}
+    assert clone3.args == Clone3Args(flags=0x04000000, ret=pid3, exit_signal=17, size=64)
+    assert clone3.args.shown()["flags"] == "CLONE_NEWUTS" and clone3.args["namespaces"] == ["CLONE_NEWUTS"]
+    assert clone3.args.shown()["exit_signal"] == "SIGCHLD"
 
 
 def test_unshare_tool_fork_path() -> None:
@@ -151,7 +148,7 @@ def test_unshare_tool_fork_path() -> None:
     )
     unshares = [e for e in events if e.kind == "unshare"]
     assert len(unshares) == 1 and unshares[0].comm == "unshare"
-    assert unshares[0].args["flags"] == "CLONE_NEWNS" and unshares[0].args["ret"] == 0
+    assert unshares[0].args == UnshareArgs(flags=0x20000, ret=0)  # CLONE_NEWNS
     # unshare(1) forks `true` after unsharing (python itself starts unshare(1) with vfork, which this
     # probe does not report: it cannot create namespaces)
     from_tool = [(e.kind, e.comm) for e in events if e.pid == unshares[0].pid]
@@ -227,4 +224,4 @@ print(os.uname().nodename)
     refused, accepted = [e for e in events if e.kind == "sethostname"]
     assert refused.args["name"] == long70[:64] + "…" and refused.args["truncated"] is True
     assert refused.args["error"] == "EINVAL" and refused.args["len"] == 70
-    assert accepted.args.as_dict() == {"name": exact64, "len": 64, "ret": 0}
+    assert accepted.args == SethostnameArgs(name=exact64, len=64, ret=0)

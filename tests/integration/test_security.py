@@ -8,7 +8,10 @@ import subprocess
 
 import pytest
 
+from beefine_tui.events.model import Event
 from beefine_tui.probes import security
+from beefine_tui.probes.flags import PR_SET_NAME, PR_SET_NO_NEW_PRIVS
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from tests.integration.probe_harness import run_traced
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -55,7 +58,7 @@ def test_prctl_capset_seccomp() -> None:
         during=outside,
     )
     eff, perm = (int(x) for x in out.split()[-2:])
-    seen = [(e.kind, e.args.get("option") or e.args.get("op")) for e in events]
+    seen = [(e.kind, e.args.shown().get("option") or e.args.shown().get("op")) for e in events]
     assert seen == [
         ("prctl", "PR_SET_NO_NEW_PRIVS"),
         ("prctl", "PR_SET_NAME"),
@@ -65,24 +68,24 @@ def test_prctl_capset_seccomp() -> None:
         ("seccomp", "SECCOMP_99"),
     ], seen
     nnp, name, drop, capset, filt, bad = events
-    assert nnp.args.as_dict() == {"option": "PR_SET_NO_NEW_PRIVS", "arg2": 1, "ret": 0}
+    assert nnp.args == PrctlArgs(option=PR_SET_NO_NEW_PRIVS, arg2=1, ret=0)
     assert name.args["name"] == "beefine-sec" and name.args["ret"] == 0
-    assert drop.args["arg2"] == "CAP_SYS_BOOT" and drop.args["ret"] == 0
-    assert capset.args["effective_raw"] == eff and capset.args["permitted_raw"] == perm
-    assert "CAP_NET_RAW" not in capset.args["effective"] and "CAP_NET_RAW" not in capset.args["permitted"]
-    assert "CAP_SYS_ADMIN" in capset.args["effective"]  # we are root: the rest is kept
-    assert capset.args["version"] == 3 and capset.args["ret"] == 0
-    assert filt.args.as_dict() == {
-        "op": "SECCOMP_SET_MODE_FILTER",
-        "flags": "0",
-        "flags_raw": 0,
-        "filter_len": 1,
-        "ret": 0,
-    }
-    assert bad.args["ret"] == -22 and bad.args["error"] == "EINVAL"
+    assert drop.args.shown()["arg2"] == "CAP_SYS_BOOT" and drop.args["ret"] == 0
+    assert isinstance(capset.args, CapsetArgs)
+    assert capset.args.effective == eff and capset.args.permitted == perm  # raw, as capget gave
+    shown = capset.args.shown()
+    assert "CAP_NET_RAW" not in shown["effective"] and "CAP_NET_RAW" not in shown["permitted"]
+    assert "CAP_SYS_ADMIN" in shown["effective"]  # we are root: the rest is kept
+    assert shown["version"] == 3 and capset.args["ret"] == 0
+    assert filt.args == SeccompArgs(op=1, flags=0, filter_len=1, ret=0)
+    assert bad.args == SeccompArgs(op=99, flags=0, ret=-22) and bad.args["error"] == "EINVAL"
     # comm changes with PR_SET_NAME: the events after it carry the new name
     assert nnp.comm.startswith("python") and filt.comm == "beefine-sec"
     assert len({e.pid for e in events}) == 1
+
+
+def _sets_name(e: Event) -> bool:
+    return isinstance(e.args, PrctlArgs) and e.args.option == PR_SET_NAME
 
 
 def test_a_long_process_name_is_marked_cut() -> None:
@@ -95,11 +98,9 @@ for name in (b"beefine-long-name-20", b"beefine-exact15"):
     assert libc.prctl(15, name, 0, 0, 0) == 0
     print(open("/proc/thread-self/comm").read().strip())
 """
-    events, out = run_traced(
-        security, code, lambda evs: sum(1 for e in evs if e.args.get("option") == "PR_SET_NAME") >= 2
-    )
+    events, out = run_traced(security, code, lambda evs: sum(1 for e in evs if _sets_name(e)) >= 2)
     kernel = out.split()
     assert kernel == ["beefine-long-name-20"[:15], "beefine-exact15"]
-    names = [e for e in events if e.args.get("option") == "PR_SET_NAME"]
+    names = [e for e in events if _sets_name(e)]
     assert names[0].args["name"] == kernel[0] + "…" and names[0].args["truncated"] is True
-    assert names[1].args["name"] == kernel[1] and "truncated" not in names[1].args
+    assert names[1].args["name"] == kernel[1] and names[1].args["truncated"] is False

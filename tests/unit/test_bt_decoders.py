@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from beefine_tui.probes import bt_cgroups, bt_namespaces, bt_security, bt_sockets, bt_tcp, catalog
 from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
+from beefine_tui.probes.namespaces import CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from beefine_tui.probes.sockets import AcceptArgs, ListenArgs, SockAddrArgs, SocketArgs
 from beefine_tui.probes.tcp import TcpStateArgs
 
@@ -17,28 +20,30 @@ def test_unshare_with_namespace_inodes() -> None:
     )
     assert ev is not None
     assert (ev.kind, ev.pid, ev.ppid, ev.comm, ev.ts) == ("unshare", 13395, 13337, "unshare", 912405598000)
-    assert ev.args["flags_raw"] == 0x44000000
-    assert ev.args["flags"] == "CLONE_NEWUTS|CLONE_NEWNET"
+    assert isinstance(ev.args, UnshareArgs) and ev.args.flags == 0x44000000  # the namespaces probe's
+    assert ev.args.shown()["flags"] == "CLONE_NEWUTS|CLONE_NEWNET"
     assert ev.args["ret"] == 0 and "error" not in ev.args
     assert ev.args["ns_changed"] == ["net", "uts"]
-    assert ev.args["ns_after"]["net"] == 4026532254
-    assert "new net ns 4026532254" in ev.text
+    assert ev.args.ns_after is not None and ev.args.ns_after["net"] == 4026532254
+    assert ev.text == "net,uts: new net ns 4026532254, new uts ns 4026532253"
 
 
 def test_failed_setns_has_errno_name() -> None:
     ev = bt_namespaces.decode(f"setns\t1\t2\t2\t1\trunc\t5\t1073741824\t-1\t{BEFORE}\t{BEFORE}")
     assert ev is not None and ev.kind == "setns"
-    assert ev.args["fd"] == 5 and ev.args["nstype"] == "CLONE_NEWNET"
+    assert isinstance(ev.args, SetnsArgs) and (ev.args.fd, ev.args.nstype) == (5, 0x40000000)
+    assert ev.args.shown()["nstype"] == "CLONE_NEWNET"
     assert ev.args["ret"] == -1 and ev.args["error"] == "EPERM"
     assert ev.args["ns_changed"] == []
+    assert ev.text == "fd 5 (CLONE_NEWNET) -> EPERM"
 
 
 def test_clone_and_sethostname() -> None:
     ev = bt_namespaces.decode("clone\t1\t4823\t4823\t4819\tbash\t18874385\t13382")
-    assert ev is not None and ev.args["ret"] == 13382
-    assert ev.args["flags"] == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
+    assert ev is not None and ev.args == CloneArgs(flags=18874385, ret=13382)
+    assert ev.args.shown()["flags"] == "CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD"
     ev2 = bt_namespaces.decode("sethostname\t1\t9\t9\t1\trunc:[2:INIT]\t0\t4026532253\tab\tc")
-    assert ev2 is not None and ev2.args["name"] == "ab\tc" and ev2.args["uts_ns"] == 4026532253
+    assert ev2 is not None and ev2.args == SethostnameArgs(name="ab\tc", uts_ns=4026532253, ret=0)
     assert bt_namespaces.decode("unshare\t1\t2\t3\t4\tx\tnot-enough") is None
     assert bt_namespaces.decode("free text") is None
 
@@ -46,23 +51,31 @@ def test_clone_and_sethostname() -> None:
 def test_cgroups() -> None:
     ev = bt_cgroups.decode("cgroup_mkdir\t947198178128\t13997\t13997\t13846\tmkdir\t8\t1\t152\t/bftest2")
     assert ev is not None and ev.kind == "cgroup_mkdir"
-    assert ev.args.as_dict() == {"path": "/bftest2", "hierarchy": 8, "root": 8, "level": 1, "cgroup_id": 152}
+    assert ev.args == CgroupArgs(path="/bftest2", hierarchy=8, level=1, id=152)  # the cgroups probe's
+    assert ev.text == "made hierarchy 8:/bftest2"
     ev2 = bt_cgroups.decode("cgroup_attach\t1\t13846\t13846\t13845\tbash\t8\t1\t152\t4816\tsh\t/bftest2")
     assert ev2 is not None and ev2.kind == "cgroup_attach"
-    assert (ev2.args["target_pid"], ev2.args["target_comm"], ev2.args["path"]) == (4816, "sh", "/bftest2")
+    assert ev2.args == CgroupAttachArgs(
+        path="/bftest2", hierarchy=8, level=1, id=152, target_pid=4816, target_comm="sh"
+    )
 
 
 def test_security() -> None:
+    # the same structs as the security probe's: one shape per kind whichever engine made it
     ev = bt_security.decode("prctl\t1\t5\t5\t1\tsetpriv\t24\t0\t1")
-    assert ev is not None and ev.args["option"] == "PR_CAPBSET_DROP" and ev.args["arg2"] == "CAP_CHOWN"
+    assert ev is not None and ev.args == PrctlArgs(option=24, arg2=0, ret=1)
+    assert ev.args.shown()["option"] == "PR_CAPBSET_DROP" and ev.args.shown()["arg2"] == "CAP_CHOWN"
     ev2 = bt_security.decode("seccomp\t1\t5\t5\t1\trunc:[2:INIT]\t1\t0\t0")
-    assert ev2 is not None and ev2.args["op"] == "SECCOMP_SET_MODE_FILTER" and ev2.args["ret"] == 0
+    assert ev2 is not None and ev2.args == SeccompArgs(op=1, flags=0, ret=0)
+    assert ev2.text == "SECCOMP_SET_MODE_FILTER"
     # effective: CAP_CHOWN (bit 0) and CAP_SYS_ADMIN (21); permitted adds CAP_BPF (39) from the high word
     ev3 = bt_security.decode(f"capset\t1\t5\t5\t1\tx\t{1 | 1 << 21}\t0\t{1 | 1 << 21}\t128\t0\t0\t0")
     assert ev3 is not None
-    assert ev3.args["effective"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
-    assert ev3.args["permitted"] == ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"]
-    assert ev3.args["inheritable"] == []
+    assert ev3.args == CapsetArgs(effective=1 | 1 << 21, permitted=1 | 1 << 21 | 1 << 39, inheritable=0)
+    assert ev3.args.shown()["effective"] == ["CAP_CHOWN", "CAP_SYS_ADMIN"]
+    assert ev3.args.shown()["permitted"] == ["CAP_CHOWN", "CAP_SYS_ADMIN", "CAP_BPF"]
+    assert ev3.args.shown()["inheritable"] == []
+    assert bt_security.decode("capset\t1\t5\t5\t1\tx\t1\t0") is None
 
 
 def test_sockets() -> None:
@@ -130,4 +143,4 @@ def test_cgroups_path_as_long_as_str_allows_is_marked_cut() -> None:
     ev = bt_cgroups.decode(f"cgroup_attach\t1\t2\t2\t1\tsh\t8\t1\t152\t7\tsh\t{full}")
     assert ev is not None and ev.args["path"] == full + "…" and ev.args["truncated"] is True
     ev = bt_cgroups.decode("cgroup_mkdir\t1\t2\t2\t1\tmkdir\t8\t1\t152\t/docker/" + "a" * 64)
-    assert ev is not None and "truncated" not in ev.args
+    assert ev is not None and ev.args["truncated"] is False

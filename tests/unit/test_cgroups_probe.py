@@ -7,9 +7,12 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-from beefine_tui.events.model import Event
+import msgspec
+
+from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import cgroups
 from beefine_tui.probes.base import ProbeOptions
+from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
 from beefine_tui.probes.decode_context import DecodeContext
 
 NO_PID = 0x7FFFFFF0
@@ -95,16 +98,9 @@ def test_mkdir_v1_docker(tmp_path: Path) -> None:
     ev = decode(rec(1, f"/docker/{CID}".encode(), root=4, level=2), DecodeContext())
     assert ev is not None
     assert ev.kind == "cgroup_mkdir" and ev.probe == "cgroups"
-    assert ev.args.as_dict() == {
-        "path": f"/docker/{CID}",
-        "hierarchy": 4,
-        "root": 4,
-        "level": 2,
-        "id": 77,
-        "controllers": "memory",
-        "container_id": CID,
-    }
-    assert ev.text == f"mkdir cgroup memory:/docker/{CID}"
+    assert ev.args == CgroupArgs(path=f"/docker/{CID}", hierarchy=4, level=2, id=77, controllers="memory")
+    assert ev.args["container_id"] == CID  # derived from the path
+    assert ev.text == f"made memory:/docker/{CID}"
 
 
 def test_attach_v2_scope(tmp_path: Path) -> None:
@@ -113,11 +109,17 @@ def test_attach_v2_scope(tmp_path: Path) -> None:
     ev = decode(rec(2, path, root=0, level=2, target=4242, tcomm=b"runc:[2:INIT]"), DecodeContext())
     assert ev is not None
     assert ev.kind == "cgroup_attach"
-    assert ev.args["path"] == f"/system.slice/docker-{CID}.scope"
-    assert ev.args["hierarchy"] == 0 and ev.args["controllers"] == "cgroup2"
-    assert ev.args["target_pid"] == 4242 and ev.args["target_comm"] == "runc:[2:INIT]"
+    assert ev.args == CgroupAttachArgs(
+        path=f"/system.slice/docker-{CID}.scope",
+        hierarchy=0,
+        level=2,
+        id=77,
+        controllers="cgroup2",
+        target_pid=4242,
+        target_comm="runc:[2:INIT]",
+    )
     assert ev.args["container_id"] == CID
-    assert "runc:[2:INIT] (4242)" in ev.text
+    assert ev.text == f"runc:[2:INIT] (4242) moved into cgroup2:/system.slice/docker-{CID}.scope"
 
 
 def test_rmdir_and_plain_path(tmp_path: Path) -> None:
@@ -126,6 +128,7 @@ def test_rmdir_and_plain_path(tmp_path: Path) -> None:
     assert ev is not None
     assert ev.kind == "cgroup_rmdir" and ev.args["path"] == "/beefine-test-1"
     assert "container_id" not in ev.args and ev.args["controllers"] == "pids"
+    assert ev.text == "removed pids:/beefine-test-1"
     assert decode(rec(9, b"/x"), DecodeContext()) is None
 
 
@@ -148,4 +151,40 @@ def test_cut_path_is_marked(tmp_path: Path) -> None:
     ev = decoder(tmp_path)(bytes(raw), DecodeContext())
     assert ev is not None and ev.args["path"] == "/" + "a" * 254 + "…" and ev.args["truncated"] is True
     ev = decoder(tmp_path)(rec(cgroups.K_MKDIR, b"/" + b"a" * 254), DecodeContext())
-    assert ev is not None and ev.args["path"] == "/" + "a" * 254 and "truncated" not in ev.args
+    assert ev is not None and ev.args["path"] == "/" + "a" * 254 and ev.args["truncated"] is False
+
+
+# schema-1 lines: the cgroups probe's as tests/unit/fixtures/story/lab_pull_and_runs.jsonl has them, and
+# bt-cgroups' (cgroup_id, root)
+V1_LINES = [
+    (
+        '{"ts":1,"probe":"cgroups","kind":"cgroup_mkdir","pid":9,"comm":"runc","args":{"path":'
+        '"/docker/x","hierarchy":3,"root":3}}',
+        CgroupArgs(path="/docker/x", hierarchy=3),
+    ),
+    (
+        '{"ts":1,"probe":"cgroups","kind":"cgroup_attach","pid":9,"comm":"runc","args":{"path":'
+        '"/docker/x","hierarchy":3,"target_pid":17372,"target_comm":"runc"}}',
+        CgroupAttachArgs(path="/docker/x", hierarchy=3, target_pid=17372, target_comm="runc"),
+    ),
+    (
+        '{"ts":1,"probe":"bt-cgroups","kind":"cgroup_rmdir","pid":9,"comm":"rmdir","args":{"hierarchy":'
+        '8,"root":8,"level":1,"cgroup_id":152,"path":"/bftest2"}}',
+        CgroupArgs(path="/bftest2", hierarchy=8, level=1, id=152),
+    ),
+]
+
+
+def test_schema_1_lines_upgrade() -> None:
+    reader = EventReader(schema=1)
+    for line, want in V1_LINES:
+        assert reader.decode(line).args == want, line
+
+
+def test_schema_2_round_trip() -> None:
+    """What the recorder writes reads back as the same struct (the tag picks the type)."""
+    reader = EventReader()
+    for _, args in V1_LINES:
+        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
+        back = reader.decode(msgspec.json.encode(ev))
+        assert back.args == args and type(back.args) is type(args) and back.text == ev.text

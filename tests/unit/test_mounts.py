@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import msgspec
+
+from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import mounts
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.decode_context import DecodeContext, attributed
+from beefine_tui.probes.flags import MS_BIND, MS_REC
+from beefine_tui.probes.mounts import (
+    FsconfigArgs,
+    FsmountArgs,
+    FsopenArgs,
+    MountArgs,
+    MoveMountArgs,
+    OpenTreeArgs,
+    PivotRootArgs,
+    UmountArgs,
+)
 
 NO_PID = 0x7FFFFFF0  # no such process: ppid 0, no container
 
@@ -60,16 +74,11 @@ def test_mount_tmpfs() -> None:
     assert ev is not None
     assert ev.probe == "mounts" and ev.kind == "mount"
     assert ev.pid == NO_PID and ev.tid == NO_PID + 1 and ev.comm == "runc:[2:INIT]" and ev.ts == 123456789
-    assert ev.args.as_dict() == {
-        "source": "tmpfs",
-        "target": "/dev/shm",
-        "fstype": "tmpfs",
-        "flags": "MS_NOSUID|MS_NODEV|MS_NOEXEC",
-        "flags_raw": 14,
-        "data": "size=65536k",
-        "ret": 0,
-    }
-    assert "/dev/shm" in ev.text and "tmpfs" in ev.text
+    assert ev.args == MountArgs(
+        source="tmpfs", target="/dev/shm", fstype="tmpfs", flags=14, data="size=65536k"
+    )
+    assert ev.args.names() == {"flags": "MS_NOSUID|MS_NODEV|MS_NOEXEC"}
+    assert ev.text == "tmpfs on /dev/shm type tmpfs (MS_NOSUID|MS_NODEV|MS_NOEXEC) size=65536k"
 
 
 def test_mount_overlay_long_data() -> None:
@@ -96,7 +105,8 @@ def test_mount_bind_rec_failed_and_truncated() -> None:
         rec(1, ret=-2, flags=0x1000 | 0x4000, s1=b"/nope", s2=b"x" * 255, trunc=mounts.T_S2), ctx()
     )
     assert ev is not None
-    assert ev.args["flags"] == "MS_BIND|MS_REC"
+    assert isinstance(ev.args, MountArgs) and ev.args.flags == MS_BIND | MS_REC
+    assert ev.args.shown()["flags"] == "MS_BIND|MS_REC"
     assert ev.args["ret"] == -2 and ev.args["error"] == "ENOENT"
     assert ev.args["target"] == "x" * 255 + "…"
     assert ev.args["data"] == "" and ev.args["fstype"] == ""
@@ -114,39 +124,88 @@ def test_mount_fstype_truncated() -> None:
     ev = mounts.decode(raw, ctx())
     assert ev is not None and ev.args["fstype"] == "f" * 31 + "…" and ev.args["truncated"] is True
     ev = mounts.decode(rec(1, fstype=b"tmpfs", s1=b"src", s2=b"/mnt"), ctx())
-    assert ev is not None and "truncated" not in ev.args
+    assert ev is not None and ev.args["truncated"] is False
 
 
 def test_umount_pivot_root() -> None:
     ev = mounts.decode(rec(2, flags=2, s1=b"/oldroot"), ctx())
     assert ev is not None and ev.kind == "umount"
-    assert ev.args.as_dict() == {"target": "/oldroot", "flags": "MNT_DETACH", "flags_raw": 2, "ret": 0}
+    assert ev.args == UmountArgs(target="/oldroot", flags=2, ret=0)
+    assert ev.args.shown()["flags"] == "MNT_DETACH" and ev.text == "/oldroot (MNT_DETACH)"
     ev = mounts.decode(rec(3, s1=b".", s2=b"."), ctx())
     assert ev is not None and ev.kind == "pivot_root"
-    assert ev.args.as_dict() == {"new_root": ".", "put_old": ".", "ret": 0}
+    assert ev.args == PivotRootArgs(new_root=".", put_old=".", ret=0)
+    assert ev.text == "new_root=. put_old=."
 
 
 def test_new_mount_api() -> None:
     ev = mounts.decode(rec(4, flags=1, s1=b"tmpfs", ret=5), ctx())
     assert ev is not None and ev.kind == "fsopen"
-    assert ev.args["fsname"] == "tmpfs" and ev.args["flags"] == "FSOPEN_CLOEXEC" and ev.args["ret"] == 5
+    assert ev.args == FsopenArgs(fsname="tmpfs", flags=1, ret=5)
+    assert ev.args.shown()["flags"] == "FSOPEN_CLOEXEC" and ev.text == "tmpfs"
     ev = mounts.decode(rec(5, arg=1, fd1=5, s1=b"size", s2=b"1m"), ctx())
     assert ev is not None and ev.kind == "fsconfig"
-    assert ev.args["cmd"] == "FSCONFIG_SET_STRING" and ev.args["key"] == "size" and ev.args["value"] == "1m"
+    assert ev.args == FsconfigArgs(fd=5, cmd=1, key="size", value="1m", aux=0)
+    assert ev.args.shown()["cmd"] == "FSCONFIG_SET_STRING" and ev.text == "FSCONFIG_SET_STRING size=1m"
     ev = mounts.decode(rec(5, arg=6, fd1=5), ctx())
-    assert ev is not None and ev.args["cmd"] == "FSCONFIG_CMD_CREATE" and ev.args["key"] == ""
+    assert ev is not None and ev.args.shown()["cmd"] == "FSCONFIG_CMD_CREATE" and ev.args["key"] == ""
     ev = mounts.decode(rec(6, fd1=5, flags=1, arg=0x1 | 0x8, ret=6), ctx())
     assert ev is not None and ev.kind == "fsmount"
-    assert ev.args["flags"] == "FSMOUNT_CLOEXEC"
-    assert ev.args["attr_flags"] == "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOEXEC"
+    assert ev.args == FsmountArgs(fs_fd=5, flags=1, attr_flags=0x9, ret=6)
+    assert ev.args.shown()["flags"] == "FSMOUNT_CLOEXEC"
+    assert ev.args.shown()["attr_flags"] == "MOUNT_ATTR_RDONLY|MOUNT_ATTR_NOEXEC"
     ev = mounts.decode(rec(7, fd1=6, fd2=-100, flags=0x4, s1=b"", s2=b"/mnt/x"), ctx())
     assert ev is not None and ev.kind == "move_mount"
-    assert ev.args["from_path"] == "" and ev.args["to_path"] == "/mnt/x"
-    assert ev.args["to_dfd"] == "AT_FDCWD" and ev.args["flags"] == "MOVE_MOUNT_F_EMPTY_PATH"
+    assert ev.args == MoveMountArgs(from_dfd=6, from_path="", to_dfd=-100, to_path="/mnt/x", flags=4)
+    assert ev.args.shown()["to_dfd"] == "AT_FDCWD" and ev.args.shown()["flags"] == "MOVE_MOUNT_F_EMPTY_PATH"
+    assert ev.text == "fd 6 -> /mnt/x"
     ev = mounts.decode(rec(8, fd1=-100, flags=0x1 | 0x8000 | 0o2000000, s1=b"/src", ret=7), ctx())
     assert ev is not None and ev.kind == "open_tree"
-    assert ev.args["path"] == "/src"
-    assert ev.args["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE"
+    assert ev.args == OpenTreeArgs(dfd=-100, path="/src", flags=0x1 | 0x8000 | 0o2000000, ret=7)
+    assert ev.args.shown()["flags"] == "OPEN_TREE_CLONE|OPEN_TREE_CLOEXEC|AT_RECURSIVE"
+
+
+# schema-1 lines: as tests/unit/fixtures/story/lab_pull_and_runs.jsonl has them (a umount without
+# flags_raw), and the new mount API's (named command, "AT_FDCWD")
+V1_LINES = [
+    (
+        '{"ts":1,"probe":"mounts","kind":"mount","pid":9,"comm":"runc","args":{"source":"/proc/sysrq-trigger",'
+        '"target":"/proc/sysrq-trigger","fstype":"","flags":"MS_BIND|MS_REC","flags_raw":20480,"data":"",'
+        '"ret":-2,"error":"ENOENT"}}',
+        MountArgs(source="/proc/sysrq-trigger", target="/proc/sysrq-trigger", flags=20480, ret=-2),
+    ),
+    (
+        '{"ts":1,"probe":"mounts","kind":"umount","pid":9,"comm":"runc","args":{"target":'
+        '"/.pivot_root1772019734","flags":"MNT_DETACH","ret":0}}',
+        UmountArgs(target="/.pivot_root1772019734", flags=2),
+    ),
+    (
+        '{"ts":1,"probe":"mounts","kind":"pivot_root","pid":9,"comm":"runc","args":{"new_root":"/a",'
+        '"put_old":"/a/","ret":0}}',
+        PivotRootArgs(new_root="/a", put_old="/a/"),
+    ),
+    (
+        '{"ts":1,"probe":"mounts","kind":"fsconfig","pid":9,"comm":"x","args":{"fd":5,"cmd":'
+        '"FSCONFIG_SET_STRING","key":"size","value":"1m","aux":0,"ret":0}}',
+        FsconfigArgs(fd=5, cmd=1, key="size", value="1m"),
+    ),
+    (
+        '{"ts":1,"probe":"mounts","kind":"move_mount","pid":9,"comm":"x","args":{"from_dfd":6,"from_path":'
+        '"","to_dfd":"AT_FDCWD","to_path":"/mnt/x","flags":"MOVE_MOUNT_F_EMPTY_PATH","flags_raw":4,"ret":0}}',
+        MoveMountArgs(from_dfd=6, from_path="", to_dfd=-100, to_path="/mnt/x", flags=4),
+    ),
+    (
+        '{"ts":1,"probe":"mounts","kind":"fsmount","pid":9,"comm":"x","args":{"fs_fd":5,"flags":'
+        '"FSMOUNT_CLOEXEC","flags_raw":1,"attr_flags":"MOUNT_ATTR_RDONLY","attr_flags_raw":1,"ret":6}}',
+        FsmountArgs(fs_fd=5, flags=1, attr_flags=1, ret=6),
+    ),
+]
+
+
+def test_schema_1_lines_upgrade() -> None:
+    reader = EventReader(schema=1)
+    for line, want in V1_LINES:
+        assert reader.decode(line).args == want, line
 
 
 def test_unknown_kind_is_skipped() -> None:
@@ -189,3 +248,12 @@ def test_every_listed_tracepoint_has_a_handler() -> None:
     for tp in mounts.SPEC.tracepoints:
         cat, name = tp.split(":")
         assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+
+
+def test_schema_2_round_trip() -> None:
+    """What the recorder writes reads back as the same struct (the tag picks the type)."""
+    reader = EventReader()
+    for _, args in V1_LINES:
+        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
+        back = reader.decode(msgspec.json.encode(ev))
+        assert back.args == args and type(back.args) is type(args) and back.text == ev.text

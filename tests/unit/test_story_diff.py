@@ -7,15 +7,19 @@ import gzip
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from beefine_tui.cli import main
 from beefine_tui.events.model import Event, RecordHeader
 from beefine_tui.events.record import Recorder, read_recording
+from beefine_tui.probes.flags import CAPABILITIES
+from beefine_tui.probes.security import CapsetArgs
 from beefine_tui.story.diff import compare, diff_lines, load_trace
 from beefine_tui.story.phases import PHASES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "story"
+CAP_SYS_ADMIN = CAPABILITIES.index("CAP_SYS_ADMIN")
 
 
 def unzip(tmp_path: Path, name: str) -> Path:
@@ -67,13 +71,9 @@ def test_a_phase_and_a_capability_that_differ(tmp_path: Path) -> None:
     assert caps, "the fixture has runc's capset"
     more = []
     for e in base:
-        if e.kind == "capset":
-            eff = list(e.args.get("effective") or [])
-            e = Event(
-                **{
-                    **{f: getattr(e, f) for f in e.__struct_fields__},
-                    "args": {**e.args.as_dict(), "effective": [*eff, "CAP_SYS_ADMIN"]},
-                }
+        if isinstance(e.args, CapsetArgs):
+            e = msgspec.structs.replace(
+                e, args=msgspec.structs.replace(e.args, effective=e.args.effective | 1 << CAP_SYS_ADMIN)
             )
         if e.kind == "sethostname":
             continue  # B never set its hostname

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from beefine_tui.events.record import read_recording
+from beefine_tui.probes.security import SeccompArgs
 from beefine_tui.story.engine import StoryEngine
 from beefine_tui.story.explanations import (
     KIND_EXPLANATIONS,
@@ -59,7 +60,9 @@ def test_seccomp_is_loaded_with_prctl_and_seccomp_calls_are_probes(default: Time
     sec = default.phase("security")
     assert sec.details["seccomp_via"] == "prctl(PR_SET_SECCOMP)"
     probes = [e for e in sec.events if e.kind == "seccomp"]
-    assert probes and all(e.args.get("ret", 0) < 0 or "GET_" in e.args["op"] for e in probes)
+    assert probes and all(isinstance(e.args, SeccompArgs) for e in probes)
+    assert all(e.args["ret"] < 0 or e.args.shown()["op"].startswith("SECCOMP_GET_") for e in probes)
+    assert not any(e.args.loads_filter for e in probes if isinstance(e.args, SeccompArgs))
     # libseccomp's probing at runc init's start does not stretch the phase back over the mounts
     assert sec.start_ns is not None and sec.start_ns > (default.phase("hostname").start_ns or 0)
     assert "libseccomp probing" in explain_kind("seccomp")

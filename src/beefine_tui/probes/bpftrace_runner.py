@@ -41,7 +41,7 @@ from typing import Any
 
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
-from beefine_tui.events.model import Event, FreeArgs, lost_event, note_event, now_ns, status_event
+from beefine_tui.events.model import Args, Event, FreeArgs, lost_event, note_event, now_ns, status_event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import (
@@ -159,7 +159,10 @@ def to_int(s: str) -> int:
     return int(s)
 
 
-def event_from_record(probe: str, rec: Record, kind: str, args: dict[str, Any], text: str) -> Event:
+def event_from_record(
+    probe: str, rec: Record, kind: str, args: dict[str, Any] | Args, text: str = ""
+) -> Event:
+    """`args` a typed struct (its own describe() makes the line), or a dict shown as `text`."""
     return Event(
         ts=rec.ts,
         probe=probe,
@@ -168,7 +171,7 @@ def event_from_record(probe: str, rec: Record, kind: str, args: dict[str, Any], 
         tid=rec.tid,
         ppid=rec.ppid,
         comm=rec.comm,
-        args=FreeArgs(fields=args, line=text),
+        args=args if isinstance(args, Args) else FreeArgs(fields=args, line=text),
     )
 
 

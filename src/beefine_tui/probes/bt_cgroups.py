@@ -1,4 +1,6 @@
-"""bt-cgroups: cgroup directories made and removed, tasks attached to cgroups (bpftrace/cgroups.bt)."""
+"""bt-cgroups: cgroup directories made and removed, tasks attached to cgroups (bpftrace/cgroups.bt).
+
+Its events carry the cgroups probe's structs (without `controllers`, which it does not read)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from beefine_tui.probes.bpftrace_runner import (
     split_record,
     to_int,
 )
+from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
 
 SPEC = ProbeSpec(
     name="bt-cgroups",
@@ -49,36 +52,36 @@ def decode(line: str) -> Event | None:
         rec = split_record(line, 4)
         if rec is None:
             return None
-        root, level, cgid, path = (
-            to_int(rec.fields[0]),
-            to_int(rec.fields[1]),
-            to_int(rec.fields[2]),
-            rec.fields[3],
+        f = rec.fields
+        path, cut = _path(f[3])
+        args: CgroupArgs = CgroupArgs(
+            path=path, hierarchy=to_int(f[0]), level=to_int(f[1]), id=to_int(f[2]), truncated=cut
         )
-        # `hierarchy` and `root` are both the hierarchy id the tracepoint calls `root` (SCHEMA.md)
-        args: dict[str, Any] = {"hierarchy": root, "root": root, "level": level, "cgroup_id": cgid}
-        path = args["path"] = cut_string(path, args)
-        verb = "made" if rec.kind == "cgroup_mkdir" else "removed"
-        return event_from_record(SPEC.name, rec, rec.kind, args, f"cgroup {path} {verb} (hierarchy {root})")
+        return event_from_record(SPEC.name, rec, rec.kind, args)
     if head.kind == "cgroup_attach":
         rec = split_record(line, 6)
         if rec is None:
             return None
         f = rec.fields
-        root, level, cgid, tpid = to_int(f[0]), to_int(f[1]), to_int(f[2]), to_int(f[3])
-        tcomm, path = f[4], f[5]
-        args = {
-            "hierarchy": root,
-            "target_pid": tpid,
-            "target_comm": tcomm,
-            "level": level,
-            "cgroup_id": cgid,
-        }
-        path = args["path"] = cut_string(path, args)
-        return event_from_record(
-            SPEC.name, rec, "cgroup_attach", args, f"{tcomm} ({tpid}) moved to {path} (hierarchy {root})"
+        path, cut = _path(f[5])
+        args = CgroupAttachArgs(
+            path=path,
+            hierarchy=to_int(f[0]),
+            level=to_int(f[1]),
+            id=to_int(f[2]),
+            truncated=cut,
+            target_pid=to_int(f[3]),
+            target_comm=f[4],
         )
+        return event_from_record(SPEC.name, rec, "cgroup_attach", args)
     return None
+
+
+def _path(value: str) -> tuple[str, bool]:
+    """The path with "…" when str() may have cut it (cgroup paths are long)."""
+    mark: dict[str, Any] = {}
+    path = cut_string(value, mark)
+    return path, bool(mark.get("truncated"))
 
 
 def available() -> Availability:

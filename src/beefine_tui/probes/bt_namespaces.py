@@ -1,12 +1,13 @@
 """bt-namespaces: clone, clone3, unshare, setns and sethostname from bpftrace/namespaces.bt, with
-the caller's namespace inodes before and after each unshare/setns (read through BTF)."""
+the caller's namespace inodes before and after each unshare/setns (read through BTF).
+
+Its events carry the namespaces probe's structs, so a kind has one shape whichever engine made it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from beefine_tui.events.model import Event
-from beefine_tui.probes import flags
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
     DEFAULT_STRLEN,
@@ -16,10 +17,10 @@ from beefine_tui.probes.bpftrace_runner import (
     cut_string,
     event_from_record,
     render_builtin,
-    ret_args,
     split_record,
     to_int,
 )
+from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
 
 SPEC = ProbeSpec(
     name="bt-namespaces",
@@ -58,68 +59,41 @@ def _inodes(csv: str) -> dict[str, int]:
     return dict(zip(NS_NAMES, values, strict=True))
 
 
-def _changed(before: dict[str, int], after: dict[str, int]) -> list[str]:
-    return [n for n in NS_NAMES if before.get(n) != after.get(n)]
-
-
-def _ns_text(changed: list[str], after: dict[str, int]) -> str:
-    if not changed:
-        return "no namespace changed"
-    return ", ".join(f"new {n} ns {after[n]}" for n in changed)
-
-
 def decode(line: str) -> Event | None:
     rec = split_record(line)
     if rec is None:
         return None
     f = rec.fields
-    args: dict[str, Any]
+    args: Args
     if rec.kind in ("clone", "clone3") and len(f) == 2:
-        raw, ret = to_int(f[0]), to_int(f[1])
-        names = flags.clone_flags(raw) if rec.kind == "clone" else flags.clone3_flags(raw)
-        args = {"flags": names, "flags_raw": raw, **ret_args(ret)}
-        result = f"error {args['error']}" if ret < 0 else f"child {ret}"
-        return event_from_record(SPEC.name, rec, rec.kind, args, f"{rec.kind}({names}) = {result}")
-    if rec.kind == "unshare" and len(f) == 4:
-        raw, ret = to_int(f[0]), to_int(f[1])
-        before, after = _inodes(f[2]), _inodes(f[3])
-        changed = _changed(before, after)
-        names = flags.unshare_flags(raw)
-        args = {
-            "flags": names,
-            "flags_raw": raw,
-            **ret_args(ret),
-            "ns_before": before,
-            "ns_after": after,
-            "ns_changed": changed,
-        }
-        res = f"error {args['error']}" if ret < 0 else _ns_text(changed, after)
-        return event_from_record(SPEC.name, rec, "unshare", args, f"unshare({names}) = {ret}: {res}")
-    if rec.kind == "setns" and len(f) == 5:
-        fd, nstype, ret = to_int(f[0]), to_int(f[1]), to_int(f[2])
-        before, after = _inodes(f[3]), _inodes(f[4])
-        changed = _changed(before, after)
-        nsname = flags.setns_nstype(nstype)
-        args = {
-            "fd": fd,
-            "nstype": nsname,
-            **ret_args(ret),
-            "ns_before": before,
-            "ns_after": after,
-            "ns_changed": changed,
-        }
-        res = f"error {args['error']}" if ret < 0 else _ns_text(changed, after)
-        return event_from_record(SPEC.name, rec, "setns", args, f"setns(fd {fd}, {nsname}) = {ret}: {res}")
-    if rec.kind == "sethostname" and len(f) >= 3:
-        rec = split_record(line, 3) or rec
-        ret, uts, name = to_int(rec.fields[0]), to_int(rec.fields[1]), rec.fields[2]
-        args = {"name": name, **ret_args(ret), "uts_ns": uts}
-        # str() holds 63 bytes here: a 64-byte hostname (the kernel's most) comes cut
-        name = args["name"] = cut_string(name, args, DEFAULT_STRLEN)
-        return event_from_record(
-            SPEC.name, rec, "sethostname", args, f"sethostname({name!r}) = {ret} in uts ns {uts}"
+        cls = CloneArgs if rec.kind == "clone" else Clone3Args
+        args = cls(flags=to_int(f[0]), ret=to_int(f[1]))
+    elif rec.kind == "unshare" and len(f) == 4:
+        args = UnshareArgs(
+            flags=to_int(f[0]), ret=to_int(f[1]), ns_before=_inodes(f[2]), ns_after=_inodes(f[3])
         )
-    return None
+    elif rec.kind == "setns" and len(f) == 5:
+        args = SetnsArgs(
+            fd=to_int(f[0]),
+            nstype=to_int(f[1]),
+            ret=to_int(f[2]),
+            ns_before=_inodes(f[3]),
+            ns_after=_inodes(f[4]),
+        )
+    elif rec.kind == "sethostname" and len(f) >= 3:
+        rec = split_record(line, 3) or rec
+        mark: dict[str, Any] = {}
+        # str() holds 63 bytes here: a 64-byte hostname (the kernel's most) comes cut
+        name = cut_string(rec.fields[2], mark, DEFAULT_STRLEN)
+        args = SethostnameArgs(
+            name=name,
+            truncated=bool(mark.get("truncated")),
+            uts_ns=to_int(rec.fields[1]),
+            ret=to_int(rec.fields[0]),
+        )
+    else:
+        return None
+    return event_from_record(SPEC.name, rec, rec.kind, args)
 
 
 def available() -> Availability:

@@ -1,11 +1,10 @@
-"""bt-security: seccomp, prctl and capset, each at exit with its result (bpftrace/security.bt)."""
+"""bt-security: seccomp, prctl and capset, each at exit with its result (bpftrace/security.bt).
+
+Its events carry the security probe's structs, so a kind has one shape whichever engine made it."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from beefine_tui.events.model import Event
-from beefine_tui.probes import flags
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
@@ -13,10 +12,10 @@ from beefine_tui.probes.bpftrace_runner import (
     builtin_runner,
     event_from_record,
     render_builtin,
-    ret_args,
     split_record,
     to_int,
 )
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 
 SPEC = ProbeSpec(
     name="bt-security",
@@ -53,35 +52,17 @@ def decode(line: str) -> Event | None:
     if rec is None:
         return None
     f = rec.fields
-    args: dict[str, Any]
+    args: Args
     if rec.kind == "seccomp" and len(f) == 3:
-        op, fl, ret = to_int(f[0]), to_int(f[1]), to_int(f[2])
-        opname = flags.seccomp_op(op)
-        args = {"op": opname, "flags": flags.seccomp_flags(fl), "flags_raw": fl, **ret_args(ret)}
-        return event_from_record(
-            SPEC.name, rec, "seccomp", args, f"seccomp({opname}, {args['flags']}) = {ret}"
-        )
-    if rec.kind == "prctl" and len(f) == 3:
-        option, arg2, ret = to_int(f[0]), to_int(f[1]), to_int(f[2])
-        optname = flags.prctl_option(option)
-        a2 = flags.prctl_arg2(option, arg2)
-        args = {"option": optname, "arg2": a2, **ret_args(ret)}
-        return event_from_record(SPEC.name, rec, "prctl", args, f"prctl({optname}, {a2}) = {ret}")
-    if rec.kind == "capset" and len(f) == 7:
+        args = SeccompArgs(op=to_int(f[0]), flags=to_int(f[1]), ret=to_int(f[2]))
+    elif rec.kind == "prctl" and len(f) == 3:
+        args = PrctlArgs(option=to_int(f[0]), arg2=to_int(f[1]), ret=to_int(f[2]))
+    elif rec.kind == "capset" and len(f) == 7:
         eff, perm, inh = _mask(f[0], f[1]), _mask(f[2], f[3]), _mask(f[4], f[5])
-        ret = to_int(f[6])
-        args = {
-            "effective": flags.cap_list(eff),
-            "permitted": flags.cap_list(perm),
-            "inheritable": flags.cap_list(inh),
-            "effective_raw": eff,
-            "permitted_raw": perm,
-            "inheritable_raw": inh,
-            **ret_args(ret),
-        }
-        text = f"capset: {len(args['effective'])} effective, {len(args['permitted'])} permitted = {ret}"
-        return event_from_record(SPEC.name, rec, "capset", args, text)
-    return None
+        args = CapsetArgs(effective=eff, permitted=perm, inheritable=inh, ret=to_int(f[6]))
+    else:
+        return None
+    return event_from_record(SPEC.name, rec, rec.kind, args)
 
 
 def available() -> Availability:

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import struct
 import threading
-from typing import Any
+from typing import Any, ClassVar
+
+import msgspec
 
 from beefine_tui.docker.cgroup_paths import container_id_from_path
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_probe import BccProbe
 from beefine_tui.probes.decode_context import DecodeContext, Decoder
@@ -44,6 +46,53 @@ SPEC = ProbeSpec(
 K_MKDIR, K_ATTACH, K_RMDIR = 1, 2, 3
 KIND_NAMES = {K_MKDIR: "cgroup_mkdir", K_ATTACH: "cgroup_attach", K_RMDIR: "cgroup_rmdir"}
 PATH_LEN = 256
+
+
+class CgroupArgs(Args, frozen=True, kw_only=True, gc=False, tag="cgroup"):
+    """A cgroup directory made or removed: its `path` relative to the hierarchy's root, the hierarchy
+    id (0: the v2 unified one), its `level` and kernfs `id`, and the `controllers` mounted on that
+    hierarchy (read from /proc by the cgroups probe; "" from bpftrace, which does not look)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("cgroup_mkdir", "cgroup_rmdir")
+    path: str
+    hierarchy: int
+    level: int | None = None
+    id: int | None = None
+    controllers: str = ""
+    truncated: bool = False  # the path was cut and ends with "…"
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> CgroupArgs:
+        """Schema 1: bt-cgroups named the id `cgroup_id`, and `root` repeated `hierarchy`."""
+        fields = {k: v for k, v in args.items() if k in cls.__struct_fields__}
+        fields.setdefault("hierarchy", args.get("root"))
+        if "cgroup_id" in args:
+            fields["id"] = args["cgroup_id"]
+        return msgspec.convert(fields, cls)
+
+    @property
+    def where(self) -> str:
+        return f"{self.controllers or f'hierarchy {self.hierarchy}'}:{self.path}"
+
+    def names(self) -> dict[str, Any]:
+        cid = container_id_from_path(self.path)
+        return {"container_id": cid} if cid else {}
+
+    def describe(self, ev: Event) -> str:
+        return ("removed " if ev.kind == "cgroup_rmdir" else "made ") + self.where
+
+
+class CgroupAttachArgs(CgroupArgs, frozen=True, kw_only=True, gc=False, tag="cgroup_attach"):
+    """A task moved into a cgroup (a write to its cgroup.procs or tasks): the cgroup as above and the
+    task moved, `target_pid` (a pid, or a tid for `tasks`) and `target_comm`."""
+
+    kinds = ("cgroup_attach",)
+    target_pid: int
+    target_comm: str
+
+    def describe(self, ev: Event) -> str:
+        return f"{self.target_comm} ({self.target_pid}) moved into {self.where}"
+
 
 # struct cg_rec (bpf/cgroups.bpf.c): hdr {u64 ts; u32 kind, pid, tid, pad; char comm[16]}; u64 id;
 # s32 root, level, target_pid; u32 cut; char target_comm[16]; char path[256]
@@ -134,31 +183,19 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
         kname = KIND_NAMES.get(kind)
         if kname is None:
             return None
-        path = cstr(path_b, bool(cut))
-        controllers = hierarchies.name(root)
-        args: dict[str, Any] = {
-            "path": path,
+        cg = {
+            "path": cstr(path_b, bool(cut)),
             "hierarchy": root,
-            "root": root,
             "level": level,
             "id": cg_id,
-            "controllers": controllers,
+            "controllers": hierarchies.name(root),
+            "truncated": bool(cut),
         }
-        if cut:
-            args["truncated"] = True  # the path ends with "…"
-        cid = container_id_from_path(path)
-        if cid:
-            args["container_id"] = cid
-        where = f"{controllers or f'hierarchy {root}'}:{path}"
-        if kind == K_ATTACH:
-            tcomm = cstr(tcomm_b, False)
-            args["target_pid"] = target_pid
-            args["target_comm"] = tcomm
-            text = f"move {tcomm} ({target_pid}) into {where}"
-        elif kind == K_MKDIR:
-            text = f"mkdir cgroup {where}"
-        else:
-            text = f"rmdir cgroup {where}"
+        args = (
+            CgroupAttachArgs(**cg, target_pid=target_pid, target_comm=cstr(tcomm_b, False))
+            if kind == K_ATTACH
+            else CgroupArgs(**cg)
+        )
         return Event(
             ts=ts,
             probe=SPEC.name,
@@ -166,7 +203,7 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
             pid=pid,
             tid=tid,
             comm=cstr(comm_b, False),
-            args=FreeArgs(fields=args, line=text),
+            args=args,
         )
 
     return decode

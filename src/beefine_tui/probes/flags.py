@@ -39,6 +39,31 @@ def decode_bits(value: int, table: FlagTable, zero: str = "0") -> str:
     return "|".join(names)
 
 
+def bits_from_names(text: str, table: FlagTable) -> int:
+    """decode_bits read back ("MS_BIND|MS_REC", "CLONE_NEWNS|0x4", "0"): schema-1 recordings kept
+    only the names of some flags. Raises ValueError for a name the table does not have."""
+    by_name = {name: mask for mask, name in table}
+    value = 0
+    for part in (p.strip() for p in text.split("|")):
+        if not part or part == "0":
+            continue
+        if part in by_name:
+            value |= by_name[part]
+        else:
+            value |= int(part, 16) if part.lower().startswith("0x") else int(part)
+    return value
+
+
+def enum_from_name(name: str | int, table: dict[int, str], unknown: str = "") -> int:
+    """_enum read back: the number for "PR_SET_NAME", or for an unknown one written "PR_99"."""
+    if isinstance(name, int):
+        return name
+    for value, known in table.items():
+        if known == name:
+            return value
+    return int(name.removeprefix(unknown) if unknown else name)
+
+
 def _enum(value: int, table: dict[int, str], unknown: str = "") -> str:
     name = table.get(value)
     if name is not None:
@@ -487,10 +512,12 @@ PRCTL_OPTIONS: dict[int, str] = {
     0x59616D61: "PR_SET_PTRACER",
     0x53564D41: "PR_SET_VMA",
 }
+PR_SET_KEEPCAPS = 8
 PR_SET_NAME = 15
 PR_SET_SECCOMP = 22
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_OPS: dict[int, str] = {

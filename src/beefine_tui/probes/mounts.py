@@ -15,14 +15,28 @@ followed by umount2(".", MNT_DETACH) of the old root (pivotRoot, an idea from LX
 from __future__ import annotations
 
 import struct
-from typing import Any
+from typing import Any, ClassVar
 
-from beefine_tui.events.model import Event, FreeArgs
+import msgspec
+
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
+    FSCONFIG_CMDS,
+    FSMOUNT_FLAGS,
+    FSOPEN_FLAGS,
+    MOUNT_ATTR_FLAGS,
+    MOUNT_FLAGS,
+    MOVE_MOUNT_FLAGS,
+    OPEN_TREE_FLAGS,
+    UMOUNT_FLAGS,
+    FlagTable,
+    bits_from_names,
     cstr,
+    enum_from_name,
+    errno_name,
     fsconfig_cmd,
     fsmount_flags,
     fsopen_flags,
@@ -30,7 +44,6 @@ from beefine_tui.probes.flags import (
     mount_flags,
     move_mount_flags,
     open_tree_flags,
-    ret_args,
     umount_flags,
 )
 
@@ -102,10 +115,200 @@ def _dfd(fd: int) -> str | int:
     return "AT_FDCWD" if fd == AT_FDCWD else fd
 
 
-def _result(args: dict[str, Any]) -> str:
-    if "error" in args:
-        return f" -> {args['error']}"
-    return ""
+def _failed(ret: int) -> str:
+    return f" -> {errno_name(ret)}" if ret < 0 else ""
+
+
+class _FromV1:
+    """Reads a schema-1 line of these kinds: flag fields it may have kept as names only (without
+    their *_raw, listed in `v1_flags`), and "AT_FDCWD" for a dfd."""
+
+    __slots__ = ()
+    v1_flags: ClassVar[dict[str, FlagTable]] = {}
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> Any:
+        struct_cls: Any = cls
+        fields = {k: v for k, v in args.items() if k in struct_cls.__struct_fields__}
+        for key, table in cls.v1_flags.items():
+            raw = args.get(f"{key}_raw")
+            fields[key] = int(raw) if raw is not None else bits_from_names(str(args.get(key, "0")), table)
+        for key, value in fields.items():
+            if key.endswith("dfd") and value == "AT_FDCWD":
+                fields[key] = AT_FDCWD
+        return msgspec.convert(fields, struct_cls)
+
+
+class MountArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="mount"):
+    """mount(2): `source`, `target`, `fstype`, `flags` (MS_*) and the `data` string (the options of
+    the filesystem: overlay's lowerdir/upperdir/workdir)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("mount",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": MOUNT_FLAGS}
+    source: str
+    target: str
+    fstype: str = ""
+    flags: int = 0
+    data: str = ""
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    @property
+    def overlay(self) -> dict[str, Any] | None:
+        return parse_overlay(self.data) if self.fstype == "overlay" and self.data else None
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"flags": mount_flags(self.flags)}
+        if (ov := self.overlay) is not None:
+            out["overlay"] = ov
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = f"{self.source or '-'} on {self.target} type {self.fstype or '-'} ({mount_flags(self.flags)})"
+        ov = self.overlay
+        if ov is not None and "lowerdir" in ov:
+            text += f" {len(ov['lowerdir'])} lower layer(s)"
+        elif self.data:
+            text += f" {self.data[:80]}"
+        return text + _failed(self.ret)
+
+
+class UmountArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="umount"):
+    """umount2(2): `target` and `flags` (MNT_DETACH...)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("umount",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": UMOUNT_FLAGS}
+    target: str
+    flags: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def names(self) -> dict[str, Any]:
+        return {"flags": umount_flags(self.flags), **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = self.target + (f" ({umount_flags(self.flags)})" if self.flags else "")
+        return text + _failed(self.ret)
+
+
+class PivotRootArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="pivot_root"):
+    """pivot_root(2): `new_root` becomes /, the old root is put at `put_old` (runc: both ".")."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("pivot_root",)
+    new_root: str
+    put_old: str
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def describe(self, ev: Event) -> str:
+        return f"new_root={self.new_root} put_old={self.put_old}" + _failed(self.ret)
+
+
+class FsopenArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="fsopen"):
+    """fsopen(2): a filesystem context for `fsname`; `ret` is its fd."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("fsopen",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": FSOPEN_FLAGS}
+    fsname: str
+    flags: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def names(self) -> dict[str, Any]:
+        return {"flags": fsopen_flags(self.flags), **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        return self.fsname + _failed(self.ret)
+
+
+class FsconfigArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="fsconfig"):
+    """fsconfig(2): command `cmd` (FSCONFIG_*) on context `fd`, with its `key`, string `value` and
+    `aux` (an fd or a length, by command)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("fsconfig",)
+    fd: int
+    cmd: int
+    key: str = ""
+    value: str = ""
+    aux: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> Any:
+        """Schema 1 named the command."""
+        cmd = enum_from_name(args.get("cmd", 0), FSCONFIG_CMDS, "FSCONFIG_")
+        return super().from_v1({**args, "cmd": cmd})
+
+    def names(self) -> dict[str, Any]:
+        return {"cmd": fsconfig_cmd(self.cmd), **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = fsconfig_cmd(self.cmd) + (f" {self.key}" if self.key else "")
+        return text + (f"={self.value}" if self.value else "") + _failed(self.ret)
+
+
+class FsmountArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="fsmount"):
+    """fsmount(2): a mount made from context `fs_fd`, with `flags` and mount `attr_flags`."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("fsmount",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": FSMOUNT_FLAGS, "attr_flags": MOUNT_ATTR_FLAGS}
+    fs_fd: int
+    flags: int = 0
+    attr_flags: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def names(self) -> dict[str, Any]:
+        out = {"flags": fsmount_flags(self.flags), "attr_flags": mount_attr_flags(self.attr_flags)}
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        return f"fd {self.fs_fd} ({mount_attr_flags(self.attr_flags)})" + _failed(self.ret)
+
+
+class MoveMountArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="move_mount"):
+    """move_mount(2): from `from_dfd`/`from_path` to `to_dfd`/`to_path` (-100: AT_FDCWD)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("move_mount",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": MOVE_MOUNT_FLAGS}
+    from_dfd: int
+    from_path: str
+    to_dfd: int
+    to_path: str
+    flags: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "from_dfd": _dfd(self.from_dfd),
+            "to_dfd": _dfd(self.to_dfd),
+            "flags": move_mount_flags(self.flags),
+        }
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = f"{self.from_path or f'fd {self.from_dfd}'} -> {self.to_path or f'fd {self.to_dfd}'}"
+        return text + _failed(self.ret)
+
+
+class OpenTreeArgs(Args, _FromV1, frozen=True, kw_only=True, gc=False, tag="open_tree"):
+    """open_tree(2): `path` at `dfd` (-100: AT_FDCWD); with OPEN_TREE_CLONE, a detached copy."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("open_tree",)
+    v1_flags: ClassVar[dict[str, FlagTable]] = {"flags": OPEN_TREE_FLAGS}
+    dfd: int
+    path: str
+    flags: int = 0
+    ret: int = 0
+    truncated: bool = False  # a string was cut and ends with "…"
+
+    def names(self) -> dict[str, Any]:
+        return {"dfd": _dfd(self.dfd), "flags": open_tree_flags(self.flags), **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        return f"{self.path} ({open_tree_flags(self.flags)})" + _failed(self.ret)
 
 
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
@@ -117,75 +320,28 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         return None
     s1 = cstr(s1_b, bool(trunc & T_S1))
     s2 = cstr(s2_b, bool(trunc & T_S2))
-    args: dict[str, Any]
+    cut = bool(trunc)  # a string below was cut and ends with "…"
+    args: Args
     if kind == K_MOUNT:
+        data = cstr(raw[REC.size : REC.size + data_len], bool(trunc & T_DATA)) if data_len else ""
         fstype = cstr(fstype_b, bool(trunc & T_FSTYPE))
-        data = ""
-        if data_len:
-            data = cstr(raw[REC.size : REC.size + data_len], bool(trunc & T_DATA))
-        args = {
-            "source": s1,
-            "target": s2,
-            "fstype": fstype,
-            "flags": mount_flags(flags),
-            "flags_raw": flags,
-            "data": data,
-        }
-        if fstype == "overlay" and data:
-            args["overlay"] = parse_overlay(data)
-        args.update(ret_args(ret))
-        what = fstype or "-"
-        text = f"mount {s1 or '-'} on {s2} type {what} ({args['flags']})"
-        if "overlay" in args and "lowerdir" in args["overlay"]:
-            text += f" {len(args['overlay']['lowerdir'])} lower layer(s)"
-        elif data:
-            text += f" {data[:80]}"
+        args = MountArgs(source=s1, target=s2, fstype=fstype, flags=flags, data=data, ret=ret, truncated=cut)
     elif kind == K_UMOUNT:
-        args = {"target": s1, "flags": umount_flags(flags), "flags_raw": flags, **ret_args(ret)}
-        text = f"umount {s1}" + (f" ({args['flags']})" if flags else "")
+        args = UmountArgs(target=s1, flags=flags, ret=ret, truncated=cut)
     elif kind == K_PIVOT_ROOT:
-        args = {"new_root": s1, "put_old": s2, **ret_args(ret)}
-        text = f"pivot_root new_root={s1} put_old={s2}"
+        args = PivotRootArgs(new_root=s1, put_old=s2, ret=ret, truncated=cut)
     elif kind == K_FSOPEN:
-        args = {"fsname": s1, "flags": fsopen_flags(flags), "flags_raw": flags, **ret_args(ret)}
-        text = f"fsopen {s1}"
+        args = FsopenArgs(fsname=s1, flags=flags, ret=ret, truncated=cut)
     elif kind == K_FSCONFIG:
-        cmd = fsconfig_cmd(arg)
-        args = {"fd": fd1, "cmd": cmd, "key": s1, "value": s2, "aux": fd2, **ret_args(ret)}
-        text = f"fsconfig {cmd}" + (f" {s1}" if s1 else "") + (f"={s2}" if s2 else "")
+        args = FsconfigArgs(fd=fd1, cmd=arg, key=s1, value=s2, aux=fd2, ret=ret, truncated=cut)
     elif kind == K_FSMOUNT:
-        args = {
-            "fs_fd": fd1,
-            "flags": fsmount_flags(flags),
-            "flags_raw": flags,
-            "attr_flags": mount_attr_flags(arg),
-            "attr_flags_raw": arg,
-            **ret_args(ret),
-        }
-        text = f"fsmount fd {fd1} ({args['attr_flags']})"
+        args = FsmountArgs(fs_fd=fd1, flags=flags, attr_flags=arg, ret=ret, truncated=cut)
     elif kind == K_MOVE_MOUNT:
-        args = {
-            "from_dfd": _dfd(fd1),
-            "from_path": s1,
-            "to_dfd": _dfd(fd2),
-            "to_path": s2,
-            "flags": move_mount_flags(flags),
-            "flags_raw": flags,
-            **ret_args(ret),
-        }
-        text = f"move_mount {s1 or f'fd {fd1}'} -> {s2 or f'fd {fd2}'}"
+        args = MoveMountArgs(
+            from_dfd=fd1, from_path=s1, to_dfd=fd2, to_path=s2, flags=flags, ret=ret, truncated=cut
+        )
     else:  # K_OPEN_TREE
-        args = {
-            "dfd": _dfd(fd1),
-            "path": s1,
-            "flags": open_tree_flags(flags),
-            "flags_raw": flags,
-            **ret_args(ret),
-        }
-        text = f"open_tree {s1} ({args['flags']})"
-    if trunc:
-        args["truncated"] = True  # a string above was cut and ends with "…"
-    text += _result(args)
+        args = OpenTreeArgs(dfd=fd1, path=s1, flags=flags, ret=ret, truncated=cut)
     return Event(
         ts=ts,
         probe=SPEC.name,
@@ -193,7 +349,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=cstr(comm_b, False),
-        args=FreeArgs(fields=args, line=text),
+        args=args,
     )
 
 

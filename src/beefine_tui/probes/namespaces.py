@@ -15,21 +15,26 @@ container's pid namespace (runc's init cloning its threads shows "child 2, 3..."
 
 from __future__ import annotations
 
+import signal
 import struct
-from typing import Any
+from typing import Any, ClassVar
 
-from beefine_tui.events.model import Event, FreeArgs
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import ProbeSpec
 from beefine_tui.probes.bcc_probe import BccProbe
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
     CLONE_INTO_CGROUP,
     CLONE_THREAD,
+    CSIGNAL,
+    NAMESPACE_FLAGS,
+    NAMESPACE_MASK,
     TRUNCATED_MARK,
+    bits_from_names,
     clone3_flags,
     clone_flags,
+    errno_name,
     namespace_names,
-    ret_args,
     setns_nstype,
     signal_name,
     unshare_flags,
@@ -74,6 +79,175 @@ def _short_ns(names: list[str]) -> str:
     return ",".join(n.removeprefix("CLONE_NEW").lower() for n in names)
 
 
+def _failed(ret: int) -> str:
+    return f" -> {errno_name(ret)}" if ret < 0 else ""
+
+
+def _ns_changed(before: dict[str, int] | None, after: dict[str, int] | None) -> list[str] | None:
+    if before is None or after is None:
+        return None
+    return [n for n in after if before.get(n) != after[n]]
+
+
+def _ns_text(before: dict[str, int] | None, after: dict[str, int] | None) -> str:
+    """ ": new net ns 4026532254, ..." from the inodes bt-namespaces reads before and after."""
+    changed = _ns_changed(before, after)
+    if changed is None or after is None:
+        return ""
+    if not changed:
+        return ": no namespace changed"
+    return ": " + ", ".join(f"new {n} ns {after[n]}" for n in changed)
+
+
+class CloneArgs(Args, frozen=True, kw_only=True, gc=False, tag="clone"):
+    """clone(2): its `flags` (the low byte is the child's exit signal) and `ret`, the child's pid as
+    the caller sees it (in the caller's pid namespace), or -errno."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("clone",)
+    flags: int
+    ret: int = 0
+
+    @property
+    def new_namespaces(self) -> int:
+        """The CLONE_NEW* bits: namespaces this call makes."""
+        return self.flags & ~CSIGNAL & NAMESPACE_MASK
+
+    def flag_names(self) -> str:
+        return clone_flags(self.flags)
+
+    def names(self) -> dict[str, Any]:
+        out = {"flags": self.flag_names(), "namespaces": namespace_names(self.new_namespaces)}
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = "thread" if self.flags & CLONE_THREAD else "process"
+        ns = namespace_names(self.new_namespaces)
+        if ns:
+            text += f" in new {_short_ns(ns)} namespace(s)"
+        if self.ret > 0:
+            text += f" -> child {self.ret}"
+        return text + _failed(self.ret)
+
+
+class Clone3Args(CloneArgs, frozen=True, kw_only=True, gc=False, tag="clone3"):
+    """clone3(2): `flags` of struct clone_args (no signal in them), and when the probe read the
+    struct: `exit_signal` (0: none), its `size` and the `cgroup_fd` of CLONE_INTO_CGROUP."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("clone3",)
+    exit_signal: int | None = None
+    size: int | None = None
+    cgroup_fd: int | None = None
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> Clone3Args:
+        """Schema 1 named the exit signal."""
+        sig = args.get("exit_signal")
+        return cls(
+            flags=int(args["flags_raw"]),
+            ret=int(args.get("ret", 0)),
+            exit_signal=signal.Signals[sig].value if isinstance(sig, str) else sig,
+            size=args.get("size"),
+            cgroup_fd=args.get("cgroup_fd"),
+        )
+
+    @property
+    def new_namespaces(self) -> int:
+        return self.flags & NAMESPACE_MASK
+
+    def flag_names(self) -> str:
+        return clone3_flags(self.flags)
+
+    def names(self) -> dict[str, Any]:
+        out = super().names()
+        if self.exit_signal:
+            out["exit_signal"] = signal_name(self.exit_signal)
+        return out
+
+
+class UnshareArgs(Args, frozen=True, kw_only=True, gc=False, tag="unshare"):
+    """unshare(2): `flags` and `ret`; bt-namespaces adds the caller's namespace inodes before and
+    after the call (name -> inode, as in /proc/<pid>/ns/)."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("unshare",)
+    flags: int
+    ret: int = 0
+    ns_before: dict[str, int] | None = None
+    ns_after: dict[str, int] | None = None
+
+    @property
+    def new_namespaces(self) -> int:
+        return self.flags & NAMESPACE_MASK
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "flags": unshare_flags(self.flags),
+            "namespaces": namespace_names(self.new_namespaces),
+        }
+        changed = _ns_changed(self.ns_before, self.ns_after)
+        if changed is not None:
+            out["ns_changed"] = changed
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        ns = namespace_names(self.new_namespaces)
+        text = _short_ns(ns) if ns else unshare_flags(self.flags)
+        return text + (_failed(self.ret) or _ns_text(self.ns_before, self.ns_after))
+
+
+class SetnsArgs(Args, frozen=True, kw_only=True, gc=False, tag="setns"):
+    """setns(2): the namespace `fd` (or pidfd) joined and `nstype` (0: any type); bt-namespaces adds
+    the namespace inodes before and after, as for unshare."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("setns",)
+    fd: int
+    nstype: int
+    ret: int = 0
+    ns_before: dict[str, int] | None = None
+    ns_after: dict[str, int] | None = None
+
+    @classmethod
+    def from_v1(cls, args: dict[str, Any]) -> SetnsArgs:
+        """Schema 1 bt-namespaces kept only the nstype's names ("any" for 0)."""
+        nstype = args.get("nstype_raw")
+        if nstype is None:
+            name = str(args.get("nstype", "any"))
+            nstype = 0 if name == "any" else bits_from_names(name, NAMESPACE_FLAGS)
+        return cls(
+            fd=int(args["fd"]),
+            nstype=int(nstype),
+            ret=int(args.get("ret", 0)),
+            ns_before=args.get("ns_before"),
+            ns_after=args.get("ns_after"),
+        )
+
+    def names(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"nstype": setns_nstype(self.nstype)}
+        changed = _ns_changed(self.ns_before, self.ns_after)
+        if changed is not None:
+            out["ns_changed"] = changed
+        return {**out, **super().names()}
+
+    def describe(self, ev: Event) -> str:
+        text = f"fd {self.fd} ({setns_nstype(self.nstype)})"
+        return text + (_failed(self.ret) or _ns_text(self.ns_before, self.ns_after))
+
+
+class SethostnameArgs(Args, frozen=True, kw_only=True, gc=False, tag="sethostname"):
+    """sethostname(2): the `name` (cut names end with "…", `truncated`), the `len` passed when the
+    probe read it, and for bt-namespaces the inode of the UTS namespace it was set in."""
+
+    kinds: ClassVar[tuple[str, ...]] = ("sethostname",)
+    name: str
+    len: int | None = None
+    truncated: bool = False
+    uts_ns: int | None = None
+    ret: int = 0
+
+    def describe(self, ev: Event) -> str:
+        where = f" in uts ns {self.uts_ns}" if self.uts_ns else ""
+        return f"{self.name!r}{where}" + _failed(self.ret)
+
+
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     (ts, kind, pid, tid, _p, comm_b, ret, flags, exit_signal, cgroup, fd, length, args_size, _p2, name_b) = (
         REC.unpack_from(raw)
@@ -81,40 +255,29 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     kname = KIND_NAMES.get(kind)
     if kname is None:
         return None
-    args: dict[str, Any]
-    if kind in (K_CLONE, K_CLONE3, K_UNSHARE):
-        decoder = {K_CLONE: clone_flags, K_CLONE3: clone3_flags, K_UNSHARE: unshare_flags}[kind]
-        # in clone(2) the low byte is the exit signal, never a namespace bit
-        ns = namespace_names(flags & ~0xFF if kind == K_CLONE else flags)
-        args = {"flags": decoder(flags), "flags_raw": flags, "namespaces": ns}
-        if kind == K_CLONE3:
-            args["exit_signal"] = signal_name(exit_signal) if exit_signal else None
-            args["size"] = args_size
-            if flags & CLONE_INTO_CGROUP:
-                args["cgroup_fd"] = cgroup
-        args.update(ret_args(ret))
-        if kind == K_UNSHARE:
-            text = "unshare " + (_short_ns(ns) if ns else args["flags"])
-        else:
-            what = "thread" if flags & CLONE_THREAD else "process"
-            text = f"{kname} {what}"
-            if ns:
-                text += f" in new {_short_ns(ns)} namespace(s)"
-            if ret > 0:
-                text += f" -> child {ret}"
+    args: Args
+    if kind == K_CLONE:
+        args = CloneArgs(flags=flags, ret=ret)
+    elif kind == K_CLONE3:
+        args = Clone3Args(
+            flags=flags,
+            ret=ret,
+            exit_signal=exit_signal,
+            size=args_size,
+            cgroup_fd=cgroup if flags & CLONE_INTO_CGROUP else None,
+        )
+    elif kind == K_UNSHARE:
+        args = UnshareArgs(flags=flags, ret=ret)
     elif kind == K_SETNS:
-        args = {"fd": fd, "nstype": setns_nstype(flags), "nstype_raw": flags, **ret_args(ret)}
-        text = f"setns fd {fd} ({args['nstype']})"
+        args = SetnsArgs(fd=fd, nstype=flags, ret=ret)
     else:  # K_SETHOSTNAME
         n = max(0, min(length, HOSTNAME_MAX))
         name = name_b[:n].decode("utf-8", "replace")
-        args = {"name": name, "len": length, **ret_args(ret)}
-        if length > HOSTNAME_MAX:  # only the first 64 bytes were copied (the kernel refuses the call)
-            args["name"] = name + TRUNCATED_MARK
-            args["truncated"] = True
-        text = f"sethostname {name!r}"
-    if "error" in args:
-        text += f" -> {args['error']}"
+        # only the first 64 bytes were copied (the kernel refuses the call)
+        cut = length > HOSTNAME_MAX
+        args = SethostnameArgs(
+            name=name + TRUNCATED_MARK if cut else name, len=length, truncated=cut, ret=ret
+        )
     return Event(
         ts=ts,
         probe=SPEC.name,
@@ -122,7 +285,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         pid=pid,
         tid=tid,
         comm=comm_b.split(b"\0", 1)[0].decode("utf-8", "replace"),
-        args=FreeArgs(fields=args, line=text),
+        args=args,
     )
 
 

@@ -37,7 +37,26 @@ from beefine_tui.docker.events import (
 )
 from beefine_tui.events.model import LOST, STATUS, Args, Event
 from beefine_tui.probes.files import MknodArgs, OpenArgs, SetxattrArgs
+from beefine_tui.probes.flags import (
+    CLONE_NEWNET,
+    MS_BIND,
+    MS_RDONLY,
+    MS_REMOUNT,
+    PR_CAP_AMBIENT,
+    PR_CAPBSET_DROP,
+    PR_SET_CHILD_SUBREAPER,
+    PR_SET_KEEPCAPS,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_SECCOMP,
+    cap_list,
+    errno_name,
+    mount_flags,
+    unshare_flags,
+)
+from beefine_tui.probes.mounts import MountArgs
+from beefine_tui.probes.namespaces import CloneArgs, SetnsArgs, UnshareArgs
 from beefine_tui.probes.netlink import AddrArgs, LinkArgs, RouteArgs
+from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
 from beefine_tui.probes.sockets import AF_NETLINK, AcceptArgs, SockAddrArgs, SocketArgs
 from beefine_tui.probes.tcp import TcpStateArgs
 from beefine_tui.probes.xdp import XdpCountsArgs
@@ -505,7 +524,8 @@ class StoryEngine:
         if st.entry_exec is not None:
             return self._after_exec(proc, st)
         if kind in ("clone", "clone3", "unshare", "setns"):
-            return "namespaces" if proc.stage or "CLONE_NEW" in str(args.get("flags", "")) else "runtime"
+            makes_ns = isinstance(args, CloneArgs | UnshareArgs) and args.new_namespaces
+            return "namespaces" if proc.stage or makes_ns else "runtime"
         if proc.stage != INIT_COMM:
             return "runtime"
         # runc:[2:INIT], before the entrypoint: rootfs_linux.go order, then standard_init_linux.go
@@ -523,7 +543,8 @@ class StoryEngine:
             return "security"
         if kind in ("mount", "umount"):
             src = str(args.get("source", ""))
-            if not st.pivoted and "MS_BIND" in str(args.get("flags", "")) and "/overlay2/" in src:
+            bind = isinstance(args, MountArgs) and args.flags & MS_BIND
+            if not st.pivoted and bind and "/overlay2/" in src:
                 self._learned_mount_id = cache_id_of_dir(src)
             if not st.pivoted:
                 return "mounts"
@@ -665,11 +686,11 @@ class StoryEngine:
                 b.state = DONE
         # namespaces
         ns = P("namespaces")
-        unshares = [e for e in ns.events if e.kind == "unshare"]
+        unshares = [e for e in ns.events if isinstance(e.args, UnshareArgs)]
         if unshares:
             flags: list[str] = []
             for e in unshares:
-                flags += [f for f in str(e.args.get("flags", "")).split("|") if f]
+                flags += [f for f in str(e.args.shown()["flags"]).split("|") if f]
             ns.details["unshare_flags"] = flags
             ns.details["by"] = sorted({e.comm for e in unshares})
         # mounts
@@ -809,7 +830,9 @@ class StoryEngine:
                     else "a sealed memfd copy (cloned_binary.c clone_binary)"
                 )
         subreaper = [
-            e.pid for e in rt.events if e.kind == "prctl" and e.args.get("option") == "PR_SET_CHILD_SUBREAPER"
+            e.pid
+            for e in rt.events
+            if isinstance(e.args, PrctlArgs) and e.args.option == PR_SET_CHILD_SUBREAPER
         ]
         if subreaper:
             rt.details["subreapers"] = sorted(set(subreaper))
@@ -955,9 +978,9 @@ class StoryEngine:
             ok = int(a.get("ret", 0)) >= 0
             if kind == "exec":
                 rec["helpers"] += 1
-            elif kind == "unshare" and ok:
+            elif isinstance(a, UnshareArgs) and ok:
                 # pkg/chrootarchive chroot_linux.go: its own mount namespace, then pivot_root
-                rec["unshare"] = str(a.get("flags", ""))
+                rec["unshare"] = unshare_flags(a.flags)
             elif kind == "pivot_root" and ok:
                 rec["pivot_root"] = str(a.get("new_root", ""))
             elif isinstance(a, OpenArgs) and a.creates and ok:
@@ -1020,16 +1043,17 @@ class StoryEngine:
         i = 0
         for e in mounts:
             line = self._mount_line(e)
-            target = str(e.args.get("target", ""))
-            flags = str(e.args.get("flags", ""))
-            src = str(e.args.get("source", ""))
-            if not target.startswith("/proc/self/fd/") or "MS_REMOUNT" in flags or not wanted:
+            a = e.args
+            if not isinstance(a, MountArgs):
                 out.append(line)
                 continue
-            if "MS_BIND" in flags and src.startswith("/sys/fs/cgroup/"):
+            if not a.target.startswith("/proc/self/fd/") or a.flags & MS_REMOUNT or not wanted:
+                out.append(line)
+                continue
+            if a.flags & MS_BIND and a.source.startswith("/sys/fs/cgroup/"):
                 out.append(line + "  (= a controller under /sys/fs/cgroup)")
                 continue
-            fstype = str(e.args.get("fstype") or ("bind" if "MS_BIND" in flags else ""))
+            fstype = a.fstype or ("bind" if a.flags & MS_BIND else "")
 
             def fits(w: dict[str, str], fstype: str = fstype) -> bool:
                 t = w["type"]
@@ -1044,12 +1068,11 @@ class StoryEngine:
 
     def _mount_line(self, e: Event) -> str:
         a = e.args
-        fstype = a.get("fstype") or ""
-        src = a.get("source") or ""
-        flags = a.get("flags") or ""
-        data = a.get("data") or ""
-        kind = fstype or ("bind" if "MS_BIND" in str(flags) else "propagation/remount")
-        return f"{kind} {src} -> {a.get('target', '')} [{flags}]" + (f" {data}" if data else "")
+        if not isinstance(a, MountArgs):
+            return e.text
+        kind = a.fstype or ("bind" if a.flags & MS_BIND else "propagation/remount")
+        line = f"{kind} {a.source} -> {a.target} [{mount_flags(a.flags)}]"
+        return line + (f" {a.data}" if a.data else "")
 
     def _security_details(self, sec: Phase) -> dict[str, Any]:
         """What this run did, in the order it did it: which path runc took depends on whether
@@ -1061,28 +1084,26 @@ class StoryEngine:
         for e in sec.events:
             a = e.args
             ret = int(a.get("ret", 0))
-            opt = str(a.get("option", ""))
             if ret < 0 and e.kind != "mount":
                 continue
-            if e.kind == "capset":
-                d["capabilities"] = a.get("effective") or a.get("permitted") or []
-            elif e.kind == "prctl" and "NO_NEW_PRIVS" in opt:
+            opt = a.option if isinstance(a, PrctlArgs) else None
+            if isinstance(a, CapsetArgs):
+                d["capabilities"] = cap_list(a.effective or a.permitted)
+            elif opt == PR_SET_NO_NEW_PRIVS:
                 d["no_new_privs"] = True
                 nnp_ts = nnp_ts or e.ts
-            elif (e.kind == "seccomp" and "SET_MODE_FILTER" in str(a.get("op", ""))) or (
-                e.kind == "prctl" and opt == "PR_SET_SECCOMP"
-            ):
+            elif (isinstance(a, SeccompArgs) and a.loads_filter) or opt == PR_SET_SECCOMP:
                 d["seccomp_loaded"] = True
                 d["seccomp_via"] = (
                     "prctl(PR_SET_SECCOMP)" if e.kind == "prctl" else "seccomp(SET_MODE_FILTER)"
                 )
                 seccomp_ts = seccomp_ts or e.ts
-            elif e.kind == "prctl" and opt == "PR_CAPBSET_DROP":
+            elif opt == PR_CAPBSET_DROP:
                 drops += 1
                 drop_ts = drop_ts or e.ts
-            elif e.kind == "prctl" and opt == "PR_CAP_AMBIENT":
+            elif opt == PR_CAP_AMBIENT:
                 ambient += 1
-            elif e.kind == "prctl" and opt == "PR_SET_KEEPCAPS":
+            elif opt == PR_SET_KEEPCAPS:
                 d["keepcaps"] = True
             elif e.kind == "mount":
                 masks.append(mask_label(a))
@@ -1114,18 +1135,20 @@ class StoryEngine:
 
 def mask_label(a: Args) -> str:
     """Names one of runc's hardening mounts for what it is (rootfs_linux.go readonlyPath, maskPath)."""
-    src, target, flags = str(a.get("source", "")), str(a.get("target", "")), str(a.get("flags", ""))
-    err = str(a.get("error", "")) if int(a.get("ret", 0)) < 0 else ""
-    if src == "/dev/null" and "MS_BIND" in flags:
+    if not isinstance(a, MountArgs):
+        return str(a.get("target", ""))
+    src, target, flags = a.source, a.target, a.flags
+    err = errno_name(a.ret) if a.ret < 0 else ""
+    if src == "/dev/null" and flags & MS_BIND:
         what = "masked: /dev/null bound over the file"
-    elif str(a.get("fstype", "")) == "tmpfs" and "MS_RDONLY" in flags:
+    elif a.fstype == "tmpfs" and flags & MS_RDONLY:
         what = "masked: read-only tmpfs over the directory"
-    elif "MS_REMOUNT" in flags and "MS_RDONLY" in flags:
+    elif flags & MS_REMOUNT and flags & MS_RDONLY:
         what = "read-only path: remounted MS_BIND|MS_REMOUNT|MS_RDONLY"
-    elif "MS_BIND" in flags and src == target:
+    elif flags & MS_BIND and src == target:
         what = "read-only path: bound onto itself"
     else:
-        what = f"mount [{flags}]"
+        what = f"mount [{mount_flags(flags)}]"
     if err:
         what += f" ({err}: absent here, skipped)" if err in ("ENOENT", "ENOTDIR") else f" ({err})"
     return f"{target}: {what}"
@@ -1142,7 +1165,7 @@ def _spans(ev: Event, phase: str) -> bool:
     if ev.probe == DOCKER_PROBE and ev.kind in ("bundle", "container_output", "container_exit"):
         return False
     if phase == "security" and ev.kind == "seccomp":
-        return int(ev.args.get("ret", 0)) >= 0 and "SET_MODE_FILTER" in str(ev.args.get("op", ""))
+        return isinstance(ev.args, SeccompArgs) and ev.args.loads_filter
     return True
 
 
@@ -1195,8 +1218,8 @@ def netlink_step(e: Event, phase: str = "hook") -> str:
 def _netns_work(kind: str, args: Args) -> bool:
     if kind.startswith("rtm_"):
         return True  # rtnetlink requests (netlink probe): the veth moved in, named eth0, addressed
-    if kind == "setns":
-        return "CLONE_NEWNET" in str(args.get("nstype", ""))
+    if isinstance(args, SetnsArgs):
+        return bool(args.nstype & CLONE_NEWNET)
     return isinstance(args, SocketArgs | SockAddrArgs) and args.family == AF_NETLINK
 
 
