@@ -42,7 +42,7 @@ COMPARED: dict[str, tuple[str, ...]] = {
     ),
 }
 # the docker events that only a trace's runner writes: a recording without them is not a trace
-_TRACE_KINDS = frozenset({"container_create", "pull_start", "bundle", "image_layers", "container_exit"})
+TRACE_KINDS = frozenset({"container_create", "pull_start", "bundle", "image_layers", "container_exit"})
 
 
 # libnetwork's socket for the prestart hook is named after the sandbox (new every run)
@@ -71,7 +71,7 @@ def load_trace(path: str | Path) -> TraceStory:
     is_trace = False
     for ev in events:
         n += 1
-        if ev.probe == DOCKER_PROBE and ev.kind in _TRACE_KINDS:
+        if ev.probe == DOCKER_PROBE and ev.kind in TRACE_KINDS:
             is_trace = True
         eng.feed((ev,))
     if not is_trace:
