@@ -13,10 +13,11 @@ from __future__ import annotations
 import bisect
 import threading
 import time
-import zlib
 from array import array
 from collections.abc import Callable, Iterable
 from pathlib import Path
+
+import zstandard
 
 from beefine_tui.errors import UsageError
 from beefine_tui.events.bus import Bus
@@ -160,6 +161,25 @@ CHUNK_CACHE = 8
 TRACE, PROBE, TAIL = "trace", "probe", "tail"
 
 
+# the index's chunks: zstd level 1 packs faster than zlib level 1 (opening 200k events: 2.8 s -> 2.0 s, on a
+# machine at load 10), at a similar size; one context per thread (zstandard's are not thread-safe)
+_zstd = threading.local()
+
+
+def _pack(data: bytes) -> bytes:
+    if not hasattr(_zstd, "c"):
+        _zstd.c = zstandard.ZstdCompressor(level=1)
+    packed: bytes = _zstd.c.compress(data)
+    return packed
+
+
+def _unpack(data: bytes) -> bytes:
+    if not hasattr(_zstd, "d"):
+        _zstd.d = zstandard.ZstdDecompressor()
+    plain: bytes = _zstd.d.decompress(data)
+    return plain
+
+
 def check_speed(speed: float) -> None:
     """--speed of a replay in the TUI: UsageError unless 0 (open at the end) or within SPEEDS."""
     if not (speed == 0 or SPEEDS[0] <= speed <= SPEEDS[-1]):  # NaN fails both
@@ -170,7 +190,7 @@ def check_speed(speed: float) -> None:
 
 
 class ReplayIndex:
-    """A recording read once into a compact index: its lines in zlib-compressed chunks of CHUNK
+    """A recording read once into a compact index: its lines in zstd-compressed chunks of CHUNK
     events (file order), the events' times sorted with the permutation that puts them in time order,
     the losses, and for a trace the position where each phase of its final story begins.
 
@@ -232,10 +252,10 @@ class ReplayIndex:
             if stamp.probe == DOCKER_PROBE and stamp.kind in TRACE_KINDS:
                 trace = True
             if len(chunk) == CHUNK:
-                chunks.append(zlib.compress(b"".join(chunk), 1))
+                chunks.append(_pack(b"".join(chunk)))
                 chunk = []
         if chunk:
-            chunks.append(zlib.compress(b"".join(chunk), 1))
+            chunks.append(_pack(b"".join(chunk)))
         # stable: events of one instant keep their file order; nearly sorted input sorts fast
         order = sorted(range(len(ts)), key=ts.__getitem__)
         idx._order = array("I", order)
@@ -280,7 +300,7 @@ class ReplayIndex:
     def _chunk(self, n: int) -> list[Event]:
         evs = self._cache.get(n)
         if evs is None:
-            evs = decode_event_lines(zlib.decompress(self._chunks[n]))
+            evs = decode_event_lines(_unpack(self._chunks[n]))
             if len(self._cache) >= CHUNK_CACHE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[n] = evs
