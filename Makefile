@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test setup venv lint typecheck unit clean-lab bench schema
+.PHONY: run test setup venv lint typecheck unit clean-lab bench schema examples
 
 run: setup
 	$(VENV)/bin/beefine-tui
@@ -40,3 +40,7 @@ clean-lab: setup
 
 bench: setup
 	for b in bench/*.py; do $(PY) $$b || exit 1; done
+
+# the shipped recordings of the lab images' creation (real probes, a private lab: root)
+examples: setup
+	bash scripts/make-examples.sh

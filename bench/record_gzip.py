@@ -1,7 +1,8 @@
-"""Benchmark (not a test): what writing a recording gzip-compressed (FILE.gz) costs against plain JSON
-lines, and what it saves: per event, the time of Recorder.write (batches as the trace pump hands them
-over) and the bytes on disk; then the time to read it back with read_recording. Events are the real
-story fixture's (a `trace --record` of `small -- echo hi` in the lab), repeated to --events.
+"""Benchmark (not a test): what writing a recording gzip- or zstd-compressed (FILE.gz, FILE.zst) costs
+against plain JSON lines, and what it saves: per event, the time of Recorder.write (batches as the
+trace pump hands them over) and the bytes on disk; then the time to read it back with read_recording.
+Events are the real story fixture's (a `trace --record` of `small -- echo hi` in the lab), repeated to
+--events.
 
     .venv/bin/python bench/record_gzip.py [--events 200000] [--batch 200] [--runs 3]
 """
@@ -39,7 +40,7 @@ def main() -> None:
     events = sample(a.events)
     batches = [events[i : i + a.batch] for i in range(0, len(events), a.batch)]
     print(f"{a.events} events of a real trace, batches of {a.batch}, best of {a.runs} runs")
-    for name in ("plain.jsonl", "packed.jsonl.gz"):
+    for name in ("plain.jsonl", "packed.jsonl.gz", "packed.jsonl.zst"):
         w, r, size = [], [], 0
         for _ in range(a.runs):
             with tempfile.TemporaryDirectory() as d:

@@ -16,6 +16,7 @@ from beefine_tui.events.record import Recorder
 from beefine_tui.screens.errors import ErrorModal, ErrorPanel
 from beefine_tui.screens.help import HelpScreen
 from beefine_tui.screens.probe_view import ProbeView
+from beefine_tui.screens.replay_view import ReplayView
 from beefine_tui.screens.shell import SECTION_DOCKER, VIEWS, VIEWS_BY_KEY
 from beefine_tui.screens.user_programs import UserProgramsView
 from beefine_tui.widgets.event_log import EventLog
@@ -276,12 +277,14 @@ async def test_replay_feeds_the_same_widgets(make_app: MakeApp, tmp_path: Path) 
     r = Recorder.open(rec, RecordHeader(probes=["exec", "mounts"]))
     r.write(exec_events(6) + mount_events(2) + [lost("mounts", 2)])
     r.close()
-    app = make_app(replay=rec, replay_speed=0)
+    app = make_app(replay=rec, replay_speed=0)  # --speed 0: the whole recording at once
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: "tab-replay" in app.shell.open_tab_ids())
-        view = app.shell.query_one("#tab-replay").query_one(ProbeView)
+        replay = app.shell.query_one("#tab-replay").query_one(ReplayView)
+        await wait_until(pilot, lambda: bool(replay.query(ProbeView)))
+        view = replay.query_one(ProbeView)
         await wait_until(pilot, lambda: view.event_log.total >= 9)
-        await wait_until(pilot, lambda: view.strip.state == "finished")
+        assert replay.cursor is not None and replay.cursor.at_end
         lines = view.event_log.lines()
         assert any("mount proc on /proc1" in line for line in lines)
         assert any("LOST" in line for line in lines)
@@ -297,10 +300,11 @@ async def test_corrupt_replay_shows_the_line_not_a_traceback(make_app: MakeApp, 
     app = make_app(replay=rec, replay_speed=0)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, lambda: "tab-replay" in app.shell.open_tab_ids())
-        view = app.shell.query_one("#tab-replay").query_one(ProbeView)
-        await wait_until(pilot, lambda: view.strip.state == "error")
+        replay = app.shell.query_one("#tab-replay").query_one(ReplayView)
+        banner = replay.query_one("#rp-banner", Static)
         # line 1 the header, 2-3 the events, 4 the recording's end marker, 5 the junk
-        assert any("line 5" in line for line in view.event_log.lines())
+        await wait_until(pilot, lambda: "line 5" in str(banner.render()))
+        assert "cannot read it" in str(banner.render())
 
 
 async def test_two_views_of_the_same_probe_do_not_see_each_others_events(make_app: MakeApp) -> None:

@@ -101,3 +101,28 @@ def test_cli_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     d = json.loads(capsys.readouterr().out)
     assert d["details"]["security"]["no_new_privs"] == {"a": False, "b": True}
     assert d["a"]["file"] == str(a) and d["a"]["complete"] is False
+
+
+def test_network_none_shows_the_veth_and_eth0_setup_only_in_the_default_run() -> None:
+    # two real runs in two labs: default (the netlink fixture) and --network none; dockerd runs the
+    # setkey hook and brings lo up in both, so what differs is the veth pair, eth0, address and route
+    d = compare(
+        load_trace(FIXTURES / "run_netlink.jsonl.gz"), load_trace(FIXTURES / "run_network_none.jsonl.gz")
+    )
+    hook = next(r for r in d["phases"] if r["phase"] == "hook")
+    assert hook["a"]["state"] == hook["b"]["state"] == "done"
+    setup = d["details"]["hook"]["network_setup"]
+    only_a = " | ".join(setup["only_a"])
+    assert "veth pair made" in only_a and "renamed eth0" in only_a and "default route" in only_a
+    assert setup["only_b"] == []  # lo up is in both: not a difference
+    assert "hooks" not in d["details"]["hook"]
+    down = d["details"]["teardown"]["network_teardown"]
+    assert any("deleted" in s for s in down["only_a"]) and down["only_b"] == []
+
+
+def test_two_default_runs_have_the_same_network_setup_once_run_names_are_scrubbed() -> None:
+    # different labs: other ifindexes, veth names, fds, addresses; the same requests
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    d = compare(load_trace(FIXTURES / "run_netlink.jsonl.gz"), load_trace(examples / "small.jsonl.gz"))
+    assert "network_setup" not in d["details"].get("hook", {})
+    assert "network_teardown" not in d["details"].get("teardown", {})

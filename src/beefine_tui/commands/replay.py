@@ -22,15 +22,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--print", action="store_true", help="print the events instead of opening the TUI")
     parser.add_argument("--json", action="store_true", help="with --print: one JSON event per line")
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="TUI replay speed: 1 = as recorded, 0 = as fast as possible"
+        "--speed",
+        type=float,
+        default=1.0,
+        help="TUI replay speed, 0.25 to 50 (1 = as recorded; + and - change it); 0 opens at the end",
     )
 
 
 def run(args: argparse.Namespace) -> int:
-    from beefine_tui.replay import format_line, open_recording
+    from beefine_tui.replay import check_speed, format_line, open_recording
 
-    if args.speed < 0 or args.speed != args.speed or args.speed == float("inf"):
-        raise UsageError("--speed must be 0 (as fast as possible) or a finite number above 0")
+    check_speed(args.speed)
     if args.json and not args.print:
         raise UsageError("--json needs --print (the TUI shows the events itself)")
     if args.print and args.speed != 1.0:
@@ -38,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     header, events = open_recording(args.file)  # RecordError for a missing file or a bad header
     if not args.print:
         # read it all once so a corrupt line is reported here, with its number, not inside the TUI
-        for _ in events:
+        # (each line checked as JSON, only its time and kind decoded: the screen indexes it again)
+        for _ in events.stamped_lines():
             pass
         _warn_incomplete(args.file, events)
         from beefine_tui.commands import tui

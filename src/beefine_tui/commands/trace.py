@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--lab", action="store_true", help="use a private lab (started here and downed after)")
     where.add_argument("--docker-host", metavar="URL", help="Docker daemon to use (default: $DOCKER_HOST)")
     parser.add_argument("--pull", action="store_true", help="pull even when the image is present")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="remove the image's tag from the daemon first (never forced), so the story has the pull "
+        "and the unpacking of every layer no other image holds (implies --pull)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON lines: one per phase (field `phase`)")
     parser.add_argument("--events", action="store_true", help="with --json: include each phase's events")
     parser.add_argument("--explain", action="store_true", help="print each phase's explanation")
@@ -173,6 +179,14 @@ def _trace(
             "trace needs the daemon to run here (its processes are what the probes follow)",
         )
     options = ProbeOptions(target=daemon_target(daemon))
+    if args.fresh:
+        from beefine_tui.docker.runner import check_reference, remove_image
+
+        check_reference(image)
+        # before the recording and the probes: the daemon's deletions are not part of the story
+        note = remove_image(client, image)
+        if not args.json:
+            print(f"beefine-tui: {note}", file=sys.stderr)
     bus = Bus()
     recorder = None
     if args.record:
@@ -193,7 +207,7 @@ def _trace(
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     tr = TraceRun(
-        client, image, bus, command=cmd or None, pull=True if args.pull else None,
+        client, image, bus, command=cmd or None, pull=True if args.pull or args.fresh else None,
         exec_roots=daemon.exec_roots, data_root=data_root, recorder=recorder,
         create_options=create_options(args),
     )  # fmt: skip

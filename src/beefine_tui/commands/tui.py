@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--speed",
         type=float,
         default=None,
-        help="with --replay: replay speed, 1 = as recorded (default), 0 = as fast as possible",
+        help="with --replay: replay speed, 0.25 to 50 (1 = as recorded, the default); 0 opens at the end",
     )
     parser.add_argument(
         "--open",
@@ -59,8 +59,9 @@ def check_options(args: argparse.Namespace) -> None:
         raise UsageError("--lab starts its own daemon: give --lab or --docker-host, not both")
     if args.speed is None:
         args.speed = 1.0  # the replay's default pace: as recorded
-    if not 0 <= args.speed < float("inf"):
-        raise UsageError("--speed must be 0 (as fast as possible) or a finite number above 0")
+    from beefine_tui.replay import check_speed
+
+    check_speed(args.speed)
 
 
 def _check_terminal() -> None:

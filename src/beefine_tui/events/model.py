@@ -332,6 +332,15 @@ class EventReader:
         self._loose = msgspec.json.Decoder(_UnknownArgsEvent)
         self._v1 = msgspec.json.Decoder(_V1Event)
 
+    def decode_lines(self, data: bytes) -> list[Event]:
+        """Many JSON lines at once (a replay chunk); line by line only when one needs the slow path."""
+        if self.schema >= 2:
+            try:
+                return [_plain(w, w.args) for w in self._decoder.decode_lines(data)]
+            except msgspec.ValidationError:
+                pass  # an unknown tag somewhere: each line on its own, keeping it as FreeArgs
+        return [self.decode(line) for line in data.splitlines() if line.strip()]
+
     def decode(self, line: bytes | str) -> Event:
         """Raises msgspec.DecodeError / ValidationError for what is not an event line."""
         if self.schema < 2:

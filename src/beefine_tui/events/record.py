@@ -10,9 +10,10 @@ import threading
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import msgspec
+import zstandard
 
 from beefine_tui.errors import BeefineError
 from beefine_tui.events.bus import Bus
@@ -27,6 +28,17 @@ from beefine_tui.events.model import (
 )
 
 _encoder = msgspec.json.Encoder()
+
+
+class Stamp(msgspec.Struct, frozen=True, gc=False):
+    """The part of an event line a replay index reads: the other fields are parsed and skipped."""
+
+    ts: int
+    probe: str
+    kind: str
+
+
+_stamp_decoder = msgspec.json.Decoder(Stamp)
 
 
 class RecordError(BeefineError):
@@ -56,6 +68,11 @@ def decode_event(line: bytes | str) -> Event:
     return EventReader().decode(line)
 
 
+def decode_event_lines(data: bytes, schema: int = SCHEMA_VERSION) -> list[Event]:
+    """Events from JSON lines already checked once (a replay index's chunk), in one call."""
+    return EventReader(schema).decode_lines(data)
+
+
 # the last line of a recording that ended cleanly; a reader that does not find it knows the recording
 # was cut short (a full disk, a kill) and says so instead of passing a partial story off as whole
 TRAILER_PROBE = "recording"
@@ -64,6 +81,53 @@ GZIP_MAGIC = b"\x1f\x8b"
 # bench/record_gzip.py, 100k events of a real trace in batches of 200: level 9 (gzip's default) wrote
 # at 10 us/event (22 B/event), 20 times plain JSON lines (0.5 us, 373 B); level 1: 1.9 us, 32 B
 GZIP_LEVEL = 1
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+ZSTD_LEVEL = 3  # zstd's own default: fast enough to keep up with gzip level 1 (bench/record_gzip.py)
+# compressed bytes fed to the zstd decoder at a time: zstd expands up to ~32,000 times (a run of zeros),
+# so this bounds what one read can grow to (~32 MiB), whatever the file holds
+ZSTD_READ = 1024
+# what a compressed stream's reader raises for corrupt data (a cut one ends with EOFError)
+CORRUPT = (gzip.BadGzipFile, zlib.error, zstandard.ZstdError)
+
+
+class _ZstdReader(io.RawIOBase):
+    """zstd frames decoded as a raw stream (for a BufferedReader's bounded readline and peek), that
+    raises EOFError when the file ends inside a frame, as gzip does: zstandard's own stream reader
+    ends there silently, and a cut recording would pass for one that just lacks its end marker."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        super().__init__()
+        self._f = f
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False
+        self._buf = b""
+        self._pos = 0  # how much of _buf was handed out (slicing it each time copied the rest)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        while self._pos >= len(self._buf):
+            chunk = self._f.read(ZSTD_READ)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("the zstd stream ends inside a frame")
+                return 0
+            self._in_frame = True
+            out = self._obj.decompress(chunk)
+            while self._obj.eof:  # a frame ended: the next one (if any) starts in what is left
+                rest = self._obj.unused_data
+                self._obj = self._dctx.decompressobj()
+                self._in_frame = bool(rest)
+                if not rest:
+                    break
+                out += self._obj.decompress(rest)
+            self._buf, self._pos = out, 0
+        n = min(len(b), len(self._buf) - self._pos)
+        b[:n] = self._buf[self._pos : self._pos + n]
+        self._pos += n
+        return n
 
 
 def trailer_event(count: int) -> Event:
@@ -87,7 +151,7 @@ class Recorder:
 
     def __init__(
         self,
-        out: IO[bytes] | gzip.GzipFile,
+        out: IO[bytes] | gzip.GzipFile | zstandard.ZstdCompressionWriter,
         header: RecordHeader,
         *,
         name: str = "",
@@ -95,7 +159,7 @@ class Recorder:
         raw: IO[bytes] | None = None,
     ) -> None:
         self._out = out
-        self._raw = raw  # the file under a gzip stream: where its size is, closed after the stream
+        self._raw = raw  # the file under a compressed stream: where its size is, closed after it
         self.name = name or str(getattr(out, "name", "the recording"))
         self.on_error = on_error
         self.count = 0
@@ -115,11 +179,15 @@ class Recorder:
         on_error: Callable[[str], None] | None = None,
     ) -> Recorder:
         """A new file (0600, no symlink followed); an existing one only with `force` (UsageError).
-        A name ending in .gz is written gzip-compressed; each batch is flushed to a whole deflate
-        block, so a file cut by a full disk or a kill still reads up to its last batch."""
+        A name ending in .gz is written gzip-compressed, in .zst zstd-compressed; each batch is flushed
+        to a whole block, so a file cut by a full disk or a kill still reads up to its last batch."""
         from beefine_tui.userfiles import create_output
 
         f = create_output(path, force=force)
+        if str(path).endswith(".zst"):
+            # flush() ends a zstd block (FLUSH_BLOCK): what was written decodes without the frame's end
+            zw = zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(f, closefd=False)
+            return cls(zw, header, name=str(path), on_error=on_error, raw=f)
         if not str(path).endswith(".gz"):
             return cls(f, header, name=str(path), on_error=on_error)
         gz = gzip.GzipFile(fileobj=f, mode="wb", mtime=0, compresslevel=GZIP_LEVEL)
@@ -182,7 +250,7 @@ class Recorder:
         if not self.error:
             self._attempt(encode_event(trailer_event(self.count)) + b"\n", 0)
         if self.error and self._raw is not None:
-            # a failed gzip recording ends on its last whole block: closing the stream would append
+            # a failed compressed recording ends on its last whole block: closing the stream would append
             # its end (after the cut back), so the file goes first and the stream's writes fail
             with contextlib.suppress(Exception):
                 self._raw.close()
@@ -224,21 +292,26 @@ class Recording:
         self.count = 0
 
     def __iter__(self) -> Iterator[Event]:
-        return self._events()
+        return (ev for ev, _ in self._read(EventReader(self.header.schema).decode))
 
-    def _events(self) -> Iterator[Event]:
+    def stamped_lines(self) -> Iterator[tuple[Stamp, bytes]]:
+        """Each event's line as written, with only its time, probe and kind decoded (the rest is still
+        checked to be JSON): what a replay index needs, at a fraction of a full decode. Same checks,
+        same trailer handling and the same `complete`/`problem` as iterating the events."""
+        return self._read(_stamp_decoder.decode)
+
+    def _read(self, decode: Callable[[bytes], Any]) -> Iterator[tuple[Any, bytes]]:
         p, f = self.path, self._f
         trailer: Event | None = None
-        reader = EventReader(self.header.schema)
         with f, self._raw or contextlib.nullcontext():
             lineno = 1
             while True:
                 try:
                     line = f.readline(MAX_LINE_BYTES + 1)
-                except EOFError:  # a gzip stream without its end: the writer stopped
+                except EOFError:  # a compressed stream without its end: the writer stopped
                     self.problem = f"its compressed data ends in the middle (after line {lineno})"
                     break
-                except (gzip.BadGzipFile, zlib.error) as e:
+                except CORRUPT as e:
                     raise RecordError(
                         f"{p}: the compressed data is corrupt after line {lineno} ({e})"
                     ) from None
@@ -252,7 +325,7 @@ class Recording:
                 if not line.strip():
                     continue
                 try:
-                    ev = reader.decode(line)
+                    ev = decode(line)
                 except (msgspec.DecodeError, msgspec.ValidationError) as e:
                     if not line.endswith(b"\n") and not _more(f):
                         # a last line cut in the middle: the writer stopped (full disk, killed)
@@ -261,11 +334,13 @@ class Recording:
                     raise RecordError(f"{p}: line {lineno} is not a valid event ({e})") from None
                 if trailer is not None:
                     trailer = None  # events after a trailer: two recordings joined; judge by the last
-                if ev.probe == TRAILER_PROBE and ev.kind == STATUS and ev.args.get("state") == "complete":
-                    trailer = ev
-                    continue
+                if ev.probe == TRAILER_PROBE and ev.kind == STATUS:
+                    full = ev if isinstance(ev, Event) else EventReader(self.header.schema).decode(line)
+                    if full.args.get("state") == "complete":
+                        trailer = full
+                        continue
                 self.count += 1
-                yield ev
+                yield ev, line
         self.complete = trailer is not None and not self.problem  # a gzip cut after the marker too
         if not self.complete and not self.problem:
             self.problem = "it has no end marker (writing stopped early, or an older version made it)"
@@ -279,16 +354,16 @@ class Recording:
 def _more(f: io.BufferedReader | gzip.GzipFile) -> bool:
     try:
         return bool(f.peek(1))
-    except (EOFError, OSError, zlib.error):
-        return False  # a cut gzip stream: nothing more can be read
+    except (EOFError, OSError, *CORRUPT):
+        return False  # a cut compressed stream: nothing more can be read
 
 
 def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
     """Open a recording, decoding into the Args structs defined so far: callers above the engines use
     beefine_tui.replay.open_recording, which first loads every probe's kinds (a kind whose module is
-    not loaded reads as FreeArgs). Raises RecordError (with file and line) on anything malformed; refuses
-    what is not a regular file (/dev/zero, a fifo, a directory) before reading it. A gzip file
-    (whatever its name) is read through gzip, each line still with a bound."""
+    not loaded reads as FreeArgs). Raises RecordError (with file and line) on anything malformed;
+    refuses what is not a regular file (/dev/zero, a fifo, a directory) before reading it. A gzip or
+    zstd file (whatever its name) is read through its decoder, each line still with a bound."""
     from beefine_tui.userfiles import open_regular
 
     p = Path(path)
@@ -298,13 +373,16 @@ def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
         err = RecordError(f"cannot open recording {p}: {e.message.removeprefix(f'{p} ')}", e.hint)
         err.exit_code = e.exit_code  # missing or not a file: a usage error (2), as for other commands
         raise err from None
-    under: IO[bytes] | None = None  # the compressed file, when it is gzip
+    under: IO[bytes] | None = None  # the compressed file, when it is gzip or zstd
     reader: io.BufferedReader | gzip.GzipFile = f
     try:
-        if f.peek(2)[:2] == GZIP_MAGIC:
+        magic = f.peek(4)[:4]
+        if magic[:2] == GZIP_MAGIC:
             under, reader = f, gzip.GzipFile(fileobj=f, mode="rb")
+        elif magic == ZSTD_MAGIC:
+            under, reader = f, io.BufferedReader(_ZstdReader(f))
         first = reader.readline(MAX_LINE_BYTES + 1)
-    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+    except (EOFError, *CORRUPT) as e:
         f.close()
         raise RecordError(
             f"{p}: line 1: the compressed data is cut or corrupt ({e or 'cut short'})"

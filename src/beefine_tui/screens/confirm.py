@@ -19,7 +19,7 @@ class Confirm(ModalScreen[bool]):
     Confirm Static { width: 1fr; }
     Confirm Horizontal { height: auto; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,n", "dismiss(False)", "Cancel")]
+    BINDINGS = [Binding("escape,n", "say(False)", "Cancel")]
 
     def __init__(self, question: str, yes: str = "Yes, change it", *, danger: bool = False) -> None:
         super().__init__()
@@ -34,4 +34,12 @@ class Confirm(ModalScreen[bool]):
 
     @on(Button.Pressed)
     def answer(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
+        self.action_say(event.button.id == "yes")
+
+    def action_say(self, yes: bool) -> None:
+        """Answer only while on top: Screen.dismiss pops whatever screen is on top, so a press queued
+        before help opened over this modal (or a second press queued before it closed) popped another
+        screen and used up the answer; the next Esc answered again and Textual raised
+        InvalidStateError, stopping the app (key fuzz, seed 3411288983)."""
+        if self.app.screen is self:
+            self.dismiss(yes)

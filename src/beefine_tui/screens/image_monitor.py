@@ -203,6 +203,8 @@ class ImageMonitorView(Vertical):
     ImageMonitorView.structure #im-structure { display: block; }
     ImageMonitorView.structure #im-events { display: none; }
     ImageMonitorView Checkbox { height: auto; border: none; padding: 0; }
+    /* a replay shows the story only: nothing to pull or run */
+    ImageMonitorView.-replay #im-left { display: none; }
     """
     BINDINGS = [
         Binding("i", "toggle_structure", "Image structure"),
@@ -211,8 +213,9 @@ class ImageMonitorView(Vertical):
         Binding("s", "toggle_source", "Source"),  # the selected phase's primary source
     ]
 
-    def __init__(self, source: Any = None) -> None:
-        super().__init__()
+    def __init__(self, source: Any = None, *, replay: bool = False) -> None:
+        super().__init__(classes="-replay" if replay else "")
+        self.replay = replay  # fed by a replay screen through show_story: no Docker, no probes
         self.source = source
         self.run_obj: Any = None
         self.selected = "pull"
@@ -256,6 +259,8 @@ class ImageMonitorView(Vertical):
 
     def on_mount(self) -> None:
         self._build_table()
+        if self.replay:
+            return
         if self.source is None:
             self.source = ImageMonitorSource(app_context(self))
         self._load_images()
@@ -267,10 +272,21 @@ class ImageMonitorView(Vertical):
             self.query_one("#im-hint", Label).update(f"e.g. {images['small']}")
         box.focus()
 
-    def focus_target(self) -> Input:
+    def focus_target(self) -> Input | DataTable[Any]:
         """The image box: a learner opens this view to type a name (the scrolling left pane, the first
-        focusable widget, took focus and a typed `:` opened the palette)."""
+        focusable widget, took focus and a typed `:` opened the palette). A replay: the phases."""
+        if self.replay:
+            return self.query_one("#im-phases", DataTable)
         return self.query_one("#im-image", Input)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a replay has no daemon to run or read an image from
+        return not (self.replay and action in ("run", "toggle_structure"))
+
+    def show_story(self, tl: Timeline) -> None:
+        """A replay's story at its current position (the replay screen calls it as it moves)."""
+        self.run_obj = _Frozen(tl)
+        self.show_timeline(tl)
 
     def on_resize(self, event: events.Resize) -> None:
         narrow = event.size.width < NARROW_BELOW
@@ -338,6 +354,8 @@ class ImageMonitorView(Vertical):
     @on(Input.Submitted, "#im-image")
     @on(Button.Pressed, "#im-run")
     def action_run(self) -> None:
+        if self.replay:
+            return  # Enter in a replay: nothing to run
         if self.running:
             self.status("a run is in progress")
             return
@@ -578,6 +596,19 @@ class ImageMonitorView(Vertical):
     def _structure(self, image: str) -> list[str]:
         result: list[str] = self.source.structure(image)
         return result
+
+
+class _Frozen:
+    """A replay's story as a run: a timeline that only the replay screen changes."""
+
+    def __init__(self, tl: Timeline) -> None:
+        self.tl = tl
+
+    def timeline(self) -> Timeline:
+        return self.tl
+
+    def stop(self) -> None:
+        pass
 
 
 def _bar(p: Phase, t0: int | None, end: int | None, width: int) -> Text:

@@ -152,6 +152,7 @@ class ProbeView(WorkerErrors, Vertical):
         container_required: bool = False,
         replay: Path | None = None,
         replay_speed: float = 1.0,
+        replay_fed: bool = False,
         max_lines: int = 5000,
     ) -> None:
         super().__init__()
@@ -162,6 +163,8 @@ class ProbeView(WorkerErrors, Vertical):
         self.container_required = container_required
         self.replay = replay
         self.replay_speed = replay_speed
+        # a replay screen feeds the log (and table) itself, position by position: no Replayer thread
+        self.replay_fed = replay_fed
         self.max_lines = max_lines
         self.session: Any = None
         # this view's own bus: another view running the same probe (host-wide, or for another container)
@@ -216,11 +219,12 @@ class ProbeView(WorkerErrors, Vertical):
 
     @property
     def has_syscall_table(self) -> bool:
-        return SYSCALLS_PROBE in self.probes and self.replay is None
+        return SYSCALLS_PROBE in self.probes and (self.replay is None or self.replay_fed)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "flight_dump":
-            return self.has_syscall_table  # only views tailing the syscalls probe have a recorder
+            # only views tailing the syscalls probe have a recorder
+            return self.has_syscall_table and self.replay is None
         return True
 
     def action_flight_dump(self) -> None:
@@ -265,6 +269,9 @@ class ProbeView(WorkerErrors, Vertical):
         self.notice("")
         ctx = app_context(self)
         if self.replay is not None:
+            if self.replay_fed:
+                self.strip.display = False  # its counts are the bus's: the replay screen says where it is
+                return
             self.strip.state = "starting"
             self._start_replay(self.replay, self.replay_speed)
             return

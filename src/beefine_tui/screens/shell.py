@@ -31,6 +31,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedConte
 from beefine_tui.screens.common import container_names, probe_names
 from beefine_tui.screens.network_view import NetworkView
 from beefine_tui.screens.probe_view import SYSCALLS_PROBE, ProbeView, split_probes
+from beefine_tui.screens.replay_view import ReplayView
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.filter_bar import FilterBar
 
@@ -391,11 +392,8 @@ class ShellScreen(Screen[None]):
         )
 
     def open_replay(self, path: Path, speed: float) -> Widget:
-        return self.open_view(
-            "replay",
-            label=f"Replay {path.name}",
-            factory=partial(_probe_view, replay=path, replay_speed=speed, title=f"Replay {path.name}"),
-        )
+        """The recording in the view it came from, with the replay's controls (screens/replay_view)."""
+        return self.open_view("replay", label=f"Replay {path.name}", factory=partial(ReplayView, path, speed))
 
     async def close_active_tab(self) -> None:
         """Close the active tab, stopping what its view started. Awaited: a tab reopened at once

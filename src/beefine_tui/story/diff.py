@@ -28,7 +28,10 @@ COMPARED: dict[str, tuple[str, ...]] = {
     "bundle": ("namespaces", "masked_paths", "readonly_paths", "root_readonly", "mounts", "args"),
     "namespaces": ("unshare_flags",),
     "mounts": ("mounts", "remounts_after_pivot", "dev"),
-    "hook": ("hooks", "dockerd_netns", "connects"),
+    # network_setup/_teardown: dockerd's rtnetlink requests (the netlink probe). For --network none
+    # dockerd still runs the libnetwork-setkey hook (measured, moby 20.10), so the hook's other details
+    # are the same; what the kernel is asked to do differs: no veth pair made, moved, renamed eth0...
+    "hook": ("hooks", "dockerd_netns", "connects", "network_setup"),
     "hostname": ("hostname",),
     "security": (
         "capabilities",
@@ -41,9 +44,20 @@ COMPARED: dict[str, tuple[str, ...]] = {
         "seccomp_in_config",
         "readonly_or_masked",
     ),
+    "teardown": ("network_teardown",),
 }
+# what names one run's network objects and not another's: interface indexes (but lo's, 1, which every
+# new network namespace has), veth names, the fds dockerd passes, MAC and IPv4 addresses
+_NET_RUN = (
+    (re.compile(r"\bifindex (?!1\b)\d+"), "ifindex <n>"),
+    (re.compile(r"\bveth[0-9a-f]{7}\b"), "veth<id>"),
+    (re.compile(r"\bnetns fd \d+"), "netns fd <n>"),
+    (re.compile(r"\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b"), "<mac>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b"), "<ip>"),
+)
+_NET_KEYS = frozenset({"network_setup", "network_teardown"})
 # the docker events that only a trace's runner writes: a recording without them is not a trace
-_TRACE_KINDS = frozenset({"container_create", "pull_start", "bundle", "image_layers", "container_exit"})
+TRACE_KINDS = frozenset({"container_create", "pull_start", "bundle", "image_layers", "container_exit"})
 
 
 # libnetwork's socket for the prestart hook is named after the sandbox (new every run)
@@ -73,7 +87,7 @@ def load_trace(path: str | Path) -> TraceStory:
     is_trace = False
     for ev in events:
         n += 1
-        if ev.probe == DOCKER_PROBE and ev.kind in _TRACE_KINDS:
+        if ev.probe == DOCKER_PROBE and ev.kind in TRACE_KINDS:
             is_trace = True
         eng.feed((ev,))
     if not is_trace:
@@ -115,6 +129,19 @@ def _scrub(value: Any, ph: dict[str, str]) -> Any:
     return value
 
 
+def _net_scrub(value: Any) -> Any:
+    """Netlink steps with what differs by nature between runs replaced (two runs' veths compare equal)."""
+    if not isinstance(value, list):
+        return value
+    out = []
+    for v in value:
+        v = str(v)
+        for pattern, placeholder in _NET_RUN:
+            v = pattern.sub(placeholder, v)
+        out.append(v)
+    return out
+
+
 def _items(value: Any) -> list[str] | None:
     """A list-like detail as comparable strings; None for a scalar."""
     if value is None:
@@ -153,6 +180,8 @@ def _detail(ta: TraceStory, tb: TraceStory, phase: str, key: str) -> dict[str, A
     if phase == "bundle":  # its details are under "config"
         va = _scrub((ta.timeline.phase(phase).details.get("config") or {}).get(key), ta.placeholders)
         vb = _scrub((tb.timeline.phase(phase).details.get("config") or {}).get(key), tb.placeholders)
+    if key in _NET_KEYS:
+        va, vb = _net_scrub(va), _net_scrub(vb)
     la, lb = _items(va), _items(vb)
     if la is not None and lb is not None and (isinstance(va, list | dict) or isinstance(vb, list | dict)):
         only_a, only_b = _only(la, lb), _only(lb, la)
