@@ -14,7 +14,7 @@ import zstandard
 from beefine_tui.cli import main
 from beefine_tui.events.model import Event, RecordHeader
 from beefine_tui.events.record import ZSTD_MAGIC, Recorder, RecordError, read_recording
-from beefine_tui.replay import ReplayIndex
+from beefine_tui.replay import ReplayIndex, open_recording
 from tests.full_disk import FillsUp
 
 EVENTS = [
@@ -110,7 +110,7 @@ def test_replay_export_and_diff_read_zstd(tmp_path: Path, capsys: pytest.Capture
     assert len(capsys.readouterr().out.splitlines()) == 1 + 5
     # a real trace, recompressed with zstd, diffs against itself as the gzip original does
     fixture = Path(__file__).parent / "fixtures" / "story" / "run_default.jsonl.gz"
-    header, events = read_recording(fixture)
+    header, events = open_recording(fixture)  # schema 1: written back as schema 2
     z = tmp_path / "trace.jsonl.zst"
     rec = Recorder.open(z, header)
     rec.write(list(events))

@@ -3,6 +3,8 @@ is in SCHEMA.md, is explained with a source, and survives a JSON round trip."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import msgspec
 import pytest
 
@@ -72,3 +74,18 @@ def test_a_v1_flight_dump_note_keeps_its_fields() -> None:
         state="note", note="flight recorder", kept=3, made=9, reason="asked"
     )
     assert upgrade_v1_args("status", {"state": "running"}, "") == StatusArgs(state="running")
+
+
+def test_a_recording_is_stamped_with_the_schema_it_is_written_in(tmp_path: Path) -> None:
+    """Events re-recorded from a schema-1 file are written in schema 2: the header must say so, or a
+    reader would upgrade them a second time."""
+    from beefine_tui.events.model import RecordHeader, StatusArgs
+    from beefine_tui.events.record import Recorder
+    from beefine_tui.replay import open_recording
+
+    p = tmp_path / "r.jsonl"
+    rec = Recorder.open(p, RecordHeader(schema=1, probes=["x"]))
+    rec.write([Event(ts=1, probe="x", kind="status", args=StatusArgs(state="running"))])
+    rec.close()
+    header, events = open_recording(p)
+    assert header.schema == 2 and [e.args for e in events] == [StatusArgs(state="running")]

@@ -167,6 +167,8 @@ class Recorder:
         self.error = ""  # why writing stopped; "" while all is well
         self._closed = False
         self._good_end: int | None = None  # file offset after the last whole batch (seekable files)
+        # the events are written in this version's encoding, whatever header they were read with
+        header = msgspec.structs.replace(header, schema=SCHEMA_VERSION)
         self._attempt(encode_header(header) + b"\n", 0)
 
     @classmethod
