@@ -62,7 +62,20 @@ if [ ${#missing[@]} -gt 0 ] || [ $headers_ok -eq 0 ]; then
   apt-get update -qq
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing: ${missing[*]}"
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # daemons these packages bring (docker-registry, prometheus) must not start: the lab and the
+    # tests start their own on loopback and stop them; a policy-rc.d of our own, unless one exists
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+    fi
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || {
+      [ $own_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d; die "apt-get install failed"; }
+    [ $own_policy -eq 1 ] && rm -f /usr/sbin/policy-rc.d
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+      for unit in prometheus docker-registry; do
+        case " ${missing[*]} " in *" $unit "*) systemctl disable --now "$unit" >/dev/null 2>&1 || true ;; esac
+      done
+    fi
   fi
 fi
 
