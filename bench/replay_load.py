@@ -28,11 +28,12 @@ BATCH = 1000
 
 def build(path: Path, n: int) -> None:
     from beefine_tui.events.model import RecordHeader
-    from beefine_tui.events.record import Recorder, read_recording
+    from beefine_tui.events.record import Recorder
+    from beefine_tui.replay import open_recording
 
     # a long probe run (a trace is thousands of events): the fixture without the trace runner's own
     # docker events, so the index is not a story's (the story engine keeps at most 200k events anyway)
-    base = [ev for ev in read_recording(FIXTURE)[1] if ev.probe != "docker"]
+    base = [ev for ev in open_recording(FIXTURE)[1] if ev.probe != "docker"]
     span = base[-1].ts - base[0].ts + 1
     rec = Recorder.open(path, RecordHeader(probes=["bench"], command=["bench/replay_load.py"]))
     batch = []
