@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beefine_tui.events.model import Event, RecordHeader
+from beefine_tui.events.model import Event, RecordHeader, StatusArgs
 from beefine_tui.events.record import Recorder, read_recording
 from tests.badinput.conftest import assert_clear, cli_inproc, cli_sub
 
@@ -194,8 +194,5 @@ def test_tui_replay_of_a_cut_recording_says_it_is_incomplete(tmp_path: Path) -> 
     while batch := sub.get(0):
         got.extend(batch)
     last = got[-1]
-    assert last.args.as_dict() == {
-        "state": "finished",
-        "error": "the recording is incomplete: " + events.problem,
-    }
+    assert last.args == StatusArgs(state="finished", error="the recording is incomplete: " + events.problem)
     assert [e.pid for e in got if e.kind == "exec"] == [100, 101, 102]
