@@ -39,9 +39,9 @@ class _Term:
             if self.field in _TOP_FIELDS:
                 hit = self._hit(getattr(ev, self.field))
             else:
-                # the raw value (family=2), else its name (family=AF_INET): typed args keep numbers,
-                # and names are derived only when the raw value did not match
-                hit = self._hit(ev.args.get(self.field)) or self._hit(ev.args.names().get(self.field))
+                # the raw value (family=2), else what is shown for it (family=AF_INET): typed args
+                # keep numbers, and names are derived only when the raw value did not match
+                hit = self._hit(ev.args.as_dict().get(self.field)) or self._hit(ev.args.get(self.field))
         return hit != self.negate
 
     def _hit(self, raw: object) -> bool:
