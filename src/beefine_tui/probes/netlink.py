@@ -312,11 +312,6 @@ class _Request(Args, frozen=True, kw_only=True, gc=False, tag=False):
             fields["family"] = _FAMILY_NUMBERS[args["family"]]
         return msgspec.convert(fields, cls)
 
-    def __contains__(self, name: object) -> bool:
-        if isinstance(name, str) and name in self.__struct_fields__:
-            return getattr(self, name) is not None
-        return super().__contains__(name)
-
     def names(self) -> dict[str, Any]:
         out = super().names()
         out.update(

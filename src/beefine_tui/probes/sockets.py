@@ -146,12 +146,6 @@ class _Peer(Args, frozen=True, kw_only=True, gc=False, tag=False):
             fields["flags"] = _v1_number(fields["flags"], {n: m for m, n in SOCK_FLAGS})
         return msgspec.convert(fields, cls)
 
-    def __contains__(self, name: object) -> bool:
-        """`"port" in args`: the address had it (fields are None for what it does not carry)."""
-        if isinstance(name, str) and name in self.__struct_fields__:
-            return getattr(self, name) is not None
-        return super().__contains__(name)
-
     def names(self) -> dict[str, Any]:
         out = super().names()
         if self.family is not None:

@@ -219,12 +219,6 @@ class XdpPacketArgs(Args, frozen=True, kw_only=True, gc=False, tag="xdp_packet")
             fields["tcp_flags"] = tcp_flags_bits(args["tcp_flags"])
         return msgspec.convert(fields, cls)
 
-    def __contains__(self, name: object) -> bool:
-        """`"sport" in args`: the packet had it (fields are None for what a frame does not carry)."""
-        if isinstance(name, str) and name in self.__struct_fields__:
-            return getattr(self, name) is not None
-        return super().__contains__(name)
-
     def names(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "eth_proto": f"0x{self.eth_proto:04x}",
