@@ -12,6 +12,7 @@ from beefine_tui.probes.bpftrace_runner import (
     Record,
     bpftrace_available,
     builtin_runner,
+    event_from_record,
     render_builtin,
     split_record,
     to_int,
@@ -52,16 +53,7 @@ def _peer(family: int, port: int, where: str) -> dict[str, Any]:
 
 
 def _event(rec: Record, args: Args) -> Event:
-    return Event(
-        ts=rec.ts,
-        probe=SPEC.name,
-        kind=rec.kind,
-        pid=rec.pid,
-        tid=rec.tid,
-        ppid=rec.ppid,
-        comm=rec.comm,
-        args=args,
-    )
+    return event_from_record(SPEC.name, rec, rec.kind, args)
 
 
 def decode(line: str) -> Event | None:
