@@ -173,7 +173,9 @@ def _pack(data: bytes) -> bytes:
     if not hasattr(_zstd, "c"):
         _zstd.c = zstandard.ZstdCompressor(level=1)
     packed: bytes = _zstd.c.compress(data)
-    return packed
+    # compress() allocates the worst case (the input's size) and shrinks it in place: kept as is,
+    # each chunk pins a hole of ~its input's size in the heap (1M events: 378 MB peak instead of 40)
+    return memoryview(packed).tobytes()
 
 
 def _unpack(data: bytes) -> bytes:
