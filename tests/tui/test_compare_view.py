@@ -81,7 +81,7 @@ async def test_two_paths_and_enter_show_what_the_cli_prints(
         assert view.error == "" and list(log.lines) == expected
         assert "phase" in expected[3] and any(line.startswith("event kinds") for line in expected)
         # the comparison has focus and the keys move in it, as in every log
-        assert app.focused is log and log.max_scroll_y > 0
+        assert log.has_focus and log.max_scroll_y > 0
         await pilot.press("G")
         assert log.scroll_y == log.max_scroll_y
         await pilot.press("g")
@@ -196,7 +196,12 @@ def test_diff_tui_opens_the_app_with_both_paths(monkeypatch: pytest.MonkeyPatch)
     from beefine_tui.commands import tui
 
     seen: list[argparse.Namespace] = []
-    monkeypatch.setattr(tui, "run", lambda ns: seen.append(ns) or 0)
+
+    def fake_run(ns: argparse.Namespace) -> int:
+        seen.append(ns)
+        return 0
+
+    monkeypatch.setattr(tui, "run", fake_run)
     assert cli.main(["diff", str(DEFAULT), str(NO_NEW_PRIVS), "--tui"]) == 0
     assert seen[0].compare == (DEFAULT, NO_NEW_PRIVS) and seen[0].replay is None
 
