@@ -142,6 +142,7 @@ class BeefineApp(App[int]):
         replay: Path | None = None,
         replay_speed: float = 1.0,
         open_views: tuple[str, ...] = (),
+        compare: tuple[Path, Path] | None = None,
         remove_outliving: Callable[[], None] | None = None,
         gc_tuning: bool = False,
     ) -> None:
@@ -154,6 +155,7 @@ class BeefineApp(App[int]):
         self.replay_path = replay
         self.replay_speed = replay_speed
         self.open_views = open_views
+        self.compare_paths = compare  # `diff A B --tui`: opened on the Compare view
         # what outlives this process unless removed (the embedded lab); run before probes detach
         self.remove_outliving = remove_outliving
         # not `_closed`: that name is Textual's MessagePump flag, and setting it made the app drop

@@ -78,6 +78,10 @@ def _daemon(args: argparse.Namespace) -> Iterator[tuple[str | None, Any, str]]:
     if args.replay is not None:
         yield None, None, "replaying a recording: no Docker daemon is used"
         return
+    if getattr(args, "compare", None) is not None:
+        # `diff A B --tui` reads two files: connecting to (or starting) a daemon would only slow it
+        yield None, None, "comparing recordings: no Docker daemon is used"
+        return
     if args.lab:
         name = f"app-{os.getpid()}"
         try:
@@ -125,13 +129,14 @@ def run(args: argparse.Namespace) -> int:
     # SIGTERM/SIGHUP before the app takes over its signals (the lab starting) or after it gave them
     # back: SystemExit, so up() and the `with` blocks below remove what was made
     with exit_on_signals():
-        if args.replay is None and can_load_bpf():
+        offline = args.replay is not None or getattr(args, "compare", None) is not None
+        if not offline and can_load_bpf():
             reaped = _reap_left_behind(args.docker_host)
             if reaped:
                 banner = f"{banner}  {reaped}".strip()
         with _daemon(args) as (host, lab_info, why_not):
             ctx = AppContext(docker_host=host, lab=lab_info, docker_error=why_not)
-            if args.replay is None:
+            if not offline:
                 ctx.keep_programs()  # the Image monitor's second run attaches in ms, not seconds
             app = BeefineApp(
                 ctx,
@@ -139,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
                 replay=args.replay,
                 replay_speed=args.speed,
                 open_views=tuple(args.open),
+                compare=getattr(args, "compare", None),
                 remove_outliving=_lab_cleanup(lab_info),
                 gc_tuning=True,
             )

@@ -148,6 +148,13 @@ VIEWS: tuple[ViewEntry, ...] = (
         "every syscall of one container, strace-like, with a strace -c table (ctrl+t: beside any view)",
         container_syscalls,
     ),
+    ViewEntry(
+        "compare",
+        "Compare recordings",
+        SECTION_DOCKER,
+        "two `trace --record` files: phases side by side, what differs (as `beefine-tui diff`)",
+        _lazy("compare_view", "CompareView"),
+    ),
 )
 VIEWS_BY_KEY = {v.key: v for v in VIEWS}
 
@@ -233,6 +240,10 @@ class ShellScreen(Screen[None]):
         replay = getattr(app, "replay_path", None)
         if replay is not None:
             self.open_replay(replay, getattr(app, "replay_speed", 1.0))
+            await self._settled()
+        pair = getattr(app, "compare_paths", None)
+        if pair is not None:
+            self.open_compare(*pair)
             await self._settled()
         for key in getattr(app, "open_views", ()):
             self.open_view(key)
@@ -394,6 +405,13 @@ class ShellScreen(Screen[None]):
     def open_replay(self, path: Path, speed: float) -> Widget:
         """The recording in the view it came from, with the replay's controls (screens/replay_view)."""
         return self.open_view("replay", label=f"Replay {path.name}", factory=partial(ReplayView, path, speed))
+
+    def open_compare(self, a: Path, b: Path) -> Widget:
+        """The Compare view with both paths filled in and compared (`diff A B --tui`)."""
+        from beefine_tui.screens.compare_view import CompareView
+
+        entry = VIEWS_BY_KEY["compare"]
+        return self.open_view("compare", label=entry.label, factory=partial(CompareView, a, b))
 
     async def close_active_tab(self) -> None:
         """Close the active tab, stopping what its view started. Awaited: a tab reopened at once
