@@ -254,8 +254,9 @@ class ReplayIndex:
             for i in [i for i, st in enumerate(stamps) if st.kind == LOST]:
                 count = decode_event_lines(lines[i], header.schema)[0].args.get("count", 0)
                 losses.append((stamps[i].ts, count if isinstance(count, int) else 0))
-            probes.update(dict.fromkeys(st.probe for st in stamps if st.kind not in (STATUS, LOST)))
-            trace = trace or any(st.probe == DOCKER_PROBE and st.kind in TRACE_KINDS for st in stamps)
+            seen = dict.fromkeys([(st.probe, st.kind) for st in stamps])  # a handful, in file order
+            probes.update(dict.fromkeys(pr for pr, k in seen if k not in (STATUS, LOST)))
+            trace = trace or any(pr == DOCKER_PROBE and k in TRACE_KINDS for pr, k in seen)
             while len(pending) >= CHUNK:
                 chunks.append(_pack(b"\n".join(pending[:CHUNK]) + b"\n"))
                 del pending[:CHUNK]

@@ -332,17 +332,22 @@ class Recording:
                     lines.append(carry)  # a last line without its newline
                 stamps, lines = self._stamp_block(lines, lineno, at_end and not cut)
                 lineno += len(lines)
-                out_s: list[Stamp] = []
-                out_l: list[bytes] = []
-                for st, line in zip(stamps, lines, strict=True):
-                    if st.probe == TRAILER_PROBE and st.kind == STATUS:
-                        full = reader.decode(line)
-                        if full.args.get("state") == "complete":
-                            trailer = full
-                            continue
-                    trailer = None  # events after a trailer: two recordings joined; judge by the last
-                    out_s.append(st)
-                    out_l.append(line)
+                # a status of probe "recording" is rare: only a block holding one is walked line by line
+                if not any(st.probe == TRAILER_PROBE and st.kind == STATUS for st in stamps):
+                    out_s, out_l = stamps, lines
+                    if stamps:
+                        trailer = None  # events after a trailer: two recordings joined; judge by the last
+                else:
+                    out_s, out_l = [], []
+                    for st, line in zip(stamps, lines, strict=True):
+                        if st.probe == TRAILER_PROBE and st.kind == STATUS:
+                            full = reader.decode(line)
+                            if full.args.get("state") == "complete":
+                                trailer = full
+                                continue
+                        trailer = None
+                        out_s.append(st)
+                        out_l.append(line)
                 self.count += len(out_s)
                 if out_s:
                     yield out_s, out_l
@@ -357,7 +362,7 @@ class Recording:
         line is a cut one (the writer stopped), not a corrupt recording."""
         try:
             stamps = _stamp_decoder.decode_lines(b"\n".join(lines)) if lines else []
-            if len(stamps) == len(lines) and all(len(line) <= MAX_LINE_BYTES for line in lines):
+            if len(stamps) == len(lines) and max(map(len, lines), default=0) <= MAX_LINE_BYTES:
                 return stamps, lines
         except (msgspec.DecodeError, msgspec.ValidationError):
             pass
