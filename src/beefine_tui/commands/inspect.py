@@ -43,7 +43,7 @@ def client_for(explicit: str | None) -> tuple[object, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from beefine_tui.docker.inspect import build_report, encode_json
+    from beefine_tui.docker.inspect import build_report
 
     if not args.container.strip():
         raise UsageError("no container given", "name a container: beefine-tui inspect NAME_OR_ID")
@@ -54,14 +54,7 @@ def run(args: argparse.Namespace) -> int:
         rep = build_report(client, args.container, with_members=not args.no_sharers)
     finally:
         client.close()  # type: ignore[attr-defined]
-    if args.json:
-        sys.stdout.buffer.write(encode_json(rep) + b"\n")
-        sys.stdout.flush()
-        return 0
-    from rich.console import Console
-
-    print_report(rep, Console())
-    return 0
+    return _show(rep, args)
 
 
 def short_ids(s: str) -> str:
@@ -194,7 +187,7 @@ def run_remote(args: argparse.Namespace) -> int:
 
     from beefine_tui.agent.client import connect
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.docker.inspect import ContainerReport, encode_json
+    from beefine_tui.docker.inspect import ContainerReport
 
     client = connect(args.remote, agent_args(args))
     try:
@@ -202,7 +195,14 @@ def run_remote(args: argparse.Namespace) -> int:
     finally:
         client.close()
     rep = msgspec.convert(raw, ContainerReport)
+    return _show(rep, args)
+
+
+def _show(rep: ContainerReport, args: argparse.Namespace) -> int:
+    """The report as one JSON object, or as tables."""
     if args.json:
+        from beefine_tui.docker.inspect import encode_json
+
         sys.stdout.buffer.write(encode_json(rep) + b"\n")
         sys.stdout.flush()
         return 0

@@ -18,12 +18,15 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
+
+if TYPE_CHECKING:
+    from beefine_tui.events.record import Recorder
 
 DRAIN_TIMEOUT_S = 0.2
 DEFAULT_RING_PAGES = 256
@@ -271,7 +274,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from beefine_tui.errors import NotRootError, ProbeLoadError
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import status_event
-    from beefine_tui.events.record import Recorder, RecordingIncomplete, encode_events
+    from beefine_tui.events.record import Recorder, RecordingIncomplete
     from beefine_tui.privileges import permission_refusal
     from beefine_tui.probes.session import ProbeSession
 
@@ -302,18 +305,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             force=args.force,
             on_error=recording_failed,
         )
-    out = sys.stdout.buffer
-    wall_offset = time.time_ns() - time.monotonic_ns()
-
-    def emit(events: Sequence[Event]) -> None:
-        summary.add(events)
-        if recorder is not None:
-            recorder.write(events)
-        if args.json:
-            out.write(encode_events(events))
-        else:
-            out.write("".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace"))
-        out.flush()
+    emit = _emitter(summary, recorder, args.json, time.time_ns() - time.monotonic_ns())
 
     session = ProbeSession(names, options, bus, strict=True)
     output_ok = True
@@ -395,7 +387,7 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
     from beefine_tui.agent import protocol as P
     from beefine_tui.agent.client import AgentConnectionError, connect
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.events.record import Recorder, encode_events
+    from beefine_tui.events.record import Recorder
 
     for attr, flag in (("ebpf", "--ebpf"), ("interface", "--interface"), ("sample_every", "--sample-every")):
         if getattr(args, attr, None):
@@ -413,29 +405,15 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
     summary = Summary(names)
     stop = threading.Event()
     recorder = None
-    out = sys.stdout.buffer
-    wall_offset = 0
     try:
         opts = {k: getattr(args, k) for k in _REMOTE_ARGS if getattr(args, k, None) not in (None, False)}
         started = client.request("start", probes=names, **opts)
         sid = started["stream"]
         header = msgspec.convert(started["header"], RecordHeader)
         # event times are the host's CLOCK_MONOTONIC: its own header says how that maps to wall time
-        wall_offset = int(header.started_wall * 1e9) - header.started_ns
         if args.record:
             recorder = Recorder.open(args.record, header, force=args.force)
-
-        def emit(events: Sequence[Event]) -> None:
-            summary.add(events)
-            if recorder is not None:
-                recorder.write(events)
-            if args.json:
-                out.write(encode_events(events))
-            else:
-                out.write(
-                    "".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace")
-                )
-            out.flush()
+        emit = _emitter(summary, recorder, args.json, int(header.started_wall * 1e9) - header.started_ns)
 
         deadline = time.monotonic() + args.duration if args.duration else None
         ended = False
@@ -476,3 +454,26 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
                     f"{client.dropped} events dropped here: this terminal was slower than the host\n"
                 )
     return 0
+
+
+def _emitter(
+    summary: Summary, recorder: Recorder | None, as_json: bool, wall_offset: int
+) -> Callable[[Sequence[Event]], None]:
+    """What a probe run does with each batch, local or through an agent: count it, record it, print it
+    (JSON lines, or readable lines stamped with wall time: `wall_offset` maps the events' monotonic
+    clock to it)."""
+    from beefine_tui.events.record import encode_events
+
+    out = sys.stdout.buffer
+
+    def emit(events: Sequence[Event]) -> None:
+        summary.add(events)
+        if recorder is not None:
+            recorder.write(events)
+        if as_json:
+            out.write(encode_events(events))
+        else:
+            out.write("".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace"))
+        out.flush()
+
+    return emit

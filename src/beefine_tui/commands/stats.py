@@ -30,7 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import msgspec
 
     from beefine_tui.commands.inspect import client_for
     from beefine_tui.docker.stats import StatsCollector
@@ -46,16 +45,7 @@ def run(args: argparse.Namespace) -> int:
         time.sleep(FIRST_SAMPLE_GAP)
         while True:
             snap = col.refresh()
-            if args.json:
-                sys.stdout.buffer.write(msgspec.json.encode(snap) + b"\n")
-                sys.stdout.flush()
-            else:
-                from rich.console import Console
-
-                console = Console()
-                if args.watch is not None and console.is_terminal:
-                    console.clear()
-                console.print(render_table(snap))
+            _show(snap, args)
             if snap.error and args.watch is None:
                 from beefine_tui.errors import DockerUnavailableError
 
@@ -112,18 +102,25 @@ def run_remote(args: argparse.Namespace) -> int:
     try:
         while True:
             snap = msgspec.convert(client.request("stats"), Snapshot)
-            if args.json:
-                sys.stdout.buffer.write(msgspec.json.encode(snap) + b"\n")
-                sys.stdout.flush()
-            else:
-                from rich.console import Console
-
-                console = Console()
-                if args.watch is not None and console.is_terminal:
-                    console.clear()
-                console.print(render_table(snap))
+            _show(snap, args)
             if args.watch is None:
                 return 0
             time.sleep(args.watch)
     finally:
         client.close()
+
+
+def _show(snap: Snapshot, args: argparse.Namespace) -> None:
+    """One snapshot, as a JSON line or a table (redrawn in place with --watch on a terminal)."""
+    if args.json:
+        import msgspec
+
+        sys.stdout.buffer.write(msgspec.json.encode(snap) + b"\n")
+        sys.stdout.flush()
+        return
+    from rich.console import Console
+
+    console = Console()
+    if args.watch is not None and console.is_terminal:
+        console.clear()
+    console.print(render_table(snap))
