@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from beefine_tui.events.model import Event, EventReader
+from beefine_tui.events.model import Event, EventReader, reader_for
 
 # the protocol this side speaks, and the oldest it still accepts from the other side. Bump PROTOCOL
 # for any change a peer must know of; raise MIN_PROTOCOL only when dropping an old behaviour.
@@ -83,17 +83,13 @@ class _EventsWire(msgspec.Struct, tag="events", tag_field="type", kw_only=True, 
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(Reply | Error | _EventsWire | Lost | End | Bye)
-_reader: EventReader | None = None
 
 
 def _event_reader() -> EventReader:
-    global _reader
-    if _reader is None:
-        from beefine_tui.probes.catalog import all_probes
+    from beefine_tui.probes.catalog import all_probes
 
-        all_probes()  # the probe modules define the kinds' structs the reader decodes into
-        _reader = EventReader()
-    return _reader
+    all_probes()  # the probe modules define the kinds' structs the reader decodes into
+    return reader_for()
 
 
 def encode(msg: Message) -> bytes:

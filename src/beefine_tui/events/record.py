@@ -21,10 +21,10 @@ from beefine_tui.events.model import (
     SCHEMA_VERSION,
     STATUS,
     Event,
-    EventReader,
     RecordHeader,
     StatusArgs,
     now_ns,
+    reader_for,
 )
 
 _encoder = msgspec.json.Encoder()
@@ -63,14 +63,13 @@ def encode_header(header: RecordHeader) -> bytes:
 
 
 def decode_event(line: bytes | str) -> Event:
-    """One line of the current schema (a `--json` stream); a reader per call: for many lines, keep
-    an EventReader."""
-    return EventReader().decode(line)
+    """One line of the current schema (a `--json` stream)."""
+    return reader_for().decode(line)
 
 
 def decode_event_lines(data: bytes, schema: int = SCHEMA_VERSION) -> list[Event]:
     """Events from JSON lines already checked once (a replay index's chunk), in one call."""
-    return EventReader(schema).decode_lines(data)
+    return reader_for(schema).decode_lines(data)
 
 
 # the last line of a recording that ended cleanly; a reader that does not find it knows the recording
@@ -295,7 +294,7 @@ class Recording:
         self.count = 0
 
     def __iter__(self) -> Iterator[Event]:
-        return (ev for ev, _ in self._read(EventReader(self.header.schema).decode))
+        return (ev for ev, _ in self._read(reader_for(self.header.schema).decode))
 
     def stamped_lines(self) -> Iterator[tuple[Stamp, bytes]]:
         """Each event's line as written, with only its time, probe and kind decoded (the rest is still
@@ -308,7 +307,7 @@ class Recording:
         `complete` and `problem`, with the per-line work done by msgspec in one call per block. A block
         with anything unusual in it (a bad or blank line) is read line by line, with its line numbers."""
         p, f = self.path, self._f
-        reader = EventReader(self.header.schema)
+        reader = reader_for(self.header.schema)
         trailer: Event | None = None
         carry = b""
         lineno = 1  # lines taken so far, the header included
@@ -430,7 +429,7 @@ class Recording:
                 if trailer is not None:
                     trailer = None  # events after a trailer: two recordings joined; judge by the last
                 if ev.probe == TRAILER_PROBE and ev.kind == STATUS:
-                    full = ev if isinstance(ev, Event) else EventReader(self.header.schema).decode(line)
+                    full = ev if isinstance(ev, Event) else reader_for(self.header.schema).decode(line)
                     if full.args.get("state") == "complete":
                         trailer = full
                         continue
