@@ -71,22 +71,32 @@ class Args(msgspec.Struct, frozen=True, kw_only=True, gc=False, omit_defaults=Tr
         """The one line views print for this event."""
         return " ".join(f"{k}={v}" for k, v in self.shown().items() if v not in (None, "", [], {}))
 
+    # by name: a derived name first, else the field itself (even an empty one, which `in` and shown()
+    # leave out); the same answers as shown(), without building it for one name (the story asks often)
     def get(self, name: str, default: Any = None) -> Any:
-        shown = self.shown()
-        if name in shown:
-            return shown[name]
-        return getattr(self, name, default) if name in self.__struct_fields__ else default
+        derived = self.names()
+        if name in derived:
+            return derived[name]
+        return getattr(self, name) if name in self.__struct_fields__ else default
 
     def __getitem__(self, name: str) -> Any:
-        shown = self.shown()
-        if name in shown:
-            return shown[name]
+        derived = self.names()
+        if name in derived:
+            return derived[name]
         if name in self.__struct_fields__:
-            return getattr(self, name)  # an empty optional value (None, False): not shown, but there
+            return getattr(self, name)
         raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
-        return name in self.shown()
+        if not isinstance(name, str):
+            return False
+        if name in self.names():
+            return True
+        if name not in self.__struct_fields__:
+            return False
+        value = getattr(self, name)
+        empty = _empty_defaults(type(self))
+        return value is not None and not (name in empty and value == empty[name])
 
     def items(self) -> Iterator[tuple[str, Any]]:
         return iter(self.shown().items())
