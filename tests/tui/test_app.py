@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from textual.widgets import Button, Static, TabbedContent, TextArea
+from textual.widgets import Button, Static, TabbedContent, TextArea, Tree
 
 from beefine_tui.errors import ProbeLoadError
 from beefine_tui.events.model import RecordHeader
@@ -270,6 +270,21 @@ async def test_split_pane_tails_a_container(make_app: MakeApp) -> None:
         await pilot.press("ctrl+t")
         await pilot.pause()
         assert not split.query(ProbeView)
+
+
+async def test_f1_right_after_ctrl_t_keeps_focus_on_the_sidebar(make_app: MakeApp) -> None:
+    """The split pane focuses its container box once drawn; f1 pressed before that (keys typed
+    ahead, a slow machine) must win, not be undone a frame later (found by the key fuzz)."""
+    app = make_app(exec_events(3))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.shell.toggle_split()  # what ctrl+t does; its focus waits for the next refresh
+        app.shell.action_focus_sidebar()  # f1, handled before that refresh
+        for _ in range(5):
+            await pilot.pause(0.05)
+        assert isinstance(app.focused, Tree), app.focused
+        await pilot.press("ctrl+t")  # closing and reopening still focuses the new pane
+        await pilot.press("ctrl+t")
+        await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "container")
 
 
 async def test_replay_feeds_the_same_widgets(make_app: MakeApp, tmp_path: Path) -> None:

@@ -112,7 +112,9 @@ async def _wait(pilot: Any, cond: Callable[[], bool], what: str, seed: int) -> N
     try:
         await wait_until(pilot, cond, tries=2000)
     except AssertionError:
-        raise AssertionError(f"{what}: never happened (seed {seed})") from None
+        app = pilot.app
+        where = f"screen {app.screen!r}, focused {app.focused!r}"
+        raise AssertionError(f"{what}: never happened (seed {seed}); {where}") from None
 
 
 def send_key(app: Any, key: str) -> None:

@@ -186,6 +186,7 @@ class ShellScreen(Screen[None]):
         self._want_active = ""
         self._pending: list[TabPane] = []
         self._draining = False
+        self._focus_asked = 0  # numbers focus requests: see _focus_view
 
     BINDINGS = [
         # priority: the sidebar (Tree) and tables bind these keys to horizontal paging
@@ -276,9 +277,11 @@ class ShellScreen(Screen[None]):
         tree = self.query_one("#sidebar", Tree)
         tree.display = not tree.display
         if tree.display:
+            self._focus_asked += 1
             tree.focus()
 
     def action_focus_sidebar(self) -> None:
+        self._focus_asked += 1  # a view still waiting to take focus must not take it back
         tree = self.query_one("#sidebar", Tree)
         tree.display = True
         tree.focus()
@@ -296,7 +299,7 @@ class ShellScreen(Screen[None]):
         existing = self._views.get(pane_id)
         if existing is not None:
             self._activate(pane_id)
-            self.call_after_refresh(self._focus_view, existing)
+            self._focus_later(existing)
             return existing
         if factory is None:
             entry = VIEWS_BY_KEY.get(key)
@@ -343,7 +346,7 @@ class ShellScreen(Screen[None]):
         if not self._draining:
             self._draining = True
             self.call_after_refresh(self._drain_pending)
-        self.call_after_refresh(self._focus_view, view)
+        self._focus_later(view)
         return view
 
     def _activate(self, pane_id: str) -> None:
@@ -369,8 +372,20 @@ class ShellScreen(Screen[None]):
         finally:
             self._draining = False
 
-    def _focus_view(self, view: Widget, tries: int = 20) -> None:
-        """Focus the first focusable widget of a newly opened view (once it is mounted and composed)."""
+    def _focus_later(self, view: Widget) -> None:
+        """Focus `view` once it is drawn, unless focus is asked for elsewhere meanwhile."""
+        self._focus_asked += 1
+        self.call_after_refresh(self._focus_view, view, self._focus_asked)
+
+    def _focus_view(self, view: Widget, request: int | None = None, tries: int = 20) -> None:
+        """Focus the first focusable widget of a newly opened view (once it is mounted and composed).
+        `request` numbers the ask: a later one (f1, another tab, the split pane) supersedes it, so a
+        deferred focus does not pull focus back from where the user has since moved it."""
+        if request is None:
+            self._focus_asked += 1
+            request = self._focus_asked
+        elif request != self._focus_asked:
+            return
         target = None
         focused = self.app.focused
         if focused is not None and view in focused.ancestors:
@@ -383,7 +398,7 @@ class ShellScreen(Screen[None]):
         if target is not None:
             target.focus()
         elif tries > 0:
-            self.set_timer(0.05, lambda: self._focus_view(view, tries - 1))
+            self.set_timer(0.05, lambda: self._focus_view(view, request, tries - 1))
 
     def open_container(self, cid: str) -> Widget:
         """The Container monitor showing `cid` (the open one switches to it)."""
@@ -581,7 +596,7 @@ class ShellScreen(Screen[None]):
         view = container_syscalls()
         split.add_class("-open")
         await split.mount(view)
-        self.call_after_refresh(self._focus_view, view)
+        self._focus_later(view)
 
 
 WELCOME = """[b]Beefine[/b]: see with eBPF what the kernel does when Docker makes a container.
