@@ -7,6 +7,11 @@
  * writes one record. exit(2) and exit_group(2) never return: they are written at entry (SC_NORETURN),
  * their numbers given by the Python side as NR_EXIT / NR_EXIT_GROUP from this machine's table.
  *
+ * Paths (SC_PATH_CASES, given by syscalls.py from this kernel's tracefs formats): for the calls that
+ * take one (openat's filename, mount's dir_name...), the string is read from the caller's memory at
+ * exit, where the kernel has just read it too (its pages are in), and written after the record: a
+ * record of sizeof(struct sc_flight) instead of sizeof(struct sc_rec). The flight recorder keeps both.
+ *
  * Flight recorder (FLIGHT_SLOTS): every record is also kept in `flight`, an array used as a ring of
  * the last FLIGHT_SLOTS calls, indexed by a counter of this program (one program per watched
  * container). User space dumps it on demand, and by itself once `flight_state` says the container's
@@ -16,6 +21,7 @@
 
 #define SC_KIND 1
 #define SC_NORETURN 1
+#define SC_PATH 2       /* the record is followed by the path read (a flight slot has room for one anyway) */
 
 #ifndef PENDING_MAX
 #define PENDING_MAX 16384
@@ -29,7 +35,7 @@ struct sc_rec {
     u64 dur_ns;
     u32 ns_pid;     /* tgid / tid in the filtered pid namespace; 0 when not filtering by one */
     u32 ns_tid;
-    u32 flags;      /* SC_NORETURN */
+    u32 flags;      /* SC_NORETURN, SC_PATH */
     u32 seq;        /* low 32 bits of the flight recorder's counter when kept there, else 0 */
 };
 
@@ -45,12 +51,48 @@ _Static_assert(sizeof(struct sc_rec) == 128, "syscalls.py unpacks this layout: c
  * Entries of a task that dies inside a call are removed at sched_process_exit. */
 BPF_HASH(pending, u32, struct sc_pending, PENDING_MAX);
 
+#define SC_PATH_LEN 128
+
+/* a record as written: the call, then its path when it has one (SC_PATH_CASES); the flight recorder
+ * keeps it whole */
+struct sc_flight {
+    struct sc_rec r;
+#ifdef SC_PATH_CASES
+    char path[SC_PATH_LEN];  /* NUL-terminated; a longer path is cut */
+#endif
+};
+
+#ifdef SC_PATH_CASES
+/* 1 + the index of the argument holding a path, 0 for a call without one */
+static __always_inline int sc_path_arg(long nr)
+{
+    switch (nr) {
+    SC_PATH_CASES
+    default:
+        return 0;
+    }
+}
+
+static __always_inline u64 sc_arg(struct sc_rec *r, int which)
+{
+    switch (which) {
+    case 1: return r->args[0];
+    case 2: return r->args[1];
+    case 3: return r->args[2];
+    case 4: return r->args[3];
+    case 5: return r->args[4];
+    case 6: return r->args[5];
+    default: return 0;
+    }
+}
+#endif
+
 #ifdef FLIGHT_SLOTS
-BPF_ARRAY(flight, struct sc_rec, FLIGHT_SLOTS);
+BPF_ARRAY(flight, struct sc_flight, FLIGHT_SLOTS);
 BPF_ARRAY(flight_head, u64, 1);   /* records ever kept: the next slot is head % FLIGHT_SLOTS */
 BPF_ARRAY(flight_state, u64, 1);  /* 1 once the container's pid 1 has exited */
 
-static __always_inline void flight_keep(struct sc_rec *r)
+static __always_inline void flight_keep(struct sc_flight *f)
 {
     int zero = 0;
     u64 *head = flight_head.lookup(&zero);
@@ -58,17 +100,18 @@ static __always_inline void flight_keep(struct sc_rec *r)
         return;
     u64 seq = __sync_fetch_and_add(head, 1);
     u32 idx = seq % FLIGHT_SLOTS;
-    r->seq = (u32)seq;
-    flight.update(&idx, r);
+    f->r.seq = (u32)seq;
+    flight.update(&idx, f);
 }
 #endif
 
-static __always_inline void emit(void *ctx, struct sc_rec *r)
+/* `size`: the record alone, or with its path */
+static __always_inline void emit(void *ctx, struct sc_flight *f, u32 size)
 {
 #ifdef FLIGHT_SLOTS
-    flight_keep(r);
+    flight_keep(f);
 #endif
-    beefine_submit(ctx, r, sizeof(*r));
+    beefine_submit(ctx, f, size);
 }
 
 static __always_inline void fill_ns(struct sc_rec *r)
@@ -129,13 +172,13 @@ SC_ENTER
     long nr = SC_NR;
 #if defined(NR_EXIT) && defined(NR_EXIT_GROUP)
     if (nr == NR_EXIT || nr == NR_EXIT_GROUP) {
-        struct sc_rec r = {};
-        beefine_fill_hdr(&r.h, SC_KIND);
-        r.nr = nr;
-        r.args[0] = SC_ARG(0, REG_DI);
-        r.flags = SC_NORETURN;
-        fill_ns(&r);
-        emit(SC_CTX, &r);
+        struct sc_flight f = {};
+        beefine_fill_hdr(&f.r.h, SC_KIND);
+        f.r.nr = nr;
+        f.r.args[0] = SC_ARG(0, REG_DI);
+        f.r.flags = SC_NORETURN;
+        fill_ns(&f.r);
+        emit(SC_CTX, &f, sizeof(f.r));
         return 0;
     }
 #endif
@@ -160,20 +203,32 @@ SC_EXIT
     struct sc_pending *p = pending.lookup(&tid);
     if (!p)
         return 0;
-    struct sc_rec r = {};
-    beefine_fill_hdr(&r.h, SC_KIND);
-    r.nr = p->nr;
-    r.args[0] = p->args[0];
-    r.args[1] = p->args[1];
-    r.args[2] = p->args[2];
-    r.args[3] = p->args[3];
-    r.args[4] = p->args[4];
-    r.args[5] = p->args[5];
-    r.ret = SC_RET;
-    r.dur_ns = r.h.ts - p->ts;
+    struct sc_flight f = {};
+    struct sc_rec *r = &f.r;
+    beefine_fill_hdr(&r->h, SC_KIND);
+    r->nr = p->nr;
+    r->args[0] = p->args[0];
+    r->args[1] = p->args[1];
+    r->args[2] = p->args[2];
+    r->args[3] = p->args[3];
+    r->args[4] = p->args[4];
+    r->args[5] = p->args[5];
+    r->ret = SC_RET;
+    r->dur_ns = r->h.ts - p->ts;
     pending.delete(&tid);
-    fill_ns(&r);
-    emit(SC_CTX, &r);
+    fill_ns(r);
+#ifdef SC_PATH_CASES
+    int which = sc_path_arg((long)r->nr);
+    if (which) {
+        const char *up = (const char *)sc_arg(r, which);
+        if (up && bpf_probe_read_user_str(f.path, sizeof(f.path), up) > 0) {
+            r->flags |= SC_PATH;
+            emit(SC_CTX, &f, sizeof(f));
+            return 0;
+        }
+    }
+#endif
+    emit(SC_CTX, &f, sizeof(f.r));
     return 0;
 }
 

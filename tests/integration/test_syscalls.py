@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -388,3 +389,75 @@ def test_a_call_newer_than_the_header_is_named() -> None:
     assert ev.args["syscall"] == "cachestat" and ev.text.startswith("cachestat(")
     assert ev.args["error"] == err  # EBADF, as the child saw it
     _wait(lambda: not any(prog_exists(i) for i in ids), 10, "the probe's programs to be unloaded")
+
+
+PATH_LOOP = (
+    "mkfifo /go; read x < /go; "
+    "for i in 1 2 3; do cat /etc/hostname >/dev/null; stat /nonexistent 2>/dev/null; ls /etc >/dev/null; "
+    "done; "
+    "exec sleep 1000"
+)
+# strace's line for a call with a path: `PID  openat(AT_FDCWD, "/etc/hostname", O_RDONLY) = 3`
+_STRACE_PATH = re.compile(r'^\d+\s+(?P<name>\w+)\([^"]*?"(?P<path>(?:[^"\\]|\\.)*)"')
+
+
+def test_paths_read_from_the_caller_match_strace(
+    lab: Any, lab_client: Any, cleanup_containers: dict[str, str], tmp_path: Path
+) -> None:
+    """The path of each file call, read from the caller's memory, is the one strace prints for the same
+    calls of the same process (strace reads it with ptrace, we with bpf_probe_read_user_str)."""
+    if not syscall_table.load().source or syscall_table.string_arg("openat") is None:
+        pytest.skip("no syscall table or no tracefs formats: paths are not read")
+    c = lab_client.containers.run(
+        lab.images["small"],
+        ["sh", "-c", PATH_LOOP],
+        detach=True,
+        labels=cleanup_containers,
+        network_mode="none",
+    )
+    strace: subprocess.Popen[bytes] | None = None
+    try:
+        c.reload()
+        pid = int(c.attrs["State"]["Pid"])
+        _wait(lambda: _current_syscall(pid) == "openat", 30, "the shell to block opening its FIFO")
+        bus = Bus()
+        sub = bus.subscribe("test")
+        events: list[Event] = []
+        out = tmp_path / "strace.txt"
+        with syscalls.make_runner(ProbeOptions(target=target_for_container(lab_client, c.id))) as runner:
+            runner.start(bus.publish)
+            strace = subprocess.Popen(
+                ["strace", "-f", "-e", "trace=%file", "-o", str(out), "-p", str(pid)], stderr=subprocess.PIPE
+            )
+            assert strace.stderr is not None
+            line = strace.stderr.readline().decode()
+            assert "attached" in line, line
+            with open(f"/proc/{pid}/root/go", "w") as f:
+                f.write("go\n")
+            _wait(lambda: Path(f"/proc/{pid}/comm").read_text().strip() == "sleep", 60, "the loop to end")
+            end = time.monotonic() + 1
+            while time.monotonic() < end:
+                events.extend(sub.get(0.1))
+        events += sub.get(0.5)
+        strace.send_signal(signal.SIGINT)
+        strace.wait(timeout=30)
+        theirs = Counter(
+            (m["name"], json.loads(f'"{m["path"]}"'))
+            for m in map(_STRACE_PATH.match, out.read_text().splitlines())
+            if m is not None and m["name"] not in ("execve", "execveat")  # not read by us: see string_arg
+        )
+    finally:
+        if strace is not None and strace.poll() is None:
+            strace.kill()
+            strace.wait()
+        c.remove(force=True)
+
+    calls = [e for e in events if e.kind == "syscall" and isinstance(e.args, syscalls.SyscallArgs)]
+    ours = Counter((e.args.syscall, e.args.path) for e in calls if e.args.path is not None)
+    assert theirs[("newfstatat", "/nonexistent")] + theirs[("statx", "/nonexistent")] == 3, theirs
+    assert theirs[("openat", "/etc/hostname")] == 3, theirs
+    for key, n in theirs.items():
+        assert ours[key] == n, (key, ours[key], n)
+    # the same line as strace's, up to the path
+    hostname = next(e for e in calls if e.args.path == "/etc/hostname")
+    assert hostname.text.startswith('openat(AT_FDCWD, "/etc/hostname", O_RDONLY'), hostname.text

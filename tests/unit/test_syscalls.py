@@ -90,6 +90,62 @@ def test_openat_reads_like_strace(monkeypatch: pytest.MonkeyPatch) -> None:
     syscalls._formatters.cache_clear()
 
 
+OPENAT_FORMAT = (
+    "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n"
+    "\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n"
+    "\tfield:int flags;\toffset:32;\tsize:8;\tsigned:0;\n"
+)
+MOUNT_FORMAT = (
+    "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:char * dev_name;\toffset:16;\tsize:8;\tsigned:0;\n"
+    "\tfield:char * dir_name;\toffset:24;\tsize:8;\tsigned:0;\n"
+    "\tfield:char * type;\toffset:32;\tsize:8;\tsigned:0;\n"
+)
+READ_FORMAT = (
+    "\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n"
+    "\tfield:unsigned int fd;\toffset:16;\tsize:8;\tsigned:0;\n"
+    "\tfield:char * buf;\toffset:24;\tsize:8;\tsigned:0;\n"
+)
+
+
+def test_string_arg_is_the_path_from_the_format() -> None:
+    """openat's filename; mount's target, not its source; read's buf is data, never read as a string."""
+    assert syscall_table.parse_string_arg(OPENAT_FORMAT) == 1
+    assert syscall_table.parse_string_arg(MOUNT_FORMAT) == 1
+    assert syscall_table.parse_string_arg(READ_FORMAT) is None
+
+
+def test_path_cases_group_numbers_by_argument(monkeypatch: pytest.MonkeyPatch) -> None:
+    at = {"open": 0, "openat": 1, "mkdirat": 1}
+    monkeypatch.setattr(syscall_table, "string_arg", lambda n: at.get(n))
+    table = syscall_table.SyscallTable({2: "open", 257: "openat", 258: "mkdirat", 0: "read"})
+    assert syscalls.path_cases(table) == "case 2: return 1; case 257: case 258: return 2;"
+    assert syscalls.path_cases(syscall_table.SyscallTable({0: "read"})) == ""
+
+
+@needs_table
+def test_path_read_is_shown_quoted_like_strace(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(syscall_table, "arg_names", lambda _n: ("dfd", "filename", "flags", "mode"))
+    monkeypatch.setattr(syscall_table, "string_arg", lambda n: 1 if n == "openat" else None)
+    syscalls._formatters.cache_clear()
+    raw = _rec(_nr("openat"), (0xFFFFFF9C, 0x7FFD1000, 0, 0), -2, flags=syscalls.SC_PATH)
+    ev = syscalls.decode(raw + b'/etc/a "b"\0'.ljust(syscalls.SC_PATH_LEN, b"\0"), DecodeContext())
+    assert ev is not None and isinstance(ev.args, syscalls.SyscallArgs)
+    assert ev.args.path == '/etc/a "b"'
+    assert ev.text.startswith('openat(AT_FDCWD, "/etc/a \\"b\\"", O_RDONLY, 0) = -1 ENOENT')
+    # a slot of the flight recorder has room for a path; without SC_PATH it holds none
+    no_path = syscalls.decode(
+        _rec(_nr("openat"), (0, 0x7FFD1000, 0, 0), 3) + bytes(syscalls.SC_PATH_LEN), DecodeContext()
+    )
+    assert no_path is not None and no_path.args.get("path") is None and "0x7ffd1000" in no_path.text
+    # an empty path is one (fstatat(fd, "", AT_EMPTY_PATH)), and a cut one says so
+    empty = syscalls.decode(raw + bytes(syscalls.SC_PATH_LEN), DecodeContext())
+    assert empty is not None and empty.args.get("path") == "" and '""' in empty.text
+    assert syscalls.quote_path("x" * (syscalls.SC_PATH_LEN - 1)).endswith('"...')
+    syscalls._formatters.cache_clear()
+
+
 @needs_table
 def test_error_gets_its_errno_name(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(syscall_table, "arg_names", lambda _n: ("dfd", "filename", "statbuf", "flag"))

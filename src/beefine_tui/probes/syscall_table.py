@@ -199,12 +199,61 @@ def parse_format_args(text: str) -> tuple[str, ...]:
     return tuple(names[:6])
 
 
+# argument names of user-memory strings worth reading (paths, mostly), best first: mount shows where it
+# mounts (dir_name) rather than its source; an xattr's or a hostname's `name` only when nothing else is
+_STRING_ARGS = (
+    "filename", "pathname", "path", "dir_name", "oldname", "from_pathname", "new_root", "specialfile",
+    "special", "dev_name", "name",
+)  # fmt: skip
+# execve's filename is gone from memory when a successful call returns (a new image): the exec probe has it
+_NO_STRING_READ = frozenset({"execve", "execveat"})
+
+
+def parse_string_arg(text: str) -> int | None:
+    """The index of the argument to read as a string, from a sys_enter_<name> `format` file: a `char *`
+    named like a path (`buf`, a `char *` too, is data, never read)."""
+    found: dict[str, int] = {}
+    seen_nr = False
+    i = 0
+    for m in _FIELD.finditer(text):
+        if m.group("name") == "__syscall_nr":
+            seen_nr = True
+            continue
+        if not seen_nr:
+            continue
+        if "char *" in m.group("type") and m.group("name") in _STRING_ARGS:
+            found.setdefault(m.group("name"), i)
+        i += 1
+    for name in _STRING_ARGS:
+        if name in found and found[name] < 6:
+            return found[name]
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def string_arg(name: str, tracefs: str = "/sys/kernel/tracing") -> int | None:
+    """Which argument of `name` the syscalls probe reads from user memory (its path), if any."""
+    if name in _NO_STRING_READ:
+        return None
+    text = _format_text(name, tracefs)
+    return None if text is None else parse_string_arg(text)
+
+
+# calls whose tracepoint keeps the kernel's function name (sys_newstat) rather than the uapi's
+_TRACEPOINT_NAME = {"stat": "newstat", "lstat": "newlstat", "fstat": "newfstat", "uname": "newuname"}
+
+
+def _format_text(name: str, tracefs: str) -> str | None:
+    event = f"sys_enter_{_TRACEPOINT_NAME.get(name, name)}"
+    try:
+        return Path(tracefs, "events", "syscalls", event, "format").read_text()
+    except OSError:
+        return None
+
+
 @functools.lru_cache(maxsize=1024)
 def arg_names(name: str, tracefs: str = "/sys/kernel/tracing") -> tuple[str, ...] | None:
     """The running kernel's argument names for a syscall; None when tracefs does not say (not mounted,
     or no tracepoint for it), in which case all six raw arguments are shown."""
-    try:
-        text = Path(tracefs, "events", "syscalls", f"sys_enter_{name}", "format").read_text()
-    except OSError:
-        return None
-    return parse_format_args(text)
+    text = _format_text(name, tracefs)
+    return None if text is None else parse_format_args(text)

@@ -5,12 +5,15 @@ before anything is stored: see bpf/syscalls.bpf.c. Names come from this machine'
 (probes/syscall_table.py: the uapi header of Debian's linux-libc-dev), argument names from tracefs.
 Where another probe decodes a call's flags (open, clone, unshare, setns, mount, socket...), the same
 decoders from probes/flags.py name them here, so `openat(AT_FDCWD, 0x7ffd..., O_RDONLY|O_CLOEXEC) = 3`
-reads like strace's line. Pointers are shown as addresses: this probe does not read user memory.
+reads like strace's line. A call's path (openat's filename, mount's target, which argument is said by
+this kernel's tracefs format) is read from the caller's memory and shown quoted, as strace does; other
+pointers (buffers, structs) are shown as addresses.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import platform
 import struct
 import threading
@@ -60,9 +63,11 @@ SPEC = ProbeSpec(
 
 SC_KIND = 1
 SC_NORETURN = 1
+SC_PATH = 2  # the record is followed by the path the program read
 # sc_rec: beefine_hdr (u64 ts; u32 kind, pid, tid, pad; char comm[16]); u64 nr; u64 args[6]; s64 ret;
 # u64 dur_ns; u32 ns_pid, ns_tid, flags, seq
 SC_REC = struct.Struct("<QIIII16sQ6QqQIIII")
+SC_PATH_LEN = 128  # bytes read of a path, its NUL included (bpf/syscalls.bpf.c)
 _COMM_OFF = 24
 AT_FDCWD = -100
 NORETURN = ("exit", "exit_group")
@@ -141,14 +146,21 @@ def _formatters(name: str) -> tuple[tuple[str | None, ArgFormat], ...]:
     return tuple(out)
 
 
-def format_call(name: str, raw_args: tuple[int, ...]) -> tuple[str, dict[str, str]]:
-    """("openat(AT_FDCWD, 0x7ffd..., O_RDONLY|O_CLOEXEC, 0)", {"flags": "O_RDONLY|O_CLOEXEC", ...}):
+def quote_path(path: str) -> str:
+    """A path as strace writes a string: quoted, escaped, and `...` after it when it was cut."""
+    cut = len(path.encode(errors="surrogateescape")) >= SC_PATH_LEN - 1
+    return json.dumps(path, ensure_ascii=False) + ("..." if cut else "")
+
+
+def format_call(name: str, raw_args: tuple[int, ...], path: str | None = None) -> tuple[str, dict[str, str]]:
+    """("openat(AT_FDCWD, "/etc/passwd", O_RDONLY|O_CLOEXEC, 0)", {"flags": "O_RDONLY|O_CLOEXEC", ...}):
     the call as strace writes it, and the arguments a decoder named (by argument name)."""
     parts: list[str] = []
     decoded: dict[str, str] = {}
     special = DECODED.get(name, {})
+    at = syscall_table.string_arg(name) if path is not None else None
     for i, (an, fmt) in enumerate(_formatters(name)):
-        s = fmt(raw_args[i])
+        s = quote_path(path) if i == at and path is not None else fmt(raw_args[i])
         parts.append(s)
         if i in special:
             decoded[an or f"arg{i}"] = s
@@ -178,6 +190,7 @@ class SyscallArgs(Args, frozen=True, kw_only=True, gc=False, tag="syscall"):
     ns_pid: int | None = None  # the caller's pid and tid in the traced container's pid namespace
     ns_tid: int | None = None
     flight: bool = False  # from a flight recorder dump: a repeat of a call already seen live, or one before
+    path: str | None = None  # the call's path argument read from the caller's memory (see string_arg)
 
     @property
     def failed(self) -> bool:
@@ -191,13 +204,13 @@ class SyscallArgs(Args, frozen=True, kw_only=True, gc=False, tag="syscall"):
     def names(self) -> dict[str, Any]:
         """The errno's name, and the arguments another probe's decoder names ({"flags": "O_RDONLY"})."""
         out: dict[str, Any] = {"error": errno_name(self.ret)} if self.failed else {}
-        decoded = format_call(self.syscall, _six(self.args))[1]
+        decoded = format_call(self.syscall, _six(self.args), self.path)[1]
         if decoded:
             out["decoded"] = decoded
         return out
 
     def describe(self, ev: Event) -> str:
-        call = format_call(self.syscall, _six(self.args))[0]
+        call = format_call(self.syscall, _six(self.args), self.path)[0]
         res = format_result(self.ret, self.noreturn)
         return f"{call} = {res}" if self.noreturn else f"{call} = {res} <{self.dur_ns / 1e9:.6f}>"
 
@@ -224,6 +237,8 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     )
     if kind != SC_KIND:
         return None
+    # (an empty path is a path: fstatat(fd, "", ..., AT_EMPTY_PATH))
+    path = ctx.cstr(raw[SC_REC.size : SC_REC.size + SC_PATH_LEN]) if flags & SC_PATH else None
     return Event(
         ts=ts,
         probe="syscalls",
@@ -240,6 +255,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             noreturn=bool(flags & SC_NORETURN),
             ns_pid=ns_pid or None,
             ns_tid=ns_tid if ns_pid else None,
+            path=path,
         ),
     )
 
@@ -257,12 +273,28 @@ def _cflags(options: ProbeOptions) -> list[str]:
     nrs = [table.number(n) for n in NORETURN]
     if None not in nrs:
         out += [f"-DNR_EXIT={nrs[0]}", f"-DNR_EXIT_GROUP={nrs[1]}"]
+    cases = path_cases(table)
+    if cases:
+        out.append(f"-DSC_PATH_CASES={cases}")
     slots = options.flight_slots
     if slots < 0 or slots > MAX_FLIGHT_SLOTS:
         raise UsageError(f"the flight recorder keeps 0 to {MAX_FLIGHT_SLOTS} syscalls, not {slots}")
     if slots and options.target.pidns is not None:
         out.append(f"-DFLIGHT_SLOTS={slots}")
     return out
+
+
+def path_cases(table: syscall_table.SyscallTable) -> str:
+    """The C switch cases of bpf/syscalls.bpf.c's sc_path_arg: each number whose call takes a path,
+    answered with 1 + the path's argument index. "" when tracefs does not say (no path is read)."""
+    by_arg: dict[int, list[int]] = {}
+    for nr, name in sorted(table.names.items()):
+        at = syscall_table.string_arg(name)
+        if at is not None:
+            by_arg.setdefault(at, []).append(nr)
+    return " ".join(
+        "".join(f"case {nr}: " for nr in nrs) + f"return {at + 1};" for at, nrs in sorted(by_arg.items())
+    )
 
 
 def flight_order(head: int, slots: int) -> list[int]:

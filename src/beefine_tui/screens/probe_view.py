@@ -49,8 +49,9 @@ from beefine_tui.widgets.syscall_table import SyscallTable
 from beefine_tui.widgets.text_checkbox import TextCheckbox
 from beefine_tui.widgets.ui_thread import ui_soon
 
-# what the split pane tails for a container: every syscall (with its strace -c table), and the probes
-# that decode what the syscalls probe shows only as addresses (argv, paths, mounts...), where they exist
+# what the split pane tails for a container: every syscall (with its strace -c table, and each call's
+# path), and the probes that decode what the syscalls probe shows only as addresses (argv, socket
+# addresses, what a mount or setns did to the namespaces...), where they exist
 SPLIT_PREFERENCE = ("syscalls", "exec", "files", "mounts", "namespaces", "sockets", "security")
 # the syscalls probe's summary table goes beside the log when the view is at least this wide, else under it
 SIDE_BY_SIDE_MIN = 110
