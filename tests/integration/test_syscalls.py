@@ -452,12 +452,12 @@ def test_paths_read_from_the_caller_match_strace(
             strace.wait()
         c.remove(force=True)
 
-    calls = [e for e in events if e.kind == "syscall" and isinstance(e.args, syscalls.SyscallArgs)]
-    ours = Counter((e.args.syscall, e.args.path) for e in calls if e.args.path is not None)
+    calls = [(e, e.args) for e in events if isinstance(e.args, syscalls.SyscallArgs)]
+    ours = Counter((a.syscall, a.path) for _e, a in calls if a.path is not None)
     assert theirs[("newfstatat", "/nonexistent")] + theirs[("statx", "/nonexistent")] == 3, theirs
     assert theirs[("openat", "/etc/hostname")] == 3, theirs
     for key, n in theirs.items():
         assert ours[key] == n, (key, ours[key], n)
     # the same line as strace's, up to the path
-    hostname = next(e for e in calls if e.args.path == "/etc/hostname")
+    hostname = next(e for e, a in calls if a.path == "/etc/hostname")
     assert hostname.text.startswith('openat(AT_FDCWD, "/etc/hostname", O_RDONLY'), hostname.text
