@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bpftrace_runner import (
     BUILTIN_STRLEN,
     BpftraceRunner,
@@ -19,7 +19,7 @@ from beefine_tui.probes.bpftrace_runner import (
     split_record,
     to_int,
 )
-from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
+from beefine_tui.probes.cgroups import EXPLAINS, CgroupArgs, CgroupAttachArgs
 
 SPEC = ProbeSpec(
     name="bt-cgroups",
@@ -41,6 +41,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(rank=1),
 )
 
 

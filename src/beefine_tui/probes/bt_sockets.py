@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     Record,
@@ -17,7 +17,14 @@ from beefine_tui.probes.bpftrace_runner import (
     split_record,
     to_int,
 )
-from beefine_tui.probes.sockets import AcceptArgs, EpollCreateArgs, ListenArgs, SockAddrArgs, SocketArgs
+from beefine_tui.probes.sockets import (
+    EXPLAINS,
+    AcceptArgs,
+    EpollCreateArgs,
+    ListenArgs,
+    SockAddrArgs,
+    SocketArgs,
+)
 
 _SYSCALLS = ("socket", "bind", "listen", "accept", "accept4", "connect", "epoll_create", "epoll_create1")
 
@@ -38,6 +45,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(slot=0, rank=1),
 )
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10

@@ -13,7 +13,7 @@ from beefine_tui.probes.bpftrace_runner import (
     split_record,
     to_int,
 )
-from beefine_tui.probes.tcp import TcpStateArgs
+from beefine_tui.probes.tcp import EXPLAINS, TcpStateArgs
 
 SPEC = ProbeSpec(
     name="bt-tcp",
@@ -28,6 +28,7 @@ SPEC = ProbeSpec(
     columns=("ts", "kind", "text"),
     kinds=("tcp_state",),
     tracepoints=("sock:inet_sock_set_state",),
+    explains=EXPLAINS,
 )
 
 

@@ -29,10 +29,21 @@ from typing import Any
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import descendants
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, Target
 from beefine_tui.probes.bcc_probe import BccProbe
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import ADDRESS_FAMILIES, AF_INET6, TCP_STATES, address_family, cstr, tcp_state
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "tcp_state",
+        "A TCP connection changed state: SYN_SENT -> ESTABLISHED is a connection made, FIN_WAIT and "
+        "CLOSE its end. The change runs where the packet was handled (often softirq), so the pid shown "
+        "may not be the socket's owner.",
+        source="tcp(7); kernel tracepoint sock:inet_sock_set_state (include/trace/events/sock.h)",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="tcp",
@@ -47,6 +58,7 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("tcp_state",),
     tracepoints=("sock:inet_sock_set_state",),
+    explains=EXPLAINS,
 )
 
 K_STATE = 1
