@@ -9,16 +9,14 @@ from typing import Any
 
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     DEFAULT_STRLEN,
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
     cut_string,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
 from beefine_tui.probes.namespaces import (
     EXPLAINS,

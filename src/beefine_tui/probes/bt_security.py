@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
 from beefine_tui.probes.security import EXPLAINS, CapsetArgs, PrctlArgs, SeccompArgs
 

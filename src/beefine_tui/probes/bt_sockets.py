@@ -7,15 +7,12 @@ from typing import Any
 
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import Record, event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
-    Record,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
 from beefine_tui.probes.sockets import (
     EXPLAINS,

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.bpftrace_protocol import split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
     render_builtin,
-    split_record,
-    to_int,
 )
 from beefine_tui.probes.tcp import EXPLAINS, TcpStateArgs
 
