@@ -24,7 +24,7 @@ from beefine_tui.docker.cgroup_paths import container_id_from_path
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext, Decoder
+from beefine_tui.probes.decode_context import DecodeContext, Decoder, record_event
 from beefine_tui.probes.flags import cstr
 
 # What each kind means, with the primary source it was checked against (story/explanations.py).
@@ -219,15 +219,7 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
             if kind == K_ATTACH
             else CgroupArgs(**cg)
         )
-        return Event(
-            ts=ts,
-            probe=SPEC.name,
-            kind=kname,
-            pid=pid,
-            tid=tid,
-            comm=cstr(comm_b, False),
-            args=args,
-        )
+        return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
     return decode
 

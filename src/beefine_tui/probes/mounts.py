@@ -22,7 +22,7 @@ import msgspec
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     FSCONFIG_CMDS,
     FSMOUNT_FLAGS,
@@ -394,15 +394,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         )
     else:  # K_OPEN_TREE
         args = OpenTreeArgs(dfd=fd1, path=s1, flags=flags, ret=ret, truncated=cut)
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=name,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, name, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 def has_new_mount_api() -> bool:

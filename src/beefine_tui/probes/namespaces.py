@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     CLONE_INTO_CGROUP,
     CLONE_THREAD,
@@ -320,15 +320,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = SethostnameArgs(
             name=name + TRUNCATED_MARK if cut else name, len=length, truncated=cut, ret=ret
         )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=comm_b.split(b"\0", 1)[0].decode("utf-8", "replace"),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

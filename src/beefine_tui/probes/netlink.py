@@ -26,7 +26,7 @@ import msgspec
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import cstr, errno_name
 
 # What each kind means, with the primary source it was checked against (story/explanations.py).
@@ -499,15 +499,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     args = _struct(ntype)(
         **fields, fd=fd, sendmsg=kind == 2, len=length, ret=ret, iovs=iovs if iovs > 1 else None
     )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=RTM_NAMES[ntype].lower(),
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, RTM_NAMES[ntype].lower(), args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

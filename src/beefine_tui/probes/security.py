@@ -21,7 +21,7 @@ from typing import Any
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     CAPABILITIES,
     PR_CAP_AMBIENT,
@@ -329,15 +329,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             unreadable=cap_n == 0,
             ret=ret,
         )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

@@ -18,7 +18,7 @@ import msgspec
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     ADDRESS_FAMILIES,
     AF_INET,
@@ -28,7 +28,6 @@ from beefine_tui.probes.flags import (
     SOCK_FLAGS,
     SOCKET_TYPES,
     address_family,
-    cstr,
     decode_sockaddr,
     epoll_flags,
     errno_name,
@@ -313,15 +312,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = AcceptArgs(fd=fd, ret=ret, flags=a1 & 0xFFFFFFFF if a2 else None, **peer)
     else:  # K_EPOLL
         args = EpollCreateArgs(flags=a1 & 0xFFFFFFFF if a2 else 0, size=None if a2 else a1, ret=ret)
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)
