@@ -21,7 +21,14 @@ from typing import Literal
 
 from beefine_tui.docker.client import connect, resolve_docker_host
 from beefine_tui.errors import BeefineError
-from beefine_tui.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, effective_caps
+from beefine_tui.privileges import (
+    CAP_BPF,
+    CAP_PERFMON,
+    CAP_SYS_ADMIN,
+    bpftrace_refusal,
+    effective_caps,
+    xdp_refusal,
+)
 from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.kernel_config import (
     Check,
@@ -35,8 +42,6 @@ from beefine_tui.probes.kernel_config import read_kconfig as _kconfig
 
 
 def check_privileges(euid: int, capeff: int) -> Check:
-    from beefine_tui.privileges import bpftrace_refusal, xdp_refusal
-
     if euid == 0:
         return Check("privileges", "ok", "running as root")
     if capeff >> CAP_SYS_ADMIN & 1 or (capeff >> CAP_BPF & 1 and capeff >> CAP_PERFMON & 1):

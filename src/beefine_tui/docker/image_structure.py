@@ -19,6 +19,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from beefine_tui.docker.lab import registry_auth
 from beefine_tui.docker.runner import check_reference, split_tag
 from beefine_tui.errors import BeefineError, NotFoundError
 from beefine_tui.story.overlay import LayerIndex
@@ -203,8 +204,6 @@ class Registry:
 
     def get(self, path: str, accept: str = "", limit: int = 16 << 20) -> tuple[bytes, dict[str, str]]:
         headers = {"Accept": accept} if accept else {}
-        from beefine_tui.docker.lab import registry_auth
-
         login = registry_auth(self.host)  # a lab registry wants its login (basic auth over 127.0.0.1)
         if login is not None:
             token = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()

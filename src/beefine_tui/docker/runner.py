@@ -34,6 +34,8 @@ from beefine_tui.docker.events import (
     PullStartArgs,
     PullStatusArgs,
 )
+from beefine_tui.docker.lab import registry_auth
+from beefine_tui.docker.ownership import owner_labels
 from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
 from beefine_tui.events.model import Event, now_ns
 from beefine_tui.story.bundle import BundleSummary, BundleWatcher
@@ -174,8 +176,6 @@ class ContainerRun:
             return True
         if not present and pull is False:
             raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
-        from beefine_tui.docker.lab import registry_auth
-
         registry = registry_of(self.image)
         login = registry_auth(registry)
         try:
@@ -205,8 +205,6 @@ class ContainerRun:
         self.emit("pull_start", PullStartArgs(image=self.image))
         stream = None
         try:
-            from beefine_tui.docker.lab import registry_auth
-
             login = registry_auth(registry_of(self.image))  # a lab registry needs its login
             auth: dict[str, Any] = {"auth_config": login} if login else {}
             stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True, **auth)
@@ -254,8 +252,6 @@ class ContainerRun:
 
     def create(self) -> str:
         import docker.errors
-
-        from beefine_tui.docker.ownership import owner_labels
 
         # the owner's pid, start time and boot id: a later start removes it if we die by SIGKILL
         labels = {LABEL: "1", "beefine.run": self.run_tag, **owner_labels(), **self.labels}
