@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from beefine_tui import privileges
 from beefine_tui.probes.base import Availability, KindNote, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bcc_probe import BCC_MISSING, bcc_found
 from beefine_tui.probes.xdp_runner import SOURCE, XdpCount, XdpCountsArgs, XdpPacketArgs, XdpRunner
 from beefine_tui.probes.xdp_runner import render as _render
 
@@ -48,10 +49,8 @@ SPEC = ProbeSpec(
 
 
 def available() -> Availability:
-    try:
-        import bcc  # noqa: F401
-    except ImportError:
-        return Availability(False, "BCC's Python bindings are missing: install python3-bpfcc (`make setup`)")
+    if not bcc_found():
+        return BCC_MISSING
     why = privileges.xdp_refusal()
     if why:
         return Availability(False, why + ": run it with sudo")
