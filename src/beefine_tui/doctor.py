@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import importlib.util
 import json
 import os
 import platform
@@ -357,8 +359,6 @@ def probe_ringbuf_map() -> bool | None:
 
 
 def errnoname(err: int) -> str:
-    import errno
-
     return errno.errorcode.get(err, str(err))
 
 
@@ -413,8 +413,6 @@ def _docker() -> tuple[str | None, str | None, str]:
 
 
 def _bcc_found() -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec("bcc") is not None
     except (ImportError, ValueError):

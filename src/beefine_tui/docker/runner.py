@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -377,8 +379,6 @@ class ContainerRun:
         """Whatever of this run is still on the daemon: a container create() made but never returned
         (a signal mid-request: the daemon may finish the create after we first look, so look twice),
         or one whose removal was refused while it was starting. Bounded by REMOVE_RETRY_S."""
-        import time
-
         deadline = time.monotonic() + REMOVE_RETRY_S
         looks = 0
         while True:
@@ -455,8 +455,6 @@ def split_tag(image: str) -> tuple[str, str | None]:
 
 def check_reference(image: str) -> None:
     """Raise UsageError when `image` is not a valid reference (docker/distribution reference.go)."""
-    import re
-
     if not image or len(image) > 255 or image != image.strip():
         raise UsageError(f"{image!r} is not an image name", "e.g. busybox:latest or 127.0.0.1:5000/app:1")
     name, digest_sep, digest = image.partition("@")

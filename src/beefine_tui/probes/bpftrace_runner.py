@@ -12,6 +12,7 @@ thread being alive.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import select
 import shutil
@@ -90,8 +91,6 @@ def with_ready_probe(script: str) -> str:
 
 
 def _poke_ready(nonce: int) -> None:
-    import ctypes
-
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(
