@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
+import importlib.util
 import json
 import os
 import platform
@@ -21,7 +23,14 @@ from typing import Literal
 
 from beefine_tui.docker.client import connect, resolve_docker_host
 from beefine_tui.errors import BeefineError
-from beefine_tui.privileges import CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN, effective_caps
+from beefine_tui.privileges import (
+    CAP_BPF,
+    CAP_PERFMON,
+    CAP_SYS_ADMIN,
+    bpftrace_refusal,
+    effective_caps,
+    xdp_refusal,
+)
 from beefine_tui.probes import bpf_syscall
 from beefine_tui.probes.kernel_config import (
     Check,
@@ -35,8 +44,6 @@ from beefine_tui.probes.kernel_config import read_kconfig as _kconfig
 
 
 def check_privileges(euid: int, capeff: int) -> Check:
-    from beefine_tui.privileges import bpftrace_refusal, xdp_refusal
-
     if euid == 0:
         return Check("privileges", "ok", "running as root")
     if capeff >> CAP_SYS_ADMIN & 1 or (capeff >> CAP_BPF & 1 and capeff >> CAP_PERFMON & 1):
@@ -352,8 +359,6 @@ def probe_ringbuf_map() -> bool | None:
 
 
 def errnoname(err: int) -> str:
-    import errno
-
     return errno.errorcode.get(err, str(err))
 
 
@@ -408,8 +413,6 @@ def _docker() -> tuple[str | None, str | None, str]:
 
 
 def _bcc_found() -> bool:
-    import importlib.util
-
     try:
         return importlib.util.find_spec("bcc") is not None
     except (ImportError, ValueError):

@@ -28,6 +28,7 @@ from beefine_tui.events.record import (
     decode_event_lines,
     read_recording,
 )
+from beefine_tui.probes.catalog import all_probes
 from beefine_tui.story.diff import TRACE_KINDS
 from beefine_tui.story.engine import DOCKER_PROBE, StoryEngine
 from beefine_tui.story.phases import ACTIVE, PHASES, Phase, Timeline
@@ -136,8 +137,6 @@ class Replayer:
 def open_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
     """read_recording with the same RecordError contract (file and line in the message), once every
     probe module has defined its kinds' Args structs (the reader decodes into them)."""
-    from beefine_tui.probes.catalog import all_probes
-
     all_probes()
     return read_recording(path)
 

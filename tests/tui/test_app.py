@@ -141,7 +141,7 @@ async def test_not_root_says_what_is_missing(make_app: MakeApp) -> None:
         assert isinstance(view, ProbeView)
         assert "sudo beefine-tui" in str(view.query_one(".notice", Static).render())
         assert view.query_one("#start", Button).disabled
-        assert not app.ctx.sessions  # type: ignore[attr-defined]
+        assert isinstance(app.ctx, FakeContext) and not app.ctx.sessions
 
 
 async def test_probe_that_cannot_load_shows_an_error_and_app_keeps_running(make_app: MakeApp) -> None:
@@ -265,7 +265,7 @@ async def test_split_pane_tails_a_container(make_app: MakeApp) -> None:
         assert len(views) == 1 and views[0].container_required
         await pilot.press("enter")  # no container typed: asks for one, starts nothing
         await pilot.pause()
-        assert not app.ctx.sessions  # type: ignore[attr-defined]
+        assert isinstance(app.ctx, FakeContext) and not app.ctx.sessions
         assert "container" in str(views[0].query_one(".notice", Static).render())
         await pilot.press("ctrl+t")
         await pilot.pause()

@@ -23,8 +23,8 @@ def fake_kernel(sysctl: Path, stats_fds: list[int], monkeypatch: pytest.MonkeyPa
     return stats_fds
 
 
-def _guards(app: object) -> list[inv.StatsGuard]:
-    return [g for g in app.ctx._owned if isinstance(g, inv.StatsGuard)]  # type: ignore[attr-defined]
+def _guards(app: BeefineApp) -> list[inv.StatsGuard]:
+    return [g for g in app.ctx.owned() if isinstance(g, inv.StatsGuard)]
 
 
 def _notice(view: ProgramsListView) -> str:

@@ -1,4 +1,5 @@
-"""The bpftrace runner's pure parts: JSON lines, errors, records, filters. No root, no bpftrace."""
+"""The bpftrace runner's pure parts and its protocol (bpftrace_protocol.py): JSON lines, errors,
+records, filters. No root, no bpftrace."""
 
 from __future__ import annotations
 
@@ -8,15 +9,12 @@ from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import Target
 from beefine_tui.probes.bpftrace_errors import load_error, parse_errors
+from beefine_tui.probes.bpftrace_protocol import READY_TAG, OutputDecoder, parse_json_line, split_record
 from beefine_tui.probes.bpftrace_runner import (
     READY_MAGIC,
-    READY_TAG,
     BpftraceRunner,
-    OutputDecoder,
     check_user_script,
     filter_params,
-    parse_json_line,
-    split_record,
     with_ready_probe,
 )
 

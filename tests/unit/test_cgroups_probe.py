@@ -7,13 +7,12 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
-import msgspec
-
-from beefine_tui.events.model import Event, EventReader
+from beefine_tui.events.model import Event
 from beefine_tui.probes import cgroups
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
 from beefine_tui.probes.decode_context import DecodeContext
+from tests.probe_checks import assert_round_trips, assert_v1_lines_upgrade
 
 NO_PID = 0x7FFFFFF0
 CID = "0123456789abcdef" * 4
@@ -176,15 +175,9 @@ V1_LINES = [
 
 
 def test_schema_1_lines_upgrade() -> None:
-    reader = EventReader(schema=1)
-    for line, want in V1_LINES:
-        assert reader.decode(line).args == want, line
+    assert_v1_lines_upgrade(V1_LINES)
 
 
 def test_schema_2_round_trip() -> None:
     """What the recorder writes reads back as the same struct (the tag picks the type)."""
-    reader = EventReader()
-    for _, args in V1_LINES:
-        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
-        back = reader.decode(msgspec.json.encode(ev))
-        assert back.args == args and type(back.args) is type(args) and back.text == ev.text
+    assert_round_trips(args for _, args in V1_LINES)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import mounts
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import ProbeOptions, Target
@@ -20,6 +17,7 @@ from beefine_tui.probes.mounts import (
     PivotRootArgs,
     UmountArgs,
 )
+from tests.probe_checks import assert_each_tracepoint_handled, assert_round_trips, assert_v1_lines_upgrade
 
 NO_PID = 0x7FFFFFF0  # no such process: ppid 0, no container
 
@@ -203,9 +201,7 @@ V1_LINES = [
 
 
 def test_schema_1_lines_upgrade() -> None:
-    reader = EventReader(schema=1)
-    for line, want in V1_LINES:
-        assert reader.decode(line).args == want, line
+    assert_v1_lines_upgrade(V1_LINES)
 
 
 def test_unknown_kind_is_skipped() -> None:
@@ -244,16 +240,9 @@ def test_spec() -> None:
 
 
 def test_every_listed_tracepoint_has_a_handler() -> None:
-    text = mounts.render(ProbeOptions())
-    for tp in mounts.SPEC.tracepoints:
-        cat, name = tp.split(":")
-        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+    assert_each_tracepoint_handled(mounts.SPEC, mounts.render)
 
 
 def test_schema_2_round_trip() -> None:
     """What the recorder writes reads back as the same struct (the tag picks the type)."""
-    reader = EventReader()
-    for _, args in V1_LINES:
-        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
-        back = reader.decode(msgspec.json.encode(ev))
-        assert back.args == args and type(back.args) is type(args) and back.text == ev.text
+    assert_round_trips(args for _, args in V1_LINES)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from beefine_tui.events.model import Event, EventReader
 from beefine_tui.probes import namespaces as ns
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
+from tests.probe_checks import assert_each_tracepoint_handled, assert_round_trips, assert_v1_lines_upgrade
 
 NO_PID = 0x7FFFFFF0
 
@@ -143,9 +141,7 @@ V1_LINES = [
 
 
 def test_schema_1_lines_upgrade() -> None:
-    reader = EventReader(schema=1)
-    for line, want in V1_LINES:
-        assert reader.decode(line).args == want, line
+    assert_v1_lines_upgrade(V1_LINES)
 
 
 def test_unknown_kind() -> None:
@@ -159,16 +155,9 @@ def test_render() -> None:
 
 
 def test_every_listed_tracepoint_has_a_handler() -> None:
-    text = ns.render(ProbeOptions())
-    for tp in ns.SPEC.tracepoints:
-        cat, name = tp.split(":")
-        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+    assert_each_tracepoint_handled(ns.SPEC, ns.render)
 
 
 def test_schema_2_round_trip() -> None:
     """What the recorder writes reads back as the same struct (the tag picks the type)."""
-    reader = EventReader()
-    for _, args in V1_LINES:
-        ev = Event(ts=1, probe="p", kind=args.kinds[0], args=args)
-        back = reader.decode(msgspec.json.encode(ev))
-        assert back.args == args and type(back.args) is type(args) and back.text == ev.text
+    assert_round_trips(args for _, args in V1_LINES)

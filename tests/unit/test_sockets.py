@@ -10,6 +10,7 @@ from beefine_tui.events.model import EventReader
 from beefine_tui.probes import sockets as so
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.decode_context import DecodeContext
+from tests.probe_checks import assert_each_tracepoint_handled
 
 NO_PID = 0x7FFFFFF0
 
@@ -159,10 +160,7 @@ def test_unknown_and_render() -> None:
 
 
 def test_every_listed_tracepoint_has_a_handler() -> None:
-    text = so.render(ProbeOptions())
-    for tp in so.SPEC.tracepoints:
-        cat, name = tp.split(":")
-        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+    assert_each_tracepoint_handled(so.SPEC, so.render)
 
 
 def test_schema1_lines_upgrade() -> None:

@@ -8,6 +8,7 @@ from beefine_tui.events.model import EventReader
 from beefine_tui.probes import tcp
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.decode_context import DecodeContext
+from tests.probe_checks import assert_each_tracepoint_handled
 
 NO_PID = 0x7FFFFFF0
 
@@ -104,10 +105,7 @@ def test_unknown_kind_and_render() -> None:
 
 
 def test_every_listed_tracepoint_has_a_handler() -> None:
-    text = tcp.render(ProbeOptions())
-    for tp in tcp.SPEC.tracepoints:
-        cat, name = tp.split(":")
-        assert f"TRACEPOINT_PROBE({cat}, {name})" in text, tp
+    assert_each_tracepoint_handled(tcp.SPEC, tcp.render)
 
 
 def test_parse_listening_keeps_only_listen_sockets() -> None:

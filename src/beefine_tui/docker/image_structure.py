@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import base64
 import gzip
+import hashlib
 import io
 import json
+import os
+import stat
 import tarfile
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from beefine_tui.docker.lab import registry_auth
 from beefine_tui.docker.runner import check_reference, split_tag
 from beefine_tui.errors import BeefineError, NotFoundError
 from beefine_tui.story.overlay import LayerIndex
@@ -203,8 +207,6 @@ class Registry:
 
     def get(self, path: str, accept: str = "", limit: int = 16 << 20) -> tuple[bytes, dict[str, str]]:
         headers = {"Accept": accept} if accept else {}
-        from beefine_tui.docker.lab import registry_auth
-
         login = registry_auth(self.host)  # a lab registry wants its login (basic auth over 127.0.0.1)
         if login is not None:
             token = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()
@@ -437,8 +439,6 @@ def manifest_digest_of(image: str, repo_digests: list[str]) -> str:
 def _stored_config(attrs: dict[str, Any], data_root: str) -> dict[str, Any] | None:
     """The image config as the daemon stored it: <data-root>/image/<driver>/imagedb/content/sha256/<id>
     (moby image/fs.go). Its sha256 is the image id, which is checked before trusting it."""
-    import hashlib
-
     image_id = str(attrs.get("Id", ""))
     driver = str((attrs.get("GraphDriver") or {}).get("Name") or "overlay2")
     algo, _, hexid = image_id.partition(":")
@@ -495,9 +495,6 @@ def list_dir(path: str, max_files: int = MAX_FILES) -> tuple[list[str], int]:
     """What an unpacked overlay2 layer directory changes, named as in the layer's tar (scan_tar):
     overlayfs stores a deletion as a 0/0 character device and an opaque directory as one with the
     trusted.overlay.opaque="y" xattr (kernel Documentation/filesystems/overlayfs.rst, whiteouts)."""
-    import os
-    import stat
-
     files: list[str] = []
     total = 0
 
@@ -530,8 +527,6 @@ def list_dir(path: str, max_files: int = MAX_FILES) -> tuple[list[str], int]:
 
 
 def _is_opaque(path: str) -> bool:
-    import os
-
     for attr in ("trusted.overlay.opaque", "user.overlay.opaque"):
         try:
             if os.getxattr(path, attr, follow_symlinks=False) == b"y":

@@ -9,6 +9,7 @@ process: the report keeps what the daemon still knows and says what is missing a
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import msgspec
@@ -285,8 +286,6 @@ class MonitorSampler:
         self._lister: ProcessLister | None = None
 
     def sample(self) -> Sample:
-        import time
-
         attrs = get_container_attrs(self.client, self.cid)
         state = attrs.get("State") or {}
         status = state.get("Status") or ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beefine_tui.docker import lab
+from beefine_tui.docker.client import connect, resolve_docker_host
 from beefine_tui.docker.ownership import (
     BOOT_ID_PATH as BOOT_ID_PATH,
 )
@@ -108,8 +109,6 @@ def reap_containers(client: Any) -> tuple[list[tuple[str, int]], list[str]]:
 def reap(docker_host: str | None = None) -> str:
     """Everything a dead beefine-tui left, on this machine's labs and on the daemon we are about to use
     (`docker_host`, else $DOCKER_HOST / the system daemon when one answers). One line, "" if nothing."""
-    from beefine_tui.docker.client import connect, resolve_docker_host
-
     labs, failed = reap_labs()
     containers: list[tuple[str, int]] = []
     hosts = {h for h in (resolve_docker_host(docker_host),) if h}

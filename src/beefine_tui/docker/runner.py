@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,8 @@ from beefine_tui.docker.events import (
     PullStartArgs,
     PullStatusArgs,
 )
+from beefine_tui.docker.lab import registry_auth
+from beefine_tui.docker.ownership import owner_labels
 from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError, UsageError
 from beefine_tui.events.model import Event, now_ns
 from beefine_tui.story.bundle import BundleSummary, BundleWatcher
@@ -174,8 +178,6 @@ class ContainerRun:
             return True
         if not present and pull is False:
             raise NotFoundError(f"no image {self.image} on the daemon", "use --pull")
-        from beefine_tui.docker.lab import registry_auth
-
         registry = registry_of(self.image)
         login = registry_auth(registry)
         try:
@@ -205,8 +207,6 @@ class ContainerRun:
         self.emit("pull_start", PullStartArgs(image=self.image))
         stream = None
         try:
-            from beefine_tui.docker.lab import registry_auth
-
             login = registry_auth(registry_of(self.image))  # a lab registry needs its login
             auth: dict[str, Any] = {"auth_config": login} if login else {}
             stream = self.client.api.pull(repo, tag=tag, stream=True, decode=True, **auth)
@@ -254,8 +254,6 @@ class ContainerRun:
 
     def create(self) -> str:
         import docker.errors
-
-        from beefine_tui.docker.ownership import owner_labels
 
         # the owner's pid, start time and boot id: a later start removes it if we die by SIGKILL
         labels = {LABEL: "1", "beefine.run": self.run_tag, **owner_labels(), **self.labels}
@@ -381,8 +379,6 @@ class ContainerRun:
         """Whatever of this run is still on the daemon: a container create() made but never returned
         (a signal mid-request: the daemon may finish the create after we first look, so look twice),
         or one whose removal was refused while it was starting. Bounded by REMOVE_RETRY_S."""
-        import time
-
         deadline = time.monotonic() + REMOVE_RETRY_S
         looks = 0
         while True:
@@ -459,8 +455,6 @@ def split_tag(image: str) -> tuple[str, str | None]:
 
 def check_reference(image: str) -> None:
     """Raise UsageError when `image` is not a valid reference (docker/distribution reference.go)."""
-    import re
-
     if not image or len(image) > 255 or image != image.strip():
         raise UsageError(f"{image!r} is not an image name", "e.g. busybox:latest or 127.0.0.1:5000/app:1")
     name, digest_sep, digest = image.partition("@")

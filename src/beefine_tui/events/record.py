@@ -26,6 +26,7 @@ from beefine_tui.events.model import (
     now_ns,
     reader_for,
 )
+from beefine_tui.userfiles import create_output, open_regular
 
 _encoder = msgspec.json.Encoder()
 
@@ -183,8 +184,6 @@ class Recorder:
         """A new file (0600, no symlink followed); an existing one only with `force` (UsageError).
         A name ending in .gz is written gzip-compressed, in .zst zstd-compressed; each batch is flushed
         to a whole block, so a file cut by a full disk or a kill still reads up to its last batch."""
-        from beefine_tui.userfiles import create_output
-
         f = create_output(path, force=force)
         if str(path).endswith(".zst"):
             # flush() ends a zstd block (FLUSH_BLOCK): what was written decodes without the frame's end
@@ -468,8 +467,6 @@ def read_recording(path: str | Path) -> tuple[RecordHeader, Recording]:
     not loaded reads as FreeArgs). Raises RecordError (with file and line) on anything malformed;
     refuses what is not a regular file (/dev/zero, a fifo, a directory) before reading it. A gzip or
     zstd file (whatever its name) is read through its decoder, each line still with a bound."""
-    from beefine_tui.userfiles import open_regular
-
     p = Path(path)
     try:
         f = open_regular(p, "recording")

@@ -99,10 +99,36 @@ class Availability:
     reason: str = ""  # why not, and what would fix it
 
 
+# The probe groups, in the order the story loads them and lists print them.
+GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "security", "network", "bpf")
+
+
+@dataclass(frozen=True)
+class KindNote:
+    """What one event kind means, in plain words, and the primary source that was checked to write
+    it (shown on demand beside it). Written in our own words; a comment next to the note says why
+    the source is the right one. The event detail, the story's phases and `trace --explain` show it."""
+
+    kind: str
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class StorySlot:
+    """A probe's place in the story of a container's creation (story/trace.py GROUP_PROBES): the
+    story loads the slots of the probe's group in `slot` order, and for each slot the first probe
+    available here by `rank` (BCC first: its programs compile together into one set and follow the
+    daemon's lineage in the kernel; bpftrace alternatives run host-wide)."""
+
+    slot: int = 0
+    rank: int = 0
+
+
 @dataclass(frozen=True)
 class ProbeSpec:
     name: str
-    group: str  # process, files, mounts, namespaces, cgroups, security, network, bpf
+    group: str  # one of GROUPS
     engine: Engine
     description: str  # one line: what it shows
     teaches: str  # one or two sentences: what a learner sees in it
@@ -110,6 +136,10 @@ class ProbeSpec:
     columns: tuple[str, ...] = ("ts", "pid", "comm", "kind", "text")
     kinds: tuple[str, ...] = ()  # event kinds it emits
     tracepoints: tuple[str, ...] = ()  # what it attaches to, for `probe list` and availability
+    # what each of its kinds means (story/explanations.py gathers them from every probe); a kind two
+    # probes emit (a BCC probe and its bpftrace alternative) carries the same note in both
+    explains: tuple[KindNote, ...] = ()
+    story: StorySlot | None = None  # None: not loaded by the story
 
 
 class Runner(abc.ABC):

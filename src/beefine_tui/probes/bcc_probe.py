@@ -5,6 +5,7 @@ BCC probe load here, where tracefs is, what fields a tracepoint has.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import platform
 import re
 from collections.abc import Callable, Sequence
@@ -94,16 +95,23 @@ def tracefs_root() -> Path | None:
     return None
 
 
+BCC_MISSING = Availability(
+    False,
+    "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
+    "with --system-site-packages",
+)
+
+
+def bcc_found() -> bool:
+    """Is BCC's module there? Looked up, not imported: cheap, and a BCC that is there but fails to
+    import is reported with its real error when a program loads (base.import_bcc), not as missing."""
+    return importlib.util.find_spec("bcc") is not None
+
+
 def bcc_availability(tracepoints: Sequence[str]) -> Availability:
     """Can a BCC probe attaching to these tracepoints ("category:name") load here? Cheap: no BPF load."""
-    import importlib.util
-
-    if importlib.util.find_spec("bcc") is None:
-        return Availability(
-            False,
-            "BCC's Python module is missing: install python3-bpfcc (Debian/Ubuntu) and use a venv made "
-            "with --system-site-packages",
-        )
+    if not bcc_found():
+        return BCC_MISSING
     why = privileges.bpf_refusal("load this probe")
     if why:
         return Availability(False, why + ": run it with sudo")

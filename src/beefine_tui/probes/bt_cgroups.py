@@ -7,19 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.events.model import Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BUILTIN_STRLEN,
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
     cut_string,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
-from beefine_tui.probes.cgroups import CgroupArgs, CgroupAttachArgs
+from beefine_tui.probes.cgroups import EXPLAINS, CgroupArgs, CgroupAttachArgs
 
 SPEC = ProbeSpec(
     name="bt-cgroups",
@@ -41,6 +39,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(rank=1),
 )
 
 

@@ -8,19 +8,24 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     DEFAULT_STRLEN,
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
     cut_string,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
-from beefine_tui.probes.namespaces import Clone3Args, CloneArgs, SethostnameArgs, SetnsArgs, UnshareArgs
+from beefine_tui.probes.namespaces import (
+    EXPLAINS,
+    Clone3Args,
+    CloneArgs,
+    SethostnameArgs,
+    SetnsArgs,
+    UnshareArgs,
+)
 
 SPEC = ProbeSpec(
     name="bt-namespaces",
@@ -48,6 +53,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(rank=1),
 )
 
 # order of the inodes the script prints (comma separated) for unshare/setns

@@ -5,17 +5,15 @@ Its events carry the security probe's structs, so a kind has one shape whichever
 from __future__ import annotations
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
-from beefine_tui.probes.security import CapsetArgs, PrctlArgs, SeccompArgs
+from beefine_tui.probes.security import EXPLAINS, CapsetArgs, PrctlArgs, SeccompArgs
 
 SPEC = ProbeSpec(
     name="bt-security",
@@ -40,6 +38,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(rank=1),
 )
 
 

@@ -6,18 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bpftrace_protocol import Record, event_from_record, split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
-    Record,
     bpftrace_available,
     builtin_runner,
-    event_from_record,
     render_builtin,
-    split_record,
-    to_int,
 )
-from beefine_tui.probes.sockets import AcceptArgs, EpollCreateArgs, ListenArgs, SockAddrArgs, SocketArgs
+from beefine_tui.probes.sockets import (
+    EXPLAINS,
+    AcceptArgs,
+    EpollCreateArgs,
+    ListenArgs,
+    SockAddrArgs,
+    SocketArgs,
+)
 
 _SYSCALLS = ("socket", "bind", "listen", "accept", "accept4", "connect", "epoll_create", "epoll_create1")
 
@@ -38,6 +42,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_fork",
         "sched:sched_process_exit",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(slot=0, rank=1),
 )
 
 AF_UNIX, AF_INET, AF_INET6 = 1, 2, 10

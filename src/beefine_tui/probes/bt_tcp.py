@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from beefine_tui.events.model import Event
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.bpftrace_protocol import split_record, to_int
 from beefine_tui.probes.bpftrace_runner import (
     BpftraceRunner,
     bpftrace_available,
     builtin_runner,
     render_builtin,
-    split_record,
-    to_int,
 )
-from beefine_tui.probes.tcp import TcpStateArgs
+from beefine_tui.probes.tcp import EXPLAINS, TcpStateArgs
 
 SPEC = ProbeSpec(
     name="bt-tcp",
@@ -28,6 +27,7 @@ SPEC = ProbeSpec(
     columns=("ts", "kind", "text"),
     kinds=("tcp_state",),
     tracepoints=("sock:inet_sock_set_state",),
+    explains=EXPLAINS,
 )
 
 

@@ -5,7 +5,9 @@
     def render(options: ProbeOptions) -> str   # the exact program text that would be loaded
     def make_runner(options: ProbeOptions) -> Runner
 
-Modules without SPEC (runners, decoders, ...) are skipped.
+Modules without SPEC (runners, decoders, ...) are skipped. The tables built on the probes (each
+kind's explanation, the story's probe groups) are derived here from the specs, so a probe is defined
+in its own module only.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from types import ModuleType
 
 import beefine_tui.probes as _pkg
 from beefine_tui.errors import NotFoundError
-from beefine_tui.probes.base import Availability, ProbeSpec
+from beefine_tui.probes.base import GROUPS, Availability, KindNote, ProbeSpec
 
 
 @dataclass(frozen=True)
@@ -58,3 +60,29 @@ def get(name: str) -> Probe:
             "known probes: " + ", ".join(probes) + " (see `beefine-tui probe list`)",
         )
     return probes[name]
+
+
+def kind_notes() -> dict[str, KindNote]:
+    """Each kind a built-in probe explains -> its note. A kind two probes explain (a BCC probe and
+    its bpftrace alternative share their kinds) keeps the first by probe name; tests/unit/test_catalog.py
+    holds both to the same note."""
+    notes: dict[str, KindNote] = {}
+    for probe in all_probes().values():
+        for note in probe.spec.explains:
+            notes.setdefault(note.kind, note)
+    return notes
+
+
+def story_groups() -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The story's probe groups in GROUPS order: per group its slots in order, each slot the names of
+    the probes that can fill it, preferred first (ProbeSpec.story)."""
+    slots: dict[str, dict[int, list[tuple[int, str]]]] = {}
+    for probe in all_probes().values():
+        place = probe.spec.story
+        if place is not None:
+            slots.setdefault(probe.spec.group, {}).setdefault(place.slot, []).append((place.rank, probe.name))
+    order = {g: i for i, g in enumerate(GROUPS)}
+    return {
+        g: tuple(tuple(name for _, name in sorted(alts)) for _, alts in sorted(slots[g].items()))
+        for g in sorted(slots, key=lambda g: (order.get(g, len(order)), g))
+    }

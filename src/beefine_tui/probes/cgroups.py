@@ -22,10 +22,31 @@ import msgspec
 
 from beefine_tui.docker.cgroup_paths import container_id_from_path
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext, Decoder
+from beefine_tui.probes.decode_context import DecodeContext, Decoder, record_event
 from beefine_tui.probes.flags import cstr
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # runc libcontainer/cgroups/fs/*.go: Apply writes the pid into cgroup.procs of each controller.
+    KindNote(
+        "cgroup_mkdir",
+        "A cgroup directory was created for the container (on cgroup v1, one per controller hierarchy).",
+        source="runc 1.1 libcontainer/cgroups/fs (v1: one directory per hierarchy), fs2 (v2); cgroups(7)",
+    ),
+    KindNote(
+        "cgroup_attach",
+        "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
+        source="runc 1.1 libcontainer/cgroups/fs Manager.Apply (cgroup.procs); cgroups(7); kernel "
+        "tracepoint cgroup:cgroup_attach_task",
+    ),
+    KindNote(
+        "cgroup_rmdir",
+        "A cgroup directory of the container was removed (runc delete, after pid 1 exited).",
+        source="runc 1.1 delete.go, libcontainer/cgroups/fs Manager.Destroy; cgroups(7)",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="cgroups",
@@ -41,6 +62,8 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("cgroup_mkdir", "cgroup_attach", "cgroup_rmdir"),
     tracepoints=("cgroup:cgroup_mkdir", "cgroup:cgroup_attach_task", "cgroup:cgroup_rmdir"),
+    explains=EXPLAINS,
+    story=StorySlot(),
 )
 
 K_MKDIR, K_ATTACH, K_RMDIR = 1, 2, 3
@@ -196,15 +219,7 @@ def make_decoder(hierarchies: Hierarchies) -> Decoder:
             if kind == K_ATTACH
             else CgroupArgs(**cg)
         )
-        return Event(
-            ts=ts,
-            probe=SPEC.name,
-            kind=kname,
-            pid=pid,
-            tid=tid,
-            comm=cstr(comm_b, False),
-            args=args,
-        )
+        return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
     return decode
 

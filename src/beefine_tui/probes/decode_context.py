@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import Args, Event
 from beefine_tui.probes.attribution import PROC_CACHE_SIZE, Attributor, ProcInfo, ProcTable
 from beefine_tui.probes.base import Target
 
@@ -42,6 +42,15 @@ class DecodeContext:
 
     def info(self, pid: int) -> ProcInfo:
         return self.procs.info(pid)
+
+
+def record_event(
+    ctx: DecodeContext, probe: str, kind: str, args: Args, *, ts: int, pid: int, tid: int, comm: bytes
+) -> Event:
+    """The Event of a record that starts with struct beefine_hdr (bpf/common.h): its clock, tgid, tid
+    and comm (a C string, through the context's cache) around the kind's args. No ppid or container:
+    the runner's Attributor sets them."""
+    return Event(ts=ts, probe=probe, kind=kind, pid=pid, tid=tid, comm=ctx.cstr(comm), args=args)
 
 
 def attributed(decode: Decoder, attributor: Attributor) -> Decoder:

@@ -19,10 +19,26 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe, tracepoint_has_field
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import TRUNCATED_MARK, errno_name, exit_status_text, signal_name
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "exec",
+        "execve(): the process replaces its program. For runc this is how the shim starts it, how runc "
+        "re-executes itself as `runc init`, and finally how the container's entrypoint is started.",
+        source="execve(2); runc 1.1 libcontainer/process_linux.go (runc init), standard_init_linux.go Init "
+        "(system.Exec of the entrypoint); containerd 1.6 runtime/v2/runc (shim starts runc)",
+    ),
+    KindNote(
+        "exit",
+        "The process ended; its exit code is what its parent (and Docker) sees.",
+        source="exit(2), wait(2); kernel tracepoint sched:sched_process_exit",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="exec",
@@ -48,6 +64,8 @@ SPEC = ProbeSpec(
         "sched:sched_process_exit",
         "sched:sched_process_fork",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(slot=0),
 )
 
 

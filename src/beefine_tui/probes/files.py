@@ -35,7 +35,7 @@ from typing import Any
 
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Args, Event, now_ns
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
@@ -92,6 +92,101 @@ OPTIONAL_SYSCALLS = (*READ_SYSCALLS, *WRITE_SYSCALLS, *dict.fromkeys(sc for _k, 
 _OPTIONAL = tuple(f"syscalls:sys_{d}_{n}" for n in OPTIONAL_SYSCALLS for d in ("enter", "exit"))
 PATH_KINDS = tuple(dict.fromkeys(k for k, _sc in OPS.values()))
 
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "open",
+        "open(): a file opened (for writing when creating files of a layer or of the bundle).",
+        source="open(2) (O_* flags)",
+    ),
+    KindNote(
+        "read",
+        "read(): bytes read from a file (folded per file descriptor; pread, readv and preadv count too): "
+        "for example dockerd reading a downloaded layer back to unpack it.",
+        source="read(2), pread(2), readv(2)",
+    ),
+    KindNote(
+        "write",
+        "write(): bytes written to a file (folded per file descriptor; pwrite, writev and pwritev "
+        "count too).",
+        source="write(2), pwrite(2), writev(2)",
+    ),
+    # man 2 mkdir/symlink/link/unlink/rmdir/rename/chmod/chown; moby pkg/archive/archive.go
+    # createTarFile (one call per tar entry type, then Lchown, Chmod, times).
+    KindNote(
+        "mkdir",
+        "mkdir(): a directory created; unpacking a layer makes one for each directory of its tar.",
+        source="mkdir(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    ),
+    # The lab's Dockerfile runs `busybox --install -s` (symlinks); Docker Hub's busybox image stores
+    # its commands as hard links (issue 12; not checkable offline here: no Docker Hub access).
+    KindNote(
+        "symlink",
+        "symlink(): a symbolic link created: a tiny file whose content is a path. This project's lab "
+        "images make their commands symlinks to /bin/busybox; Docker Hub's busybox uses hard links "
+        "(link()) instead. runc also makes /dev/fd, /dev/std* and /dev/ptmx as symlinks.",
+        source="symlink(2); moby 20.10 pkg/archive/archive.go createTarFile; runc 1.1 "
+        "libcontainer/rootfs_linux.go setupDevSymlinks",
+    ),
+    KindNote(
+        "link",
+        "link(): a second name for an existing file (a hard link): both names share the same data. A "
+        "tar stores the second name only as a reference to the first.",
+        source="link(2); moby 20.10 pkg/archive/archive.go createTarFile (tar.TypeLink)",
+    ),
+    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts"; runc 1.1
+    # rootfs_linux.go createDevices (default devices: null 1:3, zero 1:5, full 1:7, random 1:8,
+    # urandom 1:9, tty 5:0); runc create's mknod of exec.fifo.
+    KindNote(
+        "mknod",
+        "mknod(): a special file. runc:[2:INIT] makes the container's devices in its tmpfs /dev (null, "
+        "zero, full, random, urandom, tty, with their major:minor); runc create makes exec.fifo; "
+        "containerd makes the fifos for the container's stdout/stderr. While a layer is unpacked, a "
+        "character device 0:0 is a whiteout: this layer deletes that name (a file or a directory) from "
+        "the layers below.",
+        source="mknod(2); runc 1.1 libcontainer/rootfs_linux.go createDevices; moby 20.10 "
+        "pkg/archive/archive_linux.go overlayWhiteoutConverter; kernel overlayfs.rst (whiteouts)",
+    ),
+    KindNote(
+        "unlink",
+        "unlink(): a name removed from its directory; unpacking removes what a tar entry replaces.",
+        source="unlink(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    ),
+    KindNote(
+        "rmdir",
+        "rmdir(): an empty directory removed (unlinkat with AT_REMOVEDIR does the same).",
+        source="rmdir(2), unlinkat(2) AT_REMOVEDIR",
+    ),
+    # man 2 rename (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT).
+    KindNote(
+        "rename",
+        "rename(): a file moved to a new name in one atomic step. RENAME_NOREPLACE refuses to overwrite "
+        "an existing name, RENAME_EXCHANGE swaps two names, RENAME_WHITEOUT leaves an overlayfs whiteout "
+        "where the file was.",
+        source="rename(2) (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT)",
+    ),
+    # man 7 xattr; overlayfs.rst "opaque directories"; moby overlayWhiteoutConverter (.wh..wh..opq).
+    KindNote(
+        "setxattr",
+        "setxattr(): an extended attribute (name=value metadata) set on a file. trusted.overlay.opaque="
+        '"y" makes a directory opaque: overlayfs then shows only this layer\'s content of it and hides '
+        "everything the lower layers had there.",
+        source="setxattr(2); xattr(7); kernel overlayfs.rst (opaque directories); moby 20.10 "
+        "pkg/archive/archive_linux.go overlayWhiteoutConverter",
+    ),
+    KindNote(
+        "chmod",
+        "chmod(): permission bits set; unpacking gives each file the mode its tar header records.",
+        source="chmod(2); moby 20.10 pkg/archive/archive.go createTarFile",
+    ),
+    KindNote(
+        "chown",
+        "chown(): owner and group set; unpacking gives each file the owner its tar header records "
+        "(-1 leaves one of them unchanged).",
+        source="chown(2); moby 20.10 pkg/archive/archive.go createTarFile (Lchown)",
+    ),
+)
+
 SPEC = ProbeSpec(
     name="files",
     group="files",
@@ -108,6 +203,8 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("open", "read", "write", *PATH_KINDS),
     tracepoints=_REQUIRED + _OPTIONAL,
+    explains=EXPLAINS,
+    story=StorySlot(),
 )
 
 OPEN_KIND, READ_KIND, WRITE_KIND, PATH_KIND = 1, 2, 3, 4

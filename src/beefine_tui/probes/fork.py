@@ -14,10 +14,19 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import CLONE_PARENT, CLONE_THREAD, clone_flags
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "fork",
+        "A process created a child (fork/clone); the tree of these is how the story follows a container.",
+        source="fork(2), clone(2); kernel tracepoint sched:sched_process_fork",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="fork",
@@ -38,6 +47,8 @@ SPEC = ProbeSpec(
         "syscalls:sys_enter_clone3",
         "syscalls:sys_exit_clone3",
     ),
+    explains=EXPLAINS,
+    story=StorySlot(slot=1),
 )
 
 # struct fork_rec: beefine_hdr (u64 ts; u32 kind, pid, tid, pad; char comm[16]); u32 child_tid,

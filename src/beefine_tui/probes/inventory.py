@@ -27,6 +27,7 @@ import errno
 import json
 import os
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -174,8 +175,6 @@ def list_programs() -> list[ProgInfo]:
 
 
 def _ifname(ifindex: int) -> str:
-    import socket
-
     try:
         return socket.if_indextoname(ifindex)
     except OSError:
@@ -669,8 +668,6 @@ def detach_xdp(ifname: str) -> XdpDetach:
 
     XDP attached through a bpf_link cannot be detached this way: the link's owner must close it.
     """
-    import socket
-
     try:
         socket.if_nametoindex(ifname)
     except OSError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import platform
 import struct
@@ -36,8 +37,6 @@ class MmapRing:
     """
 
     def __init__(self, map_fd: int, size: int) -> None:
-        import mmap
-
         page = mmap.PAGESIZE
         self.size = size
         self.mask = size - 1

@@ -20,9 +20,9 @@ from typing import Any, ClassVar
 import msgspec
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe, tracefs_root
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     FSCONFIG_CMDS,
     FSMOUNT_FLAGS,
@@ -59,6 +59,56 @@ _REQUIRED = (
 NEW_API = ("fsopen", "fsconfig", "fsmount", "move_mount", "open_tree")
 _OPTIONAL = tuple(f"syscalls:sys_{d}_{n}" for n in NEW_API for d in ("enter", "exit"))
 
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # runc libcontainer/rootfs_linux.go mountToRootfs and the MS_* flags in mount(2).
+    KindNote(
+        "mount",
+        "mount(): attach a filesystem. runc mounts through /proc/self/fd/N (a handle on the target opened "
+        "safely inside the rootfs) so a symlink in the image cannot redirect it onto the host.",
+        source="mount(2); runc 1.1 libcontainer/rootfs_linux.go mountToRootfs (mounts through "
+        "/proc/self/fd), utils.WithProcfd",
+    ),
+    KindNote(
+        "umount",
+        "umount(): detach a filesystem; MNT_DETACH makes it lazy (gone once nothing uses it).",
+        source="umount(2) (MNT_DETACH)",
+    ),
+    KindNote(
+        "pivot_root",
+        "pivot_root(): change the root mount of this mount namespace (see the phase).",
+        source="pivot_root(2); runc 1.1 libcontainer/rootfs_linux.go pivotRoot",
+    ),
+    KindNote(
+        "fsopen",
+        'fsopen(): the new mount API\'s first step, a filesystem context of one type ("overlay", '
+        '"proc") that fsconfig() then fills in.',
+        source="fsopen(2); kernel Documentation/filesystems/mount_api.rst",
+    ),
+    KindNote(
+        "fsconfig",
+        "fsconfig(): one parameter of a filesystem context (a key such as lowerdir and its value), or the "
+        "command to create the superblock.",
+        source="fsconfig(2); kernel Documentation/filesystems/mount_api.rst",
+    ),
+    KindNote(
+        "fsmount",
+        "fsmount(): a configured filesystem context becomes a mount, detached: an fd, not yet in the tree.",
+        source="fsmount(2); kernel Documentation/filesystems/mount_api.rst",
+    ),
+    KindNote(
+        "move_mount",
+        "move_mount(): a detached mount is attached to a place in the tree (or a mount is moved).",
+        source="move_mount(2); kernel Documentation/filesystems/mount_api.rst",
+    ),
+    KindNote(
+        "open_tree",
+        "open_tree(): an fd for an existing mount; with OPEN_TREE_CLONE a detached copy of it, which "
+        "move_mount() attaches elsewhere: a bind mount in the new API.",
+        source="open_tree(2) (OPEN_TREE_CLONE); kernel Documentation/filesystems/mount_api.rst",
+    ),
+)
+
 SPEC = ProbeSpec(
     name="mounts",
     group="mounts",
@@ -72,6 +122,8 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("mount", "umount", "pivot_root", *NEW_API),
     tracepoints=_REQUIRED + _OPTIONAL,
+    explains=EXPLAINS,
+    story=StorySlot(),
 )
 
 K_MOUNT, K_UMOUNT, K_PIVOT_ROOT, K_FSOPEN, K_FSCONFIG, K_FSMOUNT, K_MOVE_MOUNT, K_OPEN_TREE = range(1, 9)
@@ -342,15 +394,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         )
     else:  # K_OPEN_TREE
         args = OpenTreeArgs(dfd=fd1, path=s1, flags=flags, ret=ret, truncated=cut)
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=name,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, name, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 def has_new_mount_api() -> bool:

@@ -20,9 +20,9 @@ import struct
 from typing import Any, ClassVar
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     CLONE_INTO_CGROUP,
     CLONE_THREAD,
@@ -38,6 +38,46 @@ from beefine_tui.probes.flags import (
     setns_nstype,
     signal_name,
     unshare_flags,
+)
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # runc nsexec.c: clone_parent() uses CLONE_PARENT so runc (not [0:PARENT]) is the parent of both.
+    KindNote(
+        "clone",
+        "clone(): a new process. runc's stages clone with CLONE_PARENT so runc itself, not the stage "
+        "that called clone, is the kernel parent of runc:[1:CHILD] and runc:[2:INIT] and can wait for "
+        "them; once runc create exits, [2:INIT] is adopted by the shim, a child subreaper.",
+        source="clone(2) CLONE_PARENT; runc 1.1 libcontainer/nsenter/nsexec.c clone_parent; prctl(2) "
+        "PR_SET_CHILD_SUBREAPER",
+    ),
+    KindNote(
+        "clone3",
+        "clone3(): the newer clone, taking a struct: flags, the exit signal, a pidfd, a cgroup to start "
+        "the child in, a stack. glibc makes threads with it; runc's nsexec still uses clone().",
+        source="clone(2) (clone3); include/uapi/linux/sched.h struct clone_args",
+    ),
+    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later);
+    # unshare(2), mount_namespaces(7), pid_namespaces(7).
+    KindNote(
+        "unshare",
+        "unshare(): the caller moves into new namespaces. CLONE_NEWNS starts as a copy of the current "
+        "mount table, CLONE_NEWUTS as a copy of the hostname; CLONE_NEWIPC and CLONE_NEWNET start empty "
+        "(only a loopback, down); CLONE_NEWPID applies to the caller's later children, the first of "
+        "which becomes pid 1; CLONE_NEWCGROUP makes the current cgroup the namespace's root.",
+        source="unshare(2); mount_namespaces(7); pid_namespaces(7); uts_namespaces(7); runc 1.1 "
+        "libcontainer/nsenter/nsexec.c (STAGE_CHILD unshare, cgroupns last)",
+    ),
+    KindNote(
+        "setns",
+        "setns(): join an existing namespace (by an fd from /proc/<pid>/ns/...), as `docker exec` does.",
+        source="setns(2); namespaces(7)",
+    ),
+    KindNote(
+        "sethostname",
+        "sethostname(): set the name in this UTS namespace only.",
+        source="sethostname(2); uts_namespaces(7)",
+    ),
 )
 
 SPEC = ProbeSpec(
@@ -57,6 +97,8 @@ SPEC = ProbeSpec(
         for n in ("clone", "clone3", "unshare", "setns", "sethostname")
         for d in ("enter", "exit")
     ),
+    explains=EXPLAINS,
+    story=StorySlot(),
 )
 
 K_CLONE, K_CLONE3, K_UNSHARE, K_SETNS, K_SETHOSTNAME = range(1, 6)
@@ -278,15 +320,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = SethostnameArgs(
             name=name + TRUNCATED_MARK if cut else name, len=length, truncated=cut, ret=ret
         )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=comm_b.split(b"\0", 1)[0].decode("utf-8", "replace"),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

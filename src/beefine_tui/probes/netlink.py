@@ -24,10 +24,60 @@ from typing import Any
 import msgspec
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import cstr, errno_name
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # libnetwork drivers/bridge/bridge.go createEndpoint; osl/interface_linux.go AddInterface
+    KindNote(
+        "rtm_newlink",
+        "An rtnetlink request to make or change a network device. dockerd's bridge driver makes the "
+        "container's veth pair with it (two linked devices: what enters one leaves the other) and later "
+        "sets links up or down; runc's init brings up the new namespace's lo the same way.",
+        source="rtnetlink(7) RTM_NEWLINK; netlink(7); libnetwork drivers/bridge/bridge.go "
+        "createEndpoint (veth pair, netlink.LinkAdd); runc 1.1 libcontainer/network_linux.go (loopback up)",
+    ),
+    KindNote(
+        "rtm_setlink",
+        "An rtnetlink request to change an existing device: with IFLA_NET_NS_FD it moves the device into "
+        "the network namespace that fd names (the container's end of the veth, moved in while runc's "
+        "prestart hook waits); with IFLA_IFNAME it renames it (to eth0); with IFLA_MASTER it puts the "
+        "host end on the bridge (docker0).",
+        source="rtnetlink(7) RTM_SETLINK (IFLA_NET_NS_FD, IFLA_IFNAME, IFLA_MASTER); libnetwork "
+        "osl/interface_linux.go AddInterface, configureInterface",
+    ),
+    KindNote(
+        "rtm_dellink",
+        "An rtnetlink request to delete a device. Deleting one end of a veth pair deletes the other: "
+        "removing a container's network removes its eth0 with it.",
+        source="rtnetlink(7) RTM_DELLINK; veth(4); libnetwork drivers/bridge/bridge.go deleteEndpoint",
+    ),
+    KindNote(
+        "rtm_newaddr",
+        "An rtnetlink request to add an IP address to a device: dockerd gives the container's eth0 the "
+        "address IPAM chose on the bridge network's subnet, with its prefix length.",
+        source="rtnetlink(7) RTM_NEWADDR; libnetwork osl/interface_linux.go setInterfaceIP",
+    ),
+    KindNote(
+        "rtm_deladdr",
+        "An rtnetlink request to remove an IP address from a device.",
+        source="rtnetlink(7) RTM_DELADDR",
+    ),
+    KindNote(
+        "rtm_newroute",
+        "An rtnetlink request to add a route: dockerd sets the container's default route via the "
+        "bridge's address (the gateway), out of eth0, in the container's network namespace.",
+        source="rtnetlink(7) RTM_NEWROUTE; libnetwork osl/route_linux.go SetGateway",
+    ),
+    KindNote(
+        "rtm_delroute",
+        "An rtnetlink request to remove a route.",
+        source="rtnetlink(7) RTM_DELROUTE; libnetwork osl/route_linux.go UnsetGateway",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="netlink",
@@ -50,6 +100,8 @@ SPEC = ProbeSpec(
         "rtm_delroute",
     ),
     tracepoints=tuple(f"syscalls:sys_{d}_{n}" for n in ("sendto", "sendmsg") for d in ("enter", "exit")),
+    explains=EXPLAINS,
+    story=StorySlot(slot=1),
 )
 
 MSG_MAX = 512
@@ -447,15 +499,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     args = _struct(ntype)(
         **fields, fd=fd, sendmsg=kind == 2, len=length, ret=ret, iovs=iovs if iovs > 1 else None
     )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=RTM_NAMES[ntype].lower(),
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, RTM_NAMES[ntype].lower(), args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

@@ -19,9 +19,9 @@ import struct
 from typing import Any
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     CAPABILITIES,
     PR_CAP_AMBIENT,
@@ -46,6 +46,41 @@ from beefine_tui.probes.flags import (
     seccomp_op,
 )
 
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter (prctl
+    # when no filter flags, the seccomp syscall otherwise).
+    KindNote(
+        "seccomp",
+        "seccomp(): calls that fail (EFAULT, EINVAL) and SECCOMP_GET_* queries are libseccomp probing "
+        "which features this kernel supports, when runc starts. runc 1.1 loads a filter that needs no "
+        "flags, Docker's included, with prctl(PR_SET_SECCOMP) instead; seccomp(SET_MODE_FILTER) "
+        "succeeding means filter flags (such as a notify listener) were asked for.",
+        source="seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter; "
+        "libseccomp src/system.c (feature probes)",
+    ),
+    # prctl(2) (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_CAP_AMBIENT,
+    # PR_SET_CHILD_SUBREAPER); runc 1.1 standard_init_linux.go, libcontainer/capabilities.
+    KindNote(
+        "prctl",
+        "prctl(): PR_SET_NO_NEW_PRIVS (only when configured) forbids gaining privileges through exec; "
+        "PR_SET_SECCOMP installs a syscall filter (how runc 1.1 loads Docker's profile); PR_CAPBSET_DROP "
+        "removes one capability from the bounding set; PR_SET_KEEPCAPS keeps capabilities across the "
+        "change of uid; PR_CAP_AMBIENT sets the ambient set; PR_SET_CHILD_SUBREAPER makes the shim (and "
+        "runc) adopt orphaned descendants.",
+        source="prctl(2); runc 1.1 libcontainer/standard_init_linux.go Init, libcontainer/capabilities; "
+        "containerd 1.6 sys/subreaper",
+    ),
+    # capset(2), capabilities(7); runc libcontainer/capabilities (ApplyCaps); moby oci/caps/defaults.go.
+    KindNote(
+        "capset",
+        "capset(): set the effective, permitted and inheritable capability sets; runc keeps only those "
+        "config.json lists (the bounding set is trimmed separately, with prctl PR_CAPBSET_DROP).",
+        source="capset(2); capabilities(7); runc 1.1 libcontainer/capabilities ApplyCaps; moby 20.10 "
+        "oci/caps/defaults.go",
+    ),
+)
+
 SPEC = ProbeSpec(
     name="security",
     group="security",
@@ -64,6 +99,8 @@ SPEC = ProbeSpec(
     tracepoints=tuple(
         f"syscalls:sys_{d}_{n}" for n in ("seccomp", "prctl", "capset") for d in ("enter", "exit")
     ),
+    explains=EXPLAINS,
+    story=StorySlot(),
 )
 
 K_SECCOMP, K_PRCTL, K_CAPSET = 1, 2, 3
@@ -292,15 +329,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
             unreadable=cap_n == 0,
             ret=ret,
         )
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

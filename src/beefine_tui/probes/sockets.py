@@ -16,9 +16,9 @@ from typing import Any
 import msgspec
 
 from beefine_tui.events.model import Args, Event
-from beefine_tui.probes.base import ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeSpec, StorySlot
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
+from beefine_tui.probes.decode_context import DecodeContext, record_event
 from beefine_tui.probes.flags import (
     ADDRESS_FAMILIES,
     AF_INET,
@@ -28,7 +28,6 @@ from beefine_tui.probes.flags import (
     SOCK_FLAGS,
     SOCKET_TYPES,
     address_family,
-    cstr,
     decode_sockaddr,
     epoll_flags,
     errno_name,
@@ -38,6 +37,43 @@ from beefine_tui.probes.flags import (
 )
 
 _SYSCALLS = ("socket", "bind", "connect", "listen", "accept", "accept4", "epoll_create", "epoll_create1")
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "socket",
+        "socket(): a communication endpoint of one family (AF_INET, AF_UNIX, AF_NETLINK...), returned as "
+        "an fd. dockerd talks to the kernel through AF_NETLINK sockets when it wires a container's network.",
+        source="socket(2); socket(7); netlink(7)",
+    ),
+    KindNote(
+        "bind",
+        "bind(): a socket gets its local address: an IP and port, a unix socket path, a netlink port.",
+        source="bind(2); ip(7), unix(7), netlink(7) addresses",
+    ),
+    # moby distribution/pull_v2.go: one HTTP connection per blob fetch (plus the manifest requests).
+    KindNote(
+        "connect",
+        "dockerd opens a TCP connection to the registry to fetch a manifest or a blob.",
+        source="moby 20.10 distribution/pull_v2.go (one HTTP connection per blob fetch); connect(2)",
+    ),
+    KindNote(
+        "listen",
+        "listen(): a stream socket starts accepting connections, queueing up to `backlog` of them.",
+        source="listen(2)",
+    ),
+    KindNote(
+        "accept",
+        "accept(): the next connection waiting on a listening socket, as a new socket fd.",
+        source="accept(2), accept4(2)",
+    ),
+    KindNote(
+        "epoll_create",
+        "epoll_create(): an epoll instance, the kernel's list of fds to wait on together. Go programs "
+        "(dockerd, containerd, runc) make one at start for their network poller.",
+        source="epoll_create(2); epoll(7)",
+    ),
+)
+
 SPEC = ProbeSpec(
     name="sockets",
     group="network",
@@ -51,6 +87,8 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("socket", "bind", "connect", "listen", "accept", "epoll_create"),
     tracepoints=tuple(f"syscalls:sys_{d}_{n}" for n in _SYSCALLS for d in ("enter", "exit")),
+    explains=EXPLAINS,
+    story=StorySlot(slot=0),
 )
 
 K_SOCKET, K_BIND, K_CONNECT, K_LISTEN, K_ACCEPT, K_EPOLL = range(1, 7)
@@ -274,15 +312,7 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         args = AcceptArgs(fd=fd, ret=ret, flags=a1 & 0xFFFFFFFF if a2 else None, **peer)
     else:  # K_EPOLL
         args = EpollCreateArgs(flags=a1 & 0xFFFFFFFF if a2 else 0, size=None if a2 else a1, ret=ret)
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind=kname,
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=args,
-    )
+    return record_event(ctx, SPEC.name, kname, args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 PROBE = BccProbe(SPEC, decode)

@@ -25,7 +25,7 @@ import msgspec
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import NOTE, STATUS, Args, Event, StatusArgs, now_ns
 from beefine_tui.probes import syscall_table
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec
 from beefine_tui.probes.bcc_probe import BccProbe
 from beefine_tui.probes.decode_context import DecodeContext
 from beefine_tui.probes.flags import (
@@ -46,6 +46,16 @@ from beefine_tui.probes.flags import (
     unshare_flags,
 )
 
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "syscall",
+        "One system call of the container, named from this kernel's table, with its raw arguments, its "
+        "result and how long it took, as strace shows it.",
+        source="syscall(2), syscalls(2); kernel tracepoints raw_syscalls:sys_enter/sys_exit; strace(1)",
+    ),
+)
+
 SPEC = ProbeSpec(
     name="syscalls",
     group="process",
@@ -59,6 +69,7 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("syscall",),
     tracepoints=("raw_syscalls:sys_enter", "raw_syscalls:sys_exit", "sched:sched_process_exit"),
+    explains=EXPLAINS,
 )
 
 SC_KIND = 1

@@ -29,10 +29,21 @@ from typing import Any
 from beefine_tui.events.model import Args, Event
 from beefine_tui.probes import own_pids
 from beefine_tui.probes.attribution import descendants
-from beefine_tui.probes.base import ProbeOptions, ProbeSpec, Target
+from beefine_tui.probes.base import KindNote, ProbeOptions, ProbeSpec, Target
 from beefine_tui.probes.bcc_probe import BccProbe
-from beefine_tui.probes.decode_context import DecodeContext
-from beefine_tui.probes.flags import ADDRESS_FAMILIES, AF_INET6, TCP_STATES, address_family, cstr, tcp_state
+from beefine_tui.probes.decode_context import DecodeContext, record_event
+from beefine_tui.probes.flags import ADDRESS_FAMILIES, AF_INET6, TCP_STATES, address_family, tcp_state
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    KindNote(
+        "tcp_state",
+        "A TCP connection changed state: SYN_SENT -> ESTABLISHED is a connection made, FIN_WAIT and "
+        "CLOSE its end. The change runs where the packet was handled (often softirq), so the pid shown "
+        "may not be the socket's owner.",
+        source="tcp(7); kernel tracepoint sock:inet_sock_set_state (include/trace/events/sock.h)",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="tcp",
@@ -47,6 +58,7 @@ SPEC = ProbeSpec(
     columns=("ts", "pid", "comm", "kind", "text"),
     kinds=("tcp_state",),
     tracepoints=("sock:inet_sock_set_state",),
+    explains=EXPLAINS,
 )
 
 K_STATE = 1
@@ -149,25 +161,18 @@ def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
         saddr, daddr = inet_ntop(_AF_INET6, s6), inet_ntop(_AF_INET6, d6)
     else:
         saddr, daddr = inet_ntop(_AF_INET, s4), inet_ntop(_AF_INET, d4)
-    return Event(
-        ts=ts,
-        probe=SPEC.name,
-        kind="tcp_state",
-        pid=pid,
-        tid=tid,
-        comm=cstr(comm_b, False),
-        args=TcpStateArgs(
-            family=family,
-            saddr=saddr,
-            sport=sport,
-            daddr=daddr,
-            dport=dport,
-            oldstate=old,
-            newstate=new,
-            sock=sk,
-            owner_known=bool(owner_known),
-        ),
+    args = TcpStateArgs(
+        family=family,
+        saddr=saddr,
+        sport=sport,
+        daddr=daddr,
+        dport=dport,
+        oldstate=old,
+        newstate=new,
+        sock=sk,
+        owner_known=bool(owner_known),
     )
+    return record_event(ctx, SPEC.name, "tcp_state", args, ts=ts, pid=pid, tid=tid, comm=comm_b)
 
 
 # ---- listeners that existed before the probe started

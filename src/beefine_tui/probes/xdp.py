@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from beefine_tui import privileges
-from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec
+from beefine_tui.probes.base import Availability, KindNote, ProbeOptions, ProbeSpec, StorySlot
+from beefine_tui.probes.bcc_probe import BCC_MISSING, bcc_found
 from beefine_tui.probes.xdp_runner import SOURCE, XdpCount, XdpCountsArgs, XdpPacketArgs, XdpRunner
 from beefine_tui.probes.xdp_runner import render as _render
 
 # the event structs, for views that may not import the runner itself
 __all__ = ["SPEC", "XdpCount", "XdpCountsArgs", "XdpPacketArgs", "available", "make_runner", "render"]
+
+# What each kind means, with the primary source it was checked against (story/explanations.py).
+EXPLAINS = (
+    # kernel net/core/dev.c do_xdp_generic (generic XDP runs in the core receive path, after the driver)
+    KindNote(
+        "xdp_counts",
+        "Packets counted by an XDP program on the interface the registry traffic crosses (lo for a "
+        "registry on this machine). In generic (SKB) mode XDP runs in the core receive path after the "
+        "driver, and sees incoming packets only; on lo every packet sent is also received once.",
+        source="kernel net/core/dev.c do_xdp_generic, netif_receive_generic_xdp; bpf-helpers(7)",
+    ),
+    KindNote(
+        "xdp_packet",
+        "One sampled packet header seen by XDP on that interface.",
+        source="kernel net/core/dev.c do_xdp_generic; bpf-helpers(7) (BPF_MAP_TYPE_RINGBUF output)",
+    ),
+)
 
 SPEC = ProbeSpec(
     name="xdp",
@@ -25,14 +43,14 @@ SPEC = ProbeSpec(
     columns=("ts", "kind", "text"),
     kinds=("xdp_counts", "xdp_packet"),
     tracepoints=(),
+    explains=EXPLAINS,
+    story=StorySlot(slot=2),
 )
 
 
 def available() -> Availability:
-    try:
-        import bcc  # noqa: F401
-    except ImportError:
-        return Availability(False, "BCC's Python bindings are missing: install python3-bpfcc (`make setup`)")
+    if not bcc_found():
+        return BCC_MISSING
     why = privileges.xdp_refusal()
     if why:
         return Availability(False, why + ": run it with sudo")

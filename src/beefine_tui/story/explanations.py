@@ -2,10 +2,14 @@
 
 Each text says what happened and which OCI or Docker concept it implements. The comment next to
 each one names the primary source it was checked against, so the next reader can verify it.
-All texts are written in our own words.
+All texts are written in our own words. A built-in probe explains its own kinds (ProbeSpec.explains,
+next to its decoder); the kinds tables here gather those with the few kinds no probe emits.
 """
 
 from __future__ import annotations
+
+from beefine_tui.probes.base import KindNote
+from beefine_tui.probes.catalog import kind_notes
 
 # --- phases ---------------------------------------------------------------------------------------
 
@@ -202,289 +206,57 @@ PHASE_EXPLANATIONS: dict[str, str] = {
 
 # --- event kinds ----------------------------------------------------------------------------------
 
-KIND_EXPLANATIONS: dict[str, str] = {
-    # moby distribution/pull_v2.go: one HTTP connection per blob fetch (plus the manifest requests).
-    "connect": "dockerd opens a TCP connection to the registry to fetch a manifest or a blob.",
-    "pull_status": "Progress dockerd reports for one layer of the pull (the id starts the layer's digest).",
-    # kernel net/core/dev.c do_xdp_generic (generic XDP runs in the core receive path, after the driver)
-    "xdp_counts": (
-        "Packets counted by an XDP program on the interface the registry traffic crosses (lo for a "
-        "registry on this machine). In generic (SKB) mode XDP runs in the core receive path after the "
-        "driver, and sees incoming packets only; on lo every packet sent is also received once."
+# Kinds no probe emits: Docker's own reports (docker/runner.py) and the story's names for how an exec
+# failed. The primary source follows each text.
+OTHER_KINDS: tuple[KindNote, ...] = (
+    KindNote(
+        "pull_status",
+        "Progress dockerd reports for one layer of the pull (the id starts the layer's digest).",
+        source="moby 20.10 distribution/xfer/download.go (progress per layer); Docker Engine API "
+        "ImageCreate (JSON progress stream)",
     ),
-    "xdp_packet": "One sampled packet header seen by XDP on that interface.",
-    "exec": (
-        "execve(): the process replaces its program. For runc this is how the shim starts it, how runc "
-        "re-executes itself as `runc init`, and finally how the container's entrypoint is started."
+    KindNote(
+        "exec_failed",
+        "execve() failed: the kernel did not start the program (ENOENT: no such file in the container's "
+        "root filesystem, EACCES: not executable). The container never reaches its entrypoint.",
+        source="execve(2) ERRORS; runc 1.1 libcontainer/standard_init_linux.go Init",
     ),
     # runc standard_init_linux.go: exec.LookPath(args[0]) runs before waiting on the exec fifo "to make
     # sure it exists and it is returned as a create time error".
-    "exec_failed": (
-        "execve() failed: the kernel did not start the program (ENOENT: no such file in the container's "
-        "root filesystem, EACCES: not executable). The container never reaches its entrypoint."
-    ),
-    "lookup_failed": (
+    KindNote(
+        "lookup_failed",
         "runc:[2:INIT] looks the command up inside the container (PATH lookup and stat) before it waits "
         "for `runc start`, so a command missing from the image fails `runc create` and no execve happens: "
-        "the init process exits with an error and Docker reports runc's message."
+        "the init process exits with an error and Docker reports runc's message.",
+        source="runc 1.1 libcontainer/standard_init_linux.go Init (exec.LookPath before the exec fifo wait)",
     ),
-    "fork": "A process created a child (fork/clone); the tree of these is how the story follows a container.",
-    # runc nsexec.c: clone_parent() uses CLONE_PARENT so runc (not [0:PARENT]) is the parent of both.
-    "clone": (
-        "clone(): a new process. runc's stages clone with CLONE_PARENT so runc itself, not the stage "
-        "that called clone, is the kernel parent of runc:[1:CHILD] and runc:[2:INIT] and can wait for "
-        "them; once runc create exits, [2:INIT] is adopted by the shim, a child subreaper."
+    KindNote(
+        "container_create",
+        "dockerd created the container object (config, layer for writes); nothing runs yet.",
+        source="Docker Engine API ContainerCreate; moby 20.10 daemon/create.go",
     ),
-    # runc nsexec.c (STAGE_CHILD: unshare(config.cloneflags & ~CLONE_NEWCGROUP) then cgroupns later);
-    # unshare(2), mount_namespaces(7), pid_namespaces(7).
-    "unshare": (
-        "unshare(): the caller moves into new namespaces. CLONE_NEWNS starts as a copy of the current "
-        "mount table, CLONE_NEWUTS as a copy of the hostname; CLONE_NEWIPC and CLONE_NEWNET start empty "
-        "(only a loopback, down); CLONE_NEWPID applies to the caller's later children, the first of "
-        "which becomes pid 1; CLONE_NEWCGROUP makes the current cgroup the namespace's root."
+    KindNote(
+        "container_start",
+        "The start request: containerd is asked to create and start the task.",
+        source="Docker Engine API ContainerStart; moby 20.10 daemon/start.go",
     ),
-    "setns": "setns(): join an existing namespace (by an fd from /proc/<pid>/ns/...), as `docker exec` does.",
-    # libnetwork drivers/bridge/bridge.go createEndpoint; osl/interface_linux.go AddInterface
-    "rtm_newlink": (
-        "An rtnetlink request to make or change a network device. dockerd's bridge driver makes the "
-        "container's veth pair with it (two linked devices: what enters one leaves the other) and later "
-        "sets links up or down; runc's init brings up the new namespace's lo the same way."
+    KindNote(
+        "container_exit",
+        "Docker reports the container's exit status.",
+        source="Docker Engine API events (die); moby 20.10 daemon/monitor.go",
     ),
-    "rtm_setlink": (
-        "An rtnetlink request to change an existing device: with IFLA_NET_NS_FD it moves the device into "
-        "the network namespace that fd names (the container's end of the veth, moved in while runc's "
-        "prestart hook waits); with IFLA_IFNAME it renames it (to eth0); with IFLA_MASTER it puts the "
-        "host end on the bridge (docker0)."
+    KindNote(
+        "error",
+        "Docker reported an error for this container.",
+        source="Docker Engine API (error responses)",
     ),
-    "rtm_dellink": (
-        "An rtnetlink request to delete a device. Deleting one end of a veth pair deletes the other: "
-        "removing a container's network removes its eth0 with it."
-    ),
-    "rtm_newaddr": (
-        "An rtnetlink request to add an IP address to a device: dockerd gives the container's eth0 the "
-        "address IPAM chose on the bridge network's subnet, with its prefix length."
-    ),
-    "rtm_deladdr": "An rtnetlink request to remove an IP address from a device.",
-    "rtm_newroute": (
-        "An rtnetlink request to add a route: dockerd sets the container's default route via the "
-        "bridge's address (the gateway), out of eth0, in the container's network namespace."
-    ),
-    "rtm_delroute": "An rtnetlink request to remove a route.",
-    # runc libcontainer/rootfs_linux.go mountToRootfs and the MS_* flags in mount(2).
-    "mount": (
-        "mount(): attach a filesystem. runc mounts through /proc/self/fd/N (a handle on the target opened "
-        "safely inside the rootfs) so a symlink in the image cannot redirect it onto the host."
-    ),
-    "umount": "umount(): detach a filesystem; MNT_DETACH makes it lazy (gone once nothing uses it).",
-    "pivot_root": "pivot_root(): change the root mount of this mount namespace (see the phase).",
-    "sethostname": "sethostname(): set the name in this UTS namespace only.",
-    # runc libcontainer/cgroups/fs/*.go: Apply writes the pid into cgroup.procs of each controller.
-    "cgroup_mkdir": (
-        "A cgroup directory was created for the container (on cgroup v1, one per controller hierarchy)."
-    ),
-    "cgroup_rmdir": "A cgroup directory of the container was removed (runc delete, after pid 1 exited).",
-    "cgroup_attach": "A process was moved into the container's cgroup (its pid written to cgroup.procs).",
-    # capset(2), capabilities(7); runc libcontainer/capabilities (ApplyCaps); moby oci/caps/defaults.go.
-    "capset": (
-        "capset(): set the effective, permitted and inheritable capability sets; runc keeps only those "
-        "config.json lists (the bounding set is trimmed separately, with prctl PR_CAPBSET_DROP)."
-    ),
-    # prctl(2) (PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAPBSET_DROP, PR_SET_KEEPCAPS, PR_CAP_AMBIENT,
-    # PR_SET_CHILD_SUBREAPER); runc 1.1 standard_init_linux.go, libcontainer/capabilities.
-    "prctl": (
-        "prctl(): PR_SET_NO_NEW_PRIVS (only when configured) forbids gaining privileges through exec; "
-        "PR_SET_SECCOMP installs a syscall filter (how runc 1.1 loads Docker's profile); PR_CAPBSET_DROP "
-        "removes one capability from the bounding set; PR_SET_KEEPCAPS keeps capabilities across the "
-        "change of uid; PR_CAP_AMBIENT sets the ambient set; PR_SET_CHILD_SUBREAPER makes the shim (and "
-        "runc) adopt orphaned descendants."
-    ),
-    # seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter (prctl
-    # when no filter flags, the seccomp syscall otherwise).
-    "seccomp": (
-        "seccomp(): calls that fail (EFAULT, EINVAL) and SECCOMP_GET_* queries are libseccomp probing "
-        "which features this kernel supports, when runc starts. runc 1.1 loads a filter that needs no "
-        "flags, Docker's included, with prctl(PR_SET_SECCOMP) instead; seccomp(SET_MODE_FILTER) "
-        "succeeding means filter flags (such as a notify listener) were asked for."
-    ),
-    "open": "open(): a file opened (for writing when creating files of a layer or of the bundle).",
-    "read": (
-        "read(): bytes read from a file (folded per file descriptor; pread, readv and preadv count too): "
-        "for example dockerd reading a downloaded layer back to unpack it."
-    ),
-    "write": (
-        "write(): bytes written to a file (folded per file descriptor; pwrite, writev and pwritev count too)."
-    ),
-    # man 2 mkdir/symlink/link/unlink/rmdir/rename/chmod/chown; moby pkg/archive/archive.go
-    # createTarFile (one call per tar entry type, then Lchown, Chmod, times).
-    "mkdir": "mkdir(): a directory created; unpacking a layer makes one for each directory of its tar.",
-    # The lab's Dockerfile runs `busybox --install -s` (symlinks); Docker Hub's busybox image stores
-    # its commands as hard links (issue 12; not checkable offline here: no Docker Hub access).
-    "symlink": (
-        "symlink(): a symbolic link created: a tiny file whose content is a path. This project's lab "
-        "images make their commands symlinks to /bin/busybox; Docker Hub's busybox uses hard links "
-        "(link()) instead. runc also makes /dev/fd, /dev/std* and /dev/ptmx as symlinks."
-    ),
-    "link": (
-        "link(): a second name for an existing file (a hard link): both names share the same data. A "
-        "tar stores the second name only as a reference to the first."
-    ),
-    # moby pkg/archive/archive_linux.go overlayWhiteoutConverter; overlayfs.rst "whiteouts"; runc 1.1
-    # rootfs_linux.go createDevices (default devices: null 1:3, zero 1:5, full 1:7, random 1:8,
-    # urandom 1:9, tty 5:0); runc create's mknod of exec.fifo.
-    "mknod": (
-        "mknod(): a special file. runc:[2:INIT] makes the container's devices in its tmpfs /dev (null, "
-        "zero, full, random, urandom, tty, with their major:minor); runc create makes exec.fifo; "
-        "containerd makes the fifos for the container's stdout/stderr. While a layer is unpacked, a "
-        "character device 0:0 is a whiteout: this layer deletes that name (a file or a directory) from "
-        "the layers below."
-    ),
-    "unlink": "unlink(): a name removed from its directory; unpacking removes what a tar entry replaces.",
-    "rmdir": "rmdir(): an empty directory removed (unlinkat with AT_REMOVEDIR does the same).",
-    # man 2 rename (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT).
-    "rename": (
-        "rename(): a file moved to a new name in one atomic step. RENAME_NOREPLACE refuses to overwrite "
-        "an existing name, RENAME_EXCHANGE swaps two names, RENAME_WHITEOUT leaves an overlayfs whiteout "
-        "where the file was."
-    ),
-    # man 7 xattr; overlayfs.rst "opaque directories"; moby overlayWhiteoutConverter (.wh..wh..opq).
-    "setxattr": (
-        "setxattr(): an extended attribute (name=value metadata) set on a file. trusted.overlay.opaque="
-        '"y" makes a directory opaque: overlayfs then shows only this layer\'s content of it and hides '
-        "everything the lower layers had there."
-    ),
-    "chmod": "chmod(): permission bits set; unpacking gives each file the mode its tar header records.",
-    "chown": (
-        "chown(): owner and group set; unpacking gives each file the owner its tar header records "
-        "(-1 leaves one of them unchanged)."
-    ),
-    "exit": "The process ended; its exit code is what its parent (and Docker) sees.",
-    "container_create": "dockerd created the container object (config, layer for writes); nothing runs yet.",
-    "container_start": "The start request: containerd is asked to create and start the task.",
-    "container_exit": "Docker reports the container's exit status.",
-    "error": "Docker reported an error for this container.",
-    # Kinds outside the creation story's usual path, explained for the probe views and event details.
-    "clone3": (
-        "clone3(): the newer clone, taking a struct: flags, the exit signal, a pidfd, a cgroup to start "
-        "the child in, a stack. glibc makes threads with it; runc's nsexec still uses clone()."
-    ),
-    "socket": (
-        "socket(): a communication endpoint of one family (AF_INET, AF_UNIX, AF_NETLINK...), returned as "
-        "an fd. dockerd talks to the kernel through AF_NETLINK sockets when it wires a container's network."
-    ),
-    "bind": "bind(): a socket gets its local address: an IP and port, a unix socket path, a netlink port.",
-    "listen": "listen(): a stream socket starts accepting connections, queueing up to `backlog` of them.",
-    "accept": "accept(): the next connection waiting on a listening socket, as a new socket fd.",
-    "epoll_create": (
-        "epoll_create(): an epoll instance, the kernel's list of fds to wait on together. Go programs "
-        "(dockerd, containerd, runc) make one at start for their network poller."
-    ),
-    "tcp_state": (
-        "A TCP connection changed state: SYN_SENT -> ESTABLISHED is a connection made, FIN_WAIT and "
-        "CLOSE its end. The change runs where the packet was handled (often softirq), so the pid shown "
-        "may not be the socket's owner."
-    ),
-    "fsopen": (
-        'fsopen(): the new mount API\'s first step, a filesystem context of one type ("overlay", '
-        '"proc") that fsconfig() then fills in.'
-    ),
-    "fsconfig": (
-        "fsconfig(): one parameter of a filesystem context (a key such as lowerdir and its value), or the "
-        "command to create the superblock."
-    ),
-    "fsmount": (
-        "fsmount(): a configured filesystem context becomes a mount, detached: an fd, not yet in the tree."
-    ),
-    "move_mount": "move_mount(): a detached mount is attached to a place in the tree (or a mount is moved).",
-    "open_tree": (
-        "open_tree(): an fd for an existing mount; with OPEN_TREE_CLONE a detached copy of it, which "
-        "move_mount() attaches elsewhere: a bind mount in the new API."
-    ),
-    "syscall": (
-        "One system call of the container, named from this kernel's table, with its raw arguments, its "
-        "result and how long it took, as strace shows it."
-    ),
-}
+)
 
-
+_KIND_NOTES = {**kind_notes(), **{n.kind: n for n in OTHER_KINDS}}
+KIND_EXPLANATIONS: dict[str, str] = {k: n.text for k, n in _KIND_NOTES.items()}
 # The primary source of each kind's explanation, shown beside it on demand (the Image monitor's `s`, the
 # event detail). Man pages are named by section; project files by version, file and function.
-KIND_SOURCES: dict[str, str] = {
-    "connect": "moby 20.10 distribution/pull_v2.go (one HTTP connection per blob fetch); connect(2)",
-    "pull_status": "moby 20.10 distribution/xfer/download.go (progress per layer); Docker Engine API "
-    "ImageCreate (JSON progress stream)",
-    "xdp_counts": "kernel net/core/dev.c do_xdp_generic, netif_receive_generic_xdp; bpf-helpers(7)",
-    "xdp_packet": "kernel net/core/dev.c do_xdp_generic; bpf-helpers(7) (BPF_MAP_TYPE_RINGBUF output)",
-    "exec": "execve(2); runc 1.1 libcontainer/process_linux.go (runc init), standard_init_linux.go Init "
-    "(system.Exec of the entrypoint); containerd 1.6 runtime/v2/runc (shim starts runc)",
-    "exec_failed": "execve(2) ERRORS; runc 1.1 libcontainer/standard_init_linux.go Init",
-    "lookup_failed": "runc 1.1 libcontainer/standard_init_linux.go Init (exec.LookPath before the exec "
-    "fifo wait)",
-    "fork": "fork(2), clone(2); kernel tracepoint sched:sched_process_fork",
-    "clone": "clone(2) CLONE_PARENT; runc 1.1 libcontainer/nsenter/nsexec.c clone_parent; prctl(2) "
-    "PR_SET_CHILD_SUBREAPER",
-    "unshare": "unshare(2); mount_namespaces(7); pid_namespaces(7); uts_namespaces(7); runc 1.1 "
-    "libcontainer/nsenter/nsexec.c (STAGE_CHILD unshare, cgroupns last)",
-    "setns": "setns(2); namespaces(7)",
-    "rtm_newlink": "rtnetlink(7) RTM_NEWLINK; netlink(7); libnetwork drivers/bridge/bridge.go "
-    "createEndpoint (veth pair, netlink.LinkAdd); runc 1.1 libcontainer/network_linux.go (loopback up)",
-    "rtm_setlink": "rtnetlink(7) RTM_SETLINK (IFLA_NET_NS_FD, IFLA_IFNAME, IFLA_MASTER); libnetwork "
-    "osl/interface_linux.go AddInterface, configureInterface",
-    "rtm_dellink": "rtnetlink(7) RTM_DELLINK; veth(4); libnetwork drivers/bridge/bridge.go deleteEndpoint",
-    "rtm_newaddr": "rtnetlink(7) RTM_NEWADDR; libnetwork osl/interface_linux.go setInterfaceIP",
-    "rtm_deladdr": "rtnetlink(7) RTM_DELADDR",
-    "rtm_newroute": "rtnetlink(7) RTM_NEWROUTE; libnetwork osl/route_linux.go SetGateway",
-    "rtm_delroute": "rtnetlink(7) RTM_DELROUTE; libnetwork osl/route_linux.go UnsetGateway",
-    "mount": "mount(2); runc 1.1 libcontainer/rootfs_linux.go mountToRootfs (mounts through "
-    "/proc/self/fd), utils.WithProcfd",
-    "umount": "umount(2) (MNT_DETACH)",
-    "pivot_root": "pivot_root(2); runc 1.1 libcontainer/rootfs_linux.go pivotRoot",
-    "sethostname": "sethostname(2); uts_namespaces(7)",
-    "cgroup_mkdir": "runc 1.1 libcontainer/cgroups/fs (v1: one directory per hierarchy), fs2 (v2); "
-    "cgroups(7)",
-    "cgroup_rmdir": "runc 1.1 delete.go, libcontainer/cgroups/fs Manager.Destroy; cgroups(7)",
-    "cgroup_attach": "runc 1.1 libcontainer/cgroups/fs Manager.Apply (cgroup.procs); cgroups(7); kernel "
-    "tracepoint cgroup:cgroup_attach_task",
-    "capset": "capset(2); capabilities(7); runc 1.1 libcontainer/capabilities ApplyCaps; moby 20.10 "
-    "oci/caps/defaults.go",
-    "prctl": "prctl(2); runc 1.1 libcontainer/standard_init_linux.go Init, libcontainer/capabilities; "
-    "containerd 1.6 sys/subreaper",
-    "seccomp": "seccomp(2); runc 1.1 libcontainer/seccomp/patchbpf/enosys_linux.go sysSeccompSetFilter; "
-    "libseccomp src/system.c (feature probes)",
-    "open": "open(2) (O_* flags)",
-    "read": "read(2), pread(2), readv(2)",
-    "write": "write(2), pwrite(2), writev(2)",
-    "mkdir": "mkdir(2); moby 20.10 pkg/archive/archive.go createTarFile",
-    "symlink": "symlink(2); moby 20.10 pkg/archive/archive.go createTarFile; runc 1.1 "
-    "libcontainer/rootfs_linux.go setupDevSymlinks",
-    "link": "link(2); moby 20.10 pkg/archive/archive.go createTarFile (tar.TypeLink)",
-    "mknod": "mknod(2); runc 1.1 libcontainer/rootfs_linux.go createDevices; moby 20.10 "
-    "pkg/archive/archive_linux.go overlayWhiteoutConverter; kernel overlayfs.rst (whiteouts)",
-    "unlink": "unlink(2); moby 20.10 pkg/archive/archive.go createTarFile",
-    "rmdir": "rmdir(2), unlinkat(2) AT_REMOVEDIR",
-    "rename": "rename(2) (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT)",
-    "setxattr": "setxattr(2); xattr(7); kernel overlayfs.rst (opaque directories); moby 20.10 "
-    "pkg/archive/archive_linux.go overlayWhiteoutConverter",
-    "chmod": "chmod(2); moby 20.10 pkg/archive/archive.go createTarFile",
-    "chown": "chown(2); moby 20.10 pkg/archive/archive.go createTarFile (Lchown)",
-    "exit": "exit(2), wait(2); kernel tracepoint sched:sched_process_exit",
-    "container_create": "Docker Engine API ContainerCreate; moby 20.10 daemon/create.go",
-    "container_start": "Docker Engine API ContainerStart; moby 20.10 daemon/start.go",
-    "container_exit": "Docker Engine API events (die); moby 20.10 daemon/monitor.go",
-    "error": "Docker Engine API (error responses)",
-    "clone3": "clone(2) (clone3); include/uapi/linux/sched.h struct clone_args",
-    "socket": "socket(2); socket(7); netlink(7)",
-    "bind": "bind(2); ip(7), unix(7), netlink(7) addresses",
-    "listen": "listen(2)",
-    "accept": "accept(2), accept4(2)",
-    "epoll_create": "epoll_create(2); epoll(7)",
-    "tcp_state": "tcp(7); kernel tracepoint sock:inet_sock_set_state (include/trace/events/sock.h)",
-    "fsopen": "fsopen(2); kernel Documentation/filesystems/mount_api.rst",
-    "fsconfig": "fsconfig(2); kernel Documentation/filesystems/mount_api.rst",
-    "fsmount": "fsmount(2); kernel Documentation/filesystems/mount_api.rst",
-    "move_mount": "move_mount(2); kernel Documentation/filesystems/mount_api.rst",
-    "open_tree": "open_tree(2) (OPEN_TREE_CLONE); kernel Documentation/filesystems/mount_api.rst",
-    "syscall": "syscall(2), syscalls(2); kernel tracepoints raw_syscalls:sys_enter/sys_exit; strace(1)",
-}
+KIND_SOURCES: dict[str, str] = {k: n.source for k, n in _KIND_NOTES.items()}
 
 
 def kind_source(kind: str) -> str:

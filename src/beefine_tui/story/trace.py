@@ -29,18 +29,11 @@ from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import Timeline
 
 # probe groups a trace can use: per group, slots of alternatives (the first available of each slot
-# is loaded). BCC versions come first: they compile together in one program set and follow the
-# daemon's lineage in the kernel. XDP needs an interface (lo for a registry on 127.0.0.1).
-GROUP_PROBES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "process": (("exec",), ("fork",)),
-    "files": (("files",),),
-    "mounts": (("mounts", "bt-mounts"),),
-    "namespaces": (("namespaces", "bt-namespaces"),),
-    "cgroups": (("cgroups", "bt-cgroups"),),
-    "security": (("security", "bt-security"),),
-    "network": (("sockets", "bt-sockets"), ("netlink",), ("xdp",)),
-}
-DEFAULT_GROUPS = ("process", "files", "mounts", "namespaces", "cgroups", "security", "network")
+# is loaded), from each probe's ProbeSpec.story. BCC versions come first: they compile together in one
+# program set and follow the daemon's lineage in the kernel. XDP needs an interface (lo for a registry
+# on 127.0.0.1).
+GROUP_PROBES: dict[str, tuple[tuple[str, ...], ...]] = catalog.story_groups()
+DEFAULT_GROUPS = tuple(GROUP_PROBES)
 # kinds no phase uses: a file the runtime reads is already placed by its open (engine.py), and the
 # unpack counts bytes written. Reads were ~30% of the files probe's in-kernel time per docker run
 # (bench/trace_overhead.py): read(2) is one of the busiest syscalls on any host.
