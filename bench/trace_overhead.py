@@ -7,12 +7,16 @@ prints the median wall time, its ratio to untraced, the spread of the per-round 
 - in-kernel cost: run count and run time of every BPF program over the block (BPF_ENABLE_STATS
   held by probes/inventory.StatsGuard), per probe and the costliest tracepoints, per docker run;
 - the consumer's CPU: this process's CPU time (ring buffer reading, decoding, attribution, bus,
-  story engine) per docker run, over and above an untraced block's;
+  story engine) per docker run, over and above an untraced block's, and the part of it spent on the
+  runners' poll threads (waking, draining, decoding, attributing);
 - events kept and lost (kernel, bus): loss is printed, never hidden.
 Probes are attached once per block; a program cache keeps the compiled objects, so only the first
 round compiles (bench/attach_time.py times that).
+`--drain 0,0.025` runs every traced mode once per value of output_poll.DRAIN_EVERY_S (0: drain on
+every wakeup, as before it existed), side by side in the same rounds.
 
     sudo .venv/bin/python bench/trace_overhead.py [--rounds 3] [--runs 5] [--modes all,process]
+        [--drain 0,0.025]
 """
 
 from __future__ import annotations
@@ -51,6 +55,26 @@ def our_tracepoints() -> dict[int, str]:
     }
 
 
+def thread_cpu_s(names: set[str]) -> float:
+    """CPU time (user + system) of this process's threads with these names, from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for t in threading.enumerate():
+        if t.name not in names or t.native_id is None:
+            continue
+        try:
+            with open(f"/proc/self/task/{t.native_id}/stat", "rb") as f:
+                raw = f.read()
+        except OSError:
+            continue  # ended meanwhile
+        fields = raw[raw.rindex(b")") + 2 :].split()
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+POLL_THREADS = {"beefine-bcc-poll"}
+
+
 def run_stats(ids: set[int]) -> dict[int, tuple[int, int]]:
     """prog id -> (run_cnt, run_time_ns) now (bpftool leaves zeros out)."""
     from beefine_tui.probes.inventory import list_programs
@@ -62,8 +86,11 @@ def run_stats(ids: set[int]) -> dict[int, tuple[int, int]]:
 class Mode:
     name: str
     probes: list[str]
+    drain: float | None = None  # output_poll.DRAIN_EVERY_S for this mode (None: as shipped)
     walls: list[list[float]] = field(default_factory=list)  # per round
     cpu_s: float = 0.0  # this process's CPU during the blocks
+    poll_s: float = 0.0  # ...of which on the runners' poll threads
+    block_cpu: list[float] = field(default_factory=list)  # CPU per docker run, per block (spread)
     runs: int = 0
     kept: int = 0
     lost: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -80,25 +107,28 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="docker runs per block")
     ap.add_argument("--modes", default="", help="comma-separated groups and/or 'all' (default: each, all)")
     ap.add_argument("--top", type=int, default=8, help="costliest tracepoints listed per mode")
+    ap.add_argument("--drain", default="", help="comma-separated DRAIN_EVERY_S values, each a variant")
     a = ap.parse_args()
 
     from beefine_tui.docker import lab as labmod
     from beefine_tui.docker.client import connect, exit_on_signals
     from beefine_tui.docker.runner import find_daemon
     from beefine_tui.events.bus import Bus, Subscription
-    from beefine_tui.probes import program_cache
+    from beefine_tui.probes import output_poll, program_cache
     from beefine_tui.probes.bcc_runner import BccRunner
     from beefine_tui.probes.inventory import stats_on
     from beefine_tui.story.engine import StoryEngine
     from beefine_tui.story.trace import DEFAULT_GROUPS, daemon_target, probes_for, start_sessions
 
     wanted = [m for m in a.modes.split(",") if m] or [*DEFAULT_GROUPS, "all"]
+    drains: list[float | None] = [float(d) for d in a.drain.split(",") if d] or [None]
     modes: list[Mode] = []
     for m in wanted:
         names, notes = probes_for(list(DEFAULT_GROUPS) if m == "all" else [m])
         for note in notes:
             print(f"note ({m}):", note)
-        modes.append(Mode(m, names))
+        for d in drains:
+            modes.append(Mode(m if d is None else f"{m}@{d:g}", names, d))
     plain = Mode("untraced", [])
     cache = program_cache.ProgramCache()
     program_cache.install(cache)
@@ -122,8 +152,12 @@ def main() -> int:
                 c0 = time.process_time()
                 mode.walls.append([docker_run(info.docker_host, image) for _ in range(a.runs)])
                 mode.cpu_s += time.process_time() - c0
+                mode.block_cpu.append((time.process_time() - c0) / a.runs)
                 mode.runs += a.runs
                 return
+            shipped = output_poll.DRAIN_EVERY_S
+            if mode.drain is not None:
+                output_poll.DRAIN_EVERY_S = mode.drain
             bus = Bus()
             sub = bus.subscribe("bench")
             engine = StoryEngine()
@@ -151,17 +185,21 @@ def main() -> int:
             th = threading.Thread(target=pump, args=(stop, sub, engine), daemon=True)
             th.start()
             before = run_stats(ids)
+            p0 = thread_cpu_s(POLL_THREADS)
             c0 = time.process_time()
             try:
                 mode.walls.append([docker_run(info.docker_host, image) for _ in range(a.runs)])
             finally:
                 mode.cpu_s += time.process_time() - c0
+                mode.block_cpu.append((time.process_time() - c0) / a.runs)
+                mode.poll_s += thread_cpu_s(POLL_THREADS) - p0
                 after = run_stats(ids)
                 for s in sessions:
                     s.stop()
                 stop.set()
                 th.join(2)
                 sub.close()
+                output_poll.DRAIN_EVERY_S = shipped
             mode.runs += a.runs
             mode.kept += engine.event_count
             for k, v in lost.items():
@@ -190,7 +228,8 @@ def main() -> int:
     print(f"docker run --rm {image} true: {a.rounds} rounds x {a.runs} runs per mode, blocks alternating")
     print(
         f"{'mode':10} {'median':>7} {'ratio':>6} {'round medians':>22} {'attach':>7} "
-        f"{'kernel/run':>10} {'runs/run':>9} {'cpu/run':>8} {'events/run':>10}  lost"
+        f"{'kernel/run':>10} {'runs/run':>9} {'cpu/run':>8} {'poll/run':>8} "
+        f"{'events/run':>10}  lost  (cpu/run per block)"
     )
     for mode in [plain, *modes]:
         allw = [w for ws in mode.walls for w in ws]
@@ -200,17 +239,22 @@ def main() -> int:
         kernel_ms = sum(mode.bpf_ns.values()) / n / 1e6
         runs_per = sum(mode.bpf_cnt.values()) / n
         cpu_ms = (mode.cpu_s / n - base_cpu) * 1000 if mode.probes else mode.cpu_s / n * 1000
+        poll_ms = mode.poll_s / n * 1000
+        sub = base_cpu if mode.probes else 0.0
+        cpu_spread = "/".join(f"{(c - sub) * 1000:.0f}" for c in sorted(mode.block_cpu))
         attach = statistics.median(mode.attach_s) if mode.attach_s else 0.0
         lost = ", ".join(f"{k} {v}" for k, v in sorted(mode.lost.items())) or "0"
         print(
             f"{mode.name:10} {med * 1000:5.0f}ms {med / base:6.3f} "
             f"{'/'.join(f'{x:.0f}' for x in rmeds):>22} {attach:6.2f}s "
-            f"{kernel_ms:8.2f}ms {runs_per:9.0f} {cpu_ms:6.1f}ms {mode.kept / n:10.0f}  {lost}"
+            f"{kernel_ms:8.2f}ms {runs_per:9.0f} {cpu_ms:6.1f}ms {poll_ms:6.1f}ms "
+            f"{mode.kept / n:10.0f}  {lost}  ({cpu_spread})"
         )
     print("  (ratio: to untraced; round medians in ms, sorted; attach: median, first round compiles;")
-    print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block)")
+    print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block;")
+    print("   poll/run: the part of cpu/run on the runners' poll threads)")
     for mode in modes:
-        if mode.name != "all" and len(modes) > 1:
+        if mode.name.partition("@")[0] != "all" and len(modes) > 1:
             continue
         n = max(mode.runs, 1)
         print(f"\nin-kernel cost per docker run, mode {mode.name}, per probe:")

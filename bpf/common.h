@@ -30,12 +30,27 @@ BPF_ARRAY(lost, u64, 4);
 #define BEEFINE_LOST_MAPFULL 1
 #define BEEFINE_LOST_TABLEFULL 2
 
+/* When loss happened, so the story can say in which phases: [0] the first loss since the runner last
+ * reported (it zeroes the slot then), [1] the last one; bpf_ktime_get_ns(), as the records' ts. Plain
+ * stores: two losses racing on two CPUs only blur the window by the time between them, the counts
+ * above stay exact. Paid only on the loss path. */
+BPF_ARRAY(lost_when, u64, 2);
+
 static __always_inline void beefine_count_lost(int slot)
 {
     int key = slot;
     u64 *v = lost.lookup(&key);
     if (v)
         __sync_fetch_and_add(v, 1);
+    u64 now = bpf_ktime_get_ns();
+    key = 0;
+    u64 *first = lost_when.lookup(&key);
+    if (first && *first == 0)
+        *first = now;
+    key = 1;
+    u64 *last = lost_when.lookup(&key);
+    if (last)
+        *last = now;
 }
 
 /* The output buffer every program writes its records to, and the one function that writes there.

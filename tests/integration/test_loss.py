@@ -46,6 +46,7 @@ def test_flood_is_fully_accounted(buffer: str, monkeypatch: pytest.MonkeyPatch) 
     sub = bus.subscribe("test", capacity=1 << 18)
     received = 0
     lost: Counter[str] = Counter()
+    windows: list[tuple[int | None, int | None]] = []  # when each reported loss happened
     other = 0
 
     def drain(timeout: float) -> None:
@@ -55,6 +56,7 @@ def test_flood_is_fully_accounted(buffer: str, monkeypatch: pytest.MonkeyPatch) 
                 continue
             if e.kind == LOST:
                 lost[str(e.args["source"])] += int(e.args["count"])
+                windows.append((e.args.get("first_ts"), e.args.get("last_ts")))
             elif e.kind == "open":
                 if e.pid == child.pid and e.args["path"] == missing and e.args.get("error") == "ENOENT":
                     received += 1
@@ -67,12 +69,14 @@ def test_flood_is_fully_accounted(buffer: str, monkeypatch: pytest.MonkeyPatch) 
         runner.start(bus.publish)
         try:
             assert child.stdin is not None
+            go_ns = time.monotonic_ns()  # the kernel's bpf_ktime_get_ns() is this clock
             child.stdin.write(b"go\n")
             child.stdin.close()
             end = time.monotonic() + 120
             while child.poll() is None and time.monotonic() < end:
                 drain(0.05)
             assert child.wait(timeout=5) == 0
+            done_ns = time.monotonic_ns()
         finally:
             runner.stop()  # the poll thread drains what is left and reads the loss counters last
         drain(0.2)
@@ -89,3 +93,8 @@ def test_flood_is_fully_accounted(buffer: str, monkeypatch: pytest.MonkeyPatch) 
     print(f"{buffer}: generated {N}, received {received}, lost {lost[source]}")
     assert other == 0
     assert received + lost[source] == N
+    # every loss report says when it happened (the story places it in phases by this): within the flood
+    assert lost[source] > 0 and windows, "the one-page buffer did not overflow: nothing was checked"
+    for first, last in windows:
+        assert first is not None and last is not None, windows
+        assert go_ns <= first <= last <= done_ns, (go_ns, first, last, done_ns)

@@ -33,6 +33,13 @@ class ProbeTally:
 @dataclass
 class _Drops:
     by_probe: Counter[str] = field(default_factory=Counter)
+    # (first, last) ts of the events dropped per probe since the last report: the story places the
+    # loss in its phases
+    window: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def note(self, ev: Event) -> None:
+        w = self.window.get(ev.probe)
+        self.window[ev.probe] = (ev.ts, ev.ts) if w is None else (min(w[0], ev.ts), max(w[1], ev.ts))
 
 
 class Subscription:
@@ -65,9 +72,11 @@ class Subscription:
                         if self._queue:
                             victim = self._queue.popleft()
                             dropped[victim.probe] += 1
+                            self._drops.note(victim)
                         self._queue.append(ev)
                     else:
                         dropped[ev.probe] += 1
+                        self._drops.note(ev)
                 self._drops.by_probe.update(dropped)
             self._cond.notify()
         return dropped
@@ -82,8 +91,11 @@ class Subscription:
                 self._cond.wait(timeout)
             out: list[Event] = []
             if self._drops.by_probe:
-                out.extend(lost_event(p, n, "bus") for p, n in sorted(self._drops.by_probe.items()))
+                win = self._drops.window
+                drops = sorted(self._drops.by_probe.items())
+                out.extend(lost_event(p, n, "bus", window=win.get(p)) for p, n in drops)
                 self._drops.by_probe.clear()
+                win.clear()
             n = min(len(self._queue), max(max_events - len(out), 0))
             out.extend(self._queue.popleft() for _ in range(n))
             return out

@@ -145,11 +145,15 @@ class FreeArgs(Args, frozen=True, kw_only=True, gc=False, tag="free"):
 
 
 class LostArgs(Args, frozen=True, kw_only=True, gc=False, tag="lost"):
-    """`count` events that never arrived; `source`: kernel (ring full), perf, bus (a slow view), parse."""
+    """`count` events that never arrived; `source`: kernel (ring full), perf, bus (a slow view), parse.
+    `first_ts`, `last_ts`: when the first and last of them happened (CLOCK_MONOTONIC ns, as events'
+    ts), where the source knows it; the story places the loss in the phases it overlaps."""
 
     kinds = (LOST,)
     source: str
     count: int
+    first_ts: int | None = None
+    last_ts: int | None = None
 
     def describe(self, ev: Event) -> str:
         return f"{self.count} event{'s' if self.count != 1 else ''} lost ({self.source})"
@@ -219,12 +223,20 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
-def lost_event(probe: str, count: int, source: str, ts: int | None = None) -> Event:
+def lost_event(
+    probe: str,
+    count: int,
+    source: str,
+    ts: int | None = None,
+    window: tuple[int, int] | None = None,
+) -> Event:
+    """`window`: (first, last) ts of what was lost, when known."""
+    first, last = window if window is not None else (None, None)
     return Event(
         ts=now_ns() if ts is None else ts,
         probe=probe,
         kind=LOST,
-        args=LostArgs(source=source, count=count),
+        args=LostArgs(source=source, count=count, first_ts=first, last_ts=last),
     )
 
 

@@ -54,7 +54,7 @@ from beefine_tui.probes.bcc_program import (
 from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
 from beefine_tui.probes.fdinfo import fd_ids
 from beefine_tui.probes.mmap_ring import mmap_ring_supported
-from beefine_tui.probes.output_poll import OutputBuffers, run_poll_loop
+from beefine_tui.probes.output_poll import OutputBuffers, busy, run_poll_loop
 
 JOIN_TIMEOUT_S = 5.0
 # Closing a tracepoint's perf event waits for an RCU grace period in the kernel (perf_trace_event_unreg
@@ -405,6 +405,7 @@ class BccRunner(Runner):
                 drain=self._drain,
                 flush=self._flush,
                 housekeeping=self._housekeeping,
+                busy=lambda: busy([ld.buffers for ld in self._loaded]),
             )
         except Exception as e:  # report, never die silently
             self._batch.append(status_event(",".join(self.loaded), "failed", f"poll thread: {e}"))
@@ -430,16 +431,37 @@ class BccRunner(Runner):
                 counts[i] = int(table[table.Key(i)].value)
         return counts[0], sum(counts[1:])
 
+    @staticmethod
+    def take_lost_window(ld: _Loaded) -> tuple[int, int] | None:
+        """(first, last) ts of the kernel's losses since the last call (bpf/common.h lost_when), and
+        start the next window; None when the program has no such map or it says nothing."""
+        try:
+            table = ld.bpf[b"lost_when"]
+            first = int(table[table.Key(0)].value)
+            last = int(table[table.Key(1)].value)
+            table[table.Key(0)] = table.Leaf(0)
+        except Exception:
+            return None
+        if not last:
+            return None
+        return (first or last, last)
+
     def _housekeeping(self) -> None:
         now = time.monotonic_ns()
         output_source = "perf" if use_perf_buffers() else "kernel"
         for ld in self._loaded:
             output, tables = self.read_lost(ld)
+            # read only when there is loss to report: the common case costs no map access
+            win = self.take_lost_window(ld) if output > ld.output_seen or tables > ld.lost_seen else None
             if output > ld.output_seen:
-                self._batch.append(lost_event(ld.prog.probe, output - ld.output_seen, output_source, ts=now))
+                self._batch.append(
+                    lost_event(ld.prog.probe, output - ld.output_seen, output_source, ts=now, window=win)
+                )
                 ld.output_seen = output
             if tables > ld.lost_seen:
-                self._batch.append(lost_event(ld.prog.probe, tables - ld.lost_seen, "kernel", ts=now))
+                self._batch.append(
+                    lost_event(ld.prog.probe, tables - ld.lost_seen, "kernel", ts=now, window=win)
+                )
                 ld.lost_seen = tables
             if ld.parse_lost > ld.parse_reported:
                 n = ld.parse_lost - ld.parse_reported

@@ -79,6 +79,11 @@ class MmapRing:
         self._cons.value = cons
         return n
 
+    def position(self) -> int:
+        """The consumer position: bytes consumed since the ring was made (output_poll measures how
+        much a drain took with it)."""
+        return int(self._cons.value)
+
     def close(self) -> None:
         del self._cons  # the exported pointer must go before the mapping can close
         self._cons_mm.close()

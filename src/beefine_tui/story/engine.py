@@ -63,7 +63,18 @@ from beefine_tui.probes.xdp import XdpCountsArgs
 from beefine_tui.story.bundle import BundleSummary
 from beefine_tui.story.explanations import explain_kind
 from beefine_tui.story.overlay import LayerIndex, LayerRef, cache_id_of_dir, parse_overlay_data
-from beefine_tui.story.phases import ACTIVE, DONE, FAILED, PENDING, PHASES, SKIPPED, Phase, Timeline
+from beefine_tui.story.phases import (
+    ACTIVE,
+    DONE,
+    FAILED,
+    MAX_LOSSES,
+    PENDING,
+    PHASES,
+    SKIPPED,
+    Loss,
+    Phase,
+    Timeline,
+)
 
 _LAYER_ID = re.compile(r"[0-9a-f]{12}")
 # dockerd's transfer broadcaster hands a slow reader only the latest progress of a layer, so
@@ -174,6 +185,7 @@ class StoryEngine:
         self._sorted = True
         self._overflow = 0
         self._lost = 0
+        self._losses: list[Loss] = []  # at most MAX_LOSSES, placed in phases by timeline()
         self._cache: Timeline | None = None
         self._learned_mount_id: str | None = None
 
@@ -182,7 +194,7 @@ class StoryEngine:
     def feed(self, events: Iterable[Event]) -> None:
         for ev in events:
             if ev.kind == LOST:
-                self._lost += int(ev.args.get("count", 0))
+                self._note_loss(ev)
                 continue
             if ev.kind == STATUS:
                 continue
@@ -195,6 +207,29 @@ class StoryEngine:
                 self._sorted = False
             self._events.append(ev)
             self._cache = None
+
+    def _note_loss(self, ev: Event) -> None:
+        a = ev.args
+        n = int(a.get("count", 0))
+        self._lost += n
+        first, last = a.get("first_ts"), a.get("last_ts")
+        if not isinstance(first, int) or not isinstance(last, int):
+            first = last = None
+        self._cache = None
+        if len(self._losses) < MAX_LOSSES:
+            self._losses.append(Loss(n, ev.probe, str(a.get("source", "?")), first, last))
+            return
+        # bounded: widen the last report instead (its time span then covers both)
+        x = self._losses[-1]
+        known = [t for t in (x.first_ts, x.last_ts, first, last) if t is not None]
+        same = x.probe == ev.probe and x.source == a.get("source")
+        self._losses[-1] = Loss(
+            x.count + n,
+            x.probe if same else "several",
+            x.source if same else "several",
+            min(known) if x.first_ts is not None and first is not None else None,
+            max(known) if x.last_ts is not None and last is not None else None,
+        )
 
     def _learn(self, ev: Event) -> None:
         """What the runner's own events say (a recording replays into the same story without the host's
@@ -298,6 +333,7 @@ class StoryEngine:
         self._finish(tl, st)
         starts = [p.start_ns for p in tl.phases if p.start_ns is not None]
         tl.t0 = min(starts) if starts else None
+        tl.place_losses(self._losses)
         return tl
 
     # --- attribution and phase of one event ------------------------------------------------------

@@ -41,6 +41,7 @@ FAILED = "failed"  # happened and failed, with `reason`
 ACTIVE = "active"  # running: started, not finished (only `running`)
 
 MAX_EVENTS_PER_PHASE = 5_000  # the rest are counted, not kept (no unbounded lists)
+MAX_LOSSES = 1_000  # loss reports kept apart; later ones are merged into the last (still counted)
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Phase:
     dropped: int = 0  # events counted but not kept
     details: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    lost: int = 0  # events lost while this phase ran (a loss that spans several phases counts in each)
 
     @property
     def title(self) -> str:
@@ -101,6 +103,7 @@ class Phase:
             "end_ms": _ms(self.end_ns, t0),
             "duration_ms": None if self.duration_ns is None else round(self.duration_ns / 1e6, 3),
             "counts": dict(sorted(self.counts.items())),
+            "lost": self.lost,
             "details": self.details,
             "explanation": self.explanation,
             "source": self.source,
@@ -124,6 +127,30 @@ def _event_dict(e: Event) -> dict[str, Any]:
 
 
 @dataclass
+class Loss:
+    """One report of lost events: how many, from which probe and source, and when the first and last
+    of them happened where the source knows (None: it does not, e.g. an old recording); `phases`: the
+    phases whose span it overlaps (empty: between or outside them, or at an unknown time)."""
+
+    count: int
+    probe: str
+    source: str
+    first_ts: int | None = None
+    last_ts: int | None = None
+    phases: tuple[str, ...] = ()
+
+    def to_dict(self, t0: int | None) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "probe": self.probe,
+            "source": self.source,
+            "first_ms": _ms(self.first_ts, t0),
+            "last_ms": _ms(self.last_ts, t0),
+            "phases": list(self.phases),
+        }
+
+
+@dataclass
 class Timeline:
     container_id: str | None
     phases: list[Phase]
@@ -133,6 +160,7 @@ class Timeline:
     error: str = ""  # why the container did not start, when it did not
     lost: int = 0  # events lost (kernel or bus) while this story was recorded
     ignored: int = 0  # events seen that belong to something else
+    losses: list[Loss] = field(default_factory=list)  # `lost`, report by report, placed in phases
 
     def phase(self, name: str) -> Phase:
         for p in self.phases:
@@ -143,6 +171,23 @@ class Timeline:
     def found(self) -> list[str]:
         """Names of the phases that happened (done, failed or active), in canonical order."""
         return [p.name for p in self.phases if p.state in (DONE, FAILED, ACTIVE)]
+
+    def place_losses(self, losses: list[Loss]) -> None:
+        """Give each phase the losses whose [first, last] overlaps its span, and each loss the phases
+        it overlaps. The total (`lost`) stays exact; a phase's share is what was lost while it ran."""
+        placed: list[Loss] = []
+        for x in losses:
+            names: list[str] = []
+            if x.first_ts is not None and x.last_ts is not None:
+                for p in self.phases:
+                    if p.start_ns is None:
+                        continue
+                    end = p.end_ns if p.end_ns is not None else p.start_ns
+                    if p.start_ns <= x.last_ts and end >= x.first_ts:
+                        p.lost += x.count
+                        names.append(p.name)
+            placed.append(Loss(x.count, x.probe, x.source, x.first_ts, x.last_ts, tuple(names)))
+        self.losses = placed
 
     def by_start(self) -> list[Phase]:
         """The phases in the order they began (they overlap); those that never started follow, in
@@ -166,6 +211,8 @@ class Timeline:
             "exit_code": self.exit_code,
             "error": self.error,
             "lost": self.lost,
+            "lost_by_phase": {p.name: p.lost for p in self.phases if p.lost},
+            "losses": [x.to_dict(self.t0) for x in self.losses],
             "found": self.found(),
             "by_start": [p.name for p in self.by_start() if p.start_ns is not None],
         }

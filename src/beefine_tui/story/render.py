@@ -190,6 +190,26 @@ def timeline_end(tl: Timeline) -> int | None:
     return max(ends) if ends else None
 
 
+MAX_LOSS_LINES = 8
+
+
+def loss_lines(tl: Timeline) -> list[str]:
+    """Each report of loss: how many, whose, when (ms from the story's start) and in which phases."""
+    out = []
+    for x in tl.losses:
+        what = f"{x.count} ({x.probe}, {x.source})"
+        if x.first_ts is None or x.last_ts is None or tl.t0 is None:
+            out.append(f"{what} at a time the source does not know")
+            continue
+        a, b = f"{(x.first_ts - tl.t0) / 1e6:.1f}", f"{(x.last_ts - tl.t0) / 1e6:.1f}"
+        when = f"at {a} ms" if a == b else f"from {a} to {b} ms"
+        where = "during " + ", ".join(x.phases) if x.phases else "outside every phase's span"
+        out.append(f"{what} {when}, {where}")
+    if len(out) > MAX_LOSS_LINES:
+        out = [*out[:MAX_LOSS_LINES], f"... {len(out) - MAX_LOSS_LINES} more"]
+    return out
+
+
 def timeline_lines(tl: Timeline, explain: bool = False) -> list[str]:
     """Phases in the order they began (they overlap), each with a bar for its span."""
     cid = (tl.container_id or "?")[:12]
@@ -202,12 +222,15 @@ def timeline_lines(tl: Timeline, explain: bool = False) -> list[str]:
         lines.append(f"{p.title:30} {p.state:8} {_ms(start):>9} {_ms(p.duration_ns):>9} {p.total:>6} |{bar}|")
         if p.reason:
             lines.append(f"    why: {p.reason}")
+        if p.lost:
+            lines.append(f"    lost: {p.lost} event{'s' if p.lost != 1 else ''} while this phase ran")
         lines += [f"    {x}" for x in phase_detail_lines(p)]
         if explain and p.explanation:
             lines.append(f"    ({p.explanation})")
             lines.append(f"    source: {p.source}")
     if tl.lost:
         lines.append(f"warning: {tl.lost} events were lost; the story may have gaps")
+        lines += [f"    {x}" for x in loss_lines(tl)]
     if tl.error:
         lines.append(f"docker: {tl.error}")
     return lines
