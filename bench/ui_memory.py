@@ -139,6 +139,12 @@ async def one_view(args: argparse.Namespace) -> None:
             if view.is_mounted and view.query(EventLog):
                 break
         assert isinstance(view, ProbeView), type(view)
+        if args.real_probe and view.autostart:
+            for _ in range(600):  # the compile (seconds): "before" must include the loaded probe
+                if view.session is not None:
+                    break
+                await pilot.pause(0.05)
+            await pilot.pause(0.5)
         if view.choose:
             # what Start sets once files and syscalls are picked (no BPF is loaded here: the producer
             # below stands in for the runners)
@@ -154,7 +160,7 @@ async def one_view(args: argparse.Namespace) -> None:
             feeds.append((files.decode, files_records(4096)))
         if "syscalls" in view.probes:
             feeds.append((syscalls.decode, syscalls_records(4096)))
-        base, base_anon = proc.memory_info().rss, rss_anon()
+        base, base_anon, base_blocks = proc.memory_info().rss, rss_anon(), sys.getallocatedblocks()
         if args.tracemalloc:
             tracemalloc.start(8)
         stop = threading.Event()
@@ -193,6 +199,9 @@ async def one_view(args: argparse.Namespace) -> None:
         private = f"private {base_anon / mib:4.0f} {max(anon) / mib:4.0f} {steady_anon / mib:4.0f}"
         flow = f"sent {sent[0]:>9,} ({sent[0] / elapsed:,.0f}/s) shown {log.total:>9,} lost (bus) {lost:>9,}"
         print(f"{name:<19} {rss} ({private}) | {flow} | log holds {len(log._events):,}", flush=True)
+        # live Python objects against RSS: growth without more blocks is freed memory the heap kept
+        blocks = sys.getallocatedblocks()
+        print(f"{'':<19} Python blocks allocated: before {base_blocks:,}, after {blocks:,}", flush=True)
         if args.tracemalloc and snap0 is not None:
             snap1 = tracemalloc.take_snapshot()
             print("  tracemalloc, live at the end, by line (top 15):")
