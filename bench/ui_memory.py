@@ -29,6 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from beefine_tui.events.model import Event
+from beefine_tui.probes.decode_context import Decoder
+
 VIEWS = ("probe-files", "probe-files-paused", "trace-syscalls", "container-syscalls", "split-pane")
 
 
@@ -75,8 +78,8 @@ def rss_anon() -> int:
 
 
 def producer(
-    publish: Callable[[list[object]], None],
-    feeds: list[tuple[Callable[..., object], list[bytes]]],
+    publish: Callable[[list[Event]], None],
+    feeds: list[tuple[Decoder, list[bytes]]],
     rate: int,
     seconds: float,
     stop: threading.Event,
@@ -155,7 +158,7 @@ async def one_view(args: argparse.Namespace) -> None:
         if name.endswith("-paused"):
             log.pause()  # a user scrolled back: the view holds still while the flood goes on
         await pilot.pause(0.3)
-        feeds: list[tuple[Callable[..., object], list[bytes]]] = []
+        feeds: list[tuple[Decoder, list[bytes]]] = []
         if "files" in view.probes:
             feeds.append((files.decode, files_records(4096)))
         if "syscalls" in view.probes:
@@ -208,8 +211,10 @@ async def one_view(args: argparse.Namespace) -> None:
             for st in snap1.statistics("lineno")[:15]:
                 print(f"    {st.size / mib:7.2f} MiB {st.count:>9,} blocks  {st.traceback[0]}")
             print("  tracemalloc, growth from a third of the flood to the end (top 10):")
-            for st in snap1.compare_to(snap0, "lineno")[:10]:
-                print(f"    {st.size_diff / mib:+7.2f} MiB {st.count_diff:>+9,} blocks  {st.traceback[0]}")
+            for diff in snap1.compare_to(snap0, "lineno")[:10]:
+                print(
+                    f"    {diff.size_diff / mib:+7.2f} MiB {diff.count_diff:>+9,} blocks  {diff.traceback[0]}"
+                )
     ctx.close()
 
 
