@@ -142,9 +142,11 @@ async def one_view(args: argparse.Namespace) -> None:
             if view.is_mounted and view.query(EventLog):
                 break
         assert isinstance(view, ProbeView), type(view)
-        if args.real_probe and view.autostart:
-            for _ in range(600):  # the compile (seconds): "before" must include the loaded probe
-                if view.session is not None:
+        if args.real_probe:
+            # every autostarted view (the split pane's neighbour too): "before" must include the
+            # loaded probes, and the compile (seconds) must not overlap the flood
+            for _ in range(600):
+                if all(v.session is not None for v in app.query(ProbeView) if v.autostart):
                     break
                 await pilot.pause(0.05)
             await pilot.pause(0.5)
