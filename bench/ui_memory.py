@@ -167,7 +167,7 @@ async def one_view(args: argparse.Namespace) -> None:
             feeds.append((syscalls.decode, syscalls_records(4096)))
         base, base_anon, base_blocks = proc.memory_info().rss, rss_anon(), sys.getallocatedblocks()
         if args.tracemalloc:
-            tracemalloc.start(8)
+            tracemalloc.start(1)  # one frame: by line is all it prints, and more slows the flood
         stop = threading.Event()
         sent = [0]
         t = threading.Thread(
@@ -209,6 +209,8 @@ async def one_view(args: argparse.Namespace) -> None:
         print(f"{'':<19} Python blocks allocated: before {base_blocks:,}, after {blocks:,}", flush=True)
         if args.tracemalloc and snap0 is not None:
             snap1 = tracemalloc.take_snapshot()
+            cur, peak = tracemalloc.get_traced_memory()
+            print(f"  tracemalloc: traced now {cur / mib:.1f} MiB, peak {peak / mib:.1f} MiB")
             print("  tracemalloc, live at the end, by line (top 15):")
             for st in snap1.statistics("lineno")[:15]:
                 print(f"    {st.size / mib:7.2f} MiB {st.count:>9,} blocks  {st.traceback[0]}")
