@@ -147,7 +147,9 @@ async def test_end_resumes_following_and_shows_the_newest() -> None:
         await pilot.press("end")
         await pilot.pause()
         assert not log.paused and log.pending_while_paused == 0
-        assert not log.query_one(".eventlog--state").display
+        # what stays on the state line is the 200 rows that fell off, not the pause
+        state = str(log.query_one(".eventlog--state").render())
+        assert "paused" not in state and "200 older event(s) dropped" in state
         assert view.is_vertical_scroll_end
         assert names(painted(view))[-1] == "ev001199"
         log.add_events(numbered(5, start=1200))  # and it keeps following
@@ -217,7 +219,8 @@ async def test_only_rows_on_screen_are_formatted_and_repaints_reuse_them() -> No
         await pilot.pause()
         height = view.scrollable_content_region.height
         assert 0 < len(calls) <= 2 * height  # what was painted, not 50,000 nor 5000
-        assert set(calls) <= set(range(50_000 - height, 50_000))
+        # the first paint came before the "older events dropped" line took one row from the view
+        assert set(calls) <= set(range(50_000 - height - 1, 50_000))
         view.focus()  # focus tints the background: the rows are painted again, once
         await pilot.pause()
         calls.clear()
@@ -273,3 +276,26 @@ async def test_a_probe_note_is_shown_in_the_log() -> None:
         await pilot.pause()
         assert any(PAIRED_CALLS_NOTE in row for row in log.lines())
         assert any("call already in progress" in row for row in painted(log.log_widget))
+
+
+async def test_rows_that_fall_off_are_counted_and_said() -> None:
+    app = LogApp(max_lines=300)
+    async with app.run_test(size=(100, 24)) as pilot:
+        log = app.query_one(EventLog)
+        state = log.query_one(".eventlog--state")
+        log.add_events(numbered(250))
+        await pilot.pause()
+        assert log.dropped == 0 and not state.display
+        log.add_events(numbered(100, start=250))
+        await pilot.pause()
+        assert log.dropped == 50 == log.total - len(log._events)
+        assert state.display
+        assert "50 older event(s) dropped: this log keeps the last 300" in str(state.render())
+        assert painted(log.log_widget)[-1].endswith("ev000349")  # the line took a row: still following
+        log.add_events(numbered(1000, start=350))  # a batch bigger than the log: cut, and counted
+        await pilot.pause()
+        assert log.dropped == 1050 == log.total - len(log._events)
+        assert names(log.lines())[0] == "ev001050"
+        log.clear()
+        await pilot.pause()
+        assert log.dropped == 0 and not state.display

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from beefine_tui.probes import bcc_compile as bc
 
 
@@ -26,3 +28,17 @@ def test_verifier_error_is_summarised() -> None:
     e = bc.load_error("exec", Exception("Failed to load BPF program b'tp': Permission denied"), log)
     assert "unbounded memory access" in e.message
     assert e.line is None
+
+
+def test_release_compiler_heap_trims_with_glibc() -> None:
+    # the machines this runs on are Debian (glibc): the trim must really be made
+    assert bc.release_compiler_heap() is True
+
+
+def test_release_compiler_heap_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
+    class NoTrim:  # a libc without malloc_trim (musl)
+        def __init__(self, _name: str) -> None:
+            pass
+
+    monkeypatch.setattr(bc.ctypes, "CDLL", NoTrim)
+    assert bc.release_compiler_heap() is False

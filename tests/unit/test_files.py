@@ -367,3 +367,28 @@ def test_reads_left_out_when_the_consumer_skips_them() -> None:
     guarded = text.split("#ifndef BEEFINE_NO_READ", 1)[1].split("#endif", 1)[0]
     assert "sys_enter_read)" in guarded and "sys_exit_read)" in guarded
     assert "-DBEEFINE_NO_READ=1" not in files.render(ProbeOptions()).splitlines()[1]
+
+
+def test_open_hot_path_same_event_cold_and_warm() -> None:
+    # the open path reads the process table and the string cache without helpers: a chrooted process's
+    # root, a cut path and the comm must come out the same on a cold cache and on a warm one
+    from beefine_tui.probes.attribution import ProcInfo
+
+    ctx = DecodeContext()
+    ctx.procs._remember(4242, ProcInfo(1, "docker-untar", None, root="/var/lib/x/rootfs"))
+    cut = files.OPEN_PATH_CUT
+    raw = files.OPEN_REC.pack(
+        1, files.OPEN_KIND, 4242, 4243, 0, b"docker-untar", 3, 0, 0, -100, cut, 0, path_b("etc/passwd")
+    )
+    cold = files.decode(raw, ctx)
+    warm = files.decode(raw, ctx)
+    assert cold == warm and cold is not None
+    assert (cold.pid, cold.tid, cold.comm) == (4242, 4243, "docker-untar")
+    args = cold.args
+    assert isinstance(args, files.OpenArgs)
+    assert args.root == "/var/lib/x/rootfs"
+    assert args.path == "etc/passwd" + files.TRUNCATED_MARK and args.truncated
+    # a process in a container: paths are the container's own, no root prefix
+    ctx.procs._remember(4242, ProcInfo(1, "sh", "c" * 64, root="/var/lib/x/rootfs"))
+    ev = files.decode(raw, ctx)
+    assert ev is not None and isinstance(ev.args, files.OpenArgs) and ev.args.root == ""

@@ -156,6 +156,8 @@ class ProcTable:
     def __init__(self, cache_size: int = PROC_CACHE_SIZE) -> None:
         self._cache: dict[int, ProcInfo] = {}
         self._cache_size = cache_size
+        # a known process's info, else None, without a Python frame (`cached(pid) or info(pid)`)
+        self.cached = self._cache.get
         self._lock = threading.Lock()
 
     def __len__(self) -> int:

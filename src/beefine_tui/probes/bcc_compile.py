@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import tempfile
@@ -17,6 +19,20 @@ from beefine_tui.errors import ProbeLoadError
 # headers or crash), and compile errors are captured by redirecting fd 2: one compile at a time per
 # process, whichever session (TUI screen, story, CLI) asks.
 COMPILE_LOCK = threading.Lock()
+
+
+def release_compiler_heap() -> bool:
+    """Give the heap clang/LLVM left free back to the OS (glibc's malloc_trim). A compile frees tens of
+    MB that glibc otherwise keeps mapped for good: ~22 MB of the ~55 MB of private memory loading the
+    files probe added (bench/ui_memory.py --real-probe). False where there is no glibc."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # musl or another libc: nothing to trim with
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
 
 
 _ERR_LINE = re.compile(r"^(?P<file>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?:fatal )?error: (?P<msg>.*)$", re.M)

@@ -43,7 +43,7 @@ from beefine_tui.probes.base import (
     import_bcc,
     pairs_enter_exit,
 )
-from beefine_tui.probes.bcc_compile import COMPILE_LOCK, capture_stderr, load_error
+from beefine_tui.probes.bcc_compile import COMPILE_LOCK, capture_stderr, load_error, release_compiler_heap
 from beefine_tui.probes.bcc_program import (
     EXCLUDE_SELF_FLAG,
     BccProgram,
@@ -247,6 +247,7 @@ class BccRunner(Runner):
                     exc = e
             elapsed = time.perf_counter() - t0
             new_ids = fd_ids("prog") - before
+            release_compiler_heap()
         log = captured[0] if captured else ""
         if exc is not None:
             for b in holder:

@@ -24,6 +24,9 @@ class DecodeContext:
         self.target = target or Target()
         self.procs = ProcTable(cache_size)
         self._strings: dict[bytes, str] = {}
+        # a decoded C string if cached, else None: one C call, no Python frame, for a decoder's hot path
+        # (`ctx.cached_str(b) or ctx.cstr(b)`); cleared in place, so this stays bound to the cache
+        self.cached_str = self._strings.get
         # CLOCK_MONOTONIC -> wall clock, measured once
         self.wall_offset_ns = time.time_ns() - time.monotonic_ns()
 

@@ -607,31 +607,44 @@ def _decode_path(raw: bytes, ctx: DecodeContext, root: str) -> tuple[int, int, i
     return ts, pid, tid, kind, args
 
 
+def _decode_open(raw: bytes, ctx: DecodeContext) -> Event:
+    """An open record: what a files flood is made of, so one unpack and no helper frames on the hit
+    path (~15% of decode's time, bench/probe_throughput.py)."""
+    ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
+    procs = ctx.procs
+    info = procs.cached(pid) or procs.info(pid)
+    # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
+    root = info.root if info.root != "/" and info.container is None else ""
+    end = raw.find(b"\0", _OPEN_PATH_OFF)
+    path = raw[_OPEN_PATH_OFF : end if end >= 0 else None].decode(errors="replace")
+    cut = at2 & OPEN_PATH_CUT
+    if cut:
+        path += TRUNCATED_MARK
+    args = OpenArgs(
+        path=path,
+        flags=flags,
+        mode=mode,
+        ret=ret,
+        truncated=bool(cut),
+        dfd=dfd if dfd != AT_FDCWD and not path.startswith("/") else None,
+        at2=bool(at2 & OPEN_AT2),
+        root=root,
+    )
+    comm_b = raw[_COMM_OFF : _COMM_OFF + 16]
+    comm = ctx.cached_str(comm_b) or ctx.cstr(comm_b)
+    return Event(ts=ts, probe="files", kind="open", pid=pid, tid=tid, comm=comm, args=args)
+
+
 def decode(raw: bytes, ctx: DecodeContext) -> Event | None:
     kind = raw[8]  # low byte of the little-endian u32 `kind`: kinds are < 256
+    if kind == OPEN_KIND:
+        return _decode_open(raw, ctx)
     pid = _PID.unpack_from(raw, 12)[0]
     info = ctx.info(pid)
     # a chrooted process (dockerd's docker-untar unpacking a layer): its paths are relative to this
     root = info.root if info.root != "/" and info.container is None else ""
     args: Args
-    if kind == OPEN_KIND:
-        ts, _k, pid, tid, _p, ret, flags, mode, dfd, at2, _pad = _OPEN_FIXED.unpack_from(raw)
-        end = raw.find(b"\0", _OPEN_PATH_OFF)
-        path = raw[_OPEN_PATH_OFF : end if end >= 0 else None].decode(errors="replace")
-        if at2 & OPEN_PATH_CUT:
-            path += TRUNCATED_MARK
-        args = OpenArgs(
-            path=path,
-            flags=flags,
-            mode=mode,
-            ret=ret,
-            truncated=bool(at2 & OPEN_PATH_CUT),
-            dfd=dfd if dfd != AT_FDCWD and not path.startswith("/") else None,
-            at2=bool(at2 & OPEN_AT2),
-            root=root,
-        )
-        kname = "open"
-    elif kind in (READ_KIND, WRITE_KIND):
+    if kind in (READ_KIND, WRITE_KIND):
         ts, _k, pid, tid, _p, _comm, fd, count, nbytes, closed, cut, path_b = IO_REC.unpack_from(raw)
         path = ctx.cstr(path_b)
         if cut:

@@ -17,6 +17,7 @@ It is a virtual log: events are kept as they are (a bounded deque) and only the 
 formatted, when they are painted (Textual's Line API). So a batch costs O(batch) appends, and pause,
 follow and scrolling cost O(rows on screen); a filter costs one pass to build its index, then only
 the new events. Each event is one row (a newline in its text shows as a replacement character).
+Rows that fall off the bounded log are counted (`dropped`) and said on the state line under it.
 Long lines: the horizontal scroll range is the widest row painted so far, at most MAX_WIDTH cells;
 anything beyond is cropped.
 
@@ -355,6 +356,7 @@ class EventLog(Vertical):
         self.late = 0  # events that came too late to be merged into time order
         self.total = 0  # events ever added
         self.pending_while_paused = 0
+        self.dropped = 0  # older events that fell off the bounded log (said on the state line)
         self._events: deque[Event] = deque(maxlen=max_lines)
         self._seq = 0  # events ever kept: _events[i] has the absolute index _seq - len(_events) + i
         # the filter's index: absolute indices and events that match, oldest first (bounded like _events)
@@ -441,6 +443,7 @@ class EventLog(Vertical):
             self.pending_while_paused += len(batch)
         batch = self._merge_tail(batch)
         self.total += len(batch)
+        dropped = max(0, len(self._events) + len(batch) - self.max_lines)
         if len(batch) > self.max_lines:
             self._seq += len(batch) - self.max_lines
             batch = batch[-self.max_lines :]
@@ -449,8 +452,11 @@ class EventLog(Vertical):
         self._seq += len(batch)
         if self._filter:
             self._index(batch, first)
-        if self._frozen is not None:
+        if dropped:
+            self.dropped += dropped
+        if self._frozen is not None or dropped:
             self._show_state()
+        if self._frozen is not None:
             return
         self._view.sync(scroll_end=True)
 
@@ -475,6 +481,7 @@ class EventLog(Vertical):
 
     def clear(self) -> None:
         self._events.clear()
+        self.dropped = 0
         self._match_at.clear()
         self._match.clear()
         if self._frozen is not None:
@@ -484,6 +491,7 @@ class EventLog(Vertical):
         self._view.reset_cursor()
         self._view.forget(width=True)
         self._view.sync(scroll_end=True, x_axis=True)
+        self._show_state()
 
     # ---- filtering
     def set_filter(self, text: str) -> None:
@@ -550,13 +558,28 @@ class EventLog(Vertical):
         if not self.is_mounted:
             return
         state = self.query_one(".eventlog--state", _StateLine)
-        # only the state line's display: a class on the whole log would restyle all of it (~5 ms a key)
-        if state.display != self.paused:
-            state.display = self.paused
+        # only the state line's display: a class on the whole log would restyle all of it (~5 ms a key);
+        # once events were dropped it stays shown, so a flood toggles it (a layout pass) once
+        shown = self.paused or self.dropped > 0
+        if state.display != shown:
+            state.display = shown
+            if shown and not self.paused:
+                # the line takes a row from the log: once laid out, the newest row must still show
+                self.call_after_refresh(self._keep_following)
+        parts = []
         if self.paused:
-            state.set(f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following")
-        else:
-            state.set("")
+            parts.append(
+                f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following"
+            )
+        if self.dropped:
+            parts.append(
+                f"{self.dropped:,} older event(s) dropped: this log keeps the last {self.max_lines:,}"
+            )
+        state.set("; ".join(parts))
+
+    def _keep_following(self) -> None:
+        if not self.paused:
+            self._view.sync(scroll_end=True)
 
     @property
     def following(self) -> bool:
