@@ -55,6 +55,7 @@ TITLE_MAX = max(len(phase_title(n)) for n in PHASES)
 TITLE_MIN, BAR_MIN, BAR_MAX = 10, 8, 100
 LEFT_WIDE, LEFT_NARROW, NARROW_BELOW = 38, 28, 100
 DEFAULT_HINT = "e.g. busybox:latest"
+COMPILE_TICK_S = 0.5  # refresh of the "compiling probes n/m" line
 
 # phase state -> one cell (the explanation panel says the word)
 STATE_MARK = {"pending": "·", "active": "▶", "done": "✓", "skipped": "-", "failed": "✗"}
@@ -193,6 +194,7 @@ class ImageMonitorView(Vertical):
     ImageMonitorView #im-top { height: auto; }
     ImageMonitorView #im-image { width: 1fr; }
     ImageMonitorView #im-status { height: auto; max-height: 2; color: $warning; padding: 0 1; }
+    ImageMonitorView #im-compile { height: auto; color: $text-muted; padding: 0 1; display: none; }
     ImageMonitorView #im-progress { height: auto; }
     ImageMonitorView #im-progress ProgressBar { width: 1fr; }
     ImageMonitorView #im-phases { height: auto; max-height: 45%; min-height: 5; }
@@ -232,6 +234,7 @@ class ImageMonitorView(Vertical):
         self._explained = ""  # the phase the explanation pane shows
         self._explain_shown: tuple[str, str] = ("", "")  # (phase, text) last put in the pane
         self._outcome = ""  # how the run ended, said again once the probes are detached
+        self._compile_text = ""  # the "compiling probes" line shown
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="im-main"):
@@ -256,6 +259,7 @@ class ImageMonitorView(Vertical):
                 yield Log(id="im-events", max_lines=2000)
                 yield Log(id="im-structure", max_lines=5000)
         yield Static("", id="im-status")
+        yield Static("", id="im-compile")
 
     def on_mount(self) -> None:
         self._build_table()
@@ -263,6 +267,11 @@ class ImageMonitorView(Vertical):
             return
         if self.source is None:
             self.source = ImageMonitorSource(app_context(self))
+        ctx = getattr(self.app, "ctx", None)
+        if ctx is not None and ctx.precompiler is not None:
+            ctx.precompile_story(first=True)  # compiled already at the start: only checked
+            self._show_compiling()
+            self.set_interval(COMPILE_TICK_S, self._show_compiling)
         self._load_images()
         box = self.query_one("#im-image", Input)
         lab = getattr(getattr(self.app, "ctx", None), "lab", None)
@@ -326,6 +335,18 @@ class ImageMonitorView(Vertical):
 
     def status(self, text: str) -> None:
         self.query_one("#im-status", Static).update(text)
+
+    def _show_compiling(self) -> None:
+        """While the app compiles the story's probes in the background, say how far it is: a Run
+        started now waits for them, then only attaches."""
+        p = app_context(self).precompile_progress()
+        line = p.line() if p is not None else ""
+        text = f"{line}: a run attaches them when ready" if line else ""
+        if text != self._compile_text:
+            self._compile_text = text
+            box = self.query_one("#im-compile", Static)
+            box.update(text)
+            box.display = bool(text)
 
     # --- images --------------------------------------------------------------------------------
 
