@@ -79,7 +79,9 @@ def test_the_image_monitor_after_the_apps_precompile_compiles_nothing(lab: LabIn
         assert result.exit_code == 0
         assert timeline.phase("exec").state == "done"
         assert timeline.phase("hostname").details["hostname"] == result.container_id[:12]
+        run.stop()  # the probes detach on a thread of their own after finish(): stop waits for it
         assert not ids & attached_prog_ids()  # detached at the run's end, kept loaded
+        assert ids <= set().union(*(e.prog_ids for e in cache.idle()))
     finally:
         if run is not None:
             run.stop()

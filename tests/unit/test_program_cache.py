@@ -136,3 +136,23 @@ def test_a_closed_cache_builds_nothing_and_frees_a_late_build() -> None:
     cache.close()
     cache.end_build(KEY, entry(KEY, "late"))
     assert freed == ["late"] and not cache.begin_build(KEY)
+
+
+def test_a_take_waits_for_an_object_on_its_way_back() -> None:
+    """A new run while the last one's runner detaches gets that object back, not a second compile."""
+    import threading
+
+    cache, _ = cache_logging_frees()
+    assert cache.take(KEY) is None  # the first run compiled it
+    mine = entry(KEY, "first")
+    cache.returning(mine)  # its runner stops: detaching takes seconds
+    assert cache.has(KEY) and not cache.begin_build(KEY)
+    got: list[CachedProgram | None] = []
+    taker = threading.Thread(target=lambda: got.append(cache.take(KEY, wait_s=30)))
+    taker.start()
+    taker.join(0.3)
+    assert taker.is_alive()
+    cache.give(mine)
+    taker.join(30)
+    assert [g.bpf if g else None for g in got] == ["first"] and cache.waited == 1
+    assert not mine.returning

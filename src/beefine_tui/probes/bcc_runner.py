@@ -476,6 +476,10 @@ class BccRunner(Runner):
             self._stop_event.set()
             if self._starting:
                 return  # start() is compiling on another thread: it sees _stopped and cleans up
+            if self._cache is not None:
+                for ld in self._loaded:
+                    if ld.entry is not None:
+                        self._cache.returning(ld.entry)  # a run started meanwhile waits for it
             # detached before the poll thread's final drain: once the perf events are closed (each
             # close waits for the programs running on it) nothing more is written, so the drain
             # takes every record, and a kept object's ring holds nothing of this run for the next

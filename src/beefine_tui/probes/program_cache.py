@@ -60,6 +60,7 @@ class CachedProgram:
     prog_ids: set[int]
     attach: tuple[tuple[bytes, bytes], ...]  # (tracepoint "cat:name", function) to attach again
     uses: int = 1
+    returning: bool = False  # its runner is stopping (detaching): a take of its key waits for it
 
 
 @dataclass
@@ -74,6 +75,7 @@ class ProgramCache:
     _changed: threading.Condition = field(init=False)
     _held: Counter[CacheKey] = field(default_factory=Counter)  # keys a runner compiles or uses
     _building: set[CacheKey] = field(default_factory=set)  # keys the precompiler compiles now
+    _returning: Counter[CacheKey] = field(default_factory=Counter)  # objects on their way back
     _closed: bool = False
 
     def __post_init__(self) -> None:
@@ -84,13 +86,14 @@ class ProgramCache:
     ) -> CachedProgram | None:
         """An idle object compiled from exactly this text and these cflags, now the caller's; None
         (a miss) when there is none: an object in use by another view is never shared. While the
-        precompiler builds this key, waits for it (up to `wait_s`, or until `cancelled()`) rather
-        than compiling the same text a second time. Either way the key is held by the caller until
+        precompiler builds this key, or a stopping runner is giving its object back (detaching takes
+        seconds), waits for it (up to `wait_s`, or until `cancelled()`) rather than compiling the same
+        text a second time. Either way the key is held by the caller until
         it gives the object back (`give`) or says it will not (`release`)."""
         deadline = time.monotonic() + wait_s
         with self._changed:
             counted = False
-            while key in self._building and not self._closed:
+            while (key in self._building or self._returning[key] > 0) and not self._closed:
                 left = deadline - time.monotonic()
                 if left <= 0 or (cancelled is not None and cancelled()):
                     break
@@ -108,10 +111,24 @@ class ProgramCache:
             self.misses += 1
             return None
 
+    def returning(self, entry: CachedProgram) -> None:
+        """Its runner started to stop: the object comes back once detached (give). Until then a
+        take of its key waits for it instead of compiling a copy (a new run while the last detaches)."""
+        with self._lock:
+            if not entry.returning:
+                entry.returning = True
+                self._returning[entry.key] += 1
+
     def give(self, entry: CachedProgram) -> None:
         """Back from a stopped runner, detached. Freed at once when the cache is closed or full."""
         with self._lock:
             self._unhold(entry.key)
+            if entry.returning:
+                entry.returning = False
+                if self._returning[entry.key] > 1:
+                    self._returning[entry.key] -= 1
+                else:
+                    self._returning.pop(entry.key, None)
         self._keep(entry)
 
     def release(self, key: CacheKey) -> None:
