@@ -119,12 +119,14 @@ class MonitorRun:
         """Remove the container (it would outlive us); idempotent, the probes stay attached."""
         self.trace.stop()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Idempotent. After finish(), waits for the background detach unless `wait` is false (a
+        tab closing on the UI thread: the app's exit still waits for it through the context)."""
         with self._lock:
             already, detacher = self._stopped, self._detacher
             self._stopped = True
         if already:
-            if detacher is not None and detacher is not threading.current_thread():
+            if wait and detacher is not None and detacher is not threading.current_thread():
                 detacher.join(DETACH_WAIT_S)  # the app's exit: every probe detached before it goes on
             return
         # the container first: it outlives us, probes do not (detaching ~150 tracepoints takes
@@ -362,7 +364,7 @@ class ImageMonitorView(Vertical):
         if self._timer is not None:
             self._timer.stop()
         if self.run_obj is not None:
-            self.run_obj.stop()  # idempotent; ctx.close() would do it too
+            self.run_obj.stop(wait=False)  # idempotent; ctx.close() would do it too
 
     def status(self, text: str) -> None:
         self.query_one("#im-status", Static).update(text)
@@ -666,7 +668,7 @@ class _Frozen:
     def timeline(self) -> Timeline:
         return self.tl
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         pass
 
 
