@@ -13,11 +13,14 @@ its sessions stopped; the kernel frees them with the process in any case (nothin
 
 bpftrace probes are not kept: bpftrace compiles and attaches in one process and cannot detach and
 re-attach, so keeping one would mean keeping it attached host-wide (their filter is not in the
-kernel), the cost this module exists to avoid. XDP is not kept either (one small program, its own
-runner, an interface to re-link). Perf-buffer fallback objects are not kept: BCC binds their
-readers to the object for its lifetime. Objects with raw tracepoints (the syscalls probe) are not
-kept: BCC attaches those itself and the runner's detach does not close them, so a kept one would
-stay attached to every syscall of the machine.
+kernel), the cost this module exists to avoid. Nor compiled ahead (precompile.py): bpftrace 0.17's
+ahead-of-time mode (`--aot`, run by bpftrace-aotrt) refuses positional parameters and struct casts
+(tried on bpftrace/namespaces.bt), and our scripts need both (filters, BTF reads of curtask);
+starting bpftrace early would only mean attaching it host-wide early. XDP is not kept either (one
+small program, its own runner, an interface to re-link). Perf-buffer fallback objects are not kept:
+BCC binds their readers to the object for its lifetime. Objects with raw tracepoints (the syscalls
+probe) are not kept: BCC attaches those itself and the runner's detach does not close them, so a
+kept one would stay attached to every syscall of the machine.
 
 A cache is off unless installed (`install()`, done by the TUI's AppContext); headless commands load
 once per process and gain nothing from it. No BCC import here.
