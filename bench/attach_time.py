@@ -1,29 +1,46 @@
-"""Benchmark (not a test): how long the story's probes take to be ready, first and second time.
+"""Benchmark (not a test): how long the story's probes take to be ready, with and without compiling
+them ahead, and how long they take to detach.
 
-Each round installs a fresh program cache (as the TUI does for its session), attaches every default
-probe group the way a trace does (start_sessions), detaches, and attaches again: the first attach
-compiles each BCC program with clang, the second takes the kept objects (probes/program_cache.py).
-Prints the median and spread over the rounds, per probe, and the detach times.
+Each round installs a fresh program cache (as the TUI does for its session) and measures, from the
+moment a view asks for the probes to tracing started (every program attached):
+  cold       no precompile: the run compiles each BCC program with clang (the old first run)
+  at-once    precompile asked for, and the run started at the same moment (Run pressed as the app
+             opened): the run waits for the programs the precompiler is compiling, never compiles one
+             twice, and compiles itself what the precompiler has not reached
+  ready      precompile asked for and finished first (the app started a while ago): attach only
+  second     a second run after any of them (the kept objects again)
+  overlap    a run started the moment the last one began to detach on its own thread (as the Image
+             monitor now detaches, off the user's path): it waits for the objects coming back
+Detach is timed for each (stop of every session: one RCU grace period per tracepoint closed); the
+Image monitor's user no longer waits for it (the view is free once the container is removed).
+The modes alternate in order from round to round (the machine is shared and noisy); medians and
+spreads are printed, per mode and per BCC probe.
 
-    sudo .venv/bin/python bench/attach_time.py [--rounds 5] [--groups process,files,...]
+    sudo .venv/bin/python bench/attach_time.py [--rounds 3] [--groups process,files,...]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import threading
 import time
 from collections import defaultdict
+from typing import Any
+
+MODES = ("cold", "at-once", "ready")
 
 
 def spread(xs: list[float]) -> str:
+    if not xs:
+        return "-"
     xs = sorted(xs)
-    return f"median {statistics.median(xs):7.3f} s  (min {xs[0]:.3f}, max {xs[-1]:.3f})"
+    return f"median {statistics.median(xs):7.3f} s  (min {xs[0]:.3f}, max {xs[-1]:.3f}, n={len(xs)})"
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--groups", default="", help="probe groups (default: every default group)")
     a = ap.parse_args()
 
@@ -32,7 +49,8 @@ def main() -> int:
     from beefine_tui.probes import program_cache
     from beefine_tui.probes.base import Target
     from beefine_tui.probes.bcc_runner import BccRunner
-    from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for, start_sessions
+    from beefine_tui.probes.precompile import Precompiler
+    from beefine_tui.story.trace import DEFAULT_GROUPS, probes_for, start_sessions, story_programs
 
     groups = [g for g in a.groups.split(",") if g] or list(DEFAULT_GROUPS)
     names, notes = probes_for(groups)
@@ -42,42 +60,84 @@ def main() -> int:
     target = Target(lineage_root=1)
     attach: dict[str, list[float]] = defaultdict(list)
     detach: dict[str, list[float]] = defaultdict(list)
+    precompile_s: list[float] = []
     per_probe: dict[tuple[str, str], list[float]] = defaultdict(list)
+
+    def run(label: str) -> tuple[float, list[str]]:
+        t0 = time.perf_counter()
+        sessions: list[Any] = start_sessions(names, target, Bus())
+        attach[label].append(time.perf_counter() - t0)
+        reused: list[str] = []
+        for s in sessions:
+            for runner in s.runners:
+                if isinstance(runner, BccRunner):
+                    reused += runner.reused
+                    for p, sec in runner.compile_seconds.items():
+                        per_probe[(label, p)].append(sec)
+        t1 = time.perf_counter()
+        for s in sessions:
+            s.stop()
+        detach[label].append(time.perf_counter() - t1)
+        return attach[label][-1], reused
+
+    def overlap(expect: int) -> None:
+        sessions: list[Any] = start_sessions(names, target, Bus())
+        stopper = threading.Thread(target=lambda: [s.stop() for s in sessions])
+        t0 = time.perf_counter()
+        stopper.start()
+        nxt: list[Any] = start_sessions(names, target, Bus())
+        attach["overlap"].append(time.perf_counter() - t0)
+        stopper.join()
+        n = sum(len(r.reused) for s in nxt for r in s.runners if isinstance(r, BccRunner))
+        for s in nxt:
+            s.stop()
+        print(
+            f"    overlap: attach {attach['overlap'][-1]:.3f} s while the last run detached, "
+            f"reused {n}/{expect}"
+        )
+
     with exit_on_signals():
         for r in range(a.rounds):
-            cache = program_cache.ProgramCache()
-            previous = program_cache.install(cache)
-            try:
-                for which in ("first", "second"):
-                    t0 = time.perf_counter()
-                    sessions = start_sessions(names, target, Bus())
-                    attach[which].append(time.perf_counter() - t0)
-                    reused: list[str] = []
-                    for s in sessions:
-                        for runner in s.runners:
-                            if isinstance(runner, BccRunner):
-                                reused += runner.reused
-                                for p, sec in runner.compile_seconds.items():
-                                    per_probe[(which, p)].append(sec)
-                    t1 = time.perf_counter()
-                    for s in sessions:
-                        s.stop()
-                    detach[which].append(time.perf_counter() - t1)
+            order = MODES[r % len(MODES) :] + MODES[: r % len(MODES)]
+            for mode in order:
+                cache = program_cache.ProgramCache()
+                previous = program_cache.install(cache)
+                pre = Precompiler(cache)
+                try:
+                    if mode != "cold":
+                        t0 = time.perf_counter()
+                        pre.request(story_programs(names, target))
+                        if mode == "ready":
+                            pre.idle(600)
+                            precompile_s.append(time.perf_counter() - t0)
+                    first, reused = run(mode)
+                    second, reused2 = run("second")
+                    if mode == "ready":
+                        overlap(len(reused2))
                     print(
-                        f"round {r + 1}/{a.rounds} {which:6}: attach {attach[which][-1]:.3f} s, "
-                        f"detach {detach[which][-1]:.3f} s, reused {len(reused)}"
+                        f"round {r + 1}/{a.rounds} {mode:8}: attach {first:.3f} s (reused {len(reused)}), "
+                        f"detach {detach[mode][-1]:.3f} s; second attach {second:.3f} s "
+                        f"(reused {len(reused2)}), detach {detach['second'][-1]:.3f} s; "
+                        f"compiled ahead {pre.progress().compiled}, waited {cache.waited}",
+                        flush=True,
                     )
-            finally:
-                program_cache.install(previous)
-                cache.close()
+                finally:
+                    pre.stop()
+                    program_cache.install(previous)
+                    cache.close()
     print(f"probes: {', '.join(names)}  ({a.rounds} rounds)")
-    for which in ("first", "second"):
-        print(f"  {which:6} attach {spread(attach[which])}   detach {spread(detach[which])}")
-    print("  per BCC probe (compile+load+attach first / reuse second), median s:")
+    print("  from the view asking to tracing started (first run of a session):")
+    for mode in (*MODES, "second", "overlap"):
+        print(f"    {mode:8} attach {spread(attach[mode])}")
+    print(f"  the precompile itself (ready mode, in the background): {spread(precompile_s)}")
+    print("  detach (every session stopped):")
+    for mode in (*MODES, "second"):
+        print(f"    {mode:8} detach {spread(detach[mode])}")
+    print("  per BCC probe, median s (cold: compile+load+attach; ready: take+attach):")
     for p in names:
-        f, s = per_probe.get(("first", p)), per_probe.get(("second", p))
-        if f and s:
-            print(f"    {p:12} {statistics.median(f):7.3f}  {statistics.median(s):7.3f}")
+        c, rd = per_probe.get(("cold", p)), per_probe.get(("ready", p))
+        if c and rd:
+            print(f"    {p:12} {statistics.median(c):7.3f}  {statistics.median(rd):7.3f}")
     return 0
 
 

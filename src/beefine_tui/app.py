@@ -96,6 +96,7 @@ MIN_SIZE = (80, 24)
 OUTLIVING_TIMEOUT_S = 60.0
 SIGNAL_GRACE_S = 5.0
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+PRECOMPILE_TICK_S = 0.5  # how often the header's "compiling probes n/m" is refreshed
 
 
 class BeefineApp(App[int]):
@@ -180,12 +181,31 @@ class BeefineApp(App[int]):
         return ShellScreen()
 
     def on_mount(self) -> None:
-        self.sub_title = f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
+        self.sub_title = self._base_sub_title()
         self._ui_loop = asyncio.get_running_loop()
         self._install_signal_handlers()
+        if self.ctx.precompiler is not None:
+            # compile the story's probes now, in the background, so the Image monitor's first run
+            # only attaches them; the header says how far it is (views may ask for more later)
+            if self.replay_path is None and self.compare_paths is None:
+                self.ctx.precompile_at_start()
+            self.set_interval(PRECOMPILE_TICK_S, self._show_precompile)
         if self.gc_tuning:
             tune_gc()
             self.call_after_refresh(freeze_startup_heap)
+
+    def _base_sub_title(self) -> str:
+        return f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
+
+    def _show_precompile(self) -> None:
+        """The header's end says "compiling probes 3/9 (files)" while the precompiler works."""
+        if self._quitting or self.exit_signal:
+            return  # the header says the app is ending
+        p = self.ctx.precompile_progress()
+        line = p.line() if p is not None else ""
+        title = f"{self._base_sub_title()} · {line}" if line else self._base_sub_title()
+        if title != self.sub_title:
+            self.sub_title = title
 
     @property
     def shell(self) -> ShellScreen:

@@ -18,8 +18,10 @@ from beefine_tui.errors import BeefineError, DockerUnavailableError, ProbeLoadEr
 from beefine_tui.events.bus import Bus
 from beefine_tui.privileges import can_load_bpf
 from beefine_tui.probes import catalog, program_cache, user_program, xdp_runner
-from beefine_tui.probes.base import ProbeOptions, Sink
-from beefine_tui.probes.session import ProbeSession
+from beefine_tui.probes.base import ProbeOptions, Sink, Target
+from beefine_tui.probes.bcc_program import BccProgram
+from beefine_tui.probes.precompile import Compile, Precompiler, Progress, stop_quietly
+from beefine_tui.probes.session import ProbeSession, bcc_programs
 
 if TYPE_CHECKING:
     import docker
@@ -41,15 +43,58 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _closed: bool = False
     programs: program_cache.ProgramCache | None = None  # compiled probes kept for the session
+    precompiler: Precompiler | None = None  # fills `programs` ahead of use (probes/precompile.py)
 
-    def keep_programs(self) -> program_cache.ProgramCache:
+    def keep_programs(self, compile: Compile | None = None) -> program_cache.ProgramCache:
         """Keep compiled BCC probes for this app's session (see probes/program_cache.py): every BCC
-        runner of the process takes from and gives back to this cache until close()."""
+        runner of the process takes from and gives back to this cache until close(). With BPF
+        allowed, views may also have them compiled ahead (`precompile_*`); `compile` replaces the
+        real compile (UI tests)."""
         with self._lock:
             if self.programs is None:
                 self.programs = program_cache.ProgramCache()
                 program_cache.install(self.programs)
+                if self.bpf_allowed:
+                    self.precompiler = Precompiler(self.programs, compile)
             return self.programs
+
+    # ---- compiling ahead: never blocks the caller (the UI thread), a no-op without a precompiler
+
+    def precompile_story(self, first: bool = False) -> None:
+        """The Image monitor's probes for the daemon in use, every group ticked (a run with fewer
+        groups uses a subset of the same programs). Finding the daemon runs on the precompile thread."""
+        self._precompile([self._story_programs], first)
+
+    def precompile_probes(self, names: Sequence[str], options: ProbeOptions | None = None) -> None:
+        """A view's BCC probes with the options it will start them with (a view just opened: first)."""
+        opts = options or ProbeOptions(target=Target())
+        self._precompile([lambda: bcc_programs(list(names), opts)], first=True)
+
+    def precompile_at_start(self) -> None:
+        """At the app's start: the story's probes, then Trace exec's (host-wide exec)."""
+        self._precompile([self._story_programs, lambda: bcc_programs(["exec"], ProbeOptions())])
+
+    def precompile_progress(self) -> Progress | None:
+        p = self.precompiler
+        return p.progress() if p is not None else None
+
+    def _precompile(self, jobs: list[Callable[[], Sequence[BccProgram]]], first: bool = False) -> None:
+        p = self.precompiler
+        if p is not None and not self._closed:
+            p.request(jobs, first=first)
+
+    def _story_programs(self) -> list[BccProgram]:
+        from beefine_tui.docker.runner import find_daemon
+        from beefine_tui.story.trace import DEFAULT_GROUPS, daemon_target, probes_for, story_programs
+
+        if self.docker_host is None:
+            return []
+        data_root = str(self.docker_client().info().get("DockerRootDir", ""))
+        daemon = find_daemon(self.docker_host, data_root)
+        if daemon.dockerd_pid is None:
+            return []  # a remote daemon: its processes cannot be traced from here
+        names, _ = probes_for(DEFAULT_GROUPS)
+        return story_programs(names, daemon_target(daemon))
 
     def docker_client(self) -> docker.DockerClient:
         """The SDK client for the daemon in use; raises DockerUnavailableError with the reason."""
@@ -159,6 +204,8 @@ class AppContext:
             self._closed = True
             owned, self._owned = list(reversed(self._owned)), []
             client, self._client = self._client, None
+        # nothing more compiled ahead; the compile in progress ends (its object freed with the cache)
+        stop_quietly(self.precompiler)
         for thing in owned:
             try:
                 thing.stop()

@@ -330,3 +330,72 @@ async def test_phases_are_listed_by_start_with_bars_and_sources_on_demand() -> N
         assert kinds and any(f"{k}: {KIND_SOURCES[k]}" in shown for k in kinds)
         await pilot.press("s")
         assert "only with --security-opt no-new-privileges" in str(explain.render())
+
+
+async def test_the_view_is_free_while_the_probes_detach() -> None:
+    """Detaching takes seconds (an RCU grace period per tracepoint): once the container is removed
+    the story is final and a new Run may start; the status says when the probes are detached, and
+    stop() (the app's exit) waits for them."""
+    import threading
+
+    gate = threading.Event()
+
+    class SlowSession(FakeSession):
+        def stop(self) -> None:
+            gate.wait(60)
+            super().stop()
+
+    src = FakeSource()
+    src_prepare = src.prepare
+
+    def prepare(*a: Any) -> MonitorRun:
+        m = src_prepare(*a)
+        m.sessions[:] = [SlowSession()]
+        src.sessions[-2:] = m.sessions
+        return m
+
+    src.prepare = prepare  # type: ignore[method-assign,assignment]
+    app = Host(src)
+    try:
+        async with app.run_test(size=(160, 50)) as pilot:
+            view = app.query_one(ImageMonitorView)
+            status = view.query_one("#im-status", Static)
+            view.query_one("#im-image", Input).value = "127.0.0.1:5077/e-bb:1"
+            view.query_one("#im-run", Button).press()
+            await _wait(pilot, lambda: bool(src.runs) and not view.running)
+            assert "detaching probes" in str(status.render())
+            assert src.runs[0].stopped == 1  # container removed, story final
+            assert src.sessions[0].stopped == 0  # still detaching
+            # a second Run starts while the first's probes detach
+            view.query_one("#im-run", Button).press()
+            await _wait(pilot, lambda: len(src.monitor_runs) == 2)
+            gate.set()
+            await _wait(pilot, lambda: "probes detached" in str(status.render()))
+            assert str(status.render()) == "done: exit code 0; probes detached"
+            assert [s.stopped for s in src.sessions] == [1, 1]
+            assert src.released == src.monitor_runs
+    finally:
+        gate.set()
+
+
+def test_stop_waits_for_the_background_detach() -> None:
+    import threading
+
+    gate = threading.Event()
+    stopped: list[str] = []
+
+    class SlowSession(FakeSession):
+        def stop(self) -> None:
+            gate.wait(60)
+            stopped.append("session")
+
+    run = MonitorRun(FakeRun(None), [SlowSession()])
+    run.finish()
+    assert stopped == []
+    closer = threading.Thread(target=run.stop)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # the app's exit waits for the probes
+    gate.set()
+    closer.join(30)
+    assert stopped == ["session"] and not closer.is_alive()

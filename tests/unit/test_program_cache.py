@@ -80,3 +80,79 @@ def test_every_builtin_programs_state_is_found() -> None:
         maps = declared_maps(program_text(name))
         assert {"lost", "tracked", "excluded"} <= set(maps), (name, maps)
         assert "events" not in maps
+
+
+def test_a_take_waits_for_the_precompile_of_its_key() -> None:
+    """A run started while the precompiler compiles its probe gets that object, not a second compile."""
+    import threading
+
+    cache, _ = cache_logging_frees()
+    assert cache.begin_build(KEY)
+    assert not cache.begin_build(KEY)  # one build of a key at a time
+    got: list[CachedProgram | None] = []
+    taker = threading.Thread(target=lambda: got.append(cache.take(KEY, wait_s=30)))
+    taker.start()
+    taker.join(0.3)
+    assert taker.is_alive() and got == []  # still waiting: the build has not ended
+    cache.end_build(KEY, entry(KEY, "pre"))
+    taker.join(30)
+    assert [g.bpf if g else None for g in got] == ["pre"]
+    assert (cache.hits, cache.misses, cache.waited) == (1, 0, 1)
+
+
+def test_a_failed_precompile_wakes_the_waiter_with_a_miss() -> None:
+    import threading
+
+    cache, _ = cache_logging_frees()
+    assert cache.begin_build(KEY)
+    got: list[CachedProgram | None] = [entry(KEY, "sentinel")]
+    taker = threading.Thread(target=lambda: got.__setitem__(0, cache.take(KEY, wait_s=30)))
+    taker.start()
+    cache.end_build(KEY, None)
+    taker.join(30)
+    assert got == [None] and cache.misses == 1  # the runner compiles it itself, with its error
+
+
+def test_a_take_gives_up_waiting_when_cancelled() -> None:
+    cache, _ = cache_logging_frees()
+    assert cache.begin_build(KEY)
+    assert cache.take(KEY, wait_s=30, cancelled=lambda: True) is None
+
+
+def test_the_precompiler_skips_what_a_runner_holds_or_the_cache_has() -> None:
+    cache, _ = cache_logging_frees()
+    assert cache.take(KEY) is None  # a runner compiles it: held
+    assert cache.has(KEY) and not cache.begin_build(KEY)
+    cache.give(entry(KEY, "a"))  # back from that runner: idle
+    assert cache.has(KEY) and not cache.begin_build(KEY)
+    assert cache.take(KEY) is not None  # taken again, then not kept (say, a failed reuse)
+    cache.release(KEY)
+    assert not cache.has(KEY) and cache.begin_build(KEY)
+
+
+def test_a_closed_cache_builds_nothing_and_frees_a_late_build() -> None:
+    cache, freed = cache_logging_frees()
+    assert cache.begin_build(KEY)
+    cache.close()
+    cache.end_build(KEY, entry(KEY, "late"))
+    assert freed == ["late"] and not cache.begin_build(KEY)
+
+
+def test_a_take_waits_for_an_object_on_its_way_back() -> None:
+    """A new run while the last one's runner detaches gets that object back, not a second compile."""
+    import threading
+
+    cache, _ = cache_logging_frees()
+    assert cache.take(KEY) is None  # the first run compiled it
+    mine = entry(KEY, "first")
+    cache.returning(mine)  # its runner stops: detaching takes seconds
+    assert cache.has(KEY) and not cache.begin_build(KEY)
+    got: list[CachedProgram | None] = []
+    taker = threading.Thread(target=lambda: got.append(cache.take(KEY, wait_s=30)))
+    taker.start()
+    taker.join(0.3)
+    assert taker.is_alive()
+    cache.give(mine)
+    taker.join(30)
+    assert [g.bpf if g else None for g in got] == ["first"] and cache.waited == 1
+    assert not mine.returning

@@ -81,6 +81,7 @@ class _Loaded:
     attached_ns: int = 0  # when its tracepoints were attached: its "running" status carries this time
     entry: program_cache.CachedProgram | None = None  # given back to the program cache at stop
     reused: bool = False  # taken from the cache (no compile)
+    held: program_cache.CacheKey | None = None  # released at stop when no entry goes back
 
 
 _NO_CACHE_GIVEN: Any = object()
@@ -221,13 +222,25 @@ class BccRunner(Runner):
         cacheable = cache is not None and not cache.closed and not perf and mmap_ring_supported()
         if cacheable:
             assert cache is not None
-            entry = cache.take(key)
+            t0 = time.perf_counter()
+            # a precompile of this very key under way: wait for it rather than compile it twice
+            entry = cache.take(key, program_cache.BUILD_WAIT_S, cancelled=lambda: self._stopped)
             if entry is not None:
-                t0 = time.perf_counter()
                 ld = self._reuse(prog, entry)
                 if ld is not None:
+                    ld.held = key
                     self.compile_seconds[prog.probe] = time.perf_counter() - t0
                     return ld
+            try:
+                ld = self._compile(prog, perf, key, cacheable)
+            except BaseException:
+                cache.release(key)
+                raise
+            ld.held = key
+            return ld
+        return self._compile(prog, perf, key, cacheable)
+
+    def _compile(self, prog: BccProgram, perf: bool, key: program_cache.CacheKey, cacheable: bool) -> _Loaded:
         BPF = import_bcc().BPF
 
         holder: list[Any] = []
@@ -486,6 +499,10 @@ class BccRunner(Runner):
             self._stop_event.set()
             if self._starting:
                 return  # start() is compiling on another thread: it sees _stopped and cleans up
+            if self._cache is not None:
+                for ld in self._loaded:
+                    if ld.entry is not None:
+                        self._cache.returning(ld.entry)  # a run started meanwhile waits for it
             # detached before the poll thread's final drain: once the perf events are closed (each
             # close waits for the programs running on it) nothing more is written, so the drain
             # takes every record, and a kept object's ring holds nothing of this run for the next
@@ -511,6 +528,8 @@ class BccRunner(Runner):
             if ld.entry is not None and self._cache is not None:
                 self._cache.give(ld.entry)  # loaded, attached to nothing: see program_cache
                 continue
+            if ld.held is not None and self._cache is not None:
+                self._cache.release(ld.held)
             with contextlib.suppress(Exception):
                 ld.bpf.cleanup()
 
@@ -537,3 +556,84 @@ def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
     workers = max(1, min(DETACH_THREADS if threads is None else threads, len(fds)))
     with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:
         list(pool.map(close, fds))
+
+
+# what precompile() reports for one program
+PRECOMPILED, ALREADY, NOT_KEPT = "compiled", "already", "not kept"
+# functions BCC would attach at load that a kept object must not have (see program_cache)
+_NOT_KEEPABLE = (b"raw_tracepoint__", b"kprobe__", b"kretprobe__", b"kfunc__", b"kretfunc__", b"lsm__")
+_load_only_class: Any = None
+
+
+def _load_only(BPF: Any) -> Any:
+    """bcc.BPF whose constructor loads the TRACEPOINT_PROBE functions without attaching them (BCC's
+    own _trace_autoload attaches at once); what they would attach to is listed in `autoload`."""
+    global _load_only_class
+    if _load_only_class is None:
+        from bcc import lib
+
+        class LoadOnly(BPF):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                self.autoload: list[tuple[bytes, bytes]] = []
+                self.not_keepable = False
+                super().__init__(*args, **kwargs)
+
+            def _trace_autoload(self) -> None:
+                for i in range(lib.bpf_num_functions(self.module)):
+                    name = lib.bpf_function_name(self.module, i)
+                    if name.startswith(b"tracepoint__"):
+                        self.load_func(name, BPF.TRACEPOINT)
+                        self.autoload.append((name[len(b"tracepoint__") :].replace(b"__", b":"), name))
+                    elif name.startswith(_NOT_KEEPABLE):
+                        self.not_keepable = True
+
+        _load_only_class = LoadOnly
+    return _load_only_class
+
+
+def keepable(prog: BccProgram) -> bool:
+    """Whether a program's object can be kept idle in a program cache at all (see program_cache):
+    ring buffers read through mmap, no raw tracepoints."""
+    return not use_perf_buffers() and mmap_ring_supported() and "RAW_TRACEPOINT_PROBE" not in prog.text
+
+
+def precompile(prog: BccProgram, cache: program_cache.ProgramCache) -> str:
+    """Compile and load `prog` into `cache`, attached to nothing, so the runner that later asks for
+    the same text and cflags only attaches it. PRECOMPILED; ALREADY when the cache has it, holds it
+    or builds it; NOT_KEPT when no cache could keep it (it is freed). Raises ProbeLoadError."""
+    key: program_cache.CacheKey = (prog.probe, prog.text, tuple(prog.cflags))
+    if not keepable(prog):
+        return NOT_KEPT
+    if not cache.begin_build(key):
+        return ALREADY
+    entry: program_cache.CachedProgram | None = None
+    try:
+        LoadOnly = _load_only(import_bcc().BPF)
+        bpf: Any = None
+        exc: Exception | None = None
+        with COMPILE_LOCK:
+            before = fd_ids("prog")
+            with capture_stderr() as captured:
+                try:
+                    bpf = LoadOnly(text=prog.text.encode(), cflags=list(prog.cflags))
+                    for _tp, fn in prog.attach:
+                        bpf.load_func(fn.encode(), bpf.TRACEPOINT)
+                except Exception as e:
+                    exc = e
+            new_ids = fd_ids("prog") - before
+        if exc is not None or bpf is None:
+            if bpf is not None:
+                with contextlib.suppress(Exception):
+                    bpf.cleanup()
+            raise load_error(
+                prog.probe, exc or RuntimeError("no object"), captured[0] if captured else "", prog.text
+            )
+        if bpf.not_keepable:
+            with contextlib.suppress(Exception):
+                bpf.cleanup()
+            return NOT_KEPT
+        attach = tuple(bpf.autoload) + tuple((tp.encode(), fn.encode()) for tp, fn in prog.attach)
+        entry = program_cache.CachedProgram(key, bpf, set(new_ids), attach, uses=0)
+        return PRECOMPILED
+    finally:
+        cache.end_build(key, entry)

@@ -38,6 +38,20 @@ class ProbeState:
     hint: str = ""
 
 
+def bcc_programs(names: Sequence[str], options: ProbeOptions) -> list[BccProgram]:
+    """The BCC programs a session of these probes would load here, with these options (the same
+    text and cflags: what a program cache is keyed by). Probes of other engines or not available
+    here are left out."""
+    known = catalog.all_probes()
+    out: list[BccProgram] = []
+    for n in names:
+        p = known.get(n)
+        make = getattr(p.module, "program", None) if p is not None else None
+        if p is not None and p.spec.engine == "bcc" and make is not None and p.available().ok:
+            out.append(make(options))
+    return out
+
+
 class ProbeSession:
     def __init__(
         self, names: Sequence[str], options: ProbeOptions, bus: Bus, *, strict: bool = False

@@ -9,7 +9,9 @@ probe sessions it starts are owned by the app context (ctx.own) and removed on l
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from rich.text import Text
@@ -29,6 +31,7 @@ from beefine_tui.story.explanations import explain_kind, kind_source, phase_titl
 from beefine_tui.story.phases import PHASES, Phase, Timeline
 from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
 from beefine_tui.widgets.text_checkbox import TextCheckbox
+from beefine_tui.widgets.ui_thread import ui_soon
 
 # checkbox id -> probe groups of story.trace.GROUP_PROBES (process is always on)
 GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -55,6 +58,8 @@ TITLE_MAX = max(len(phase_title(n)) for n in PHASES)
 TITLE_MIN, BAR_MIN, BAR_MAX = 10, 8, 100
 LEFT_WIDE, LEFT_NARROW, NARROW_BELOW = 38, 28, 100
 DEFAULT_HINT = "e.g. busybox:latest"
+DETACH_WAIT_S = 60.0  # the app's exit waits this long for a run's probes to detach
+COMPILE_TICK_S = 0.5  # refresh of the "compiling probes n/m" line
 
 # phase state -> one cell (the explanation panel says the word)
 STATE_MARK = {"pending": "·", "active": "▶", "done": "✓", "skipped": "-", "failed": "✗"}
@@ -71,6 +76,7 @@ class MonitorRun:
         self._final: Timeline | None = None
         self._lock = threading.Lock()
         self._stopped = False
+        self._detacher: threading.Thread | None = None
 
     def timeline(self) -> Timeline:
         final = self._final
@@ -82,9 +88,13 @@ class MonitorRun:
     def run(self) -> Any:
         return self.trace.run()
 
-    def finish(self) -> Timeline:
+    def finish(self, on_detached: Callable[[], None] | None = None) -> Timeline:
         """The run ended: freeze the story first (removing the container makes kernel events of its
-        own), then detach every probe and remove the container. Blocking: call it from a worker."""
+        own), remove the container, and return the story; the probes detach on a thread of their
+        own (seconds: an RCU grace period per tracepoint), so the view is free at once, and a new
+        run waits only for the objects it takes back (ProgramCache.take). `on_detached` is called
+        from that thread when they are. stop() (the app's exit) waits for it. Blocking: call it
+        from a worker."""
         if self._final is None:
             settle = getattr(self.trace, "settle", None)
             if settle is not None:
@@ -92,26 +102,49 @@ class MonitorRun:
                 # event that marks the pull phase failed may still be on its way (bounded: <= 2 s)
                 settle()
             self._final = self.trace.timeline()
-        self.stop()
-        return self._final
+        final = self._final
+        with self._lock:
+            if self._stopped:
+                return final
+            self._stopped = True
+            # not a daemon: the process waits for it at exit, as for stop_in_background
+            self._detacher = threading.Thread(
+                target=self._detach, args=(on_detached,), name="detach-probes", daemon=False
+            )
+        self.trace.stop()  # the container first: it outlives us, probes do not
+        self._detacher.start()
+        return final
 
     def remove_outliving(self) -> None:
         """Remove the container (it would outlive us); idempotent, the probes stay attached."""
         self.trace.stop()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Idempotent. After finish(), waits for the background detach unless `wait` is false (a
+        tab closing on the UI thread: the app's exit still waits for it through the context)."""
         with self._lock:
-            if self._stopped:
-                return
+            already, detacher = self._stopped, self._detacher
             self._stopped = True
+        if already:
+            if wait and detacher is not None and detacher is not threading.current_thread():
+                detacher.join(DETACH_WAIT_S)  # the app's exit: every probe detached before it goes on
+            return
         # the container first: it outlives us, probes do not (detaching ~150 tracepoints takes
         # seconds, and a forced exit must not find the container still there). The story was frozen
         # before (finish), so the removal's own events change nothing.
         self.trace.stop()
-        for s in self.sessions:
-            s.stop()
-        if self._release is not None:
-            self._release(self)  # the app context need not keep a stopped run (and its events)
+        self._detach(None)
+
+    def _detach(self, on_detached: Callable[[], None] | None) -> None:
+        try:
+            for s in self.sessions:
+                with contextlib.suppress(Exception):
+                    s.stop()
+            if self._release is not None:
+                self._release(self)  # the app context need not keep a stopped run (and its events)
+        finally:
+            if on_detached is not None:
+                on_detached()
 
 
 class ImageMonitorSource:
@@ -193,6 +226,7 @@ class ImageMonitorView(Vertical):
     ImageMonitorView #im-top { height: auto; }
     ImageMonitorView #im-image { width: 1fr; }
     ImageMonitorView #im-status { height: auto; max-height: 2; color: $warning; padding: 0 1; }
+    ImageMonitorView #im-compile { height: auto; color: $text-muted; padding: 0 1; display: none; }
     ImageMonitorView #im-progress { height: auto; }
     ImageMonitorView #im-progress ProgressBar { width: 1fr; }
     ImageMonitorView #im-phases { height: auto; max-height: 45%; min-height: 5; }
@@ -232,6 +266,8 @@ class ImageMonitorView(Vertical):
         self._explained = ""  # the phase the explanation pane shows
         self._explain_shown: tuple[str, str] = ("", "")  # (phase, text) last put in the pane
         self._outcome = ""  # how the run ended, said again once the probes are detached
+        self._compile_text = ""  # the "compiling probes" line shown
+        self._detached_run: Any = None  # the last run whose probes are detached
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="im-main"):
@@ -256,6 +292,7 @@ class ImageMonitorView(Vertical):
                 yield Log(id="im-events", max_lines=2000)
                 yield Log(id="im-structure", max_lines=5000)
         yield Static("", id="im-status")
+        yield Static("", id="im-compile")
 
     def on_mount(self) -> None:
         self._build_table()
@@ -263,6 +300,11 @@ class ImageMonitorView(Vertical):
             return
         if self.source is None:
             self.source = ImageMonitorSource(app_context(self))
+        ctx = getattr(self.app, "ctx", None)
+        if ctx is not None and ctx.precompiler is not None:
+            ctx.precompile_story(first=True)  # compiled already at the start: only checked
+            self._show_compiling()
+            self.set_interval(COMPILE_TICK_S, self._show_compiling)
         self._load_images()
         box = self.query_one("#im-image", Input)
         lab = getattr(getattr(self.app, "ctx", None), "lab", None)
@@ -322,10 +364,22 @@ class ImageMonitorView(Vertical):
         if self._timer is not None:
             self._timer.stop()
         if self.run_obj is not None:
-            self.run_obj.stop()  # idempotent; ctx.close() would do it too
+            self.run_obj.stop(wait=False)  # idempotent; ctx.close() would do it too
 
     def status(self, text: str) -> None:
         self.query_one("#im-status", Static).update(text)
+
+    def _show_compiling(self) -> None:
+        """While the app compiles the story's probes in the background, say how far it is: a Run
+        started now waits for them, then only attaches."""
+        p = app_context(self).precompile_progress()
+        line = p.line() if p is not None else ""
+        text = f"{line}: a run attaches them when ready" if line else ""
+        if text != self._compile_text:
+            self._compile_text = text
+            box = self.query_one("#im-compile", Static)
+            box.update(text)
+            box.display = bool(text)
 
     # --- images --------------------------------------------------------------------------------
 
@@ -410,8 +464,14 @@ class ImageMonitorView(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finish")
     def _finish(self, run: Any) -> Timeline:
-        result: Timeline = run.finish()
+        result: Timeline = run.finish(lambda: ui_soon(self, self._detached, run))
         return result
+
+    def _detached(self, run: Any) -> None:
+        """The run's probes are detached (on their own thread): say so, unless a new run began."""
+        self._detached_run = run
+        if run is self.run_obj and not self.running and self.is_mounted:
+            self.status(f"{self._outcome}; probes detached")
 
     def _ended(self, outcome: str) -> None:
         """The run is over: the story is final; detach the probes and remove the container off the
@@ -452,10 +512,11 @@ class ImageMonitorView(Vertical):
                 code = getattr(res, "exit_code", None)
                 self._ended(f"the container did not start: {why}" if why else f"done: exit code {code}")
             elif group == "finish":
-                self.running = False
+                self.running = False  # the probes detach in the background: a new run may start
                 self._last_sig = ()  # draw the final story even if the last tick drew the same counts
                 self._refresh()
-                self.status(f"{self._outcome}; probes detached")
+                done = self._detached_run is self.run_obj  # fast: detached before this message
+                self.status(f"{self._outcome}; " + ("probes detached" if done else "detaching probes..."))
             elif group == "structure":
                 log = self.query_one("#im-structure", Log)
                 log.clear()
@@ -607,7 +668,7 @@ class _Frozen:
     def timeline(self) -> Timeline:
         return self.tl
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         pass
 
 

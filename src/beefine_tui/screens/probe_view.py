@@ -327,6 +327,18 @@ class ProbeView(WorkerErrors, Vertical):
             return
         self.start()
 
+    @on(SelectionList.SelectedChanged, "#probe-choice")
+    def _choice_changed(self) -> None:
+        """Probes ticked in Trace syscalls start compiling now, in the background: by the time Start
+        is pressed they only need attaching (a container typed in changes their flags: then not)."""
+        ctx = self._ctx_or_none()
+        if ctx is None or ctx.precompiler is None or self.session is not None:
+            return
+        include_self = self.query_one("#include-self", Checkbox).value
+        ctx.precompile_probes(
+            self.selected_probes(), ProbeOptions(target=Target(), include_self=include_self)
+        )
+
     @on(Button.Pressed, "#stop")
     def _stop_pressed(self) -> None:
         self.stop_view()

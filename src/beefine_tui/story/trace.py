@@ -23,7 +23,8 @@ from beefine_tui.events.model import Event
 from beefine_tui.events.record import Recorder
 from beefine_tui.probes import catalog
 from beefine_tui.probes.base import ProbeOptions, Target
-from beefine_tui.probes.session import ProbeSession
+from beefine_tui.probes.bcc_program import BccProgram
+from beefine_tui.probes.session import ProbeSession, bcc_programs
 from beefine_tui.story.engine import StoryEngine
 from beefine_tui.story.overlay import LayerIndex
 from beefine_tui.story.phases import Timeline
@@ -72,6 +73,16 @@ def daemon_target(daemon: DaemonProcs) -> Target:
     return Target(lineage_root=daemon.dockerd_pid, pids=extra)
 
 
+def story_options(target: Target, interface: str | None = None) -> ProbeOptions:
+    return ProbeOptions(target=target, interface=interface, skip_kinds=STORY_SKIPS)
+
+
+def story_programs(names: Sequence[str], target: Target) -> list[BccProgram]:
+    """The BCC programs start_sessions would load for these probes: the same text and cflags, so
+    a program cache filled with them ahead (probes/precompile.py) serves the run."""
+    return bcc_programs(names, story_options(target))
+
+
 def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str | None = None) -> list[Any]:
     """Start the probes, attached before the run. BCC probes follow the daemon's lineage in the kernel;
     bpftrace probes run host-wide (their lineage filter seeds only the root pid, not the containerd
@@ -85,8 +96,7 @@ def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str |
     try:
         for group, tgt in ((followed, target), (host, Target())):
             if group:
-                options = ProbeOptions(target=tgt, interface=interface, skip_kinds=STORY_SKIPS)
-                s = ProbeSession(group, options, bus)
+                s = ProbeSession(group, story_options(tgt, interface), bus)
                 sessions.append(s)
                 s.start()
     except BaseException:
