@@ -48,7 +48,6 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollTo, ScrollUp
 from textual.selection import Selection
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Input, Log
 
 from beefine_tui.events.model import LOST, STATUS, Event
@@ -112,10 +111,11 @@ class LogView(ScrollView, can_focus=True):
         Binding("up", "cursor_up", "Cursor up", show=False),
         Binding("down", "cursor_down", "Cursor down", show=False),
     ]
-    COMPONENT_CLASSES = {"logview--cursor"}
+    COMPONENT_CLASSES = {"logview--cursor", "logview--state"}
     DEFAULT_CSS += """
     LogView > .logview--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     LogView:blur > .logview--cursor { background: $block-cursor-blurred-background; }
+    LogView > .logview--state { background: $warning-muted; }
     """
 
     def __init__(self, owner: EventLog) -> None:
@@ -125,15 +125,55 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0  # widest row painted so far, capped at MAX_WIDTH
         self._width_pending = False
         self._style = Style()
+        self._state = ""  # the line drawn over the bottom row while paused (set_state)
         # keyed by id(event); the event is kept beside its strip so the id cannot be reused meanwhile
         self._cache: LRUCache[int, tuple[Event, Strip]] = LRUCache(LINE_CACHE)
 
     # ---- sizing and following
+    def _fit(self) -> None:
+        """The scroll range: every row, plus one under the last while the state line covers the bottom
+        row (so the last row can still be scrolled into view above it)."""
+        size = Size(self._width, len(self._owner._view_rows()) + (1 if self._state else 0))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted:
+            self.virtual_size = size
+            return
+        # virtual_size is a layout reactive: setting it lays out the whole screen (~15 ms of CPU at
+        # 160x50 under a flood, bench/ui_latency.py), though only this widget's scroll range changed:
+        # its own size is set by CSS, not by its rows. So set it quietly and update the scrollbars;
+        # a layout only if a scrollbar came or went (an `overflow: auto` style), which moves the content.
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+            self.refresh(layout=True)
+
+    def visible_rows(self) -> int:
+        """Rows of events on screen: the state line takes the bottom one."""
+        return max(0, self.scrollable_content_region.height - (1 if self._state else 0))
+
+    def set_state(self, text: str) -> None:
+        """Draw `text` over the bottom row ("" removes it). Drawn by render_line, not a widget of its own:
+        a widget shown or hidden (display) lays out the whole screen, 12-18 ms of CPU per pause/follow
+        key under a flood (bench/ui_latency.py); this repaints one row."""
+        if text == self._state:
+            return
+        toggled = bool(text) != bool(self._state)
+        self._state = text
+        if toggled:
+            self._fit()
+        height = self.scrollable_content_region.height if self.is_mounted else 0
+        if height:
+            self.refresh(Region(0, height - 1, self.size.width, 1))
+
+    @property
+    def state_text(self) -> str:
+        return self._state
+
     def sync(self, *, scroll_end: bool, x_axis: bool = False) -> None:
         """Rows changed: fit the scroll range to them, optionally show the newest, repaint."""
-        size = Size(self._width, len(self._owner._view_rows()))
-        if self.virtual_size != size:
-            self.virtual_size = size
+        self._fit()
         if not self.is_mounted:
             return
         if scroll_end and not self.is_vertical_scrollbar_grabbed:
@@ -158,7 +198,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _apply_width(self) -> None:
         self._width_pending = False
-        self.virtual_size = Size(self._width, self.virtual_size.height)
+        self._fit()
 
     # ---- painting
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -174,6 +214,10 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         width = self.size.width
         style = self._style
+        if self._state and y == self.scrollable_content_region.height - 1:
+            state = Text(self._state, self.get_component_rich_style("logview--state"), no_wrap=True)
+            state.truncate(width, overflow="ellipsis", pad=True)
+            return Strip(state.render(self.app.console), width)
         rows = self._owner._view_rows()
         if row >= len(rows):
             return Strip.blank(width, style)
@@ -198,7 +242,7 @@ class LogView(ScrollView, can_focus=True):
         if last < 0:
             return
         self._cursor = max(0, min(row, last))
-        height = self.scrollable_content_region.height
+        height = self.visible_rows()
         if self._cursor < self.scroll_y:
             self.scroll_to(y=self._cursor, animate=False, immediate=True)
         elif height and self._cursor >= self.scroll_y + height:
@@ -229,7 +273,7 @@ class LogView(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         rows = len(self._owner._view_rows())
         row = int(self.scroll_y) + event.y
-        if 0 <= row < rows:
+        if 0 <= row < rows and event.y < self.visible_rows():
             self._user_scrolled_back()
             self._move_cursor(row)
 
@@ -277,13 +321,13 @@ class LogView(ScrollView, can_focus=True):
         self._user_scrolled_back()
         super().action_page_up()
         if row is not None:
-            self._move_cursor(row - max(1, self.scrollable_content_region.height))
+            self._move_cursor(row - max(1, self.visible_rows()))
 
     def action_page_down(self) -> None:
         super().action_page_down()
         row = self.cursor_row()
         if row is not None and self._cursor is not None:
-            self._move_cursor(row + max(1, self.scrollable_content_region.height))
+            self._move_cursor(row + max(1, self.visible_rows()))
 
     def action_scroll_home(self) -> None:
         self._user_scrolled_back()
@@ -307,29 +351,10 @@ class LogView(ScrollView, can_focus=True):
         super()._on_scroll_to(message)
 
 
-class _StateLine(Widget):
-    """One fixed line that re-renders itself (no layout pass per update, unlike Static.update)."""
-
-    DEFAULT_CSS = "_StateLine { height: 1; width: 1fr; }"
-
-    def __init__(self, classes: str) -> None:
-        super().__init__(classes=classes)
-        self.text = ""
-
-    def set(self, text: str) -> None:
-        if text != self.text:
-            self.text = text
-            self.refresh()
-
-    def render(self) -> str:
-        return self.text
-
-
 class EventLog(Vertical):
     DEFAULT_CSS = """
     EventLog { height: 1fr; }
     EventLog > LogView { height: 1fr; }
-    EventLog > .eventlog--state { height: 1; display: none; background: $warning-muted; }
     """
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", show=True),
@@ -369,7 +394,6 @@ class EventLog(Vertical):
     def compose(self) -> ComposeResult:
         yield FilterBar()
         yield self._view
-        yield _StateLine(classes="eventlog--state")
 
     def on_mount(self) -> None:
         self._show_state()
@@ -547,16 +571,18 @@ class EventLog(Vertical):
         self._show_state()
 
     def _show_state(self) -> None:
-        if not self.is_mounted:
-            return
-        state = self.query_one(".eventlog--state", _StateLine)
-        # only the state line's display: a class on the whole log would restyle all of it (~5 ms a key)
-        if state.display != self.paused:
-            state.display = self.paused
-        if self.paused:
-            state.set(f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following")
-        else:
-            state.set("")
+        # on the view's bottom row: nothing is shown, hidden or resized (a class on the whole log would
+        # restyle all of it, ~5 ms a key; a widget's display toggled lays out the screen, ~15 ms)
+        self._view.set_state(
+            f"⏸ paused: {self.pending_while_paused} new event(s) held; End or p resumes following"
+            if self.paused
+            else ""
+        )
+
+    @property
+    def state_text(self) -> str:
+        """The line under the log's rows: why it is still and what it holds back ("" while following)."""
+        return self._view.state_text
 
     @property
     def following(self) -> bool:
