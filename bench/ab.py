@@ -6,9 +6,11 @@ directory with `git archive`: its own bench/ and src/), B is this working tree a
 changes included. Each round runs the benchmark script once per side in a fresh interpreter; every
 line it prints with a `p50 X ms, p99 Y ms` figure (bench/ui_latency.py's format) is collected, and at
 the end each figure is printed per side: every round's value, the median over rounds and the spread.
+`--base .` runs this working tree on both sides, to compare two settings (`--a-args`, `--b-args`).
 
     .venv/bin/python bench/ab.py ui_latency.py --base main --rounds 4 -- --total 1000000
     .venv/bin/python bench/ab.py ui_latency.py --base HEAD~1 --rounds 6 -- --total 500000 --width 200
+    .venv/bin/python bench/ab.py ui_latency.py --base . --a-args="--gc-young 50000" --b-args="--gc-young 2000"
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def main() -> None:
     ap.add_argument("bench", help="a script in bench/, e.g. ui_latency.py")
     ap.add_argument("--base", default="main", help="git revision for side A (default main)")
     ap.add_argument("--rounds", type=int, default=4, help="rounds; each runs A and B once (default 4)")
+    ap.add_argument("--a-args", default="", help="more arguments for side A only (split on spaces)")
+    ap.add_argument("--b-args", default="", help="more arguments for side B only (split on spaces)")
     ap.add_argument("--only", default="key", help="show figures whose name has this")
     argv = sys.argv[1:]
     # everything after `--` is the benchmark's (argparse would match it to a positional too early)
@@ -101,20 +105,22 @@ def main() -> None:
         sys.exit("--rounds must be at least 1")
     results: dict[str, list[dict[str, tuple[float, float, int]]]] = {"A": [], "B": []}
     with tempfile.TemporaryDirectory(prefix="beefine-ab-") as tmp:
-        base = Path(tmp)
-        export(a.base, base)
+        base = ROOT if a.base == "." else Path(tmp)
+        if base != ROOT:
+            export(a.base, base)
         if not (base / "bench" / a.bench).is_file():
             sys.exit(f"bench/{a.bench} does not exist at {a.base}")
         trees = {"A": base, "B": ROOT}
+        extra = {"A": a.a_args.split(), "B": a.b_args.split()}
         for r in range(a.rounds):
             order = ("A", "B") if r % 2 == 0 else ("B", "A")
             for side in order:
-                figs = run_once(trees[side], a.bench, a.args)
+                figs = run_once(trees[side], a.bench, [*a.args, *extra[side]])
                 results[side].append(figs)
                 shown = {k: v for k, v in figs.items() if a.only in k}
                 line = "; ".join(f"{k}: p50 {v[0]:.1f} p99 {v[1]:.1f}" for k, v in shown.items())
                 print(f"round {r + 1} {side}: {line}", flush=True)
-    print(f"\nA = {a.base}, B = this working tree; {a.rounds} rounds, alternating; ms")
+    print(f"\nA = {a.base} {a.a_args}, B = this working tree {a.b_args}; {a.rounds} rounds, alternating; ms")
     names: dict[str, None] = {}  # every figure either side printed, in order of appearance
     for side_runs in results.values():
         for f in side_runs:
