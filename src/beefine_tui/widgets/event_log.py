@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -284,16 +285,20 @@ class LogView(ScrollView, can_focus=True):
             if hit is not None and hit[0] is ev:
                 return hit[1]
         line = Log._process_line(self._owner._format(ev))
-        text = Text(line, no_wrap=True)
-        text.stylize(style)
-        if selection is not None and (span := selection.get_span(row)) is not None:
-            start, end = span
-            sel_style = self.screen.get_component_rich_style("screen--selection")
-            text.stylize(sel_style, start, len(text) if end == -1 else end)
         cells = cell_len(line)
-        strip = Strip(text.render(self.app.console), cells)
         if selection is None:
+            # one style for the whole row: the segment itself, not a rich Text rendered through the
+            # console (every row on screen is new after each batch while following)
+            strip = Strip([Segment(line, style)], cells)
             self._cache[id(ev)] = (ev, strip)
+        else:
+            text = Text(line, no_wrap=True)
+            text.stylize(style)
+            if (span := selection.get_span(row)) is not None:
+                start, end = span
+                sel_style = self.screen.get_component_rich_style("screen--selection")
+                text.stylize(sel_style, start, len(text) if end == -1 else end)
+            strip = Strip(text.render(self.app.console), cells)
         if cells > self._width:
             self._grow_width(cells)
         return strip
