@@ -17,6 +17,7 @@ cyclic GC's pauses per generation (it holds the GIL), and CPU seconds per thread
     .venv/bin/python bench/ui_latency.py --total 2000000 # shorter run
     .venv/bin/python bench/ui_latency.py --reuse         # the same prebuilt batch again: no new objects
     .venv/bin/python bench/ui_latency.py --gc-defaults   # without the app's GC tuning (app.tune_gc)
+    .venv/bin/python bench/ui_latency.py --gc-young 5000 # the app's tuning with another gen-0 threshold
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import psutil
 
+import beefine_tui.app as app_module
 from beefine_tui.app import BeefineApp
 from beefine_tui.appcontext import AppContext
 from beefine_tui.events.bus import Bus
@@ -217,6 +219,8 @@ class GcTimer:
 
 async def run(args: argparse.Namespace) -> None:
     ctx = AppContext(docker_host=None, docker_error="benchmark", bpf_allowed=True)
+    if args.gc_young:
+        app_module.GC_YOUNG_THRESHOLD = args.gc_young  # read by tune_gc when the app mounts
     app = BeefineApp(ctx, gc_tuning=not args.gc_defaults)
     proc = psutil.Process()
     rss: list[tuple[float, int, int]] = []  # (seconds, events sent, RSS bytes)
@@ -354,6 +358,7 @@ def main() -> None:
     ap.add_argument(
         "--gc-defaults", action="store_true", help="the interpreter's GC settings, not the app's tuning"
     )
+    ap.add_argument("--gc-young", type=int, default=0, help="gen-0 threshold for the app's tuning")
     ap.add_argument("--reuse", action="store_true", help="publish one prebuilt batch again and again")
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--height", type=int, default=50)

@@ -89,6 +89,9 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
+# the letter of each j/k/g/G move, for check_action (a text box types it instead)
+_MOVE_LETTERS = {"down": "j", "up": "k", "home": "g", "end": "G"}
+
 MIN_SIZE = (80, 24)
 # After SIGTERM/SIGHUP/SIGINT: what outlives us (containers, the lab) is removed first, bounded by
 # OUTLIVING_TIMEOUT_S (a lab's dockerd gets 10 s to stop its containers); then the UI has
@@ -114,10 +117,13 @@ class BeefineApp(App[int]):
         # binding the palette here replaces Textual's own ctrl+p binding: keep it
         Binding("colon", "command_palette", "Go to", key_display=":"),
         Binding("ctrl+p", "command_palette", "Go to", show=False, priority=True),
-        Binding("j", "move('down')", "Down", show=False),
-        Binding("k", "move('up')", "Up", show=False),
-        Binding("g", "move('home')", "First", show=False),
-        Binding("G,shift+g", "move('end')", "Last", key_display="G", show=False),
+        # j/k/g/G act when the key arrives (priority), not after it bubbled up from the focused widget:
+        # `j Enter` typed fast opened the row under the cursor before j moved it (check_action lets
+        # the key through to a text box instead)
+        Binding("j", "move('down')", "Down", show=False, priority=True),
+        Binding("k", "move('up')", "Up", show=False, priority=True),
+        Binding("g", "move('home')", "First", show=False, priority=True),
+        Binding("G,shift+g", "move('end')", "Last", key_display="G", show=False, priority=True),
         Binding("right_square_bracket", "section(1)", "Next section", key_display="]", show=False),
         Binding("left_square_bracket", "section(-1)", "Prev section", key_display="[", show=False),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar"),
@@ -325,6 +331,12 @@ class BeefineApp(App[int]):
         self.push_screen(HelpScreen([(where, " ".join(keys), what) for (_, where, what), keys in ranked]))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "move":
+            # a priority binding: a widget that takes the letter as text (Input, TextArea) gets it
+            letter = _MOVE_LETTERS.get(str(parameters[0]) if parameters else "", "")
+            focused = self.focused
+            if focused is None or focused.check_consume_key(letter, letter):
+                return False
         return not (action in self._SHELL_ACTIONS and len(self.screen_stack) > 1)
 
     async def action_close_or_quit(self) -> None:
@@ -346,10 +358,12 @@ class BeefineApp(App[int]):
         if not self.shell.open_filter():
             self.notify("This view has no filter: / filters live logs.", timeout=3)
 
-    def action_move(self, key: str) -> None:
-        """j/k/g/G: the same as down/up/home/end for whatever list, table or log has focus."""
-        if self.focused is not None:
-            self.simulate_key(key)
+    async def action_move(self, key: str) -> None:
+        """j/k/g/G: the same as down/up/home/end for whatever list, table or log has focus, done now
+        through the focused widget's own bindings: a simulated key would queue behind the keys typed
+        after this one."""
+        if self.focused is not None and not await self._check_bindings(key):
+            self.simulate_key(key)  # a widget that reads the key in on_key rather than a binding
 
     def action_section(self, step: int) -> None:
         self.shell.cycle_section(step)

@@ -46,9 +46,13 @@ class LogApp(App[None]):
 
 
 def painted(view: LogView) -> list[str]:
-    """The rows the view paints now, through its own Line API path."""
-    height = view.scrollable_content_region.height
-    return [view.render_line(y).text.rstrip() for y in range(height)]
+    """The rows of events the view paints now, through its own Line API path (not the state line)."""
+    return [view.render_line(y).text.rstrip() for y in range(view.visible_rows())]
+
+
+def state_row(view: LogView) -> str:
+    """What the view paints on its bottom row: the state line while paused."""
+    return view.render_line(view.scrollable_content_region.height - 1).text.rstrip()
 
 
 def names(rows: list[str]) -> list[str]:
@@ -77,7 +81,7 @@ async def test_paused_view_holds_still_while_a_flood_pushes_old_events_out() -> 
             assert painted(view) == before
         assert view.scroll_y == top
         assert log.pending_while_paused == 1200
-        assert "1200 new event(s) held" in str(log.query_one(".eventlog--state").render())
+        assert "1200 new event(s) held" in state_row(view)
         retained = {ev.text for ev in log._events}
         assert len(retained) == 300 and not retained & set(shown)  # they are gone from the log itself
 
@@ -143,13 +147,13 @@ async def test_end_resumes_following_and_shows_the_newest() -> None:
         log.add_events(numbered(700, start=500))  # past max_lines: the oldest fall off meanwhile
         await pilot.pause()
         assert painted(view) == before
-        assert log.query_one(".eventlog--state").display
+        assert "paused: 700 new event(s) held" in state_row(view)
         await pilot.press("end")
         await pilot.pause()
         assert not log.paused and log.pending_while_paused == 0
         # what stays on the state line is the 200 rows that fell off, not the pause
-        state = str(log.query_one(".eventlog--state").render())
-        assert "paused" not in state and "200 older event(s) dropped" in state
+        assert "paused" not in log.state_text and "200 older event(s) dropped" in log.state_text
+        assert "paused" not in state_row(view)
         assert view.is_vertical_scroll_end
         assert names(painted(view))[-1] == "ev001199"
         log.add_events(numbered(5, start=1200))  # and it keeps following
@@ -171,8 +175,7 @@ async def test_scrolling_up_with_keys_pauses(key: str) -> None:
         await pilot.pause()
         assert log.paused
         assert "ev000199" not in names(painted(view))
-        state = log.query_one(".eventlog--state")
-        assert state.display and "paused" in str(state.render())
+        assert "paused" in state_row(view) and "paused" in log.state_text
 
 
 async def test_mouse_wheel_up_pauses_and_p_resumes() -> None:
@@ -282,20 +285,72 @@ async def test_rows_that_fall_off_are_counted_and_said() -> None:
     app = LogApp(max_lines=300)
     async with app.run_test(size=(100, 24)) as pilot:
         log = app.query_one(EventLog)
-        state = log.query_one(".eventlog--state")
         log.add_events(numbered(250))
         await pilot.pause()
-        assert log.dropped == 0 and not state.display
+        assert log.dropped == 0 and not log.state_text
         log.add_events(numbered(100, start=250))
         await pilot.pause()
         assert log.dropped == 50 == log.total - len(log._events)
-        assert state.display
-        assert "50 older event(s) dropped: this log keeps the last 300" in str(state.render())
-        assert painted(log.log_widget)[-1].endswith("ev000349")  # the line took a row: still following
+        assert "50 older event(s) dropped: this log keeps the last 300" in state_row(log.log_widget)
+        assert names(painted(log.log_widget))[-1] == "ev000349"  # the line took a row: still following
         log.add_events(numbered(1000, start=350))  # a batch bigger than the log: cut, and counted
         await pilot.pause()
         assert log.dropped == 1050 == log.total - len(log._events)
         assert names(log.lines())[0] == "ev001050"
         log.clear()
         await pilot.pause()
-        assert log.dropped == 0 and not state.display
+        assert log.dropped == 0 and not log.state_text
+
+
+async def test_pause_follow_and_batches_repaint_the_log_without_laying_out_the_screen() -> None:
+    """Under a flood, a layout pass of the whole screen cost 12-18 ms of CPU (bench/ui_latency.py):
+    showing or hiding the paused line, and a batch growing the scroll range, must repaint only."""
+    app = LogApp(max_lines=1000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(10))
+        view.focus()
+        await pilot.pause()
+        layouts: list[bool] = []
+        original = app.screen._refresh_layout
+
+        def counted(size: object = None, scroll: bool = False) -> None:
+            layouts.append(scroll)
+            original(size, scroll)  # type: ignore[arg-type]
+
+        app.screen._refresh_layout = counted  # type: ignore[method-assign]
+        log.add_events(numbered(500, start=10))  # the scroll range grows by 500 rows
+        await pilot.pause()
+        assert names(painted(view))[-1] == "ev000509"
+        await pilot.press("p")
+        await pilot.pause()
+        assert log.paused and "paused: 0 new event(s) held" in state_row(view)
+        log.add_events(numbered(5, start=510))
+        await pilot.pause()
+        assert "paused: 5 new event(s) held" in state_row(view)
+        await pilot.press("p")
+        await pilot.pause()
+        assert not log.paused and names(painted(view))[-1] == "ev000514"
+        assert "paused" not in state_row(view)
+        assert [scroll for scroll in layouts if not scroll] == []  # no full layout (a scroll reflow at most)
+
+
+async def test_while_paused_the_last_row_scrolls_into_view_above_the_state_line() -> None:
+    app = LogApp(max_lines=1000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(numbered(200))
+        view.focus()
+        await pilot.pause()
+        await pilot.press("pageup")
+        assert log.paused
+        view.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        assert names(painted(view))[-1] == "ev000199"  # the newest row, just above the line
+        assert "paused" in state_row(view)
+        await pilot.press("up")  # the cursor stays on a row the user can see, not under the line
+        await pilot.pause()
+        cursor = view.cursor_row()
+        assert cursor is not None and view.scroll_y <= cursor < view.scroll_y + view.visible_rows()

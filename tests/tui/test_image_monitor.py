@@ -18,7 +18,7 @@ from beefine_tui.errors import NotFoundError
 from beefine_tui.replay import open_recording
 from beefine_tui.screens.image_monitor import STATE_MARK, ImageMonitorView, MonitorRun
 from beefine_tui.story.engine import StoryEngine, StoryHints
-from beefine_tui.story.explanations import KIND_SOURCES
+from beefine_tui.story.explanations import KIND_SOURCES, phase_title
 from beefine_tui.story.phases import Timeline
 
 FIXTURE = Path(__file__).parents[1] / "unit" / "fixtures" / "story" / "lab_pull_and_runs.jsonl"
@@ -399,3 +399,22 @@ def test_stop_waits_for_the_background_detach() -> None:
     gate.set()
     closer.join(30)
     assert stopped == ["session"] and not closer.is_alive()
+
+
+async def test_a_phase_title_longer_than_its_column_ends_in_an_ellipsis() -> None:
+    """At 120x40 in the app (beside the sidebar) the phase column is narrower than "mounts inside the
+    container": it was cut without a mark ("mounts inside the contai"), so a cut title read as whole.
+    This host has no sidebar: 95 columns leave the view the same room."""
+    app = Host(FakeSource())
+    async with app.run_test(size=(95, 40)) as pilot:
+        await pilot.pause()
+        view = app.query_one(ImageMonitorView)
+        t = view.query_one("#im-phases", DataTable)
+        names = [str(k.value) for k in t.rows]
+        long = [n for n in names if len(phase_title(n)) > view._phase_width]
+        assert long  # the case this test is about exists at this size
+        for name in long:
+            row = names.index(name)
+            painted = t.render_line(row + 1 - int(t.scroll_y)).text  # + 1: the header
+            title = painted.split("  ")[0].strip()
+            assert title.endswith("…") and phase_title(name).startswith(title[:-1]), painted

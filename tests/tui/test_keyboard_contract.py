@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from rich.console import Console
+from textual import events
 from textual.widgets import Button, DataTable, Input, Static, TabbedContent, Tabs, TextArea, Tree
 
 from beefine_tui.app import BeefineApp
@@ -287,6 +288,21 @@ async def test_the_sidebar_starts_on_the_first_screen(make_app: MakeApp) -> None
         await pilot.pause()
         await pilot.press("down", "enter")
         await wait_until(pilot, lambda: active(app) == f"tab-{VIEWS[1].key}")
+
+
+@pytest.mark.parametrize("letters", ["j", "jj", "jjk"])
+async def test_keys_typed_in_one_burst_act_in_order(make_app: MakeApp, letters: str) -> None:
+    """A terminal delivers fast typing as one read: `j Enter` must move, then open. j used to post a
+    simulated down behind the Enter already queued, so Enter opened the row j was leaving (tmux)."""
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await wait_until(pilot, lambda: isinstance(app.focused, Tree))  # on the first screen, VIEWS[0]
+        for ch in letters:  # what the driver posts for one read of the terminal, before any is handled
+            app.post_message(events.Key(ch, ch))
+        app.post_message(events.Key("enter", "\r"))
+        moved = letters.count("j") - letters.count("k")
+        await wait_until(pilot, lambda: active(app) == f"tab-{VIEWS[moved].key}")
 
 
 # ---- what is shown

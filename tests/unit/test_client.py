@@ -7,11 +7,12 @@ import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from beefine_tui.docker import client
-from beefine_tui.errors import DockerUnavailableError
+from beefine_tui.errors import DockerUnavailableError, NotFoundError
 
 
 @pytest.fixture
@@ -101,3 +102,29 @@ def test_sighup_too() -> None:
 def test_app_uses_a_given_daemon_without_a_lab() -> None:
     with client.docker_for_app("unix:///some/where.sock") as (host, lab):
         assert host == "unix:///some/where.sock" and lab is None
+
+
+def test_the_app_lab_removed_by_the_app_first_ends_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app downs its lab itself before its probes detach; the daemon context then found no lab and
+    a clean ctrl+q ended with "there is no lab named 'app'" and exit status 2 (seen in tmux)."""
+    labs: set[str] = set()
+
+    def up(name: str) -> SimpleNamespace:
+        labs.add(name)
+        return SimpleNamespace(name=name, docker_host=f"unix:///run/{name}.sock")
+
+    def down(name: str) -> None:
+        if name not in labs:
+            raise NotFoundError(f"there is no lab named {name!r}")
+        labs.remove(name)
+
+    monkeypatch.setattr(client, "resolve_docker_host", lambda explicit: None)
+    monkeypatch.setattr(client.lab, "lab_names", lambda: sorted(labs))
+    monkeypatch.setattr(client.lab, "down_orphans", lambda names: list(names) and [])
+    monkeypatch.setattr(client.lab, "status", lambda name: None)
+    monkeypatch.setattr(client.lab, "up", up)
+    monkeypatch.setattr(client.lab, "down", down)
+    with client.docker_for_app(None) as (host, info):
+        assert info is not None and host == f"unix:///run/{info.name}.sock" and labs == {info.name}
+        client.lab.down(info.name)  # what the app's clean-up does on quit
+    assert labs == set()

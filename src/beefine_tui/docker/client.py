@@ -16,7 +16,7 @@ from types import FrameType
 
 from beefine_tui.docker import lab
 from beefine_tui.docker.connection import PING_TIMEOUT, connect, explain_unreachable, ping, unix_http_get
-from beefine_tui.errors import BeefineError, DockerUnavailableError
+from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError
 
 SYSTEM_SOCKET = "/var/run/docker.sock"
 APP_LAB_NAME = "app"
@@ -108,4 +108,7 @@ def docker_for_app(
         try:
             yield info.docker_host, info
         finally:
-            lab.down(name)
+            # the app removes its lab first on every way out (what outlives it goes before its probes):
+            # already gone is the normal case, not an error to end a clean quit with (exit 2)
+            with contextlib.suppress(NotFoundError):
+                lab.down(name)

@@ -30,6 +30,7 @@ from beefine_tui.screens.common import app_context
 from beefine_tui.story.explanations import explain_kind, kind_source, phase_title
 from beefine_tui.story.phases import PHASES, Phase, Timeline
 from beefine_tui.story.render import phase_detail_lines, timeline_bar, timeline_end
+from beefine_tui.widgets.fit_table import cell
 from beefine_tui.widgets.text_checkbox import TextCheckbox
 from beefine_tui.widgets.ui_thread import ui_soon
 
@@ -355,7 +356,8 @@ class ImageMonitorView(Vertical):
                 width = self._bar_width
             t.add_column(label, key=key, width=width)
         for name in self._order:
-            t.add_row(phase_title(name), STATE_MARK["pending"], "", "", "0", "", key=name)
+            # a title longer than its column ends in an ellipsis (a plain string is cut without one)
+            t.add_row(cell(phase_title(name)), STATE_MARK["pending"], "", "", "0", "", key=name)
         self._last_sig = ()  # the next refresh fills the new table
         if self.selected != self._order[0]:
             t.move_cursor(row=self._order.index(self.selected), scroll=False)
@@ -571,7 +573,7 @@ class ImageMonitorView(Vertical):
                 start = "" if p.start_ns is None or tl.t0 is None else f"{(p.start_ns - tl.t0) / 1e6:.1f}"
                 dur = "" if p.duration_ns is None else f"{p.duration_ns / 1e6:.1f}"
                 for col, val in (
-                    ("phase", p.title),
+                    ("phase", cell(p.title)),
                     ("state", STATE_MARK.get(p.state, p.state)),
                     ("start ms", start),
                     ("dur ms", dur),

@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 
 from rich.cells import cell_len
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -49,7 +50,6 @@ from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollTo, ScrollUp
 from textual.selection import Selection
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import Input, Log
 
 from beefine_tui.events.model import LOST, STATUS, Event
@@ -113,10 +113,11 @@ class LogView(ScrollView, can_focus=True):
         Binding("up", "cursor_up", "Cursor up", show=False),
         Binding("down", "cursor_down", "Cursor down", show=False),
     ]
-    COMPONENT_CLASSES = {"logview--cursor"}
+    COMPONENT_CLASSES = {"logview--cursor", "logview--state"}
     DEFAULT_CSS += """
     LogView > .logview--cursor { background: $block-cursor-background; color: $block-cursor-foreground; }
     LogView:blur > .logview--cursor { background: $block-cursor-blurred-background; }
+    LogView > .logview--state { background: $warning-muted; }
     """
 
     def __init__(self, owner: EventLog) -> None:
@@ -126,15 +127,55 @@ class LogView(ScrollView, can_focus=True):
         self._width = 0  # widest row painted so far, capped at MAX_WIDTH
         self._width_pending = False
         self._style = Style()
+        self._state = ""  # the line drawn over the bottom row while paused (set_state)
         # keyed by id(event); the event is kept beside its strip so the id cannot be reused meanwhile
         self._cache: LRUCache[int, tuple[Event, Strip]] = LRUCache(LINE_CACHE)
 
     # ---- sizing and following
+    def _fit(self) -> None:
+        """The scroll range: every row, plus one under the last while the state line covers the bottom
+        row (so the last row can still be scrolled into view above it)."""
+        size = Size(self._width, len(self._owner._view_rows()) + (1 if self._state else 0))
+        if size == self.virtual_size:
+            return
+        if not self.is_mounted:
+            self.virtual_size = size
+            return
+        # virtual_size is a layout reactive: setting it lays out the whole screen (~15 ms of CPU at
+        # 160x50 under a flood, bench/ui_latency.py), though only this widget's scroll range changed:
+        # its own size is set by CSS, not by its rows. So set it quietly and update the scrollbars;
+        # a layout only if a scrollbar came or went (an `overflow: auto` style), which moves the content.
+        bars = (self.show_vertical_scrollbar, self.show_horizontal_scrollbar)
+        self.set_reactive(LogView.virtual_size, size)
+        self._scroll_update(size)
+        if (self.show_vertical_scrollbar, self.show_horizontal_scrollbar) != bars:
+            self.refresh(layout=True)
+
+    def visible_rows(self) -> int:
+        """Rows of events on screen: the state line takes the bottom one."""
+        return max(0, self.scrollable_content_region.height - (1 if self._state else 0))
+
+    def set_state(self, text: str) -> None:
+        """Draw `text` over the bottom row ("" removes it). Drawn by render_line, not a widget of its own:
+        a widget shown or hidden (display) lays out the whole screen, 12-18 ms of CPU per pause/follow
+        key under a flood (bench/ui_latency.py); this repaints one row."""
+        if text == self._state:
+            return
+        toggled = bool(text) != bool(self._state)
+        self._state = text
+        if toggled:
+            self._fit()
+        height = self.scrollable_content_region.height if self.is_mounted else 0
+        if height:
+            self.refresh(Region(0, height - 1, self.size.width, 1))
+
+    @property
+    def state_text(self) -> str:
+        return self._state
+
     def sync(self, *, scroll_end: bool, x_axis: bool = False) -> None:
         """Rows changed: fit the scroll range to them, optionally show the newest, repaint."""
-        size = Size(self._width, len(self._owner._view_rows()))
-        if self.virtual_size != size:
-            self.virtual_size = size
+        self._fit()
         if not self.is_mounted:
             return
         if scroll_end and not self.is_vertical_scrollbar_grabbed:
@@ -159,7 +200,7 @@ class LogView(ScrollView, can_focus=True):
 
     def _apply_width(self) -> None:
         self._width_pending = False
-        self.virtual_size = Size(self._width, self.virtual_size.height)
+        self._fit()
 
     # ---- painting
     def render_lines(self, crop: Region) -> list[Strip]:
@@ -175,6 +216,10 @@ class LogView(ScrollView, can_focus=True):
         row = scroll_y + y
         width = self.size.width
         style = self._style
+        if self._state and y == self.scrollable_content_region.height - 1:
+            state = Text(self._state, self.get_component_rich_style("logview--state"), no_wrap=True)
+            state.truncate(width, overflow="ellipsis", pad=True)
+            return Strip(state.render(self.app.console), width)
         rows = self._owner._view_rows()
         if row >= len(rows):
             return Strip.blank(width, style)
@@ -199,7 +244,7 @@ class LogView(ScrollView, can_focus=True):
         if last < 0:
             return
         self._cursor = max(0, min(row, last))
-        height = self.scrollable_content_region.height
+        height = self.visible_rows()
         if self._cursor < self.scroll_y:
             self.scroll_to(y=self._cursor, animate=False, immediate=True)
         elif height and self._cursor >= self.scroll_y + height:
@@ -230,7 +275,7 @@ class LogView(ScrollView, can_focus=True):
     def on_click(self, event: events.Click) -> None:
         rows = len(self._owner._view_rows())
         row = int(self.scroll_y) + event.y
-        if 0 <= row < rows:
+        if 0 <= row < rows and event.y < self.visible_rows():
             self._user_scrolled_back()
             self._move_cursor(row)
 
@@ -241,16 +286,20 @@ class LogView(ScrollView, can_focus=True):
             if hit is not None and hit[0] is ev:
                 return hit[1]
         line = Log._process_line(self._owner._format(ev))
-        text = Text(line, no_wrap=True)
-        text.stylize(style)
-        if selection is not None and (span := selection.get_span(row)) is not None:
-            start, end = span
-            sel_style = self.screen.get_component_rich_style("screen--selection")
-            text.stylize(sel_style, start, len(text) if end == -1 else end)
         cells = cell_len(line)
-        strip = Strip(text.render(self.app.console), cells)
         if selection is None:
+            # one style for the whole row: the segment itself, not a rich Text rendered through the
+            # console (every row on screen is new after each batch while following)
+            strip = Strip([Segment(line, style)], cells)
             self._cache[id(ev)] = (ev, strip)
+        else:
+            text = Text(line, no_wrap=True)
+            text.stylize(style)
+            if (span := selection.get_span(row)) is not None:
+                start, end = span
+                sel_style = self.screen.get_component_rich_style("screen--selection")
+                text.stylize(sel_style, start, len(text) if end == -1 else end)
+            strip = Strip(text.render(self.app.console), cells)
         if cells > self._width:
             self._grow_width(cells)
         return strip
@@ -278,13 +327,13 @@ class LogView(ScrollView, can_focus=True):
         self._user_scrolled_back()
         super().action_page_up()
         if row is not None:
-            self._move_cursor(row - max(1, self.scrollable_content_region.height))
+            self._move_cursor(row - max(1, self.visible_rows()))
 
     def action_page_down(self) -> None:
         super().action_page_down()
         row = self.cursor_row()
         if row is not None and self._cursor is not None:
-            self._move_cursor(row + max(1, self.scrollable_content_region.height))
+            self._move_cursor(row + max(1, self.visible_rows()))
 
     def action_scroll_home(self) -> None:
         self._user_scrolled_back()
@@ -308,29 +357,10 @@ class LogView(ScrollView, can_focus=True):
         super()._on_scroll_to(message)
 
 
-class _StateLine(Widget):
-    """One fixed line that re-renders itself (no layout pass per update, unlike Static.update)."""
-
-    DEFAULT_CSS = "_StateLine { height: 1; width: 1fr; }"
-
-    def __init__(self, classes: str) -> None:
-        super().__init__(classes=classes)
-        self.text = ""
-
-    def set(self, text: str) -> None:
-        if text != self.text:
-            self.text = text
-            self.refresh()
-
-    def render(self) -> str:
-        return self.text
-
-
 class EventLog(Vertical):
     DEFAULT_CSS = """
     EventLog { height: 1fr; }
     EventLog > LogView { height: 1fr; }
-    EventLog > .eventlog--state { height: 1; display: none; background: $warning-muted; }
     """
     BINDINGS = [
         Binding("slash", "open_filter", "Filter", show=True),
@@ -371,7 +401,6 @@ class EventLog(Vertical):
     def compose(self) -> ComposeResult:
         yield FilterBar()
         yield self._view
-        yield _StateLine(classes="eventlog--state")
 
     def on_mount(self) -> None:
         self._show_state()
@@ -555,17 +584,8 @@ class EventLog(Vertical):
         self._show_state()
 
     def _show_state(self) -> None:
-        if not self.is_mounted:
-            return
-        state = self.query_one(".eventlog--state", _StateLine)
-        # only the state line's display: a class on the whole log would restyle all of it (~5 ms a key);
-        # once events were dropped it stays shown, so a flood toggles it (a layout pass) once
-        shown = self.paused or self.dropped > 0
-        if state.display != shown:
-            state.display = shown
-            if shown and not self.paused:
-                # the line takes a row from the log: once laid out, the newest row must still show
-                self.call_after_refresh(self._keep_following)
+        # on the view's bottom row: nothing is shown, hidden or resized (a class on the whole log would
+        # restyle all of it, ~5 ms a key; a widget's display toggled lays out the screen, ~15 ms)
         parts = []
         if self.paused:
             parts.append(
@@ -575,11 +595,13 @@ class EventLog(Vertical):
             parts.append(
                 f"{self.dropped:,} older event(s) dropped: this log keeps the last {self.max_lines:,}"
             )
-        state.set("; ".join(parts))
+        self._view.set_state("; ".join(parts))
 
-    def _keep_following(self) -> None:
-        if not self.paused:
-            self._view.sync(scroll_end=True)
+    @property
+    def state_text(self) -> str:
+        """The line under the log's rows: why it is still, what it holds back, what fell off ("" while
+        following a log that has dropped nothing)."""
+        return self._view.state_text
 
     @property
     def following(self) -> bool:
