@@ -183,9 +183,15 @@ class BeefineApp(App[int]):
         self.sub_title = f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
         self._ui_loop = asyncio.get_running_loop()
         self._install_signal_handlers()
+        if callable(getattr(self.ctx, "connection_text", None)):
+            self.set_interval(1.0, self._show_daemon)  # --remote: a lost connection shows at once
         if self.gc_tuning:
             tune_gc()
             self.call_after_refresh(freeze_startup_heap)
+
+    def _show_daemon(self) -> None:
+        if not (self._quitting or self.exit_signal):
+            self.sub_title = f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
 
     @property
     def shell(self) -> ShellScreen:

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -321,6 +322,8 @@ class Agent:
             "kernel": platform.release(),
             "pid": os.getpid(),
             "root": os.geteuid() == 0,
+            # the clock events are stamped with: a client shifts them onto its own (views' times)
+            "monotonic_ns": time.monotonic_ns(),
         }
 
     def _cmd_bye(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -510,8 +513,6 @@ class Agent:
         return self.ctx().docker_client()
 
     def _cmd_stats(self, msg: dict[str, Any]) -> Any:
-        import time
-
         from beefine_tui.docker.stats import StatsCollector
 
         if self._stats is None:
