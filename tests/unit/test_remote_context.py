@@ -141,3 +141,44 @@ def test_views_that_cannot_work_remotely_say_why(ctx: R.RemoteContext) -> None:
     assert ctx.view_unavailable("dashboard") == ""
     assert ctx.view_unavailable("probe:exec") == ""
     assert ctx.bpf_allowed
+
+
+def test_host_slash_name_picks_the_host(fake_ssh: Path) -> None:
+    ctx = R.connect_remotes(["h1", "admin@h2:2200"])
+    try:
+        t = ctx.resolve_target("h2:2200/web")
+        assert isinstance(t, R.RemoteTarget) and (t.host, t.container_name) == ("h2:2200", "web")
+        assert ctx.resolve_target("web").host == "h1"  # type: ignore[attr-defined]
+        from beefine_tui.errors import UsageError
+
+        with pytest.raises(UsageError) as e:
+            ctx.resolve_target("h3/web")
+        assert "h1, h2:2200" in e.value.hint
+        s = ctx.start_probes(["exec"], ProbeOptions(target=t), Bus())
+        assert s.link.label == "h2:2200" and s.container == "web"
+    finally:
+        ctx.close()
+
+
+def test_hosts_stats_keep_the_hosts_that_answer(fake_ssh: Path) -> None:
+    ctx = R.connect_remotes(["h1", "h2"])
+    try:
+        col = ctx.stats_collector()
+        snap = col.refresh()
+        assert list(zip(snap.hosts, [r.name for r in snap.rows], strict=True)) == [
+            ("h1", "h1-web1"),
+            ("h1", "h1-web2"),
+            ("h2", "h2-web1"),
+            ("h2", "h2-web2"),
+        ]
+        assert set(snap.daemons) == {"h1", "h2"} and not snap.error
+        h2 = ctx.link("h2")
+        h2.argv = ["sh", "-c", "exit 255"]
+        assert h2.client is not None
+        h2.client.proc.kill()
+        _until(lambda: h2.status.state == "lost", 20, "h2 not lost")
+        snap = col.refresh()
+        assert set(snap.hosts) == {"h1"} and snap.host_errors and "h2" in snap.host_errors[0]
+        assert not snap.error  # one host answered: the dashboard goes on showing it
+    finally:
+        ctx.close()

@@ -28,6 +28,7 @@ from beefine_tui.agent.client import (
     ssh_argv,
 )
 from beefine_tui.appcontext import AppContext
+from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, totals
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import Event, lost_event, status_event
@@ -285,16 +286,56 @@ class RemoteLink:
         self.status = LinkState(state="closed")
 
 
-@dataclass
-class RemoteStats:
-    """The dashboard's collector for one host: the agent's `stats` snapshot."""
+@dataclass(frozen=True)
+class RemoteTarget(Target):
+    """A container on one of the remote hosts: the agent there resolves the name."""
 
-    link: RemoteLink
+    host: str = ""
 
-    def refresh(self) -> Any:
-        from beefine_tui.docker.stats import Snapshot
 
-        return msgspec.convert(self.link.client_or_raise().request("stats", timeout=30), Snapshot)
+class HostsSnapshot(Snapshot, kw_only=True):
+    """Every host's containers: `hosts[i]` is the host of `rows[i]`; `daemons` per host; a host that
+    did not answer is in `host_errors` while the others' rows still show."""
+
+    hosts: list[str] = msgspec.field(default_factory=list)
+    daemons: dict[str, DaemonFacts] = msgspec.field(default_factory=dict)
+    host_errors: list[str] = msgspec.field(default_factory=list)
+
+
+class HostsStats:
+    """The dashboard's collector over --remote: each agent's `stats`, merged, each row with its host."""
+
+    def __init__(self, links: Sequence[RemoteLink]) -> None:
+        self.links = list(links)
+
+    def refresh(self) -> HostsSnapshot:
+        rows: list[ContainerRow] = []
+        hosts: list[str] = []
+        daemons: dict[str, DaemonFacts] = {}
+        errors: list[str] = []
+        for link in self.links:
+            try:
+                snap = msgspec.convert(link.client_or_raise().request("stats", timeout=30), Snapshot)
+            except BeefineError as e:
+                errors.append(e.message if e.message.startswith(link.label) else f"{link.label}: {e.message}")
+                continue
+            if snap.error:
+                errors.append(f"{link.label}: {snap.error}")
+            if snap.daemon is not None:
+                daemons[link.label] = snap.daemon
+            rows += snap.rows
+            hosts += [link.label] * len(snap.rows)
+        all_failed = len(errors) == len(self.links)
+        return HostsSnapshot(
+            ts=time.time(),
+            daemon=next(iter(daemons.values())) if len(self.links) == 1 and daemons else None,
+            rows=rows,
+            totals=totals(rows),
+            error="; ".join(errors) if all_failed else "",
+            hosts=hosts,
+            daemons=daemons,
+            host_errors=[] if all_failed else errors,
+        )
 
     def close(self) -> None:
         pass
@@ -331,11 +372,16 @@ class RemoteContext(AppContext):
         return f"not available over --remote yet: {why}" if why else ""
 
     def stats_collector(self) -> Any:
-        return RemoteStats(self.links[0])
+        return HostsStats(self.links)
 
     def resolve_target(self, container: str) -> Target:
-        # the agent resolves the name on its own host: only the name travels
-        return Target(container_name=container)
+        """`NAME` (on the first host) or `HOST/NAME` (Docker names hold no `/`). The agent resolves
+        the name on its own host: only the name travels."""
+        host, sep, name = container.rpartition("/")
+        link = self.link(host if sep else None)
+        if not name:
+            raise UsageError(f"{container!r}: give a container name after {host}/")
+        return RemoteTarget(container_name=name, host=link.label)
 
     def check_available(self, names: Sequence[str]) -> None:
         pass  # the agent checks on its host and refuses with the reason
@@ -343,7 +389,7 @@ class RemoteContext(AppContext):
     def start_probes(self, names: Sequence[str], options: ProbeOptions, bus: Bus | None = None) -> Any:
         if self.closed:
             raise BeefineError("the app is closing: no new probes are started")
-        host = getattr(options, "host", None)
+        host = getattr(options.target, "host", None) or None
         s = RemoteSession(self.link(host), names, options.target.container_name, bus or self.bus)
         self.own(s)
         try:

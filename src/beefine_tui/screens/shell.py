@@ -336,6 +336,8 @@ class ShellScreen(Screen[None]):
                 label = label or entry.label
         ctx = getattr(self.app, "ctx", None)
         why_not = ctx.view_unavailable(key) if ctx is not None else ""
+        if key == "dashboard" and getattr(ctx, "remote", False):
+            factory = _lazy("hosts_dashboard", "HostsDashboardView")  # every host's containers
         try:
             view = _failed(label or key, why_not) if why_not else factory()
         except Exception as e:
