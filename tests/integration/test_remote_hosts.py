@@ -86,8 +86,8 @@ def test_two_agents_one_dashboard_and_a_stream_on_the_second(
         while time.monotonic() < deadline and not any(e.kind == "exec" and e.pid == pid for e in got):
             got += sub.get(0.2)
         # sh execs, then execs its last command (sleep) in the same process: both are that pid
-        mine = [e for e in got if e.kind == "exec" and e.pid == pid]
-        assert {e.container for e in mine} == {c.id}
-        assert any("bfhosts" in e.text for e in mine)
+        execs = [e for e in got if e.kind == "exec" and e.pid == pid]
+        assert {e.container for e in execs} == {c.id}
+        assert any("bfhosts" in e.text for e in execs)
     finally:
         session.stop()

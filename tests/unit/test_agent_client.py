@@ -156,3 +156,17 @@ def test_probe_run_remote_recording_cut_by_a_lost_connection_is_incomplete(
     _, recording = read_recording(rec)
     assert [e.pid for e in recording] == [42]
     assert recording.complete is False
+
+
+def test_prog_rows_travel_through_the_agent_unchanged() -> None:
+    from beefine_tui.probes.inventory import Attachment, ProgInfo, ProgRow
+
+    row = ProgRow(
+        prog=ProgInfo(id=7, type="tracepoint", name="exec_enter", tag="ab", map_ids=(3, 4), run_cnt=5),
+        attach=(Attachment(prog_id=7, point="tracepoint:sys_enter_execve", via="perf"),),
+        owners=(10, 11),
+        owner_comms=("python3", "bpftrace"),
+        ours=True,
+    )
+    back = ProgRow.from_json(row.to_json())
+    assert back.to_json() == row.to_json() and back.attach_text == row.attach_text
