@@ -5,6 +5,7 @@ clear refusal, and closing says bye to every agent."""
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -180,5 +181,32 @@ def test_hosts_stats_keep_the_hosts_that_answer(fake_ssh: Path) -> None:
         snap = col.refresh()
         assert set(snap.hosts) == {"h1"} and snap.host_errors and "h2" in snap.host_errors[0]
         assert not snap.error  # one host answered: the dashboard goes on showing it
+    finally:
+        ctx.close()
+
+
+def test_kubectl_is_a_transport_like_ssh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in kubectl (no cluster here) running the stand-in agent: the same link, stats and
+    streams as over ssh, labelled NAMESPACE/POD."""
+    all_probes()
+    fake = tmp_path / "kubectl"
+    agent = Path(__file__).resolve().parents[1] / "fake_agent.py"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "args = sys.argv[1:]\n"
+        "assert args[:2] == ['exec', '-i'] and '--' in args, args\n"
+        "pod = args[args.index('-n') + 2]\n"
+        "env = dict(os.environ, FAKE_AGENT_HOST=pod)\n"
+        f"os.execve(sys.executable, [sys.executable, {str(agent)!r}], env)\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("BEEFINE_KUBECTL", str(fake))
+    ctx = R.connect_remotes(["kubectl://beefine/node1-agent"])
+    try:
+        assert ctx.connection_text() == "remote beefine/node1-agent"
+        snap = ctx.stats_collector().refresh()
+        assert snap.hosts == ["beefine/node1-agent"] * 2
+        assert [r.name for r in snap.rows] == ["node1-agent-web1", "node1-agent-web2"]
     finally:
         ctx.close()

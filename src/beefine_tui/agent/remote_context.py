@@ -25,7 +25,7 @@ from beefine_tui.agent.client import (
     AgentVersionError,
     Remote,
     parse_remote,
-    ssh_argv,
+    transport_argv,
 )
 from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, totals
@@ -148,7 +148,7 @@ class RemoteLink:
     ) -> None:
         self.remote = remote
         self.label = label or remote.label
-        self.argv = list(argv) if argv is not None else ssh_argv(remote, agent_args)
+        self.argv = list(argv) if argv is not None else transport_argv(remote, agent_args)
         self._connect = connect
         self.client: AgentClient | None = None
         self.offset_ns = 0
