@@ -59,7 +59,8 @@ def test_a_probe_stream_feeds_the_bus_and_stops_on_the_agent(ctx: R.RemoteContex
     sub = bus.subscribe("test", 1000)
     target = ctx.resolve_target("h1-web1")
     assert target.container_name == "h1-web1" and target.is_host  # resolved by the agent, not here
-    session = ctx.start_probes(["exec"], ProbeOptions(target=target), bus)
+    session = ctx.start_probes(["exec"], ProbeOptions(target=target, path_prefix="/x"), bus)
+    assert session.options == {"path_prefix": "/x"}  # the agent's own filters travel with start
     got: list[Event] = []
 
     def an_exec() -> bool:
@@ -210,3 +211,17 @@ def test_kubectl_is_a_transport_like_ssh(tmp_path: Path, monkeypatch: pytest.Mon
         assert [r.name for r in snap.rows] == ["node1-agent-web1", "node1-agent-web2"]
     finally:
         ctx.close()
+
+
+def test_losses_before_the_view_count_in_its_tally() -> None:
+    """The agent's queue losses arrive as `lost` events of source bus, which a bus does not count when
+    published; renamed, they count in the view's tally, as this client's own drops do."""
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.events.model import lost_event
+
+    link = R.RemoteLink(R.parse_remote("h1"), argv=["true"])
+    bus = Bus()
+    s = R.RemoteSession(link, ["exec"], None, bus)
+    s.deliver(P.Events(stream=1, events=[lost_event("exec", 7, "bus"), lost_event("exec", 2, "kernel")]))
+    s.dropped_here(5)
+    assert bus.tally()["exec"].lost == 14

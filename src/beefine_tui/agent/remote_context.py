@@ -31,7 +31,7 @@ from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, totals
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import Event, lost_event, status_event
+from beefine_tui.events.model import LOST, Event, lost_event, status_event
 from beefine_tui.probes.base import ProbeOptions, Target
 
 BACKOFF_FIRST_S = 1.0
@@ -66,10 +66,18 @@ def _connect(argv: Sequence[str], label: str) -> AgentClient:
 class RemoteSession:
     """One agent stream feeding `bus`; restarted on each new connection until stop()."""
 
-    def __init__(self, link: RemoteLink, names: Sequence[str], container: str | None, bus: Bus) -> None:
+    def __init__(
+        self,
+        link: RemoteLink,
+        names: Sequence[str],
+        container: str | None,
+        bus: Bus,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.link = link
         self.names = tuple(names)
         self.container = container
+        self.options = dict(options or {})  # the agent's other filters (path_prefix, include_self)
         self.bus = bus
         self.stream: int | None = None
         self.client: AgentClient | None = None
@@ -80,7 +88,7 @@ class RemoteSession:
     def start(self) -> None:
         """Ask the agent for the stream (raises what the agent said: a clear BeefineError)."""
         client = self.link.client_or_raise()
-        args: dict[str, Any] = {"probes": list(self.names)}
+        args: dict[str, Any] = {"probes": list(self.names), **self.options}
         if self.container:
             args["container"] = self.container
         result = client.request("start", **args)
@@ -92,9 +100,12 @@ class RemoteSession:
     def deliver(self, msg: P.Message) -> None:
         if isinstance(msg, P.Events):
             off = self.offset_ns
-            evs: list[Event] = (
-                msg.events if not off else [msgspec.structs.replace(e, ts=e.ts + off) for e in msg.events]
-            )
+            evs: list[Event] = [
+                _upstream_loss(e) if e.kind == LOST else e
+                for e in (
+                    msg.events if not off else [msgspec.structs.replace(e, ts=e.ts + off) for e in msg.events]
+                )
+            ]
             self.bus.publish(evs)
         elif isinstance(msg, P.End) and msg.reason != "stopped":
             self.bus.publish(
@@ -105,7 +116,7 @@ class RemoteSession:
     def dropped_here(self, n: int) -> None:
         """Events the client dropped because this view read slower than the agent sent."""
         share = max(1, n // max(1, len(self.names)))
-        self.bus.publish([lost_event(name, share, "bus") for name in self.names])
+        self.bus.publish([lost_event(name, share, UPSTREAM_LOSS) for name in self.names])
 
     def disconnected(self, why: str) -> None:
         self.stream = None
@@ -123,6 +134,18 @@ class RemoteSession:
         if client is not None and sid is not None and not client.closed:
             with contextlib.suppress(BeefineError):
                 client.request("stop", timeout=30, stream=sid)
+
+
+# A `lost` event of source "bus" is what a bus says to its own reader, and publishing one counts
+# nothing (events/bus.py): the agent's queue losses and this client's drops are renamed so the view's
+# tally (its status strip) counts them, with the kernel's, as lost before the view.
+UPSTREAM_LOSS = "agent"
+
+
+def _upstream_loss(ev: Event) -> Event:
+    if ev.args.get("source") != "bus":
+        return ev
+    return lost_event(ev.probe, int(ev.args.get("count", 0)), UPSTREAM_LOSS, ts=ev.ts)
 
 
 @dataclass
@@ -390,7 +413,12 @@ class RemoteContext(AppContext):
         if self.closed:
             raise BeefineError("the app is closing: no new probes are started")
         host = getattr(options.target, "host", None) or None
-        s = RemoteSession(self.link(host), names, options.target.container_name, bus or self.bus)
+        extra: dict[str, Any] = {}
+        if options.path_prefix:
+            extra["path_prefix"] = options.path_prefix
+        if options.include_self:
+            extra["include_self"] = True
+        s = RemoteSession(self.link(host), names, options.target.container_name, bus or self.bus, extra)
         self.own(s)
         try:
             s.start()
