@@ -195,7 +195,9 @@ class BeefineApp(App[int]):
             # only attaches them; the header says how far it is (views may ask for more later)
             if self.replay_path is None and self.compare_paths is None:
                 self.ctx.precompile_at_start()
-            self.set_interval(PRECOMPILE_TICK_S, self._show_precompile)
+            self.set_interval(PRECOMPILE_TICK_S, self._show_header)
+        elif callable(getattr(self.ctx, "connection_text", None)):
+            self.set_interval(1.0, self._show_header)  # --remote: a lost connection shows at once
         if self.gc_tuning:
             tune_gc()
             self.call_after_refresh(freeze_startup_heap)
@@ -203,8 +205,9 @@ class BeefineApp(App[int]):
     def _base_sub_title(self) -> str:
         return f"{self.SUB_TITLE} · {daemon_label(self.ctx)}"
 
-    def _show_precompile(self) -> None:
-        """The header's end says "compiling probes 3/9 (files)" while the precompiler works."""
+    def _show_header(self) -> None:
+        """The daemon in use (over --remote, the connection's state), then "compiling probes 3/9
+        (files)" while the precompiler works."""
         if self._quitting or self.exit_signal:
             return  # the header says the app is ending
         p = self.ctx.precompile_progress()

@@ -108,6 +108,22 @@ class AppContext:
                 self._client = connect(self.docker_host)
             return self._client
 
+    def stats_collector(self) -> Any:
+        """What the dashboard refreshes from (RemoteContext: the agent's `stats`)."""
+        from beefine_tui.docker.stats import StatsCollector
+
+        return StatsCollector(self.docker_client(), host=self.docker_host or "")
+
+    def resolve_target(self, container: str) -> Target:
+        """A probe Target for one container: its pid namespace, found through the Docker daemon."""
+        from beefine_tui.probes import attribution
+
+        return attribution.target_for_container(self.docker_client(), container)
+
+    def view_unavailable(self, key: str) -> str:
+        """Why the view `key` cannot work with this context ("" when it can)."""
+        return ""
+
     @property
     def closed(self) -> bool:
         return self._closed

@@ -183,3 +183,40 @@ def test_inspect_over_ssh_matches_docker_inspect(
         timeout=120,
     )
     assert r.returncode == 2 and b"no-such-container-here" in r.stderr and b"Traceback" not in r.stderr
+
+
+def _bpftool_ids() -> set[int]:
+    r = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, timeout=60)
+    return {int(p["id"]) for p in json.loads(r.stdout or "[]")}
+
+
+def test_progs_and_probe_list_over_ssh_match_the_host(sshd: Sshd, lab: Any) -> None:
+    env = _env(sshd, lab, uuid.uuid4().hex[:12])
+    remote = ["--remote", f"root@bfremote:{sshd.port}"]
+    before = _bpftool_ids()
+    r = subprocess.run(
+        [sys.executable, "-m", "beefine_tui", "progs", "--json", *remote],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    after = _bpftool_ids()
+    assert r.returncode == 0, r.stderr.decode()
+    listed = {int(p["id"]): p for p in json.loads(r.stdout)}
+    # other work loads and unloads programs meanwhile: those loaded throughout must all be there
+    assert before & after and before & after <= set(listed)
+    assert all(p["type"] for p in listed.values())
+
+    r = subprocess.run(
+        [sys.executable, "-m", "beefine_tui", "probe", "list", "--json", *remote],
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr.decode()
+    local = subprocess.run(
+        [sys.executable, "-m", "beefine_tui", "probe", "list", "--json"], capture_output=True, timeout=120
+    )
+    far = [json.loads(line) for line in r.stdout.splitlines()]
+    here = [json.loads(line) for line in local.stdout.splitlines()]
+    assert [(p["name"], p["available"]) for p in far] == [(p["name"], p["available"]) for p in here]

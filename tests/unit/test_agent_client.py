@@ -156,3 +156,44 @@ def test_probe_run_remote_recording_cut_by_a_lost_connection_is_incomplete(
     _, recording = read_recording(rec)
     assert [e.pid for e in recording] == [42]
     assert recording.complete is False
+
+
+def test_prog_rows_travel_through_the_agent_unchanged() -> None:
+    from beefine_tui.probes.inventory import Attachment, ProgInfo, ProgRow
+
+    row = ProgRow(
+        prog=ProgInfo(id=7, type="tracepoint", name="exec_enter", tag="ab", map_ids=(3, 4), run_cnt=5),
+        attach=(Attachment(prog_id=7, point="tracepoint:sys_enter_execve", via="perf"),),
+        owners=(10, 11),
+        owner_comms=("python3", "bpftrace"),
+        ours=True,
+    )
+    back = ProgRow.from_json(row.to_json())
+    assert back.to_json() == row.to_json() and back.attach_text == row.attach_text
+
+
+def test_kubectl_remote_parses_and_builds_kubectl_exec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BEEFINE_KUBECTL", raising=False)
+    monkeypatch.delenv("BEEFINE_AGENT_COMMAND", raising=False)
+    r = C.parse_remote("kubectl://beefine/beefine-agent-x7k2p")
+    assert (r.namespace, r.host, r.container) == ("beefine", "beefine-agent-x7k2p", None)
+    assert r.label == "beefine/beefine-agent-x7k2p"
+    argv = C.transport_argv(r, ["--docker-host", "unix:///x y"])
+    assert argv == [
+        "kubectl", "exec", "-i", "-n", "beefine", "beefine-agent-x7k2p",
+        "--", "beefine-tui", "agent", "--docker-host", "unix:///x y",
+    ]  # fmt: skip
+    r = C.parse_remote("kubectl://ns1/pod-a/agent")
+    monkeypatch.setenv("BEEFINE_KUBECTL", "kubectl --context prod")
+    assert C.transport_argv(r)[:3] == ["kubectl", "--context", "prod"]
+    assert C.transport_argv(r)[-5:] == ["-c", "agent", "--", "beefine-tui", "agent"]
+    assert C.transport_argv(C.parse_remote("db1"))[0] == "ssh"
+
+
+@pytest.mark.parametrize(
+    "spec", ["kubectl://", "kubectl://ns", "kubectl://ns/-pod", "kubectl://NS/pod", "kubectl://a/b/c/d"]
+)
+def test_kubectl_remote_refuses_clearly(spec: str) -> None:
+    with pytest.raises(UsageError) as e:
+        C.parse_remote(spec)
+    assert "--remote" in e.value.message and "kubectl://NAMESPACE/POD" in e.value.hint

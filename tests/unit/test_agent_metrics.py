@@ -75,3 +75,45 @@ def test_no_docker_is_said_not_hidden() -> None:
     got = _samples(None, {})
     assert got["beefine_docker_up"] == [({"host": "h1"}, 0.0)]
     assert "beefine_container_cpu_seconds_total" not in got
+
+
+def test_bpf_run_counters_only_grow_across_unloads() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from beefine_tui.agent.metrics import AgentCollector
+
+    ids: dict[str, set[int]] = {"exec": {1, 2}, "files": {3}}
+    counts = {1: (10, 1_000), 2: (5, 500), 3: (7, 2_000_000_000)}
+    col = AgentCollector(lambda: None, dict, host="h", prog_ids=lambda: ids, prog_counts=lambda: counts)
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(col)
+
+    def value(name: str, probe: str) -> float:
+        for line in generate_latest(reg).decode().splitlines():
+            if line.startswith(f'{name}{{host="h",probe="{probe}"}}'):
+                return float(line.split()[-1])
+        raise AssertionError(f"no {name} for {probe}")
+
+    assert value("beefine_probe_bpf_runs_total", "exec") == 15
+    assert value("beefine_probe_bpf_run_seconds_total", "files") == 2.0
+    counts[1] = (20, 2_000)
+    assert value("beefine_probe_bpf_runs_total", "exec") == 25
+    ids["exec"] = set()  # the stream stopped: its programs are unloaded
+    del counts[1], counts[2]
+    assert value("beefine_probe_bpf_runs_total", "exec") == 25  # a counter: no reset
+    assert value("beefine_probe_bpf_run_seconds_total", "exec") == 2_500 / 1e9
+    ids["exec"] = {4}  # started again: new programs add to the total
+    counts[4] = (3, 30)
+    assert value("beefine_probe_bpf_runs_total", "exec") == 28
+
+
+def test_no_run_metrics_without_counting() -> None:
+    from prometheus_client import generate_latest
+    from prometheus_client.registry import CollectorRegistry
+
+    from beefine_tui.agent.metrics import AgentCollector
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AgentCollector(lambda: None, dict, host="h"))
+    assert "beefine_probe_bpf_runs" not in generate_latest(reg).decode()

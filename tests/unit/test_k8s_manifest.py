@@ -47,3 +47,22 @@ def test_its_command_is_one_our_cli_accepts_and_metrics_are_scrapable() -> None:
     assert {"name": "metrics", "containerPort": port} in c["ports"]
     ann = ds["spec"]["template"]["metadata"]["annotations"]
     assert ann["prometheus.io/port"] == str(port)
+
+
+def test_kubectl_transport_reaches_the_daemonsets_agent(monkeypatch: Any) -> None:
+    """`--remote kubectl://NAMESPACE/POD/CONTAINER` execs into the DaemonSet's namespace and
+    container a command our CLI takes as the agent (what the manifest's comment documents)."""
+    from beefine_tui.agent.client import parse_remote, transport_argv
+
+    monkeypatch.delenv("BEEFINE_KUBECTL", raising=False)
+    monkeypatch.delenv("BEEFINE_AGENT_COMMAND", raising=False)
+    ds = _docs()["DaemonSet"]
+    ns = ds["metadata"]["namespace"]
+    (c,) = ds["spec"]["template"]["spec"]["containers"]
+    argv = transport_argv(parse_remote(f"kubectl://{ns}/beefine-agent-x7k2p/{c['name']}"))
+    assert argv[:7] == ["kubectl", "exec", "-i", "-n", ns, "beefine-agent-x7k2p", "-c"]
+    assert argv[7] == c["name"] and argv[8] == "--"
+    cmd = argv[9:]
+    assert cmd[0] == c["command"][0]  # the same program the pod runs
+    assert build_parser().parse_args(cmd[1:]).command == "agent"
+    assert "kubectl://" in MANIFEST.read_text()  # documented where the DaemonSet is

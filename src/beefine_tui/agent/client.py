@@ -52,13 +52,34 @@ class AgentCommandError(BeefineError):
 
 @dataclass(frozen=True)
 class Remote:
-    host: str
+    host: str  # with kubectl: the pod
     user: str | None = None
     port: int | None = None
+    namespace: str | None = None  # set: kubectl exec is the transport, not ssh
+    container: str | None = None  # kubectl: the pod's container, when it has several
 
     @property
     def label(self) -> str:
+        if self.namespace is not None:
+            return f"{self.namespace}/{self.host}" + (f"/{self.container}" if self.container else "")
         return self.host + (f":{self.port}" if self.port else "")
+
+
+KUBECTL_SCHEME = "kubectl://"
+# a Kubernetes object name (RFC 1123 subdomain); a name starting with `-` would be an option to kubectl
+_KUBE_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+
+
+def _parse_kubectl(spec: str) -> Remote:
+    """`kubectl://NAMESPACE/POD[/CONTAINER]`: the agent in a pod, reached with `kubectl exec -i`."""
+    how = "give --remote kubectl://NAMESPACE/POD[/CONTAINER], e.g. kubectl://beefine/beefine-agent-x7k2p"
+    parts = spec[len(KUBECTL_SCHEME) :].split("/")
+    if len(parts) not in (2, 3):
+        raise UsageError(f"--remote {spec!r}: a namespace and a pod are needed", how)
+    for part in parts:
+        if not _KUBE_NAME.match(part):
+            raise UsageError(f"--remote {spec!r}: {part!r} is not a Kubernetes name", how)
+    return Remote(host=parts[1], namespace=parts[0], container=parts[2] if len(parts) == 3 else None)
 
 
 _HOST = re.compile(r"^[A-Za-z0-9_.%-]+$")
@@ -68,6 +89,8 @@ def parse_remote(spec: str) -> Remote:
     """`[user@]host[:port]`, with `[v6addr]:port` for IPv6. UsageError on anything else (a host
     starting with `-` would be read by ssh as an option)."""
     s = spec.strip()
+    if s.startswith(KUBECTL_SCHEME):
+        return _parse_kubectl(s)
     how = "give --remote [user@]host[:port], e.g. --remote admin@db1:2222"
     if not s:
         raise UsageError("--remote needs a host", how)
@@ -118,6 +141,24 @@ def ssh_argv(remote: Remote, agent_args: Sequence[str] = ()) -> list[str]:
     return [*argv, target, agent_command(agent_args)]
 
 
+def kubectl_argv(remote: Remote, agent_args: Sequence[str] = ()) -> list[str]:
+    """`kubectl exec -i` into the agent's pod (deploy/kubernetes/beefine-agent.yaml): the agent is
+    the exec's process, so it ends, and stops what it started, when the exec ends. No sudo: the
+    DaemonSet's container is privileged. $BEEFINE_KUBECTL replaces `kubectl` (e.g. `kubectl
+    --context prod`), $BEEFINE_AGENT_COMMAND the agent's command line."""
+    kubectl = shlex.split(os.environ.get("BEEFINE_KUBECTL") or "kubectl")
+    agent = shlex.split(os.environ.get("BEEFINE_AGENT_COMMAND") or "beefine-tui agent")
+    argv = [*kubectl, "exec", "-i", "-n", str(remote.namespace), remote.host]
+    if remote.container:
+        argv += ["-c", remote.container]
+    return [*argv, "--", *agent, *agent_args]
+
+
+def transport_argv(remote: Remote, agent_args: Sequence[str] = ()) -> list[str]:
+    """The command whose stdin/stdout reach the agent: ssh, or kubectl exec for kubectl://."""
+    return kubectl_argv(remote, agent_args) if remote.namespace is not None else ssh_argv(remote, agent_args)
+
+
 class _Pending:
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -146,8 +187,9 @@ class AgentClient:
                 env=env,
             )
         except OSError as e:
+            tool = "kubectl" if "kubectl" in self.argv[0] else "openssh-client"
             raise AgentConnectionError(
-                f"cannot run {self.argv[0]!r}: {e.strerror}", "install openssh-client"
+                f"cannot run {self.argv[0]!r}: {e.strerror}", f"install {tool}"
             ) from None
         self._lock = threading.Lock()
         self._next_id = 0
@@ -322,7 +364,7 @@ class AgentClient:
 def connect(spec: str, agent_args: Sequence[str] = ()) -> AgentClient:
     """Run the agent on `spec` over SSH and agree on a protocol version; clear errors otherwise."""
     remote = parse_remote(spec)
-    client = AgentClient(ssh_argv(remote, agent_args), remote.label)
+    client = AgentClient(transport_argv(remote, agent_args), remote.label)
     try:
         client.handshake()
     except BeefineError:

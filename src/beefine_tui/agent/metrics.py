@@ -46,15 +46,55 @@ def parse_listen(spec: str) -> tuple[str, int]:
     return host, int(s)
 
 
+class RunTotals:
+    """Per probe, runs and ns its BPF programs spent, as counters that only grow: a program's last
+    seen count stays in its probe's total after the program is unloaded (a stream stopped), so
+    Prometheus sees no reset. What ran between the last scrape and the unload is not counted."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[str, int, int]] = {}  # prog id -> (probe, runs, ns) at last look
+        self._gone: dict[str, tuple[int, int]] = {}  # probe -> (runs, ns) of unloaded programs
+        self._lock = threading.Lock()
+
+    def update(
+        self, ids_by_probe: dict[str, set[int]], counts: dict[int, tuple[int, int]]
+    ) -> dict[str, tuple[int, int]]:
+        """`counts`: prog id -> (run_cnt, run_time_ns) for the programs loaded now."""
+        with self._lock:
+            now: dict[int, tuple[str, int, int]] = {}
+            for probe, ids in ids_by_probe.items():
+                for i in ids:
+                    if i in counts:
+                        now[i] = (probe, *counts[i])
+            for i, (probe, runs, ns) in self._last.items():
+                if i not in now:
+                    r0, n0 = self._gone.get(probe, (0, 0))
+                    self._gone[probe] = (r0 + runs, n0 + ns)
+            self._last = now
+            out = dict(self._gone)
+            for probe, runs, ns in now.values():
+                r0, n0 = out.get(probe, (0, 0))
+                out[probe] = (r0 + runs, n0 + ns)
+            return out
+
+
 class AgentCollector(Collector):
     """Builds every metric at scrape time from `snapshot()` (docker.stats.Snapshot or None when there
     is no Docker) and `tallies()` (per-probe counts over every stream the agent ran)."""
 
     def __init__(
-        self, snapshot: Callable[[], Any], tallies: Callable[[], dict[str, ProbeTally]], host: str = ""
+        self,
+        snapshot: Callable[[], Any],
+        tallies: Callable[[], dict[str, ProbeTally]],
+        host: str = "",
+        prog_ids: Callable[[], dict[str, set[int]]] | None = None,
+        prog_counts: Callable[[], dict[int, tuple[int, int]]] | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._tallies = tallies
+        self._prog_ids = prog_ids  # probe -> ids of its BPF programs now
+        self._prog_counts = prog_counts  # prog id -> (run_cnt, run_time_ns), counting on
+        self._runs = RunTotals()
         self._host = host or socket.gethostname()
         self._lock = threading.Lock()  # one scrape at a time reads the stats collector
 
@@ -62,8 +102,34 @@ class AgentCollector(Collector):
         with self._lock:
             snap = self._snapshot()
             tallies = self._tallies()
+            runs = self._run_totals()
         yield from self._containers(snap)
         yield from self._probes(tallies)
+        if runs is not None:
+            yield from self._bpf_runs(runs)
+
+    def _run_totals(self) -> dict[str, tuple[int, int]] | None:
+        if self._prog_ids is None or self._prog_counts is None:
+            return None
+        ids = self._prog_ids()
+        return self._runs.update(ids, self._prog_counts() if ids else {})
+
+    def _bpf_runs(self, runs: dict[str, tuple[int, int]]) -> Iterator[Metric]:
+        count = CounterMetricFamily(
+            "beefine_probe_bpf_runs",
+            "times a probe's BPF programs ran (kernel run_cnt)",
+            labels=("probe", "host"),
+        )
+        secs = CounterMetricFamily(
+            "beefine_probe_bpf_run_seconds",
+            "time a probe's BPF programs ran (kernel run_time_ns)",
+            labels=("probe", "host"),
+        )
+        for probe, (n, ns) in sorted(runs.items()):
+            count.add_metric([probe, self._host], n)
+            secs.add_metric([probe, self._host], ns / 1e9)
+        yield count
+        yield secs
 
     def _containers(self, snap: Any) -> Iterator[Metric]:
         def fam(kind: type, name: str, doc: str) -> Any:

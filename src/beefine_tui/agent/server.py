@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -321,6 +322,8 @@ class Agent:
             "kernel": platform.release(),
             "pid": os.getpid(),
             "root": os.geteuid() == 0,
+            # the clock events are stamped with: a client shifts them onto its own (views' times)
+            "monotonic_ns": time.monotonic_ns(),
         }
 
     def _cmd_bye(self, msg: dict[str, Any]) -> dict[str, Any]:
@@ -493,6 +496,16 @@ class Agent:
                 d.lost_bus += t.lost_bus
         return out
 
+    def probe_prog_ids(self) -> dict[str, set[int]]:
+        """Per probe, the kernel ids of the BPF programs the running streams hold."""
+        out: dict[str, set[int]] = {}
+        for s in list(self._streams.values()):
+            by_probe = getattr(s.session, "prog_ids_by_probe", None)
+            if callable(by_probe):
+                for probe, ids in by_probe().items():
+                    out.setdefault(probe, set()).update(ids)
+        return out
+
     def metrics_snapshot(self) -> Any:
         """The containers' use now, for a scrape (None without Docker). Its own client: scrapes come
         from the metrics server's thread."""
@@ -503,15 +516,18 @@ class Agent:
             from beefine_tui.docker.client import connect
             from beefine_tui.docker.stats import StatsCollector
 
-            self._metrics_stats = StatsCollector(connect(host), host=host)
+            try:
+                self._metrics_stats = StatsCollector(connect(host), host=host)
+            except BeefineError:
+                # the daemon is gone or not there yet: beefine_docker_up 0, and the probes' metrics
+                # still served (a failed scrape would hide them); asked again at the next scrape
+                return None
         return self._metrics_stats.refresh()
 
     def _docker(self) -> Any:
         return self.ctx().docker_client()
 
     def _cmd_stats(self, msg: dict[str, Any]) -> Any:
-        import time
-
         from beefine_tui.docker.stats import StatsCollector
 
         if self._stats is None:
@@ -577,12 +593,19 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
     exporter started with stdin at /dev/null) until SIGTERM, SIGINT or SIGHUP."""
     agent = Agent(sys.stdin.buffer, sys.stdout.buffer, docker_host=docker_host)
     stop_metrics = None
+    counting = None
     with stop_on_signals(agent):
         if metrics is not None:
             from beefine_tui.agent.metrics import AgentCollector, parse_listen, serve_metrics
 
             addr, port = parse_listen(metrics)
-            collector = AgentCollector(agent.metrics_snapshot, agent.probe_tallies)
+            counting = _count_runs()
+            collector = AgentCollector(
+                agent.metrics_snapshot,
+                agent.probe_tallies,
+                prog_ids=agent.probe_prog_ids if counting is not None else None,
+                prog_counts=_prog_counts,
+            )
             stop_metrics = serve_metrics(addr, port, collector)
             print(f"beefine-tui agent: metrics on http://{addr}:{port}/metrics", file=sys.stderr, flush=True)
         try:
@@ -592,5 +615,29 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
         finally:
             if stop_metrics is not None:
                 stop_metrics()
+                if counting is not None:
+                    counting.stop()
             agent.close()
     return rc
+
+
+def _count_runs() -> Any:
+    """Run counting on for an exporter's life (an inventory.StatsGuard: a BPF_ENABLE_STATS fd, which
+    the kernel drops even on SIGKILL). It costs every BPF program on the host a clock read per run,
+    which is why only --metrics asks for it. None (and no run metrics) when the kernel refuses."""
+    from beefine_tui.probes import inventory
+
+    try:
+        return inventory.StatsGuard().start()
+    except Exception as e:
+        print(f"beefine-tui agent: no BPF run counts in the metrics: {e}", file=sys.stderr, flush=True)
+        return None
+
+
+def _prog_counts() -> dict[int, tuple[int, int]]:
+    from beefine_tui.probes import inventory
+
+    return {
+        r.prog.id: (r.prog.run_cnt or 0, r.prog.run_time_ns or 0)  # bpftool leaves out zeros
+        for r in inventory.inventory()
+    }

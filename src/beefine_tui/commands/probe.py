@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="probe_command", metavar="{list,run}")
     ls = sub.add_parser("list", help="the built-in probes and whether they can run here")
     ls.add_argument("--json", action="store_true", help="one JSON object per probe")
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(ls)
 
     run = sub.add_parser("run", help="run probes and stream their events")
     run.add_argument("names", nargs="+", metavar="NAME", help="probe names (see `probe list`)")
@@ -111,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     cmd = getattr(args, "probe_command", None)
     if cmd == "list":
-        return cmd_list(args.json, sys.stdout)
+        return cmd_list(args.json, sys.stdout, _remote_probe_rows(args) if args.remote else None)
     if cmd == "run":
         return cmd_run(args)
     raise UsageError("say what to do: `beefine-tui probe list` or `beefine-tui probe run NAME ...`")
@@ -120,10 +123,24 @@ def run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- list
 
 
-def cmd_list(as_json: bool, out: IO[str]) -> int:
+def _remote_probe_rows(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The host's probes and whether each can run there, from its agent's `probes`."""
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        rows: list[dict[str, Any]] = client.request("probes")
+        return rows
+    finally:
+        client.close()
+
+
+def cmd_list(as_json: bool, out: IO[str], rows: list[dict[str, Any]] | None = None) -> int:
+    """The probes of this machine, or `rows` (a host's, through its agent): the same output."""
     from beefine_tui.agent.server import probe_rows
 
-    rows = probe_rows()
+    rows = probe_rows() if rows is None else rows
     if as_json:
         for r in rows:
             out.write(json.dumps(r) + "\n")

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--interval", type=float, default=None, metavar="S", help="measuring window for --stats (default 1)"
     )
     parser.add_argument("--ours", action="store_true", help="only programs held by beefine-tui processes")
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
 
 
 @contextmanager
@@ -63,10 +66,14 @@ def run(args: argparse.Namespace) -> int:
     args.interval = 1.0 if args.interval is None else args.interval
     if not 0.1 <= args.interval <= 60:
         raise UsageError("--interval must be between 0.1 and 60 seconds")
-    require_bpf("list the BPF programs on this machine")
     rates: dict[int, inv.Rate] = {}
     method: str | None = None
-    if args.stats:
+    if getattr(args, "remote", None):
+        if args.stats:
+            raise UsageError("--stats is not available with --remote yet", "run it on the host: drop --stats")
+        rows = _remote_rows(args)
+    elif args.stats:
+        require_bpf("list the BPF programs on this machine")
         with _signals_interrupt(), inv.stats_on() as guard:
             method = guard.method
             first = inv.snapshot()
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         rates = inv.rates(first, cur, stats_on=True)
         rows = list(cur.rows)
     else:
+        require_bpf("list the BPF programs on this machine")
         rows = inv.inventory()
     if args.ours:
         rows = [r for r in rows if _is_beefine(r)]
@@ -98,6 +106,19 @@ def run(args: argparse.Namespace) -> int:
     elif rows and all(r.prog.run_cnt is None for r in rows):
         print("run counts: off; --stats measures them for a second")
     return 0
+
+
+def _remote_rows(args: argparse.Namespace) -> list[Any]:
+    """The host's programs, from its agent's `progs` (the agent is one of their holders)."""
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.probes.inventory import ProgRow
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        return [ProgRow.from_json(d) for d in client.request("progs")]
+    finally:
+        client.close()
 
 
 def _is_beefine(row: Any) -> bool:

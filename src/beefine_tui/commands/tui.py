@@ -35,6 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --replay: replay speed, 0.25 to 50 (1 = as recorded, the default); 0 opens at the end",
     )
     parser.add_argument(
+        "--remote",
+        metavar="[USER@]HOST[:PORT]",
+        action="append",
+        default=[],
+        help="observe HOST through `beefine-tui agent` over SSH (root there, or sudo -n; ~/.ssh/config "
+        "applies); nothing is loaded here, no root needed. Repeat for several hosts",
+    )
+    parser.add_argument(
         "--open",
         metavar="VIEW",
         action="append",
@@ -55,6 +63,8 @@ def check_options(args: argparse.Namespace) -> None:
         from beefine_tui.events.record import read_recording
 
         read_recording(args.replay)  # a missing, foreign or non-regular file is refused here
+    if args.remote and (args.lab or args.replay is not None or getattr(args, "compare", None)):
+        raise UsageError("--remote observes the remote host(s): drop --lab / --replay")
     if args.lab and args.docker_host:
         raise UsageError("--lab starts its own daemon: give --lab or --docker-host, not both")
     if args.speed is None:
@@ -118,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         _check_view(key)
     _check_terminal()
 
+    if getattr(args, "remote", None):
+        return run_remote(args)
+
     from beefine_tui.app import BeefineApp
     from beefine_tui.appcontext import AppContext
     from beefine_tui.docker.client import exit_on_signals
@@ -168,6 +181,30 @@ def run(args: argparse.Namespace) -> int:
         code = int(app.return_code)
     else:
         code = int(rc or 0)
+    exit_past_stuck_ui_threads(code)
+    return code
+
+
+def run_remote(args: argparse.Namespace) -> int:
+    """The app on an AppContext of agents: every host is connected before the TUI opens (so a
+    version mismatch or an unreachable host is a message, not an empty screen); nothing of BPF or
+    Docker is touched here."""
+    from beefine_tui.agent.remote_context import connect_remotes
+    from beefine_tui.app import BeefineApp
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.docker.client import exit_on_signals
+
+    with exit_on_signals():
+        ctx = connect_remotes(args.remote, agent_args(args))
+        app = BeefineApp(ctx, open_views=tuple(args.open), gc_tuning=True)
+        try:
+            with terminal_for_textual():
+                rc = app.run()
+        finally:
+            app.ui_exited.set()
+            app.close_context()  # each agent stops its probes on `stop`, then on bye
+            ctx.close()
+    code = 128 + app.exit_signal if app.exit_signal else int(app.return_code or rc or 0)
     exit_past_stuck_ui_threads(code)
     return code
 

@@ -106,6 +106,32 @@ class ProgRow:
     def attach_text(self) -> str:
         return ", ".join(a.point for a in self.attach) or "-"
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ProgRow:
+        """The inverse of to_json (an agent's `progs` reply), as far as to_json keeps."""
+        prog = ProgInfo(
+            id=int(d["id"]),
+            type=str(d["type"]),
+            name=str(d.get("name") or ""),
+            tag=str(d.get("tag") or ""),
+            loaded_at=int(d.get("loaded_at") or 0),
+            uid=int(d.get("uid") or 0),
+            bytes_xlated=int(d.get("bytes_xlated") or 0),
+            bytes_jited=int(d.get("bytes_jited") or 0),
+            jited=bool(d.get("jited")),
+            map_ids=tuple(d.get("map_ids") or ()),
+            run_time_ns=d.get("run_time_ns"),
+            run_cnt=d.get("run_cnt"),
+        )
+        attach = tuple(Attachment(prog_id=prog.id, point=str(a), via="") for a in d.get("attach") or ())
+        return cls(
+            prog=prog,
+            attach=attach,
+            owners=tuple(d.get("pids") or ()),
+            owner_comms=tuple(d.get("comms") or ()),
+            ours=bool(d.get("ours")),
+        )
+
     def to_json(self) -> dict[str, Any]:
         p = self.prog
         return {

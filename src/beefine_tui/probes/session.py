@@ -167,6 +167,22 @@ class ProbeSession:
             if st.state == RUNNING:
                 st.state = STOPPED
 
+    def prog_ids_by_probe(self) -> dict[str, set[int]]:
+        """Kernel ids of each running probe's BPF programs (their run counts are per probe)."""
+        with self._lock:
+            runners = list(self.runners)
+        out: dict[str, set[int]] = {}
+        for r in runners:
+            by_probe = getattr(r, "prog_ids_by_probe", None)
+            if callable(by_probe):
+                for probe, ids in by_probe().items():
+                    out.setdefault(probe, set()).update(ids)
+                continue
+            ids_of = getattr(r, "prog_ids", None)
+            if callable(ids_of) and len(r.probes) == 1:  # one probe per bpftrace process
+                out.setdefault(r.probes[0], set()).update(ids_of())
+        return out
+
     def periodic_for(self, probe: str) -> Any:
         """A running probe's housekeeping object (the syscalls probe's flight recorder: request()
         asks for a dump, which comes in the event stream), or None."""

@@ -28,7 +28,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Label, Log, Static
 from textual.worker import Worker, WorkerState
 
-from beefine_tui.docker.stats import ContainerRow, Snapshot, StatsCollector, human_bytes, human_si
+from beefine_tui.docker.stats import ContainerRow, Snapshot, human_bytes, human_si
 from beefine_tui.screens.common import app_context
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
@@ -240,8 +240,7 @@ class DashboardView(SortKeys, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="dashboard")
     def _collect(self) -> Snapshot:
         if self.collector is None:
-            ctx = app_context(self)
-            self.collector = StatsCollector(ctx.docker_client(), host=ctx.docker_host or "")
+            self.collector = app_context(self).stats_collector()
         snap: Snapshot = self.collector.refresh()
         return snap
 

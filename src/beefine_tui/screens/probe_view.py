@@ -31,7 +31,6 @@ from beefine_tui.errors import BeefineError, ProbeLoadError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 from beefine_tui.events.record import BusRecording
-from beefine_tui.probes import attribution
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.replay import Replayer, open_recording
 from beefine_tui.screens.common import (
@@ -99,8 +98,8 @@ def format_syscall(ev: Event, base_ts: int, tagged: bool = False) -> str:
 
 
 def resolve_target(ctx: AppContext, container: str) -> Target:
-    """A probe Target for one container: its pid namespace, found through the Docker daemon."""
-    return attribution.target_for_container(ctx.docker_client(), container)
+    """A probe Target for one container (over --remote, the agent finds it on its host)."""
+    return ctx.resolve_target(container)
 
 
 class ProbeChoice(SelectionList[str]):

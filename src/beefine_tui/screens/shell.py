@@ -164,6 +164,9 @@ SYSTEM_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/docker.sock")
 
 def daemon_label(ctx: Any) -> str:
     """Which Docker daemon the app talks to, in a few words for the header."""
+    remote = getattr(ctx, "connection_text", None)
+    if callable(remote):  # --remote: the host(s) and whether the connection is up
+        return str(remote())
     lab = getattr(ctx, "lab", None)
     if lab is not None:
         return f"lab {lab.name}"
@@ -331,8 +334,12 @@ class ShellScreen(Screen[None]):
             else:
                 factory = entry.factory
                 label = label or entry.label
+        ctx = getattr(self.app, "ctx", None)
+        why_not = ctx.view_unavailable(key) if ctx is not None else ""
+        if key == "dashboard" and getattr(ctx, "remote", False):
+            factory = _lazy("hosts_dashboard", "HostsDashboardView")  # every host's containers
         try:
-            view = factory()
+            view = _failed(label or key, why_not) if why_not else factory()
         except Exception as e:
             view = _failed(label or key, f"{type(e).__name__}: {e}")
         view.add_class("view")

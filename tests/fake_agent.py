@@ -1,0 +1,125 @@
+"""A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
+(agent/protocol.py encodes every line) and answers hello, stats (two containers named after
+$FAKE_AGENT_HOST), start (one exec event per second per stream), stop and bye. Run as
+`python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from beefine_tui.agent import protocol as P
+from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, Totals
+from beefine_tui.events.model import Event, RecordHeader, status_event
+from beefine_tui.probes.exec import ExecArgs
+
+HOST = os.environ.get("FAKE_AGENT_HOST", "far")
+VERSION = int(os.environ.get("FAKE_AGENT_PROTOCOL", str(P.PROTOCOL)))
+out = sys.stdout.buffer
+lock = threading.Lock()
+streams: dict[int, threading.Event] = {}
+
+
+def send(msg: P.Message) -> None:
+    with lock:
+        out.write(P.encode(msg))
+        out.flush()
+
+
+def snapshot() -> Snapshot:
+    rows = [
+        ContainerRow(id=f"{HOST}{i}".ljust(64, "0"), name=f"{HOST}-web{i}", image="busybox", state="running")
+        for i in (1, 2)
+    ]
+    for i, r in enumerate(rows):
+        r.cpu_percent, r.mem_bytes, r.mem_limit, r.pids = 1.5 * (i + 1), (i + 1) << 20, 1 << 30, i + 1
+    daemon = DaemonFacts(host=HOST, version="20.10-fake", containers_running=2, cpus=2, mem_total=1 << 33)
+    return Snapshot(ts=time.time(), daemon=daemon, rows=rows, totals=Totals(running=2))
+
+
+def feed(sid: int, container: str, stop: threading.Event) -> None:
+    n = 0
+    send(P.Events(stream=sid, events=[status_event("exec", "running")]))
+    while not stop.wait(0.5 if n == 0 else 1.0):
+        n += 1
+        ev = Event(
+            ts=time.monotonic_ns(),
+            probe="exec",
+            kind="exec",
+            pid=1000 + n,
+            comm="sh",
+            container=container or None,
+            args=ExecArgs(filename="/bin/echo", argv=["echo", f"{HOST}-event-{n}"]),
+        )
+        send(P.Events(stream=sid, events=[ev]))
+
+
+def main() -> None:
+    next_stream = 1
+    for line in sys.stdin.buffer:
+        msg = json.loads(line)
+        mid, cmd = msg["id"], msg["cmd"]
+        if cmd == "hello":
+            if msg.get("protocol", 0) < VERSION:
+                send(
+                    P.Error(
+                        id=mid, code=P.VERSION, message=f"speaks {VERSION}..{VERSION}", hint="same version"
+                    )
+                )
+                continue
+            result = {
+                "protocol": VERSION,
+                "host": HOST,
+                "pid": os.getpid(),
+                "monotonic_ns": time.monotonic_ns(),
+            }
+            send(P.Reply(id=mid, result=result))
+        elif cmd == "stats":
+            send(P.Reply(id=mid, result=snapshot()))
+        elif cmd == "start":
+            sid, next_stream = next_stream, next_stream + 1
+            stop = streams[sid] = threading.Event()
+            header = RecordHeader(probes=msg["probes"], host=HOST)
+            send(
+                P.Reply(
+                    id=mid, result={"stream": sid, "probes": msg["probes"], "states": {}, "header": header}
+                )
+            )
+            threading.Thread(target=feed, args=(sid, msg.get("container", ""), stop), daemon=True).start()
+        elif cmd == "stop":
+            streams.pop(msg["stream"]).set()
+            send(P.End(stream=msg["stream"]))
+            send(P.Reply(id=mid, result={"stream": msg["stream"], "received": {}, "lost": {}}))
+        elif cmd == "bye":
+            send(P.Reply(id=mid, result={}))
+            send(P.Bye(reason="bye"))
+            return
+        else:
+            send(P.Error(id=mid, code=P.UNKNOWN, message=f"unknown command {cmd!r}"))
+
+
+if __name__ == "__main__":
+    main()
+
+
+def install_fake_ssh(directory: Path) -> Path:
+    """A stand-in `ssh` for $BEEFINE_SSH: it runs this fake agent, named after the target host
+    (`user@h1` -> h1); a host named `v99...` speaks only protocol 99 (a newer agent)."""
+    ssh = directory / "fake-ssh"
+    ssh.write_text(
+        f"#!{sys.executable}\n"
+        "import os, sys\n"
+        "host = sys.argv[-2].rsplit('@', 1)[-1]\n"
+        "env = dict(os.environ, FAKE_AGENT_HOST=host)\n"
+        "if host.startswith('v99'):\n"
+        "    env['FAKE_AGENT_PROTOCOL'] = '99'\n"
+        f"os.execve(sys.executable, [sys.executable, {str(Path(__file__).resolve())!r}], env)\n"
+    )
+    ssh.chmod(0o755)
+    return ssh

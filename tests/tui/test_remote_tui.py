@@ -1,0 +1,130 @@
+"""The app over --remote against a stand-in agent behind a stand-in ssh (tests/fake_agent.py): the
+header names the host and its connection, the Dashboard shows the agent's containers, Trace exec
+shows the agent's events in the usual log, a screen that cannot work remotely says so, and a cut
+connection is shown in the header and the log, then retried."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Static
+
+from beefine_tui.agent import remote_context as R
+from beefine_tui.app import BeefineApp
+from beefine_tui.probes.catalog import all_probes
+from beefine_tui.screens.dashboard import DashboardView
+from beefine_tui.screens.hosts_dashboard import HostsDashboardView
+from beefine_tui.screens.probe_view import ProbeView
+from tests.fake_agent import install_fake_ssh
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[R.RemoteContext]:
+    all_probes()
+    monkeypatch.setenv("BEEFINE_SSH", str(install_fake_ssh(tmp_path)))
+    monkeypatch.setattr(R, "BACKOFF_FIRST_S", 0.2)
+    c = R.connect_remotes(["root@far:2222"])
+    yield c
+    c.close()
+
+
+async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if cond():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(what)
+
+
+async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> None:
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert "remote far:2222" in app.sub_title
+        assert not app.query("#banner").first(Static).display  # nothing says "not root": nothing loads here
+        dash = app.shell.open_view("dashboard")
+        assert isinstance(dash, DashboardView)
+        await pilot.pause()
+        table = dash.query_one(DataTable)
+        await _until(lambda: table.row_count == 2, "the agent's containers never showed")
+        names = {str(table.get_cell_at(Coordinate(i, 1))) for i in range(2)}
+        assert names == {"far-web1", "far-web2"}  # after the HOST column
+
+        view = app.shell.open_view("trace-exec")
+        assert isinstance(view, ProbeView)
+        await pilot.pause()
+        await _until(lambda: any("far-event-" in line for line in view.event_log.lines()), "no events")
+        assert view.strip.state == "running"
+
+        # cut the connection: the log says so, the header says it is retried, then it is up again
+        link = ctx.links[0]
+        assert link.client is not None
+        psutil.Process(link.client.proc.pid).kill()
+        await _until(lambda: any("disconnected" in line for line in view.event_log.lines()), "not said")
+        await _until(lambda: "reconnected 1x" in app.sub_title, "the header never said it reconnected")
+        before = len(view.event_log.lines())
+        await _until(lambda: len(view.event_log.lines()) > before + 1, "events did not resume")
+        await pilot.pause()
+
+
+async def test_screens_that_cannot_work_remotely_say_so(ctx: R.RemoteContext) -> None:
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for key in ("helpers", "network", "image-monitor", "container-monitor"):
+            view = app.shell.open_view(key)
+            await pilot.pause()
+            assert isinstance(view, Static)
+            assert "not available over --remote" in str(view.render())
+
+
+async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    all_probes()
+    monkeypatch.setenv("BEEFINE_SSH", str(install_fake_ssh(tmp_path)))
+    ctx = R.connect_remotes(["h1", "admin@h2:2200"])
+    app = BeefineApp(ctx)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            dash = app.shell.open_view("dashboard")
+            assert isinstance(dash, HostsDashboardView)
+            await pilot.pause()
+            table = dash.query_one(DataTable)
+            await _until(lambda: table.row_count == 4, "both hosts' containers never showed")
+            rows = {
+                (str(table.get_cell_at(Coordinate(i, 0))), str(table.get_cell_at(Coordinate(i, 1))))
+                for i in range(4)
+            }
+            assert rows == {
+                ("h1", "h1-web1"),
+                ("h1", "h1-web2"),
+                ("h2:2200", "h2-web1"),
+                ("h2:2200", "h2-web2"),
+            }
+            assert "h1: Docker 20.10-fake" in str(dash.query_one("#facts", Static).render())
+            table.focus()
+            at = next(i for i in range(4) if str(table.get_cell_at(Coordinate(i, 1))) == "h2-web2")
+            table.move_cursor(row=at)
+            await pilot.press("enter")
+            await _until(lambda: bool(app.query(ProbeView)), "Enter opened nothing")
+            view = app.query(ProbeView).first()
+            await _until(lambda: view.session is not None, "the container's view never started")
+            assert view.session.link.label == "h2:2200" and view.session.container == "h2-web2"
+            await _until(lambda: any("h2-event-" in ln for ln in view.event_log.lines()), "no h2 events")
+            assert not any("h1-event-" in ln for ln in view.event_log.lines())
+
+            # one host gone: its name is said, the other's rows stay
+            app.shell.open_view("dashboard")  # back to its tab: a hidden dashboard collects nothing
+            h1 = ctx.link("h1")
+            h1.argv = ["sh", "-c", "exit 255"]
+            assert h1.client is not None
+            psutil.Process(h1.client.proc.pid).kill()
+            status = dash.query_one("#dash-status", Static)
+            await _until(lambda: "h1" in str(status.render()), "the lost host was not named")
+            await _until(lambda: table.row_count == 2, "the lost host's rows stayed")
+    finally:
+        ctx.close()
