@@ -287,6 +287,28 @@ async def test_f1_right_after_ctrl_t_keeps_focus_on_the_sidebar(make_app: MakeAp
         await wait_until(pilot, lambda: app.focused is not None and app.focused.id == "container")
 
 
+async def test_focus_landing_in_a_closing_pane_does_not_activate_its_gone_tab(make_app: MakeApp) -> None:
+    """Closing a tab removes its tab first and its pane after; focus landing in that pane meanwhile
+    made TabbedContent activate the gone tab: ValueError "No Tab with id", the app ended (key fuzz,
+    seed 1228194798)."""
+    from textual.widgets import TabPane
+    from textual.widgets._tabbed_content import ContentTab, ContentTabs
+
+    app = make_app(exec_events(3))
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.shell.open_view("helpers")
+        await wait_until(pilot, lambda: "tab-helpers" in app.shell.open_tab_ids())
+        tabs = app.shell.query_one("#tabs", TabbedContent)
+        pane = tabs.get_pane("tab-helpers")
+        await tabs.get_child_by_type(ContentTabs).remove_tab(ContentTab.add_prefix("tab-helpers"))
+        assert "tab-helpers" not in app.shell.open_tab_ids()  # the pane is there, its tab is not
+        before = tabs.active
+        pane.post_message(TabPane.Focused(pane))
+        await pilot.pause(0.1)
+        assert app.is_running and app._exception is None
+        assert tabs.active == before
+
+
 async def test_replay_feeds_the_same_widgets(make_app: MakeApp, tmp_path: Path) -> None:
     rec = tmp_path / "r.jsonl"
     r = Recorder.open(rec, RecordHeader(probes=["exec", "mounts"]))

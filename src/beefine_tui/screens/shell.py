@@ -27,6 +27,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedContent, TabPane, Tabs, Tree
+from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
 from beefine_tui.screens.common import container_names, probe_names
 from beefine_tui.screens.network_view import NetworkView
@@ -182,6 +183,21 @@ def _tab_id(key: str) -> str:
     return "tab-" + "".join(c if c.isalnum() or c in "-_" else "-" for c in key)
 
 
+class ShellTabs(TabbedContent):
+    """The shell's tabs. TabbedContent activates the pane that focus lands in; focus can land in a
+    pane whose tab is already gone (closing: the tab goes first, the pane after), and activating it
+    raised "No Tab with id" and ended the app (key fuzz, seed 1228194798). Such a pane is left alone;
+    any other goes on to TabbedContent's own handler."""
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        pane_id = event.tab_pane.id
+        if pane_id is not None and not self.get_child_by_type(ContentTabs).query(
+            f"#tabs-list > #{ContentTab.add_prefix(pane_id)}"
+        ):
+            event.stop()
+            event.prevent_default()  # Textual runs the base class's handler too unless told not to
+
+
 class ShellScreen(Screen[None]):
     def __init__(self) -> None:
         super().__init__()
@@ -212,7 +228,7 @@ class ShellScreen(Screen[None]):
                     if v.section == section:
                         node.add_leaf(v.label, data=v.key)
             yield tree
-            with Vertical(id="work"), TabbedContent(id="tabs"), TabPane("Welcome", id="tab-welcome"):
+            with Vertical(id="work"), ShellTabs(id="tabs"), TabPane("Welcome", id="tab-welcome"):
                 yield Static(WELCOME, id="welcome")
             yield Vertical(id="split")
         yield Footer(show_command_palette=False)  # ": Go to" is the palette key shown
@@ -379,6 +395,12 @@ class ShellScreen(Screen[None]):
         finally:
             self._draining = False
 
+    def _still_open(self, view: Widget) -> bool:
+        """The view is in a tab not closed (perhaps still being mounted), or in the split pane."""
+        if any(v is view for v in self._views.values()):
+            return True
+        return self.query_one("#split", Vertical) in view.ancestors
+
     def _focus_later(self, view: Widget) -> None:
         """Focus `view` once it is drawn, unless focus is asked for elsewhere meanwhile."""
         self._focus_asked += 1
@@ -393,6 +415,8 @@ class ShellScreen(Screen[None]):
             request = self._focus_asked
         elif request != self._focus_asked:
             return
+        if not self._still_open(view):
+            return  # closed meanwhile: focus inside a pane being removed would activate its gone tab
         target = None
         focused = self.app.focused
         if focused is not None and view in focused.ancestors:
@@ -491,9 +515,18 @@ class ShellScreen(Screen[None]):
 
     def open_tab_ids(self) -> list[str]:
         """Ids of the app's own tabs, in order. Only the top-level panes: a view may hold a
-        TabbedContent of its own, whose panes are not tabs of #tabs (activating one raised)."""
-        switcher = self.query_one("#tabs", TabbedContent).get_child_by_type(ContentSwitcher)
-        return [p.id for p in switcher.children if isinstance(p, TabPane) and p.id]
+        TabbedContent of its own, whose panes are not tabs of #tabs (activating one raised). Only
+        panes whose tab is in the bar: TabbedContent adds and removes the tab and the pane
+        separately, and activating a pane whose tab is gone (closing) or not there yet raised
+        "No Tab with id" (key fuzz)."""
+        tabbed = self.query_one("#tabs", TabbedContent)
+        switcher = tabbed.get_child_by_type(ContentSwitcher)
+        in_bar = {t.id for t in tabbed.get_child_by_type(ContentTabs).query("#tabs-list > ContentTab")}
+        return [
+            p.id
+            for p in switcher.children
+            if isinstance(p, TabPane) and p.id and ContentTab.add_prefix(p.id) in in_bar
+        ]
 
     def active_view(self) -> Widget | None:
         """The view the user is working in: the split pane when focus is there, else the active tab's."""
