@@ -59,17 +59,21 @@ class Tmux:
     def type(self, target: str, text: str) -> None:
         self.run("send-keys", "-t", target, "-l", text)
 
-    def capture(self, target: str) -> str:
-        return self.run("capture-pane", "-p", "-t", target, check=False)
+    def capture(self, target: str, history: bool = False) -> str:
+        """The pane's screen; with `history`, also what scrolled off it (a message printed as the
+        process ends may start above the last screen)."""
+        return self.run("capture-pane", "-p", *(("-S", "-") if history else ()), "-t", target, check=False)
 
     def pane_pid(self, target: str) -> int:
         return int(self.run("display-message", "-p", "-t", target, "#{pane_pid}").strip())
 
-    def wait_for(self, target: str, cond: Callable[[str], bool], timeout: float = 60.0) -> str:
+    def wait_for(
+        self, target: str, cond: Callable[[str], bool], timeout: float = 60.0, history: bool = False
+    ) -> str:
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
-            screen = self.capture(target)
+            screen = self.capture(target, history)
             if cond(screen):
                 return screen
             time.sleep(0.25)

@@ -191,20 +191,29 @@ def _bpftool_ids() -> set[int]:
 
 
 def test_progs_and_probe_list_over_ssh_match_the_host(sshd: Sshd, lab: Any) -> None:
+    from bcc import BPF
+
     env = _env(sshd, lab, uuid.uuid4().hex[:12])
     remote = ["--remote", f"root@bfremote:{sshd.port}"]
-    before = _bpftool_ids()
-    r = subprocess.run(
-        [sys.executable, "-m", "beefine_tui", "progs", "--json", *remote],
-        capture_output=True,
-        env=env,
-        timeout=120,
-    )
-    after = _bpftool_ids()
+    # a program of our own, loaded throughout: a fresh machine may have none loaded at all
+    own = BPF(text="int beefine_remote_t(void *ctx) { return 0; }")
+    try:
+        own.load_func(b"beefine_remote_t", BPF.SOCKET_FILTER)
+        before = _bpftool_ids()
+        r = subprocess.run(
+            [sys.executable, "-m", "beefine_tui", "progs", "--json", *remote],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        after = _bpftool_ids()
+    finally:
+        own.cleanup()
     assert r.returncode == 0, r.stderr.decode()
     listed = {int(p["id"]): p for p in json.loads(r.stdout)}
     # other work loads and unloads programs meanwhile: those loaded throughout must all be there
     assert before & after and before & after <= set(listed)
+    assert any(p["name"].startswith("beefine_remote") for p in listed.values()), listed
     assert all(p["type"] for p in listed.values())
 
     r = subprocess.run(
