@@ -361,13 +361,18 @@ class AgentClient:
         self._reader.join(5)
 
 
-def connect(spec: str, agent_args: Sequence[str] = ()) -> AgentClient:
-    """Run the agent on `spec` over SSH and agree on a protocol version; clear errors otherwise."""
-    remote = parse_remote(spec)
-    client = AgentClient(transport_argv(remote, agent_args), remote.label)
+def open_client(argv: Sequence[str], label: str) -> AgentClient:
+    """Run the agent with `argv` and agree on a protocol version; nothing left running if not."""
+    client = AgentClient(argv, label)
     try:
         client.handshake()
     except BeefineError:
         client.close(timeout=5)
         raise
     return client
+
+
+def connect(spec: str, agent_args: Sequence[str] = ()) -> AgentClient:
+    """Run the agent on `spec` over SSH and agree on a protocol version; clear errors otherwise."""
+    remote = parse_remote(spec)
+    return open_client(transport_argv(remote, agent_args), remote.label)

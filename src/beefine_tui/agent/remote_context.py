@@ -24,6 +24,7 @@ from beefine_tui.agent.client import (
     AgentClient,
     AgentVersionError,
     Remote,
+    open_client,
     parse_remote,
     transport_argv,
 )
@@ -54,13 +55,7 @@ Connect = Callable[[Sequence[str], str], AgentClient]
 
 
 def _connect(argv: Sequence[str], label: str) -> AgentClient:
-    client = AgentClient(argv, label)
-    try:
-        client.handshake()
-    except BeefineError:
-        client.close(timeout=5)
-        raise
-    return client
+    return open_client(argv, label)
 
 
 class RemoteSession:
