@@ -292,8 +292,13 @@ def run_cell(situation: str, ending: str, workdir: Path, lab: Any = None) -> Out
         if not gone:
             out.leaks.append(f"beefine-tui (pid {held.pid}) did not exit within 90 s of {ending}")
         if ending in EXIT_STATUS and situation != "tui-lab-start":
-            time.sleep(0.3)  # script writes its last line after the command is reaped
-            status = term.exit_status()
+            # script writes its last line after the command is reaped: a fixed 0.3 s wait read
+            # nothing, 1 run in 3 of tui-image SIGTERM (the app had exited, nothing was left)
+            status = None
+            deadline = time.monotonic() + 15
+            while status is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+                status = term.exit_status()
             # headless trace: ctrl+c is SIGINT to the foreground job, "interrupted" (130)
             expected = 130 if (situation, ending) == ("trace-pull", "ctrl+c") else EXIT_STATUS[ending]
             if status != expected:
