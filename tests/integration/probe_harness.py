@@ -3,6 +3,8 @@ it, by lineage), runs the test's code, and the runner's programs must be gone af
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +16,26 @@ from beefine_tui.events.model import Event
 from beefine_tui.probes.base import ProbeOptions, Target
 
 GATE = "import sys\nsys.stdin.readline()\n"
+
+
+def _bpftool(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bpftool", *args, "-j"], capture_output=True, text=True, check=True, timeout=60)
+
+
+def attached_prog_ids() -> set[int]:
+    """Programs this process has attached to tracepoints, as the kernel lists them (bpftool)."""
+    out = subprocess.run(
+        ["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return {int(e["prog_id"]) for e in json.loads(out.stdout or "[]") if e.get("pid") == os.getpid()}
+
+
+def loaded_prog_ids() -> set[int]:
+    """Every BPF program loaded on the machine (bpftool)."""
+    out = subprocess.run(
+        ["bpftool", "prog", "list", "-j"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return {int(p["id"]) for p in json.loads(out.stdout or "[]")}
 
 
 def prog_exists(prog_id: int) -> bool:

@@ -7,9 +7,6 @@ closes bpftool lists none of the programs any more."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import threading
 from typing import Any
 
@@ -21,19 +18,9 @@ from beefine_tui.probes.bcc_runner import BccRunner
 from beefine_tui.probes.fdinfo import fd_ids
 from beefine_tui.probes.xdp_runner import XdpRunner
 from beefine_tui.screens.image_monitor import GROUPS, ImageMonitorSource
+from tests.integration.probe_harness import attached_prog_ids, loaded_prog_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-
-def attached_prog_ids() -> set[int]:
-    """Programs this process has attached to tracepoints, as the kernel lists them (bpftool)."""
-    out = subprocess.run(["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True)
-    return {int(e["prog_id"]) for e in json.loads(out.stdout or "[]") if e.get("pid") == os.getpid()}
-
-
-def loaded_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, check=True)
-    return {int(p["id"]) for p in json.loads(out.stdout or "[]")}
 
 
 def test_the_image_monitor_after_the_apps_precompile_compiles_nothing(lab: LabInfo, lab_client: Any) -> None:

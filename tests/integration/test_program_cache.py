@@ -6,8 +6,6 @@ and after the runs bpftool sees none of them attached, and once the cache is clo
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -20,19 +18,9 @@ from beefine_tui.probes import program_cache
 from beefine_tui.probes.base import Target
 from beefine_tui.probes.bcc_runner import BccRunner
 from beefine_tui.story.trace import DEFAULT_GROUPS, TraceRun, daemon_target, probes_for, start_sessions
+from tests.integration.probe_harness import attached_prog_ids, loaded_prog_ids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-
-def attached_prog_ids() -> set[int]:
-    """Programs this process has attached to tracepoints, as the kernel lists them (bpftool)."""
-    out = subprocess.run(["bpftool", "perf", "list", "-j"], capture_output=True, text=True, check=True)
-    return {int(e["prog_id"]) for e in json.loads(out.stdout or "[]") if e.get("pid") == os.getpid()}
-
-
-def loaded_prog_ids() -> set[int]:
-    out = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, check=True)
-    return {int(p["id"]) for p in json.loads(out.stdout or "[]")}
 
 
 def story_run(lab: LabInfo, client: Any, target: Target, names: list[str], marker: str) -> dict[str, Any]:

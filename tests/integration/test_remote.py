@@ -19,6 +19,7 @@ import pytest
 
 from beefine_tui.events.record import decode_event, encode_event
 from beefine_tui.probes.inventory import prog_ids_of_pid
+from tests.integration.probe_harness import loaded_prog_ids
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -185,11 +186,6 @@ def test_inspect_over_ssh_matches_docker_inspect(
     assert r.returncode == 2 and b"no-such-container-here" in r.stderr and b"Traceback" not in r.stderr
 
 
-def _bpftool_ids() -> set[int]:
-    r = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, timeout=60)
-    return {int(p["id"]) for p in json.loads(r.stdout or "[]")}
-
-
 def test_progs_and_probe_list_over_ssh_match_the_host(sshd: Sshd, lab: Any) -> None:
     from bcc import BPF
 
@@ -199,14 +195,14 @@ def test_progs_and_probe_list_over_ssh_match_the_host(sshd: Sshd, lab: Any) -> N
     own = BPF(text="int beefine_remote_t(void *ctx) { return 0; }")
     try:
         own.load_func(b"beefine_remote_t", BPF.SOCKET_FILTER)
-        before = _bpftool_ids()
+        before = loaded_prog_ids()
         r = subprocess.run(
             [sys.executable, "-m", "beefine_tui", "progs", "--json", *remote],
             capture_output=True,
             env=env,
             timeout=120,
         )
-        after = _bpftool_ids()
+        after = loaded_prog_ids()
     finally:
         own.cleanup()
     assert r.returncode == 0, r.stderr.decode()
