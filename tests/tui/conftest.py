@@ -90,3 +90,8 @@ async def wait_until(pilot: Any, cond: Callable[[], bool], tries: int = 300) -> 
             return
         await pilot.pause(0.01)
     raise AssertionError("condition never became true")
+
+
+async def wait_long(pilot: Any, cond: Callable[[], bool]) -> None:
+    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
+    await wait_until(pilot, cond, tries=2000)

@@ -14,13 +14,8 @@ from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.dashboard import ContainerLogs, DashboardView
 from beefine_tui.screens.probe_view import ProbeView
 from tests.tui.conftest import MakeApp
-from tests.tui.conftest import wait_until as _wait_until
+from tests.tui.conftest import wait_long as wait_until
 from tests.tui.test_dashboard import Recorded, row, snap
-
-
-async def wait_until(pilot: Any, cond: Any) -> None:
-    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
-    await _wait_until(pilot, cond, tries=2000)
 
 
 class FakeStream:

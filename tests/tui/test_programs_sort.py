@@ -12,13 +12,7 @@ from textual.widgets import DataTable
 from beefine_tui.probes import inventory as inv
 from beefine_tui.screens.programs_list import ProgramsListView
 from tests.tui.conftest import MakeApp
-from tests.tui.conftest import wait_until as _wait_until
-
-
-async def wait_until(pilot: Any, cond: Any) -> None:
-    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
-    await _wait_until(pilot, cond, tries=2000)
-
+from tests.tui.conftest import wait_long as wait_until
 
 # id -> runs added per refresh; 12 is not counted (no run_cnt: "-", sorted last either way)
 RUNS = {10: 5, 11: 500, 13: 50}

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 from textual.coordinate import Coordinate
+from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from beefine_tui.agent import remote_context as R
@@ -20,6 +22,7 @@ from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.dashboard import DashboardView
 from beefine_tui.screens.hosts_dashboard import HostsDashboardView
 from beefine_tui.screens.probe_view import ProbeView
+from beefine_tui.widgets.event_log import EventLog
 from tests.fake_agent import install_fake_ssh
 
 
@@ -41,6 +44,16 @@ async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> No
     raise AssertionError(what)
 
 
+def _log_lines(view: ProbeView) -> list[str]:
+    """The view's log lines, none until it has mounted: on a busy machine one pause is not enough."""
+    return view.event_log.lines() if view.is_mounted and view.query(EventLog) else []
+
+
+async def _table_of(view: Widget) -> DataTable[Any]:
+    await _until(lambda: view.is_mounted and bool(view.query(DataTable)), f"{view} never mounted")
+    return view.query_one(DataTable)
+
+
 async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> None:
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -48,16 +61,14 @@ async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> Non
         assert not app.query("#banner").first(Static).display  # nothing says "not root": nothing loads here
         dash = app.shell.open_view("dashboard")
         assert isinstance(dash, DashboardView)
-        await pilot.pause()
-        table = dash.query_one(DataTable)
+        table = await _table_of(dash)
         await _until(lambda: table.row_count == 2, "the agent's containers never showed")
         names = {str(table.get_cell_at(Coordinate(i, 1))) for i in range(2)}
         assert names == {"far-web1", "far-web2"}  # after the HOST column
 
         view = app.shell.open_view("trace-exec")
         assert isinstance(view, ProbeView)
-        await pilot.pause()
-        await _until(lambda: any("far-event-" in line for line in view.event_log.lines()), "no events")
+        await _until(lambda: any("far-event-" in line for line in _log_lines(view)), "no events")
         assert view.strip.state == "running"
 
         # cut the connection: the log says so, the header says it is retried, then it is up again
@@ -92,8 +103,7 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
         async with app.run_test(size=(120, 40)) as pilot:
             dash = app.shell.open_view("dashboard")
             assert isinstance(dash, HostsDashboardView)
-            await pilot.pause()
-            table = dash.query_one(DataTable)
+            table = await _table_of(dash)
             await _until(lambda: table.row_count == 4, "both hosts' containers never showed")
             rows = {
                 (str(table.get_cell_at(Coordinate(i, 0))), str(table.get_cell_at(Coordinate(i, 1))))

@@ -16,14 +16,8 @@ from beefine_tui.events.model import Event
 from beefine_tui.screens.probe_view import ProbeChoice, ProbeView
 from beefine_tui.widgets.event_log import EventLog
 from tests.tui.conftest import MakeApp
-from tests.tui.conftest import wait_until as _wait_until
+from tests.tui.conftest import wait_long as wait_until
 from tests.tui.events_fixture import BASE_TS
-
-
-async def wait_until(pilot: Any, cond: Any) -> None:
-    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
-    await _wait_until(pilot, cond, tries=2000)
-
 
 SIZES = [(80, 24), (120, 40), (200, 60)]
 

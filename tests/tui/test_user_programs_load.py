@@ -16,13 +16,7 @@ from beefine_tui.events.model import Event, FreeArgs
 from beefine_tui.probes import user_program
 from beefine_tui.screens.user_programs import UserProgramsView
 from tests.tui.conftest import MakeApp
-from tests.tui.conftest import wait_until as _wait_until
-
-
-async def wait_until(pilot: Any, cond: Any) -> None:
-    """Up to ~20 s: this machine is shared, a first refresh can take seconds."""
-    await _wait_until(pilot, cond, tries=2000)
-
+from tests.tui.conftest import wait_long as wait_until
 
 Sink = Callable[[Sequence[Event]], None]
 
