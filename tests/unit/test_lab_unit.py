@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,25 @@ def test_busy_while_another_holds_the_lab_lock(monkeypatch: pytest.MonkeyPatch, 
             pass
     assert not lab.is_busy("u1")
     assert not (tmp_path / "locks" / "lab-u1.lock").exists()  # no lab, so no lock file left
+
+
+def test_a_stepped_clock_leaves_a_live_lab_its_owner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A lab owned by a live process is not an orphan after /proc/stat's btime moves by a second (a
+    stepped or slewed clock): with epoch start times it was, and a concurrent `beefine-tui trace`
+    removed a running test session's labs."""
+    import psutil._pslinux as pslinux
+
+    monkeypatch.setattr(lab, "RUN_DIR", tmp_path)
+    sd = lab.state_dir_for("u1")
+    sd.mkdir()
+    state = lab._State(name="u1")
+    state.owner_pid, state.owner_ctime, state.owner_since_boot = lab._started(os.getpid())
+    state.owner_boot = lab.boot_id()
+    state.save(sd)
+    assert not lab.is_orphan("u1")
+    real = pslinux.boot_time
+    monkeypatch.setattr(pslinux, "boot_time", lambda: real() + 1.0)
+    assert not lab.is_orphan("u1")
+    state.owner_since_boot -= 60  # a process that reused the pid started at another time
+    state.save(sd)
+    assert lab.is_orphan("u1")

@@ -18,6 +18,31 @@ def test_this_process_is_a_live_owner() -> None:
 
 def test_a_reused_pid_is_not_the_owner() -> None:
     labels = reaper.owner_labels()
+    labels[reaper.OWNER_SINCE_BOOT] = str(float(labels[reaper.OWNER_SINCE_BOOT]) - 3600)
+    assert reaper.dead_owner(labels) == os.getpid()
+
+
+def _step_the_clock(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """What a stepped or slewed clock does to /proc/stat's btime, and so to psutil's create_time()."""
+    import psutil._pslinux as pslinux
+
+    real = pslinux.boot_time
+    monkeypatch.setattr(pslinux, "boot_time", lambda: real() + seconds)
+
+
+def test_a_stepped_clock_does_not_make_a_live_owner_dead(monkeypatch: pytest.MonkeyPatch) -> None:
+    # btime moved by one second made every owner look dead, and a concurrent beefine-tui removed
+    # a live test session's labs (seen in a full run beside other sessions)
+    labels = reaper.owner_labels()
+    _step_the_clock(monkeypatch, 1.0)
+    assert reaper.dead_owner(labels) is None
+
+
+def test_labels_of_older_versions_are_judged_by_their_epoch_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = reaper.owner_labels()
+    del labels[reaper.OWNER_SINCE_BOOT]
+    _step_the_clock(monkeypatch, 1.0)
+    assert reaper.dead_owner(labels) is None
     labels[reaper.OWNER_START] = str(float(labels[reaper.OWNER_START]) - 3600)
     assert reaper.dead_owner(labels) == os.getpid()
 
@@ -64,7 +89,7 @@ class FakeClient:
 
 def test_reap_removes_only_containers_of_dead_owners() -> None:
     dead = reaper.owner_labels()
-    dead[reaper.OWNER_START] = "1.00"
+    dead[reaper.OWNER_SINCE_BOOT] = "1.00"
     mine = FakeContainer("aaa", {"beefine": "1", **reaper.owner_labels()})
     left = FakeContainer("bbb", {"beefine": "1", **dead})
     old = FakeContainer("ccc", {"beefine": "1"})

@@ -45,7 +45,7 @@ from beefine_tui.docker.hostnet import (
 )
 from beefine_tui.docker.lab_images import BUSYBOX, WHITED_OUT, build_and_push
 from beefine_tui.docker.mountinfo import mounts_in, mounts_under, umount_lazy
-from beefine_tui.docker.ownership import boot_id
+from beefine_tui.docker.ownership import boot_id, same_process, since_boot, start_time
 from beefine_tui.errors import BeefineError, NotFoundError, NotRootError, UsageError
 
 RUN_DIR = Path("/run/beefine")
@@ -77,13 +77,16 @@ class _State:
     subnet: str = ""
     registry: str = ""
     dockerd_pid: int = 0
-    dockerd_ctime: float = 0.0
+    dockerd_ctime: float = 0.0  # epoch start times: read only in files of older versions
+    dockerd_since_boot: float = 0.0  # start times since boot: see ownership.SAME_TICK_S
     registry_pid: int = 0
     registry_ctime: float = 0.0
+    registry_since_boot: float = 0.0
     images: dict[str, str] = field(default_factory=dict)
     ready: bool = False
     owner_pid: int = 0  # the process whose lab this is (0: detached, `lab up` from the CLI)
     owner_ctime: float = 0.0
+    owner_since_boot: float = 0.0
     owner_boot: str = ""  # the boot the owner ran in ("" in files written before it was recorded)
 
     def save(self, state_dir: Path) -> None:
@@ -226,29 +229,16 @@ def _load_state(name: str) -> _State | None:
 # ---------------------------------------------------------------------------------------------- processes
 
 
-def _ctime(pid: int) -> float:
-    try:
-        return psutil.Process(pid).create_time()
-    except psutil.Error:
-        return 0.0
-
-
-def _alive(pid: int, ctime: float) -> bool:
-    """The process we started is still there (same pid AND same start time, so not a reused pid)."""
-    if pid <= 0:
-        return False
-    try:
-        p = psutil.Process(pid)
-        return abs(p.create_time() - ctime) < 0.01 and p.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def _started(pid: int) -> tuple[int, float, float]:
+    """(pid, epoch start, start since boot): what the state records of a process it will look for."""
+    return pid, start_time(pid), since_boot(pid)
 
 
 def _healthy(state: _State) -> bool:
     return (
         state.ready
-        and _alive(state.dockerd_pid, state.dockerd_ctime)
-        and _alive(state.registry_pid, state.registry_ctime)
+        and same_process(state.dockerd_pid, state.dockerd_since_boot, state.dockerd_ctime)
+        and same_process(state.registry_pid, state.registry_since_boot, state.registry_ctime)
     )
 
 
@@ -261,8 +251,11 @@ def _lab_processes(name: str, state: _State | None) -> list[psutil.Process]:
     ns = f"beefine-{name}"
     found: dict[int, psutil.Process] = {}
     if state is not None:
-        for pid, ct in ((state.dockerd_pid, state.dockerd_ctime), (state.registry_pid, state.registry_ctime)):
-            if _alive(pid, ct):
+        for pid, since, ct in (
+            (state.dockerd_pid, state.dockerd_since_boot, state.dockerd_ctime),
+            (state.registry_pid, state.registry_since_boot, state.registry_ctime),
+        ):
+            if same_process(pid, since, ct):
                 with contextlib.suppress(psutil.Error):
                     found[pid] = psutil.Process(pid)
     for p in psutil.process_iter(["cmdline"]):
@@ -467,7 +460,7 @@ def _start_registry(
         )
         start = log.stat().st_size if log.exists() else 0
         proc = _spawn([binary, "serve", str(cfg)], log)
-        state.registry_pid, state.registry_ctime = proc.pid, _ctime(proc.pid)
+        state.registry_pid, state.registry_ctime, state.registry_since_boot = _started(proc.pid)
         state.registry = f"127.0.0.1:{chosen}"
         _save_registry_login(sd, state.registry, creds)
         state.save(sd)
@@ -521,7 +514,7 @@ def _start_dockerd(state: _State, sd: Path, binary: str, deadline: float) -> sub
         "--containerd-plugins-namespace", f"beefine-{state.name}-plugins",
     ]  # fmt: skip
     proc = _spawn(argv, log)
-    state.dockerd_pid, state.dockerd_ctime = proc.pid, _ctime(proc.pid)
+    state.dockerd_pid, state.dockerd_ctime, state.dockerd_since_boot = _started(proc.pid)
     state.save(sd)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -607,7 +600,7 @@ def up(
             _teardown(name, old)  # leftovers of a lab that died: clear them first
         state = _State(name=name, bridge=bridge_for(name))
         if not detach:
-            state.owner_pid, state.owner_ctime = os.getpid(), _ctime(os.getpid())
+            state.owner_pid, state.owner_ctime, state.owner_since_boot = _started(os.getpid())
             state.owner_boot = boot_id()
         try:
             sd.mkdir(parents=True, mode=0o711)
@@ -853,7 +846,7 @@ def is_orphan(name: str) -> bool:
         return False
     if state.owner_boot and state.owner_boot != boot_id():
         return True
-    return not _alive(state.owner_pid, state.owner_ctime)
+    return not same_process(state.owner_pid, state.owner_since_boot, state.owner_ctime)
 
 
 def down_orphans(names: Iterable[str] | None = None) -> list[str]:

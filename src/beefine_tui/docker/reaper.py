@@ -25,6 +25,9 @@ from beefine_tui.docker.ownership import (
     OWNER_PID as OWNER_PID,
 )
 from beefine_tui.docker.ownership import (
+    OWNER_SINCE_BOOT as OWNER_SINCE_BOOT,
+)
+from beefine_tui.docker.ownership import (
     OWNER_START as OWNER_START,
 )
 from beefine_tui.docker.ownership import (
