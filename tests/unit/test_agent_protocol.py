@@ -208,6 +208,24 @@ def test_stdin_closing_stops_every_stream() -> None:
     assert isinstance(rest[-1], P.Bye) and rest[-1].reason == "stdin closed"
 
 
+def test_a_signal_ends_the_agent_while_its_reader_reads_nothing() -> None:
+    """SIGTERM (what stop_on_signals calls) while the pump is blocked on a full stdout pipe: the agent
+    stops its streams and ends. It used to wait forever to send the stream's End behind the stuck
+    line, and was SIGKILLed (seen in test_agent_metrics, whose test reads nothing after the replies)."""
+    h = Harness(count=10**9)
+    h.hello()
+    h.cmd("start", 1, probes=["exec"])
+    assert isinstance(h.read(), P.Reply)
+    while h.agent.peak_pending.get(1, 0) < 1000:  # the pipe is full: events wait in the subscription
+        assert h.thread.is_alive()
+        threading.Event().wait(0.05)
+    h.agent.stop("signal 15")
+    h.thread.join(60)
+    assert not h.thread.is_alive(), "the agent did not end on SIGTERM with a reader that reads nothing"
+    assert h.sessions[0].stopped.is_set()
+    h.inp.close()
+
+
 def test_events_decode_as_recording_events() -> None:
     """An events line holds recording-encoded events: each decodes with events/record.py."""
     from beefine_tui.events.record import decode_event, encode_event

@@ -40,6 +40,9 @@ MIN_CAPACITY = 16
 BATCH_MAX = 2_000  # events per `events` line
 POLL_S = 0.2
 COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits beyond that
+STREAM_JOIN_S = 10.0  # `stop`: how long a stream's pump may take to send what came before the stop
+CLOSE_JOIN_S = 5.0  # closing: the same, for all streams together
+CLOSE_SEND_S = 2.0  # closing: how long the last lines wait behind one stuck on a reader not reading
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 
 
@@ -80,25 +83,47 @@ StartSession = Callable[[Sequence[str], ProbeOptions, Bus], Session]
 
 class _Out:
     """stdout, one whole line at a time from any thread. A failed write (the reader is gone) marks it
-    broken and wakes the agent, which then stops everything."""
+    broken and wakes the agent, which then stops everything.
+
+    Lines go straight to the fd with os.write where there is one: a thread blocked writing to a reader
+    that stopped reading then holds no lock of Python's io, so the process can still exit (a daemon
+    thread inside BufferedWriter.write makes the interpreter abort at exit)."""
 
     def __init__(self, f: IO[bytes], on_broken: Callable[[], None]) -> None:
         self._f = f
+        self._fd: int | None = None
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            self._fd = f.fileno()
         self._lock = threading.Lock()
         self._on_broken = on_broken
         self.broken = False
 
-    def send(self, msg: P.Message) -> bool:
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            self._f.write(data)
+            self._f.flush()
+            return
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def send(self, msg: P.Message, patience: float | None = None) -> bool:
+        """Write `msg`; with `patience`, give up (and mark broken) when another line has been stuck
+        that long: on the way out, a reader that stopped reading must not keep the agent alive."""
         data = P.encode(msg)
-        with self._lock:
+        if not self._lock.acquire(timeout=-1 if patience is None else patience):
+            self.broken = True
+            return False
+        try:
             if self.broken:
                 return False
             try:
-                self._f.write(data)
-                self._f.flush()
+                self._write(data)
                 return True
             except (OSError, ValueError):
                 self.broken = True
+        finally:
+            self._lock.release()
         self._on_broken()
         return False
 
@@ -235,8 +260,14 @@ class Agent:
         if self._closed:
             return
         self._closed = True
-        for s in list(self._streams.values()):
-            self._end_stream(s, "agent closing")
+        streams = list(self._streams.values())
+        for s in streams:
+            self._stop_stream(s)
+        # a pump blocked on a reader that stopped reading never ends: wait for all of them at once,
+        # then send the ends with CLOSE_SEND_S of patience
+        deadline = time.monotonic() + CLOSE_JOIN_S
+        for s in streams:
+            self._finish_stream(s, "agent closing", max(0.0, deadline - time.monotonic()), CLOSE_SEND_S)
         for col in (self._stats, self._metrics_stats):
             if col is not None:
                 with contextlib.suppress(Exception):
@@ -245,7 +276,7 @@ class Agent:
         self._stats = self._metrics_stats = None
         if self._ctx is not None:
             self._ctx.close()
-        self._out.send(P.Bye(reason=self._why))
+        self._out.send(P.Bye(reason=self._why), patience=CLOSE_SEND_S)
 
     # ---- commands
 
@@ -438,12 +469,18 @@ class Agent:
 
     def _end_stream(self, s: _Stream, reason: str) -> P.End:
         """Stop the probes, let the pump send what they gave before, then the End line."""
+        self._stop_stream(s)
+        return self._finish_stream(s, reason, STREAM_JOIN_S, None)
+
+    def _stop_stream(self, s: _Stream) -> None:
         if s.session is not None:
             with contextlib.suppress(Exception):
                 s.session.stop()
         s.stopping.set()
+
+    def _finish_stream(self, s: _Stream, reason: str, join_s: float, patience: float | None) -> P.End:
         if s.thread is not None and threading.current_thread() is not s.thread:
-            s.thread.join(10)
+            s.thread.join(join_s)
         self._streams.pop(s.id, None)
         tally = s.bus.tally()
         for p, t in tally.items():
@@ -457,7 +494,7 @@ class Agent:
             received={p: t.received for p, t in tally.items()},
             lost={p: t.lost for p, t in tally.items()},
         )
-        self._out.send(s.end)
+        self._out.send(s.end, patience)
         return s.end
 
     def _pump(self, s: _Stream, sub: Any) -> None:
