@@ -253,21 +253,15 @@ def _trace(
 
 def create_options(args: argparse.Namespace) -> dict[str, Any]:
     """The docker run options this trace passes on (docker SDK containers.create keywords)."""
-    opts: dict[str, Any] = {}
-    if getattr(args, "security_opt", None):
-        opts["security_opt"] = list(args.security_opt)
-    if getattr(args, "read_only", False):
-        opts["read_only"] = True
-    if getattr(args, "cap_drop", None):
-        opts["cap_drop"] = list(args.cap_drop)
-    if getattr(args, "privileged", False):
-        opts["privileged"] = True
-    network = getattr(args, "network", None)
-    if network is not None:
-        if not network.strip():
-            raise UsageError("--network needs a mode: none, host, bridge or a network's name")
-        opts["network_mode"] = network  # the SDK's `network` would connect a named network after create
-    return opts
+    from beefine_tui.story.trace import docker_run_options
+
+    return docker_run_options(
+        security_opt=getattr(args, "security_opt", None) or (),
+        read_only=bool(getattr(args, "read_only", False)),
+        cap_drop=getattr(args, "cap_drop", None) or (),
+        privileged=bool(getattr(args, "privileged", False)),
+        network=getattr(args, "network", None),
+    )
 
 
 def _print(tl: Any, args: argparse.Namespace) -> None:
