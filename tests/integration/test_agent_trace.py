@@ -2,17 +2,20 @@
 stream's events and the final reply's phases tell the story of a real `docker run`, checked against
 Docker's own account (its events: the container made, its exit code, its removal) and the kernel's
 (the hostname runc set is the container's id, the entrypoint's argv); the container is gone when the
-reply comes; and however the agent is ended mid-run (bye, SIGTERM, stdin cut) the container is
-removed and no BPF program or bpftrace process of the agent is left (bpftool)."""
+reply comes; however the agent is ended mid-run (bye, SIGTERM, stdin cut) the container is removed
+and no BPF program or bpftrace process of the agent is left (bpftool); and with --metrics the
+finished trace's phases are in the exposition's beefine_creation_phase_seconds histogram."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -35,10 +38,10 @@ CREATION = ["rootfs", "bundle", "runtime", "cgroup", "namespaces", "mounts", "pi
 class Agent:
     """A local agent process spoken to line by line; every message kept in order."""
 
-    def __init__(self, docker_host: str) -> None:
+    def __init__(self, docker_host: str, *extra: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "DOCKER_HOST": docker_host}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "beefine_tui", "agent"],
+            [sys.executable, "-m", "beefine_tui", "agent", *extra],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -203,3 +206,59 @@ def test_ending_the_agent_mid_run_removes_the_container(lab: Any, lab_client: An
         _check_nothing_left(ids, kids)
     finally:
         agent.close()
+
+
+def test_a_finished_trace_is_in_the_creation_phase_histogram(lab: Any, lab_client: Any) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from beefine_tui.agent.metrics import PHASE_BUCKETS
+
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = int(sk.getsockname()[1])
+    agent = Agent(lab.docker_host, "--metrics", str(port))
+    try:
+        hello = agent.reply(agent.send("hello", protocol=P.PROTOCOL))
+
+        def scrape() -> dict[tuple[str, str, str], float]:
+            url = f"http://127.0.0.1:{port}/metrics"
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(url, timeout=30) as r:
+                        text = r.read().decode()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "the metrics never answered"
+                    time.sleep(0.2)
+            out = {}
+            for fam in text_string_to_metric_families(text):
+                if fam.name == "beefine_creation_phase_seconds":
+                    assert fam.type == "histogram"
+                    for x in fam.samples:
+                        assert x.labels["host"] == hello["host"]
+                        out[(x.name, x.labels["phase"], x.labels.get("le", ""))] = x.value
+            return out
+
+        assert scrape() == {}, "phases observed before any trace ran"
+        mid = agent.send("trace", image=lab.images["small"], command=["true"], options={"network": "none"})
+        result = agent.reply(mid)
+        done = {p["name"]: p["duration_ms"] / 1000 for p in result["phases"] if p["state"] == "done"}
+        assert {"rootfs", "namespaces", "mounts", "exec"} <= set(done), done
+        got = scrape()
+        observed = {p for _, p, _ in got}
+        assert observed == set(done) - {"running", "exit", "teardown"}, (observed, done)
+        for phase in observed:
+            assert got[("beefine_creation_phase_seconds_count", phase, "")] == 1
+            assert got[("beefine_creation_phase_seconds_sum", phase, "")] == pytest.approx(
+                done[phase], abs=1e-6
+            )
+            # the one observation sits in the first bucket whose bound holds it, and in every later one
+            for le in PHASE_BUCKETS:
+                want = 1 if done[phase] <= le else 0
+                assert got[("beefine_creation_phase_seconds_bucket", phase, repr(le))] == want, (phase, le)
+        assert not lab_client.containers.list(all=True, filters={"label": "beefine.run"})
+    finally:
+        agent.proc.send_signal(signal.SIGTERM)  # with --metrics it serves on after stdin ends
+        agent.close()
+    assert agent.proc.returncode == 0

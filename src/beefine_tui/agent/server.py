@@ -727,15 +727,18 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
     counting = None
     with stop_on_signals(agent):
         if metrics is not None:
-            from beefine_tui.agent.metrics import AgentCollector, parse_listen, serve_metrics
+            from beefine_tui.agent.metrics import AgentCollector, PhaseDurations, parse_listen, serve_metrics
 
             addr, port = parse_listen(metrics)
             counting = _count_runs()
+            phases = PhaseDurations()
+            agent.on_trace_done = phases.observe
             collector = AgentCollector(
                 agent.metrics_snapshot,
                 agent.probe_tallies,
                 prog_ids=agent.probe_prog_ids if counting is not None else None,
                 prog_counts=_prog_counts,
+                phases=phases,
             )
             stop_metrics = serve_metrics(addr, port, collector)
             print(f"beefine-tui agent: metrics on http://{addr}:{port}/metrics", file=sys.stderr, flush=True)
