@@ -66,6 +66,7 @@ def test_prometheus_scrapes_the_agent(
     )
     mport, pport = _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "DOCKER_HOST": lab.docker_host}
+    env["BEEFINE_TRACE_SPOOL"] = str(tmp_path / "spool.jsonl")  # only this test's traces
     agent = subprocess.Popen(
         [sys.executable, "-m", "beefine_tui", "agent", "--metrics", str(mport)],
         stdin=subprocess.PIPE,

@@ -38,8 +38,9 @@ CREATION = ["rootfs", "bundle", "runtime", "cgroup", "namespaces", "mounts", "pi
 class Agent:
     """A local agent process spoken to line by line; every message kept in order."""
 
-    def __init__(self, docker_host: str, *extra: str) -> None:
+    def __init__(self, docker_host: str, spool: Path, *extra: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "DOCKER_HOST": docker_host}
+        env["BEEFINE_TRACE_SPOOL"] = str(spool)  # finished traces' phases: the test's own file
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "beefine_tui", "agent", *extra],
             stdin=subprocess.PIPE,
@@ -118,10 +119,10 @@ def _docker_events(lab_client: Any, run: str, since: float) -> list[dict[str, An
     )
 
 
-def test_trace_over_the_protocol_tells_dockers_story(lab: Any, lab_client: Any) -> None:
+def test_trace_over_the_protocol_tells_dockers_story(lab: Any, lab_client: Any, tmp_path: Path) -> None:
     marker = f"bftrace{uuid.uuid4().hex[:8]}"
     since = time.time()
-    agent = Agent(lab.docker_host)
+    agent = Agent(lab.docker_host, tmp_path / "spool.jsonl")
     try:
         agent.reply(agent.send("hello", protocol=P.PROTOCOL))
         assert "trace" in agent.seen[-1].result["capabilities"]  # type: ignore[union-attr]
@@ -174,8 +175,10 @@ def test_trace_over_the_protocol_tells_dockers_story(lab: Any, lab_client: Any) 
 
 
 @pytest.mark.parametrize("ending", ["bye", "SIGTERM", "stdin closed"])
-def test_ending_the_agent_mid_run_removes_the_container(lab: Any, lab_client: Any, ending: str) -> None:
-    agent = Agent(lab.docker_host)
+def test_ending_the_agent_mid_run_removes_the_container(
+    lab: Any, lab_client: Any, ending: str, tmp_path: Path
+) -> None:
+    agent = Agent(lab.docker_host, tmp_path / "spool.jsonl")
     try:
         agent.reply(agent.send("hello", protocol=P.PROTOCOL))
         image = lab.images["small"]
@@ -208,7 +211,11 @@ def test_ending_the_agent_mid_run_removes_the_container(lab: Any, lab_client: An
         agent.close()
 
 
-def test_a_finished_trace_is_in_the_creation_phase_histogram(lab: Any, lab_client: Any) -> None:
+def test_a_finished_trace_is_in_the_creation_phase_histogram(
+    lab: Any, lab_client: Any, tmp_path: Path
+) -> None:
+    """The exporter and the agent that traces are two processes, as with `trace --remote` (each
+    connection has its own agent) beside `agent --metrics`."""
     from prometheus_client.parser import text_string_to_metric_families
 
     from beefine_tui.agent.metrics import PHASE_BUCKETS
@@ -216,9 +223,12 @@ def test_a_finished_trace_is_in_the_creation_phase_histogram(lab: Any, lab_clien
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))
         port = int(sk.getsockname()[1])
-    agent = Agent(lab.docker_host, "--metrics", str(port))
+    spool = tmp_path / "spool.jsonl"
+    exporter = Agent(lab.docker_host, spool, "--metrics", str(port))
+    agent = Agent(lab.docker_host, spool)
     try:
-        hello = agent.reply(agent.send("hello", protocol=P.PROTOCOL))
+        hello = exporter.reply(exporter.send("hello", protocol=P.PROTOCOL))
+        agent.reply(agent.send("hello", protocol=P.PROTOCOL))
 
         def scrape() -> dict[tuple[str, str, str], float]:
             url = f"http://127.0.0.1:{port}/metrics"
@@ -257,8 +267,10 @@ def test_a_finished_trace_is_in_the_creation_phase_histogram(lab: Any, lab_clien
             for le in PHASE_BUCKETS:
                 want = 1 if done[phase] <= le else 0
                 assert got[("beefine_creation_phase_seconds_bucket", phase, repr(le))] == want, (phase, le)
+        assert scrape() == got, "a trace counted twice"
         assert not lab_client.containers.list(all=True, filters={"label": "beefine.run"})
     finally:
-        agent.proc.send_signal(signal.SIGTERM)  # with --metrics it serves on after stdin ends
         agent.close()
-    assert agent.proc.returncode == 0
+        exporter.proc.send_signal(signal.SIGTERM)  # with --metrics it serves on after stdin ends
+        exporter.close()
+    assert exporter.proc.returncode == 0 and agent.proc.returncode == 0

@@ -2,8 +2,10 @@
 image: the phases it prints (--json, and the text story) are the phases a local `trace` of the same
 image and command finds; the story is the container Docker made (its events: id, exit code,
 removal) as the kernel saw it (runc's sethostname, the entrypoint's argv); its --record file is read
-by `replay` and tells the same story; and afterwards nothing of ours stays on the host: no container
-labelled beefine, no agent process, no BPF program or bpftrace process the agent held (bpftool)."""
+by `replay` and tells the same story; the far agent leaves its phases for the host's exporter; and
+afterwards nothing of ours stays on the host: no container labelled beefine, no agent process, no
+BPF program or bpftrace process the agent held (bpftool); SIGTERM of the client mid-run removes the
+container on the host."""
 
 from __future__ import annotations
 
@@ -38,6 +40,13 @@ def _rows(out: bytes) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return rows[:-1], rows[-1]
 
 
+def _remote_env(sshd: Sshd, lab: Any, tag: str, spool: Path) -> dict[str, str]:
+    """test_remote's environment, with the far agent's finished traces in the test's own spool."""
+    env = _env(sshd, lab, tag)
+    env["BEEFINE_AGENT_COMMAND"] = f"env BEEFINE_TRACE_SPOOL={spool} " + env["BEEFINE_AGENT_COMMAND"]
+    return env
+
+
 def _remote(sshd: Sshd, lab: Any, argv: list[str], out: Path) -> tuple[int, str, set[int], list[Any]]:
     """Run `argv --remote` to completion, sampling meanwhile what its agent holds: (exit code,
     stderr, BPF program ids held by the agent or its bpftrace children, the agent and those)."""
@@ -47,7 +56,7 @@ def _remote(sshd: Sshd, lab: Any, argv: list[str], out: Path) -> tuple[int, str,
             [*BEEFINE, argv[0], "--remote", f"root@bfremote:{sshd.port}", *argv[1:]],
             stdout=f,
             stderr=subprocess.PIPE,
-            env=_env(sshd, lab, tag),
+            env=_remote_env(sshd, lab, tag, out.with_suffix(".spool")),
         )
     try:
         started = time.monotonic()
@@ -114,6 +123,10 @@ def test_trace_over_ssh_prints_what_a_local_trace_prints(
     assert [r["phase"] for r in rows] == [r["phase"] for r in local_rows]
     assert summary["found"] == local_summary["found"], (summary["found"], local_summary["found"])
     _nothing_left(lab_client, held, procs)
+    # the far agent left the finished trace's phases for the host's exporter (agent --metrics)
+    spooled = [json.loads(line)["phases"] for line in out.with_suffix(".spool").read_text().splitlines()]
+    assert len(spooled) == 1
+    assert {p["name"]: p["duration_ms"] for p in spooled[0]} == {r["phase"]: r["duration_ms"] for r in rows}
 
     # Docker's own account of the container the host made, and the kernel's in the story
     cid = summary["container"]
@@ -164,7 +177,7 @@ def test_sigterm_of_the_client_mid_run_removes_the_container_on_the_host(
             [*argv, "--network", "none", "--", "sleep", "300"],
             stdout=f,
             stderr=subprocess.PIPE,
-            env=_env(sshd, lab, tag),
+            env=_remote_env(sshd, lab, tag, tmp_path / "spool.jsonl"),
         )
     try:
         agent = _find_agent(tag)

@@ -85,13 +85,16 @@ PHASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2
 
 
 class PhaseDurations:
-    """`beefine_creation_phase_seconds` (labels phase, host): how long each creation phase of the traces
-    this agent finished took. Observed once per finished trace, from pull to exec: the phases after
-    exec (running, exit, teardown) are the workload's life, not its creation."""
+    """`beefine_creation_phase_seconds` (labels phase, host): how long each creation phase of finished
+    traces took, from pull to exec (running, exit and teardown are the workload's life, not its
+    creation). With a `spool` (agent/phase_spool.py), each scrape first takes the traces every agent
+    of this host finished since: a `--remote` connection's agent is another process than the exporter."""
 
-    def __init__(self, host: str = "") -> None:
+    def __init__(self, host: str = "", spool: Any = None) -> None:
         from beefine_tui.story.phases import PHASES
 
+        self._spool = spool  # phase_spool.SpoolReader
+        self._lock = threading.Lock()
         self._host = host or socket.gethostname()
         self._creation = frozenset(PHASES[: PHASES.index("exec") + 1])
         self._hist = Histogram(
@@ -110,6 +113,10 @@ class PhaseDurations:
                 self._hist.labels(p["name"], self._host).observe(ms / 1000)
 
     def collect(self) -> Iterator[Metric]:
+        if self._spool is not None:
+            with self._lock:  # one reader of the spool at a time
+                for phases in self._spool.read():
+                    self.observe(phases)
         yield from self._hist.collect()
 
 

@@ -723,6 +723,7 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
     ([ADDR:]PORT) it also serves Prometheus exposition, and goes on serving after stdin ends (as an
     exporter started with stdin at /dev/null) until SIGTERM, SIGINT or SIGHUP."""
     agent = Agent(sys.stdin.buffer, sys.stdout.buffer, docker_host=docker_host)
+    agent.on_trace_done = _spool_trace
     stop_metrics = None
     counting = None
     with stop_on_signals(agent):
@@ -731,8 +732,10 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
 
             addr, port = parse_listen(metrics)
             counting = _count_runs()
-            phases = PhaseDurations()
-            agent.on_trace_done = phases.observe
+            from beefine_tui.agent.phase_spool import SpoolReader
+
+            # before any trace: the traces of this host's agents from now on, this one's included
+            phases = PhaseDurations(spool=SpoolReader())
             collector = AgentCollector(
                 agent.metrics_snapshot,
                 agent.probe_tallies,
@@ -753,6 +756,17 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
                     counting.stop()
             agent.close()
     return rc
+
+
+def _spool_trace(phases: list[dict[str, Any]]) -> None:
+    """A finished trace's phases for this host's exporter (agent --metrics), whichever agent ran it."""
+    from beefine_tui.agent.phase_spool import append
+
+    try:
+        append(phases)
+    except OSError as e:  # the trace itself went well: said, not fatal
+        why = f"beefine-tui agent: the trace's phases are not in the metrics: {e}"
+        print(why, file=sys.stderr, flush=True)
 
 
 def _count_runs() -> Any:
