@@ -13,6 +13,7 @@ from typing import Any
 from beefine_tui.errors import BeefineError, DockerUnavailableError, UsageError
 
 TRAILING_COMMAND = True  # cli.parse: `trace [OPTIONS] IMAGE [OPTIONS] [-- CMD ...]`
+CLOSE_TIMEOUT_S = 60.0  # --remote: how long the agent may take to detach and end after bye
 
 
 class TraceInterrupted(BeefineError):
@@ -385,7 +386,9 @@ def _trace_remote(args: argparse.Namespace, cmd: list[str]) -> int:
             raise RecordingIncomplete(why, "free some space and run again")
         return 0
     finally:
-        client.close()
+        # the agent detaches the trace's probes (~150 tracepoints, 5 s here, more on a busy host)
+        # before it ends: wait for that rather than signal it halfway
+        client.close(timeout=CLOSE_TIMEOUT_S)
         if recorder is not None:
             recorder.close()
 
