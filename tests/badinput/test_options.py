@@ -54,6 +54,8 @@ CASES: list[tuple[list[str], str]] = [
     (["trace", "No Spaces"], "beefine-tui:"),
     (["trace", "busybox", "--probes", "nosuchgroup"], "unknown probe group"),
     (["trace", "busybox", "--bogus"], "unrecognized arguments: --bogus"),
+    (["trace", "small", "--lab", "--remote", "db1"], "--lab starts a private lab on this machine"),
+    (["trace", "busybox", "--remote=-oProxyCommand=x"], "is not a host name"),
     (["helpers", "--type", "no-such-type"], "no-such-type"),
 ]
 

@@ -1,6 +1,7 @@
 """`agent --metrics` scraped by a real Prometheus (Debian's, started here on loopback with its own
 config and data dir, killed after): its query API returns the CPU series of a lab container that
-burned CPU, no more than Docker's own count read afterwards, and the exec probe's loss counter."""
+burned CPU, no more than Docker's own count read afterwards, the exec probe's loss counter, and the
+creation-phase histogram's count series of a trace the agent finished."""
 
 from __future__ import annotations
 
@@ -65,6 +66,7 @@ def test_prometheus_scrapes_the_agent(
     )
     mport, pport = _free_port(), _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "DOCKER_HOST": lab.docker_host}
+    env["BEEFINE_TRACE_SPOOL"] = str(tmp_path / "spool.jsonl")  # only this test's traces
     agent = subprocess.Popen(
         [sys.executable, "-m", "beefine_tui", "agent", "--metrics", str(mport)],
         stdin=subprocess.PIPE,
@@ -96,16 +98,33 @@ def test_prometheus_scrapes_the_agent(
             m = P.decode(agent.stdout.readline())
             assert not isinstance(m, P.Error), m
             replies += isinstance(m, P.Reply)
+        # a traced creation, for the phase histogram: its final reply comes after its stream
+        agent.stdin.write(
+            P.encode_command(
+                "trace", 3, image=lab.images["small"], command=["true"], options={"network": "none"}
+            )
+        )
+        agent.stdin.flush()
+        while True:
+            m = P.decode(agent.stdout.readline())
+            assert not isinstance(m, P.Error), m
+            if isinstance(m, P.Reply) and m.id == 3:
+                break
 
         cpu_q = f'beefine_container_cpu_seconds_total{{container_id="{c.id}",job="beefine"}}'
         lost_q = 'beefine_probe_lost_events_total{probe="exec",source="bus"}'
+        phase_q = 'beefine_creation_phase_seconds_count{job="beefine"}'
         cpu: list[Any] = []
         lost: list[Any] = []
+        phases: list[Any] = []
         deadline = time.monotonic() + 120
-        while (not cpu or not lost or float(cpu[0]["value"][1]) <= 0) and time.monotonic() < deadline:
+        while (
+            not cpu or not lost or not phases or float(cpu[0]["value"][1]) <= 0
+        ) and time.monotonic() < deadline:
             time.sleep(1)
             with contextlib.suppress(OSError):
                 cpu, lost = _query(pport, cpu_q), _query(pport, lost_q)
+                phases = _query(pport, phase_q)
         log = (tmp_path / "prometheus.log").read_text()[-2000:]
         assert cpu, f"no CPU series of the container in Prometheus: {log}"
         assert lost, "no loss counter of the exec probe in Prometheus"
@@ -116,6 +135,9 @@ def test_prometheus_scrapes_the_agent(
         # seconds as floats differ in the last bit (0.5297155840000001 vs 0.529715584).
         assert 0 < round(got * 1e9) <= docker_ns, (got, docker_ns)
         assert float(lost[0]["value"][1]) >= 0
+        # one trace finished: each of its creation phases was observed once
+        by_phase = {r["metric"]["phase"]: float(r["value"][1]) for r in phases}
+        assert "exec" in by_phase and set(by_phase.values()) == {1.0}, by_phase
     finally:
         _stop(prom)
         with contextlib.suppress(OSError):

@@ -117,3 +117,47 @@ def test_no_run_metrics_without_counting() -> None:
     reg = CollectorRegistry(auto_describe=False)
     reg.register(AgentCollector(lambda: None, dict, host="h"))
     assert "beefine_probe_bpf_runs" not in generate_latest(reg).decode()
+
+
+def test_creation_phase_durations_are_a_histogram_per_phase_and_host() -> None:
+    from beefine_tui.agent.metrics import PHASE_BUCKETS, PhaseDurations
+
+    phases = PhaseDurations(host="h1")
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AgentCollector(lambda: None, dict, host="h1", phases=phases))
+
+    def row(name: str, ms: float | None, state: str = "done") -> dict[str, object]:
+        return {"name": name, "state": state, "duration_ms": ms}
+
+    phases.observe(
+        [row("pull", None, "skipped"), row("rootfs", 3.2), row("exec", 0.4), row("running", 900.0)]
+    )
+    phases.observe([row("rootfs", 41_000.0), row("exec", 2.0), row("exit", None, "pending")])
+    phases.observe([row("exec", 5.0, "failed")])  # a failed phase's span is not a creation's duration
+    fams = {f.name: f for f in text_string_to_metric_families(generate_latest(reg).decode())}
+    fam = fams["beefine_creation_phase_seconds"]
+    assert fam.type == "histogram"
+    got: dict[tuple[str, str, str], float] = {}
+    for s in fam.samples:
+        assert s.labels["host"] == "h1"
+        got[(s.name, s.labels["phase"], s.labels.get("le", ""))] = s.value
+    assert {p for _, p, _ in got} == {"rootfs", "exec"}  # not the workload's running, nor what did not happen
+    assert got[("beefine_creation_phase_seconds_count", "rootfs", "")] == 2
+    assert got[("beefine_creation_phase_seconds_sum", "rootfs", "")] == pytest.approx(41.0032)
+    assert got[("beefine_creation_phase_seconds_count", "exec", "")] == 2
+    # cumulative buckets: 0.4 ms under the first (1 ms), 2 ms from 2.5 ms on, 41 s only at 60 s
+    bucket = {le: v for (n, p, le), v in got.items() if n.endswith("_bucket") and p == "exec"}
+    assert bucket["0.001"] == 1 and bucket["0.0025"] == 2 and bucket["+Inf"] == 2
+    rootfs = {le: v for (n, p, le), v in got.items() if n.endswith("_bucket") and p == "rootfs"}
+    assert rootfs["0.0025"] == 0 and rootfs["0.005"] == 1 and rootfs["30.0"] == 1 and rootfs["60.0"] == 2
+    assert PHASE_BUCKETS[0] == 0.001 and PHASE_BUCKETS[-1] == 60.0
+
+
+def test_no_phase_series_before_a_trace_finished() -> None:
+    from beefine_tui.agent.metrics import PhaseDurations
+
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(AgentCollector(lambda: None, dict, host="h1", phases=PhaseDurations(host="h1")))
+    text = generate_latest(reg).decode()
+    assert "beefine_creation_phase_seconds" in text  # described, so a dashboard finds the name
+    assert "beefine_creation_phase_seconds_count{" not in text

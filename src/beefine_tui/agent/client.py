@@ -161,6 +161,7 @@ def transport_argv(remote: Remote, agent_args: Sequence[str] = ()) -> list[str]:
 
 class _Pending:
     def __init__(self) -> None:
+        self.id = 0
         self.done = threading.Event()
         self.msg: P.Reply | P.Error | None = None
 
@@ -296,23 +297,32 @@ class AgentClient:
     def request(self, cmd: str, timeout: float = 120.0, **args: Any) -> Any:
         """Send a command and wait for its reply's result. AgentCommandError when the agent refuses
         it, AgentConnectionError when the connection ends or nothing comes within `timeout`."""
+        return self.result(self.submit(cmd, **args), cmd, timeout)
+
+    def submit(self, cmd: str, **args: Any) -> _Pending:
+        """Send a command without waiting for its reply: a long one (trace) streams before it replies.
+        `result()` then reads the reply."""
         pending = _Pending()
         with self._lock:
             if self.closed:
                 raise AgentConnectionError(self.close_reason)
             self._next_id += 1
-            mid = self._next_id
-            self._pending[mid] = pending
+            pending.id = self._next_id
+            self._pending[pending.id] = pending
         try:
             stdin = self.proc.stdin
             assert stdin is not None
-            stdin.write(P.encode_command(cmd, mid, **args))
+            stdin.write(P.encode_command(cmd, pending.id, **args))
             stdin.flush()
         except (OSError, ValueError):
             pass  # the reader sees the end and says why
+        return pending
+
+    def result(self, pending: _Pending, cmd: str, timeout: float) -> Any:
+        """The result of a submitted command, as request() returns it."""
         if not pending.done.wait(timeout):
             with self._lock:
-                self._pending.pop(mid, None)
+                self._pending.pop(pending.id, None)
             raise AgentConnectionError(
                 f"the agent on {self.label} did not answer {cmd!r} within {timeout:g} s"
             )

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
@@ -78,6 +79,47 @@ class RunTotals:
             return out
 
 
+# phases of a container's creation lasts from about a millisecond (hostname, pivot_root) to a minute
+# (a pull of a big image): roughly 1-2.5-5 per decade over that span
+PHASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class PhaseDurations:
+    """`beefine_creation_phase_seconds` (labels phase, host): how long each creation phase of finished
+    traces took, from pull to exec (running, exit and teardown are the workload's life, not its
+    creation). With a `spool` (agent/phase_spool.py), each scrape first takes the traces every agent
+    of this host finished since: a `--remote` connection's agent is another process than the exporter."""
+
+    def __init__(self, host: str = "", spool: Any = None) -> None:
+        from beefine_tui.story.phases import PHASES
+
+        self._spool = spool  # phase_spool.SpoolReader
+        self._lock = threading.Lock()
+        self._host = host or socket.gethostname()
+        self._creation = frozenset(PHASES[: PHASES.index("exec") + 1])
+        self._hist = Histogram(
+            "beefine_creation_phase_seconds",
+            "duration of each phase of traced container creations (agent trace)",
+            labelnames=("phase", "host"),
+            buckets=PHASE_BUCKETS,
+            registry=None,  # collected through AgentCollector, in the exporter's own registry
+        )
+
+    def observe(self, phases: list[dict[str, Any]]) -> None:
+        """One finished trace's phases (agent/tracing.py phase_rows): those done, with a duration."""
+        for p in phases:
+            ms = p.get("duration_ms")
+            if p.get("name") in self._creation and p.get("state") == "done" and ms is not None:
+                self._hist.labels(p["name"], self._host).observe(ms / 1000)
+
+    def collect(self) -> Iterator[Metric]:
+        if self._spool is not None:
+            with self._lock:  # one reader of the spool at a time
+                for phases in self._spool.read():
+                    self.observe(phases)
+        yield from self._hist.collect()
+
+
 class AgentCollector(Collector):
     """Builds every metric at scrape time from `snapshot()` (docker.stats.Snapshot or None when there
     is no Docker) and `tallies()` (per-probe counts over every stream the agent ran)."""
@@ -89,7 +131,9 @@ class AgentCollector(Collector):
         host: str = "",
         prog_ids: Callable[[], dict[str, set[int]]] | None = None,
         prog_counts: Callable[[], dict[int, tuple[int, int]]] | None = None,
+        phases: PhaseDurations | None = None,
     ) -> None:
+        self._phases = phases  # creation-phase durations of finished traces
         self._snapshot = snapshot
         self._tallies = tallies
         self._prog_ids = prog_ids  # probe -> ids of its BPF programs now
@@ -107,6 +151,8 @@ class AgentCollector(Collector):
         yield from self._probes(tallies)
         if runs is not None:
             yield from self._bpf_runs(runs)
+        if self._phases is not None:
+            yield from self._phases.collect()
 
     def _run_totals(self) -> dict[str, tuple[int, int]] | None:
         if self._prog_ids is None or self._prog_counts is None:

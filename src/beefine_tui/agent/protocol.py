@@ -26,7 +26,7 @@ VERSION = "version"  # no protocol version in common
 HELLO_FIRST = "hello_first"
 FAILED = "failed"  # the command was understood but failed (no Docker, a probe would not load...)
 
-COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
+COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye", "trace")
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):
@@ -71,7 +71,20 @@ class Bye(msgspec.Struct, tag="bye", tag_field="type", kw_only=True):
     reason: str = ""
 
 
-Message = Reply | Error | Events | Lost | End | Bye
+class StreamStarted(msgspec.Struct, tag="stream", tag_field="type", kw_only=True):
+    """A long command's stream began (`trace`: its probes are attached, the run comes next): before
+    the stream's first events; the command's own reply comes after the stream's `end`."""
+
+    id: int
+    stream: int
+    probes: list[str] = msgspec.field(default_factory=list)
+    header: Any = None  # a recording header (events/model.py RecordHeader), as a JSON object
+    notes: list[str] = msgspec.field(default_factory=list)
+    docker_host: str = ""
+    run: str = ""  # the run label of the containers it makes (beefine.run=...)
+
+
+Message = Reply | Error | Events | Lost | End | Bye | StreamStarted
 
 
 class _EventsWire(msgspec.Struct, tag="events", tag_field="type", kw_only=True, gc=False):
@@ -82,7 +95,7 @@ class _EventsWire(msgspec.Struct, tag="events", tag_field="type", kw_only=True, 
 
 
 _encoder = msgspec.json.Encoder()
-_decoder = msgspec.json.Decoder(Reply | Error | _EventsWire | Lost | End | Bye)
+_decoder = msgspec.json.Decoder(Reply | Error | _EventsWire | Lost | End | Bye | StreamStarted)
 
 
 def _event_reader() -> EventReader:
@@ -102,7 +115,7 @@ def encode_command(cmd: str, id: int, **args: Any) -> bytes:
 
 def decode(line: bytes) -> Message:
     """One agent line; msgspec.DecodeError / ValidationError when it is not one."""
-    msg: Reply | Error | _EventsWire | Lost | End | Bye = _decoder.decode(line)
+    msg: Reply | Error | _EventsWire | Lost | End | Bye | StreamStarted = _decoder.decode(line)
     if isinstance(msg, _EventsWire):
         reader = _event_reader()
         return Events(stream=msg.stream, events=[reader.decode(raw) for raw in msg.events])

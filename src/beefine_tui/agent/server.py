@@ -43,7 +43,8 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 STREAM_JOIN_S = 10.0  # `stop`: how long a stream's pump may take to send what came before the stop
 CLOSE_JOIN_S = 5.0  # closing: the same, for all streams together
 CLOSE_SEND_S = 2.0  # closing: how long the last lines wait behind one stuck on a reader not reading
-CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
+CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers", "trace")
+TRACE_JOIN_S = 120.0  # a trace stopped mid-attach finishes attaching (clang) before it can detach
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -97,6 +98,7 @@ class _Out:
         self._lock = threading.Lock()
         self._on_broken = on_broken
         self.broken = False
+        self.closing = False  # the agent is ending: every line gets CLOSE_SEND_S of patience
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
@@ -111,6 +113,8 @@ class _Out:
         """Write `msg`; with `patience`, give up (and mark broken) when another line has been stuck
         that long: on the way out, a reader that stopped reading must not keep the agent alive."""
         data = P.encode(msg)
+        if patience is None and self.closing:
+            patience = CLOSE_SEND_S
         if not self._lock.acquire(timeout=-1 if patience is None else patience):
             self.broken = True
             return False
@@ -170,6 +174,9 @@ class Agent:
         self._metrics_stats: Any = None  # a StatsCollector of the metrics' own (scrapes run in a thread)
         self.signalled = threading.Event()
         self._closed = False
+        self._traces: dict[int, _TraceJob] = {}  # by stream id
+        self.make_trace: Any = None  # tracing.MakeTrace; None: tracing.HostTrace (tests give fakes)
+        self.on_trace_done: Callable[[list[dict[str, Any]]], None] | None = None  # metrics hook
 
     # ---- the context (Docker, sessions), made when first needed so hello works without Docker
 
@@ -260,6 +267,8 @@ class Agent:
         if self._closed:
             return
         self._closed = True
+        self._out.closing = True  # a trace's worker ending its stream must not wait on a stuck reader
+        self._close_traces("agent closing")  # their containers first: they would outlive us
         streams = list(self._streams.values())
         for s in streams:
             self._stop_stream(s)
@@ -461,6 +470,8 @@ class Agent:
 
     def _cmd_stop(self, msg: dict[str, Any]) -> dict[str, Any]:
         sid = _int_arg(msg, "stream", None)
+        if sid is not None and sid in self._traces:
+            return self._stop_trace(self._traces[sid], "stopped")
         s = self._streams.get(sid) if sid is not None else None
         if s is None:
             raise UsageError(f"no stream {sid}", "the `streams` command lists the running ones")
@@ -589,6 +600,130 @@ class Agent:
         require_bpf("list the BPF programs on this machine")
         return [r.to_json() for r in inventory.inventory()]
 
+    # ---- trace: one image's container creation, traced (agent/tracing.py)
+
+    def _cmd_trace(self, msg: dict[str, Any]) -> None:
+        from beefine_tui.agent import tracing
+
+        req = tracing.parse_request(msg)
+        capacity = _int_arg(msg, "capacity", DEFAULT_CAPACITY)
+        assert capacity is not None
+        if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+            raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
+        make = self.make_trace
+        if make is None:
+            from beefine_tui.privileges import require_bpf
+
+            require_bpf("trace a container's creation")
+            make = tracing.HostTrace
+        bus = Bus()
+        s = _Stream(self._next_stream, (), bus)
+        self._next_stream += 1
+        sub = bus.subscribe(f"agent trace {s.id}", capacity)  # before anything runs: nothing is missed
+        job = _TraceJob(msg["id"], make(req, self._docker_host, bus.publish), s, req.image)
+        self._traces[s.id] = job
+        # minutes (attach, pull, run): the main loop goes on meanwhile, so bye, stop or a signal
+        # reach it and cancel() removes the container at once
+        job.thread = threading.Thread(
+            target=self._trace_worker, args=(job, sub), name=f"agent-trace-{s.id}", daemon=True
+        )
+        job.thread.start()
+        raise _Replied
+
+    def _trace_worker(self, job: _TraceJob, sub: Any) -> None:
+        from beefine_tui.agent import tracing
+
+        t, s = job.trace, job.stream
+        started = False
+        try:
+            t.prepare()
+            if not job.reason:
+                t.attach()
+            if job.reason:
+                raise BeefineError(f"the trace was stopped before it began ({job.reason})")
+            s.names = tuple(t.names)
+            header = RecordHeader(probes=list(t.names), command=["beefine-tui", "agent", "trace", job.image])
+            self._streams[s.id] = s  # listed by `streams`, counted in the metrics
+            # before the pump starts: the stream's header precedes its first events
+            self._out.send(
+                P.StreamStarted(
+                    id=job.mid, stream=s.id, probes=list(t.names), header=msgspec.to_builtins(header),
+                    notes=list(t.notes), docker_host=t.docker_host, run=t.run_tag,
+                )
+            )  # fmt: skip
+            started = True
+            s.thread = threading.Thread(
+                target=self._pump, args=(s, sub), name=f"agent-stream-{s.id}", daemon=True
+            )
+            s.thread.start()
+            error = t.run()
+            tl = t.final_timeline()
+            end = self._end_stream(s, job.reason or "finished")
+            t.remove()  # before the reply: when it comes, the container is gone
+            phases = tracing.phase_rows(tl)
+            if self.on_trace_done is not None and not job.reason:
+                with contextlib.suppress(Exception):
+                    self.on_trace_done(phases)
+            result = {
+                "stream": s.id,
+                "phases": phases,
+                "summary": tl.summary(),
+                "hints": t.hints(),
+                "error": error,
+                "interrupted": job.reason,
+                "received": end.received,
+                "lost": end.lost,
+            }
+            self._out.send(P.Reply(id=job.mid, result=result))
+        except BaseException as e:
+            if started and s.end is None:
+                self._end_stream(s, "failed")
+            with contextlib.suppress(Exception):
+                t.remove()
+            usage, message, hint = tracing.trace_error(e)
+            self._error(job.mid, P.BAD_ARGS if usage else P.FAILED, message, hint)
+        finally:
+            if not started:
+                sub.close()  # the pump closes it otherwise
+            with contextlib.suppress(Exception):
+                t.remove()
+            t.detach()
+            self._traces.pop(s.id, None)
+
+    def _stop_trace(self, job: _TraceJob, reason: str) -> dict[str, Any]:
+        """Cancel a trace (its container removed now) and wait for its worker to end it."""
+        if not job.reason:
+            job.reason = reason
+        job.trace.cancel()
+        if job.thread is not None and threading.current_thread() is not job.thread:
+            job.thread.join(TRACE_JOIN_S)
+        end = job.stream.end
+        return {
+            "stream": job.stream.id,
+            "received": end.received if end else {},
+            "lost": end.lost if end else {},
+        }
+
+    def _close_traces(self, reason: str) -> None:
+        jobs = list(self._traces.values())
+        for job in jobs:  # every container first, then wait for the detaching
+            if not job.reason:
+                job.reason = reason
+            with contextlib.suppress(Exception):
+                job.trace.cancel()
+        for job in jobs:
+            self._stop_trace(job, reason)
+
+
+@dataclass
+class _TraceJob:
+    mid: int  # the trace command's id: its final reply carries it
+    trace: Any  # tracing.Trace
+    stream: _Stream
+    image: str
+    thread: threading.Thread | None = None
+    reason: str = ""  # why it was cancelled; "" while it was not
+
 
 class _Replied(Exception):
     """The command sent its reply itself (start: before its stream's first events)."""
@@ -629,19 +764,25 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
     ([ADDR:]PORT) it also serves Prometheus exposition, and goes on serving after stdin ends (as an
     exporter started with stdin at /dev/null) until SIGTERM, SIGINT or SIGHUP."""
     agent = Agent(sys.stdin.buffer, sys.stdout.buffer, docker_host=docker_host)
+    agent.on_trace_done = _spool_trace
     stop_metrics = None
     counting = None
     with stop_on_signals(agent):
         if metrics is not None:
-            from beefine_tui.agent.metrics import AgentCollector, parse_listen, serve_metrics
+            from beefine_tui.agent.metrics import AgentCollector, PhaseDurations, parse_listen, serve_metrics
 
             addr, port = parse_listen(metrics)
             counting = _count_runs()
+            from beefine_tui.agent.phase_spool import SpoolReader
+
+            # before any trace: the traces of this host's agents from now on, this one's included
+            phases = PhaseDurations(spool=SpoolReader())
             collector = AgentCollector(
                 agent.metrics_snapshot,
                 agent.probe_tallies,
                 prog_ids=agent.probe_prog_ids if counting is not None else None,
                 prog_counts=_prog_counts,
+                phases=phases,
             )
             stop_metrics = serve_metrics(addr, port, collector)
             print(f"beefine-tui agent: metrics on http://{addr}:{port}/metrics", file=sys.stderr, flush=True)
@@ -656,6 +797,17 @@ def serve(docker_host: str | None = None, metrics: str | None = None) -> int:
                     counting.stop()
             agent.close()
     return rc
+
+
+def _spool_trace(phases: list[dict[str, Any]]) -> None:
+    """A finished trace's phases for this host's exporter (agent --metrics), whichever agent ran it."""
+    from beefine_tui.agent.phase_spool import append
+
+    try:
+        append(phases)
+    except OSError as e:  # the trace itself went well: said, not fatal
+        why = f"beefine-tui agent: the trace's phases are not in the metrics: {e}"
+        print(why, file=sys.stderr, flush=True)
 
 
 def _count_runs() -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 from beefine_tui.errors import BeefineError, DockerUnavailableError, UsageError
 
 TRAILING_COMMAND = True  # cli.parse: `trace [OPTIONS] IMAGE [OPTIONS] [-- CMD ...]`
+CLOSE_TIMEOUT_S = 60.0  # --remote: how long the agent may take to detach and end after bye
 
 
 class TraceInterrupted(BeefineError):
@@ -67,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, default=None, help="stop waiting for the container after N s"
     )
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
     parser.add_argument(
         "cmd",
         nargs="*",
@@ -90,12 +94,19 @@ def run(args: argparse.Namespace) -> int:
     if args.force and not args.record:
         raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
     create_options(args)  # a bad docker run option is refused before a lab or probes start
+    if args.remote and args.lab:
+        raise UsageError(
+            "--lab starts a private lab on this machine, and --remote traces on the host",
+            "drop --lab, and give an image the host's daemon has or can pull",
+        )
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
     if args.record:
         from beefine_tui.userfiles import check_output
 
         check_output(args.record, force=args.force)  # before a lab or probes are started for nothing
+    if args.remote:
+        return _trace_remote(args, cmd)
     if args.xdp and not args.lab:
         from beefine_tui.docker.runner import registry_of
 
@@ -251,23 +262,148 @@ def _trace(
     return 0
 
 
+def _remote_request(args: argparse.Namespace, cmd: list[str]) -> dict[str, Any]:
+    """The agent's `trace` arguments (agent/PROTOCOL.md) for these options: the host checks groups and
+    the registry for --xdp, since what can run is what its kernel and daemon have."""
+    req: dict[str, Any] = {"image": args.image, "command": cmd, "pull": bool(args.pull)}
+    req["fresh"] = bool(args.fresh)
+    req["xdp"] = bool(args.xdp)
+    req["options"] = {
+        k: v
+        for k, v in (
+            ("security_opt", list(args.security_opt or [])),
+            ("read_only", bool(args.read_only)),
+            ("cap_drop", list(args.cap_drop or [])),
+            ("privileged", bool(args.privileged)),
+            ("network", args.network),
+        )
+        if v not in (None, False, [])
+    }
+    if args.probes:
+        req["groups"] = [g.strip() for g in args.probes.split(",") if g.strip()]
+    if args.timeout is not None:
+        req["timeout"] = args.timeout
+    return req
+
+
+def _trace_remote(args: argparse.Namespace, cmd: list[str]) -> int:
+    """`trace --remote HOST`: the agent on HOST traces; its stream's events tell the same story here
+    (the same StoryEngine, fed what the host's story was built from) and print as a local trace."""
+    import dataclasses
+    import threading
+
+    import msgspec
+
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.agent.client import AgentConnectionError, AgentVersionError, connect
+    from beefine_tui.commands.probe import stop_on_signals
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.events.model import RecordHeader, lost_event
+    from beefine_tui.events.record import Recorder, RecordingIncomplete
+    from beefine_tui.story.engine import StoryEngine, StoryHints
+
+    request = _remote_request(args, cmd)
+    client = connect(args.remote, agent_args(args))
+    engine = StoryEngine()
+    recorder: Recorder | None = None
+    stop = threading.Event()
+    sid: int | None = None
+    last_ts = 0
+    try:
+        if "trace" not in client.hello.get("capabilities", ()):
+            raise AgentVersionError(
+                f"the agent on {client.label} (beefine-tui {client.hello.get('agent', '?')}) cannot trace",
+                "install the same beefine-tui version on both machines",
+            )
+        pending = client.submit("trace", **request)
+
+        def handle(msgs: list[P.Message]) -> None:
+            nonlocal sid, recorder, last_ts
+            for m in msgs:
+                if isinstance(m, P.StreamStarted) and m.id == pending.id:
+                    sid = m.stream
+                    for n in m.notes:
+                        print(n, file=sys.stderr)
+                    if args.record:
+                        # the host's header (its clock, kernel, host name), with the command run here
+                        header = msgspec.structs.replace(
+                            msgspec.convert(m.header, RecordHeader), command=list(sys.argv)
+                        )
+                        recorder = Recorder.open(args.record, header, force=args.force)
+                    if not args.json:
+                        print(
+                            f"tracing {args.image} on {client.label} ({m.docker_host}) with probes: "
+                            f"{', '.join(m.probes)}",
+                            file=sys.stderr,
+                        )
+                elif isinstance(m, P.Events) and m.stream == sid and m.events:
+                    engine.feed(m.events)
+                    last_ts = max(last_ts, m.events[-1].ts)
+                    if recorder is not None:
+                        recorder.write(m.events)
+
+        stop_sent = False
+        with stop_on_signals(stop):
+            while not pending.done.is_set():
+                handle(client.stream_messages(0.2))
+                if stop.is_set() and not stop_sent:
+                    stop_sent = True
+                    if sid is None:
+                        break  # still attaching: closing the connection cancels it on the host
+                    client.submit("stop", stream=sid)  # the host removes the container now
+            while msgs := client.stream_messages(0):  # the stream came before its reply
+                handle(msgs)
+        if stop_sent and sid is None:
+            raise TraceInterrupted(f"interrupted: nothing was left running on {client.label}")
+        try:
+            result = client.result(pending, "trace", 0)
+        except AgentConnectionError:
+            if recorder is not None:
+                recorder.error = "the connection to the agent was lost"  # no trailer: incomplete
+            raise
+        hints = result.get("hints") or {}
+        known = {f.name for f in dataclasses.fields(StoryHints)}
+        engine.update_hints(**{k: v for k, v in hints.items() if k in known})
+        if client.dropped:
+            # this terminal fell behind the host: said in the story and the recording, never hidden
+            lost = lost_event("agent", client.dropped, "bus", ts=last_ts)
+            engine.feed([lost])
+            if recorder is not None:
+                recorder.write([lost])
+        _print(engine.timeline(), args)
+        if recorder is not None:
+            recorder.close()
+            print(recorder.status_line(), file=sys.stderr)
+        if stop_sent or result.get("interrupted"):
+            raise TraceInterrupted(
+                f"interrupted: the container (if any) and the probes were removed on {client.label}",
+                "the story above shows how far it got",
+            )
+        if result.get("error"):
+            raise BeefineError(f"the container did not start: {result['error']}", "see the exec phase above")
+        if recorder is not None and not recorder.complete:
+            why = f"the recording {args.record} is incomplete ({recorder.error})"
+            raise RecordingIncomplete(why, "free some space and run again")
+        return 0
+    finally:
+        # the agent detaches the trace's probes (~150 tracepoints, 5 s here, more on a busy host)
+        # before it ends: wait for that rather than signal it halfway
+        client.close(timeout=CLOSE_TIMEOUT_S)
+        if recorder is not None:
+            recorder.close()
+
+
 def create_options(args: argparse.Namespace) -> dict[str, Any]:
     """The docker run options this trace passes on (docker SDK containers.create keywords)."""
-    opts: dict[str, Any] = {}
-    if getattr(args, "security_opt", None):
-        opts["security_opt"] = list(args.security_opt)
-    if getattr(args, "read_only", False):
-        opts["read_only"] = True
-    if getattr(args, "cap_drop", None):
-        opts["cap_drop"] = list(args.cap_drop)
-    if getattr(args, "privileged", False):
-        opts["privileged"] = True
-    network = getattr(args, "network", None)
-    if network is not None:
-        if not network.strip():
-            raise UsageError("--network needs a mode: none, host, bridge or a network's name")
-        opts["network_mode"] = network  # the SDK's `network` would connect a named network after create
-    return opts
+    from beefine_tui.story.trace import docker_run_options
+
+    return docker_run_options(
+        security_opt=getattr(args, "security_opt", None) or (),
+        read_only=bool(getattr(args, "read_only", False)),
+        cap_drop=getattr(args, "cap_drop", None) or (),
+        privileged=bool(getattr(args, "privileged", False)),
+        network=getattr(args, "network", None),
+    )
 
 
 def _print(tl: Any, args: argparse.Namespace) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from beefine_tui.docker.events import ContainerOutputArgs, ImageLayersArgs
 from beefine_tui.docker.image_structure import from_registry
@@ -20,7 +20,6 @@ from beefine_tui.docker.runner import ContainerRun, ContainerStartError, DaemonP
 from beefine_tui.errors import NotFoundError, UsageError
 from beefine_tui.events.bus import Bus, Subscription
 from beefine_tui.events.model import Event
-from beefine_tui.events.record import Recorder
 from beefine_tui.probes import catalog
 from beefine_tui.probes.base import ProbeOptions, Target
 from beefine_tui.probes.bcc_program import BccProgram
@@ -60,6 +59,37 @@ def probes_for(groups: Sequence[str], interface: str | None = None) -> tuple[lis
             elif pick not in names:
                 names.append(pick)
     return names, notes
+
+
+def docker_run_options(
+    security_opt: Sequence[str] = (),
+    read_only: bool = False,
+    cap_drop: Sequence[str] = (),
+    privileged: bool = False,
+    network: str | None = None,
+) -> dict[str, Any]:
+    """The docker run options a trace passes on, as docker SDK containers.create keywords (`trace`'s
+    options here, and the agent's `trace` command on a host)."""
+    opts: dict[str, Any] = {}
+    if security_opt:
+        opts["security_opt"] = list(security_opt)
+    if read_only:
+        opts["read_only"] = True
+    if cap_drop:
+        opts["cap_drop"] = list(cap_drop)
+    if privileged:
+        opts["privileged"] = True
+    if network is not None:
+        if not network.strip():
+            raise UsageError("--network needs a mode: none, host, bridge or a network's name")
+        opts["network_mode"] = network  # the SDK's `network` would connect a named network after create
+    return opts
+
+
+class EventWriter(Protocol):
+    """Where a traced run's events go besides the story, batch by batch (a Recorder, an agent's stream)."""
+
+    def write(self, events: Sequence[Event]) -> None: ...
 
 
 def daemon_target(daemon: DaemonProcs) -> Target:
@@ -115,7 +145,7 @@ class TraceRun:
     pull: bool | None = None  # True always, None when missing, False never
     exec_roots: tuple[str, ...] = ()
     data_root: str = ""
-    recorder: Recorder | None = None
+    recorder: EventWriter | None = None
     on_progress: Callable[[dict[str, Any]], None] | None = None
     create_options: dict[str, Any] = field(default_factory=dict)  # docker run options (security_opt...)
     engine: StoryEngine = field(default_factory=StoryEngine)
@@ -184,6 +214,14 @@ class TraceRun:
     def timeline(self) -> Timeline:
         with self._lock:
             return self.engine.timeline()
+
+    def final_timeline(self, detach: Callable[[], None]) -> Timeline:
+        """The timeline, and `detach()` of the event writer under the same lock: what the writer got is
+        exactly what the story was built from (an agent's client rebuilds the same story from it)."""
+        with self._lock:
+            tl = self.engine.timeline()
+            detach()
+        return tl
 
     def hint(self, **changes: Any) -> None:
         with self._lock:
