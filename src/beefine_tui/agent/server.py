@@ -40,7 +40,10 @@ MIN_CAPACITY = 16
 BATCH_MAX = 2_000  # events per `events` line
 POLL_S = 0.2
 COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits beyond that
+EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
+# capabilities added since (hello lists both; clients ignore names they do not know)
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit",)
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -114,6 +117,8 @@ class _Stream:
     lost_seen: dict[str, int] = field(default_factory=dict)
     end: P.End | None = None
     max_pending: int = 0  # the most events this stream ever held: tests check it stays bounded
+    watch: tuple[int, str] | None = None  # end_on_exit: (pid, what to say when it is gone)
+    gone_since: float | None = None
 
 
 class Agent:
@@ -216,6 +221,7 @@ class Agent:
         reader.start()
         try:
             while not self._stop.is_set():
+                self._end_exited()
                 try:
                     line = self._commands.get(timeout=POLL_S)
                 except queue.Empty:
@@ -317,7 +323,7 @@ class Agent:
             "protocols": [P.MIN_PROTOCOL, P.PROTOCOL],
             "agent": __version__,
             "schema": SCHEMA_VERSION,
-            "capabilities": list(CAPABILITIES),
+            "capabilities": [*CAPABILITIES, *MORE_CAPABILITIES],
             "host": socket.gethostname(),
             "kernel": platform.release(),
             "pid": os.getpid(),
@@ -360,6 +366,7 @@ class Agent:
         if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
             raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
         options = self._options(msg)
+        watch = self._exit_watch(msg, options)
         if self._start_session is None:
             for p in probes:
                 why = permission_refusal(p.spec.engine)
@@ -368,7 +375,7 @@ class Agent:
                         f"probe {p.name} cannot run as this user: {why}", "run the agent as root"
                     )
         bus = Bus()
-        s = _Stream(self._next_stream, tuple(p.name for p in probes), bus)
+        s = _Stream(self._next_stream, tuple(p.name for p in probes), bus, watch=watch)
         self._next_stream += 1
         sub = bus.subscribe(f"agent stream {s.id}", capacity)  # before start: nothing is missed
         if self._start_session is not None:
@@ -384,7 +391,13 @@ class Agent:
         self._out.send(
             P.Reply(
                 id=msg["id"],
-                result={"stream": s.id, "probes": list(s.names), "states": states, "header": header},
+                result={
+                    "stream": s.id,
+                    "probes": list(s.names),
+                    "states": states,
+                    "header": header,
+                    **_start_facts(s.names, options, watch),
+                },
             )
         )
         s.thread = threading.Thread(
@@ -551,6 +564,59 @@ class Agent:
 
         require_bpf("list the BPF programs on this machine")
         return [r.to_json() for r in inventory.inventory()]
+
+    # ---- end_on_exit: a stream that ends with the process or container it follows
+
+    def _exit_watch(self, msg: dict[str, Any], options: ProbeOptions) -> tuple[int, str] | None:
+        """With `end_on_exit`, the pid whose end ends the stream (the container's first process, or
+        `pid`) and the End's reason; as `syscalls CONTAINER` and `probe run --pid` do locally."""
+        if not msg.get("end_on_exit"):
+            return None
+        pid = _int_arg(msg, "pid", None)
+        if pid is not None:
+            if msg.get("follow_children"):
+                raise UsageError("`end_on_exit` with `follow_children`: its children may outlive it")
+            return pid, f"process {pid} exited"
+        t = options.target
+        if t.container_id:
+            attrs = self._docker().containers.get(t.container_id).attrs
+            init = int((attrs.get("State") or {}).get("Pid") or 0)
+            if init > 0:
+                return init, f"container {t.container_name} ended"
+            raise NotFoundError(f"container {t.container_name} is not running")
+        raise UsageError("`end_on_exit` needs `container` or `pid`")
+
+    def _end_exited(self) -> None:
+        """End the streams whose watched process is gone, after a grace for its last events."""
+        now = time.monotonic()
+        for s in list(self._streams.values()):
+            if s.watch is None:
+                continue
+            if s.gone_since is None:
+                if not os.path.exists(f"/proc/{s.watch[0]}"):
+                    s.gone_since = now
+            elif now - s.gone_since > EXIT_GRACE_S:
+                self._end_stream(s, s.watch[1])
+
+
+def _start_facts(
+    names: Sequence[str], options: ProbeOptions, watch: tuple[int, str] | None
+) -> dict[str, Any]:
+    """What a client prints about a stream besides its events: the container followed (id and name
+    as resolved here), the pid watched, and for the syscalls probe where its names come from."""
+    t = options.target
+    facts: dict[str, Any] = {
+        "target": {
+            "container_id": t.container_id,
+            "container_name": t.container_name,
+            "watch_pid": watch[0] if watch else None,
+        }
+    }
+    if "syscalls" in names:
+        from beefine_tui.probes import syscall_table
+
+        facts["syscall_table"] = syscall_table.load().source
+    return facts
 
 
 class _Replied(Exception):
