@@ -1,6 +1,7 @@
 """A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
 (agent/protocol.py encodes every line) and answers hello, stats (two containers named after
-$FAKE_AGENT_HOST), start (one exec event per second per stream), stop and bye. Run as
+$FAKE_AGENT_HOST), start (one exec event per second per stream), stop, helpers (fake_helpers())
+and bye. Run as
 `python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from beefine_tui.agent import protocol as P
 from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, Totals
 from beefine_tui.events.model import Event, RecordHeader, status_event
 from beefine_tui.probes.exec import ExecArgs
+from beefine_tui.probes.helpers_catalog import HelperDoc, KernelHelpers, kernel_report
 
 HOST = os.environ.get("FAKE_AGENT_HOST", "far")
 VERSION = int(os.environ.get("FAKE_AGENT_PROTOCOL", str(P.PROTOCOL)))
@@ -41,6 +43,31 @@ def snapshot() -> Snapshot:
         r.cpu_percent, r.mem_bytes, r.mem_limit, r.pids = 1.5 * (i + 1), (i + 1) << 20, 1 << 30, i + 1
     daemon = DaemonFacts(host=HOST, version="20.10-fake", containers_running=2, cpus=2, mem_total=1 << 33)
     return Snapshot(ts=time.time(), daemon=daemon, rows=rows, totals=Totals(running=2))
+
+
+def fake_helpers() -> tuple[KernelHelpers, dict[str, HelperDoc]]:
+    """The kernel and docs this agent's `helpers` reports."""
+    kh = KernelHelpers(
+        by_type={
+            "xdp": ("bpf_map_lookup_elem", "bpf_xdp_adjust_head"),
+            "socket_filter": ("bpf_ktime_get_ns",),
+        },
+        prog_types={"xdp": True, "socket_filter": True},
+        attach_notes={"xdp": "generic mode only"},
+        types_source="kernel BTF",
+        bpftool_by_type={"xdp": ("bpf_map_lookup_elem",)},
+        verified=frozenset({"xdp"}),
+        probe_seconds=0.5,
+        verify_seconds=1.25,
+    )
+    doc = HelperDoc(
+        "bpf_xdp_adjust_head",
+        "long bpf_xdp_adjust_head(struct xdp_buff *xdp_md, int delta)",
+        "Adjust the packet's head by delta bytes.",
+        "Adjust the packet's head by delta bytes.",
+        "0 on success, or a negative error.",
+    )
+    return kh, {doc.name: doc}
 
 
 def feed(sid: int, container: str, stop: threading.Event) -> None:
@@ -78,8 +105,11 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
+                "capabilities": ["helpers"],
             }
             send(P.Reply(id=mid, result=result))
+        elif cmd == "helpers":
+            send(P.Reply(id=mid, result=kernel_report(*fake_helpers())))
         elif cmd == "stats":
             send(P.Reply(id=mid, result=snapshot()))
         elif cmd == "start":

@@ -27,6 +27,9 @@ HELLO_FIRST = "hello_first"
 FAILED = "failed"  # the command was understood but failed (no Docker, a probe would not load...)
 
 COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
+# commands added later, each also named in hello's `capabilities` so a client can tell an agent that
+# lacks it from one that refuses it
+MORE_COMMANDS: tuple[str, ...] = ("helpers",)
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):

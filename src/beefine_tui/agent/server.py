@@ -43,7 +43,7 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit",)
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers")
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -277,9 +277,11 @@ class Agent:
         if not isinstance(cmd, str):
             self._error(mid, P.MALFORMED, "a command needs a string `cmd`")
             return
-        handler = getattr(self, f"_cmd_{cmd}", None) if cmd in P.COMMANDS else None
+        known = cmd in P.COMMANDS or cmd in P.MORE_COMMANDS
+        handler = getattr(self, f"_cmd_{cmd}", None) if known else None
         if handler is None:
-            self._error(mid, P.UNKNOWN, f"unknown command {cmd!r}", f"commands: {', '.join(P.COMMANDS)}")
+            every = ", ".join((*P.COMMANDS, *P.MORE_COMMANDS))
+            self._error(mid, P.UNKNOWN, f"unknown command {cmd!r}", f"commands: {every}")
             return
         if cmd not in ("hello", "bye") and self._protocol is None:
             self._error(mid, P.HELLO_FIRST, "say hello first (it agrees on the protocol version)")
@@ -564,6 +566,13 @@ class Agent:
 
         require_bpf("list the BPF programs on this machine")
         return [r.to_json() for r in inventory.inventory()]
+
+    def _cmd_helpers(self, msg: dict[str, Any]) -> dict[str, object]:
+        """The BPF helpers this kernel offers per program type, as `beefine-tui helpers` computes
+        them (checked by loading; cached for the agent's life), with this host's docs of them."""
+        from beefine_tui.probes import helpers_catalog as hc
+
+        return hc.kernel_report(hc.probe_kernel(), hc.load_docs())
 
     # ---- end_on_exit: a stream that ends with the process or container it follows
 
