@@ -29,7 +29,7 @@ FAILED = "failed"  # the command was understood but failed (no Docker, a probe w
 COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
 # commands added later, each also named in hello's `capabilities` so a client can tell an agent that
 # lacks it from one that refuses it
-MORE_COMMANDS: tuple[str, ...] = ("helpers",)
+MORE_COMMANDS: tuple[str, ...] = ("helpers", "load", "unload")
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):
@@ -42,6 +42,10 @@ class Error(msgspec.Struct, tag="error", tag_field="type", kw_only=True):
     code: str
     message: str
     hint: str = ""
+    # a program that would not compile or verify (`load`): the compiler's or verifier's output and the
+    # line of the user's source it names, as a local load's ProbeLoadError carries them
+    log: str = ""
+    line: int | None = None
 
 
 class Events(msgspec.Struct, tag="events", tag_field="type", kw_only=True, gc=False):

@@ -43,7 +43,7 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers")
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload")
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -150,6 +150,8 @@ class Agent:
         self._metrics_stats: Any = None  # a StatsCollector of the metrics' own (scrapes run in a thread)
         self.signalled = threading.Event()
         self._closed = False
+        self._programs: dict[int, int] = {}  # users' programs this agent loaded: id -> their stream
+        self._next_program = 1
 
     # ---- the context (Docker, sessions), made when first needed so hello works without Docker
 
@@ -573,6 +575,94 @@ class Agent:
         from beefine_tui.probes import helpers_catalog as hc
 
         return hc.kernel_report(hc.probe_kernel(), hc.load_docs())
+
+    # ---- users' programs: load and unload, each a stream ended with the connection like any other
+
+    def _cmd_load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A user's BCC C program or bpftrace script from its text, loaded and attached as the app's
+        "Your programs" does (probes/user_program), its output a stream. A program that does not
+        compile or verify gets an error with the compiler's or verifier's `log` and `line`."""
+        from beefine_tui.errors import ProbeLoadError
+        from beefine_tui.probes import user_program as up
+
+        source = msg.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise UsageError("load needs `source`: the program's text (BCC C or a bpftrace script)")
+        if len(source.encode()) > up.MAX_SOURCE_BYTES:
+            raise UsageError(f"the program is larger than {up.MAX_SOURCE_BYTES // 1024} KiB")
+        engine = msg.get("engine") or up.detect_engine(source)
+        if engine not in ("bcc", "bpftrace"):
+            raise UsageError(f"`engine` is bcc or bpftrace, not {engine!r}")
+        name, origin = msg.get("name"), msg.get("origin") or "pasted"
+        if (name is not None and not isinstance(name, str)) or not isinstance(origin, str):
+            raise UsageError("`name` and `origin` are strings")
+        capacity = _int_arg(msg, "capacity", DEFAULT_CAPACITY)
+        assert capacity is not None
+        if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+            raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
+        # the text is never read as a path: a host file is not the client's to load
+        kind = up.UserBpftraceProgram if engine == "bpftrace" else up.UserBccProgram
+        runner = kind(source, origin, name=name or None)
+        bus = Bus()
+        s = _Stream(self._next_stream, tuple(runner.probes), bus)
+        self._next_stream += 1
+        sub = bus.subscribe(f"agent program stream {s.id}", capacity)
+        try:
+            runner.start(bus.publish)
+        except ProbeLoadError as e:
+            runner.stop()
+            sub.close()
+            self._out.send(
+                P.Error(id=msg["id"], code=P.FAILED, message=e.message, hint=e.hint, log=e.log, line=e.line)
+            )
+            raise _Replied from None
+        except BaseException:
+            runner.stop()
+            sub.close()
+            raise
+        s.session = runner
+        self._streams[s.id] = s
+        prog = self._next_program
+        self._next_program += 1
+        self._programs[prog] = s.id
+        header = RecordHeader(probes=list(s.names), command=["beefine-tui", "agent", "load", runner.name])
+        self._out.send(
+            P.Reply(
+                id=msg["id"],
+                result={
+                    "program": prog,
+                    "stream": s.id,
+                    "name": runner.name,
+                    "engine": runner.engine,
+                    "origin": runner.origin,
+                    "probes": list(runner.probes),
+                    "columns": list(runner.columns),
+                    "prog_ids": sorted(runner.prog_ids),
+                    "warnings": list(runner.warnings),
+                    "header": header,
+                },
+            )
+        )
+        s.thread = threading.Thread(
+            target=self._pump, args=(s, sub), name=f"agent-stream-{s.id}", daemon=True
+        )
+        s.thread.start()
+        raise _Replied
+
+    def _cmd_unload(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Stop and unload a program `load` loaded (by the id it returned); no other program."""
+        prog = _int_arg(msg, "program", None)
+        sid = self._programs.pop(prog, None) if prog is not None else None
+        if sid is None:
+            raise UsageError(
+                f"no program {prog} loaded by this agent",
+                "give the `program` id `load` returned; only programs this agent loaded are unloaded",
+            )
+        s = self._streams.get(sid)
+        if s is None:  # its stream was already stopped
+            return {"program": prog, "stream": sid, "received": {}, "lost": {}}
+        end = self._end_stream(s, "unloaded")
+        return {"program": prog, "stream": sid, "received": end.received, "lost": end.lost}
 
     # ---- end_on_exit: a stream that ends with the process or container it follows
 
