@@ -4,6 +4,8 @@ with its log and line and becomes a ProbeLoadError on the client side (what the 
 
 from __future__ import annotations
 
+from typing import Any
+
 from beefine_tui.agent import protocol as P
 from beefine_tui.errors import ProbeLoadError
 from tests.unit.test_agent_protocol import Harness
@@ -13,9 +15,13 @@ def test_load_and_unload_refuse_bad_arguments() -> None:
     h = Harness()
     try:
         h.hello()
-        for mid, args in enumerate(
-            [{}, {"source": "  "}, {"source": "x", "engine": "ebpf-asm"}, {"source": "x", "name": 3}], 1
-        ):
+        bad: list[dict[str, Any]] = [
+            {},
+            {"source": "  "},
+            {"source": "x", "engine": "ebpf-asm"},
+            {"source": "x", "name": 3},
+        ]
+        for mid, args in enumerate(bad, 1):
             h.cmd("load", mid, **args)
             m = h.read()
             assert isinstance(m, P.Error) and m.code == P.BAD_ARGS and m.id == mid, (args, m)
