@@ -1,8 +1,8 @@
 """A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
 (agent/protocol.py encodes every line) and answers hello, stats (two containers named after
 $FAKE_AGENT_HOST), start (one exec event per second per stream), stop, helpers (fake_helpers()),
-load (a program whose text holds REJECT is refused as a verifier would, with a log and line 3; any
-other gets one output row per second) and unload, and bye. Run as
+doctor (FAKE_CHECKS), load (a program whose text holds REJECT is refused as a verifier would, with
+a log and line 3; any other gets one output row per second), unload and bye. Run as
 `python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
 
 from __future__ import annotations
@@ -88,6 +88,14 @@ def feed(sid: int, container: str, stop: threading.Event) -> None:
         send(P.Events(stream=sid, events=[ev]))
 
 
+# what this agent's `doctor` says: one check that fails, one that warns
+FAKE_CHECKS = [
+    {"name": "privileges", "status": "ok", "detail": "root", "fix": ""},
+    {"name": "headers", "status": "warn", "detail": "fallback headers 6.1", "fix": "install linux-headers"},
+    {"name": "bpftrace", "status": "fail", "detail": "not installed", "fix": "apt-get install bpftrace"},
+]
+
+
 def feed_program(sid: int, probe: str, stop: threading.Event) -> None:
     n = 0
     while not stop.wait(0.3 if n == 0 else 1.0):
@@ -157,7 +165,7 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
-                "capabilities": ["helpers"],
+                "capabilities": ["helpers", "load", "unload", "doctor"],
             }
             send(P.Reply(id=mid, result=result))
         elif cmd == "load":
@@ -172,6 +180,8 @@ def main() -> None:
             streams.pop(sid).set()
             send(P.End(stream=sid, reason="unloaded"))
             send(P.Reply(id=mid, result={"program": msg["program"], "stream": sid}))
+        elif cmd == "doctor":
+            send(P.Reply(id=mid, result=FAKE_CHECKS))
         elif cmd == "helpers":
             send(P.Reply(id=mid, result=kernel_report(*fake_helpers())))
         elif cmd == "stats":

@@ -43,7 +43,7 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload")
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload", "doctor")
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -663,6 +663,13 @@ class Agent:
             return {"program": prog, "stream": sid, "received": {}, "lost": {}}
         end = self._end_stream(s, "unloaded")
         return {"program": prog, "stream": sid, "received": end.received, "lost": end.lost}
+
+    def _cmd_doctor(self, msg: dict[str, Any]) -> list[dict[str, str]]:
+        """`beefine-tui doctor`'s checks, made on this host as the agent runs (its user, its
+        kernel, the Docker daemon it was given)."""
+        from beefine_tui.doctor import run_checks
+
+        return [c.as_dict() for c in run_checks()]
 
     # ---- end_on_exit: a stream that ends with the process or container it follows
 
