@@ -43,7 +43,7 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload", "doctor")
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload", "doctor", "image")
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -670,6 +670,23 @@ class Agent:
         from beefine_tui.doctor import run_checks
 
         return [c.as_dict() for c in run_checks()]
+
+    def _cmd_image(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """An image's structure as `beefine-tui image` reads it, from here: the registry as this
+        host reaches it and/or this host's daemon."""
+        from beefine_tui.docker.image_structure import read_structures
+        from beefine_tui.docker.runner import check_reference
+
+        image, source = msg.get("image"), msg.get("source", "both")
+        if not isinstance(image, str) or not image.strip():
+            raise UsageError("image needs `image`: an image reference")
+        if source not in ("registry", "daemon", "both"):
+            raise UsageError(f"`source` is registry, daemon or both, not {source!r}")
+        check_reference(image)
+        results, notes = read_structures(
+            image, self.ctx().docker_host, source, list_files=bool(msg.get("files", True))
+        )
+        return {"structures": [st.to_dict() for st in results], "notes": notes}
 
     # ---- end_on_exit: a stream that ends with the process or container it follows
 
