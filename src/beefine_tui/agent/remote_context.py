@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +36,9 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, Event, lost_event, status_event
 from beefine_tui.probes.base import ProbeOptions, Sink, Target
 
+# messages of streams no session is attached to yet: the agent sends a stream's first events right
+# after its reply, which may reach the routing thread before start() has attached the session
+EARLY_MAX = 1024
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 POLL_S = 0.2
@@ -259,6 +263,7 @@ class RemoteLink:
         self.status = LinkState()
         self._sessions: dict[int, RemoteSession] = {}
         self._resume: list[RemoteSession] = []
+        self._early: deque[P.Message] = deque(maxlen=EARLY_MAX)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -273,6 +278,8 @@ class RemoteLink:
         # the agent read its clock about halfway through the handshake
         self.offset_ns = (t0 + t1) // 2 - far if isinstance(far, int) else 0
         self._dropped_seen = 0
+        with self._lock:
+            self._early.clear()  # stream ids start again on a new agent
         return client
 
     def connect_first(self) -> None:
@@ -301,9 +308,16 @@ class RemoteLink:
         return f"remote {self.label}: {st.state}" + (f" ({st.why})" if st.why else "")
 
     def attach(self, s: RemoteSession) -> None:
+        """Route the stream's messages to `s`, starting with those that came before it attached."""
         with self._lock:
             if s.stream is not None:
                 self._sessions[s.stream] = s
+                early = [m for m in self._early if getattr(m, "stream", None) == s.stream]
+                if early:
+                    rest = [m for m in self._early if getattr(m, "stream", None) != s.stream]
+                    self._early = deque(rest, maxlen=EARLY_MAX)
+                for m in early:  # under the lock: the routing thread's later ones come after
+                    s.deliver(m)
 
     def detach(self, s: RemoteSession) -> None:
         with self._lock:
@@ -347,10 +361,14 @@ class RemoteLink:
     def _route(self, client: AgentClient) -> None:
         for msg in client.stream_messages(POLL_S):
             sid = getattr(msg, "stream", None)
-            with self._lock:
-                s = self._sessions.get(sid) if isinstance(sid, int) else None
-            if s is not None:
-                s.deliver(msg)
+            if not isinstance(sid, int):
+                continue
+            with self._lock:  # delivering under it keeps a stream's order with attach()'s early ones
+                s = self._sessions.get(sid)
+                if s is not None:
+                    s.deliver(msg)
+                else:  # not attached yet (or already stopped: the oldest go first)
+                    self._early.append(msg)
         if client.dropped > self._dropped_seen:
             n, self._dropped_seen = client.dropped - self._dropped_seen, client.dropped
             with self._lock:
