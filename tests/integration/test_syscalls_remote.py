@@ -74,3 +74,51 @@ def test_remote_summary_equals_the_local_one(
     assert rows["exit_group"]["calls"] >= 1
     # the agent ended with the connection: its programs with it
     _wait(lambda: _gone(agent.pid), 60, "the agent still runs after the command ended")
+
+
+def test_remote_flight_dump_equals_the_local_one(
+    sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
+) -> None:
+    """--flight over SSH: the host's agent keeps the last 8 calls in its kernel and dumps them when
+    the container's pid 1 exits; the same dump as the local command's of the same run, ending with
+    the failing test and exit_group(3) (Docker's exit code)."""
+    from beefine_tui.events.model import EventReader
+    from beefine_tui.probes.syscalls import FlightDumpArgs
+    from tests.integration.test_syscalls import FAILING_END
+
+    c, pid = _blocked_container(lab, lab_client, cleanup_containers, FAILING_END)
+    args = ("--flight", "--json", "--flight-slots", "8")
+    far = _syscalls(
+        _env(sshd, lab, uuid.uuid4().hex[:12]), c.name, *args, "--remote", f"root@bfremote:{sshd.port}"
+    )
+    here = _syscalls({**os.environ, "DOCKER_HOST": lab.docker_host}, c.name, *args)
+    procs = [far, here]
+    try:
+        for p in procs:
+            assert p.stderr is not None
+            line = p.stderr.readline()
+            assert "tracing the syscalls" in line, line + p.stderr.read()
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        outs = [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert c.wait(timeout=30)["StatusCode"] == 3
+    assert far.returncode == 0 and here.returncode == 0, (outs[0][1], outs[1][1])
+    reader = EventReader()
+    dumps = [[reader.decode(x) for x in out.splitlines() if x.strip()] for out, _err in outs]
+    (far_note, *far_calls), (here_note, *here_calls) = dumps
+    assert isinstance(far_note.args, FlightDumpArgs) and isinstance(here_note.args, FlightDumpArgs)
+    assert far_note.args.reason == "the container's pid 1 exited"
+    assert (far_note.args.made, far_note.args.kept) == (here_note.args.made, here_note.args.kept)
+    assert far_note.args.kept == len(far_calls) == 8
+
+    def calls(evs: list[Any]) -> list[tuple[Any, ...]]:  # durations: each probe times its own
+        return [(e.pid, e.args.syscall, e.args.args, e.args.ret) for e in evs]
+
+    assert calls(far_calls) == calls(here_calls)
+    mine = [e for e in far_calls if e.pid == pid]
+    assert mine[-1].text.startswith("exit_group(3") and mine[-2].args.get("error") == "ENOENT"

@@ -81,6 +81,7 @@ def _scripted_ssh(tmp_path: Path, events: list[Event], end_reason: str) -> Path:
         "        out.flush(); break\n"
         "    if cmd['cmd'] == 'start':\n"
         "        assert cmd['end_on_exit'] is True and cmd['container'] == 'web', cmd\n"
+        "        assert cmd['flight_slots'] == 0 and cmd['flight_dump'] is False, cmd\n"
         "    out.write(replies.pop(0)); out.flush()\n"
     )
     ssh = tmp_path / "ssh"
@@ -128,12 +129,15 @@ def test_remote_lines_and_text_summary(
     assert out.splitlines() == local.table_lines("time")
 
 
-def test_flight_over_remote_is_refused_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+def test_flight_from_an_agent_without_it_is_refused_clearly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from beefine_tui.cli import main
 
-    assert main(["syscalls", "web", "--remote", "far", "--flight"]) == 2
+    monkeypatch.setenv("BEEFINE_SSH", str(_scripted_ssh(tmp_path, _calls(), "container web ended")))
+    assert main(["syscalls", "web", "--remote", "far", "--flight"]) == 1
     _, err = capsys.readouterr()
-    assert "--flight is not available with --remote" in err and "Traceback" not in err
+    assert "cannot dump the flight recorder" in err and "Traceback" not in err
 
 
 def test_agent_ends_a_stream_when_its_process_exits() -> None:
@@ -169,3 +173,38 @@ def test_agent_ends_a_stream_when_its_process_exits() -> None:
         if child.poll() is None:
             child.kill()
             child.wait()
+
+
+def test_agent_asks_for_the_flight_dump_at_a_streams_end() -> None:
+    """`start` with `flight_dump`: when the stream ends, a recorder that wrote no dump yet is asked
+    for one before the probes stop (the runner writes it at stop); one that dumped is left alone.
+    `flight_slots` out of range is refused."""
+
+    class Flight:
+        def __init__(self, dumps: int) -> None:
+            self.dumps = dumps
+            self.requests = 0
+
+        def request(self) -> None:
+            self.requests += 1
+
+    h = Harness(count=0)
+    try:
+        h.hello()
+        h.cmd("start", 1, probes=["syscalls"], flight_slots=-1)
+        m = h.read()
+        assert isinstance(m, P.Error) and m.code == P.BAD_ARGS and "flight_slots" in m.message
+        flights = {}
+        for mid, (dump, dumped) in enumerate(((True, 0), (True, 1), (False, 0)), 2):
+            h.cmd("start", mid, probes=["syscalls"], flight_slots=8, flight_dump=dump)
+            m = h.read()
+            assert isinstance(m, P.Reply), m
+            flight = Flight(dumped)
+            h.sessions[-1].periodic_for = lambda name, f=flight: f  # type: ignore[attr-defined]
+            flights[m.result["stream"]] = flight
+        for sid in flights:
+            h.cmd("stop", 10 + sid, stream=sid)
+            h.until(lambda m, sid=sid: isinstance(m, P.Reply) and m.id == 10 + sid)
+        assert [f.requests for f in flights.values()] == [1, 0, 0]
+    finally:
+        h.close()

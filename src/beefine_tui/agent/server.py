@@ -40,10 +40,11 @@ MIN_CAPACITY = 16
 BATCH_MAX = 2_000  # events per `events` line
 POLL_S = 0.2
 COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits beyond that
+MAX_FLIGHT_SLOTS = 1 << 20
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "helpers", "load", "unload", "doctor", "image")
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "flight", "helpers", "load", "unload", "doctor", "image")
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -119,6 +120,7 @@ class _Stream:
     max_pending: int = 0  # the most events this stream ever held: tests check it stays bounded
     watch: tuple[int, str] | None = None  # end_on_exit: (pid, what to say when it is gone)
     gone_since: float | None = None
+    flight_dump: bool = False  # at its end, the flight recorder's dump if none was written yet
 
 
 class Agent:
@@ -380,6 +382,7 @@ class Agent:
                     )
         bus = Bus()
         s = _Stream(self._next_stream, tuple(p.name for p in probes), bus, watch=watch)
+        s.flight_dump = bool(msg.get("flight_dump", False))
         self._next_stream += 1
         sub = bus.subscribe(f"agent stream {s.id}", capacity)  # before start: nothing is missed
         if self._start_session is not None:
@@ -433,6 +436,11 @@ class Agent:
         if prefix is not None and not isinstance(prefix, str):
             raise UsageError("`path_prefix` is a string")
         kwargs: dict[str, Any] = {}
+        flight = _int_arg(msg, "flight_slots", None)
+        if flight is not None:
+            if not 0 <= flight <= MAX_FLIGHT_SLOTS:
+                raise UsageError(f"`flight_slots` must be between 0 and {MAX_FLIGHT_SLOTS}")
+            kwargs["flight_slots"] = flight
         ring = _int_arg(msg, "ring_pages", None)
         if ring is not None:
             from beefine_tui.probes.bcc_program import check_ring_pages
@@ -455,6 +463,8 @@ class Agent:
 
     def _end_stream(self, s: _Stream, reason: str) -> P.End:
         """Stop the probes, let the pump send what they gave before, then the End line."""
+        if s.flight_dump:
+            _request_flight_dumps(s)
         if s.session is not None:
             with contextlib.suppress(Exception):
                 s.session.stop()
@@ -720,6 +730,19 @@ class Agent:
                     s.gone_since = now
             elif now - s.gone_since > EXIT_GRACE_S:
                 self._end_stream(s, s.watch[1])
+
+
+def _request_flight_dumps(s: _Stream) -> None:
+    """Ask each probe's flight recorder for its dump, unless one was written (the container's pid 1
+    exiting writes one): the runner writes it at stop, before the stream's End."""
+    periodic_for = getattr(s.session, "periodic_for", None)
+    if not callable(periodic_for):
+        return
+    for name in s.names:
+        with contextlib.suppress(Exception):
+            flight = periodic_for(name)
+            if flight is not None and not flight.dumps:
+                flight.request()
 
 
 def _start_facts(

@@ -206,8 +206,6 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--flight needs --flight-slots of at least 1")
     if args.force and not args.record:
         raise UsageError("--force applies to --record FILE (replace FILE if it exists)")
-    if getattr(args, "remote", None) and args.flight:
-        raise UsageError("--flight is not available with --remote yet", "run it on the host: drop --flight")
     if args.record:
         from beefine_tui.userfiles import check_output
 
@@ -282,8 +280,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_remote(args: argparse.Namespace) -> int:
     """The same run on a host, made by its agent: the `start` of the syscalls probe on the
-    container, ended by the agent when the container ends (`end_on_exit`), summarised here by the
-    same _Output as a local run."""
+    container, ended by the agent when the container ends (`end_on_exit`; with --flight the
+    recorder's dump comes before the end), printed and summarised here by the same _Output as a
+    local run."""
     import msgspec
 
     from beefine_tui.agent import protocol as P
@@ -306,7 +305,20 @@ def _run_remote(args: argparse.Namespace) -> int:
                     f"beefine-tui: the agent on {client.label} is older and cannot say when the container "
                     "ends: stop with Ctrl-C or --duration\n"
                 )
-        started = client.request("start", probes=[PROBE], container=args.container, end_on_exit=True)
+        if args.flight and "flight" not in (client.hello.get("capabilities") or ()):
+            raise BeefineError(
+                f"the agent on {client.label} is older and cannot dump the flight recorder",
+                "install the same beefine-tui version on both machines, or drop --flight",
+            )
+        # the in-kernel ring only when its dump is asked for, as locally (the agent's default keeps one)
+        started = client.request(
+            "start",
+            probes=[PROBE],
+            container=args.container,
+            end_on_exit=True,
+            flight_slots=args.flight_slots if args.flight else 0,
+            flight_dump=bool(args.flight),
+        )
         sid = started["stream"]
         facts = started.get("target") or {}
         table_source = started.get("syscall_table") or ""
