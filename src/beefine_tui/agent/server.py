@@ -44,7 +44,16 @@ MAX_FLIGHT_SLOTS = 1 << 20
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
 # capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "flight", "helpers", "load", "unload", "doctor", "image")
+MORE_CAPABILITIES: tuple[str, ...] = (
+    "end-on-exit",
+    "flight",
+    "helpers",
+    "load",
+    "unload",
+    "doctor",
+    "image",
+    "progs_stats",
+)
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -697,6 +706,31 @@ class Agent:
             image, self.ctx().docker_host, source, list_files=bool(msg.get("files", True))
         )
         return {"structures": [st.to_dict() for st in results], "notes": notes}
+
+    def _cmd_progs_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`progs --stats` here: every program, and what each ran during `interval` seconds with
+        run counting on (a BPF_ENABLE_STATS fd, dropped by the kernel even if the agent is killed)."""
+        from dataclasses import asdict
+
+        from beefine_tui.privileges import require_bpf
+        from beefine_tui.probes import inventory as inv
+
+        interval = msg.get("interval", 1.0)
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or not 0.1 <= interval <= 60:
+            raise UsageError("`interval` must be between 0.1 and 60 seconds")
+        require_bpf("list the BPF programs on this machine")
+        with inv.stats_on() as guard:
+            first = inv.snapshot()
+            # not a plain sleep: the connection ending (or a signal) stops the agent at once
+            if self._stop.wait(interval):
+                raise BeefineError("the agent is stopping")
+            cur = inv.snapshot()
+        rates = inv.rates(first, cur, stats_on=True)
+        return {
+            "method": guard.method,
+            "rows": [r.to_json() for r in cur.rows],
+            "rates": [asdict(r) for r in rates.values()],
+        }
 
     # ---- end_on_exit: a stream that ends with the process or container it follows
 
