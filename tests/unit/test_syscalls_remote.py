@@ -208,3 +208,21 @@ def test_agent_asks_for_the_flight_dump_at_a_streams_end() -> None:
         assert [f.requests for f in flights.values()] == [1, 0, 0]
     finally:
         h.close()
+
+
+def test_remote_record_replays_as_a_syscalls_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--record over --remote: the host's header (its name and clock), this command line (so replay
+    opens it in the syscalls tail pane), every event, and the end marker."""
+    from beefine_tui.cli import main
+    from beefine_tui.events.record import read_recording
+
+    monkeypatch.setenv("BEEFINE_SSH", str(_scripted_ssh(tmp_path, _calls(), "container web ended")))
+    rec = tmp_path / "far.jsonl"
+    assert main(["syscalls", "web", "--remote", "far", "--json", "--record", str(rec)]) == 0
+    capsys.readouterr()
+    header, recording = read_recording(rec)
+    assert header.host == "far" and header.probes == ["syscalls"] and header.command == sys.argv
+    assert [e.args.get("syscall") for e in recording] == ["newfstatat"] * 5 + ["exit_group"]
+    assert recording.complete
