@@ -130,7 +130,8 @@ async def test_stop_restart_remove_ask_first(make_app: MakeApp) -> None:
             await pilot.press(key)
             await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
             app.screen.query_one("#yes", Button).press()
-            await wait_until(pilot, lambda v=verb: (v, ROWS[1].id) in actions.calls)
+            done: tuple[str, str] = (verb, ROWS[1].id)
+            await wait_until(pilot, lambda: done in actions.calls)
         assert [c[0] for c in actions.calls] == ["stop", "restart", "remove"]
 
 
