@@ -1,6 +1,8 @@
 """A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
 (agent/protocol.py encodes every line) and answers hello, stats (two containers named after
-$FAKE_AGENT_HOST), start (one exec event per second per stream), stop and bye. Run as
+$FAKE_AGENT_HOST), start (one exec event per second per stream), stop, helpers (fake_helpers()),
+doctor (FAKE_CHECKS), load (a program whose text holds REJECT is refused as a verifier would, with
+a log and line 3; any other gets one output row per second), unload and bye. Run as
 `python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from beefine_tui.agent import protocol as P
 from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, Totals
-from beefine_tui.events.model import Event, RecordHeader, status_event
+from beefine_tui.events.model import Event, FreeArgs, RecordHeader, status_event
 from beefine_tui.probes.exec import ExecArgs
+from beefine_tui.probes.helpers_catalog import HelperDoc, KernelHelpers, kernel_report
 
 HOST = os.environ.get("FAKE_AGENT_HOST", "far")
 VERSION = int(os.environ.get("FAKE_AGENT_PROTOCOL", str(P.PROTOCOL)))
@@ -43,6 +46,31 @@ def snapshot() -> Snapshot:
     return Snapshot(ts=time.time(), daemon=daemon, rows=rows, totals=Totals(running=2))
 
 
+def fake_helpers() -> tuple[KernelHelpers, dict[str, HelperDoc]]:
+    """The kernel and docs this agent's `helpers` reports."""
+    kh = KernelHelpers(
+        by_type={
+            "xdp": ("bpf_map_lookup_elem", "bpf_xdp_adjust_head"),
+            "socket_filter": ("bpf_ktime_get_ns",),
+        },
+        prog_types={"xdp": True, "socket_filter": True},
+        attach_notes={"xdp": "generic mode only"},
+        types_source="kernel BTF",
+        bpftool_by_type={"xdp": ("bpf_map_lookup_elem",)},
+        verified=frozenset({"xdp"}),
+        probe_seconds=0.5,
+        verify_seconds=1.25,
+    )
+    doc = HelperDoc(
+        "bpf_xdp_adjust_head",
+        "long bpf_xdp_adjust_head(struct xdp_buff *xdp_md, int delta)",
+        "Adjust the packet's head by delta bytes.",
+        "Adjust the packet's head by delta bytes.",
+        "0 on success, or a negative error.",
+    )
+    return kh, {doc.name: doc}
+
+
 def feed(sid: int, container: str, stop: threading.Event) -> None:
     n = 0
     send(P.Events(stream=sid, events=[status_event("exec", "running")]))
@@ -60,7 +88,66 @@ def feed(sid: int, container: str, stop: threading.Event) -> None:
         send(P.Events(stream=sid, events=[ev]))
 
 
+# what this agent's `doctor` says: one check that fails, one that warns
+FAKE_CHECKS = [
+    {"name": "privileges", "status": "ok", "detail": "root", "fix": ""},
+    {"name": "headers", "status": "warn", "detail": "fallback headers 6.1", "fix": "install linux-headers"},
+    {"name": "bpftrace", "status": "fail", "detail": "not installed", "fix": "apt-get install bpftrace"},
+]
+
+
+def feed_program(sid: int, probe: str, stop: threading.Event) -> None:
+    n = 0
+    while not stop.wait(0.3 if n == 0 else 1.0):
+        n += 1
+        ev = Event(
+            ts=time.monotonic_ns(),
+            probe=probe,
+            kind="events",
+            pid=2000 + n,
+            args=FreeArgs(fields={"pid": 2000 + n, "filename": f"/bin/{HOST}-prog-{n}"}),
+        )
+        send(P.Events(stream=sid, events=[ev]))
+
+
+def load(mid: int, msg: dict[str, object], sid: int, prog: int) -> bool:
+    source = str(msg.get("source", ""))
+    if "REJECT" in source:
+        log = "R0 invalid mem access 'map_value_or_null'\n; *val += 1; @ user.c:3"
+        send(
+            P.Error(
+                id=mid,
+                code=P.FAILED,
+                message="the verifier rejected tracepoint__syscalls__sys_enter_execve: invalid mem access",
+                hint="check the lookup's result for NULL",
+                log=log,
+                line=3,
+            )
+        )
+        return False
+    name = next((ln.split(":", 1)[1].strip() for ln in source.splitlines() if "// name:" in ln), "pasted")
+    probe = f"user:{name}"
+    stop = streams[sid] = threading.Event()
+    result = {
+        "program": prog,
+        "stream": sid,
+        "name": name,
+        "engine": "bcc",
+        "origin": msg.get("origin", "pasted"),
+        "probes": [probe],
+        "columns": ["pid", "filename"],
+        "prog_ids": [900 + prog],
+        "warnings": [],
+        "header": RecordHeader(probes=[probe], host=HOST),
+    }
+    send(P.Reply(id=mid, result=result))
+    threading.Thread(target=feed_program, args=(sid, probe, stop), daemon=True).start()
+    return True
+
+
 def main() -> None:
+    programs: dict[int, int] = {}  # program id -> its stream
+    next_program = 1
     next_stream = 1
     for line in sys.stdin.buffer:
         msg = json.loads(line)
@@ -78,8 +165,25 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
+                "capabilities": ["helpers", "load", "unload", "doctor"],
             }
             send(P.Reply(id=mid, result=result))
+        elif cmd == "load":
+            if load(mid, msg, next_stream, next_program):
+                programs[next_program] = next_stream
+                next_stream, next_program = next_stream + 1, next_program + 1
+        elif cmd == "unload":
+            sid = programs.pop(msg.get("program", 0), 0)
+            if not sid:
+                send(P.Error(id=mid, code=P.BAD_ARGS, message="no program loaded by this agent"))
+                continue
+            streams.pop(sid).set()
+            send(P.End(stream=sid, reason="unloaded"))
+            send(P.Reply(id=mid, result={"program": msg["program"], "stream": sid}))
+        elif cmd == "doctor":
+            send(P.Reply(id=mid, result=FAKE_CHECKS))
+        elif cmd == "helpers":
+            send(P.Reply(id=mid, result=kernel_report(*fake_helpers())))
         elif cmd == "stats":
             send(P.Reply(id=mid, result=snapshot()))
         elif cmd == "start":

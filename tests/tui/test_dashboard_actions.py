@@ -131,8 +131,8 @@ async def test_stop_restart_remove_ask_first(make_app: MakeApp) -> None:
             await wait_until(pilot, lambda: isinstance(app.screen, Confirm))
             app.screen.query_one("#yes", Button).press()
 
-            def called(call: tuple[str, str] = (verb, ROWS[1].id)) -> bool:
-                return call in actions.calls
+            def called(done: tuple[str, str] = (verb, ROWS[1].id)) -> bool:
+                return done in actions.calls
 
             await wait_until(pilot, called)
         assert [c[0] for c in actions.calls] == ["stop", "restart", "remove"]

@@ -17,6 +17,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Static
 
 from beefine_tui.agent import remote_context as R
+from beefine_tui.agent.client import AgentCommandError
 from beefine_tui.app import BeefineApp
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.dashboard import DashboardView
@@ -138,3 +139,47 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             await _until(lambda: table.row_count == 2, "the lost host's rows stayed")
     finally:
         ctx.close()
+
+
+async def test_your_programs_load_and_unload_on_the_remote_host(ctx: R.RemoteContext) -> None:
+    """Your programs over --remote: the program loads on the host (the agent's `load`), its output
+    rows come from there, a verifier refusal shows in the error panel with its line selected, and
+    unloading asks the agent to unload it."""
+    from textual.widgets import TextArea
+
+    from beefine_tui.screens.errors import ErrorPanel
+    from beefine_tui.screens.user_programs import UserProgramsView
+
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("user-programs")
+        assert isinstance(view, UserProgramsView)
+        await _until(lambda: view.is_mounted and bool(view.query("#source")), "the view never mounted")
+        assert "programs load on far:2222" in str(view.query_one(".notice", Static).render())
+        area = view.query_one("#source", TextArea)
+        area.text = "// name: far-prog\nint f(void *ctx) { return 0; }\n"
+        view.action_load()
+        loaded = view.query_one("#loaded", DataTable)
+        await _until(lambda: loaded.row_count == 1, "the program never loaded")
+        assert [str(c) for c in loaded.get_row_at(0)[:4]] == ["far-prog", "bcc", "pasted", "901"]
+        out = view.query_one("#output", DataTable)
+        await _until(lambda: out.row_count >= 1, "no output row came from the host")
+        assert "/bin/far-prog-1" in [str(c) for c in out.get_row_at(0)]
+        prog = view.loaded["user:far-prog"].runner
+        assert isinstance(prog, R.RemoteProgram) and prog.program == 1
+
+        area.text = "// name: bad\n// REJECT\nint f(void *ctx) { return 0; }\n"
+        view.action_load()
+        panel = view.query_one("#error", ErrorPanel)
+        await _until(lambda: panel.display, "the verifier's refusal was not shown")
+        await _until(lambda: area.selected_text.startswith("int f"), "the refused line was not selected")
+
+        loaded.focus()
+        await pilot.press("ctrl+u")
+        await _until(lambda: loaded.row_count == 0, "the program was not unloaded")
+        await _until(lambda: prog.stopped and prog.program is None, "unload was not asked")
+        link_client = ctx.links[0].client
+        assert link_client is not None
+        with pytest.raises(AgentCommandError):  # the agent has it no more: it was unloaded there
+            await asyncio.to_thread(link_client.request, "unload", 10, program=1)
+        await pilot.pause()

@@ -188,3 +188,27 @@ def test_lab_prerequisites() -> None:
     )
     c = doctor.check_lab({"docker.io": True, "docker-registry": False, "busybox-static": False})
     assert c.status == "warn" and c.fix.startswith("sudo apt-get install docker-registry busybox-static")
+
+
+def test_doctor_over_remote_prints_the_hosts_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`doctor --remote` against a stand-in agent (tests/fake_agent.py): its checks, printed by the
+    local command's code, the exit code theirs, the host named; --json is the checks as they came."""
+    import json
+
+    from beefine_tui.cli import main
+    from tests.fake_agent import FAKE_CHECKS, install_fake_ssh
+
+    monkeypatch.setenv("BEEFINE_SSH", str(install_fake_ssh(tmp_path)))
+    monkeypatch.setattr(doctor, "run_checks", lambda: pytest.fail("the local checks must not run"))
+    rc = main(["doctor", "--remote", "admin@db1"])
+    out, err = capsys.readouterr()
+    import msgspec
+
+    assert rc == doctor.exit_code(msgspec.convert(FAKE_CHECKS, list[Check])) != 0
+    assert "[WARN] headers" in out and "-> fix: install linux-headers" in out
+    assert "[FAIL] bpftrace" in out and "cannot run on db1 yet: fix bpftrace" in err
+    assert main(["doctor", "--remote", "admin@db1", "--json"]) == rc
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"ok": False, "checks": FAKE_CHECKS}

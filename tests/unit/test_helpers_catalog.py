@@ -201,3 +201,34 @@ def test_cli_shows_attach_note(monkeypatch: pytest.MonkeyPatch, capsys: pytest.C
     assert cli.main(["helpers", "--json"]) == 0
     rows = {r["type"]: r for r in json.loads(capsys.readouterr().out)}
     assert rows["kprobe"]["attach_note"] == note and rows["netfilter"]["attach_note"] == ""
+
+
+@pytest.mark.parametrize(
+    "args", [["--json"], [], ["--type", "xdp"], ["--type", "xdp", "--json"], ["--search", "adjust", "--json"]]
+)
+def test_helpers_over_remote_print_what_the_host_computes(
+    args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`helpers --remote` against a stand-in agent (tests/fake_agent.py) prints exactly what the local
+    command prints for the kernel and docs that agent reports; our own man page is not asked for
+    helpers the host documents."""
+    from tests.fake_agent import fake_helpers, install_fake_ssh
+
+    kh, docs = fake_helpers()
+    monkeypatch.setenv("BEEFINE_SSH", str(install_fake_ssh(tmp_path)))
+    monkeypatch.setattr(hc, "load_docs", lambda: {})
+    assert cli.main(["helpers", *args, "--remote", "far"]) == 0
+    far = capsys.readouterr().out
+    monkeypatch.setattr(hc, "probe_kernel", lambda: kh)
+    monkeypatch.setattr(hc, "load_docs", lambda: docs)
+    assert cli.main(["helpers", *args]) == 0
+    assert far == capsys.readouterr().out
+    assert "bpf_xdp_adjust_head" in far or "xdp" in far
+
+
+def test_a_helpers_report_that_is_not_one_is_said_clearly() -> None:
+    from beefine_tui.errors import BeefineError
+
+    with pytest.raises(BeefineError) as e:
+        hc.from_report({"kernel": {"by_type": "nope"}})
+    assert "not one this client understands" in e.value.message

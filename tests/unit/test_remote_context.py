@@ -225,3 +225,36 @@ def test_losses_before_the_view_count_in_its_tally() -> None:
     s.deliver(P.Events(stream=1, events=[lost_event("exec", 7, "bus"), lost_event("exec", 2, "kernel")]))
     s.dropped_here(5)
     assert bus.tally()["exec"].lost == 14
+
+
+def test_a_streams_first_events_before_its_session_attached_are_kept() -> None:
+    """The agent sends a stream's first events right after its `start` reply: the routing thread may
+    take them before start() attached the session. They wait for it, in order, and are not lost."""
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.agent.client import Remote
+    from beefine_tui.events.model import status_event
+
+    class Early:
+        dropped = 0
+
+        def __init__(self, msgs: list[P.Message]) -> None:
+            self.msgs = msgs
+
+        def stream_messages(self, timeout: float) -> list[P.Message]:
+            out, self.msgs = self.msgs, []
+            return out
+
+    link = R.RemoteLink(Remote(host="h1"), argv=["true"])
+    first = P.Events(stream=7, events=[status_event("exec", "running")])
+    other = P.Events(stream=8, events=[status_event("exec", "other stream")])
+    link._route(Early([first, other]))  # type: ignore[arg-type]
+    bus = Bus()
+    sub = bus.subscribe("test", 100)
+    s = R.RemoteSession(link, ["exec"], None, bus)
+    s.stream = 7
+    link.attach(s)
+    later = P.Events(stream=7, events=[status_event("exec", "later")])
+    link._route(Early([later]))  # type: ignore[arg-type]
+    got = sub.get(0.5)
+    assert [e.args.get("state") for e in got] == ["running", "later"]
+    assert [m.stream for m in link._early] == [8]  # type: ignore[union-attr]

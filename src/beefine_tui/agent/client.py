@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from beefine_tui.agent import protocol as P
-from beefine_tui.errors import BeefineError, UsageError
+from beefine_tui.errors import BeefineError, ProbeLoadError, UsageError
 
 # ssh notices a dead connection (a cable pulled, a host gone) after this many seconds without an answer
 SERVER_ALIVE = ("-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
@@ -48,6 +48,14 @@ class AgentCommandError(BeefineError):
         self.code = code
         if code == P.BAD_ARGS:
             self.exit_code = 2
+
+
+class AgentProgramError(ProbeLoadError):
+    """The host's compiler or verifier refused a program the agent was asked to `load`: its log and
+    the line of the user's source, as a local load's ProbeLoadError carries them (the TUI's error
+    panel shows both)."""
+
+    code = P.FAILED
 
 
 @dataclass(frozen=True)
@@ -333,6 +341,8 @@ class AgentClient:
         if isinstance(msg, P.Error):
             if msg.code == P.VERSION:
                 raise AgentVersionError(f"{self.label}: {msg.message}", msg.hint)
+            if msg.log or msg.line is not None:
+                raise AgentProgramError(f"{self.label}: {msg.message}", msg.hint, log=msg.log, line=msg.line)
             raise AgentCommandError(f"{self.label}: {msg.message}", msg.hint, msg.code)
         return msg.result
 

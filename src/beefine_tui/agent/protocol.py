@@ -26,7 +26,10 @@ VERSION = "version"  # no protocol version in common
 HELLO_FIRST = "hello_first"
 FAILED = "failed"  # the command was understood but failed (no Docker, a probe would not load...)
 
-COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye", "trace")
+COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
+# commands added later, each also named in hello's `capabilities` so a client can tell an agent that
+# lacks it from one that refuses it
+MORE_COMMANDS: tuple[str, ...] = ("trace", "helpers", "load", "unload", "doctor", "image", "progs_stats")
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):
@@ -39,6 +42,10 @@ class Error(msgspec.Struct, tag="error", tag_field="type", kw_only=True):
     code: str
     message: str
     hint: str = ""
+    # a program that would not compile or verify (`load`): the compiler's or verifier's output and the
+    # line of the user's source it names, as a local load's ProbeLoadError carries them
+    log: str = ""
+    line: int | None = None
 
 
 class Events(msgspec.Struct, tag="events", tag_field="type", kw_only=True, gc=False):

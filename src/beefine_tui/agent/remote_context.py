@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -33,8 +34,11 @@ from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, totals
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, Event, lost_event, status_event
-from beefine_tui.probes.base import ProbeOptions, Target
+from beefine_tui.probes.base import ProbeOptions, Sink, Target
 
+# messages of streams no session is attached to yet: the agent sends a stream's first events right
+# after its reply, which may reach the routing thread before start() has attached the session
+EARLY_MAX = 1024
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 POLL_S = 0.2
@@ -42,9 +46,8 @@ POLL_S = 0.2
 # screens that need this machine's kernel or a Docker client of their own: what they would show is
 # this machine, not the remote host, so they say so instead
 NOT_REMOTE = {
-    "helpers": "the helper list is this machine's kernel's, not the remote host's",
+    "helpers": "the list here is this machine's kernel's; run `beefine-tui helpers --remote HOST`",
     "network": "XDP attaches to an interface of this machine",
-    "user-programs": "your programs would load here; the agent does not load programs yet",
     "loaded-programs": "the list is this machine's; run `beefine-tui progs --remote HOST`",
     "image-monitor": "tracing a run over the agent is not done yet; run `beefine-tui trace` on the host",
     "container-monitor": "it reads /proc and cgroups of this machine; `beefine-tui inspect --remote HOST C`",
@@ -58,6 +61,12 @@ def _connect(argv: Sequence[str], label: str) -> AgentClient:
     return open_client(argv, label)
 
 
+class Publisher(Protocol):
+    """Where a remote stream's events go: a view's Bus, or a user program's sink."""
+
+    def publish(self, events: Sequence[Event]) -> None: ...
+
+
 class RemoteSession:
     """One agent stream feeding `bus`; restarted on each new connection until stop()."""
 
@@ -66,7 +75,7 @@ class RemoteSession:
         link: RemoteLink,
         names: Sequence[str],
         container: str | None,
-        bus: Bus,
+        bus: Publisher,
         options: dict[str, Any] | None = None,
     ) -> None:
         self.link = link
@@ -131,6 +140,87 @@ class RemoteSession:
                 client.request("stop", timeout=30, stream=sid)
 
 
+class _ToSink:
+    """A Publisher for a user program's sink, which is known only once the agent named the program."""
+
+    def __init__(self) -> None:
+        self.sink: Sink | None = None
+
+    def publish(self, events: Sequence[Event]) -> None:
+        if self.sink is not None:
+            self.sink(events)
+
+
+class RemoteProgram(RemoteSession):
+    """A user's program loaded on a host by its agent (`load`), for the Your programs view: what the
+    view reads of a local runner (name, engine, probes, columns, prog_ids, warnings, error), its
+    output fed to the sink `sink_for` gives; stop() unloads it. The agent unloads it too when the
+    connection ends; once reconnected it is loaded again on the new agent."""
+
+    def __init__(
+        self,
+        link: RemoteLink,
+        source: str,
+        origin: str,
+        sink_for: Callable[[Any], Sink] | None,
+        default_sink: Sink,
+    ) -> None:
+        self._to = _ToSink()
+        super().__init__(link, (), None, self._to)
+        self.source = source
+        self.origin = origin or "pasted"
+        self.host = link.label
+        self._sink_for = sink_for
+        self._default_sink = default_sink
+        self.program: int | None = None
+        self.name = ""
+        self.engine = "?"
+        self.columns: tuple[str, ...] = ()
+        self.prog_ids: tuple[int, ...] = ()
+        self.warnings: list[str] = []
+        self.error: str | None = None
+
+    @property
+    def probes(self) -> tuple[str, ...]:
+        return self.names
+
+    def start(self) -> None:
+        """Load it on the host: an AgentProgramError (a ProbeLoadError with the compiler's or
+        verifier's log and line) when it does not compile or verify there."""
+        client = self.link.client_or_raise()
+        # the first load on a host compiles with clang there: seconds, more on a busy host
+        r = client.request("load", timeout=300, source=self.source, origin=self.origin)
+        self.client = client
+        self.offset_ns = self.link.offset_ns
+        self.program, self.stream = int(r["program"]), int(r["stream"])
+        self.name, self.engine = str(r["name"]), str(r["engine"])
+        self.names = tuple(r["probes"])
+        self.columns = tuple(r.get("columns") or ())
+        self.prog_ids = tuple(r.get("prog_ids") or ())
+        self.warnings = list(r.get("warnings") or ())
+        self.error = None
+        if self._to.sink is None:
+            self._to.sink = self._sink_for(self) if self._sink_for is not None else self._default_sink
+        self.link.attach(self)
+
+    def disconnected(self, why: str) -> None:
+        self.error = why
+        self.program = None
+        super().disconnected(why)
+
+    def stop(self) -> None:
+        """Idempotent: `unload` (the agent frees the program and ends its stream)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.link.detach(self)
+        client, prog = self.client, self.program
+        self.stream = self.client = self.program = None
+        if client is not None and prog is not None and not client.closed:
+            with contextlib.suppress(BeefineError):
+                client.request("unload", timeout=30, program=prog)
+
+
 # A `lost` event of source "bus" is what a bus says to its own reader, and publishing one counts
 # nothing (events/bus.py): the agent's queue losses and this client's drops are renamed so the view's
 # tally (its status strip) counts them, with the kernel's, as lost before the view.
@@ -173,6 +263,7 @@ class RemoteLink:
         self.status = LinkState()
         self._sessions: dict[int, RemoteSession] = {}
         self._resume: list[RemoteSession] = []
+        self._early: deque[P.Message] = deque(maxlen=EARLY_MAX)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -187,6 +278,8 @@ class RemoteLink:
         # the agent read its clock about halfway through the handshake
         self.offset_ns = (t0 + t1) // 2 - far if isinstance(far, int) else 0
         self._dropped_seen = 0
+        with self._lock:
+            self._early.clear()  # stream ids start again on a new agent
         return client
 
     def connect_first(self) -> None:
@@ -215,9 +308,16 @@ class RemoteLink:
         return f"remote {self.label}: {st.state}" + (f" ({st.why})" if st.why else "")
 
     def attach(self, s: RemoteSession) -> None:
+        """Route the stream's messages to `s`, starting with those that came before it attached."""
         with self._lock:
             if s.stream is not None:
                 self._sessions[s.stream] = s
+                early = [m for m in self._early if getattr(m, "stream", None) == s.stream]
+                if early:
+                    rest = [m for m in self._early if getattr(m, "stream", None) != s.stream]
+                    self._early = deque(rest, maxlen=EARLY_MAX)
+                for m in early:  # under the lock: the routing thread's later ones come after
+                    s.deliver(m)
 
     def detach(self, s: RemoteSession) -> None:
         with self._lock:
@@ -261,10 +361,14 @@ class RemoteLink:
     def _route(self, client: AgentClient) -> None:
         for msg in client.stream_messages(POLL_S):
             sid = getattr(msg, "stream", None)
-            with self._lock:
-                s = self._sessions.get(sid) if isinstance(sid, int) else None
-            if s is not None:
-                s.deliver(msg)
+            if not isinstance(sid, int):
+                continue
+            with self._lock:  # delivering under it keeps a stream's order with attach()'s early ones
+                s = self._sessions.get(sid)
+                if s is not None:
+                    s.deliver(msg)
+                else:  # not attached yet (or already stopped: the oldest go first)
+                    self._early.append(msg)
         if client.dropped > self._dropped_seen:
             n, self._dropped_seen = client.dropped - self._dropped_seen, client.dropped
             with self._lock:
@@ -421,6 +525,30 @@ class RemoteContext(AppContext):
             self.disown(s)
             raise
         return s
+
+    @property
+    def program_host(self) -> str:
+        """Where Your programs load over --remote: the first host."""
+        return self.links[0].label
+
+    def start_user_program(
+        self,
+        path_or_text: str,
+        origin: str = "",
+        sink_for: Callable[[Any], Sink] | None = None,
+    ) -> Any:
+        """The program's text loaded by the first host's agent (a RemoteProgram); the compiler's or
+        verifier's refusal raised as the ProbeLoadError a local load gives."""
+        if self.closed:
+            raise BeefineError("the app is closing: no program is loaded")
+        prog = RemoteProgram(self.link(), path_or_text, origin, sink_for, self.bus.publish)
+        self.own(prog)
+        try:
+            prog.start()
+        except BaseException:
+            self.disown(prog)
+            raise
+        return prog
 
     def close(self, on_error: Callable[[BaseException], None] | None = None) -> None:
         super().close(on_error)  # the sessions stop their streams first

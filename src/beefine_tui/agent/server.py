@@ -43,8 +43,22 @@ COMMAND_QUEUE = 64  # commands read ahead of the one running; the reader waits b
 STREAM_JOIN_S = 10.0  # `stop`: how long a stream's pump may take to send what came before the stop
 CLOSE_JOIN_S = 5.0  # closing: the same, for all streams together
 CLOSE_SEND_S = 2.0  # closing: how long the last lines wait behind one stuck on a reader not reading
-CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers", "trace")
 TRACE_JOIN_S = 120.0  # a trace stopped mid-attach finishes attaching (clang) before it can detach
+MAX_FLIGHT_SLOTS = 1 << 20
+EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
+CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
+# capabilities added since (hello lists both; clients ignore names they do not know)
+MORE_CAPABILITIES: tuple[str, ...] = (
+    "trace",
+    "end-on-exit",
+    "flight",
+    "helpers",
+    "load",
+    "unload",
+    "doctor",
+    "image",
+    "progs_stats",
+)
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -143,6 +157,9 @@ class _Stream:
     lost_seen: dict[str, int] = field(default_factory=dict)
     end: P.End | None = None
     max_pending: int = 0  # the most events this stream ever held: tests check it stays bounded
+    watch: tuple[int, str] | None = None  # end_on_exit: (pid, what to say when it is gone)
+    gone_since: float | None = None
+    flight_dump: bool = False  # at its end, the flight recorder's dump if none was written yet
 
 
 class Agent:
@@ -177,6 +194,8 @@ class Agent:
         self._traces: dict[int, _TraceJob] = {}  # by stream id
         self.make_trace: Any = None  # tracing.MakeTrace; None: tracing.HostTrace (tests give fakes)
         self.on_trace_done: Callable[[list[dict[str, Any]]], None] | None = None  # metrics hook
+        self._programs: dict[int, int] = {}  # users' programs this agent loaded: id -> their stream
+        self._next_program = 1
 
     # ---- the context (Docker, sessions), made when first needed so hello works without Docker
 
@@ -248,6 +267,7 @@ class Agent:
         reader.start()
         try:
             while not self._stop.is_set():
+                self._end_exited()
                 try:
                     line = self._commands.get(timeout=POLL_S)
                 except queue.Empty:
@@ -311,9 +331,11 @@ class Agent:
         if not isinstance(cmd, str):
             self._error(mid, P.MALFORMED, "a command needs a string `cmd`")
             return
-        handler = getattr(self, f"_cmd_{cmd}", None) if cmd in P.COMMANDS else None
+        known = cmd in P.COMMANDS or cmd in P.MORE_COMMANDS
+        handler = getattr(self, f"_cmd_{cmd}", None) if known else None
         if handler is None:
-            self._error(mid, P.UNKNOWN, f"unknown command {cmd!r}", f"commands: {', '.join(P.COMMANDS)}")
+            every = ", ".join((*P.COMMANDS, *P.MORE_COMMANDS))
+            self._error(mid, P.UNKNOWN, f"unknown command {cmd!r}", f"commands: {every}")
             return
         if cmd not in ("hello", "bye") and self._protocol is None:
             self._error(mid, P.HELLO_FIRST, "say hello first (it agrees on the protocol version)")
@@ -357,7 +379,7 @@ class Agent:
             "protocols": [P.MIN_PROTOCOL, P.PROTOCOL],
             "agent": __version__,
             "schema": SCHEMA_VERSION,
-            "capabilities": list(CAPABILITIES),
+            "capabilities": [*CAPABILITIES, *MORE_CAPABILITIES],
             "host": socket.gethostname(),
             "kernel": platform.release(),
             "pid": os.getpid(),
@@ -400,6 +422,7 @@ class Agent:
         if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
             raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
         options = self._options(msg)
+        watch = self._exit_watch(msg, options)
         if self._start_session is None:
             for p in probes:
                 why = permission_refusal(p.spec.engine)
@@ -408,7 +431,8 @@ class Agent:
                         f"probe {p.name} cannot run as this user: {why}", "run the agent as root"
                     )
         bus = Bus()
-        s = _Stream(self._next_stream, tuple(p.name for p in probes), bus)
+        s = _Stream(self._next_stream, tuple(p.name for p in probes), bus, watch=watch)
+        s.flight_dump = bool(msg.get("flight_dump", False))
         self._next_stream += 1
         sub = bus.subscribe(f"agent stream {s.id}", capacity)  # before start: nothing is missed
         if self._start_session is not None:
@@ -424,7 +448,13 @@ class Agent:
         self._out.send(
             P.Reply(
                 id=msg["id"],
-                result={"stream": s.id, "probes": list(s.names), "states": states, "header": header},
+                result={
+                    "stream": s.id,
+                    "probes": list(s.names),
+                    "states": states,
+                    "header": header,
+                    **_start_facts(s.names, options, watch),
+                },
             )
         )
         s.thread = threading.Thread(
@@ -456,6 +486,11 @@ class Agent:
         if prefix is not None and not isinstance(prefix, str):
             raise UsageError("`path_prefix` is a string")
         kwargs: dict[str, Any] = {}
+        flight = _int_arg(msg, "flight_slots", None)
+        if flight is not None:
+            if not 0 <= flight <= MAX_FLIGHT_SLOTS:
+                raise UsageError(f"`flight_slots` must be between 0 and {MAX_FLIGHT_SLOTS}")
+            kwargs["flight_slots"] = flight
         ring = _int_arg(msg, "ring_pages", None)
         if ring is not None:
             from beefine_tui.probes.bcc_program import check_ring_pages
@@ -484,6 +519,8 @@ class Agent:
         return self._finish_stream(s, reason, STREAM_JOIN_S, None)
 
     def _stop_stream(self, s: _Stream) -> None:
+        if s.flight_dump:
+            _request_flight_dumps(s)
         if s.session is not None:
             with contextlib.suppress(Exception):
                 s.session.stop()
@@ -713,6 +750,216 @@ class Agent:
                 job.trace.cancel()
         for job in jobs:
             self._stop_trace(job, reason)
+
+    def _cmd_helpers(self, msg: dict[str, Any]) -> dict[str, object]:
+        """The BPF helpers this kernel offers per program type, as `beefine-tui helpers` computes
+        them (checked by loading; cached for the agent's life), with this host's docs of them."""
+        from beefine_tui.probes import helpers_catalog as hc
+
+        return hc.kernel_report(hc.probe_kernel(), hc.load_docs())
+
+    # ---- users' programs: load and unload, each a stream ended with the connection like any other
+
+    def _cmd_load(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """A user's BCC C program or bpftrace script from its text, loaded and attached as the app's
+        "Your programs" does (probes/user_program), its output a stream. A program that does not
+        compile or verify gets an error with the compiler's or verifier's `log` and `line`."""
+        from beefine_tui.errors import ProbeLoadError
+        from beefine_tui.probes import user_program as up
+
+        source = msg.get("source")
+        if not isinstance(source, str) or not source.strip():
+            raise UsageError("load needs `source`: the program's text (BCC C or a bpftrace script)")
+        if len(source.encode()) > up.MAX_SOURCE_BYTES:
+            raise UsageError(f"the program is larger than {up.MAX_SOURCE_BYTES // 1024} KiB")
+        engine = msg.get("engine") or up.detect_engine(source)
+        if engine not in ("bcc", "bpftrace"):
+            raise UsageError(f"`engine` is bcc or bpftrace, not {engine!r}")
+        name, origin = msg.get("name"), msg.get("origin") or "pasted"
+        if (name is not None and not isinstance(name, str)) or not isinstance(origin, str):
+            raise UsageError("`name` and `origin` are strings")
+        capacity = _int_arg(msg, "capacity", DEFAULT_CAPACITY)
+        assert capacity is not None
+        if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
+            raise UsageError(f"capacity must be between {MIN_CAPACITY} and {MAX_CAPACITY} events")
+        # the text is never read as a path: a host file is not the client's to load
+        kind = up.UserBpftraceProgram if engine == "bpftrace" else up.UserBccProgram
+        runner = kind(source, origin, name=name or None)
+        bus = Bus()
+        s = _Stream(self._next_stream, tuple(runner.probes), bus)
+        self._next_stream += 1
+        sub = bus.subscribe(f"agent program stream {s.id}", capacity)
+        try:
+            runner.start(bus.publish)
+        except ProbeLoadError as e:
+            runner.stop()
+            sub.close()
+            self._out.send(
+                P.Error(id=msg["id"], code=P.FAILED, message=e.message, hint=e.hint, log=e.log, line=e.line)
+            )
+            raise _Replied from None
+        except BaseException:
+            runner.stop()
+            sub.close()
+            raise
+        s.session = runner
+        self._streams[s.id] = s
+        prog = self._next_program
+        self._next_program += 1
+        self._programs[prog] = s.id
+        header = RecordHeader(probes=list(s.names), command=["beefine-tui", "agent", "load", runner.name])
+        self._out.send(
+            P.Reply(
+                id=msg["id"],
+                result={
+                    "program": prog,
+                    "stream": s.id,
+                    "name": runner.name,
+                    "engine": runner.engine,
+                    "origin": runner.origin,
+                    "probes": list(runner.probes),
+                    "columns": list(runner.columns),
+                    "prog_ids": sorted(runner.prog_ids),
+                    "warnings": list(runner.warnings),
+                    "header": header,
+                },
+            )
+        )
+        s.thread = threading.Thread(
+            target=self._pump, args=(s, sub), name=f"agent-stream-{s.id}", daemon=True
+        )
+        s.thread.start()
+        raise _Replied
+
+    def _cmd_unload(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """Stop and unload a program `load` loaded (by the id it returned); no other program."""
+        prog = _int_arg(msg, "program", None)
+        sid = self._programs.pop(prog, None) if prog is not None else None
+        if sid is None:
+            raise UsageError(
+                f"no program {prog} loaded by this agent",
+                "give the `program` id `load` returned; only programs this agent loaded are unloaded",
+            )
+        s = self._streams.get(sid)
+        if s is None:  # its stream was already stopped
+            return {"program": prog, "stream": sid, "received": {}, "lost": {}}
+        end = self._end_stream(s, "unloaded")
+        return {"program": prog, "stream": sid, "received": end.received, "lost": end.lost}
+
+    def _cmd_doctor(self, msg: dict[str, Any]) -> list[dict[str, str]]:
+        """`beefine-tui doctor`'s checks, made on this host as the agent runs (its user, its
+        kernel, the Docker daemon it was given)."""
+        from beefine_tui.doctor import run_checks
+
+        return [c.as_dict() for c in run_checks()]
+
+    def _cmd_image(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """An image's structure as `beefine-tui image` reads it, from here: the registry as this
+        host reaches it and/or this host's daemon."""
+        from beefine_tui.docker.image_structure import read_structures
+        from beefine_tui.docker.runner import check_reference
+
+        image, source = msg.get("image"), msg.get("source", "both")
+        if not isinstance(image, str) or not image.strip():
+            raise UsageError("image needs `image`: an image reference")
+        if source not in ("registry", "daemon", "both"):
+            raise UsageError(f"`source` is registry, daemon or both, not {source!r}")
+        check_reference(image)
+        results, notes = read_structures(
+            image, self.ctx().docker_host, source, list_files=bool(msg.get("files", True))
+        )
+        return {"structures": [st.to_dict() for st in results], "notes": notes}
+
+    def _cmd_progs_stats(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """`progs --stats` here: every program, and what each ran during `interval` seconds with
+        run counting on (a BPF_ENABLE_STATS fd, dropped by the kernel even if the agent is killed)."""
+        from dataclasses import asdict
+
+        from beefine_tui.privileges import require_bpf
+        from beefine_tui.probes import inventory as inv
+
+        interval = msg.get("interval", 1.0)
+        if not isinstance(interval, int | float) or isinstance(interval, bool) or not 0.1 <= interval <= 60:
+            raise UsageError("`interval` must be between 0.1 and 60 seconds")
+        require_bpf("list the BPF programs on this machine")
+        with inv.stats_on() as guard:
+            first = inv.snapshot()
+            # not a plain sleep: the connection ending (or a signal) stops the agent at once
+            if self._stop.wait(interval):
+                raise BeefineError("the agent is stopping")
+            cur = inv.snapshot()
+        rates = inv.rates(first, cur, stats_on=True)
+        return {
+            "method": guard.method,
+            "rows": [r.to_json() for r in cur.rows],
+            "rates": [asdict(r) for r in rates.values()],
+        }
+
+    # ---- end_on_exit: a stream that ends with the process or container it follows
+
+    def _exit_watch(self, msg: dict[str, Any], options: ProbeOptions) -> tuple[int, str] | None:
+        """With `end_on_exit`, the pid whose end ends the stream (the container's first process, or
+        `pid`) and the End's reason; as `syscalls CONTAINER` and `probe run --pid` do locally."""
+        if not msg.get("end_on_exit"):
+            return None
+        pid = _int_arg(msg, "pid", None)
+        if pid is not None:
+            if msg.get("follow_children"):
+                raise UsageError("`end_on_exit` with `follow_children`: its children may outlive it")
+            return pid, f"process {pid} exited"
+        t = options.target
+        if t.container_id:
+            attrs = self._docker().containers.get(t.container_id).attrs
+            init = int((attrs.get("State") or {}).get("Pid") or 0)
+            if init > 0:
+                return init, f"container {t.container_name} ended"
+            raise NotFoundError(f"container {t.container_name} is not running")
+        raise UsageError("`end_on_exit` needs `container` or `pid`")
+
+    def _end_exited(self) -> None:
+        """End the streams whose watched process is gone, after a grace for its last events."""
+        now = time.monotonic()
+        for s in list(self._streams.values()):
+            if s.watch is None:
+                continue
+            if s.gone_since is None:
+                if not os.path.exists(f"/proc/{s.watch[0]}"):
+                    s.gone_since = now
+            elif now - s.gone_since > EXIT_GRACE_S:
+                self._end_stream(s, s.watch[1])
+
+
+def _request_flight_dumps(s: _Stream) -> None:
+    """Ask each probe's flight recorder for its dump, unless one was written (the container's pid 1
+    exiting writes one): the runner writes it at stop, before the stream's End."""
+    periodic_for = getattr(s.session, "periodic_for", None)
+    if not callable(periodic_for):
+        return
+    for name in s.names:
+        with contextlib.suppress(Exception):
+            flight = periodic_for(name)
+            if flight is not None and not flight.dumps:
+                flight.request()
+
+
+def _start_facts(
+    names: Sequence[str], options: ProbeOptions, watch: tuple[int, str] | None
+) -> dict[str, Any]:
+    """What a client prints about a stream besides its events: the container followed (id and name
+    as resolved here), the pid watched, and for the syscalls probe where its names come from."""
+    t = options.target
+    facts: dict[str, Any] = {
+        "target": {
+            "container_id": t.container_id,
+            "container_name": t.container_name,
+            "watch_pid": watch[0] if watch else None,
+        }
+    }
+    if "syscalls" in names:
+        from beefine_tui.probes import syscall_table
+
+        facts["syscall_table"] = syscall_table.load().source
+    return facts
 
 
 @dataclass

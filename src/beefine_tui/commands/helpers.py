@@ -11,7 +11,7 @@ import textwrap
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from beefine_tui.probes.helpers_catalog import Helper, KernelHelpers
+    from beefine_tui.probes.helpers_catalog import Helper, HelperDoc, KernelHelpers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,13 +20,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--search", "-s", metavar="TEXT", help="only helpers whose name or text contains TEXT"
     )
     parser.add_argument("--json", action="store_true", help="JSON instead of text")
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from beefine_tui.probes import helpers_catalog as hc
 
-    kh = hc.probe_kernel()
-    docs = hc.load_docs()
+    if getattr(args, "remote", None):
+        kh, docs = _remote_helpers(args)
+    else:
+        kh = hc.probe_kernel()
+        docs = hc.load_docs()
     out = sys.stdout
     if args.type:
         t = hc.resolve_type(kh, args.type)
@@ -107,6 +113,26 @@ def run(args: argparse.Namespace) -> int:
         file=out,
     )
     return 0
+
+
+def _remote_helpers(args: argparse.Namespace) -> tuple[KernelHelpers, dict[str, HelperDoc]]:
+    """The host's kernel's helpers (and its docs of them), from its agent's `helpers`."""
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.errors import BeefineError
+    from beefine_tui.probes import helpers_catalog as hc
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        if "helpers" not in (client.hello.get("capabilities") or ()):
+            raise BeefineError(
+                f"the agent on {client.label} is older and cannot list its kernel's helpers",
+                "install the same beefine-tui version on both machines",
+            )
+        # the first time on a host, the kernel is checked by loading one program per helper and type
+        return hc.from_report(client.request("helpers", timeout=600), hc.load_docs())
+    finally:
+        client.close()
 
 
 def _print_helpers(helpers: list[Helper], kh: KernelHelpers | None = None) -> None:

@@ -7,8 +7,9 @@ import argparse
 import contextlib
 import json
 import os
+from typing import Any
 
-from beefine_tui.errors import BeefineError, DockerUnavailableError, UsageError
+from beefine_tui.errors import BeefineError, UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-files", action="store_true", help="do not list the files each layer adds")
     parser.add_argument("--json", action="store_true", help="one JSON object per source")
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
 
     if not (args.lab and args.image in ("small", "layered")):
         check_reference(args.image)
+    if getattr(args, "remote", None):
+        if args.lab:
+            raise UsageError(
+                "--lab starts a lab on this machine; with --remote the host's daemon is read",
+                "drop --lab (or --remote)",
+            )
+        return _remote(args)
     with contextlib.ExitStack() as stack:
         host: str | None
         image = args.image
@@ -50,44 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace, image: str, host: str | None) -> int:
-    from beefine_tui.docker.image_structure import from_daemon, from_registry, parse_reference
+    from beefine_tui.docker.image_structure import read_structures
 
-    results = []
-    errors: list[str] = []
-    reg_host, _, _ = parse_reference(image)
-    want_registry = args.source in ("registry", "both")
-    want_daemon = args.source in ("daemon", "both")
-    if want_registry:
-        if args.source == "both" and reg_host == "registry-1.docker.io":
-            errors.append("registry: skipped (Docker Hub cannot be reached offline; use --source registry)")
-        else:
-            try:
-                results.append(from_registry(image, list_files=not args.no_files))
-            except BeefineError as e:
-                if args.source == "registry":
-                    raise
-                errors.append(f"registry: {e.message}")
-    if want_daemon:
-        if host is None:
-            msg = "no Docker daemon answers here"
-            if args.source == "daemon":
-                raise DockerUnavailableError(msg, "start Docker, pass --docker-host, or use --lab")
-            errors.append(f"daemon: {msg}")
-        else:
-            from beefine_tui.docker.client import connect
+    results, errors = read_structures(image, host, args.source, list_files=not args.no_files)
+    _print(args, results, errors)
+    return 0
 
-            client = connect(host)
-            try:
-                data_root = str(client.info().get("DockerRootDir", ""))
-                results.append(from_daemon(client, image, data_root, list_files=not args.no_files))
-            except BeefineError as e:
-                if args.source == "daemon":
-                    raise
-                errors.append(f"daemon: {e.message}")
-            finally:
-                client.close()
-    if not results:
-        raise BeefineError(f"could not read {image} anywhere", "; ".join(errors) or "")
+
+def _print(args: argparse.Namespace, results: list[Any], errors: list[str]) -> None:
     for st in results:
         if args.json:
             print(json.dumps(st.to_dict()))
@@ -96,6 +77,34 @@ def _show(args: argparse.Namespace, image: str, host: str | None) -> int:
             print()
     for err in errors:
         print(f"note: {err}")
+
+
+def _remote(args: argparse.Namespace) -> int:
+    """The image as the host's registry access and daemon see it, read there by its agent."""
+    import msgspec
+
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.docker.image_structure import ImageStructure
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        if "image" not in (client.hello.get("capabilities") or ()):
+            raise BeefineError(
+                f"the agent on {client.label} is older and cannot read images",
+                "install the same beefine-tui version on both machines",
+            )
+        got = client.request("image", image=args.image, source=args.source, files=not args.no_files)
+        try:
+            results = msgspec.convert(got["structures"], list[ImageStructure])
+            notes = msgspec.convert(got.get("notes") or [], list[str])
+        except (msgspec.ValidationError, KeyError, TypeError) as e:
+            raise BeefineError(
+                f"{client.label}: the agent's image report is not one this client reads: {e}"
+            ) from None
+    finally:
+        client.close()
+    _print(args, results, notes)
     return 0
 
 

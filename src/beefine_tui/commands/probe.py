@@ -424,6 +424,8 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
     recorder = None
     try:
         opts = {k: getattr(args, k) for k in _REMOTE_ARGS if getattr(args, k, None) not in (None, False)}
+        if args.pid is not None and not args.follow_children:
+            opts["end_on_exit"] = True  # as locally: nothing more can come once that process is gone
         started = client.request("start", probes=names, **opts)
         sid = started["stream"]
         header = msgspec.convert(started["header"], RecordHeader)
@@ -442,6 +444,9 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
                     emit(m.events)
                 elif isinstance(m, P.End) and m.stream == sid:
                     ended = True
+                    if m.reason not in ("stopped", "agent closing"):
+                        with contextlib.suppress(OSError):
+                            sys.stderr.write(m.reason + "\n")  # process N exited
 
         with stop_on_signals(stop):
             while not stop.is_set() and not ended:

@@ -68,9 +68,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--interval must be between 0.1 and 60 seconds")
     rates: dict[int, inv.Rate] = {}
     method: str | None = None
-    if getattr(args, "remote", None):
-        if args.stats:
-            raise UsageError("--stats is not available with --remote yet", "run it on the host: drop --stats")
+    if getattr(args, "remote", None) and args.stats:
+        rows, rates, method = _remote_stats(args)
+    elif getattr(args, "remote", None):
         rows = _remote_rows(args)
     elif args.stats:
         require_bpf("list the BPF programs on this machine")
@@ -117,6 +117,34 @@ def _remote_rows(args: argparse.Namespace) -> list[Any]:
     client = connect(args.remote, agent_args(args))
     try:
         return [ProgRow.from_json(d) for d in client.request("progs")]
+    finally:
+        client.close()
+
+
+def _remote_stats(args: argparse.Namespace) -> tuple[list[Any], dict[int, Any], str | None]:
+    """The host's programs and what each ran for --interval seconds, counted there by its agent."""
+    import msgspec
+
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.errors import BeefineError
+    from beefine_tui.probes.inventory import ProgRow, Rate
+
+    client = connect(args.remote, agent_args(args))
+    try:
+        if "progs_stats" not in (client.hello.get("capabilities") or ()):
+            raise BeefineError(
+                f"the agent on {client.label} is older and cannot count runs",
+                "install the same beefine-tui version on both machines, or drop --stats",
+            )
+        got = client.request("progs_stats", timeout=args.interval + 120, interval=args.interval)
+        try:
+            rates = {r.prog_id: r for r in msgspec.convert(got["rates"], list[Rate])}
+            return [ProgRow.from_json(d) for d in got["rows"]], rates, got.get("method")
+        except (msgspec.ValidationError, KeyError, TypeError) as e:
+            raise BeefineError(
+                f"{client.label}: the agent's run counts are not ones this client reads: {e}"
+            ) from None
     finally:
         client.close()
 

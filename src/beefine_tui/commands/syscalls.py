@@ -15,11 +15,14 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 from beefine_tui.probes.syscalls import FlightDumpArgs, SyscallArgs
+
+if TYPE_CHECKING:
+    from beefine_tui.events.record import Recorder
 
 PROBE = "syscalls"
 DRAIN_TIMEOUT_S = 0.2
@@ -58,6 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("time", "calls", "errors", "avg", "name"),
         help="with --summary: the column to sort by (default: time)",
     )
+    from beefine_tui.commands.remote import add_remote_argument
+
+    add_remote_argument(parser)
 
 
 def format_line(ev: Event, wall_offset_ns: int) -> str:
@@ -99,6 +105,98 @@ def _container(args: argparse.Namespace) -> tuple[Any, int]:
     return target, pid
 
 
+class _Output:
+    """What a run does with its events, local or through a host's agent: count them, record them,
+    print them (or only the flight recorder's), and the summary and loss lines at the end."""
+
+    def __init__(self, args: argparse.Namespace, recorder: Recorder | None, wall_offset_ns: int) -> None:
+        from beefine_tui.commands.probe import Summary
+        from beefine_tui.events.syscall_summary import SyscallSummary
+
+        self.args = args
+        self.recorder = recorder
+        self.wall_offset = wall_offset_ns
+        self.losses = Summary([PROBE])
+        self.totals = SyscallSummary()
+        self.out = sys.stdout.buffer
+
+    def emit(self, events: Sequence[Event]) -> None:
+        from beefine_tui.events.record import encode_events
+
+        args = self.args
+        self.losses.add(events)
+        self.totals.add(events)
+        if self.recorder is not None:
+            self.recorder.write(events)
+        if args.summary:
+            return
+        if args.flight:
+            events = [ev for ev in events if _from_flight_recorder(ev) or ev.kind == LOST]
+            if not events:
+                return
+        if args.json:
+            self.out.write(encode_events(events))
+        else:
+            self.out.write(
+                "".join(format_line(ev, self.wall_offset) + "\n" for ev in events).encode(errors="replace")
+            )
+        self.out.flush()
+
+    def finish(self, container_id: str | None, table_source: str, ended: str, dropped: int = 0) -> int:
+        """The summary (--summary), then on stderr why it ended and what was received and lost.
+        `dropped`: events this side could not keep up with (only through an agent)."""
+        from beefine_tui.events.record import RecordingIncomplete
+
+        args = self.args
+        if args.summary:
+            if args.json:
+                lost = dict(self.losses.lost[PROBE])
+                if dropped:
+                    lost["client"] = dropped
+                doc: dict[str, Any] = {
+                    "container": container_id,
+                    **self.totals.as_dict(args.sort),
+                    "lost": lost,
+                    "table": table_source,
+                }
+                sys.stdout.write(json.dumps(doc) + "\n")
+            else:
+                sys.stdout.write("\n".join(self.totals.table_lines(args.sort)) + "\n")
+        recorder = self.recorder
+        with contextlib.suppress(OSError):
+            if ended:
+                sys.stderr.write(ended + "\n")
+            sys.stderr.write("\n".join(self.losses.lines()) + "\n")
+            if dropped:
+                sys.stderr.write(f"{dropped} events dropped here: this terminal was slower than the host\n")
+            if recorder is not None:
+                sys.stderr.write(recorder.status_line() + "\n")
+        if recorder is not None and not recorder.complete:
+            raise RecordingIncomplete(
+                f"the recording {args.record} is incomplete ({recorder.error})",
+                "free some space and run again",
+            )
+        if self.losses.failed:
+            raise BeefineError(f"probe {PROBE} failed: {self.losses.failed.get(PROBE, '')}")
+        return 0
+
+
+def _tracing_line(name: str | None, container_id: str | None, where: str = "") -> None:
+    """Said once attached, on stderr: scripts (and tests) wait for it before making the events."""
+    with contextlib.suppress(OSError):
+        sys.stderr.write(
+            f"tracing the syscalls of container {name} ({(container_id or '')[:12]}){where}; Ctrl-C to stop\n"
+        )
+        sys.stderr.flush()
+
+
+def _no_table_warning(where: str = "this machine") -> None:
+    sys.stderr.write(
+        f"beefine-tui: no syscall table on {where} (asm/unistd_64.h from linux-libc-dev): "
+        "syscalls are shown by number\n"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:
         raise UsageError(f"--duration must be a positive number of seconds, not {args.duration}")
@@ -112,16 +210,17 @@ def run(args: argparse.Namespace) -> int:
         from beefine_tui.userfiles import check_output
 
         check_output(args.record, force=args.force)
+    if getattr(args, "remote", None):
+        return _run_remote(args)
     from beefine_tui.privileges import require_bpf
 
     require_bpf()
     target, init_pid = _container(args)
 
-    from beefine_tui.commands.probe import Summary, stop_on_signals
+    from beefine_tui.commands.probe import stop_on_signals
     from beefine_tui.errors import ProbeLoadError
     from beefine_tui.events.bus import Bus
-    from beefine_tui.events.record import Recorder, RecordingIncomplete, encode_events
-    from beefine_tui.events.syscall_summary import SyscallSummary
+    from beefine_tui.events.record import Recorder
     from beefine_tui.probes import catalog, syscall_table
     from beefine_tui.probes.base import ProbeOptions
     from beefine_tui.probes.session import ProbeSession
@@ -131,40 +230,18 @@ def run(args: argparse.Namespace) -> int:
         raise ProbeLoadError(f"probe {PROBE} cannot run here: {avail.reason}")
     table = syscall_table.load()
     if not table.source:
-        sys.stderr.write(
-            "beefine-tui: no syscall table on this machine (asm/unistd_64.h from linux-libc-dev): "
-            "syscalls are shown by number\n"
-        )
+        _no_table_warning()
 
     bus = Bus()
     sub = bus.subscribe("cli", capacity=1 << 18)
     stop = threading.Event()
-    losses = Summary([PROBE])
-    totals = SyscallSummary()
     recorder = None
     if args.record:
         recorder = Recorder.open(
             args.record, RecordHeader(probes=[PROBE], command=sys.argv), force=args.force
         )
-    out = sys.stdout.buffer
-    wall_offset = time.time_ns() - time.monotonic_ns()
-
-    def emit(events: Sequence[Event]) -> None:
-        losses.add(events)
-        totals.add(events)
-        if recorder is not None:
-            recorder.write(events)
-        if args.summary:
-            return
-        if args.flight:
-            events = [ev for ev in events if _from_flight_recorder(ev) or ev.kind == LOST]
-            if not events:
-                return
-        if args.json:
-            out.write(encode_events(events))
-        else:
-            out.write("".join(format_line(ev, wall_offset) + "\n" for ev in events).encode(errors="replace"))
-        out.flush()
+    output = _Output(args, recorder, time.time_ns() - time.monotonic_ns())
+    emit = output.emit
 
     # the in-kernel ring only when its dump is asked for: the live stream already has every call
     options = ProbeOptions(target=target, flight_slots=args.flight_slots if args.flight else 0)
@@ -173,13 +250,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with stop_on_signals(stop):
             session.start()
-            # said once attached, on stderr: scripts (and tests) wait for it before making the events
-            with contextlib.suppress(OSError):
-                sys.stderr.write(
-                    f"tracing the syscalls of container {target.container_name} "
-                    f"({(target.container_id or '')[:12]}); Ctrl-C to stop\n"
-                )
-                sys.stderr.flush()
+            _tracing_line(target.container_name, target.container_id)
             deadline = time.monotonic() + args.duration if args.duration else None
             gone_since: float | None = None
             while not stop.is_set():
@@ -204,27 +275,96 @@ def run(args: argparse.Namespace) -> int:
         sub.close()
         if recorder is not None:
             recorder.close()
-    if args.summary:
-        if args.json:
-            doc: dict[str, Any] = {
-                "container": target.container_id,
-                **totals.as_dict(args.sort),
-                "lost": dict(losses.lost[PROBE]),
-                "table": table.source,
-            }
-            sys.stdout.write(json.dumps(doc) + "\n")
-        else:
-            sys.stdout.write("\n".join(totals.table_lines(args.sort)) + "\n")
-    with contextlib.suppress(OSError):
-        if ended:
-            sys.stderr.write(ended + "\n")
-        sys.stderr.write("\n".join(losses.lines()) + "\n")
-        if recorder is not None:
-            sys.stderr.write(recorder.status_line() + "\n")
-    if recorder is not None and not recorder.complete:
-        raise RecordingIncomplete(
-            f"the recording {args.record} is incomplete ({recorder.error})", "free some space and run again"
+    return output.finish(target.container_id, table.source, ended)
+
+
+def _run_remote(args: argparse.Namespace) -> int:
+    """The same run on a host, made by its agent: the `start` of the syscalls probe on the
+    container, ended by the agent when the container ends (`end_on_exit`; with --flight the
+    recorder's dump comes before the end), printed and summarised here by the same _Output as a
+    local run."""
+    import msgspec
+
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.agent.client import AgentConnectionError, connect
+    from beefine_tui.commands.probe import stop_on_signals
+    from beefine_tui.commands.remote import agent_args
+    from beefine_tui.events.record import Recorder
+
+    client = connect(args.remote, agent_args(args))
+    stop = threading.Event()
+    recorder = None
+    output: _Output | None = None
+    ended = ""
+    facts: dict[str, Any] = {}
+    table_source = ""
+    try:
+        if "end-on-exit" not in (client.hello.get("capabilities") or ()):
+            with contextlib.suppress(OSError):
+                sys.stderr.write(
+                    f"beefine-tui: the agent on {client.label} is older and cannot say when the container "
+                    "ends: stop with Ctrl-C or --duration\n"
+                )
+        if args.flight and "flight" not in (client.hello.get("capabilities") or ()):
+            raise BeefineError(
+                f"the agent on {client.label} is older and cannot dump the flight recorder",
+                "install the same beefine-tui version on both machines, or drop --flight",
+            )
+        # the in-kernel ring only when its dump is asked for, as locally (the agent's default keeps one)
+        started = client.request(
+            "start",
+            probes=[PROBE],
+            container=args.container,
+            end_on_exit=True,
+            flight_slots=args.flight_slots if args.flight else 0,
+            flight_dump=bool(args.flight),
         )
-    if losses.failed:
-        raise BeefineError(f"probe {PROBE} failed: {losses.failed.get(PROBE, '')}")
-    return 0
+        sid = started["stream"]
+        facts = started.get("target") or {}
+        table_source = started.get("syscall_table") or ""
+        host_header = msgspec.convert(started["header"], RecordHeader)
+        if not table_source:
+            _no_table_warning(client.label)
+        if args.record:
+            # the host's clock and names, this command line: replay opens it as a `syscalls` run
+            header = msgspec.structs.replace(host_header, command=sys.argv)
+            recorder = Recorder.open(args.record, header, force=args.force)
+        # event times are the host's CLOCK_MONOTONIC: its header says how that maps to wall time
+        output = _Output(args, recorder, int(host_header.started_wall * 1e9) - host_header.started_ns)
+        _tracing_line(facts.get("container_name"), facts.get("container_id"), f" on {client.label}")
+        deadline = time.monotonic() + args.duration if args.duration else None
+        done = False
+
+        def handle(msgs: Sequence[P.Message]) -> None:
+            nonlocal done, ended
+            assert output is not None
+            for m in msgs:
+                if isinstance(m, P.Events) and m.stream == sid:
+                    output.emit(m.events)
+                elif isinstance(m, P.End) and m.stream == sid:
+                    done = True
+                    if m.reason not in ("stopped", "agent closing"):
+                        ended = m.reason
+
+        with stop_on_signals(stop):
+            while not stop.is_set() and not done:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                handle(client.stream_messages(DRAIN_TIMEOUT_S))
+                if client.closed:
+                    while msgs := client.stream_messages(0):  # what came before the end
+                        handle(msgs)
+                    if not done:
+                        if recorder is not None:
+                            recorder.error = "the connection to the agent was lost"
+                        raise AgentConnectionError(client.close_reason)
+            if not done:
+                client.request("stop", stream=sid)
+                while msgs := client.stream_messages(0):
+                    handle(msgs)
+    finally:
+        client.close()
+        if recorder is not None:
+            recorder.close()
+    assert output is not None
+    return output.finish(facts.get("container_id"), table_source, ended, client.dropped)

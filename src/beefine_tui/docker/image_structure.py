@@ -24,7 +24,7 @@ from typing import Any
 
 from beefine_tui.docker.lab import registry_auth
 from beefine_tui.docker.runner import check_reference, split_tag
-from beefine_tui.errors import BeefineError, NotFoundError
+from beefine_tui.errors import BeefineError, DockerUnavailableError, NotFoundError
 from beefine_tui.story.overlay import LayerIndex
 
 ACCEPT = ", ".join(
@@ -237,6 +237,49 @@ class Registry:
                 f"the registry {self.host} does not answer: {reason}",
                 "is it running? (`beefine-tui lab status` for the lab's registry)",
             ) from None
+
+
+def read_structures(
+    image: str, host: str | None, source: str = "both", list_files: bool = True
+) -> tuple[list[ImageStructure], list[str]]:
+    """The image as the registry serves it and/or as the daemon at `host` holds it (`source`:
+    registry, daemon or both), and a note for each source that could not be read. With one source
+    asked for, its failure is raised; with both, only when neither could be read."""
+    results: list[ImageStructure] = []
+    errors: list[str] = []
+    reg_host, _, _ = parse_reference(image)
+    if source in ("registry", "both"):
+        if source == "both" and reg_host == "registry-1.docker.io":
+            errors.append("registry: skipped (Docker Hub cannot be reached offline; use --source registry)")
+        else:
+            try:
+                results.append(from_registry(image, list_files=list_files))
+            except BeefineError as e:
+                if source == "registry":
+                    raise
+                errors.append(f"registry: {e.message}")
+    if source in ("daemon", "both"):
+        if host is None:
+            msg = "no Docker daemon answers here"
+            if source == "daemon":
+                raise DockerUnavailableError(msg, "start Docker, pass --docker-host, or use --lab")
+            errors.append(f"daemon: {msg}")
+        else:
+            from beefine_tui.docker.client import connect
+
+            client = connect(host)
+            try:
+                data_root = str(client.info().get("DockerRootDir", ""))
+                results.append(from_daemon(client, image, data_root, list_files=list_files))
+            except BeefineError as e:
+                if source == "daemon":
+                    raise
+                errors.append(f"daemon: {e.message}")
+            finally:
+                client.close()
+    if not results:
+        raise BeefineError(f"could not read {image} anywhere", "; ".join(errors) or "")
+    return results, errors
 
 
 def from_registry(image: str, list_files: bool = True, platform: str = "linux/amd64") -> ImageStructure:

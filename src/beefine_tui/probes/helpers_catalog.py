@@ -548,3 +548,32 @@ def search(
 
 def types_with_helper(name: str, kernel: KernelHelpers) -> list[str]:
     return [t for t in kernel.types if name in kernel.by_type[t]]
+
+
+# --- over the agent -----------------------------------------------------------------------------
+def kernel_report(kh: KernelHelpers, docs: dict[str, HelperDoc]) -> dict[str, object]:
+    """What `helpers` needs of a host, as JSON: its kernel's helpers per type and its docs of them
+    (the agent's `helpers` command; a newer host kernel's man page knows helpers ours does not)."""
+    import msgspec
+
+    named = {n for names in kh.by_type.values() for n in names}
+    return {
+        "kernel": msgspec.to_builtins(kh),
+        "docs": {n: msgspec.to_builtins(d) for n, d in docs.items() if n in named},
+    }
+
+
+def from_report(
+    report: object, local_docs: dict[str, HelperDoc] | None = None
+) -> tuple[KernelHelpers, dict[str, HelperDoc]]:
+    """kernel_report's JSON back; the host's docs first, ours for what the host's man page lacks.
+    BeefineError when it is not one (an agent of another kind)."""
+    import msgspec
+
+    try:
+        d = msgspec.convert(report, dict[str, object])
+        kh = msgspec.convert(d["kernel"], KernelHelpers)
+        docs = msgspec.convert(d.get("docs") or {}, dict[str, HelperDoc])
+    except (msgspec.ValidationError, KeyError, TypeError) as e:
+        raise BeefineError(f"the agent's helpers report is not one this client understands: {e}") from None
+    return kh, {**(local_docs or {}), **docs}

@@ -132,8 +132,14 @@ class UserProgramsView(WorkerErrors, Vertical):
         t = self.query_one("#loaded", DataTable)
         t.add_columns("name", "engine", "from", "BPF ids", "events", "lost", "state")
         ctx = app_context(self)
+        host = getattr(ctx, "program_host", "")  # --remote: the agent there loads them
         self.notice(
-            "" if ctx.bpf_allowed else "Loading programs needs root: quit (ctrl+q), run sudo beefine-tui"
+            f"Over --remote: programs load on {host}, held by its agent, and are unloaded when the "
+            "connection ends."
+            if host
+            else ""
+            if ctx.bpf_allowed
+            else "Loading programs needs root: quit (ctrl+q), run sudo beefine-tui"
         )
         self.query_one("#load", Button).disabled = not ctx.bpf_allowed
 
