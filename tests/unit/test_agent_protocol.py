@@ -4,7 +4,10 @@ memory; stdin closing stops what was started."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import struct
+import termios
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -42,6 +45,11 @@ class FakeSession:
     def stop(self) -> None:
         self.stopped.set()
         self._t.join(10)
+
+
+def _unread(f: Any) -> int:
+    """Bytes waiting in a pipe for its reader."""
+    return int(struct.unpack("i", fcntl.ioctl(f.fileno(), termios.FIONREAD, b"\0" * 4))[0])
 
 
 class Harness:
@@ -212,11 +220,13 @@ def test_a_signal_ends_the_agent_while_its_reader_reads_nothing() -> None:
     """SIGTERM (what stop_on_signals calls) while the pump is blocked on a full stdout pipe: the agent
     stops its streams and ends. It used to wait forever to send the stream's End behind the stuck
     line, and was SIGKILLed (seen in test_agent_metrics, whose test reads nothing after the replies)."""
-    h = Harness(count=10**9)
+    h = Harness(count=200_000)  # more than the pipe and the stream's 65,536 hold; the rest is dropped
     h.hello()
     h.cmd("start", 1, probes=["exec"])
     assert isinstance(h.read(), P.Reply)
-    while h.agent.peak_pending.get(1, 0) < 1000:  # the pipe is full: events wait in the subscription
+    assert h.sessions[0].done.wait(120)
+    full = 60_000  # of the pipe's 64 KiB: the pump is blocked writing a batch that does not fit
+    while _unread(h.out) < full:
         assert h.thread.is_alive()
         threading.Event().wait(0.05)
     h.agent.stop("signal 15")
