@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import PYTHON, REPO, Tmux
 from tests.e2e.test_tmux_keys import NO_DOCKER, keyboard_contract
+from tests.integration.probe_harness import progs_still_loaded
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -55,12 +56,6 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def _prog_exists(prog_id: int) -> bool:
-    return (
-        subprocess.run(["bpftool", "prog", "show", "id", str(prog_id)], capture_output=True).returncode == 0
-    )
 
 
 def _has_xdp(ifname: str) -> bool:
@@ -103,7 +98,7 @@ def test_ssh_session_cut_cleans_up(tmux: Tmux, sshd: Sshd, veth: str) -> None:
     while time.monotonic() < deadline and not _gone(app.pid):
         time.sleep(0.25)
     assert _gone(app.pid), "the app is still running after its SSH session was cut"
-    still = [i for i in held if _prog_exists(i)]
+    still = progs_still_loaded(held)  # freed after the process is gone: RCU, slower when busy
     assert not still, f"BPF programs of the app left behind: {still}"
     assert not _has_xdp(veth), "XDP left attached to our veth"
     if dockerd is not None:

@@ -26,13 +26,14 @@ from typing import Any
 
 import psutil
 
+from tests.integration.probe_harness import progs_still_loaded
+
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 NO_DOCKER = "unix:///nonexistent/beefine-fault.sock"
 ENV = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR", "DOCKER_HOST")}
 RESTORE = {"alternate screen off": b"\x1b[?1049l", "mouse off": b"\x1b[?1000l", "cursor shown": b"\x1b[?25h"}
 REAPED = "removed what a killed beefine-tui left"
-PROG_FREE_WAIT_S = 60.0
 
 SITUATIONS = ("tui-exec", "tui-xdp", "tui-image", "trace-pull", "tui-lab-start", "tui-lab-run")
 ENDINGS = ("ctrl+q", "ctrl+c", "SIGINT", "SIGTERM", "SIGHUP", "hangup", "SIGKILL")
@@ -175,12 +176,6 @@ def _record(held: Held) -> None:
             held.prog_ids |= prog_ids_of_pid(pid)
 
 
-def loaded_prog_ids() -> set[int]:
-    """Ids of every BPF program the kernel holds now (`bpftool prog list -j`)."""
-    p = subprocess.run(["bpftool", "prog", "list", "-j"], capture_output=True, text=True, timeout=30)
-    return {int(x["id"]) for x in json.loads(p.stdout or "[]")}
-
-
 def _xdp_on(iface: str) -> bool:
     p = subprocess.run(["ip", "-j", "-d", "link", "show", "dev", iface], capture_output=True, text=True)
     return p.returncode == 0 and '"xdp"' in p.stdout
@@ -228,15 +223,7 @@ def check_left(held: Held) -> list[str]:
     alive = [pid for pid, st in held.descendants if _alive(pid, st)]
     if alive:
         leaks.append(f"child processes still run: {alive}")
-    # the kernel frees a dead process's programs after it is gone (RCU grace periods, ~70 ms per
-    # tracepoint): wait for that, bounded, before calling them leaked
-    progs = sorted(held.prog_ids)
-    deadline = time.monotonic() + PROG_FREE_WAIT_S
-    while progs and time.monotonic() < deadline:
-        loaded = loaded_prog_ids()
-        progs = [i for i in progs if i in loaded]
-        if progs:
-            time.sleep(0.5)
+    progs = progs_still_loaded(held.prog_ids)
     if progs:
         leaks.append(f"BPF programs still loaded: {progs}")
     if held.xdp_iface and _xdp_on(held.xdp_iface):

@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import ModuleType
 
 from beefine_tui.events.bus import Bus, Subscription
@@ -36,6 +36,24 @@ def loaded_prog_ids() -> set[int]:
         ["bpftool", "prog", "list", "-j"], capture_output=True, text=True, check=True, timeout=60
     )
     return {int(p["id"]) for p in json.loads(out.stdout or "[]")}
+
+
+# the kernel frees a dead process's programs after it is gone (RCU grace periods, ~70 ms per
+# tracepoint, longer on a busy machine): wait for that, bounded, before calling them leaked
+PROG_FREE_WAIT_S = 60.0
+
+
+def progs_still_loaded(ids: Iterable[int], wait_s: float = PROG_FREE_WAIT_S) -> list[int]:
+    """Which of `ids` the kernel still holds once up to `wait_s` has passed (at once if none)."""
+    progs = sorted(ids)
+    deadline = time.monotonic() + wait_s
+    while progs:
+        loaded = loaded_prog_ids()
+        progs = [i for i in progs if i in loaded]
+        if not progs or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    return progs
 
 
 def prog_exists(prog_id: int) -> bool:
