@@ -1,6 +1,6 @@
-"""The real app (`beefine-tui`) tunes the garbage collector once it is up; tests' apps leave it alone
-(freezing in a test process would keep other tests' objects alive). The collector is faked here, so
-this process's settings are not touched."""
+"""The real app (`beefine-tui`) tunes the garbage collector and the GIL's switch interval once it is
+up; tests' apps leave them alone (freezing in a test process would keep other tests' objects alive).
+Both are faked here, so this process's settings are not touched."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ async def test_gc_is_tuned_only_when_asked(
 ) -> None:
     fake = FakeGc()
     monkeypatch.setattr(app_module, "gc", fake)
+    intervals: list[float] = []
+    monkeypatch.setattr(app_module.sys, "setswitchinterval", intervals.append)  # restored after the test
     app = make_app(gc_tuning=tuning)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -50,5 +52,7 @@ async def test_gc_is_tuned_only_when_asked(
             ("collect", ()),
             ("freeze", ()),
         ]
+        assert intervals == [app_module.GIL_SWITCH_INTERVAL_S]
     else:
         assert fake.calls == []
+        assert intervals == []
