@@ -18,6 +18,8 @@ cyclic GC's pauses per generation (it holds the GIL), and CPU seconds per thread
     .venv/bin/python bench/ui_latency.py --reuse         # the same prebuilt batch again: no new objects
     .venv/bin/python bench/ui_latency.py --gc-defaults   # without the app's GC tuning (app.tune_gc)
     .venv/bin/python bench/ui_latency.py --gc-young 5000 # the app's tuning with another gen-0 threshold
+    .venv/bin/python bench/ui_latency.py --switch-interval 5  # another GIL switch interval (ms)
+    .venv/bin/python bench/ui_latency.py --fps 60        # Textual's own frame rate, not the app's
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import psutil
+import textual.screen
 
 import beefine_tui.app as app_module
 from beefine_tui.app import BeefineApp
@@ -222,6 +225,9 @@ async def run(args: argparse.Namespace) -> None:
     if args.gc_young:
         app_module.GC_YOUNG_THRESHOLD = args.gc_young  # read by tune_gc when the app mounts
     app = BeefineApp(ctx, gc_tuning=not args.gc_defaults)
+    if args.fps:
+        # after the app's own tuning (app.tune_frame_rate); read when the screen first paints
+        textual.screen.UPDATE_PERIOD = 1 / args.fps  # type: ignore[misc]
     proc = psutil.Process()
     rss: list[tuple[float, int, int]] = []  # (seconds, events sent, RSS bytes)
     async with app.run_test(headless=True, size=(args.width, args.height)) as pilot:
@@ -243,6 +249,9 @@ async def run(args: argparse.Namespace) -> None:
 
         print(f"objects the GC tracks: {len(gc.get_objects()):,}", flush=True)
         print(f"GC thresholds {gc.get_threshold()}, frozen at start-up {gc.get_freeze_count():,}", flush=True)
+        if args.switch_interval:
+            sys.setswitchinterval(args.switch_interval / 1000)  # after the app's own tuning, on mount
+        print(f"GIL switch interval {sys.getswitchinterval() * 1000:g} ms", flush=True)
         # first with no producer: a full log and nothing else running, the UI's own cost
         idle_keys = KeyTimer(app, log)
         idle_gc = GcTimer()
@@ -360,6 +369,8 @@ def main() -> None:
     )
     ap.add_argument("--gc-young", type=int, default=0, help="gen-0 threshold for the app's tuning")
     ap.add_argument("--reuse", action="store_true", help="publish one prebuilt batch again and again")
+    ap.add_argument("--switch-interval", type=float, default=0.0, help="GIL switch interval, ms")
+    ap.add_argument("--fps", type=int, default=0, help="Textual's screen updates per second at most")
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--height", type=int, default=50)
     asyncio.run(run(ap.parse_args()))

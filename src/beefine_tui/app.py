@@ -13,6 +13,7 @@ import gc
 import os
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import textual.screen
 from textual import events
 from textual.app import App
 from textual.binding import Binding
@@ -36,6 +38,15 @@ from beefine_tui.widgets import textual_fixes
 # held), which is what made keys slow. Freezing the heap built at start-up and letting short-lived
 # events die before a young collection promotes them took key p99 from ~230 ms to ~85 ms.
 GC_YOUNG_THRESHOLD = 50_000
+# The UI thread shares the GIL with the threads that decode and deliver events. A thread that wants
+# it back (the UI loop after each poll for input, a key's handler) waits up to the switch interval for
+# a busy one to let go: 5 ms by default, paid again at every hop of a key through the loop.
+GIL_SWITCH_INTERVAL_S = 0.001
+# Textual repaints at most 60 times a second: a key's effect waits for the next of those frames, often
+# one more when the change reaches the screen just after a frame was taken. At 120 the wait halves
+# (key p50 under 100k events/s 23.8 -> 18.3 ms, bench/ui_latency.py); a screen repaints only when
+# something changed, so a flood adds no frames (the log takes at most 10 batches a second).
+UI_FPS = 120
 
 # what the help screen calls the widgets whose keys it lists (a learner does not know class names)
 _GENERIC_PLACES = {
@@ -80,6 +91,18 @@ def tune_gc() -> None:
     """Fewer, cheaper collections for a long-running app that streams events (process-wide)."""
     _, gen1, gen2 = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, gen1, gen2)
+
+
+def tune_gil() -> None:
+    """Hand the GIL over sooner (process-wide): see GIL_SWITCH_INTERVAL_S."""
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+
+
+def tune_frame_rate() -> None:
+    """Let Textual repaint up to UI_FPS times a second, unless the user chose with TEXTUAL_FPS. Its
+    screens read the period when they first paint: call before the app runs."""
+    if "TEXTUAL_FPS" not in os.environ:
+        textual.screen.UPDATE_PERIOD = 1 / UI_FPS  # type: ignore[misc]  # Final in Textual, read late
 
 
 def freeze_startup_heap() -> None:
@@ -155,7 +178,11 @@ class BeefineApp(App[int]):
     ) -> None:
         super().__init__()
         textual_fixes.apply()
-        self.gc_tuning = gc_tuning  # off in tests: freezing would keep other tests' objects alive
+        # the collector and the GIL tuned for a long-running app (process-wide): off in tests, where
+        # freezing would keep other tests' objects alive
+        self.gc_tuning = gc_tuning
+        if gc_tuning:
+            tune_frame_rate()
         self.ctx = ctx
         self.banner = banner
         self.clock = clock
@@ -200,6 +227,7 @@ class BeefineApp(App[int]):
             self.set_interval(1.0, self._show_header)  # --remote: a lost connection shows at once
         if self.gc_tuning:
             tune_gc()
+            tune_gil()
             self.call_after_refresh(freeze_startup_heap)
 
     def _base_sub_title(self) -> str:

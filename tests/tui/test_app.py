@@ -21,7 +21,7 @@ from beefine_tui.screens.shell import SECTION_DOCKER, VIEWS, VIEWS_BY_KEY
 from beefine_tui.screens.user_programs import UserProgramsView
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.status_strip import StatusStrip
-from tests.tui.conftest import FakeContext, MakeApp, wait_until
+from tests.tui.conftest import FakeContext, MakeApp, wait_long, wait_until
 from tests.tui.events_fixture import exec_events, lost, mount_events
 
 
@@ -320,6 +320,8 @@ async def test_replay_feeds_the_same_widgets(make_app: MakeApp, tmp_path: Path) 
         replay = app.shell.query_one("#tab-replay").query_one(ReplayView)
         await wait_until(pilot, lambda: bool(replay.query(ProbeView)))
         view = replay.query_one(ProbeView)
+        # the view's log mounts a moment after the view: event_log raised NoMatches on a busy machine
+        await wait_long(pilot, lambda: bool(view.query(EventLog)))
         await wait_until(pilot, lambda: view.event_log.total >= 9)
         assert replay.cursor is not None and replay.cursor.at_end
         lines = view.event_log.lines()

@@ -1,12 +1,13 @@
-"""The real app (`beefine-tui`) tunes the garbage collector once it is up; tests' apps leave it alone
-(freezing in a test process would keep other tests' objects alive). The collector is faked here, so
-this process's settings are not touched."""
+"""The real app (`beefine-tui`) tunes the garbage collector, the GIL's switch interval and Textual's
+frame rate; tests' apps leave them alone (freezing in a test process would keep other tests' objects
+alive). All are faked or restored here, so this process's settings are not touched."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+import textual.screen
 
 import beefine_tui.app as app_module
 from tests.tui.conftest import MakeApp, wait_until
@@ -36,6 +37,10 @@ async def test_gc_is_tuned_only_when_asked(
 ) -> None:
     fake = FakeGc()
     monkeypatch.setattr(app_module, "gc", fake)
+    intervals: list[float] = []
+    monkeypatch.delenv("TEXTUAL_FPS", raising=False)
+    monkeypatch.setattr(textual.screen, "UPDATE_PERIOD", 1 / 60)  # Textual's; restored after the test
+    monkeypatch.setattr(app_module.sys, "setswitchinterval", intervals.append)  # restored after the test
     app = make_app(gc_tuning=tuning)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
@@ -50,5 +55,20 @@ async def test_gc_is_tuned_only_when_asked(
             ("collect", ()),
             ("freeze", ()),
         ]
+        assert intervals == [app_module.GIL_SWITCH_INTERVAL_S]
+        assert textual.screen.UPDATE_PERIOD == 1 / app_module.UI_FPS
     else:
         assert fake.calls == []
+        assert intervals == []
+        assert textual.screen.UPDATE_PERIOD == 1 / 60
+
+
+async def test_a_frame_rate_the_user_chose_is_kept(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "gc", FakeGc())
+    monkeypatch.setattr(app_module.sys, "setswitchinterval", lambda s: None)
+    monkeypatch.setenv("TEXTUAL_FPS", "30")  # Textual read it at import; the app must not override it
+    monkeypatch.setattr(textual.screen, "UPDATE_PERIOD", 1 / 30)
+    make_app(gc_tuning=True)
+    assert textual.screen.UPDATE_PERIOD == 1 / 30

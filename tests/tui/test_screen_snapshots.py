@@ -192,7 +192,9 @@ def test_helpers(
         (
             "bpf_ringbuf_output",
             "long bpf_ringbuf_output(void *ringbuf, void *data, u64 size, u64 flags)",
-            "Copy data into a ring buffer.",
+            # long enough to be cut with an ellipsis at 80 and 120 columns, whole at 200
+            "Copy data into a ring buffer. If BPF_RB_NO_WAKEUP is specified in flags, no notification of "
+            "new data availability is sent.",
         ),
     ]
     monkeypatch.setattr(helpers_view, "program_types", lambda: ["tracepoint", "xdp"])

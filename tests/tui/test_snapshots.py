@@ -1,4 +1,5 @@
-"""Snapshots of the main screens at 80x24 and 120x40 (fixed events, frozen clock: deterministic).
+"""Snapshots of the main screens at 80x24 and 120x40, the welcome at 200x60 too (fixed events, frozen
+clock: deterministic).
 
 After an intended visual change: .venv/bin/python -m pytest tests/tui/test_snapshots.py --snapshot-update
 """
@@ -22,7 +23,7 @@ async def shell_ready(pilot: Any) -> None:
     await pilot.pause()
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("size", [*SIZES, (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
 def test_welcome(snap_compare: Any, make_app: MakeApp, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(), terminal_size=size)
 

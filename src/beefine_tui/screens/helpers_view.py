@@ -1,23 +1,30 @@
 """Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from
 probes/helpers_catalog.py: the kernel's own list of types and our verifier loads), search them, and
 copy a name to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
+
+The table fits its width (FitTable): a description cut to the room ends in "…", and the highlighted
+helper's whole signature and description are in the scrollable pane below it.
 """
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker
 
 from beefine_tui.probes import helpers_catalog
 from beefine_tui.screens.errors import WorkerErrors, describe
+from beefine_tui.widgets.fit_table import Fit, FitTable, cell
 from beefine_tui.widgets.ui_thread import ui_soon
 
 LOADING = "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…"
 PREFERRED_TYPES = ("tracepoint", "kprobe", "xdp", "socket_filter", "sched_cls", "raw_tracepoint", "syscall")
+# the description gives way first (the pane below has it whole); a name stays readable down to 16 cells
+FITS = {"desc": Fit(min=12, tier=0), "name": Fit(min=16, tier=1)}
 
 
 def program_types() -> list[str]:
@@ -46,7 +53,8 @@ class HelpersView(WorkerErrors, Vertical):
     HelpersView > .controls > Input { width: 1fr; }
     HelpersView > .notice { height: auto; color: $text-muted; }
     HelpersView > DataTable { height: 1fr; }
-    HelpersView > #detail { height: auto; max-height: 6; border-top: solid $primary-muted; }
+    HelpersView > #detail-pane { height: auto; max-height: 40%; border-top: solid $primary-muted; }
+    HelpersView #detail { height: auto; }
     """
     BINDINGS = [Binding("c", "copy", "Copy name")]
 
@@ -64,8 +72,10 @@ class HelpersView(WorkerErrors, Vertical):
             "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…",
             classes="notice",
         )
-        yield DataTable(id="helpers", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="detail")
+        yield FitTable(FITS, id="helpers", cursor_type="row", zebra_stripes=True)
+        # a description can run to a dozen lines at 80 columns: the pane scrolls instead of cutting it
+        with VerticalScroll(id="detail-pane"):
+            yield Static("", id="detail")
 
     def on_mount(self) -> None:
         t = self.query_one(DataTable)
@@ -115,15 +125,16 @@ class HelpersView(WorkerErrors, Vertical):
     @on(Input.Changed, "#search")
     def _fill(self) -> None:
         q = self.query_one("#search", Input).value.strip().lower()
-        t = self.query_one(DataTable)
+        t = self.query_one(FitTable)
         with self.app.batch_update():
             t.clear()
             shown = 0
             for name, _sig, desc in self.helpers:
                 if q and q not in name.lower() and q not in desc.lower():
                     continue
-                t.add_row(name, desc.splitlines()[0][:100] if desc else "", key=name)
+                t.add_row(cell(name), cell(" ".join(desc.split())), key=name)
                 shown += 1
+            t.fit()
         note = f" Note: {self.attach_note}." if self.attach_note else ""
         self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on this kernel.{note}")
 
@@ -136,7 +147,9 @@ class HelpersView(WorkerErrors, Vertical):
         name = event.row_key.value
         for n, sig, desc in self.helpers:
             if n == name:
-                self.query_one("#detail", Static).update(f"[b]{n}[/b] {sig}\n{desc}")
+                text = Text.assemble((n, "bold"), " ", sig, "\n", desc)
+                self.query_one("#detail", Static).update(text)
+                self.query_one("#detail-pane", VerticalScroll).scroll_home(animate=False)
                 break
 
     @on(DataTable.RowSelected)

@@ -19,6 +19,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.await_complete import AwaitComplete
 from textual.binding import Binding
@@ -229,7 +232,7 @@ class ShellScreen(Screen[None]):
                         node.add_leaf(v.label, data=v.key)
             yield tree
             with Vertical(id="work"), ShellTabs(id="tabs"), TabPane("Welcome", id="tab-welcome"):
-                yield Static(WELCOME, id="welcome")
+                yield Static(welcome(), id="welcome")
             yield Vertical(id="split")
         yield Footer(show_command_palette=False)  # ": Go to" is the palette key shown
 
@@ -639,18 +642,38 @@ class ShellScreen(Screen[None]):
         self._focus_later(view)
 
 
-WELCOME = """[b]Beefine[/b]: see with eBPF what the kernel does when Docker makes a container.
+# One string per paragraph or list item, never a hard line break inside one: the Static wraps them to
+# its width, so they reflow at any terminal size instead of leaving a short line after each break.
+WELCOME_PARAGRAPHS = (
+    "[b]Beefine[/b]: see with eBPF what the kernel does when Docker makes a container.",
+    "Pick an item on the left (↑ ↓ Enter), or press [b]:[/b] and type a screen, container or probe name.",
+)
+WELCOME_SECTIONS = (
+    (
+        "Load eBPF",
+        "helper functions, XDP on an interface, exec tracing, any built-in probe, your own "
+        "BCC/bpftrace programs, and every BPF program loaded on this machine.",
+    ),
+    ("Docker", "the dashboard, and monitors that show an image pull or a container's creation."),
+)
+WELCOME_KEYS = (
+    "The same keys everywhere: [b]q[/b] closes a view and stops what it started (on the sidebar: quit), "
+    "[b]Esc[/b] goes back, [b]/[/b] filters, [b]j k g G[/b] move, [b]Enter[/b] on a log row shows the "
+    "event. [b]?[/b] lists every key. [b]ctrl+t[/b] tails one container's syscalls beside the current view."
+)
 
-Pick an item on the left (↑ ↓ Enter), or press [b]:[/b] and type a screen, container or probe name.
 
-[b]Load eBPF[/b]: helper functions, XDP on an interface, exec tracing, any built-in probe,
-your own BCC/bpftrace programs, and every BPF program loaded on this machine.
-[b]Docker[/b]: the dashboard, and monitors that show an image pull or a container's creation.
-
-The same keys everywhere: [b]q[/b] closes a view and stops what it started (on the sidebar: quit),
-[b]Esc[/b] goes back, [b]/[/b] filters, [b]j k g G[/b] move, [b]Enter[/b] on a log row shows the event.
-[b]?[/b] lists every key. [b]ctrl+t[/b] tails one container's syscalls beside the current view.
-"""
+def welcome() -> Group:
+    """The welcome text: paragraphs wrap to the width; the sidebar's sections stay a list, each item
+    wrapping under its own text (a hanging indent), not under its bullet."""
+    sections = Table.grid(padding=(0, 1), expand=True)
+    sections.add_column(no_wrap=True)
+    sections.add_column(ratio=1)
+    for name, text in WELCOME_SECTIONS:
+        sections.add_row("•", Text.from_markup(f"[b]{name}[/b]: {text}"))
+    paragraphs = [Text.from_markup(p) for p in WELCOME_PARAGRAPHS]
+    blank = Text("")
+    return Group(paragraphs[0], blank, paragraphs[1], blank, sections, blank, Text.from_markup(WELCOME_KEYS))
 
 
 PALETTE_DOCKER_TIMEOUT_S = 3.0  # the palette lists containers only if the daemon answers by then

@@ -367,7 +367,8 @@ class EventLog(Vertical):
         Binding("p", "toggle_pause", "Pause", show=True),
     ]
 
-    paused: reactive[bool] = reactive(False)
+    # no repaint of this container: what pausing changes, the LogView draws and refreshes itself
+    paused: reactive[bool] = reactive(False, repaint=False)
 
     def __init__(
         self,
