@@ -353,6 +353,20 @@ class AgentClient:
         self.hello = result
         return result
 
+    def has(self, capability: str) -> bool:
+        """Whether the agent's hello named `capability` (an older agent lacks later commands)."""
+        return capability in (self.hello.get("capabilities") or ())
+
+    def require(self, capability: str, what: str, hint: str = "") -> None:
+        """Raise AgentVersionError when the agent lacks `capability`: "the agent on H is older and
+        cannot WHAT"."""
+        if not self.has(capability):
+            raise AgentVersionError(
+                f"the agent on {self.label} (beefine-tui {self.hello.get('agent', '?')}) is older and "
+                f"cannot {what}",
+                hint or "install the same beefine-tui version on both machines",
+            )
+
     def stream_messages(self, timeout: float, max_messages: int = 256) -> list[P.Message]:
         """What the streams sent, waiting at most `timeout` for the first message."""
         with self._stream_cond:

@@ -55,11 +55,7 @@ def _remote_checks(args: argparse.Namespace) -> tuple[list[Any], str]:
 
     client = connect(args.remote, agent_args(args))
     try:
-        if "doctor" not in (client.hello.get("capabilities") or ()):
-            raise BeefineError(
-                f"the agent on {client.label} is older and cannot run the checks",
-                "install the same beefine-tui version on both machines",
-            )
+        client.require("doctor", "run the checks")
         rows = client.request("doctor", timeout=300)
         try:
             return msgspec.convert(rows, list[Check]), f"on {client.label}"

@@ -119,16 +119,11 @@ def _remote_helpers(args: argparse.Namespace) -> tuple[KernelHelpers, dict[str, 
     """The host's kernel's helpers (and its docs of them), from its agent's `helpers`."""
     from beefine_tui.agent.client import connect
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.errors import BeefineError
     from beefine_tui.probes import helpers_catalog as hc
 
     client = connect(args.remote, agent_args(args))
     try:
-        if "helpers" not in (client.hello.get("capabilities") or ()):
-            raise BeefineError(
-                f"the agent on {client.label} is older and cannot list its kernel's helpers",
-                "install the same beefine-tui version on both machines",
-            )
+        client.require("helpers", "list its kernel's helpers")
         # the first time on a host, the kernel is checked by loading one program per helper and type
         return hc.from_report(client.request("helpers", timeout=600), hc.load_docs())
     finally:

@@ -89,11 +89,7 @@ def _remote(args: argparse.Namespace) -> int:
 
     client = connect(args.remote, agent_args(args))
     try:
-        if "image" not in (client.hello.get("capabilities") or ()):
-            raise BeefineError(
-                f"the agent on {client.label} is older and cannot read images",
-                "install the same beefine-tui version on both machines",
-            )
+        client.require("image", "read images")
         got = client.request("image", image=args.image, source=args.source, files=not args.no_files)
         try:
             results = msgspec.convert(got["structures"], list[ImageStructure])

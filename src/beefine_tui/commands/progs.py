@@ -132,11 +132,11 @@ def _remote_stats(args: argparse.Namespace) -> tuple[list[Any], dict[int, Any], 
 
     client = connect(args.remote, agent_args(args))
     try:
-        if "progs_stats" not in (client.hello.get("capabilities") or ()):
-            raise BeefineError(
-                f"the agent on {client.label} is older and cannot count runs",
-                "install the same beefine-tui version on both machines, or drop --stats",
-            )
+        client.require(
+            "progs_stats",
+            "count runs",
+            "install the same beefine-tui version on both machines, or drop --stats",
+        )
         got = client.request("progs_stats", timeout=args.interval + 120, interval=args.interval)
         try:
             rates = {r.prog_id: r for r in msgspec.convert(got["rates"], list[Rate])}

@@ -299,15 +299,16 @@ def _run_remote(args: argparse.Namespace) -> int:
     facts: dict[str, Any] = {}
     table_source = ""
     try:
-        if "end-on-exit" not in (client.hello.get("capabilities") or ()):
+        if not client.has("end-on-exit"):
             with contextlib.suppress(OSError):
                 sys.stderr.write(
                     f"beefine-tui: the agent on {client.label} is older and cannot say when the container "
                     "ends: stop with Ctrl-C or --duration\n"
                 )
-        if args.flight and "flight" not in (client.hello.get("capabilities") or ()):
-            raise BeefineError(
-                f"the agent on {client.label} is older and cannot dump the flight recorder",
+        if args.flight:
+            client.require(
+                "flight",
+                "dump the flight recorder",
                 "install the same beefine-tui version on both machines, or drop --flight",
             )
         # the in-kernel ring only when its dump is asked for, as locally (the agent's default keeps one)

@@ -295,7 +295,7 @@ def _trace_remote(args: argparse.Namespace, cmd: list[str]) -> int:
     import msgspec
 
     from beefine_tui.agent import protocol as P
-    from beefine_tui.agent.client import AgentConnectionError, AgentVersionError, connect
+    from beefine_tui.agent.client import AgentConnectionError, connect
     from beefine_tui.commands.probe import stop_on_signals
     from beefine_tui.commands.remote import agent_args
     from beefine_tui.events.model import RecordHeader, lost_event
@@ -310,11 +310,7 @@ def _trace_remote(args: argparse.Namespace, cmd: list[str]) -> int:
     sid: int | None = None
     last_ts = 0
     try:
-        if "trace" not in client.hello.get("capabilities", ()):
-            raise AgentVersionError(
-                f"the agent on {client.label} (beefine-tui {client.hello.get('agent', '?')}) cannot trace",
-                "install the same beefine-tui version on both machines",
-            )
+        client.require("trace", "trace")
         pending = client.submit("trace", **request)
 
         def handle(msgs: list[P.Message]) -> None:
