@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -93,6 +94,14 @@ class FakeTrace:
 
     def detach(self) -> None:
         self.detached += 1
+
+
+def _detached_soon(t: Any) -> None:
+    """The probes detach after the reply (seconds on a real host; the client need not wait): bounded."""
+    deadline = time.monotonic() + 30
+    while t.detached == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert t.detached == 1
 
 
 class Harness:
@@ -223,7 +232,8 @@ def test_a_run_streams_then_ends_then_replies_with_the_phases(h: Harness) -> Non
     assert rows["pull"]["state"] == "pending" and rows["pull"]["duration_ms"] is None
     assert res["summary"]["container"] == "c0ffee"
     t = h.traces[0]
-    assert t.removed >= 1 and t.detached == 1
+    assert t.removed >= 1  # before the reply
+    _detached_soon(t)
     assert h.observed == [res["phases"]]  # the metrics saw the finished run
 
 
@@ -237,7 +247,8 @@ def test_a_failure_before_the_stream_is_an_error_and_nothing_stays() -> None:
         h.cmd("streams", 4)
         m = h.read()
         assert isinstance(m, P.Reply) and m.result == []
-        assert h.traces[0].removed >= 1 and h.traces[0].detached == 1
+        assert h.traces[0].removed >= 1
+        _detached_soon(h.traces[0])
     finally:
         h.close()
 
