@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import Event
+from beefine_tui.events.model import UPSTREAM, Event
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 from beefine_tui.widgets.filter_bar import EventFilter
@@ -86,6 +86,11 @@ async def test_pump_reports_bus_drops_as_lost_and_strip_highlights() -> None:
         assert "lost 5" in str(strip.render_text()) or f"lost {strip.lost}" in str(strip.render_text())
         spans = [s for s in strip.render_text().spans if "red" in str(s.style)]
         assert spans, "lost > 0 must be highlighted"
+        assert "agent" not in strip.render_text().plain  # nothing was lost upstream: not named
+        bus.publish([lost("exec", 4, UPSTREAM)])  # over --remote: the agent's queue or the client's
+        strip.refresh_counts()
+        assert strip.lost_kernel == 7 and strip.lost_upstream == 4
+        assert f"(kernel 7, bus {strip.lost_bus}, agent 4)" in strip.render_text().plain
 
 
 async def test_filter_by_field_and_text_keeps_lost_lines() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import LOST, Event, lost_event
+from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event
 
 
 def ev(i: int, probe: str = "p") -> Event:
@@ -41,6 +41,13 @@ def test_kernel_loss_reports_are_tallied_and_never_dropped() -> None:
     got = sub.get(0.1)
     assert any(e.kind == LOST and e.args["source"] == "kernel" for e in got)
     assert bus.tally()["p"].lost_kernel == 7
+
+
+def test_upstream_loss_is_tallied_apart_from_the_kernels() -> None:
+    bus = Bus()
+    bus.publish([lost_event("p", 3, "kernel"), lost_event("p", 4, UPSTREAM)])
+    t = bus.tally()["p"]
+    assert (t.lost_kernel, t.lost_bus, t.lost_upstream, t.lost) == (3, 0, 4, 7)
 
 
 def test_get_waits_at_most_timeout_and_wakes_on_publish() -> None:

@@ -224,7 +224,10 @@ def test_losses_before_the_view_count_in_its_tally() -> None:
     s = R.RemoteSession(link, ["exec"], None, bus)
     s.deliver(P.Events(stream=1, events=[lost_event("exec", 7, "bus"), lost_event("exec", 2, "kernel")]))
     s.dropped_here(5)
-    assert bus.tally()["exec"].lost == 14
+    t = bus.tally()["exec"]
+    assert t.lost == 14
+    # the strip names where: the agent's kernel (2) apart from the agent's queue and ours (7 + 5)
+    assert (t.lost_kernel, t.lost_bus, t.lost_upstream) == (2, 0, 12)
 
 
 def test_a_streams_first_events_before_its_session_attached_are_kept() -> None:

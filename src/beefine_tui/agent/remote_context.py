@@ -33,7 +33,7 @@ from beefine_tui.appcontext import AppContext
 from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, totals
 from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
-from beefine_tui.events.model import LOST, Event, lost_event, status_event
+from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event, status_event
 from beefine_tui.probes.base import ProbeOptions, Sink, Target
 
 # messages of streams no session is attached to yet: the agent sends a stream's first events right
@@ -224,7 +224,7 @@ class RemoteProgram(RemoteSession):
 # A `lost` event of source "bus" is what a bus says to its own reader, and publishing one counts
 # nothing (events/bus.py): the agent's queue losses and this client's drops are renamed so the view's
 # tally (its status strip) counts them, with the kernel's, as lost before the view.
-UPSTREAM_LOSS = "agent"
+UPSTREAM_LOSS = UPSTREAM
 
 
 def _upstream_loss(ev: Event) -> Event:

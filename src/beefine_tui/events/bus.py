@@ -7,12 +7,13 @@ so loss is always visible in the same stream as the events.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from beefine_tui.events.model import LOST, Event, lost_event
+from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event
 
 DEFAULT_CAPACITY = 65_536
 
@@ -24,10 +25,11 @@ class ProbeTally:
     received: int = 0
     lost_kernel: int = 0  # reported by runners: ring buffer reserve failures, perf lost samples
     lost_bus: int = 0  # dropped here because a subscriber was full (sum over subscribers)
+    lost_upstream: int = 0  # lost before this process: a remote agent's queue, the client's (UPSTREAM)
 
     @property
     def lost(self) -> int:
-        return self.lost_kernel + self.lost_bus
+        return self.lost_kernel + self.lost_bus + self.lost_upstream
 
 
 @dataclass
@@ -145,7 +147,10 @@ class Bus:
                 if t is None:
                     t = tally[ev.probe] = ProbeTally()
                 if ev.kind == LOST:
-                    if ev.args.get("source") != "bus":
+                    source = ev.args.get("source")
+                    if source == UPSTREAM:
+                        t.lost_upstream += int(ev.args.get("count", 0))
+                    elif source != "bus":
                         t.lost_kernel += int(ev.args.get("count", 0))
                 else:
                     t.received += 1
@@ -156,7 +161,7 @@ class Bus:
     def tally(self) -> dict[str, ProbeTally]:
         """A copy of the per-probe counts."""
         with self._lock:
-            return {p: ProbeTally(t.received, t.lost_kernel, t.lost_bus) for p, t in self._tally.items()}
+            return {p: dataclasses.replace(t) for p, t in self._tally.items()}
 
     def subscribers(self) -> Iterable[str]:
         with self._lock:

@@ -25,6 +25,9 @@ SCHEMA_VERSION = 2
 
 # kind of the event that reports loss (LostArgs)
 LOST = "lost"
+# LostArgs.source of what was lost before this process saw it: in a remote agent's queue or in this
+# client's, over --remote (the agent's kernel losses keep their own source)
+UPSTREAM = "agent"
 # kind of the event that reports a probe's own failure or state change (StatusArgs); state "note":
 # something the reader must know to read the figures right
 STATUS = "status"

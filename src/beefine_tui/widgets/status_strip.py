@@ -106,9 +106,10 @@ class StatusStrip(Widget):
         self.total = 0
         self.lost_kernel = 0
         self.lost_bus = 0
+        self.lost_upstream = 0  # over --remote: lost in the agent's queue or this client's
         self.rate = 0.0
         self._rate = WindowedRate()
-        self._base = (0, 0, 0)  # tally at the moment this strip was (re)started
+        self._base = (0, 0, 0, 0)  # tally at the moment this strip was (re)started
         self.recording: RecordingState | None = None  # shown while the view records
 
     def on_mount(self) -> None:
@@ -127,16 +128,17 @@ class StatusStrip(Widget):
         self._rate.reset()
         self.refresh_counts()
 
-    def _sum(self) -> tuple[int, int, int]:
+    def _sum(self) -> tuple[int, int, int, int]:
         tally = self.bus.tally()
-        r = lk = lb = 0
+        r = lk = lb = lu = 0
         for name in self.probes:
             t = tally.get(name)
             if t is not None:
                 r += t.received
                 lk += t.lost_kernel
                 lb += t.lost_bus
-        return r, lk, lb
+                lu += t.lost_upstream
+        return r, lk, lb, lu
 
     def watch_state(self, old: str, new: str) -> None:
         if new in ("running", "replay") and old not in ("running", "replay"):
@@ -144,10 +146,11 @@ class StatusStrip(Widget):
         self.refresh_counts()
 
     def refresh_counts(self) -> None:
-        r, lk, lb = self._sum()
+        r, lk, lb, lu = self._sum()
         self.total = r - self._base[0]
         self.lost_kernel = lk - self._base[1]
         self.lost_bus = lb - self._base[2]
+        self.lost_upstream = lu - self._base[3]
         self.rate = self._rate.add(self.clock(), self.total)
         self.refresh()
 
@@ -156,7 +159,7 @@ class StatusStrip(Widget):
 
     @property
     def lost(self) -> int:
-        return self.lost_kernel + self.lost_bus
+        return self.lost_kernel + self.lost_bus + self.lost_upstream
 
     def render_text(self) -> Text:
         state_style = {
@@ -172,7 +175,8 @@ class StatusStrip(Widget):
         t.append("  ")
         t.append(self.state, state_style)
         t.append(f"  {_fmt_count(self.rate)} ev/s  total {_fmt_count(self.total)}  ")
-        lost = f"lost {self.lost} (kernel {self.lost_kernel}, bus {self.lost_bus})"
+        upstream = f", agent {self.lost_upstream}" if self.lost_upstream else ""  # only ever over --remote
+        lost = f"lost {self.lost} (kernel {self.lost_kernel}, bus {self.lost_bus}{upstream})"
         t.append(lost, "bold white on red" if self.lost else "dim")
         t.append(f"  {_fmt_elapsed(elapsed)}")
         rec = self.recording
