@@ -26,6 +26,7 @@ from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.model import LOST, STATUS, Event, RecordHeader
 
 if TYPE_CHECKING:
+    from beefine_tui.agent.client import AgentClient
     from beefine_tui.events.record import Recorder
 
 DRAIN_TIMEOUT_S = 0.2
@@ -401,8 +402,7 @@ _REMOTE_ARGS = ("container", "pid", "follow_children", "path_prefix", "include_s
 def cmd_run_remote(args: argparse.Namespace) -> int:
     import msgspec
 
-    from beefine_tui.agent import protocol as P
-    from beefine_tui.agent.client import AgentConnectionError, connect
+    from beefine_tui.agent.client import connect
     from beefine_tui.commands.remote import agent_args
     from beefine_tui.events.record import Recorder
 
@@ -435,36 +435,10 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
         emit = _emitter(summary, recorder, args.json, int(header.started_wall * 1e9) - header.started_ns)
 
         deadline = time.monotonic() + args.duration if args.duration else None
-        ended = False
-
-        def handle(msgs: Sequence[P.Message]) -> None:
-            nonlocal ended
-            for m in msgs:
-                if isinstance(m, P.Events) and m.stream == sid:
-                    emit(m.events)
-                elif isinstance(m, P.End) and m.stream == sid:
-                    ended = True
-                    if m.reason not in ("stopped", "agent closing"):
-                        with contextlib.suppress(OSError):
-                            sys.stderr.write(m.reason + "\n")  # process N exited
-
-        with stop_on_signals(stop):
-            while not stop.is_set() and not ended:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                handle(client.stream_messages(0.2))
-                if client.closed:
-                    while msgs := client.stream_messages(0):  # what came before the end
-                        handle(msgs)
-                    if not ended:
-                        if recorder is not None:
-                            # no trailer: replay must say the recording stops short
-                            recorder.error = "the connection to the agent was lost"
-                        raise AgentConnectionError(client.close_reason)
-            if not ended:
-                client.request("stop", stream=sid)
-                while msgs := client.stream_messages(0):
-                    handle(msgs)
+        reason = follow_remote_stream(client, sid, emit, stop, deadline, recorder)
+        if reason is not None:
+            with contextlib.suppress(OSError):
+                sys.stderr.write(f"{reason}\n")  # process N exited
     finally:
         client.close()
         if recorder is not None:
@@ -476,6 +450,52 @@ def cmd_run_remote(args: argparse.Namespace) -> int:
                     f"{client.dropped} events dropped here: this terminal was slower than the host\n"
                 )
     return 0
+
+
+def follow_remote_stream(
+    client: AgentClient,
+    sid: int,
+    emit: Callable[[Sequence[Event]], None],
+    stop: threading.Event,
+    deadline: float | None,
+    recorder: Recorder | None,
+) -> str | None:
+    """Hand an agent stream's events to `emit` until it ends, `stop` is set (a signal) or `deadline`
+    (monotonic) passes; a stream still running is then stopped on the agent and what it sent before
+    its end is handed on too. Returns why the stream ended on its own on the host (the process
+    exited...), None if it was stopped (here, by the deadline or by the agent closing). A lost
+    connection marks `recorder` incomplete (no trailer: replay says the recording stops short) and
+    raises AgentConnectionError."""
+    from beefine_tui.agent import protocol as P
+    from beefine_tui.agent.client import AgentConnectionError
+
+    reason: str | None = None
+
+    def handle(msgs: Sequence[P.Message]) -> None:
+        nonlocal reason
+        for m in msgs:
+            if isinstance(m, P.Events) and m.stream == sid:
+                emit(m.events)
+            elif isinstance(m, P.End) and m.stream == sid:
+                reason = m.reason
+
+    with stop_on_signals(stop):
+        while not stop.is_set() and reason is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            handle(client.stream_messages(DRAIN_TIMEOUT_S))
+            if client.closed:
+                while msgs := client.stream_messages(0):  # what came before the end
+                    handle(msgs)
+                if reason is None:
+                    if recorder is not None:
+                        recorder.error = "the connection to the agent was lost"
+                    raise AgentConnectionError(client.close_reason)
+        if reason is None:
+            client.request("stop", stream=sid)
+            while msgs := client.stream_messages(0):
+                handle(msgs)
+    return None if reason in (None, "stopped", "agent closing") else reason
 
 
 def _emitter(

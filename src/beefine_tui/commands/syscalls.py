@@ -285,9 +285,8 @@ def _run_remote(args: argparse.Namespace) -> int:
     local run."""
     import msgspec
 
-    from beefine_tui.agent import protocol as P
-    from beefine_tui.agent.client import AgentConnectionError, connect
-    from beefine_tui.commands.probe import stop_on_signals
+    from beefine_tui.agent.client import connect
+    from beefine_tui.commands.probe import follow_remote_stream
     from beefine_tui.commands.remote import agent_args
     from beefine_tui.events.record import Recorder
 
@@ -334,35 +333,7 @@ def _run_remote(args: argparse.Namespace) -> int:
         output = _Output(args, recorder, int(host_header.started_wall * 1e9) - host_header.started_ns)
         _tracing_line(facts.get("container_name"), facts.get("container_id"), f" on {client.label}")
         deadline = time.monotonic() + args.duration if args.duration else None
-        done = False
-
-        def handle(msgs: Sequence[P.Message]) -> None:
-            nonlocal done, ended
-            assert output is not None
-            for m in msgs:
-                if isinstance(m, P.Events) and m.stream == sid:
-                    output.emit(m.events)
-                elif isinstance(m, P.End) and m.stream == sid:
-                    done = True
-                    if m.reason not in ("stopped", "agent closing"):
-                        ended = m.reason
-
-        with stop_on_signals(stop):
-            while not stop.is_set() and not done:
-                if deadline is not None and time.monotonic() >= deadline:
-                    break
-                handle(client.stream_messages(DRAIN_TIMEOUT_S))
-                if client.closed:
-                    while msgs := client.stream_messages(0):  # what came before the end
-                        handle(msgs)
-                    if not done:
-                        if recorder is not None:
-                            recorder.error = "the connection to the agent was lost"
-                        raise AgentConnectionError(client.close_reason)
-            if not done:
-                client.request("stop", stream=sid)
-                while msgs := client.stream_messages(0):
-                    handle(msgs)
+        ended = follow_remote_stream(client, sid, output.emit, stop, deadline, recorder) or ""
     finally:
         client.close()
         if recorder is not None:
