@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,6 +32,31 @@ def _syscalls(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _run_both(
+    far: subprocess.Popen[str],
+    here: subprocess.Popen[str],
+    pid: int,
+    attached: Callable[[], None] = lambda: None,
+) -> list[tuple[str, str]]:
+    """Once both commands say they trace (both attached before the container's loop runs), call
+    `attached`, let the container go and return each one's (stdout, stderr); none outlives this."""
+    procs = [far, here]
+    try:
+        for p in procs:
+            assert p.stderr is not None
+            line = p.stderr.readline()
+            assert "tracing the syscalls" in line, line + p.stderr.read()
+        attached()
+        with open(f"/proc/{pid}/root/go", "w") as f:
+            f.write("go\n")
+        return [p.communicate(timeout=120) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+
+
 def test_remote_summary_equals_the_local_one(
     sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: dict[str, str]
 ) -> None:
@@ -40,21 +66,9 @@ def test_remote_summary_equals_the_local_one(
         _env(sshd, lab, tag), c.name, "--summary", "--json", "--remote", f"root@bfremote:{sshd.port}"
     )
     here = _syscalls({**os.environ, "DOCKER_HOST": lab.docker_host}, c.name, "--summary", "--json")
-    procs = [far, here]
-    try:
-        for p in procs:  # both attached before the loop runs
-            assert p.stderr is not None
-            line = p.stderr.readline()
-            assert "tracing the syscalls" in line, line + p.stderr.read()
-        agent = _find_agent(tag)
-        with open(f"/proc/{pid}/root/go", "w") as f:
-            f.write("go\n")
-        outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    agent_of: list[Any] = []
+    outs = _run_both(far, here, pid, lambda: agent_of.append(_find_agent(tag)))
+    agent = agent_of[0]
     assert c.wait(timeout=30)["StatusCode"] == 3  # Docker's own account of the end
     (far_out, far_err), (here_out, here_err) = outs
     assert far.returncode == 0 and here.returncode == 0, (far_err, here_err)
@@ -92,20 +106,7 @@ def test_remote_flight_dump_equals_the_local_one(
         _env(sshd, lab, uuid.uuid4().hex[:12]), c.name, *args, "--remote", f"root@bfremote:{sshd.port}"
     )
     here = _syscalls({**os.environ, "DOCKER_HOST": lab.docker_host}, c.name, *args)
-    procs = [far, here]
-    try:
-        for p in procs:
-            assert p.stderr is not None
-            line = p.stderr.readline()
-            assert "tracing the syscalls" in line, line + p.stderr.read()
-        with open(f"/proc/{pid}/root/go", "w") as f:
-            f.write("go\n")
-        outs = [p.communicate(timeout=120) for p in procs]
-    finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+    outs = _run_both(far, here, pid)
     assert c.wait(timeout=30)["StatusCode"] == 3
     assert far.returncode == 0 and here.returncode == 0, (outs[0][1], outs[1][1])
     reader = EventReader()
