@@ -33,18 +33,9 @@ import psutil
 from beefine_tui.agent import protocol as P
 from beefine_tui.agent.client import AgentClient, parse_remote, ssh_argv
 from beefine_tui.events.model import LOST
+from flood import FLOOD
 
 REPO = Path(__file__).resolve().parents[1]
-FLOOD = """
-import os, sys
-sys.stdin.readline()
-p, n = sys.argv[1], int(sys.argv[2])
-for _ in range(n):
-    try:
-        os.open(p, os.O_RDONLY)
-    except FileNotFoundError:
-        pass
-"""
 LOCAL_AGENT = [sys.executable, "-m", "beefine_tui", "agent"]
 
 

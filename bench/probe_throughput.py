@@ -19,16 +19,7 @@ import threading
 import time
 from collections import Counter
 
-FLOOD = """
-import os, sys
-sys.stdin.readline()
-p, n = sys.argv[1], int(sys.argv[2])
-for _ in range(n):
-    try:
-        os.open(p, os.O_RDONLY)
-    except FileNotFoundError:
-        pass
-"""
+from flood import FLOOD
 
 
 def thread_cpu(tid: int) -> float:

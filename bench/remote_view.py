@@ -37,17 +37,8 @@ from beefine_tui.app import BeefineApp
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.probe_view import ProbeView
+from flood import FLOOD
 
-FLOOD = """
-import os, sys
-sys.stdin.readline()
-p, n = sys.argv[1], int(sys.argv[2])
-for _ in range(n):
-    try:
-        os.open(p, os.O_RDONLY)
-    except FileNotFoundError:
-        pass
-"""
 LOCAL_AGENT = [sys.executable, "-m", "beefine_tui", "agent"]
 
 
