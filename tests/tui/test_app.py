@@ -6,8 +6,10 @@ import asyncio
 import dataclasses
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.screen import ModalScreen
 from textual.widgets import Button, Static, TabbedContent, TextArea, Tree
 
 from beefine_tui.errors import ProbeLoadError
@@ -472,3 +474,30 @@ async def test_trace_syscalls_can_include_beefine_itself(
             view.stop_view()
             await pilot.press("q")
             await pilot.pause()
+
+
+class ClosingModal(ModalScreen[None]):
+    """A modal that closes as soon as a callback is parked on it, before it could run it (the next
+    key closed it while it was still busy with the ones before)."""
+
+    def _invoke_later(self, callback: Any, sender: Any) -> None:
+        super()._invoke_later(callback, sender)
+        if self.is_current:
+            self.app.pop_screen()
+
+
+async def test_a_view_asked_for_under_a_modal_opens_when_the_modal_closes(make_app: MakeApp) -> None:
+    """A key queued behind `?` (or a palette command) can open a view while a modal is on top.
+    Textual runs after-refresh callbacks on whichever screen is on top, and drops them with it when
+    it closes: the shell then waited forever for a mount that never came, and no view opened again
+    (key fuzz, seed 2325458708)."""
+    app = make_app([])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.push_screen(ClosingModal())
+        await wait_until(pilot, lambda: isinstance(app.screen, ClosingModal))
+        app.shell.open_view("compare")
+        await wait_long(pilot, lambda: "tab-compare" in app.shell.open_tab_ids())
+        app.shell.open_view("loaded-programs")
+        tabs = app.shell.query_one("#tabs", TabbedContent)
+        await wait_long(pilot, lambda: tabs.active == "tab-loaded-programs")

@@ -371,7 +371,10 @@ class ShellScreen(Screen[None]):
         self._pending.append(pane)
         if not self._draining:
             self._draining = True
-            self.call_after_refresh(self._drain_pending)
+            # call_later, not call_after_refresh: Textual parks after-refresh callbacks on the screen
+            # on top and drops them if it closes first (a modal closed by the next key), and a lost
+            # drain left _draining set: no view opened again (key fuzz)
+            self.call_later(self._drain_pending)
         self._focus_later(view)
         return view
 
@@ -407,7 +410,8 @@ class ShellScreen(Screen[None]):
     def _focus_later(self, view: Widget) -> None:
         """Focus `view` once it is drawn, unless focus is asked for elsewhere meanwhile."""
         self._focus_asked += 1
-        self.call_after_refresh(self._focus_view, view, self._focus_asked)
+        # after the drain (same queue); _focus_view waits for the mount itself
+        self.call_later(self._focus_view, view, self._focus_asked)
 
     def _focus_view(self, view: Widget, request: int | None = None, tries: int = 20) -> None:
         """Focus the first focusable widget of a newly opened view (once it is mounted and composed).

@@ -194,9 +194,11 @@ class LogView(ScrollView, can_focus=True):
         if cells > self._width:
             self._width = cells
             if not self._width_pending:
-                # not from inside a paint: resize after it
+                # not from inside a paint: resize after it. call_later keeps it in this widget's
+                # queue: an after-refresh callback is dropped with a modal closed before it ran,
+                # which left _width_pending set and the log's width fixed for good
                 self._width_pending = True
-                self.call_after_refresh(self._apply_width)
+                self.call_later(self._apply_width)
 
     def _apply_width(self) -> None:
         self._width_pending = False
