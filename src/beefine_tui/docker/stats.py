@@ -333,23 +333,20 @@ def _describe(e: BaseException) -> str:
 
 def human_bytes(n: int | None) -> str:
     """1.5MiB style, like docker stats (binary units for memory)."""
-    if n is None:
-        return "-"
-    f = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(f) < 1024 or unit == "TiB":
-            return f"{f:.0f}{unit}" if unit == "B" else f"{f:.1f}{unit}"
-        f /= 1024
-    return f"{n}B"
+    return _human(n, 1024, ("B", "KiB", "MiB", "GiB", "TiB"))
 
 
 def human_si(n: int | None) -> str:
     """1.2kB style, like docker stats for net and block I/O (decimal units)."""
+    return _human(n, 1000, ("B", "kB", "MB", "GB", "TB"))
+
+
+def _human(n: int | None, base: int, units: tuple[str, ...]) -> str:
     if n is None:
         return "-"
     f = float(n)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if abs(f) < 1000 or unit == "TB":
+    for unit in units[:-1]:
+        if abs(f) < base:
             return f"{f:.0f}{unit}" if unit == "B" else f"{f:.1f}{unit}"
-        f /= 1000
-    return f"{n}B"
+        f /= base
+    return f"{f:.1f}{units[-1]}"
