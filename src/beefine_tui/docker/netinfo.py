@@ -17,6 +17,8 @@ import struct
 
 import msgspec
 
+from beefine_tui.docker.procfs import read_text
+
 # include/net/tcp_states.h
 TCP_STATES = {
     1: "ESTABLISHED",
@@ -71,14 +73,6 @@ class NetInfo(msgspec.Struct, kw_only=True):
     routes: list[Route] = msgspec.field(default_factory=list)
     sockets: list[SocketInfo] = msgspec.field(default_factory=list)
     note: str = ""
-
-
-def _read(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return None
 
 
 def parse_net_dev(text: str) -> dict[str, tuple[int, int, int, int]]:
@@ -220,7 +214,7 @@ def _sysfs_ifaces(net_dir: str) -> dict[str, dict[str, str]]:
         d = os.path.join(net_dir, name)
         vals: dict[str, str] = {}
         for attr in ("ifindex", "iflink", "address", "mtu", "operstate"):
-            v = _read(os.path.join(d, attr))
+            v = read_text(os.path.join(d, attr))
             if v is not None:
                 vals[attr] = v.strip()
         out[name] = vals
@@ -257,12 +251,12 @@ def read_netinfo(
     same_netns_as_host: bool = False,
 ) -> NetInfo:
     info = NetInfo()
-    dev = parse_net_dev(_read(f"{proc}/{pid}/net/dev") or "")
-    routes = parse_routes(_read(f"{proc}/{pid}/net/route") or "")
+    dev = parse_net_dev(read_text(f"{proc}/{pid}/net/dev") or "")
+    routes = parse_routes(read_text(f"{proc}/{pid}/net/route") or "")
     info.routes = routes
     # prefix lengths for v4 addresses: from the on-link route that contains them
     prefix_of: dict[str, int] = {}
-    locals4 = parse_fib_trie_locals(_read(f"{proc}/{pid}/net/fib_trie") or "")
+    locals4 = parse_fib_trie_locals(read_text(f"{proc}/{pid}/net/fib_trie") or "")
     owners: dict[str, list[str]] = {}
     for a in locals4:
         owner = _address_owner(a, routes)
@@ -275,7 +269,7 @@ def read_netinfo(
                 plen = net.prefixlen
         prefix_of[a] = plen
         owners.setdefault(owner, []).append(f"{a}/{plen}")
-    for ifname, addr6 in parse_if_inet6(_read(f"{proc}/{pid}/net/if_inet6") or ""):
+    for ifname, addr6 in parse_if_inet6(read_text(f"{proc}/{pid}/net/if_inet6") or ""):
         owners.setdefault(ifname, []).append(addr6)
     sysfs = {} if same_netns_as_host else _sysfs_ifaces(f"{proc}/{pid}/root/sys/class/net")
     host = host_interfaces(host_sys_net)
@@ -306,8 +300,8 @@ def read_netinfo(
         info.note = "no sysfs inside the container: veth peer and ifindex unknown"
     socks: list[SocketInfo] = []
     for proto in ("tcp", "tcp6", "udp", "udp6"):
-        socks += parse_inet_sockets(_read(f"{proc}/{pid}/net/{proto}") or "", proto)
-    socks += parse_unix_sockets(_read(f"{proc}/{pid}/net/unix") or "")
+        socks += parse_inet_sockets(read_text(f"{proc}/{pid}/net/{proto}") or "", proto)
+    socks += parse_unix_sockets(read_text(f"{proc}/{pid}/net/unix") or "")
     if pids_in_container:
         own = socket_owners(pids_in_container, proc)
         for s in socks:
@@ -321,7 +315,7 @@ def read_netinfo(
 def net_io(pid: int, proc: str = "/proc") -> tuple[int, int]:
     """(rx_bytes, tx_bytes) over every interface but lo in <pid>'s network namespace."""
     rx = tx = 0
-    for name, (rb, _, tb, _) in parse_net_dev(_read(f"{proc}/{pid}/net/dev") or "").items():
+    for name, (rb, _, tb, _) in parse_net_dev(read_text(f"{proc}/{pid}/net/dev") or "").items():
         if name != "lo":
             rx += rb
             tx += tb

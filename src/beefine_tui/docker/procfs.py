@@ -47,7 +47,9 @@ class ProcInfo(msgspec.Struct, kw_only=True):
     start_ticks: int = 0  # since boot
 
 
-def _read(path: str) -> str | None:
+def read_text(path: str) -> str | None:
+    """A /proc (or /sys) file's text, or None when it is gone or unreadable: a process can end
+    between listing and reading, and that is not an error for a monitor."""
     try:
         with open(path, "rb") as f:
             return f.read().decode("utf-8", "replace")
@@ -110,7 +112,7 @@ class ProcessLister:
         if self._users is None:
             self._users = {}
             if self._root_pid is not None:
-                text = _read(f"{self.proc}/{self._root_pid}/root/etc/passwd")
+                text = read_text(f"{self.proc}/{self._root_pid}/root/etc/passwd")
                 if text:
                     self._users = parse_passwd(text)
         return self._users.get(uid, str(uid))
@@ -123,8 +125,8 @@ class ProcessLister:
         return link == f"pid:[{self.pidns_ino}]"
 
     def read_one(self, pid: int) -> ProcInfo | None:
-        stat = _read(f"{self.proc}/{pid}/stat")
-        status = _read(f"{self.proc}/{pid}/status")
+        stat = read_text(f"{self.proc}/{pid}/stat")
+        status = read_text(f"{self.proc}/{pid}/status")
         if stat is None or status is None:
             return None
         try:
@@ -134,7 +136,7 @@ class ProcessLister:
         st = parse_status(status)
         nspid = st.get("NSpid", str(pid)).split()
         uid = int(st.get("Uid", "0").split()[0] or 0)
-        raw = _read(f"{self.proc}/{pid}/cmdline") or ""
+        raw = read_text(f"{self.proc}/{pid}/cmdline") or ""
         argv = [a for a in raw.split("\0") if a] if raw else []
         return ProcInfo(
             pid=pid,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import msgspec
 
 from beefine_tui.docker.namespaces import host_reference
+from beefine_tui.docker.procfs import read_text
 from beefine_tui.probes.flags import cap_name
 
 # proc(5): Seccomp field
@@ -61,14 +62,6 @@ def parse_id_map(text: str) -> list[IdMapLine]:
     return out
 
 
-def _read(path: str) -> str | None:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return None
-
-
 def _status(text: str) -> dict[str, str]:
     out = {}
     for line in text.splitlines():
@@ -80,7 +73,7 @@ def _status(text: str) -> dict[str, str]:
 def lsm_label(pid: int, proc: str = "/proc") -> str:
     # AppArmor's own file first (kernel 5.x+ stacking), then the shared attr (EINVAL without an LSM)
     for path in (f"{proc}/{pid}/attr/apparmor/current", f"{proc}/{pid}/attr/current"):
-        s = _read(path)
+        s = read_text(path)
         if s:
             s = s.strip("\0\n ")
             if s and s != "unconfined":
@@ -93,16 +86,16 @@ def lsm_label(pid: int, proc: str = "/proc") -> str:
 def read_security(pid: int, proc: str = "/proc", host_pid: int | str | None = None) -> SecurityInfo:
     if host_pid is None:
         host_pid = host_reference(proc)
-    text = _read(f"{proc}/{pid}/status")
+    text = read_text(f"{proc}/{pid}/status")
     if text is None:
         raise FileNotFoundError(f"{proc}/{pid}/status")
     st = _status(text)
-    host = _status(_read(f"{proc}/{host_pid}/status") or "")
+    host = _status(read_text(f"{proc}/{host_pid}/status") or "")
     eff, bnd = st.get("CapEff", ""), st.get("CapBnd", "")
     seccomp = st.get("Seccomp", "")
     filters = st.get("Seccomp_filters", "")
-    uid_map = parse_id_map(_read(f"{proc}/{pid}/uid_map") or "")
-    gid_map = parse_id_map(_read(f"{proc}/{pid}/gid_map") or "")
+    uid_map = parse_id_map(read_text(f"{proc}/{pid}/uid_map") or "")
+    gid_map = parse_id_map(read_text(f"{proc}/{pid}/gid_map") or "")
     identity = len(uid_map) == 1 and uid_map[0].inside == 0 and uid_map[0].outside == 0
     bnd_names = decode_caps(bnd)
     return SecurityInfo(
