@@ -1,11 +1,17 @@
-"""The Textual fix the key fuzz found: paging an OptionList that has no size yet must not raise."""
+"""The Textual fixes the key fuzz found: paging an OptionList that has no size yet, and removing a
+widget in the moment after it was mounted, must not raise."""
 
 from __future__ import annotations
 
+import pytest
 from textual.app import App, ComposeResult
-from textual.widgets import OptionList
+from textual.containers import Vertical
+from textual.widgets import DataTable, OptionList
 
+from beefine_tui.screens.shell import VIEWS, container_syscalls
 from beefine_tui.widgets import textual_fixes
+from tests.tui.conftest import MakeApp
+from tests.tui.keyboard_fakes import use_fake_docker_views
 
 
 class HiddenList(App[None]):
@@ -27,3 +33,51 @@ async def test_paging_a_list_not_laid_out_does_nothing() -> None:
         await pilot.pause()
         options.action_page_down()  # once shown, paging works as before
         assert options.highlighted is not None and options.highlighted > 3
+
+
+class Table(Vertical):
+    def compose(self) -> ComposeResult:
+        yield DataTable()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_column("a")  # raised NoMatches when removed as it mounted
+
+
+class Box(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Vertical(id="box")
+
+
+async def test_a_widget_removed_as_it_mounts_is_not_mounted() -> None:
+    textual_fixes.apply()
+    app = Box()
+    async with app.run_test() as pilot:
+        box = app.query_one("#box", Vertical)
+        gone = Table()
+        box.mount(gone)
+        gone.remove()  # the same moment: its children are never mounted
+        await pilot.pause(0.2)
+        kept = Table()
+        await box.mount(kept)  # mounted as before
+        assert kept.query_one(DataTable).columns
+    assert app._exception is None
+
+
+VIEW_FACTORIES = {v.key: v.factory for v in VIEWS} | {"split": container_syscalls}
+
+
+@pytest.mark.parametrize("key", sorted(VIEW_FACTORIES))
+async def test_every_view_can_be_removed_as_it_mounts(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch, key: str
+) -> None:
+    """A tab closed or the split pane toggled by keys of the same burst (key fuzz, seed 3481465899:
+    SyscallTable's on_mount raised NoMatches and the app ended)."""
+    use_fake_docker_views(monkeypatch)
+    app = make_app([])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        view = VIEW_FACTORIES[key]()
+        app.shell.query_one("#split", Vertical).mount(view)
+        view.remove()
+        await pilot.pause(0.3)
+    assert app._exception is None

@@ -1,15 +1,22 @@
-"""A fix for Textual (8.2) that the key fuzz test (tests/tui/test_key_fuzz.py) found, applied once by
-the app. Remove it when Textual fixes it upstream.
+"""Fixes for Textual (8.2) that the key fuzz test (tests/tui/test_key_fuzz.py) found, applied once by
+the app. Remove each when Textual fixes it upstream.
 
-OptionList (the palette's list, every Select's drop-down) pages through its row index, which it only
-builds once it has a size: PgUp/PgDn reaching a list not laid out yet (just filled, or just opened in
-the same burst of keys) raised KeyError and took the app down.
+- OptionList (the palette's list, every Select's drop-down) pages through its row index, which it only
+  builds once it has a size: PgUp/PgDn reaching a list not laid out yet (just filled, or just opened in
+  the same burst of keys) raised KeyError and took the app down.
+- A widget removed in the moment after it was mounted (a tab closed, the split pane toggled, by keys
+  queued in one burst) still gets its Mount event, but its composed children are never mounted (mount()
+  on a widget being removed does nothing): every on_mount that looks up a child raised NoMatches and
+  took the app down. Such a widget is skipped its Mount: it is on its way out.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from textual import events
+from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import OptionList
 
 _original_move_page = OptionList._move_page
@@ -21,5 +28,15 @@ def _move_page_once_laid_out(self: OptionList, direction: Any) -> None:
     _original_move_page(self, direction)
 
 
+_original_dispatch = Widget._dispatch_message
+
+
+async def _dispatch_unless_removed(self: Widget, message: Message) -> None:
+    if self._pruning and isinstance(message, events.Mount):
+        return  # removed before its children were mounted: its on_mount would find none
+    await _original_dispatch(self, message)
+
+
 def apply() -> None:
     OptionList._move_page = _move_page_once_laid_out  # type: ignore[method-assign]
+    Widget._dispatch_message = _dispatch_unless_removed  # type: ignore[method-assign,assignment]
