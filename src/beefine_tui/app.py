@@ -401,7 +401,10 @@ class BeefineApp(App[int]):
 
     def action_command_palette(self) -> None:
         if self.use_command_palette and not any(isinstance(s, BeefinePalette) for s in self.screen_stack):
-            self.push_screen(BeefinePalette(id="--command-palette"))
+            # no fixed id (Textual gives its palette "--command-palette"): a palette closed by the
+            # previous key is still registered for a moment, and a second one with its id raised
+            # DuplicateIds and ended the app
+            self.push_screen(BeefinePalette())
 
     def action_toggle_sidebar(self) -> None:
         self.shell.toggle_sidebar()

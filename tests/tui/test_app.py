@@ -501,3 +501,20 @@ async def test_a_view_asked_for_under_a_modal_opens_when_the_modal_closes(make_a
         app.shell.open_view("loaded-programs")
         tabs = app.shell.query_one("#tabs", TabbedContent)
         await wait_long(pilot, lambda: tabs.active == "tab-loaded-programs")
+
+
+async def test_the_palette_opens_again_while_the_last_one_is_still_closing(make_app: MakeApp) -> None:
+    """: then Esc then : in one burst of keys: the closed palette was still registered under its fixed
+    id, so opening the next raised DuplicateIds and ended the app (key fuzz, seed 359540899)."""
+    from beefine_tui.app import BeefinePalette
+
+    app = make_app([])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.action_command_palette()
+        await wait_until(pilot, lambda: isinstance(app.screen, BeefinePalette))
+        app.pop_screen()
+        app.action_command_palette()
+        await wait_until(pilot, lambda: isinstance(app.screen, BeefinePalette))
+        await pilot.pause(0.2)
+    assert app._exception is None
