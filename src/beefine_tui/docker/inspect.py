@@ -309,3 +309,46 @@ class MonitorSampler:
         if self._lister is not None:
             s.processes = self._lister.list()
         return s
+
+
+class ContainerBrief(msgspec.Struct, kw_only=True):
+    """One row of the Container monitor's picker: every container the daemon knows."""
+
+    id: str
+    name: str
+    state: str = ""
+    image: str = ""
+
+    def label(self) -> str:
+        return f"{self.name}  {self.id[:12]}  {self.state}"
+
+
+def list_containers(client: Any) -> list[ContainerBrief]:
+    """Every container, running or not (`docker ps -a`), for the picker."""
+    try:
+        listed = client.api.containers(all=True)
+    except docker_errors() as e:
+        raise DockerUnavailableError(f"the Docker daemon did not answer: {type(e).__name__}: {e}") from e
+    return [
+        ContainerBrief(
+            id=c["Id"],
+            name=(c.get("Names") or ["/?"])[0].lstrip("/"),
+            state=c.get("State", "") or "",
+            image=c.get("Image", "") or "",
+        )
+        for c in listed
+    ]
+
+
+def container_netinfo(client: Any, ref: str, proc: str = "/proc") -> NetInfo:
+    """A running container's network read now, its init and its processes found from `ref` through
+    the daemon and /proc (the agent's `netinfo`: a client's pids are never trusted)."""
+    attrs = get_container_attrs(client, ref)
+    pid = int((attrs.get("State") or {}).get("Pid") or 0)
+    name = (attrs.get("Name") or ref).lstrip("/")
+    if pid <= 0:
+        raise NotFoundError(f"container {name} is not running: it has no network to read")
+    ino = ns_inode(pid, "pid", proc)
+    pids = [] if ino is None else [p.pid for p in ProcessLister(ino, proc, root_pid=pid).list()]
+    host_netns = ((attrs.get("HostConfig") or {}).get("NetworkMode") or "") == "host"
+    return read_netinfo(pid, proc, pids_in_container=pids, same_netns_as_host=host_netns)

@@ -22,11 +22,9 @@ class MonitorSource:
         return self.ctx.docker_client()
 
     def containers(self) -> list[tuple[str, str]]:
-        out = []
-        for c in self.client().api.containers(all=True):
-            name = (c.get("Names") or ["/?"])[0].lstrip("/")
-            out.append((f"{name}  {c['Id'][:12]}  {c.get('State', '')}", c["Id"]))
-        return out
+        from beefine_tui.docker.inspect import list_containers
+
+        return [(c.label(), c.id) for c in list_containers(self.client())]
 
     def report(self, cid: str) -> ContainerReport:
         from beefine_tui.docker.inspect import build_report
