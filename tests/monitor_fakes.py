@@ -99,9 +99,27 @@ class FakeAPI:
         return response.body
 
 
+class FakeContainer:
+    def __init__(self, attrs: dict[str, Any]) -> None:
+        self.attrs = attrs
+        self.id = str(attrs["Id"])
+        self.name = str(attrs["Name"]).lstrip("/")
+
+
+class FakeContainers:
+    """`client.containers.get`, which probes/attribution.py target_for_container uses."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+
+    def get(self, ref: str) -> FakeContainer:
+        return FakeContainer(self.api.inspect_container(ref))
+
+
 class FakeDocker:
     def __init__(self, pid: int | None = None) -> None:
         self.api = FakeAPI(os.getpid() if pid is None else pid)
+        self.containers = FakeContainers(self.api)
 
     def info(self) -> dict[str, Any]:
         return {"CgroupDriver": "cgroupfs", "CgroupVersion": "1", "DockerRootDir": "/var/lib/docker"}
@@ -110,14 +128,59 @@ class FakeDocker:
         pass
 
 
+EXEC_PID = 4_000_000  # the pid of the exec events a stream of this agent reports (no such process)
+
+
+class ExecSession:
+    """A probe stream without BPF: an exec event in the followed container every half second (the
+    view's pump subscribes once the session is started: one event alone could come before it)."""
+
+    def __init__(self, container_id: str | None, bus: Any) -> None:
+        import threading
+
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(container_id, bus), daemon=True)
+        self._thread.start()
+
+    def _run(self, container_id: str | None, bus: Any) -> None:
+        import time
+
+        from beefine_tui.events.model import Event
+        from beefine_tui.probes.exec import ExecArgs
+
+        while not self._stop.wait(0.5):
+            ev = Event(
+                ts=time.monotonic_ns(),
+                probe="exec",
+                kind="exec",
+                pid=EXEC_PID,
+                ppid=1,
+                comm="sh",
+                container=container_id,
+                args=ExecArgs(filename="/bin/echo", argv=["echo", "fake-live-exec"]),
+            )
+            bus.publish([ev])
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 def main() -> int:
-    """An agent whose Docker is a FakeDocker: its container's init is $FAKE_MONITOR_PID."""
+    """An agent whose Docker is a FakeDocker (its container's init is $FAKE_MONITOR_PID) and whose
+    probe streams are ExecSessions."""
     from beefine_tui.agent.server import Agent
     from beefine_tui.appcontext import AppContext
+    from beefine_tui.probes.catalog import all_probes
 
+    all_probes()
     ctx = AppContext(docker_host="fake://monitor", bpf_allowed=False)
     ctx._client = FakeDocker(int(os.environ.get("FAKE_MONITOR_PID") or os.getpid()))  # type: ignore[assignment]
-    return Agent(sys.stdin.buffer, sys.stdout.buffer, ctx=ctx).run()
+
+    def start(names: Any, options: Any, bus: Any) -> ExecSession:
+        return ExecSession(options.target.container_id, bus)
+
+    return Agent(sys.stdin.buffer, sys.stdout.buffer, ctx=ctx, start_session=start).run()
 
 
 if __name__ == "__main__":
