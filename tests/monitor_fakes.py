@@ -18,6 +18,8 @@ CID = "b" * 12 + "e" * 52
 NAME = "fakeweb"
 STOPPED_ID = "5" * 64
 MIN_MEMORY = 6 << 20
+HOST_CPUS = 12  # what the stand-in daemon says of its host (not this machine's)
+HOST_MEMORY = 48 << 30
 
 
 class FakeResponse:
@@ -69,6 +71,11 @@ class FakeAPI:
 
     def inspect_image(self, ref: str) -> dict[str, Any]:
         return {"RootFS": {"Layers": ["sha256:" + "2" * 64]}}
+
+    def stats(self, ref: str, stream: bool = False) -> dict[str, Any]:
+        """The Engine API's one-shot stats (the dashboard's `stats` when no cgroup is read)."""
+        self._find(ref)
+        return {"pids_stats": {"current": 1}}
 
     def pause(self, ref: str) -> None:
         self.calls.append(("pause", self._find(ref)))
@@ -122,7 +129,15 @@ class FakeDocker:
         self.containers = FakeContainers(self.api)
 
     def info(self) -> dict[str, Any]:
-        return {"CgroupDriver": "cgroupfs", "CgroupVersion": "1", "DockerRootDir": "/var/lib/docker"}
+        return {
+            "ServerVersion": "20.10-fake",
+            "CgroupDriver": "cgroupfs",
+            "CgroupVersion": "1",
+            "DockerRootDir": "/var/lib/docker",
+            "NCPU": HOST_CPUS,
+            "MemTotal": HOST_MEMORY,
+            "ContainersRunning": 1,
+        }
 
     def close(self) -> None:
         pass

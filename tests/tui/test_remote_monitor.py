@@ -149,6 +149,30 @@ async def test_an_agent_without_the_monitor_commands_is_said_to_be_older(
         ctx.close()
 
 
+async def test_enter_on_a_hosts_dashboard_row_opens_that_hosts_container(ctx: R.RemoteContext) -> None:
+    from textual.coordinate import Coordinate
+
+    from beefine_tui.screens.hosts_dashboard import HostsDashboardView
+
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        dash = app.shell.open_view("dashboard")
+        assert isinstance(dash, HostsDashboardView)
+        await _until(lambda: dash.is_mounted and bool(dash.query(DataTable)), "no dashboard")
+        table = dash.query_one(DataTable)
+        # the stand-in agent's stats: its one running container, on each host
+        await _until(lambda: table.row_count == 2, "the hosts' containers never showed")
+        at = next(i for i in range(2) if str(table.get_cell_at(Coordinate(i, 0))) == "hostB")
+        table.focus()
+        table.move_cursor(row=at)
+        await pilot.press("enter")
+        await _until(lambda: bool(app.query(ContainerMonitorView)), "Enter opened no monitor")
+        view = app.query(ContainerMonitorView).first()
+        assert view.cid == f"hostB/{CID}"
+        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await pilot.pause()
+
+
 def test_keys_split_on_the_last_slash() -> None:
     from beefine_tui.agent.remote_monitor import short_key, split_key
 

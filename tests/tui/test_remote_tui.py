@@ -120,8 +120,8 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             table.focus()
             at = next(i for i in range(4) if str(table.get_cell_at(Coordinate(i, 1))) == "h2-web2")
             table.move_cursor(row=at)
-            await pilot.press("enter")
-            await _until(lambda: bool(app.query(ProbeView)), "Enter opened nothing")
+            await pilot.press("t")  # Enter opens its Container monitor (tests/tui/test_remote_monitor.py)
+            await _until(lambda: bool(app.query(ProbeView)), "t opened nothing")
             view = app.query(ProbeView).first()
             await _until(lambda: view.session is not None, "the container's view never started")
             assert view.session.link.label == "h2:2200" and view.session.container == "h2-web2"
