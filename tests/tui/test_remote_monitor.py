@@ -23,9 +23,10 @@ from beefine_tui.app import BeefineApp
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
+from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 from tests.fake_agent import install_fake_ssh
-from tests.monitor_fakes import CID, EXEC_PID, NAME
+from tests.monitor_fakes import CID, EXEC_PID, HOST_CPUS, NAME
 
 FAKES = Path(__file__).resolve().parents[1] / "monitor_fakes.py"
 
@@ -95,6 +96,11 @@ async def test_the_monitor_shows_a_remote_containers_report_samples_and_live_exe
         assert {"pid", "net", "mnt"} <= set(shown)
         await _until(lambda: view.samples >= 2, "no samples came")
         assert "usage: memory" in str(view.query_one("#cg-usage", Static).render())
+        # with no CPU limit the chart's top is the host's cores as its daemon says (not this machine's)
+        rep = view.report
+        assert rep is not None and rep.cgroup is not None and not rep.cgroup.limits.cpus
+        cpu = view.query_one("#c-cpu", Chart)
+        await _until(lambda: cpu.ceiling_note == f"{HOST_CPUS} cores, no limit", cpu.ceiling_note)
         # live probes run on that host's agent, and its exec event lands in the process table
         await _until(lambda: view.session is not None, f"no live session: {_status(view)}")
         assert view.session.link.label == "hostB"

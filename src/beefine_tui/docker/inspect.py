@@ -270,6 +270,10 @@ class Sample(msgspec.Struct, kw_only=True):
     usage: CgroupUsage | None = None
     limits: CgroupLimits | None = None
     processes: list[ProcInfo] = msgspec.field(default_factory=list)
+    # the daemon's machine (docker info NCPU, MemTotal; 0: unknown): the charts' axes when the
+    # container has no limit are that machine's, which over --remote is not the viewer's
+    host_cpus: int = 0
+    host_memory: int = 0
 
 
 class MonitorSampler:
@@ -284,13 +288,24 @@ class MonitorSampler:
         self._pid = 0
         self._cg: CgroupReader | None = None
         self._lister: ProcessLister | None = None
+        self._host: tuple[int, int] | None = None  # (cpus, memory) of the daemon's machine, asked once
+
+    def _host_facts(self) -> tuple[int, int]:
+        if self._host is None:
+            try:
+                info = self.client.info()
+            except docker_errors():
+                return 0, 0  # asked again next tick
+            self._host = (int(info.get("NCPU") or 0), int(info.get("MemTotal") or 0))
+        return self._host
 
     def sample(self) -> Sample:
         attrs = get_container_attrs(self.client, self.cid)
         state = attrs.get("State") or {}
         status = state.get("Status") or ""
         pid = int(state.get("Pid") or 0)
-        s = Sample(ts=time.monotonic(), status=status, pid=pid)
+        cpus, memory = self._host_facts()
+        s = Sample(ts=time.monotonic(), status=status, pid=pid, host_cpus=cpus, host_memory=memory)
         if pid <= 0:
             self._pid, self._cg, self._lister = 0, None, None
             return s

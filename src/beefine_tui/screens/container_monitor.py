@@ -459,6 +459,12 @@ class ContainerMonitorView(Vertical):
             self.daemon_down = False
             self.status("the Docker daemon answers again")
         prev, self.last = self.last, s
+        if s.host_cpus and (s.host_cpus, s.host_memory) != (self.host_cores, self.host_memory):
+            # the axes without a limit are the container's machine's (another host over --remote)
+            self.host_cores, self.host_memory = s.host_cpus, s.host_memory or self.host_memory
+            if self.report is not None and self.report.cgroup is not None:
+                lim = self.report.cgroup.limits
+                self.set_chart_axes(lim.cpus, lim.memory_bytes)
         if prev is not None and prev.status != s.status:
             self._load_list()  # the picker's label carries the state ("running" -> "paused")
         if s.pid <= 0 or s.status in ("exited", "dead"):
