@@ -149,7 +149,8 @@ async def test_an_agent_without_the_monitor_commands_is_said_to_be_older(
         async with app.run_test(size=(120, 40)) as pilot:
             view = await _monitor(app, "old/old-web1")
             await _until(lambda: "is older" in _status(view), f"not said: {_status(view)}")
-            assert "Traceback" not in _status(view) and "'sample'" in _status(view)
+            said = _status(view)  # the list's refusal or the report's: whichever came last
+            assert "Traceback" not in said and ("'sample'" in said or "'containers'" in said), said
             await pilot.pause()
     finally:
         ctx.close()
@@ -179,6 +180,18 @@ async def test_enter_on_a_hosts_dashboard_row_opens_that_hosts_container(ctx: R.
         await pilot.pause()
 
 
+async def test_the_picker_says_which_host_it_could_not_list(ctx: R.RemoteContext) -> None:
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        ctx.links[0].close()
+        view = await _monitor(app, f"hostB/{CID}")
+        await _until(
+            lambda: any("hostA: not connected" in str(n.message) for n in app._notifications), "not said"
+        )
+        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await pilot.pause()
+
+
 def test_keys_split_on_the_last_slash() -> None:
     from beefine_tui.agent.remote_monitor import short_key, split_key
 
@@ -186,6 +199,21 @@ def test_keys_split_on_the_last_slash() -> None:
     assert split_key(CID) == (None, CID)
     assert short_key("db1:2222/" + CID) == "db1:2222/" + CID[:12]
     assert short_key(CID) == CID[:12]
+
+
+def test_a_host_that_does_not_answer_is_said_while_the_other_is_listed(ctx: R.RemoteContext) -> None:
+    from beefine_tui.errors import BeefineError
+
+    src = RemoteMonitorSource(ctx)
+    assert {key.split("/")[0] for _, key in src.containers()} == {"hostA", "hostB"}
+    assert src.unlisted == []
+    ctx.links[0].close()
+    keys = [key for _, key in src.containers()]
+    assert keys and all(k.startswith("hostB/") for k in keys)
+    assert len(src.unlisted) == 1 and src.unlisted[0].startswith("hostA: not connected")
+    ctx.links[1].close()
+    with pytest.raises(BeefineError, match="not connected"):
+        src.containers()
 
 
 def test_xdp_over_remote_is_refused_clearly(ctx: R.RemoteContext) -> None:

@@ -46,6 +46,7 @@ class RemoteMonitorSource:
 
     def __init__(self, ctx: RemoteContext) -> None:
         self.ctx = ctx
+        self.unlisted: list[str] = []  # why a host's containers are missing from the last list
 
     def _where(self, key: str) -> tuple[RemoteLink, str]:
         host, ref = split_key(key)
@@ -66,7 +67,8 @@ class RemoteMonitorSource:
 
     def containers(self) -> list[tuple[str, str]]:
         """Every host's containers, `HOST/NAME ...` when there are several hosts. A host that fails
-        is left out while another answers; when none does, the first failure is raised."""
+        is left out, and said in `unlisted`, while another answers; when none does, the first
+        failure is raised."""
         several = len(self.ctx.links) > 1
         out: list[tuple[str, str]] = []
         failures: list[BeefineError] = []
@@ -79,6 +81,7 @@ class RemoteMonitorSource:
                 continue
             for c in rows:
                 out.append(((f"{link.label}/" if several else "") + c.label(), f"{link.label}/{c.id}"))
+        self.unlisted = [e.message for e in failures]
         if failures and len(failures) == len(self.ctx.links):
             raise failures[0]
         return out

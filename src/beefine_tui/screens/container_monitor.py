@@ -285,6 +285,9 @@ class ContainerMonitorView(Vertical):
         if group == "list" and isinstance(result, list):
             sel = self.query_one("#container", Select)
             sel.set_options(result)
+            unlisted = getattr(self.source, "unlisted", None)  # hosts that did not answer (--remote)
+            if unlisted:  # a notification: the status line is rewritten by the report and the ticks
+                self.notify("; ".join(unlisted), title="Containers not listed", severity="warning")
             if self.cid and any(v == self.cid for _, v in result):
                 with sel.prevent(Select.Changed):
                     sel.value = self.cid
