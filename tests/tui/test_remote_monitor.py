@@ -192,6 +192,21 @@ async def test_the_picker_says_which_host_it_could_not_list(ctx: R.RemoteContext
         await pilot.pause()
 
 
+async def test_the_palette_lists_every_hosts_containers_and_opens_one(ctx: R.RemoteContext) -> None:
+    from beefine_tui.screens.common import container_names
+
+    listed = await asyncio.to_thread(container_names, ctx)
+    assert (f"hostB/{NAME}", f"hostB/{CID[:12]}", "running") in listed
+    assert (f"hostA/{NAME}", f"hostA/{CID[:12]}", "running") in listed
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await _monitor(app, f"hostA/{CID[:12]}")  # what the palette's entry opens
+        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        assert view.report is not None and view.report.id == CID
+        await _until(lambda: view.samples >= 1, "no sample")
+        await pilot.pause()
+
+
 def test_keys_split_on_the_last_slash() -> None:
     from beefine_tui.agent.remote_monitor import short_key, split_key
 

@@ -65,12 +65,10 @@ class RemoteMonitorSource:
         link, ref = self._where(key)
         return self._client(link, cmd).request(cmd, timeout=REQUEST_S, container=ref, **args)
 
-    def containers(self) -> list[tuple[str, str]]:
-        """Every host's containers, `HOST/NAME ...` when there are several hosts. A host that fails
-        is left out, and said in `unlisted`, while another answers; when none does, the first
-        failure is raised."""
-        several = len(self.ctx.links) > 1
-        out: list[tuple[str, str]] = []
+    def listing(self) -> list[tuple[str, ContainerBrief]]:
+        """(host, container) for every host's containers. A host that fails is left out, and said in
+        `unlisted`, while another answers; when none does, the first failure is raised."""
+        out: list[tuple[str, ContainerBrief]] = []
         failures: list[BeefineError] = []
         for link in self.ctx.links:
             try:
@@ -79,12 +77,16 @@ class RemoteMonitorSource:
             except BeefineError as e:
                 failures.append(e)
                 continue
-            for c in rows:
-                out.append(((f"{link.label}/" if several else "") + c.label(), f"{link.label}/{c.id}"))
+            out += [(link.label, c) for c in rows]
         self.unlisted = [e.message for e in failures]
         if failures and len(failures) == len(self.ctx.links):
             raise failures[0]
         return out
+
+    def containers(self) -> list[tuple[str, str]]:
+        """The picker's (label, key) rows; labels start `HOST/` when there are several hosts."""
+        several = len(self.ctx.links) > 1
+        return [((f"{h}/" if several else "") + c.label(), f"{h}/{c.id}") for h, c in self.listing()]
 
     def report(self, key: str) -> ContainerReport:
         link, ref = self._where(key)
