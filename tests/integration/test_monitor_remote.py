@@ -1,13 +1,16 @@
 """The Container monitor over --remote, through a real sshd on 127.0.0.1 to a real agent on the lab's
 Docker: for a lab container of our own, the monitor's report shows the namespaces /proc/PID/ns has
 and the cgroup limits `docker inspect` has; a sample names its init; the network the agent reads is
-its /proc/PID/net/dev's; a memory and cpus limit changed in the view (through the confirmation) is
-what `docker inspect` shows afterwards and what the next sample reads from the cgroup; pause is seen
-by Docker. At the end the container is removed and no agent process is left."""
+its /proc/PID/net/dev's; the live exec probe runs in the agent (its fds hold the programs, this
+process's none) and a `docker exec` in the container shows in the view's events with the pid Docker
+reports; a memory and cpus limit changed in the view (through the confirmation) is what `docker
+inspect` shows afterwards and what the next sample reads from the cgroup; pause is seen by Docker.
+At the end the container is removed and no agent process is left."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -23,8 +26,10 @@ from beefine_tui.agent import remote_context as R
 from beefine_tui.agent.remote_monitor import RemoteMonitorSource
 from beefine_tui.app import BeefineApp
 from beefine_tui.probes.catalog import all_probes
+from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
+from beefine_tui.widgets.event_log import EventLog
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -103,6 +108,23 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
             await _until(lambda: view.samples >= 1, "no sample came")
             assert view.last is not None and view.last.pid == pid
             assert pid in {p.pid for p in view.last.processes}
+            # live exec events: the probes run in the host's agent, none in this (client) process
+            await _until(lambda: view.session is not None, "the live probes never started", timeout=120)
+            agent = _agents(tag)[0]
+            await _until(lambda: bool(prog_ids_of_pid(agent.pid)), "the agent holds no probe")
+            assert not prog_ids_of_pid(os.getpid()), "the client loaded BPF"
+            marker = f"bfmon{os.getpid()}"
+            log = view.query_one(EventLog)
+            seen: list[int] = []
+            for _ in range(20):  # the stream attaches in the agent after the view has its session
+                ex = lab_client.api.exec_create(c.id, ["sh", "-c", f": {marker}"])
+                lab_client.api.exec_start(ex["Id"])
+                seen.append(int(lab_client.api.exec_inspect(ex["Id"])["Pid"]))
+                with contextlib.suppress(AssertionError):
+                    await _until(lambda: any(marker in ln for ln in log.lines()), "", timeout=3)
+                    break
+            line = next(ln for ln in log.lines() if marker in ln)
+            assert any(f" {p} " in f" {line} " for p in seen), (line, seen)
             # the network as the agent reads it: only lo here (network none)
             net = await asyncio.to_thread(view.source.network, key, 0, [], False)
             with open(f"/proc/{pid}/net/dev") as f:
