@@ -207,6 +207,33 @@ async def test_the_palette_lists_every_hosts_containers_and_opens_one(ctx: R.Rem
         await pilot.pause()
 
 
+async def test_a_cut_connection_is_said_and_the_monitor_resumes_on_the_new_agent(
+    ctx: R.RemoteContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    monkeypatch.setattr(R, "BACKOFF_FIRST_S", 0.2)
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await _monitor(app, f"hostA/{CID}")
+        await _until(lambda: view.samples >= 1 and view.session is not None, f"not started: {_status(view)}")
+        link = ctx.links[0]
+        assert link.client is not None
+        first = link.client.proc.pid
+        psutil.Process(first).kill()
+        log = view.query_one(EventLog)  # the live probes' status events say it
+        await _until(lambda: any("disconnected" in line for line in log.lines()), "the cut was not said")
+        await _until(lambda: link.client is not None and link.client.proc.pid != first, "no new agent")
+        before = view.samples
+        await _until(lambda: view.samples > before + 1, "the samples did not resume")
+        assert not view.daemon_down
+        # the live stream was asked again of the new agent, and its events come
+        ps = view.query_one("#ps", DataTable)
+        view._exec_rows.clear()
+        await _until(lambda: str(EXEC_PID) in {k.value for k in ps.rows}, "live events did not resume")
+        await pilot.pause()
+
+
 def test_keys_split_on_the_last_slash() -> None:
     from beefine_tui.agent.remote_monitor import short_key, split_key
 
