@@ -20,7 +20,7 @@ class NetSource(FakeSource):
         super().__init__()
         self.reads = 0
 
-    def network(self, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
+    def network(self, cid: str, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
         self.reads += 1
         assert REPORT.network is not None
         net = copy.deepcopy(REPORT.network)

@@ -86,7 +86,7 @@ async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> Non
 async def test_screens_that_cannot_work_remotely_say_so(ctx: R.RemoteContext) -> None:
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
-        for key in ("helpers", "network", "image-monitor", "container-monitor"):
+        for key in ("helpers", "network", "image-monitor"):
             view = app.shell.open_view(key)
             await pilot.pause()
             assert isinstance(view, Static)
@@ -120,8 +120,8 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             table.focus()
             at = next(i for i in range(4) if str(table.get_cell_at(Coordinate(i, 1))) == "h2-web2")
             table.move_cursor(row=at)
-            await pilot.press("enter")
-            await _until(lambda: bool(app.query(ProbeView)), "Enter opened nothing")
+            await pilot.press("t")  # Enter opens its Container monitor (tests/tui/test_remote_monitor.py)
+            await _until(lambda: bool(app.query(ProbeView)), "t opened nothing")
             view = app.query(ProbeView).first()
             await _until(lambda: view.session is not None, "the container's view never started")
             assert view.session.link.label == "h2:2200" and view.session.container == "h2-web2"

@@ -30,6 +30,9 @@ COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "
 # commands added later, each also named in hello's `capabilities` so a client can tell an agent that
 # lacks it from one that refuses it
 MORE_COMMANDS: tuple[str, ...] = ("trace", "helpers", "load", "unload", "doctor", "image", "progs_stats")
+# the Container monitor's (each also a capability of the same name)
+MONITOR_COMMANDS: tuple[str, ...] = ("containers", "sample", "netinfo", "limits", "pause", "unpause")
+MORE_COMMANDS += MONITOR_COMMANDS
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):

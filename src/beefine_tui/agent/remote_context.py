@@ -50,7 +50,6 @@ NOT_REMOTE = {
     "network": "XDP attaches to an interface of this machine",
     "loaded-programs": "the list is this machine's; run `beefine-tui progs --remote HOST`",
     "image-monitor": "tracing a run over the agent is not done yet; run `beefine-tui trace` on the host",
-    "container-monitor": "it reads /proc and cgroups of this machine; `beefine-tui inspect --remote HOST C`",
 }
 
 # (argv, label) -> a connected client (hello done). Tests pass their own.

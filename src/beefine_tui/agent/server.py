@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import FrameType
@@ -59,6 +60,8 @@ MORE_CAPABILITIES: tuple[str, ...] = (
     "image",
     "progs_stats",
 )
+MORE_CAPABILITIES += P.MONITOR_COMMANDS
+MAX_SAMPLERS = 8  # `sample`: containers whose previous sample (CPU % per process) a connection keeps
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -196,6 +199,9 @@ class Agent:
         self.on_trace_done: Callable[[list[dict[str, Any]]], None] | None = None  # metrics hook
         self._programs: dict[int, int] = {}  # users' programs this agent loaded: id -> their stream
         self._next_program = 1
+        # `sample`: per container ref, its MonitorSampler (the previous tick gives CPU %), the most
+        # recently asked last; at most MAX_SAMPLERS, the longest unasked dropped first
+        self._samplers: OrderedDict[str, Any] = OrderedDict()
 
     # ---- the context (Docker, sessions), made when first needed so hello works without Docker
 
@@ -928,6 +934,57 @@ class Agent:
             elif now - s.gone_since > EXIT_GRACE_S:
                 self._end_stream(s, s.watch[1])
 
+    # ---- the Container monitor: the same docker/ functions its local source (MonitorSource) calls
+
+    def _cmd_containers(self, msg: dict[str, Any]) -> Any:
+        """Every container the daemon knows (`docker ps -a`), for the monitor's picker."""
+        from beefine_tui.docker.inspect import list_containers
+
+        return list_containers(self._docker())
+
+    def _cmd_sample(self, msg: dict[str, Any]) -> Any:
+        """One monitor tick of a container (docker/inspect.py `Sample`). Its sampler is kept for the
+        next tick (CPU % per process needs the previous one), bounded per connection."""
+        from beefine_tui.docker.inspect import MonitorSampler
+
+        ref = _container_arg(msg, "sample")
+        sampler = self._samplers.pop(ref, None) or MonitorSampler(self._docker(), ref)
+        result = sampler.sample()  # a container not found is not kept
+        self._samplers[ref] = sampler
+        while len(self._samplers) > MAX_SAMPLERS:
+            self._samplers.popitem(last=False)
+        return result
+
+    def _cmd_netinfo(self, msg: dict[str, Any]) -> Any:
+        """A running container's interfaces and sockets now (docker/netinfo.py `NetInfo`). Its init
+        and processes are found here from the container: a client's pids would name any process."""
+        from beefine_tui.docker.inspect import container_netinfo
+
+        return container_netinfo(self._docker(), _container_arg(msg, "netinfo"))
+
+    def _cmd_limits(self, msg: dict[str, Any]) -> Any:
+        """New memory (bytes), cpus and pids limits through Docker (docker/limits.py `LimitChange`)."""
+        from beefine_tui.docker.limits import update_limits
+
+        ref = _container_arg(msg, "limits")
+        memory, pids = _int_arg(msg, "memory", None), _int_arg(msg, "pids", None)
+        cpus = msg.get("cpus")
+        if cpus is not None and (not isinstance(cpus, int | float) or isinstance(cpus, bool) or cpus < 0):
+            raise UsageError(f"`cpus` must be a number of CPUs, 0 or more, not {cpus!r}")
+        return update_limits(
+            self._docker(), ref, memory=memory, cpus=None if cpus is None else float(cpus), pids=pids
+        )
+
+    def _cmd_pause(self, msg: dict[str, Any]) -> Any:
+        from beefine_tui.docker.limits import pause
+
+        return pause(self._docker(), _container_arg(msg, "pause"))
+
+    def _cmd_unpause(self, msg: dict[str, Any]) -> Any:
+        from beefine_tui.docker.limits import unpause
+
+        return unpause(self._docker(), _container_arg(msg, "unpause"))
+
 
 def _request_flight_dumps(s: _Stream) -> None:
     """Ask each probe's flight recorder for its dump, unless one was written (the container's pid 1
@@ -978,6 +1035,13 @@ class _Replied(Exception):
 
 class _VersionError(BeefineError):
     pass
+
+
+def _container_arg(msg: dict[str, Any], cmd: str) -> str:
+    ref = msg.get("container")
+    if not isinstance(ref, str) or not ref.strip():
+        raise UsageError(f"{cmd} needs `container`: a container's name or id")
+    return ref
 
 
 def _int_arg(msg: dict[str, Any], key: str, default: int | None) -> int | None:

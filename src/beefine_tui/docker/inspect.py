@@ -270,6 +270,10 @@ class Sample(msgspec.Struct, kw_only=True):
     usage: CgroupUsage | None = None
     limits: CgroupLimits | None = None
     processes: list[ProcInfo] = msgspec.field(default_factory=list)
+    # the daemon's machine (docker info NCPU, MemTotal; 0: unknown): the charts' axes when the
+    # container has no limit are that machine's, which over --remote is not the viewer's
+    host_cpus: int = 0
+    host_memory: int = 0
 
 
 class MonitorSampler:
@@ -284,13 +288,24 @@ class MonitorSampler:
         self._pid = 0
         self._cg: CgroupReader | None = None
         self._lister: ProcessLister | None = None
+        self._host: tuple[int, int] | None = None  # (cpus, memory) of the daemon's machine, asked once
+
+    def _host_facts(self) -> tuple[int, int]:
+        if self._host is None:
+            try:
+                info = self.client.info()
+            except docker_errors():
+                return 0, 0  # asked again next tick
+            self._host = (int(info.get("NCPU") or 0), int(info.get("MemTotal") or 0))
+        return self._host
 
     def sample(self) -> Sample:
         attrs = get_container_attrs(self.client, self.cid)
         state = attrs.get("State") or {}
         status = state.get("Status") or ""
         pid = int(state.get("Pid") or 0)
-        s = Sample(ts=time.monotonic(), status=status, pid=pid)
+        cpus, memory = self._host_facts()
+        s = Sample(ts=time.monotonic(), status=status, pid=pid, host_cpus=cpus, host_memory=memory)
         if pid <= 0:
             self._pid, self._cg, self._lister = 0, None, None
             return s
@@ -309,3 +324,46 @@ class MonitorSampler:
         if self._lister is not None:
             s.processes = self._lister.list()
         return s
+
+
+class ContainerBrief(msgspec.Struct, kw_only=True):
+    """One row of the Container monitor's picker: every container the daemon knows."""
+
+    id: str
+    name: str
+    state: str = ""
+    image: str = ""
+
+    def label(self) -> str:
+        return f"{self.name}  {self.id[:12]}  {self.state}"
+
+
+def list_containers(client: Any) -> list[ContainerBrief]:
+    """Every container, running or not (`docker ps -a`), for the picker."""
+    try:
+        listed = client.api.containers(all=True)
+    except docker_errors() as e:
+        raise DockerUnavailableError(f"the Docker daemon did not answer: {type(e).__name__}: {e}") from e
+    return [
+        ContainerBrief(
+            id=c["Id"],
+            name=(c.get("Names") or ["/?"])[0].lstrip("/"),
+            state=c.get("State", "") or "",
+            image=c.get("Image", "") or "",
+        )
+        for c in listed
+    ]
+
+
+def container_netinfo(client: Any, ref: str, proc: str = "/proc") -> NetInfo:
+    """A running container's network read now, its init and its processes found from `ref` through
+    the daemon and /proc (the agent's `netinfo`: a client's pids are never trusted)."""
+    attrs = get_container_attrs(client, ref)
+    pid = int((attrs.get("State") or {}).get("Pid") or 0)
+    name = (attrs.get("Name") or ref).lstrip("/")
+    if pid <= 0:
+        raise NotFoundError(f"container {name} is not running: it has no network to read")
+    ino = ns_inode(pid, "pid", proc)
+    pids = [] if ino is None else [p.pid for p in ProcessLister(ino, proc, root_pid=pid).list()]
+    host_netns = ((attrs.get("HostConfig") or {}).get("NetworkMode") or "") == "host"
+    return read_netinfo(pid, proc, pids_in_container=pids, same_netns_as_host=host_netns)

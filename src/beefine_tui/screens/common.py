@@ -17,6 +17,8 @@ from typing import Any
 from textual.dom import DOMNode
 from textual.suggester import Suggester
 
+from beefine_tui.agent.remote_context import RemoteContext
+from beefine_tui.agent.remote_monitor import RemoteMonitorSource
 from beefine_tui.appcontext import AppContext, Stoppable
 from beefine_tui.probes.catalog import all_probes
 
@@ -51,7 +53,12 @@ def view_origin_ns(app: Any) -> int:
 
 
 def container_names(ctx: Any) -> list[tuple[str, str, str]]:
-    """(name, short id, state) of every container of the daemon in use; empty without one."""
+    """(name, short id, state) of every container of the daemon in use; empty without one. Over
+    --remote, the hosts' containers (as `HOST/NAME`, `HOST/ID` when there are several hosts)."""
+    if isinstance(ctx, RemoteContext):
+        pre = "{}/" if len(ctx.links) > 1 else ""
+        listed = RemoteMonitorSource(ctx).listing()
+        return [(pre.format(h) + c.name, pre.format(h) + c.id[:12], c.state) for h, c in listed]
     if ctx is None or getattr(ctx, "docker_host", None) is None:
         return []
     out = []

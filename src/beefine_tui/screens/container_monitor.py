@@ -26,6 +26,7 @@ from textual.timer import Timer
 from textual.widgets import Button, DataTable, Input, Select, Static, TabbedContent, TabPane, Tabs
 from textual.worker import Worker, WorkerState
 
+from beefine_tui.agent.remote_monitor import short_key
 from beefine_tui.docker.inspect import ContainerReport, Sample
 from beefine_tui.docker.namespaces import sharers_text
 from beefine_tui.docker.netinfo import NetInfo
@@ -34,7 +35,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, STATUS, Event, FreeArgs, now_ns
 from beefine_tui.screens.common import app_context, view_origin_ns
 from beefine_tui.screens.confirm import Confirm
-from beefine_tui.screens.monitor_source import MonitorSource
+from beefine_tui.screens.monitor_source import monitor_source
 from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 
@@ -184,7 +185,7 @@ class ContainerMonitorView(Vertical):
 
         self.query_one(EventLog).set_origin(view_origin_ns(self.app))  # Events: times from opening
         if self.source is None:
-            self.source = MonitorSource(app_context(self))
+            self.source = monitor_source(app_context(self))  # this machine's, or over --remote the host's
         self._load_list()
         if self.cid:
             self.choose(self.cid)
@@ -252,7 +253,7 @@ class ContainerMonitorView(Vertical):
         self._exec_rows.clear()
         for tid in ("ns", "layers", "mounts", "ps", "ifaces", "socks"):
             self.query_one(f"#{tid}", DataTable).clear()
-        self.status(f"reading {cid[:12]}…")
+        self.status(f"reading {short_key(cid)}…")
         self._build(cid)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report")
@@ -284,6 +285,9 @@ class ContainerMonitorView(Vertical):
         if group == "list" and isinstance(result, list):
             sel = self.query_one("#container", Select)
             sel.set_options(result)
+            unlisted = getattr(self.source, "unlisted", None)  # hosts that did not answer (--remote)
+            if unlisted:  # a notification: the status line is rewritten by the report and the ticks
+                self.notify("; ".join(unlisted), title="Containers not listed", severity="warning")
             if self.cid and any(v == self.cid for _, v in result):
                 with sel.prevent(Select.Changed):
                     sel.value = self.cid
@@ -298,7 +302,7 @@ class ContainerMonitorView(Vertical):
                 )
             live = self.live_probes and result.pid > 0 and ctx is not None and ctx.bpf_allowed
             if live and self.session is None:
-                self._start_live(result.id, LIVE_PROBES, None)
+                self._start_live(self.cid or result.id, LIVE_PROBES, None)
             if self._net_timer is None:
                 self._net_timer = self.set_interval(NET_REFRESH_S, self._net_tick)
         elif group == "sample" and isinstance(result, Sample):
@@ -381,11 +385,11 @@ class ContainerMonitorView(Vertical):
         network = getattr(self.source, "network", None)
         if callable(network):
             pids = [p.pid for p in rep.processes]
-            self._read_net(network, rep.pid, pids, rep.network_mode == "host")
+            self._read_net(network, self.cid or rep.id, rep.pid, pids, rep.network_mode == "host")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="net")
-    def _read_net(self, network: Any, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
-        info: NetInfo = network(pid, pids, host_netns)
+    def _read_net(self, network: Any, cid: str, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
+        info: NetInfo = network(cid, pid, pids, host_netns)
         return info
 
     def show_cgroup_head(self, rep: ContainerReport) -> None:
@@ -458,6 +462,12 @@ class ContainerMonitorView(Vertical):
             self.daemon_down = False
             self.status("the Docker daemon answers again")
         prev, self.last = self.last, s
+        if s.host_cpus and (s.host_cpus, s.host_memory) != (self.host_cores, self.host_memory):
+            # the axes without a limit are the container's machine's (another host over --remote)
+            self.host_cores, self.host_memory = s.host_cpus, s.host_memory or self.host_memory
+            if self.report is not None and self.report.cgroup is not None:
+                lim = self.report.cgroup.limits
+                self.set_chart_axes(lim.cpus, lim.memory_bytes)
         if prev is not None and prev.status != s.status:
             self._load_list()  # the picker's label carries the state ("running" -> "paused")
         if s.pid <= 0 or s.status in ("exited", "dead"):
@@ -553,7 +563,8 @@ class ContainerMonitorView(Vertical):
 
     def _accept(self, ev: Event) -> bool:
         cid = self.cid
-        if cid is not None and ev.container == cid:
+        # the source's key (an id prefix, HOST/ID over --remote) or the full id events carry
+        if ev.container is not None and ev.container in (cid, self.report.id if self.report else None):
             return True
         if ev.probe == "xdp" and self._xdp_if is not None and ev.args.get("ifname") == self._xdp_if:
             return True  # XDP sees the host end of the veth: no process, so no container on the event
@@ -637,20 +648,20 @@ class ContainerMonitorView(Vertical):
         what = ", ".join(p for p in parts if p)
         cid = self.cid
         self._confirm(
-            f"Change {cid[:12]}'s limits to {what}?", lambda: self.source.update(cid, mem, cpus, pids)
+            f"Change {short_key(cid)}'s limits to {what}?", lambda: self.source.update(cid, mem, cpus, pids)
         )
 
     @on(Button.Pressed, "#pause")
     def do_pause(self) -> None:
         if self.cid:
             cid = self.cid
-            self._confirm(f"Pause {cid[:12]} (freeze every process)?", lambda: self.source.pause(cid))
+            self._confirm(f"Pause {short_key(cid)} (freeze every process)?", lambda: self.source.pause(cid))
 
     @on(Button.Pressed, "#unpause")
     def do_unpause(self) -> None:
         if self.cid:
             cid = self.cid
-            self._confirm(f"Unpause {cid[:12]}?", lambda: self.source.unpause(cid))
+            self._confirm(f"Unpause {short_key(cid)}?", lambda: self.source.unpause(cid))
 
     def _confirm(self, question: str, action: Callable[[], str]) -> None:
         def done(ok: bool | None) -> None:

@@ -1,7 +1,7 @@
 """The Dashboard over --remote: every host's containers in one table with a HOST column, from the
 agents' `stats` (agent/remote_context.py HostsStats). A host that does not answer is named above the
-table while the others' rows go on refreshing. Enter on a row opens that container's syscalls, on
-its host (the Container monitor reads this machine's /proc, so it cannot show a remote container)."""
+table while the others' rows go on refreshing. Enter on a row opens the Container monitor on that
+host's container (its agent reads it there: agent/remote_monitor.py), `t` its syscalls on its host."""
 
 from __future__ import annotations
 
@@ -88,12 +88,34 @@ class HostsDashboardView(DashboardView):
         return found[1] if found else None
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        event.prevent_default()  # not the base's: it opens the Container monitor, this machine's
+        """Enter: the Container monitor on the row's container, asked of its host's agent."""
+        event.prevent_default()  # not the base's: its key is the bare id, which names the first host
         found = self._row(str(event.row_key.value))
         opener = getattr(self.screen, "open_view", None)
         if found is None or not callable(opener):
             return
         event.stop()
+        host, r = found
+        from beefine_tui.screens.container_monitor import ContainerMonitorView
+
+        key = f"{host}/{r.id}"
+        opener(
+            f"monitor-{host}-{r.id[:12]}",
+            label=f"Monitor {r.name} on {host}",
+            factory=lambda: ContainerMonitorView(container=key),
+        )
+
+    async def action_trace(self) -> None:
+        """`t`: the selected container's syscalls, traced on its host, in a tab of their own."""
+        t: DataTable[str] = self.query_one(DataTable)
+        found = (
+            self._row(str(t.coordinate_to_cell_key(t.cursor_coordinate).row_key.value))
+            if t.row_count
+            else None
+        )
+        opener = getattr(self.screen, "open_view", None)
+        if found is None or not callable(opener):
+            return
         host, r = found
         from beefine_tui.screens.probe_view import ProbeView, split_probes
 
@@ -116,17 +138,16 @@ class HostsDashboardView(DashboardView):
             view.query_one("#container", Input).value = container
             view.start()
 
-    # logs, shell, stop/restart/remove and the split pane's tail act on this machine's Docker
+    # logs, shell, stop/restart/remove act on this machine's Docker
     def _remote_only(self) -> None:
-        self.app.notify("not available over --remote: Enter tails the container's syscalls on its host")
+        self.app.notify(
+            "not available over --remote: Enter opens the container's monitor on its host, t its syscalls"
+        )
 
     def action_logs(self) -> None:
         self._remote_only()
 
     def action_shell(self) -> None:
-        self._remote_only()
-
-    async def action_trace(self) -> None:
         self._remote_only()
 
     def action_stop(self) -> None:

@@ -1,11 +1,15 @@
 """MonitorSource: all the Container monitor asks of Docker, /proc and the probes, in one place (no
-Textual here), so the view holds only layout and state; tests pass a fake with the same methods."""
+Textual here), so the view holds only layout and state; tests pass a fake with the same methods.
+Over --remote, agent/remote_monitor.py's RemoteMonitorSource has the same methods (`monitor_source`
+picks one)."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
+from beefine_tui.agent.remote_context import RemoteContext
+from beefine_tui.agent.remote_monitor import RemoteMonitorSource
 from beefine_tui.docker.inspect import ContainerReport, Sample
 from beefine_tui.docker.netinfo import NetInfo
 from beefine_tui.events.bus import Bus
@@ -22,11 +26,9 @@ class MonitorSource:
         return self.ctx.docker_client()
 
     def containers(self) -> list[tuple[str, str]]:
-        out = []
-        for c in self.client().api.containers(all=True):
-            name = (c.get("Names") or ["/?"])[0].lstrip("/")
-            out.append((f"{name}  {c['Id'][:12]}  {c.get('State', '')}", c["Id"]))
-        return out
+        from beefine_tui.docker.inspect import list_containers
+
+        return [(c.label(), c.id) for c in list_containers(self.client())]
 
     def report(self, cid: str) -> ContainerReport:
         from beefine_tui.docker.inspect import build_report
@@ -42,8 +44,9 @@ class MonitorSource:
         result: Sample = s.sample()
         return result
 
-    def network(self, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
-        """Interfaces (with rx/tx), sockets and their owners, read now from /proc/PID/net."""
+    def network(self, cid: str, pid: int, pids: list[int], host_netns: bool) -> NetInfo:
+        """Interfaces (with rx/tx), sockets and their owners, read now from /proc/PID/net (`pid`
+        and `pids` from the report here; a remote source has its agent find them)."""
         from beefine_tui.docker.netinfo import read_netinfo
 
         return read_netinfo(pid, pids_in_container=pids, same_netns_as_host=host_netns)
@@ -77,3 +80,11 @@ class MonitorSource:
     def stop_probes(self, session: Any) -> None:
         self.ctx.disown(session)
         threading.Thread(target=session.stop, name="stop-monitor-probes", daemon=False).start()
+
+
+def monitor_source(ctx: Any) -> MonitorSource | RemoteMonitorSource:
+    """The view's source for the app's context: this machine's Docker and /proc, or, over --remote,
+    the agents' (the same methods and result types)."""
+    if isinstance(ctx, RemoteContext):
+        return RemoteMonitorSource(ctx)
+    return MonitorSource(ctx)
