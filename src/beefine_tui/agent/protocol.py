@@ -30,6 +30,8 @@ COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "
 # commands added later, each also named in hello's `capabilities` so a client can tell an agent that
 # lacks it from one that refuses it
 MORE_COMMANDS: tuple[str, ...] = ("trace", "helpers", "load", "unload", "doctor", "image", "progs_stats")
+# the image tags of the host's daemon: the Image monitor's pick list over --remote
+MORE_COMMANDS += ("images",)
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):

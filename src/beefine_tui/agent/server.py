@@ -59,6 +59,7 @@ MORE_CAPABILITIES: tuple[str, ...] = (
     "image",
     "progs_stats",
 )
+MORE_CAPABILITIES += ("images",)
 
 
 def probe_rows() -> list[dict[str, Any]]:
@@ -927,6 +928,19 @@ class Agent:
                     s.gone_since = now
             elif now - s.gone_since > EXIT_GRACE_S:
                 self._end_stream(s, s.watch[1])
+
+    # ---- images: the host daemon's image tags
+
+    def _cmd_images(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The tags of every image this host's daemon has, sorted: what the Image monitor offers to
+        run over --remote (a local one lists its own daemon's the same way)."""
+        try:
+            found = self._docker().images.list()
+        except BeefineError:
+            raise
+        except Exception as e:  # the SDK's own errors (the daemon gone meanwhile): said, not a traceback
+            raise BeefineError(f"the host's Docker daemon did not list its images: {e}") from None
+        return {"images": sorted({t for img in found for t in img.tags})}
 
 
 def _request_flight_dumps(s: _Stream) -> None:
