@@ -3,9 +3,9 @@ agent tracing on the lab's daemon: the view's run of the lab's small image finds
 `trace` of the same image finds, of the container Docker made (its own events, its hostname); while
 it ran, only the agent (and its bpftrace children) held BPF programs, never this process; afterwards
 nothing of ours is left on the host: no container labelled beefine.run, no agent process, no
-program it held. A run stopped from here (leaving the view) and a run whose connection is cut
-(SIGKILL of the ssh client) each have their container removed on the host, and their agent's
-programs freed; the cut run is not started again on the reconnected agent."""
+program it held. A run stopped from here (leaving the view), a run whose connection is cut (SIGKILL of
+the ssh client) and a run under an app that quits each have their container removed on the host,
+and their agent's programs freed; the cut run is not started again on the reconnected agent."""
 
 from __future__ import annotations
 
@@ -272,4 +272,29 @@ def test_a_cut_connection_removes_the_run_and_is_not_resumed(
     finally:
         held.stop()
     ctx.close()
+    _nothing_left(lab_client, held, tag)
+
+
+def test_quitting_mid_run_removes_the_container_then_ends_the_agent(
+    remote: tuple[Any, str], lab: Any, lab_client: Any
+) -> None:
+    ctx, tag = remote
+    held = Held(tag)
+    try:
+        run, t, out = _sleeping_run(ctx, lab.images["small"])
+        cid = _running(lab_client, t)
+        # the app's exit, in its order: what outlives us first, then everything owned, then the links
+        ctx.release_outliving()
+        ctx.close()
+        t.join(120)
+        assert not t.is_alive(), "the run's worker never ended"
+        # cut short, said as such: the stop's reply, or the connection's end if bye came first
+        res = out.get("result")
+        assert (res is not None and res.interrupted) or isinstance(out.get("error"), AgentConnectionError), (
+            out
+        )
+        assert not lab_client.containers.list(all=True, filters={"id": cid}), "the container stayed"
+        assert run.stopped and run not in ctx.owned()
+    finally:
+        held.stop()
     _nothing_left(lab_client, held, tag)

@@ -544,7 +544,13 @@ class ImageMonitorView(Vertical):
                 self._refresh()
                 why = str(getattr(res, "error", "") or "")
                 code = getattr(res, "exit_code", None)
-                self._ended(f"the container did not start: {why}" if why else f"done: exit code {code}")
+                cut = str(getattr(res, "interrupted", "") or "")  # a host's agent stopped it (remote)
+                if why:
+                    self._ended(f"the container did not start: {why}")
+                elif cut:
+                    self._ended(f"interrupted ({cut}): the container was removed")
+                else:
+                    self._ended(f"done: exit code {code}")
             elif group == "finish":
                 self.running = False  # the probes detach in the background: a new run may start
                 self._last_sig = ()  # draw the final story even if the last tick drew the same counts
