@@ -31,6 +31,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event
 from beefine_tui.story.engine import StoryEngine, StoryHints
 from beefine_tui.story.phases import Timeline
+from beefine_tui.story.trace import StoryFeed
 
 POLL_S = 0.05
 # the host compiles and attaches the story's probes (~150 tracepoints) before the stream begins:
@@ -38,7 +39,6 @@ POLL_S = 0.05
 STREAM_WAIT_S = 600.0
 END_WAIT_S = 10.0  # after the reply: the stream's last lines, routed on another thread, arriving
 STOP_WAIT_S = 60.0  # `stop`: the agent removes the container, then detaches the probes, then replies
-REDRAW_S = 0.25  # the story is recomputed at most this often (the view polls it at 4 Hz)
 
 
 @dataclass(frozen=True)
@@ -80,20 +80,20 @@ class RemoteTraceRun(RemoteSession):
         self.notes: list[str] = []
         self.end_reason = ""
         self.engine = StoryEngine(StoryHints(image=image, registry=registry_of(image)))
-        self._sub = self.bus.subscribe(f"remote-image-{image}")
+        # the same feeding as a run traced here (story/trace.py): the engine on a thread of its own
+        self.story = StoryFeed(self.engine)
+        self._sub = self.bus.subscribe(f"remote-image-{image}")  # before any event can come
         self._release = release
         self._client: AgentClient | None = None
         self._pending: Any = None
-        self._lock = threading.Lock()
-        self._latest: Timeline | None = None
+        self._lock = threading.Lock()  # the stop's flag
         self._final: Timeline | None = None
         self._ended = threading.Event()  # the stream's end (or the connection's) came
         self._closing = threading.Event()  # stop() was asked
-        self._done = threading.Event()  # the pump ends
+        self._done = threading.Event()  # wound down: the story is fed no more
         self._stop_sent = False
         self._lost_why = ""
         self._fed = 0  # batches taken by the pump, so finish() can tell it caught up
-        self._pump_thread = threading.Thread(target=self._pump, name=f"remote-story-{image}", daemon=True)
 
     @property
     def detached_note(self) -> str:
@@ -139,7 +139,7 @@ class RemoteTraceRun(RemoteSession):
         client = self.link.client_or_raise()
         client.require("trace", "trace a run over --remote")
         self._client = client
-        self._pump_thread.start()
+        self.story.start(self._sub, f"remote-story-{self.image}")
         pending = self._pending = client.submit("trace", **self.request)
         deadline = time.monotonic() + STREAM_WAIT_S
         while True:
@@ -159,8 +159,7 @@ class RemoteTraceRun(RemoteSession):
         self.notes = list(started.notes)
         # what the pull removed (fresh) and what the host lacks, said when the run ends
         self.note = "; ".join(n.removeprefix("beefine-tui: ").removeprefix("note: ") for n in self.notes)
-        with self._lock:
-            self.engine.update_hints(run_tag=started.run)
+        self.story.hint(run_tag=started.run)
         self.link.attach(self)  # the events that came before it are delivered first
         if self._closing.is_set():
             self._send_stop()  # left while the host attached the probes: stop the run it begins
@@ -178,10 +177,9 @@ class RemoteTraceRun(RemoteSession):
             self._catch_up()
         hints = result.get("hints") or {}
         known = {f.name for f in dataclasses.fields(StoryHints)}
-        with self._lock:
-            # what no event carries (whether it pulled, why not): the host's story had them
-            self.engine.update_hints(**{k: v for k, v in hints.items() if k in known})
-            self._final = self.engine.timeline()
+        # what no event carries (whether it pulled, why not): the host's story had them
+        self.story.hint(**{k: v for k, v in hints.items() if k in known})
+        self._final = self.story.timeline()
         code = (result.get("summary") or {}).get("exit_code")
         return RemoteRunResult(
             error=str(result.get("error") or ""),
@@ -190,25 +188,17 @@ class RemoteTraceRun(RemoteSession):
         )
 
     def _catch_up(self) -> None:
-        """The stream's messages come on the routing thread: wait (bounded) for its end, then for the
-        pump to have fed the story everything before it."""
+        """The stream's messages come on the routing thread: wait (bounded) for its end, then feed the
+        story everything before it."""
         if not self._done.is_set():  # stopped: the stream's end goes to no one, nothing to wait for
             self._ended.wait(END_WAIT_S)
-        deadline = time.monotonic() + END_WAIT_S
-        while self._sub.pending() and time.monotonic() < deadline and not self._done.is_set():
-            time.sleep(POLL_S)
-        with self._lock:
-            pass  # the pump's batch in hand is fed once it releases the lock
+        self.story.drain()
 
     def timeline(self) -> Timeline:
         final = self._final
         if final is not None:
             return final
-        latest = self._latest
-        if latest is not None:
-            return latest
-        with self._lock:  # before the pump's first: few events, cheap
-            return self.engine.timeline()
+        return self.story.latest()
 
     def finish(self, on_detached: Callable[[], None] | None = None) -> Timeline:
         """The run is over: the story is final. The agent removed the container before it replied
@@ -216,8 +206,7 @@ class RemoteTraceRun(RemoteSession):
         agent detaches them: nothing of ours stays here). Blocking: from a worker."""
         if self._final is None:
             self._catch_up()
-            with self._lock:
-                self._final = self.engine.timeline()
+            self._final = self.story.timeline()
         final = self._final
         self._wind_down(wait=True)
         if on_detached is not None:
@@ -254,29 +243,10 @@ class RemoteTraceRun(RemoteSession):
         self.stopped = True
         self.link.detach(self)
         self._done.set()
-        self._sub.close()
-        t = self._pump_thread
-        if wait and t.is_alive() and t is not threading.current_thread():
-            t.join(2)
+        self.story.stop(2.0 if wait else 0.0)
         release, self._release = self._release, None
         if release is not None:
             release(self)  # the context need not keep a finished run (and its events)
-
-    def _pump(self) -> None:
-        """Feeds the story and recomputes it at most every REDRAW_S, here, off the UI thread."""
-        last = 0.0
-        dirty = False
-        while not self._done.is_set():
-            batch = self._sub.get(timeout=POLL_S)
-            if batch:
-                with self._lock:
-                    self.engine.feed(batch)
-                dirty = True
-            if dirty and time.monotonic() - last >= REDRAW_S:
-                with self._lock:
-                    tl = self.engine.timeline()
-                self._latest = tl
-                dirty, last = False, time.monotonic()
 
 
 class RemoteImageSource:
