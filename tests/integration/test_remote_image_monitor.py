@@ -5,7 +5,8 @@ it ran, only the agent (and its bpftrace children) held BPF programs, never this
 nothing of ours is left on the host: no container labelled beefine.run, no agent process, no
 program it held. A run stopped from here (leaving the view), a run whose connection is cut (SIGKILL of
 the ssh client) and a run under an app that quits each have their container removed on the host,
-and their agent's programs freed; the cut run is not started again on the reconnected agent."""
+and their agent's programs freed; the cut run is not started again on the reconnected agent. A fresh
+pull on the host shows one bar per layer the lab registry's manifest lists, each full at the end."""
 
 from __future__ import annotations
 
@@ -24,12 +25,13 @@ from typing import Any
 
 import psutil
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Checkbox, Input, ProgressBar, Static
 
 from beefine_tui.agent import remote_context as R
 from beefine_tui.agent.client import AgentConnectionError
 from beefine_tui.agent.remote_image import RemoteImageSource, RemoteTraceRun
 from beefine_tui.app import BeefineApp
+from beefine_tui.docker.image_structure import from_registry
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.image_monitor import ImageMonitorView
@@ -297,4 +299,46 @@ def test_quitting_mid_run_removes_the_container_then_ends_the_agent(
         assert run.stopped and run not in ctx.owned()
     finally:
         held.stop()
+    _nothing_left(lab_client, held, tag)
+
+
+def test_a_fresh_pull_on_the_host_shows_a_bar_per_layer_of_the_manifest(
+    remote: tuple[Any, str], lab: Any, lab_client: Any
+) -> None:
+    ctx, tag = remote
+    image = lab.images["layered"]
+    # the registry's own manifest: the blobs a pull fetches, which Docker's progress names by 12 hex
+    want = {li.digest.removeprefix("sha256:")[:12] for li in from_registry(image, list_files=False).layers}
+    assert len(want) >= 2
+    held = Held(tag)
+    app = BeefineApp(ctx)
+
+    async def drive() -> tuple[dict[str, tuple[float, float | None]], str, Any]:
+        async with app.run_test(size=(160, 50)) as pilot:
+            view = app.shell.open_view("image-monitor")
+            assert isinstance(view, ImageMonitorView), view
+            for _ in range(500):
+                if view.is_mounted and view.query("#im-image"):
+                    break
+                await pilot.pause(0.02)
+            view.query_one("#im-image", Input).value = image
+            view.query_one("#im-fresh", Checkbox).value = True
+            view.action_run()
+            status = view.query_one("#im-status", Static)
+            deadline = time.monotonic() + 600
+            while view.running or "exit code" not in str(status.render()):
+                assert time.monotonic() < deadline, str(status.render())
+                await pilot.pause(0.2)
+            bars = {b.id.removeprefix("bar-"): (b.progress, b.total) for b in view.query(ProgressBar) if b.id}
+            return bars, str(status.render()), view.run_obj.timeline()
+
+    try:
+        bars, said, tl = asyncio.run(drive())
+    finally:
+        held.stop()
+    assert "done: exit code 0" in said, said
+    assert set(bars) == want, (bars, want)
+    assert all(total and progress == total for progress, total in bars.values()), bars
+    assert tl.phase("pull").state == "done" and "pull" in tl.found()
+    ctx.close()
     _nothing_left(lab_client, held, tag)
