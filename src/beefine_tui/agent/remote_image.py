@@ -92,8 +92,7 @@ class RemoteTraceRun(RemoteSession):
         self._closing = threading.Event()  # stop() was asked
         self._done = threading.Event()  # wound down: the story is fed no more
         self._stop_sent = False
-        self._lost_why = ""
-        self._fed = 0  # batches taken by the pump, so finish() can tell it caught up
+        self.lost_why = ""  # the connection's end, when that is what ended the run
 
     @property
     def detached_note(self) -> str:
@@ -126,7 +125,7 @@ class RemoteTraceRun(RemoteSession):
 
     def disconnected(self, why: str) -> None:
         self.stopped = True
-        self._lost_why = why
+        self.lost_why = why
         self._ended.set()
 
     # ---- start, run, finish
