@@ -165,9 +165,13 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
-                "capabilities": ["helpers", "load", "unload", "doctor"],
+                "capabilities": ["helpers", "load", "unload", "doctor", *TRACE_CAPABILITIES],
             }
             send(P.Reply(id=mid, result=result))
+        elif cmd in ("trace", "images", "image") or (cmd == "stop" and msg.get("stream") in traces):
+            trace_command(cmd, mid, msg, next_stream)
+            if cmd == "trace":
+                next_stream += 1
         elif cmd == "load":
             if load(mid, msg, next_stream, next_program):
                 programs[next_program] = next_stream
@@ -201,11 +205,89 @@ def main() -> None:
             send(P.End(stream=msg["stream"]))
             send(P.Reply(id=mid, result={"stream": msg["stream"], "received": {}, "lost": {}}))
         elif cmd == "bye":
+            for stop in list(traces.values()):
+                stop.set()  # as the real agent: a running trace's container removed before bye
             send(P.Reply(id=mid, result={}))
             send(P.Bye(reason="bye"))
             return
         else:
             send(P.Error(id=mid, code=P.UNKNOWN, message=f"unknown command {cmd!r}"))
+
+
+# --- trace, images, image: the Image monitor over --remote
+
+# a real `beefine-tui trace --record` of a pull and run (tests/unit/fixtures/story/README.md): the
+# events a host's agent streams for a trace, with the runner's own docker events
+TRACE_RECORDING = Path(__file__).parent / "unit" / "fixtures" / "story" / "real_probes_pull_run.jsonl.gz"
+TRACE_IMAGE = "127.0.0.1:5077/e-bb:1"
+TRACE_BATCHES = 12  # the recording is sent in this many batches, TRACE_PACE_S apart: a live story
+TRACE_PACE_S = float(os.environ.get("FAKE_AGENT_TRACE_PACE", "0.15"))
+TRACE_CAPABILITIES = ["trace", "images", "image"]
+traces: dict[int, threading.Event] = {}  # running traces by stream: set to stop one
+LOG = os.environ.get("FAKE_AGENT_LOG", "")  # where `trace` notes what it started and removed
+
+
+def log(line: str) -> None:
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write(line + "\n")
+
+
+def trace_command(cmd: str, mid: int, msg: dict[str, object], sid: int) -> None:
+    if cmd == "images":
+        send(P.Reply(id=mid, result={"images": [TRACE_IMAGE, f"{HOST}-only:1"]}))
+    elif cmd == "image":
+        send(P.Reply(id=mid, result={"structures": [], "notes": [f"no registry on {HOST}"]}))
+    elif cmd == "stop":
+        traces[int(str(msg["stream"]))].set()
+        send(P.Reply(id=mid, result={"stream": msg["stream"], "received": {}, "lost": {}}))
+    elif msg.get("image") not in (TRACE_IMAGE, "hold"):
+        send(P.Error(id=mid, code=P.BAD_ARGS, message=f"no image {msg.get('image')} on {HOST}"))
+    else:
+        stop = traces[sid] = threading.Event()
+        threading.Thread(target=replay_trace, args=(mid, sid, str(msg["image"]), stop), daemon=True).start()
+
+
+def replay_trace(mid: int, sid: int, image: str, stop: threading.Event) -> None:
+    """The recording's events as a host's trace stream, then the reply with the phases of the story
+    they tell (StoryEngine, as the real agent computes it). Image `hold`: the run never ends by
+    itself, as a container that sleeps, until `stop` (or bye, or stdin closing)."""
+    from beefine_tui.agent.tracing import phase_rows
+    from beefine_tui.replay import open_recording
+    from beefine_tui.story.engine import StoryEngine
+
+    header, recording = open_recording(TRACE_RECORDING)
+    events = list(recording)
+    log(f"{HOST}: started {sid}")
+    send(
+        P.StreamStarted(
+            id=mid, stream=sid, probes=list(header.probes), header=header, notes=[f"note: traced on {HOST}"]
+        )
+    )
+    engine = StoryEngine()
+    step = -(-len(events) // TRACE_BATCHES)
+    for i in range(0, len(events), step):
+        if stop.wait(TRACE_PACE_S):
+            break
+        batch = events[i : i + step]
+        engine.feed(batch)
+        send(P.Events(stream=sid, events=batch))
+    if image == "hold":
+        stop.wait(60)
+    reason = "stopped" if stop.is_set() else "finished"
+    log(f"{HOST}: removed {sid} ({reason})")
+    traces.pop(sid, None)
+    send(P.End(stream=sid, reason=reason))
+    tl = engine.timeline()
+    result = {
+        "stream": sid,
+        "phases": phase_rows(tl),
+        "summary": tl.summary(),
+        "hints": {"image": image, "pulling": True},
+        "error": "",
+        "interrupted": reason if reason == "stopped" else "",
+    }
+    send(P.Reply(id=mid, result=result))
 
 
 if __name__ == "__main__":

@@ -124,6 +124,11 @@ class AppContext:
         """Why the view `key` cannot work with this context ("" when it can)."""
         return ""
 
+    def image_monitor_source(self) -> Any:
+        """Where the Image monitor lists, reads and runs images when not here (RemoteContext: a host's
+        agent); None: this machine's Docker and probes (the view's own ImageMonitorSource)."""
+        return None
+
     @property
     def closed(self) -> bool:
         return self._closed

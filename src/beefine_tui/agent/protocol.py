@@ -33,6 +33,8 @@ MORE_COMMANDS: tuple[str, ...] = ("trace", "helpers", "load", "unload", "doctor"
 # the Container monitor's (each also a capability of the same name)
 MONITOR_COMMANDS: tuple[str, ...] = ("containers", "sample", "netinfo", "limits", "pause", "unpause")
 MORE_COMMANDS += MONITOR_COMMANDS
+# the image tags of the host's daemon: the Image monitor's pick list over --remote
+MORE_COMMANDS += ("images",)
 
 
 class Reply(msgspec.Struct, tag="reply", tag_field="type", kw_only=True):

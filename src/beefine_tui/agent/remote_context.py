@@ -49,7 +49,6 @@ NOT_REMOTE = {
     "helpers": "the list here is this machine's kernel's; run `beefine-tui helpers --remote HOST`",
     "network": "XDP attaches to an interface of this machine",
     "loaded-programs": "the list is this machine's; run `beefine-tui progs --remote HOST`",
-    "image-monitor": "tracing a run over the agent is not done yet; run `beefine-tui trace` on the host",
 }
 
 # (argv, label) -> a connected client (hello done). Tests pass their own.
@@ -406,6 +405,17 @@ class RemoteLink:
             client.close()
         self.status = LinkState(state="closed")
 
+    def take_started(self, command_id: int) -> P.StreamStarted | None:
+        """The `stream` message that began command `command_id`'s stream (a `trace`), once it came:
+        the routing thread holds it with the stream's first events until a session attaches under its
+        stream id, which only this message tells."""
+        with self._lock:
+            for m in self._early:
+                if isinstance(m, P.StreamStarted) and m.id == command_id:
+                    self._early.remove(m)
+                    return m
+        return None
+
 
 @dataclass(frozen=True)
 class RemoteTarget(Target):
@@ -557,6 +567,13 @@ class RemoteContext(AppContext):
             except Exception as e:
                 if on_error:
                     on_error(e)
+
+    def image_monitor_source(self) -> Any:
+        """The Image monitor runs on a host's agent (the first; the view offers the others)."""
+        # here: remote_image builds on this module's RemoteSession
+        from beefine_tui.agent.remote_image import RemoteImageSource
+
+        return RemoteImageSource(self)
 
 
 def connect_remotes(

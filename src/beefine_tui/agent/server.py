@@ -61,6 +61,7 @@ MORE_CAPABILITIES: tuple[str, ...] = (
     "progs_stats",
 )
 MORE_CAPABILITIES += P.MONITOR_COMMANDS
+MORE_CAPABILITIES += ("images",)
 MAX_SAMPLERS = 8  # `sample`: containers whose previous sample (CPU % per process) a connection keeps
 
 
@@ -984,6 +985,19 @@ class Agent:
         from beefine_tui.docker.limits import unpause
 
         return unpause(self._docker(), _container_arg(msg, "unpause"))
+
+    # ---- images: the host daemon's image tags
+
+    def _cmd_images(self, msg: dict[str, Any]) -> dict[str, Any]:
+        """The tags of every image this host's daemon has, sorted: what the Image monitor offers to
+        run over --remote (a local one lists its own daemon's the same way)."""
+        try:
+            found = self._docker().images.list()
+        except BeefineError:
+            raise
+        except Exception as e:  # the SDK's own errors (the daemon gone meanwhile): said, not a traceback
+            raise BeefineError(f"the host's Docker daemon did not list its images: {e}") from None
+        return {"images": sorted({t for img in found for t in img.tags})}
 
 
 def _request_flight_dumps(s: _Stream) -> None:

@@ -69,6 +69,8 @@ STATE_MARK = {"pending": "·", "active": "▶", "done": "✓", "skipped": "-", "
 class MonitorRun:
     """What the view needs from a run; the real one wraps story.trace.TraceRun."""
 
+    detached_note = "probes detached"  # said once the run's probes are gone
+
     def __init__(self, trace: Any, sessions: list[Any], note: str = "", release: Any = None) -> None:
         self.trace = trace
         self.sessions = sessions
@@ -149,7 +151,10 @@ class MonitorRun:
 
 
 class ImageMonitorSource:
-    """Docker + probes through the app context (ctx)."""
+    """Docker + probes through the app context (ctx), on this machine."""
+
+    host = ""  # a remote source names the host it runs on (agent/remote_image.py)
+    hosts: tuple[str, ...] = ()  # the hosts a remote source can choose from
 
     def __init__(self, ctx: Any) -> None:
         self.ctx = ctx
@@ -222,6 +227,7 @@ class ImageMonitorView(Vertical):
     ImageMonitorView #im-left { width: 38; height: 1fr; }
     ImageMonitorView.-narrow #im-left { width: 28; }
     ImageMonitorView #im-hint, ImageMonitorView #im-fresh-note { color: $text-muted; }
+    ImageMonitorView #im-where { color: $accent; }
     ImageMonitorView #im-left Label { width: 1fr; }
     ImageMonitorView #im-right { width: 1fr; height: 1fr; }
     ImageMonitorView #im-top { height: auto; }
@@ -269,11 +275,22 @@ class ImageMonitorView(Vertical):
         self._outcome = ""  # how the run ended, said again once the probes are detached
         self._compile_text = ""  # the "compiling probes" line shown
         self._detached_run: Any = None  # the last run whose probes are detached
+        self._left = False  # unmounted: a run whose preparing ends now is stopped at once
 
     def compose(self) -> ComposeResult:
+        if self.source is None and not self.replay:
+            # the context says where images run: this machine, or a host's agent over --remote
+            ctx = app_context(self)
+            self.source = ctx.image_monitor_source() or ImageMonitorSource(ctx)
+        host = str(getattr(self.source, "host", "") or "")
+        hosts = list(getattr(self.source, "hosts", None) or [])
         with Horizontal(id="im-main"):
             # the controls scroll on a short terminal; the status line below them always shows
             with VerticalScroll(id="im-left"):
+                if len(hosts) > 1:
+                    yield Select[str]([(h, h) for h in hosts], value=host, allow_blank=False, id="im-host")
+                elif host:
+                    yield Label(f"runs on {host}", id="im-where")
                 yield Input(placeholder="image to pull", id="im-image")
                 yield Label(DEFAULT_HINT, id="im-hint")
                 yield Select[str]([], prompt="or pick an image", id="im-pick", allow_blank=True)
@@ -299,8 +316,6 @@ class ImageMonitorView(Vertical):
         self._build_table()
         if self.replay:
             return
-        if self.source is None:
-            self.source = ImageMonitorSource(app_context(self))
         ctx = getattr(self.app, "ctx", None)
         if ctx is not None and ctx.precompiler is not None:
             ctx.precompile_story(first=True)  # compiled already at the start: only checked
@@ -363,6 +378,7 @@ class ImageMonitorView(Vertical):
             t.move_cursor(row=self._order.index(self.selected), scroll=False)
 
     def on_unmount(self) -> None:
+        self._left = True
         if self._timer is not None:
             self._timer.stop()
         if self.run_obj is not None:
@@ -389,6 +405,17 @@ class ImageMonitorView(Vertical):
     def _load_images(self) -> list[str]:
         result: list[str] = self.source.images()
         return result
+
+    @on(Select.Changed, "#im-host")
+    def host_picked(self, event: Select.Changed) -> None:
+        """Several hosts: the next run, the image list and the structure are that host's."""
+        if not isinstance(event.value, str) or event.value == getattr(self.source, "host", ""):
+            return
+        if self.running:
+            self.status(f"a run is in progress on {self.source.host}: the next one runs on {event.value}")
+        self.source.choose_host(event.value)
+        self.query_one("#im-pick", Select).set_options([])
+        self._load_images()
 
     @on(Select.Changed, "#im-pick")
     def picked(self, event: Select.Changed) -> None:
@@ -429,8 +456,9 @@ class ImageMonitorView(Vertical):
         self.run_obj = None
         self.running = True
         self._reset()
-        first = f"removing the local {image}, " if fresh else ""
-        self.status(f"{first}loading probes, then running {image}...")
+        host = str(getattr(self.source, "host", "") or "")
+        first = f"removing the {'' if host else 'local '}{image}, " if fresh else ""
+        self.status(f"{first}loading probes, then running {image}" + (f" on {host}..." if host else "..."))
         self._run(image, groups, pull, fresh)
         if self._timer is None:
             self._timer = self.set_interval(0.25, self._refresh)
@@ -462,6 +490,10 @@ class ImageMonitorView(Vertical):
     def _run(self, image: str, groups: list[str], pull: bool, fresh: bool) -> Any:
         run = self.source.prepare(image, groups, pull, self._on_progress, fresh)
         self.run_obj = run
+        if self._left:
+            # left while the probes loaded: on_unmount found no run to stop, so it is stopped here
+            run.stop()
+            raise BeefineError("the view was closed before the run began: it was stopped")
         return run.run()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="finish")
@@ -473,7 +505,7 @@ class ImageMonitorView(Vertical):
         """The run's probes are detached (on their own thread): say so, unless a new run began."""
         self._detached_run = run
         if run is self.run_obj and not self.running and self.is_mounted:
-            self.status(f"{self._outcome}; probes detached")
+            self.status(f"{self._outcome}; {run.detached_note}")
 
     def _ended(self, outcome: str) -> None:
         """The run is over: the story is final; detach the probes and remove the container off the
@@ -512,13 +544,20 @@ class ImageMonitorView(Vertical):
                 self._refresh()
                 why = str(getattr(res, "error", "") or "")
                 code = getattr(res, "exit_code", None)
-                self._ended(f"the container did not start: {why}" if why else f"done: exit code {code}")
+                cut = str(getattr(res, "interrupted", "") or "")  # a host's agent stopped it (remote)
+                if why:
+                    self._ended(f"the container did not start: {why}")
+                elif cut:
+                    self._ended(f"interrupted ({cut}): the container was removed")
+                else:
+                    self._ended(f"done: exit code {code}")
             elif group == "finish":
                 self.running = False  # the probes detach in the background: a new run may start
                 self._last_sig = ()  # draw the final story even if the last tick drew the same counts
                 self._refresh()
                 done = self._detached_run is self.run_obj  # fast: detached before this message
-                self.status(f"{self._outcome}; " + ("probes detached" if done else "detaching probes..."))
+                note = str(getattr(self.run_obj, "detached_note", "probes detached"))
+                self.status(f"{self._outcome}; " + (note if done else "detaching probes..."))
             elif group == "structure":
                 log = self.query_one("#im-structure", Log)
                 log.clear()

@@ -136,6 +136,102 @@ def start_sessions(names: Sequence[str], target: Any, bus: Bus, interface: str |
     return sessions
 
 
+REDRAW_S = 0.25  # a live story is recomputed at most this often (screens poll it at 4 Hz)
+
+
+class StoryFeed:
+    """One StoryEngine fed from a bus subscription on a thread of its own, its timeline recomputed
+    there at most every REDRAW_S, so a screen's read (`latest`) never computes. A run traced here
+    (TraceRun) and one traced by a host's agent (agent/remote_image.py, fed the agent's stream)
+    share it: the story is made from events the same way wherever they come from."""
+
+    def __init__(
+        self, engine: StoryEngine, on_batch: Callable[[Sequence[Event]], None] | None = None
+    ) -> None:
+        self.engine = engine
+        self.on_batch = on_batch  # fed under the same lock: what it got is what the story has
+        self.lock = threading.Lock()
+        self.seen = threading.Condition()  # notified after each batch
+        self._latest: Timeline | None = None
+        self._sub: Subscription | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self, sub: Subscription, name: str) -> None:
+        self._sub = sub
+        self._thread = threading.Thread(target=self._pump, args=(sub,), name=name, daemon=True)
+        self._thread.start()
+
+    def _pump(self, sub: Subscription) -> None:
+        import time
+
+        last = 0.0
+        dirty = False
+        while not self._stop.is_set():
+            batch = sub.get(timeout=0.05)
+            if batch:
+                self.take(batch)
+                dirty = True
+            if dirty and time.monotonic() - last >= REDRAW_S:
+                self._latest = self.timeline()
+                dirty, last = False, time.monotonic()
+
+    def take(self, batch: Sequence[Event]) -> None:
+        with self.lock:
+            self.engine.feed(batch)
+            if self.on_batch is not None:
+                self.on_batch(batch)
+        with self.seen:
+            self.seen.notify_all()
+
+    def pending(self) -> int:
+        """Events the subscription holds that the story has not taken yet."""
+        sub = self._sub
+        return sub.pending() if sub is not None else 0
+
+    def latest(self) -> Timeline:
+        """The timeline the pump last computed (cheap, for screens); computed here only before the first."""
+        tl = self._latest
+        return tl if tl is not None else self.timeline()
+
+    def timeline(self) -> Timeline:
+        with self.lock:
+            return self.engine.timeline()
+
+    def final_timeline(self, detach: Callable[[], None]) -> Timeline:
+        """The timeline, and `detach()` under the same lock: nothing is fed between the two."""
+        with self.lock:
+            tl = self.engine.timeline()
+            detach()
+        return tl
+
+    def hint(self, **changes: Any) -> None:
+        with self.lock:
+            self.engine.update_hints(**changes)
+        self._latest = None  # hints change the story: recompute on the next read
+
+    def drain(self, join_s: float = 2.0) -> None:
+        """The pump ends (its batch in hand fed), then what the subscription still holds is fed here:
+        after it, the story has every event published before the call."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t.is_alive() and threading.current_thread() is not t:
+            t.join(timeout=join_s)
+        sub = self._sub
+        while sub is not None and (batch := sub.get(timeout=0)):
+            self.take(batch)
+        self._latest = None
+
+    def stop(self, join_s: float = 1.0) -> None:
+        """Idempotent: the pump ends, the subscription is closed."""
+        self._stop.set()
+        t = self._thread
+        if t is not None and t.is_alive() and threading.current_thread() is not t:
+            t.join(timeout=join_s)
+        if self._sub is not None:
+            self._sub.close()
+
+
 @dataclass
 class TraceRun:
     client: Any
@@ -150,14 +246,10 @@ class TraceRun:
     create_options: dict[str, Any] = field(default_factory=dict)  # docker run options (security_opt...)
     engine: StoryEngine = field(default_factory=StoryEngine)
     runner: ContainerRun | None = None
-    _sub: Subscription | None = None
-    _thread: threading.Thread | None = None
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _seen: threading.Condition = field(default_factory=threading.Condition)
-    _latest: Timeline | None = None
+    feed: StoryFeed | None = None
 
     def __post_init__(self) -> None:
+        self.feed = StoryFeed(self.engine, self.recorder.write if self.recorder is not None else None)
         self.runner = ContainerRun(
             self.client,
             self.image,
@@ -173,60 +265,29 @@ class TraceRun:
 
     # --- event pump -----------------------------------------------------------------------------
 
+    def _feed(self) -> StoryFeed:
+        assert self.feed is not None  # made in __post_init__
+        return self.feed
+
     def start_pump(self) -> None:
-        """Subscribe before anything runs, so nothing of the run is missed."""
-        self._sub = self.bus.subscribe(f"trace-{self.runner.run_tag if self.runner else ''}")
-        self._thread = threading.Thread(target=self._pump, name="trace-pump", daemon=True)
-        self._thread.start()
-
-    def _pump(self) -> None:
-        """Feeds the engine and, at most 4 times a second, recomputes the timeline here, off the UI
-        thread: screens read `latest()`, which never computes when the pump has one ready."""
-        import time
-
-        sub = self._sub
-        assert sub is not None
-        last = 0.0
-        dirty = False
-        while not self._stop.is_set():
-            batch = sub.get(timeout=0.05)
-            if batch:
-                self._take(batch)
-                dirty = True
-            if dirty and time.monotonic() - last >= 0.25:
-                tl = self.timeline()
-                self._latest = tl
-                dirty, last = False, time.monotonic()
+        """Subscribe before anything runs, so nothing of the run is missed. The story is fed on the
+        feed's thread, off the UI thread: screens read `latest()`."""
+        sub = self.bus.subscribe(f"trace-{self.runner.run_tag if self.runner else ''}")
+        self._feed().start(sub, "trace-pump")
 
     def latest(self) -> Timeline:
-        """The timeline the pump last computed (cheap, for screens); computed here only before the first."""
-        tl = self._latest
-        return tl if tl is not None else self.timeline()
-
-    def _take(self, batch: Sequence[Event]) -> None:
-        with self._lock:
-            self.engine.feed(batch)
-            if self.recorder is not None:
-                self.recorder.write(batch)
-        with self._seen:
-            self._seen.notify_all()
+        return self._feed().latest()
 
     def timeline(self) -> Timeline:
-        with self._lock:
-            return self.engine.timeline()
+        return self._feed().timeline()
 
     def final_timeline(self, detach: Callable[[], None]) -> Timeline:
         """The timeline, and `detach()` of the event writer under the same lock: what the writer got is
         exactly what the story was built from (an agent's client rebuilds the same story from it)."""
-        with self._lock:
-            tl = self.engine.timeline()
-            detach()
-        return tl
+        return self._feed().final_timeline(detach)
 
     def hint(self, **changes: Any) -> None:
-        with self._lock:
-            self.engine.update_hints(**changes)
-        self._latest = None  # hints change the story: recompute on the next read
+        self._feed().hint(**changes)
 
     # --- the run ----------------------------------------------------------------------------------
 
@@ -338,18 +399,12 @@ class TraceRun:
             done = tl.phase("exit").state != "pending" or tl.phase("exec").state == "failed"
             if done and time.monotonic() - quiet_since > 0.3:
                 return
-            with self._seen:
-                self._seen.wait(0.1)
+            seen = self._feed().seen
+            with seen:
+                seen.wait(0.1)
 
     def stop(self) -> None:
         """Idempotent: remove the container, stop the pump."""
         if self.runner is not None:
             self.runner.stop()
-        self._stop.set()
-        t = self._thread
-        if t is not None and t.is_alive() and threading.current_thread() is not t:
-            t.join(timeout=1.0)
-        if self._sub is not None:
-            self._sub.close()
-        # drain what the pump left (its last batch) so the recording is complete
-        return None
+        self._feed().stop()
