@@ -1,6 +1,7 @@
 """A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
 (agent/protocol.py encodes every line) and answers hello, stats (two containers named after
 $FAKE_AGENT_HOST), start (one exec event per second per stream), stop, helpers (fake_helpers()),
+progs and progs_stats (fake_progs()),
 doctor (FAKE_CHECKS), load (a program whose text holds REJECT is refused as a verifier would, with
 a log and line 3; any other gets one output row per second), unload and bye. Run as
 `python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
@@ -145,6 +146,22 @@ def load(mid: int, msg: dict[str, object], sid: int, prog: int) -> bool:
     return True
 
 
+def fake_progs(programs: dict[int, int]) -> list[dict[str, object]]:
+    """What this host's `progs` lists: one program of someone else's, and one per program loaded
+    through this agent (its prog_ids, 900 + program), held by the agent (`ours` there)."""
+    rows: list[dict[str, object]] = [
+        {"id": 7, "type": "cgroup_skb", "name": f"{HOST}_sd_fw", "attach": ["cgroup:/"],
+         "pids": [1], "comms": ["systemd"], "ours": False},
+    ]  # fmt: skip
+    for prog in sorted(programs):
+        rows.append(
+            {"id": 900 + prog, "type": "tracepoint", "name": f"{HOST}_user_{prog}",
+             "attach": ["tracepoint:syscalls:sys_enter_execve"], "pids": [os.getpid()],
+             "comms": ["beefine-tui"], "ours": True}
+        )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     programs: dict[int, int] = {}  # program id -> its stream
     next_program = 1
@@ -165,7 +182,7 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
-                "capabilities": ["helpers", "load", "unload", "doctor"],
+                "capabilities": ["helpers", "load", "unload", "doctor", "progs_stats"],
             }
             send(P.Reply(id=mid, result=result))
         elif cmd == "load":
@@ -180,6 +197,17 @@ def main() -> None:
             streams.pop(sid).set()
             send(P.End(stream=sid, reason="unloaded"))
             send(P.Reply(id=mid, result={"program": msg["program"], "stream": sid}))
+        elif cmd == "progs":
+            send(P.Reply(id=mid, result=fake_progs(programs)))
+        elif cmd == "progs_stats":
+            rows = fake_progs(programs)
+            ids = [int(str(r["id"])) for r in rows]
+            rates = [
+                {"prog_id": i, "runs_per_s": 10.0 * i, "run_ns_per_s": 500.0 * i, "avg_ns": 50.0,
+                 "cpu_percent": 0.05 * i}
+                for i in ids
+            ]  # fmt: skip
+            send(P.Reply(id=mid, result={"method": "BPF_ENABLE_STATS fd", "rows": rows, "rates": rates}))
         elif cmd == "doctor":
             send(P.Reply(id=mid, result=FAKE_CHECKS))
         elif cmd == "helpers":

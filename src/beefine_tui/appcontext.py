@@ -124,6 +124,14 @@ class AppContext:
         """Why the view `key` cannot work with this context ("" when it can)."""
         return ""
 
+    def hosts(self) -> list[str]:
+        """The remote hosts observed (RemoteContext); none here: every view shows this machine."""
+        return []
+
+    def host_link(self, host: str | None = None) -> Any:
+        """The agent link a host-wide view on `host` reads from (RemoteContext), None for this machine."""
+        return None
+
     @property
     def closed(self) -> bool:
         return self._closed

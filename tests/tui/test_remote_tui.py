@@ -86,7 +86,7 @@ async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> Non
 async def test_screens_that_cannot_work_remotely_say_so(ctx: R.RemoteContext) -> None:
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
-        for key in ("helpers", "network", "image-monitor", "container-monitor"):
+        for key in sorted(R.NOT_REMOTE):
             view = app.shell.open_view(key)
             await pilot.pause()
             assert isinstance(view, Static)

@@ -46,9 +46,7 @@ POLL_S = 0.2
 # screens that need this machine's kernel or a Docker client of their own: what they would show is
 # this machine, not the remote host, so they say so instead
 NOT_REMOTE = {
-    "helpers": "the list here is this machine's kernel's; run `beefine-tui helpers --remote HOST`",
     "network": "XDP attaches to an interface of this machine",
-    "loaded-programs": "the list is this machine's; run `beefine-tui progs --remote HOST`",
     "image-monitor": "tracing a run over the agent is not done yet; run `beefine-tui trace` on the host",
     "container-monitor": "it reads /proc and cgroups of this machine; `beefine-tui inspect --remote HOST C`",
 }
@@ -495,6 +493,13 @@ class RemoteContext(AppContext):
 
     def stats_collector(self) -> Any:
         return HostsStats(self.links)
+
+    def hosts(self) -> list[str]:
+        return [link.label for link in self.links]
+
+    def host_link(self, host: str | None = None) -> RemoteLink:
+        """The link of `host` (the first one when None): host-wide views read from its agent."""
+        return self.link(host)
 
     def resolve_target(self, container: str) -> Target:
         """`NAME` (on the first host) or `HOST/NAME` (Docker names hold no `/`). The agent resolves
