@@ -132,6 +132,10 @@ class AppContext:
         """The agent link a host-wide view on `host` reads from (RemoteContext), None for this machine."""
         return None
 
+    def host_target(self, host: str | None = None) -> Target:
+        """The Target of a host-wide probe on `host` (RemoteContext); here, the whole machine."""
+        return Target()
+
     @property
     def closed(self) -> bool:
         return self._closed
@@ -186,10 +190,12 @@ class AppContext:
         path_or_text: str,
         origin: str = "",
         sink_for: Callable[[user_program.UserProgram], Sink] | None = None,
+        host: str | None = None,
     ) -> user_program.UserProgram:
         """Compile, load and start a user's program (BCC C or bpftrace, file or pasted text), publishing to
         this context's bus (or to the sink `sink_for` gives once the program's names are known); stopped at
-        close(). `origin` is the file it came from. ProbeLoadError (with the compiler's log) when it fails."""
+        close(). `origin` is the file it came from. ProbeLoadError (with the compiler's log) when it fails.
+        `host` is for RemoteContext (which host's agent loads it): here it is this machine."""
         runner = user_program.load_user_program(path_or_text)
         if origin:
             runner.origin = origin

@@ -501,6 +501,10 @@ class RemoteContext(AppContext):
         """The link of `host` (the first one when None): host-wide views read from its agent."""
         return self.link(host)
 
+    def host_target(self, host: str | None = None) -> Target:
+        """A host-wide probe on `host` (the first one when None): its agent runs it."""
+        return RemoteTarget(host=self.link(host).label)
+
     def resolve_target(self, container: str) -> Target:
         """`NAME` (on the first host) or `HOST/NAME` (Docker names hold no `/`). The agent resolves
         the name on its own host: only the name travels."""
@@ -541,12 +545,13 @@ class RemoteContext(AppContext):
         path_or_text: str,
         origin: str = "",
         sink_for: Callable[[Any], Sink] | None = None,
+        host: str | None = None,
     ) -> Any:
-        """The program's text loaded by the first host's agent (a RemoteProgram); the compiler's or
-        verifier's refusal raised as the ProbeLoadError a local load gives."""
+        """The program's text loaded by `host`'s agent (the first host's when None; a RemoteProgram);
+        the compiler's or verifier's refusal raised as the ProbeLoadError a local load gives."""
         if self.closed:
             raise BeefineError("the app is closing: no program is loaded")
-        prog = RemoteProgram(self.link(), path_or_text, origin, sink_for, self.bus.publish)
+        prog = RemoteProgram(self.link(host), path_or_text, origin, sink_for, self.bus.publish)
         self.own(prog)
         try:
             prog.start()
