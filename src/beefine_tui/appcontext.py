@@ -208,9 +208,9 @@ class AppContext:
             raise
         return runner
 
-    @staticmethod
-    def network_interfaces() -> list[xdp_runner.InterfaceInfo]:
-        """Every interface of this network namespace, for choosing where to attach XDP."""
+    def network_interfaces(self, host: str | None = None) -> list[xdp_runner.InterfaceInfo]:
+        """Every interface of this network namespace, for choosing where to attach XDP (`host`: the
+        RemoteContext's, whose agent lists its host's)."""
         return xdp_runner.list_interfaces()
 
     def release_outliving(self, on_error: Callable[[BaseException], None] | None = None) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual.widgets import OptionList, TabbedContent
+from textual.widgets import OptionList, Select, TabbedContent
 
 from beefine_tui.agent import remote_context as R
 from beefine_tui.app import BeefineApp
@@ -20,6 +20,7 @@ from beefine_tui.errors import BeefineError
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.helpers_view import HelpersView
 from beefine_tui.screens.host_picker import HostPicker
+from beefine_tui.screens.network_view import NetworkView
 from beefine_tui.screens.probe_view import ProbeView
 from beefine_tui.screens.programs_list import ProgramsListView
 from beefine_tui.screens.shell import host_wide
@@ -82,7 +83,15 @@ def _tabs(app: BeefineApp) -> list[str]:
 
 
 def test_which_views_ask() -> None:
-    for key in ("helpers", "loaded-programs", "user-programs", "trace-exec", "trace-syscalls", "probe:exec"):
+    for key in (
+        "helpers",
+        "network",
+        "loaded-programs",
+        "user-programs",
+        "trace-exec",
+        "trace-syscalls",
+        "probe:exec",
+    ):
         assert host_wide(key), key
     for key in ("dashboard", "container-syscalls", "probe:syscalls", "container-monitor", "compare"):
         assert not host_wide(key), key
@@ -214,6 +223,18 @@ async def test_each_host_wide_view_reads_the_host_it_was_opened_on(two_hosts: R.
         assert isinstance(helpers, HelpersView)
         await _until(lambda: bool(helpers.helpers), "h2's helpers never came")
         assert helpers.source is not None and helpers.source.host == "h2:2200"
+
+        net = await _open_on(pilot, "network", "2")
+        assert isinstance(net, NetworkView)
+        await _until(lambda: bool(net.query("#iface")), "Inspect network never mounted")
+        sel = net.query_one("#iface", Select)
+        await _until(
+            lambda: {o[1] for o in sel._options if isinstance(o[1], str)} == {"lo", "eth-h2"}, "h2's"
+        )
+        sel.value = "eth-h2"
+        net.start()
+        await _until(lambda: net.session is not None, "XDP never started on h2")
+        assert net.session.link.label == "h2:2200" and net.session.options["interface"] == "eth-h2"
 
         trace = await _open_on(pilot, "trace-exec", "2")
         assert isinstance(trace, ProbeView)

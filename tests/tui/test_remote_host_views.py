@@ -1,13 +1,15 @@
-"""Helper functions and Loaded programs over --remote, against the stand-in agent behind a stand-in
-ssh (tests/fake_agent.py): the lists are the host's (its agent's `helpers`, `progs`, `progs_stats`),
-`u` unloads a program this app had the agent load and refuses any other with the reason, and `c`
-shows the run counts the agent measured there."""
+"""Helper functions, Loaded programs and Inspect network over --remote, against the stand-in agent
+behind a stand-in ssh (tests/fake_agent.py): the lists are the host's (its agent's `helpers`,
+`progs`, `progs_stats`, `interfaces`), `u` unloads a program this app had the agent load and refuses
+any other with the reason, `c` shows the run counts the agent measured there, and XDP attaches to
+the host's interface."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.widgets import DataTable, Select, Static
@@ -102,3 +104,43 @@ async def test_loaded_programs_are_the_hosts_and_u_unloads_only_the_agents(ctx: 
         assert str(table.get_cell("7", "avg ns")) == "50"
         await pilot.press("c")
         await _until(lambda: "Run counts off" in _notice(view), _notice(view))
+
+
+async def test_network_lists_the_hosts_interfaces_and_counts_there(ctx: R.RemoteContext) -> None:
+    """Inspect network over --remote: the chooser lists the host's interfaces (its agent's
+    `interfaces`), Start asks the agent for the xdp probe on the one chosen, and its counts fill the
+    table; an interface the host does not have is refused with the agent's reason."""
+    from beefine_tui.screens.network_view import NetworkView
+
+    app = BeefineApp(ctx)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("network")
+        assert isinstance(view, NetworkView)
+        sel = await _select_of(view)
+        await _until(
+            lambda: {o[1] for o in sel._options if isinstance(o[1], str)} == {"lo", "eth-far"}, "ifaces"
+        )
+        sel.value = "eth-far"
+        view.start()
+        await _until(lambda: view.session is not None, "the xdp stream never started")
+        assert view.session.options.get("interface") == "eth-far" and view.session.names == ("xdp",)
+        table = view.query_one("#protocols", DataTable)
+        await _until(
+            lambda: "total" in table.rows and str(table.get_cell("total", "packets")) != "10", "no counts"
+        )
+        assert str(table.get_cell("total", "pkt/s")) == "20"  # 10 more every 0.5 s, by the agent's clock
+        view.stop_view()
+        await _until(lambda: view.session is None and view.session is None, "not stopped")
+
+        # the stand-in agent refuses an interface it does not have, as the real one does
+        with pytest.raises(Exception, match="no network interface named 'eth0'"):
+            from beefine_tui.probes.base import ProbeOptions
+
+            await asyncio.to_thread(ctx.start_probes, ["xdp"], ProbeOptions(interface="eth0"))
+        await pilot.pause()
+
+
+async def _select_of(view: Any) -> Select[str]:
+    await _until(lambda: view.is_mounted and bool(view.query("#iface")), "the view never mounted")
+    sel: Select[str] = view.query_one("#iface", Select)
+    return sel

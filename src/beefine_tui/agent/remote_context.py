@@ -35,6 +35,7 @@ from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event, status_event
 from beefine_tui.probes.base import ProbeOptions, Sink, Target
+from beefine_tui.probes.xdp_runner import InterfaceInfo
 
 # messages of streams no session is attached to yet: the agent sends a stream's first events right
 # after its reply, which may reach the routing thread before start() has attached the session
@@ -46,7 +47,6 @@ POLL_S = 0.2
 # screens that need this machine's kernel or a Docker client of their own: what they would show is
 # this machine, not the remote host, so they say so instead
 NOT_REMOTE = {
-    "network": "XDP attaches to an interface of this machine",
     "image-monitor": "tracing a run over the agent is not done yet; run `beefine-tui trace` on the host",
     "container-monitor": "it reads /proc and cgroups of this machine; `beefine-tui inspect --remote HOST C`",
 }
@@ -505,6 +505,17 @@ class RemoteContext(AppContext):
         """A host-wide probe on `host` (the first one when None): its agent runs it."""
         return RemoteTarget(host=self.link(host).label)
 
+    def network_interfaces(self, host: str | None = None) -> list[InterfaceInfo]:
+        """`host`'s interfaces (the first host's when None), from its agent's `interfaces`."""
+        client = self.link(host).client_or_raise()
+        client.require("interfaces", "list its network interfaces for XDP")
+        try:
+            return [msgspec.convert(d, InterfaceInfo) for d in client.request("interfaces", timeout=60)]
+        except (msgspec.ValidationError, TypeError) as e:
+            raise BeefineError(
+                f"{client.label}: the agent's interface list is not one this client reads: {e}"
+            ) from None
+
     def resolve_target(self, container: str) -> Target:
         """`NAME` (on the first host) or `HOST/NAME` (Docker names hold no `/`). The agent resolves
         the name on its own host: only the name travels."""
@@ -526,6 +537,8 @@ class RemoteContext(AppContext):
             extra["path_prefix"] = options.path_prefix
         if options.include_self:
             extra["include_self"] = True
+        if options.interface:
+            extra["interface"] = options.interface  # the xdp probe, on that host's interface
         s = RemoteSession(self.link(host), names, options.target.container_name, bus or self.bus, extra)
         self.own(s)
         try:

@@ -1,5 +1,6 @@
-"""HostPicker: which host a host-wide view (Helper functions, Loaded programs, Your programs, Trace
-exec, Trace syscalls, a probe) opens on, when the app observes several (`--remote h1 --remote h2`).
+"""HostPicker: which host a host-wide view (Helper functions, Inspect network, Loaded programs, Your
+programs, Trace exec, Trace syscalls, a probe) opens on, when the app observes several hosts
+(`--remote h1 --remote h2`).
 
 A modal rather than one sidebar entry per host: the sidebar keeps one entry per screen whatever the
 number of hosts (six host-wide screens on five hosts would be thirty entries to scroll through), the

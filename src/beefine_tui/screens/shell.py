@@ -55,7 +55,9 @@ class ViewEntry:
 
 # views that show a whole machine, not one container: with several --remote hosts each opens on the
 # host the HostPicker asks for
-HOST_WIDE = frozenset({"helpers", "loaded-programs", "user-programs", "trace-exec", "trace-syscalls"})
+HOST_WIDE = frozenset(
+    {"helpers", "network", "loaded-programs", "user-programs", "trace-exec", "trace-syscalls"}
+)
 
 
 def host_wide(key: str) -> bool:
