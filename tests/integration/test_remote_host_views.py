@@ -6,7 +6,8 @@ agent on this same machine (so the host's kernel is this kernel):
   reports; `u` refuses it (the agent did not load it) and it stays loaded; a program the agent loaded
   for Your programs is listed as held by the agent's pid (its /proc fdinfo), and `u` unloads it
   there (bpftool no longer shows it);
-- once the app is closed, the agent is gone and no program is held by it."""
+- once the app is closed, the agent is gone and no program is held by it;
+- Inspect network lists the host's interfaces and its agent attaches XDP to the one chosen."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from beefine_tui.probes.catalog import all_probes
 from beefine_tui.probes.user_program import UserBccProgram
 from beefine_tui.screens.helpers_view import HelpersView
 from beefine_tui.screens.programs_list import ProgramsListView
+from tests.integration.test_xdp import Pair, send_udp, sh, xdp_of
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -166,3 +168,76 @@ async def test_remote_loaded_programs_list_the_hosts_and_unload_the_agents(remot
     assert not psutil.pid_exists(agent_pid)  # so it holds nothing any more
     left = bpftool_progs()
     assert mine not in left and not any(i in left for i in theirs)
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    """A veth pair of this test's own (the peer in a netns): XDP goes on our end, never on a shared one."""
+    n = os.getpid() % 10000
+    octet = os.getpid() % 250
+    p = Pair(f"bfr{n}a", f"bfr{n}b", f"beefine-rxdp-{os.getpid()}", f"10.214.{octet}.1", f"10.214.{octet}.2")
+    try:
+        sh("ip", "netns", "add", p.netns)
+        sh("ip", "link", "add", p.host, "type", "veth", "peer", "name", p.peer)
+        sh("ip", "link", "set", p.peer, "netns", p.netns)
+        sh("ip", "addr", "add", f"{p.host_ip}/30", "dev", p.host)
+        sh("ip", "link", "set", p.host, "up")
+        sh("ip", "netns", "exec", p.netns, "ip", "addr", "add", f"{p.peer_ip}/30", "dev", p.peer)
+        sh("ip", "netns", "exec", p.netns, "ip", "link", "set", p.peer, "up")
+        yield p
+    finally:
+        sh("ip", "link", "del", p.host, check=False)
+        sh("ip", "netns", "del", p.netns, check=False)
+
+
+def rx_packets(ifname: str) -> int:
+    return int(
+        json.loads(sh("ip", "-j", "-s", "link", "show", "dev", ifname).stdout)[0]["stats64"]["rx"]["packets"]
+    )
+
+
+async def test_remote_network_attaches_xdp_on_the_hosts_interface(
+    remote: R.RemoteContext, pair: Pair
+) -> None:
+    """Inspect network over --remote: the chooser lists the host's interfaces (`ip link`'s names), Start
+    has the host's agent attach XDP to our veth (`ip link` shows it, the agent holds the program), the
+    packets the test sends are counted (no more than the interface received, `ip -s link`), and Stop
+    detaches it there."""
+    from beefine_tui.screens.network_view import NetworkView
+
+    link_client = remote.links[0].client
+    assert link_client is not None
+    agent_pid = int(link_client.hello["pid"])
+    app = BeefineApp(remote)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("network")
+        assert isinstance(view, NetworkView)
+        await _until(lambda: view.is_mounted and bool(view.query("#iface")), "Inspect network never mounted")
+        sel = view.query_one("#iface", Select)
+        names = lambda: {o[1] for o in sel._options if isinstance(o[1], str)}  # noqa: E731
+        await _until(lambda: pair.host in names(), "the host's interfaces never showed")
+        assert "lo" in names()
+        label = next(str(o[0]) for o in sel._options if o[1] == pair.host)
+        assert "veth" in label  # the kind `ip -d link` gives it on the host
+        rx0 = rx_packets(pair.host)
+        sel.value = pair.host
+        view.start()
+        await _until(lambda: view.session is not None and xdp_of(pair.host) is not None, "XDP never attached")
+        xdp = xdp_of(pair.host)
+        assert xdp is not None and "beefine_xdp" in json.dumps(xdp)
+        prog = xdp.get("prog")
+        prog_id = int(prog["id"]) if isinstance(prog, dict) else 0
+        assert prog_id and prog_id in held_by(agent_pid), "the host's agent must hold the XDP program"
+        send_udp(pair, 9, 50)
+        table = view.query_one("#protocols", DataTable)
+
+        def total() -> int:
+            return (
+                int(str(table.get_cell("total", "packets")).replace(",", "")) if "total" in table.rows else 0
+            )
+
+        await _until(lambda: total() >= 50, "the packets sent were not counted")
+        assert total() <= rx_packets(pair.host) - rx0  # XDP saw no more than the interface received
+        view.stop_view()
+        await _until(lambda: xdp_of(pair.host) is None, "Stop did not detach XDP on the host")
+        await pilot.pause()
