@@ -138,7 +138,8 @@ def test_several_hosts_and_the_same_one_twice(fake_ssh: Path) -> None:
 
 
 def test_views_that_cannot_work_remotely_say_why(ctx: R.RemoteContext) -> None:
-    assert "not available over --remote" in ctx.view_unavailable("network:eth0")
+    for key in ("network:eth0", "helpers", "loaded-programs"):  # the host's, through its agent
+        assert ctx.view_unavailable(key) == "", key
     assert "not available over --remote" in ctx.view_unavailable("monitor-0123456789ab")
     assert ctx.view_unavailable("dashboard") == ""
     assert ctx.view_unavailable("probe:exec") == ""
