@@ -1,6 +1,8 @@
 """A stand-in agent for unit and TUI tests (no root, no BPF, no Docker): it speaks the real protocol
 (agent/protocol.py encodes every line) and answers hello, stats (two containers named after
 $FAKE_AGENT_HOST), start (one exec event per second per stream), stop, helpers (fake_helpers()),
+progs and progs_stats (fake_progs()), interfaces (fake_interfaces(); a stream of the xdp probe
+counts 10 packets more every half second),
 doctor (FAKE_CHECKS), load (a program whose text holds REJECT is refused as a verifier would, with
 a log and line 3; any other gets one output row per second), unload and bye. Run as
 `python tests/fake_agent.py`; $FAKE_AGENT_PROTOCOL makes it speak only that version."""
@@ -21,6 +23,7 @@ from beefine_tui.docker.stats import ContainerRow, DaemonFacts, Snapshot, Totals
 from beefine_tui.events.model import Event, FreeArgs, RecordHeader, status_event
 from beefine_tui.probes.exec import ExecArgs
 from beefine_tui.probes.helpers_catalog import HelperDoc, KernelHelpers, kernel_report
+from beefine_tui.probes.xdp_runner import XdpCount, XdpCountsArgs
 
 HOST = os.environ.get("FAKE_AGENT_HOST", "far")
 VERSION = int(os.environ.get("FAKE_AGENT_PROTOCOL", str(P.PROTOCOL)))
@@ -69,6 +72,34 @@ def fake_helpers() -> tuple[KernelHelpers, dict[str, HelperDoc]]:
         "0 on success, or a negative error.",
     )
     return kh, {doc.name: doc}
+
+
+# this host's interfaces (`interfaces`): named after it, so a view shows whose they are
+def fake_interfaces() -> list[dict[str, object]]:
+    tag = HOST.split(":")[0]
+    return [
+        {"name": "lo", "index": 1, "kind": "loopback", "operstate": "UNKNOWN", "has_xdp": False},
+        {"name": f"eth-{tag}", "index": 2, "kind": "physical", "operstate": "UP", "has_xdp": False},
+    ]
+
+
+def feed_xdp(sid: int, ifname: str, stop: threading.Event) -> None:
+    """The xdp probe on `ifname`: cumulative counts, 10 packets (1000 bytes) more each time."""
+    n = 0
+    send(P.Events(stream=sid, events=[status_event("xdp", "running")]))
+    while not stop.wait(0.3 if n == 0 else 0.5):
+        n += 1
+        counts = {
+            "total": XdpCount(packets=10 * n, bytes=1000 * n),
+            "ipv4": XdpCount(packets=10 * n, bytes=1000 * n),
+        }
+        ev = Event(
+            ts=time.monotonic_ns(),
+            probe="xdp",
+            kind="xdp_counts",
+            args=XdpCountsArgs(ifname=ifname, protocols=counts),
+        )
+        send(P.Events(stream=sid, events=[ev]))
 
 
 def feed(sid: int, container: str, stop: threading.Event) -> None:
@@ -145,6 +176,22 @@ def load(mid: int, msg: dict[str, object], sid: int, prog: int) -> bool:
     return True
 
 
+def fake_progs(programs: dict[int, int]) -> list[dict[str, object]]:
+    """What this host's `progs` lists: one program of someone else's, and one per program loaded
+    through this agent (its prog_ids, 900 + program), held by the agent (`ours` there)."""
+    rows: list[dict[str, object]] = [
+        {"id": 7, "type": "cgroup_skb", "name": f"{HOST}_sd_fw", "attach": ["cgroup:/"],
+         "pids": [1], "comms": ["systemd"], "ours": False},
+    ]  # fmt: skip
+    for prog in sorted(programs):
+        rows.append(
+            {"id": 900 + prog, "type": "tracepoint", "name": f"{HOST}_user_{prog}",
+             "attach": ["tracepoint:syscalls:sys_enter_execve"], "pids": [os.getpid()],
+             "comms": ["beefine-tui"], "ours": True}
+        )  # fmt: skip
+    return rows
+
+
 def main() -> None:
     programs: dict[int, int] = {}  # program id -> its stream
     next_program = 1
@@ -165,7 +212,15 @@ def main() -> None:
                 "host": HOST,
                 "pid": os.getpid(),
                 "monotonic_ns": time.monotonic_ns(),
-                "capabilities": ["helpers", "load", "unload", "doctor", *TRACE_CAPABILITIES],
+                "capabilities": [
+                    "helpers",
+                    "load",
+                    "unload",
+                    "doctor",
+                    "progs_stats",
+                    "interfaces",
+                    *TRACE_CAPABILITIES,
+                ],
             }
             send(P.Reply(id=mid, result=result))
         elif cmd in ("trace", "images", "image") or (cmd == "stop" and msg.get("stream") in traces):
@@ -184,6 +239,19 @@ def main() -> None:
             streams.pop(sid).set()
             send(P.End(stream=sid, reason="unloaded"))
             send(P.Reply(id=mid, result={"program": msg["program"], "stream": sid}))
+        elif cmd == "interfaces":
+            send(P.Reply(id=mid, result=fake_interfaces()))
+        elif cmd == "progs":
+            send(P.Reply(id=mid, result=fake_progs(programs)))
+        elif cmd == "progs_stats":
+            rows = fake_progs(programs)
+            ids = [int(str(r["id"])) for r in rows]
+            rates = [
+                {"prog_id": i, "runs_per_s": 10.0 * i, "run_ns_per_s": 500.0 * i, "avg_ns": 50.0,
+                 "cpu_percent": 0.05 * i}
+                for i in ids
+            ]  # fmt: skip
+            send(P.Reply(id=mid, result={"method": "BPF_ENABLE_STATS fd", "rows": rows, "rates": rates}))
         elif cmd == "doctor":
             send(P.Reply(id=mid, result=FAKE_CHECKS))
         elif cmd == "helpers":
@@ -191,6 +259,14 @@ def main() -> None:
         elif cmd == "stats":
             send(P.Reply(id=mid, result=snapshot()))
         elif cmd == "start":
+            names = {str(i["name"]) for i in fake_interfaces()}
+            if "interface" in msg and msg["interface"] not in names:
+                send(
+                    P.Error(
+                        id=mid, code=P.BAD_ARGS, message=f"no network interface named {msg['interface']!r}"
+                    )
+                )
+                continue
             sid, next_stream = next_stream, next_stream + 1
             stop = streams[sid] = threading.Event()
             header = RecordHeader(probes=msg["probes"], host=HOST)
@@ -199,7 +275,12 @@ def main() -> None:
                     id=mid, result={"stream": sid, "probes": msg["probes"], "states": {}, "header": header}
                 )
             )
-            threading.Thread(target=feed, args=(sid, msg.get("container", ""), stop), daemon=True).start()
+            if msg["probes"] == ["xdp"]:
+                threading.Thread(
+                    target=feed_xdp, args=(sid, msg.get("interface", ""), stop), daemon=True
+                ).start()
+            else:
+                threading.Thread(target=feed, args=(sid, msg.get("container", ""), stop), daemon=True).start()
         elif cmd == "stop":
             streams.pop(msg["stream"]).set()
             send(P.End(stream=msg["stream"]))

@@ -120,14 +120,22 @@ class AppContext:
 
         return attribution.target_for_container(self.docker_client(), container)
 
-    def view_unavailable(self, key: str) -> str:
-        """Why the view `key` cannot work with this context ("" when it can)."""
-        return ""
-
     def image_monitor_source(self) -> Any:
         """Where the Image monitor lists, reads and runs images when not here (RemoteContext: a host's
         agent); None: this machine's Docker and probes (the view's own ImageMonitorSource)."""
         return None
+
+    def hosts(self) -> list[str]:
+        """The remote hosts observed (RemoteContext); none here: every view shows this machine."""
+        return []
+
+    def host_link(self, host: str | None = None) -> Any:
+        """The agent link a host-wide view on `host` reads from (RemoteContext), None for this machine."""
+        return None
+
+    def host_target(self, host: str | None = None) -> Target:
+        """The Target of a host-wide probe on `host` (RemoteContext); here, the whole machine."""
+        return Target()
 
     @property
     def closed(self) -> bool:
@@ -183,10 +191,12 @@ class AppContext:
         path_or_text: str,
         origin: str = "",
         sink_for: Callable[[user_program.UserProgram], Sink] | None = None,
+        host: str | None = None,
     ) -> user_program.UserProgram:
         """Compile, load and start a user's program (BCC C or bpftrace, file or pasted text), publishing to
         this context's bus (or to the sink `sink_for` gives once the program's names are known); stopped at
-        close(). `origin` is the file it came from. ProbeLoadError (with the compiler's log) when it fails."""
+        close(). `origin` is the file it came from. ProbeLoadError (with the compiler's log) when it fails.
+        `host` is for RemoteContext (which host's agent loads it): here it is this machine."""
         runner = user_program.load_user_program(path_or_text)
         if origin:
             runner.origin = origin
@@ -199,9 +209,9 @@ class AppContext:
             raise
         return runner
 
-    @staticmethod
-    def network_interfaces() -> list[xdp_runner.InterfaceInfo]:
-        """Every interface of this network namespace, for choosing where to attach XDP."""
+    def network_interfaces(self, host: str | None = None) -> list[xdp_runner.InterfaceInfo]:
+        """Every interface of this network namespace, for choosing where to attach XDP (`host`: the
+        RemoteContext's, whose agent lists its host's)."""
         return xdp_runner.list_interfaces()
 
     def release_outliving(self, on_error: Callable[[BaseException], None] | None = None) -> None:

@@ -97,7 +97,9 @@ def test_inspect_network(
     from beefine_tui.screens import network_view
 
     monkeypatch.setattr(
-        network_view, "list_interfaces", lambda ctx: [("bfx0a  veth up", "bfx0a"), ("lo  loopback up", "lo")]
+        network_view,
+        "list_interfaces",
+        lambda ctx, host=None: [("bfx0a  veth up", "bfx0a"), ("lo  loopback up", "lo")],
     )
     app = make_app()
 

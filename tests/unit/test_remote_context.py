@@ -137,12 +137,7 @@ def test_several_hosts_and_the_same_one_twice(fake_ssh: Path) -> None:
         R.connect_remotes(["h1", "root@h1"])
 
 
-def test_views_that_cannot_work_remotely_say_why(ctx: R.RemoteContext) -> None:
-    assert "not available over --remote" in ctx.view_unavailable("network:eth0")
-    assert ctx.view_unavailable("monitor-0123456789ab") == ""  # the Container monitor asks the agent
-    assert ctx.view_unavailable("container-monitor") == ""
-    assert ctx.view_unavailable("dashboard") == ""
-    assert ctx.view_unavailable("probe:exec") == ""
+def test_the_remote_context_allows_bpf_views(ctx: R.RemoteContext) -> None:
     assert ctx.bpf_allowed
 
 

@@ -29,7 +29,16 @@ FAILED = "failed"  # the command was understood but failed (no Docker, a probe w
 COMMANDS = ("hello", "probes", "start", "stop", "streams", "stats", "inspect", "progs", "bye")
 # commands added later, each also named in hello's `capabilities` so a client can tell an agent that
 # lacks it from one that refuses it
-MORE_COMMANDS: tuple[str, ...] = ("trace", "helpers", "load", "unload", "doctor", "image", "progs_stats")
+MORE_COMMANDS: tuple[str, ...] = (
+    "trace",
+    "helpers",
+    "load",
+    "unload",
+    "doctor",
+    "image",
+    "progs_stats",
+    "interfaces",
+)
 # the Container monitor's (each also a capability of the same name)
 MONITOR_COMMANDS: tuple[str, ...] = ("containers", "sample", "netinfo", "limits", "pause", "unpause")
 MORE_COMMANDS += MONITOR_COMMANDS

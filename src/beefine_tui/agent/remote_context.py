@@ -35,6 +35,7 @@ from beefine_tui.errors import BeefineError, UsageError
 from beefine_tui.events.bus import Bus
 from beefine_tui.events.model import LOST, UPSTREAM, Event, lost_event, status_event
 from beefine_tui.probes.base import ProbeOptions, Sink, Target
+from beefine_tui.probes.xdp_runner import InterfaceInfo
 
 # messages of streams no session is attached to yet: the agent sends a stream's first events right
 # after its reply, which may reach the routing thread before start() has attached the session
@@ -42,14 +43,6 @@ EARLY_MAX = 1024
 BACKOFF_FIRST_S = 1.0
 BACKOFF_MAX_S = 30.0
 POLL_S = 0.2
-
-# screens that need this machine's kernel or a Docker client of their own: what they would show is
-# this machine, not the remote host, so they say so instead
-NOT_REMOTE = {
-    "helpers": "the list here is this machine's kernel's; run `beefine-tui helpers --remote HOST`",
-    "network": "XDP attaches to an interface of this machine",
-    "loaded-programs": "the list is this machine's; run `beefine-tui progs --remote HOST`",
-}
 
 # (argv, label) -> a connected client (hello done). Tests pass their own.
 Connect = Callable[[Sequence[str], str], AgentClient]
@@ -497,13 +490,30 @@ class RemoteContext(AppContext):
                 return link
         raise UsageError(f"no remote host {label!r}", "hosts: " + ", ".join(x.label for x in self.links))
 
-    def view_unavailable(self, key: str) -> str:
-        base = "container-monitor" if key.startswith("monitor-") else key.split(":", 1)[0]
-        why = NOT_REMOTE.get(key) or NOT_REMOTE.get(base)
-        return f"not available over --remote yet: {why}" if why else ""
-
     def stats_collector(self) -> Any:
         return HostsStats(self.links)
+
+    def hosts(self) -> list[str]:
+        return [link.label for link in self.links]
+
+    def host_link(self, host: str | None = None) -> RemoteLink:
+        """The link of `host` (the first one when None): host-wide views read from its agent."""
+        return self.link(host)
+
+    def host_target(self, host: str | None = None) -> Target:
+        """A host-wide probe on `host` (the first one when None): its agent runs it."""
+        return RemoteTarget(host=self.link(host).label)
+
+    def network_interfaces(self, host: str | None = None) -> list[InterfaceInfo]:
+        """`host`'s interfaces (the first host's when None), from its agent's `interfaces`."""
+        client = self.link(host).client_or_raise()
+        client.require("interfaces", "list its network interfaces for XDP")
+        try:
+            return [msgspec.convert(d, InterfaceInfo) for d in client.request("interfaces", timeout=60)]
+        except (msgspec.ValidationError, TypeError) as e:
+            raise BeefineError(
+                f"{client.label}: the agent's interface list is not one this client reads: {e}"
+            ) from None
 
     def resolve_target(self, container: str) -> Target:
         """`NAME` (on the first host) or `HOST/NAME` (Docker names hold no `/`). The agent resolves
@@ -526,6 +536,8 @@ class RemoteContext(AppContext):
             extra["path_prefix"] = options.path_prefix
         if options.include_self:
             extra["include_self"] = True
+        if options.interface:
+            extra["interface"] = options.interface  # the xdp probe, on that host's interface
         s = RemoteSession(self.link(host), names, options.target.container_name, bus or self.bus, extra)
         self.own(s)
         try:
@@ -545,12 +557,13 @@ class RemoteContext(AppContext):
         path_or_text: str,
         origin: str = "",
         sink_for: Callable[[Any], Sink] | None = None,
+        host: str | None = None,
     ) -> Any:
-        """The program's text loaded by the first host's agent (a RemoteProgram); the compiler's or
-        verifier's refusal raised as the ProbeLoadError a local load gives."""
+        """The program's text loaded by `host`'s agent (the first host's when None; a RemoteProgram);
+        the compiler's or verifier's refusal raised as the ProbeLoadError a local load gives."""
         if self.closed:
             raise BeefineError("the app is closing: no program is loaded")
-        prog = RemoteProgram(self.link(), path_or_text, origin, sink_for, self.bus.publish)
+        prog = RemoteProgram(self.link(host), path_or_text, origin, sink_for, self.bus.publish)
         self.own(prog)
         try:
             prog.start()

@@ -59,6 +59,7 @@ MORE_CAPABILITIES: tuple[str, ...] = (
     "doctor",
     "image",
     "progs_stats",
+    "interfaces",  # and `start`'s `interface` (the xdp probe on one of this host's interfaces)
 )
 MORE_CAPABILITIES += P.MONITOR_COMMANDS
 MORE_CAPABILITIES += ("images",)
@@ -503,6 +504,13 @@ class Agent:
             from beefine_tui.probes.bcc_program import check_ring_pages
 
             kwargs["ring_pages"] = check_ring_pages(ring)
+        iface = msg.get("interface")
+        if iface is not None:
+            if not isinstance(iface, str) or not iface.strip():
+                raise UsageError("`interface` is a network interface's name (see the `interfaces` command)")
+            from beefine_tui.probes import xdp_runner
+
+            kwargs["interface"] = xdp_runner.interface(iface).name  # NotFoundError naming the real ones
         return ProbeOptions(
             target=target,
             path_prefix=prefix or None,
@@ -643,6 +651,15 @@ class Agent:
 
         require_bpf("list the BPF programs on this machine")
         return [r.to_json() for r in inventory.inventory()]
+
+    def _cmd_interfaces(self, msg: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every interface of this network namespace (`ip -j -d link`), for choosing where the xdp
+        probe attaches (`start` with `interface`), as the app's Inspect network lists them."""
+        from dataclasses import asdict
+
+        from beefine_tui.probes import xdp_runner
+
+        return [asdict(i) for i in xdp_runner.list_interfaces()]
 
     # ---- trace: one image's container creation, traced (agent/tracing.py)
 

@@ -118,14 +118,13 @@ def run(args: argparse.Namespace) -> int:
 def _remote_helpers(args: argparse.Namespace) -> tuple[KernelHelpers, dict[str, HelperDoc]]:
     """The host's kernel's helpers (and its docs of them), from its agent's `helpers`."""
     from beefine_tui.agent.client import connect
+    from beefine_tui.agent.host_views import remote_helpers
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.probes import helpers_catalog as hc
 
     client = connect(args.remote, agent_args(args))
     try:
-        client.require("helpers", "list its kernel's helpers")
         # the first time on a host, the kernel is checked by loading one program per helper and type
-        return hc.from_report(client.request("helpers", timeout=600), hc.load_docs())
+        return remote_helpers(client)
     finally:
         client.close()
 

@@ -111,40 +111,26 @@ def run(args: argparse.Namespace) -> int:
 def _remote_rows(args: argparse.Namespace) -> list[Any]:
     """The host's programs, from its agent's `progs` (the agent is one of their holders)."""
     from beefine_tui.agent.client import connect
+    from beefine_tui.agent.host_views import remote_progs
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.probes.inventory import ProgRow
 
     client = connect(args.remote, agent_args(args))
     try:
-        return [ProgRow.from_json(d) for d in client.request("progs")]
+        return remote_progs(client)
     finally:
         client.close()
 
 
 def _remote_stats(args: argparse.Namespace) -> tuple[list[Any], dict[int, Any], str | None]:
     """The host's programs and what each ran for --interval seconds, counted there by its agent."""
-    import msgspec
-
     from beefine_tui.agent.client import connect
+    from beefine_tui.agent.host_views import remote_progs_stats
     from beefine_tui.commands.remote import agent_args
-    from beefine_tui.errors import BeefineError
-    from beefine_tui.probes.inventory import ProgRow, Rate
 
     client = connect(args.remote, agent_args(args))
     try:
-        client.require(
-            "progs_stats",
-            "count runs",
-            "install the same beefine-tui version on both machines, or drop --stats",
-        )
-        got = client.request("progs_stats", timeout=args.interval + 120, interval=args.interval)
-        try:
-            rates = {r.prog_id: r for r in msgspec.convert(got["rates"], list[Rate])}
-            return [ProgRow.from_json(d) for d in got["rows"]], rates, got.get("method")
-        except (msgspec.ValidationError, KeyError, TypeError) as e:
-            raise BeefineError(
-                f"{client.label}: the agent's run counts are not ones this client reads: {e}"
-            ) from None
+        rows, rates, method = remote_progs_stats(client, args.interval)
+        return list(rows), dict(rates), method
     finally:
         client.close()
 

@@ -1,12 +1,15 @@
 """Helper functions: choose a BPF program type, see the helpers this kernel offers for it (from
 probes/helpers_catalog.py: the kernel's own list of types and our verifier loads), search them, and
 copy a name to the clipboard (Enter or c; over SSH this uses the terminal's OSC 52 clipboard).
+Over --remote the kernel is a host's: its agent's `helpers` (agent/host_views.py RemoteHelpers).
 
 The table fits its width (FitTable): a description cut to the room ends in "…", and the highlighted
 helper's whole signature and description are in the scrollable pane below it.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from rich.text import Text
 from textual import on, work
@@ -16,6 +19,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Select, Static
 from textual.worker import Worker
 
+from beefine_tui.agent.host_views import RemoteHelpers
+from beefine_tui.appcontext import AppContext
 from beefine_tui.probes import helpers_catalog
 from beefine_tui.screens.errors import WorkerErrors, describe
 from beefine_tui.widgets.fit_table import Fit, FitTable, cell
@@ -45,6 +50,37 @@ def helpers_for(prog_type: str) -> list[tuple[str, str, str]]:
     return [(h.name, h.signature, h.description) for h in helpers_catalog.helpers_for(prog_type)]
 
 
+class LocalHelpers:
+    """This machine's kernel (the module's functions, which tests replace)."""
+
+    host = ""
+
+    def types(self) -> list[str]:
+        return program_types()
+
+    def helpers(self, prog_type: str) -> list[tuple[str, str, str]]:
+        return helpers_for(prog_type)
+
+    def note(self, prog_type: str) -> str:
+        return attach_note(prog_type)
+
+
+class HelpersSource(Protocol):
+    host: str
+
+    def types(self) -> list[str]: ...
+
+    def helpers(self, prog_type: str) -> list[tuple[str, str, str]]: ...
+
+    def note(self, prog_type: str) -> str: ...
+
+
+def helpers_source(ctx: AppContext | None, host: str | None = None) -> HelpersSource:
+    """This machine's kernel, or over --remote the host's, from its agent's `helpers`."""
+    link = ctx.host_link(host) if ctx is not None else None
+    return LocalHelpers() if link is None else RemoteHelpers(link)
+
+
 class HelpersView(WorkerErrors, Vertical):
     DEFAULT_CSS = """
     HelpersView { height: 1fr; }
@@ -58,8 +94,10 @@ class HelpersView(WorkerErrors, Vertical):
     """
     BINDINGS = [Binding("c", "copy", "Copy name")]
 
-    def __init__(self) -> None:
+    def __init__(self, host: str | None = None) -> None:
         super().__init__()
+        self.host = host  # over --remote: whose kernel (None: the first host)
+        self.source: HelpersSource | None = None
         self.helpers: list[tuple[str, str, str]] = []
         self.prog_type: str | None = None
         self.attach_note = ""
@@ -81,6 +119,10 @@ class HelpersView(WorkerErrors, Vertical):
         t = self.query_one(DataTable)
         t.add_column("helper", key="name")
         t.add_column("description", key="desc")
+        ctx = getattr(self.app, "ctx", None)  # the view alone in a test app has none: this machine
+        self.source = helpers_source(ctx if isinstance(ctx, AppContext) else None, self.host)
+        if self.source.host:
+            self.notice(f"Asking {self.source.host}'s agent for its kernel's helpers (minutes at first)…")
         self._load_types()
 
     def notice(self, text: str) -> None:
@@ -88,7 +130,8 @@ class HelpersView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="types")
     def _load_types(self) -> None:
-        types = program_types()
+        assert self.source is not None
+        types = self.source.types()
         ui_soon(self, self._set_types, types)
 
     def _set_types(self, types: list[str]) -> None:
@@ -111,8 +154,9 @@ class HelpersView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="helpers")
     def _load_helpers(self, prog_type: str) -> None:
-        helpers = helpers_for(prog_type)
-        note = attach_note(prog_type)
+        assert self.source is not None
+        helpers = self.source.helpers(prog_type)
+        note = self.source.note(prog_type)
         ui_soon(self, self._set_helpers, prog_type, helpers, note)
 
     def _set_helpers(self, prog_type: str, helpers: list[tuple[str, str, str]], note: str = "") -> None:
@@ -136,7 +180,9 @@ class HelpersView(WorkerErrors, Vertical):
                 shown += 1
             t.fit()
         note = f" Note: {self.attach_note}." if self.attach_note else ""
-        self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on this kernel.{note}")
+        host = self.source.host if self.source is not None else ""
+        where = f"{host}'s kernel" if host else "this kernel"
+        self.notice(f"{shown} of {len(self.helpers)} helpers for {self.prog_type} on {where}.{note}")
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:

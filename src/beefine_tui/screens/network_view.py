@@ -2,6 +2,7 @@
 the real list; packets and bytes per protocol live, a small chart of packets/s, and a log of sampled packet
 headers. Stop detaches; closing the tab detaches; exit detaches (the session is owned by the
 AppContext). XDP programs never drop anything here: they count and pass (XDP_PASS).
+Over --remote the interfaces are the host's (its agent's `interfaces`) and its agent attaches XDP there.
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ PROTOCOL_ROWS: tuple[tuple[str, str], ...] = (
 NOT_ROOT = "Attaching XDP needs root: quit (ctrl+q) and run: sudo beefine-tui"
 
 
-def list_interfaces(ctx: AppContext) -> list[tuple[str, str]]:
-    """(label, name) for the chooser."""
+def list_interfaces(ctx: AppContext, host: str | None = None) -> list[tuple[str, str]]:
+    """(label, name) for the chooser: this machine's interfaces, or over --remote the host's."""
     out: list[tuple[str, str]] = []
-    for info in ctx.network_interfaces():
+    for info in ctx.network_interfaces(host):
         busy = " (has XDP)" if info.has_xdp else ""
         out.append((f"{info.name}  {info.kind} {info.operstate}{busy}".strip(), info.name))
     return out
@@ -116,8 +117,11 @@ class NetworkView(WorkerErrors, Vertical):
     NetworkView > .top > Chart { width: 1fr; height: 11; margin-left: 2; }
     """
 
-    def __init__(self, interface: str | None = None, autostart: bool = False) -> None:
+    def __init__(
+        self, interface: str | None = None, autostart: bool = False, host: str | None = None
+    ) -> None:
         super().__init__()
+        self.host = host  # over several --remote hosts: whose interfaces (None: here, or the first host)
         self.session: Any = None
         self.bus = Bus()  # this view's own: another network view on another interface must not feed it
         self.ifname: str | None = interface
@@ -161,7 +165,7 @@ class NetworkView(WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ifaces")
     def _load_interfaces(self) -> None:
-        options = list_interfaces(app_context(self))
+        options = list_interfaces(app_context(self), self.host)
         ui_soon(self, self._set_interfaces, options)
 
     def _set_interfaces(self, options: list[tuple[str, str]]) -> None:
@@ -197,7 +201,8 @@ class NetworkView(WorkerErrors, Vertical):
     @work(thread=True, exclusive=True, exit_on_error=False, group="session")
     def _start_worker(self, ifname: str) -> None:
         ctx = app_context(self)
-        session = ctx.start_probes([PROBE], ProbeOptions(interface=ifname), bus=self.bus)
+        options = ProbeOptions(interface=ifname, target=ctx.host_target(self.host))
+        session = ctx.start_probes([PROBE], options, bus=self.bus)
         ui_soon(self, self._started, session)
 
     def _started(self, session: Any) -> None:

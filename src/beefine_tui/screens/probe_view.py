@@ -154,8 +154,10 @@ class ProbeView(WorkerErrors, Vertical):
         replay_speed: float = 1.0,
         replay_fed: bool = False,
         max_lines: int = 5000,
+        host: str | None = None,
     ) -> None:
         super().__init__()
+        self.host = host  # over several --remote hosts: where it runs (None: this machine, or the first host)
         self.probes = tuple(probes)
         self.choose = choose
         self.title = title or ", ".join(self.probes)
@@ -372,7 +374,9 @@ class ProbeView(WorkerErrors, Vertical):
     def _start_worker(self, names: tuple[str, ...], container: str, include_self: bool = False) -> None:
         ctx = app_context(self)
         ctx.check_available(names)
-        target = resolve_target(ctx, container) if container else Target()
+        if container and self.host and "/" not in container:
+            container = f"{self.host}/{container}"  # a NAME alone is on this view's host
+        target = resolve_target(ctx, container) if container else ctx.host_target(self.host)
         session = ctx.start_probes(
             names, ProbeOptions(target=target, include_self=include_self), bus=self.bus
         )

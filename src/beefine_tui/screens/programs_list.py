@@ -10,6 +10,8 @@ removed), so the cursor stays put. Sorted like bpftop, busiest first (runs/s); `
 column, `S` reverses, a click on a header sorts by it. The figures come before the long columns
 (owner, attach), which give way first when the columns are fitted to the width (widgets/fit_table.py).
 "Unload" works for programs this app loaded: it stops the probe session or user program that holds them.
+Over --remote the programs are a host's (agent/host_views.py RemotePrograms, the agent's `progs`);
+"u" unloads there only what this app had the agent load, and says why for any other.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from textual import work
 from textual.app import ComposeResult
@@ -26,6 +29,8 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Static
 from textual.worker import Worker
 
+from beefine_tui.agent.host_views import Collected, RemotePrograms
+from beefine_tui.appcontext import AppContext
 from beefine_tui.probes import inventory
 from beefine_tui.probes.inventory import StatsGuard
 from beefine_tui.screens.common import app_context, stop_in_background
@@ -67,25 +72,99 @@ class ProgRow:
     ours: bool = False
 
 
+def view_row(r: inventory.ProgRow) -> ProgRow:
+    """One inventory row (here, or a host's from its agent) as the table shows it."""
+    p = r.prog
+    owners = [f"{pid}/{comm}" for pid, comm in zip(r.owners, r.owner_comms, strict=False)]
+    return ProgRow(
+        id=p.id,
+        type=p.type,
+        name=p.name,
+        attach=r.attach_text,
+        owner=", ".join(owners) or ", ".join(str(x) for x in r.owners),
+        run_cnt=p.run_cnt,
+        run_time_ns=p.run_time_ns,
+        ours=r.ours,
+    )
+
+
 def collect_programs() -> list[ProgRow]:
     """All loaded programs, joined with attach points and the processes holding them."""
-    out = []
-    for r in inventory.inventory():
-        p = r.prog
-        owners = [f"{pid}/{comm}" for pid, comm in zip(r.owners, r.owner_comms, strict=False)]
-        out.append(
-            ProgRow(
-                id=p.id,
-                type=p.type,
-                name=p.name,
-                attach=r.attach_text,
-                owner=", ".join(owners) or ", ".join(str(x) for x in r.owners),
-                run_cnt=p.run_cnt,
-                run_time_ns=p.run_time_ns,
-                ours=r.ours,
-            )
+    return [view_row(r) for r in inventory.inventory()]
+
+
+class LocalPrograms:
+    """This machine's programs (probes/inventory.py); run counts through a StatsGuard the app owns
+    (stopped at exit), unloading through the session or program of ours that holds a program."""
+
+    host = ""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._stats: StatsGuard | None = None
+        self._lock = threading.Lock()  # the toggle runs in a worker, close() on the UI thread
+
+    def collect(self) -> Collected:
+        return Collected(list(inventory.inventory()), counting=inventory.counting())
+
+    def toggle_stats(self) -> str:
+        with self._lock:
+            guard = self._stats
+            if guard is None:
+                guard = StatsGuard().start()
+                self.ctx.own(guard)  # stopped at app exit; the fd dies with us anyway
+                self._stats = guard
+                return guard.describe() + "."
+            self._stats = None
+        self.ctx.disown(guard)
+        guard.stop()
+        return "Run counts off (we stopped counting; another holder may keep them on)."
+
+    def stats_text(self) -> str:
+        guard = self._stats
+        return guard.describe() if guard is not None else ""
+
+    def holder(self, prog_id: int) -> Any:
+        return inventory.owner_of(prog_id, self.ctx.owned())
+
+    def refusal(self, row_id: int, name: str, owner: str, ours: bool) -> str:
+        return (
+            f"Program {row_id} ({name}) is not one this app can unload"
+            + (f": it is held by {owner}." if owner else ".")
+            + " Close the tab that started it, or stop its owner."
         )
-    return out
+
+    def close(self) -> None:
+        with self._lock:
+            guard, self._stats = self._stats, None
+        if guard is not None:
+            self.ctx.disown(guard)
+            guard.stop()
+
+
+class ProgramsSource(Protocol):
+    """What the view asks of a machine's programs: LocalPrograms, or agent/host_views RemotePrograms."""
+
+    @property
+    def host(self) -> str: ...
+
+    def collect(self) -> Collected: ...
+
+    def toggle_stats(self) -> str: ...
+
+    def stats_text(self) -> str: ...
+
+    def holder(self, prog_id: int) -> Any: ...
+
+    def refusal(self, row_id: int, name: str, owner: str, ours: bool) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def programs_source(ctx: AppContext, host: str | None = None) -> ProgramsSource:
+    """This machine's programs, or over --remote a host's, from its agent's `progs`."""
+    link = ctx.host_link(host)
+    return LocalPrograms(ctx) if link is None else RemotePrograms(link, ctx.owned)
 
 
 class ProgramsListView(SortKeys, WorkerErrors, Vertical):
@@ -102,15 +181,16 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
         Binding("S", "sort_reverse", "Reverse", key_display="S"),
     ]
 
-    def __init__(self, refresh_s: float = REFRESH_S) -> None:
+    def __init__(self, refresh_s: float = REFRESH_S, host: str | None = None) -> None:
         super().__init__()
         self.refresh_s = refresh_s
+        self.host = host  # over --remote: whose programs (None: the first host)
+        self.source: ProgramsSource | None = None
         self._prev: dict[int, tuple[float, int, int]] = {}
         self.rows: dict[int, ProgRow] = {}
         self._busy = False
         self._stopped = False
         self._next: Timer | None = None  # the one pending automatic refresh
-        self._stats: StatsGuard | None = None  # owned by the AppContext while run counts are on
         self._stats_lock = threading.Lock()  # the toggle runs in a worker, stop_view on the UI thread
         self.sorter: TableSort | None = None
         self.sort_values: dict[str, dict[str, object]] = {}  # id cell -> column -> value to sort by
@@ -125,7 +205,8 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
         for c in COLUMNS:
             t.add_column(self.sorter.header(c, c), key=c)
         ctx = app_context(self)
-        if not ctx.bpf_allowed:
+        self.source = programs_source(ctx, self.host)
+        if not ctx.bpf_allowed and not self.source.host:
             self.notice("Listing BPF programs needs root: quit (ctrl+q) and run: sudo beefine-tui")
             return
         self.action_refresh_now()
@@ -141,10 +222,17 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="collect")
     def _collect(self) -> None:
-        rows = collect_programs()
-        ui_soon(self, self._show, rows, time.monotonic(), inventory.counting())
+        assert self.source is not None
+        got = self.source.collect()
+        ui_soon(self, self._show, [view_row(r) for r in got.rows], time.monotonic(), got.counting, got.rates)
 
-    def _show(self, rows: list[ProgRow], now: float, counting: bool = False) -> None:
+    def _show(
+        self,
+        rows: list[ProgRow],
+        now: float,
+        counting: bool = False,
+        rates: dict[int, inventory.Rate] | None = None,
+    ) -> None:
         self._busy = False
         if not self.is_mounted or self._stopped:
             return
@@ -157,7 +245,11 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
                 runs, avg = "-", "-"
                 runs_v: float | None = None
                 avg_v: float | None = None
-                if r.run_cnt is not None and r.run_time_ns is not None:
+                rate = rates.get(r.id) if rates is not None else None
+                if rate is not None:  # measured by the source itself (a host's agent)
+                    runs_v, avg_v = rate.runs_per_s, rate.avg_ns
+                    runs, avg = f"{runs_v:,.0f}", "-" if avg_v is None else f"{avg_v:,.0f}"
+                elif r.run_cnt is not None and r.run_time_ns is not None:
                     prev = self._prev.get(r.id)
                     if prev is not None and now > prev[0]:
                         d_cnt = r.run_cnt - prev[1]
@@ -199,10 +291,12 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
             t.fit()
         self.rows = {r.id: r for r in rows}
         ours = sum(1 for r in rows if r.ours)
-        msg = f"{len(rows)} programs loaded, {ours} by this app. r refreshes, u unloads one of ours."
-        guard = self._stats
-        if guard is not None:
-            msg += f" {guard.describe()}; c turns them off."
+        host = self.source.host if self.source is not None else ""
+        where, by = (f" on {host}", f"{host}'s agent") if host else ("", "this app")
+        msg = f"{len(rows)} programs loaded{where}, {ours} by {by}. r refreshes, u unloads one of ours."
+        stats = self.source.stats_text() if self.source is not None else ""
+        if stats:
+            msg += f" {stats}; c turns them off."
         elif counting:
             msg += " Run counts are on, turned on outside this tab."
         else:
@@ -229,13 +323,11 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
         if row is None:
             return
         ctx = app_context(self)
-        holder = inventory.owner_of(row.id, ctx.owned())
+        if self.source is None:
+            return
+        holder = self.source.holder(row.id)
         if holder is None:
-            self.notice(
-                f"Program {row.id} ({row.name}) is not one this app can unload"
-                + (f": it is held by {row.owner}." if row.owner else ".")
-                + " Close the tab that started it, or stop its owner."
-            )
+            self.notice(self.source.refusal(row.id, row.name, row.owner, row.ours))
             return
         stop_in_background(ctx, holder)
         self.notice(f"Unloading program {row.id} ({row.name}) and the probe set it belongs to…")
@@ -245,31 +337,17 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="stats")
     def _toggle_stats_worker(self) -> None:
-        ctx = app_context(self)
         with self._stats_lock:
-            if self._stopped:
+            if self._stopped or self.source is None:
                 return
-            guard = self._stats
-            if guard is None:
-                guard = StatsGuard().start()
-                ctx.own(guard)  # stopped at app exit; the fd dies with us anyway
-                self._stats = guard
-                text = guard.describe() + "."
-            else:
-                self._stats = None
-                ctx.disown(guard)
-                guard.stop()
-                text = "Run counts off (we stopped counting; another holder may keep them on)."
+            text = self.source.toggle_stats()
         ui_soon(self, self.notice, text)  # the next refresh keeps saying it
 
     def stop_view(self) -> None:
         with self._stats_lock:
             self._stopped = True
-            guard, self._stats = self._stats, None
-        if guard is not None:
-            ctx = app_context(self)
-            ctx.disown(guard)
-            guard.stop()
+        if self.source is not None:
+            self.source.close()
 
     def on_unmount(self) -> None:
         self.stop_view()

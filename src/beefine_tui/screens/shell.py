@@ -33,6 +33,7 @@ from textual.widgets import ContentSwitcher, Footer, Header, Static, TabbedConte
 from textual.widgets._tabbed_content import ContentTab, ContentTabs
 
 from beefine_tui.screens.common import container_names, probe_names
+from beefine_tui.screens.host_picker import HostPicker
 from beefine_tui.screens.network_view import NetworkView
 from beefine_tui.screens.probe_view import SYSCALLS_PROBE, ProbeView, split_probes
 from beefine_tui.screens.replay_view import ReplayView
@@ -49,7 +50,19 @@ class ViewEntry:
     label: str
     section: str
     description: str
-    factory: Callable[[], Widget]
+    factory: Callable[..., Widget]  # host=H for the host-wide ones (HOST_WIDE) over several hosts
+
+
+# views that show a whole machine, not one container: with several --remote hosts each opens on the
+# host the HostPicker asks for
+HOST_WIDE = frozenset(
+    {"helpers", "network", "loaded-programs", "user-programs", "trace-exec", "trace-syscalls"}
+)
+
+
+def host_wide(key: str) -> bool:
+    # probe:syscalls asks for a container instead (HOST/NAME picks its host)
+    return key in HOST_WIDE or (key.startswith("probe:") and key != f"probe:{SYSCALLS_PROBE}")
 
 
 def _failed(label: str, why: str) -> Widget:
@@ -71,10 +84,17 @@ def _network_view(**kw: Any) -> Widget:
     return NetworkView(**kw)
 
 
-def _lazy(module: str, cls: str) -> Callable[[], Widget]:
+def _on_host(factory: Callable[..., Widget], host: str) -> Callable[[], Widget]:
     def make() -> Widget:
+        return factory(host=host)
+
+    return make
+
+
+def _lazy(module: str, cls: str) -> Callable[..., Widget]:
+    def make(**kw: Any) -> Widget:
         mod = importlib.import_module(f"beefine_tui.screens.{module}")
-        widget = getattr(mod, cls)()
+        widget = getattr(mod, cls)(**kw)
         assert isinstance(widget, Widget)
         return widget
 
@@ -315,9 +335,29 @@ class ShellScreen(Screen[None]):
             event.stop()
             self.open_view(key)
 
-    def open_view(self, key: str, *, label: str = "", factory: Callable[[], Widget] | None = None) -> Widget:
-        """Open `key` in a tab, or focus its tab if it is already open. Returns the view widget."""
-        pane_id = _tab_id(key)
+    def open_view(
+        self,
+        key: str,
+        *,
+        label: str = "",
+        factory: Callable[[], Widget] | None = None,
+        host: str | None = None,
+    ) -> Widget:
+        """Open `key` in a tab, or focus its tab if it is already open. Returns the view widget.
+
+        With several --remote hosts, a host-wide view opens on `host`, in a tab of its own named after
+        it ("Helper functions @h2"); without `host` it first asks which (the HostPicker, returned
+        instead of a view). With one host or none there is nothing to ask."""
+        ctx = getattr(self.app, "ctx", None)
+        hosts: list[str] = ctx.hosts() if ctx is not None else []
+        if factory is None and len(hosts) > 1 and host_wide(key):
+            if host is None:
+                return self._ask_host(key, hosts)
+            if host not in hosts:
+                raise KeyError(f"{key}@{host}")
+        else:
+            host = None  # one machine: the view's own default (the first host) is the only one
+        pane_id = _tab_id(key if host is None else f"{key}@{host}")
         existing = self._views.get(pane_id)
         if existing is not None:
             self._activate(pane_id)
@@ -353,12 +393,13 @@ class ShellScreen(Screen[None]):
             else:
                 factory = entry.factory
                 label = label or entry.label
-        ctx = getattr(self.app, "ctx", None)
-        why_not = ctx.view_unavailable(key) if ctx is not None else ""
+        if host is not None:
+            factory = _on_host(factory, host)
+            label = f"{label or key} @{host}"
         if key == "dashboard" and getattr(ctx, "remote", False):
             factory = _lazy("hosts_dashboard", "HostsDashboardView")  # every host's containers
         try:
-            view = _failed(label or key, why_not) if why_not else factory()
+            view = factory()
         except Exception as e:
             view = _failed(label or key, f"{type(e).__name__}: {e}")
         view.add_class("view")
@@ -377,6 +418,24 @@ class ShellScreen(Screen[None]):
             self.call_later(self._drain_pending)
         self._focus_later(view)
         return view
+
+    def _ask_host(self, key: str, hosts: list[str]) -> Widget:
+        """The HostPicker for `key`; the view opens on the host chosen (nothing on Esc)."""
+        ctx = getattr(self.app, "ctx", None)
+        entry = VIEWS_BY_KEY.get(key)
+        what = entry.label if entry is not None else f"Probe {key.split(':', 1)[-1]}"
+        states = []
+        for h in hosts:
+            status = getattr(ctx.host_link(h), "status", None) if ctx is not None else None
+            state = str(getattr(status, "state", ""))
+            states.append((h, "" if state == "up" else state))  # only what is not as expected
+        picker = HostPicker(what, states)
+        self.app.push_screen(picker, partial(self._host_chosen, key))
+        return picker
+
+    def _host_chosen(self, key: str, host: str | None) -> None:
+        if host:
+            self.open_view(key, host=host)
 
     def _activate(self, pane_id: str) -> None:
         """Show an open tab; one still waiting to be mounted is shown once it is (activating it

@@ -99,8 +99,9 @@ class UserProgramsView(WorkerErrors, Vertical):
         ("ctrl+u", "unload", "Unload selected"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, host: str | None = None) -> None:
         super().__init__()
+        self.host = host  # over several --remote hosts: whose agent loads them (None: the first)
         self.loaded: dict[str, Loaded] = {}
         self.shown: str | None = None  # probe whose output the table shows
         self._row_keys: deque[Any] = deque()
@@ -132,7 +133,7 @@ class UserProgramsView(WorkerErrors, Vertical):
         t = self.query_one("#loaded", DataTable)
         t.add_columns("name", "engine", "from", "BPF ids", "events", "lost", "state")
         ctx = app_context(self)
-        host = getattr(ctx, "program_host", "")  # --remote: the agent there loads them
+        host = self.host or getattr(ctx, "program_host", "")  # --remote: the agent there loads them
         self.notice(
             f"Over --remote: programs load on {host}, held by its agent, and are unloaded when the "
             "connection ends."
@@ -198,7 +199,7 @@ class UserProgramsView(WorkerErrors, Vertical):
             return gate
 
         try:
-            runner = ctx.start_user_program(text, origin=origin, sink_for=gate_for)
+            runner = ctx.start_user_program(text, origin=origin, sink_for=gate_for, host=self.host)
         except BaseException:
             gate.open = False
             raise
