@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import sys
 import time
@@ -30,6 +31,8 @@ from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.event_log import EventLog
+from tests.integration.test_inspect import run_sleeper
+from tests.integration.test_xdp import xdp_of
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -57,18 +60,25 @@ def _agents(tag: str) -> list[psutil.Process]:
     return out
 
 
-async def test_remote_monitor_matches_the_host_and_changes_its_limits(
-    sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _through_sshd(sshd: Sshd, lab: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
+    """--remote goes through the test's sshd to an agent on the lab's Docker, tagged so the test
+    finds it; nothing in this process may ask a Docker of its own. Returns the tag."""
     all_probes()
-    tag = f"monitor{os.getpid()}"
+    tag = f"{name}{os.getpid()}"
     monkeypatch.setenv("BEEFINE_SSH", f"ssh -F {sshd.client_config('bfmonitor')}")
     monkeypatch.setenv(
         "BEEFINE_AGENT_COMMAND",
         f"env BEEFINE_AGENT_TAG={tag} PYTHONPATH={REPO / 'src'} DOCKER_HOST={lab.docker_host} "
         f"{sys.executable} -m beefine_tui agent",
     )
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")  # nothing here may be asked
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    return tag
+
+
+async def test_remote_monitor_matches_the_host_and_changes_its_limits(
+    sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tag = _through_sshd(sshd, lab, monkeypatch, "monitor")
     c = lab_client.containers.run(
         lab.images["small"],
         ["sh", "-c", "sleep 300 & sleep 300"],
@@ -174,3 +184,65 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
     while _agents(tag) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
     assert not _agents(tag), "an agent process outlived the connection"
+
+
+async def test_remote_monitor_attaches_xdp_on_the_containers_veth(
+    sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XDP on the host end of a remote container's veth: the host's agent attaches it there (`ip link`
+    shows our program on that interface, held by the agent, none by this process), packets the
+    container sends are counted, and leaving the view detaches it on the host."""
+    tag = _through_sshd(sshd, lab, monkeypatch, "monxdp")
+    c = run_sleeper(lab_client, lab, cleanup_containers)
+    ctx = R.connect_remotes([f"root@bfmonitor:{sshd.port}"])
+    key = f"{ctx.links[0].label}/{c.id}"
+    peer = ""
+    try:
+        app = BeefineApp(ctx)
+        async with app.run_test(size=(120, 40)) as pilot:
+            view = app.shell.open_container(key)
+            assert isinstance(view, ContainerMonitorView)
+            await _until(
+                lambda: view.report is not None and view.report.network is not None,
+                "no report with a network",
+            )
+            assert view.report is not None and view.report.network is not None
+            peer = next(i.host_peer for i in view.report.network.interfaces if i.host_peer)
+            view.watch_xdp()
+            await _until(
+                lambda: xdp_of(peer) is not None, "XDP never attached on the host's veth", timeout=120
+            )
+            xdp = xdp_of(peer)
+            assert xdp is not None and "beefine_xdp" in json.dumps(xdp)
+            prog = xdp.get("prog")
+            prog_id = int(prog["id"]) if isinstance(prog, dict) else 0
+            agent = _agents(tag)[0]
+            assert prog_id and prog_id in prog_ids_of_pid(agent.pid), "the host's agent must hold it"
+            assert not prog_ids_of_pid(os.getpid()), "the client loaded BPF"
+            counts = view.query_one("#xdp-counts", Static)
+            for _ in range(20):  # pings from the container reach the host end of its veth
+                c.exec_run(
+                    [
+                        "ping",
+                        "-c",
+                        "3",
+                        "-W",
+                        "1",
+                        lab_client.api.inspect_container(c.id)["NetworkSettings"]["Gateway"],
+                    ]
+                )
+                with contextlib.suppress(AssertionError):
+                    await _until(lambda: "packets" in str(counts.render()), "", timeout=3)
+                    break
+            assert "packets" in str(counts.render()), str(counts.render())
+            await app.shell.close_active_tab()
+            await _until(lambda: xdp_of(peer) is None, "leaving the view did not detach XDP on the host")
+            await pilot.pause()
+    finally:
+        ctx.close()
+    c.remove(force=True)
+    deadline = time.monotonic() + 30
+    while _agents(tag) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    assert not _agents(tag), "an agent process outlived the connection"
+    assert not peer or xdp_of(peer) is None

@@ -258,8 +258,12 @@ def test_a_host_that_does_not_answer_is_said_while_the_other_is_listed(ctx: R.Re
         src.containers()
 
 
-def test_xdp_over_remote_is_refused_clearly(ctx: R.RemoteContext) -> None:
+def test_xdp_on_a_remote_containers_veth_is_asked_of_its_hosts_agent(ctx: R.RemoteContext) -> None:
+    """The interface goes to the host's agent, which checks it against the host's own interfaces
+    (this machine's here: there is no veth0 on it, and the refusal names the ones there are)."""
     from beefine_tui.errors import BeefineError
 
-    with pytest.raises(BeefineError, match="not available over --remote"):
+    with pytest.raises(BeefineError, match="veth0") as refused:
         RemoteMonitorSource(ctx).start_probes(f"hostA/{CID}", ("xdp",), "veth0")
+    assert "lo" in str(refused.value) + str(getattr(refused.value, "hint", ""))
+    assert "not available over --remote" not in str(refused.value)

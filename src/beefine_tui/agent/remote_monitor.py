@@ -114,12 +114,13 @@ class RemoteMonitorSource:
     def start_probes(
         self, key: str, names: tuple[str, ...], interface: str | None = None, bus: Bus | None = None
     ) -> Any:
-        if interface is not None:
-            raise BeefineError(
-                "XDP on a remote container's veth is not available over --remote yet",
-                "the Network tab's sockets and TCP watch work; XDP needs the host's own beefine-tui",
-            )
         link, ref = self._where(key)
+        if interface is not None:
+            # the xdp probe on the host end of the container's veth (named by the host's netinfo):
+            # the host's agent attaches it there, as Inspect network does over --remote
+            link.client_or_raise().require("interfaces", "attach XDP to a container's veth")
+            options = ProbeOptions(interface=interface, target=RemoteTarget(host=link.label))
+            return self.ctx.start_probes(list(names), options, bus=bus)
         target = RemoteTarget(container_name=ref, host=link.label)
         return self.ctx.start_probes(list(names), ProbeOptions(target=target), bus=bus)
 
