@@ -91,6 +91,7 @@ def test_which_views_ask() -> None:
         "trace-exec",
         "trace-syscalls",
         "probe:exec",
+        "network:eth0",
     ):
         assert host_wide(key), key
     for key in ("dashboard", "container-syscalls", "probe:syscalls", "container-monitor", "compare"):
@@ -259,3 +260,16 @@ async def test_each_host_wide_view_reads_the_host_it_was_opened_on(two_hosts: R.
         await asyncio.sleep(0.5)
         assert 901 not in progs1.rows
         await pilot.pause()
+
+
+async def test_xdp_on_a_named_interface_asks_the_host_too(two_hosts: R.RemoteContext) -> None:
+    """`network:IFNAME` (the command line's --open, the palette) with several hosts: the picker asks,
+    and XDP starts on that interface of the host chosen (it went to the first host unasked)."""
+    app = BeefineApp(two_hosts)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _ready(pilot)
+        net = await _open_on(pilot, "network:eth-h2", "2")
+        assert isinstance(net, NetworkView)
+        await _until(lambda: net.session is not None, "XDP never started on h2")
+        assert net.session.link.label == "h2:2200" and net.session.options["interface"] == "eth-h2"
+        assert "tab-network-h2-2200" in _tabs(app)  # its own tab, named after the host

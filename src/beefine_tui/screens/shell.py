@@ -61,7 +61,10 @@ HOST_WIDE = frozenset(
 
 
 def host_wide(key: str) -> bool:
-    # probe:syscalls asks for a container instead (HOST/NAME picks its host)
+    # probe:syscalls asks for a container instead (HOST/NAME picks its host); network:IFNAME is
+    # Inspect network on that interface of the host asked for
+    if key.startswith("network:"):
+        return True
     return key in HOST_WIDE or (key.startswith("probe:") and key != f"probe:{SYSCALLS_PROBE}")
 
 
@@ -370,7 +373,7 @@ class ShellScreen(Screen[None]):
                     ifname = key.split(":", 1)[1]
                     factory = partial(_network_view, interface=ifname, autostart=True)
                     label = label or f"XDP {ifname}"
-                    pane_id = _tab_id("network")
+                    pane_id = _tab_id("network" if host is None else f"network@{host}")
                     if pane_id in self._views:
                         self._activate(pane_id)
                         return self._views[pane_id]
@@ -423,7 +426,12 @@ class ShellScreen(Screen[None]):
         """The HostPicker for `key`; the view opens on the host chosen (nothing on Esc)."""
         ctx = getattr(self.app, "ctx", None)
         entry = VIEWS_BY_KEY.get(key)
-        what = entry.label if entry is not None else f"Probe {key.split(':', 1)[-1]}"
+        if entry is not None:
+            what = entry.label
+        elif key.startswith("network:"):
+            what = f"XDP on {key.split(':', 1)[1]}"
+        else:
+            what = f"Probe {key.split(':', 1)[-1]}"
         states = []
         for h in hosts:
             status = getattr(ctx.host_link(h), "status", None) if ctx is not None else None
