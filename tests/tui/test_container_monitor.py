@@ -63,6 +63,9 @@ class FakeSource:
             processes=copy.deepcopy(REPORT.processes),
         )
 
+    def answering_again(self, cid: str) -> str:
+        return "the Docker daemon answers again"
+
     def update(self, cid: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
         self.changes.append(("update", memory, cpus, pids))
         if memory is not None and memory < 6 << 20:

@@ -267,3 +267,10 @@ def test_xdp_on_a_remote_containers_veth_is_asked_of_its_hosts_agent(ctx: R.Remo
         RemoteMonitorSource(ctx).start_probes(f"hostA/{CID}", ("xdp",), "veth0")
     assert "lo" in str(refused.value) + str(getattr(refused.value, "hint", ""))
     assert "not available over --remote" not in str(refused.value)
+
+
+def test_recovery_names_the_host_not_only_its_docker(ctx: R.RemoteContext) -> None:
+    """Over --remote samples fail for a cut connection as much as for the host's Docker: when they
+    come again the view names the host (it said "the Docker daemon answers again")."""
+    src = RemoteMonitorSource(ctx)
+    assert src.answering_again(f"hostB/{CID}").startswith("hostB answers again")

@@ -101,6 +101,11 @@ class RemoteMonitorSource:
         idea of them) are not sent."""
         return msgspec.convert(self._ask(key, "netinfo"), NetInfo)
 
+    def answering_again(self, key: str) -> str:
+        """Samples failed for a cut connection as much as for the host's Docker: name the host."""
+        link, _ = self._where(key)
+        return f"{link.label} answers again (its agent and its Docker daemon)"
+
     def update(self, key: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
         limits = {k: v for k, v in (("memory", memory), ("cpus", cpus), ("pids", pids)) if v is not None}
         return msgspec.convert(self._ask(key, "limits", **limits), LimitChange).text()

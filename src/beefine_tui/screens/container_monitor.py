@@ -460,7 +460,7 @@ class ContainerMonitorView(Vertical):
         self.samples += 1
         if self.daemon_down:
             self.daemon_down = False
-            self.status("the Docker daemon answers again")
+            self.status(self.source.answering_again(self.cid or ""))
         prev, self.last = self.last, s
         if s.host_cpus and (s.host_cpus, s.host_memory) != (self.host_cores, self.host_memory):
             # the axes without a limit are the container's machine's (another host over --remote)

@@ -51,6 +51,10 @@ class MonitorSource:
 
         return read_netinfo(pid, pids_in_container=pids, same_netns_as_host=host_netns)
 
+    def answering_again(self, cid: str) -> str:
+        """What the view says when samples come again after failing."""
+        return "the Docker daemon answers again"
+
     def update(self, cid: str, memory: int | None, cpus: float | None, pids: int | None) -> str:
         from beefine_tui.docker.limits import update_limits
 
