@@ -34,6 +34,7 @@ from beefine_tui.widgets.event_log import EventLog
 from tests.integration.test_inspect import run_sleeper
 from tests.integration.test_xdp import xdp_of
 from tests.ssh_fixtures import Sshd
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -41,12 +42,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def _until(cond: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(what)
+    await eventually(cond, what, timeout)
 
 
 def _agents(tag: str) -> list[psutil.Process]:

@@ -33,6 +33,7 @@ from beefine_tui.screens.helpers_view import HelpersView
 from beefine_tui.screens.programs_list import ProgramsListView
 from tests.integration.test_xdp import Pair, send_udp, sh, xdp_of
 from tests.ssh_fixtures import Sshd
+from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -47,6 +48,10 @@ THEIRS = """// name: hv-agent
 BPF_ARRAY(hits, u64, 1);
 TRACEPOINT_PROBE(syscalls, sys_enter_execve) { hits.increment(0); return 0; }
 """
+
+
+async def _until(cond: Callable[[], bool], what: str, timeout: float = 240) -> None:
+    await eventually(cond, what, timeout)
 
 
 def bpftool_progs() -> dict[int, dict[str, Any]]:
@@ -83,14 +88,6 @@ def remote(sshd: Sshd, monkeypatch: pytest.MonkeyPatch) -> Iterator[R.RemoteCont
         yield ctx
     finally:
         ctx.close()
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 240) -> None:
-    for _ in range(int(timeout / 0.1)):
-        if cond():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(what)
 
 
 def _shows(view: HelpersView, t: str, want: list[tuple[str, str, str]]) -> Callable[[], bool]:

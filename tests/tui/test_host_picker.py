@@ -6,7 +6,7 @@ picker at 80x24, 120x40 and 200x60 over a context with fixed hosts (nothing from
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from beefine_tui.screens.shell import host_wide
 from beefine_tui.screens.user_programs import UserProgramsView
 from tests.fake_agent import install_fake_ssh
 from tests.tui.conftest import FakeContext, FrozenClock, wait_long
+from tests.waiting import eventually
 
 SIZES = [(80, 24), (120, 40), (200, 60)]
 
@@ -189,21 +190,13 @@ def two_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[R.Rem
     c.close()
 
 
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(what)
-
-
 async def _open_on(pilot: Any, key: str, number: str) -> Any:
     app = pilot.app
     picker = await _picker(pilot, key)
     before = set(_tabs(app))
     await pilot.press(number)
     opened = lambda: app.screen is not picker and len(set(_tabs(app)) - before) == 1  # noqa: E731
-    await _until(opened, f"{key} never opened")
+    await eventually(opened, f"{key} never opened")
     return app.shell.active_view()
 
 
@@ -213,49 +206,49 @@ async def test_each_host_wide_view_reads_the_host_it_was_opened_on(two_hosts: R.
         await _ready(pilot)
         progs2 = await _open_on(pilot, "loaded-programs", "2")
         assert isinstance(progs2, ProgramsListView)
-        await _until(lambda: 7 in progs2.rows, "h2's programs never showed")
+        await eventually(lambda: 7 in progs2.rows, "h2's programs never showed")
         assert progs2.rows[7].name == "h2_sd_fw"
         progs1 = await _open_on(pilot, "loaded-programs", "1")
         assert isinstance(progs1, ProgramsListView)
-        await _until(lambda: 7 in progs1.rows, "h1's programs never showed")
+        await eventually(lambda: 7 in progs1.rows, "h1's programs never showed")
         assert progs1.rows[7].name == "h1_sd_fw"
 
         helpers = await _open_on(pilot, "helpers", "2")
         assert isinstance(helpers, HelpersView)
-        await _until(lambda: bool(helpers.helpers), "h2's helpers never came")
+        await eventually(lambda: bool(helpers.helpers), "h2's helpers never came")
         assert helpers.source is not None and helpers.source.host == "h2:2200"
 
         net = await _open_on(pilot, "network", "2")
         assert isinstance(net, NetworkView)
-        await _until(lambda: bool(net.query("#iface")), "Inspect network never mounted")
+        await eventually(lambda: bool(net.query("#iface")), "Inspect network never mounted")
         sel = net.query_one("#iface", Select)
-        await _until(
+        await eventually(
             lambda: {o[1] for o in sel._options if isinstance(o[1], str)} == {"lo", "eth-h2"}, "h2's"
         )
         sel.value = "eth-h2"
         net.start()
-        await _until(lambda: net.session is not None, "XDP never started on h2")
+        await eventually(lambda: net.session is not None, "XDP never started on h2")
         assert net.session.link.label == "h2:2200" and net.session.options["interface"] == "eth-h2"
 
         trace = await _open_on(pilot, "trace-exec", "2")
         assert isinstance(trace, ProbeView)
-        await _until(lambda: any("h2-event-" in ln for ln in trace.event_log.lines()), "no h2 events")
+        await eventually(lambda: any("h2-event-" in ln for ln in trace.event_log.lines()), "no h2 events")
         assert not any("h1-event-" in ln for ln in trace.event_log.lines())
         assert trace.session.link.label == "h2:2200" and trace.session.container is None
 
         mine = await _open_on(pilot, "user-programs", "2")
         assert isinstance(mine, UserProgramsView)
-        await _until(lambda: bool(mine.query("#source")), "Your programs never mounted")
+        await eventually(lambda: bool(mine.query("#source")), "Your programs never mounted")
         from textual.widgets import TextArea
 
         mine.query_one("#source", TextArea).text = "// name: there\nint f(void *ctx) { return 0; }\n"
         mine.action_load()
-        await _until(lambda: "user:there" in mine.loaded, "the program never loaded")
+        await eventually(lambda: "user:there" in mine.loaded, "the program never loaded")
         prog = mine.loaded["user:there"].runner
         assert isinstance(prog, R.RemoteProgram) and prog.host == "h2:2200"
         # h2's Loaded programs lists it as its agent's; h1's does not
         progs2.action_refresh_now()
-        await _until(lambda: 901 in progs2.rows, "h2 does not list the program loaded there")
+        await eventually(lambda: 901 in progs2.rows, "h2 does not list the program loaded there")
         progs1.action_refresh_now()
         await asyncio.sleep(0.5)
         assert 901 not in progs1.rows
@@ -270,6 +263,6 @@ async def test_xdp_on_a_named_interface_asks_the_host_too(two_hosts: R.RemoteCon
         await _ready(pilot)
         net = await _open_on(pilot, "network:eth-h2", "2")
         assert isinstance(net, NetworkView)
-        await _until(lambda: net.session is not None, "XDP never started on h2")
+        await eventually(lambda: net.session is not None, "XDP never started on h2")
         assert net.session.link.label == "h2:2200" and net.session.options["interface"] == "eth-h2"
         assert "tab-network-h2-2200" in _tabs(app)  # its own tab, named after the host

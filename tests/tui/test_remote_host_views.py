@@ -7,7 +7,7 @@ the host's interface."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.helpers_view import HelpersView
 from beefine_tui.screens.programs_list import ProgramsListView
 from tests.fake_agent import fake_helpers, install_fake_ssh
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -29,14 +30,6 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[R.RemoteCon
     c = R.connect_remotes(["root@far:2222"])
     yield c
     c.close()
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(what)
 
 
 def _notice(view: HelpersView | ProgramsListView) -> str:
@@ -49,12 +42,12 @@ async def test_helpers_are_the_hosts_kernels(ctx: R.RemoteContext) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         view = app.shell.open_view("helpers")
         assert isinstance(view, HelpersView)
-        await _until(lambda: view.prog_type is not None and bool(view.helpers), "no helpers came")
+        await eventually(lambda: view.prog_type is not None and bool(view.helpers), "no helpers came")
         sel = view.query_one("#ptype", Select)
         options = {o[1] for o in sel._options if isinstance(o[1], str)}
         assert options == set(kh.types)  # the host's types, not this machine's
         sel.value = "xdp"
-        await _until(lambda: "helpers for xdp on far:2222's kernel" in _notice(view), _notice(view))
+        await eventually(lambda: "helpers for xdp on far:2222's kernel" in _notice(view), _notice(view))
         assert "generic mode only" in _notice(view)  # the host's attach note
         assert [n for n, _s, _d in view.helpers] == list(kh.by_type["xdp"])
         # the host's docs of its helpers travel with them
@@ -71,7 +64,7 @@ async def test_loaded_programs_are_the_hosts_and_u_unloads_only_the_agents(ctx: 
     async with app.run_test(size=(120, 40)) as pilot:
         view = app.shell.open_view("loaded-programs")
         assert isinstance(view, ProgramsListView)
-        await _until(lambda: 7 in _ids(view), "the host's programs never showed")
+        await eventually(lambda: 7 in _ids(view), "the host's programs never showed")
         assert view.rows[7].name == "far_sd_fw" and view.rows[7].owner == "1/systemd"
         assert "on far:2222" in _notice(view)
         table = view.query_one(DataTable)
@@ -80,30 +73,30 @@ async def test_loaded_programs_are_the_hosts_and_u_unloads_only_the_agents(ctx: 
         table.focus()
         table.move_cursor(row=table.get_row_index("7"))
         await pilot.press("u")
-        await _until(lambda: "not loaded by this app's agent" in _notice(view), _notice(view))
+        await eventually(lambda: "not loaded by this app's agent" in _notice(view), _notice(view))
 
         # a program the agent loaded for this app: listed as the agent's, and `u` unloads it there
         source = "// name: mine\nint f(void *c) { return 0; }\n"
         prog = await asyncio.to_thread(ctx.start_user_program, source)
         assert isinstance(prog, R.RemoteProgram) and prog.prog_ids == (901,)
         await pilot.press("r")
-        await _until(lambda: 901 in _ids(view), "the agent's program never showed")
+        await eventually(lambda: 901 in _ids(view), "the agent's program never showed")
         assert view.rows[901].ours
         table.move_cursor(row=table.get_row_index("901"))
         await pilot.press("u")
-        await _until(lambda: prog.stopped and prog.program is None, "u did not unload it")
+        await eventually(lambda: prog.stopped and prog.program is None, "u did not unload it")
         assert "Unloading program 901" in _notice(view)
         await pilot.press("r")
-        await _until(lambda: 901 not in _ids(view), "the agent still lists it: not unloaded there")
+        await eventually(lambda: 901 not in _ids(view), "the agent still lists it: not unloaded there")
 
         # run counts: measured by the agent during each refresh
         await pilot.press("c")
-        await _until(lambda: "Run counts on at far:2222" in _notice(view), _notice(view))
+        await eventually(lambda: "Run counts on at far:2222" in _notice(view), _notice(view))
         await pilot.press("r")
-        await _until(lambda: str(table.get_cell("7", "runs/s")) == "70", "the agent's rates never showed")
+        await eventually(lambda: str(table.get_cell("7", "runs/s")) == "70", "the agent's rates never showed")
         assert str(table.get_cell("7", "avg ns")) == "50"
         await pilot.press("c")
-        await _until(lambda: "Run counts off" in _notice(view), _notice(view))
+        await eventually(lambda: "Run counts off" in _notice(view), _notice(view))
 
 
 async def test_network_lists_the_hosts_interfaces_and_counts_there(ctx: R.RemoteContext) -> None:
@@ -117,20 +110,20 @@ async def test_network_lists_the_hosts_interfaces_and_counts_there(ctx: R.Remote
         view = app.shell.open_view("network")
         assert isinstance(view, NetworkView)
         sel = await _select_of(view)
-        await _until(
+        await eventually(
             lambda: {o[1] for o in sel._options if isinstance(o[1], str)} == {"lo", "eth-far"}, "ifaces"
         )
         sel.value = "eth-far"
         view.start()
-        await _until(lambda: view.session is not None, "the xdp stream never started")
+        await eventually(lambda: view.session is not None, "the xdp stream never started")
         assert view.session.options.get("interface") == "eth-far" and view.session.names == ("xdp",)
         table = view.query_one("#protocols", DataTable)
-        await _until(
+        await eventually(
             lambda: "total" in table.rows and str(table.get_cell("total", "packets")) != "10", "no counts"
         )
         assert str(table.get_cell("total", "pkt/s")) == "20"  # 10 more every 0.5 s, by the agent's clock
         view.stop_view()
-        await _until(lambda: view.session is None and view.session is None, "not stopped")
+        await eventually(lambda: view.session is None and view.session is None, "not stopped")
 
         # the stand-in agent refuses an interface it does not have, as the real one does
         with pytest.raises(Exception, match="no network interface named 'eth0'"):
@@ -141,6 +134,6 @@ async def test_network_lists_the_hosts_interfaces_and_counts_there(ctx: R.Remote
 
 
 async def _select_of(view: Any) -> Select[str]:
-    await _until(lambda: view.is_mounted and bool(view.query("#iface")), "the view never mounted")
+    await eventually(lambda: view.is_mounted and bool(view.query("#iface")), "the view never mounted")
     sel: Select[str] = view.query_one("#iface", Select)
     return sel

@@ -7,7 +7,6 @@ selector picks where the next run goes."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,6 +24,11 @@ from beefine_tui.screens.image_monitor import ImageMonitorView
 from beefine_tui.story.engine import StoryEngine, StoryHints
 from beefine_tui.story.phases import PENDING, Timeline
 from tests.fake_agent import TRACE_IMAGE, TRACE_RECORDING, install_fake_ssh
+from tests.waiting import eventually
+
+
+async def _until(cond: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    await eventually(cond, what, timeout)
 
 
 @pytest.fixture
@@ -41,14 +45,6 @@ def ctx(agent_log: Path) -> Iterator[R.RemoteContext]:
     c = R.connect_remotes(["root@far:2222"])
     yield c
     c.close()
-
-
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if cond():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError(what)
 
 
 def _expected() -> Timeline:

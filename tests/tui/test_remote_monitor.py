@@ -10,7 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,7 @@ from beefine_tui.widgets.charts import Chart
 from beefine_tui.widgets.event_log import EventLog
 from tests.fake_agent import install_fake_ssh
 from tests.monitor_fakes import CID, EXEC_PID, HOST_CPUS, NAME
+from tests.waiting import eventually
 
 FAKES = Path(__file__).resolve().parents[1] / "monitor_fakes.py"
 
@@ -60,14 +61,6 @@ def ctx(init: subprocess.Popen[bytes], monkeypatch: pytest.MonkeyPatch) -> Itera
             link.close()
 
 
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(what)
-
-
 def _status(view: ContainerMonitorView) -> str:
     return str(view.query_one("#mon-status", Static).render())
 
@@ -75,7 +68,7 @@ def _status(view: ContainerMonitorView) -> str:
 async def _monitor(app: BeefineApp, key: str) -> ContainerMonitorView:
     view = app.shell.open_container(key)
     assert isinstance(view, ContainerMonitorView)
-    await _until(lambda: view.is_mounted and bool(view.query("#ns")), "the monitor never mounted")
+    await eventually(lambda: view.is_mounted and bool(view.query("#ns")), "the monitor never mounted")
     return view
 
 
@@ -86,7 +79,7 @@ async def test_the_monitor_shows_a_remote_containers_report_samples_and_live_exe
     async with app.run_test(size=(120, 40)) as pilot:
         view = await _monitor(app, f"hostB/{CID}")
         assert isinstance(view.source, RemoteMonitorSource)
-        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await eventually(lambda: view.report is not None, f"no report: {_status(view)}")
         assert view.report is not None and view.report.pid == init.pid
         ns = view.query_one("#ns", DataTable)
         shown = {str(ns.get_row_at(i)[0]): str(ns.get_row_at(i)[1]) for i in range(ns.row_count)}
@@ -94,21 +87,21 @@ async def test_the_monitor_shows_a_remote_containers_report_samples_and_live_exe
             link = os.readlink(f"/proc/{init.pid}/ns/{kind}")
             assert link.endswith(f"[{inode}]"), (kind, link, inode)
         assert {"pid", "net", "mnt"} <= set(shown)
-        await _until(lambda: view.samples >= 2, "no samples came")
+        await eventually(lambda: view.samples >= 2, "no samples came")
         assert "usage: memory" in str(view.query_one("#cg-usage", Static).render())
         # with no CPU limit the chart's top is the host's cores as its daemon says (not this machine's)
         rep = view.report
         assert rep is not None and rep.cgroup is not None and not rep.cgroup.limits.cpus
         cpu = view.query_one("#c-cpu", Chart)
-        await _until(lambda: cpu.ceiling_note == f"{HOST_CPUS} cores, no limit", cpu.ceiling_note)
+        await eventually(lambda: cpu.ceiling_note == f"{HOST_CPUS} cores, no limit", cpu.ceiling_note)
         # live probes run on that host's agent, and its exec event lands in the process table
-        await _until(lambda: view.session is not None, f"no live session: {_status(view)}")
+        await eventually(lambda: view.session is not None, f"no live session: {_status(view)}")
         assert view.session.link.label == "hostB"
         ps = view.query_one("#ps", DataTable)
-        await _until(lambda: str(EXEC_PID) in {k.value for k in ps.rows}, "the live exec never showed")
+        await eventually(lambda: str(EXEC_PID) in {k.value for k in ps.rows}, "the live exec never showed")
         # the picker: every host's containers, as HOST/NAME
         sel = view.query_one("#container", Select)
-        await _until(lambda: len(sel._options) > 2, "the picker stayed empty")
+        await eventually(lambda: len(sel._options) > 2, "the picker stayed empty")
         labels = [str(label) for label, _ in sel._options]
         assert any(x.startswith(f"hostA/{NAME}") for x in labels)
         assert any(x.startswith(f"hostB/{NAME}") for x in labels)
@@ -120,17 +113,17 @@ async def test_a_limit_changed_over_remote_reaches_the_hosts_docker(ctx: R.Remot
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         view = await _monitor(app, f"hostA/{CID}")
-        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await eventually(lambda: view.report is not None, f"no report: {_status(view)}")
         log = view.query_one(EventLog)
         for value, said in (("3m", "Minimum memory limit"), ("64m", "Memory=67108864")):
             view.query_one("#in-mem", Input).value = value
             view.query_one("#apply", Button).press()
-            await _until(
+            await eventually(
                 lambda: isinstance(app.screen, Confirm) and bool(app.screen.query("#yes")), "confirm"
             )
             assert "hostA/" in str(app.screen.query_one("#question", Static).render())
             app.screen.query_one("#yes", Button).press()
-            await _until(lambda: any(said in line for line in log.lines()), f"{said!r} not in the events")  # noqa: B023
+            await eventually(lambda: any(said in line for line in log.lines()), f"{said!r} not in the events")  # noqa: B023
         assert any("REJECTED" in line and "hostA" in line for line in log.lines())
         # the agent's Docker holds it: its inspect, asked anew, says the new limit
         rep = await asyncio.to_thread(view.source.report, f"hostA/{CID}")
@@ -148,7 +141,7 @@ async def test_an_agent_without_the_monitor_commands_is_said_to_be_older(
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             view = await _monitor(app, "old/old-web1")
-            await _until(lambda: "is older" in _status(view), f"not said: {_status(view)}")
+            await eventually(lambda: "is older" in _status(view), f"not said: {_status(view)}")
             said = _status(view)  # the list's refusal or the report's: whichever came last
             assert "Traceback" not in said and ("'sample'" in said or "'containers'" in said), said
             await pilot.pause()
@@ -165,18 +158,18 @@ async def test_enter_on_a_hosts_dashboard_row_opens_that_hosts_container(ctx: R.
     async with app.run_test(size=(120, 40)) as pilot:
         dash = app.shell.open_view("dashboard")
         assert isinstance(dash, HostsDashboardView)
-        await _until(lambda: dash.is_mounted and bool(dash.query(DataTable)), "no dashboard")
+        await eventually(lambda: dash.is_mounted and bool(dash.query(DataTable)), "no dashboard")
         table = dash.query_one(DataTable)
         # the stand-in agent's stats: its one running container, on each host
-        await _until(lambda: table.row_count == 2, "the hosts' containers never showed")
+        await eventually(lambda: table.row_count == 2, "the hosts' containers never showed")
         at = next(i for i in range(2) if str(table.get_cell_at(Coordinate(i, 0))) == "hostB")
         table.focus()
         table.move_cursor(row=at)
         await pilot.press("enter")
-        await _until(lambda: bool(app.query(ContainerMonitorView)), "Enter opened no monitor")
+        await eventually(lambda: bool(app.query(ContainerMonitorView)), "Enter opened no monitor")
         view = app.query(ContainerMonitorView).first()
         assert view.cid == f"hostB/{CID}"
-        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await eventually(lambda: view.report is not None, f"no report: {_status(view)}")
         await pilot.pause()
 
 
@@ -185,10 +178,10 @@ async def test_the_picker_says_which_host_it_could_not_list(ctx: R.RemoteContext
     async with app.run_test(size=(120, 40)) as pilot:
         ctx.links[0].close()
         view = await _monitor(app, f"hostB/{CID}")
-        await _until(
+        await eventually(
             lambda: any("hostA: not connected" in str(n.message) for n in app._notifications), "not said"
         )
-        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await eventually(lambda: view.report is not None, f"no report: {_status(view)}")
         await pilot.pause()
 
 
@@ -201,9 +194,9 @@ async def test_the_palette_lists_every_hosts_containers_and_opens_one(ctx: R.Rem
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         view = await _monitor(app, f"hostA/{CID[:12]}")  # what the palette's entry opens
-        await _until(lambda: view.report is not None, f"no report: {_status(view)}")
+        await eventually(lambda: view.report is not None, f"no report: {_status(view)}")
         assert view.report is not None and view.report.id == CID
-        await _until(lambda: view.samples >= 1, "no sample")
+        await eventually(lambda: view.samples >= 1, "no sample")
         await pilot.pause()
 
 
@@ -216,21 +209,23 @@ async def test_a_cut_connection_is_said_and_the_monitor_resumes_on_the_new_agent
     app = BeefineApp(ctx)
     async with app.run_test(size=(120, 40)) as pilot:
         view = await _monitor(app, f"hostA/{CID}")
-        await _until(lambda: view.samples >= 1 and view.session is not None, f"not started: {_status(view)}")
+        await eventually(
+            lambda: view.samples >= 1 and view.session is not None, f"not started: {_status(view)}"
+        )
         link = ctx.links[0]
         assert link.client is not None
         first = link.client.proc.pid
         psutil.Process(first).kill()
         log = view.query_one(EventLog)  # the live probes' status events say it
-        await _until(lambda: any("disconnected" in line for line in log.lines()), "the cut was not said")
-        await _until(lambda: link.client is not None and link.client.proc.pid != first, "no new agent")
+        await eventually(lambda: any("disconnected" in line for line in log.lines()), "the cut was not said")
+        await eventually(lambda: link.client is not None and link.client.proc.pid != first, "no new agent")
         before = view.samples
-        await _until(lambda: view.samples > before + 1, "the samples did not resume")
+        await eventually(lambda: view.samples > before + 1, "the samples did not resume")
         assert not view.daemon_down
         # the live stream was asked again of the new agent, and its events come
         ps = view.query_one("#ps", DataTable)
         view._exec_rows.clear()
-        await _until(lambda: str(EXEC_PID) in {k.value for k in ps.rows}, "live events did not resume")
+        await eventually(lambda: str(EXEC_PID) in {k.value for k in ps.rows}, "live events did not resume")
         await pilot.pause()
 
 

@@ -6,7 +6,7 @@ connection is shown in the header and the log, then retried."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from beefine_tui.screens.probe_view import ProbeView
 from beefine_tui.screens.shell import VIEWS
 from beefine_tui.widgets.event_log import EventLog
 from tests.fake_agent import install_fake_ssh
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -38,21 +39,13 @@ def ctx(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[R.RemoteCon
     c.close()
 
 
-async def _until(cond: Callable[[], bool], what: str, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if cond():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(what)
-
-
 def _log_lines(view: ProbeView) -> list[str]:
     """The view's log lines, none until it has mounted: on a busy machine one pause is not enough."""
     return view.event_log.lines() if view.is_mounted and view.query(EventLog) else []
 
 
 async def _table_of(view: Widget) -> DataTable[Any]:
-    await _until(lambda: view.is_mounted and bool(view.query(DataTable)), f"{view} never mounted")
+    await eventually(lambda: view.is_mounted and bool(view.query(DataTable)), f"{view} never mounted")
     return view.query_one(DataTable)
 
 
@@ -64,23 +57,23 @@ async def test_dashboard_and_trace_exec_over_remote(ctx: R.RemoteContext) -> Non
         dash = app.shell.open_view("dashboard")
         assert isinstance(dash, DashboardView)
         table = await _table_of(dash)
-        await _until(lambda: table.row_count == 2, "the agent's containers never showed")
+        await eventually(lambda: table.row_count == 2, "the agent's containers never showed")
         names = {str(table.get_cell_at(Coordinate(i, 1))) for i in range(2)}
         assert names == {"far-web1", "far-web2"}  # after the HOST column
 
         view = app.shell.open_view("trace-exec")
         assert isinstance(view, ProbeView)
-        await _until(lambda: any("far-event-" in line for line in _log_lines(view)), "no events")
+        await eventually(lambda: any("far-event-" in line for line in _log_lines(view)), "no events")
         assert view.strip.state == "running"
 
         # cut the connection: the log says so, the header says it is retried, then it is up again
         link = ctx.links[0]
         assert link.client is not None
         psutil.Process(link.client.proc.pid).kill()
-        await _until(lambda: any("disconnected" in line for line in view.event_log.lines()), "not said")
-        await _until(lambda: "reconnected 1x" in app.sub_title, "the header never said it reconnected")
+        await eventually(lambda: any("disconnected" in line for line in view.event_log.lines()), "not said")
+        await eventually(lambda: "reconnected 1x" in app.sub_title, "the header never said it reconnected")
         before = len(view.event_log.lines())
-        await _until(lambda: len(view.event_log.lines()) > before + 1, "events did not resume")
+        await eventually(lambda: len(view.event_log.lines()) > before + 1, "events did not resume")
         await pilot.pause()
 
 
@@ -108,7 +101,7 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             dash = app.shell.open_view("dashboard")
             assert isinstance(dash, HostsDashboardView)
             table = await _table_of(dash)
-            await _until(lambda: table.row_count == 4, "both hosts' containers never showed")
+            await eventually(lambda: table.row_count == 4, "both hosts' containers never showed")
             rows = {
                 (str(table.get_cell_at(Coordinate(i, 0))), str(table.get_cell_at(Coordinate(i, 1))))
                 for i in range(4)
@@ -124,11 +117,11 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             at = next(i for i in range(4) if str(table.get_cell_at(Coordinate(i, 1))) == "h2-web2")
             table.move_cursor(row=at)
             await pilot.press("t")  # Enter opens its Container monitor (tests/tui/test_remote_monitor.py)
-            await _until(lambda: bool(app.query(ProbeView)), "t opened nothing")
+            await eventually(lambda: bool(app.query(ProbeView)), "t opened nothing")
             view = app.query(ProbeView).first()
-            await _until(lambda: view.session is not None, "the container's view never started")
+            await eventually(lambda: view.session is not None, "the container's view never started")
             assert view.session.link.label == "h2:2200" and view.session.container == "h2-web2"
-            await _until(lambda: any("h2-event-" in ln for ln in view.event_log.lines()), "no h2 events")
+            await eventually(lambda: any("h2-event-" in ln for ln in view.event_log.lines()), "no h2 events")
             assert not any("h1-event-" in ln for ln in view.event_log.lines())
 
             # one host gone: its name is said, the other's rows stay
@@ -138,8 +131,8 @@ async def test_one_dashboard_of_two_hosts_and_enter_opens_that_hosts_container(
             assert h1.client is not None
             psutil.Process(h1.client.proc.pid).kill()
             status = dash.query_one("#dash-status", Static)
-            await _until(lambda: "h1" in str(status.render()), "the lost host was not named")
-            await _until(lambda: table.row_count == 2, "the lost host's rows stayed")
+            await eventually(lambda: "h1" in str(status.render()), "the lost host was not named")
+            await eventually(lambda: table.row_count == 2, "the lost host's rows stayed")
     finally:
         ctx.close()
 
@@ -157,16 +150,16 @@ async def test_your_programs_load_and_unload_on_the_remote_host(ctx: R.RemoteCon
     async with app.run_test(size=(120, 40)) as pilot:
         view = app.shell.open_view("user-programs")
         assert isinstance(view, UserProgramsView)
-        await _until(lambda: view.is_mounted and bool(view.query("#source")), "the view never mounted")
+        await eventually(lambda: view.is_mounted and bool(view.query("#source")), "the view never mounted")
         assert "programs load on far:2222" in str(view.query_one(".notice", Static).render())
         area = view.query_one("#source", TextArea)
         area.text = "// name: far-prog\nint f(void *ctx) { return 0; }\n"
         view.action_load()
         loaded = view.query_one("#loaded", DataTable)
-        await _until(lambda: loaded.row_count == 1, "the program never loaded")
+        await eventually(lambda: loaded.row_count == 1, "the program never loaded")
         assert [str(c) for c in loaded.get_row_at(0)[:4]] == ["far-prog", "bcc", "pasted", "901"]
         out = view.query_one("#output", DataTable)
-        await _until(lambda: out.row_count >= 1, "no output row came from the host")
+        await eventually(lambda: out.row_count >= 1, "no output row came from the host")
         assert "/bin/far-prog-1" in [str(c) for c in out.get_row_at(0)]
         prog = view.loaded["user:far-prog"].runner
         assert isinstance(prog, R.RemoteProgram) and prog.program == 1
@@ -174,13 +167,13 @@ async def test_your_programs_load_and_unload_on_the_remote_host(ctx: R.RemoteCon
         area.text = "// name: bad\n// REJECT\nint f(void *ctx) { return 0; }\n"
         view.action_load()
         panel = view.query_one("#error", ErrorPanel)
-        await _until(lambda: panel.display, "the verifier's refusal was not shown")
-        await _until(lambda: area.selected_text.startswith("int f"), "the refused line was not selected")
+        await eventually(lambda: panel.display, "the verifier's refusal was not shown")
+        await eventually(lambda: area.selected_text.startswith("int f"), "the refused line was not selected")
 
         loaded.focus()
         await pilot.press("ctrl+u")
-        await _until(lambda: loaded.row_count == 0, "the program was not unloaded")
-        await _until(lambda: prog.stopped and prog.program is None, "unload was not asked")
+        await eventually(lambda: loaded.row_count == 0, "the program was not unloaded")
+        await eventually(lambda: prog.stopped and prog.program is None, "unload was not asked")
         link_client = ctx.links[0].client
         assert link_client is not None
         with pytest.raises(AgentCommandError):  # the agent has it no more: it was unloaded there
