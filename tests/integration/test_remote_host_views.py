@@ -31,7 +31,7 @@ from beefine_tui.probes.catalog import all_probes
 from beefine_tui.probes.user_program import UserBccProgram
 from beefine_tui.screens.helpers_view import HelpersView
 from beefine_tui.screens.programs_list import ProgramsListView
-from tests.integration.test_xdp import Pair, send_udp, sh, xdp_of
+from tests.integration.test_xdp import Pair, send_udp, sh, veth_pair, xdp_of
 from tests.ssh_fixtures import Sshd
 from tests.waiting import eventually
 
@@ -170,21 +170,8 @@ async def test_remote_loaded_programs_list_the_hosts_and_unload_the_agents(remot
 @pytest.fixture
 def pair() -> Iterator[Pair]:
     """A veth pair of this test's own (the peer in a netns): XDP goes on our end, never on a shared one."""
-    n = os.getpid() % 10000
-    octet = os.getpid() % 250
-    p = Pair(f"bfr{n}a", f"bfr{n}b", f"beefine-rxdp-{os.getpid()}", f"10.214.{octet}.1", f"10.214.{octet}.2")
-    try:
-        sh("ip", "netns", "add", p.netns)
-        sh("ip", "link", "add", p.host, "type", "veth", "peer", "name", p.peer)
-        sh("ip", "link", "set", p.peer, "netns", p.netns)
-        sh("ip", "addr", "add", f"{p.host_ip}/30", "dev", p.host)
-        sh("ip", "link", "set", p.host, "up")
-        sh("ip", "netns", "exec", p.netns, "ip", "addr", "add", f"{p.peer_ip}/30", "dev", p.peer)
-        sh("ip", "netns", "exec", p.netns, "ip", "link", "set", p.peer, "up")
+    with veth_pair("r", 214) as p:
         yield p
-    finally:
-        sh("ip", "link", "del", p.host, check=False)
-        sh("ip", "netns", "del", p.netns, check=False)
 
 
 def rx_packets(ifname: str) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -46,11 +47,19 @@ def loaded(prog_id: int) -> bool:
     return sh("bpftool", "prog", "show", "id", str(prog_id), check=False).returncode == 0
 
 
-@pytest.fixture
-def pair() -> Iterator[Pair]:
+@contextlib.contextmanager
+def veth_pair(tag: str, subnet: int) -> Iterator[Pair]:
+    """A veth pair of the calling test's own, its peer in a netns of its own: XDP goes on our end,
+    never on a shared interface. `tag` keeps two tests' names apart, `subnet` their addresses."""
     n = os.getpid() % 10000
     octet = os.getpid() % 250
-    p = Pair(f"bfx{n}a", f"bfx{n}b", f"beefine-xdp-{os.getpid()}", f"10.213.{octet}.1", f"10.213.{octet}.2")
+    p = Pair(
+        f"bf{tag}{n}a",
+        f"bf{tag}{n}b",
+        f"beefine-{tag}xdp-{os.getpid()}",
+        f"10.{subnet}.{octet}.1",
+        f"10.{subnet}.{octet}.2",
+    )
     try:
         sh("ip", "netns", "add", p.netns)
         sh("ip", "link", "add", p.host, "type", "veth", "peer", "name", p.peer)
@@ -63,6 +72,12 @@ def pair() -> Iterator[Pair]:
     finally:
         sh("ip", "link", "del", p.host, check=False)
         sh("ip", "netns", "del", p.netns, check=False)
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    with veth_pair("x", 213) as p:
+        yield p
     assert xdp_of(p.host) is None
 
 
