@@ -37,6 +37,7 @@ from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.image_monitor import ImageMonitorView
 from tests.integration.probe_harness import progs_still_loaded
 from tests.ssh_fixtures import Sshd
+from tests.waiting import settles
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
@@ -115,10 +116,7 @@ def _nothing_left(lab_client: Any, held: Held, tag: str) -> None:
     assert held.ids, "the agent never held a BPF program: nothing was traced over there"
     assert not held.here, "this process loaded BPF: only the agent may"
     assert not lab_client.containers.list(all=True, filters={"label": "beefine.run"}), "a container stayed"
-    deadline = time.monotonic() + 60
-    while not all(_gone(p) for p in held.procs) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert all(_gone(p) for p in held.procs), "the agent or its bpftrace processes still run"
+    settles(lambda: all(_gone(p) for p in held.procs), "the agent or its bpftrace processes still run", 60)
     assert not progs_still_loaded(held.ids), "programs the agent held are still loaded"
 
 
@@ -249,20 +247,13 @@ def test_a_cut_connection_removes_the_run_and_is_not_resumed(
         t.join(120)
         assert not t.is_alive() and isinstance(out.get("error"), AgentConnectionError), out
         assert "ssh was killed" in out["error"].message or "lost" in out["error"].message, out["error"]
-        deadline = time.monotonic() + 120
-        while lab_client.containers.list(all=True, filters={"id": cid}) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert not lab_client.containers.list(all=True, filters={"id": cid}), "the container stayed"
-        deadline = time.monotonic() + 60
-        while not _gone(first[0].pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _gone(first[0].pid), "the cut agent still runs"
+        settles(
+            lambda: not lab_client.containers.list(all=True, filters={"id": cid}), "the container stayed", 120
+        )
+        settles(lambda: _gone(first[0].pid), "the cut agent still runs", 60)
         assert not progs_still_loaded(ids_first), "the cut agent's programs are still loaded"
         # the link reconnects (a new agent): the run is not started again there
-        deadline = time.monotonic() + 60
-        while link.status.state != "up" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert link.status.state == "up", link.describe()
+        settles(lambda: link.status.state == "up", link.describe, 60)
         assert run.stopped  # what the link reads before it starts a stream again
         new = link.client_or_raise()
         assert new.request("streams", timeout=30) == []  # the new agent runs no trace
