@@ -9,14 +9,38 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
 SSHD = "/usr/sbin/sshd"
+REPO = Path(__file__).resolve().parents[1]
+
+
+def agent_command(lab: Any, tag: str) -> str:
+    """The agent the tests' sshd runs: this checkout's, on the lab's Docker, tagged in its environment
+    so tagged_agents() finds it (and only it: other tests run agents too)."""
+    return (
+        f"env BEEFINE_AGENT_TAG={tag} PYTHONPATH={REPO / 'src'} DOCKER_HOST={lab.docker_host} "
+        f"{sys.executable} -m beefine_tui agent"
+    )
+
+
+def tagged_agents(tag: str) -> list[psutil.Process]:
+    """The agent processes started with BEEFINE_AGENT_TAG=tag (agent_command)."""
+    out = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if "agent" in (p.info["cmdline"] or []) and p.environ().get("BEEFINE_AGENT_TAG") == tag:
+                out.append(p)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return out
 
 
 def _free_port() -> int:

@@ -25,7 +25,7 @@ import pytest
 
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from tests.e2e.conftest import REPO, Tmux, tui_command
-from tests.ssh_fixtures import Sshd
+from tests.ssh_fixtures import Sshd, agent_command, tagged_agents
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
@@ -51,10 +51,7 @@ def client_dir(sshd: Sshd) -> Iterator[Path]:
 
 
 def _command(client_dir: Path, sshd: Sshd, lab: Any, tag: str, *args: str, agent: str = "") -> str:
-    agent = agent or (
-        f"env BEEFINE_AGENT_TAG={tag} PYTHONPATH={REPO / 'src'} DOCKER_HOST={lab.docker_host} "
-        f"{sys.executable} -m beefine_tui agent"
-    )
+    agent = agent or agent_command(lab, tag)
     env = " ".join(
         shlex.quote(f"{k}={v}")
         for k, v in {
@@ -73,12 +70,9 @@ def _command(client_dir: Path, sshd: Sshd, lab: Any, tag: str, *args: str, agent
 def _find_agent(tag: str, timeout: float = 90) -> psutil.Process:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for p in psutil.process_iter(["cmdline"]):
-            try:
-                if "agent" in (p.info["cmdline"] or []) and p.environ().get("BEEFINE_AGENT_TAG") == tag:
-                    return p
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+        found = tagged_agents(tag)
+        if found:
+            return found[0]
         time.sleep(0.2)
     raise AssertionError("the agent never started on the far side")
 

@@ -13,13 +13,11 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from textual.widgets import Button, DataTable, Input, Static
 
@@ -33,7 +31,7 @@ from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.event_log import EventLog
 from tests.integration.test_inspect import run_sleeper
 from tests.integration.test_xdp import xdp_of
-from tests.ssh_fixtures import Sshd
+from tests.ssh_fixtures import Sshd, agent_command, tagged_agents
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -45,28 +43,13 @@ async def _until(cond: Callable[[], bool], what: str, timeout: float = 60) -> No
     await eventually(cond, what, timeout)
 
 
-def _agents(tag: str) -> list[psutil.Process]:
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if "agent" in (p.info["cmdline"] or []) and p.environ().get("BEEFINE_AGENT_TAG") == tag:
-                out.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return out
-
-
 def _through_sshd(sshd: Sshd, lab: Any, monkeypatch: pytest.MonkeyPatch, name: str) -> str:
     """--remote goes through the test's sshd to an agent on the lab's Docker, tagged so the test
     finds it; nothing in this process may ask a Docker of its own. Returns the tag."""
     all_probes()
     tag = f"{name}{os.getpid()}"
     monkeypatch.setenv("BEEFINE_SSH", f"ssh -F {sshd.client_config('bfmonitor')}")
-    monkeypatch.setenv(
-        "BEEFINE_AGENT_COMMAND",
-        f"env BEEFINE_AGENT_TAG={tag} PYTHONPATH={REPO / 'src'} DOCKER_HOST={lab.docker_host} "
-        f"{sys.executable} -m beefine_tui agent",
-    )
+    monkeypatch.setenv("BEEFINE_AGENT_COMMAND", agent_command(lab, tag))
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     return tag
 
@@ -116,7 +99,7 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
             assert pid in {p.pid for p in view.last.processes}
             # live exec events: the probes run in the host's agent, none in this (client) process
             await _until(lambda: view.session is not None, "the live probes never started", timeout=120)
-            agent = _agents(tag)[0]
+            agent = tagged_agents(tag)[0]
             await _until(lambda: bool(prog_ids_of_pid(agent.pid)), "the agent holds no probe")
             assert not prog_ids_of_pid(os.getpid()), "the client loaded BPF"
             marker = f"bfmon{os.getpid()}"
@@ -169,7 +152,7 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
             assert lab_client.api.inspect_container(c.id)["State"]["Status"] == "paused"
             await asyncio.to_thread(src.unpause, key)
             assert lab_client.api.inspect_container(c.id)["State"]["Status"] == "running"
-            agents = _agents(tag)
+            agents = tagged_agents(tag)
             assert len(agents) == 1
             await pilot.pause()
     finally:
@@ -177,9 +160,9 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
     c.remove(force=True)
     assert not lab_client.containers.list(all=True, filters={"id": c.id})
     deadline = time.monotonic() + 30
-    while _agents(tag) and time.monotonic() < deadline:
+    while tagged_agents(tag) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    assert not _agents(tag), "an agent process outlived the connection"
+    assert not tagged_agents(tag), "an agent process outlived the connection"
 
 
 async def test_remote_monitor_attaches_xdp_on_the_containers_veth(
@@ -212,7 +195,7 @@ async def test_remote_monitor_attaches_xdp_on_the_containers_veth(
             assert xdp is not None and "beefine_xdp" in json.dumps(xdp)
             prog = xdp.get("prog")
             prog_id = int(prog["id"]) if isinstance(prog, dict) else 0
-            agent = _agents(tag)[0]
+            agent = tagged_agents(tag)[0]
             assert prog_id and prog_id in prog_ids_of_pid(agent.pid), "the host's agent must hold it"
             assert not prog_ids_of_pid(os.getpid()), "the client loaded BPF"
             counts = view.query_one("#xdp-counts", Static)
@@ -238,7 +221,7 @@ async def test_remote_monitor_attaches_xdp_on_the_containers_veth(
         ctx.close()
     c.remove(force=True)
     deadline = time.monotonic() + 30
-    while _agents(tag) and time.monotonic() < deadline:
+    while tagged_agents(tag) and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
-    assert not _agents(tag), "an agent process outlived the connection"
+    assert not tagged_agents(tag), "an agent process outlived the connection"
     assert not peer or xdp_of(peer) is None

@@ -20,7 +20,7 @@ import pytest
 from beefine_tui.events.record import decode_event, encode_event
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from tests.integration.probe_harness import loaded_prog_ids
-from tests.ssh_fixtures import Sshd
+from tests.ssh_fixtures import Sshd, agent_command, tagged_agents
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -42,13 +42,9 @@ def _gone(pid: int) -> bool:
 def _find_agent(tag: str, timeout: float = 60) -> psutil.Process:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for p in psutil.process_iter(["cmdline"]):
-            try:
-                cmd = p.info["cmdline"] or []
-                if "agent" in cmd and p.environ().get("BEEFINE_AGENT_TAG") == tag:
-                    return p
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
+        found = tagged_agents(tag)
+        if found:
+            return found[0]
         time.sleep(0.2)
     raise AssertionError("the agent never started on the far side")
 
@@ -64,10 +60,7 @@ def _wait(cond: Any, timeout: float, what: str) -> None:
 
 def _env(sshd: Sshd, lab: Any, tag: str) -> dict[str, str]:
     cfg = sshd.client_config("bfremote")
-    agent = (
-        f"env BEEFINE_AGENT_TAG={tag} PYTHONPATH={REPO / 'src'} DOCKER_HOST={lab.docker_host} "
-        f"{sys.executable} -m beefine_tui agent"
-    )
+    agent = agent_command(lab, tag)
     return {
         **os.environ,
         "BEEFINE_SSH": f"ssh -F {cfg}",

@@ -36,7 +36,7 @@ from beefine_tui.probes.catalog import all_probes
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.image_monitor import ImageMonitorView
 from tests.integration.probe_harness import progs_still_loaded
-from tests.ssh_fixtures import Sshd
+from tests.ssh_fixtures import Sshd, tagged_agents
 from tests.waiting import settles
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -50,18 +50,6 @@ def _gone(pid: int) -> bool:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def _agents(tag: str) -> list[psutil.Process]:
-    """The agents this test started on the host (tagged in their environment)."""
-    out = []
-    for p in psutil.process_iter(["cmdline"]):
-        try:
-            if "agent" in (p.info["cmdline"] or []) and p.environ().get("BEEFINE_AGENT_TAG") == tag:
-                out.append(p)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return out
 
 
 class Held:
@@ -79,7 +67,7 @@ class Held:
     def _run(self) -> None:
         while not self._stop.wait(0.3):
             self.here |= prog_ids_of_pid(os.getpid())
-            for agent in _agents(self.tag):
+            for agent in tagged_agents(self.tag):
                 try:
                     kids = [k for k in agent.children(recursive=True) if k.name() == "bpftrace"]
                     for p in (agent, *kids):
@@ -238,7 +226,7 @@ def test_a_cut_connection_removes_the_run_and_is_not_resumed(
     try:
         run, t, out = _sleeping_run(ctx, lab.images["small"])
         cid = _running(lab_client, t)
-        first = _agents(tag)
+        first = tagged_agents(tag)
         assert len(first) == 1
         ids_first = prog_ids_of_pid(first[0].pid)
         link = ctx.link()
@@ -258,7 +246,7 @@ def test_a_cut_connection_removes_the_run_and_is_not_resumed(
         new = link.client_or_raise()
         assert new.request("streams", timeout=30) == []  # the new agent runs no trace
         assert not lab_client.containers.list(all=True, filters={"label": "beefine.run"})
-        second = [p for p in _agents(tag) if p.pid != first[0].pid]
+        second = [p for p in tagged_agents(tag) if p.pid != first[0].pid]
         assert second and not prog_ids_of_pid(second[0].pid)
         run.finish()
         assert run not in ctx.owned()
