@@ -48,21 +48,10 @@ TRACE_JOIN_S = 120.0  # a trace stopped mid-attach finishes attaching (clang) be
 MAX_FLIGHT_SLOTS = 1 << 20
 EXIT_GRACE_S = 2 * POLL_S  # end_on_exit: what the probes still held of a process that exited
 CAPABILITIES = ("probes", "start", "stop", "streams", "stats", "inspect", "progs", "lost-markers")
-# capabilities added since (hello lists both; clients ignore names they do not know)
-MORE_CAPABILITIES: tuple[str, ...] = (
-    "trace",
-    "end-on-exit",
-    "flight",
-    "helpers",
-    "load",
-    "unload",
-    "doctor",
-    "image",
-    "progs_stats",
-    "interfaces",  # and `start`'s `interface` (the xdp probe on one of this host's interfaces)
-)
-MORE_CAPABILITIES += P.MONITOR_COMMANDS
-MORE_CAPABILITIES += ("images",)
+# capabilities added since (hello lists both; clients ignore names they do not know): every command
+# added later (protocol.MORE_COMMANDS; `interfaces` also stands for `start`'s `interface`), and two
+# that are behaviours rather than commands
+MORE_CAPABILITIES: tuple[str, ...] = ("end-on-exit", "flight", *P.MORE_COMMANDS)
 MAX_SAMPLERS = 8  # `sample`: containers whose previous sample (CPU % per process) a connection keeps
 
 
