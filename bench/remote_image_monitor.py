@@ -38,6 +38,7 @@ from beefine_tui.app import BeefineApp
 from beefine_tui.appcontext import AppContext
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.screens.image_monitor import ImageMonitorView
+from daemon import daemon_and_image
 
 
 def _cpu() -> float:
@@ -112,19 +113,9 @@ def main() -> int:
         raise SystemExit("run as root: sudo .venv/bin/python bench/remote_image_monitor.py")
     if a.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
-    if a.docker_host and not a.image:
-        raise SystemExit("--docker-host needs --image")
     all_probes()
     with contextlib.ExitStack() as stack:
-        if a.docker_host:
-            host, image = a.docker_host, str(a.image)
-        else:
-            from beefine_tui.docker import lab as labmod
-
-            info = stack.enter_context(
-                labmod.running_lab(f"bi{os.getpid() % 100000}", seed=True, timeout=180)
-            )
-            host, image = info.docker_host, info.images["small"]
+        host, image = daemon_and_image(stack, a.docker_host, a.image, "bi")
         results: dict[str, list[dict[str, Any]]] = {"local": [], "agent": []}
         for n in range(a.rounds):
             for side in results:  # alternating: drift on a shared machine hits both sides

@@ -38,6 +38,7 @@ from beefine_tui.agent.client import Remote
 from beefine_tui.agent.remote_monitor import RemoteMonitorSource
 from beefine_tui.appcontext import AppContext
 from beefine_tui.screens.monitor_source import MonitorSource
+from daemon import daemon_and_image
 
 LOCAL_AGENT = [sys.executable, "-m", "beefine_tui", "agent"]
 
@@ -68,18 +69,8 @@ def main() -> int:
     a = ap.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("run as root: the agent and the local source read other users' /proc")
-    if a.docker_host and not a.image:
-        raise SystemExit("--docker-host needs --image")
     with contextlib.ExitStack() as stack:
-        if a.docker_host:
-            host, image = a.docker_host, str(a.image)
-        else:
-            from beefine_tui.docker import lab as labmod
-
-            info = stack.enter_context(
-                labmod.running_lab(f"bm{os.getpid() % 100000}", seed=True, timeout=180)
-            )
-            host, image = info.docker_host, info.images["small"]
+        host, image = daemon_and_image(stack, a.docker_host, a.image, "bm")
         local_ctx = AppContext(docker_host=host, bpf_allowed=False)
         stack.callback(local_ctx.close)
         client = local_ctx.docker_client()

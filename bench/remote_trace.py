@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from daemon import daemon_and_image
+
 REPO = Path(__file__).resolve().parents[1]
 BEEFINE = [sys.executable, "-m", "beefine_tui"]
 
@@ -81,18 +83,8 @@ def main() -> int:
         raise SystemExit("run as root: sudo .venv/bin/python bench/remote_trace.py")
     if a.rounds < 1:
         raise SystemExit("--rounds must be at least 1")
-    if a.docker_host and not a.image:
-        raise SystemExit("--docker-host needs --image")
     with contextlib.ExitStack() as stack:
-        if a.docker_host:
-            host, image = a.docker_host, str(a.image)
-        else:
-            from beefine_tui.docker import lab as labmod
-
-            info = stack.enter_context(
-                labmod.running_lab(f"bt{os.getpid() % 100000}", seed=True, timeout=180)
-            )
-            host, image = info.docker_host, info.images["small"]
+        host, image = daemon_and_image(stack, a.docker_host, a.image, "bt")
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="beefine-bench-")))
         base = {**os.environ, "PYTHONPATH": str(REPO / "src"), "BEEFINE_TRACE_SPOOL": str(tmp / "spool")}
         spool = tmp / "spool"
