@@ -82,7 +82,7 @@ def pct(xs: Sequence[float]) -> str:
     """p50/p99/max of a list of milliseconds."""
     if not xs:
         return "none"
-    qs = statistics.quantiles(xs, n=100) if len(xs) > 1 else [xs[0]] * 99
+    qs = statistics.quantiles(xs, n=100, method="inclusive") if len(xs) > 1 else [xs[0]] * 99
     return f"p50 {statistics.median(xs):.2f} ms, p99 {qs[98]:.2f} ms, max {max(xs):.2f} ms (n={len(xs)})"
 
 

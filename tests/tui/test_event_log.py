@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from textual import events
 from textual.app import App, ComposeResult
+from textual.strip import Strip
 
 from beefine_tui.events.model import Event, FreeArgs, lost_event, status_event
 from beefine_tui.widgets.event_log import EventLog, LogView, format_event
@@ -224,7 +225,7 @@ async def test_only_rows_on_screen_are_formatted_and_repaints_reuse_them() -> No
         assert 0 < len(calls) <= 2 * height  # what was painted, not 50,000 nor 5000
         # the first paint came before the "older events dropped" line took one row from the view
         assert set(calls) <= set(range(50_000 - height - 1, 50_000))
-        view.focus()  # focus tints the background: the rows are painted again, once
+        view.focus()  # focus tints the background: the rows are painted again, from their cached text
         await pilot.pause()
         calls.clear()
         view.refresh()
@@ -234,6 +235,61 @@ async def test_only_rows_on_screen_are_formatted_and_repaints_reuse_them() -> No
 
         await pilot.press("p")  # pausing formats nothing either: the frozen view is references
         assert log.paused and calls == []
+
+
+def cells(strip: Strip) -> list[tuple[str, str, str, tuple[int, int] | None]]:
+    """Each cell of a painted row: its character, colours, and the content offset mouse selection
+    reads there (a segment's offset meta plus the cell's place in the segment, as Textual's
+    compositor reads it)."""
+    out: list[tuple[str, str, str, tuple[int, int] | None]] = []
+    for segment in strip:
+        style = segment.style
+        meta = style.meta if style is not None and style._meta is not None else {}
+        offset = meta.get("offset")
+        for i, ch in enumerate(segment.text):
+            at = None if offset is None else (offset[0] + i, offset[1])
+            out.append((ch, str(style.color if style else ""), str(style.bgcolor if style else ""), at))
+    return out
+
+
+@pytest.mark.parametrize("scroll_x", [0, 7])
+async def test_a_row_painted_in_one_segment_is_what_cropping_and_offsetting_the_strip_gives(
+    scroll_x: int,
+) -> None:
+    """The usual row is built as one segment (bench/log_paint.py): it must show what Textual's own
+    crop_extend + apply_offsets of the row's strip show, cell for cell, offsets for mouse selection
+    included; rows with wide characters, and the cursor row, take that slower path themselves."""
+    events = numbered(30)
+    for i, ev in enumerate(events):
+        # long rows (a horizontal scroll range), short ones (padding), and one wide-character row
+        tail = "x" * 150 if i % 3 == 0 else ("\u6f22\u5b57 wide" if i == 10 else "")
+        events[i] = Event(
+            ts=ev.ts, probe=ev.probe, kind=ev.kind, pid=ev.pid, tid=ev.tid, comm=ev.comm,
+            args=FreeArgs(fields={"n": i}, line=f"ev{i:06d} {tail}"),
+        )  # fmt: skip
+    app = LogApp(max_lines=100)
+    async with app.run_test(size=(80, 20)) as pilot:
+        log = app.query_one(EventLog)
+        view = log.log_widget
+        log.add_events(events)
+        await pilot.pause()
+        await wait_until(pilot, lambda: view.virtual_size.width > view.size.width)
+        view.scroll_to(x=scroll_x, y=0, animate=False, immediate=True)
+        await pilot.pause()
+        assert view.scroll_offset.x == scroll_x
+        view.render_lines(view.size.region)  # sets the style rows are painted in
+        style = view._style
+        width = view.size.width
+        for y in range(view.visible_rows()):
+            row = int(view.scroll_y) + y
+            ev = log._view_rows()[row]
+            expected = view._row_strip(ev, row, style, None).crop_extend(scroll_x, scroll_x + width, style)
+            if row == view.cursor_row():
+                expected = expected.apply_style(view.get_component_rich_style("logview--cursor"))
+            expected = expected.apply_offsets(scroll_x, row)
+            got = view.render_line(y)
+            assert got.cell_length == expected.cell_length == width
+            assert cells(got) == cells(expected), f"row {row}"
 
 
 async def test_a_formatter_that_fails_shows_a_message_not_a_traceback() -> None:

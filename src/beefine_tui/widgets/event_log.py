@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from itertools import pairwise
 
 from rich.cells import cell_len
@@ -57,7 +58,7 @@ from beefine_tui.widgets.filter_bar import EventFilter, FilterBar
 
 MAX_WIDTH = 1000  # cells: the horizontal scroll range never grows past this (longer rows are cropped)
 MERGE_BACK = 4096  # rows an out-of-order batch may be merged back into
-LINE_CACHE = 512  # painted rows kept (several screens), so a repaint or a small scroll does not reformat
+LINE_CACHE = 512  # rows' text kept (several screens), so a repaint or a small scroll does not reformat
 
 
 def format_event(ev: Event, base_ts: int) -> str:
@@ -90,6 +91,19 @@ def _in_time_order(batch: list[Event]) -> list[Event]:
         return batch
     order = sorted(range(len(batch)), key=keys.__getitem__)
     return [batch[i] for i in order]
+
+
+@dataclass(frozen=True, slots=True)
+class _Paint:
+    """What every row of one paint shares, read once (see LogView.render_lines)."""
+
+    scroll_x: int
+    scroll_y: int
+    width: int
+    state_row: int  # the row the state line covers, -1 without one
+    rows: Sequence[Event]
+    cursor: int | None
+    selection: Selection | None
 
 
 class LogView(ScrollView, can_focus=True):
@@ -129,7 +143,8 @@ class LogView(ScrollView, can_focus=True):
         self._style = Style()
         self._state = ""  # the line drawn over the bottom row while paused (set_state)
         # keyed by id(event); the event is kept beside its strip so the id cannot be reused meanwhile
-        self._cache: LRUCache[int, tuple[Event, Strip]] = LRUCache(LINE_CACHE)
+        self._cache: LRUCache[int, tuple[Event, str, int]] = LRUCache(LINE_CACHE)
+        self._paint: _Paint | None = None  # what every row of the paint in progress shares
 
     # ---- sizing and following
     def _fit(self) -> None:
@@ -205,29 +220,55 @@ class LogView(ScrollView, can_focus=True):
         self._fit()
 
     # ---- painting
+    def _paint_state(self) -> _Paint:
+        scroll_x, scroll_y = self.scroll_offset
+        height = self.scrollable_content_region.height
+        return _Paint(
+            scroll_x=scroll_x,
+            scroll_y=scroll_y,
+            width=self.size.width,
+            state_row=height - 1 if self._state else -1,
+            rows=self._owner._view_rows(),
+            cursor=self.cursor_row(),
+            selection=self.text_selection,
+        )
+
     def render_lines(self, crop: Region) -> list[Strip]:
-        # once per paint, not per row: rich_style walks every ancestor's styles
-        style = self.rich_style
-        if style != self._style:
-            self._cache.clear()  # rows were painted in another style (theme, focus)
-            self._style = style
-        return super().render_lines(crop)
+        # once per paint, not per row: rich_style walks every ancestor's styles, and the offsets,
+        # sizes and selection are properties that walk the DOM (a third of a repaint's CPU under a
+        # flood when they were read per row, bench/ui_latency.py)
+        self._style = self.rich_style
+        self._paint = self._paint_state()
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._paint = None
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        row = scroll_y + y
-        width = self.size.width
+        paint = self._paint or self._paint_state()
+        width = paint.width
         style = self._style
-        if self._state and y == self.scrollable_content_region.height - 1:
+        if y == paint.state_row:
             state = Text(self._state, self.get_component_rich_style("logview--state"), no_wrap=True)
             state.truncate(width, overflow="ellipsis", pad=True)
             return Strip(state.render(self.app.console), width)
-        rows = self._owner._view_rows()
+        row = paint.scroll_y + y
+        rows = paint.rows
         if row >= len(rows):
             return Strip.blank(width, style)
-        strip = self._row_strip(rows[row], row, style).crop_extend(scroll_x, scroll_x + width, style)
-        if row == self.cursor_row():
-            # the row Enter opens; the cached strip stays plain
+        scroll_x = paint.scroll_x
+        line, cells = self._row_text(rows[row])
+        if paint.selection is None and row != paint.cursor and cells == len(line):
+            # the usual row (one style, one cell per character): cropped, padded and marked with its
+            # offset (for mouse selection) as one segment. What crop_extend and apply_offsets give,
+            # without their two intermediate strips (a third of a repaint's CPU, bench/log_paint.py)
+            meta = Style.from_meta({"offset": (scroll_x, row)})
+            text = line[scroll_x : scroll_x + width].ljust(width)
+            return Strip([Segment(text, style + meta if style else meta)], width)
+        strip = self._row_strip(rows[row], row, style, paint.selection)
+        strip = strip.crop_extend(scroll_x, scroll_x + width, style)
+        if row == paint.cursor:
+            # the row Enter opens
             strip = strip.apply_style(self.get_component_rich_style("logview--cursor"))
         return strip.apply_offsets(scroll_x, row)
 
@@ -281,30 +322,29 @@ class LogView(ScrollView, can_focus=True):
             self._user_scrolled_back()
             self._move_cursor(row)
 
-    def _row_strip(self, ev: Event, row: int, style: Style) -> Strip:
-        selection = self.text_selection
-        if selection is None:
-            hit = self._cache.get(id(ev))
-            if hit is not None and hit[0] is ev:
-                return hit[1]
+    def _row_text(self, ev: Event) -> tuple[str, int]:
+        """The row's text (one line) and its width in cells, formatted once while it is painted."""
+        hit = self._cache.get(id(ev))
+        if hit is not None and hit[0] is ev:
+            return hit[1], hit[2]
         line = Log._process_line(self._owner._format(ev))
         cells = cell_len(line)
-        if selection is None:
-            # one style for the whole row: the segment itself, not a rich Text rendered through the
-            # console (every row on screen is new after each batch while following)
-            strip = Strip([Segment(line, style)], cells)
-            self._cache[id(ev)] = (ev, strip)
-        else:
-            text = Text(line, no_wrap=True)
-            text.stylize(style)
-            if (span := selection.get_span(row)) is not None:
-                start, end = span
-                sel_style = self.screen.get_component_rich_style("screen--selection")
-                text.stylize(sel_style, start, len(text) if end == -1 else end)
-            strip = Strip(text.render(self.app.console), cells)
+        self._cache[id(ev)] = (ev, line, cells)
         if cells > self._width:
             self._grow_width(cells)
-        return strip
+        return line, cells
+
+    def _row_strip(self, ev: Event, row: int, style: Style, selection: Selection | None) -> Strip:
+        line, cells = self._row_text(ev)
+        if selection is None:
+            return Strip([Segment(line, style)], cells)
+        text = Text(line, no_wrap=True)
+        text.stylize(style)
+        if (span := selection.get_span(row)) is not None:
+            start, end = span
+            sel_style = self.screen.get_component_rich_style("screen--selection")
+            text.stylize(sel_style, start, len(text) if end == -1 else end)
+        return Strip(text.render(self.app.console), cells)
 
     def get_selection(self, selection: Selection) -> tuple[str, str] | None:
         return selection.extract("\n".join(self._owner.lines())), "\n"
