@@ -250,6 +250,16 @@ def main() -> int:
             f"{kernel_ms:8.2f}ms {runs_per:9.0f} {cpu_ms:6.1f}ms {poll_ms:6.1f}ms "
             f"{mode.kept / n:10.0f}  {lost}  ({cpu_spread})"
         )
+    base_mean = statistics.fmean(w for ws in plain.walls for w in ws)
+    print("per-run wall times, runs per 10 ms bin (a docker run's time can come in steps: a mode's")
+    print("median then says which step most runs reached; the mean counts every run's step):")
+    for mode in [plain, *modes]:
+        bins: dict[int, int] = defaultdict(int)
+        for w in (w for ws in mode.walls for w in ws):
+            bins[int(w * 100)] += 1  # 10 ms bins
+        spread = "  ".join(f"{b * 10}-{b * 10 + 9}: {n}" for b, n in sorted(bins.items()))
+        mean = statistics.fmean(w for ws in mode.walls for w in ws)
+        print(f"  {mode.name:10} mean {mean * 1000:4.0f} ms, ratio {mean / base_mean:5.3f} | {spread}")
     print("  (ratio: to untraced; round medians in ms, sorted; attach: median, first round compiles;")
     print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block;")
     print("   poll/run: the part of cpu/run on the runners' poll threads)")
