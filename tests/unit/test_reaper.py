@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from beefine_tui.docker import reaper
+from beefine_tui.docker import ownership, reaper
 
 
 def test_this_process_is_a_live_owner() -> None:
@@ -17,8 +17,13 @@ def test_this_process_is_a_live_owner() -> None:
 
 
 def test_a_reused_pid_is_not_the_owner() -> None:
+    # the recorded owner started earlier in this boot than the process now holding its pid. Halved,
+    # not an hour back: a time since boot of 0 or less reads as a record without one (older
+    # versions), which compares the epoch start instead, and this failed within an hour of boot
     labels = reaper.owner_labels()
-    labels[reaper.OWNER_SINCE_BOOT] = str(float(labels[reaper.OWNER_SINCE_BOOT]) - 3600)
+    since = float(labels[reaper.OWNER_SINCE_BOOT])
+    assert since / 2 > ownership.SAME_TICK_S
+    labels[reaper.OWNER_SINCE_BOOT] = f"{since / 2:.2f}"
     assert reaper.dead_owner(labels) == os.getpid()
 
 
