@@ -92,6 +92,20 @@ def cleanup_containers(lab_client: Any, test_label: dict[str, str]) -> Iterator[
             c.remove(force=True)
 
 
+SLEEPER = ["sleep", "600"]
+SLEEPER_WITH_CHILD = ["sh", "-c", "sleep 300 & sleep 300"]  # an init with a process of its own
+
+
+def run_sleeper(
+    lab_client: Any, lab: LabInfo, labels: dict[str, str], command: list[str] = SLEEPER, **kw: Any
+) -> Any:
+    """A running container of the lab's small image with `command`; `kw` go to containers.run."""
+    c = lab_client.containers.run(lab.images["small"], command, detach=True, labels=labels, **kw)
+    c.reload()
+    assert c.status == "running"
+    return c
+
+
 def assert_no_lab_leftovers(info: LabInfo) -> None:
     """After down(): each thing the lab made is gone, checked separately so a failure says which."""
     sd = str(info.state_dir)

@@ -17,15 +17,9 @@ import pytest
 from beefine_tui.cli import main
 from beefine_tui.docker.inspect import ContainerReport, MonitorSampler, build_report, fill_live
 from beefine_tui.docker.namespaces import NS_KINDS
+from tests.lab_fixtures import run_sleeper
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-
-def run_sleeper(lab_client: Any, lab: Any, labels: dict[str, str], **kw: Any) -> Any:
-    c = lab_client.containers.run(lab.images["small"], ["sleep", "600"], detach=True, labels=labels, **kw)
-    c.reload()
-    assert c.status == "running"
-    return c
 
 
 def test_namespaces_equal_readlink_and_lsns(

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_inspect import run_sleeper
+from tests.lab_fixtures import run_sleeper
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

@@ -29,8 +29,8 @@ from beefine_tui.probes.inventory import prog_ids_of_pid
 from beefine_tui.screens.confirm import Confirm
 from beefine_tui.screens.container_monitor import ContainerMonitorView
 from beefine_tui.widgets.event_log import EventLog
-from tests.integration.test_inspect import run_sleeper
 from tests.integration.test_xdp import xdp_of
+from tests.lab_fixtures import SLEEPER_WITH_CHILD, run_sleeper
 from tests.ssh_fixtures import Sshd, agent_command, tagged_agents
 from tests.waiting import eventually
 
@@ -58,11 +58,11 @@ async def test_remote_monitor_matches_the_host_and_changes_its_limits(
     sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tag = _through_sshd(sshd, lab, monkeypatch, "monitor")
-    c = lab_client.containers.run(
-        lab.images["small"],
-        ["sh", "-c", "sleep 300 & sleep 300"],
-        detach=True,
-        labels=cleanup_containers,
+    c = run_sleeper(
+        lab_client,
+        lab,
+        cleanup_containers,
+        SLEEPER_WITH_CHILD,
         network_mode="none",
         mem_limit="48m",
         pids_limit=77,

@@ -20,6 +20,7 @@ import pytest
 from beefine_tui.events.record import decode_event, encode_event
 from beefine_tui.probes.inventory import prog_ids_of_pid
 from tests.integration.probe_harness import loaded_prog_ids
+from tests.lab_fixtures import SLEEPER_WITH_CHILD, run_sleeper
 from tests.ssh_fixtures import Sshd, agent_command, tagged_agents
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -71,13 +72,7 @@ def _env(sshd: Sshd, lab: Any, tag: str) -> dict[str, str]:
 
 
 def test_stats_over_ssh_match_docker(sshd: Sshd, lab: Any, lab_client: Any, cleanup_containers: Any) -> None:
-    c = lab_client.containers.run(
-        lab.images["small"],
-        ["sh", "-c", "sleep 300 & sleep 300"],
-        detach=True,
-        labels=cleanup_containers,
-        network_mode="none",
-    )
+    c = run_sleeper(lab_client, lab, cleanup_containers, SLEEPER_WITH_CHILD, network_mode="none")
     env = _env(sshd, lab, uuid.uuid4().hex[:12])
     r = subprocess.run(
         [sys.executable, "-m", "beefine_tui", "stats", "--json", "--remote", f"root@bfremote:{sshd.port}"],

@@ -21,6 +21,7 @@ from beefine_tui.events.bus import Bus
 from beefine_tui.probes.base import ProbeOptions
 from beefine_tui.probes.catalog import all_probes
 from beefine_tui.probes.inventory import prog_ids_of_pid
+from tests.lab_fixtures import SLEEPER_WITH_CHILD, run_sleeper
 from tests.ssh_fixtures import Sshd
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -54,13 +55,7 @@ def test_two_agents_one_dashboard_and_a_stream_on_the_second(
     h1, h2 = (link.label for link in ctx.links)
     pids = [link.client.hello["pid"] for link in ctx.links if link.client is not None]
     assert len(set(pids)) == 2, "two connections, two agents"
-    c = lab_client.containers.run(
-        lab.images["small"],
-        ["sh", "-c", "sleep 300 & sleep 300"],
-        detach=True,
-        labels=cleanup_containers,
-        network_mode="none",
-    )
+    c = run_sleeper(lab_client, lab, cleanup_containers, SLEEPER_WITH_CHILD, network_mode="none")
     snap = ctx.stats_collector().refresh()
     mine = [(h, r) for h, r in zip(snap.hosts, snap.rows, strict=True) if r.id == c.id]
     assert sorted(h for h, _ in mine) == sorted([h1, h2])
