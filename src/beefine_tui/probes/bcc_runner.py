@@ -534,11 +534,14 @@ class BccRunner(Runner):
                 ld.bpf.cleanup()
 
 
+# Drain order: forks first, then execs, then the rest. A fork names the child's parent and container,
+# so the records of that child drained after it find it in the process table instead of reading /proc
+# for it (~110 us a read, bench/trace_overhead.py).
+_DRAIN_RANK = {"fork": 0, "exec": 1}
+
+
 def _lineage_first(ld: _Loaded) -> int:
-    """Drain order: forks first, then execs, then the rest. A fork names the child's parent and
-    container, so the records of that child drained after it find it in the process table instead of
-    reading /proc for it (~110 us a read, bench/trace_overhead.py)."""
-    return {"fork": 0, "exec": 1}.get(ld.prog.probe, 2)
+    return _DRAIN_RANK.get(ld.prog.probe, len(_DRAIN_RANK))
 
 
 def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
