@@ -55,12 +55,15 @@ from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
 from beefine_tui.probes.fdinfo import fd_ids
 from beefine_tui.probes.mmap_ring import mmap_ring_supported
 from beefine_tui.probes.output_poll import OutputBuffers, busy, run_poll_loop
+from beefine_tui.probes.tracepoint_anchors import TracepointAnchors
 
 JOIN_TIMEOUT_S = 5.0
 # Closing a tracepoint's perf event waits for an RCU grace period in the kernel (perf_trace_event_unreg
 # -> tracepoint_synchronize_unregister): ~70 ms each, 10.7 s for the 149 of a trace when BCC's
 # cleanup() closes them one by one. Closed from several threads the waits overlap: 5-6 s
-# (bench/fault_matrix.py --detach prints the figures).
+# (bench/fault_matrix.py --detach prints the figures); the last of a tracepoint's closes waits under
+# the kernel's event_mutex, so with an anchor held on each tracepoint (the app's session does:
+# probes/tracepoint_anchors.py) only the overlapping part is left (bench/attach_time.py).
 DETACH_THREADS = 16
 
 # slots of the `lost` array in bpf/common.h
@@ -176,20 +179,8 @@ class BccRunner(Runner):
         self._sink = sink
         perf = use_perf_buffers()
         try:
-            for prog in self._programs:
-                if self._stopped:  # stop() was called from another thread while we compiled
-                    raise ProbeLoadError("stopped while starting")
-                try:
-                    self._loaded.append(self._load(prog, perf))
-                except ProbeLoadError as e:
-                    self.errors[prog.probe] = e
-                    if self.strict:
-                        raise
-            if not self._loaded:
-                first = next(iter(self.errors.values()), None)
-                if first is not None:
-                    raise first
-                raise ProbeLoadError("no BPF programs to load")
+            with self._anchors_busy():
+                self._load_all(perf)
             with self._stop_lock:
                 if self._stopped:
                     raise ProbeLoadError("stopped while starting")
@@ -213,6 +204,31 @@ class BccRunner(Runner):
         )
         self._thread = threading.Thread(target=self._run, name="beefine-bcc-poll", daemon=True)
         self._thread.start()
+
+    def _load_all(self, perf: bool) -> None:
+        for prog in self._programs:
+            if self._stopped:  # stop() was called from another thread while we compiled
+                raise ProbeLoadError("stopped while starting")
+            try:
+                self._loaded.append(self._load(prog, perf))
+            except ProbeLoadError as e:
+                self.errors[prog.probe] = e
+                if self.strict:
+                    raise
+        if not self._loaded:
+            first = next(iter(self.errors.values()), None)
+            if first is not None:
+                raise first
+            raise ProbeLoadError("no BPF programs to load")
+
+    def _anchors(self) -> TracepointAnchors | None:
+        """The session's tracepoint anchors (probes/tracepoint_anchors.py), when a cache keeps them."""
+        cache = self._cache
+        return cache.anchors if cache is not None and not cache.closed else None
+
+    def _anchors_busy(self) -> contextlib.AbstractContextManager[None]:
+        anchors = self._anchors()
+        return anchors.busy() if anchors is not None else contextlib.nullcontext()
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
         cache = self._cache
@@ -295,7 +311,7 @@ class BccRunner(Runner):
         except Exception:
             if ld.buffers is not None:
                 ld.buffers.close()
-            detach_tracepoints([bpf])
+            detach_tracepoints([bpf], anchors=self._anchors())
             with contextlib.suppress(Exception):
                 bpf.cleanup()
             return None
@@ -506,7 +522,7 @@ class BccRunner(Runner):
             # detached before the poll thread's final drain: once the perf events are closed (each
             # close waits for the programs running on it) nothing more is written, so the drain
             # takes every record, and a kept object's ring holds nothing of this run for the next
-            detach_tracepoints([ld.bpf for ld in self._loaded])
+            detach_tracepoints([ld.bpf for ld in self._loaded], anchors=self._anchors())
             t = self._thread
             if t is not None and t is not threading.current_thread():
                 t.join(JOIN_TIMEOUT_S)
@@ -523,7 +539,7 @@ class BccRunner(Runner):
         for ld in self._loaded:
             if ld.buffers is not None:
                 ld.buffers.close()
-        detach_tracepoints([ld.bpf for ld in self._loaded])
+        detach_tracepoints([ld.bpf for ld in self._loaded], anchors=self._anchors())
         for ld in self._loaded:
             if ld.entry is not None and self._cache is not None:
                 self._cache.give(ld.entry)  # loaded, attached to nothing: see program_cache
@@ -544,13 +560,19 @@ def _lineage_first(ld: _Loaded) -> int:
     return _DRAIN_RANK.get(ld.prog.probe, len(_DRAIN_RANK))
 
 
-def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
+def detach_tracepoints(
+    bpfs: Sequence[Any], threads: int | None = None, anchors: TracepointAnchors | None = None
+) -> None:
     """Close the tracepoint perf events of these BCC objects from `threads` threads at once (see
-    DETACH_THREADS), then forget them, so each BPF.cleanup() only closes program fds (fast)."""
+    DETACH_THREADS), then forget them, so each BPF.cleanup() only closes program fds (fast). With
+    `anchors`, an anchor is held on each of their tracepoints first, so no close waits for the
+    kernel's unregister (probes/tracepoint_anchors.py)."""
+    tracepoints: list[str] = []
     fds: list[int] = []
     for b in bpfs:
         tp_fds = getattr(b, "tracepoint_fds", None)
         if isinstance(tp_fds, dict):
+            tracepoints += [tp.decode() if isinstance(tp, bytes) else str(tp) for tp in tp_fds]
             fds += list(tp_fds.values())
             tp_fds.clear()
     if not fds:
@@ -564,8 +586,11 @@ def detach_tracepoints(bpfs: Sequence[Any], threads: int | None = None) -> None:
             lib.bpf_close_perf_event_fd(fd)
 
     workers = max(1, min(DETACH_THREADS if threads is None else threads, len(fds)))
-    with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:
-        list(pool.map(close, fds))
+    with anchors.busy() if anchors is not None else contextlib.nullcontext():
+        if anchors is not None:
+            anchors.hold(tracepoints)
+        with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:
+            list(pool.map(close, fds))
 
 
 # what precompile() reports for one program

@@ -10,6 +10,9 @@ empties the object's maps (the lineage table, pending calls, loss counters: stat
 and attaches its tracepoints again, which takes milliseconds. `bpftool prog list` shows the idle
 programs (loaded, attached to nothing) until the cache is closed: the app closes it at exit, after
 its sessions stopped; the kernel frees them with the process in any case (nothing is pinned).
+Detaching is quick because the cache also keeps the session's tracepoint anchors (disabled perf
+events, probes/tracepoint_anchors.py): held while runners detach, closed in the background LINGER_S
+after the last detach, and all at close().
 
 bpftrace probes are not kept: bpftrace compiles and attaches in one process and cannot detach and
 re-attach, so keeping one would mean keeping it attached host-wide (their filter is not in the
@@ -47,6 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from beefine_tui.probes.tracepoint_anchors import TracepointAnchors
+
 CacheKey = tuple[str, str, tuple[str, ...]]  # probe, program text, cflags: what the compile depends on
 MAX_IDLE = 24  # idle objects kept; beyond, the oldest is freed (each holds its ring buffer, 1 MiB)
 # how long a runner waits for the precompile of the key it wants (one compile is ~0.5-2 s; more
@@ -80,6 +85,9 @@ class ProgramCache:
     _building: set[CacheKey] = field(default_factory=set)  # keys the precompiler compiles now
     _returning: Counter[CacheKey] = field(default_factory=Counter)  # objects on their way back
     _closed: bool = False
+    # held on the tracepoints of detaching runners, so a detach takes a fraction of a second (None:
+    # none held, every close waits for the kernel: bench/attach_time.py's comparison)
+    anchors: TracepointAnchors | None = field(default_factory=TracepointAnchors)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition(self._lock)
@@ -200,6 +208,8 @@ class ProgramCache:
             self._changed.notify_all()
         for e in idle:
             self._free(e)
+        if self.anchors is not None:
+            self.anchors.close()
 
     def _free(self, entry: CachedProgram) -> None:
         with contextlib.suppress(Exception):
