@@ -11,6 +11,8 @@ moment a view asks for the probes to tracing started (every program attached):
   second     a second run after any of them (the kept objects again)
   overlap    a run started the moment the last one began to detach on its own thread (as the Image
              monitor now detaches, off the user's path): it waits for the objects coming back
+  ready-na   ready, second and overlap again without tracepoint anchors (probes/tracepoint_anchors.py):
+             every detach waits for the kernel to unregister each tracepoint, one at a time
 Detach is timed for each (stop of every session: one RCU grace period per tracepoint closed); the
 Image monitor's user no longer waits for it (the view is free once the container is removed).
 The modes alternate in order from round to round (the machine is shared and noisy); medians and
@@ -28,7 +30,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
-MODES = ("cold", "at-once", "ready")
+MODES = ("cold", "at-once", "ready", "ready-na")
+NO_ANCHORS = "-na"
 
 
 def spread(xs: list[float]) -> str:
@@ -80,44 +83,46 @@ def main() -> int:
         detach[label].append(time.perf_counter() - t1)
         return attach[label][-1], reused
 
-    def overlap(expect: int) -> None:
+    def overlap(expect: int, label: str) -> None:
         sessions: list[Any] = start_sessions(names, target, Bus())
         stopper = threading.Thread(target=lambda: [s.stop() for s in sessions])
         t0 = time.perf_counter()
         stopper.start()
         nxt: list[Any] = start_sessions(names, target, Bus())
-        attach["overlap"].append(time.perf_counter() - t0)
+        attach[label].append(time.perf_counter() - t0)
         stopper.join()
         n = sum(len(r.reused) for s in nxt for r in s.runners if isinstance(r, BccRunner))
         for s in nxt:
             s.stop()
         print(
-            f"    overlap: attach {attach['overlap'][-1]:.3f} s while the last run detached, "
-            f"reused {n}/{expect}"
+            f"    {label}: attach {attach[label][-1]:.3f} s while the last run detached, reused {n}/{expect}"
         )
 
     with exit_on_signals():
         for r in range(a.rounds):
             order = MODES[r % len(MODES) :] + MODES[: r % len(MODES)]
             for mode in order:
+                suffix = NO_ANCHORS if mode.endswith(NO_ANCHORS) else ""
                 cache = program_cache.ProgramCache()
+                if suffix:
+                    cache.anchors = None
                 previous = program_cache.install(cache)
                 pre = Precompiler(cache)
                 try:
                     if mode != "cold":
                         t0 = time.perf_counter()
                         pre.request(story_programs(names, target))
-                        if mode == "ready":
+                        if mode.startswith("ready"):
                             pre.idle(600)
                             precompile_s.append(time.perf_counter() - t0)
                     first, reused = run(mode)
-                    second, reused2 = run("second")
-                    if mode == "ready":
-                        overlap(len(reused2))
+                    second, reused2 = run("second" + suffix)
+                    if mode.startswith("ready"):
+                        overlap(len(reused2), "overlap" + suffix)
                     print(
                         f"round {r + 1}/{a.rounds} {mode:8}: attach {first:.3f} s (reused {len(reused)}), "
                         f"detach {detach[mode][-1]:.3f} s; second attach {second:.3f} s "
-                        f"(reused {len(reused2)}), detach {detach['second'][-1]:.3f} s; "
+                        f"(reused {len(reused2)}), detach {detach['second' + suffix][-1]:.3f} s; "
                         f"compiled ahead {pre.progress().compiled}, waited {cache.waited}",
                         flush=True,
                     )
@@ -127,12 +132,12 @@ def main() -> int:
                     cache.close()
     print(f"probes: {', '.join(names)}  ({a.rounds} rounds)")
     print("  from the view asking to tracing started (first run of a session):")
-    for mode in (*MODES, "second", "overlap"):
-        print(f"    {mode:8} attach {spread(attach[mode])}")
+    for mode in (*MODES, "second", "overlap", "second-na", "overlap-na"):
+        print(f"    {mode:10} attach {spread(attach[mode])}")
     print(f"  the precompile itself (ready mode, in the background): {spread(precompile_s)}")
     print("  detach (every session stopped):")
-    for mode in (*MODES, "second"):
-        print(f"    {mode:8} detach {spread(detach[mode])}")
+    for mode in (*MODES, "second", "second-na"):
+        print(f"    {mode:10} detach {spread(detach[mode])}")
     print("  per BCC probe, median s (cold: compile+load+attach; ready: take+attach):")
     for p in names:
         c, rd = per_probe.get(("cold", p)), per_probe.get(("ready", p))

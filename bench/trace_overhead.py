@@ -196,6 +196,10 @@ def main() -> int:
                 after = run_stats(ids)
                 for s in sessions:
                     s.stop()
+                if cache.anchors is not None:
+                    # the app closes them in the background a few seconds later: here, before the
+                    # next block, so their unregister does not run during its docker runs
+                    cache.anchors.drop()
                 stop.set()
                 th.join(2)
                 sub.close()
