@@ -87,7 +87,10 @@ def test_user_script_printf_and_map_then_clean_stop() -> None:
     lines = [e.args["line"] for e in got if e.kind == "printf"]
     assert lines == [f"getppid from {me}"] * 3
     maps = [e for e in got if e.kind == "map"]
-    assert len(maps) == 1 and maps[0].args["name"] == "@calls" and maps[0].args["values"] == 3
+    # seen once in a full run (not again in 25 alone or beside a detach storm): say how it ended
+    ending = [(e.kind, e.args) for e in got if e.kind not in ("printf", "map")]
+    assert len(maps) == 1, f"no final map; killed={r.killed}, other events: {ending}"
+    assert maps[0].args["name"] == "@calls" and maps[0].args["values"] == 3
     assert _gone(pid)
     assert _wait_for(lambda: not (ours & _loaded_prog_ids())), "our programs must be unloaded"
 
