@@ -55,7 +55,7 @@ from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
 from beefine_tui.probes.fdinfo import fd_ids
 from beefine_tui.probes.mmap_ring import mmap_ring_supported
 from beefine_tui.probes.output_poll import OutputBuffers, busy, run_poll_loop
-from beefine_tui.probes.tracepoint_anchors import TracepointAnchors
+from beefine_tui.probes.tracepoint_anchors import TracepointAnchors, busy_with
 
 JOIN_TIMEOUT_S = 5.0
 # Closing a tracepoint's perf event waits for an RCU grace period in the kernel (perf_trace_event_unreg
@@ -179,7 +179,7 @@ class BccRunner(Runner):
         self._sink = sink
         perf = use_perf_buffers()
         try:
-            with self._anchors_busy():
+            with busy_with(self._anchors()):
                 self._load_all(perf)
             with self._stop_lock:
                 if self._stopped:
@@ -225,10 +225,6 @@ class BccRunner(Runner):
         """The session's tracepoint anchors (probes/tracepoint_anchors.py), when a cache keeps them."""
         cache = self._cache
         return cache.anchors if cache is not None and not cache.closed else None
-
-    def _anchors_busy(self) -> contextlib.AbstractContextManager[None]:
-        anchors = self._anchors()
-        return anchors.busy() if anchors is not None else contextlib.nullcontext()
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
         cache = self._cache
@@ -586,7 +582,7 @@ def detach_tracepoints(
             lib.bpf_close_perf_event_fd(fd)
 
     workers = max(1, min(DETACH_THREADS if threads is None else threads, len(fds)))
-    with anchors.busy() if anchors is not None else contextlib.nullcontext():
+    with busy_with(anchors):
         if anchors is not None:
             anchors.hold(tracepoints)
         with ThreadPoolExecutor(workers, thread_name_prefix="beefine-detach") as pool:

@@ -47,7 +47,8 @@ def syscall_number(machine: str | None = None) -> int | None:
     return SYSCALL_NUMBERS.get(platform.machine() if machine is None else machine)
 
 
-def _libc_syscall() -> Any:
+def libc_syscall() -> Any:
+    """libc's syscall(), returning a long and keeping errno (ctypes.get_errno): one handle per process."""
     global _syscall_fn
     with _libc_lock:
         if _syscall_fn is None:
@@ -60,7 +61,7 @@ def _libc_syscall() -> Any:
 
 def _raw_syscall(nr: int, cmd: int, attr: Any, size: int) -> tuple[int, int]:
     """(return value, errno); replaced in unit tests to map any errno without a kernel."""
-    ret = _libc_syscall()(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(size))
+    ret = libc_syscall()(ctypes.c_long(nr), ctypes.c_int(cmd), attr, ctypes.c_uint(size))
     return int(ret), ctypes.get_errno()
 
 

@@ -30,6 +30,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from beefine_tui.privileges import TRACEFS_ROOTS
+from beefine_tui.probes.bpf_syscall import libc_syscall
+
 LINGER_S = 5.0  # after the last detach, before the anchors go: a run started meanwhile reuses them
 CLOSER_POLL_S = 0.2  # how often a waiting closer looks again (it is also woken on every change)
 
@@ -37,7 +40,6 @@ _PERF_TYPE_TRACEPOINT = 2
 _PERF_FLAG_FD_CLOEXEC = 8
 _ATTR_DISABLED = 1  # perf_event_attr's first flag bit: the event is never scheduled in
 _NR_PERF_EVENT_OPEN = {"x86_64": 298, "aarch64": 241}
-_TRACEFS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 
 class _PerfEventAttr(ctypes.Structure):
@@ -57,14 +59,11 @@ class _PerfEventAttr(ctypes.Structure):
     ]
 
 
-_libc: ctypes.CDLL | None = None
-
-
 def tracepoint_id(tracepoint: str) -> int:
     """The kernel's id of "category:name", from tracefs; OSError when it cannot be read."""
     category, _, name = tracepoint.partition(":")
     last: OSError = FileNotFoundError(f"no tracefs with events/{category}/{name}")
-    for root in _TRACEFS:
+    for root in TRACEFS_ROOTS:
         try:
             return int(Path(root, "events", category, name, "id").read_text())
         except OSError as e:
@@ -76,12 +75,9 @@ def tracepoint_id(tracepoint: str) -> int:
 
 def open_anchor(tracepoint: str) -> int:
     """A disabled perf event on the tracepoint (CPU 0, every process): its fd. OSError when refused."""
-    global _libc
     nr = _NR_PERF_EVENT_OPEN.get(platform.machine())
     if nr is None:
         raise OSError(f"perf_event_open: unknown syscall number on {platform.machine()}")
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
     attr = _PerfEventAttr(
         type=_PERF_TYPE_TRACEPOINT,
         size=ctypes.sizeof(_PerfEventAttr),
@@ -89,7 +85,7 @@ def open_anchor(tracepoint: str) -> int:
         sample_period=1,
         flags=_ATTR_DISABLED,
     )
-    fd = int(_libc.syscall(nr, ctypes.byref(attr), -1, 0, -1, _PERF_FLAG_FD_CLOEXEC))
+    fd = int(libc_syscall()(nr, ctypes.byref(attr), -1, 0, -1, _PERF_FLAG_FD_CLOEXEC))
     if fd < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"perf_event_open({tracepoint}): {os.strerror(err)}")
@@ -181,7 +177,7 @@ class TracepointAnchors:
                 left = self._quiet_since + self.linger_s - self._clock()
                 if self._busy == 0 and left <= 0:
                     return self._fds.popitem()[1]
-                self._changed.wait(min(max(left, 0.0), CLOSER_POLL_S) or CLOSER_POLL_S)
+                self._changed.wait(min(left, CLOSER_POLL_S) if left > 0 else CLOSER_POLL_S)
 
     def _close_idle(self) -> None:
         while (fd := self._next_idle()) is not None:
@@ -204,3 +200,8 @@ class TracepointAnchors:
         with self._changed:
             self._closed = True
         self.drop()
+
+
+def busy_with(anchors: TracepointAnchors | None) -> contextlib.AbstractContextManager[None]:
+    """`anchors.busy()`, or nothing to do when there are none (no session cache)."""
+    return anchors.busy() if anchors is not None else contextlib.nullcontext()
