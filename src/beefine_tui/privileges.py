@@ -28,6 +28,17 @@ CAP_NAMES = {
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 
 
+def tracefs_root() -> Path | None:
+    """The first of TRACEFS_ROOTS whose events/ this process can list, None when neither."""
+    for root in TRACEFS_ROOTS:
+        try:
+            if Path(root, "events").is_dir():
+                return Path(root)
+        except OSError:
+            continue
+    return None
+
+
 def effective_caps() -> int:
     try:
         with open("/proc/self/status") as f:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from beefine_tui import privileges
+from beefine_tui.privileges import TRACEFS_ROOTS, tracefs_root
 from beefine_tui.probes.base import Availability, ProbeOptions, ProbeSpec, Runner
 from beefine_tui.probes.bcc_program import (
     BccProgram,
@@ -80,19 +81,11 @@ class BccProbe:
 
 def tracepoint_has_field(tp: str, name: str) -> bool:
     """Whether tracefs's format for "category/event" lists a field (BCC builds args from it)."""
-    for base in ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"):
-        p = Path(base) / tp / "format"
+    for root in TRACEFS_ROOTS:
+        p = Path(root, "events", tp, "format")
         with contextlib.suppress(OSError):
             return re.search(rf"\b{re.escape(name)};", p.read_text()) is not None
     return False
-
-
-def tracefs_root() -> Path | None:
-    for base in ("/sys/kernel/tracing", "/sys/kernel/debug/tracing"):
-        with contextlib.suppress(OSError):
-            if Path(base, "events").is_dir():
-                return Path(base)
-    return None
 
 
 BCC_MISSING = Availability(

@@ -146,9 +146,8 @@ def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     why = privileges.bpftrace_refusal()
     if why:
         return Availability(False, why)
-    events = Path("/sys/kernel/tracing/events")
-    if not events.is_dir():
-        events = Path("/sys/kernel/debug/tracing/events")
+    root = privileges.tracefs_root()
+    events = Path(privileges.TRACEFS_ROOTS[0] if root is None else root, "events")
     if tracepoints and not events.is_dir():
         return Availability(False, privileges.tracefs_problem())
     if tracepoints and events.is_dir():

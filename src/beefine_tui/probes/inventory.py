@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.errors import BeefineError, NotFoundError, UsageError
+from beefine_tui.privileges import TRACEFS_ROOTS
 from beefine_tui.probes import bpf_syscall
 
 BPFTOOL_TIMEOUT_S = 10.0
@@ -249,7 +250,6 @@ def list_links() -> list[Attachment]:
 
 
 _TP_CATEGORIES: dict[str, str] | None = None
-TRACEFS_EVENTS = ("/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events")
 
 
 def tracepoint_category(name: str) -> str | None:
@@ -259,7 +259,7 @@ def tracepoint_category(name: str) -> str | None:
     if _TP_CATEGORIES is None:
         found: dict[str, str] = {}
         dup: set[str] = set()
-        for base in TRACEFS_EVENTS:
+        for base in (os.path.join(root, "events") for root in TRACEFS_ROOTS):
             try:
                 cats = os.listdir(base)
             except OSError:
