@@ -3,10 +3,13 @@ records, filters. No root, no bpftrace."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
+from beefine_tui.probes import program_cache
 from beefine_tui.probes.base import Target
 from beefine_tui.probes.bpftrace_errors import load_error, parse_errors
 from beefine_tui.probes.bpftrace_protocol import READY_TAG, OutputDecoder, parse_json_line, split_record
@@ -17,6 +20,7 @@ from beefine_tui.probes.bpftrace_runner import (
     filter_params,
     with_ready_probe,
 )
+from beefine_tui.probes.tracepoint_anchors import TracepointAnchors
 
 MEMLOCK = (
     "ERROR: Unknown error -1: couldn't set RLIMIT_MEMLOCK for bpftrace. If your program is not loading, "
@@ -176,3 +180,28 @@ def test_emitted_count_reveals_records_never_delivered() -> None:
     d2 = OutputDecoder("p")
     d2.feed({"type": "printf", "data": "a\n"})
     assert d2.feed({"type": "map", "data": {"@__beefine_emitted": 1}}) == []
+
+
+def test_start_holds_the_anchor_closer_off_while_bpftrace_attaches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the closer's closes hold the kernel's event_mutex, which bpftrace's attach needs: a close
+    # started during an attach would make it wait (probes/tracepoint_anchors.py)
+    closed: list[int] = []
+    anchors = TracepointAnchors(linger_s=0.0, open_fn=lambda tp: 7, close_fn=closed.append)
+    cache = program_cache.ProgramCache(anchors=anchors)
+    previous = program_cache.install(cache)
+    seen_during_attach: list[list[int]] = []
+
+    def attach(self: BpftraceRunner, sink: object) -> None:
+        anchors.hold(["syscalls:sys_enter_openat"])  # as a BCC runner detaching meanwhile would
+        threading.Event().wait(0.6)  # the closer looks every 0.2 s: time for it to be wrong
+        seen_during_attach.append(list(closed))
+
+    monkeypatch.setattr(BpftraceRunner, "_start", attach)
+    try:
+        BpftraceRunner("p", "BEGIN {}").start(lambda evs: None)
+        assert seen_during_attach == [[]]  # nothing closed while it attached
+        anchors.close()
+        assert closed == [7]
+    finally:
+        program_cache.install(previous)
+        cache.close()

@@ -223,8 +223,7 @@ class BccRunner(Runner):
 
     def _anchors(self) -> TracepointAnchors | None:
         """The session's tracepoint anchors (probes/tracepoint_anchors.py), when a cache keeps them."""
-        cache = self._cache
-        return cache.anchors if cache is not None and not cache.closed else None
+        return program_cache.anchors_of(self._cache)
 
     def _load(self, prog: BccProgram, perf: bool) -> _Loaded:
         cache = self._cache

@@ -29,7 +29,7 @@ from typing import Any
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, note_event, status_event
-from beefine_tui.probes import own_pids
+from beefine_tui.probes import own_pids, program_cache
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import (
     PAIRED_CALLS_NOTE,
@@ -52,6 +52,7 @@ from beefine_tui.probes.bpftrace_protocol import (
 from beefine_tui.probes.bpftrace_spawn import child_setup, signal_group, spawner
 from beefine_tui.probes.flags import TRUNCATED_MARK, ret_args
 from beefine_tui.probes.inventory import prog_ids_of_pid
+from beefine_tui.probes.tracepoint_anchors import busy_with
 from beefine_tui.resources import bpftrace_script
 
 BPFTRACE = "bpftrace"
@@ -225,6 +226,12 @@ class BpftraceRunner(Runner):
         return "\n".join(self._stderr)
 
     def start(self, sink: Sink) -> None:
+        # the anchors' closer holds the kernel's event_mutex for each close, which bpftrace's own
+        # attach needs too: it waits while this attaches (probes/tracepoint_anchors.py)
+        with busy_with(program_cache.anchors_of(program_cache.current())):
+            self._start(sink)
+
+    def _start(self, sink: Sink) -> None:
         exe = bpftrace_path()
         if exe is None:
             raise ProbeLoadError(

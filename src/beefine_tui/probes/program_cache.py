@@ -233,3 +233,8 @@ def install(cache: ProgramCache | None) -> ProgramCache | None:
 
 def current() -> ProgramCache | None:
     return _current
+
+
+def anchors_of(cache: ProgramCache | None) -> TracepointAnchors | None:
+    """The cache's tracepoint anchors while it is open (None: no cache, closed, or kept none)."""
+    return cache.anchors if cache is not None and not cache.closed else None
