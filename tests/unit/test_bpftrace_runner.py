@@ -4,12 +4,14 @@ records, filters. No root, no bpftrace."""
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 
+from beefine_tui import privileges
 from beefine_tui.errors import UsageError
 from beefine_tui.events.model import Event
-from beefine_tui.probes import program_cache
+from beefine_tui.probes import bpftrace_runner, program_cache
 from beefine_tui.probes.base import Target
 from beefine_tui.probes.bpftrace_errors import load_error, parse_errors
 from beefine_tui.probes.bpftrace_protocol import READY_TAG, OutputDecoder, parse_json_line, split_record
@@ -205,3 +207,21 @@ def test_start_holds_the_anchor_closer_off_while_bpftrace_attaches(monkeypatch: 
     finally:
         program_cache.install(previous)
         cache.close()
+
+
+def test_availability_names_missing_tracefs_and_missing_tracepoints(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(bpftrace_runner, "bpftrace_path", lambda: "/usr/bin/bpftrace")
+    monkeypatch.setattr(privileges, "bpftrace_refusal", lambda: "")
+    monkeypatch.setattr(privileges, "tracefs_root", lambda: None)
+    monkeypatch.setattr(privileges, "tracefs_problem", lambda: "tracefs is not mounted")
+    assert bpftrace_runner.bpftrace_available().ok  # no tracepoints asked: tracefs not needed
+    no_tracefs = bpftrace_runner.bpftrace_available(["syscalls:sys_enter_setns"])
+    assert (no_tracefs.ok, no_tracefs.reason) == (False, "tracefs is not mounted")
+
+    (tmp_path / "events" / "syscalls" / "sys_enter_setns").mkdir(parents=True)
+    monkeypatch.setattr(privileges, "tracefs_root", lambda: tmp_path)
+    assert bpftrace_runner.bpftrace_available(["syscalls:sys_enter_setns"]).ok
+    missing = bpftrace_runner.bpftrace_available(["syscalls:sys_enter_setns", "cgroup:cgroup_mkdir"])
+    assert (missing.ok, missing.reason) == (False, "tracepoints missing on this kernel: cgroup:cgroup_mkdir")

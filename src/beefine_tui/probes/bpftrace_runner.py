@@ -23,7 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from beefine_tui import privileges
@@ -147,12 +146,11 @@ def bpftrace_available(tracepoints: Sequence[str] = ()) -> Availability:
     why = privileges.bpftrace_refusal()
     if why:
         return Availability(False, why)
-    root = privileges.tracefs_root()
-    events = Path(privileges.TRACEFS_ROOTS[0] if root is None else root, "events")
-    if tracepoints and not events.is_dir():
-        return Availability(False, privileges.tracefs_problem())
-    if tracepoints and events.is_dir():
-        missing = [tp for tp in tracepoints if not (events / tp.replace(":", "/")).is_dir()]
+    if tracepoints:
+        root = privileges.tracefs_root()
+        if root is None:
+            return Availability(False, privileges.tracefs_problem())
+        missing = [tp for tp in tracepoints if not (root / "events" / tp.replace(":", "/")).is_dir()]
         if missing:
             return Availability(False, "tracepoints missing on this kernel: " + ", ".join(missing))
     return Availability(True)
