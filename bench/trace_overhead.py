@@ -9,7 +9,11 @@ prints the median wall time, its ratio to untraced, the spread of the per-round 
 - the consumer's CPU: this process's CPU time (ring buffer reading, decoding, attribution, bus,
   story engine) per docker run, over and above an untraced block's, and the part of it spent on the
   runners' poll threads (waking, draining, decoding, attributing);
-- events kept and lost (kernel, bus): loss is printed, never hidden.
+- events kept and lost (kernel, bus): loss is printed, never hidden;
+- each round's ratio, to its own untraced block and to the mean of the untraced blocks before and
+  after it (a closing untraced block follows the last round).
+Each run is timed with a blocking wait: subprocess's wait(timeout=...) polls in steps of up to
+50 ms, which is what made earlier runs here fall only at 360, 410, 460... ms.
 Probes are attached once per block; a program cache keeps the compiled objects, so only the first
 round compiles (bench/attach_time.py times that).
 `--drain 0,0.025` runs every traced mode once per value of output_poll.DRAIN_EVERY_S (0: drain on
@@ -236,6 +240,10 @@ def main() -> int:
                 block(mode)
                 med = statistics.median(mode.walls[-1]) * 1000
                 print(f"round {r + 1}/{a.rounds} {mode.name:10} median {med:6.0f} ms", flush=True)
+        # one more untraced block, so that every round's traced blocks have an untraced one before
+        # and after them: a ratio to their mean cancels a drift of the machine's speed across a round
+        block(plain)
+        print(f"closing     {plain.name:10} median {statistics.median(plain.walls[-1]) * 1000:6.0f} ms")
         program_cache.install(None)
         cache.close()
 
@@ -276,6 +284,17 @@ def main() -> int:
         spread = "  ".join(f"{b * 10}-{b * 10 + 9}: {n}" for b, n in sorted(bins.items()))
         mean = statistics.fmean(w for ws in mode.walls for w in ws)
         print(f"  {mode.name:10} mean {mean * 1000:4.0f} ms, ratio {mean / base_mean:5.3f} | {spread}")
+    print("per-round ratios, in round order: a traced block's median to its round's untraced block |")
+    print("to the mean of the untraced blocks that open this round and the next (a closing one at the end):")
+    plain_meds = [statistics.median(ws) for ws in plain.walls]
+    for mode in modes:
+        meds = [statistics.median(ws) for ws in mode.walls]
+        own = [m / plain_meds[r] for r, m in enumerate(meds)]
+        aba = [m / statistics.fmean(plain_meds[r : r + 2]) for r, m in enumerate(meds)]
+        print(
+            f"  {mode.name:10} {' '.join(f'{x:.3f}' for x in own)} (worst {max(own):.3f}) | "
+            f"{' '.join(f'{x:.3f}' for x in aba)} (worst {max(aba):.3f})"
+        )
     print("  (ratio: to untraced; round medians in ms, sorted; attach: median, first round compiles;")
     print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block;")
     print("   poll/run: the part of cpu/run on the runners' poll threads)")
