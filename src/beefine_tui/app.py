@@ -25,6 +25,7 @@ import textual.screen
 from textual import events
 from textual.app import App
 from textual.binding import Binding
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from beefine_tui.appcontext import AppContext
@@ -414,6 +415,19 @@ class BeefineApp(App[int]):
 
     async def action_toggle_split(self) -> None:
         await self.shell.toggle_split()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Never markup, whatever a widget's notify passes (Textual's Widget.notify says markup=True):
+        messages carry names, errors and what a user typed, and a "[/x]" in them stopped the app."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def show_error(self, exc: BaseException, title: str = "") -> None:
         show_error(self, exc, title)

@@ -518,3 +518,16 @@ async def test_the_palette_opens_again_while_the_last_one_is_still_closing(make_
         await wait_until(pilot, lambda: isinstance(app.screen, BeefinePalette))
         await pilot.pause(0.2)
     assert app._exception is None
+
+
+async def test_notifications_show_brackets_as_typed(make_app: MakeApp) -> None:
+    # messages carry names, errors and what a user typed: "[/b]" in one must not stop the app
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.notify("not a number of pids: '[/b]'", title="Not changed", severity="error")
+        app.screen.notify("from a widget: [b]x", timeout=5)  # Textual's Widget.notify passes markup=True
+        await pilot.pause(0.3)
+        shown = [str(n.message) for n in app._notifications]
+        assert shown == ["not a number of pids: '[/b]'", "from a widget: [b]x"]
+        assert all(not n.markup for n in app._notifications)
+        assert app.is_running

@@ -219,6 +219,12 @@ async def test_bad_limit_input_is_refused_before_docker() -> None:
         await until(
             pilot, lambda: any("not a size" in str(n.message) for n in app._notifications), "the refusal"
         )
+        # what was typed is said as typed: brackets in it are not markup (they stopped the app)
+        view.query_one("#in-mem", Input).value = ""
+        view.query_one("#in-pids", Input).value = "[/b]"
+        view.query_one("#apply", Button).press()
+        status = view.query_one("#mon-status", Static)
+        await until(pilot, lambda: "not a number of pids: '[/b]'" in str(status.render()), "the pids refusal")
         assert src.changes == []
 
 

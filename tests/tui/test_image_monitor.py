@@ -419,3 +419,17 @@ async def test_a_phase_title_longer_than_its_column_ends_in_an_ellipsis() -> Non
             painted = t.render_line(row + 1 - int(t.scroll_y)).text  # + 1: the header
             title = painted.split("  ")[0].strip()
             assert title.endswith("…") and phase_title(name).startswith(title[:-1]), painted
+
+
+async def test_an_image_name_that_looks_like_markup_is_shown_as_typed() -> None:
+    # the key fuzz typed "U[/ti,j" and ran it: the status line parsed it as markup and the app stopped
+    name = "U[/ti,j"
+    src = FakeSource(fail=NotFoundError(f"the registry has no {name}", "check the repository and tag"))
+    app = Host(src)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.query_one(ImageMonitorView)
+        view.query_one("#im-image", Input).value = name
+        view.query_one("#im-run", Button).press()
+        await _wait(pilot, lambda: f"no {name}" in str(view.query_one("#im-status", Static).render()))
+        assert src.asked and src.asked[0][0] == name
+        assert app.is_running

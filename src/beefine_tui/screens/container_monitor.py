@@ -125,7 +125,7 @@ class ContainerMonitorView(Vertical):
         with Horizontal(id="pick"):
             yield Select[str]([], prompt="container", id="container", allow_blank=True)
             yield Button("Reload", id="reload")
-        yield Static("Choose a container.", id="mon-status")
+        yield Static("Choose a container.", id="mon-status", markup=False)
         with TabbedContent(id="mon-tabs"):
             with TabPane("Namespaces", id="t-ns"), Vertical():
                 yield DataTable(id="ns", cursor_type="row")

@@ -195,7 +195,7 @@ class DashboardView(SortKeys, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("Docker: connecting…", id="facts")
-        yield Static("", id="dash-status")
+        yield Static("", id="dash-status", markup=False)
         with Horizontal(id="charts"):
             yield Chart("CPU (all)", history=self.history, unit="%", id="chart-cpu")
             yield Chart("memory", history=self.history, unit="MiB", id="chart-mem")

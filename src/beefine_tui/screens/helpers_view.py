@@ -109,6 +109,7 @@ class HelpersView(WorkerErrors, Vertical):
         yield Static(
             "Loading the helper list (bpftool probes the kernel: a few seconds the first time)…",
             classes="notice",
+            markup=False,
         )
         yield FitTable(FITS, id="helpers", cursor_type="row", zebra_stripes=True)
         # a description can run to a dozen lines at 80 columns: the pane scrolls instead of cutting it

@@ -309,7 +309,7 @@ class ImageMonitorView(Vertical):
                     yield Static("", id="im-explain")
                 yield Log(id="im-events", max_lines=2000)
                 yield Log(id="im-structure", max_lines=5000)
-        yield Static("", id="im-status")
+        yield Static("", id="im-status", markup=False)
         yield Static("", id="im-compile")
 
     def on_mount(self) -> None:

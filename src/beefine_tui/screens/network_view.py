@@ -134,7 +134,7 @@ class NetworkView(WorkerErrors, Vertical):
             yield Select[str]([], prompt="interface", id="iface", allow_blank=True)
             yield Button("Start", id="start", variant="success")
             yield Button("Stop", id="stop", variant="error", disabled=True)
-        yield Static("", classes="notice")
+        yield Static("", classes="notice", markup=False)
         with Horizontal(classes="top"):
             yield DataTable(id="protocols", cursor_type="none")
             yield Chart("packets/s", history=60, unit="pkt/s")

@@ -197,7 +197,7 @@ class ProbeView(WorkerErrors, Vertical):
                 )
                 yield Button("Start", id="start", variant="success")
                 yield Button("Stop", id="stop", variant="error", disabled=True)
-        yield Static("", classes="notice")
+        yield Static("", classes="notice", markup=False)
         yield StatusStrip(
             self.bus, self.probes, label=self.title, clock=getattr(self.app, "clock", None) or time.monotonic
         )

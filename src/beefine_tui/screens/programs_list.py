@@ -196,7 +196,7 @@ class ProgramsListView(SortKeys, WorkerErrors, Vertical):
         self.sort_values: dict[str, dict[str, object]] = {}  # id cell -> column -> value to sort by
 
     def compose(self) -> ComposeResult:
-        yield Static("", classes="notice")
+        yield Static("", classes="notice", markup=False)
         yield FitTable(FITS, id="progs", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -118,7 +118,7 @@ class UserProgramsView(WorkerErrors, Vertical):
             )
             yield Button("Open", id="open")
             yield Button("Load", id="load", variant="success")
-        yield Static("", classes="notice")
+        yield Static("", classes="notice", markup=False)
         # Tab leaves the editor like every other widget (with "indent" it never could); indentation
         # is typed as spaces
         yield TextArea(EXAMPLE, id="source", show_line_numbers=True, soft_wrap=False, tab_behavior="focus")
