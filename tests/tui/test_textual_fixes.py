@@ -1,5 +1,6 @@
-"""The Textual fixes the key fuzz found: paging an OptionList that has no size yet, and removing a
-widget in the moment after it was mounted, must not raise."""
+"""The Textual fixes (widgets/textual_fixes.py): paging an OptionList that has no size yet, and removing
+a widget in the moment after it was mounted, must not raise; a table cell with brackets is data, not
+markup."""
 
 from __future__ import annotations
 
@@ -81,3 +82,27 @@ async def test_every_view_can_be_removed_as_it_mounts(
         view.remove()
         await pilot.pause(0.3)
     assert app._exception is None
+
+
+class Cells(App[None]):
+    def compose(self) -> ComposeResult:
+        yield DataTable()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("pid", "command")
+        table.add_row("7", "sh -c 'echo [/b]; sleep 1000'")
+        table.add_row("8", "[red]not red[/red]")
+        table.add_row("9", "two\nlines")
+
+
+async def test_a_table_cell_with_brackets_is_shown_as_it_is() -> None:
+    # a process's command line is data: it stopped the app when read as markup (MarkupError)
+    textual_fixes.apply()
+    async with Cells().run_test(size=(80, 10)) as pilot:
+        await pilot.pause()
+        text = "\n".join(str(line.text) for line in pilot.app.screen._compositor.render_strips())
+        assert "sh -c 'echo [/b]; sleep 1000'" in text
+        assert "[red]not red[/red]" in text
+        assert "two" in text and "lines" not in text  # a one-line row shows the first line, as before
+        assert pilot.app.is_running

@@ -8,16 +8,22 @@ the app. Remove each when Textual fixes it upstream.
   queued in one burst) still gets its Mount event, but its composed children are never mounted (mount()
   on a widget being removed does nothing): every on_mount that looks up a child raised NoMatches and
   took the app down. Such a widget is skipped its Mount: it is on its way out.
+- A DataTable reads a str cell as markup (Text.from_markup): a process started as `sh -c 'echo [/b]'`,
+  a mount path or a user's map key with brackets in it raised MarkupError while the table painted, and
+  took the app down (`[red]` would recolour the row). Our cells are data, never markup: a str cell is
+  shown as it is. Not an upstream bug, a choice for this app.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from rich.console import RenderableType
+from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import OptionList
+from textual.widgets import OptionList, _data_table
 
 _original_move_page = OptionList._move_page
 
@@ -37,6 +43,18 @@ async def _dispatch_unless_removed(self: Widget, message: Message) -> None:
     await _original_dispatch(self, message)
 
 
+_original_cell_formatter = _data_table.default_cell_formatter
+
+
+def _plain_cell(obj: object, wrap: bool = True, height: int = 0) -> RenderableType:
+    if isinstance(obj, str):
+        if height:  # as Textual does: the lines past the row's height are never shown
+            obj = "\n".join(obj.split("\n", height)[:height])
+        return Text(obj, no_wrap=not wrap, end="")
+    return _original_cell_formatter(obj, wrap, height)
+
+
 def apply() -> None:
     OptionList._move_page = _move_page_once_laid_out  # type: ignore[method-assign]
     Widget._dispatch_message = _dispatch_unless_removed  # type: ignore[method-assign,assignment]
+    _data_table.default_cell_formatter = _plain_cell
