@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from textual import events
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.strip import Strip
 
 from beefine_tui.events.model import Event, FreeArgs, lost_event, status_event
@@ -410,3 +411,19 @@ async def test_while_paused_the_last_row_scrolls_into_view_above_the_state_line(
         await pilot.pause()
         cursor = view.cursor_row()
         assert cursor is not None and view.scroll_y <= cursor < view.scroll_y + view.visible_rows()
+
+
+async def test_a_log_removed_while_a_modal_paints_its_screen_paints_blank() -> None:
+    # a tab closed by a key queued behind one that opened a modal: the modal painted the screen below
+    # it, stale log included, and the log's paint asked for a screen it no longer had (NoScreen)
+    app = LogApp(max_lines=100)
+    async with app.run_test(size=(100, 20)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events(numbered(30))
+        await pilot.pause()
+        view = log.log_widget
+        assert names(painted(view))  # attached: it paints its rows
+        await log.remove()
+        assert not view.is_attached
+        rows = view.render_lines(Region(0, 0, 100, 5))
+        assert [row.text for row in rows] == [" " * 100] * 5

@@ -234,6 +234,10 @@ class LogView(ScrollView, can_focus=True):
         )
 
     def render_lines(self, crop: Region) -> list[Strip]:
+        if not self.is_attached:
+            # removed (its tab closed) while a modal above still paints the screen it was on as its
+            # background: its owner and screen are gone, so blank rows (key fuzz, seed 1632656028)
+            return [Strip.blank(crop.width)] * crop.height
         # once per paint, not per row: rich_style walks every ancestor's styles, and the offsets,
         # sizes and selection are properties that walk the DOM (a third of a repaint's CPU under a
         # flood when they were read per row, bench/ui_latency.py)
