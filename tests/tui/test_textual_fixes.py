@@ -1,13 +1,15 @@
-"""The Textual fixes (widgets/textual_fixes.py): paging an OptionList that has no size yet, and removing
-a widget in the moment after it was mounted, must not raise; a table cell with brackets is data, not
-markup."""
+"""The Textual fixes (widgets/textual_fixes.py): paging an OptionList that has no size yet, removing a
+widget in the moment after it was mounted, and closing a tab while it is added must not raise; a table
+cell with brackets is data, not markup."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from textual.app import App, ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, OptionList
+from textual.widgets import DataTable, OptionList, Static, TabbedContent, TabPane
 
 from beefine_tui.screens.shell import VIEWS, container_syscalls
 from beefine_tui.widgets import textual_fixes
@@ -106,3 +108,31 @@ async def test_a_table_cell_with_brackets_is_shown_as_it_is() -> None:
         assert "[red]not red[/red]" in text
         assert "two" in text and "lines" not in text  # a one-line row shows the first line, as before
         assert pilot.app.is_running
+
+
+class EmptyTabs(App[None]):
+    def compose(self) -> ComposeResult:
+        yield TabbedContent(id="tabs")
+
+
+async def test_a_tab_closed_while_it_is_added_to_an_empty_bar_does_not_stop_the_app() -> None:
+    # ctrl+w in the same burst of keys as the key that opened the first tab (key fuzz, seed 3242294166)
+    textual_fixes.apply()
+    async with EmptyTabs().run_test() as pilot:
+        tabs = pilot.app.query_one(TabbedContent)
+        for i in range(5):
+            adding = tabs.add_pane(TabPane(f"tab {i}", Static(f"view {i}"), id=f"p{i}"))
+
+            async def close(pane_id: str) -> None:
+                await asyncio.sleep(0)  # once the add has begun, before its tab is mounted
+                await tabs.remove_pane(pane_id)
+
+            closing = asyncio.ensure_future(close(f"p{i}"))
+            await adding
+            await closing
+            await pilot.pause()
+            assert pilot.app.is_running
+            assert (tabs.tab_count, tabs.active) == (0, "")
+        await tabs.add_pane(TabPane("kept", Static("kept"), id="kept"))
+        await pilot.pause()
+        assert (tabs.tab_count, tabs.active) == (1, "kept")

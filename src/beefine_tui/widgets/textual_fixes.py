@@ -8,6 +8,10 @@ the app. Remove each when Textual fixes it upstream.
   queued in one burst) still gets its Mount event, but its composed children are never mounted (mount()
   on a widget being removed does nothing): every on_mount that looks up a child raised NoMatches and
   took the app down. Such a widget is skipped its Mount: it is on its way out.
+- A tab closed while it is being added to an empty tab bar (ctrl+w in the same burst of keys as the
+  key that opened it): once mounted, Tabs made the removed tab active, and TabbedContent switched to
+  its removed pane on the TabActivated that followed. Both raised (ValueError, NoMatches) and took the
+  app down. Such a tab is not made active, and its late TabActivated is dropped.
 - A DataTable reads a str cell as markup (Text.from_markup): a process started as `sh -c 'echo [/b]'`,
   a mount path or a user's map key with brackets in it raised MarkupError while the table painted, and
   took the app down (`[red]` would recolour the row). Our cells are data, never markup: a str cell is
@@ -23,7 +27,7 @@ from rich.text import Text
 from textual import events
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import OptionList, _data_table
+from textual.widgets import OptionList, TabbedContent, Tabs, _data_table
 
 _original_move_page = OptionList._move_page
 
@@ -43,6 +47,23 @@ async def _dispatch_unless_removed(self: Widget, message: Message) -> None:
     await _original_dispatch(self, message)
 
 
+def _active_unless_removed(self: Tabs, active: str) -> str:
+    if active and not self.query(f"#tabs-list > #{active}"):
+        current = self.active  # the tab asked for is gone: keep the current one, if it is still there
+        return current if current and self.query(f"#tabs-list > #{current}") else ""
+    return active
+
+
+_original_tab_activated = TabbedContent._on_tabs_tab_activated
+
+
+def _tab_activated_unless_removed(self: TabbedContent, event: Tabs.TabActivated) -> None:
+    if not event.tab.is_attached:
+        event.stop()  # the tab was removed after it was activated: there is no pane to switch to
+        return
+    _original_tab_activated(self, event)
+
+
 _original_cell_formatter = _data_table.default_cell_formatter
 
 
@@ -58,3 +79,5 @@ def apply() -> None:
     OptionList._move_page = _move_page_once_laid_out  # type: ignore[method-assign]
     Widget._dispatch_message = _dispatch_unless_removed  # type: ignore[method-assign,assignment]
     _data_table.default_cell_formatter = _plain_cell
+    Tabs.validate_active = _active_unless_removed  # type: ignore[method-assign]
+    TabbedContent._on_tabs_tab_activated = _tab_activated_unless_removed  # type: ignore[method-assign]
