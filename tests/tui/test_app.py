@@ -531,3 +531,21 @@ async def test_notifications_show_brackets_as_typed(make_app: MakeApp) -> None:
         assert shown == ["not a number of pids: '[/b]'", "from a widget: [b]x"]
         assert all(not n.markup for n in app._notifications)
         assert app.is_running
+
+
+async def test_a_view_that_cannot_open_quotes_its_error_as_it_is(make_app: MakeApp) -> None:
+    def broken() -> Any:
+        raise ValueError("no container named 'web[/b]'")
+
+    app = make_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = app.shell.open_view("broken", label="Broken [i]view", factory=broken)
+        for _ in range(100):
+            if view.is_mounted:
+                break
+            await pilot.pause(0.02)
+        await pilot.pause()
+        shown = str(view.render())
+        assert "Broken [i]view" in shown
+        assert "This view could not open: ValueError: no container named 'web[/b]'" in shown
+        assert app.is_running

@@ -70,7 +70,9 @@ def host_wide(key: str) -> bool:
 
 def _failed(label: str, why: str) -> Widget:
     """What a tab shows when its view raised while being built: the real error, not a placeholder."""
-    return Static(f"[b]{label}[/b]\n\nThis view could not open: {why}", classes="not-available")
+    # Text, not markup: the error can quote anything (a name typed, a path), brackets included
+    text = Text.assemble((label, "bold"), f"\n\nThis view could not open: {why}")
+    return Static(text, classes="not-available")
 
 
 def _probe_view(**kw: Any) -> Widget:
