@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -293,8 +294,9 @@ class UserProgramsView(WorkerErrors, Vertical):
         self._row_keys.clear()
         self.rows_dropped = 0
         cols = item.columns or ("text",)
-        out.add_columns("time", "kind", *cols)
-        self.query_one("#output-title", Label).update(f"Output of {item.name}: {', '.join(cols)}")
+        # Text, not markup: a script's `// columns:` can hold brackets ("a[/b]" stopped the app)
+        out.add_columns("time", "kind", *(Text(c) for c in cols))
+        self.query_one("#output-title", Label).update(Text(f"Output of {item.name}: {', '.join(cols)}"))
 
     def _accepts(self, ev: Event) -> bool:
         return ev.probe.startswith("user:")
