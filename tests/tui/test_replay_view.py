@@ -191,3 +191,22 @@ def test_snapshot_trace_replay_at_mounts(snap_compare: Any, make_app: MakeApp, s
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_a_recording_whose_name_has_brackets_is_named_as_it_is(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    # a file name is not markup: "run[bold]1.jsonl" was shown as a bold "run1.jsonl" while it loaded
+    rec = tmp_path / "run[bold]1.jsonl"
+    r = Recorder.open(rec, RecordHeader(probes=["exec"]))
+    r.write(exec_events(2))
+    r.close()
+    app = make_app(replay=rec)
+    async with app.run_test(size=(120, 40)) as pilot:
+        view = await ready(pilot, app)
+        assert "run[bold]1.jsonl" in str(view.query_one("#rp-banner", Static).render())
+        loading = ReplayView(rec, 1.0)  # its banner while the file is read, before the above replaced it
+        banner = next(w for w in loading.compose() if w.id == "rp-banner")
+        assert isinstance(banner, Static)
+        assert "run[bold]1.jsonl" in str(banner.visual)
+        assert app.is_running

@@ -68,7 +68,8 @@ class ReplayView(Vertical):
         self._last_tick = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Static(f"REPLAY of {self.path.name}: reading…", id="rp-banner")
+        # Text: a file name is not markup ("run[bold]1.jsonl" was shown as a bold "run1.jsonl")
+        yield Static(Text(f"REPLAY of {self.path.name}: reading…"), id="rp-banner")
         yield Vertical(id="rp-body")
         yield Input(placeholder="jump to: a time (2.5, 2.5s, 1500ms) or a phase; Enter", id="rp-jump")
         yield Static("", id="rp-position")
