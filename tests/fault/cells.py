@@ -188,7 +188,9 @@ def our_containers(docker_host: str) -> list[str]:
 
     client = docker.DockerClient(base_url=docker_host, timeout=30)
     try:
-        return [c.short_id for c in client.containers.list(all=True, filters={"label": "beefine=1"})]
+        # sparse: a container removed between the list and its inspect failed the whole list
+        found = client.containers.list(all=True, sparse=True, filters={"label": "beefine=1"})
+        return [c.short_id for c in found]
     finally:
         client.close()
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 from typing import Any
 
+import docker.errors
 import pytest
 
 from beefine_tui.docker import ownership, reaper
@@ -72,7 +73,8 @@ def test_containers_without_owner_labels_are_never_judged() -> None:
 
 class FakeContainer:
     def __init__(self, short_id: str, labels: dict[str, str], fail: str = "") -> None:
-        self.short_id, self.labels, self.fail = short_id, labels, fail
+        self.short_id, self.fail = short_id, fail
+        self.attrs = {"Id": short_id, "Labels": labels}  # what a sparse list gives
         self.removed = False
 
     def remove(self, force: bool = False) -> None:
@@ -87,8 +89,11 @@ class FakeClient:
         self._all = containers
         self.filters: Any = None
 
-    def list(self, all: bool = False, filters: Any = None) -> list[FakeContainer]:
+    def list(self, all: bool = False, sparse: bool = False, filters: Any = None) -> list[FakeContainer]:
         self.filters = filters
+        if not sparse:
+            # docker-py inspects each listed container: one removed meanwhile fails the whole list
+            raise docker.errors.NotFound("No such container: eee (removed after the list)")
         return self._all
 
 

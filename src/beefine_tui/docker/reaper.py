@@ -93,11 +93,13 @@ def reap_containers(client: Any) -> tuple[list[tuple[str, int]], list[str]]:
     removed: list[tuple[str, int]] = []
     failed: list[str] = []
     try:
-        found = client.containers.list(all=True, filters={"label": "beefine=1"})
+        # sparse: the list as the daemon gave it. Without it docker-py inspects each container in
+        # turn, and one removed meanwhile (a --rm run ending) fails the whole list with NotFound
+        found = client.containers.list(all=True, sparse=True, filters={"label": "beefine=1"})
     except Exception as e:
         return [], [f"listing containers: {e}"]
     for c in found:
-        pid = dead_owner(dict(c.labels or {}))
+        pid = dead_owner(dict(c.attrs.get("Labels") or {}))
         if pid is None:
             continue
         try:

@@ -384,8 +384,8 @@ class ContainerRun:
         while True:
             looks += 1
             try:
-                found = self.client.containers.list(
-                    all=True, filters={"label": f"beefine.run={self.run_tag}"}
+                found = self.client.containers.list(  # sparse: see reaper.reap_containers
+                    all=True, sparse=True, filters={"label": f"beefine.run={self.run_tag}"}
                 )
             except Exception:
                 return  # no answer (the daemon went with its lab?): the next start reaps it
