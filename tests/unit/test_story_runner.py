@@ -202,7 +202,7 @@ def test_a_container_whose_create_was_interrupted_is_found_by_its_run_label_and_
         client.created.append({"labels": labels})
         raise KeyboardInterrupt  # after the daemon made it, before the reply was read
 
-    def list_(all: bool, filters: dict[str, str]) -> list[FakeContainer]:
+    def list_(all: bool, filters: dict[str, str], sparse: bool = False) -> list[FakeContainer]:
         listed.append(filters)
         ours = filters == {"label": f"beefine.run={r.run_tag}"}
         return [made] if ours and not made.removed else []
