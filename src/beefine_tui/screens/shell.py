@@ -758,8 +758,9 @@ class BeefinePalette(CommandPalette):
 
     def dismiss(self, result: Any = None) -> AwaitComplete:
         # Enter, Enter (or Esc, Enter) queued a second selection that dismissed it again once gone:
-        # popping the last screen raised
-        if self.app.screen is not self:
+        # popping the last screen raised. Also seen with the palette alone on the stack (key fuzz,
+        # seed 3419759685): there is no screen to go back to, so it stays
+        if self.app.screen is not self or len(self.app.screen_stack) < 2:
             nothing: AwaitComplete = AwaitComplete.nothing()
             return nothing
         return super().dismiss(result)
