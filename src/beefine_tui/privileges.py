@@ -26,6 +26,7 @@ CAP_NAMES = {
     CAP_BPF: "CAP_BPF",
 }
 TRACEFS_ROOTS = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
+TRACEFS_EVENT_DIRS = tuple(os.path.join(root, "events") for root in TRACEFS_ROOTS)
 
 
 def tracefs_root() -> Path | None:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beefine_tui.errors import BeefineError, NotFoundError, UsageError
-from beefine_tui.privileges import TRACEFS_ROOTS
+from beefine_tui.privileges import TRACEFS_EVENT_DIRS
 from beefine_tui.probes import bpf_syscall
 
 BPFTOOL_TIMEOUT_S = 10.0
@@ -259,7 +259,7 @@ def tracepoint_category(name: str) -> str | None:
     if _TP_CATEGORIES is None:
         found: dict[str, str] = {}
         dup: set[str] = set()
-        for base in (os.path.join(root, "events") for root in TRACEFS_ROOTS):
+        for base in TRACEFS_EVENT_DIRS:
             try:
                 cats = os.listdir(base)
             except OSError:

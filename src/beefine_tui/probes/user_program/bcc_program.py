@@ -16,7 +16,7 @@ from typing import Any
 from beefine_tui import privileges
 from beefine_tui.errors import ProbeLoadError, UsageError
 from beefine_tui.events.model import Event, lost_event, status_event
-from beefine_tui.privileges import TRACEFS_ROOTS
+from beefine_tui.privileges import TRACEFS_EVENT_DIRS, TRACEFS_ROOTS
 from beefine_tui.probes.attribution import Attributor
 from beefine_tui.probes.base import Runner, Sink
 from beefine_tui.probes.bcc_compile import COMPILE_LOCK
@@ -469,7 +469,7 @@ def tracepoint_exists(tp: str) -> bool:
     """ "category:event" has a directory in tracefs (either mount point). True when tracefs is not
     mounted at all: then BCC's own error is the best we have."""
     cat, _, event = tp.partition(":")
-    bases = [b for b in (os.path.join(root, "events") for root in TRACEFS_ROOTS) if os.path.isdir(b)]
+    bases = [b for b in TRACEFS_EVENT_DIRS if os.path.isdir(b)]
     if not bases:
         return True
     return any(os.path.isdir(os.path.join(b, cat, event)) for b in bases)
