@@ -46,8 +46,11 @@ GIL_SWITCH_INTERVAL_S = 0.001
 # Textual repaints at most 60 times a second: a key's effect waits for the next of those frames, often
 # one more when the change reaches the screen just after a frame was taken. At 120 the wait halves
 # (key p50 under 100k events/s 23.8 -> 18.3 ms, bench/ui_latency.py); a screen repaints only when
-# something changed, so a flood adds no frames (the log takes at most 10 batches a second).
-UI_FPS = 120
+# something changed, so a flood adds no frames (the log takes at most 10 batches a second). At 240
+# the key p99 under 100k events/s fell again, 28.1 -> 22.6 ms (medians of 6 alternating rounds of
+# bench/ab.py ui_latency.py --base . --a-args='--fps 120' --b-args='--fps 240'), with the same 473
+# repaints and UI thread CPU (4.6 -> 4.9 s) in a 30 s flood.
+UI_FPS = 240
 
 # what the help screen calls the widgets whose keys it lists (a learner does not know class names)
 _GENERIC_PLACES = {
