@@ -5,21 +5,27 @@ process) -> ring buffer -> decode into Events -> bus -> a consumer thread encodi
 /dev/null. Prints events/s decoded, loss, and the CPU time of the consumer side (the poll/decode
 thread and the JSON writer thread), then where the time goes per event.
 
+It runs twice, side by side: first a bare reader of the same ring (records counted, nothing decoded:
+the ceiling a Python consumer of this ring has here), then the whole path. The flooder is the C one
+when a compiler is there (bench/flood.py); it counts its own opens, so each run also says whether
+received + lost adds up to exactly what was offered.
+
     sudo .venv/bin/python bench/probe_throughput.py [--seconds 5] [--ring-pages 1024] [--perf]
+                                                    [--flood auto|c|python] [--no-bare] [--rate N]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from collections import Counter
 
-from flood import FLOOD
+from flood import flood_program
 
 
 def thread_cpu(tid: int) -> float:
@@ -86,33 +92,26 @@ def micro(n: int = 200_000) -> dict[str, float]:
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=5.0)
-    ap.add_argument("--ring-pages", type=int, default=1024)
-    ap.add_argument("--count", type=int, default=50_000_000, help="opens the flooder attempts at most")
-    ap.add_argument("--perf", action="store_true", help="force the perf buffer fallback")
-    args = ap.parse_args()
-    if args.perf:
-        os.environ["BEEFINE_FORCE_PERF"] = "1"
-
+def measure(args: argparse.Namespace, flood: list[str], bare: bool) -> dict[str, float]:
+    """One flood of args.seconds through the files probe; bare: records are counted where they are
+    read, not decoded (no Event, no bus, no JSON). Prints the run's figures, returns them."""
     from beefine_tui.events.bus import Bus
     from beefine_tui.events.model import LOST
     from beefine_tui.events.record import encode_events
-    from beefine_tui.privileges import require_bpf
-    from beefine_tui.probes import files
+    from beefine_tui.probes import bcc_runner, files
     from beefine_tui.probes.base import ProbeOptions, Target
     from beefine_tui.probes.bcc_runner import BccRunner
 
-    require_bpf()
     prefix = tempfile.mkdtemp(prefix="beefine-bench-")
     missing = os.path.join(prefix, "missing")
-    child = subprocess.Popen([sys.executable, "-c", FLOOD, missing, str(args.count)], stdin=subprocess.PIPE)
+    argv = [*flood, missing, str(args.count)] + ([str(args.rate)] if args.rate else [])
+    child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     bus = Bus()
     sub = bus.subscribe("bench", capacity=1 << 17)
     stop = threading.Event()
     counts: Counter[str] = Counter()
     writer_tid: list[int] = []
+    bare_records = [0]
 
     def writer() -> None:
         writer_tid.append(threading.get_native_id())
@@ -128,12 +127,22 @@ def main() -> int:
                 counts["open"] += opens
                 out.write(encode_events(evs))  # what `probe run --json` and recordings write
 
+    def count_only(_decode: object, _attributor: object) -> object:
+        def read(raw: bytes, ctx: object) -> None:
+            bare_records[0] += 1
+
+        return read
+
+    original_attributed = bcc_runner.attributed
+    if bare:
+        bcc_runner.attributed = count_only  # type: ignore[assignment]
     runner = files.make_runner(
         ProbeOptions(
             target=Target(pids=frozenset({child.pid})), path_prefix=prefix, ring_pages=args.ring_pages
         )
     )
     wt = threading.Thread(target=writer, name="bench-writer")
+    offered_by_child: int | None = None
     try:
         runner.start(bus.publish)
         assert isinstance(runner, BccRunner)
@@ -148,27 +157,41 @@ def main() -> int:
         child.stdin.flush()
         t0 = time.monotonic()
         time.sleep(args.seconds)
-        child.kill()
-        child.wait()
+        child.send_signal(signal.SIGTERM)  # the C flood stops and prints how many opens it made
+        out, _ = child.communicate(timeout=10)
         elapsed = time.monotonic() - t0
         cpu1 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
         waited = run_delay(poll_thread.native_id) - wait0
+        if out.strip().isdigit():
+            offered_by_child = int(out)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
         runner.stop()
+        bcc_runner.attributed = original_attributed
         stop.set()
         if wt.is_alive():
             wt.join(30)
         os.rmdir(prefix)
 
-    received = counts["open"]
+    received = bare_records[0] if bare else counts["open"]
     lost = counts["lost_kernel"] + counts["lost_perf"] + counts["lost_bus"]
+    what = "bare reader (records counted, not decoded)" if bare else "whole path (decode, bus, JSON)"
+    print(f"== {what}")
     print(f"buffer: {'perf' if args.perf else 'ring'} ({args.ring_pages} pages), {elapsed:.1f} s of flood")
     print(f"offered (received + lost): {(received + lost) / elapsed:,.0f} events/s")
-    print(f"decoded and written:       {received / elapsed:,.0f} events/s")
+    print(f"{'read' if bare else 'decoded and written'}: {received / elapsed:,.0f} events/s")
     print(f"lost: {lost:,} ({dict((k, v) for k, v in counts.items() if k.startswith('lost'))})")
+    if offered_by_child is not None:
+        verdict = (
+            "exact"
+            if received + lost == offered_by_child
+            else f"NOT exact: off by {received + lost - offered_by_child:+,}"
+        )
+        print(
+            f"the flooder made {offered_by_child:,} opens; received + lost = {received + lost:,}: {verdict}"
+        )
     total_cpu = 0.0
     for name in cpu0:
         used = cpu1[name] - cpu0[name]
@@ -180,6 +203,37 @@ def main() -> int:
         print(f"consumer capacity: {received / total_cpu:,.0f} events per CPU-second of our threads")
     print(f"poll thread waited for a CPU {waited / elapsed * 100:.0f}% of the time")
     print(f"load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return {"received": received / elapsed, "capacity": received / total_cpu if total_cpu > 0 else 0.0}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--ring-pages", type=int, default=1024)
+    ap.add_argument("--count", type=int, default=500_000_000, help="opens the flooder attempts at most")
+    ap.add_argument("--perf", action="store_true", help="force the perf buffer fallback")
+    ap.add_argument("--flood", choices=("auto", "c", "python"), default="auto", help="auto: C when it builds")
+    ap.add_argument("--no-bare", action="store_true", help="skip the bare reader's run")
+    ap.add_argument("--rate", type=int, default=0, help="opens/s the C flood offers at most (0: all it can)")
+    args = ap.parse_args()
+    if args.perf:
+        os.environ["BEEFINE_FORCE_PERF"] = "1"
+
+    from beefine_tui.privileges import require_bpf
+
+    require_bpf()
+    with tempfile.TemporaryDirectory(prefix="beefine-flood-") as build:
+        flood, kind = flood_program(args.flood, build)
+        if args.rate and kind != "c":
+            raise SystemExit("--rate needs the C flood")
+        print(f"flooder: {kind}" + ("" if kind == "c" else " (it cannot tell how many opens it made)"))
+        bare = None if args.no_bare else measure(args, flood, bare=True)
+        full = measure(args, flood, bare=False)
+    if bare is not None and bare["capacity"] > 0:
+        print(
+            f"whole path vs bare reader, per CPU-second of our threads: {full['capacity']:,.0f} / "
+            f"{bare['capacity']:,.0f} = {full['capacity'] / bare['capacity']:.2f}"
+        )
     print("per event, Python parts alone (us of CPU):")
     for k, v in micro().items():
         print(f"  {k:<16} {v:6.2f}")
