@@ -54,7 +54,7 @@ from beefine_tui.probes.bcc_program import (
 from beefine_tui.probes.decode_context import DecodeContext, Decoder, attributed
 from beefine_tui.probes.fdinfo import fd_ids
 from beefine_tui.probes.mmap_ring import mmap_ring_supported
-from beefine_tui.probes.output_poll import OutputBuffers, busy, run_poll_loop
+from beefine_tui.probes.output_poll import OutputBuffers, drain_interval, run_poll_loop
 from beefine_tui.probes.tracepoint_anchors import TracepointAnchors, busy_with
 
 JOIN_TIMEOUT_S = 5.0
@@ -430,7 +430,7 @@ class BccRunner(Runner):
                 drain=self._drain,
                 flush=self._flush,
                 housekeeping=self._housekeeping,
-                busy=lambda: busy([ld.buffers for ld in self._loaded]),
+                interval=lambda: drain_interval([ld.buffers for ld in self._loaded]),
             )
         except Exception as e:  # report, never die silently
             self._batch.append(status_event(",".join(self.loaded), "failed", f"poll thread: {e}"))
