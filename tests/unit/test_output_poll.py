@@ -4,6 +4,7 @@ under BUSY_TARGET at the fastest rate seen: fakes for the ring and the clock, no
 
 from __future__ import annotations
 
+import mmap
 from typing import Any
 
 import pytest
@@ -108,3 +109,25 @@ def test_a_small_ring_under_a_flood_gets_no_wait(clock: Clock) -> None:
     clock.now += 0.00005
     b.drain([])
     assert drain_interval([b]) == 0.0
+
+
+def test_a_perf_buffer_wakes_its_reader_per_batch_unless_it_is_small() -> None:
+    """BCC's default woke the reader for every record; a batch of records must still fit in an eighth
+    of a CPU's buffer at PERF_RECORD_BOUND bytes each, so a small buffer keeps a wakeup each."""
+    page = mmap.PAGESIZE
+    assert output_poll.perf_wakeup_events(256) == output_poll.PERF_WAKEUP_EVENTS  # the probes' default
+    assert output_poll.perf_wakeup_events(64) == 64 * page // (8 * output_poll.PERF_RECORD_BOUND)
+    assert output_poll.perf_wakeup_events(8) == 1  # a user's program with a small buffer
+    assert output_poll.perf_wakeup_events(1) == 1
+
+
+def test_open_perf_passes_the_wakeup_count_to_bcc() -> None:
+    seen: dict[str, Any] = {}
+
+    class Table:
+        def open_perf_buffer(self, cb: Any, **kw: Any) -> None:
+            seen.update(kw)
+
+    b = OutputBuffers(type("B", (), {"__getitem__": lambda self, name: Table()})(), DecodeContext())
+    b.open_perf("events", lambda *a: 0, 256, lambda n: None)
+    assert seen["wakeup_events"] == output_poll.PERF_WAKEUP_EVENTS and seen["page_cnt"] == 256

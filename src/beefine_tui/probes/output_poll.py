@@ -11,6 +11,7 @@ a user's BPF_PERF_OUTPUT) through BCC's reader.
 from __future__ import annotations
 
 import contextlib
+import mmap
 import select
 import threading
 import time
@@ -50,6 +51,16 @@ BUSY_FILL = 1 / 8
 BUSY_HOLD_S = 1.0
 BUSY_TARGET = BUSY_FILL / 2
 MIN_WAIT_S = 0.001
+
+# A perf buffer wakes its reader after `wakeup_events` records (BCC's default: every one). Like the
+# drain per record above, that cost a wakeup per record on both sides: with the perf fallback forced,
+# a files flood ran at 72-85k opens/s instead of 218-253k, and at 50k opens/s the poll thread used
+# 46-54% of a core instead of 10-25% (bench/probe_throughput.py --perf, with and without --rate).
+# Records that do not reach the count wait at most POLL_TIMEOUT_S, when the loop drains anyway. The
+# count is bounded so that that many records of up to PERF_RECORD_BOUND bytes fill at most 1/8 of a
+# CPU's buffer before the reader is woken: a small buffer (a user's, 8 pages) keeps a wakeup each.
+PERF_WAKEUP_EVENTS = 32
+PERF_RECORD_BOUND = 4096
 
 RecordCallback = Callable[[Any, Any, int], Any]
 """BCC's per-record callback: (ctx or cpu, data pointer, size)."""
@@ -107,7 +118,9 @@ class OutputBuffers:
         self, name: str, callback: RecordCallback, page_cnt: int, lost_cb: Callable[[int], None]
     ) -> None:
         table = self.bpf[name.encode()]
-        table.open_perf_buffer(callback, page_cnt=page_cnt, lost_cb=lost_cb)
+        table.open_perf_buffer(
+            callback, page_cnt=page_cnt, lost_cb=lost_cb, wakeup_events=perf_wakeup_events(page_cnt)
+        )
         self._perf_tables.append(table)
 
     def fds(self) -> list[int]:
@@ -164,6 +177,13 @@ class OutputBuffers:
                 ring.close()
         self.rings.clear()
         self._perf_tables.clear()
+
+
+def perf_wakeup_events(page_cnt: int) -> int:
+    """Records a perf buffer of page_cnt pages per CPU holds before it wakes the reader (see
+    PERF_WAKEUP_EVENTS)."""
+    fits = page_cnt * mmap.PAGESIZE // (8 * PERF_RECORD_BOUND)
+    return max(1, min(PERF_WAKEUP_EVENTS, fits))
 
 
 def drain_interval(buffers: Iterable[OutputBuffers | None]) -> float:
