@@ -1,7 +1,7 @@
 """What the throughput benchmarks run to flood the files probe: a child that waits for a line on
 stdin (so the probes attach first), then tries to open PATH COUNT times (argv 1 and 2); each try is an
 openat the probes see, ENOENT when PATH does not exist. Run with `python -c FLOOD PATH COUNT`, or the
-same in C (`flood_argv`): a Python loop offers ~180k opens/s on a 2-CPU machine, less than the probe
+same in C (`flood_program`): a Python loop offers ~180k opens/s on a 2-CPU machine, less than the probe
 path can take, so only the C one shows where the consumer saturates and that its loss stays exact.
 Running this file itself does nothing (`make bench` runs every file here)."""
 

@@ -45,7 +45,7 @@ LOST_EVERY_S = 0.5
 # wait, as before). bench/probe_throughput.py, C flood of 100k opens/s, the default 256-page ring, two
 # alternating runs each: the poll thread's CPU 43/41% -> 35/33% of a core for the whole path, 31/40%
 # -> 9/10% for a reader that only counts records; 0 lost, exact. Unpaced, the counting reader took
-# ~300k -> ~1.1M records per CPU-second, and the flooder itself ran 187k -> 250-310k opens/s.
+# ~300k -> ~1.1M records per CPU-second, and the flooder itself ran 187-189k -> 247-314k opens/s.
 DRAIN_EVERY_S = 0.025
 BUSY_FILL = 1 / 8
 BUSY_HOLD_S = 1.0
