@@ -2,16 +2,19 @@
 
 `docker run --rm <lab small image> true`, untraced and traced, in blocks that alternate within each
 round: untraced, then each probe group alone, then every group together (each following the lab's
-dockerd lineage, the story engine consuming the events as `beefine-tui trace` does). Per mode it
-prints the median wall time, its ratio to untraced, the spread of the per-round medians, and:
+dockerd lineage, the story engine consuming the events as `beefine-tui trace` does); `--blocks`
+such alternations make one round, so that a round's traced and untraced runs are interleaved and a
+drift of the machine's speed falls on both. Per mode it prints the median wall time, its ratio to
+untraced, the spread of the per-round medians, and:
 - in-kernel cost: run count and run time of every BPF program over the block (BPF_ENABLE_STATS
   held by probes/inventory.StatsGuard), per probe and the costliest tracepoints, per docker run;
 - the consumer's CPU: this process's CPU time (ring buffer reading, decoding, attribution, bus,
   story engine) per docker run, over and above an untraced block's, and the part of it spent on the
   runners' poll threads (waking, draining, decoding, attributing);
 - events kept and lost (kernel, bus): loss is printed, never hidden;
-- each round's ratio, to its own untraced block and to the mean of the untraced blocks before and
-  after it (a closing untraced block follows the last round).
+- each round's ratio (the median of its traced runs to the median of its untraced runs) with a 95%
+  interval (bootstrap over the round's runs: how far noise alone moves it), and to the mean of the
+  untraced medians of this round and the next (a closing untraced block follows the last round).
 Each run is timed with a blocking wait: subprocess's wait(timeout=...) polls in steps of up to
 50 ms, which is what made earlier runs here fall only at 360, 410, 460... ms.
 Probes are attached once per block; a program cache keeps the compiled objects, so only the first
@@ -19,8 +22,8 @@ round compiles (bench/attach_time.py times that).
 `--drain 0,0.025` runs every traced mode once per value of output_poll.DRAIN_EVERY_S (0: drain on
 every wakeup, as before it existed), side by side in the same rounds.
 
-    sudo .venv/bin/python bench/trace_overhead.py [--rounds 3] [--runs 5] [--modes all,process]
-        [--drain 0,0.025]
+    sudo .venv/bin/python bench/trace_overhead.py [--rounds 3] [--blocks 4] [--runs 5]
+        [--modes all,process] [--drain 0,0.025]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import subprocess
 import threading
@@ -104,7 +108,8 @@ class Mode:
     name: str
     probes: list[str]
     drain: float | None = None  # output_poll.DRAIN_EVERY_S for this mode (None: as shipped)
-    walls: list[list[float]] = field(default_factory=list)  # per round
+    walls: list[list[float]] = field(default_factory=list)  # per block
+    round_of: list[int] = field(default_factory=list)  # each block's round
     cpu_s: float = 0.0  # this process's CPU during the blocks
     poll_s: float = 0.0  # ...of which on the runners' poll threads
     block_cpu: list[float] = field(default_factory=list)  # CPU per docker run, per block (spread)
@@ -118,9 +123,30 @@ class Mode:
     attach_s: list[float] = field(default_factory=list)
 
 
+def by_round(mode: Mode) -> list[list[float]]:
+    """The mode's run times pooled per round, in round order."""
+    rounds: dict[int, list[float]] = defaultdict(list)
+    for r, ws in zip(mode.round_of, mode.walls, strict=True):
+        rounds[r].extend(ws)
+    return [rounds[r] for r in sorted(rounds)]
+
+
+def ratio_interval(traced: list[float], untraced: list[float], n: int = 2000) -> tuple[float, float]:
+    """95% bootstrap interval of median(traced) / median(untraced): the spread noise alone gives a
+    round's ratio with this many runs."""
+    rng = random.Random(0)
+    ratios = sorted(
+        statistics.median(rng.choices(traced, k=len(traced)))
+        / statistics.median(rng.choices(untraced, k=len(untraced)))
+        for _ in range(n)
+    )
+    return ratios[int(n * 0.025)], ratios[int(n * 0.975) - 1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--blocks", type=int, default=4, help="blocks per mode per round, interleaved")
     ap.add_argument("--runs", type=int, default=5, help="docker runs per block")
     ap.add_argument("--modes", default="", help="comma-separated groups and/or 'all' (default: each, all)")
     ap.add_argument("--top", type=int, default=8, help="costliest tracepoints listed per mode")
@@ -236,13 +262,17 @@ def main() -> int:
                     mode.tp_cnt[tp] += cnt
 
         for r in range(a.rounds):
-            for mode in [plain, *modes]:
-                block(mode)
-                med = statistics.median(mode.walls[-1]) * 1000
-                print(f"round {r + 1}/{a.rounds} {mode.name:10} median {med:6.0f} ms", flush=True)
+            for b in range(a.blocks):
+                for mode in [plain, *modes]:
+                    block(mode)
+                    mode.round_of.append(r)
+                    med = statistics.median(mode.walls[-1]) * 1000
+                    at = f"round {r + 1}/{a.rounds} block {b + 1}/{a.blocks}"
+                    print(f"{at} {mode.name:10} median {med:6.0f} ms", flush=True)
         # one more untraced block, so that every round's traced blocks have an untraced one before
         # and after them: a ratio to their mean cancels a drift of the machine's speed across a round
         block(plain)
+        plain.round_of.append(a.rounds)
         print(f"closing     {plain.name:10} median {statistics.median(plain.walls[-1]) * 1000:6.0f} ms")
         program_cache.install(None)
         cache.close()
@@ -250,7 +280,10 @@ def main() -> int:
     base = statistics.median([w for ws in plain.walls for w in ws])
     base_cpu = plain.cpu_s / max(plain.runs, 1)
     print()
-    print(f"docker run --rm {image} true: {a.rounds} rounds x {a.runs} runs per mode, blocks alternating")
+    print(
+        f"docker run --rm {image} true: {a.rounds} rounds x {a.blocks} blocks x {a.runs} runs per mode, "
+        "blocks alternating"
+    )
     print(
         f"{'mode':10} {'median':>7} {'ratio':>6} {'round medians':>22} {'attach':>7} "
         f"{'kernel/run':>10} {'runs/run':>9} {'cpu/run':>8} {'poll/run':>8} "
@@ -259,7 +292,7 @@ def main() -> int:
     for mode in [plain, *modes]:
         allw = [w for ws in mode.walls for w in ws]
         med = statistics.median(allw)
-        rmeds = sorted(statistics.median(ws) * 1000 for ws in mode.walls)
+        rmeds = sorted(statistics.median(ws) * 1000 for ws in by_round(mode))
         n = max(mode.runs, 1)
         kernel_ms = sum(mode.bpf_ns.values()) / n / 1e6
         runs_per = sum(mode.bpf_cnt.values()) / n
@@ -284,17 +317,33 @@ def main() -> int:
         spread = "  ".join(f"{b * 10}-{b * 10 + 9}: {n}" for b, n in sorted(bins.items()))
         mean = statistics.fmean(w for ws in mode.walls for w in ws)
         print(f"  {mode.name:10} mean {mean * 1000:4.0f} ms, ratio {mean / base_mean:5.3f} | {spread}")
-    print("per-round ratios, in round order: a traced block's median to its round's untraced block |")
-    print("to the mean of the untraced blocks that open this round and the next (a closing one at the end):")
-    plain_meds = [statistics.median(ws) for ws in plain.walls]
+    # with one block per round, a drift of the machine's speed within the round falls on the blocks
+    # run later: the mean of the untraced blocks before and after a round's traced ones cancels it;
+    # with several blocks, the round's own ratio is already interleaved
+    bracket = a.blocks == 1
+    print("per-round ratios, in round order: the median of a round's traced runs to that of its untraced")
+    print(
+        "runs [95% bootstrap interval]"
+        + (" | to the mean of the untraced medians of this round" if bracket else "")
+    )
+    if bracket:
+        print("and the next (a closing untraced block after the last round):")
+    plain_rounds = by_round(plain)
+    plain_meds = [statistics.median(ws) for ws in plain_rounds]
     for mode in modes:
-        meds = [statistics.median(ws) for ws in mode.walls]
+        rounds = by_round(mode)
+        meds = [statistics.median(ws) for ws in rounds]
         own = [m / plain_meds[r] for r, m in enumerate(meds)]
-        aba = [m / statistics.fmean(plain_meds[r : r + 2]) for r, m in enumerate(meds)]
-        print(
-            f"  {mode.name:10} {' '.join(f'{x:.3f}' for x in own)} (worst {max(own):.3f}) | "
-            f"{' '.join(f'{x:.3f}' for x in aba)} (worst {max(aba):.3f})"
+        lows_highs = [ratio_interval(ws, plain_rounds[r]) for r, ws in enumerate(rounds)]
+        line = (
+            f"  {mode.name:10} "
+            + " ".join(f"{x:.3f} [{lo:.3f}..{hi:.3f}]" for x, (lo, hi) in zip(own, lows_highs, strict=True))
+            + f" (worst {max(own):.3f})"
         )
+        if bracket:
+            aba = [m / statistics.fmean(plain_meds[r : r + 2]) for r, m in enumerate(meds)]
+            line += f" | {' '.join(f'{x:.3f}' for x in aba)} (worst {max(aba):.3f})"
+        print(line)
     print("  (ratio: to untraced; round medians in ms, sorted; attach: median, first round compiles;")
     print("   kernel/run: BPF run time per docker run; cpu/run: our process's CPU beyond an untraced block;")
     print("   poll/run: the part of cpu/run on the runners' poll threads)")
