@@ -8,7 +8,8 @@ thread and the JSON writer thread), then where the time goes per event.
 It runs twice, side by side: first a bare reader of the same ring (records counted, nothing decoded:
 the ceiling a Python consumer of this ring has here), then the whole path. The flooder is the C one
 when a compiler is there (bench/flood.py); it counts its own opens, so each run also says whether
-received + lost adds up to exactly what was offered.
+received + lost adds up to exactly what was offered, and a first run of it with no probe attached
+says how many opens/s this machine can offer at all.
 
     sudo .venv/bin/python bench/probe_throughput.py [--seconds 5] [--ring-pages 1024] [--perf]
                                                     [--flood auto|c|python] [--no-bare] [--rate N]
@@ -90,6 +91,27 @@ def micro(n: int = 200_000) -> dict[str, float]:
         encode_events(batch)
     out["JSON encode (batch)"] = (time.thread_time() - t0) / (n // len(batch) * len(batch)) * 1e6
     return out
+
+
+def flood_alone(flood: list[str], seconds: float) -> float:
+    """Opens/s the C flooder makes with nothing attached: the most any probe run here can be offered."""
+    with tempfile.TemporaryDirectory(prefix="beefine-bench-") as prefix:
+        argv = [*flood, os.path.join(prefix, "missing"), "500000000"]
+        child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            assert child.stdin is not None
+            child.stdin.write(b"go\n")
+            child.stdin.flush()
+            t0 = time.monotonic()
+            time.sleep(seconds)
+            child.send_signal(signal.SIGTERM)
+            out, _ = child.communicate(timeout=10)
+            elapsed = time.monotonic() - t0
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    return int(out) / elapsed if out.strip().isdigit() else 0.0
 
 
 def measure(args: argparse.Namespace, flood: list[str], bare: bool) -> float:
@@ -228,6 +250,8 @@ def main() -> int:
         if args.rate and kind != "c":
             raise SystemExit("--rate needs the C flood")
         print(f"flooder: {kind}" + ("" if kind == "c" else " (it cannot tell how many opens it made)"))
+        if kind == "c" and not args.rate:
+            print(f"the flooder alone, no probe attached: {flood_alone(flood, args.seconds):,.0f} opens/s")
         bare = None if args.no_bare else measure(args, flood, bare=True)
         full = measure(args, flood, bare=False)
     if bare:
