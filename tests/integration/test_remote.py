@@ -180,7 +180,7 @@ def test_progs_and_probe_list_over_ssh_match_the_host(sshd: Sshd, lab: Any) -> N
     env = _env(sshd, lab, uuid.uuid4().hex[:12])
     remote = ["--remote", f"root@bfremote:{sshd.port}"]
     # a program of our own, loaded throughout: a fresh machine may have none loaded at all
-    own = BPF(text="int beefine_remote_t(void *ctx) { return 0; }")
+    own = BPF(text=b"int beefine_remote_t(void *ctx) { return 0; }")
     try:
         own.load_func(b"beefine_remote_t", BPF.SOCKET_FILTER)
         before = loaded_prog_ids()
