@@ -93,25 +93,37 @@ def micro(n: int = 200_000) -> dict[str, float]:
     return out
 
 
+def flood_for(child: subprocess.Popen[bytes], seconds: float) -> tuple[int | None, float]:
+    """Let a waiting flooder go for `seconds`, then stop it. Returns the opens it says it made (the C
+    flood prints them on SIGTERM; None from the Python one) and the seconds it ran."""
+    assert child.stdin is not None
+    child.stdin.write(b"go\n")
+    child.stdin.flush()
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=10)
+    elapsed = time.monotonic() - t0
+    return (int(out) if out.strip().isdigit() else None), elapsed
+
+
+def reap(child: subprocess.Popen[bytes]) -> None:
+    """Kill a flooder that is still running (the run failed half way)."""
+    if child.poll() is None:
+        child.kill()
+        child.wait()
+
+
 def flood_alone(flood: list[str], seconds: float) -> float:
     """Opens/s the C flooder makes with nothing attached: the most any probe run here can be offered."""
     with tempfile.TemporaryDirectory(prefix="beefine-bench-") as prefix:
         argv = [*flood, os.path.join(prefix, "missing"), "500000000"]
         child = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
-            assert child.stdin is not None
-            child.stdin.write(b"go\n")
-            child.stdin.flush()
-            t0 = time.monotonic()
-            time.sleep(seconds)
-            child.send_signal(signal.SIGTERM)
-            out, _ = child.communicate(timeout=10)
-            elapsed = time.monotonic() - t0
+            made, elapsed = flood_for(child, seconds)
         finally:
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-    return int(out) / elapsed if out.strip().isdigit() else 0.0
+            reap(child)
+    return made / elapsed if made is not None else 0.0
 
 
 def measure(args: argparse.Namespace, flood: list[str], bare: bool) -> float:
@@ -175,22 +187,11 @@ def measure(args: argparse.Namespace, flood: list[str], bare: bool) -> float:
         time.sleep(0.2)
         cpu0 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
         wait0 = run_delay(poll_thread.native_id)
-        assert child.stdin is not None
-        child.stdin.write(b"go\n")
-        child.stdin.flush()
-        t0 = time.monotonic()
-        time.sleep(args.seconds)
-        child.send_signal(signal.SIGTERM)  # the C flood stops and prints how many opens it made
-        out, _ = child.communicate(timeout=10)
-        elapsed = time.monotonic() - t0
+        offered_by_child, elapsed = flood_for(child, args.seconds)
         cpu1 = {"poll+decode": thread_cpu(poll_thread.native_id), "json writer": thread_cpu(writer_tid[0])}
         waited = run_delay(poll_thread.native_id) - wait0
-        if out.strip().isdigit():
-            offered_by_child = int(out)
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
+        reap(child)
         runner.stop()
         bcc_runner.attributed = original_attributed
         stop.set()

@@ -13,8 +13,9 @@ untraced, the spread of the per-round medians, and:
   runners' poll threads (waking, draining, decoding, attributing);
 - events kept and lost (kernel, bus): loss is printed, never hidden;
 - each round's ratio (the median of its traced runs to the median of its untraced runs) with a 95%
-  interval (bootstrap over the round's runs: how far noise alone moves it), and to the mean of the
-  untraced medians of this round and the next (a closing untraced block follows the last round).
+  interval (bootstrap over the round's runs: how far noise alone moves it); with `--blocks 1`, also
+  to the mean of the untraced medians of this round and the next (a closing untraced block follows
+  the last round).
 Each run is timed with a blocking wait: subprocess's wait(timeout=...) polls in steps of up to
 50 ms, which is what made earlier runs here fall only at 360, 410, 460... ms.
 Probes are attached once per block; a program cache keeps the compiled objects, so only the first
